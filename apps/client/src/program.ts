@@ -1,0 +1,50 @@
+/**
+ * Builds the `p2` program. Each command lives in `src/commands/<name>/` and registers itself here;
+ * the binary (`cli.ts`) only parses argv.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerManifestCommand } from './commands/manifest/index.js';
+import { ExitCode } from './exit-codes.js';
+import { type Io, processIo } from './output.js';
+
+export interface ProgramContext {
+  io: Io;
+  /** Sets the process exit code (tests read it instead). */
+  setExitCode: (code: number) => void;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export function buildProgram(ctx: ProgramContext): Command {
+  const program = new Command('p2')
+    .description('Deploy and inspect pods on hosts run by p2-preparer.')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) })
+    .exitOverride();
+  registerManifestCommand(program, ctx);
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function runCli(argv: string[], overrides: Partial<ProgramContext> = {}): Promise<number> {
+  let exitCode: number = ExitCode.OK;
+  const ctx: ProgramContext = {
+    io: processIo,
+    cwd: process.cwd(),
+    env: process.env,
+    ...overrides,
+    setExitCode: (code) => {
+      exitCode = code;
+    },
+  };
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    }
+    throw error;
+  }
+  return exitCode;
+}
