@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { fixturesDir } from '../../../vitest.shared.ts';
+import { parseGoDuration, parsePreparerConfig, parseSize } from './config.js';
+
+describe('parsePreparerConfig', () => {
+  it('loads the P2 fixture config with the values P2 read', () => {
+    const text = readFileSync(`${fixturesDir}/config/preparer-config.yaml`, 'utf8');
+    const config = parsePreparerConfig(text, 'preparer-config.yaml');
+    expect(config.nodeName).toBe('foohost');
+    expect(config.store).toBe('consul+https://0.0.0.0');
+    expect(config.consulTokenPath).toBe('/etc/consul.token');
+    expect(config.hooksDirectory).toBe('/etc/p2/hooks');
+    expect(config.auth).toEqual({
+      type: 'keyring',
+      keyring: '/etc/p2.keyring',
+      authorizedDeployers: [],
+    });
+    expect(config.logExec).toEqual(['log-bridge', 'start']);
+    expect(config.requireFile).toBe('/dev/shm/p2-may-run');
+    expect(config.hooksRequired).toEqual(['basename__req-hook']);
+    expect(config.podRoot).toBe('/data/pods');
+    expect(config.maxLaunchableDiskUsage).toBe(10 * 2 ** 30);
+    expect(config.hooksManifest).toBeUndefined();
+    expect(config.unknownKeys).toEqual([]);
+  });
+
+  it('applies P2 defaults and derives the store URL', () => {
+    const config = parsePreparerConfig('preparer:\n  auth: {type: none}\n');
+    expect(config.store).toBe('consul://127.0.0.1:8500');
+    expect(config.hooksDirectory).toBe('/usr/local/p2hooks.d');
+    expect(config.statusPort).toBe(0);
+    expect(config.healthCheckTimeoutMs).toBe(5000);
+    expect(config.cgroupParent).toBe(`p2/${config.nodeName}`);
+  });
+
+  it('takes an explicit store URL and p2 additions', () => {
+    const config = parsePreparerConfig(
+      'preparer:\n  node_name: h1\n  store: etcd://127.0.0.1:2379\n  auth: {type: none}\n  service_root: /tmp/s\n  max_launchable_disk_usage: 1.5G\n  params: {healthcheck_timeout: "2"}\n',
+    );
+    expect(config.store).toBe('etcd://127.0.0.1:2379');
+    expect(config.serviceRoot).toBe('/tmp/s');
+    expect(config.maxLaunchableDiskUsage).toBe(1610612736);
+    expect(config.healthCheckTimeoutMs).toBe(2000);
+  });
+
+  it.each([
+    ['not yaml: [', /not valid YAML/],
+    ['- a\n- b\n', /expected a mapping/],
+    ['other: 1\n', /expected a `preparer:` mapping/],
+    ['preparer: {}\n', /preparer.auth is required/],
+    [
+      'preparer:\n  auth: {type: magic}\n',
+      /preparer.auth.type: expected one of none, keyring, user, found "magic"/,
+    ],
+    ['preparer:\n  auth: {type: keyring}\n', /preparer.auth.keyring: expected a keyring path/],
+    [
+      'preparer:\n  auth: {type: none}\n  status_port: "80"\n',
+      /preparer.status_port: expected a non-negative integer, found "80"/,
+    ],
+    [
+      'preparer:\n  auth: {type: none}\n  hooks_required: hook\n',
+      /preparer.hooks_required: expected a list of strings/,
+    ],
+    [
+      'preparer:\n  auth: {type: none}\n  max_launchable_disk_usage: lots\n',
+      /max_launchable_disk_usage: expected a size/,
+    ],
+    ['preparer:\n  auth: {type: none}\n  params: {bogus: 1}\n', /params.bogus: expected one of/],
+    [
+      'preparer:\n  auth: {type: none}\n  artifact_auth: {type: build}\n',
+      /artifact_auth.keyring: expected a keyring path \(required by type build\)/,
+    ],
+    [
+      'preparer:\n  auth: {type: none}\n  cert_file: /c\n',
+      /key_file: expected cert_file and key_file to be set together/,
+    ],
+    ['preparer:\n  auth: {type: none}\n  log_level: loud\n', /log_level: expected one of/],
+  ])('rejects %j with a message naming the key', (text, message) => {
+    expect(() => parsePreparerConfig(text)).toThrowError(message);
+    try {
+      parsePreparerConfig(text);
+    } catch (error) {
+      expect((error as { code: string }).code).toBe('P2_PREPARER_CONFIG_INVALID');
+    }
+  });
+
+  it('reports keys it does not know', () => {
+    expect(
+      parsePreparerConfig('preparer:\n  auth: {type: none}\n  nodename: typo\n').unknownKeys,
+    ).toEqual(['nodename']);
+  });
+});
+
+describe('parseSize and parseGoDuration', () => {
+  it.each([
+    ['10G', 10 * 2 ** 30],
+    ['512M', 512 * 2 ** 20],
+    ['1.5gb', 1610612736],
+    ['100', 100],
+    ['2K', 2048],
+    ['x', undefined],
+  ])('size %s', (text, bytes) => expect(parseSize(text)).toBe(bytes));
+
+  it.each([
+    ['30s', 30_000],
+    ['1m30s', 90_000],
+    ['500ms', 500],
+    ['1.5h', 5_400_000],
+    ['0', 0],
+    ['10', undefined],
+    ['5 s', undefined],
+    ['', undefined],
+  ])('duration %s', (text, ms) => expect(parseGoDuration(text)).toBe(ms));
+});

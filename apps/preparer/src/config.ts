@@ -1,0 +1,442 @@
+/**
+ * The preparer's configuration: P2's `preparer:` keys and defaults (spec 02 §1.1), plus p2's own
+ * additions (`store`, `service_root`, `cgroup_parent`, …). Reading is lenient where P2 was (unknown
+ * keys are ignored, as P2 did) and strict about values: a wrong type names the key, what was
+ * expected and what was found.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { PreparerError, PreparerErrorCode } from './errors.js';
+
+export type DeployerAuthConfig =
+  | { type: 'none' }
+  | { type: 'keyring'; keyring: string; authorizedDeployers: string[] }
+  | { type: 'user'; keyring: string; deployPolicy: string };
+
+export interface ArtifactAuthConfig {
+  type: 'none' | 'build' | 'manifest' | 'either';
+  keyring?: string;
+}
+
+export interface PreparerConfig {
+  nodeName: string;
+  /** Store URL (`consul://host:port`, `consul+https://…`, `etcd://…`); derived from consul_address when unset. */
+  store: string;
+  consulTokenPath?: string;
+  hooksDirectory: string;
+  podRoot: string;
+  requireFile?: string;
+  podWhitelistFile?: string;
+  statusPort: number;
+  statusSocket?: string;
+  auth: DeployerAuthConfig;
+  artifactAuth: ArtifactAuthConfig;
+  logLevel: string;
+  /** Bytes of installs kept per launchable before pruning. @default 10 GiB */
+  maxLaunchableDiskUsage: number;
+  logExec?: string[];
+  logBridgeBlacklist: string[];
+  artifactRegistryUrl?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** The hooks pod manifest text, or undefined for `no_hooks` (or when absent). */
+  hooksManifest?: string;
+  hooksRequired: string[];
+  readOnlyDeploys: boolean;
+  readOnlyWhitelist: string[];
+  readOnlyBlacklist: string[];
+  params: Record<string, string>;
+  /** Directory the preparer's runsvdir supervises. @default /var/service */
+  serviceRoot: string;
+  /** Parent of every pod cgroup. @default p2/<node_name> */
+  cgroupParent: string;
+  /** How often to check pod health. @default 1000 ms */
+  healthCheckIntervalMs: number;
+  /** Health check timeout (param healthcheck_timeout, seconds). @default 5000 ms */
+  healthCheckTimeoutMs: number;
+  /** Keys this version does not understand (reported once at start). */
+  unknownKeys: string[];
+}
+
+/** Keys P2 defined that p2 reads (others P2 accepted are listed in IGNORED_P2_KEYS). */
+const KNOWN_KEYS = new Set([
+  'node_name',
+  'store',
+  'consul_address',
+  'consul_https',
+  'consul_token_path',
+  'hooks_directory',
+  'pod_root',
+  'require_file',
+  'pod_whitelist_file',
+  'status_port',
+  'status_socket',
+  'auth',
+  'artifact_auth',
+  'log_level',
+  'max_launchable_disk_usage',
+  'log_exec',
+  'log_bridge_blacklist',
+  'artifact_registry_url',
+  'ca_file',
+  'cert_file',
+  'key_file',
+  'hooks_manifest',
+  'hooks_required',
+  'read_only_deploys',
+  'read_only_whitelist',
+  'read_only_blacklist',
+  'params',
+  'service_root',
+  'cgroup_parent',
+  'health_check_interval',
+]);
+/** P2 keys for features p2 does not implement (docker, socket logging, sqlite reporter, …): accepted, ignored. */
+const IGNORED_P2_KEYS = new Set([
+  'http2',
+  'extra_log_destinations',
+  'docker_host',
+  'container_json_key_file',
+  'unix_socket_path_env_var',
+  'consul_host_header',
+  'additional_consul_headers',
+  'docker_image_directory_whitelist',
+  'consul_config',
+  'os_version_file',
+  'process_result_reporter_config',
+  'http_timeout',
+  'idle_conn_timeout',
+  'finish_exec',
+]);
+const KNOWN_PARAMS = new Set([
+  'healthcheck_timeout',
+  'include_pod_id_arg',
+  'nested_cgroups',
+  'audit_log_sqlite_ttl',
+  'runc_path',
+  'health_retry_time_sec',
+  'health_session_ttl_sec',
+  'health_writes_per_minute',
+  'health_max_bucket_size',
+  'health_resume_limit',
+  'session_retry_seconds',
+  'session_max_retry_seconds',
+]);
+
+type Raw = Record<string, unknown>;
+
+function invalid(where: string, key: string, expected: string, found: unknown): PreparerError {
+  const shown = found === undefined ? 'nothing' : JSON.stringify(found);
+  return new PreparerError(
+    PreparerErrorCode.CONFIG_INVALID,
+    `${where}: preparer.${key}: expected ${expected}, found ${shown}`,
+    { details: { key: `preparer.${key}`, expected, found } },
+  );
+}
+
+class Reader {
+  constructor(
+    private readonly raw: Raw,
+    private readonly where: string,
+  ) {}
+
+  string(key: string): string | undefined {
+    const value = this.raw[key];
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string') throw invalid(this.where, key, 'a string', value);
+    return value;
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'boolean') throw invalid(this.where, key, 'true or false', value);
+    return value;
+  }
+
+  int(key: string, fallback: number): number {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      throw invalid(this.where, key, 'a non-negative integer', value);
+    }
+    return value;
+  }
+
+  strings(key: string): string[] {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+      throw invalid(this.where, key, 'a list of strings', value);
+    }
+    return value as string[];
+  }
+
+  map(key: string): Raw | undefined {
+    const value = this.raw[key];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'object' || Array.isArray(value))
+      throw invalid(this.where, key, 'a mapping', value);
+    return value as Raw;
+  }
+}
+
+const SIZE = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$/i;
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  K: 2 ** 10,
+  M: 2 ** 20,
+  G: 2 ** 30,
+  T: 2 ** 40,
+};
+
+/** Parses P2's size strings (`10G`, `512M`, `1.5GB`, `100`), binary units. Returns undefined when malformed. */
+export function parseSize(text: string): number | undefined {
+  const match = SIZE.exec(text);
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[(match[2] ?? '').toUpperCase()] ?? 1;
+  return Math.floor(Number(match[1]) * unit);
+}
+
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g;
+const DURATION_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Parses a Go duration string (`30s`, `1m30s`, `500ms`, `0`) into milliseconds; undefined when malformed. */
+export function parseGoDuration(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '0') return 0;
+  const sign = trimmed.startsWith('-') ? -1 : 1;
+  const body = trimmed.replace(/^[-+]/, '');
+  if (body === '') return undefined;
+  let total = 0;
+  let consumed = 0;
+  for (const match of body.matchAll(DURATION_PART)) {
+    if (match.index !== consumed) return undefined;
+    total += Number(match[1]) * (DURATION_MS[match[2] ?? ''] ?? Number.NaN);
+    consumed += match[0].length;
+  }
+  if (consumed !== body.length || Number.isNaN(total)) return undefined;
+  return sign * total;
+}
+
+function storeUrlFrom(reader: Reader): string {
+  const explicit = reader.string('store');
+  if (explicit) return explicit;
+  const address = reader.string('consul_address') ?? '127.0.0.1:8500';
+  if (/^[a-z0-9+]+:\/\//i.test(address)) return address;
+  return `${reader.bool('consul_https', false) ? 'consul+https' : 'consul'}://${address}`;
+}
+
+function deployerAuth(reader: Reader, where: string): DeployerAuthConfig {
+  const auth = reader.map('auth');
+  if (!auth) {
+    throw new PreparerError(
+      PreparerErrorCode.CONFIG_INVALID,
+      `${where}: preparer.auth is required`,
+      {
+        hint: 'add `auth: {type: none}` to accept any manifest, or `auth: {type: keyring, keyring: /path/pubring.gpg}`',
+      },
+    );
+  }
+  const a = new Reader(auth, where);
+  const type = a.string('type');
+  switch (type) {
+    case 'none':
+      return { type };
+    case 'keyring': {
+      const keyring = a.string('keyring');
+      if (!keyring) throw invalid(where, 'auth.keyring', 'a keyring path', auth.keyring);
+      return {
+        type,
+        keyring,
+        authorizedDeployers: a.strings('authorized_deployers').map((f) => f.toUpperCase()),
+      };
+    }
+    case 'user': {
+      const keyring = a.string('keyring');
+      const deployPolicy = a.string('deploy_policy');
+      if (!keyring) throw invalid(where, 'auth.keyring', 'a keyring path', auth.keyring);
+      if (!deployPolicy)
+        throw invalid(where, 'auth.deploy_policy', 'a deploy policy path', auth.deploy_policy);
+      return { type, keyring, deployPolicy };
+    }
+    default:
+      throw invalid(where, 'auth.type', 'one of none, keyring, user', auth.type);
+  }
+}
+
+function artifactAuth(reader: Reader, where: string): ArtifactAuthConfig {
+  const raw = reader.map('artifact_auth');
+  if (!raw) return { type: 'none' };
+  const a = new Reader(raw, where);
+  const type = a.string('type') ?? 'none';
+  if (type !== 'none' && type !== 'build' && type !== 'manifest' && type !== 'either') {
+    throw invalid(where, 'artifact_auth.type', 'one of none, build, manifest, either', raw.type);
+  }
+  const keyring = a.string('keyring');
+  if (type !== 'none' && !keyring) {
+    throw invalid(
+      where,
+      'artifact_auth.keyring',
+      `a keyring path (required by type ${type})`,
+      raw.keyring,
+    );
+  }
+  return keyring ? { type, keyring } : { type };
+}
+
+/**
+ * Parses preparer configuration text (the YAML document with a top-level `preparer:` key).
+ * @throws PreparerError `P2_PREPARER_CONFIG_INVALID` naming the key, the expected and the found value.
+ */
+export function parsePreparerConfig(text: string, where = 'preparer config'): PreparerConfig {
+  let document: unknown;
+  try {
+    document = parseYaml(text, { uniqueKeys: false });
+  } catch (error) {
+    throw new PreparerError(
+      PreparerErrorCode.CONFIG_INVALID,
+      `${where}: not valid YAML: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new PreparerError(
+      PreparerErrorCode.CONFIG_INVALID,
+      `${where}: expected a mapping with a \`preparer:\` key`,
+    );
+  }
+  const top = (document as Raw).preparer;
+  if (typeof top !== 'object' || top === null || Array.isArray(top)) {
+    throw new PreparerError(
+      PreparerErrorCode.CONFIG_INVALID,
+      `${where}: expected a \`preparer:\` mapping, found ${JSON.stringify(top ?? null)}`,
+      {
+        hint: 'the preparer reads the `preparer:` key of its pod config (config: {preparer: {...}} in its manifest)',
+      },
+    );
+  }
+  const raw = top as Raw;
+  const r = new Reader(raw, where);
+  const nodeName = r.string('node_name') ?? hostname();
+
+  const sizeText = raw.max_launchable_disk_usage;
+  let maxLaunchableDiskUsage = 10 * 2 ** 30;
+  if (sizeText !== undefined && sizeText !== null) {
+    const parsed = typeof sizeText === 'number' ? sizeText : parseSize(String(sizeText));
+    if (parsed === undefined)
+      throw invalid(where, 'max_launchable_disk_usage', 'a size such as 10G or 512M', sizeText);
+    maxLaunchableDiskUsage = parsed;
+  }
+
+  const paramsRaw = r.map('params') ?? {};
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(paramsRaw)) {
+    if (!KNOWN_PARAMS.has(name))
+      throw invalid(where, `params.${name}`, `one of ${[...KNOWN_PARAMS].join(', ')}`, name);
+    params[name] = String(value);
+  }
+  const healthTimeoutSeconds =
+    params.healthcheck_timeout === undefined ? 5 : Number(params.healthcheck_timeout);
+  if (!Number.isFinite(healthTimeoutSeconds) || healthTimeoutSeconds <= 0) {
+    throw invalid(
+      where,
+      'params.healthcheck_timeout',
+      'a positive number of seconds',
+      params.healthcheck_timeout,
+    );
+  }
+  const intervalText = r.string('health_check_interval') ?? '1s';
+  const healthCheckIntervalMs = parseGoDuration(intervalText);
+  if (healthCheckIntervalMs === undefined || healthCheckIntervalMs <= 0) {
+    throw invalid(where, 'health_check_interval', 'a duration such as 1s', intervalText);
+  }
+
+  const hooksManifestText = r.string('hooks_manifest');
+  const config: PreparerConfig = {
+    nodeName,
+    store: storeUrlFrom(r),
+    hooksDirectory: r.string('hooks_directory') ?? '/usr/local/p2hooks.d',
+    podRoot: r.string('pod_root') ?? '/data/pods',
+    statusPort: r.int('status_port', 0),
+    auth: deployerAuth(r, where),
+    artifactAuth: artifactAuth(r, where),
+    logLevel: r.string('log_level') ?? 'info',
+    maxLaunchableDiskUsage,
+    logBridgeBlacklist: r.strings('log_bridge_blacklist'),
+    hooksRequired: r.strings('hooks_required'),
+    readOnlyDeploys: r.bool('read_only_deploys', false),
+    readOnlyWhitelist: r.strings('read_only_whitelist'),
+    readOnlyBlacklist: r.strings('read_only_blacklist'),
+    params,
+    serviceRoot: r.string('service_root') ?? '/var/service',
+    cgroupParent: r.string('cgroup_parent') ?? `p2/${nodeName}`,
+    healthCheckIntervalMs,
+    healthCheckTimeoutMs: healthTimeoutSeconds * 1000,
+    unknownKeys: Object.keys(raw).filter((k) => !KNOWN_KEYS.has(k) && !IGNORED_P2_KEYS.has(k)),
+  };
+  const optional = {
+    consulTokenPath: r.string('consul_token_path'),
+    requireFile: r.string('require_file'),
+    podWhitelistFile: r.string('pod_whitelist_file'),
+    statusSocket: r.string('status_socket'),
+    logExec: raw.log_exec === undefined ? undefined : r.strings('log_exec'),
+    artifactRegistryUrl: r.string('artifact_registry_url'),
+    caFile: r.string('ca_file'),
+    certFile: r.string('cert_file'),
+    keyFile: r.string('key_file'),
+    hooksManifest: hooksManifestText === 'no_hooks' ? undefined : hooksManifestText,
+  };
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) Object.assign(config, { [key]: value });
+  }
+  if ((config.certFile === undefined) !== (config.keyFile === undefined)) {
+    throw invalid(
+      where,
+      config.certFile ? 'key_file' : 'cert_file',
+      'cert_file and key_file to be set together',
+      null,
+    );
+  }
+  const logLevels = ['fatal', 'error', 'warn', 'warning', 'info', 'debug', 'trace', 'panic'];
+  if (!logLevels.includes(config.logLevel))
+    throw invalid(where, 'log_level', `one of ${logLevels.join(', ')}`, config.logLevel);
+  return config;
+}
+
+/**
+ * Loads the configuration from `CONFIG_PATH` (as P2 did) or an explicit path.
+ * @throws PreparerError `P2_PREPARER_CONFIG_MISSING` when no path is given or the file does not exist.
+ */
+export function loadPreparerConfig(
+  path: string | undefined = process.env.CONFIG_PATH,
+): PreparerConfig {
+  if (!path) {
+    throw new PreparerError(
+      PreparerErrorCode.CONFIG_MISSING,
+      'no configuration: CONFIG_PATH is not set',
+      {
+        hint: 'set CONFIG_PATH to a YAML file with a `preparer:` key, or pass --config FILE',
+      },
+    );
+  }
+  if (!existsSync(path)) {
+    throw new PreparerError(
+      PreparerErrorCode.CONFIG_MISSING,
+      `configuration file ${path} does not exist`,
+    );
+  }
+  return parsePreparerConfig(readFileSync(path, 'utf8'), path);
+}
