@@ -1,2 +1,69 @@
-/** Work in progress. */
-export {};
+/**
+ * @p2/auth — who may deploy what, and which artifacts may run.
+ *
+ * Keyrings (armored or binary `pubring.gpg`, reloaded on change), verification of clearsigned pod
+ * manifests and detached artifact signatures, P2's deployer policies (none, keyring, user) and
+ * artifact policies (none, build, manifest, either), signing helpers for tools, and two additions
+ * beyond P2: a replay guard (deploy serial + expiry) and M-of-N signing for chosen pods.
+ *
+ * @packageDocumentation
+ */
+export {
+  type ArtifactPolicyType,
+  type ArtifactVerification,
+  type ArtifactVerificationInput,
+  type ArtifactVerifier,
+  type ArtifactVerifierOptions,
+  artifactVerificationUrls,
+  createArtifactVerifier,
+  readArtifactSha,
+} from './artifact.js';
+export { type AuthConfig, createDeployerPolicy, parseAuthConfig } from './config.js';
+export { DeployPolicy, DeployPolicyFile, type DeployPolicySource } from './deploy-policy.js';
+export { AuthError, type AuthErrorCode, AuthErrorCodes } from './errors.js';
+export {
+  Keyring,
+  KeyringFile,
+  type KeyringFileOptions,
+  type KeyringOptions,
+  type KeyringSource,
+} from './keyring.js';
+export {
+  type Authorization,
+  type DeployerPolicy,
+  type DeployerPolicyType,
+  KeyringDeployerPolicy,
+  type KeyringPolicyOptions,
+  type ManifestToAuthorize,
+  type MultiSignatureRule,
+  NoDeployerPolicy,
+  PREPARER_POD_ID,
+  type SignedPolicyOptions,
+  UserDeployerPolicy,
+  type UserPolicyOptions,
+} from './policy.js';
+export {
+  type DeployMetadata,
+  ReplayGuard,
+  type ReplayGuardInput,
+  type ReplayGuardOptions,
+  readDeployMetadata,
+} from './replay.js';
+export {
+  appendSignature,
+  cosignManifest,
+  loadSecretKeyFile,
+  loadSecretKeys,
+  type SecretKeyOptions,
+  type SignOptions,
+  signArtifact,
+  signManifest,
+} from './sign.js';
+export {
+  type ClearsignedInput,
+  type SignerInfo,
+  type VerifiedSignature,
+  type VerifyOptions,
+  verifyClearsigned,
+  verifySignature,
+} from './verify.js';

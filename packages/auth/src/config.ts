@@ -1,0 +1,148 @@
+import type { Logger } from 'pino';
+import { DeployPolicyFile } from './deploy-policy.js';
+import { AuthError, AuthErrorCodes } from './errors.js';
+import { KeyringFile } from './keyring.js';
+import {
+  type DeployerPolicy,
+  KeyringDeployerPolicy,
+  type MultiSignatureRule,
+  NoDeployerPolicy,
+  UserDeployerPolicy,
+} from './policy.js';
+
+/** The preparer's `auth:` section, camelCased (see {@link parseAuthConfig} for the YAML form). */
+export type AuthConfig =
+  | { type: 'none' }
+  | {
+      type: 'keyring';
+      /** Keyring file path (armored or binary). */
+      keyring: string;
+      /** Fingerprints allowed to deploy pod `p2-preparer` (only that pod, as in P2). */
+      authorizedDeployers?: string[];
+      multiSignature?: Record<string, MultiSignatureRule>;
+      minRSABits?: number;
+    }
+  | {
+      type: 'user';
+      keyring: string;
+      /** Deploy policy YAML path. */
+      deployPolicy: string;
+      multiSignature?: Record<string, MultiSignatureRule>;
+      minRSABits?: number;
+    };
+
+/**
+ * Validates the preparer's `auth:` YAML map (`type`, `keyring`, `authorized_deployers`,
+ * `deploy_policy`, and our additions `multi_signature: {<pod>: {required, signers}}`,
+ * `min_rsa_bits`). An empty or unknown `type` is an error, as P2's preparer refused to start.
+ *
+ * @throws AuthError `P2_AUTH_CONFIG_INVALID` naming the field.
+ * @example
+ * ```ts
+ * parseAuthConfig({ type: 'keyring', keyring: '/etc/p2/pubring.gpg' });
+ * // { type: 'keyring', keyring: '/etc/p2/pubring.gpg', authorizedDeployers: [] }
+ * ```
+ */
+export function parseAuthConfig(raw: unknown): AuthConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw configError('auth', 'expected a map with `type`');
+  }
+  const map = raw as Record<string, unknown>;
+  const type = map.type;
+  if (type === 'none') return { type: 'none' };
+  if (type !== 'keyring' && type !== 'user') {
+    throw configError(
+      'auth.type',
+      `expected one of none, keyring, user; found ${type === undefined || type === '' ? 'nothing' : JSON.stringify(type)}`,
+    );
+  }
+  const keyring = requiredString(map, 'keyring');
+  const multiSignature = parseMultiSignature(map.multi_signature);
+  const minRSABits = map.min_rsa_bits;
+  if (minRSABits !== undefined && (typeof minRSABits !== 'number' || minRSABits < 512)) {
+    throw configError('auth.min_rsa_bits', 'expected a number of bits ≥ 512');
+  }
+  const extra = {
+    ...(multiSignature ? { multiSignature } : {}),
+    ...(typeof minRSABits === 'number' ? { minRSABits } : {}),
+  };
+  if (type === 'keyring') {
+    const deployers = map.authorized_deployers ?? [];
+    if (!Array.isArray(deployers) || deployers.some((d) => typeof d !== 'string')) {
+      throw configError('auth.authorized_deployers', 'expected a list of key fingerprints');
+    }
+    return { type, keyring, authorizedDeployers: deployers as string[], ...extra };
+  }
+  return { type, keyring, deployPolicy: requiredString(map, 'deploy_policy'), ...extra };
+}
+
+/**
+ * Builds the deployer policy for an {@link AuthConfig}; keyring and deploy policy files are
+ * re-read when their mtime changes.
+ *
+ * @throws AuthError `P2_AUTH_KEYRING_INVALID`, `P2_AUTH_DEPLOY_POLICY_INVALID` when a file cannot be loaded.
+ * @example
+ * ```ts
+ * const policy = await createDeployerPolicy(parseAuthConfig(preparerConfig.auth));
+ * await policy.authorize(manifest);
+ * ```
+ */
+export async function createDeployerPolicy(
+  config: AuthConfig,
+  options: { logger?: Logger } = {},
+): Promise<DeployerPolicy> {
+  if (config.type === 'none') return new NoDeployerPolicy();
+  const keyring = await KeyringFile.open(config.keyring, options);
+  const common = {
+    keyring,
+    ...(config.multiSignature ? { multiSignature: config.multiSignature } : {}),
+    ...(config.minRSABits === undefined ? {} : { minRSABits: config.minRSABits }),
+  };
+  if (config.type === 'keyring') {
+    return new KeyringDeployerPolicy({
+      ...common,
+      authorizedDeployers: config.authorizedDeployers ?? [],
+    });
+  }
+  const deployPolicy = await DeployPolicyFile.open(config.deployPolicy, options);
+  return new UserDeployerPolicy({ ...common, deployPolicy });
+}
+
+function parseMultiSignature(value: unknown): Record<string, MultiSignatureRule> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw configError('auth.multi_signature', 'expected a map of pod id → {required, signers}');
+  }
+  const out: Record<string, MultiSignatureRule> = {};
+  for (const [pod, rule] of Object.entries(value as Record<string, unknown>)) {
+    const r = (rule ?? {}) as Record<string, unknown>;
+    const required = r.required ?? 2;
+    if (typeof required !== 'number' || !Number.isInteger(required) || required < 1) {
+      throw configError(`auth.multi_signature.${pod}.required`, 'expected an integer ≥ 1');
+    }
+    const signers = r.signers;
+    if (
+      signers !== undefined &&
+      (!Array.isArray(signers) || signers.some((s) => typeof s !== 'string'))
+    ) {
+      throw configError(`auth.multi_signature.${pod}.signers`, 'expected a list of fingerprints');
+    }
+    out[pod] = { required, ...(signers ? { signers: signers as string[] } : {}) };
+  }
+  return out;
+}
+
+function requiredString(map: Record<string, unknown>, key: string): string {
+  const value = map[key];
+  if (typeof value !== 'string' || value === '') {
+    throw configError(`auth.${key}`, `required for auth type ${String(map.type)}`);
+  }
+  return value;
+}
+
+function configError(field: string, problem: string): AuthError {
+  return new AuthError(AuthErrorCodes.CONFIG_INVALID, `${field}: ${problem}`, {
+    hint: 'see the auth section of the preparer configuration',
+    details: { field },
+  });
+}

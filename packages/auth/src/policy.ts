@@ -1,0 +1,284 @@
+import type { DeployPolicySource } from './deploy-policy.js';
+import { AuthError, AuthErrorCodes } from './errors.js';
+import type { Keyring, KeyringSource } from './keyring.js';
+import {
+  type ClearsignedInput,
+  type SignerInfo,
+  type VerifyOptions,
+  verifySignature,
+} from './verify.js';
+
+/** The pod whose deployer list and app user P2 treated specially. */
+export const PREPARER_POD_ID = 'p2-preparer';
+
+/** What a deployer policy needs from a manifest; @p2/manifest's `Manifest` fits as is. */
+export interface ManifestToAuthorize {
+  /** Pod id. */
+  readonly id: string;
+  /** Effective run-as user (run_as, else the pod id). */
+  readonly runAs: string;
+  /** The clearsigned envelope, `undefined` for an unsigned manifest. */
+  readonly clearsigned?: ClearsignedInput | undefined;
+}
+
+/** The policy types P2's preparer accepted in `auth.type`. */
+export type DeployerPolicyType = 'none' | 'keyring' | 'user';
+
+/** A successful authorization. */
+export interface Authorization {
+  /** Which policy decided. */
+  policy: DeployerPolicyType;
+  /** The signer P2 would report (first valid, authorized signer); absent under `none`. */
+  signer?: SignerInfo;
+  /** Every distinct valid signer (several when co-signed). */
+  signers: SignerInfo[];
+}
+
+/**
+ * Decides whether a manifest may be deployed, on the host, from its signature alone.
+ * Create one with {@link createDeployerPolicy} or the classes below.
+ */
+export interface DeployerPolicy {
+  readonly type: DeployerPolicyType;
+  /**
+   * Authorizes a manifest or throws.
+   * @throws AuthError `P2_AUTH_UNSIGNED`, `P2_AUTH_SIGNER_NOT_AUTHORIZED`, `P2_AUTH_POLICY_DENIED`,
+   *   `P2_AUTH_NOT_ENOUGH_SIGNERS`, or any signature code of `verifySignature`.
+   */
+  authorize(manifest: ManifestToAuthorize): Promise<Authorization>;
+  /**
+   * P2's `CheckDigest`: a launchable's digest file, when it has a signature, must be signed by a key
+   * in the keyring (no deployer or user check). No signature ⇒ accepted, as in P2.
+   * @throws AuthError signature codes of `verifySignature`.
+   */
+  checkDigest(
+    digest: Uint8Array,
+    signature: Uint8Array | undefined,
+    subject?: string,
+  ): Promise<void>;
+}
+
+/**
+ * M-of-N signing for chosen pods (beyond P2). The manifest's clearsigned signature block carries
+ * several signature packets (`gpg --clearsign -u A -u B`, `signManifest(text, [a, b])`, or
+ * `cosignManifest(signed, b)`); at least `required` distinct authorized keys must have signed.
+ */
+export interface MultiSignatureRule {
+  /** Distinct authorized signers required. @default 2 */
+  required?: number;
+  /** Fingerprints allowed to count; default: anyone the policy otherwise authorizes. */
+  signers?: readonly string[];
+}
+
+/** Options shared by the keyring and user policies. */
+export interface SignedPolicyOptions extends VerifyOptions {
+  /** Keyring (or reloading keyring file) holding the operators' public keys. */
+  keyring: KeyringSource;
+  /** Pod id → M-of-N rule, for pods that need several signers. */
+  multiSignature?: Readonly<Record<string, MultiSignatureRule>>;
+}
+
+/**
+ * `type: none`: everything is authorized and signatures are ignored (P2's default for tests).
+ *
+ * @example
+ * ```ts
+ * await new NoDeployerPolicy().authorize(manifest); // { policy: 'none', signers: [] }
+ * ```
+ */
+export class NoDeployerPolicy implements DeployerPolicy {
+  readonly type = 'none' as const;
+  async authorize(_manifest: ManifestToAuthorize): Promise<Authorization> {
+    return { policy: 'none', signers: [] };
+  }
+  async checkDigest(): Promise<void> {}
+}
+
+abstract class SignedDeployerPolicy implements DeployerPolicy {
+  abstract readonly type: 'keyring' | 'user';
+  protected constructor(protected readonly options: SignedPolicyOptions) {}
+
+  /** Returns a reason string when `signer` may not deploy the manifest, `undefined` when it may. */
+  protected abstract refusal(
+    signer: SignerInfo,
+    manifest: ManifestToAuthorize,
+  ): Promise<AuthError | undefined>;
+
+  async authorize(manifest: ManifestToAuthorize): Promise<Authorization> {
+    const keyring = await this.options.keyring.current();
+    if (!manifest.clearsigned) {
+      throw new AuthError(
+        AuthErrorCodes.UNSIGNED,
+        `received unsigned manifest for pod ${manifest.id} (expected a signature by a key in ${keyring.source})`,
+        {
+          hint: 'clear-sign the manifest (`gpg --clearsign` or signManifest) with a key in the keyring',
+          details: { podId: manifest.id, keyring: keyring.source },
+        },
+      );
+    }
+    const { signers } = await verifySignature(
+      manifest.clearsigned.signedBytes,
+      manifest.clearsigned.signature,
+      keyring,
+      { ...this.options, subject: `manifest ${manifest.id}` },
+    );
+    const authorized: SignerInfo[] = [];
+    let firstRefusal: AuthError | undefined;
+    for (const signer of signers) {
+      const refusal = await this.refusal(signer, manifest);
+      if (refusal) firstRefusal ??= refusal;
+      else authorized.push(signer);
+    }
+    const rule = this.options.multiSignature?.[manifest.id];
+    if (rule) return this.checkMultiSignature(rule, authorized, signers, manifest);
+    const signer = authorized[0];
+    if (!signer) throw firstRefusal!;
+    return { policy: this.type, signer, signers };
+  }
+
+  private checkMultiSignature(
+    rule: MultiSignatureRule,
+    authorized: SignerInfo[],
+    signers: SignerInfo[],
+    manifest: ManifestToAuthorize,
+  ): Authorization {
+    const required = rule.required ?? 2;
+    const allowed = rule.signers?.map((f) => f.replace(/\s+/g, '').toUpperCase());
+    const counted = authorized.filter((s) => !allowed || allowed.includes(s.fingerprint));
+    if (counted.length < required) {
+      const who = signers.map((s) => s.keyId).join(', ') || 'nobody';
+      throw new AuthError(
+        AuthErrorCodes.NOT_ENOUGH_SIGNERS,
+        `pod ${manifest.id} needs ${required} distinct authorized signers, found ${counted.length} (valid signatures by: ${who})`,
+        {
+          hint: 'have another authorized operator co-sign the manifest (cosignManifest or `gpg --clearsign -u A -u B`)',
+          details: {
+            podId: manifest.id,
+            required,
+            counted: counted.map((s) => s.fingerprint),
+            signers: signers.map((s) => s.fingerprint),
+          },
+        },
+      );
+    }
+    return { policy: this.type, signer: counted[0]!, signers };
+  }
+
+  async checkDigest(
+    digest: Uint8Array,
+    signature: Uint8Array | undefined,
+    subject = 'digest file',
+  ): Promise<void> {
+    if (signature === undefined) return;
+    const keyring: Keyring = await this.options.keyring.current();
+    await verifySignature(digest, signature, keyring, { ...this.options, subject });
+  }
+}
+
+/** Options of {@link KeyringDeployerPolicy}. */
+export interface KeyringPolicyOptions extends SignedPolicyOptions {
+  /**
+   * Upper-case fingerprints allowed to deploy pod `p2-preparer`. As in P2 this list restricts
+   * **only** the `p2-preparer` pod; every other pod may be deployed by any key in the keyring.
+   * Empty or absent: no restriction.
+   */
+  authorizedDeployers?: readonly string[];
+}
+
+/**
+ * `type: keyring`: the manifest must be signed by any key in the keyring; `authorizedDeployers`
+ * restricts only pod `p2-preparer`.
+ *
+ * @example
+ * ```ts
+ * const policy = new KeyringDeployerPolicy({ keyring: await KeyringFile.open('/etc/p2/pubring.gpg') });
+ * const { signer } = await policy.authorize(parseManifest(signedText));
+ * ```
+ */
+export class KeyringDeployerPolicy extends SignedDeployerPolicy {
+  readonly type = 'keyring' as const;
+  private readonly deployers: string[];
+
+  constructor(options: KeyringPolicyOptions) {
+    super(options);
+    this.deployers = (options.authorizedDeployers ?? []).map((f) =>
+      f.replace(/\s+/g, '').toUpperCase(),
+    );
+  }
+
+  protected async refusal(
+    signer: SignerInfo,
+    manifest: ManifestToAuthorize,
+  ): Promise<AuthError | undefined> {
+    if (manifest.id !== PREPARER_POD_ID || this.deployers.length === 0) return undefined;
+    if (this.deployers.includes(signer.fingerprint)) return undefined;
+    return new AuthError(
+      AuthErrorCodes.SIGNER_NOT_AUTHORIZED,
+      `manifest signer ${signer.fingerprint} (key ${signer.keyId}) not authorized to deploy ${manifest.id}`,
+      {
+        hint: 'sign with a key listed in auth.authorized_deployers, or add this fingerprint there',
+        details: {
+          podId: manifest.id,
+          keyId: signer.keyId,
+          fingerprint: signer.fingerprint,
+          authorizedDeployers: this.deployers,
+        },
+      },
+    );
+  }
+}
+
+/** Options of {@link UserDeployerPolicy}. */
+export interface UserPolicyOptions extends SignedPolicyOptions {
+  /** The deploy policy (or a reloading policy file). */
+  deployPolicy: DeployPolicySource;
+}
+
+/**
+ * `type: user`: the signer's user-id e-mails must belong to a group the deploy policy allows for
+ * the manifest's app user (`run_as`, or `p2-preparer` for that pod). Unknown app users are denied.
+ *
+ * @example
+ * ```ts
+ * const policy = new UserDeployerPolicy({ keyring, deployPolicy: DeployPolicy.parse(yamlText) });
+ * await policy.authorize(manifest); // throws P2_AUTH_POLICY_DENIED when not allowed
+ * ```
+ */
+export class UserDeployerPolicy extends SignedDeployerPolicy {
+  readonly type = 'user' as const;
+  private readonly deployPolicy: DeployPolicySource;
+
+  constructor(options: UserPolicyOptions) {
+    super(options);
+    this.deployPolicy = options.deployPolicy;
+  }
+
+  protected async refusal(
+    signer: SignerInfo,
+    manifest: ManifestToAuthorize,
+  ): Promise<AuthError | undefined> {
+    const policy = await this.deployPolicy.current();
+    const appUser = manifest.id === PREPARER_POD_ID ? PREPARER_POD_ID : manifest.runAs;
+    const allowed = policy.allowedEmails(appUser);
+    if (signer.emails.some((email) => allowed.has(email))) return undefined;
+    const groups = policy.allowedGroups(appUser);
+    return new AuthError(
+      AuthErrorCodes.POLICY_DENIED,
+      `signer ${signer.fingerprint} (key ${signer.keyId}, e-mails: ${signer.emails.join(', ') || 'none'}) may not deploy app user ${appUser} (pod ${manifest.id}): ` +
+        (groups.length === 0
+          ? `the deploy policy ${policy.source} lists no groups for ${appUser}`
+          : `allowed groups are ${groups.join(', ')}`),
+      {
+        hint: `add one of the signer's e-mails to a group listed under apps.${appUser} in ${policy.source}`,
+        details: {
+          podId: manifest.id,
+          appUser,
+          keyId: signer.keyId,
+          fingerprint: signer.fingerprint,
+          emails: signer.emails,
+          allowedGroups: groups,
+        },
+      },
+    );
+  }
+}

@@ -1,0 +1,296 @@
+import { readFile } from 'node:fs/promises';
+import * as openpgp from 'openpgp';
+import { AuthError, AuthErrorCodes } from './errors.js';
+import { describeCause, hexKeyId } from './util.js';
+import { readSignaturePackets } from './verify.js';
+
+/** Options of {@link loadSecretKeys}. */
+export interface SecretKeyOptions {
+  /** Passphrase for protected keys (P2's test keyring is unprotected). */
+  passphrase?: string;
+  /** Where the keys came from, for messages. @default '<inline secret key>' */
+  source?: string;
+}
+
+/**
+ * Loads secret keys from armored text (`gpg --armor --export-secret-keys`) or a binary secret
+ * keyring (GnuPG 1 `secring.gpg`, `gpg --export-secret-keys`); armor is tried first. Protected
+ * keys are decrypted with `passphrase`.
+ *
+ * @throws AuthError `P2_AUTH_SECRET_KEY_INVALID` (unreadable, no secret key, wrong or missing passphrase).
+ * @example
+ * ```ts
+ * const [key] = await loadSecretKeys(readFileSync('secring.gpg'));
+ * const signed = await signManifest(yamlText, key);
+ * ```
+ */
+export async function loadSecretKeys(
+  input: Uint8Array | string,
+  options: SecretKeyOptions = {},
+): Promise<openpgp.PrivateKey[]> {
+  const source = options.source ?? '<inline secret key>';
+  const text = typeof input === 'string' ? input : new TextDecoder('latin1').decode(input);
+  let keys: openpgp.PrivateKey[] | undefined;
+  const problems: string[] = [];
+  if (text.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
+    try {
+      keys = await openpgp.readPrivateKeys({
+        armoredKeys: typeof input === 'string' ? input : new TextDecoder().decode(input),
+      });
+    } catch (cause) {
+      problems.push(`armored: ${describeCause(cause)}`);
+    }
+  }
+  if (!keys) {
+    try {
+      const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input;
+      keys = await openpgp.readPrivateKeys({ binaryKeys: bytes });
+    } catch (cause) {
+      problems.push(`binary: ${describeCause(cause)}`);
+    }
+  }
+  if (!keys || keys.length === 0) {
+    throw new AuthError(
+      AuthErrorCodes.SECRET_KEY_INVALID,
+      `no secret key could be read from ${source} (${problems.join('; ') || 'empty'})`,
+      {
+        hint: 'export one with `gpg --export-secret-keys <id>` (binary) or with --armor',
+        details: { source },
+      },
+    );
+  }
+  const out: openpgp.PrivateKey[] = [];
+  for (const key of keys) {
+    if (key.isDecrypted()) {
+      out.push(key);
+      continue;
+    }
+    const keyId = hexKeyId(key.getKeyID());
+    if (options.passphrase === undefined) {
+      throw new AuthError(
+        AuthErrorCodes.SECRET_KEY_INVALID,
+        `secret key ${keyId} in ${source} is protected by a passphrase and none was given`,
+        { hint: 'pass the passphrase option', details: { source, keyId } },
+      );
+    }
+    try {
+      out.push(await openpgp.decryptKey({ privateKey: key, passphrase: options.passphrase }));
+    } catch (cause) {
+      throw new AuthError(
+        AuthErrorCodes.SECRET_KEY_INVALID,
+        `cannot unlock secret key ${keyId} in ${source}: ${describeCause(cause)}`,
+        { cause, hint: 'check the passphrase', details: { source, keyId } },
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads secret keys from a file (armored or binary).
+ * @throws AuthError `P2_AUTH_SECRET_KEY_INVALID`.
+ * @example
+ * ```ts
+ * const [key] = await loadSecretKeyFile('/root/.p2/secring.gpg');
+ * ```
+ */
+export async function loadSecretKeyFile(
+  path: string,
+  options: Omit<SecretKeyOptions, 'source'> = {},
+): Promise<openpgp.PrivateKey[]> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    throw new AuthError(
+      AuthErrorCodes.SECRET_KEY_INVALID,
+      `cannot read secret key file ${path}: ${describeCause(cause)}`,
+      { cause, details: { source: path } },
+    );
+  }
+  return loadSecretKeys(bytes, { ...options, source: path });
+}
+
+/** Options of the signing helpers. */
+export interface SignOptions {
+  /** Signature time. @default new Date() */
+  date?: Date;
+  /** Smallest RSA signing key allowed (see `VerifyOptions.minRSABits`). @default 2047 */
+  minRSABits?: number;
+}
+
+/**
+ * Clear-signs a manifest, as `gpg --clearsign` does. The result parses with @p2/manifest
+ * (`parseManifest`), verifies with `gpg --verify` and with {@link verifySignature}. One trailing
+ * line break of `text` is dropped, as gpg leaves it outside the signed text. Several keys produce a
+ * signature block with one packet per key (for M-of-N pods).
+ *
+ * @throws AuthError `P2_AUTH_SIGNING_FAILED`.
+ * @example
+ * ```ts
+ * const signed = await signManifest('id: hello\nlaunchables: {}\n', key);
+ * // '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nid: hello\n…-----END PGP SIGNATURE-----\n'
+ * ```
+ */
+export async function signManifest(
+  text: string,
+  keys: openpgp.PrivateKey | readonly openpgp.PrivateKey[],
+  options: SignOptions = {},
+): Promise<string> {
+  const signingKeys = Array.isArray(keys) ? [...keys] : [keys as openpgp.PrivateKey];
+  try {
+    const message = await openpgp.createCleartextMessage({ text: text.replace(/\r?\n$/, '') });
+    return await openpgp.sign({
+      message,
+      signingKeys,
+      config: signConfig(options),
+      ...(options.date ? { date: options.date } : {}),
+    });
+  } catch (cause) {
+    throw signingFailed('the manifest', signingKeys, cause);
+  }
+}
+
+/**
+ * Adds one more signature to an already clear-signed manifest (co-signing for M-of-N pods). The
+ * signed text is unchanged; the new packet is appended to the signature block.
+ *
+ * @throws AuthError `P2_AUTH_MALFORMED_SIGNATURE` when `signedText` is not clear-signed,
+ *   `P2_AUTH_SIGNING_FAILED`.
+ * @example
+ * ```ts
+ * const twice = await cosignManifest(await signManifest(text, alice), bob);
+ * ```
+ */
+export async function cosignManifest(
+  signedText: string,
+  key: openpgp.PrivateKey,
+  options: SignOptions = {},
+): Promise<string> {
+  let message: openpgp.CleartextMessage;
+  try {
+    message = await openpgp.readCleartextMessage({ cleartextMessage: signedText });
+  } catch (cause) {
+    throw new AuthError(
+      AuthErrorCodes.MALFORMED_SIGNATURE,
+      `cannot co-sign: not a clear-signed document (${describeCause(cause)})`,
+      { cause, hint: 'sign it first with signManifest or gpg --clearsign' },
+    );
+  }
+  const existing = signatureOf(message).packets;
+  try {
+    const added = await openpgp.sign({
+      message: await openpgp.createCleartextMessage({ text: message.getText() }),
+      signingKeys: [key],
+      config: signConfig(options),
+      ...(options.date ? { date: options.date } : {}),
+    });
+    const extra = await openpgp.readCleartextMessage({ cleartextMessage: added });
+    const packets = new openpgp.PacketList<openpgp.SignaturePacket>();
+    packets.push(...existing, ...signatureOf(extra).packets);
+    const combined = new CleartextMessageWithSignature(
+      message.getText(),
+      new openpgp.Signature(packets),
+    );
+    return combined.armor();
+  } catch (cause) {
+    throw signingFailed('the manifest', [key], cause);
+  }
+}
+
+/**
+ * Makes a detached signature over an artifact (or a build manifest), as `gpg --detach-sign`:
+ * binary by default (P2's `.sig` files), armored on request. Returns the bytes to write next to
+ * the artifact.
+ *
+ * @throws AuthError `P2_AUTH_SIGNING_FAILED`, `P2_AUTH_ARTIFACT_UNREADABLE` when `path` cannot be read.
+ * @example
+ * ```ts
+ * writeFileSync('a.tar.gz.sig', await signArtifact({ path: 'a.tar.gz' }, key));
+ * ```
+ */
+export async function signArtifact(
+  artifact: Uint8Array | { path: string },
+  key: openpgp.PrivateKey,
+  options: SignOptions & { armor?: boolean } = {},
+): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  if (artifact instanceof Uint8Array) {
+    bytes = artifact;
+  } else {
+    try {
+      bytes = await readFile(artifact.path);
+    } catch (cause) {
+      throw new AuthError(
+        AuthErrorCodes.ARTIFACT_UNREADABLE,
+        `cannot read ${artifact.path} to sign it: ${describeCause(cause)}`,
+        { cause, details: { location: artifact.path } },
+      );
+    }
+  }
+  try {
+    const message = await openpgp.createMessage({ binary: bytes });
+    const common = {
+      message,
+      signingKeys: [key],
+      detached: true,
+      config: signConfig(options),
+      ...(options.date ? { date: options.date } : {}),
+    };
+    if (options.armor) {
+      return new TextEncoder().encode(await openpgp.sign({ ...common, format: 'armored' }));
+    }
+    return await openpgp.sign({ ...common, format: 'binary' });
+  } catch (cause) {
+    throw signingFailed('the artifact', [key], cause);
+  }
+}
+
+/**
+ * Joins detached signatures (armored or binary) into one binary `.sig` holding every packet, for
+ * artifacts or digest files that several people sign.
+ *
+ * @throws AuthError `P2_AUTH_MALFORMED_SIGNATURE`, `P2_AUTH_TRUNCATED_SIGNATURE`.
+ * @example
+ * ```ts
+ * const both = await appendSignature(await signArtifact(bytes, alice), await signArtifact(bytes, bob));
+ * ```
+ */
+export async function appendSignature(
+  existing: Uint8Array | string,
+  added: Uint8Array | string,
+): Promise<Uint8Array> {
+  const a = await readSignaturePackets(existing, 'existing signature');
+  const b = await readSignaturePackets(added, 'added signature');
+  const packets = new openpgp.PacketList<openpgp.SignaturePacket>();
+  packets.push(...a.packets, ...b.packets);
+  return packets.write();
+}
+
+// openpgp's type declarations omit CleartextMessage's `signature` field and constructor, which
+// exist at runtime (openpgp 6 cleartext.js); co-signing needs both.
+const CleartextMessageWithSignature = openpgp.CleartextMessage as unknown as new (
+  text: string,
+  signature: openpgp.Signature,
+) => openpgp.CleartextMessage;
+
+function signatureOf(message: openpgp.CleartextMessage): openpgp.Signature {
+  return (message as unknown as { signature: openpgp.Signature }).signature;
+}
+
+function signConfig(options: SignOptions): Partial<openpgp.Config> {
+  return options.minRSABits === undefined ? {} : { minRSABits: options.minRSABits };
+}
+
+function signingFailed(
+  what: string,
+  keys: readonly openpgp.PrivateKey[],
+  cause: unknown,
+): AuthError {
+  const keyIds = keys.map((k) => hexKeyId(k.getKeyID()));
+  return new AuthError(
+    AuthErrorCodes.SIGNING_FAILED,
+    `cannot sign ${what} with key ${keyIds.join(', ')}: ${describeCause(cause)}`,
+    { cause, details: { keyIds } },
+  );
+}
