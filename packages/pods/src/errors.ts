@@ -1,0 +1,19 @@
+import { P2Error } from '@p2/errors';
+
+/** Stable codes of @p2/pods errors. */
+export const PodErrorCode = {
+  INVALID_POD_ID: 'P2_PODS_INVALID_POD_ID',
+  UNSUPPORTED_LAUNCHABLE: 'P2_PODS_UNSUPPORTED_LAUNCHABLE',
+  INSTALL_FAILED: 'P2_PODS_INSTALL_FAILED',
+  LAUNCH_FAILED: 'P2_PODS_LAUNCH_FAILED',
+  START_FAILED: 'P2_PODS_START_FAILED',
+  HALT_FAILED: 'P2_PODS_HALT_FAILED',
+  UNINSTALL_FAILED: 'P2_PODS_UNINSTALL_FAILED',
+  HOOK_FAILED: 'P2_PODS_HOOK_FAILED',
+  SERVICE_NAME_CLASH: 'P2_PODS_SERVICE_NAME_CLASH',
+  NOT_INSTALLED: 'P2_PODS_NOT_INSTALLED',
+} as const;
+export type PodErrorCode = (typeof PodErrorCode)[keyof typeof PodErrorCode];
+
+/** Errors of a pod's life on a host; package errors (hoist, runit, …) are chained as `cause`. */
+export class PodError extends P2Error<PodErrorCode> {}
