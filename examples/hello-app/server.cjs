@@ -1,0 +1,33 @@
+// A tiny app for p2 demos and tests: reads `port:` and `greeting:` from the YAML file at CONFIG_PATH,
+// serves the greeting on `/` and health on `/_status`. No dependencies, so it runs on any Node >= 18.
+const { createServer } = require('node:http');
+const { readFileSync } = require('node:fs');
+
+const configPath = process.env.CONFIG_PATH;
+if (!configPath) {
+  console.error('hello: CONFIG_PATH is not set (run me under p2)');
+  process.exit(2);
+}
+const text = readFileSync(configPath, 'utf8');
+const field = (name) => {
+  const match = new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(text);
+  return match ? match[1].trim().replace(/^["']|["']$/g, '') : undefined;
+};
+const port = Number(field('port') ?? 8080);
+const greeting = field('greeting') ?? 'hello from p2';
+const started = new Date().toISOString();
+
+createServer((req, res) => {
+  if (req.url === '/_status') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: 'ok', pod: process.env.POD_ID, started, pid: process.pid }));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.end(`${greeting}\n`);
+}).listen(port, '127.0.0.1', () => {
+  console.log(
+    `hello: listening on 127.0.0.1:${port} as uid ${process.getuid?.()} (pod ${process.env.POD_ID})`,
+  );
+});
+process.on('SIGTERM', () => process.exit(0));
