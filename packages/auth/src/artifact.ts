@@ -235,7 +235,9 @@ function missing(where: string, what: string): AuthError {
 export function readArtifactSha(buildManifest: Uint8Array, where = 'artifact'): string {
   let doc: unknown;
   try {
-    doc = parseYaml(new TextDecoder().decode(buildManifest));
+    // failsafe schema: every scalar stays the text it was written as, like P2's string field
+    // (an all-digit digest must not turn into a number).
+    doc = parseYaml(new TextDecoder().decode(buildManifest), { schema: 'failsafe' });
   } catch (cause) {
     throw invalidBuildManifest(where, `not YAML: ${describeCause(cause)}`, cause);
   }

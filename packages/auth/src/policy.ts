@@ -91,7 +91,11 @@ export class NoDeployerPolicy implements DeployerPolicy {
   async authorize(_manifest: ManifestToAuthorize): Promise<Authorization> {
     return { policy: 'none', signers: [] };
   }
-  async checkDigest(): Promise<void> {}
+  async checkDigest(
+    _digest: Uint8Array,
+    _signature: Uint8Array | undefined,
+    _subject?: string,
+  ): Promise<void> {}
 }
 
 abstract class SignedDeployerPolicy implements DeployerPolicy {

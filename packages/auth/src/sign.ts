@@ -140,12 +140,14 @@ export async function signManifest(
   const signingKeys = Array.isArray(keys) ? [...keys] : [keys as openpgp.PrivateKey];
   try {
     const message = await openpgp.createCleartextMessage({ text: text.replace(/\r?\n$/, '') });
-    return await openpgp.sign({
-      message,
-      signingKeys,
-      config: signConfig(options),
-      ...(options.date ? { date: options.date } : {}),
-    });
+    return withUnixLineEnds(
+      await openpgp.sign({
+        message,
+        signingKeys,
+        config: signConfig(options),
+        ...(options.date ? { date: options.date } : {}),
+      }),
+    );
   } catch (cause) {
     throw signingFailed('the manifest', signingKeys, cause);
   }
@@ -192,7 +194,7 @@ export async function cosignManifest(
       message.getText(),
       new openpgp.Signature(packets),
     );
-    return combined.armor();
+    return withUnixLineEnds(combined.armor());
   } catch (cause) {
     throw signingFailed('the manifest', [key], cause);
   }
@@ -265,6 +267,17 @@ export async function appendSignature(
   const packets = new openpgp.PacketList<openpgp.SignaturePacket>();
   packets.push(...a.packets, ...b.packets);
   return packets.write();
+}
+
+/**
+ * openpgp.js writes the cleartext with CRLF line ends; gpg on Unix writes LF, and manifests in the
+ * store are LF text. The signature covers the canonical (CRLF) form either way, so only the
+ * presentation changes.
+ */
+function withUnixLineEnds(armored: string): string {
+  const end = armored.indexOf('\n-----BEGIN PGP SIGNATURE-----');
+  if (end < 0) return armored;
+  return armored.slice(0, end).replace(/\r\n/g, '\n') + armored.slice(end);
 }
 
 // openpgp's type declarations omit CleartextMessage's `signature` field and constructor, which

@@ -108,7 +108,7 @@ describe('bad input: one rule per test, each with its own code', () => {
     // Forge the unhashed issuer key id (subpacket 16): claim Alice made it. The hashed data, and so
     // the digest prefix, stay valid; only the public-key check can catch this.
     (packet as unknown as { unhashedSubpackets: unknown[] }).unhashedSubpackets = [
-      { type: 16, critical: false, body: alice.publicKey.getKeyID().write() },
+      { type: 16, critical: false, body: Buffer.from(alice.publicKey.getKeyID().toHex(), 'hex') },
     ];
     const forged = packet.write();
     const error = await rejection(verifySignature(data, wrap(forged), keyring));

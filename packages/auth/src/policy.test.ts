@@ -1,0 +1,348 @@
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeployerPolicy, parseAuthConfig } from './config.js';
+import { DeployPolicy } from './deploy-policy.js';
+import { AuthErrorCodes } from './errors.js';
+import { Keyring } from './keyring.js';
+import {
+  KeyringDeployerPolicy,
+  type ManifestToAuthorize,
+  NoDeployerPolicy,
+  UserDeployerPolicy,
+} from './policy.js';
+import { cosignManifest, signArtifact, signManifest } from './sign.js';
+import { newKey, splitForTest } from './test-support.js';
+
+type TestKey = Awaited<ReturnType<typeof newKey>>;
+
+async function signedManifest(
+  id: string,
+  keys: TestKey[],
+  runAs?: string,
+): Promise<ManifestToAuthorize> {
+  const text = `id: ${id}\n${runAs ? `run_as: ${runAs}\n` : ''}launchables: {}\n`;
+  const signed = await signManifest(
+    text,
+    keys.map((k) => k.privateKey),
+  );
+  return { id, runAs: runAs ?? id, clearsigned: await splitForTest(signed) };
+}
+
+describe('deployer policies', () => {
+  let alice: TestKey;
+  let bob: TestKey;
+  let carol: TestKey;
+  let keyring: Keyring;
+  let dir: string;
+
+  beforeAll(async () => {
+    [alice, bob, carol] = await Promise.all([
+      newKey('p2t-alice'),
+      newKey('p2t-bob'),
+      newKey('p2t-carol'),
+    ]);
+    keyring = await Keyring.fromBytes(
+      alice.armoredPublic + bob.armoredPublic + carol.armoredPublic,
+    );
+    dir = await mkdtemp(join(tmpdir(), 'p2t-auth-policy-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  describe('none', () => {
+    it('authorizes unsigned manifests and ignores signatures', async () => {
+      const policy = new NoDeployerPolicy();
+      await expect(policy.authorize({ id: 'p2t-x', runAs: 'p2t-x' })).resolves.toEqual({
+        policy: 'none',
+        signers: [],
+      });
+      await expect(
+        policy.checkDigest(new Uint8Array([1]), new Uint8Array([2])),
+      ).resolves.toBeUndefined();
+    });
+  });
+
+  describe('keyring', () => {
+    it('an unsigned manifest → P2_AUTH_UNSIGNED', async () => {
+      const policy = new KeyringDeployerPolicy({ keyring });
+      await expect(policy.authorize({ id: 'p2t-app', runAs: 'p2t-app' })).rejects.toMatchObject({
+        code: AuthErrorCodes.UNSIGNED,
+        message: expect.stringContaining('received unsigned manifest for pod p2t-app'),
+      });
+    });
+
+    it('accepts any key in the keyring and reports the signer fingerprint', async () => {
+      const policy = new KeyringDeployerPolicy({ keyring });
+      const result = await policy.authorize(await signedManifest('p2t-app', [carol]));
+      expect(result.policy).toBe('keyring');
+      expect(result.signer?.fingerprint).toBe(carol.publicKey.getFingerprint().toUpperCase());
+    });
+
+    it('authorized_deployers restricts only pod p2-preparer (as in P2)', async () => {
+      const policy = new KeyringDeployerPolicy({
+        keyring,
+        authorizedDeployers: [alice.publicKey.getFingerprint()],
+      });
+      // any keyring key may deploy an ordinary pod
+      await expect(policy.authorize(await signedManifest('p2t-app', [bob]))).resolves.toBeDefined();
+      // only listed deployers may deploy the preparer
+      await expect(
+        policy.authorize(await signedManifest('p2-preparer', [alice])),
+      ).resolves.toMatchObject({ signer: { emails: ['p2t-alice@p2t.example'] } });
+    });
+
+    it('signer not in authorized_deployers for p2-preparer → P2_AUTH_SIGNER_NOT_AUTHORIZED naming the key', async () => {
+      const policy = new KeyringDeployerPolicy({
+        keyring,
+        authorizedDeployers: [alice.publicKey.getFingerprint().toUpperCase()],
+      });
+      const bobId = bob.publicKey.getKeyID().toHex().toUpperCase();
+      await expect(
+        policy.authorize(await signedManifest('p2-preparer', [bob])),
+      ).rejects.toMatchObject({
+        code: AuthErrorCodes.SIGNER_NOT_AUTHORIZED,
+        message: expect.stringContaining(`key ${bobId}) not authorized to deploy p2-preparer`),
+        details: { keyId: bobId },
+      });
+    });
+
+    it('checkDigest: no signature is accepted, a signature must verify against the keyring', async () => {
+      const policy = new KeyringDeployerPolicy({ keyring });
+      const digest = new TextEncoder().encode(`${'a'.repeat(64)} *bin/launch\n`);
+      await expect(policy.checkDigest(digest, undefined)).resolves.toBeUndefined();
+      await expect(
+        policy.checkDigest(digest, await signArtifact(digest, alice.privateKey)),
+      ).resolves.toBeUndefined();
+      const stranger = await newKey('p2t-stranger');
+      await expect(
+        policy.checkDigest(digest, await signArtifact(digest, stranger.privateKey)),
+      ).rejects.toMatchObject({ code: AuthErrorCodes.UNKNOWN_SIGNER });
+    });
+  });
+
+  describe('user', () => {
+    const policyYaml = [
+      'groups:',
+      '  web-team: [p2t-alice@p2t.example]',
+      '  infra: [p2t-carol@p2t.example]',
+      'apps:',
+      '  p2t-web: [web-team]',
+      '  p2-preparer: [infra]',
+      '',
+    ].join('\n');
+
+    it('allows a signer whose e-mail is in a group listed for the run-as user', async () => {
+      const policy = new UserDeployerPolicy({
+        keyring,
+        deployPolicy: DeployPolicy.parse(policyYaml),
+      });
+      // pod id differs from the app user: run_as decides
+      const result = await policy.authorize(
+        await signedManifest('p2t-frontend', [alice], 'p2t-web'),
+      );
+      expect(result.signer?.emails).toEqual(['p2t-alice@p2t.example']);
+    });
+
+    it('user-policy denial → P2_AUTH_POLICY_DENIED naming the key, the app user and the groups', async () => {
+      const policy = new UserDeployerPolicy({
+        keyring,
+        deployPolicy: DeployPolicy.parse(policyYaml),
+      });
+      const bobId = bob.publicKey.getKeyID().toHex().toUpperCase();
+      const error = await policy
+        .authorize(await signedManifest('p2t-frontend', [bob], 'p2t-web'))
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: AuthErrorCodes.POLICY_DENIED,
+        details: { appUser: 'p2t-web', keyId: bobId, allowedGroups: ['web-team'] },
+      });
+      expect((error as Error).message).toContain(bobId);
+      expect((error as Error).message).toContain('p2t-bob@p2t.example');
+    });
+
+    it('an app user the policy does not list is denied (fail closed)', async () => {
+      const policy = new UserDeployerPolicy({
+        keyring,
+        deployPolicy: DeployPolicy.parse(policyYaml),
+      });
+      await expect(
+        policy.authorize(await signedManifest('p2t-unlisted', [alice])),
+      ).rejects.toMatchObject({
+        code: AuthErrorCodes.POLICY_DENIED,
+        message: expect.stringContaining('lists no groups for p2t-unlisted'),
+      });
+    });
+
+    it('pod p2-preparer is checked as app user p2-preparer whatever its run_as', async () => {
+      const policy = new UserDeployerPolicy({
+        keyring,
+        deployPolicy: DeployPolicy.parse(policyYaml),
+      });
+      await expect(
+        policy.authorize(await signedManifest('p2-preparer', [carol], 'root')),
+      ).resolves.toBeDefined();
+      await expect(
+        policy.authorize(await signedManifest('p2-preparer', [alice], 'p2t-web')),
+      ).rejects.toMatchObject({ code: AuthErrorCodes.POLICY_DENIED });
+    });
+
+    it('unsigned manifests fail the user policy too', async () => {
+      const policy = new UserDeployerPolicy({
+        keyring,
+        deployPolicy: DeployPolicy.parse(policyYaml),
+      });
+      await expect(policy.authorize({ id: 'p2t-web', runAs: 'p2t-web' })).rejects.toMatchObject({
+        code: AuthErrorCodes.UNSIGNED,
+      });
+    });
+
+    it('a malformed deploy policy names the field', () => {
+      expect(() => DeployPolicy.parse('groups: {web: a@b}\n', '/etc/p2t/policy.yaml')).toThrow(
+        expect.objectContaining({
+          code: AuthErrorCodes.DEPLOY_POLICY_INVALID,
+          message: expect.stringContaining('`groups.web` must be a list of strings'),
+        }),
+      );
+    });
+  });
+
+  describe('M-of-N signing (beyond P2)', () => {
+    it('a chosen pod needs two distinct authorized signers; other pods need one', async () => {
+      const policy = new KeyringDeployerPolicy({
+        keyring,
+        multiSignature: { 'p2t-critical': { required: 2 } },
+      });
+      await expect(
+        policy.authorize(await signedManifest('p2t-other', [alice])),
+      ).resolves.toBeDefined();
+      const error = await policy
+        .authorize(await signedManifest('p2t-critical', [alice]))
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: AuthErrorCodes.NOT_ENOUGH_SIGNERS,
+        details: { required: 2, counted: [alice.publicKey.getFingerprint().toUpperCase()] },
+      });
+      const both = await policy.authorize(await signedManifest('p2t-critical', [alice, bob]));
+      expect(both.signers).toHaveLength(2);
+    });
+
+    it('co-signing an existing signed manifest adds the second signer', async () => {
+      const policy = new KeyringDeployerPolicy({
+        keyring,
+        multiSignature: { 'p2t-critical': { required: 2 } },
+      });
+      const once = await signManifest('id: p2t-critical\nlaunchables: {}\n', alice.privateKey);
+      const twice = await cosignManifest(once, bob.privateKey);
+      const result = await policy.authorize({
+        id: 'p2t-critical',
+        runAs: 'p2t-critical',
+        clearsigned: await splitForTest(twice),
+      });
+      expect(result.signers.map((s) => s.emails[0])).toEqual([
+        'p2t-alice@p2t.example',
+        'p2t-bob@p2t.example',
+      ]);
+    });
+
+    it('the same key signing twice counts once', async () => {
+      const policy = new KeyringDeployerPolicy({
+        keyring,
+        multiSignature: { 'p2t-critical': {} },
+      });
+      const once = await signManifest('id: p2t-critical\n', alice.privateKey);
+      const twice = await cosignManifest(once, alice.privateKey);
+      await expect(
+        policy.authorize({
+          id: 'p2t-critical',
+          runAs: 'p2t-critical',
+          clearsigned: await splitForTest(twice),
+        }),
+      ).rejects.toMatchObject({ code: AuthErrorCodes.NOT_ENOUGH_SIGNERS });
+    });
+
+    it('only listed signers count, and under the user policy each must pass the policy', async () => {
+      const keyringPolicy = new KeyringDeployerPolicy({
+        keyring,
+        multiSignature: {
+          'p2t-critical': {
+            required: 2,
+            signers: [alice.publicKey.getFingerprint(), carol.publicKey.getFingerprint()],
+          },
+        },
+      });
+      await expect(
+        keyringPolicy.authorize(await signedManifest('p2t-critical', [alice, bob])),
+      ).rejects.toMatchObject({ code: AuthErrorCodes.NOT_ENOUGH_SIGNERS });
+      await expect(
+        keyringPolicy.authorize(await signedManifest('p2t-critical', [alice, carol])),
+      ).resolves.toBeDefined();
+
+      const userPolicy = new UserDeployerPolicy({
+        keyring,
+        deployPolicy: DeployPolicy.parse(
+          'groups: {ops: [p2t-alice@p2t.example, p2t-bob@p2t.example]}\napps: {p2t-critical: [ops]}\n',
+        ),
+        multiSignature: { 'p2t-critical': { required: 2 } },
+      });
+      await expect(
+        userPolicy.authorize(await signedManifest('p2t-critical', [alice, carol])),
+      ).rejects.toMatchObject({ code: AuthErrorCodes.NOT_ENOUGH_SIGNERS });
+      await expect(
+        userPolicy.authorize(await signedManifest('p2t-critical', [alice, bob])),
+      ).resolves.toBeDefined();
+    });
+  });
+
+  describe('configuration', () => {
+    it('parses the preparer auth section and refuses empty or unknown types', () => {
+      expect(
+        parseAuthConfig({
+          type: 'keyring',
+          keyring: '/etc/p2/pubring.gpg',
+          authorized_deployers: ['ABC'],
+        }),
+      ).toEqual({ type: 'keyring', keyring: '/etc/p2/pubring.gpg', authorizedDeployers: ['ABC'] });
+      expect(() => parseAuthConfig({ type: '' })).toThrow(
+        expect.objectContaining({ code: AuthErrorCodes.CONFIG_INVALID }),
+      );
+      expect(() => parseAuthConfig({ type: 'kerberos' })).toThrow(
+        /expected one of none, keyring, user/,
+      );
+      expect(() => parseAuthConfig({ type: 'user', keyring: '/k' })).toThrow(/auth\.deploy_policy/);
+      expect(
+        parseAuthConfig({
+          type: 'user',
+          keyring: '/k',
+          deploy_policy: '/p',
+          multi_signature: { x: {} },
+        }),
+      ).toEqual({
+        type: 'user',
+        keyring: '/k',
+        deployPolicy: '/p',
+        multiSignature: { x: { required: 2 } },
+      });
+    });
+
+    it('builds a user policy from files and re-reads the deploy policy when it changes', async () => {
+      const keyringPath = join(dir, 'keys.asc');
+      const policyPath = join(dir, 'policy.yaml');
+      await writeFile(keyringPath, alice.armoredPublic);
+      await writeFile(policyPath, 'groups: {g: [nobody@p2t.example]}\napps: {p2t-web: [g]}\n');
+      await utimes(policyPath, 1000, 1000);
+      const policy = await createDeployerPolicy(
+        parseAuthConfig({ type: 'user', keyring: keyringPath, deploy_policy: policyPath }),
+      );
+      const manifest = await signedManifest('p2t-web', [alice]);
+      await expect(policy.authorize(manifest)).rejects.toMatchObject({
+        code: AuthErrorCodes.POLICY_DENIED,
+      });
+      await writeFile(policyPath, 'groups: {g: [p2t-alice@p2t.example]}\napps: {p2t-web: [g]}\n');
+      await utimes(policyPath, 2000, 2000);
+      await expect(policy.authorize(manifest)).resolves.toMatchObject({ policy: 'user' });
+    });
+  });
+});
