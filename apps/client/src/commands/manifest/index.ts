@@ -1,7 +1,146 @@
-/** `p2 manifest check|digest|show` — placeholder until @p2/manifest lands (owned by the manifest work). */
+/**
+ * `p2 manifest check|digest|show FILE` — read a pod manifest from a file and check it, print its
+ * SHA, or print the parsed model. One code path per command for `--json` and the human view.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { type LintIssue, lintManifest, type Manifest, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
+import { ExitCode } from '../../exit-codes.js';
+import { CliExit, emit, type OutputOptions, reportError, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
-export function registerManifestCommand(program: Command, _ctx: ProgramContext): void {
-  program.command('manifest').description('Check, digest and show pod manifests');
+/** What `p2 manifest check` reports (the same object is printed by `--json`). */
+export interface CheckReport {
+  file: string;
+  valid: boolean;
+  id: string;
+  runAs: string;
+  sha: string;
+  signed: boolean;
+  launchables: Array<{ id: string; type: string; version: string; location: string }>;
+  status: string | null;
+  errors: LintIssue[];
+  warnings: LintIssue[];
+}
+
+async function loadManifest(ctx: ProgramContext, file: string): Promise<Manifest> {
+  const path = resolve(ctx.cwd, file);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CliExit(ExitCode.NOT_FOUND, `error: no such file: ${file}`);
+    if (code === 'EISDIR')
+      throw new CliExit(
+        ExitCode.INVALID_INPUT,
+        `error: ${file} is a directory, not a manifest file`,
+      );
+    throw new CliExit(ExitCode.FAILURE, `error: cannot read ${file}: ${(error as Error).message}`);
+  }
+  return parseManifest(bytes, { source: file });
+}
+
+function checkReport(file: string, manifest: Manifest): CheckReport {
+  const { errors, warnings } = lintManifest(manifest);
+  const status = manifest.statusCheck();
+  return {
+    file,
+    valid: errors.length === 0,
+    id: manifest.id,
+    runAs: manifest.runAs,
+    sha: manifest.sha(),
+    signed: manifest.clearsigned !== undefined,
+    launchables: Object.entries(manifest.launchables).map(([id, l]) => ({
+      id,
+      type: l.launchableType,
+      version: manifest.launchableVersion(id),
+      location: l.location,
+    })),
+    status: status
+      ? `${status.scheme}://${status.localhostOnly ? 'localhost' : '<node>'}:${status.port}${status.path}`
+      : null,
+    errors,
+    warnings,
+  };
+}
+
+function renderCheck(ctx: ProgramContext, r: CheckReport): string {
+  const { io } = ctx;
+  const lines = [
+    `${r.valid ? style.green(io, 'ok') : style.red(io, 'invalid')}  ${r.file}`,
+    `pod        ${r.id}${r.runAs !== r.id ? ` (runs as ${r.runAs})` : ''}`,
+    `sha        ${r.sha}`,
+    `signed     ${r.signed ? 'yes (clearsigned; signature not verified here)' : 'no'}`,
+    `health     ${r.status ?? 'none (always passing)'}`,
+    `launchables ${r.launchables.length === 0 ? 'none' : ''}`,
+    ...r.launchables.map(
+      (l) =>
+        `  ${l.id}  ${l.type}  ${l.version === '' ? style.dim(io, '(no version)') : l.version}  ${l.location}`,
+    ),
+    ...r.errors.map((e) => `${style.red(io, 'error')}   ${e.path}: ${e.message}`),
+    ...r.warnings.map((w) => `${style.yellow(io, 'warning')} ${w.path}: ${w.message}`),
+  ];
+  return lines.join('\n');
+}
+
+function jsonSafe(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+  );
+}
+
+/** Registers `p2 manifest` and its subcommands on `program`. */
+export function registerManifestCommand(program: Command, ctx: ProgramContext): void {
+  const manifest = program.command('manifest').description('Check, digest and show pod manifests');
+
+  const run = async (options: OutputOptions, body: () => Promise<ExitCode>): Promise<void> => {
+    try {
+      ctx.setExitCode(await body());
+    } catch (error) {
+      ctx.setExitCode(reportError(ctx.io, options, error, ExitCode.INVALID_INPUT));
+    }
+  };
+
+  manifest
+    .command('check')
+    .description(
+      'Parse a manifest, apply the checks for new manifests, print its id, launchables and SHA',
+    )
+    .argument('<file>', 'manifest file (plain or clearsigned YAML)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, options: OutputOptions) => {
+      await run(options, async () => {
+        const report = checkReport(file, await loadManifest(ctx, file));
+        emit(ctx.io, options, report, (r) => renderCheck(ctx, r));
+        return report.valid ? ExitCode.OK : ExitCode.INVALID_INPUT;
+      });
+    });
+
+  manifest
+    .command('digest')
+    .description("Print the manifest's SHA (P2's SHA-256 of its canonical form)")
+    .argument('<file>', 'manifest file (plain or clearsigned YAML)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, options: OutputOptions) => {
+      await run(options, async () => {
+        const m = await loadManifest(ctx, file);
+        emit(ctx.io, options, { id: m.id, sha: m.sha() }, (d) => d.sha);
+        return ExitCode.OK;
+      });
+    });
+
+  manifest
+    .command('show')
+    .description('Print the parsed manifest (canonical YAML, or the model with --json)')
+    .argument('<file>', 'manifest file (plain or clearsigned YAML)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, options: OutputOptions) => {
+      await run(options, async () => {
+        const m = await loadManifest(ctx, file);
+        emit(ctx.io, options, jsonSafe(m.toJSON()), () => m.canonicalYaml());
+        return ExitCode.OK;
+      });
+    });
 }
