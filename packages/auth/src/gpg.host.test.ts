@@ -7,12 +7,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseManifest } from '@p2/manifest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createDeployerPolicy } from './config.js';
 import { AuthErrorCodes } from './errors.js';
 import { Keyring } from './keyring.js';
 import { KeyringDeployerPolicy } from './policy.js';
 import { loadSecretKeyFile, loadSecretKeys, signArtifact, signManifest } from './sign.js';
-import { fixtures, splitForTest } from './test-support.js';
+import { fixtures, split } from './test-support.js';
 import { verifyClearsigned, verifySignature } from './verify.js';
 
 const run = promisify(execFile);
@@ -27,6 +29,16 @@ const MANIFEST = [
   '  note: "- a line gpg must dash-escape follows"',
   '- not yaml, but the signature does not care',
   'trailing: spaces   ',
+  '',
+].join('\n');
+
+const VALID_MANIFEST = [
+  'id: p2t-hello',
+  'run_as: p2t-hello',
+  'launchables:',
+  '  app:',
+  '    launchable_type: hoist',
+  '    location: https://artifacts.example/hello_abc.tar.gz',
   '',
 ].join('\n');
 
@@ -68,16 +80,40 @@ describe('gpg → @p2/auth', () => {
     const signed = await readFile(join(home, 'm.yaml.asc'), 'utf8');
     expect(signed).toContain('- - not yaml'); // gpg dash-escaped it
     const keyring = await Keyring.fromFile(`${fixtures}keys/p2universe-pubring.gpg`);
-    const parts = await splitForTest(signed);
+    const parts = split(signed);
     expect(parts.yamlText).toContain('\n- not yaml');
     const { signer } = await verifyClearsigned(parts, keyring);
     expect(signer.fingerprint).toBe(P2UNIVERSE);
     expect(signer.emails).toEqual(['deploy-dev@squareup.com']);
 
-    const tampered = await splitForTest(signed.replace('hello_abc', 'hello_evil'));
+    const tampered = split(signed.replace('hello_abc', 'hello_evil'));
     await expect(verifyClearsigned(tampered, keyring)).rejects.toMatchObject({
       code: AuthErrorCodes.SIGNATURE_MISMATCH,
       message: expect.stringContaining('B3A3F402DE19D5FA'),
+    });
+  });
+
+  it('the preparer path: gpg-signed manifest → parseManifest → keyring policy from pubring.gpg', async () => {
+    await gpg('--import', `${fixtures}keys/p2universe-secring.gpg`);
+    await writeFile(join(home, 'm.yaml'), VALID_MANIFEST);
+    await gpg(
+      '--clearsign',
+      '-u',
+      'p2universe',
+      '--output',
+      join(home, 'm.asc'),
+      join(home, 'm.yaml'),
+    );
+    const manifest = parseManifest(await readFile(join(home, 'm.asc')));
+    expect(manifest.id).toBe('p2t-hello');
+    const policy = await createDeployerPolicy({
+      type: 'keyring',
+      keyring: `${fixtures}keys/p2universe-pubring.gpg`,
+      authorizedDeployers: [P2UNIVERSE],
+    });
+    await expect(policy.authorize(manifest)).resolves.toMatchObject({
+      policy: 'keyring',
+      signer: { fingerprint: P2UNIVERSE },
     });
   });
 
@@ -130,7 +166,7 @@ describe('gpg → @p2/auth', () => {
       keyring: await Keyring.fromBytes(exported),
       multiSignature: { 'p2t-critical': { required: 2 } },
     });
-    const clearsigned = await splitForTest(await readFile(join(home, 'm.asc'), 'utf8'));
+    const clearsigned = split(await readFile(join(home, 'm.asc'), 'utf8'));
     const result = await policy.authorize({
       id: 'p2t-critical',
       runAs: 'p2t-critical',
@@ -190,7 +226,7 @@ describe('@p2/auth → gpg', () => {
     expect(text).toBe(MANIFEST.replace(/[ \t]+$/gm, ''));
     // and it verifies here too
     const keyring = await Keyring.fromFile(`${fixtures}keys/p2universe-pubring.gpg`);
-    await expect(verifyClearsigned(await splitForTest(signed), keyring)).resolves.toMatchObject({
+    await expect(verifyClearsigned(split(signed), keyring)).resolves.toMatchObject({
       signer: { fingerprint: P2UNIVERSE },
     });
   });

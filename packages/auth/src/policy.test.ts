@@ -1,6 +1,7 @@
 import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployerPolicy, parseAuthConfig } from './config.js';
 import { DeployPolicy } from './deploy-policy.js';
@@ -13,7 +14,7 @@ import {
   UserDeployerPolicy,
 } from './policy.js';
 import { cosignManifest, signArtifact, signManifest } from './sign.js';
-import { newKey, splitForTest } from './test-support.js';
+import { newKey, split } from './test-support.js';
 
 type TestKey = Awaited<ReturnType<typeof newKey>>;
 
@@ -23,11 +24,13 @@ async function signedManifest(
   runAs?: string,
 ): Promise<ManifestToAuthorize> {
   const text = `id: ${id}\n${runAs ? `run_as: ${runAs}\n` : ''}launchables: {}\n`;
-  const signed = await signManifest(
-    text,
-    keys.map((k) => k.privateKey),
+  // a real @p2/manifest Manifest: run_as and the clearsigned parts come from the parser
+  return parseManifest(
+    await signManifest(
+      text,
+      keys.map((k) => k.privateKey),
+    ),
   );
-  return { id, runAs: runAs ?? id, clearsigned: await splitForTest(signed) };
 }
 
 describe('deployer policies', () => {
@@ -72,6 +75,15 @@ describe('deployer policies', () => {
         code: AuthErrorCodes.UNSIGNED,
         message: expect.stringContaining('received unsigned manifest for pod p2t-app'),
       });
+    });
+
+    it('a clear-signed envelope that cannot be read (truncated) → P2_AUTH_TRUNCATED_SIGNATURE, not "unsigned"', async () => {
+      const policy = new KeyringDeployerPolicy({ keyring });
+      const signed = await signManifest('id: p2t-app\n', alice.privateKey);
+      const cut = signed.slice(0, signed.indexOf('-----END'));
+      await expect(
+        policy.authorize({ id: 'p2t-app', runAs: 'p2t-app', raw: new TextEncoder().encode(cut) }),
+      ).rejects.toMatchObject({ code: AuthErrorCodes.TRUNCATED_SIGNATURE });
     });
 
     it('accepts any key in the keyring and reports the signer fingerprint', async () => {
@@ -239,7 +251,7 @@ describe('deployer policies', () => {
       const result = await policy.authorize({
         id: 'p2t-critical',
         runAs: 'p2t-critical',
-        clearsigned: await splitForTest(twice),
+        clearsigned: split(twice),
       });
       expect(result.signers.map((s) => s.emails[0])).toEqual([
         'p2t-alice@p2t.example',
@@ -258,7 +270,7 @@ describe('deployer policies', () => {
         policy.authorize({
           id: 'p2t-critical',
           runAs: 'p2t-critical',
-          clearsigned: await splitForTest(twice),
+          clearsigned: split(twice),
         }),
       ).rejects.toMatchObject({ code: AuthErrorCodes.NOT_ENOUGH_SIGNERS });
     });

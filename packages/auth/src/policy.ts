@@ -19,6 +19,8 @@ export interface ManifestToAuthorize {
   readonly runAs: string;
   /** The clearsigned envelope, `undefined` for an unsigned manifest. */
   readonly clearsigned?: ClearsignedInput | undefined;
+  /** The original bytes; used to tell a damaged signature envelope from a manifest never signed. */
+  readonly raw?: Uint8Array;
 }
 
 /** The policy types P2's preparer accepted in `auth.type`. */
@@ -111,6 +113,16 @@ abstract class SignedDeployerPolicy implements DeployerPolicy {
   async authorize(manifest: ManifestToAuthorize): Promise<Authorization> {
     const keyring = await this.options.keyring.current();
     if (!manifest.clearsigned) {
+      if (manifest.raw && looksClearsigned(manifest.raw)) {
+        throw new AuthError(
+          AuthErrorCodes.TRUNCATED_SIGNATURE,
+          `manifest for pod ${manifest.id} starts a clear-signed envelope that cannot be read (signature block truncated or damaged)`,
+          {
+            hint: 'write the whole signed manifest again (from -----BEGIN PGP SIGNED MESSAGE----- to -----END PGP SIGNATURE-----)',
+            details: { podId: manifest.id },
+          },
+        );
+      }
       throw new AuthError(
         AuthErrorCodes.UNSIGNED,
         `received unsigned manifest for pod ${manifest.id} (expected a signature by a key in ${keyring.source})`,
@@ -285,4 +297,10 @@ export class UserDeployerPolicy extends SignedDeployerPolicy {
       },
     );
   }
+}
+
+const SIGNED_MESSAGE = '-----BEGIN PGP SIGNED MESSAGE-----';
+
+function looksClearsigned(raw: Uint8Array): boolean {
+  return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).includes(SIGNED_MESSAGE);
 }

@@ -7,7 +7,7 @@ import { Keyring } from './keyring.js';
 import { KeyringDeployerPolicy } from './policy.js';
 import { ReplayGuard, type ReplayGuardInput, readDeployMetadata } from './replay.js';
 import { signManifest } from './sign.js';
-import { newKey, splitForTest } from './test-support.js';
+import { newKey, split } from './test-support.js';
 
 const raw = (text: string): ReplayGuardInput => ({
   id: 'p2t-app',
@@ -127,7 +127,7 @@ describe('ReplayGuard', () => {
     const manifest = async (serial: number) => ({
       id: 'p2t-app',
       runAs: 'p2t-app',
-      clearsigned: await splitForTest(
+      clearsigned: split(
         await signManifest(`id: p2t-app\ndeploy_serial: ${serial}\n`, alice.privateKey),
       ),
     });

@@ -1,12 +1,12 @@
 /**
- * Test-only helpers (not exported from the package): fixture paths, fresh keys, and a clearsigned
- * splitter equivalent to @p2/manifest's `splitClearsigned` for tests that need signed bytes.
+ * Test-only helpers (not exported from the package): fixture paths, fresh keys, and the
+ * clearsigned splitter of @p2/manifest.
  * @internal
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { type ClearsignedParts, splitClearsigned } from '@p2/manifest';
 import * as openpgp from 'openpgp';
-import type { ClearsignedInput } from './verify.js';
 
 /** `shared/fixtures/p2/` beside the repository. */
 export const fixtures = fileURLToPath(new URL('../../../../shared/fixtures/p2/', import.meta.url));
@@ -33,26 +33,9 @@ export async function newKey(
   return { privateKey, publicKey, armoredPublic: publicKey.armor() };
 }
 
-/** Splits a clearsigned document the way P2 (and @p2/manifest) does. */
-export async function splitForTest(
-  signed: string,
-): Promise<ClearsignedInput & { yamlText: string }> {
-  const lines = signed.split('\n');
-  const begin = lines.indexOf('-----BEGIN PGP SIGNED MESSAGE-----');
-  let i = begin + 1;
-  while (lines[i] !== '') i++;
-  i++;
-  const body: string[] = [];
-  while (!lines[i]!.startsWith('-----BEGIN PGP SIGNATURE-----')) {
-    const line = lines[i]!.replace(/\r$/, '');
-    body.push((line.startsWith('- ') ? line.slice(2) : line).replace(/[ \t]+$/, ''));
-    i++;
-  }
-  const armored = lines.slice(i).join('\n');
-  const { data } = await openpgp.unarmor(armored);
-  return {
-    yamlText: body.map((l) => `${l}\n`).join(''),
-    signedBytes: new TextEncoder().encode(body.join('\r\n')),
-    signature: data as Uint8Array,
-  };
+/** @p2/manifest's splitter, failing the test when the document is not clearsigned. */
+export function split(signed: string): ClearsignedParts {
+  const parts = splitClearsigned(signed);
+  if (!parts) throw new Error(`not a clearsigned document: ${signed.slice(0, 80)}`);
+  return parts;
 }

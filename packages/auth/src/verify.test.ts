@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import { Keyring } from './keyring.js';
 import { signArtifact, signManifest } from './sign.js';
-import { fixture, newKey, splitForTest } from './test-support.js';
+import { fixture, newKey, split } from './test-support.js';
 import { verifyClearsigned, verifySignature } from './verify.js';
 
 const MANIFEST =
@@ -70,7 +70,7 @@ describe('bad input: one rule per test, each with its own code', () => {
   });
 
   it('accepts the untouched clearsigned manifest and names the signer by fingerprint', async () => {
-    const parts = await splitForTest(signed);
+    const parts = split(signed);
     const { signer } = await verifyClearsigned(parts, keyring);
     expect(signer.fingerprint).toBe(alice.publicKey.getFingerprint().toUpperCase());
     expect(signer.fingerprint).toMatch(/^[0-9A-F]{40}$/);
@@ -78,7 +78,7 @@ describe('bad input: one rule per test, each with its own code', () => {
   });
 
   it('tampered text → P2_AUTH_SIGNATURE_MISMATCH', async () => {
-    const parts = await splitForTest(
+    const parts = split(
       signed.replace('location: https://h/a.tar.gz', 'location: https://evil/a.tar.gz'),
     );
     const error = await rejection(
@@ -90,8 +90,8 @@ describe('bad input: one rule per test, each with its own code', () => {
   });
 
   it('a valid signature over a different manifest → P2_AUTH_SIGNATURE_MISMATCH', async () => {
-    const other = await splitForTest(await signManifest('id: p2t-other\n', alice.privateKey));
-    const mine = await splitForTest(signed);
+    const other = split(await signManifest('id: p2t-other\n', alice.privateKey));
+    const mine = split(signed);
     const error = await rejection(
       verifyClearsigned({ signedBytes: mine.signedBytes, signature: other.signature }, keyring),
     );
@@ -117,7 +117,7 @@ describe('bad input: one rule per test, each with its own code', () => {
   });
 
   it('unknown signer → P2_AUTH_UNKNOWN_SIGNER naming the 64-bit key id in upper-case hex', async () => {
-    const parts = await splitForTest(await signManifest(MANIFEST, mallory.privateKey));
+    const parts = split(await signManifest(MANIFEST, mallory.privateKey));
     const error = await rejection(verifyClearsigned(parts, keyring));
     const keyId = mallory.publicKey.getKeyID().toHex().toUpperCase();
     expect(error.code).toBe(AuthErrorCodes.UNKNOWN_SIGNER);
@@ -189,7 +189,7 @@ describe('bad input: one rule per test, each with its own code', () => {
 
   it('co-signature by an unknown key is ignored when a keyring key signed too', async () => {
     const both = await signManifest(MANIFEST, [alice.privateKey, mallory.privateKey]);
-    const { signers } = await verifyClearsigned(await splitForTest(both), keyring);
+    const { signers } = await verifyClearsigned(split(both), keyring);
     expect(signers.map((s) => s.emails[0])).toEqual(['p2t-alice@p2t.example']);
   });
 });
