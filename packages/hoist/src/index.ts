@@ -1,2 +1,57 @@
-/** Work in progress. */
-export {};
+/**
+ * `@p2/hoist`: Hoist artifacts — resolve a location, download with retries and progress, verify
+ * the digest and signature, extract safely into a staging directory, move it atomically into
+ * `installs/<version>`, switch `current`/`last`, prune, and discover entry points.
+ *
+ * @packageDocumentation
+ */
+export { parseDigestFile, type TreeDigestReport, verifyInstallDigest } from './digest.js';
+export {
+  DEFAULT_ENTRY_POINT,
+  type DiscoverEntryPointsOptions,
+  discoverEntryPoints,
+  discoverScripts,
+  type EntryPoint,
+  type LaunchableScripts,
+} from './entry-points.js';
+export { HoistError, type HoistErrorCode, HoistErrorCodes } from './errors.js';
+export {
+  DEFAULT_EXTRACT_LIMITS,
+  type ExtractLimits,
+  type ExtractOptions,
+  type ExtractResult,
+  extractArchive,
+  type Owner,
+} from './extract.js';
+export {
+  type DownloadProgress,
+  type DownloadResult,
+  downloadArtifact,
+  type FetchOptions,
+  type FetchTimeouts,
+  fetchBytes,
+} from './fetch.js';
+export {
+  type ArtifactToVerify,
+  type ArtifactVerifier,
+  activateInstall,
+  type InstallOptions,
+  type InstallResult,
+  installArtifact,
+  type LinkName,
+  type PruneOptions,
+  type PruneResult,
+  pruneInstalls,
+  readLink,
+  type SwitchLinkOptions,
+  switchLink,
+} from './install.js';
+export {
+  installDirName,
+  type ResolvedLocation,
+  resolveLocation,
+  type VerificationLocations,
+  verificationLocations,
+  versionFromLocation,
+  withPathSuffix,
+} from './location.js';
