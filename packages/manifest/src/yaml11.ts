@@ -240,7 +240,14 @@ export function readYaml(
     if (node === null || node === undefined) return NULL;
     if (isAlias(node)) {
       const target = node.resolve(doc);
-      if (target === undefined) return NULL;
+      if (target === undefined) {
+        const pos = lineCounter.linePos(node.range?.[0] ?? 0);
+        throw new ManifestError(
+          ManifestErrorCode.YAML_SYNTAX,
+          `Could not read pod manifest: line ${pos.line}, column ${pos.col}: unknown anchor ${JSON.stringify(node.source)} referenced`,
+          { details: { line: pos.line, column: pos.col, ...(source ? { source } : {}) } },
+        );
+      }
       return convert(target, path, depth + 1);
     }
     if (isScalar(node)) {
