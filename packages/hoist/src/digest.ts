@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstat, readlink, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { describeError } from '@p2/errors';
 import { HoistError, HoistErrorCodes, hasErrno } from './errors.js';
+import { walk } from './walk.js';
 
 const DIGEST_LINE = /^[0-9a-f]{64}$/;
 
@@ -89,13 +90,13 @@ export async function verifyInstallDigest(
   const seen = new Set<string>();
   let entries: string[];
   try {
-    entries = await readdir(installDir, { recursive: true });
+    entries = (await walk(installDir)).map((item) => item.relative);
   } catch (cause) {
     throw new HoistError(HoistErrorCodes.IO, `cannot read ${installDir}: ${describeError(cause)}`, {
       cause,
     });
   }
-  for (const relative of entries.map(String).sort()) {
+  for (const relative of entries.sort()) {
     const path = join(installDir, relative);
     try {
       const info = await lstat(path);

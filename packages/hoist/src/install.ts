@@ -29,6 +29,7 @@ import {
   versionFromLocation,
 } from './location.js';
 import { silentLogger } from './logger.js';
+import { walk } from './walk.js';
 
 /** What an {@link ArtifactVerifier} is asked to check. */
 export interface ArtifactToVerify {
@@ -585,10 +586,9 @@ async function remove(path: string): Promise<void> {
 /** Sum of the sizes of every non-directory entry below `dir` (symlinks: their own length). */
 async function treeBytes(dir: string): Promise<number> {
   let total = 0;
-  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  for (const entry of entries) {
+  for (const { relative, entry } of await walk(dir)) {
     if (entry.isDirectory()) continue;
-    total += (await lstat(join(entry.parentPath, entry.name))).size;
+    total += (await lstat(join(dir, relative))).size;
   }
   return total;
 }

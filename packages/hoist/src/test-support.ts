@@ -1,0 +1,64 @@
+/**
+ * Helpers shared by the tests (not exported from the package).
+ * @internal
+ */
+import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { walk } from './walk.js';
+
+export interface TestEntry {
+  header: Partial<tar.Header> & { name: string };
+  content?: string | Buffer;
+}
+
+/** Builds a tar (gzipped unless `gzip: false`) from entries, with tar-stream. */
+export async function makeArchive(entries: TestEntry[], options: { gzip?: boolean } = {}): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const collected = (async () => {
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+  })();
+  for (const entry of entries) {
+    await new Promise<void>((resolve, reject) => {
+      const content = entry.content === undefined ? undefined : Buffer.from(entry.content);
+      const header = { mode: 0o644, mtime: new Date(1_600_000_000_000), ...entry.header };
+      if (content !== undefined) {
+        pack.entry({ ...header, size: content.length }, content, (error) => (error ? reject(error) : resolve()));
+      } else {
+        pack.entry(header, (error) => (error ? reject(error) : resolve()));
+      }
+    });
+  }
+  pack.finalize();
+  await collected;
+  const raw = Buffer.concat(chunks);
+  return options.gzip === false ? raw : gzipSync(raw);
+}
+
+/** A fresh temporary directory, removed by the returned `cleanup`. */
+export async function tempDir(prefix = 'p2t-hoist-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Every path below `dir` (relative, sorted), with kind, mode, size, link target and content hash. */
+export async function describeTree(dir: string, options: { mtimes?: boolean } = {}): Promise<string[]> {
+  const lines: string[] = [];
+  const names = (await walk(dir)).map((item) => item.relative).sort();
+  for (const name of names) {
+    const path = join(dir, name);
+    const info = await lstat(path);
+    const mode = (info.mode & 0o7777).toString(8);
+    const time = options.mtimes ? ` mtime=${Math.floor(info.mtimeMs / 1000)}` : '';
+    if (info.isSymbolicLink()) lines.push(`${name} symlink ${await readlink(path)}${time}`);
+    else if (info.isDirectory()) lines.push(`${name} dir ${mode}${time}`);
+    else if (info.isFile()) {
+      const content = await readFile(path);
+      lines.push(`${name} file ${mode} ${content.length} links=${info.nlink} ${content.subarray(0, 16).toString('hex')}${time}`);
+    } else lines.push(`${name} other`);
+  }
+  return lines;
+}
