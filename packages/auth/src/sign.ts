@@ -129,7 +129,7 @@ export interface SignOptions {
  * @example
  * ```ts
  * const signed = await signManifest('id: hello\nlaunchables: {}\n', key);
- * // '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nid: hello\n…-----END PGP SIGNATURE-----\n'
+ * // '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nid: hello\n…-----END PGP SIGNATURE-----\n'
  * ```
  */
 export async function signManifest(
