@@ -14,7 +14,7 @@ import { measure, report } from '../harness.js';
 const requireFromManifest = createRequire(
   new URL('../../../packages/manifest/package.json', import.meta.url),
 );
-const yaml = requireFromManifest('yaml') as typeof import('yaml');
+const yaml = requireFromManifest('yaml') as { parse: (text: string) => unknown };
 
 export async function run(): Promise<void> {
   const text = await readFile(new URL('../../../examples/hello.yaml', import.meta.url), 'utf8');
