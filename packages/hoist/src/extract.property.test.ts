@@ -20,7 +20,9 @@ afterAll(async () => {
 });
 
 const component = fc.constantFrom('a', 'b', 'bin', 'launch', '.', '..', '', 'x y', 'ü');
-const relativePath = fc.array(component, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
+const relativePath = fc
+  .array(component, { minLength: 1, maxLength: 4 })
+  .map((parts) => parts.join('/'));
 
 function pathArb(outside: string) {
   return fc.oneof(
@@ -35,15 +37,21 @@ function entryArb(outside: string): fc.Arbitrary<TestEntry> {
   return fc.oneof(
     {
       weight: 5,
-      arbitrary: fc.record({ name, mode: fc.integer({ min: 0, max: 0o7777 }), content: fc.string({ maxLength: 40 }) }).map(
-        ({ name, mode, content }) => ({ header: { name, mode: mode | 0o600 }, content }),
-      ),
+      arbitrary: fc
+        .record({
+          name,
+          mode: fc.integer({ min: 0, max: 0o7777 }),
+          content: fc.string({ maxLength: 40 }),
+        })
+        .map(({ name, mode, content }) => ({ header: { name, mode: mode | 0o600 }, content })),
     },
     {
       weight: 2,
-      arbitrary: fc.record({ name, mode: fc.integer({ min: 0, max: 0o7777 }) }).map(({ name, mode }) => ({
-        header: { name, type: 'directory' as const, mode: mode | 0o700 },
-      })),
+      arbitrary: fc
+        .record({ name, mode: fc.integer({ min: 0, max: 0o7777 }) })
+        .map(({ name, mode }) => ({
+          header: { name, type: 'directory' as const, mode: mode | 0o700 },
+        })),
     },
     {
       weight: 3,
@@ -60,7 +68,14 @@ function entryArb(outside: string): fc.Arbitrary<TestEntry> {
     {
       weight: 1,
       arbitrary: fc
-        .record({ name, type: fc.constantFrom('fifo' as const, 'character-device' as const, 'block-device' as const) })
+        .record({
+          name,
+          type: fc.constantFrom(
+            'fifo' as const,
+            'character-device' as const,
+            'block-device' as const,
+          ),
+        })
         .map(({ name, type }) => ({ header: { name, type } })),
     },
   );
@@ -92,30 +107,36 @@ describe('extraction property (fast-check)', () => {
     let installed = 0;
 
     await fc.assert(
-      fc.asyncProperty(fc.array(entryArb(outside), { minLength: 1, maxLength: 8 }), fc.boolean(), async (entries, gzip) => {
-        await writeFile(archivePath, await makeArchive(entries, { gzip }));
-        await rm(staging, { recursive: true, force: true }); // a failed earlier run must not leak state
-        try {
-          await extractArchive(archivePath, staging);
-          installed++;
-          for (const { relative, entry } of await walk(staging)) {
-            const path = join(staging, relative);
-            if (entry.isSymbolicLink()) {
-              const resolved = await realpath(path).catch(() => undefined);
-              if (resolved !== undefined) expect(resolved.startsWith(staging)).toBe(true);
-            } else {
-              expect((await lstat(path)).mode & 0o6000).toBe(0);
+      fc.asyncProperty(
+        fc.array(entryArb(outside), { minLength: 1, maxLength: 8 }),
+        fc.boolean(),
+        async (entries, gzip) => {
+          await writeFile(archivePath, await makeArchive(entries, { gzip }));
+          await rm(staging, { recursive: true, force: true }); // a failed earlier run must not leak state
+          try {
+            await extractArchive(archivePath, staging);
+            installed++;
+            for (const { relative, entry } of await walk(staging)) {
+              const path = join(staging, relative);
+              if (entry.isSymbolicLink()) {
+                const resolved = await realpath(path).catch(() => undefined);
+                if (resolved !== undefined) expect(resolved.startsWith(staging)).toBe(true);
+              } else {
+                expect((await lstat(path)).mode & 0o6000).toBe(0);
+              }
+              expect(entry.isFIFO() || entry.isCharacterDevice() || entry.isBlockDevice()).toBe(
+                false,
+              );
             }
-            expect(entry.isFIFO() || entry.isCharacterDevice() || entry.isBlockDevice()).toBe(false);
+          } catch (error) {
+            if (!(error instanceof HoistError)) throw error;
+            refused++;
+            expect(await readdir(stageParent)).toEqual([]);
           }
-        } catch (error) {
-          if (!(error instanceof HoistError)) throw error;
-          refused++;
-          expect(await readdir(stageParent)).toEqual([]);
-        }
-        expect(await snapshotOutside(root, staging)).toEqual(before);
-        await rm(staging, { recursive: true, force: true });
-      }),
+          expect(await snapshotOutside(root, staging)).toEqual(before);
+          await rm(staging, { recursive: true, force: true });
+        },
+      ),
       { numRuns: 2000 },
     );
     // Both outcomes must actually have been exercised.

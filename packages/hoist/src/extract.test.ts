@@ -4,12 +4,17 @@ import { lstat, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fixturesDir } from '../../../vitest.shared.ts';
 import { type HoistErrorCode, HoistErrorCodes } from './errors.js';
 import { extractArchive } from './extract.js';
-import { describeTree, makeArchive, type TestEntry, tempDir } from './test-support.js';
+import {
+  describeTree,
+  fixtureArchives,
+  makeArchive,
+  type TestEntry,
+  tempDir,
+} from './test-support.js';
 
-const archives = join(fixturesDir, 'archives');
+const archives = fixtureArchives;
 let work: { dir: string; cleanup: () => Promise<void> };
 beforeEach(async () => {
   work = await tempDir();
@@ -22,7 +27,9 @@ async function extractBuffer(archive: Buffer, options: Parameters<typeof extract
   const path = join(work.dir, `archive-${randomBytes(4).toString('hex')}`);
   await writeFile(path, archive);
   const dest = join(work.dir, 'stage', 'out');
-  await import('node:fs/promises').then((fs) => fs.mkdir(join(work.dir, 'stage'), { recursive: true }));
+  await import('node:fs/promises').then((fs) =>
+    fs.mkdir(join(work.dir, 'stage'), { recursive: true }),
+  );
   return { dest, result: await extractArchive(path, dest, options) };
 }
 
@@ -49,7 +56,9 @@ describe('P2 fixtures (pkg/gzip/testdata, pkg/artifact/testdata)', () => {
   it('path_with_parent.tar.gz is refused and writes nothing outside', async () => {
     const dest = join(work.dir, 'nested', 'out');
     await import('node:fs/promises').then((fs) => fs.mkdir(join(work.dir, 'nested')));
-    await expect(extractArchive(join(archives, 'path_with_parent.tar.gz'), dest)).rejects.toMatchObject({
+    await expect(
+      extractArchive(join(archives, 'path_with_parent.tar.gz'), dest),
+    ).rejects.toMatchObject({
       code: HoistErrorCodes.ARCHIVE_PATH_ESCAPE,
       message: expect.stringContaining('"../b"'),
     });
@@ -60,7 +69,9 @@ describe('P2 fixtures (pkg/gzip/testdata, pkg/artifact/testdata)', () => {
   it('escaping_symlink.tar.gz is refused and writes nothing outside', async () => {
     const dest = join(work.dir, 'nested', 'out');
     await import('node:fs/promises').then((fs) => fs.mkdir(join(work.dir, 'nested')));
-    await expect(extractArchive(join(archives, 'escaping_symlink.tar.gz'), dest)).rejects.toMatchObject({
+    await expect(
+      extractArchive(join(archives, 'escaping_symlink.tar.gz'), dest),
+    ).rejects.toMatchObject({
       code: HoistErrorCodes.ARCHIVE_LINK_ESCAPE,
     });
     expect(await readdir(join(work.dir, 'nested'))).toEqual([]);
@@ -77,8 +88,16 @@ describe('P2 fixtures (pkg/gzip/testdata, pkg/artifact/testdata)', () => {
 
 describe('hostile archives', () => {
   const cases: Array<[string, TestEntry[], HoistErrorCode]> = [
-    ['an absolute path', [{ header: { name: '/etc/p2t-evil' }, content: 'x' }], HoistErrorCodes.ARCHIVE_PATH_ESCAPE],
-    ['a .. in the middle', [{ header: { name: 'a/../../b' }, content: 'x' }], HoistErrorCodes.ARCHIVE_PATH_ESCAPE],
+    [
+      'an absolute path',
+      [{ header: { name: '/etc/p2t-evil' }, content: 'x' }],
+      HoistErrorCodes.ARCHIVE_PATH_ESCAPE,
+    ],
+    [
+      'a .. in the middle',
+      [{ header: { name: 'a/../../b' }, content: 'x' }],
+      HoistErrorCodes.ARCHIVE_PATH_ESCAPE,
+    ],
     [
       'an absolute symlink',
       [{ header: { name: 'l', type: 'symlink', linkname: '/etc/passwd' } }],
@@ -147,7 +166,10 @@ describe('hostile archives', () => {
     ],
     [
       'a file below a file',
-      [{ header: { name: 'a' }, content: 'x' }, { header: { name: 'a/b' }, content: 'y' }],
+      [
+        { header: { name: 'a' }, content: 'x' },
+        { header: { name: 'a/b' }, content: 'y' },
+      ],
       HoistErrorCodes.ARCHIVE_CONFLICT,
     ],
   ];
@@ -157,7 +179,10 @@ describe('hostile archives', () => {
   });
 
   it('refuses an archive with more entries than maxEntries', async () => {
-    const entries = Array.from({ length: 11 }, (_, i) => ({ header: { name: `f${i}` }, content: 'x' }));
+    const entries = Array.from({ length: 11 }, (_, i) => ({
+      header: { name: `f${i}` },
+      content: 'x',
+    }));
     await expectRefused(await makeArchive(entries), HoistErrorCodes.ARCHIVE_TOO_MANY_ENTRIES, {
       limits: { maxEntries: 10 },
     });
@@ -165,11 +190,16 @@ describe('hostile archives', () => {
 
   it('refuses a file larger than maxFileBytes before writing it', async () => {
     const archive = await makeArchive([{ header: { name: 'big' }, content: Buffer.alloc(2048) }]);
-    await expectRefused(archive, HoistErrorCodes.ARCHIVE_FILE_TOO_LARGE, { limits: { maxFileBytes: 1024 } });
+    await expectRefused(archive, HoistErrorCodes.ARCHIVE_FILE_TOO_LARGE, {
+      limits: { maxFileBytes: 1024 },
+    });
   });
 
   it('refuses archives whose files add up to more than maxTotalBytes', async () => {
-    const entries = Array.from({ length: 4 }, (_, i) => ({ header: { name: `f${i}` }, content: Buffer.alloc(1000) }));
+    const entries = Array.from({ length: 4 }, (_, i) => ({
+      header: { name: `f${i}` },
+      content: Buffer.alloc(1000),
+    }));
     await expectRefused(await makeArchive(entries), HoistErrorCodes.ARCHIVE_TOO_LARGE, {
       limits: { maxTotalBytes: 3000 },
     });
@@ -178,33 +208,47 @@ describe('hostile archives', () => {
   it('stops a gzip bomb of padding after the tar end (decompressed-size budget)', async () => {
     const tarBytes = await makeArchive([{ header: { name: 'a' }, content: 'x' }], { gzip: false });
     const bomb = gzipSync(Buffer.concat([tarBytes, Buffer.alloc(80 * 1024 * 1024)]));
-    await expectRefused(bomb, HoistErrorCodes.ARCHIVE_TOO_LARGE, { limits: { maxTotalBytes: 1024 } });
+    await expectRefused(bomb, HoistErrorCodes.ARCHIVE_TOO_LARGE, {
+      limits: { maxTotalBytes: 1024 },
+    });
   });
 
   it('refuses truncated gzip with its own code', async () => {
     const archive = await makeArchive([{ header: { name: 'a' }, content: randomBytes(50_000) }]);
-    await expectRefused(archive.subarray(0, archive.length - 5000), HoistErrorCodes.ARCHIVE_TRUNCATED);
+    await expectRefused(
+      archive.subarray(0, archive.length - 5000),
+      HoistErrorCodes.ARCHIVE_TRUNCATED,
+    );
   });
 
   it('refuses a truncated plain tar with the same code', async () => {
-    const archive = await makeArchive([{ header: { name: 'a' }, content: randomBytes(50_000) }], { gzip: false });
+    const archive = await makeArchive([{ header: { name: 'a' }, content: randomBytes(50_000) }], {
+      gzip: false,
+    });
     await expectRefused(archive.subarray(0, 20_000), HoistErrorCodes.ARCHIVE_TRUNCATED);
   });
 
   it('refuses corrupt gzip data with its own code', async () => {
-    const archive = Buffer.from(await makeArchive([{ header: { name: 'a' }, content: randomBytes(50_000) }]));
+    const archive = Buffer.from(
+      await makeArchive([{ header: { name: 'a' }, content: randomBytes(50_000) }]),
+    );
     archive.fill(0x55, 100, 400);
     await expectRefused(archive, HoistErrorCodes.ARCHIVE_CORRUPT);
   });
 
   it('refuses a damaged tar header with the corrupt code', async () => {
-    const archive = Buffer.from(await makeArchive([{ header: { name: 'a' }, content: 'x' }], { gzip: false }));
+    const archive = Buffer.from(
+      await makeArchive([{ header: { name: 'a' }, content: 'x' }], { gzip: false }),
+    );
     archive[10] = 0x41; // breaks the header checksum
     await expectRefused(gzipSync(archive), HoistErrorCodes.ARCHIVE_CORRUPT);
   });
 
   it('refuses something that is neither gzip nor tar', async () => {
-    await expectRefused(Buffer.from('PK\u0003\u0004 this is a zip'), HoistErrorCodes.ARCHIVE_UNRECOGNIZED);
+    await expectRefused(
+      Buffer.from('PK\u0003\u0004 this is a zip'),
+      HoistErrorCodes.ARCHIVE_UNRECOGNIZED,
+    );
   });
 });
 
@@ -212,7 +256,10 @@ describe('what is kept and what is dropped', () => {
   it('strips setuid and setgid but keeps permission bits and mtimes', async () => {
     const { dest } = await extractBuffer(
       await makeArchive([
-        { header: { name: 'bin/suid', mode: 0o4755, mtime: new Date(1_500_000_000_000) }, content: '#!/bin/sh\n' },
+        {
+          header: { name: 'bin/suid', mode: 0o4755, mtime: new Date(1_500_000_000_000) },
+          content: '#!/bin/sh\n',
+        },
         { header: { name: 'bin/sgid', mode: 0o2711 }, content: '#!/bin/sh\n' },
       ]),
     );
@@ -269,31 +316,40 @@ describe('what is kept and what is dropped', () => {
 
   it('extracts large files (streamed path) byte for byte', async () => {
     const big = randomBytes(3 * 1024 * 1024 + 17);
-    const { dest } = await extractBuffer(await makeArchive([{ header: { name: 'big.bin' }, content: big }]));
+    const { dest } = await extractBuffer(
+      await makeArchive([{ header: { name: 'big.bin' }, content: big }]),
+    );
     expect((await readFile(join(dest, 'big.bin'))).equals(big)).toBe(true);
   });
 
-  it.runIf(process.getuid?.() === 0)('chowns every entry to the given owner (root only)', async () => {
-    const { dest } = await extractBuffer(
-      await makeArchive([
-        { header: { name: 'd', type: 'directory' } },
-        { header: { name: 'd/f' }, content: 'x' },
-        { header: { name: 'big' }, content: Buffer.alloc(600 * 1024) },
-        { header: { name: 'l', type: 'symlink', linkname: 'd/f' } },
-      ]),
-      { owner: { uid: 65534, gid: 65534 } },
-    );
-    for (const path of ['', 'd', 'd/f', 'big', 'l']) {
-      const info = await lstat(join(dest, path));
-      expect([path, info.uid, info.gid]).toEqual([path, 65534, 65534]);
-    }
-  });
+  it.runIf(process.getuid?.() === 0)(
+    'chowns every entry to the given owner (root only)',
+    async () => {
+      const { dest } = await extractBuffer(
+        await makeArchive([
+          { header: { name: 'd', type: 'directory' } },
+          { header: { name: 'd/f' }, content: 'x' },
+          { header: { name: 'big' }, content: Buffer.alloc(600 * 1024) },
+          { header: { name: 'l', type: 'symlink', linkname: 'd/f' } },
+        ]),
+        { owner: { uid: 65534, gid: 65534 } },
+      );
+      for (const path of ['', 'd', 'd/f', 'big', 'l']) {
+        const info = await lstat(join(dest, path));
+        expect([path, info.uid, info.gid]).toEqual([path, 65534, 65534]);
+      }
+    },
+  );
 
   it('stops when aborted and removes what it wrote', async () => {
     const controller = new AbortController();
     controller.abort();
-    await expectRefused(await makeArchive([{ header: { name: 'a' }, content: 'x' }]), HoistErrorCodes.ABORTED, {
-      signal: controller.signal,
-    });
+    await expectRefused(
+      await makeArchive([{ header: { name: 'a' }, content: 'x' }]),
+      HoistErrorCodes.ABORTED,
+      {
+        signal: controller.signal,
+      },
+    );
   });
 });

@@ -9,7 +9,9 @@ import {
 
 describe('resolveLocation', () => {
   it('resolves http(s) URLs and redacts credentials for display', () => {
-    const resolved = resolveLocation('https://bob:hunter2@artifacts.local/a/app_1.tar.gz?token=abc');
+    const resolved = resolveLocation(
+      'https://bob:hunter2@artifacts.local/a/app_1.tar.gz?token=abc',
+    );
     expect(resolved.kind).toBe('http');
     expect(resolved.display).toBe('https://***@artifacts.local/a/app_1.tar.gz?token=***');
     expect(resolved.display).not.toContain('hunter2');
@@ -33,7 +35,10 @@ describe('resolveLocation', () => {
     ['https://[bad/a', 'not a valid URL'],
   ])('refuses %j', (location, message) => {
     expect(() => resolveLocation(location)).toThrowError(
-      expect.objectContaining({ code: HoistErrorCodes.LOCATION_INVALID, message: expect.stringContaining(message) }),
+      expect.objectContaining({
+        code: HoistErrorCodes.LOCATION_INVALID,
+        message: expect.stringContaining(message),
+      }),
     );
   });
 
@@ -55,7 +60,9 @@ describe('verificationLocations', () => {
 
   it('works for plain paths and file URLs', () => {
     expect(verificationLocations('/srv/a.tar.gz').signature).toBe('/srv/a.tar.gz.sig');
-    expect(verificationLocations('file:///srv/a.tar.gz').manifest).toBe('file:///srv/a.tar.gz.manifest');
+    expect(verificationLocations('file:///srv/a.tar.gz').manifest).toBe(
+      'file:///srv/a.tar.gz.manifest',
+    );
   });
 });
 
@@ -68,7 +75,9 @@ describe('versionFromLocation / installDirName (spec 01 §1.3)', () => {
 
   it('yields no version for names P2 did not recognise', () => {
     expect(versionFromLocation('hoisted-hello_def456.tar.gz')).toBeUndefined();
-    expect(versionFromLocation('https://h/Hello_3C021AFF048CA8117593F9C71E03B87CF72FD440.tar.gz')).toBeUndefined();
+    expect(
+      versionFromLocation('https://h/Hello_3C021AFF048CA8117593F9C71E03B87CF72FD440.tar.gz'),
+    ).toBeUndefined();
     expect(versionFromLocation('myapp_123.tar')).toBeUndefined();
   });
 
@@ -78,12 +87,15 @@ describe('versionFromLocation / installDirName (spec 01 §1.3)', () => {
     expect(installDirName('app', '')).toBe('app');
   });
 
-  it.each([['', 'v'], ['..', undefined], ['a/b', 'v'], ['app', '../x'], ['.', '']])(
-    'refuses id %j version %j',
-    (id, version) => {
-      expect(() => installDirName(id, version)).toThrowError(
-        expect.objectContaining({ code: HoistErrorCodes.NAME_INVALID }),
-      );
-    },
-  );
+  it.each([
+    ['', 'v'],
+    ['..', undefined],
+    ['a/b', 'v'],
+    ['app', '../x'],
+    ['.', ''],
+  ])('refuses id %j version %j', (id, version) => {
+    expect(() => installDirName(id, version)).toThrowError(
+      expect.objectContaining({ code: HoistErrorCodes.NAME_INVALID }),
+    );
+  });
 });

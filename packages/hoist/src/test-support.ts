@@ -5,9 +5,15 @@
 import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { walk } from './walk.js';
+
+/** P2's archive fixtures (`shared/fixtures/p2/archives`, beside the repository). */
+export const fixtureArchives = fileURLToPath(
+  new URL('../../../../shared/fixtures/p2/archives', import.meta.url),
+);
 
 export interface TestEntry {
   header: Partial<tar.Header> & { name: string };
@@ -15,7 +21,10 @@ export interface TestEntry {
 }
 
 /** Builds a tar (gzipped unless `gzip: false`) from entries, with tar-stream. */
-export async function makeArchive(entries: TestEntry[], options: { gzip?: boolean } = {}): Promise<Buffer> {
+export async function makeArchive(
+  entries: TestEntry[],
+  options: { gzip?: boolean } = {},
+): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const collected = (async () => {
@@ -26,7 +35,9 @@ export async function makeArchive(entries: TestEntry[], options: { gzip?: boolea
       const content = entry.content === undefined ? undefined : Buffer.from(entry.content);
       const header = { mode: 0o644, mtime: new Date(1_600_000_000_000), ...entry.header };
       if (content !== undefined) {
-        pack.entry({ ...header, size: content.length }, content, (error) => (error ? reject(error) : resolve()));
+        pack.entry({ ...header, size: content.length }, content, (error) =>
+          error ? reject(error) : resolve(),
+        );
       } else {
         pack.entry(header, (error) => (error ? reject(error) : resolve()));
       }
@@ -39,13 +50,18 @@ export async function makeArchive(entries: TestEntry[], options: { gzip?: boolea
 }
 
 /** A fresh temporary directory, removed by the returned `cleanup`. */
-export async function tempDir(prefix = 'p2t-hoist-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+export async function tempDir(
+  prefix = 'p2t-hoist-',
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** Every path below `dir` (relative, sorted), with kind, mode, size, link target and content hash. */
-export async function describeTree(dir: string, options: { mtimes?: boolean } = {}): Promise<string[]> {
+export async function describeTree(
+  dir: string,
+  options: { mtimes?: boolean } = {},
+): Promise<string[]> {
   const lines: string[] = [];
   const names = (await walk(dir)).map((item) => item.relative).sort();
   for (const name of names) {
@@ -57,7 +73,9 @@ export async function describeTree(dir: string, options: { mtimes?: boolean } = 
     else if (info.isDirectory()) lines.push(`${name} dir ${mode}${time}`);
     else if (info.isFile()) {
       const content = await readFile(path);
-      lines.push(`${name} file ${mode} ${content.length} links=${info.nlink} ${content.subarray(0, 16).toString('hex')}${time}`);
+      lines.push(
+        `${name} file ${mode} ${content.length} links=${info.nlink} ${content.subarray(0, 16).toString('hex')}${time}`,
+      );
     } else lines.push(`${name} other`);
   }
   return lines;

@@ -12,7 +12,9 @@ export async function walk(dir: string): Promise<Array<{ relative: string; entry
   const pending = [''];
   while (pending.length > 0) {
     const relative = pending.pop()!;
-    const entries = await readdir(relative === '' ? dir : join(dir, relative), { withFileTypes: true });
+    const entries = await readdir(relative === '' ? dir : join(dir, relative), {
+      withFileTypes: true,
+    });
     for (const entry of entries) {
       const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
       found.push({ relative: child, entry });
