@@ -98,6 +98,14 @@ describe('artifact verification', () => {
     });
   });
 
+  it('build: a missing artifact file → P2_AUTH_ARTIFACT_UNREADABLE', async () => {
+    const verifier = await createArtifactVerifier('build', { keyring });
+    const signature = await signArtifact(artifact, builder.privateKey);
+    await expect(
+      verifier.verifyArtifact({ artifactPath: join(dir, 'gone.tar.gz'), signature }),
+    ).rejects.toMatchObject({ code: AuthErrorCodes.ARTIFACT_UNREADABLE });
+  });
+
   it('build: no signature supplied → P2_AUTH_ARTIFACT_SIGNATURE_MISSING', async () => {
     const verifier = await createArtifactVerifier('build', { keyring });
     await expect(verifier.verifyArtifact({ artifactPath })).rejects.toMatchObject({

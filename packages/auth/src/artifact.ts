@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import { redactUrl } from '@p2/errors';
 import { parse as parseYaml } from 'yaml';
 import { AuthError, AuthErrorCodes } from './errors.js';
@@ -174,8 +174,8 @@ class ArtifactVerifierImpl implements ArtifactVerifier {
     };
     const viaBuild = async (): Promise<ArtifactVerification> => {
       if (!input.signature) throw missing(where, 'build signature (.sig)');
-      const bytes = await bytesOf(input, where);
-      const { signer } = await verifySignature(bytes, input.signature, keyring, {
+      const data = input.artifactBytes ?? (await readablePath(input, where));
+      const { signer } = await verifySignature(data, input.signature, keyring, {
         ...verify,
         subject: `artifact ${where}`,
       });
@@ -260,14 +260,18 @@ function invalidBuildManifest(where: string, problem: string, cause?: unknown): 
   );
 }
 
-async function bytesOf(input: ArtifactVerificationInput, where: string): Promise<Uint8Array> {
-  if (input.artifactBytes) return input.artifactBytes;
+/** The artifact file, streamed by the verifier; checked up front so a missing file says so. */
+async function readablePath(
+  input: ArtifactVerificationInput,
+  where: string,
+): Promise<{ path: string }> {
   if (!input.artifactPath) throw unreadable(where, 'neither artifactPath nor artifactBytes given');
   try {
-    return await readFile(input.artifactPath);
+    await access(input.artifactPath, constants.R_OK);
   } catch (cause) {
     throw unreadable(where, describeCause(cause), cause);
   }
+  return { path: input.artifactPath };
 }
 
 async function sha256Of(input: ArtifactVerificationInput, where: string): Promise<string> {

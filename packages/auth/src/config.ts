@@ -21,6 +21,7 @@ export type AuthConfig =
       authorizedDeployers?: string[];
       multiSignature?: Record<string, MultiSignatureRule>;
       minRSABits?: number;
+      allowSha1?: boolean;
     }
   | {
       type: 'user';
@@ -29,12 +30,13 @@ export type AuthConfig =
       deployPolicy: string;
       multiSignature?: Record<string, MultiSignatureRule>;
       minRSABits?: number;
+      allowSha1?: boolean;
     };
 
 /**
  * Validates the preparer's `auth:` YAML map (`type`, `keyring`, `authorized_deployers`,
  * `deploy_policy`, and our additions `multi_signature: {<pod>: {required, signers}}`,
- * `min_rsa_bits`). An empty or unknown `type` is an error, as P2's preparer refused to start.
+ * `min_rsa_bits`, `allow_sha1_signatures`). An empty or unknown `type` is an error, as P2's preparer refused to start.
  *
  * @throws AuthError `P2_AUTH_CONFIG_INVALID` naming the field.
  * @example
@@ -62,9 +64,14 @@ export function parseAuthConfig(raw: unknown): AuthConfig {
   if (minRSABits !== undefined && (typeof minRSABits !== 'number' || minRSABits < 512)) {
     throw configError('auth.min_rsa_bits', 'expected a number of bits ≥ 512');
   }
+  const allowSha1 = map.allow_sha1_signatures;
+  if (allowSha1 !== undefined && typeof allowSha1 !== 'boolean') {
+    throw configError('auth.allow_sha1_signatures', 'expected true or false');
+  }
   const extra = {
     ...(multiSignature ? { multiSignature } : {}),
     ...(typeof minRSABits === 'number' ? { minRSABits } : {}),
+    ...(allowSha1 ? { allowSha1 } : {}),
   };
   if (type === 'keyring') {
     const deployers = map.authorized_deployers ?? [];
@@ -97,6 +104,7 @@ export async function createDeployerPolicy(
     keyring,
     ...(config.multiSignature ? { multiSignature: config.multiSignature } : {}),
     ...(config.minRSABits === undefined ? {} : { minRSABits: config.minRSABits }),
+    ...(config.allowSha1 ? { allowSha1: true } : {}),
   };
   if (config.type === 'keyring') {
     return new KeyringDeployerPolicy({

@@ -25,6 +25,8 @@ export const AuthErrorCodes = {
   MALFORMED_SIGNATURE: 'P2_AUTH_MALFORMED_SIGNATURE',
   /** The signer's key is weaker than allowed (RSA below `minRSABits`). */
   WEAK_KEY: 'P2_AUTH_WEAK_KEY',
+  /** The signature uses a hash openpgp.js refuses (SHA-1 unless `allowSha1`, MD5, RIPEMD-160). */
+  WEAK_HASH: 'P2_AUTH_WEAK_HASH',
   /** Any other reason OpenPGP refuses the signature (revoked key, signature expired, future date…). */
   SIGNATURE_INVALID: 'P2_AUTH_SIGNATURE_INVALID',
   /** Keyring policy: pod `p2-preparer` signed by a key not in `authorized_deployers`. */

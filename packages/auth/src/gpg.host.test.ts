@@ -139,6 +139,32 @@ describe('gpg → @p2/auth', () => {
     }
   });
 
+  it('SHA-1 signatures (gpg 1.x default) → P2_AUTH_WEAK_HASH, accepted with allowSha1', async () => {
+    await gpg('--import', `${fixtures}keys/p2universe-secring.gpg`);
+    await writeFile(join(home, 'm.yaml'), VALID_MANIFEST);
+    await gpg(
+      '--digest-algo',
+      'SHA1',
+      '--clearsign',
+      '-u',
+      'p2universe',
+      '--output',
+      join(home, 'm.asc'),
+      join(home, 'm.yaml'),
+    );
+    const manifest = parseManifest(await readFile(join(home, 'm.asc')));
+    expect(manifest.clearsigned?.hashHeaders).toEqual(['SHA1']);
+    const keyring = await Keyring.fromFile(`${fixtures}keys/p2universe-pubring.gpg`);
+    const error = await verifyClearsigned(manifest.clearsigned!, keyring).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: AuthErrorCodes.WEAK_HASH,
+      message: expect.stringContaining('B3A3F402DE19D5FA'),
+    });
+    await expect(
+      verifyClearsigned(manifest.clearsigned!, keyring, { allowSha1: true }),
+    ).resolves.toMatchObject({ signer: { fingerprint: P2UNIVERSE } });
+  });
+
   it('`gpg --clearsign -u A -u B` carries two signers, enough for an M-of-N pod', async () => {
     await gpg('--import', `${fixtures}keys/p2universe-secring.gpg`);
     await gpg(

@@ -61,6 +61,7 @@ export {
 } from './sign.js';
 export {
   type ClearsignedInput,
+  type SignedData,
   type SignerInfo,
   type VerifiedSignature,
   type VerifyOptions,

@@ -1,3 +1,5 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import * as openpgp from 'openpgp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AuthError, AuthErrorCodes } from './errors.js';
@@ -187,10 +189,46 @@ describe('bad input: one rule per test, each with its own code', () => {
     expect(error.code).toBe(AuthErrorCodes.SIGNATURE_INVALID);
   });
 
+  it('tolerates a signer clock up to clockSkewSeconds ahead (default 5 minutes)', async () => {
+    const data = new Uint8Array([4, 2]);
+    const sig = await signArtifact(data, alice.privateKey, {
+      date: new Date(Date.now() + 120_000),
+    });
+    await expect(verifySignature(data, sig, keyring)).resolves.toBeDefined();
+    await expect(
+      verifySignature(data, sig, keyring, { clockSkewSeconds: 0 }),
+    ).rejects.toMatchObject({
+      code: AuthErrorCodes.SIGNATURE_INVALID,
+      message: expect.stringContaining('future'),
+    });
+  });
+
   it('co-signature by an unknown key is ignored when a keyring key signed too', async () => {
     const both = await signManifest(MANIFEST, [alice.privateKey, mallory.privateKey]);
     const { signers } = await verifyClearsigned(split(both), keyring);
     expect(signers.map((s) => s.emails[0])).toEqual(['p2t-alice@p2t.example']);
+  });
+});
+
+describe('streamed files', () => {
+  it('verifies a file without reading it into memory, and refuses it once a byte changes', async () => {
+    const dir = await mkdtemp(`${tmpdir()}/p2t-auth-stream-`);
+    try {
+      const alice = await newKey('p2t-alice');
+      const keyring = await Keyring.fromBytes(alice.armoredPublic);
+      const bytes = Buffer.alloc(3_000_000, 1);
+      const path = `${dir}/big.tar.gz`;
+      await writeFile(path, bytes);
+      const sig = await signArtifact(bytes, alice.privateKey);
+      await expect(verifySignature({ path }, sig, keyring)).resolves.toBeDefined();
+      bytes[2_999_999] = 2;
+      await writeFile(path, bytes);
+      await expect(verifySignature({ path }, sig, keyring)).rejects.toMatchObject({
+        code: AuthErrorCodes.SIGNATURE_MISMATCH,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import * as openpgp from 'openpgp';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import { type Keyring, verifiedIdentities } from './keyring.js';
@@ -21,6 +23,19 @@ export interface VerifyOptions {
   date?: Date;
   /** What was signed, for messages (`manifest hello`, `artifact https://…/a.tar.gz`). @default 'document' */
   subject?: string;
+  /**
+   * Tolerated clock difference between the signer and this host, in seconds: a signature dated up
+   * to this far in the future is accepted (P2 did not check signature times at all; gpg refuses
+   * future signatures outright, which breaks deploys from a laptop whose clock runs ahead).
+   * @default 300
+   */
+  clockSkewSeconds?: number;
+  /**
+   * Accept SHA-1 document signatures, which openpgp.js refuses by default. gpg 1.x signed with
+   * SHA-1 by default, and P2 accepted them; turn this on only to read such old signatures.
+   * @default false
+   */
+  allowSha1?: boolean;
 }
 
 /** Who made a verified signature. */
@@ -39,6 +54,12 @@ export interface SignerInfo {
   created: Date;
 }
 
+/**
+ * What was signed: bytes in memory, or a file that is streamed (artifacts of any size are verified
+ * without being read into memory).
+ */
+export type SignedData = Uint8Array | { path: string };
+
 /** The result of {@link verifySignature}. */
 export interface VerifiedSignature {
   /** The first valid signer (the one P2 would have reported). */
@@ -56,7 +77,8 @@ export interface ClearsignedInput {
 }
 
 /**
- * Verifies an OpenPGP signature over `data` against a keyring. The signature may be armored or
+ * Verifies an OpenPGP signature over `data` (bytes, or `{ path }` to stream a file of any size)
+ * against a keyring. The signature may be armored or
  * binary and may hold several signature packets (co-signatures); every packet made by a key in the
  * keyring must verify, packets by unknown keys are ignored as long as one known key signed.
  * Works for detached signatures over artifacts and build manifests (binary, type 0x00) and for the
@@ -64,15 +86,16 @@ export interface ClearsignedInput {
  *
  * @throws AuthError `P2_AUTH_UNKNOWN_SIGNER` (message names the key id, e.g. `5BEA91BADD6AD387`),
  *   `P2_AUTH_SIGNATURE_MISMATCH`, `P2_AUTH_KEY_MISMATCH`, `P2_AUTH_TRUNCATED_SIGNATURE`,
- *   `P2_AUTH_MALFORMED_SIGNATURE`, `P2_AUTH_WEAK_KEY`, `P2_AUTH_SIGNATURE_INVALID`.
+ *   `P2_AUTH_MALFORMED_SIGNATURE`, `P2_AUTH_WEAK_KEY`, `P2_AUTH_WEAK_HASH`,
+ *   `P2_AUTH_SIGNATURE_INVALID`, `P2_AUTH_ARTIFACT_UNREADABLE` (a `{ path }` that cannot be read).
  * @example
  * ```ts
- * const { signer } = await verifySignature(readFileSync('a.tar.gz'), readFileSync('a.tar.gz.sig'), keyring);
+ * const { signer } = await verifySignature({ path: 'a.tar.gz' }, readFileSync('a.tar.gz.sig'), keyring);
  * signer.fingerprint; // 'C8D49DFED934CAC923CA417E079E5B0BE07F19DE'
  * ```
  */
 export async function verifySignature(
-  data: Uint8Array,
+  data: SignedData,
   signature: Uint8Array | string,
   keyring: Keyring,
   options: VerifyOptions = {},
@@ -80,18 +103,26 @@ export async function verifySignature(
   const subject = options.subject ?? 'document';
   const parsed = await readSignaturePackets(signature, subject);
   const config = verifyConfig(options);
-  const message = await openpgp.createMessage({ binary: data });
+  const skewMs = (options.clockSkewSeconds ?? 300) * 1000;
+  const date = new Date((options.date ?? new Date()).getTime() + skewMs);
+  const streamed = !(data instanceof Uint8Array);
+  const message = streamed
+    ? await openpgp.createMessage({ binary: fileStream(data.path) })
+    : await openpgp.createMessage({ binary: data });
   let results: Awaited<ReturnType<typeof openpgp.verify>>['signatures'];
   try {
-    ({ signatures: results } = await openpgp.verify({
+    const verification = await openpgp.verify({
       message,
       signature: parsed,
       verificationKeys: [...keyring.keys],
       format: 'binary',
       config,
-      ...(options.date === undefined ? {} : { date: options.date }),
-    }));
+      date,
+    });
+    results = verification.signatures;
+    if (streamed) await drain(verification.data as unknown as ReadableStream<Uint8Array>, subject);
   } catch (cause) {
+    if (cause instanceof AuthError) throw cause;
     throw new AuthError(
       AuthErrorCodes.SIGNATURE_INVALID,
       `cannot verify the signature of ${subject}: ${describeCause(cause)}`,
@@ -158,9 +189,40 @@ export function verifyClearsigned(
   return verifySignature(parts.signedBytes, parts.signature, keyring, options);
 }
 
+function fileStream(path: string): ReadableStream<Uint8Array> {
+  return Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>;
+}
+
+/** Reads a verification's data stream to its end; openpgp checks the signature when it ends. */
+async function drain(stream: ReadableStream<Uint8Array>, subject: string): Promise<void> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) return;
+    }
+  } catch (cause) {
+    throw new AuthError(
+      AuthErrorCodes.ARTIFACT_UNREADABLE,
+      `cannot read ${subject} to verify its signature: ${describeCause(cause)}`,
+      { cause, details: { subject } },
+    );
+  }
+}
+
 /** @internal openpgp configuration for verification. */
-export function verifyConfig(options: { minRSABits?: number }): Partial<openpgp.Config> {
-  return options.minRSABits === undefined ? {} : { minRSABits: options.minRSABits };
+export function verifyConfig(options: {
+  minRSABits?: number;
+  allowSha1?: boolean;
+}): Partial<openpgp.Config> {
+  return {
+    ...(options.minRSABits === undefined ? {} : { minRSABits: options.minRSABits }),
+    ...(options.allowSha1
+      ? {
+          rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]),
+        }
+      : {}),
+  };
 }
 
 function unknownSigner(keyId: string, subject: string, keyring: Keyring): AuthError {
@@ -193,6 +255,17 @@ function classifyFailure(
       AuthErrorCodes.KEY_MISMATCH,
       `signature of ${subject} names key ${keyId} but was not made by that key (wrong or forged key)`,
       { cause, details, hint: 'sign again with the key the keyring holds for this signer' },
+    );
+  }
+  if (/Insecure (message )?hash algorithm/i.test(reason)) {
+    return new AuthError(
+      AuthErrorCodes.WEAK_HASH,
+      `signature of ${subject} by key ${keyId} was refused: ${reason}`,
+      {
+        cause,
+        details,
+        hint: 'sign again with SHA-256 or better (gpg --digest-algo SHA256), or set allowSha1 to read old SHA-1 signatures on purpose',
+      },
     );
   }
   if (/too weak/i.test(reason)) {
