@@ -78,6 +78,18 @@ const cases: Case[] = [
     /is 614\d+ bytes; at most 524288 bytes are accepted/,
   ],
   ['alias bomb', bomb, C.TOO_COMPLEX, /nests or expands too far/],
+  [
+    'deeply nested flow sequences',
+    `id: x\nconfig:\n  a: ${'['.repeat(5000)}${']'.repeat(5000)}\n`,
+    C.TOO_COMPLEX,
+    /nests too deeply|nests or expands too far/,
+  ],
+  [
+    'deeply nested mappings',
+    `id: x\nconfig:\n  a: ${'{a: '.repeat(100)}1${'}'.repeat(100)}\n`,
+    C.TOO_COMPLEX,
+    /^config\.a\.a\.a.{60,80}…: the YAML nests or expands too far/,
+  ],
   ['self-referencing alias', 'a: &a [*a]\nid: x\n', C.TOO_COMPLEX, /nests or expands too far/],
   // Not a mapping
   [

@@ -329,6 +329,19 @@ describe('ManifestBuilder (spec 01 §1.7)', () => {
     expect(rebuilt.clearsigned).toBeUndefined();
   });
 
+  it('launchable ids are plain text, even __proto__', () => {
+    const parsed = parseManifest(
+      'id: p\nlaunchables:\n  __proto__: {launchable_type: hoist, location: u}\n',
+    );
+    expect(Object.keys(parsed.launchables)).toEqual(['__proto__']);
+    const rebuilt = parsed
+      .toBuilder()
+      .setLaunchable('b', { launchableType: 'hoist', location: 'v' })
+      .build();
+    expect(Object.keys(rebuilt.launchables).sort()).toEqual(['__proto__', 'b']);
+    expect(rebuilt.sha()).toBe(parseManifest(rebuilt.raw).sha());
+  });
+
   it('deep-copies config on get and set', () => {
     const config = { a: { b: 1 } };
     const builder = new ManifestBuilder().setId('p').setConfig(config);

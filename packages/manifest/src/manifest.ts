@@ -346,6 +346,8 @@ export class ManifestBuilder {
   /** @param data @internal Start from a copy of existing data (see {@link Manifest.toBuilder}). */
   constructor(data?: ManifestData) {
     this.#data = data ?? emptyData();
+    // Launchable ids are arbitrary text, `__proto__` included: keep them in a prototype-less record.
+    this.#data.launchables = Object.assign(Object.create(null), this.#data.launchables);
   }
 
   /** Sets the pod id. */
@@ -473,6 +475,7 @@ export class ManifestBuilder {
    */
   build(): Manifest {
     const data = structuredClone(this.#data);
+    data.launchables = Object.assign(Object.create(null), data.launchables);
     validateP2Rules(data);
     const text = emitYaml(canonicalNode(data, true));
     return new Manifest(data, encoder.encode(text));
@@ -564,13 +567,11 @@ export interface ParseManifestOptions {
 }
 
 function decodeText(bytes: Uint8Array, source: string | undefined): string {
-  const details = source ? { source } : {};
   let encoding = 'utf-8';
   if (bytes[0] === 0xff && bytes[1] === 0xfe) encoding = 'utf-16le';
   else if (bytes[0] === 0xfe && bytes[1] === 0xff) encoding = 'utf-16be';
-  let text: string;
   try {
-    text = new TextDecoder(encoding, { fatal: true }).decode(bytes);
+    return new TextDecoder(encoding, { fatal: true }).decode(bytes);
   } catch (cause) {
     throw new ManifestError(
       ManifestErrorCode.ENCODING,
@@ -578,29 +579,31 @@ function decodeText(bytes: Uint8Array, source: string | undefined): string {
       {
         hint: 'manifests are YAML text; check that you passed the right file',
         cause,
-        details,
+        details: source ? { source } : {},
       },
     );
   }
-  // libyaml accepts TAB, LF, CR, printable ASCII, NEL and printable Unicode only.
-  const bad = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/.exec(
-    text,
+}
+
+/** libyaml accepts TAB, LF, CR, printable ASCII, NEL and printable Unicode only. */
+const FORBIDDEN_CHARACTER =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/;
+
+function assertNoControlCharacters(text: string, source: string | undefined): void {
+  const bad = FORBIDDEN_CHARACTER.exec(text);
+  if (!bad) return;
+  const before = text.slice(0, bad.index);
+  const line = before.split('\n').length;
+  const column = bad.index - before.lastIndexOf('\n');
+  const code = `U+${(bad[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new ManifestError(
+    ManifestErrorCode.ENCODING,
+    `the manifest contains the control character ${code} at line ${line}, column ${column}; YAML does not allow it`,
+    {
+      hint: 'manifests are YAML text; check that you passed the right file',
+      details: { line, column, ...(source ? { source } : {}) },
+    },
   );
-  if (bad) {
-    const before = text.slice(0, bad.index);
-    const line = before.split('\n').length;
-    const column = bad.index - before.lastIndexOf('\n');
-    const code = `U+${(bad[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
-    throw new ManifestError(
-      ManifestErrorCode.ENCODING,
-      `the manifest contains the control character ${code} at line ${line}, column ${column}; YAML does not allow it`,
-      {
-        hint: 'manifests are YAML text; check that you passed the right file',
-        details: { ...details, line, column },
-      },
-    );
-  }
-  return text;
 }
 
 /**
@@ -643,7 +646,7 @@ export function parseManifest(
     );
   }
   const text = typeof input === 'string' ? input : decodeText(raw, source);
-  if (typeof input === 'string') decodeText(raw, source);
+  assertNoControlCharacters(text, source);
   const clearsigned = splitClearsigned(text);
   const { root, diagnostics } = readYaml(clearsigned ? clearsigned.yamlText : text, source);
   const document = root.kind === 'null' ? map([]) : root;

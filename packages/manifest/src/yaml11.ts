@@ -213,6 +213,17 @@ export function readYaml(
   const doc = list[0] as Document.Parsed | undefined;
   if (doc === undefined) return { root: NULL, diagnostics };
   const syntax = doc.errors[0];
+  if (syntax && /call stack/i.test(syntax.message)) {
+    throw new ManifestError(
+      ManifestErrorCode.TOO_COMPLEX,
+      `the YAML nests too deeply to be read (more than ${MAX_DEPTH} levels are not accepted)`,
+      {
+        hint: 'flatten the config; deeply nested data belongs in a file in the artifact',
+        cause: syntax,
+        details: source ? { source } : {},
+      },
+    );
+  }
   if (syntax) {
     const pos = lineCounter.linePos(syntax.pos[0]);
     throw new ManifestError(
@@ -230,7 +241,7 @@ export function readYaml(
     if (++nodes > MAX_NODES || depth > MAX_DEPTH) {
       throw new ManifestError(
         ManifestErrorCode.TOO_COMPLEX,
-        `${path || 'document'}: the YAML nests or expands too far (more than ${MAX_DEPTH} levels or ${MAX_NODES} nodes after expanding aliases)`,
+        `${shortPath(path) || 'document'}: the YAML nests or expands too far (more than ${MAX_DEPTH} levels or ${MAX_NODES} nodes after expanding aliases)`,
         {
           hint: 'write the manifest without self-referencing or exponentially nested aliases',
           details: { path },
@@ -321,6 +332,11 @@ export function readYaml(
     return { kind: 'str', value: String(node) };
   };
   return { root: convert(doc.contents, '', 0), diagnostics };
+}
+
+/** A path short enough for a one-line message. */
+function shortPath(path: string): string {
+  return path.length <= 80 ? path : `${path.slice(0, 77)}…`;
 }
 
 function toKeyName(key: YNode): string | undefined {
