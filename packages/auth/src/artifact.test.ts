@@ -1,9 +1,16 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactVerificationUrls, createArtifactVerifier, readArtifactSha } from './artifact.js';
+import {
+  artifactVerificationUrls,
+  createArtifactVerifier,
+  readArtifactSha,
+  withCompanionFiles,
+} from './artifact.js';
 import { AuthErrorCodes } from './errors.js';
 import { Keyring } from './keyring.js';
 import { signArtifact } from './sign.js';
@@ -138,6 +145,66 @@ describe('artifact verification', () => {
         buildError: AuthErrorCodes.MALFORMED_SIGNATURE,
       },
     });
+  });
+
+  it('withCompanionFiles fetches only what the policy needs over real HTTP, then verifies', async () => {
+    const served = new Map<string, Uint8Array>([
+      ['/a/p2t-app_abc.tar.gz.sig', await signArtifact(artifact, builder.privateKey)],
+    ]);
+    const requested: string[] = [];
+    const server = createServer((req, res) => {
+      requested.push(req.url ?? '');
+      const body = served.get((req.url ?? '').split('?')[0]!);
+      res.writeHead(body ? 200 : 404).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const fetchCompanion = async (url: string) => {
+        const response = await fetch(url);
+        if (response.status === 404) return undefined;
+        if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+        return new Uint8Array(await response.arrayBuffer());
+      };
+      const location = `http://127.0.0.1:${port}/a/p2t-app_abc.tar.gz?t=1`;
+      const urls = artifactVerificationUrls(location);
+      const downloaded = {
+        path: artifactPath,
+        sha256: sha(),
+        display: location,
+        verificationLocations: {
+          signature: urls.signature,
+          manifest: urls.buildManifest,
+          manifestSignature: urls.buildManifestSignature,
+        },
+      };
+      // build: only the .sig is fetched
+      await withCompanionFiles(
+        await createArtifactVerifier('build', { keyring }),
+        fetchCompanion,
+      ).verify(downloaded);
+      expect(requested).toEqual(['/a/p2t-app_abc.tar.gz.sig?t=1']);
+      // either: the build manifest is missing (404), the build signature vouches
+      requested.length = 0;
+      await withCompanionFiles(
+        await createArtifactVerifier('either', { keyring }),
+        fetchCompanion,
+      ).verify(downloaded);
+      expect(requested.sort()).toEqual([
+        '/a/p2t-app_abc.tar.gz.manifest.sig?t=1',
+        '/a/p2t-app_abc.tar.gz.manifest?t=1',
+        '/a/p2t-app_abc.tar.gz.sig?t=1',
+      ]);
+      // manifest: nothing to fetch → refused, nothing accepted by accident
+      await expect(
+        withCompanionFiles(
+          await createArtifactVerifier('manifest', { keyring }),
+          fetchCompanion,
+        ).verify(downloaded),
+      ).rejects.toMatchObject({ code: AuthErrorCodes.ARTIFACT_SIGNATURE_MISSING });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('none: accepts anything and needs nothing', async () => {

@@ -295,3 +295,57 @@ function unreadable(where: string, problem: string, cause?: unknown): AuthError 
     { cause, details: { location: where } },
   );
 }
+
+/** The artifact as a downloader hands it over (the shape `@p2/hoist`'s `ArtifactVerifier.verify` receives). */
+export interface DownloadedArtifact {
+  /** Local file holding exactly the bytes that will be extracted. */
+  path: string;
+  /** Lower-case hex SHA-256 of those bytes. */
+  sha256: string;
+  /** Location for messages, credentials redacted. */
+  display: string;
+  /** Companion file URLs (`<url>.sig`, `<url>.manifest`, `<url>.manifest.sig`). */
+  verificationLocations: { signature: string; manifest: string; manifestSignature: string };
+}
+
+/**
+ * Fetches one companion file; resolves `undefined` when it does not exist (HTTP 404, no such file)
+ * and throws for anything else (the error ends up as the `cause`).
+ */
+export type FetchCompanion = (url: string) => Promise<Uint8Array | undefined>;
+
+/**
+ * Adapts an {@link ArtifactVerifier} to a downloader that only hands over the artifact and its
+ * companion URLs (such as `@p2/hoist`'s `installArtifact({ verifier })`): fetches just the files
+ * the policy needs, with the caller's `fetch`, then verifies. Keeps `@p2/auth` free of HTTP.
+ *
+ * @throws AuthError as {@link ArtifactVerifier.verifyArtifact}.
+ * @example
+ * ```ts
+ * const verifier = withCompanionFiles(await createArtifactVerifier('either', { keyring }), fetchBytes);
+ * await installArtifact({ location, launchableRoot, launchableId, verifier });
+ * ```
+ */
+export function withCompanionFiles(
+  verifier: ArtifactVerifier,
+  fetchCompanion: FetchCompanion,
+): { verify(artifact: DownloadedArtifact): Promise<void> } {
+  return {
+    async verify(artifact: DownloadedArtifact): Promise<void> {
+      const urls = artifact.verificationLocations;
+      const [signature, buildManifest, buildManifestSignature] = await Promise.all([
+        verifier.needs.signature ? fetchCompanion(urls.signature) : undefined,
+        verifier.needs.buildManifest ? fetchCompanion(urls.manifest) : undefined,
+        verifier.needs.buildManifest ? fetchCompanion(urls.manifestSignature) : undefined,
+      ]);
+      await verifier.verifyArtifact({
+        artifactPath: artifact.path,
+        sha256: artifact.sha256,
+        location: artifact.display,
+        ...(signature ? { signature } : {}),
+        ...(buildManifest ? { buildManifest } : {}),
+        ...(buildManifestSignature ? { buildManifestSignature } : {}),
+      });
+    },
+  };
+}

@@ -16,7 +16,10 @@ export {
   type ArtifactVerifierOptions,
   artifactVerificationUrls,
   createArtifactVerifier,
+  type DownloadedArtifact,
+  type FetchCompanion,
   readArtifactSha,
+  withCompanionFiles,
 } from './artifact.js';
 export { type AuthConfig, createDeployerPolicy, parseAuthConfig } from './config.js';
 export { DeployPolicy, DeployPolicyFile, type DeployPolicySource } from './deploy-policy.js';

@@ -14,9 +14,34 @@ import {
   UserDeployerPolicy,
 } from './policy.js';
 import { cosignManifest, signArtifact, signManifest } from './sign.js';
-import { newKey, split } from './test-support.js';
+import { fixture, newKey, split } from './test-support.js';
 
 type TestKey = Awaited<ReturnType<typeof newKey>>;
+
+const P2_SIGNED_TEST_STRING = `
+-----BEGIN PGP SIGNED MESSAGE-----
+Hash: SHA256
+
+id: thepod
+launchables:
+  my-app:
+    launchable_type: hoist
+    location: https://localhost:4444/foo/bar/baz.tar.gz
+status_port: 8000
+config:
+  ENVIRONMENT: staging
+-----BEGIN PGP SIGNATURE-----
+Version: GnuPG v2
+
+iQEcBAEBCAAGBQJV3LVOAAoJEFvqkbrdatOH63cH/3NiqIBRA+dI7k4KT2CtUQrk
+QX4aYfmTvqcf/PqeilJiVWL+fWfP/EAM/cNSsg4rRylmnRyxG2BDL4wn12oWEDe5
+jmv/XGEb7vBgOZfOTeFLiorViMMKFYqXFqQZp2jwAdEUgzF4AiLyg9+MX2B19mOV
+c6o8YRrhIMGiWIA6rTDX53ruk93p7z/axKGJ0nonxJG3u7Be2MsPlYEavZLtKAg1
+0GyjcFe676Kqz8i1RiyelA/+zp8qaS+jWemrKRrDwmMxAY5j5eFxPFk2mxRems6J
+QyB184dCJQnFbcQslyXDSR4Lal12NPvxbtK/4YYXZZVwf4hKCfVqvmG2zgwINDc=
+=IMbK
+-----END PGP SIGNATURE-----
+`;
 
 async function signedManifest(
   id: string,
@@ -74,6 +99,20 @@ describe('deployer policies', () => {
       await expect(policy.authorize({ id: 'p2t-app', runAs: 'p2t-app' })).rejects.toMatchObject({
         code: AuthErrorCodes.UNSIGNED,
         message: expect.stringContaining('received unsigned manifest for pod p2t-app'),
+      });
+    });
+
+    it("P2's signed test manifest (key 5BEA91BADD6AD387, not in any keyring) → `unknown signer: 5BEA91BADD6AD387`", async () => {
+      // spec/01-appendix-sha-goldens.md, synthetic-signed-test-string (from P2's manifest tests)
+      const manifest = parseManifest(P2_SIGNED_TEST_STRING);
+      expect(manifest.id).toBe('thepod');
+      const policy = new KeyringDeployerPolicy({
+        keyring: await Keyring.fromBytes(fixture('keys/p2universe-pubring.gpg')),
+      });
+      await expect(policy.authorize(manifest)).rejects.toMatchObject({
+        code: AuthErrorCodes.UNKNOWN_SIGNER,
+        message: expect.stringContaining('unknown signer: 5BEA91BADD6AD387'),
+        details: { keyId: '5BEA91BADD6AD387' },
       });
     });
 
