@@ -74,7 +74,7 @@ function renderCheck(ctx: ProgramContext, r: CheckReport): string {
     `sha        ${r.sha}`,
     `signed     ${r.signed ? 'yes (clearsigned; signature not verified here)' : 'no'}`,
     `health     ${r.status ?? 'none (always passing)'}`,
-    `launchables ${r.launchables.length === 0 ? 'none' : ''}`,
+    `launchables${r.launchables.length === 0 ? ' none' : ':'}`,
     ...r.launchables.map(
       (l) =>
         `  ${l.id}  ${l.type}  ${l.version === '' ? style.dim(io, '(no version)') : l.version}  ${l.location}`,
