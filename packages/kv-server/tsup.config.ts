@@ -1,3 +1,3 @@
 import { p2Tsup } from '../../tsup.base.ts';
 
-export default p2Tsup();
+export default p2Tsup({ entry: ['src/index.ts', 'src/cli.ts'] });

@@ -1,2 +1,8 @@
-/** Work in progress. */
-export {};
+/**
+ * `@p2/kv-server`: a single-node server speaking the part of Consul's HTTP API that p2 uses (KV,
+ * sessions, locks with lock-delay, transactions, blocking queries), durable on disk. It is not Consul.
+ *
+ * @packageDocumentation
+ */
+export { KvServerError, type KvServerErrorCode, KvServerErrorCodes } from './errors.js';
+export { type KvServer, type KvServerOptions, startKvServer } from './server.js';

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/**
+ * `p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1] [--acl-token-file FILE]
+ * [--session-ttl-min 10s] [--node NAME]`. Runs until SIGINT/SIGTERM, then snapshots and exits.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { isP2Error } from '@p2/errors';
+import pino from 'pino';
+import { parseGoDuration } from './duration.js';
+import { startKvServer } from './server.js';
+
+const USAGE = `usage: p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1]
+       [--acl-token-file FILE] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--log-level info]
+Env: P2_KV_ACL_TOKEN (ACL token, if no file is given).`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'data-dir': { type: 'string' },
+      port: { type: 'string', default: '8500' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'acl-token-file': { type: 'string' },
+      'session-ttl-min': { type: 'string' },
+      'tombstone-ttl': { type: 'string' },
+      node: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const dataDir = values['data-dir'];
+  if (!dataDir) {
+    console.error(`p2-kv-server: --data-dir is required\n${USAGE}`);
+    process.exit(2);
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`p2-kv-server: --port must be 0..65535, got ${JSON.stringify(values.port)}`);
+    process.exit(2);
+  }
+  const durationMs = (flag: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const ns = parseGoDuration(text);
+    if (ns === undefined || ns < 0) {
+      console.error(
+        `p2-kv-server: --${flag} must be a duration like 10s or 500ms, got ${JSON.stringify(text)}`,
+      );
+      process.exit(2);
+    }
+    return ns / 1e6;
+  };
+  const tokenFile = values['acl-token-file'];
+  const aclToken = tokenFile
+    ? readFileSync(tokenFile, 'utf8').trim()
+    : process.env.P2_KV_ACL_TOKEN || undefined;
+  const logger = pino({ level: values['log-level'] ?? 'info' });
+  const server = await startKvServer({
+    dataDir,
+    port,
+    host: values.host,
+    aclToken,
+    logger,
+    nodeName: values.node,
+    sessionTtlMinMs: durationMs('session-ttl-min', values['session-ttl-min']),
+    tombstoneTtlMs: durationMs('tombstone-ttl', values['tombstone-ttl']),
+  });
+  // One machine-readable line on stdout so supervisors and tests learn the port.
+  process.stdout.write(`${JSON.stringify({ listening: server.url, port: server.port })}\n`);
+  const stop = () => {
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  if (isP2Error(error)) {
+    console.error(`p2-kv-server: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}`);
+  } else {
+    console.error(`p2-kv-server: ${(error as Error)?.stack ?? String(error)}`);
+  }
+  process.exit(1);
+});
