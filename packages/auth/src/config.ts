@@ -102,6 +102,7 @@ export async function createDeployerPolicy(
   const keyring = await KeyringFile.open(config.keyring, options);
   const common = {
     keyring,
+    ...(options.logger ? { logger: options.logger } : {}),
     ...(config.multiSignature ? { multiSignature: config.multiSignature } : {}),
     ...(config.minRSABits === undefined ? {} : { minRSABits: config.minRSABits }),
     ...(config.allowSha1 ? { allowSha1: true } : {}),

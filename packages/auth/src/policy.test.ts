@@ -2,6 +2,7 @@ import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseManifest } from '@p2/manifest';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployerPolicy, parseAuthConfig } from './config.js';
 import { DeployPolicy } from './deploy-policy.js';
@@ -123,6 +124,23 @@ describe('deployer policies', () => {
       await expect(
         policy.authorize({ id: 'p2t-app', runAs: 'p2t-app', raw: new TextEncoder().encode(cut) }),
       ).rejects.toMatchObject({ code: AuthErrorCodes.TRUNCATED_SIGNATURE });
+    });
+
+    it('logs one structured record per decision', async () => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = pino(
+        { level: 'debug' },
+        { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+      );
+      const policy = new KeyringDeployerPolicy({ keyring, logger });
+      await policy.authorize(await signedManifest('p2t-app', [alice]));
+      await policy.authorize({ id: 'p2t-app', runAs: 'p2t-app' }).catch(() => undefined);
+      expect(lines.map((l) => l.msg)).toEqual(['manifest authorized', 'manifest refused']);
+      expect(lines[0]).toMatchObject({
+        podId: 'p2t-app',
+        signers: [alice.publicKey.getFingerprint().toUpperCase()],
+      });
+      expect(lines[1]).toMatchObject({ err: { code: AuthErrorCodes.UNSIGNED } });
     });
 
     it('accepts any key in the keyring and reports the signer fingerprint', async () => {

@@ -1,6 +1,8 @@
+import type { Logger } from 'pino';
 import type { DeployPolicySource } from './deploy-policy.js';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import type { Keyring, KeyringSource } from './keyring.js';
+import { silentLogger } from './util.js';
 import {
   type ClearsignedInput,
   type SignerInfo,
@@ -78,6 +80,8 @@ export interface SignedPolicyOptions extends VerifyOptions {
   keyring: KeyringSource;
   /** Pod id → M-of-N rule, for pods that need several signers. */
   multiSignature?: Readonly<Record<string, MultiSignatureRule>>;
+  /** Receives one record per decision (debug when authorized, info when refused). @default silent */
+  logger?: Logger;
 }
 
 /**
@@ -111,6 +115,25 @@ abstract class SignedDeployerPolicy implements DeployerPolicy {
   ): Promise<AuthError | undefined>;
 
   async authorize(manifest: ManifestToAuthorize): Promise<Authorization> {
+    const logger = this.options.logger ?? silentLogger;
+    try {
+      const result = await this.decide(manifest);
+      logger.debug(
+        {
+          podId: manifest.id,
+          policy: this.type,
+          signers: result.signers.map((s) => s.fingerprint),
+        },
+        'manifest authorized',
+      );
+      return result;
+    } catch (error) {
+      logger.info({ podId: manifest.id, policy: this.type, err: error }, 'manifest refused');
+      throw error;
+    }
+  }
+
+  private async decide(manifest: ManifestToAuthorize): Promise<Authorization> {
     const keyring = await this.options.keyring.current();
     if (!manifest.clearsigned) {
       if (manifest.raw && looksClearsigned(manifest.raw)) {

@@ -250,7 +250,11 @@ function classifyFailure(
       { cause, details, hint: 'fetch the document again or have it signed again' },
     );
   }
-  if (/Signature verification failed/i.test(reason)) {
+  if (
+    /Signature verification failed|does not match issuer key algorithm|not issued by the given public key/i.test(
+      reason,
+    )
+  ) {
     return new AuthError(
       AuthErrorCodes.KEY_MISMATCH,
       `signature of ${subject} names key ${keyId} but was not made by that key (wrong or forged key)`,
