@@ -14,6 +14,7 @@ export {
   DEFAULT_RESTART_TIMEOUT_SECONDS,
   Manifest,
   ManifestBuilder,
+  type ManifestLogger,
   type ParseManifestOptions,
   parseManifest,
   type StatusCheck,

@@ -160,6 +160,34 @@ describe('launchable version and restart timeout', () => {
     expect(m.restartTimeoutSeconds('app')).toBe(seconds);
   });
 
+  it('reports the fallbacks P2 logged to the given logger', () => {
+    const warnings: Array<[Record<string, unknown>, string]> = [];
+    const logger = {
+      warn: (details: Record<string, unknown>, message: string) =>
+        warnings.push([details, message]),
+    };
+    const m = parseManifest(
+      'id: p\nartifact_registry: "::"\nlaunchables:\n  app: {launchable_type: hoist, location: https://h/app_def456.tar.gz, restart_timeout: soon}\n',
+      { logger },
+    );
+    expect(m.launchableVersion('app')).toBe('');
+    expect(m.restartTimeoutSeconds('app')).toBe(60);
+    expect(m.artifactRegistryUrl()).toBeUndefined();
+    expect(warnings.map(([, message]) => message)).toEqual([
+      'cannot derive a version from "app_def456.tar.gz" (expected <name>_<40 hex>.tar.gz); installing without one',
+      'restart_timeout "soon" is not a duration; using 60s',
+      'artifact_registry is not a URL; ignoring it',
+    ]);
+    expect(warnings[0]?.[0]).toEqual({
+      pod: 'p',
+      launchable: 'app',
+      location: 'https://h/app_def456.tar.gz',
+    });
+    expect(
+      parseManifest('id: p\nartifact_registry: https://r.example/x\n').artifactRegistryUrl()?.host,
+    ).toBe('r.example');
+  });
+
   it('asking for an unknown launchable is a coded error', () => {
     const m = parseManifest(hoist());
     expect(() => m.restartTimeoutSeconds('nope')).toThrow(

@@ -27,6 +27,16 @@ export const DEFAULT_MAX_MANIFEST_BYTES = 512 * 1024;
 /** Restart timeout used when a launchable sets none (or one Go could not parse), in seconds. */
 export const DEFAULT_RESTART_TIMEOUT_SECONDS = 60;
 
+/**
+ * The logger a manifest reports fallbacks to (P2 logged and carried on): any pino logger fits.
+ * Default: silent.
+ */
+export interface ManifestLogger {
+  warn(details: Record<string, unknown>, message: string): void;
+}
+
+const silent: ManifestLogger = { warn: () => {} };
+
 /** Where a pod's health is checked (spec 01 §1.2, "Status resolution"). */
 export interface StatusCheck {
   port: number;
@@ -91,6 +101,7 @@ export class Manifest {
   readonly data: ManifestData;
   /** @internal What the lenient reader noticed (duplicate keys, extra documents); undefined for built manifests. */
   readonly diagnostics: ReadDiagnostics | undefined;
+  readonly #logger: ManifestLogger;
   #canonical: string | undefined;
   #sha: string | undefined;
 
@@ -102,8 +113,10 @@ export class Manifest {
       clearsigned?: ClearsignedParts;
       source?: string;
       diagnostics?: ReadDiagnostics;
+      logger?: ManifestLogger;
     } = {},
   ) {
+    this.#logger = options.logger ?? silent;
     this.data = data;
     this.id = data.id;
     this.runAs = data.runAs === '' ? data.id : data.runAs;
@@ -215,7 +228,14 @@ export class Manifest {
     const text = this.#launchable(launchableId).restartTimeout;
     if (text === '') return DEFAULT_RESTART_TIMEOUT_SECONDS;
     const ms = parseGoDuration(text);
-    return ms === undefined ? DEFAULT_RESTART_TIMEOUT_SECONDS : Math.trunc(ms / 1000);
+    if (ms === undefined) {
+      this.#logger.warn(
+        { pod: this.id, launchable: launchableId, restartTimeout: text },
+        `restart_timeout ${JSON.stringify(text)} is not a duration; using ${DEFAULT_RESTART_TIMEOUT_SECONDS}s`,
+      );
+      return DEFAULT_RESTART_TIMEOUT_SECONDS;
+    }
+    return Math.trunc(ms / 1000);
   }
 
   /**
@@ -235,7 +255,31 @@ export class Manifest {
       pathname = stanza.location.split(/[?#]/)[0] ?? '';
     }
     const base = posix.basename(pathname);
-    return LAUNCHABLE_VERSION_FROM_LOCATION.exec(base)?.[1] ?? '';
+    const version = LAUNCHABLE_VERSION_FROM_LOCATION.exec(base)?.[1];
+    if (version === undefined) {
+      this.#logger.warn(
+        { pod: this.id, launchable: launchableId, location: stanza.location },
+        `cannot derive a version from ${JSON.stringify(base)} (expected <name>_<40 hex>.tar.gz); installing without one`,
+      );
+    }
+    return version ?? '';
+  }
+
+  /**
+   * `artifact_registry` as a URL; undefined when absent or unparseable (P2 logged and ignored an
+   * unparseable one, falling back to the preparer's registry).
+   */
+  artifactRegistryUrl(): URL | undefined {
+    if (this.data.artifactRegistry === '') return undefined;
+    try {
+      return new URL(this.data.artifactRegistry);
+    } catch {
+      this.#logger.warn(
+        { pod: this.id, artifactRegistry: this.data.artifactRegistry },
+        'artifact_registry is not a URL; ignoring it',
+      );
+      return undefined;
+    }
   }
 
   /**
@@ -273,6 +317,7 @@ export class Manifest {
     return new Manifest({ ...this.data, readonly: nodeDefault }, this.raw, {
       ...(this.clearsigned ? { clearsigned: this.clearsigned } : {}),
       ...(this.source ? { source: this.source } : {}),
+      logger: this.#logger,
     });
   }
 
@@ -564,6 +609,8 @@ export interface ParseManifestOptions {
    * when reading what is already stored. @default false
    */
   strict?: boolean;
+  /** Where to report what P2 logged and worked around (underivable versions, bad durations). */
+  logger?: ManifestLogger;
 }
 
 function decodeText(bytes: Uint8Array, source: string | undefined): string {
@@ -673,6 +720,7 @@ export function parseManifest(
   const manifest = new Manifest(data, raw, {
     ...(clearsigned ? { clearsigned } : {}),
     ...(source ? { source } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
     diagnostics,
   });
   if (options.strict) assertLintClean(manifest);
