@@ -112,8 +112,12 @@ export const manifestSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-const validate = ajv.compile(manifestSchema);
+// Compiled on first use, so importing the package (e.g. for `p2 --help`) stays cheap.
+let compiled: ReturnType<Ajv['compile']> | undefined;
+function validator(): ReturnType<Ajv['compile']> {
+  compiled ??= new Ajv({ allErrors: true, strict: false, verbose: true }).compile(manifestSchema);
+  return compiled;
+}
 
 /** Renders a value the way a person would have written it in YAML, for "found …". */
 export function describeFound(value: unknown): string {
@@ -150,6 +154,7 @@ export function assertSchema(
   source?: string,
   locate?: (path: string) => { line: number; column: number } | undefined,
 ): void {
+  const validate = validator();
   if (validate(json)) return;
   const errors = (validate.errors ?? []).filter(
     (e: ErrorObject) => e.keyword === 'type' || e.keyword === 'pattern',
