@@ -108,6 +108,21 @@ describe('p2 manifest check', () => {
     expect(JSON.parse(json.out).error.code).toBe('P2_MANIFEST_YAML_SYNTAX');
   });
 
+  it('reads a clearsigned manifest (signature split off, not verified)', async () => {
+    const signed = join(
+      repoRoot,
+      'packages/manifest/test/fixtures/golden/synthetic-signed-test-string/input.yaml',
+    );
+    const r = await p2(['manifest', 'check', '--json', signed]);
+    expect(r.code).toBe(ExitCode.OK);
+    expect(JSON.parse(r.out)).toMatchObject({
+      id: 'thepod',
+      signed: true,
+      sha: '4074e07d511c2266cf90a7d0fbfca1e7bc8fdd59d86a173def21d20209f9934d',
+      status: 'https://<node>:8000/_status',
+    });
+  });
+
   it('a missing file exits with NOT_FOUND', async () => {
     const r = await p2(['manifest', 'check', 'nope.yaml']);
     expect(r.code).toBe(ExitCode.NOT_FOUND);
