@@ -204,6 +204,35 @@ describe('gpg → @p2/auth', () => {
     ]);
   });
 
+  it('a signature by a signing subkey names the primary key fingerprint as signer', async () => {
+    await gpg(
+      '--passphrase',
+      '',
+      '--quick-gen-key',
+      'p2t sub <p2t-sub@p2t.example>',
+      'ed25519',
+      'cert',
+      'never',
+    );
+    const { stdout: listing } = await gpg('--with-colons', '--list-keys', 'p2t-sub@p2t.example');
+    const primary = /^fpr:+([0-9A-F]{40}):/m.exec(listing)![1]!;
+    await gpg('--passphrase', '', '--quick-add-key', primary, 'ed25519', 'sign', 'never');
+    const { stdout: withSub } = await gpg('--with-colons', '--list-keys', primary);
+    const subkeyId = /^sub:[^:]*:\d+:\d+:([0-9A-F]{16}):/m.exec(withSub)![1]!;
+    const data = join(home, 'data.bin');
+    await writeFile(data, 'signed by a subkey');
+    await gpg('--detach-sign', '-u', `${subkeyId}!`, '--output', `${data}.sig`, data);
+    const { stdout: exported } = await gpg('--armor', '--export', primary);
+    const { signer } = await verifySignature(
+      await readFile(data),
+      await readFile(`${data}.sig`),
+      await Keyring.fromBytes(exported),
+    );
+    expect(signer.fingerprint).toBe(primary);
+    expect(signer.signingKeyId).toBe(subkeyId);
+    expect(signer.keyId).toBe(primary.slice(24));
+  });
+
   it('a gpg key exported armored and passphrase-protected loads with its passphrase only', async () => {
     await gpg(
       '--passphrase',
