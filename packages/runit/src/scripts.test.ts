@@ -1,0 +1,93 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderFinish, renderLogConfig, renderLogRun, renderRun } from './scripts.js';
+import { resolveSpec } from './spec.js';
+
+const spec = resolveSpec({
+  name: 'hello__app__launch',
+  entryPoint: '/data/pods/hello/app/installs/app_v1/bin/launch',
+  entryPointEnv: 'bin/launch',
+  args: ["it's"],
+  user: 'hello',
+  envDirs: ['/data/pods/hello/env', '/data/pods/hello/app/env'],
+  workingDir: '/data/pods/hello',
+  cgroupProcsFiles: [
+    '/sys/fs/cgroup/cpu/p2/h1/hello/app/cgroup.procs',
+    '/sys/fs/cgroup/memory/p2/h1/hello/app/cgroup.procs',
+  ],
+  requireFile: '/dev/shm/p2-may-run',
+  log: { maxFileBytes: 4096, maxFiles: 3 },
+});
+
+async function syntaxOk(script: string) {
+  const dir = await mkdtemp(join(tmpdir(), 'p2t-sh-'));
+  try {
+    await writeFile(join(dir, 's'), script);
+    execFileSync('sh', ['-n', join(dir, 's')]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('generated scripts', () => {
+  it('run joins every cgroup, checks the require file, then execs chpst → env → setpriv → entry', async () => {
+    const run = renderRun(spec);
+    expect(run.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(run).toContain('echo $$ > /sys/fs/cgroup/cpu/p2/h1/hello/app/cgroup.procs || ');
+    expect(run).toContain('echo $$ > /sys/fs/cgroup/memory/p2/h1/hello/app/cgroup.procs || ');
+    expect(run).toContain('[ -e /dev/shm/p2-may-run ] ||');
+    expect(run).toContain('gid="$(id -g -- hello)"');
+    const last = run.trim().split('\n').at(-1);
+    expect(last).toBe(
+      `exec chpst -e /data/pods/hello/env chpst -e /data/pods/hello/app/env env ENTRY_POINT=bin/launch setpriv --reuid=hello "--regid=$gid" --init-groups -- /data/pods/hello/app/installs/app_v1/bin/launch 'it'\\''s'`,
+    );
+    await syntaxOk(run);
+  });
+
+  it('run uses an explicit group when given', () => {
+    const run = renderRun(
+      resolveSpec({ name: 'a__b__c', entryPoint: '/x', user: 'hello', group: 'staff' }),
+    );
+    expect(run).toContain('setpriv --reuid=hello --regid=staff --init-groups -- /x');
+    expect(run).not.toContain('id -g');
+  });
+
+  it('finish records exit code or signal as JSON and is valid sh', async () => {
+    const finish = renderFinish(
+      resolveSpec({ ...spec, finishCommand: ['/usr/local/bin/report', '--db', '/x.db'] }),
+    );
+    expect(finish).toContain('./exits.jsonl');
+    expect(finish).toContain('./last-exit.json');
+    expect(finish.trim().split('\n').at(-1)).toBe(
+      'exec chpst -e /data/pods/hello/env chpst -e /data/pods/hello/app/env env ENTRY_POINT=bin/launch /usr/local/bin/report --db /x.db "$code" "$status"',
+    );
+    await syntaxOk(finish);
+  });
+
+  it('log/run runs svlogd as the log user with size rotation config', async () => {
+    expect(renderLogRun(spec)).toContain('exec chpst -u nobody svlogd -tt ./main');
+    expect(renderLogConfig(spec)).toBe('s4096\nn3\n');
+    await syntaxOk(renderLogRun(spec));
+  });
+
+  it('refuses specs that cannot work', () => {
+    const base = { name: 'a__b__c', entryPoint: '/x', user: 'hello' };
+    for (const bad of [
+      { ...base, entryPoint: 'bin/launch' },
+      { ...base, user: 'Bad User' },
+      { ...base, envDirs: ['relative'] },
+      { ...base, cgroupProcsFiles: ['/sys/fs/cgroup/memory/x/tasks'] },
+      { ...base, log: { maxFileBytes: 100 } },
+      { ...base, restartPolicy: 'sometimes' as 'always' },
+    ])
+      expect(() => resolveSpec(bad)).toThrow(
+        expect.objectContaining({ code: 'P2_RUNIT_INVALID_SPEC' }),
+      );
+    expect(() => resolveSpec({ ...base, name: 'a/b' })).toThrow(
+      expect.objectContaining({ code: 'P2_RUNIT_INVALID_NAME' }),
+    );
+  });
+});

@@ -1,0 +1,217 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, chmod, chown, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describeError } from '@p2/errors';
+import { exit } from './control.js';
+import { RunitError, RunitErrorCodes } from './errors.js';
+import { assertServiceName } from './names.js';
+import { renderFinish, renderLogConfig, renderLogRun, renderRun, SPEC_FILE } from './scripts.js';
+import { type ResolvedSpec, resolveSpec, type ServiceSpec } from './spec.js';
+
+/** Result of writing a service. */
+export interface WrittenService {
+  name: string;
+  /** Absolute service directory. */
+  dir: string;
+  /** True when the directory was new; false when an existing service's files were replaced. */
+  created: boolean;
+}
+
+const idCache = new Map<string, Promise<{ uid: number; gid: number }>>();
+
+function ids(user: string): Promise<{ uid: number; gid: number }> {
+  let cached = idCache.get(user);
+  if (cached === undefined) {
+    const query = (flag: string) =>
+      new Promise<number>((resolve, reject) =>
+        execFile('id', [flag, '--', user], (error, stdout) =>
+          error
+            ? reject(
+                new RunitError(
+                  RunitErrorCodes.INVALID_SPEC,
+                  `log user ${JSON.stringify(user)} does not exist`,
+                  {
+                    cause: error,
+                    hint: 'svlogd runs as this user (default nobody); create it or set log.user',
+                  },
+                ),
+              )
+            : resolve(Number(stdout.trim())),
+        ),
+      );
+    cached = Promise.all([query('-u'), query('-g')]).then(([uid, gid]) => ({ uid, gid }));
+    cached.catch(() => idCache.delete(user));
+    idCache.set(user, cached);
+  }
+  return cached;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Checks what must exist before a service can run. @internal */
+export async function checkRunnable(spec: ResolvedSpec): Promise<void> {
+  try {
+    const st = await stat(spec.entryPoint);
+    if (!st.isFile()) throw new Error('not a regular file');
+    await access(spec.entryPoint, constants.X_OK);
+  } catch (error) {
+    throw new RunitError(
+      RunitErrorCodes.ENTRY_POINT_MISSING,
+      `entry point ${spec.entryPoint} of service ${spec.name} is missing or not executable (${describeError(error)})`,
+      {
+        cause: error,
+        hint: 'install the launchable first; hoist entry points are files under the install dir (bin/launch by default) with the execute bit set',
+        details: { service: spec.name, entryPoint: spec.entryPoint },
+      },
+    );
+  }
+  for (const dir of spec.envDirs)
+    if (!(await exists(dir)))
+      throw new RunitError(
+        RunitErrorCodes.INVALID_SPEC,
+        `env dir ${dir} of service ${spec.name} does not exist`,
+        {
+          hint: 'write the pod and launchable env dirs before the service',
+          details: { service: spec.name, envDir: dir },
+        },
+      );
+}
+
+/** Writes a file so readers see the old or the new content, never a mix. */
+async function atomicWrite(path: string, content: string, mode: number): Promise<void> {
+  const tmp = `${path}.p2-tmp-${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, content, { mode });
+  await chmod(tmp, mode);
+  await rename(tmp, path);
+}
+
+/**
+ * Writes (or rewrites) every file of a service into `dir`: `run`, `finish`, `log/run`,
+ * `log/main/config`, `p2-service.json`, and the `down` file per restart policy. @internal
+ */
+export async function writeServiceFiles(
+  dir: string,
+  spec: ResolvedSpec,
+  options: { keepDown?: boolean } = {},
+): Promise<void> {
+  const logUser = spec.log.command === undefined ? await ids(spec.log.user) : undefined;
+  try {
+    await mkdir(join(dir, 'log'), { recursive: true, mode: 0o755 });
+    const main = join(dir, 'log', 'main');
+    if (!(await exists(main))) {
+      await mkdir(main, { mode: 0o755 });
+      if (logUser) await chown(main, logUser.uid, logUser.gid);
+    }
+    await atomicWrite(join(main, 'config'), renderLogConfig(spec), 0o644);
+    await atomicWrite(join(dir, 'run'), renderRun(spec), 0o755);
+    await atomicWrite(join(dir, 'finish'), renderFinish(spec), 0o755);
+    await atomicWrite(join(dir, 'log', 'run'), renderLogRun(spec), 0o755);
+    const meta = {
+      name: spec.name,
+      restartPolicy: spec.restartPolicy,
+      restartTimeoutMs: spec.restartTimeoutMs,
+      entryPoint: spec.entryPoint,
+      user: spec.user,
+    };
+    await atomicWrite(join(dir, SPEC_FILE), `${JSON.stringify(meta, null, 2)}\n`, 0o644);
+    if (spec.restartPolicy === 'never') await writeFile(join(dir, 'down'), '');
+    else if (!options.keepDown) await rm(join(dir, 'down'), { force: true });
+    if (!options.keepDown) await rm(join(dir, 'log', 'down'), { force: true });
+  } catch (error) {
+    if (error instanceof RunitError) throw error;
+    throw new RunitError(
+      RunitErrorCodes.WRITE_FAILED,
+      `cannot write service ${spec.name} in ${dir}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** A random suffix for temporary names. @internal */
+export function randomSuffix(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/**
+ * Writes a service directory under `root` (the directory a runsvdir watches). A new service is
+ * assembled in a hidden temp dir (runsvdir skips dot names) and renamed into place, so runsvdir
+ * never sees a half-written service; an existing one gets each file replaced atomically and keeps
+ * running (restart it to pick up a new `run`).
+ *
+ * @throws {RunitError} `P2_RUNIT_INVALID_NAME`, `P2_RUNIT_INVALID_SPEC`, `P2_RUNIT_ENTRY_POINT_MISSING`, `P2_RUNIT_WRITE_FAILED`
+ * @example
+ * ```ts
+ * await writeService('/var/service', { name: 'hello__app__launch', entryPoint: '/data/pods/hello/app/current/bin/launch', user: 'hello' });
+ * // { name: 'hello__app__launch', dir: '/var/service/hello__app__launch', created: true }
+ * ```
+ */
+export async function writeService(root: string, input: ServiceSpec): Promise<WrittenService> {
+  const spec = resolveSpec(input);
+  await checkRunnable(spec);
+  const dir = join(root, spec.name);
+  if (await exists(dir)) {
+    await writeServiceFiles(dir, spec);
+    return { name: spec.name, dir, created: false };
+  }
+  const tmp = join(root, `.p2-tmp-${spec.name}-${randomSuffix()}`);
+  try {
+    await mkdir(tmp, { mode: 0o755 });
+    await writeServiceFiles(tmp, spec);
+    await rename(tmp, dir);
+    return { name: spec.name, dir, created: true };
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      // Someone created it meanwhile: update in place.
+      await writeServiceFiles(dir, spec);
+      return { name: spec.name, dir, created: false };
+    }
+    if (error instanceof RunitError) throw error;
+    throw new RunitError(
+      RunitErrorCodes.WRITE_FAILED,
+      `cannot create service ${dir}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Stops a service and its log (`sv exit`, SIGKILL after `timeoutMs`) and deletes its directory.
+ * The directory is first renamed to a hidden name so a runsvdir cannot restart it meanwhile.
+ * A missing service is not an error.
+ *
+ * @throws {RunitError} `P2_RUNIT_INVALID_NAME`, `P2_RUNIT_TIMEOUT`, `P2_RUNIT_WRITE_FAILED`
+ * @example await removeService('/var/service', 'hello__app__launch');
+ */
+export async function removeService(
+  root: string,
+  name: string,
+  options: { timeoutMs?: number } = {},
+): Promise<boolean> {
+  assertServiceName(name);
+  const dir = join(root, name);
+  const trash = join(root, `.p2-trash-${name}-${randomSuffix()}`);
+  try {
+    await rename(dir, trash);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new RunitError(
+      RunitErrorCodes.WRITE_FAILED,
+      `cannot remove service ${dir}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+  await exit(trash, { timeoutMs: options.timeoutMs, force: true });
+  await rm(trash, { recursive: true, force: true });
+  return true;
+}
