@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fixturesDir } from '../../../vitest.shared.ts';
+
+const fixturesDir = new URL('../../../../shared/fixtures/p2', import.meta.url).pathname;
+
 import { parseGoDuration, parsePreparerConfig, parseSize } from './config.js';
 
 describe('parsePreparerConfig', () => {

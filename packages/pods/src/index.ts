@@ -1,0 +1,24 @@
+/**
+ * `@p2/pods`: a pod's whole life on one host — user and home, install (artifacts, verification,
+ * config and env), launch (runit services as the pod's user in its cgroup, `bin/enable`), halt
+ * (`bin/disable`, stop), uninstall — on P2's on-disk layout.
+ *
+ * @packageDocumentation
+ */
+export { type Ownership, writeEnvDir } from './envdir.js';
+export { PodError, PodErrorCode } from './errors.js';
+export { assertSafePodId, isUuid, PodLayout } from './layout.js';
+export {
+  type DigestSignatureVerifier,
+  type InstalledPod,
+  type InstallOptions,
+  type InstallReport,
+  type LaunchableInstallReport,
+  type LaunchReport,
+  PodHost,
+  type PodHostOptions,
+  type PodLogger,
+  type PodRef,
+  type ServiceState,
+} from './pod-host.js';
+export { type RunScriptOptions, runScript, type ScriptResult } from './scripts.js';

@@ -1,0 +1,777 @@
+/**
+ * A pod's whole life on one host (spec 02 §2): install, launch, halt, uninstall — composed from
+ * @p2/users, @p2/hoist, @p2/runit and @p2/cgroups, on P2's on-disk layout.
+ */
+import { existsSync } from 'node:fs';
+import { chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type CgroupHierarchy, cgroupName, createCgroup, openCgroup } from '@p2/cgroups';
+import { describeError } from '@p2/errors';
+import {
+  type ArtifactVerifier,
+  activateInstall,
+  type DownloadProgress,
+  discoverEntryPoints,
+  discoverScripts,
+  type FetchOptions,
+  fetchBytes,
+  installArtifact,
+  installDirName,
+  pruneInstalls,
+  readLink,
+  switchLink,
+  verifyInstallDigest,
+} from '@p2/hoist';
+import { type Manifest, parseManifest } from '@p2/manifest';
+import {
+  down,
+  once,
+  type RunsvDir,
+  readStatus,
+  restart,
+  type ServiceSpec,
+  type ServiceStatus,
+} from '@p2/runit';
+import { ensureUser, lookupUser } from '@p2/users';
+import { writeEnvDir } from './envdir.js';
+import { PodError, PodErrorCode } from './errors.js';
+import { PodLayout } from './layout.js';
+import { runScript, type ScriptResult } from './scripts.js';
+
+/** The subset of a pino logger this package uses. */
+export interface PodLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const silent: PodLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Checks the signature over a launchable's digest file (the host's deployer keyring, spec 02 §7.2). */
+export type DigestSignatureVerifier = (
+  digest: Uint8Array,
+  signature: Uint8Array | undefined,
+  location: string,
+) => Promise<void>;
+
+export interface PodHostOptions {
+  /** @default '/data/pods' */
+  podRoot?: string;
+  nodeName: string;
+  /** The runsvdir pod services live under. */
+  runsvdir: RunsvDir;
+  /** cgroup hierarchy for pod limits; `false` runs pods without cgroups (e.g. unprivileged tests). */
+  cgroups: CgroupHierarchy | false;
+  /** Read-only default for pods whose manifest does not say (P2's node policy). @default () => false */
+  readOnlyDefault?: (podId: string) => boolean;
+  /** Create the run-as user (and group) when missing; P2 required it to exist. @default true */
+  createUsers?: boolean;
+  /** Checks artifacts before extraction (from @p2/auth's artifact policy). */
+  artifactVerifier?: ArtifactVerifier;
+  /** Checks digest signatures (from @p2/auth). Without it a `digest_location` is verified unsigned. */
+  digestSignatureVerifier?: DigestSignatureVerifier;
+  /** Download settings (CA, timeouts, retries). */
+  fetch?: Omit<FetchOptions, 'onProgress' | 'logger'>;
+  /** P2's `require_file`: services refuse to start unless it exists. */
+  requireFile?: string;
+  /** Bytes of old installs kept per launchable. @default 10 GiB */
+  maxLaunchableDiskUsage?: number;
+  /** Upper bound on `termination_grace_period` for `bin/disable` (P2 default: 1 hour). @default 3600000 */
+  maxDisableMs?: number;
+  logger?: PodLogger;
+}
+
+export interface PodRef {
+  podId: string;
+  /** Empty for legacy pods. */
+  uniqueKey?: string;
+}
+
+export interface LaunchableInstallReport {
+  launchableId: string;
+  installDir: string;
+  alreadyInstalled: boolean;
+  timings?: { fetchMs: number; verifyMs: number; extractMs: number };
+}
+
+export interface InstallReport {
+  podHome: string;
+  readOnly: boolean;
+  configPath: string;
+  launchables: LaunchableInstallReport[];
+}
+
+export interface LaunchReport {
+  services: string[];
+  removedServices: string[];
+  /** Scripts that ran (post-activate, enable) and their outcomes; failures are warnings, as in P2. */
+  scripts: Array<{ launchableId: string; script: string; result: ScriptResult }>;
+}
+
+export interface InstalledPod {
+  layout: PodLayout;
+  /** Undefined when `current_manifest.yaml` is missing or unreadable (see `error`). */
+  manifest?: Manifest;
+  error?: string;
+}
+
+export interface ServiceState {
+  name: string;
+  launchableId: string;
+  status?: ServiceStatus;
+  error?: string;
+}
+
+export interface InstallOptions extends PodRef {
+  onProgress?: (launchableId: string, progress: DownloadProgress) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Installs, launches, halts and uninstalls pods on this host.
+ *
+ * @example
+ * ```ts
+ * const host = new PodHost({ nodeName: 'h1', runsvdir, cgroups: await detectCgroups() });
+ * await host.install(manifest);
+ * await host.launch(manifest);  // services run as the pod's user, in its cgroup
+ * await host.uninstall({ podId: manifest.id });
+ * ```
+ */
+export class PodHost {
+  readonly podRoot: string;
+  readonly nodeName: string;
+  private readonly logger: PodLogger;
+
+  constructor(private readonly options: PodHostOptions) {
+    this.podRoot = options.podRoot ?? '/data/pods';
+    this.nodeName = options.nodeName;
+    this.logger = options.logger ?? silent;
+  }
+
+  layout(ref: PodRef): PodLayout {
+    return new PodLayout(this.podRoot, ref.podId, ref.uniqueKey ?? '');
+  }
+
+  /** Whether the pod is read-only: the manifest's `readonly`, else the node's default. */
+  readOnly(manifest: Manifest): boolean {
+    return manifest.readonly ?? this.options.readOnlyDefault?.(manifest.id) ?? false;
+  }
+
+  private async runAsUser(
+    manifest: Manifest,
+    layout: PodLayout,
+  ): Promise<{ uid: number; gid: number; name: string }> {
+    const name = manifest.runAs;
+    if (this.options.createUsers === false) {
+      const user = await lookupUser(name);
+      return { uid: user.uid, gid: user.gid, name };
+    }
+    const { user } = await ensureUser({ name, home: layout.home, createHome: false });
+    return { uid: user.uid, gid: user.gid, name };
+  }
+
+  /**
+   * Downloads, verifies and extracts every launchable and writes the config and env dirs
+   * (spec 02 §2.5). Installing an installed version again downloads nothing.
+   *
+   * @throws PodError `P2_PODS_UNSUPPORTED_LAUNCHABLE`, `P2_PODS_INSTALL_FAILED` (cause: the hoist,
+   *   users or I/O error)
+   */
+  async install(
+    manifest: Manifest,
+    options: Omit<InstallOptions, 'podId'> = {},
+  ): Promise<InstallReport> {
+    const layout = this.layout({
+      podId: manifest.id,
+      ...(options.uniqueKey ? { uniqueKey: options.uniqueKey } : {}),
+    });
+    this.assertSupported(manifest);
+    const readOnly = this.readOnly(manifest);
+    const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await fn();
+      } catch (error) {
+        if (error instanceof PodError) throw error;
+        throw new PodError(
+          PodErrorCode.INSTALL_FAILED,
+          `installing pod ${manifest.id}: ${what}: ${describeError(error)}`,
+          {
+            cause: error,
+            ...(error &&
+            typeof error === 'object' &&
+            'hint' in error &&
+            typeof error.hint === 'string'
+              ? { hint: error.hint }
+              : {}),
+            details: {
+              pod: manifest.id,
+              step: what,
+              ...(error && typeof error === 'object' && 'code' in error
+                ? { causeCode: error.code }
+                : {}),
+            },
+          },
+        );
+      }
+    };
+    const user = await step(`user ${manifest.runAs}`, () => this.runAsUser(manifest, layout));
+    const owner = readOnly ? { uid: 0, gid: 0 } : { uid: user.uid, gid: user.gid };
+    await step('pod home', async () => {
+      const created = !existsSync(layout.home);
+      await mkdir(layout.home, { recursive: true, mode: 0o755 });
+      if (created) await chown(layout.home, owner.uid, owner.gid);
+    });
+
+    const launchables: LaunchableInstallReport[] = [];
+    for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+      const launchableRoot = layout.launchableRoot(launchableId);
+      const report = await step(`launchable ${launchableId}`, async () => {
+        await mkdir(launchableRoot, { recursive: true, mode: 0o755 });
+        await chown(launchableRoot, owner.uid, owner.gid);
+        const result = await installArtifact({
+          ...this.options.fetch,
+          launchableRoot,
+          launchableId,
+          location: stanza.location,
+          version: manifest.launchableVersion(launchableId),
+          owner,
+          ...(this.options.artifactVerifier ? { verifier: this.options.artifactVerifier } : {}),
+          ...(options.onProgress
+            ? { onProgress: (p: DownloadProgress) => options.onProgress?.(launchableId, p) }
+            : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        return {
+          launchableId,
+          installDir: result.installDir,
+          alreadyInstalled: result.alreadyInstalled,
+          ...(result.alreadyInstalled ? {} : { timings: result.timings }),
+        };
+      });
+      if (stanza.digestLocation) {
+        await step(`digest of ${launchableId}`, () =>
+          this.verifyDigest(manifest, launchableId, report.installDir),
+        );
+      }
+      launchables.push(report);
+    }
+
+    const configPath = await step('config and env', () =>
+      this.writeConfigAndEnv(manifest, layout, readOnly, owner),
+    );
+    this.logger.info({ pod: manifest.id, launchables: launchables.length }, 'pod installed');
+    return { podHome: layout.home, readOnly, configPath, launchables };
+  }
+
+  private assertSupported(manifest: Manifest): void {
+    for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+      if (stanza.launchableType !== 'hoist') {
+        throw new PodError(
+          PodErrorCode.UNSUPPORTED_LAUNCHABLE,
+          `pod ${manifest.id}: launchable ${launchableId} has launchable_type ${JSON.stringify(stanza.launchableType)}; this host runs hoist launchables`,
+          { hint: 'use launchable_type: hoist (opencontainer and docker are not supported yet)' },
+        );
+      }
+      if (!stanza.location) {
+        throw new PodError(
+          PodErrorCode.UNSUPPORTED_LAUNCHABLE,
+          `pod ${manifest.id}: launchable ${launchableId} names a version but no location; artifact registries are not supported yet`,
+          { hint: 'give the launchable a location: URL' },
+        );
+      }
+    }
+  }
+
+  private async verifyDigest(
+    manifest: Manifest,
+    launchableId: string,
+    installDir: string,
+  ): Promise<void> {
+    const stanza = manifest.launchables[launchableId];
+    if (!stanza) return;
+    const digest = await fetchBytes(stanza.digestLocation, this.options.fetch ?? {});
+    const signatureLocation = stanza.digestSignatureLocation || undefined;
+    const signature = signatureLocation
+      ? await fetchBytes(signatureLocation, this.options.fetch ?? {})
+      : undefined;
+    if (this.options.digestSignatureVerifier) {
+      await this.options.digestSignatureVerifier(digest, signature, stanza.digestLocation);
+    }
+    await verifyInstallDigest(installDir, digest.toString('utf8'));
+  }
+
+  private async writeConfigAndEnv(
+    manifest: Manifest,
+    layout: PodLayout,
+    readOnly: boolean,
+    owner: { uid: number; gid: number },
+  ): Promise<string> {
+    // Config files are named with the SHA after the read-only default was applied, as P2 did
+    // (spec 01 §1.8.4); intent and reality are still compared with the original SHA.
+    const files = manifest.withReadonlyDefault(readOnly).configFiles();
+    await mkdir(layout.configDir, { recursive: true, mode: 0o755 });
+    await chown(layout.configDir, owner.uid, owner.gid);
+    const write = async (name: string, text: string) => {
+      const path = join(layout.configDir, name);
+      const tmp = `${path}.tmp-${process.pid}`;
+      await writeFile(tmp, text, { mode: 0o644 });
+      await chown(tmp, owner.uid, owner.gid);
+      await rename(tmp, path);
+      return path;
+    };
+    const configPath = await write(files.configFileName, files.config);
+    const platformPath = await write(files.platformFileName, files.platform);
+    const podEnv: Record<string, string> = {
+      CONFIG_PATH: configPath,
+      PLATFORM_CONFIG_PATH: platformPath,
+      POD_HOME: layout.home,
+      POD_ID: manifest.id,
+      POD_UNIQUE_KEY: layout.uniqueKey,
+    };
+    if (files.resourceLimitsFileName && files.resourceLimits !== undefined) {
+      podEnv.RESOURCE_LIMIT_PATH = await write(files.resourceLimitsFileName, files.resourceLimits);
+    }
+    await writeEnvDir(layout.envDir, podEnv, { owner });
+    for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+      const installDir = join(
+        layout.installsDir(launchableId),
+        installDirName(launchableId, manifest.launchableVersion(launchableId)),
+      );
+      await writeEnvDir(
+        layout.launchableEnvDir(launchableId),
+        {
+          LAUNCHABLE_ID: launchableId,
+          LAUNCHABLE_ROOT: installDir,
+          RESTART_TIMEOUT: String(manifest.restartTimeoutSeconds(launchableId)),
+          ...stanza.env,
+        },
+        { replace: true, owner },
+      );
+    }
+    return configPath;
+  }
+
+  /** The runit services a manifest's launchables need, with their cgroups created. */
+  private async serviceSpecs(
+    manifest: Manifest,
+    layout: PodLayout,
+  ): Promise<Array<{ launchableId: string; spec: ServiceSpec }>> {
+    const specs: Array<{ launchableId: string; spec: ServiceSpec }> = [];
+    const owners = new Map<string, string>();
+    for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+      const installDir = join(
+        layout.installsDir(launchableId),
+        installDirName(launchableId, manifest.launchableVersion(launchableId)),
+      );
+      const entryPoints = await discoverEntryPoints(installDir, {
+        entryPoints: stanza.entryPoints,
+        naming: layout.uniqueKey ? 'uuid' : 'legacy',
+      });
+      let cgroupProcsFiles: string[] = [];
+      if (this.options.cgroups) {
+        const cgroup = await createCgroup(
+          this.options.cgroups,
+          {
+            name: cgroupName({
+              node: this.nodeName,
+              pod: layout.uniqueName,
+              launchable: launchableId,
+            }),
+          },
+          { cpus: stanza.cgroup.cpus, memory: stanza.cgroup.memory },
+        );
+        cgroupProcsFiles = cgroup.procsFiles();
+      }
+      for (const entry of entryPoints) {
+        const name = layout.serviceName(launchableId, entry.relativePath);
+        const clash = owners.get(name);
+        if (clash) {
+          throw new PodError(
+            PodErrorCode.SERVICE_NAME_CLASH,
+            `pod ${manifest.id}: ${launchableId}:${entry.relativePath} and ${clash} both map to the runit service ${name}`,
+            { hint: 'rename one of the entry points or launchables' },
+          );
+        }
+        owners.set(name, `${launchableId}:${entry.relativePath}`);
+        specs.push({
+          launchableId,
+          spec: {
+            name,
+            entryPoint: entry.path,
+            entryPointEnv: entry.relativePath,
+            user: manifest.runAs,
+            envDirs: [layout.envDir, layout.launchableEnvDir(launchableId)],
+            workingDir: installDir,
+            cgroupProcsFiles,
+            restartPolicy:
+              stanza.restartPolicy === '' || stanza.restartPolicy === 'always' ? 'always' : 'never',
+            restartTimeoutMs: manifest.restartTimeoutSeconds(launchableId) * 1000,
+            ...(this.options.requireFile ? { requireFile: this.options.requireFile } : {}),
+          },
+        });
+      }
+    }
+    return specs;
+  }
+
+  /** Names of the runit services that belong to a pod (by P2's `<unique name>__` prefix). */
+  async podServices(layout: PodLayout): Promise<string[]> {
+    const prefix = `${layout.uniqueName}__`;
+    const entries = await readdir(this.options.runsvdir.root).catch(() => [] as string[]);
+    return entries
+      .filter((name) => name.startsWith(prefix) && !name.slice(prefix.length).includes('/'))
+      .sort();
+  }
+
+  /**
+   * Makes an installed manifest run (spec 02 §2.9): writes `current_manifest.yaml`, switches
+   * `current`, runs `bin/post-activate`, writes and (re)starts the runit services (removing services
+   * the new version no longer has), then runs `bin/enable`.
+   *
+   * @throws PodError `P2_PODS_LAUNCH_FAILED`, `P2_PODS_START_FAILED`, `P2_PODS_SERVICE_NAME_CLASH`
+   */
+  async launch(manifest: Manifest, ref: Omit<PodRef, 'podId'> = {}): Promise<LaunchReport> {
+    const layout = this.layout({
+      podId: manifest.id,
+      ...(ref.uniqueKey ? { uniqueKey: ref.uniqueKey } : {}),
+    });
+    const readOnly = this.readOnly(manifest);
+    const report: LaunchReport = { services: [], removedServices: [], scripts: [] };
+    let owner: { uid: number; gid: number };
+    let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
+    try {
+      const user = await this.runAsUser(manifest, layout);
+      owner = readOnly ? { uid: 0, gid: 0 } : { uid: user.uid, gid: user.gid };
+      const tmp = `${layout.currentManifestPath}.tmp-${process.pid}`;
+      await writeFile(tmp, manifest.raw, { mode: 0o644 });
+      await chown(tmp, user.uid, user.gid);
+      await rename(tmp, layout.currentManifestPath);
+      for (const launchableId of Object.keys(manifest.launchables)) {
+        const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
+        if (!existsSync(join(layout.installsDir(launchableId), dirName))) {
+          throw new PodError(
+            PodErrorCode.NOT_INSTALLED,
+            `pod ${manifest.id}: launchable ${launchableId} is not installed (${dirName})`,
+            {
+              hint: 'install the manifest before launching it',
+            },
+          );
+        }
+        await activateInstall(layout.launchableRoot(launchableId), dirName, { owner });
+        const scripts = await discoverScripts(join(layout.installsDir(launchableId), dirName));
+        if (scripts.postActivate) {
+          const result = await this.script(
+            manifest,
+            layout,
+            launchableId,
+            scripts.postActivate,
+            3_600_000,
+          );
+          report.scripts.push({ launchableId, script: 'bin/post-activate', result });
+        }
+      }
+      specs = await this.serviceSpecs(manifest, layout);
+    } catch (error) {
+      if (error instanceof PodError) throw error;
+      throw new PodError(
+        PodErrorCode.LAUNCH_FAILED,
+        `launching pod ${manifest.id}: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+
+    const wanted = new Set(specs.map((s) => s.spec.name));
+    for (const stale of await this.podServices(layout)) {
+      if (wanted.has(stale)) continue;
+      await this.options.runsvdir.remove(stale).catch((error: unknown) => {
+        this.logger.warn(
+          { pod: manifest.id, service: stale, err: describeError(error) },
+          'could not remove a stale service',
+        );
+      });
+      report.removedServices.push(stale);
+    }
+
+    const failures: string[] = [];
+    for (const { launchableId, spec } of specs) {
+      try {
+        const installed = await this.options.runsvdir.install(spec);
+        if (installed.via === 'update') {
+          // An existing service gets its new run script by a restart (or once, for policy never).
+          const timeoutMs = spec.restartTimeoutMs ?? 60_000;
+          const noHalt = manifest.launchables[launchableId]?.noHaltOnUpdate ?? false;
+          if (spec.restartPolicy === 'never') await once(installed.dir, { timeoutMs });
+          else if (!noHalt) await restart(installed.dir, { timeoutMs, force: true });
+          else await this.options.runsvdir.startService(spec.name, { timeoutMs });
+        } else if (spec.restartPolicy === 'never') {
+          await this.options.runsvdir.startService(spec.name);
+        }
+        report.services.push(spec.name);
+      } catch (error) {
+        failures.push(`${spec.name}: ${describeError(error)}`);
+        this.logger.error(
+          { pod: manifest.id, service: spec.name, err: describeError(error) },
+          'service did not start',
+        );
+      }
+    }
+
+    if (!layout.uniqueKey) {
+      for (const launchableId of Object.keys(manifest.launchables)) {
+        const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
+        const scripts = await discoverScripts(
+          join(layout.installsDir(launchableId), dirName),
+        ).catch(() => ({}) as { enable?: string });
+        if (!scripts.enable) continue;
+        const result = await this.script(manifest, layout, launchableId, scripts.enable, 300_000);
+        report.scripts.push({ launchableId, script: 'bin/enable', result });
+        if (result.exitCode !== 0) {
+          this.logger.warn(
+            { pod: manifest.id, launchable: launchableId, output: result.output },
+            'bin/enable failed',
+          );
+        }
+      }
+    }
+    if (failures.length > 0) {
+      throw new PodError(
+        PodErrorCode.START_FAILED,
+        `pod ${manifest.id}: ${failures.length} service(s) did not start: ${failures.join('; ')}`,
+        {
+          details: { pod: manifest.id, failures },
+        },
+      );
+    }
+    for (const launchableId of Object.keys(manifest.launchables)) {
+      await pruneInstalls(layout.launchableRoot(launchableId), {
+        maxBytes: this.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30,
+      }).catch((error: unknown) =>
+        this.logger.warn(
+          { pod: manifest.id, err: describeError(error) },
+          'pruning installs failed',
+        ),
+      );
+    }
+    this.logger.info({ pod: manifest.id, services: report.services }, 'pod launched');
+    return report;
+  }
+
+  private async script(
+    manifest: Manifest,
+    layout: PodLayout,
+    launchableId: string,
+    path: string,
+    timeoutMs: number,
+  ): Promise<ScriptResult> {
+    const installDir = join(
+      layout.installsDir(launchableId),
+      installDirName(launchableId, manifest.launchableVersion(launchableId)),
+    );
+    const result = await runScript(path, {
+      user: manifest.runAs,
+      envDirs: [layout.envDir, layout.launchableEnvDir(launchableId)],
+      cwd: installDir,
+      timeoutMs,
+      extraEnv: { ENTRY_POINT: path.slice(installDir.length + 1) },
+    });
+    this.logger.info(
+      {
+        pod: manifest.id,
+        launchable: launchableId,
+        script: path,
+        exitCode: result.exitCode,
+        timedOut: result.timedOut,
+        ms: result.durationMs,
+        output: result.output,
+      },
+      'launchable script ran',
+    );
+    return result;
+  }
+
+  /**
+   * Stops a pod (spec 02 §2.10): `bin/disable` within the termination grace period, then stops every
+   * service (skipping `no_halt_on_update` launchables unless `force`), and points `last` at the
+   * stopped install.
+   *
+   * @throws PodError `P2_PODS_HALT_FAILED` when a service did not stop
+   */
+  async halt(
+    manifest: Manifest,
+    options: Omit<PodRef, 'podId'> & { force?: boolean } = {},
+  ): Promise<void> {
+    const layout = this.layout({
+      podId: manifest.id,
+      ...(options.uniqueKey ? { uniqueKey: options.uniqueKey } : {}),
+    });
+    const graceMs = Math.min(
+      (manifest.terminationGracePeriodSeconds || 3600) * 1000,
+      this.options.maxDisableMs ?? 3_600_000,
+    );
+    const specs = await this.serviceNamesByLaunchable(manifest, layout);
+    if (!layout.uniqueKey) {
+      for (const launchableId of Object.keys(manifest.launchables)) {
+        const current = await readLink(layout.launchableRoot(launchableId), 'current').catch(
+          () => undefined,
+        );
+        if (!current) continue;
+        const scripts = await discoverScripts(
+          join(layout.installsDir(launchableId), current),
+        ).catch(() => ({}) as { disable?: string });
+        if (!scripts.disable) continue;
+        const result = await this.script(manifest, layout, launchableId, scripts.disable, graceMs);
+        if (result.exitCode !== 0)
+          this.logger.warn(
+            { pod: manifest.id, launchable: launchableId, output: result.output },
+            'bin/disable failed',
+          );
+      }
+    }
+    const failures: string[] = [];
+    for (const [launchableId, names] of specs) {
+      const stanza = manifest.launchables[launchableId];
+      if (stanza?.noHaltOnUpdate && !options.force) continue;
+      const timeoutMs = manifest.restartTimeoutSeconds(launchableId) * 1000;
+      for (const name of names) {
+        const dir = join(this.options.runsvdir.root, name);
+        if (!existsSync(dir)) continue;
+        try {
+          await down(dir, { timeoutMs, force: true });
+        } catch (error) {
+          failures.push(`${name}: ${describeError(error)}`);
+        }
+      }
+      const current = await readLink(layout.launchableRoot(launchableId), 'current').catch(
+        () => undefined,
+      );
+      if (current) {
+        await switchLink(layout.launchableRoot(launchableId), 'last', current).catch(
+          (error: unknown) =>
+            this.logger.warn(
+              { pod: manifest.id, err: describeError(error) },
+              'could not switch last',
+            ),
+        );
+      }
+    }
+    if (failures.length > 0) {
+      throw new PodError(
+        PodErrorCode.HALT_FAILED,
+        `pod ${manifest.id}: ${failures.length} service(s) did not stop: ${failures.join('; ')}`,
+      );
+    }
+  }
+
+  private async serviceNamesByLaunchable(
+    manifest: Manifest,
+    layout: PodLayout,
+  ): Promise<Map<string, string[]>> {
+    const all = await this.podServices(layout);
+    const byLaunchable = new Map<string, string[]>();
+    for (const launchableId of Object.keys(manifest.launchables)) {
+      const prefix = `${layout.serviceId(launchableId)}__`;
+      byLaunchable.set(
+        launchableId,
+        all.filter((name) => name.startsWith(prefix)),
+      );
+    }
+    return byLaunchable;
+  }
+
+  /**
+   * Removes a pod from this host (spec 02 §2.11): halts what runs, removes its services and cgroups,
+   * deletes its home. Uninstalling a pod that is not installed is a no-op.
+   *
+   * @throws PodError `P2_PODS_UNINSTALL_FAILED`
+   */
+  async uninstall(ref: PodRef): Promise<void> {
+    const layout = this.layout(ref);
+    const manifest = await this.currentManifest(layout).catch(() => undefined);
+    if (manifest) {
+      await this.halt(manifest, {
+        force: true,
+        ...(ref.uniqueKey ? { uniqueKey: ref.uniqueKey } : {}),
+      }).catch((error: unknown) =>
+        this.logger.warn(
+          { pod: ref.podId, err: describeError(error) },
+          'halt before uninstall failed',
+        ),
+      );
+    }
+    try {
+      for (const name of await this.podServices(layout)) await this.options.runsvdir.remove(name);
+      if (this.options.cgroups) {
+        await openCgroup(this.options.cgroups, {
+          name: cgroupName({ node: this.nodeName, pod: layout.uniqueName }),
+        }).remove({ kill: true });
+      }
+      await rm(layout.home, { recursive: true, force: true });
+    } catch (error) {
+      throw new PodError(
+        PodErrorCode.UNINSTALL_FAILED,
+        `uninstalling pod ${ref.podId}: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+    this.logger.info({ pod: ref.podId }, 'pod uninstalled');
+  }
+
+  /** The manifest a pod last launched with (`current_manifest.yaml`), or undefined. */
+  async currentManifest(layout: PodLayout): Promise<Manifest | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(layout.currentManifestPath);
+    } catch {
+      return undefined;
+    }
+    return parseManifest(bytes, { source: layout.currentManifestPath });
+  }
+
+  /** Pods found under the pod root (a home with a `current_manifest.yaml`), for rebuilding reality. */
+  async installedPods(): Promise<InstalledPod[]> {
+    const names = await readdir(this.podRoot).catch(() => [] as string[]);
+    const pods: InstalledPod[] = [];
+    for (const name of names.sort()) {
+      if (name === 'hooks' || name.startsWith('.')) continue;
+      let layout: PodLayout;
+      try {
+        layout = PodLayout.fromHomeName(this.podRoot, name);
+      } catch {
+        continue;
+      }
+      if (!existsSync(layout.currentManifestPath)) continue;
+      try {
+        const manifest = await this.currentManifest(layout);
+        pods.push(manifest ? { layout, manifest } : { layout });
+      } catch (error) {
+        pods.push({ layout, error: describeError(error) });
+      }
+    }
+    return pods;
+  }
+
+  /** Status of every service of a pod, read from runit's `supervise/`. */
+  async services(manifest: Manifest, ref: Omit<PodRef, 'podId'> = {}): Promise<ServiceState[]> {
+    const layout = this.layout({
+      podId: manifest.id,
+      ...(ref.uniqueKey ? { uniqueKey: ref.uniqueKey } : {}),
+    });
+    const states: ServiceState[] = [];
+    for (const [launchableId, names] of await this.serviceNamesByLaunchable(manifest, layout)) {
+      for (const name of names) {
+        try {
+          states.push({
+            name,
+            launchableId,
+            status: await readStatus(join(this.options.runsvdir.root, name)),
+          });
+        } catch (error) {
+          states.push({ name, launchableId, error: describeError(error) });
+        }
+      }
+    }
+    return states;
+  }
+}
