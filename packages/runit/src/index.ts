@@ -42,6 +42,7 @@ export {
   isSupervised,
   type ProcessStatus,
   parseStatus,
+  readExitLog,
   readLastExit,
   readStatus,
   type ServiceStatus,

@@ -15,10 +15,10 @@ import { ensureUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   down,
-  type ExitRecord,
   isSupervised,
   once,
   RunsvDir,
+  readExitLog,
   readStatus,
   restart,
   up,
@@ -60,15 +60,7 @@ async function app(name: string, body: string): Promise<string> {
   return path;
 }
 
-async function exits(dir: string): Promise<ExitRecord[]> {
-  const text = await readFile(join(dir, 'exits.jsonl'), 'utf8').catch(() => '');
-  return text.trim() === ''
-    ? []
-    : text
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as ExitRecord);
-}
+const exits = readExitLog;
 
 beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'p2t-runit-'));

@@ -300,7 +300,8 @@ export class RunsvDir {
       }
       void this.fillSlots();
       await rm(join(dir, 'log', 'down'), { force: true });
-      await up(dir, { log: true, timeoutMs: startTimeoutMs });
+      // The log pipe already exists (runsv made it when the slot started): output is buffered until svlogd runs.
+      await up(dir, { log: true, timeoutMs: 0 });
       if (spec.restartPolicy === 'always') {
         await rm(join(dir, 'down'), { force: true });
         await up(dir, { timeoutMs: startTimeoutMs });

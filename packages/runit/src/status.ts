@@ -3,7 +3,7 @@ import { access, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '@p2/errors';
 import { RunitError, RunitErrorCodes } from './errors.js';
-import { LAST_EXIT_FILE } from './scripts.js';
+import { EXIT_LOG_FILE, LAST_EXIT_FILE } from './scripts.js';
 
 /** runsv's view of one process (the service or its log). */
 export interface ProcessStatus {
@@ -136,6 +136,28 @@ export async function readLastExit(dir: string): Promise<ExitRecord | undefined>
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Reads every exit recorded in `exits.jsonl` (and its rotated predecessor `exits.jsonl.1`), oldest
+ * first. Lines that are not valid records (e.g. cut by a crash mid-write) are skipped.
+ *
+ * @example (await readExitLog(dir)).map((e) => e.exitCode) // [3, 3, 3]
+ */
+export async function readExitLog(dir: string): Promise<ExitRecord[]> {
+  const records: ExitRecord[] = [];
+  for (const file of [`${EXIT_LOG_FILE}.1`, EXIT_LOG_FILE]) {
+    const text = await readFile(join(dir, file), 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        records.push(JSON.parse(line) as ExitRecord);
+      } catch {
+        // partial line
+      }
+    }
+  }
+  return records;
 }
 
 /**
