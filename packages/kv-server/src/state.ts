@@ -127,7 +127,8 @@ function sameContent(a: Entry, b: Entry): boolean {
 
 /** The state machine. Single-threaded; all methods are synchronous. */
 export class State {
-  index = 0;
+  /** Starts at 1, like a fresh Consul whose Raft log already holds its bootstrap entry: the first write gets 2, above the "never 0" floor of 1. */
+  index = 1;
   kvIndex = 0;
   sessionIndex = 0;
   readonly entries = new Map<string, Entry>();

@@ -1,2 +1,40 @@
-/** Work in progress. */
-export {};
+/**
+ * `@p2/kv`: the p2 store contract, P2's key layout as typed stores, and backends (Consul over HTTP).
+ *
+ * @packageDocumentation
+ */
+export { type BackendFactory, createStore, registerBackend, type StoreOptions } from './backend.js';
+export { ConsulStore, type ConsulStoreOptions } from './consul.js';
+export { KvError, type KvErrorCode, KvErrorCodes } from './errors.js';
+export {
+  assertSegment,
+  assertUuid,
+  assertValueSize,
+  assertWritableKey,
+  isCanonicalUuid,
+  looksLikeUuid,
+  MAX_TXN_OPS,
+  MAX_VALUE_BYTES,
+} from './keys.js';
+export {
+  acquireLock,
+  type HeldLock,
+  type LockOptions,
+  type ManagedSession,
+  type ManagedSessionOptions,
+  manageSession,
+  startSession,
+} from './session.js';
+export { Transaction } from './txn.js';
+export type {
+  Indexed,
+  KvEntry,
+  ReadOptions,
+  SessionInfo,
+  SessionOptions,
+  Store,
+  TxnOp,
+  TxnResult,
+  WriteOptions,
+} from './types.js';
+export { type WatchOptions, watchIndexed, watchKey, watchKeys, watchPrefix } from './watch.js';

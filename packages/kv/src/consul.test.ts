@@ -1,0 +1,12 @@
+import { defineStoreConformance } from './conformance.js';
+import { ConsulStore } from './consul.js';
+import { startTestServer } from './test-support.js';
+
+defineStoreConformance('consul backend → @p2/kv-server over HTTP', async () => {
+  const { server, address, cleanup } = await startTestServer({ sessionTtlMinMs: 400 });
+  return {
+    store: new ConsulStore({ address }),
+    capabilities: { minSessionTtlMs: 400, reapTombstones: () => server.reapTombstones(0) },
+    cleanup,
+  };
+});

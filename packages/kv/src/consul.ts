@@ -1,0 +1,547 @@
+/**
+ * The Consul backend: the {@link Store} contract over Consul's HTTP API, built on the `consul` npm
+ * package (node-consul 2.x). What that package lacks is wrapped here:
+ * - index headers: every call passes a papi `ctx` with `includeResponse`, so we read `X-Consul-Index`;
+ * - cancellation: the same `ctx` is cancelled from an `AbortSignal`;
+ * - binary values: reads use `buffer: true`; writes send `Buffer`s;
+ * - transactions: `transaction.create` throws on 409, so the rollback body is decoded from the error;
+ * - errors: papi errors become `KvError`s with the HTTP status and Consul's message.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { describeError } from '@p2/errors';
+import Consul from 'consul';
+import type { Logger } from 'pino';
+import { KvError, KvErrorCodes } from './errors.js';
+import { assertValueSize, assertWritableKey, MAX_TXN_OPS, toBytes } from './keys.js';
+import type {
+  Indexed,
+  KvEntry,
+  ReadOptions,
+  SessionInfo,
+  SessionOptions,
+  Store,
+  TxnOp,
+  TxnResult,
+  WriteOptions,
+} from './types.js';
+
+/** Options of the Consul backend. */
+export interface ConsulStoreOptions {
+  /** `host:port` of the agent. @default '127.0.0.1:8500' */
+  address?: string;
+  /** Use HTTPS. @default false */
+  https?: boolean;
+  /** ACL token, sent as `X-Consul-Token`. */
+  token?: string;
+  /** PEM file with the CA that signed the agent's certificate (implies https). */
+  tlsCaFile?: string;
+  /** Datacenter (`?dc=`); default: the agent's. */
+  datacenter?: string;
+  /** Default blocking-query wait. @default 30_000 */
+  waitMs?: number;
+  logger?: Logger;
+}
+
+interface RawEntry {
+  Key: string;
+  Value: Buffer | null;
+  Flags: number;
+  Session?: string;
+  LockIndex: number;
+  CreateIndex: number;
+  ModifyIndex: number;
+}
+
+interface RawSession {
+  ID: string;
+  Name: string;
+  Node: string;
+  Behavior: 'release' | 'delete';
+  TTL: string;
+  LockDelay: number;
+  CreateIndex: number;
+}
+
+interface PapiResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body?: unknown;
+}
+
+type ConsulCall = (options: Record<string, unknown>) => Promise<unknown>;
+
+interface ConsulClient {
+  kv: Record<'get' | 'keys' | 'set' | 'del', ConsulCall>;
+  session: Record<'create' | 'destroy' | 'info' | 'renew', ConsulCall>;
+  transaction: {
+    create(operations: unknown[], options: Record<string, unknown>): Promise<unknown>;
+  };
+  destroy(): void;
+}
+
+const CONSUL_CTOR = Consul as unknown as new (options: Record<string, unknown>) => ConsulClient;
+
+/** Parses a Go duration such as `15s` / `1m0s` / `100ms` into milliseconds (0 for ''). */
+function goDurationMs(text: string): number {
+  if (!text) return 0;
+  let total = 0;
+  const units: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    ms: 1,
+    s: 1e3,
+    m: 60e3,
+    h: 3600e3,
+  };
+  for (const match of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) {
+    total += Number(match[1]) * (units[match[2] as string] ?? 0);
+  }
+  return total;
+}
+
+function indexOf(res: PapiResponse | undefined): number {
+  const header = res?.headers['x-consul-index'];
+  const text = Array.isArray(header) ? header[0] : header;
+  const index = Number(text);
+  // L2: an index of 0 (or a missing header) would make a watch spin; treat it as 1.
+  return Number.isFinite(index) && index > 0 ? index : 1;
+}
+
+function toEntry(raw: RawEntry): KvEntry {
+  return {
+    key: raw.Key,
+    value: raw.Value ? new Uint8Array(raw.Value) : new Uint8Array(0),
+    flags: raw.Flags ?? 0,
+    session: raw.Session ? raw.Session : undefined,
+    lockIndex: raw.LockIndex ?? 0,
+    createIndex: raw.CreateIndex,
+    modifyIndex: raw.ModifyIndex,
+  };
+}
+
+function toSession(raw: RawSession): SessionInfo {
+  return {
+    id: raw.ID,
+    name: raw.Name ?? '',
+    node: raw.Node ?? '',
+    behavior: raw.Behavior,
+    ttlMs: goDurationMs(raw.TTL ?? ''),
+    lockDelayMs: (raw.LockDelay ?? 0) / 1e6,
+    createIndex: raw.CreateIndex,
+  };
+}
+
+/**
+ * A {@link Store} on Consul's HTTP API (or `@p2/kv-server`).
+ *
+ * @example
+ * ```ts
+ * const store = new ConsulStore({ address: '127.0.0.1:8500' });
+ * await store.put('intent/node1/hello', manifest.raw);
+ * const { value: entry, index } = await store.get('intent/node1/hello');
+ * ```
+ */
+export class ConsulStore implements Store {
+  readonly description: string;
+  private readonly client: ConsulClient;
+  private readonly waitMs: number;
+  private readonly agent: HttpAgent;
+
+  constructor(options: ConsulStoreOptions = {}) {
+    const address = options.address ?? '127.0.0.1:8500';
+    const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(address);
+    if (!match) {
+      throw new KvError(
+        KvErrorCodes.BAD_OPTIONS,
+        `Consul address must be host:port, got ${JSON.stringify(address)}`,
+      );
+    }
+    const secure = options.https === true || options.tlsCaFile !== undefined;
+    let ca: Buffer | undefined;
+    if (options.tlsCaFile !== undefined) {
+      try {
+        ca = readFileSync(options.tlsCaFile);
+      } catch (cause) {
+        throw new KvError(
+          KvErrorCodes.BAD_OPTIONS,
+          `cannot read TLS CA file ${options.tlsCaFile}`,
+          {
+            cause,
+            hint: 'pass a readable PEM file with --tls-ca-file',
+          },
+        );
+      }
+    }
+    this.agent = secure
+      ? new HttpsAgent({ keepAlive: true, ca, maxSockets: Number.POSITIVE_INFINITY })
+      : new HttpAgent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+    const host = (match[1] as string).replace(/^\[|\]$/g, '');
+    const port = Number(match[2] ?? 8500);
+    this.description = `consul${secure ? '+https' : ''}://${address}`;
+    this.waitMs = options.waitMs ?? 30_000;
+    const defaults: Record<string, unknown> = {};
+    if (options.token) defaults.token = options.token;
+    if (options.datacenter) defaults.dc = options.datacenter;
+    this.client = new CONSUL_CTOR({
+      baseUrl: `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`,
+      agent: this.agent,
+      defaults,
+    });
+  }
+
+  /**
+   * Calls a node-consul method with a cancellable, response-including papi context and converts
+   * errors. Resolves with the raw response and body; `notFound` statuses resolve instead of throwing.
+   */
+  private async call(
+    what: string,
+    fn: ConsulCall,
+    options: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+    notFound = false,
+  ): Promise<{ res: PapiResponse | undefined; body: unknown }> {
+    if (signal?.aborted) throw this.aborted(what, signal);
+    const ctx = Object.assign(new EventEmitter(), { includeResponse: true, canceled: false });
+    const cancel = () => {
+      ctx.canceled = true;
+      ctx.emit('cancel');
+    };
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      const result = (await fn({ ...options, ctx })) as [PapiResponse, unknown?] | undefined;
+      return { res: result?.[0], body: result?.[1] };
+    } catch (error) {
+      if (signal?.aborted) throw this.aborted(what, signal);
+      const response = (error as { response?: PapiResponse }).response;
+      if (response && notFound && response.statusCode === 404)
+        return { res: response, body: undefined };
+      throw this.convert(what, error, response);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  private aborted(what: string, signal: AbortSignal): KvError {
+    return new KvError(KvErrorCodes.ABORTED, `${what} on ${this.description} was cancelled`, {
+      cause: signal.reason,
+    });
+  }
+
+  /** @internal Converts a papi/consul error into a KvError. */
+  private convert(what: string, error: unknown, response: PapiResponse | undefined): KvError {
+    if (response) {
+      const body = response.body;
+      const text = (
+        Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : ''
+      ).trim();
+      const status = response.statusCode;
+      const message = `${what} on ${this.description} failed: HTTP ${status}${text ? ` ${text}` : ''}`;
+      if (status === 403) {
+        return new KvError(KvErrorCodes.PERMISSION_DENIED, message, {
+          cause: error,
+          details: { status },
+          hint: 'pass the ACL token (--token / CONSUL_HTTP_TOKEN) that this store expects',
+        });
+      }
+      if (status === 413) {
+        return new KvError(KvErrorCodes.VALUE_TOO_LARGE, message, {
+          cause: error,
+          details: { status },
+        });
+      }
+      if (status === 500 && /session/i.test(text)) {
+        return new KvError(KvErrorCodes.SESSION_INVALID, message, {
+          cause: error,
+          details: { status },
+        });
+      }
+      return new KvError(KvErrorCodes.REQUEST_FAILED, message, {
+        cause: error,
+        details: { status, body: text },
+      });
+    }
+    return new KvError(
+      KvErrorCodes.UNAVAILABLE,
+      `${what}: cannot reach ${this.description}: ${describeError(error)}`,
+      {
+        cause: error,
+        hint: 'is the store running and reachable? check --consul / the store URL',
+      },
+    );
+  }
+
+  private readOptions(options: ReadOptions | undefined): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (options?.consistent) out.consistent = true;
+    if (options?.index !== undefined && options.index > 0) {
+      const waitMs = options.waitMs ?? this.waitMs;
+      out.index = String(options.index);
+      out.wait = `${Math.max(1, Math.round(waitMs))}ms`;
+      // Consul adds up to wait/16 of jitter; leave room before the client gives up.
+      out.timeout = waitMs + waitMs / 16 + 5_000;
+    } else {
+      out.timeout = 30_000;
+    }
+    return out;
+  }
+
+  async get(key: string, options?: ReadOptions): Promise<Indexed<KvEntry | undefined>> {
+    const { res, body } = await this.call(
+      `GET ${key}`,
+      (o) => this.client.kv.get(o),
+      { key, buffer: true, ...this.readOptions(options) },
+      options?.signal,
+      true,
+    );
+    return { value: body ? toEntry(body as RawEntry) : undefined, index: indexOf(res) };
+  }
+
+  async list(prefix: string, options?: ReadOptions): Promise<Indexed<KvEntry[]>> {
+    const { res, body } = await this.call(
+      `GET ${prefix}?recurse`,
+      (o) => this.client.kv.get(o),
+      { key: prefix, recurse: true, buffer: true, ...this.readOptions(options) },
+      options?.signal,
+      true,
+    );
+    return {
+      value: Array.isArray(body) ? (body as RawEntry[]).map(toEntry) : [],
+      index: indexOf(res),
+    };
+  }
+
+  async keys(
+    prefix: string,
+    options?: ReadOptions & { separator?: string },
+  ): Promise<Indexed<string[]>> {
+    const extra: Record<string, unknown> = {};
+    if (options?.separator) extra.separator = options.separator;
+    const { res, body } = await this.call(
+      `GET ${prefix}?keys`,
+      (o) => this.client.kv.keys(o),
+      { key: prefix, ...extra, ...this.readOptions(options) },
+      options?.signal,
+      true,
+    );
+    return { value: Array.isArray(body) ? (body as string[]) : [], index: indexOf(res) };
+  }
+
+  private async set(
+    what: string,
+    key: string,
+    value: Uint8Array | string,
+    query: Record<string, unknown>,
+    options: WriteOptions | undefined,
+  ): Promise<boolean> {
+    assertWritableKey(key);
+    const bytes = toBytes(value);
+    assertValueSize(key, bytes);
+    const { body } = await this.call(
+      `${what} ${key}`,
+      (o) => this.client.kv.set(o),
+      { key, value: Buffer.from(bytes), ...query },
+      options?.signal,
+    );
+    return body === true;
+  }
+
+  async put(
+    key: string,
+    value: Uint8Array | string,
+    options?: WriteOptions & { flags?: number },
+  ): Promise<void> {
+    await this.set('PUT', key, value, options?.flags ? { flags: options.flags } : {}, options);
+  }
+
+  cas(
+    key: string,
+    value: Uint8Array | string,
+    index: number,
+    options?: WriteOptions & { flags?: number },
+  ): Promise<boolean> {
+    return this.set(
+      'CAS',
+      key,
+      value,
+      { cas: index, ...(options?.flags ? { flags: options.flags } : {}) },
+      options,
+    );
+  }
+
+  acquire(
+    key: string,
+    value: Uint8Array | string,
+    session: string,
+    options?: WriteOptions,
+  ): Promise<boolean> {
+    return this.set('ACQUIRE', key, value, { acquire: session }, options);
+  }
+
+  release(
+    key: string,
+    value: Uint8Array | string,
+    session: string,
+    options?: WriteOptions,
+  ): Promise<boolean> {
+    return this.set('RELEASE', key, value, { release: session }, options);
+  }
+
+  async delete(key: string, options?: WriteOptions): Promise<void> {
+    assertWritableKey(key);
+    await this.call(`DELETE ${key}`, (o) => this.client.kv.del(o), { key }, options?.signal);
+  }
+
+  async deleteCas(key: string, index: number, options?: WriteOptions): Promise<boolean> {
+    assertWritableKey(key);
+    const { body } = await this.call(
+      `DELETE ${key}?cas`,
+      (o) => this.client.kv.del(o),
+      { key, cas: index },
+      options?.signal,
+    );
+    return body === true;
+  }
+
+  async deleteTree(prefix: string, options?: WriteOptions): Promise<void> {
+    if (prefix.startsWith('/')) assertWritableKey(prefix);
+    await this.call(
+      `DELETE ${prefix}?recurse`,
+      (o) => this.client.kv.del(o),
+      { key: prefix, recurse: true },
+      options?.signal,
+    );
+  }
+
+  async txn(ops: readonly TxnOp[], options?: WriteOptions): Promise<TxnResult> {
+    if (ops.length === 0) return { committed: true, results: [] };
+    if (ops.length > MAX_TXN_OPS) {
+      throw new KvError(
+        KvErrorCodes.TXN_TOO_LARGE,
+        `a transaction holds at most ${MAX_TXN_OPS} operations, got ${ops.length}`,
+        { hint: 'split the work into several transactions', details: { operations: ops.length } },
+      );
+    }
+    // P2 always sends all six fields.
+    const operations = ops.map((op) => {
+      if (op.verb !== 'delete-tree' && op.verb !== 'get-tree') assertWritableKey(op.key);
+      const value = 'value' in op ? toBytes(op.value) : undefined;
+      if (value) assertValueSize(op.key, value);
+      return {
+        KV: {
+          Verb: op.verb,
+          Key: op.key,
+          Value: value ? Buffer.from(value).toString('base64') : null,
+          Flags: 'flags' in op && op.flags ? op.flags : 0,
+          Index: 'index' in op ? op.index : 0,
+          Session: 'session' in op ? op.session : '',
+        },
+      };
+    });
+    try {
+      const { body } = await this.call(
+        'PUT /v1/txn',
+        (o) => this.client.transaction.create(operations, o),
+        {},
+        options?.signal,
+      );
+      const results = ((body as { Results?: { KV?: RawEntry }[] } | undefined)?.Results ?? [])
+        .map((r) => r.KV)
+        .filter((kv): kv is RawEntry => kv !== undefined)
+        .map((kv) =>
+          toEntry({
+            ...kv,
+            Value: kv.Value === null ? null : Buffer.from(kv.Value as unknown as string, 'base64'),
+          }),
+        );
+      return { committed: true, results };
+    } catch (error) {
+      if (error instanceof KvError && error.details.status === 409) {
+        const cause = error.cause as { response?: PapiResponse };
+        const decoded = decodeJson(cause.response?.body) as {
+          Errors?: { OpIndex: number; What: string }[];
+        };
+        return {
+          committed: false,
+          errors: (decoded?.Errors ?? []).map((e) => ({ opIndex: e.OpIndex, what: e.What })),
+        };
+      }
+      throw error;
+    }
+  }
+
+  async createSession(options: SessionOptions = {}): Promise<string> {
+    const body: Record<string, unknown> = {
+      lockdelay: `${Math.round(options.lockDelayMs ?? 15_000)}ms`,
+      behavior: options.behavior ?? 'release',
+    };
+    if (options.name) body.name = options.name;
+    if (options.ttlMs) body.ttl = `${Math.round(options.ttlMs)}ms`;
+    if (!options.nodeChecks) body.checks = [];
+    const { body: created } = await this.call(
+      'PUT /v1/session/create',
+      (o) => this.client.session.create(o),
+      body,
+      options.signal,
+    );
+    const id = (created as { ID?: string } | undefined)?.ID;
+    if (!id) {
+      throw new KvError(
+        KvErrorCodes.REQUEST_FAILED,
+        `session create on ${this.description} returned no ID`,
+      );
+    }
+    return id;
+  }
+
+  async renewSession(id: string, options?: WriteOptions): Promise<SessionInfo | undefined> {
+    const { body } = await this.call(
+      `PUT /v1/session/renew/${id}`,
+      (o) => this.client.session.renew(o),
+      { id },
+      options?.signal,
+      true,
+    );
+    const first = Array.isArray(body) ? (body[0] as RawSession | undefined) : undefined;
+    return first ? toSession(first) : undefined;
+  }
+
+  async destroySession(id: string, options?: WriteOptions): Promise<void> {
+    await this.call(
+      `PUT /v1/session/destroy/${id}`,
+      (o) => this.client.session.destroy(o),
+      { id },
+      options?.signal,
+    );
+  }
+
+  async sessionInfo(id: string, options?: ReadOptions): Promise<SessionInfo | undefined> {
+    const { body } = await this.call(
+      `GET /v1/session/info/${id}`,
+      (o) => this.client.session.info(o),
+      { id, ...this.readOptions(options) },
+      options?.signal,
+      true,
+    );
+    const first = Array.isArray(body)
+      ? (body[0] as RawSession | undefined)
+      : (body as RawSession | undefined);
+    return first?.ID ? toSession(first) : undefined;
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+}
+
+function decodeJson(body: unknown): unknown {
+  if (body && typeof body === 'object' && !Buffer.isBuffer(body)) return body;
+  try {
+    return JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : String(body));
+  } catch {
+    return undefined;
+  }
+}
