@@ -53,9 +53,12 @@ describe('parsePreparerConfig', () => {
     ['preparer: {}\n', /preparer.auth is required/],
     [
       'preparer:\n  auth: {type: magic}\n',
-      /preparer.auth.type: expected one of none, keyring, user, found "magic"/,
+      /preparer.auth.type: expected one of none, keyring, user; found "magic"/,
     ],
-    ['preparer:\n  auth: {type: keyring}\n', /preparer.auth.keyring: expected a keyring path/],
+    [
+      'preparer:\n  auth: {type: keyring}\n',
+      /preparer.auth.keyring: required for auth type keyring/,
+    ],
     [
       'preparer:\n  auth: {type: none}\n  status_port: "80"\n',
       /preparer.status_port: expected a non-negative integer, found "80"/,

@@ -6,13 +6,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { type AuthConfig, parseAuthConfig } from '@p2/auth';
 import { parse as parseYaml } from 'yaml';
 import { PreparerError, PreparerErrorCode } from './errors.js';
-
-export type DeployerAuthConfig =
-  | { type: 'none' }
-  | { type: 'keyring'; keyring: string; authorizedDeployers: string[] }
-  | { type: 'user'; keyring: string; deployPolicy: string };
 
 export interface ArtifactAuthConfig {
   type: 'none' | 'build' | 'manifest' | 'either';
@@ -30,7 +26,8 @@ export interface PreparerConfig {
   podWhitelistFile?: string;
   statusPort: number;
   statusSocket?: string;
-  auth: DeployerAuthConfig;
+  /** Deployer policy, validated by @p2/auth. */
+  auth: AuthConfig;
   artifactAuth: ArtifactAuthConfig;
   logLevel: string;
   /** Bytes of installs kept per launchable before pruning. @default 10 GiB */
@@ -237,7 +234,7 @@ function storeUrlFrom(reader: Reader): string {
   return `${reader.bool('consul_https', false) ? 'consul+https' : 'consul'}://${address}`;
 }
 
-function deployerAuth(reader: Reader, where: string): DeployerAuthConfig {
+function deployerAuth(reader: Reader, where: string): AuthConfig {
   const auth = reader.map('auth');
   if (!auth) {
     throw new PreparerError(
@@ -248,30 +245,17 @@ function deployerAuth(reader: Reader, where: string): DeployerAuthConfig {
       },
     );
   }
-  const a = new Reader(auth, where);
-  const type = a.string('type');
-  switch (type) {
-    case 'none':
-      return { type };
-    case 'keyring': {
-      const keyring = a.string('keyring');
-      if (!keyring) throw invalid(where, 'auth.keyring', 'a keyring path', auth.keyring);
-      return {
-        type,
-        keyring,
-        authorizedDeployers: a.strings('authorized_deployers').map((f) => f.toUpperCase()),
-      };
-    }
-    case 'user': {
-      const keyring = a.string('keyring');
-      const deployPolicy = a.string('deploy_policy');
-      if (!keyring) throw invalid(where, 'auth.keyring', 'a keyring path', auth.keyring);
-      if (!deployPolicy)
-        throw invalid(where, 'auth.deploy_policy', 'a deploy policy path', auth.deploy_policy);
-      return { type, keyring, deployPolicy };
-    }
-    default:
-      throw invalid(where, 'auth.type', 'one of none, keyring, user', auth.type);
+  try {
+    return parseAuthConfig(auth);
+  } catch (error) {
+    throw new PreparerError(
+      PreparerErrorCode.CONFIG_INVALID,
+      `${where}: preparer.${(error as Error).message}`,
+      {
+        cause: error,
+        ...((error as { hint?: string }).hint ? { hint: (error as { hint?: string }).hint } : {}),
+      },
+    );
   }
 }
 

@@ -1,0 +1,152 @@
+/**
+ * Wires the preparer together from its configuration: store, runsvdir, cgroups, auth, pod host,
+ * reconcile engine, status server. Everything here is composition; the logic lives in packages.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createArtifactVerifier, createDeployerPolicy, withCompanionFiles } from '@p2/auth';
+import { detectCgroups } from '@p2/cgroups';
+import { describeError } from '@p2/errors';
+import { fetchBytes } from '@p2/hoist';
+import { createStore, type Store } from '@p2/kv';
+import { PodHost } from '@p2/pods';
+import { RunsvDir } from '@p2/runit';
+import type { Logger } from 'pino';
+import type { PreparerConfig } from './config.js';
+import { PreparerError, PreparerErrorCode } from './errors.js';
+import { PreparerMetrics } from './metrics.js';
+import { type LifecycleHooks, type PodState, Preparer } from './preparer.js';
+import { type StatusServer, startStatusServer } from './status-server.js';
+
+export interface RunningPreparer {
+  preparer: Preparer;
+  store: Store;
+  host: PodHost;
+  runsvdir: RunsvDir;
+  metrics: PreparerMetrics;
+  status?: StatusServer;
+  /** Stops the preparer; apps and their runsvdir keep running. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger: Logger;
+  hooks?: LifecycleHooks;
+  /** See {@link PreparerOptions.requirePreparerInIntent}. */
+  requirePreparerInIntent?: boolean;
+  backoff?: { initialMs?: number; maxMs?: number };
+  onState?: (state: PodState) => void;
+}
+
+/** Starts a preparer for `config`. */
+export async function startPreparer(
+  config: PreparerConfig,
+  options: StartOptions,
+): Promise<RunningPreparer> {
+  const log = options.logger;
+  for (const key of config.unknownKeys)
+    log.warn({ key: `preparer.${key}` }, 'unknown configuration key ignored');
+  if (config.requireFile && !existsSync(config.requireFile)) {
+    throw new PreparerError(
+      PreparerErrorCode.REQUIRE_FILE_MISSING,
+      `require_file ${config.requireFile} does not exist; refusing to start`,
+      {
+        hint: `create ${config.requireFile} when this host may run pods`,
+      },
+    );
+  }
+  const token = config.consulTokenPath
+    ? readFileSync(config.consulTokenPath, 'utf8').trim()
+    : process.env.CONSUL_HTTP_TOKEN;
+  const store = createStore(config.store, {
+    ...(token ? { token } : {}),
+    ...(config.caFile ? { tlsCaFile: config.caFile } : {}),
+  });
+  const runsvdir = new RunsvDir({
+    root: config.serviceRoot,
+    logger: log.child({ component: 'runit' }),
+  });
+  await runsvdir.start();
+  const cgroups = await detectCgroups().catch((error: unknown) => {
+    log.warn({ err: describeError(error) }, 'no usable cgroups: pods run without resource limits');
+    return false as const;
+  });
+  const policy = await createDeployerPolicy(config.auth, {
+    logger: log.child({ component: 'auth' }),
+  });
+  const ca = config.caFile ? readFileSync(config.caFile) : undefined;
+  const fetchOptions = ca ? { ca } : {};
+  const artifactVerifier =
+    config.artifactAuth.type === 'none'
+      ? undefined
+      : withCompanionFiles(
+          await createArtifactVerifier(
+            config.artifactAuth.type,
+            config.artifactAuth.keyring ? { keyring: config.artifactAuth.keyring } : {},
+          ),
+          (url) => fetchBytes(url, fetchOptions).then((b) => new Uint8Array(b)),
+        );
+  const host = new PodHost({
+    podRoot: config.podRoot,
+    nodeName: config.nodeName,
+    runsvdir,
+    cgroups,
+    readOnlyDefault: (podId) =>
+      config.readOnlyBlacklist.includes(podId)
+        ? false
+        : config.readOnlyWhitelist.includes(podId)
+          ? true
+          : config.readOnlyDeploys,
+    ...(artifactVerifier ? { artifactVerifier } : {}),
+    digestSignatureVerifier: async (digest, signature) => {
+      await policy.checkDigest(digest, signature);
+    },
+    fetch: fetchOptions,
+    ...(config.requireFile ? { requireFile: config.requireFile } : {}),
+    maxLaunchableDiskUsage: config.maxLaunchableDiskUsage,
+    logger: log.child({ component: 'pods' }),
+  });
+  const metrics = new PreparerMetrics();
+  const preparer = new Preparer({
+    config,
+    store,
+    host,
+    authorize: async (manifest) => {
+      await policy.authorize(manifest);
+    },
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+    logger: log,
+    metrics,
+    ...(options.requirePreparerInIntent === undefined
+      ? {}
+      : { requirePreparerInIntent: options.requirePreparerInIntent }),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.onState ? { onState: options.onState } : {}),
+  });
+  let status: StatusServer | undefined;
+  if (config.statusPort || config.statusSocket) {
+    status = await startStatusServer({
+      ...(config.statusPort ? { port: config.statusPort } : {}),
+      ...(config.statusSocket ? { socketPath: config.statusSocket } : {}),
+      metrics: () => metrics.render(),
+      summary: () => ({ node: config.nodeName, pods: preparer.podStates() }),
+    });
+    log.info({ url: status.url }, 'status server listening');
+  } else {
+    log.warn('neither status_port nor status_socket is set: no status server');
+  }
+  await preparer.start();
+  return {
+    preparer,
+    store,
+    host,
+    runsvdir,
+    metrics,
+    ...(status ? { status } : {}),
+    async stop() {
+      await preparer.stop();
+      await status?.close();
+      await store.close();
+      log.info('preparer stopped; pods keep running');
+    },
+  };
+}

@@ -1,0 +1,435 @@
+/**
+ * The preparer's reconcile engine: watch `intent/<node>/`, hand each pod's latest desired state to
+ * its own worker, and make the host match — in P2's order of operations (spec 02 §1.9, §1.10) with
+ * P2's hazards fixed:
+ *
+ * - an unparseable or unauthorized intent entry is reported and never uninstalls what runs;
+ * - a failed start is retried with backoff (reality is written only for what really runs);
+ * - restarting the preparer never restarts apps: a pod whose on-disk manifest already matches
+ *   intent and whose services are up is left alone;
+ * - a dead store stops nothing: apps keep running and the watch retries with backoff.
+ */
+import { describeError, type P2Error } from '@p2/errors';
+import { type Store, watchPrefix } from '@p2/kv';
+import type { Manifest } from '@p2/manifest';
+import type { PodHost, PodLayout } from '@p2/pods';
+import type { Logger } from 'pino';
+import type { PreparerConfig } from './config.js';
+import { PreparerError, PreparerErrorCode } from './errors.js';
+import { type Desired, readIntent, workerKey } from './intent.js';
+import type { PreparerMetrics } from './metrics.js';
+import { WorkerPool } from './workers.js';
+
+/** P2's hook events, in the order a deploy fires them. */
+export type HookEvent =
+  | 'preparer_init'
+  | 'before_install'
+  | 'after_install'
+  | 'before_launch'
+  | 'after_launch'
+  | 'before_uninstall'
+  | 'after_auth_fail';
+
+/** Runs hooks for an event; rejects only when a required hook failed. */
+export interface LifecycleHooks {
+  run(event: HookEvent, pod: { manifest: Manifest; layout: PodLayout }): Promise<void>;
+}
+
+/** Checks that a manifest may be deployed here (a deployer policy from @p2/auth); rejects when not. */
+export type Authorize = (manifest: Manifest) => Promise<void>;
+
+/** The preparer's per-pod state record, written to `status/preparer/<node>/<pod>` (a p2 extension). */
+export interface PodState {
+  pod: string;
+  uniqueKey: string;
+  state: 'running' | 'deploying' | 'failed' | 'invalid' | 'unauthorized' | 'removed';
+  sha?: string;
+  error?: string;
+  code?: string;
+  attempt?: number;
+  updated: string;
+}
+
+export interface PreparerOptions {
+  config: PreparerConfig;
+  store: Store;
+  host: PodHost;
+  authorize: Authorize;
+  hooks?: LifecycleHooks;
+  logger: Logger;
+  metrics: PreparerMetrics;
+  /** Ignore intent snapshots that lack pod `p2-preparer` (P2's corruption guard). @default true */
+  requirePreparerInIntent?: boolean;
+  /** Backoff of failing pods. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Called after each pod state change (tests, status page). */
+  onState?: (state: PodState) => void;
+}
+
+const PREPARER_POD = 'p2-preparer';
+
+export class Preparer {
+  private readonly pool: WorkerPool<Desired>;
+  private readonly controller = new AbortController();
+  private readonly states = new Map<string, PodState>();
+  private readonly known = new Set<string>();
+  private watchDone: Promise<void> = Promise.resolve();
+  private readonly node: string;
+  private readonly log: Logger;
+
+  constructor(private readonly options: PreparerOptions) {
+    this.node = options.config.nodeName;
+    this.log = options.logger;
+    this.pool = new WorkerPool<Desired>((_key, desired, signal) => this.apply(desired, signal), {
+      initialMs: options.backoff?.initialMs ?? 1000,
+      maxMs: options.backoff?.maxMs ?? 60_000,
+      onFailure: (key, _desired, error, retryInMs, attempt) => {
+        this.log.warn(
+          {
+            pod: key,
+            attempt,
+            retryInMs,
+            err: describeError(error),
+            code: (error as P2Error).code,
+          },
+          'pod attempt failed; retrying',
+        );
+      },
+    });
+  }
+
+  /** Pod states by worker key, for `/_status`. */
+  podStates(): PodState[] {
+    return [...this.states.values()];
+  }
+
+  /** Rebuilds the view from disk (pods installed here) and starts watching intent. */
+  async start(): Promise<void> {
+    for (const pod of await this.options.host.installedPods()) {
+      this.known.add(workerKey(pod.layout.podId, pod.layout.uniqueKey));
+    }
+    this.log.info({ node: this.node, installed: this.known.size }, 'preparer starting');
+    this.watchDone = this.watch();
+  }
+
+  private async watch(): Promise<void> {
+    const prefix = `intent/${this.node}/`;
+    try {
+      for await (const { value: entries, index } of watchPrefix(this.options.store, prefix, {
+        signal: this.controller.signal,
+        onError: (error) => {
+          this.options.metrics.storeErrors.inc({ op: 'watch' });
+          this.log.warn(
+            { err: describeError(error) },
+            'intent watch failed; apps keep running, retrying',
+          );
+        },
+      })) {
+        let desired: Desired[];
+        try {
+          desired = await readIntent(this.options.store, this.node, entries);
+        } catch (error) {
+          this.options.metrics.storeErrors.inc({ op: 'read-intent' });
+          this.log.warn(
+            { err: describeError(error) },
+            'could not resolve intent; waiting for the next change',
+          );
+          continue;
+        }
+        this.dispatchSnapshot(desired, index);
+      }
+    } catch (error) {
+      if (!this.controller.signal.aborted)
+        this.log.error({ err: describeError(error) }, 'intent watch ended');
+    }
+  }
+
+  /** Hands a full intent snapshot to the workers (exposed for tests). */
+  dispatchSnapshot(desired: Desired[], index = 0): void {
+    const ids = new Set(desired.map((d) => (d.kind === 'run' ? d.manifest.id : d.podId)));
+    if ((this.options.requirePreparerInIntent ?? true) && !ids.has(PREPARER_POD)) {
+      this.options.metrics.storeErrors.inc({ op: 'corrupt-intent' });
+      this.log.error(
+        { index, pods: desired.length, code: PreparerErrorCode.INTENT_CORRUPT },
+        `intent for ${this.node} does not contain ${PREPARER_POD}; ignoring it as possibly corrupt (nothing is changed)`,
+      );
+      return;
+    }
+    const seen = new Set<string>();
+    for (const d of desired) {
+      const podId = d.kind === 'run' ? d.manifest.id : d.podId;
+      const key = workerKey(podId, d.uniqueKey);
+      seen.add(key);
+      this.known.add(key);
+      this.pool.dispatch(key, d);
+    }
+    for (const key of this.known) {
+      if (seen.has(key)) continue;
+      const [podId = key, uniqueKey = ''] = key.split('/');
+      this.pool.dispatch(key, { kind: 'absent', podId, uniqueKey });
+    }
+    this.updatePodGauge();
+  }
+
+  private updatePodGauge(): void {
+    const counts = new Map<string, number>();
+    for (const s of this.states.values()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+    this.options.metrics.podsByState.replace([...counts].map(([state, n]) => [{ state }, n]));
+  }
+
+  private async report(state: Omit<PodState, 'updated'>): Promise<void> {
+    const full: PodState = { ...state, updated: new Date().toISOString() };
+    const key = workerKey(state.pod, state.uniqueKey);
+    this.states.set(key, full);
+    this.updatePodGauge();
+    this.options.onState?.(full);
+    const statusKey = `status/preparer/${this.node}/${state.uniqueKey || state.pod}`;
+    try {
+      if (state.state === 'removed') await this.options.store.delete(statusKey);
+      else await this.options.store.put(statusKey, JSON.stringify(full));
+    } catch (error) {
+      this.options.metrics.storeErrors.inc({ op: 'status' });
+      this.log.warn({ pod: key, err: describeError(error) }, 'could not publish pod status');
+    }
+  }
+
+  private async apply(desired: Desired, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    switch (desired.kind) {
+      case 'invalid':
+        return this.refuseInvalid(desired);
+      case 'absent':
+        return this.remove(desired.podId, desired.uniqueKey);
+      case 'run':
+        return this.deploy(desired.manifest, desired.uniqueKey);
+    }
+  }
+
+  private async refuseInvalid(desired: Extract<Desired, { kind: 'invalid' }>): Promise<void> {
+    this.options.metrics.invalidIntent.inc();
+    this.log.error(
+      { pod: desired.podId, key: desired.key, err: desired.error },
+      'intent entry cannot be read; the running version stays',
+    );
+    await this.report({
+      pod: desired.podId,
+      uniqueKey: desired.uniqueKey,
+      state: 'invalid',
+      error: desired.error,
+      code: 'P2_MANIFEST_INVALID',
+    });
+  }
+
+  private realityKey(podId: string, uniqueKey: string): string {
+    return `reality/${this.node}/${uniqueKey || podId}`;
+  }
+
+  private async writeReality(manifest: Manifest, uniqueKey: string): Promise<void> {
+    const key = this.realityKey(manifest.id, uniqueKey);
+    if (!uniqueKey) {
+      await this.options.store.put(key, manifest.raw);
+      return;
+    }
+    const result = await this.options.store.txn([
+      { verb: 'set', key, value: JSON.stringify({ pod_key: uniqueKey }) },
+      {
+        verb: 'set',
+        key: `status/pods/${uniqueKey}/preparer`,
+        value: JSON.stringify({
+          process_status: [],
+          status: 'launched',
+          manifest: new TextDecoder().decode(manifest.raw),
+        }),
+      },
+    ]);
+    if (!result.committed) throw new Error(`reality transaction for ${manifest.id} rolled back`);
+  }
+
+  /** Whether what runs already matches `manifest` (on disk and in runit), so nothing needs doing. */
+  private async alreadyRunning(manifest: Manifest, uniqueKey: string): Promise<boolean> {
+    const host = this.options.host;
+    const onDisk = await host
+      .currentManifest(host.layout({ podId: manifest.id, uniqueKey }))
+      .catch(() => undefined);
+    if (!onDisk || onDisk.sha() !== manifest.sha()) return false;
+    const services = await host.services(manifest, { uniqueKey });
+    return services.every(
+      (s) =>
+        s.status?.supervised === true && (s.status.state === 'run' || s.status.want === 'down'),
+    );
+  }
+
+  private async deploy(manifest: Manifest, uniqueKey: string): Promise<void> {
+    const host = this.options.host;
+    const layout = host.layout({ podId: manifest.id, uniqueKey });
+    const pod = { pod: manifest.id, uniqueKey };
+    if (await this.alreadyRunning(manifest, uniqueKey)) {
+      // Converge without disturbing the app: make sure reality says what runs.
+      const reality = await this.options.store.get(this.realityKey(manifest.id, uniqueKey));
+      if (
+        !uniqueKey &&
+        (!reality.value ||
+          Buffer.compare(Buffer.from(reality.value.value), Buffer.from(manifest.raw)) !== 0)
+      ) {
+        await this.writeReality(manifest, uniqueKey);
+      }
+      if (this.states.get(workerKey(manifest.id, uniqueKey))?.state !== 'running') {
+        await this.report({ ...pod, state: 'running', sha: manifest.sha() });
+      }
+      return;
+    }
+
+    try {
+      await this.options.authorize(manifest);
+    } catch (error) {
+      this.options.metrics.authFailures.inc();
+      this.log.error(
+        { pod: manifest.id, err: describeError(error), code: (error as P2Error).code },
+        'manifest not authorized; the running version stays',
+      );
+      await this.options.hooks?.run('after_auth_fail', { manifest, layout }).catch(() => undefined);
+      await this.report({
+        ...pod,
+        state: 'unauthorized',
+        sha: manifest.sha(),
+        error: describeError(error),
+        code: (error as P2Error).code,
+      });
+      return; // no retry until intent changes (P2 behaved so)
+    }
+
+    const timings: Record<string, number> = {};
+    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      try {
+        return await fn();
+      } finally {
+        const ms = performance.now() - started;
+        timings[name] = Math.round(ms);
+        this.options.metrics.stepSeconds.observe({ step: name }, ms / 1000);
+      }
+    };
+    const deployStarted = performance.now();
+    const previous = await host.currentManifest(layout).catch(() => undefined);
+    await this.report({ ...pod, state: 'deploying', sha: manifest.sha() });
+    try {
+      await step('before_install', async () =>
+        this.options.hooks?.run('before_install', { manifest, layout }),
+      );
+      const installed = await step('install', () => host.install(manifest, { uniqueKey }));
+      await step('after_install', async () =>
+        this.options.hooks?.run('after_install', { manifest, layout }),
+      );
+      if (previous && previous.sha() !== manifest.sha()) {
+        await step('halt_previous', () =>
+          host.halt(previous, { uniqueKey }).catch((error: unknown) => {
+            this.log.warn(
+              { pod: manifest.id, err: describeError(error) },
+              'stopping the previous version failed; continuing',
+            );
+          }),
+        );
+      }
+      await step('before_launch', async () =>
+        this.options.hooks?.run('before_launch', { manifest, layout }),
+      );
+      const launched = await step('launch', () => host.launch(manifest, { uniqueKey }));
+      await step('write_reality', () => this.writeReality(manifest, uniqueKey));
+      await step('after_launch', async () =>
+        this.options.hooks?.run('after_launch', { manifest, layout }),
+      );
+      this.options.metrics.deploys.inc({ result: 'success' });
+      this.log.info(
+        {
+          pod: manifest.id,
+          uniqueKey: uniqueKey || undefined,
+          sha: manifest.sha(),
+          previousSha: previous?.sha(),
+          services: launched.services,
+          downloaded: installed.launchables
+            .filter((l) => !l.alreadyInstalled)
+            .map((l) => l.launchableId),
+          timings,
+          totalMs: Math.round(performance.now() - deployStarted),
+        },
+        'pod deployed',
+      );
+      await this.report({ ...pod, state: 'running', sha: manifest.sha() });
+    } catch (error) {
+      this.options.metrics.deploys.inc({ result: 'failure' });
+      this.log.error(
+        {
+          pod: manifest.id,
+          sha: manifest.sha(),
+          err: describeError(error),
+          code: (error as P2Error).code,
+          timings,
+        },
+        'pod deploy failed',
+      );
+      await this.report({
+        ...pod,
+        state: 'failed',
+        sha: manifest.sha(),
+        error: describeError(error),
+        code: (error as P2Error).code,
+      });
+      throw error;
+    }
+  }
+
+  private async remove(podId: string, uniqueKey: string): Promise<void> {
+    const host = this.options.host;
+    const layout = host.layout({ podId, uniqueKey });
+    const onDisk = await host.currentManifest(layout).catch(() => undefined);
+    if (onDisk) {
+      await host.halt(onDisk, { uniqueKey, force: true }).catch((error: unknown) => {
+        this.log.warn(
+          { pod: podId, err: describeError(error) },
+          'halt before uninstall failed; uninstalling anyway',
+        );
+      });
+      await this.options.hooks
+        ?.run('before_uninstall', { manifest: onDisk, layout })
+        .catch(() => undefined);
+    }
+    const started = performance.now();
+    await host.uninstall({ podId, uniqueKey });
+    const key = this.realityKey(podId, uniqueKey);
+    if (uniqueKey) {
+      await this.options.store.txn([
+        { verb: 'delete', key },
+        {
+          verb: 'set',
+          key: `status/pods/${uniqueKey}/preparer`,
+          value: JSON.stringify({ process_status: [], status: 'removed', manifest: '' }),
+        },
+      ]);
+    } else {
+      await this.options.store.delete(key);
+    }
+    this.known.delete(workerKey(podId, uniqueKey));
+    this.options.metrics.uninstalls.inc({ result: 'success' });
+    if (onDisk)
+      this.log.info(
+        { pod: podId, totalMs: Math.round(performance.now() - started) },
+        'pod uninstalled',
+      );
+    await this.report({ pod: podId, uniqueKey, state: 'removed' });
+    this.states.delete(workerKey(podId, uniqueKey));
+  }
+
+  /** Waits until every worker is idle (tests). */
+  drain(): Promise<void> {
+    return this.pool.drain();
+  }
+
+  /** Stops watching; in-flight deploys finish (including their reality write). Apps keep running. */
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.pool.close();
+    await this.watchDone;
+  }
+}
+
+export { PreparerError };
