@@ -1,0 +1,334 @@
+import { describeError } from '@p2/errors';
+import pino, { type Logger } from 'pino';
+import {
+  checkPodHealth,
+  type HealthCheckOptions,
+  type HealthResult,
+  type HealthTarget,
+} from './check.js';
+import { HealthError, HealthErrorCode } from './errors.js';
+import type { HealthPublisher } from './publisher.js';
+import type { HealthState } from './state.js';
+
+/** P2's flap control: a token bucket per pod; each published status change takes a token. */
+export interface FlapControlOptions {
+  /** Bucket size. @default 16 */
+  burst?: number;
+  /** Tokens added per minute. @default 4 */
+  refillPerMinute?: number;
+  /** When the bucket runs dry, `unknown` is published and held for this many refill periods. @default 4 */
+  holdRefillPeriods?: number;
+}
+
+/** Options of {@link HealthChecker}. */
+export interface HealthCheckerOptions {
+  publisher: HealthPublisher;
+  /** Time between the end of one check of a pod and the start of the next. @default 1000 (P2) */
+  intervalMs?: number;
+  /** Random spread of each interval, as a fraction (0.1 = ±10 %), so pods do not check in lockstep. @default 0.1 */
+  jitter?: number;
+  /** Checks running at once across all pods. @default 8 */
+  concurrency?: number;
+  /** Republish an unchanged status this often (a status changed is published at once). @default 60_000 */
+  refreshMs?: number;
+  /** Options of every check (timeout, TLS, redirects). */
+  check?: Omit<HealthCheckOptions, 'signal'>;
+  /** P2's flap throttling; `false` turns it off. @default { burst: 16, refillPerMinute: 4, holdRefillPeriods: 4 } */
+  flapControl?: FlapControlOptions | false;
+  /** Called after every check with what (if anything) was published. */
+  onResult?: (podId: string, result: HealthResult, published: HealthState | undefined) => void;
+  logger?: Logger;
+  /** Runs one check; replace only to check something other than HTTP. @default checkPodHealth */
+  checkFn?: (target: HealthTarget, options: HealthCheckOptions) => Promise<HealthResult>;
+}
+
+interface PodState {
+  target: HealthTarget;
+  settings: string;
+  generation: number;
+  timer: NodeJS.Timeout | undefined;
+  queued: boolean;
+  running: boolean;
+  removed: boolean;
+  latest: HealthResult | undefined;
+  published: { status: HealthState; at: number } | undefined;
+  publishFailed: boolean;
+  bucket: { tokens: number; refilledAt: number; holdUntil: number };
+}
+
+/**
+ * Checks every pod of a host on its own schedule and publishes results.
+ *
+ * - one check of a pod at a time (the next is scheduled only when the last finished);
+ * - an interval per pod with jitter; at most `concurrency` checks at once;
+ * - a result is published when its status differs from the last one published, when the last
+ *   publish failed, and every `refreshMs` otherwise;
+ * - P2's flap control (token bucket, `unknown` while throttled);
+ * - changing a pod's status settings replaces its check; removing a pod removes its published result.
+ *
+ * @example
+ * ```ts
+ * const checker = new HealthChecker({ publisher: await StoreHealthPublisher.start({ store, node: 'h1' }) });
+ * checker.setPods([healthTarget(manifest, 'h1')]);  // health/web/h1 follows the pod from now on
+ * await checker.close();
+ * ```
+ */
+export class HealthChecker {
+  readonly #pods = new Map<string, PodState>();
+  readonly #queue: PodState[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #publisher: HealthPublisher;
+  readonly #intervalMs: number;
+  readonly #jitter: number;
+  readonly #concurrency: number;
+  readonly #refreshMs: number;
+  readonly #checkOptions: Omit<HealthCheckOptions, 'signal'>;
+  readonly #flap: Required<FlapControlOptions> | undefined;
+  readonly #onResult: HealthCheckerOptions['onResult'];
+  readonly #logger: Logger;
+  readonly #checkFn: NonNullable<HealthCheckerOptions['checkFn']>;
+  readonly #abort = new AbortController();
+  #running = 0;
+  #closed = false;
+
+  /** @throws {HealthError} `P2_HEALTH_INVALID_OPTIONS` for a non-positive interval or concurrency, or jitter outside [0, 1). */
+  constructor(options: HealthCheckerOptions) {
+    this.#publisher = options.publisher;
+    this.#intervalMs = options.intervalMs ?? 1000;
+    this.#jitter = options.jitter ?? 0.1;
+    this.#concurrency = options.concurrency ?? 8;
+    this.#refreshMs = options.refreshMs ?? 60_000;
+    this.#checkOptions = options.check ?? {};
+    this.#flap =
+      options.flapControl === false
+        ? undefined
+        : {
+            burst: options.flapControl?.burst ?? 16,
+            refillPerMinute: options.flapControl?.refillPerMinute ?? 4,
+            holdRefillPeriods: options.flapControl?.holdRefillPeriods ?? 4,
+          };
+    this.#onResult = options.onResult;
+    this.#logger = options.logger ?? pino({ level: 'silent' });
+    this.#checkFn = options.checkFn ?? checkPodHealth;
+    const bad = (what: string) => {
+      throw new HealthError(HealthErrorCode.INVALID_OPTIONS, `health checker: ${what}`);
+    };
+    if (!(this.#intervalMs > 0)) bad(`intervalMs must be > 0, found ${this.#intervalMs}`);
+    if (!(this.#jitter >= 0 && this.#jitter < 1))
+      bad(`jitter must be in [0, 1), found ${this.#jitter}`);
+    if (!(Number.isInteger(this.#concurrency) && this.#concurrency >= 1)) {
+      bad(`concurrency must be an integer ≥ 1, found ${this.#concurrency}`);
+    }
+    if (!(this.#refreshMs > 0)) bad(`refreshMs must be > 0, found ${this.#refreshMs}`);
+    if (this.#flap !== undefined && !(this.#flap.burst >= 1 && this.#flap.refillPerMinute > 0)) {
+      bad('flapControl needs burst ≥ 1 and refillPerMinute > 0');
+    }
+  }
+
+  /** Pods being checked. */
+  podIds(): string[] {
+    return [...this.#pods.keys()];
+  }
+
+  /** The last result of a pod (published or not). */
+  latest(podId: string): HealthResult | undefined {
+    return this.#pods.get(podId)?.latest;
+  }
+
+  /**
+   * Starts checking a pod, or replaces its check when its status settings or host changed (P2
+   * replaced the checker then); unchanged settings leave the schedule alone.
+   */
+  setPod(target: HealthTarget): void {
+    this.#assertOpen();
+    const settings = JSON.stringify([target.host, target.status ?? null]);
+    const existing = this.#pods.get(target.podId);
+    if (existing !== undefined) {
+      if (existing.settings === settings) return;
+      existing.target = target;
+      existing.settings = settings;
+      existing.generation += 1;
+      existing.latest = undefined;
+      // A running check finishes first (never two at once); its result is then discarded.
+      if (!existing.running && !existing.queued) this.#schedule(existing, this.#firstDelay());
+      return;
+    }
+    const pod: PodState = {
+      target,
+      settings,
+      generation: 0,
+      timer: undefined,
+      queued: false,
+      running: false,
+      removed: false,
+      latest: undefined,
+      published: undefined,
+      publishFailed: false,
+      bucket: { tokens: this.#flap?.burst ?? 0, refilledAt: Date.now(), holdUntil: 0 },
+    };
+    this.#pods.set(target.podId, pod);
+    this.#schedule(pod, this.#firstDelay());
+  }
+
+  /** Makes the checked set exactly `targets`: adds, replaces changed ones, removes the rest. */
+  async setPods(targets: Iterable<HealthTarget>): Promise<void> {
+    const wanted = new Set<string>();
+    for (const target of targets) {
+      wanted.add(target.podId);
+      this.setPod(target);
+    }
+    await Promise.all(
+      [...this.#pods.keys()].filter((id) => !wanted.has(id)).map((id) => this.removePod(id)),
+    );
+  }
+
+  /**
+   * Stops checking a pod and removes its published result.
+   *
+   * @throws {HealthError} `P2_HEALTH_PUBLISH_FAILED` when the publisher cannot remove it.
+   */
+  async removePod(podId: string): Promise<void> {
+    const pod = this.#pods.get(podId);
+    if (pod === undefined) return;
+    pod.removed = true;
+    clearTimeout(pod.timer);
+    this.#pods.delete(podId);
+    const queuedAt = this.#queue.indexOf(pod);
+    if (queuedAt >= 0) this.#queue.splice(queuedAt, 1);
+    await this.#publisher.remove(podId);
+  }
+
+  /** Stops every check, waits for running ones, and closes the publisher (if it has `close`). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#abort.abort();
+    for (const pod of this.#pods.values()) {
+      pod.removed = true;
+      clearTimeout(pod.timer);
+    }
+    this.#queue.length = 0;
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#publisher.close?.();
+  }
+
+  #firstDelay(): number {
+    // P2 checked first after one interval; spread first checks across the interval instead.
+    return Math.random() * this.#intervalMs;
+  }
+
+  #nextDelay(): number {
+    return this.#intervalMs * (1 + this.#jitter * (2 * Math.random() - 1));
+  }
+
+  #schedule(pod: PodState, delayMs: number): void {
+    clearTimeout(pod.timer);
+    pod.timer = setTimeout(() => {
+      pod.timer = undefined;
+      this.#enqueue(pod);
+    }, delayMs);
+  }
+
+  #enqueue(pod: PodState): void {
+    if (pod.removed || pod.queued || pod.running) return;
+    pod.queued = true;
+    this.#queue.push(pod);
+    this.#drain();
+  }
+
+  #drain(): void {
+    while (this.#running < this.#concurrency && this.#queue.length > 0) {
+      const pod = this.#queue.shift()!;
+      pod.queued = false;
+      if (pod.removed) continue;
+      this.#running += 1;
+      pod.running = true;
+      const run = this.#run(pod).finally(() => {
+        this.#running -= 1;
+        pod.running = false;
+        this.#inFlight.delete(run);
+        if (!pod.removed && !this.#closed && pod.timer === undefined) {
+          this.#schedule(pod, this.#nextDelay());
+        }
+        this.#drain();
+      });
+      this.#inFlight.add(run);
+    }
+  }
+
+  async #run(pod: PodState): Promise<void> {
+    const generation = pod.generation;
+    let result: HealthResult;
+    try {
+      result = await this.#checkFn(pod.target, {
+        ...this.#checkOptions,
+        signal: this.#abort.signal,
+      });
+    } catch (error) {
+      result = {
+        status: 'critical',
+        reason: `check failed: ${describeError(error)}`,
+        durationMs: 0,
+        checkedAt: new Date(),
+      };
+    }
+    if (pod.removed || this.#closed) return;
+    if (generation !== pod.generation) {
+      // Settings changed while this check ran: check again at once with the new ones.
+      this.#schedule(pod, 0);
+      return;
+    }
+    pod.latest = result;
+    const toPublish = this.#decide(pod, result.status);
+    let published: HealthState | undefined;
+    if (toPublish !== undefined) {
+      try {
+        await this.#publisher.publish(pod.target.podId, { ...result, status: toPublish });
+        pod.published = { status: toPublish, at: Date.now() };
+        pod.publishFailed = false;
+        published = toPublish;
+        this.#logger.debug(
+          { podId: pod.target.podId, status: toPublish, reason: result.reason },
+          'health published',
+        );
+      } catch (error) {
+        pod.publishFailed = true;
+        this.#logger.warn(
+          { podId: pod.target.podId, err: describeError(error) },
+          'cannot publish health; retrying on the next check',
+        );
+      }
+    }
+    this.#onResult?.(pod.target.podId, result, published);
+  }
+
+  /** What to publish now, or `undefined` for nothing. */
+  #decide(pod: PodState, status: HealthState): HealthState | undefined {
+    const now = Date.now();
+    const last = pod.published;
+    const refreshDue = last === undefined || pod.publishFailed || now - last.at >= this.#refreshMs;
+    const flap = this.#flap;
+    if (flap === undefined) return last?.status !== status || refreshDue ? status : undefined;
+
+    const bucket = pod.bucket;
+    const periodMs = 60_000 / flap.refillPerMinute;
+    const refills = Math.floor((now - bucket.refilledAt) / periodMs);
+    if (refills > 0) {
+      bucket.tokens = Math.min(flap.burst, bucket.tokens + refills);
+      bucket.refilledAt += refills * periodMs;
+    }
+    if (now < bucket.holdUntil) return refreshDue ? 'unknown' : undefined; // throttled: keep unknown
+    if (last !== undefined && last.status === status) return refreshDue ? status : undefined;
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return status;
+    }
+    bucket.holdUntil = now + flap.holdRefillPeriods * periodMs;
+    this.#logger.warn({ podId: pod.target.podId }, 'health flapping: publishing unknown');
+    return last?.status === 'unknown' && !refreshDue ? undefined : 'unknown';
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new HealthError(HealthErrorCode.CLOSED, 'the health checker is closed');
+  }
+}
