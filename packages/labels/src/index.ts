@@ -33,3 +33,10 @@ export {
   requirement,
   Selector,
 } from './selector.js';
+export {
+  type IndexedLabels,
+  type LabelChange,
+  LabelStore,
+  type LabelStoreOptions,
+  MAX_TXN_OPS,
+} from './store.js';

@@ -1,0 +1,547 @@
+import { randomUUID } from 'node:crypto';
+import type { Store, TxnOp } from '@p2/kv';
+import {
+  type IndexedLabels,
+  LabelStore,
+  parsePodLabelId,
+  podLabelId,
+  ReservedLabel,
+} from '@p2/labels';
+import { parseManifest } from '@p2/manifest';
+import type { Logger } from 'pino';
+import { RcError, RcErrorCode } from './errors.js';
+import { compareHealth, type HealthSource, type HealthState } from './health.js';
+import { rcKey } from './rcstore.js';
+import { AUDIT_PREFIX, decodeRc, encodeAudit, type RcRecord } from './records.js';
+import { LabelScheduler, type Scheduler } from './scheduler.js';
+import { byName, commit, MAX_TXN_OPS, silentLogger, sleep, storeError } from './util.js';
+
+/** An alert a controller raises for an operator (P2 sent these to PagerDuty). */
+export interface Alert {
+  readonly urgency: 'high' | 'low';
+  readonly incidentKey: string;
+  readonly description: string;
+  readonly details?: Record<string, unknown>;
+}
+
+/** What the controllers need; shared by RC workers, farms, rolling updates and daemon sets. */
+export interface ControllerContext {
+  readonly store: Store;
+  /** @default a LabelStore on `store` */
+  readonly labels?: LabelStore;
+  /** @default a LabelScheduler on `store` */
+  readonly scheduler?: Scheduler;
+  /** Where health comes from (node transfers and rolling updates). */
+  readonly health?: HealthSource;
+  /** Receives alerts. @default log them */
+  readonly alert?: (alert: Alert) => void;
+  /** pino logger. @default silent */
+  readonly logger?: Logger;
+}
+
+/** The key of a legacy pod's intent. */
+export function intentKey(node: string, podId: string): string {
+  return `intent/${node}/${podId}`;
+}
+
+/** The key of a legacy pod's reality. */
+export function realityKey(node: string, podId: string): string {
+  return `reality/${node}/${podId}`;
+}
+
+/** The ownership lock of an RC (held by the farm that runs it). */
+export function rcOwnershipLockKey(id: string): string {
+  return `lock/replication_controllers/${id}`;
+}
+
+/** The mutation lock of an RC (held by a rolling update while it runs). */
+export function rcMutationLockKey(id: string): string {
+  return `lock/replication_controllers/${id}/update`;
+}
+
+/** The labels an RC puts on its pods: its `pod_labels` plus `pod_id` and `replication_controller_id` (reserved keys win). */
+export function rcPodLabels(rc: RcRecord): Record<string, string> {
+  return {
+    ...rc.podLabels,
+    [ReservedLabel.POD_ID]: rc.manifest.id,
+    [ReservedLabel.REPLICATION_CONTROLLER_ID]: rc.id,
+  };
+}
+
+/** What one reconcile pass did. */
+export interface ReconcileResult {
+  /** Nodes the RC ran on after the pass, sorted. */
+  readonly nodes: string[];
+  readonly added: string[];
+  readonly removed: string[];
+  /** Nodes whose intent was rewritten because it had drifted from the RC's manifest. */
+  readonly rewritten: string[];
+  /** Node moved off an ineligible node (dynamic strategy), if any. */
+  readonly transferred?: { from: string; to: string };
+}
+
+/** Options of {@link reconcileRc}. */
+export interface ReconcileOptions {
+  /** A session whose hold on the RC's ownership lock every write proves (`check-session`). */
+  readonly session?: string;
+  readonly signal?: AbortSignal;
+}
+
+interface Resolved {
+  store: Store;
+  labels: LabelStore;
+  scheduler: Scheduler;
+  health: HealthSource | undefined;
+  alert: (alert: Alert) => void;
+  log: Logger;
+}
+
+/** @internal */
+export function resolveContext(ctx: ControllerContext): Resolved {
+  const labels = ctx.labels ?? new LabelStore(ctx.store);
+  const log = ctx.logger ?? silentLogger;
+  return {
+    store: ctx.store,
+    labels,
+    scheduler: ctx.scheduler ?? new LabelScheduler(ctx.store, { labels }),
+    health: ctx.health,
+    alert: ctx.alert ?? ((a) => log.warn({ alert: a }, a.description)),
+    log,
+  };
+}
+
+/**
+ * Nodes where pods carry `replication_controller_id=<id>` (with their label records), from labels —
+ * an intent without the label is invisible to the RC, as in P2.
+ */
+export async function rcCurrentPods(
+  labels: LabelStore,
+  rcId: string,
+): Promise<Map<string, IndexedLabels>> {
+  const out = new Map<string, IndexedLabels>();
+  for (const r of await labels.select(
+    'pod',
+    `${ReservedLabel.REPLICATION_CONTROLLER_ID}=${rcId}`,
+  )) {
+    const parsed = parsePodLabelId(r.id);
+    if (parsed) out.set(parsed.node, r);
+  }
+  return out;
+}
+
+/** The ops of one node's change, kept together in one transaction. @internal */
+export interface NodeChange {
+  readonly node: string;
+  readonly effect: 'add' | 'remove' | 'rewrite';
+  readonly ops: TxnOp[];
+}
+
+/**
+ * Commits node changes in transactions of at most 64 ops, each starting with the lock proof and,
+ * when `audit` is given, ending with an audit record whose node set is the controller's nodes after
+ * that transaction. @internal
+ */
+export async function commitNodeChanges(
+  store: Store,
+  changes: readonly NodeChange[],
+  options: {
+    proof: readonly TxnOp[];
+    nodesBefore: Iterable<string>;
+    audit?: ((nodesAfter: string[]) => TxnOp) | undefined;
+    what: string;
+  },
+): Promise<void> {
+  const room = MAX_TXN_OPS - options.proof.length - (options.audit ? 1 : 0);
+  const nodes = new Set(options.nodesBefore);
+  let chunk: NodeChange[] = [];
+  let size = 0;
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    for (const ch of chunk) {
+      if (ch.effect === 'add') nodes.add(ch.node);
+      else if (ch.effect === 'remove') nodes.delete(ch.node);
+    }
+    const ops = [...options.proof, ...chunk.flatMap((ch) => ch.ops)];
+    if (options.audit) ops.push(options.audit([...nodes]));
+    await commit(store, ops, options.what);
+    chunk = [];
+    size = 0;
+  };
+  for (const ch of changes) {
+    if (ch.ops.length === 0) continue;
+    if (size + ch.ops.length > room) await flush();
+    chunk.push(ch);
+    size += ch.ops.length;
+  }
+  await flush();
+}
+
+/** Reads the intent of `podId` on each node (8 reads in flight). @internal */
+export async function readIntents(
+  store: Store,
+  nodes: readonly string[],
+  podId: string,
+): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>();
+  let next = 0;
+  const worker = async () => {
+    while (next < nodes.length) {
+      const node = nodes[next++]!;
+      try {
+        const entry = (await store.get(intentKey(node, podId))).value;
+        if (entry) out.set(node, entry.value);
+      } catch (cause) {
+        throw storeError(`reading ${intentKey(node, podId)}`, cause);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, nodes.length) }, worker));
+  return out;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** True when stored manifest bytes are the same manifest (same bytes, or same P2 SHA). @internal */
+export function sameManifest(stored: Uint8Array, raw: Uint8Array, sha: string): boolean {
+  if (bytesEqual(stored, raw)) return true;
+  try {
+    return parseManifest(stored).sha() === sha;
+  } catch {
+    return false;
+  }
+}
+
+async function removalOrder(c: Resolved, podId: string, nodes: string[]): Promise<string[]> {
+  // Least healthy first (P2 removed in arbitrary order), then reverse name order, undoing the fill.
+  const health = c.health ? await c.health.podHealth(podId) : new Map<string, HealthState>();
+  return [...nodes].sort((a, b) => {
+    const h = compareHealth(health.get(a) ?? 'unknown', health.get(b) ?? 'unknown');
+    return h !== 0 ? h : byName(b, a);
+  });
+}
+
+/**
+ * The per-node write helpers of an RC. @internal
+ */
+export function rcNodeOps(c: Resolved, rc: RcRecord) {
+  const podId = rc.manifest.id;
+  const podLabels = rcPodLabels(rc);
+  return {
+    async schedule(node: string, existing?: IndexedLabels): Promise<TxnOp[]> {
+      const record = existing ?? (await c.labels.get('pod', podLabelId(node, podId)));
+      const labelOp = c.labels.changeOp(record, { set: podLabels });
+      return [
+        { verb: 'set', key: intentKey(node, podId), value: rc.manifest.raw },
+        ...(labelOp ? [labelOp] : []),
+      ];
+    },
+    unschedule(node: string, existing: IndexedLabels): TxnOp[] {
+      const labelOp = c.labels.changeOp(existing, { remove: Object.keys(podLabels) });
+      return [{ verb: 'delete', key: intentKey(node, podId) }, ...(labelOp ? [labelOp] : [])];
+    },
+    audit(nodes: string[]): TxnOp {
+      return {
+        verb: 'set',
+        key: `${AUDIT_PREFIX}${randomUUID()}`,
+        value: encodeAudit('REPLICATION_CONTROLLER_RETARGET', {
+          pod_id: podId,
+          availability_zone: rc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
+          cluster_name: rc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
+          nodes: [...nodes].sort(byName),
+        }),
+      };
+    },
+  };
+}
+
+/**
+ * One reconcile pass of an RC (P2's `meetDesires`, spec 03 §1.4): add replicas on nodes the
+ * scheduler chooses, remove surplus replicas (ineligible nodes first, then the least healthy), move
+ * one replica per pass off an ineligible node for `dynamic_strategy` (health-gated), and rewrite
+ * drifted or missing intent on eligible nodes. Add/remove/transfer transactions carry a
+ * `REPLICATION_CONTROLLER_RETARGET` audit record. A disabled RC changes nothing but transfers.
+ *
+ * @throws RcError `P2_RC_NOT_ENOUGH_NODES` (after placing what fits), `P2_RC_TXN_ROLLED_BACK`
+ *   (a label changed or the ownership lock was lost meanwhile; the next pass retries), `P2_RC_STORE`
+ * @example
+ * ```ts
+ * const result = await reconcileRc({ store }, (await rcs.get(id)).rc);
+ * result.added; // ['node1', 'node2']
+ * ```
+ */
+export async function reconcileRc(
+  ctx: ControllerContext,
+  rc: RcRecord,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
+  const c = resolveContext(ctx);
+  const podId = rc.manifest.id;
+  const ops = rcNodeOps(c, rc);
+  const proof: TxnOp[] = options.session
+    ? [{ verb: 'check-session', key: rcOwnershipLockKey(rc.id), session: options.session }]
+    : [];
+
+  let current = await rcCurrentPods(c.labels, rc.id);
+  let eligible = await c.scheduler.eligibleNodes(rc.manifest, rc.nodeSelector);
+  const added: string[] = [];
+  const removed: string[] = [];
+  let shortfall: RcError | undefined;
+
+  if (!rc.disabled && rc.replicasDesired > current.size) {
+    const need = rc.replicasDesired - current.size;
+    const placement = await c.scheduler.allocate({
+      manifest: rc.manifest,
+      selector: rc.nodeSelector,
+      count: need,
+      current: [...current.keys()],
+      spreadKey: rc.topologySpreadKey,
+    });
+    const changes: NodeChange[] = [];
+    for (const node of placement.nodes) {
+      changes.push({ node, effect: 'add', ops: await ops.schedule(node) });
+    }
+    await commitNodeChanges(c.store, changes, {
+      proof,
+      nodesBefore: current.keys(),
+      audit: ops.audit,
+      what: `RC ${rc.id}: scheduling ${changes.length} replicas`,
+    });
+    added.push(...placement.nodes);
+    if (placement.nodes.length < need) {
+      const description = `Not enough nodes to meet desire: ${rc.replicasDesired} replicas desired, ${current.size} currentNodes, ${eligible.length} eligible. Scheduled on ${placement.nodes.length} nodes instead.`;
+      c.alert({
+        urgency: 'low',
+        incidentKey: rc.id,
+        description,
+        details: {
+          rc_id: rc.id,
+          pod_id: podId,
+          node_selector: rc.nodeSelector.toString(),
+          unfit: placement.unfit,
+        },
+      });
+      shortfall = new RcError(RcErrorCode.NOT_ENOUGH_NODES, `RC ${rc.id}: ${description}`, {
+        details: { unfit: placement.unfit },
+        hint: 'label more nodes to match the selector, add capacity, or lower the replica count',
+      });
+    }
+  } else if (!rc.disabled && current.size > rc.replicasDesired) {
+    const eligibleSet = new Set(eligible);
+    const nodes = [...current.keys()];
+    const order = [
+      ...nodes.filter((n) => !eligibleSet.has(n)).sort(byName),
+      ...(await removalOrder(
+        c,
+        podId,
+        nodes.filter((n) => eligibleSet.has(n)),
+      )),
+    ];
+    const victims = order.slice(0, current.size - rc.replicasDesired);
+    await commitNodeChanges(
+      c.store,
+      victims.map((node) => ({
+        node,
+        effect: 'remove',
+        ops: ops.unschedule(node, current.get(node)!),
+      })),
+      {
+        proof,
+        nodesBefore: nodes,
+        audit: ops.audit,
+        what: `RC ${rc.id}: removing ${victims.length} replicas`,
+      },
+    );
+    removed.push(...victims);
+  }
+  if (added.length > 0 || removed.length > 0) {
+    current = await rcCurrentPods(c.labels, rc.id);
+    eligible = await c.scheduler.eligibleNodes(rc.manifest, rc.nodeSelector);
+  }
+
+  const eligibleSet = new Set(eligible);
+  let transferred: { from: string; to: string } | undefined;
+  const ineligible = [...current.keys()].filter((n) => !eligibleSet.has(n)).sort(byName);
+  if (ineligible.length > 0 && rc.allocationStrategy === 'dynamic_strategy') {
+    transferred = await attemptNodeTransfer(c, rc, current, ineligible[0]!, proof);
+    if (transferred) current = await rcCurrentPods(c.labels, rc.id);
+  }
+
+  const rewritten: string[] = [];
+  if (!rc.disabled) {
+    const targets = [...current.keys()].filter((n) => eligibleSet.has(n)).sort(byName);
+    const intents = await readIntents(c.store, targets, podId);
+    const sha = rc.manifest.sha();
+    const changes: NodeChange[] = [];
+    for (const node of targets) {
+      const intent = intents.get(node);
+      if (intent !== undefined && sameManifest(intent, rc.manifest.raw, sha)) continue;
+      changes.push({ node, effect: 'rewrite', ops: await ops.schedule(node, current.get(node)) });
+      rewritten.push(node);
+    }
+    await commitNodeChanges(c.store, changes, {
+      proof,
+      nodesBefore: [],
+      what: `RC ${rc.id}: rewriting drifted intent`,
+    });
+  }
+  const result: ReconcileResult = {
+    nodes: [...current.keys()].sort(byName),
+    added,
+    removed,
+    rewritten,
+    ...(transferred ? { transferred } : {}),
+  };
+  if (added.length || removed.length || rewritten.length || transferred) {
+    c.log.info({ rc: rc.id, pod: podId, ...result }, 'replication controller changed intent');
+  }
+  if (shortfall) {
+    shortfall.details.result = result;
+    throw shortfall;
+  }
+  return result;
+}
+
+/**
+ * Moves the replica on `from` (no longer eligible) to a newly allocated node, in one transaction
+ * with an audit record. Allowed when the replica on `from` is not passing, when every current
+ * replica is passing, or when the RC is disabled with every replica ineligible (an old RC of a
+ * rolling update). Skipped while a rolling update holds the RC's mutation lock, and without a
+ * health source. (P2 needed an external scheduler for this; here the built-in one allocates.)
+ */
+async function attemptNodeTransfer(
+  c: Resolved,
+  rc: RcRecord,
+  current: Map<string, IndexedLabels>,
+  from: string,
+  proof: TxnOp[],
+): Promise<{ from: string; to: string } | undefined> {
+  const podId = rc.manifest.id;
+  try {
+    const lock = (await c.store.get(rcMutationLockKey(rc.id))).value;
+    if (lock?.session) return undefined;
+  } catch (cause) {
+    throw storeError(`reading ${rcMutationLockKey(rc.id)}`, cause);
+  }
+  const allIneligible = rc.disabled && rc.replicasDesired < current.size;
+  if (!allIneligible) {
+    if (!c.health) {
+      c.log.debug({ rc: rc.id }, 'no health source: skipping node transfer');
+      return undefined;
+    }
+    const health = await c.health.podHealth(podId);
+    const fromPassing = health.get(from) === 'passing';
+    const allPassing = [...current.keys()].every((n) => health.get(n) === 'passing');
+    if (fromPassing && !allPassing) return undefined;
+  }
+  const placement = await c.scheduler.allocate({
+    manifest: rc.manifest,
+    selector: rc.nodeSelector,
+    count: 1,
+    current: [...current.keys()],
+    spreadKey: rc.topologySpreadKey,
+  });
+  const to = placement.nodes[0];
+  if (to === undefined) return undefined;
+  const ops = rcNodeOps(c, rc);
+  const nodesAfter = [...current.keys()].filter((n) => n !== from).concat(to);
+  await commit(
+    c.store,
+    [
+      ...proof,
+      ...ops.unschedule(from, current.get(from)!),
+      ...(await ops.schedule(to)),
+      ops.audit(nodesAfter),
+    ],
+    `RC ${rc.id}: moving a replica from ${from} to ${to}`,
+  );
+  c.log.info({ rc: rc.id, from, to }, 'moved a replica off an ineligible node');
+  return { from, to };
+}
+
+/** Options of an {@link RcWorker}. */
+export interface RcWorkerOptions extends ReconcileOptions {
+  /** Longest wait of each blocking read of the RC key; a pass runs on every return. @default 30_000 */
+  readonly resyncMs?: number;
+  /** Called with every pass's error (the pass is retried on the next return). */
+  readonly onError?: (error: unknown) => void;
+  /** Called after every successful pass. */
+  readonly onPass?: (result: ReconcileResult) => void;
+}
+
+/**
+ * Runs reconcile passes for one RC until stopped or the RC is deleted: a blocking read of the RC
+ * key, then a pass, on every change and at least every `resyncMs` (so node label changes are
+ * picked up), as P2's worker did.
+ */
+export class RcWorker {
+  readonly #abort = new AbortController();
+  #done: Promise<void> | undefined;
+  readonly #c: Resolved;
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    readonly rcId: string,
+    private readonly options: RcWorkerOptions = {},
+  ) {
+    this.#c = resolveContext(ctx);
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): this {
+    this.#done ??= this.#run();
+    return this;
+  }
+
+  /** Stops the loop and waits for the current pass to end. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#done;
+  }
+
+  /** Resolves when the loop ends (stopped, or the RC was deleted). */
+  get done(): Promise<void> {
+    return this.#done ?? Promise.resolve();
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    const key = rcKey(this.rcId);
+    let index = 0;
+    while (!signal.aborted) {
+      let entry: Awaited<ReturnType<Store['get']>>;
+      try {
+        entry = await this.ctx.store.get(key, {
+          index,
+          waitMs: this.options.resyncMs ?? 30_000,
+          signal,
+        });
+      } catch (error) {
+        if (signal.aborted) return;
+        this.options.onError?.(storeError(`watching ${key}`, error));
+        await sleep(2_000, signal);
+        continue;
+      }
+      index = entry.index < index ? 0 : entry.index;
+      if (!entry.value) {
+        this.#c.log.info({ rc: this.rcId }, 'replication controller deleted; worker stops');
+        return;
+      }
+      try {
+        const rc = decodeRc(entry.value.value, key);
+        const result = await reconcileRc(this.ctx, rc, this.options);
+        this.options.onPass?.(result);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#c.log.warn(
+          { rc: this.rcId, err: error },
+          'reconcile pass failed; retrying on the next update',
+        );
+        this.options.onError?.(error);
+      }
+    }
+  }
+}

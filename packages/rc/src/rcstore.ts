@@ -1,0 +1,301 @@
+import { randomUUID } from 'node:crypto';
+import type { Store, TxnOp } from '@p2/kv';
+import { type LabelSet, LabelStore, ReservedLabel, Selector } from '@p2/labels';
+import type { Manifest } from '@p2/manifest';
+import { RcError, RcErrorCode } from './errors.js';
+import { decodeRc, encodeRc, idFromKey, RC_PREFIX, type RcRecord } from './records.js';
+import { storeError } from './util.js';
+
+/** What {@link RcStore.create} needs. */
+export interface CreateRcRequest {
+  readonly manifest: Manifest;
+  /** Node selector (text or parsed). */
+  readonly nodeSelector: Selector | string;
+  /** Labels put on every pod the RC schedules. */
+  readonly podLabels?: LabelSet;
+  /** Labels on the RC itself (`pod_id` is added). */
+  readonly rcLabels?: LabelSet;
+  /** Injected into pod labels as `availability_zone` (P2's `rcstore.Create`). */
+  readonly availabilityZone?: string;
+  /** Injected into pod labels as `cluster_name`. */
+  readonly clusterName?: string;
+  /** @default 'static_strategy' */
+  readonly allocationStrategy?: string;
+  /** Initial replica count (P2 always started at 0). @default 0 */
+  readonly replicasDesired?: number;
+  /** p2 extension: spread replicas across this node label. */
+  readonly topologySpreadKey?: string;
+  /** Create disabled. @default false */
+  readonly disabled?: boolean;
+  /** Use this id instead of a new UUID. */
+  readonly id?: string;
+}
+
+/** The store key of an RC. */
+export function rcKey(id: string): string {
+  return `${RC_PREFIX}${id}`;
+}
+
+/**
+ * Replication controller records at `replication_controllers/<id>`, with P2's semantics:
+ * create-only writes at CAS index 0, mutations as GET + CAS at the key's ModifyIndex (retried),
+ * delete refusing while replicas are wanted.
+ *
+ * @example
+ * ```ts
+ * const rcs = new RcStore(store);
+ * const rc = await rcs.create({ manifest, nodeSelector: 'role=web' });
+ * await rcs.setDesiredReplicas(rc.id, 3);
+ * ```
+ */
+export class RcStore {
+  readonly #store: Store;
+  readonly #labels: LabelStore;
+  readonly #retries: number;
+
+  constructor(store: Store, options: { casRetries?: number; labels?: LabelStore } = {}) {
+    this.#store = store;
+    this.#labels = options.labels ?? new LabelStore(store);
+    this.#retries = options.casRetries ?? 5;
+  }
+
+  /**
+   * Creates an RC (CAS index 0) and its labels (`pod_id` plus `rcLabels`).
+   *
+   * @throws RcError `P2_RC_INVALID_REQUEST`, `P2_RC_CONFLICT` (id exists), `P2_RC_STORE`
+   */
+  async create(request: CreateRcRequest): Promise<RcRecord> {
+    const selector =
+      typeof request.nodeSelector === 'string'
+        ? Selector.parse(request.nodeSelector)
+        : request.nodeSelector;
+    const replicas = request.replicasDesired ?? 0;
+    if (!Number.isSafeInteger(replicas) || replicas < 0) {
+      throw new RcError(
+        RcErrorCode.INVALID_REQUEST,
+        `replicas must be a non-negative integer, got ${replicas}`,
+      );
+    }
+    const podLabels: Record<string, string> = { ...(request.podLabels ?? {}) };
+    if (request.availabilityZone !== undefined)
+      podLabels[ReservedLabel.AVAILABILITY_ZONE] = request.availabilityZone;
+    if (request.clusterName !== undefined)
+      podLabels[ReservedLabel.CLUSTER_NAME] = request.clusterName;
+    const rc: RcRecord = {
+      id: request.id ?? randomUUID(),
+      manifest: request.manifest,
+      nodeSelector: selector,
+      podLabels,
+      replicasDesired: replicas,
+      disabled: request.disabled ?? false,
+      allocationStrategy: request.allocationStrategy ?? 'static_strategy',
+      ...(request.topologySpreadKey ? { topologySpreadKey: request.topologySpreadKey } : {}),
+    };
+    let created: boolean;
+    try {
+      created = await this.#store.cas(rcKey(rc.id), encodeRc(rc), 0);
+    } catch (cause) {
+      throw storeError(`creating ${rcKey(rc.id)}`, cause);
+    }
+    if (!created) {
+      throw new RcError(RcErrorCode.CONFLICT, `replication controller ${rc.id} already exists`, {
+        details: { id: rc.id },
+      });
+    }
+    await this.#labels.setLabels('replication_controller', rc.id, {
+      ...(request.rcLabels ?? {}),
+      [ReservedLabel.POD_ID]: rc.manifest.id,
+    });
+    return rc;
+  }
+
+  /** One RC with the index it was read at. @throws RcError `P2_RC_NOT_FOUND`, `P2_RC_INVALID_RECORD`, `P2_RC_STORE` */
+  async get(id: string): Promise<{ rc: RcRecord; index: number }> {
+    const key = rcKey(id);
+    let entry: Awaited<ReturnType<Store['get']>>['value'];
+    try {
+      entry = (await this.#store.get(key)).value;
+    } catch (cause) {
+      throw storeError(`reading ${key}`, cause);
+    }
+    if (!entry) {
+      throw new RcError(RcErrorCode.NOT_FOUND, `replication controller ${id} does not exist`, {
+        details: { id },
+        hint: 'list them with `p2 rc list`',
+      });
+    }
+    return { rc: decodeRc(entry.value, key), index: entry.modifyIndex };
+  }
+
+  /** Every readable RC, sorted by id; unreadable records are reported in `errors`. @throws RcError `P2_RC_STORE` */
+  async list(): Promise<{ rcs: RcRecord[]; errors: RcError[] }> {
+    let entries: Awaited<ReturnType<Store['list']>>['value'];
+    try {
+      entries = (await this.#store.list(RC_PREFIX)).value;
+    } catch (cause) {
+      throw storeError(`listing ${RC_PREFIX}`, cause);
+    }
+    const rcs: RcRecord[] = [];
+    const errors: RcError[] = [];
+    for (const e of entries) {
+      if (idFromKey(RC_PREFIX, e.key) === undefined) continue;
+      try {
+        rcs.push(decodeRc(e.value, e.key));
+      } catch (error) {
+        errors.push(error as RcError);
+      }
+    }
+    return { rcs, errors };
+  }
+
+  /**
+   * Read-modify-CAS, retried on lost races. `fn` returns the new record (its id must not change).
+   *
+   * @throws RcError `P2_RC_NOT_FOUND`, `P2_RC_CONFLICT`, `P2_RC_INVALID_REQUEST`, `P2_RC_STORE`
+   */
+  async mutate(id: string, fn: (rc: RcRecord) => RcRecord): Promise<RcRecord> {
+    for (let attempt = 0; ; attempt++) {
+      const { rc, index } = await this.get(id);
+      const next = fn(rc);
+      if (next.id !== id) {
+        throw new RcError(
+          RcErrorCode.INVALID_REQUEST,
+          `an RC's id cannot change (${id} → ${next.id})`,
+        );
+      }
+      let ok: boolean;
+      try {
+        ok = await this.#store.cas(rcKey(id), encodeRc(next), index);
+      } catch (cause) {
+        throw storeError(`writing ${rcKey(id)}`, cause);
+      }
+      if (ok) return next;
+      if (attempt >= this.#retries) {
+        throw new RcError(
+          RcErrorCode.CONFLICT,
+          `replication controller ${id} kept changing while being updated`,
+          {
+            hint: 'retry',
+          },
+        );
+      }
+    }
+  }
+
+  /** Sets `replicas_desired`. @throws RcError as {@link RcStore.mutate} */
+  setDesiredReplicas(id: string, replicas: number): Promise<RcRecord> {
+    if (!Number.isSafeInteger(replicas) || replicas < 0) {
+      return Promise.reject(
+        new RcError(
+          RcErrorCode.INVALID_REQUEST,
+          `replicas must be a non-negative integer, got ${replicas}`,
+        ),
+      );
+    }
+    return this.mutate(id, (rc) => ({ ...rc, replicasDesired: replicas }));
+  }
+
+  /** Adds (or with a negative number removes) replicas, clamped at 0. */
+  addDesiredReplicas(id: string, delta: number): Promise<RcRecord> {
+    return this.mutate(id, (rc) => ({
+      ...rc,
+      replicasDesired: Math.max(0, rc.replicasDesired + delta),
+    }));
+  }
+
+  /** Enables an RC. */
+  enable(id: string): Promise<RcRecord> {
+    return this.mutate(id, (rc) => ({ ...rc, disabled: false }));
+  }
+
+  /** Disables an RC (no adds, removals or consistency rewrites). */
+  disable(id: string): Promise<RcRecord> {
+    return this.mutate(id, (rc) => ({ ...rc, disabled: true }));
+  }
+
+  /** Replaces the manifest (pushes it to every eligible node on the next pass, without health gating). */
+  updateManifest(id: string, manifest: Manifest): Promise<RcRecord> {
+    return this.mutate(id, (rc) => {
+      if (manifest.id !== rc.manifest.id) {
+        throw new RcError(
+          RcErrorCode.INVALID_REQUEST,
+          `the new manifest is for pod "${manifest.id}" but RC ${id} manages "${rc.manifest.id}"`,
+        );
+      }
+      return { ...rc, manifest };
+    });
+  }
+
+  /**
+   * Deletes an RC and its labels. Refuses while `replicas_desired > 0` unless `force`. Pods stay
+   * scheduled (P2 behaviour): set replicas to 0 and let the RC remove them first.
+   *
+   * @throws RcError `P2_RC_HAS_REPLICAS`, `P2_RC_NOT_FOUND`, `P2_RC_CONFLICT`, `P2_RC_STORE`
+   */
+  async delete(id: string, options: { force?: boolean } = {}): Promise<void> {
+    const { rc, index } = await this.get(id);
+    if (rc.replicasDesired > 0 && !options.force) {
+      throw new RcError(
+        RcErrorCode.HAS_REPLICAS,
+        `replication controller ${id} still wants ${rc.replicasDesired} replicas`,
+        { hint: 'set its replicas to 0 first (and wait for its pods to go), or delete with force' },
+      );
+    }
+    let ok: boolean;
+    try {
+      ok = await this.#store.deleteCas(rcKey(id), index);
+    } catch (cause) {
+      throw storeError(`deleting ${rcKey(id)}`, cause);
+    }
+    if (!ok)
+      throw new RcError(
+        RcErrorCode.CONFLICT,
+        `replication controller ${id} changed while being deleted; retry`,
+      );
+    await this.#labels.removeAll('replication_controller', id);
+  }
+
+  /**
+   * The two CAS ops of P2's `TransferReplicaCounts`: `to += add`, `from -= remove`, each at the
+   * index the RC was read at; fails at once when either count is not the expected starting count.
+   *
+   * @throws RcError `P2_RC_CONFLICT`, `P2_RC_NOT_FOUND`, `P2_RC_STORE`
+   */
+  async transferOps(request: {
+    to: string;
+    from: string;
+    add: number;
+    remove: number;
+    startingTo: number;
+    startingFrom: number;
+  }): Promise<TxnOp[]> {
+    const to = await this.get(request.to);
+    const from = await this.get(request.from);
+    if (
+      to.rc.replicasDesired !== request.startingTo ||
+      from.rc.replicasDesired !== request.startingFrom
+    ) {
+      throw new RcError(
+        RcErrorCode.CONFLICT,
+        `replica counts changed: expected ${request.to}=${request.startingTo}, ${request.from}=${request.startingFrom}; found ${to.rc.replicasDesired}, ${from.rc.replicasDesired}`,
+      );
+    }
+    return [
+      {
+        verb: 'cas',
+        key: rcKey(request.to),
+        value: encodeRc({ ...to.rc, replicasDesired: to.rc.replicasDesired + request.add }),
+        index: to.index,
+      },
+      {
+        verb: 'cas',
+        key: rcKey(request.from),
+        value: encodeRc({
+          ...from.rc,
+          replicasDesired: Math.max(0, from.rc.replicasDesired - request.remove),
+        }),
+        index: from.index,
+      },
+    ];
+  }
+}

@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import type { Store } from '@p2/kv';
+import { LabelStore, type Selector } from '@p2/labels';
+import { type Manifest, parseManifest } from '@p2/manifest';
+import {
+  type CandidateNode,
+  type Placement,
+  placeReplicas,
+  podDemand,
+  type Resources,
+} from './placement.js';
+import { byName, storeError } from './util.js';
+
+/** What a controller asks a scheduler to place. */
+export interface AllocationRequest {
+  readonly manifest: Manifest;
+  readonly selector: Selector;
+  /** How many more replicas to place. */
+  readonly count: number;
+  /** Nodes already holding this controller's replicas (never chosen again; they count for spreading). */
+  readonly current: readonly string[];
+  /** Spread replicas over the values of this node label. */
+  readonly spreadKey?: string | undefined;
+}
+
+/**
+ * Where pods may go (P2's scheduler interface, with allocation that P2's built-in scheduler lacked).
+ */
+export interface Scheduler {
+  /** Names of nodes whose labels match the selector, sorted. */
+  eligibleNodes(manifest: Manifest, selector: Selector): Promise<string[]>;
+  /** Chooses nodes for `count` new replicas; may return fewer (see `unfit`). */
+  allocate(request: AllocationRequest): Promise<Placement>;
+}
+
+/** Options of a {@link LabelScheduler}. */
+export interface LabelSchedulerOptions {
+  labels?: LabelStore;
+  /** Check node capacity labels against the cgroup limits of pods already intended there. @default true */
+  capacity?: boolean;
+}
+
+const INTENT_PREFIX = 'intent/';
+
+/**
+ * The built-in scheduler: eligible nodes are node label records matching the selector (as P2);
+ * allocation (which P2 never had) fills nodes that fit the pod's cgroup limits under their
+ * `p2.capacity/*` labels, spreads across a topology label, prefers nodes not already running the
+ * pod id, then goes in node-name order.
+ *
+ * @example
+ * ```ts
+ * const scheduler = new LabelScheduler(store);
+ * const { nodes } = await scheduler.allocate({ manifest, selector, count: 3, current: [], spreadKey: 'availability_zone' });
+ * ```
+ */
+export class LabelScheduler implements Scheduler {
+  readonly #store: Store;
+  readonly #labels: LabelStore;
+  readonly #capacity: boolean;
+  readonly #demandCache = new Map<string, Resources>();
+
+  constructor(store: Store, options: LabelSchedulerOptions = {}) {
+    this.#store = store;
+    this.#labels = options.labels ?? new LabelStore(store);
+    this.#capacity = options.capacity ?? true;
+  }
+
+  async eligibleNodes(_manifest: Manifest, selector: Selector): Promise<string[]> {
+    return (await this.#labels.select('node', selector)).map((r) => r.id).sort(byName);
+  }
+
+  async allocate(request: AllocationRequest): Promise<Placement> {
+    if (request.count <= 0) return { nodes: [], unfit: [] };
+    const nodes = await this.#labels.select('node', request.selector);
+    const current = new Set(request.current);
+    const podId = request.manifest.id;
+    const demand = podDemand(request.manifest);
+    const needUsage = this.#capacity && (demand.cpus > 0 || demand.memory > 0);
+    const used = new Map<string, Resources>();
+    const occupied = new Set<string>();
+    try {
+      if (needUsage) {
+        const entries = (await this.#store.list(INTENT_PREFIX)).value;
+        for (const e of entries) {
+          const [node, pod, extra] = e.key.slice(INTENT_PREFIX.length).split('/');
+          if (!node || !pod || extra !== undefined) continue;
+          if (pod === podId) {
+            occupied.add(node);
+            continue;
+          }
+          const d = this.#demandOf(e.value);
+          const u = used.get(node) ?? { cpus: 0, memory: 0 };
+          used.set(node, { cpus: u.cpus + d.cpus, memory: u.memory + d.memory });
+        }
+      } else {
+        for (const key of (await this.#store.keys(INTENT_PREFIX)).value) {
+          const [node, pod, extra] = key.slice(INTENT_PREFIX.length).split('/');
+          if (node && pod === podId && extra === undefined) occupied.add(node);
+        }
+      }
+    } catch (cause) {
+      throw storeError('reading intent to place replicas', cause);
+    }
+    const candidates: CandidateNode[] = [];
+    const existing: CandidateNode[] = [];
+    for (const n of nodes) {
+      const candidate = {
+        name: n.id,
+        labels: n.labels,
+        used: used.get(n.id) ?? { cpus: 0, memory: 0 },
+        occupied: occupied.has(n.id),
+      };
+      if (current.has(n.id)) existing.push(candidate);
+      else candidates.push(candidate);
+    }
+    return placeReplicas({
+      candidates,
+      count: request.count,
+      demand: this.#capacity ? demand : { cpus: 0, memory: 0 },
+      spreadKey: request.spreadKey,
+      existing,
+    });
+  }
+
+  #demandOf(raw: Uint8Array): Resources {
+    const hash = createHash('sha1').update(raw).digest('hex');
+    let d = this.#demandCache.get(hash);
+    if (d === undefined) {
+      try {
+        d = podDemand(parseManifest(raw));
+      } catch {
+        d = { cpus: 0, memory: 0 }; // an unreadable intent claims nothing (the preparer will not run it)
+      }
+      if (this.#demandCache.size > 10_000) this.#demandCache.clear();
+      this.#demandCache.set(hash, d);
+    }
+    return d;
+  }
+}

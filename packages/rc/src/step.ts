@@ -1,0 +1,96 @@
+/** Health-relevant counts of one RC during a rolling update (spec 03 §2.5). */
+export interface RcNodeCounts {
+  /** `replicas_desired`. */
+  desired: number;
+  /** Pods labelled with the RC id. */
+  current: number;
+  /** Current pods whose reality matches the RC manifest. */
+  real: number;
+  /** Real pods whose health is `passing`. */
+  healthy: number;
+  /** Real pods with `warning` or `critical`. */
+  unhealthy: number;
+  /** Real pods with `unknown` or no result, plus desired pods not yet labelled. */
+  unknown: number;
+}
+
+/** Inputs of one roll step. */
+export interface RollStepInput {
+  /** Healthy replicas of the old RC (callers pass `min(healthy, desired)`). */
+  oldHealthy: number;
+  newHealthy: number;
+  oldDesired: number;
+  newDesired: number;
+  /** The update's `DesiredReplicas`. */
+  target: number;
+  /** The update's `MinimumReplicas`. */
+  minimum: number;
+}
+
+/** How many replicas to take from the old RC and give to the new one. */
+export interface RollStepResult {
+  remove: number;
+  add: number;
+}
+
+/**
+ * P2's roll step (spec 03 §2.5), for the `unavailable` strategy: never let old-healthy +
+ * new-healthy drop below `minimum`, assume every new pod may replace an old one, and treat growth
+ * of the total as free headroom.
+ *
+ * @example rollStep({ oldHealthy: 3, newHealthy: 0, oldDesired: 3, newDesired: 0, target: 3, minimum: 2 }) // { remove: 1, add: 1 }
+ */
+export function rollStep(input: RollStepInput): RollStepResult {
+  const { oldHealthy, newHealthy, oldDesired, newDesired, target, minimum } = input;
+  let headroom = oldHealthy + newHealthy - minimum;
+  let increase = target - (oldDesired + newDesired);
+  if (increase > 0) headroom += increase;
+  else increase = 0;
+  const remaining = target - newDesired;
+  if (remaining <= 0) return { remove: 0, add: 0 };
+  if (newHealthy >= minimum) return { remove: Math.max(0, remaining - increase), add: remaining };
+  if (headroom <= 0) return { remove: 0, add: 0 };
+  const add = Math.min(remaining, headroom);
+  return { remove: Math.max(0, add - increase), add };
+}
+
+/** Inputs of a `surge` step: as {@link RollStepInput} plus the surge allowance. */
+export interface SurgeStepInput extends RollStepInput {
+  /** Replicas allowed above `target` (old desired + new desired ≤ target + maxSurge). */
+  maxSurge: number;
+}
+
+/**
+ * The `surge` step (p2 extension, "new before old"): add new replicas while the total stays within
+ * `target + maxSurge`; take old replicas away only down to what keeps old-healthy + new-healthy ≥
+ * `minimum` and only while the total is above `target`. Unhealthy old replicas can always go.
+ *
+ * @example surgeStep({ oldHealthy: 3, newHealthy: 0, oldDesired: 3, newDesired: 0, target: 3, minimum: 3, maxSurge: 1 }) // { remove: 0, add: 1 }
+ */
+export function surgeStep(input: SurgeStepInput): RollStepResult {
+  const { oldHealthy, newHealthy, oldDesired, newDesired, target, minimum } = input;
+  const maxSurge = Math.max(1, input.maxSurge);
+  const add = Math.max(
+    0,
+    Math.min(target - newDesired, target + maxSurge - (oldDesired + newDesired)),
+  );
+  const surplus = oldDesired + newDesired + add - target;
+  const unhealthyOld = Math.max(0, oldDesired - oldHealthy);
+  const healthBudget = Math.max(0, oldHealthy + newHealthy - minimum);
+  // Without new healthy replicas, removing old ones only trades capacity away: wait for them.
+  const remove =
+    newDesired === 0 && add > 0
+      ? 0
+      : Math.max(0, Math.min(oldDesired, surplus, unhealthyOld + healthBudget));
+  return { remove, add };
+}
+
+/**
+ * Caps a step at `maxUnavailable` replicas taken away at once (0 = no cap beyond `minimum`).
+ * @internal
+ */
+export function capUnavailable(step: RollStepResult, maxUnavailable: number): RollStepResult {
+  if (maxUnavailable <= 0 || step.remove <= maxUnavailable) return step;
+  const over = step.remove - maxUnavailable;
+  return { remove: maxUnavailable, add: Math.max(0, step.add - over) };
+}

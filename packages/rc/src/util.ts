@@ -1,0 +1,64 @@
+import type { Store, TxnOp, TxnResult } from '@p2/kv';
+import { type Logger, pino } from 'pino';
+import { RcError, RcErrorCode } from './errors.js';
+
+/** Most ops in one transaction (P2's cap). */
+export const MAX_TXN_OPS = 64;
+
+/** @internal */
+export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** @internal */
+export function storeError(what: string, cause: unknown): RcError {
+  if (cause instanceof RcError) return cause;
+  return new RcError(
+    RcErrorCode.STORE,
+    `${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    {
+      cause,
+    },
+  );
+}
+
+/** Commits one transaction; a rollback becomes `P2_RC_TXN_ROLLED_BACK` naming what failed. @internal */
+export async function commit(store: Store, ops: readonly TxnOp[], what: string): Promise<void> {
+  if (ops.length === 0) return;
+  if (ops.length > MAX_TXN_OPS) {
+    throw new RcError(
+      RcErrorCode.INVALID_REQUEST,
+      `${what}: ${ops.length} ops exceed the ${MAX_TXN_OPS}-op transaction limit`,
+    );
+  }
+  let result: TxnResult;
+  try {
+    result = await store.txn(ops);
+  } catch (cause) {
+    throw storeError(what, cause);
+  }
+  if (!result.committed) {
+    throw new RcError(
+      RcErrorCode.TXN_ROLLED_BACK,
+      `${what}: the transaction was rolled back (${result.errors.map((e) => `op ${e.opIndex} ${ops[e.opIndex]?.verb ?? ''} ${ops[e.opIndex]?.key ?? ''}: ${e.what}`).join('; ')})`,
+      { details: { errors: result.errors } },
+    );
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. @internal */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Byte-order comparison. @internal */
+export function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
