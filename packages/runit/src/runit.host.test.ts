@@ -319,6 +319,20 @@ describe('RunsvDir with real runit', () => {
     });
   });
 
+  it('installs the same service from two concurrent callers once', async () => {
+    const entry = await app('twice', 'exec sleep 1000');
+    const spec = { name: `p2t-twice-${suffix}__app__launch`, entryPoint: entry, user: userName };
+    const results = await Promise.all([runsvdir.install(spec), runsvdir.install(spec)]);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(results.filter((r) => r.via === 'update')).toHaveLength(1);
+    const status = await until('service up', async () => {
+      const s = await readStatus(results[0].dir);
+      return s.state === 'run' ? s : undefined;
+    });
+    expect(status).toMatchObject({ state: 'run', supervised: true });
+    expect((await runsvdir.services()).filter((s) => s === spec.name)).toHaveLength(1);
+  });
+
   it('adopts the running runsvdir instead of starting a second one', async () => {
     const again = new RunsvDir({ root, slots: 3 });
     await again.start();

@@ -296,6 +296,10 @@ export class RunsvDir {
         await rename(slot, dir);
       } catch (error) {
         await this.#dropSlot(slot);
+        const code = (error as NodeJS.ErrnoException).code;
+        // A concurrent install of the same service won the rename: update it like an existing one.
+        if (code === 'ENOTEMPTY' || code === 'EEXIST')
+          return { ...(await writeService(this.root, input)), via: 'update' };
         throw error;
       }
       void this.fillSlots();
@@ -311,6 +315,7 @@ export class RunsvDir {
     }
 
     const written = await writeService(this.root, input);
+    if (!written.created) return { ...written, via: 'update' };
     let via: SupervisionPath = 'runsvdir';
     if (this.#whenNoSlot === 'runsv' && !(await isSupervised(dir))) {
       const child = spawn('runsv', [dir], { detached: true, stdio: 'ignore', env: this.#env });
