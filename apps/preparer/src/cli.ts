@@ -60,6 +60,12 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => {
-  process.exitCode = code;
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`p2-preparer: ${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
