@@ -1,0 +1,226 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { HealthResult, HealthTarget } from './check.js';
+import { HealthChecker } from './checker.js';
+import { MemoryHealthPublisher } from './publisher.js';
+
+/** A pod status server whose answer and speed each test controls per path. */
+const answers = new Map<string, { code: number; delayMs: number }>();
+const active = new Map<string, number>();
+const maxActive = new Map<string, number>();
+const hits = new Map<string, number>();
+/** Checks running at once among the pods of the concurrency test (paths `/p2t-c…`). */
+let globalActive = 0;
+let globalMax = 0;
+let port = 0;
+const server = http.createServer((req, res) => {
+  const path = req.url ?? '';
+  const answer = answers.get(path) ?? { code: 200, delayMs: 0 };
+  hits.set(path, (hits.get(path) ?? 0) + 1);
+  active.set(path, (active.get(path) ?? 0) + 1);
+  maxActive.set(path, Math.max(maxActive.get(path) ?? 0, active.get(path)!));
+  const counted = path.startsWith('/p2t-c');
+  if (counted) globalActive += 1;
+  globalMax = Math.max(globalMax, globalActive);
+  setTimeout(() => {
+    active.set(path, active.get(path)! - 1);
+    if (counted) globalActive -= 1;
+    res.statusCode = answer.code;
+    res.end();
+  }, answer.delayMs);
+});
+
+beforeAll(async () => {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+const checkers: HealthChecker[] = [];
+afterEach(async () => {
+  await Promise.all(checkers.splice(0).map((c) => c.close()));
+  answers.clear();
+  active.clear();
+  maxActive.clear();
+  hits.clear();
+  globalMax = 0;
+});
+
+function pod(podId: string, path = `/${podId}`): HealthTarget {
+  return { podId, host: '127.0.0.1', status: { port, path, scheme: 'http', localhostOnly: false } };
+}
+
+function track(checker: HealthChecker): HealthChecker {
+  checkers.push(checker);
+  return checker;
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function published(publisher: MemoryHealthPublisher, podId: string): string[] {
+  return publisher.history
+    .filter((h) => h.podId === podId)
+    .map((h) => (h.op === 'publish' ? h.result.status : 'removed'));
+}
+
+describe('HealthChecker', () => {
+  it('publishes on change and on refresh, not on every check', async () => {
+    const publisher = new MemoryHealthPublisher();
+    const checker = track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 20,
+        jitter: 0,
+        refreshMs: 400,
+        flapControl: false,
+      }),
+    );
+    checker.setPod(pod('p2t-a'));
+    await waitFor('first publish', () => publisher.current.has('p2t-a'));
+    await sleep(150);
+    expect(hits.get('/p2t-a')).toBeGreaterThanOrEqual(4);
+    expect(published(publisher, 'p2t-a')).toEqual(['passing']);
+
+    answers.set('/p2t-a', { code: 500, delayMs: 0 });
+    await waitFor('critical', () => publisher.current.get('p2t-a')?.status === 'critical');
+    expect(publisher.current.get('p2t-a')?.reason).toBe('HTTP 500');
+    expect(checker.latest('p2t-a')?.httpStatus).toBe(500);
+    await waitFor('refresh', () => published(publisher, 'p2t-a').length === 3, 2000);
+    expect(published(publisher, 'p2t-a')).toEqual(['passing', 'critical', 'critical']);
+  });
+
+  it('never runs two checks of one pod at once', async () => {
+    answers.set('/p2t-slow', { code: 200, delayMs: 120 });
+    const publisher = new MemoryHealthPublisher();
+    track(new HealthChecker({ publisher, intervalMs: 5, jitter: 0.5 })).setPod(pod('p2t-slow'));
+    await waitFor('three checks', () => (hits.get('/p2t-slow') ?? 0) >= 3);
+    expect(maxActive.get('/p2t-slow')).toBe(1);
+  });
+
+  it('bounds concurrency across pods', async () => {
+    const ids = ['p2t-c1', 'p2t-c2', 'p2t-c3', 'p2t-c4', 'p2t-c5', 'p2t-c6'];
+    for (const id of ids) answers.set(`/${id}`, { code: 200, delayMs: 60 });
+    const publisher = new MemoryHealthPublisher();
+    const checker = track(new HealthChecker({ publisher, intervalMs: 10, concurrency: 2 }));
+    await checker.setPods(ids.map((id) => pod(id)));
+    await waitFor('every pod published', () => ids.every((id) => publisher.current.has(id)));
+    expect(globalMax).toBe(2);
+  });
+
+  it('removes a pod and its result, and stops checking it', async () => {
+    const publisher = new MemoryHealthPublisher();
+    const checker = track(new HealthChecker({ publisher, intervalMs: 10 }));
+    await checker.setPods([pod('p2t-keep'), pod('p2t-gone')]);
+    await waitFor('both', () => publisher.current.size === 2);
+    await checker.setPods([pod('p2t-keep')]);
+    expect(checker.podIds()).toEqual(['p2t-keep']);
+    expect(published(publisher, 'p2t-gone').at(-1)).toBe('removed');
+    const after = hits.get('/p2t-gone');
+    await sleep(80);
+    expect(hits.get('/p2t-gone')).toBe(after);
+    expect((hits.get('/p2t-keep') ?? 0) > 1).toBe(true);
+  });
+
+  it('replaces a check when the status settings change', async () => {
+    answers.set('/old', { code: 503, delayMs: 0 });
+    const publisher = new MemoryHealthPublisher();
+    const checker = track(new HealthChecker({ publisher, intervalMs: 10, flapControl: false }));
+    checker.setPod(pod('p2t-moving', '/old'));
+    await waitFor('critical', () => publisher.current.get('p2t-moving')?.status === 'critical');
+    checker.setPod(pod('p2t-moving', '/new'));
+    await waitFor('passing', () => publisher.current.get('p2t-moving')?.status === 'passing');
+    expect(publisher.current.get('p2t-moving')?.url).toBe(`http://127.0.0.1:${port}/new`);
+    const oldHits = hits.get('/old');
+    await sleep(60);
+    expect(hits.get('/old')).toBe(oldHits);
+  });
+
+  it("throttles a flapping pod to unknown, as P2's token bucket did", async () => {
+    let n = 0;
+    const results: string[] = [];
+    const publisher = new MemoryHealthPublisher();
+    const checker = track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 5,
+        jitter: 0,
+        flapControl: { burst: 3, refillPerMinute: 0.01 },
+        // Alternate answers without a server: the bucket is what is under test here.
+        checkFn: async (): Promise<HealthResult> => {
+          n += 1;
+          return {
+            status: n % 2 ? 'passing' : 'critical',
+            reason: 'alternating',
+            durationMs: 0,
+            checkedAt: new Date(),
+          };
+        },
+        onResult: (_id, r) => results.push(r.status),
+      }),
+    );
+    checker.setPod(pod('p2t-flap'));
+    await waitFor('many checks', () => results.length >= 12);
+    expect(published(publisher, 'p2t-flap')).toEqual(['passing', 'critical', 'passing', 'unknown']);
+  });
+
+  it('retries a failed publish on the next check', async () => {
+    let failures = 2;
+    const memory = new MemoryHealthPublisher();
+    const publisher = {
+      publish: async (podId: string, result: HealthResult) => {
+        if (failures-- > 0) throw new Error('store unreachable');
+        await memory.publish(podId, result);
+      },
+      remove: (podId: string) => memory.remove(podId),
+    };
+    track(new HealthChecker({ publisher, intervalMs: 10, refreshMs: 60_000 })).setPod(
+      pod('p2t-retry'),
+    );
+    await waitFor('published after failures', () => memory.current.has('p2t-retry'));
+    expect(failures).toBeLessThan(0);
+    expect(published(memory, 'p2t-retry')).toEqual(['passing']);
+  });
+
+  it('close waits for running checks and closes the publisher', async () => {
+    answers.set('/p2t-shut', { code: 200, delayMs: 100 });
+    let closed = false;
+    const memory = new MemoryHealthPublisher();
+    const checker = new HealthChecker({
+      publisher: {
+        publish: (a, b) => memory.publish(a, b),
+        remove: (a) => memory.remove(a),
+        close: async () => void (closed = true),
+      },
+      intervalMs: 1,
+    });
+    checker.setPod(pod('p2t-shut'));
+    await waitFor('request started', () => (active.get('/p2t-shut') ?? 0) === 1);
+    await checker.close();
+    expect(closed).toBe(true);
+    const count = hits.get('/p2t-shut');
+    await sleep(50);
+    expect(hits.get('/p2t-shut')).toBe(count);
+    expect(() => checker.setPod(pod('p2t-shut'))).toThrowError(/closed/);
+  });
+
+  it('refuses nonsense options', () => {
+    const publisher = new MemoryHealthPublisher();
+    expect(() => new HealthChecker({ publisher, intervalMs: 0 })).toThrowError(
+      expect.objectContaining({ code: 'P2_HEALTH_INVALID_OPTIONS' }),
+    );
+    expect(() => new HealthChecker({ publisher, concurrency: 0 })).toThrowError(/concurrency/);
+    expect(() => new HealthChecker({ publisher, jitter: 1 })).toThrowError(/jitter/);
+  });
+});
