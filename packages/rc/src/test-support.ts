@@ -1,0 +1,67 @@
+/** Test helpers: a real `@p2/kv-server` on loopback and a `@p2/kv` store talking to it over HTTP. @internal */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createStore, type Store } from '@p2/kv';
+import { startKvServer } from '@p2/kv-server';
+
+export interface TestStore {
+  store: Store;
+  url: string;
+  cleanup: () => Promise<void>;
+}
+
+export async function startTestStore(): Promise<TestStore> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'p2t-rc-'));
+  const server = await startKvServer({
+    dataDir,
+    port: 0,
+    nodeName: 'p2t-node',
+    sessionTtlMinMs: 1_000,
+  });
+  const store = createStore(`consul://127.0.0.1:${server.port}`, { waitMs: 2_000 });
+  return {
+    store,
+    url: server.url,
+    cleanup: async () => {
+      await store.close();
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A manifest text for tests (a version string changes its SHA). */
+export function manifestText(podId: string, version = '1', extra = ''): string {
+  return `id: ${podId}\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://artifacts.invalid/${podId}_${version}.tar.gz\n${extra}`;
+}
+
+/** Reads a key as text (undefined when absent). */
+export async function text(store: Store, key: string): Promise<string | undefined> {
+  const e = (await store.get(key)).value;
+  return e ? new TextDecoder().decode(e.value) : undefined;
+}
+
+/** Node names that have intent for a pod id. */
+export async function intentNodes(store: Store, podId: string): Promise<string[]> {
+  const keys = (await store.keys('intent/')).value;
+  return keys
+    .map((k) => k.split('/'))
+    .filter((p) => p.length === 3 && p[2] === podId)
+    .map((p) => p[1]!)
+    .sort();
+}
+
+/** Polls `fn` until it returns true (bounded). */
+export async function eventually(
+  fn: () => Promise<boolean>,
+  timeoutMs = 15_000,
+  stepMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
