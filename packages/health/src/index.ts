@@ -23,7 +23,7 @@ export { type FlapControlOptions, HealthChecker, type HealthCheckerOptions } fro
 export { HealthError, HealthErrorCode } from './errors.js';
 export {
   type HealthPublisher,
-  type HealthStore,
+  type HealthPublisherStore,
   MemoryHealthPublisher,
   StoreHealthPublisher,
   type StoreHealthPublisherOptions,

@@ -42,7 +42,7 @@ export class MemoryHealthPublisher implements HealthPublisher {
  * The part of `@p2/kv`'s `Store` contract the store publisher needs. Any `Store` satisfies it; it is
  * spelled out here so `@p2/health` depends on the contract, not on a backend.
  */
-export interface HealthStore {
+export interface HealthPublisherStore {
   acquire(key: string, value: string, session: string): Promise<boolean>;
   delete(key: string): Promise<void>;
   createSession(options: {
@@ -57,7 +57,7 @@ export interface HealthStore {
 
 /** Options of {@link StoreHealthPublisher.start}. */
 export interface StoreHealthPublisherOptions {
-  store: HealthStore;
+  store: HealthPublisherStore;
   /** This host's node name: keys are `health/<podId>/<node>`. */
   node: string;
   /** Session TTL; renewed every TTL/2. @default 15_000 (P2's `health_session_ttl_sec`) */
@@ -93,7 +93,7 @@ interface Written {
  * ```
  */
 export class StoreHealthPublisher implements HealthPublisher {
-  readonly #store: HealthStore;
+  readonly #store: HealthPublisherStore;
   readonly #node: string;
   readonly #ttlMs: number;
   readonly #retryBaseMs: number;
