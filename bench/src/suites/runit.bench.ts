@@ -5,7 +5,8 @@
  *    running" (and to "the app itself was exec'd", i.e. the run → chpst → setpriv chain is done),
  *    for 50 services written one every 100 ms (so plain runsvdir pickup is sampled over its whole
  *    ~5 s scan cycle). Baseline: plain runsvdir pickup (what P2 relied on). Compared: warm slots
- *    (the default fast path; pool sized for the burst) and a directly started runsv.
+ *    (the default fast path) with a pool sized for the burst, a directly started runsv, and the
+ *    default pool of 8 overrun by the burst (the overflow waits for runsvdir's scan).
  *    Target: p99 < 500 ms for the fast path.
  * 2. Stop latency: `down()` through the control FIFO vs spawning `sv -w 7 down` as P2 did.
  *
@@ -81,13 +82,17 @@ export async function run(): Promise<void> {
   const plain = new RunsvDir({ root: join(base, 'plain'), slots: 0, whenNoSlot: 'wait' });
   const slots = new RunsvDir({ root: join(base, 'slots'), slots: SERVICES });
   const direct = new RunsvDir({ root: join(base, 'direct'), slots: 0, whenNoSlot: 'runsv' });
+  const small = new RunsvDir({ root: join(base, 'small') });
+  const all = [plain, slots, direct, small];
   try {
-    for (const r of [plain, slots, direct]) await r.start();
+    for (const r of all) await r.start();
+    await small.waitForSlots(undefined, 30_000);
     await slots.waitForSlots(SERVICES, 30_000);
 
     const baseline = await startMany(plain, 'plain', entryPoint);
     const fast = await startMany(slots, 'slot', entryPoint);
     const runsv = await startMany(direct, 'runsv', entryPoint);
+    const overflow = await startMany(small, 'small', entryPoint);
 
     const baselineRunning = summarize('plain runsvdir pickup → running', baseline.running);
     report(
@@ -97,6 +102,7 @@ export async function run(): Promise<void> {
         summarize('warm slot (default fast path) → running', fast.running),
         summarize("warm slot → app exec'd (run chain done)", fast.exec),
         summarize('direct runsv → running', runsv.running),
+        summarize('default pool (8 slots), burst of 50 → running', overflow.running),
         summarize("plain runsvdir pickup → app exec'd", baseline.exec),
       ],
     );

@@ -364,10 +364,12 @@ describe('RunsvDir with real runit', () => {
           (await readStatus(b.dir)).state === 'run' ? true : undefined,
         ),
       ).toBe(true);
-      await direct.remove(a.name, { timeoutMs: 5000 });
     } finally {
       await cold.stop({ stopServices: true });
       await direct.stop({ stopServices: true });
     }
+    // stop() also ends a runsv that runsvdir did not start
+    expect(await isSupervised(join(base, 'direct', `p2t-direct-${suffix}`))).toBe(false);
+    expect(await isSupervised(join(base, 'cold', `p2t-cold-${suffix}`))).toBe(false);
   });
 });

@@ -33,7 +33,7 @@ export interface RunsvDirOptions {
   /**
    * Warm slots: idle, already supervised service directories (`p2-slot-*`, down) kept ready. A new
    * service takes one by rename, so it is supervised at once instead of at runsvdir's next scan.
-   * @default 4
+   * @default 8
    */
   slots?: number;
   /**
@@ -92,7 +92,7 @@ export class RunsvDir {
 
   constructor(options: RunsvDirOptions) {
     this.root = options.root;
-    this.#slots = options.slots ?? 4;
+    this.#slots = options.slots ?? 8;
     this.#whenNoSlot = options.whenNoSlot ?? 'wait';
     this.#env = { PATH: options.path ?? DEFAULT_PATH };
     this.#logger = options.logger;
@@ -170,7 +170,10 @@ export class RunsvDir {
     if (options.stopServices) {
       for (const entry of await readdir(this.root).catch(() => [] as string[])) {
         const dir = join(this.root, entry);
-        while ((await isSupervised(dir)) && Date.now() < deadline) await sleep(10);
+        // runsvdir TERMs the runsv it started; a runsv started directly (whenNoSlot: 'runsv') gets no
+        // TERM from it. `exit` covers both and escalates to SIGKILL for a service that ignores TERM.
+        if (await isSupervised(dir))
+          await exit(dir, { timeoutMs: Math.max(1000, deadline - Date.now()), force: true }).catch(() => undefined);
         if (await isSupervised(dir))
           this.#logger?.warn({ dir }, 'runsv still running after runsvdir stop');
       }
