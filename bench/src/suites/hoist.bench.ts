@@ -11,10 +11,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { extractArchive, installArtifact } from '@p2/hoist';
@@ -104,7 +107,19 @@ async function throughput(work: string): Promise<void> {
   const mb = bytes / 1024 / 1024;
   console.log(`artifact: ${mb.toFixed(0)} MB in 20,005 files`);
   const runs = 5;
-  const durations = { tar: [] as number[], extract: [] as number[], install: [] as number[] };
+  const durations = {
+    tar: [] as number[],
+    extract: [] as number[],
+    install: [] as number[],
+    http: [] as number[],
+  };
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/gzip' });
+    createReadStream(artifact).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/app_throughput.tar.gz`;
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   for (let run = 0; run < runs; run++) {
     // Interleaved, each from a clean page-cache state for writes, so disk noise hits all alike.
     const tarOut = join(work, `tar-${run}`);
@@ -124,17 +139,30 @@ async function throughput(work: string): Promise<void> {
 
     syncDisks();
     const root = join(work, `pod-${run}`, 'app');
+    loopDelay.enable();
     durations.install.push(
       await timeOnce(() =>
         installArtifact({ launchableRoot: root, launchableId: 'app', location: artifact }),
       ),
     );
+    loopDelay.disable();
     await rm(join(work, `pod-${run}`), { recursive: true, force: true });
+
+    syncDisks();
+    const httpRoot = join(work, `http-${run}`, 'app');
+    durations.http.push(
+      await timeOnce(() =>
+        installArtifact({ launchableRoot: httpRoot, launchableId: 'app', location: url }),
+      ),
+    );
+    await rm(join(work, `http-${run}`), { recursive: true, force: true });
   }
+  await new Promise<void>((resolve) => server.close(() => resolve()));
   const baseline = summarize('GNU tar -xpzf (P2)', durations.tar);
   const samples: Sample[] = [
     summarize('hoist extractArchive', durations.extract),
-    summarize('hoist installArtifact (sha256 + extract + rename)', durations.install),
+    summarize('hoist installArtifact, file (sha256 + extract + rename)', durations.install),
+    summarize('hoist installArtifact, HTTP loopback (download + sha256 + extract)', durations.http),
   ];
   report(`install throughput, ${mb.toFixed(0)} MB artifact (${runs} runs each)`, baseline, samples);
   for (const sample of samples) {
@@ -144,6 +172,10 @@ async function throughput(work: string): Promise<void> {
     );
   }
   console.log(`GNU tar: ${((mb * 1000) / baseline.medianMs).toFixed(0)} MB/s`);
+  console.log(
+    `event-loop delay during installArtifact (file): p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, ` +
+      `max ${(loopDelay.max / 1e6).toFixed(1)} ms (small files are written with synchronous calls)`,
+  );
 }
 
 async function peakRssGrowth(work: string, label: string, shape: ArtifactShape): Promise<void> {

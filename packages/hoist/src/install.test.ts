@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HoistErrorCodes } from './errors.js';
 import { serveBytes, startServer, type TestServer } from './http-test-server.js';
@@ -152,7 +152,39 @@ describe('installArtifact', () => {
       version: 'v2',
     });
     expect(explicit.dirName).toBe('app_v2');
-    await expectInstalls(['app', 'app_v2']);
+    await expectInstalls(['.app.source', 'app', 'app_v2']);
+  });
+
+  it('replaces a version-less install when its location changes (P2 never did)', async () => {
+    const first = join(work.dir, 'one', 'hoisted-hello_def456.tar.gz');
+    const second = join(work.dir, 'two', 'hoisted-hello_def456.tar.gz');
+    await mkdir(dirname(first));
+    await mkdir(dirname(second));
+    await writeFile(first, artifact);
+    await writeFile(second, await makeArchive([{ header: { name: 'bin/launch' }, content: 'v2' }]));
+    const install = (location: string) =>
+      installArtifact({ launchableRoot: root(), launchableId: 'app', location });
+
+    expect(await install(first)).toMatchObject({
+      dirName: 'app',
+      alreadyInstalled: false,
+      replaced: false,
+    });
+    expect(await install(first)).toMatchObject({ alreadyInstalled: true });
+    expect(await install(second)).toMatchObject({
+      dirName: 'app',
+      alreadyInstalled: false,
+      replaced: true,
+    });
+    expect(await readFile(join(root(), 'installs/app/bin/launch'), 'utf8')).toBe('v2');
+    expect(await install(second)).toMatchObject({ alreadyInstalled: true });
+    await expectInstalls(['.app.source', 'app']);
+    expect(await readFile(join(root(), 'installs/.app.source'), 'utf8')).not.toContain(work.dir);
+
+    // An install without a source record (made by P2) is replaced once, then kept.
+    await rm(join(root(), 'installs/.app.source'));
+    expect(await install(second)).toMatchObject({ replaced: true });
+    expect(await install(second)).toMatchObject({ alreadyInstalled: true });
   });
 
   it('lets concurrent installs of one version race safely', async () => {

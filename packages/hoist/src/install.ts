@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chown,
   type FileHandle,
@@ -7,12 +7,14 @@ import {
   mkdir,
   open,
   readdir,
+  readFile,
   readlink,
   rename,
   rm,
   stat,
   symlink,
   utimes,
+  writeFile,
 } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describeError } from '@p2/errors';
@@ -95,6 +97,11 @@ export interface InstallResult {
   dirName: string;
   /** `true` when that directory already existed: nothing was fetched or changed. */
   alreadyInstalled: boolean;
+  /**
+   * `true` when a version-less install (`installs/<lid>`) from another location was replaced
+   * (a fix of P2, which never re-downloaded those).
+   */
+  replaced: boolean;
   /** SHA-256 of the artifact (absent when already installed). */
   sha256?: string;
   /** Artifact size in bytes (absent when already installed). */
@@ -134,9 +141,19 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
   const installsDir = join(options.launchableRoot, 'installs');
   const installDir = join(installsDir, dirName);
   const timings = { fetchMs: 0, verifyMs: 0, extractMs: 0 };
+  // Without a version the directory name says nothing about the artifact: a source record beside
+  // it (never inside, so digests stay valid) tells whether the location changed.
+  const unversioned = version === undefined || version === '';
+  const sourcePath = join(installsDir, `.${dirName}.source`);
+  const source = sourceRecord(options.location, options.expectedSha256);
+  let replacing = false;
   if (await exists(installDir)) {
-    logger.debug({ installDir }, 'already installed');
-    return { installDir, dirName, alreadyInstalled: true, timings };
+    if (!unversioned || (await sourceMatches(sourcePath, source))) {
+      logger.debug({ installDir }, 'already installed');
+      return { installDir, dirName, alreadyInstalled: true, replaced: false, timings };
+    }
+    replacing = true;
+    logger.info({ installDir }, 'version-less install comes from another location; replacing it');
   }
   const location = resolveLocation(options.location, options.baseDir);
   await ensureDirs(options.launchableRoot, installsDir, options.owner);
@@ -206,7 +223,15 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
     });
     const now = new Date();
     await utimes(stagingDir, now, now); // pruning orders installs by this time
-    const placed = await placeInstall(stagingDir, installDir);
+    const placed = replacing
+      ? await replaceInstall(
+          stagingDir,
+          installDir,
+          `${installsDir}/.replaced-${dirName}-${suffix}`,
+        )
+      : await placeInstall(stagingDir, installDir);
+    if (placed && unversioned)
+      await writeSourceRecord(sourcePath, { ...source, sha256: artifact.sha256 });
     timings.extractMs = performance.now() - started;
     logger.info(
       {
@@ -221,6 +246,7 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
       installDir,
       dirName,
       alreadyInstalled: !placed,
+      replaced: placed && replacing,
       sha256: artifact.sha256,
       size: artifact.size,
       extract: extracted,
@@ -302,6 +328,82 @@ function withTotal(
 ): ((progress: DownloadProgress) => void) | undefined {
   if (onProgress === undefined) return undefined;
   return (progress) => onProgress({ ...progress, total });
+}
+
+interface SourceRecord {
+  /** SHA-256 of the location string (the location itself may hold credentials). */
+  location: string;
+  sha256?: string;
+}
+
+function sourceRecord(location: string, expectedSha256: string | undefined): SourceRecord {
+  return {
+    location: createHash('sha256').update(location).digest('hex'),
+    ...(expectedSha256 === undefined ? {} : { sha256: expectedSha256.toLowerCase() }),
+  };
+}
+
+/** A missing or unreadable record (an install made by P2) counts as a different source. */
+async function sourceMatches(path: string, wanted: SourceRecord): Promise<boolean> {
+  try {
+    const recorded = JSON.parse(await readFile(path, 'utf8')) as SourceRecord;
+    return (
+      recorded.location === wanted.location &&
+      (wanted.sha256 === undefined || recorded.sha256 === wanted.sha256)
+    );
+  } catch {
+    return false;
+  }
+}
+
+async function writeSourceRecord(path: string, record: SourceRecord): Promise<void> {
+  const temp = `${path}.${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(temp, `${JSON.stringify(record)}\n`, { mode: 0o644 });
+    await rename(temp, path);
+  } catch (cause) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw new HoistError(
+      HoistErrorCodes.IO,
+      `cannot record the source of ${path}: ${describeError(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+/**
+ * Swaps a new version-less install in: the old directory is renamed aside, the new one renamed into
+ * place, the old one removed. Between the two renames (microseconds) the path is absent; processes
+ * running from the old tree keep it until they exit.
+ */
+async function replaceInstall(
+  stagingDir: string,
+  installDir: string,
+  aside: string,
+): Promise<boolean> {
+  try {
+    await rename(installDir, aside);
+  } catch (cause) {
+    throw new HoistError(
+      HoistErrorCodes.IO,
+      `cannot move the previous ${installDir} aside: ${describeError(cause)}`,
+      { cause },
+    );
+  }
+  try {
+    await rename(stagingDir, installDir);
+  } catch (cause) {
+    await rename(aside, installDir).catch(() => undefined);
+    throw new HoistError(
+      HoistErrorCodes.IO,
+      `cannot move the extracted artifact into ${installDir}: ${describeError(cause)}`,
+      { cause },
+    );
+  }
+  await rm(aside, { recursive: true, force: true }).catch(() => undefined);
+  return true;
 }
 
 async function placeInstall(stagingDir: string, installDir: string): Promise<boolean> {
@@ -531,7 +633,11 @@ export async function pruneInstalls(
   for (const name of names) {
     const path = join(installsDir, name);
     const info = await lstat(path);
-    if (name.startsWith('.staging-') || name.startsWith('.download-')) {
+    if (
+      name.startsWith('.staging-') ||
+      name.startsWith('.download-') ||
+      name.startsWith('.replaced-')
+    ) {
       if (info.mtimeMs < staleBefore) {
         await remove(path);
         removed.push(name);
@@ -555,6 +661,7 @@ export async function pruneInstalls(
       unprotectedKept++;
     } else {
       await remove(join(installsDir, install.name));
+      await remove(join(installsDir, `.${install.name}.source`));
       removed.push(install.name);
     }
   }
@@ -564,6 +671,7 @@ export async function pruneInstalls(
       if (remainingBytes <= options.maxBytes) break;
       if (protectedNames.has(install.name)) continue;
       await remove(join(installsDir, install.name));
+      await remove(join(installsDir, `.${install.name}.source`));
       removed.push(install.name);
       kept.splice(kept.indexOf(install), 1);
       remainingBytes -= install.bytes;
