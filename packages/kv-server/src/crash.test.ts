@@ -1,0 +1,123 @@
+/** Fault tests with a real server process: kill -9 and restart. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type ServerProcess, spawnServer } from './test-process.js';
+
+let dataDir: string;
+let proc: ServerProcess | undefined;
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'p2t-kvs-crash-'));
+});
+afterEach(async () => {
+  await proc?.kill9();
+  proc = undefined;
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('p2-kv-server process under kill -9', () => {
+  it('loses no acknowledged write when killed mid-stream of writes', async () => {
+    proc = await spawnServer(dataDir);
+    const { url, port } = proc;
+    const acked = new Map<string, string>();
+    let stop = false;
+    let failures = 0;
+    const writer = async (w: number) => {
+      for (let n = 0; !stop; n++) {
+        const key = `w/${w}/${n}`;
+        const value = `value-${w}-${n}-${'x'.repeat(n % 50)}`;
+        try {
+          const res = await fetch(`${url}/v1/kv/${key}`, { method: 'PUT', body: value });
+          if ((await res.text()) === 'true') acked.set(key, value);
+        } catch {
+          failures++;
+          return;
+        }
+      }
+    };
+    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+    await sleep(600);
+    await proc.kill9();
+    stop = true;
+    await Promise.all(writers);
+    expect(acked.size).toBeGreaterThan(20);
+    expect(failures).toBeGreaterThan(0); // the kill really happened mid-stream
+
+    proc = await spawnServer(dataDir, port);
+    const res = await fetch(`${proc.url}/v1/kv/w/?recurse`);
+    const stored = new Map(
+      ((await res.json()) as { Key: string; Value: string }[]).map((e) => [
+        e.Key,
+        Buffer.from(e.Value, 'base64').toString(),
+      ]),
+    );
+    const lost = [...acked].filter(([key, value]) => stored.get(key) !== value);
+    expect(lost).toEqual([]);
+  });
+
+  it("releases a session's locks when it expires, even across a kill -9 and restart", async () => {
+    proc = await spawnServer(dataDir, 0, ['--session-ttl-min', '300ms']);
+    const create = async (behavior: string) =>
+      (
+        (await (
+          await fetch(`${proc?.url}/v1/session/create`, {
+            method: 'PUT',
+            body: JSON.stringify({
+              TTL: '300ms',
+              Behavior: behavior,
+              LockDelay: '1ms',
+              Checks: [],
+            }),
+          })
+        ).json()) as { ID: string }
+      ).ID;
+    const deleting = await create('delete');
+    const releasing = await create('release');
+    for (const [key, id] of [
+      ['lock/a', deleting],
+      ['lock/b', releasing],
+    ] as const) {
+      expect(
+        await (
+          await fetch(`${proc.url}/v1/kv/${key}?acquire=${id}`, { method: 'PUT', body: 'held' })
+        ).text(),
+      ).toBe('true');
+    }
+    const port = proc.port;
+    await proc.kill9();
+    proc = await spawnServer(dataDir, port, ['--session-ttl-min', '300ms']);
+    expect((await fetch(`${proc.url}/v1/kv/lock/a`)).status).toBe(200);
+    const deadline = Date.now() + 5_000;
+    let a = 200;
+    let b: { Session?: string; Value: string } | undefined;
+    while (Date.now() < deadline) {
+      a = (await fetch(`${proc.url}/v1/kv/lock/a`)).status;
+      b = (
+        (await (await fetch(`${proc.url}/v1/kv/lock/b`)).json()) as {
+          Session?: string;
+          Value: string;
+        }[]
+      )[0];
+      if (a === 404 && b && !b.Session) break;
+      await sleep(50);
+    }
+    expect(a).toBe(404);
+    expect(b?.Session).toBeUndefined();
+    expect(Buffer.from(b?.Value ?? '', 'base64').toString()).toBe('held');
+    expect(await (await fetch(`${proc.url}/v1/session/list`)).json()).toEqual([]);
+  });
+
+  it('refuses to start on a port in use, with a hint', async () => {
+    proc = await spawnServer(dataDir);
+    const other = await mkdtemp(join(tmpdir(), 'p2t-kvs-crash-'));
+    try {
+      await expect(spawnServer(other, proc.port)).rejects.toThrow(/EADDRINUSE[\s\S]*--port/);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+});
