@@ -191,6 +191,7 @@ describe('RunsvDir with real runit', () => {
       name: `p2t-crash-${suffix}__app__launch`,
       entryPoint: entry,
       user: userName,
+      identity: { podId: `p2t-crash-${suffix}`, launchableId: 'app', entryPoint: 'bin/launch' },
     });
     const records = await until('two exits', async () => {
       const list = await exits(dir);
@@ -200,6 +201,11 @@ describe('RunsvDir with real runit', () => {
       [3, null],
       [3, null],
     ]);
+    expect(records[0]).toMatchObject({
+      podId: `p2t-crash-${suffix}`,
+      launchableId: 'app',
+      entryPoint: 'bin/launch',
+    });
     expect((await readStatus(dir)).want).toBe('up');
   });
 

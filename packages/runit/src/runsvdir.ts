@@ -173,7 +173,9 @@ export class RunsvDir {
         // runsvdir TERMs the runsv it started; a runsv started directly (whenNoSlot: 'runsv') gets no
         // TERM from it. `exit` covers both and escalates to SIGKILL for a service that ignores TERM.
         if (await isSupervised(dir))
-          await exit(dir, { timeoutMs: Math.max(1000, deadline - Date.now()), force: true }).catch(() => undefined);
+          await exit(dir, { timeoutMs: Math.max(1000, deadline - Date.now()), force: true }).catch(
+            () => undefined,
+          );
         if (await isSupervised(dir))
           this.#logger?.warn({ dir }, 'runsv still running after runsvdir stop');
       }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,30 @@ describe('generated scripts', () => {
       'exec chpst -e /data/pods/hello/env chpst -e /data/pods/hello/app/env env ENTRY_POINT=bin/launch /usr/local/bin/report --db /x.db "$code" "$status"',
     );
     await syntaxOk(finish);
+  });
+
+  it('finish writes parseable records for exits and signals, identity included', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p2t-finish-'));
+    try {
+      const identity = { podId: "it's-a-pod", launchableId: 'app', entryPoint: 'bin/launch' };
+      await writeFile(join(dir, 'finish'), renderFinish(resolveSpec({ ...spec, identity })), {
+        mode: 0o755,
+      });
+      execFileSync('./finish', ['3', '3'], { cwd: dir });
+      execFileSync('./finish', ['-1', '9'], { cwd: dir });
+      const lines = (await readFile(join(dir, 'exits.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines).toMatchObject([
+        { service: 'hello__app__launch', ...identity, exitCode: 3, signal: null, waitStatus: 3 },
+        { service: 'hello__app__launch', ...identity, exitCode: null, signal: 9, waitStatus: 9 },
+      ]);
+      expect(Date.parse(lines[1].time)).toBeGreaterThan(Date.now() - 60_000);
+      expect(JSON.parse(await readFile(join(dir, 'last-exit.json'), 'utf8'))).toEqual(lines[1]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('log/run runs svlogd as the log user with size rotation config', async () => {

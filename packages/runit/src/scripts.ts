@@ -72,7 +72,9 @@ export function renderFinish(spec: ResolvedSpec): string {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: POSIX sh parameter expansion, not a template
     'code="${1:--1}"; status="${2:-0}"',
     'case "$code" in -1) json_code=null; json_signal="$status" ;; *) json_code="$code"; json_signal=null ;; esac',
-    `line="{\\"service\\":\\"${spec.name}\\",\\"time\\":\\"$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)\\",\\"exitCode\\":$json_code,\\"signal\\":$json_signal,\\"waitStatus\\":$status}"`,
+    // Constant fields as single-quoted JSON (safe for any value), the variable ones appended by sh.
+    `fixed=${q(JSON.stringify({ service: spec.name, ...(spec.identity ?? {}) }).slice(0, -1))}`,
+    'line="$fixed,\\"time\\":\\"$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)\\",\\"exitCode\\":$json_code,\\"signal\\":$json_signal,\\"waitStatus\\":$status}"',
     `if [ -f ${q(log)} ] && [ "$(stat -c %s ${q(log)})" -ge ${EXIT_LOG_MAX_BYTES} ]; then mv -f ${q(log)} ${q(`${log}.1`)}; fi`,
     `printf '%s\\n' "$line" >> ${q(log)}`,
     `printf '%s\\n' "$line" > ${q(`${last}.tmp`)} && mv -f ${q(`${last}.tmp`)} ${q(last)}`,

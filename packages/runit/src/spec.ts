@@ -17,6 +17,16 @@ export interface LogSpec {
   command?: string[];
 }
 
+/** Who a service belongs to; recorded with each exit. */
+export interface ServiceIdentity {
+  podId: string;
+  /** Set for uuid pods; legacy pods have none. */
+  podUniqueKey?: string;
+  launchableId: string;
+  /** Entry point relative to the launchable (`ENTRY_POINT`). */
+  entryPoint: string;
+}
+
 /** Everything needed to write one runit service (one entry point of a launchable). */
 export interface ServiceSpec {
   /** Service directory name, usually from {@link serviceName}. */
@@ -47,15 +57,20 @@ export interface ServiceSpec {
   liftFileLimit?: boolean;
   /** Run after each exit is recorded, with runit's two finish arguments appended (e.g. an exit reporter). */
   finishCommand?: string[];
+  /** Constant fields copied into every exit record, so a reporter knows whose exit it is (spec 02 §1.12). */
+  identity?: ServiceIdentity;
   /** Logging. @default {} */
   log?: LogSpec;
 }
 
 /** {@link ServiceSpec} with defaults filled in. @internal */
 export type ResolvedSpec = Required<
-  Omit<ServiceSpec, 'group' | 'requireFile' | 'finishCommand' | 'entryPointEnv' | 'log'>
+  Omit<
+    ServiceSpec,
+    'group' | 'requireFile' | 'finishCommand' | 'entryPointEnv' | 'identity' | 'log'
+  >
 > &
-  Pick<ServiceSpec, 'group' | 'requireFile' | 'finishCommand' | 'entryPointEnv'> & {
+  Pick<ServiceSpec, 'group' | 'requireFile' | 'finishCommand' | 'entryPointEnv' | 'identity'> & {
     log: Required<Omit<LogSpec, 'command'>> & Pick<LogSpec, 'command'>;
   };
 
@@ -136,6 +151,7 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
     requireFile: spec.requireFile,
     liftFileLimit: spec.liftFileLimit ?? true,
     finishCommand: spec.finishCommand,
+    identity: spec.identity,
     log: { maxFileBytes, maxFiles, user: spec.log?.user ?? 'nobody', command: spec.log?.command },
   };
 }

@@ -24,6 +24,11 @@ export interface ProcessStatus {
 /** One recorded exit of a service's process (written by the generated `finish` script). */
 export interface ExitRecord {
   service: string;
+  /** From the spec's `identity`, when it had one. */
+  podId?: string;
+  podUniqueKey?: string;
+  launchableId?: string;
+  entryPoint?: string;
   /** ISO 8601 time of the exit. */
   time: string;
   /** Exit code, or null when the process was killed by a signal. */
