@@ -128,3 +128,45 @@ describe('capUnavailable', () => {
     expect(capUnavailable({ remove: 6, add: 6 }, 0)).toEqual({ remove: 6, add: 6 });
   });
 });
+
+describe('surgeStep with a canary total', () => {
+  it('keeps the old remainder when the target is below the starting total', () => {
+    // 3 old, canary of 1: add 1 first, then take 1 old away once it is healthy: old ends at 2.
+    expect(
+      surgeStep({
+        oldHealthy: 3,
+        newHealthy: 0,
+        oldDesired: 3,
+        newDesired: 0,
+        target: 1,
+        minimum: 3,
+        maxSurge: 1,
+        total: 3,
+      }),
+    ).toEqual({ remove: 0, add: 1 });
+    expect(
+      surgeStep({
+        oldHealthy: 3,
+        newHealthy: 1,
+        oldDesired: 3,
+        newDesired: 1,
+        target: 1,
+        minimum: 3,
+        maxSurge: 1,
+        total: 3,
+      }),
+    ).toEqual({ remove: 1, add: 0 });
+    expect(
+      surgeStep({
+        oldHealthy: 2,
+        newHealthy: 1,
+        oldDesired: 2,
+        newDesired: 1,
+        target: 1,
+        minimum: 3,
+        maxSurge: 1,
+        total: 3,
+      }),
+    ).toEqual({ remove: 0, add: 0 });
+  });
+});

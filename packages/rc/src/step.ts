@@ -56,25 +56,31 @@ export function rollStep(input: RollStepInput): RollStepResult {
 
 /** Inputs of a `surge` step: as {@link RollStepInput} plus the surge allowance. */
 export interface SurgeStepInput extends RollStepInput {
-  /** Replicas allowed above `target` (old desired + new desired ≤ target + maxSurge). */
+  /** Replicas allowed above the total (old desired + new desired ≤ total + maxSurge). */
   maxSurge: number;
+  /**
+   * The total the update converges to: `max(target, old + new desired at the start)`, so a
+   * canary (`target` below the old count) keeps the old RC's remainder. @default target
+   */
+  total?: number;
 }
 
 /**
- * The `surge` step (p2 extension, "new before old"): add new replicas while the total stays within
- * `target + maxSurge`; take old replicas away only down to what keeps old-healthy + new-healthy ≥
- * `minimum` and only while the total is above `target`. Unhealthy old replicas can always go.
+ * The `surge` step (p2 extension, "new before old"): add new replicas while old + new stays within
+ * `total + maxSurge`; take old replicas away only down to what keeps old-healthy + new-healthy ≥
+ * `minimum` and only while old + new is above `total`. Unhealthy old replicas can always go.
  *
  * @example surgeStep({ oldHealthy: 3, newHealthy: 0, oldDesired: 3, newDesired: 0, target: 3, minimum: 3, maxSurge: 1 }) // { remove: 0, add: 1 }
  */
 export function surgeStep(input: SurgeStepInput): RollStepResult {
   const { oldHealthy, newHealthy, oldDesired, newDesired, target, minimum } = input;
   const maxSurge = Math.max(1, input.maxSurge);
+  const total = Math.max(target, input.total ?? target);
   const add = Math.max(
     0,
-    Math.min(target - newDesired, target + maxSurge - (oldDesired + newDesired)),
+    Math.min(target - newDesired, total + maxSurge - (oldDesired + newDesired)),
   );
-  const surplus = oldDesired + newDesired + add - target;
+  const surplus = oldDesired + newDesired + add - total;
   const unhealthyOld = Math.max(0, oldDesired - oldHealthy);
   const healthBudget = Math.max(0, oldHealthy + newHealthy - minimum);
   // Without new healthy replicas, removing old ones only trades capacity away: wait for them.

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStore, type Store } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
+import { encodeHealthRecord } from './health.js';
 
 export interface TestStore {
   store: Store;
@@ -64,4 +65,68 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/**
+ * Simulated preparers for tests: for each node, copy intent to reality (as a preparer does after a
+ * launch), delete reality and health when intent goes, and write a health record chosen by
+ * `healthOf(manifest text)` — real records in the real store, as P2's preparers write them.
+ */
+export function simulatePreparers(
+  store: Store,
+  options: {
+    healthOf: (manifest: string) => 'passing' | 'critical' | 'warning' | 'unknown';
+    intervalMs?: number;
+  },
+): { stop: () => Promise<void> } {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const intents = new Map<string, string>();
+        for (const e of (await store.list('intent/')).value) {
+          const parts = e.key.split('/');
+          if (parts.length === 3)
+            intents.set(`${parts[1]}/${parts[2]}`, new TextDecoder().decode(e.value));
+        }
+        const realities = new Map<string, string>();
+        for (const e of (await store.list('reality/')).value) {
+          const parts = e.key.split('/');
+          if (parts.length === 3)
+            realities.set(`${parts[1]}/${parts[2]}`, new TextDecoder().decode(e.value));
+        }
+        for (const [nodePod, manifest] of intents) {
+          if (realities.get(nodePod) === manifest) continue;
+          const [node, pod] = nodePod.split('/') as [string, string];
+          await store.put(`reality/${nodePod}`, manifest);
+          await store.put(
+            `health/${pod}/${node}`,
+            encodeHealthRecord(pod, node, options.healthOf(manifest)),
+          );
+        }
+        for (const nodePod of realities.keys()) {
+          if (intents.has(nodePod)) continue;
+          const [node, pod] = nodePod.split('/') as [string, string];
+          await store.delete(`reality/${nodePod}`);
+          await store.delete(`health/${pod}/${node}`);
+        }
+      } catch {
+        // the store is shutting down
+      }
+      await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+/** How many nodes run `podId` in reality and report it passing. */
+export async function passingCount(store: Store, podId: string): Promise<number> {
+  const entries = (await store.list(`health/${podId}/`)).value;
+  return entries.filter((e) => new TextDecoder().decode(e.value).includes('"Status":"passing"'))
+    .length;
 }

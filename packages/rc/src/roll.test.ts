@@ -1,0 +1,267 @@
+import { LabelStore } from '@p2/labels';
+import { parseManifest } from '@p2/manifest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RcFarm } from './farm.js';
+import { RcStore } from './rcstore.js';
+import { decodeAudit } from './records.js';
+import { type RollStatus, RollStore, runRollingUpdate } from './roll.js';
+import {
+  eventually,
+  intentNodes,
+  manifestText,
+  passingCount,
+  simulatePreparers,
+  startTestStore,
+  type TestStore,
+  text,
+} from './test-support.js';
+
+let t: TestStore;
+let labels: LabelStore;
+let rcs: RcStore;
+let rolls: RollStore;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  t = await startTestStore();
+  labels = new LabelStore(t.store);
+  rcs = new RcStore(t.store);
+  rolls = new RollStore(t.store);
+});
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+/** Nodes, a farm running every RC, simulated preparers (v3 never becomes healthy), an old RC at `replicas`. */
+async function setup(name: string, nodeCount: number, replicas: number) {
+  const pod = `p2t-${name}`;
+  const nodes = Array.from({ length: nodeCount }, (_, i) => `p2t-${name}-n${i + 1}`);
+  for (const n of nodes) await labels.setLabel('node', n, 'fleet', name);
+  const sim = simulatePreparers(t.store, {
+    healthOf: (m) => (m.includes('_v3.') ? 'critical' : 'passing'),
+  });
+  const farm = new RcFarm(
+    { store: t.store },
+    { sessionTtlMs: 10_000, lockDelayMs: 0, pollMs: 300, resyncMs: 300 },
+  ).start();
+  cleanups.push(
+    () => sim.stop(),
+    () => farm.stop(),
+  );
+  const oldRc = await rcs.create({
+    manifest: parseManifest(manifestText(pod, 'v1')),
+    nodeSelector: `fleet=${name}`,
+    replicasDesired: replicas,
+    clusterName: 'c1',
+  });
+  await eventually(async () => (await passingCount(t.store, pod)) === replicas);
+  const newRc = (version: string) =>
+    rcs.create({
+      manifest: parseManifest(manifestText(pod, version)),
+      nodeSelector: `fleet=${name}`,
+      disabled: true,
+    });
+  return { pod, nodes, oldRc, newRc };
+}
+
+/** Samples the passing count while `run` is pending; returns the minimum seen. */
+async function minPassingDuring<T>(
+  pod: string,
+  run: Promise<T>,
+): Promise<{ result: T; min: number }> {
+  let done = false;
+  let min = Number.POSITIVE_INFINITY;
+  const sampler = (async () => {
+    while (!done) {
+      min = Math.min(min, await passingCount(t.store, pod));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const result = await run.finally(() => {
+    done = true;
+  });
+  await sampler;
+  return { result, min };
+}
+
+describe('RollStore', () => {
+  it('validates requests and refuses a second update on the same RC', async () => {
+    const a = await rcs.create({
+      manifest: parseManifest(manifestText('p2t-rs')),
+      nodeSelector: 'x=y',
+    });
+    const b = await rcs.create({
+      manifest: parseManifest(manifestText('p2t-rs', '2')),
+      nodeSelector: 'x=y',
+    });
+    const c = await rcs.create({
+      manifest: parseManifest(manifestText('p2t-rs', '3')),
+      nodeSelector: 'x=y',
+    });
+    const other = await rcs.create({
+      manifest: parseManifest(manifestText('p2t-other')),
+      nodeSelector: 'x=y',
+    });
+    await expect(
+      rolls.create({ oldRc: a.id, newRc: b.id, desiredReplicas: 1, minimumReplicas: 2 }),
+    ).rejects.toThrow(/desired \(1\) must be at least minimum \(2\)/);
+    await expect(
+      rolls.create({ oldRc: a.id, newRc: other.id, desiredReplicas: 1, minimumReplicas: 0 }),
+    ).rejects.toThrow(/different pods/);
+    await expect(
+      rolls.create({ oldRc: a.id, newRc: 'nope', desiredReplicas: 1, minimumReplicas: 0 }),
+    ).rejects.toMatchObject({
+      code: 'P2_RC_NOT_FOUND',
+    });
+    const ru = await rolls.create({
+      oldRc: a.id,
+      newRc: b.id,
+      desiredReplicas: 2,
+      minimumReplicas: 1,
+    });
+    expect(JSON.parse((await text(t.store, `rolls/${b.id}`))!)).toMatchObject({
+      OldRC: a.id,
+      NewRC: b.id,
+      DesiredReplicas: 2,
+      MinimumReplicas: 1,
+      LeaveOld: false,
+      RollDelay: 0,
+    });
+    expect((await labels.get('rolls', b.id)).labels).toEqual({ pod_id: 'p2t-rs' });
+    await expect(
+      rolls.create({ oldRc: b.id, newRc: c.id, desiredReplicas: 2, minimumReplicas: 1 }),
+    ).rejects.toMatchObject({
+      code: 'P2_RC_ROLL_CONFLICT',
+    });
+    await rolls.pause(ru.newRc);
+    expect((await rolls.get(ru.newRc))!.roll.paused).toBe(true);
+    await rolls.cancel(ru.newRc);
+    expect(await rolls.get(ru.newRc)).toBeUndefined();
+  });
+});
+
+describe('runRollingUpdate with real RC workers and simulated preparers', () => {
+  it('rolls v1 → v2 keeping min_healthy passing throughout, then cleans up', async () => {
+    const { pod, oldRc, newRc } = await setup('roll', 3, 3);
+    const next = await newRc('v2');
+    await rolls.create({ oldRc: oldRc.id, newRc: next.id, desiredReplicas: 3, minimumReplicas: 2 });
+    const statuses: RollStatus[] = [];
+    const { result, min } = await minPassingDuring(
+      pod,
+      runRollingUpdate({ store: t.store }, next.id, {
+        pollMs: 100,
+        onStatus: (s) => statuses.push(s),
+      }),
+    );
+    expect(result).toBe('succeeded');
+    expect(min).toBeGreaterThanOrEqual(2);
+    await eventually(async () => (await passingCount(t.store, pod)) === 3);
+    for (const node of await intentNodes(t.store, pod)) {
+      expect(await text(t.store, `intent/${node}/${pod}`)).toBe(manifestText(pod, 'v2'));
+    }
+    await expect(rcs.get(oldRc.id)).rejects.toMatchObject({ code: 'P2_RC_NOT_FOUND' });
+    expect(await rolls.get(next.id)).toBeUndefined();
+    expect((await rolls.status(next.id))!.state).toBe('succeeded');
+    expect(statuses.some((s) => s.message.startsWith('moved'))).toBe(true);
+    const completion = (await t.store.list('audit_logs/')).value
+      .map((e) => decodeAudit(e.value))
+      .find(
+        (a) =>
+          a.eventType === 'ROLLING_UPDATE_COMPLETION' &&
+          (a.eventDetails as { rolling_update_id: string }).rolling_update_id === next.id,
+      );
+    expect(completion?.eventDetails).toMatchObject({
+      pod_id: pod,
+      cluster_name: '',
+      succeeded: true,
+      canceled: false,
+    });
+  });
+
+  it('rolls back by itself when v3 never becomes healthy before the progress deadline', async () => {
+    const { pod, oldRc, newRc } = await setup('rollback', 3, 3);
+    const bad = await newRc('v3');
+    await rolls.create({
+      oldRc: oldRc.id,
+      newRc: bad.id,
+      desiredReplicas: 3,
+      minimumReplicas: 2,
+      progressDeadlineMs: 1_500,
+      autoRollback: true,
+    });
+    const { result, min } = await minPassingDuring(
+      pod,
+      runRollingUpdate({ store: t.store }, bad.id, { pollMs: 100 }),
+    );
+    expect(result).toBe('rolled_back');
+    expect(min).toBeGreaterThanOrEqual(2);
+    expect((await rolls.status(bad.id))!).toMatchObject({
+      state: 'rolled_back',
+      originalOldReplicas: 3,
+    });
+    expect((await rcs.get(oldRc.id)).rc).toMatchObject({ replicasDesired: 3, disabled: false });
+    expect((await rcs.get(bad.id)).rc.replicasDesired).toBe(0);
+    await eventually(async () => (await passingCount(t.store, pod)) === 3);
+    for (const node of await intentNodes(t.store, pod)) {
+      expect(await text(t.store, `intent/${node}/${pod}`)).toBe(manifestText(pod, 'v1'));
+    }
+  });
+
+  it('without auto-rollback a stuck update fails and stays failed until resumed', async () => {
+    const { pod, oldRc, newRc } = await setup('stuck', 2, 2);
+    const bad = await newRc('v3');
+    await rolls.create({
+      oldRc: oldRc.id,
+      newRc: bad.id,
+      desiredReplicas: 2,
+      minimumReplicas: 1,
+      progressDeadlineMs: 800,
+    });
+    expect(await runRollingUpdate({ store: t.store }, bad.id, { pollMs: 100 })).toBe('failed');
+    expect((await rolls.status(bad.id))!.state).toBe('failed');
+    expect(await runRollingUpdate({ store: t.store }, bad.id, { pollMs: 100 })).toBe('failed');
+    expect(await passingCount(t.store, pod)).toBeGreaterThanOrEqual(1);
+    await rolls.resume(bad.id);
+    expect((await rolls.status(bad.id))!.state).toBe('rolling');
+  });
+
+  it('surge places new replicas before removing old ones', async () => {
+    const { pod, oldRc, newRc } = await setup('surge', 4, 3);
+    const next = await newRc('v2');
+    await rolls.create({
+      oldRc: oldRc.id,
+      newRc: next.id,
+      desiredReplicas: 3,
+      minimumReplicas: 3,
+      strategy: 'surge',
+      maxSurge: 1,
+    });
+    const { result, min } = await minPassingDuring(
+      pod,
+      runRollingUpdate({ store: t.store }, next.id, { pollMs: 100 }),
+    );
+    expect(result).toBe('succeeded');
+    expect(min).toBeGreaterThanOrEqual(3);
+    await eventually(async () => (await intentNodes(t.store, pod)).length === 3);
+  });
+
+  it('pause holds the update; resume lets it finish; another runner is locked out meanwhile', async () => {
+    const { oldRc, newRc } = await setup('pause', 2, 2);
+    const next = await newRc('v2');
+    await rolls.create({ oldRc: oldRc.id, newRc: next.id, desiredReplicas: 2, minimumReplicas: 1 });
+    await rolls.pause(next.id);
+    const statuses: RollStatus[] = [];
+    const run = runRollingUpdate({ store: t.store }, next.id, {
+      pollMs: 100,
+      onStatus: (s) => statuses.push(s),
+    });
+    await eventually(async () => statuses.some((s) => s.state === 'paused'));
+    expect(await runRollingUpdate({ store: t.store }, next.id, { pollMs: 100 })).toBe('locked');
+    expect((await rcs.get(next.id)).rc.replicasDesired).toBe(0);
+    await rolls.resume(next.id);
+    expect(await run).toBe('succeeded');
+  });
+});
