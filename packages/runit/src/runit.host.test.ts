@@ -339,10 +339,14 @@ describe('RunsvDir with real runit', () => {
     expect((await runsvdir.services()).filter((s) => s === spec.name)).toHaveLength(1);
   });
 
-  it('adopts the running runsvdir instead of starting a second one', async () => {
+  it('adopts the running runsvdir instead of starting a second one, even without its pid file', async () => {
     const again = new RunsvDir({ root, slots: 3 });
     await again.start();
     expect(again.pid).toBe(runsvdir.pid);
+    await rm(join(root, '.p2-runsvdir.pid'));
+    const third = new RunsvDir({ root, slots: 3 });
+    await third.start();
+    expect(third.pid).toBe(runsvdir.pid);
   });
 
   it('falls back to runsvdir pickup when no slot is free, and to a direct runsv when asked', async () => {

@@ -114,17 +114,13 @@ export class RunsvDir {
     for (const entry of await readdir(this.root))
       if (entry.startsWith('.p2-tmp-'))
         await rm(join(this.root, entry), { recursive: true, force: true });
-    const recorded = Number(
-      (await readFile(join(this.root, PIDFILE), 'utf8').catch(() => '')).trim(),
-    );
-    if (recorded > 0 && alive(recorded)) {
-      const cmdline = await readFile(`/proc/${recorded}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.split('\0').includes(this.root) && cmdline.startsWith('runsvdir')) {
-        this.#pid = recorded;
-        this.#logger?.info({ root: this.root, pid: recorded }, 'adopted running runsvdir');
-        void this.fillSlots();
-        return;
-      }
+    const running = await this.#findRunning();
+    if (running !== undefined) {
+      this.#pid = running;
+      await writeFile(join(this.root, PIDFILE), `${running}\n`);
+      this.#logger?.info({ root: this.root, pid: running }, 'adopted running runsvdir');
+      void this.fillSlots();
+      return;
     }
     const child = spawn('runsvdir', ['-P', this.root, `log: ${'.'.repeat(120)}`], {
       detached: true,
@@ -182,6 +178,23 @@ export class RunsvDir {
     }
     await rm(join(this.root, PIDFILE), { force: true });
     this.#pid = undefined;
+  }
+
+  async #watches(pid: number): Promise<boolean> {
+    if (!alive(pid) || (await this.#isZombie(pid))) return false;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    return (argv[0] ?? '').endsWith('runsvdir') && argv.slice(1).includes(this.root);
+  }
+
+  /** The runsvdir already watching this root: the recorded pid, else any (e.g. the system's). */
+  async #findRunning(): Promise<number | undefined> {
+    const recorded = Number(
+      (await readFile(join(this.root, PIDFILE), 'utf8').catch(() => '')).trim(),
+    );
+    if (recorded > 0 && (await this.#watches(recorded))) return recorded;
+    for (const entry of await readdir('/proc').catch(() => [] as string[]))
+      if (/^[0-9]+$/.test(entry) && (await this.#watches(Number(entry)))) return Number(entry);
+    return undefined;
   }
 
   async #isZombie(pid: number): Promise<boolean> {
