@@ -1,0 +1,453 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { describeError, redactCredentials } from '@p2/errors';
+import type { Manifest } from '@p2/manifest';
+import pino, { type Logger } from 'pino';
+import { type DiscoveredHook, discoverHooks } from './discover.js';
+import { type HookVariables, hookEnvironment } from './env.js';
+import { HooksError, HooksErrorCode } from './errors.js';
+import type { HookEvent } from './events.js';
+
+/** The pod a hook run is about. */
+export interface HookPod {
+  /** The manifest given to hooks (intent, reality or the preparer's own, per event). */
+  manifest: Manifest;
+  /** The pod's home, e.g. `/data/pods/web`. */
+  home: string;
+  /** @default manifest.id */
+  id?: string;
+  /** UUID pods only. */
+  uniqueKey?: string;
+  /** Whether the pod's files are owned by root (the manifest's `readonly`, as materialised by the host). @default manifest.readonly ?? false */
+  readOnly?: boolean;
+}
+
+/** One hook run, as audited. */
+export interface HookAuditRecord {
+  event: HookEvent;
+  /** The hook's file name. */
+  hook: string;
+  hookPath: string;
+  podId: string;
+  podUniqueKey: string | undefined;
+  node: string;
+  /** Listed in `hooks_required`. */
+  required: boolean;
+  startedAt: Date;
+  durationMs: number;
+  /** `null` when killed by a signal or never started. */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** It ran past its timeout and was killed. */
+  timedOut: boolean;
+  /** True exactly when the hook exited 0 in time (unlike P2's SQLite audit, where 0 meant success). */
+  success: boolean;
+  /** Why it failed, for people. */
+  error?: string;
+  /** stdout and stderr interleaved, up to `outputLimitBytes`. */
+  output: string;
+  /** Output bytes beyond the limit that were read and dropped. */
+  outputDroppedBytes: number;
+}
+
+/** Options of {@link runHooks}. */
+export interface RunHooksOptions {
+  event: HookEvent;
+  /** P2's `hooks_directory`. @default '/usr/local/p2hooks.d' */
+  hooksDirectory?: string;
+  node: string;
+  /** P2's pod root (`HOOKED_SYSTEM_POD_ROOT`). @default '/data/pods' */
+  podRoot?: string;
+  pod: HookPod;
+  /** P2's `hooks_required`: file names whose failure stops the deploy. @default [] */
+  required?: readonly string[];
+  /** Time a hook may run. @default 120_000 (P2's) */
+  timeoutMs?: number;
+  /** After the timeout, SIGTERM goes to the hook's process group; SIGKILL follows after this. @default 5_000 */
+  killGraceMs?: number;
+  /** Output kept per hook (the rest is drained and counted). @default 65_536 */
+  outputLimitBytes?: number;
+  /** `PATH` given to hooks (P2 gave none). @default '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' */
+  path?: string;
+  /** Further variables (beyond P2), e.g. `NODE_OPTIONS`. P2's variables win over these. */
+  extraEnv?: Record<string, string>;
+  /** Working directory of hooks. @default '/' */
+  cwd?: string;
+  /** Receives one record per hook run; a throwing sink is logged, never fatal. */
+  audit?: (record: HookAuditRecord) => void | Promise<void>;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+/** What {@link runHooks} did. */
+export interface HookRunSummary {
+  event: HookEvent;
+  podId: string;
+  records: HookAuditRecord[];
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The paths P2 derived for a pod's hooks: `<home>/config/<id>_<sha>.yaml`, `<home>/config`, `<home>/env`.
+ *
+ * @example hookPodPaths('/data/pods/web', manifest).configPath // '/data/pods/web/config/web_<sha>.yaml'
+ */
+export function hookPodPaths(
+  home: string,
+  manifest: Manifest,
+  id: string = manifest.id,
+): { configPath: string; configDirPath: string; envPath: string } {
+  const configDirPath = join(home, 'config');
+  return {
+    configPath: join(configDirPath, `${id}_${manifest.sha()}.yaml`),
+    configDirPath,
+    envPath: join(home, 'env'),
+  };
+}
+
+/**
+ * Runs every hook of the hooks directory for one event, in name order, as the preparer does:
+ * each gets P2's variables plus `PATH`, its output is captured (capped) and logged, and each run is
+ * audited. A hook that outlives `timeoutMs` is killed with its whole process group (SIGTERM, then
+ * SIGKILL after `killGraceMs`; P2 stopped waiting but never killed). A failing hook listed in
+ * `required` stops the run (P2 treated a timeout as non-fatal even then; here a timed-out or
+ * non-executable required hook fails too); others are logged and the next one runs.
+ *
+ * @throws {HooksError} `P2_HOOKS_REQUIRED_HOOK_FAILED` (details: the audit record) when a required
+ *   hook fails; `P2_HOOKS_IO` when the directory cannot be listed or the manifest copy written;
+ *   `P2_HOOKS_INVALID_OPTIONS` for a negative timeout.
+ * @example
+ * ```ts
+ * const summary = await runHooks({ event: 'after_install', node: 'h1', pod: { manifest, home: '/data/pods/web' },
+ *   required: ['secrets__fetch__launch'], audit: (r) => auditLog.write(r) });
+ * summary.records.map((r) => [r.hook, r.success]); // [['secrets__fetch__launch', true], …]
+ * ```
+ */
+export async function runHooks(options: RunHooksOptions): Promise<HookRunSummary> {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const hooksDirectory = options.hooksDirectory ?? '/usr/local/p2hooks.d';
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const killGraceMs = options.killGraceMs ?? 5_000;
+  const outputLimit = options.outputLimitBytes ?? 65_536;
+  for (const [name, value] of [
+    ['timeoutMs', timeoutMs],
+    ['killGraceMs', killGraceMs],
+    ['outputLimitBytes', outputLimit],
+  ] as const) {
+    if (!(value >= 0)) {
+      throw new HooksError(HooksErrorCode.INVALID_OPTIONS, `${name} must be ≥ 0, found ${value}`);
+    }
+  }
+  const required = new Set(options.required ?? []);
+  const { manifest } = options.pod;
+  const podId = options.pod.id ?? manifest.id;
+  const summary: HookRunSummary = { event: options.event, podId, records: [] };
+
+  const hooks = await discoverHooks(hooksDirectory);
+  if (hooks.length === 0) return summary;
+
+  const tempDir = await mkdtemp(join(tmpdir(), `${safeName(podId)}-manifest-`)).catch((error) => {
+    throw new HooksError(
+      HooksErrorCode.IO,
+      `cannot create a temporary directory for the manifest of ${podId}: ${describeError(error)}`,
+      { cause: error },
+    );
+  });
+  try {
+    const manifestPath = join(tempDir, `${safeName(podId)}-manifest.yaml`);
+    await writeFile(manifestPath, manifest.raw, { mode: 0o600 }).catch((error) => {
+      throw new HooksError(
+        HooksErrorCode.IO,
+        `cannot write the manifest of ${podId} to ${manifestPath}: ${describeError(error)}`,
+        { cause: error },
+      );
+    });
+    const vars: HookVariables = {
+      hook: basename(hooksDirectory),
+      event: options.event,
+      node: options.node,
+      podId,
+      podHome: options.pod.home,
+      manifestPath,
+      ...hookPodPaths(options.pod.home, manifest, podId),
+      systemPodRoot: options.podRoot ?? '/data/pods',
+      uniqueKey: options.pod.uniqueKey,
+      readOnly: options.pod.readOnly ?? manifest.readonly ?? false,
+    };
+    const env = {
+      ...options.extraEnv,
+      PATH: options.path ?? DEFAULT_PATH,
+      ...hookEnvironment(vars),
+    };
+
+    for (const hook of hooks) {
+      if (options.signal?.aborted) break;
+      const isRequired = required.has(hook.name);
+      const record = await runOne(hook, {
+        env,
+        cwd: options.cwd ?? '/',
+        timeoutMs,
+        killGraceMs,
+        outputLimit,
+        signal: options.signal,
+        base: {
+          event: options.event,
+          hook: hook.name,
+          hookPath: hook.path,
+          podId,
+          podUniqueKey: options.pod.uniqueKey,
+          node: options.node,
+          required: isRequired,
+        },
+      });
+      summary.records.push(record);
+      const logFields = { ...record, output: redactCredentials(record.output) };
+      if (record.success) logger.info(logFields, 'hook succeeded');
+      else logger.error(logFields, `hook failed: ${record.error}`);
+      try {
+        await options.audit?.(record);
+      } catch (error) {
+        logger.error({ err: describeError(error), hook: hook.name }, 'hook audit sink failed');
+      }
+      if (!record.success && isRequired) {
+        throw new HooksError(
+          HooksErrorCode.REQUIRED_HOOK_FAILED,
+          `required hook ${hook.name} failed during ${options.event} of ${podId}: ${record.error}`,
+          {
+            details: { record: { ...record, output: record.output.slice(-4096) } },
+            hint: `see the hook's output in the log; ${hook.name} is listed in hooks_required, so the deploy stops until it succeeds`,
+          },
+        );
+      }
+    }
+    return summary;
+  } finally {
+    await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * True while the process group has a member that is not a zombie. Killed members linger as zombies
+ * until their new parent reaps them (PID 1 may do that only every second or so); they hold nothing.
+ */
+function processGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false; // ESRCH: no member at all
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return true; // no procfs: trust kill(0)
+  }
+  for (const entry of entries) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
+  }
+  return false;
+}
+
+function safeName(podId: string): string {
+  return podId.replace(/[^A-Za-z0-9._-]/g, '_') || 'pod';
+}
+
+interface RunOneOptions {
+  env: Record<string, string>;
+  cwd: string;
+  timeoutMs: number;
+  killGraceMs: number;
+  outputLimit: number;
+  signal: AbortSignal | undefined;
+  base: Pick<
+    HookAuditRecord,
+    'event' | 'hook' | 'hookPath' | 'podId' | 'podUniqueKey' | 'node' | 'required'
+  >;
+}
+
+/** How long to wait for pipes to close after the hook exited (a leftover child may hold them). */
+const PIPE_DRAIN_MS = 200;
+/** How long after SIGKILL to wait for the group to disappear before reporting anyway. */
+const ZOMBIE_WAIT_MS = 1_000;
+
+async function runOne(hook: DiscoveredHook, o: RunOneOptions): Promise<HookAuditRecord> {
+  const startedAt = new Date();
+  const started = performance.now();
+  const finish = (
+    r: Pick<HookAuditRecord, 'exitCode' | 'signal' | 'timedOut' | 'success'> & {
+      error?: string;
+      output?: string;
+      dropped?: number;
+    },
+  ): HookAuditRecord => ({
+    ...o.base,
+    startedAt,
+    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    timedOut: r.timedOut,
+    success: r.success,
+    ...(r.error === undefined ? {} : { error: r.error }),
+    output: r.output ?? '',
+    outputDroppedBytes: r.dropped ?? 0,
+  });
+
+  if (!hook.executable) {
+    return finish({
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      success: false,
+      error: `${hook.path} is not executable (chmod +x it, or remove it from the hooks directory)`,
+    });
+  }
+
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let dropped = 0;
+  const collect = (chunk: Buffer) => {
+    const room = o.outputLimit - kept;
+    if (room > 0) {
+      const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+      chunks.push(part);
+      kept += part.length;
+    }
+    dropped += Math.max(0, chunk.length - Math.max(room, 0));
+  };
+
+  return new Promise<HookAuditRecord>((resolve) => {
+    // detached: the hook leads a new process group, so a timeout can kill its children too.
+    const child = spawn(hook.path, [], {
+      cwd: o.cwd,
+      env: o.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let timedOut = false;
+    let spawnError: Error | undefined;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let drainTimer: NodeJS.Timeout | undefined;
+    let settled = false;
+    let killedAt: number | undefined;
+    const pgid = child.pid;
+
+    const killGroup = (sig: NodeJS.Signals) => {
+      if (pgid === undefined) return;
+      try {
+        process.kill(-pgid, sig);
+      } catch {
+        // ESRCH: the whole group is gone already.
+      }
+    };
+    const groupAlive = () => pgid !== undefined && processGroupAlive(pgid);
+
+    const terminate = () => {
+      killGroup('SIGTERM');
+      const deadline = Date.now() + o.killGraceMs;
+      const poll = () => {
+        if (!groupAlive()) return;
+        if (Date.now() >= deadline) {
+          killGroup('SIGKILL');
+          killedAt = Date.now();
+          return;
+        }
+        setTimeout(poll, Math.min(50, o.killGraceMs));
+      };
+      poll();
+    };
+
+    const timer = setTimeout(() => {
+      timedOut = true;
+      terminate();
+    }, o.timeoutMs);
+    const onAbort = () => terminate();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(drainTimer);
+      o.signal?.removeEventListener('abort', onAbort);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      const output = Buffer.concat(chunks).toString('utf8');
+      if (spawnError !== undefined) {
+        resolve(
+          finish({
+            exitCode: null,
+            signal: null,
+            timedOut: false,
+            success: false,
+            error: `cannot start ${hook.path}: ${describeError(spawnError)}`,
+            output,
+            dropped,
+          }),
+        );
+        return;
+      }
+      const { code, signal } = exit ?? { code: null, signal: null };
+      const success = !timedOut && code === 0;
+      const error = timedOut
+        ? `timed out after ${o.timeoutMs} ms; killed its process group (${signal ?? 'exited on SIGTERM'})`
+        : o.signal?.aborted && code !== 0
+          ? 'cancelled'
+          : signal !== null
+            ? `killed by ${signal}`
+            : code !== 0
+              ? `exited with status ${code}`
+              : undefined;
+      resolve(
+        finish({
+          exitCode: code,
+          signal,
+          timedOut,
+          success,
+          ...(error === undefined ? {} : { error }),
+          output,
+          dropped,
+        }),
+      );
+    };
+
+    child.on('error', (error) => {
+      spawnError = error;
+      settle();
+    });
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      if (timedOut) {
+        // Wait for the group to be gone (SIGKILL follows the grace period), then report.
+        // Bounded: killed members that nobody reaps yet (zombies) still count as group members.
+        const waitGroup = () => {
+          const reapWaitOver = killedAt !== undefined && Date.now() - killedAt > ZOMBIE_WAIT_MS;
+          if (!groupAlive() || settled || reapWaitOver) return settle();
+          drainTimer = setTimeout(waitGroup, 25);
+        };
+        waitGroup();
+        return;
+      }
+      // Children left behind may keep our pipes open: do not wait for them forever.
+      drainTimer = setTimeout(settle, PIPE_DRAIN_MS);
+    });
+    child.on('close', () => {
+      if (exit !== undefined && (!timedOut || !groupAlive())) settle();
+    });
+  });
+}
