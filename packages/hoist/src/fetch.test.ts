@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HoistErrorCodes } from './errors.js';
 import { type DownloadProgress, downloadArtifact, fetchBytes } from './fetch.js';
@@ -148,6 +149,21 @@ describe('downloadArtifact over HTTP', () => {
     expect(shown).not.toContain('hunter2');
     expect(shown).not.toContain('s3cret');
     expect(shown).toContain('http://***@127.0.0.1');
+  });
+
+  it('keeps credentials out of the structured logs of retries', async () => {
+    server = await startServer((req, res, i) => {
+      if (i === 0) {
+        res.writeHead(503);
+        res.end();
+      } else serveBytes(body, req, res);
+    });
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(line) });
+    const url = server.url.replace('http://', 'http://bob:hunter2@');
+    await downloadArtifact(`${url}/a.tar.gz?token=s3cret`, dest(), { ...fast, logger });
+    expect(lines.join('')).toContain('artifact download failed; retrying');
+    expect(lines.join('')).not.toMatch(/hunter2|s3cret/);
   });
 
   it('redacts credentials from network errors too', async () => {
