@@ -8,6 +8,7 @@ import {
   type CgroupHierarchy,
   createCgroup,
   detectCgroups,
+  listLaunchableCgroups,
   openCgroup,
 } from './index.js';
 
@@ -73,6 +74,10 @@ describe('cgroup v1 (this host)', async () => {
     expect(membership).toMatch(new RegExp(`:memory:/${parentName}/p2/h1/hello/app\\n`));
     expect(membership).toMatch(new RegExp(`:cpu:/${parentName}/p2/h1/hello/app\\n`));
     expect(await cgroup.processes()).toEqual([child.pid]);
+    const listed = await listLaunchableCgroups(hierarchy, { parent: parentName });
+    expect(listed).toEqual([
+      { node: 'h1', pod: 'hello', launchable: 'app', cgroup: 'p2/h1/hello/app' },
+    ]);
     const usage = await cgroup.usage();
     expect(usage.processes).toBe(1);
     expect(usage.memoryBytes).toEqual(expect.any(Number)); // v1 does not move charges on migration

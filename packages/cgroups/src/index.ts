@@ -31,3 +31,4 @@ export {
   P2_CONTROLLERS,
 } from './hierarchy.js';
 export { type CgroupLimits, CPU_PERIOD_US, parseMemory, resolveLimits } from './limits.js';
+export { type LaunchableCgroup, listLaunchableCgroups } from './scan.js';

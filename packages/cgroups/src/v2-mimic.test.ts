@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCgroup, openCgroup } from './index.js';
+import { createCgroup, listLaunchableCgroups, openCgroup } from './index.js';
 
 // A plain directory tree shaped like a cgroup2 mount: this kernel only gives a cgroup2 mount the
 // hugetlb controller, so v2 cpu/memory file handling is checked here (see README).
@@ -89,5 +89,26 @@ describe('cgroup v2 on a mimic tree', () => {
     await cgroup.remove();
     expect(await cgroup.exists()).toBe(false);
     await openCgroup({ version: 2, root }, { name: 'p2/h1/gone' }).remove();
+  });
+});
+
+describe('listLaunchableCgroups', () => {
+  it('finds nested and flat launchable groups that have processes', async () => {
+    const hierarchy = { version: 2 as const, root };
+    for (const [path, procs] of [
+      ['p2/h1/hello/app', '123\n'],
+      ['p2/h1/hello/idle', ''],
+      ['p2/h2/other/web', '7\n8\n'],
+      ['legacy__worker', '9\n'],
+      ['system.slice/unrelated', '1\n'],
+    ] as const) {
+      await mkdir(join(root, path), { recursive: true });
+      await writeFile(join(root, path, 'cgroup.procs'), procs);
+    }
+    expect(await listLaunchableCgroups(hierarchy)).toEqual([
+      { node: '', pod: 'legacy', launchable: 'worker', cgroup: 'legacy__worker' },
+      { node: 'h1', pod: 'hello', launchable: 'app', cgroup: 'p2/h1/hello/app' },
+      { node: 'h2', pod: 'other', launchable: 'web', cgroup: 'p2/h2/other/web' },
+    ]);
   });
 });
