@@ -218,6 +218,50 @@ describe('runHooks', () => {
     expect(record!.error).toMatch(/^cannot start .*bad_interpreter: .*ENOENT/);
   });
 
+  it('passes the unique key and read-only flag, and survives a throwing audit sink', async () => {
+    hook('dump', `#!/bin/sh\necho "$HOOKED_POD_UNIQUE_KEY $HOOKED_POD_READ_ONLY $HOOKED_POD_ID"\n`);
+    const lines: string[] = [];
+    const { options } = base({
+      pod: {
+        manifest,
+        home: '/data/pods/x',
+        id: 'p2t-uuid-pod',
+        uniqueKey: 'p2t-key',
+        readOnly: true,
+      },
+      audit: () => {
+        throw new Error('sqlite locked');
+      },
+      logger: pino({ level: 'info' }, { write: (l: string) => void lines.push(l) }),
+    });
+    const [record] = (await runHooks(options)).records;
+    expect(record).toMatchObject({
+      success: true,
+      podId: 'p2t-uuid-pod',
+      podUniqueKey: 'p2t-key',
+      output: 'p2t-key true p2t-uuid-pod\n',
+    });
+    expect(
+      lines.some((l) => l.includes('hook audit sink failed') && l.includes('sqlite locked')),
+    ).toBe(true);
+  });
+
+  it('cancels a running hook and its group on abort, and runs no further hooks', async () => {
+    hook('a_waits', '#!/bin/sh\nexec sleep 30\n');
+    hook('b_after', `#!/bin/sh\ntouch "${dir}/ran"\n`);
+    const controller = new AbortController();
+    const { options } = base({ signal: controller.signal, killGraceMs: 200 });
+    setTimeout(() => controller.abort(), 100);
+    const summary = await runHooks(options);
+    expect(summary.records).toHaveLength(1);
+    expect(summary.records[0]).toMatchObject({
+      success: false,
+      error: 'cancelled',
+      signal: 'SIGTERM',
+    });
+    expect(existsSync(join(dir, 'ran'))).toBe(false);
+  });
+
   it('does nothing when the hooks directory is missing', async () => {
     const { audit, options } = base({ hooksDirectory: join(dir, 'nope') });
     expect((await runHooks(options)).records).toEqual([]);
