@@ -2,85 +2,82 @@ import { hostname } from 'node:os';
 import type { Store } from '@p2/kv';
 import { LabelStore, type Selector } from '@p2/labels';
 import type { Logger } from 'pino';
-import {
-  type ControllerContext,
-  RcWorker,
-  type ReconcileResult,
-  rcOwnershipLockKey,
-} from './controller.js';
+import { type ControllerContext, RcWorker, type ReconcileResult } from './controller.js';
 import { idFromKey, RC_PREFIX } from './records.js';
 import { silentLogger, sleep } from './util.js';
 
-/** Options of an {@link RcFarm}. */
-export interface RcFarmOptions {
+/** Options every farm takes. */
+export interface FarmOptions {
   /** Session TTL. @default 15_000 */
   readonly sessionTtlMs?: number;
   /** Lock-delay of the farm session (another farm waits this long after this one dies). @default 5_000 */
   readonly lockDelayMs?: number;
-  /** Longest blocking wait on the RC key listing; the farm re-checks ownership at least this often. @default 30_000 */
+  /** Longest blocking wait on the record key listing; ownership is re-checked at least this often. @default 30_000 */
   readonly pollMs?: number;
-  /** Passed to each RC worker. @default 30_000 */
+  /** Passed to each worker: its longest blocking wait, so it re-runs at least this often. @default 30_000 */
   readonly resyncMs?: number;
-  /** Only claim RCs whose RC labels match. @default everything */
-  readonly rcSelector?: Selector;
-  /** Session name. @default `p2-rc-farm:<hostname>:<ISO time>` */
+  /** Session name. @default `p2-<kind>-farm:<hostname>:<ISO time>` */
   readonly sessionName?: string;
-  /** Called with errors of workers and of the farm loop. */
-  readonly onError?: (error: unknown, rcId?: string) => void;
-  /** Called after every successful pass of any worker. */
-  readonly onPass?: (rcId: string, result: ReconcileResult) => void;
+  /** Called with errors of workers (with their id) and of the farm loop. */
+  readonly onError?: (error: unknown, id?: string) => void;
+}
+
+/** A running child of a farm. @internal */
+export interface FarmChild {
+  stop(): Promise<void>;
+  readonly done: Promise<void>;
+}
+
+/** What distinguishes one farm from another. @internal */
+export interface FarmKind {
+  /** `rc`, `ds`… (session names, logs). */
+  readonly name: string;
+  /** Prefix of the records (`replication_controllers/`). */
+  readonly recordPrefix: string;
+  /** Prefix of the ownership locks (`lock/replication_controllers/`). */
+  readonly lockPrefix: string;
+  /** Whether to claim this record (selectors over labels). */
+  accept?(id: string): Promise<boolean>;
+  /** Starts a worker for a claimed record. */
+  spawn(id: string, session: string): FarmChild;
+  /** Called with every listing before claiming (failsafes, contention checks). Return false to skip the pass. */
+  beforePass?(ids: string[]): Promise<boolean>;
 }
 
 /**
- * Claims replication controllers through session locks (`lock/replication_controllers/<id>`) and
- * runs a worker for each one it holds; several farms cooperate through the locks alone (P2's RC
- * farm, spec 03 §1.2). When the session is lost every worker stops; a new session is created and
- * RCs are claimed again. Every write of a worker proves the lock is still held.
- *
- * Deviation from P2: P2 crashed the process when it listed no RCs or only RCs with 0 replicas (a
- * failsafe against reading an empty store); this farm raises the same high-urgency alert and skips
- * that pass instead of crashing.
- *
- * @example
- * ```ts
- * const farm = new RcFarm({ store }, { resyncMs: 5_000 }).start();
- * // … later
- * await farm.stop();
- * ```
+ * Claims records through session locks (`<lockPrefix><id>`) and runs a child for each one it
+ * holds; several farms cooperate through the locks alone, with no leader (P2's farms). When the
+ * session is lost every child stops; a new session is created and records are claimed again.
+ * @internal
  */
-export class RcFarm {
+export class LockFarm {
   readonly #abort = new AbortController();
-  readonly #children = new Map<string, RcWorker>();
+  readonly #children = new Map<string, FarmChild>();
   readonly #log: Logger;
-  readonly #labels: LabelStore;
   #done: Promise<void> | undefined;
   #session: string | undefined;
 
   constructor(
-    private readonly ctx: ControllerContext,
-    private readonly options: RcFarmOptions = {},
+    private readonly store: Store,
+    private readonly kind: FarmKind,
+    private readonly options: FarmOptions,
+    logger: Logger | undefined,
   ) {
-    this.#log = ctx.logger ?? silentLogger;
-    this.#labels = ctx.labels ?? new LabelStore(ctx.store);
+    this.#log = logger ?? silentLogger;
   }
 
-  /** RC ids this farm currently runs. */
   get owned(): string[] {
     return [...this.#children.keys()].sort();
   }
 
-  /** The current session id, if any. */
   get session(): string | undefined {
     return this.#session;
   }
 
-  /** Starts the farm (idempotent). */
-  start(): this {
+  start(): void {
     this.#done ??= this.#run();
-    return this;
   }
 
-  /** Stops every worker, releases the locks and destroys the session. */
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#done;
@@ -88,13 +85,14 @@ export class RcFarm {
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
-    const store = this.ctx.store;
     let backoff = 1_000;
     while (!signal.aborted) {
       let session: string;
       try {
-        session = await store.createSession({
-          name: this.options.sessionName ?? `p2-rc-farm:${hostname()}:${new Date().toISOString()}`,
+        session = await this.store.createSession({
+          name:
+            this.options.sessionName ??
+            `p2-${this.kind.name}-farm:${hostname()}:${new Date().toISOString()}`,
           ttlMs: this.options.sessionTtlMs ?? 15_000,
           lockDelayMs: this.options.lockDelayMs ?? 5_000,
           behavior: 'delete',
@@ -113,106 +111,95 @@ export class RcFarm {
       const renewal = this.#renew(session, lost);
       try {
         await this.#claimLoop(session, lost.signal);
-      } catch (error) {
-        if (!lost.signal.aborted) this.options.onError?.(error);
       } finally {
         lost.abort();
         signal.removeEventListener('abort', onStop);
         await renewal;
-        await this.#releaseAll(session);
+        await Promise.all([...this.#children.keys()].map((id) => this.#release(id, session)));
         this.#session = undefined;
-        await store.destroySession(session).catch(() => undefined);
+        await this.store.destroySession(session).catch(() => undefined);
       }
-      if (!signal.aborted) this.#log.warn('farm session lost; starting a new one');
+      if (!signal.aborted)
+        this.#log.warn({ farm: this.kind.name }, 'farm session lost; starting a new one');
     }
   }
 
   async #renew(session: string, lost: AbortController): Promise<void> {
     const interval = (this.options.sessionTtlMs ?? 15_000) / 2;
+    let failingSince: number | undefined;
     while (!lost.signal.aborted) {
       await sleep(interval, lost.signal);
       if (lost.signal.aborted) return;
       try {
-        const info = await this.ctx.store.renewSession(session);
+        const info = await this.store.renewSession(session);
+        failingSince = undefined;
         if (!info) {
           this.#log.warn({ session }, 'farm session expired');
           lost.abort();
         }
       } catch (error) {
         this.options.onError?.(error);
+        failingSince ??= Date.now();
+        // Renewals failing for a whole TTL: the session is gone for the store too.
+        if (Date.now() - failingSince > (this.options.sessionTtlMs ?? 15_000)) lost.abort();
       }
     }
   }
 
   async #claimLoop(session: string, signal: AbortSignal): Promise<void> {
-    const store = this.ctx.store;
     let index = 0;
     while (!signal.aborted) {
-      const listing = await store.keys(RC_PREFIX, {
-        index,
-        waitMs: this.options.pollMs ?? 30_000,
-        signal,
-      });
-      index = listing.index < index ? 0 : listing.index;
-      const ids = listing.value
-        .map((k) => idFromKey(RC_PREFIX, k))
-        .filter((id): id is string => id !== undefined);
-      if (ids.length === 0) {
-        this.ctx.alert?.({
-          urgency: 'high',
-          incidentKey: 'no_rcs_found',
-          description:
-            'the RC farm found no replication controllers; skipping this pass (P2 would crash)',
+      try {
+        const listing = await this.store.keys(this.kind.recordPrefix, {
+          index,
+          waitMs: this.options.pollMs ?? 30_000,
+          signal,
         });
-        continue;
-      }
-      const locked = new Set(
-        (await store.keys('lock/replication_controllers/', { signal })).value
-          .map((k) => k.slice('lock/replication_controllers/'.length))
-          .filter((rest) => rest !== '' && !rest.includes('/')),
-      );
-      for (const id of ids) {
-        if (signal.aborted) return;
-        if (this.#children.has(id) || locked.has(id)) continue;
-        if (this.options.rcSelector && !this.options.rcSelector.isEverything()) {
-          const labels = await this.#labels.get('replication_controller', id);
-          if (!this.options.rcSelector.matches(labels.labels)) continue;
+        index = listing.index < index ? 0 : listing.index;
+        const ids = listing.value
+          .map((k) => idFromKey(this.kind.recordPrefix, k))
+          .filter((id): id is string => id !== undefined);
+        if (this.kind.beforePass && !(await this.kind.beforePass(ids))) continue;
+        const locked = new Set(
+          (await this.store.keys(this.kind.lockPrefix, { signal })).value
+            .map((k) => k.slice(this.kind.lockPrefix.length))
+            .filter((rest) => rest !== '' && !rest.includes('/')),
+        );
+        for (const id of ids) {
+          if (signal.aborted) return;
+          if (this.#children.has(id) || locked.has(id)) continue;
+          if (this.kind.accept && !(await this.kind.accept(id))) continue;
+          if (!(await this.store.acquire(`${this.kind.lockPrefix}${id}`, '', session, { signal })))
+            continue;
+          this.#spawn(id, session);
         }
-        const acquired = await store.acquire(rcOwnershipLockKey(id), '', session, { signal });
-        if (!acquired) continue;
-        this.#spawn(id, session);
-      }
-      for (const id of [...this.#children.keys()]) {
-        if (!ids.includes(id)) await this.#release(id, session);
+        for (const id of [...this.#children.keys()]) {
+          if (!ids.includes(id)) await this.#release(id, session);
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        this.options.onError?.(error);
+        await sleep(1_000, signal);
       }
     }
   }
 
   #spawn(id: string, session: string): void {
-    const worker = new RcWorker(this.ctx, id, {
-      session,
-      resyncMs: this.options.resyncMs ?? 30_000,
-      onError: (error) => this.options.onError?.(error, id),
-      onPass: (result) => this.options.onPass?.(id, result),
-    }).start();
-    this.#children.set(id, worker);
-    this.#log.info({ rc: id }, 'claimed replication controller');
-    void worker.done.then(() => {
-      // The worker ends by itself when its RC is deleted: give the RC up.
-      if (this.#children.get(id) === worker) void this.#release(id, session);
+    const child = this.kind.spawn(id, session);
+    this.#children.set(id, child);
+    this.#log.info({ farm: this.kind.name, id }, 'claimed');
+    void child.done.then(() => {
+      // A child ends by itself when its record is deleted: give the record up.
+      if (this.#children.get(id) === child) void this.#release(id, session);
     });
   }
 
   async #release(id: string, session: string): Promise<void> {
-    const worker = this.#children.get(id);
-    if (!worker) return;
+    const child = this.#children.get(id);
+    if (!child) return;
     this.#children.delete(id);
-    await worker.stop();
-    await unlock(this.ctx.store, rcOwnershipLockKey(id), session);
-  }
-
-  async #releaseAll(session: string): Promise<void> {
-    await Promise.all([...this.#children.keys()].map((id) => this.#release(id, session)));
+    await child.stop();
+    await unlock(this.store, `${this.kind.lockPrefix}${id}`, session);
   }
 }
 
@@ -226,5 +213,89 @@ export async function unlock(store: Store, key: string, session: string): Promis
     if (entry && entry.session === session) await store.deleteCas(key, entry.modifyIndex);
   } catch {
     // the lock goes with the session anyway
+  }
+}
+
+/** Options of an {@link RcFarm}. */
+export interface RcFarmOptions extends FarmOptions {
+  /** Only claim RCs whose RC labels match. @default everything */
+  readonly rcSelector?: Selector;
+  /** Called after every successful pass of any worker. */
+  readonly onPass?: (rcId: string, result: ReconcileResult) => void;
+}
+
+/**
+ * Claims replication controllers through session locks (`lock/replication_controllers/<id>`) and
+ * runs an {@link RcWorker} for each one it holds (P2's RC farm, spec 03 §1.2). Every write of a
+ * worker proves the lock is still held.
+ *
+ * Deviation from P2: P2 crashed the process when it listed no RCs (a failsafe against reading an
+ * empty store); this farm raises the same high-urgency alert and skips the pass instead.
+ *
+ * @example
+ * ```ts
+ * const farm = new RcFarm({ store }, { resyncMs: 5_000 }).start();
+ * // … later
+ * await farm.stop();
+ * ```
+ */
+export class RcFarm {
+  readonly #farm: LockFarm;
+
+  constructor(ctx: ControllerContext, options: RcFarmOptions = {}) {
+    const labels = ctx.labels ?? new LabelStore(ctx.store);
+    const context = { ...ctx, labels };
+    this.#farm = new LockFarm(
+      ctx.store,
+      {
+        name: 'rc',
+        recordPrefix: RC_PREFIX,
+        lockPrefix: 'lock/replication_controllers/',
+        accept: async (id) =>
+          !options.rcSelector ||
+          options.rcSelector.isEverything() ||
+          options.rcSelector.matches((await labels.get('replication_controller', id)).labels),
+        beforePass: async (ids) => {
+          if (ids.length > 0) return true;
+          ctx.alert?.({
+            urgency: 'high',
+            incidentKey: 'no_rcs_found',
+            description:
+              'the RC farm found no replication controllers; skipping this pass (P2 crashed here)',
+          });
+          return false;
+        },
+        spawn: (id, session) =>
+          new RcWorker(context, id, {
+            session,
+            resyncMs: options.resyncMs ?? 30_000,
+            onError: (error) => options.onError?.(error, id),
+            onPass: (result) => options.onPass?.(id, result),
+          }).start(),
+      },
+      options,
+      ctx.logger,
+    );
+  }
+
+  /** RC ids this farm currently runs. */
+  get owned(): string[] {
+    return this.#farm.owned;
+  }
+
+  /** The current session id, if any. */
+  get session(): string | undefined {
+    return this.#farm.session;
+  }
+
+  /** Starts the farm (idempotent). */
+  start(): this {
+    this.#farm.start();
+    return this;
+  }
+
+  /** Stops every worker, releases the locks and destroys the session. */
+  stop(): Promise<void> {
+    return this.#farm.stop();
   }
 }

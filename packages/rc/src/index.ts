@@ -20,7 +20,23 @@ export {
   realityKey,
   reconcileRc,
 } from './controller.js';
+export {
+  type CreateDsRequest,
+  DsFarm,
+  type DsFarmOptions,
+  type DsReconcileOptions,
+  type DsReconcileResult,
+  DsStore,
+  DsWorker,
+  type DsWorkerOptions,
+  dsKey,
+  dsLockKey,
+  dsStatusKey,
+  reconcileDaemonSet,
+  sweepDaemonSetOrphans,
+} from './daemonset.js';
 export { RcError, RcErrorCode } from './errors.js';
+export type { FarmOptions } from './farm.js';
 export { RcFarm, type RcFarmOptions } from './farm.js';
 export {
   compareHealth,
@@ -66,6 +82,18 @@ export {
   type RollRecord,
   type RollStrategy,
 } from './records.js';
+export {
+  type CreateRollRequest,
+  countReplicas,
+  type RollOutcome,
+  type RollState,
+  type RollStatus,
+  RollStore,
+  type RunRollOptions,
+  rollKey,
+  rollStatusKey,
+  runRollingUpdate,
+} from './roll.js';
 export {
   type AllocationRequest,
   LabelScheduler,

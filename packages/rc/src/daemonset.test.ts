@@ -1,0 +1,210 @@
+import { LabelStore } from '@p2/labels';
+import { parseManifest } from '@p2/manifest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DsFarm, DsStore, DsWorker, dsStatusKey, reconcileDaemonSet } from './daemonset.js';
+import { decodeAudit } from './records.js';
+import {
+  eventually,
+  intentNodes,
+  manifestText,
+  passingCount,
+  simulatePreparers,
+  startTestStore,
+  type TestStore,
+  text,
+} from './test-support.js';
+
+let t: TestStore;
+let labels: LabelStore;
+let dss: DsStore;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  t = await startTestStore();
+  labels = new LabelStore(t.store);
+  dss = new DsStore(t.store);
+});
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+async function nodes(name: string, count: number, role = 'db'): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `p2t-${name}-n${i + 1}`);
+  await labels.applyBatch(
+    names.map((id) => ({ type: 'node' as const, id, set: { fleet: name, role } })),
+  );
+  return names;
+}
+
+describe('DsStore', () => {
+  it('creates with an audit record and enforces P2 rules', async () => {
+    const m = parseManifest(manifestText('p2t-dsstore'));
+    await expect(
+      dss.create({ manifest: m, minHealth: 0, clusterName: 'c', timeoutMs: 1000 }),
+    ).rejects.toThrow(/needs a node selector/);
+    await expect(
+      dss.create({
+        manifest: m,
+        nodeSelector: 'a=b',
+        minHealth: 0,
+        clusterName: 'c',
+        timeoutMs: 0,
+      }),
+    ).rejects.toThrow(/timeout must be positive/);
+    await nodes('dsstore', 2);
+    const ds = await dss.create({
+      manifest: m,
+      nodeSelector: 'fleet=dsstore',
+      minHealth: 1,
+      clusterName: 'c',
+      timeoutMs: 60_000,
+      user: 'alice',
+    });
+    const stored = JSON.parse((await text(t.store, `daemon_sets/${ds.id}`))!);
+    expect(stored).toMatchObject({
+      id: ds.id,
+      disabled: false,
+      min_health: 1,
+      cluster_name: 'c',
+      node_selector: 'fleet=dsstore',
+      pod_id: 'p2t-dsstore',
+      timeout: 60_000_000_000,
+    });
+    const audit = (await t.store.list('audit_logs/')).value
+      .map((e) => decodeAudit(e.value))
+      .find((a) => a.eventType === 'DAEMON_SET_CREATED');
+    expect(audit?.eventDetails).toMatchObject({ user: 'alice', daemon_set: { id: ds.id } });
+    // A second enabled DS of the same pod on overlapping nodes contends.
+    await expect(
+      dss.create({
+        manifest: m,
+        nodeSelector: 'role=db,fleet=dsstore',
+        minHealth: 0,
+        clusterName: 'c',
+        timeoutMs: 1,
+      }),
+    ).rejects.toMatchObject({ code: 'P2_RC_CONFLICT' });
+    await expect(
+      dss.updateManifest(ds.id, parseManifest(manifestText('p2t-else'))),
+    ).rejects.toMatchObject({
+      code: 'P2_RC_INVALID_REQUEST',
+    });
+    await dss.disable(ds.id);
+    expect((await dss.get(ds.id)).ds.disabled).toBe(true);
+  });
+});
+
+describe('reconcileDaemonSet', () => {
+  it('lands on every matching node, follows label changes, leaves RC pods alone', async () => {
+    const names = await nodes('dsland', 4);
+    await labels.setLabel('node', names[3]!, 'role', 'web');
+    const pod = 'p2t-dsland';
+    // An RC already runs this pod on node 3.
+    await labels.setLabels('pod', `${names[2]}/${pod}`, {
+      replication_controller_id: 'some-rc',
+      pod_id: pod,
+    });
+    const ds = await dss.create({
+      manifest: parseManifest(manifestText(pod)),
+      nodeSelector: 'fleet=dsland,role=db',
+      minHealth: 0,
+      clusterName: 'c',
+      timeoutMs: 1000,
+    });
+    const first = await reconcileDaemonSet({ store: t.store }, ds);
+    expect(first.added).toEqual(names.slice(0, 2));
+    expect(first.skipped).toEqual([names[2]]);
+    expect(await intentNodes(t.store, pod)).toEqual(names.slice(0, 2));
+    expect((await labels.get('pod', `${names[0]}/${pod}`)).labels).toEqual({
+      daemon_set_id: ds.id,
+      pod_id: pod,
+    });
+    expect(JSON.parse((await text(t.store, dsStatusKey(ds.id)))!)).toMatchObject({
+      manifest_sha: ds.manifest.sha(),
+    });
+
+    await labels.setLabel('node', names[3]!, 'role', 'db');
+    await labels.setLabel('node', names[0]!, 'role', 'web');
+    const second = await reconcileDaemonSet({ store: t.store }, ds);
+    expect(second.added).toEqual([names[3]]);
+    expect(second.removed).toEqual([names[0]]);
+    expect(await intentNodes(t.store, pod)).toEqual([names[1], names[3]]);
+
+    for (const n of names) await labels.setLabel('node', n, 'role', 'none');
+    await expect(reconcileDaemonSet({ store: t.store }, ds)).rejects.toThrow(
+      /refuses to unschedule everything/,
+    );
+    expect(await intentNodes(t.store, pod)).toEqual([names[1], names[3]]);
+  });
+
+  it('replaces a manifest node by node, keeping min_health passing', async () => {
+    const names = await nodes('dsroll', 4);
+    const pod = 'p2t-dsroll';
+    const sim = simulatePreparers(t.store, {
+      healthOf: (m) => (m.includes('_v3.') ? 'critical' : 'passing'),
+    });
+    cleanups.push(() => sim.stop());
+    const ds = await dss.create({
+      manifest: parseManifest(manifestText(pod, 'v1')),
+      nodeSelector: 'fleet=dsroll',
+      minHealth: 3,
+      clusterName: 'c',
+      timeoutMs: 1000,
+    });
+    const worker = new DsWorker({ store: t.store }, ds.id, { resyncMs: 200 }).start();
+    cleanups.push(() => worker.stop());
+    await eventually(async () => (await passingCount(t.store, pod)) === 4);
+
+    await dss.updateManifest(ds.id, parseManifest(manifestText(pod, 'v2')));
+    let min = 4;
+    await eventually(
+      async () => {
+        min = Math.min(min, await passingCount(t.store, pod));
+        const texts = await Promise.all(names.map((n) => text(t.store, `reality/${n}/${pod}`)));
+        return (
+          texts.every((x) => x === manifestText(pod, 'v2')) &&
+          (await passingCount(t.store, pod)) === 4
+        );
+      },
+      15_000,
+      20,
+    );
+    expect(min).toBeGreaterThanOrEqual(3);
+
+    // A version that never becomes healthy: the budget (4 passing − 3) allows one node only.
+    await dss.updateManifest(ds.id, parseManifest(manifestText(pod, 'v3')));
+    await eventually(async () => (await passingCount(t.store, pod)) === 3);
+    await new Promise((r) => setTimeout(r, 800));
+    const versions = await Promise.all(names.map((n) => text(t.store, `intent/${n}/${pod}`)));
+    expect(versions.filter((v) => v === manifestText(pod, 'v3'))).toHaveLength(1);
+    expect(await passingCount(t.store, pod)).toBe(3);
+  });
+});
+
+describe('DsFarm', () => {
+  it('runs daemon sets it claims and sweeps the pods of deleted ones', async () => {
+    const names = await nodes('dsfarm', 2);
+    const pod = 'p2t-dsfarm';
+    const farm = new DsFarm(
+      { store: t.store },
+      { sessionTtlMs: 10_000, lockDelayMs: 0, pollMs: 200, resyncMs: 200, orphanSweepMs: 200 },
+    ).start();
+    cleanups.push(() => farm.stop());
+    const ds = await dss.create({
+      manifest: parseManifest(manifestText(pod)),
+      nodeSelector: 'fleet=dsfarm',
+      minHealth: 0,
+      clusterName: 'c',
+      timeoutMs: 1000,
+    });
+    await eventually(async () => (await intentNodes(t.store, pod)).length === 2);
+    expect(farm.owned).toContain(ds.id);
+    await dss.delete(ds.id);
+    await eventually(async () => (await intentNodes(t.store, pod)).length === 0);
+    expect((await labels.get('pod', `${names[0]}/${pod}`)).labels).toEqual({ pod_id: pod });
+    await eventually(async () => !farm.owned.includes(ds.id));
+  });
+});
