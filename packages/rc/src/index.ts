@@ -85,6 +85,8 @@ export {
 export {
   type CreateRollRequest,
   countReplicas,
+  RollFarm,
+  type RollFarmOptions,
   type RollOutcome,
   type RollState,
   type RollStatus,

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RcFarm } from './farm.js';
 import { RcStore } from './rcstore.js';
 import { decodeAudit } from './records.js';
-import { type RollStatus, RollStore, runRollingUpdate } from './roll.js';
+import { RollFarm, type RollStatus, RollStore, runRollingUpdate } from './roll.js';
 import {
   eventually,
   intentNodes,
@@ -263,5 +263,29 @@ describe('runRollingUpdate with real RC workers and simulated preparers', () => 
     expect((await rcs.get(next.id)).rc.replicasDesired).toBe(0);
     await rolls.resume(next.id);
     expect(await run).toBe('succeeded');
+  });
+});
+
+describe('RollFarm', () => {
+  it('runs a rolling update it claims to the end', async () => {
+    const { pod, oldRc, newRc } = await setup('rollfarm', 2, 2);
+    const next = await newRc('v2');
+    const outcomes: string[] = [];
+    const farm = new RollFarm(
+      { store: t.store },
+      {
+        sessionTtlMs: 10_000,
+        lockDelayMs: 0,
+        pollMs: 200,
+        rollPollMs: 100,
+        onOutcome: (_id, outcome) => outcomes.push(outcome),
+      },
+    ).start();
+    cleanups.push(() => farm.stop());
+    await rolls.create({ oldRc: oldRc.id, newRc: next.id, desiredReplicas: 2, minimumReplicas: 1 });
+    await eventually(async () => outcomes.includes('succeeded'));
+    expect(await rolls.get(next.id)).toBeUndefined();
+    await eventually(async () => (await passingCount(t.store, pod)) === 2);
+    await expect(rcs.get(oldRc.id)).rejects.toMatchObject({ code: 'P2_RC_NOT_FOUND' });
   });
 });

@@ -12,6 +12,7 @@ import {
   sameManifest,
 } from './controller.js';
 import { RcError, RcErrorCode } from './errors.js';
+import { type FarmOptions, LockFarm } from './farm.js';
 import { compareHealth, type HealthSource, type HealthState, StoreHealthSource } from './health.js';
 import { rcKey } from './rcstore.js';
 import {
@@ -724,5 +725,75 @@ export async function runRollingUpdate(
         canceled,
       }),
     };
+  }
+}
+
+/** Options of a {@link RollFarm}. */
+export interface RollFarmOptions extends FarmOptions {
+  /** Passed to each run. @default 1_000 */
+  readonly rollPollMs?: number;
+  /** Called with each run's outcome. */
+  readonly onOutcome?: (id: string, outcome: RollOutcome) => void;
+}
+
+/**
+ * Claims rolling updates through `lock/rolls/<id>` and runs each one ({@link runRollingUpdate});
+ * a run that ends without finishing (`locked`, `interrupted`) is released and picked up again on a
+ * later pass. Failed updates are left alone until an operator resumes or cancels them. (P2's roll
+ * farm was wired incompletely in its server; this one runs updates end to end.)
+ *
+ * @example
+ * ```ts
+ * const farm = new RollFarm({ store }).start();
+ * ```
+ */
+export class RollFarm {
+  readonly #farm: LockFarm;
+
+  constructor(ctx: ControllerContext, options: RollFarmOptions = {}) {
+    const rolls = new RollStore(ctx.store);
+    this.#farm = new LockFarm(
+      ctx.store,
+      {
+        name: 'roll',
+        recordPrefix: ROLL_PREFIX,
+        lockPrefix: 'lock/rolls/',
+        accept: async (id) => (await rolls.status(id))?.state !== 'failed',
+        spawn: (id) => {
+          const abort = new AbortController();
+          const done = runRollingUpdate(ctx, id, {
+            signal: abort.signal,
+            pollMs: options.rollPollMs ?? 1_000,
+            ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
+          }).then(
+            (outcome) => options.onOutcome?.(id, outcome),
+            (error: unknown) => options.onError?.(error, id),
+          );
+          return {
+            done,
+            stop: async () => {
+              abort.abort();
+              await done;
+            },
+          };
+        },
+      },
+      options,
+      ctx.logger,
+    );
+  }
+
+  /** Update ids this farm currently runs. */
+  get owned(): string[] {
+    return this.#farm.owned;
+  }
+
+  start(): this {
+    this.#farm.start();
+    return this;
+  }
+
+  stop(): Promise<void> {
+    return this.#farm.stop();
   }
 }
