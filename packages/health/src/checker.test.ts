@@ -193,6 +193,41 @@ describe('HealthChecker', () => {
     expect(published(memory, 'p2t-retry')).toEqual(['passing']);
   });
 
+  it('a removal waits for a publish in flight, so no key is left behind', async () => {
+    const memory = new MemoryHealthPublisher();
+    let publishing = false;
+    const publisher = {
+      publish: async (podId: string, result: HealthResult) => {
+        publishing = true;
+        await sleep(150); // a slow store
+        await memory.publish(podId, result);
+      },
+      remove: (podId: string) => memory.remove(podId),
+    };
+    const checker = track(new HealthChecker({ publisher, intervalMs: 1 }));
+    checker.setPod(pod('p2t-racing'));
+    await waitFor('publish under way', () => publishing);
+    await checker.removePod('p2t-racing');
+    expect(published(memory, 'p2t-racing')).toEqual(['passing', 'removed']);
+    expect(memory.current.has('p2t-racing')).toBe(false);
+  });
+
+  it('keeps checking when an onResult callback throws', async () => {
+    const publisher = new MemoryHealthPublisher();
+    let calls = 0;
+    track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 5,
+        onResult: () => {
+          calls += 1;
+          throw new Error('bad callback');
+        },
+      }),
+    ).setPod(pod('p2t-callback'));
+    await waitFor('several results', () => calls >= 3);
+  });
+
   it('close waits for running checks and closes the publisher', async () => {
     answers.set('/p2t-shut', { code: 200, delayMs: 100 });
     let closed = false;

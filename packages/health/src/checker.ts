@@ -49,6 +49,8 @@ interface PodState {
   timer: NodeJS.Timeout | undefined;
   queued: boolean;
   running: boolean;
+  /** The check (and publish) in flight, if any. */
+  current: Promise<void> | undefined;
   removed: boolean;
   latest: HealthResult | undefined;
   published: { status: HealthState; at: number } | undefined;
@@ -160,6 +162,7 @@ export class HealthChecker {
       timer: undefined,
       queued: false,
       running: false,
+      current: undefined,
       removed: false,
       latest: undefined,
       published: undefined,
@@ -195,6 +198,8 @@ export class HealthChecker {
     this.#pods.delete(podId);
     const queuedAt = this.#queue.indexOf(pod);
     if (queuedAt >= 0) this.#queue.splice(queuedAt, 1);
+    // A publish in flight could otherwise land after the removal and leave the key behind.
+    await pod.current;
     await this.#publisher.remove(podId);
   }
 
@@ -243,15 +248,25 @@ export class HealthChecker {
       if (pod.removed) continue;
       this.#running += 1;
       pod.running = true;
-      const run = this.#run(pod).finally(() => {
-        this.#running -= 1;
-        pod.running = false;
-        this.#inFlight.delete(run);
-        if (!pod.removed && !this.#closed && pod.timer === undefined) {
-          this.#schedule(pod, this.#nextDelay());
-        }
-        this.#drain();
-      });
+      const run = this.#run(pod)
+        .catch((error: unknown) => {
+          // Only a throwing onResult callback gets here; it must not stop the loop.
+          this.#logger.error(
+            { podId: pod.target.podId, err: describeError(error) },
+            'health onResult failed',
+          );
+        })
+        .finally(() => {
+          this.#running -= 1;
+          pod.running = false;
+          pod.current = undefined;
+          this.#inFlight.delete(run);
+          if (!pod.removed && !this.#closed && pod.timer === undefined) {
+            this.#schedule(pod, this.#nextDelay());
+          }
+          this.#drain();
+        });
+      pod.current = run;
       this.#inFlight.add(run);
     }
   }

@@ -312,9 +312,12 @@ export class StoreHealthPublisher implements HealthPublisher {
       return;
     }
     // A new session: rewrite every status (P2 did the same).
-    for (const [podId, written] of this.#written) {
+    for (const [podId, written] of [...this.#written]) {
+      const key = healthKey(podId, this.#node);
       try {
-        await this.#write(healthKey(podId, this.#node), podId, written);
+        await this.#write(key, podId, written);
+        // Removed while this write was under way: take the key away again.
+        if (!this.#written.has(podId)) await this.#store.delete(key);
       } catch (error) {
         this.#logger.warn(
           { err: describeError(error), podId },
