@@ -129,7 +129,7 @@ export async function run(): Promise<void> {
       `fast path p99 ${p99.toFixed(1)} ms — target < 500 ms: ${p99 < 500 ? 'met' : 'NOT met'}`,
     );
   } finally {
-    for (const r of [plain, slots, direct])
+    for (const r of all)
       await r.stop({ stopServices: true, timeoutMs: 20_000 }).catch(() => undefined);
     await rm(base, { recursive: true, force: true });
   }
