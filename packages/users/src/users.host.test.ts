@@ -67,6 +67,12 @@ describe('ensureUser (real useradd)', () => {
     await expect(lookupUser(`p2t-none-${suffix}`)).rejects.toMatchObject({
       code: 'P2_USERS_NOT_FOUND',
     });
+    // an existing user whose primary group is not the one asked for
+    await expect(
+      ensureUser({ name: names[0] as string, group: names[3] as string }),
+    ).rejects.toMatchObject({
+      code: 'P2_USERS_MISMATCH',
+    });
   });
 
   it('removeUser deletes user and group and tolerates missing ones', async () => {
