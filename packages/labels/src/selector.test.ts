@@ -155,6 +155,7 @@ describe('parse errors say where and what was expected', () => {
     ['a in (,,)', 8, "a value or ','", "')'"],
     ['!', 1, 'a label key', 'end of string'],
     ['a in )', 5, "'('", "')'"],
+    ['zone in b', 8, "'('", "'b'"],
   ])('%j: position %i', (text, position, expected, found) => {
     const error = parseError(text);
     expect(error.code).toBe('P2_LABELS_SELECTOR_SYNTAX');
