@@ -100,6 +100,7 @@ interface DirRecord {
 
 const SMALL_FILE_BYTES = 512 * 1024;
 const SYNC_WRITE_MAX_BYTES = 128 * 1024;
+const SYNC_WRITE_STALL_MS = 10;
 const MAX_WRITES_IN_FLIGHT = 16;
 const MAX_SYMLINK_HOPS = 40;
 const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -190,6 +191,9 @@ class Extractor {
   private declaredBytes = 0;
   /** Read once: files are created with their final mode unless the umask would strip bits. */
   private readonly umask = process.umask();
+  /** Cleared after the first slow synchronous write (see writeSmallFile). */
+  private syncWrites = true;
+  private slowSyncWrites = 0;
 
   constructor(
     private readonly root: string,
@@ -441,8 +445,10 @@ class Extractor {
    * Writes a small file. Up to {@link SYNC_WRITE_MAX_BYTES} the system calls (open, write,
    * [fchown], [fchmod], futimes, close) run synchronously: each async call costs a round trip
    * through libuv's thread pool, which made many-small-file artifacts ~1.8x slower than GNU tar;
-   * synchronous page-cache writes of a few KiB block the event loop for microseconds (the bench
-   * reports the worst event-loop delay). Larger ones use one promise over plain fd callbacks.
+   * synchronous page-cache writes of a few KiB block the event loop for microseconds. When one
+   * takes longer than {@link SYNC_WRITE_STALL_MS} three times (a disk under writeback pressure), the rest of the
+   * archive is written asynchronously so the event loop stays responsive (the bench reports the
+   * event-loop delay). Larger files use one promise over plain fd callbacks.
    */
   private writeSmallFile(
     path: string,
@@ -452,7 +458,8 @@ class Extractor {
   ): Promise<void> {
     const owner = this.owner;
     const needsChmod = (mode & ~this.umask) !== mode;
-    if (data.length <= SYNC_WRITE_MAX_BYTES) {
+    if (this.syncWrites && data.length <= SYNC_WRITE_MAX_BYTES) {
+      const started = performance.now();
       try {
         const fd = openSync(path, CREATE_FLAGS, mode);
         try {
@@ -462,6 +469,12 @@ class Extractor {
           if (mtime !== undefined) futimesSync(fd, mtime, mtime);
         } finally {
           closeSync(fd);
+        }
+        if (performance.now() - started > SYNC_WRITE_STALL_MS && ++this.slowSyncWrites >= 3) {
+          // The disk is pushing back (writeback throttling): stop blocking the event loop. Three
+          // strikes, so that one descheduling of a busy CPU does not count as a slow disk.
+          this.syncWrites = false;
+          this.logger.debug({ path }, 'slow synchronous writes; switching to asynchronous writes');
         }
         return Promise.resolve();
       } catch (error) {
