@@ -160,6 +160,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   const sessionTimers = new Map<string, NodeJS.Timeout>();
   const tombstoneTimes = new Map<string, number>();
   let closing = false;
+  let diskError: unknown;
 
   // ---- commits ------------------------------------------------------------------------------
 
@@ -170,7 +171,17 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     for (const key of effect.del ?? []) tombstoneTimes.set(key, now);
     for (const session of effect.sput ?? []) armSession(session);
     for (const id of effect.sdel ?? []) disarmSession(id);
-    await log.append(effect);
+    try {
+      await log.append(effect);
+    } catch (error) {
+      // Memory now holds a change the disk may not: stop taking writes rather than diverge.
+      diskError ??= error;
+      logger.error({ err: error }, 'log write failed; refusing further writes until restart');
+      throw new HttpFailure(
+        500,
+        `write not persisted: ${(error as Error).message}; restart p2-kv-server`,
+      );
+    }
     const keys = [...(effect.put ?? []).map((r) => r[0]), ...(effect.del ?? [])];
     const sessions = (effect.sput?.length ?? 0) + (effect.sdel?.length ?? 0) > 0;
     for (const waiter of waiters) {
@@ -755,6 +766,12 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
       if (path === '/v1/status/peers') return send(res, 200, JSON.stringify([self]));
     }
     authorize(req, q);
+    if (diskError !== undefined && req.method !== 'GET') {
+      throw new HttpFailure(
+        500,
+        `p2-kv-server refuses writes after a disk error (${(diskError as Error).message}); restart it once the disk is fixed`,
+      );
+    }
     res.setHeader('X-Consul-Default-ACL-Policy', aclToken ? 'deny' : 'allow');
     const dc = q.get('dc');
     if (dc !== null && dc !== '' && dc !== datacenter)
@@ -875,9 +892,17 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
       server.close();
       server.closeAllConnections();
       for (const waiter of [...waiters]) waiter.wake();
-      await log.checkpoint();
-      await log.close();
-      releaseDataDir(lockFile);
+      try {
+        if (diskError === undefined) await log.checkpoint();
+      } catch (error) {
+        logger.warn(
+          { err: error },
+          'snapshot on close failed; the log still holds every acknowledged write',
+        );
+      } finally {
+        await log.close().catch(() => undefined);
+        releaseDataDir(lockFile);
+      }
     },
   };
 }

@@ -173,6 +173,20 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
         expect((await store.get('k')).value?.flags).toBe(0);
       });
 
+      it('keys with characters that need escaping on the wire round-trip', async () => {
+        const keys = [
+          'odd/a b',
+          'odd/q?x=1',
+          'odd/hash#1',
+          'odd/100%',
+          'odd/plus+sign',
+          'odd/ünïcødé',
+        ];
+        for (const key of keys) await store.put(key, key);
+        expect((await store.keys('odd/')).value).toEqual([...keys].sort());
+        for (const key of keys) expect(text((await store.get(key)).value)).toBe(key);
+      });
+
       it('stores binary values byte for byte', async () => {
         const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
         await store.put('bin', bytes);

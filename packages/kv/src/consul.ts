@@ -212,7 +212,9 @@ export class ConsulStore implements Store {
     };
     signal?.addEventListener('abort', cancel, { once: true });
     try {
-      const result = (await fn({ ...options, ctx })) as [PapiResponse, unknown?] | undefined;
+      const result = (await fn({ timeout: 30_000, ...options, ctx })) as
+        | [PapiResponse, unknown?]
+        | undefined;
       return { res: result?.[0], body: result?.[1] };
     } catch (error) {
       if (signal?.aborted) throw this.aborted(what, signal);
