@@ -311,6 +311,14 @@ export class StoreHealthPublisher implements HealthPublisher {
       this.#retryDelayMs = Math.min(this.#retryDelayMs * 2, this.#retryMaxMs);
       return;
     }
+    if (this.#closed) {
+      // close() ran while the session was being created: do not leave it (or keys) behind.
+      const orphan = this.#session;
+      this.#session = undefined;
+      clearTimeout(this.#renewTimer);
+      if (orphan !== undefined) await this.#store.destroySession(orphan).catch(() => undefined);
+      return;
+    }
     // A new session: rewrite every status (P2 did the same).
     for (const [podId, written] of [...this.#written]) {
       const key = healthKey(podId, this.#node);
