@@ -16,6 +16,12 @@ export {
 export { HooksError, HooksErrorCode } from './errors.js';
 export { type HookEvent, HookEvents, isHookEvent, parseHookEvent } from './events.js';
 export {
+  type HookExecutor,
+  hookExecutorName,
+  installHookExecutors,
+  shellQuote,
+} from './install.js';
+export {
   type HookAuditRecord,
   type HookPod,
   type HookRunSummary,
