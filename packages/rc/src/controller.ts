@@ -176,6 +176,24 @@ export async function commitNodeChanges(
   await flush();
 }
 
+/** Maps with at most `limit` calls in flight, keeping order. @internal */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /** Reads the intent of `podId` on each node (8 reads in flight). @internal */
 export async function readIntents(
   store: Store,
@@ -285,7 +303,15 @@ export async function reconcileRc(
     ? [{ verb: 'check-session', key: rcOwnershipLockKey(rc.id), session: options.session }]
     : [];
 
-  let current = await rcCurrentPods(c.labels, rc.id);
+  // One listing of every pod label record serves both the RC's current set and the CAS indexes
+  // of the records new replicas will label (instead of one read per node).
+  const podRecords = new Map((await c.labels.list('pod')).map((r) => [r.id, r]));
+  let current = new Map<string, IndexedLabels>();
+  for (const r of podRecords.values()) {
+    if (r.labels[ReservedLabel.REPLICATION_CONTROLLER_ID] !== rc.id) continue;
+    const parsed = parsePodLabelId(r.id);
+    if (parsed) current.set(parsed.node, r);
+  }
   let eligible = await c.scheduler.eligibleNodes(rc.manifest, rc.nodeSelector);
   const added: string[] = [];
   const removed: string[] = [];
@@ -301,9 +327,21 @@ export async function reconcileRc(
       spreadKey: rc.topologySpreadKey,
     });
     const changes: NodeChange[] = [];
-    for (const node of placement.nodes) {
-      changes.push({ node, effect: 'add', ops: await ops.schedule(node) });
-    }
+    // Read the pod label records 16 at a time (each add is a CAS on the record it read).
+    const perNode = await mapLimit(placement.nodes, 16, (node) =>
+      ops.schedule(
+        node,
+        podRecords.get(podLabelId(node, podId)) ?? {
+          type: 'pod',
+          id: podLabelId(node, podId),
+          labels: {},
+          index: 0,
+        },
+      ),
+    );
+    placement.nodes.forEach((node, i) => {
+      changes.push({ node, effect: 'add', ops: perNode[i]! });
+    });
     await commitNodeChanges(c.store, changes, {
       proof,
       nodesBefore: current.keys(),
@@ -372,7 +410,11 @@ export async function reconcileRc(
 
   const rewritten: string[] = [];
   if (!rc.disabled) {
-    const targets = [...current.keys()].filter((n) => eligibleSet.has(n)).sort(byName);
+    // Nodes given the manifest in this pass are consistent by construction.
+    const justAdded = new Set(added);
+    const targets = [...current.keys()]
+      .filter((n) => eligibleSet.has(n) && !justAdded.has(n))
+      .sort(byName);
     const intents = await readIntents(c.store, targets, podId);
     const sha = rc.manifest.sha();
     const changes: NodeChange[] = [];
