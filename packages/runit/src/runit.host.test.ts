@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   chmod,
   mkdir,
@@ -183,6 +184,30 @@ describe('RunsvDir with real runit', () => {
     expect(await runsvdir.remove(installed.name, { timeoutMs: 5000 })).toBe(true);
     expect(await readFile(`/proc/${last}/status`, 'utf8').catch(() => 'gone')).toBe('gone');
     expect(await runsvdir.services()).not.toContain(installed.name);
+  });
+
+  it('kills what is left of the process group when the app exits', async () => {
+    const entry = await app('forker', 'sleep 1001 &\nexec sleep 1000');
+    const { dir } = await runsvdir.install({
+      name: `p2t-fork-${suffix}__app__launch`,
+      entryPoint: entry,
+      user: userName,
+    });
+    const pid = (await readStatus(dir)).pid as number;
+    const child = await until('background child', async () => {
+      const out = execFileSync('pgrep', ['-g', String(pid)], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map(Number);
+      return out.find((p) => p !== pid);
+    });
+    expect((await readFile(`/proc/${child}/cmdline`, 'utf8')).startsWith('sleep\u00001001')).toBe(
+      true,
+    );
+    await down(dir, { timeoutMs: 5000 });
+    // Dead: gone, or a zombie waiting for init (this sandbox's pid 1 does not reap orphans).
+    const stat = await readFile(`/proc/${child}/stat`, 'utf8').catch(() => 'gone');
+    expect(stat === 'gone' || / Z /.test(stat.slice(stat.lastIndexOf(')')))).toBe(true);
   });
 
   it('restarts a crashing service (policy always) and records each exit code', async () => {

@@ -42,7 +42,7 @@ describe('generated scripts', () => {
     expect(run).toContain('gid="$(id -g -- hello)"');
     const last = run.trim().split('\n').at(-1);
     expect(last).toBe(
-      `exec chpst -e /data/pods/hello/env chpst -e /data/pods/hello/app/env env ENTRY_POINT=bin/launch setpriv --reuid=hello "--regid=$gid" --init-groups -- /data/pods/hello/app/installs/app_v1/bin/launch 'it'\\''s'`,
+      `exec chpst -e /data/pods/hello/env chpst -e /data/pods/hello/app/env env ENTRY_POINT=bin/launch setsid setpriv --reuid=hello "--regid=$gid" --init-groups -- /data/pods/hello/app/installs/app_v1/bin/launch 'it'\\''s'`,
     );
     await syntaxOk(run);
   });
@@ -51,7 +51,12 @@ describe('generated scripts', () => {
     const run = renderRun(
       resolveSpec({ name: 'a__b__c', entryPoint: '/x', user: 'hello', group: 'staff' }),
     );
-    expect(run).toContain('setpriv --reuid=hello --regid=staff --init-groups -- /x');
+    expect(run).toContain('setsid setpriv --reuid=hello --regid=staff --init-groups -- /x');
+    const plain = renderRun(
+      resolveSpec({ name: 'a__b__c', entryPoint: '/x', user: 'hello', killProcessGroup: false }),
+    );
+    expect(plain).not.toContain('setsid');
+    expect(plain).not.toContain('p2-run.pid');
     expect(run).not.toContain('id -g');
   });
 

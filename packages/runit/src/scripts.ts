@@ -12,6 +12,8 @@ const q = shellQuote;
 export const EXIT_LOG_FILE = 'exits.jsonl';
 export const LAST_EXIT_FILE = 'last-exit.json';
 export const SPEC_FILE = 'p2-service.json';
+/** The run script's pid (= the app's pid and process group id). */
+export const RUN_PID_FILE = 'p2-run.pid';
 /** Size at which `exits.jsonl` is rotated to `exits.jsonl.1`. */
 export const EXIT_LOG_MAX_BYTES = 65_536;
 
@@ -41,10 +43,14 @@ export function renderRun(spec: ResolvedSpec): string {
     lines.push(
       `gid="$(id -g -- ${q(spec.user)})" || { echo "p2: user ${spec.user} does not exist" >&2; exit 111; }`,
     );
+  // The pid stays the app's through every exec below; the finish script uses it as the group id.
+  if (spec.killProcessGroup) lines.push(`echo $$ > ./${RUN_PID_FILE}`);
   lines.push(`cd ${q(spec.workingDir)} || exit 111`);
   const argv: string[] = [];
   for (const dir of spec.envDirs) argv.push(q('chpst'), '-e', q(dir));
   if (spec.entryPointEnv !== undefined) argv.push('env', q(`ENTRY_POINT=${spec.entryPointEnv}`));
+  // runsv's child is never a group leader, so setsid execs in place (no fork, same pid).
+  if (spec.killProcessGroup) argv.push('setsid');
   argv.push(
     'setpriv',
     q(`--reuid=${spec.user}`),
@@ -79,6 +85,15 @@ export function renderFinish(spec: ResolvedSpec): string {
     `printf '%s\\n' "$line" >> ${q(log)}`,
     `printf '%s\\n' "$line" > ${q(`${last}.tmp`)} && mv -f ${q(`${last}.tmp`)} ${q(last)}`,
   ];
+  if (spec.killProcessGroup)
+    lines.push(
+      `pgid="$(cat ./${RUN_PID_FILE} 2>/dev/null)"`,
+      'if [ -n "$pgid" ] && kill -0 -$pgid 2>/dev/null; then',
+      '  kill -TERM -$pgid 2>/dev/null; kill -CONT -$pgid 2>/dev/null',
+      '  i=0; while [ $i -lt 20 ] && kill -0 -$pgid 2>/dev/null; do sleep 0.05; i=$((i+1)); done',
+      '  kill -KILL -$pgid 2>/dev/null',
+      'fi',
+    );
   if (spec.finishCommand !== undefined && spec.finishCommand.length > 0) {
     const argv: string[] = [];
     for (const dir of spec.envDirs) argv.push('chpst', '-e', dir);

@@ -55,6 +55,13 @@ export interface ServiceSpec {
   requireFile?: string;
   /** Raise the open-files limit to `/proc/sys/fs/nr_open` like p2-exec `-n`. @default true */
   liftFileLimit?: boolean;
+  /**
+   * Give the app its own process group (as p2-exec's `setpgid`) and, after it exits, TERM — then,
+   * after 1 s, KILL — whatever is left in that group, so children of an old instance never outlive
+   * it and race its restart. Processes that daemonise into their own session escape this; the
+   * launchable's cgroup still holds them. @default true
+   */
+  killProcessGroup?: boolean;
   /** Run after each exit is recorded, with runit's two finish arguments appended (e.g. an exit reporter). */
   finishCommand?: string[];
   /** Constant fields copied into every exit record, so a reporter knows whose exit it is (spec 02 §1.12). */
@@ -150,6 +157,7 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
     restartTimeoutMs,
     requireFile: spec.requireFile,
     liftFileLimit: spec.liftFileLimit ?? true,
+    killProcessGroup: spec.killProcessGroup ?? true,
     finishCommand: spec.finishCommand,
     identity: spec.identity,
     log: { maxFileBytes, maxFiles, user: spec.log?.user ?? 'nobody', command: spec.log?.command },
