@@ -8,6 +8,7 @@ import { createStore, registerBackend } from './backend.js';
 import { ConsulStore } from './consul.js';
 import { KvErrorCodes } from './errors.js';
 import { startTestServer } from './test-support.js';
+import { watchKey } from './watch.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -95,6 +96,22 @@ describe('createStore', () => {
     expect(isP2Error(error, KvErrorCodes.UNAVAILABLE)).toBe(true);
     expect((error as { hint?: string }).hint).toContain('is the store running');
     await store.close();
+  });
+
+  it('closing the store ends its watches with P2_KV_ABORTED instead of retrying forever', async () => {
+    const { address, cleanup } = await startTestServer();
+    cleanups.push(cleanup);
+    const store = new ConsulStore({ address });
+    const seen: unknown[] = [];
+    const watching = (async () => {
+      for await (const item of watchKey(store, 'k', { waitMs: 30_000 })) seen.push(item);
+    })().catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await store.close();
+    const ended = await watching;
+    expect(isP2Error(ended, KvErrorCodes.ABORTED)).toBe(true);
+    expect((ended as Error).message).toContain('was closed');
+    expect(seen).toHaveLength(1);
   });
 
   it('reads a CA file for consul+https', async () => {

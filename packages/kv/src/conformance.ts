@@ -291,6 +291,18 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
         expect((await store.list('foo/')).index).toBe(a.modifyIndex);
       });
 
+      it('C6 a tree delete matching nothing moves no index; one that deletes moves the prefix index', async () => {
+        await store.put('foo/bar/x', '1');
+        await store.put('foo/keep', '2');
+        const before = (await store.get('missing')).index;
+        await store.deleteTree('nothing/');
+        expect((await store.get('missing')).index).toBe(before);
+        await store.deleteTree('foo/bar');
+        const after = (await store.list('foo')).index;
+        expect(after).toBeGreaterThan(before);
+        expect((await store.list('foo')).value.map((e) => e.key)).toEqual(['foo/keep']);
+      });
+
       it('C7 a byte-identical write keeps ModifyIndex', async () => {
         if (!caps.idempotentWrites) return;
         await store.put('k', 'same');
@@ -573,6 +585,41 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
         expect((await store.get('lock/x')).value).toBeUndefined();
         await b.destroy();
         a.abandon();
+      });
+
+      it('G4 three contenders on one key each get the lock in turn', async () => {
+        const sessions = await Promise.all(
+          [0, 1, 2].map(() => store.createSession({ lockDelayMs: 0 })),
+        );
+        const order: string[] = [];
+        await Promise.all(
+          sessions.map(async (session) => {
+            const lock = await acquireLock(store, 'lock/contended', {
+              session,
+              waitMs: 10_000,
+              retryMs: 50,
+            });
+            order.push(session);
+            expect((await store.get('lock/contended')).value?.session).toBe(session);
+            await sleepMs(30);
+            await lock.release();
+          }),
+        );
+        expect([...order].sort()).toEqual([...sessions].sort());
+      });
+
+      it('G9 a bounded wait gives up after about waitMs with P2_KV_LOCK_HELD', async () => {
+        const holder = await store.createSession({ lockDelayMs: 0 });
+        const other = await store.createSession({ lockDelayMs: 0 });
+        await acquireLock(store, 'lock/busy', { session: holder });
+        const started = Date.now();
+        await expectCode(
+          acquireLock(store, 'lock/busy', { session: other, waitMs: 250 }),
+          KvErrorCodes.LOCK_HELD,
+        );
+        const waited = Date.now() - started;
+        expect(waited).toBeGreaterThanOrEqual(240);
+        expect(waited).toBeLessThan(2_000);
       });
 
       it('G3 lock helper: deleting the key loses the lock; a waiter gets it when freed', async () => {

@@ -150,6 +150,8 @@ export class ConsulStore implements Store {
   private readonly client: ConsulClient;
   private readonly waitMs: number;
   private readonly agent: HttpAgent;
+  private readonly inFlight = new Set<() => void>();
+  private closed = false;
 
   constructor(options: ConsulStoreOptions = {}) {
     const address = options.address ?? '127.0.0.1:8500';
@@ -205,12 +207,14 @@ export class ConsulStore implements Store {
     notFound = false,
   ): Promise<{ res: PapiResponse | undefined; body: unknown }> {
     if (signal?.aborted) throw this.aborted(what, signal);
+    if (this.closed) throw this.closedError(what);
     const ctx = Object.assign(new EventEmitter(), { includeResponse: true, canceled: false });
     const cancel = () => {
       ctx.canceled = true;
       ctx.emit('cancel');
     };
     signal?.addEventListener('abort', cancel, { once: true });
+    this.inFlight.add(cancel);
     try {
       const result = (await fn({ timeout: 30_000, ...options, ctx })) as
         | [PapiResponse, unknown?]
@@ -218,13 +222,22 @@ export class ConsulStore implements Store {
       return { res: result?.[0], body: result?.[1] };
     } catch (error) {
       if (signal?.aborted) throw this.aborted(what, signal);
+      if (this.closed) throw this.closedError(what);
       const response = (error as { response?: PapiResponse }).response;
       if (response && notFound && response.statusCode === 404)
         return { res: response, body: undefined };
       throw this.convert(what, error, response);
     } finally {
       signal?.removeEventListener('abort', cancel);
+      this.inFlight.delete(cancel);
     }
+  }
+
+  private closedError(what: string): KvError {
+    return new KvError(
+      KvErrorCodes.ABORTED,
+      `${what}: the store client for ${this.description} was closed`,
+    );
   }
 
   private aborted(what: string, signal: AbortSignal): KvError {
@@ -534,7 +547,10 @@ export class ConsulStore implements Store {
     return first?.ID ? toSession(first) : undefined;
   }
 
+  /** Cancels requests in flight (watches end with `P2_KV_ABORTED`) and frees connections. */
   async close(): Promise<void> {
+    this.closed = true;
+    for (const cancel of [...this.inFlight]) cancel();
     this.agent.destroy();
   }
 }

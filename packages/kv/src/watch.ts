@@ -4,7 +4,8 @@
  * The loop carries the index forward, resets it when the store reports a lower one (restore, reaped
  * tombstones, a replaced server), treats index 0 as 1, never re-issues faster than a token bucket
  * allows (burst 2), and backs off exponentially with jitter on errors (100 ms × 2^n, capped at 30 s),
- * resetting after a success. 400/403 answers end the watch with the error: retrying cannot help.
+ * resetting after a success. 400/403 answers and a closed store end the watch with the error:
+ * retrying cannot help.
  */
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
@@ -43,8 +44,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 function fatal(error: unknown): boolean {
   if (!(error instanceof KvError)) return false;
-  if (error.code === KvErrorCodes.PERMISSION_DENIED || error.code === KvErrorCodes.INVALID_KEY)
+  if (
+    error.code === KvErrorCodes.PERMISSION_DENIED ||
+    error.code === KvErrorCodes.INVALID_KEY ||
+    error.code === KvErrorCodes.ABORTED // the store was closed under the watch
+  ) {
     return true;
+  }
   return error.code === KvErrorCodes.REQUEST_FAILED && error.details.status === 400;
 }
 
