@@ -77,5 +77,33 @@ describe('RcFarm', () => {
     await eventually(async () => survivor.owned.length === 3);
     expect((await t.store.get(rcOwnershipLockKey(ids[3]!))).value).toBeUndefined();
     expect(errors).toEqual([]);
+    await survivor.stop();
+  });
+
+  it('a farm whose session dies stops its workers, then claims again with a new session', async () => {
+    const labels = new LabelStore(t.store);
+    const rcs = new RcStore(t.store);
+    await labels.setLabel('node', 'p2t-sess-a', 'fleet', 'sess');
+    const rc = await rcs.create({
+      manifest: parseManifest(manifestText('p2t-sess')),
+      nodeSelector: 'fleet=sess',
+      replicasDesired: 1,
+    });
+    const farm = new RcFarm(
+      { store: t.store },
+      { sessionTtlMs: 2_000, lockDelayMs: 0, pollMs: 300, resyncMs: 300 },
+    ).start();
+    farms.push(farm);
+    await eventually(async () => farm.owned.includes(rc.id));
+    const first = farm.session!;
+    await t.store.destroySession(first); // as if the store expired it
+    expect((await t.store.get(rcOwnershipLockKey(rc.id))).value).toBeUndefined();
+    await eventually(
+      async () =>
+        farm.session !== undefined && farm.session !== first && farm.owned.includes(rc.id),
+    );
+    expect((await t.store.get(rcOwnershipLockKey(rc.id))).value?.session).toBe(farm.session);
+    await farm.stop();
+    expect((await t.store.get(rcOwnershipLockKey(rc.id))).value).toBeUndefined();
   });
 });

@@ -266,6 +266,31 @@ describe('runRollingUpdate with real RC workers and simulated preparers', () => 
   });
 });
 
+describe('roll delay', () => {
+  it('waits the roll delay between steps', async () => {
+    const { oldRc, newRc } = await setup('delay', 3, 3);
+    const next = await newRc('v2');
+    await rolls.create({
+      oldRc: oldRc.id,
+      newRc: next.id,
+      desiredReplicas: 3,
+      minimumReplicas: 2,
+      rollDelayMs: 600,
+    });
+    const steps: number[] = [];
+    const outcome = await runRollingUpdate({ store: t.store }, next.id, {
+      pollMs: 50,
+      onStatus: (s) => {
+        if (s.message.startsWith('moved')) steps.push(Date.now());
+      },
+    });
+    expect(outcome).toBe('succeeded');
+    expect(steps.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < steps.length; i++)
+      expect(steps[i]! - steps[i - 1]!).toBeGreaterThanOrEqual(590);
+  });
+});
+
 describe('RollFarm', () => {
   it('runs a rolling update it claims to the end', async () => {
     const { pod, oldRc, newRc } = await setup('rollfarm', 2, 2);
