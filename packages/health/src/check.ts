@@ -11,6 +11,8 @@ export interface HealthTarget {
   status: StatusCheck | undefined;
   /** Host to probe unless `status.localhostOnly` (then `localhost`): the node name, as in P2. */
   host: string;
+  /** For `HealthChecker`: check this pod at this interval instead of the checker's default. */
+  intervalMs?: number;
 }
 
 /** TLS material for https checks (the preparer's configured CA, and a client certificate if any). */

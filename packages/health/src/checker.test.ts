@@ -100,6 +100,17 @@ describe('HealthChecker', () => {
     expect(published(publisher, 'p2t-a')).toEqual(['passing', 'critical', 'critical']);
   });
 
+  it('checks each pod at its own interval', async () => {
+    const publisher = new MemoryHealthPublisher();
+    const checker = track(new HealthChecker({ publisher, intervalMs: 1000, jitter: 0 }));
+    await checker.setPods([{ ...pod('p2t-fast'), intervalMs: 10 }, pod('p2t-default')]);
+    await waitFor('many fast checks', () => (hits.get('/p2t-fast') ?? 0) >= 10);
+    expect(hits.get('/p2t-default') ?? 0).toBeLessThanOrEqual(1);
+    expect(() => checker.setPod({ ...pod('p2t-bad'), intervalMs: 0 })).toThrowError(
+      /intervalMs of pod p2t-bad/,
+    );
+  });
+
   it('never runs two checks of one pod at once', async () => {
     answers.set('/p2t-slow', { code: 200, delayMs: 120 });
     const publisher = new MemoryHealthPublisher();

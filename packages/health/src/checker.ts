@@ -23,7 +23,7 @@ export interface FlapControlOptions {
 /** Options of {@link HealthChecker}. */
 export interface HealthCheckerOptions {
   publisher: HealthPublisher;
-  /** Time between the end of one check of a pod and the start of the next. @default 1000 (P2) */
+  /** Time between the end of one check of a pod and the start of the next (a target's own `intervalMs` wins). @default 1000 (P2) */
   intervalMs?: number;
   /** Random spread of each interval, as a fraction (0.1 = ±10 %), so pods do not check in lockstep. @default 0.1 */
   jitter?: number;
@@ -143,7 +143,17 @@ export class HealthChecker {
    */
   setPod(target: HealthTarget): void {
     this.#assertOpen();
-    const settings = JSON.stringify([target.host, target.status ?? null]);
+    if (target.intervalMs !== undefined && !(target.intervalMs > 0)) {
+      throw new HealthError(
+        HealthErrorCode.INVALID_OPTIONS,
+        `health checker: intervalMs of pod ${target.podId} must be > 0, found ${target.intervalMs}`,
+      );
+    }
+    const settings = JSON.stringify([
+      target.host,
+      target.status ?? null,
+      target.intervalMs ?? null,
+    ]);
     const existing = this.#pods.get(target.podId);
     if (existing !== undefined) {
       if (existing.settings === settings) return;
@@ -152,7 +162,8 @@ export class HealthChecker {
       existing.generation += 1;
       existing.latest = undefined;
       // A running check finishes first (never two at once); its result is then discarded.
-      if (!existing.running && !existing.queued) this.#schedule(existing, this.#firstDelay());
+      if (!existing.running && !existing.queued)
+        this.#schedule(existing, this.#firstDelay(existing));
       return;
     }
     const pod: PodState = {
@@ -170,7 +181,7 @@ export class HealthChecker {
       bucket: { tokens: this.#flap?.burst ?? 0, refilledAt: Date.now(), holdUntil: 0 },
     };
     this.#pods.set(target.podId, pod);
-    this.#schedule(pod, this.#firstDelay());
+    this.#schedule(pod, this.#firstDelay(pod));
   }
 
   /** Makes the checked set exactly `targets`: adds, replaces changed ones, removes the rest. */
@@ -217,13 +228,15 @@ export class HealthChecker {
     await this.#publisher.close?.();
   }
 
-  #firstDelay(): number {
+  #firstDelay(pod: PodState): number {
     // P2 checked first after one interval; spread first checks across the interval instead.
-    return Math.random() * this.#intervalMs;
+    return Math.random() * (pod.target.intervalMs ?? this.#intervalMs);
   }
 
-  #nextDelay(): number {
-    return this.#intervalMs * (1 + this.#jitter * (2 * Math.random() - 1));
+  #nextDelay(pod: PodState): number {
+    return (
+      (pod.target.intervalMs ?? this.#intervalMs) * (1 + this.#jitter * (2 * Math.random() - 1))
+    );
   }
 
   #schedule(pod: PodState, delayMs: number): void {
@@ -262,7 +275,7 @@ export class HealthChecker {
           pod.current = undefined;
           this.#inFlight.delete(run);
           if (!pod.removed && !this.#closed && pod.timer === undefined) {
-            this.#schedule(pod, this.#nextDelay());
+            this.#schedule(pod, this.#nextDelay(pod));
           }
           this.#drain();
         });
