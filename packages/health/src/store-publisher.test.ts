@@ -79,6 +79,8 @@ describe('StoreHealthPublisher', () => {
     const info = await store.sessionInfo(publisher.session!);
     expect(info?.name).toMatch(new RegExp(`^health:p2t-h1:${process.pid}:\\d{4}-\\d{6}$`));
     expect(info?.behavior).toBe('delete');
+    expect(info?.lockDelayMs).toBe(1);
+    expect(info?.ttlMs).toBe(15_000);
   });
 
   it('keeps Time at the last status change', async () => {
