@@ -53,6 +53,29 @@ describe('P2 key layout on a real @p2/kv-server', () => {
     expect(problems.map((p) => p.key)).toEqual(['intent/node1/bad/extra']);
   });
 
+  it("watchNode yields the node's pods on every change (and never another node's)", async () => {
+    const intent = new PodTree(store, 'intent');
+    const manifest = parseManifest(fixture('preparer-test.yaml'));
+    const controller = new AbortController();
+    const snapshots: string[][] = [];
+    const watching = (async () => {
+      for await (const { pods } of intent.watchNode('node1', { signal: controller.signal })) {
+        snapshots.push(pods.map((p) => p.podId));
+        if (snapshots.length === 3) controller.abort();
+      }
+    })();
+    const until = async (n: number) => {
+      while (snapshots.length < n) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    await until(1);
+    await intent.setPod('node1', manifest);
+    await until(2);
+    await store.put(`intent/node10/${manifest.id}`, manifest.raw); // must not wake node1
+    await intent.deletePod('node1', manifest.id);
+    await watching;
+    expect(snapshots).toEqual([[], [manifest.id], []]);
+  });
+
   it('refuses bad node names and pod ids when writing, with the offending value', async () => {
     const manifest = parseManifest(fixture('preparer-test.yaml'));
     const intent = new PodTree(store, 'intent');
