@@ -111,6 +111,19 @@ describe('HealthChecker', () => {
     );
   });
 
+  it('checkNow runs a check at once without doubling a running one', async () => {
+    answers.set('/p2t-now', { code: 200, delayMs: 80 });
+    const publisher = new MemoryHealthPublisher();
+    const checker = track(new HealthChecker({ publisher, intervalMs: 60_000 }));
+    checker.setPod(pod('p2t-now'));
+    checker.checkNow('p2t-now');
+    checker.checkNow('p2t-now');
+    checker.checkNow('p2t-unknown');
+    await waitFor('published', () => publisher.current.has('p2t-now'));
+    expect(hits.get('/p2t-now')).toBe(1);
+    expect(maxActive.get('/p2t-now')).toBe(1);
+  });
+
   it('never runs two checks of one pod at once', async () => {
     answers.set('/p2t-slow', { code: 200, delayMs: 120 });
     const publisher = new MemoryHealthPublisher();

@@ -184,6 +184,19 @@ export class HealthChecker {
     this.#schedule(pod, this.#firstDelay(pod));
   }
 
+  /**
+   * Checks a pod as soon as a slot is free instead of waiting for its timer (e.g. right after a
+   * launch). A check already running or queued is not doubled. Unknown pods are ignored.
+   */
+  checkNow(podId: string): void {
+    this.#assertOpen();
+    const pod = this.#pods.get(podId);
+    if (pod === undefined || pod.running || pod.queued) return;
+    clearTimeout(pod.timer);
+    pod.timer = undefined;
+    this.#enqueue(pod);
+  }
+
   /** Makes the checked set exactly `targets`: adds, replaces changed ones, removes the rest. */
   async setPods(targets: Iterable<HealthTarget>): Promise<void> {
     const wanted = new Set<string>();
