@@ -266,7 +266,7 @@ describe('RunsvDir with real runit', () => {
     cgroups.push(cgroup);
     const entry = await app(
       'hog',
-      `exec python3 -c "a=[]\nwhile True: a.append(b'x' * (1 << 20))"`,
+      '# tail buffers one endless line from /dev/zero: memory grows until the limit\nexec tail /dev/zero',
     );
     const { dir } = await runsvdir.install({
       name: `p2t-hog-${suffix}__app__launch`,
