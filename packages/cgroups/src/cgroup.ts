@@ -379,7 +379,7 @@ export class Cgroup {
     }
   }
 
-  /** Pids in this cgroup (not its children), from the first controller directory. */
+  /** Pids in this cgroup (not its children), across every controller directory. */
   async processes(): Promise<number[]> {
     const pids = new Set<number>();
     for (const file of this.procsFiles()) {
@@ -456,7 +456,7 @@ export class Cgroup {
   async remove(options: RemoveOptions = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 5000;
     const deadline = Date.now() + timeoutMs;
-    const dirs = this.uniqueDirectories().filter(Boolean);
+    const dirs = this.uniqueDirectories();
     const trees: string[][] = [];
     for (const dir of dirs) trees.push(await subtree(dir));
     const all = trees.flat();
