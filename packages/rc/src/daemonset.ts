@@ -237,10 +237,12 @@ export class DsStore {
     throw new RcError(RcErrorCode.CONFLICT, `daemon set ${id} kept changing while being updated`);
   }
 
+  /** Enables a daemon set (audited `DAEMON_SET_ENABLED`). @throws RcError as {@link DsStore.mutate} */
   enable(id: string, user?: string): Promise<DsRecord> {
     return this.mutate(id, 'DAEMON_SET_ENABLED', (ds) => ({ ...ds, disabled: false }), user);
   }
 
+  /** Disables a daemon set: its worker makes no changes (audited). @throws RcError as {@link DsStore.mutate} */
   disable(id: string, user?: string): Promise<DsRecord> {
     return this.mutate(id, 'DAEMON_SET_DISABLED', (ds) => ({ ...ds, disabled: true }), user);
   }
@@ -250,6 +252,7 @@ export class DsStore {
     return this.mutate(id, 'DAEMON_SET_MANIFEST_UPDATED', (ds) => ({ ...ds, manifest }), user);
   }
 
+  /** Replaces the node selector (audited). @throws RcError as {@link DsStore.mutate}, `P2_LABELS_SELECTOR_SYNTAX` */
   updateSelector(id: string, selector: Selector | string, user?: string): Promise<DsRecord> {
     const s = typeof selector === 'string' ? Selector.parse(selector) : selector;
     return this.mutate(
@@ -459,16 +462,19 @@ export class DsWorker {
     private readonly options: DsWorkerOptions = {},
   ) {}
 
+  /** Starts the loop (idempotent). */
   start(): this {
     this.#done ??= this.#run();
     return this;
   }
 
+  /** Stops the loop and waits for the current pass. */
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#done;
   }
 
+  /** Resolves when the loop ends (stopped, or the daemon set was deleted). */
   get done(): Promise<void> {
     return this.#done ?? Promise.resolve();
   }
@@ -552,15 +558,18 @@ export class DsFarm {
     );
   }
 
+  /** Daemon set ids this farm currently runs. */
   get owned(): string[] {
     return this.#farm.owned;
   }
 
+  /** Starts the farm (idempotent). */
   start(): this {
     this.#farm.start();
     return this;
   }
 
+  /** Stops every worker, releases the locks and destroys the session. */
   stop(): Promise<void> {
     return this.#farm.stop();
   }

@@ -115,6 +115,36 @@ describe('RcStore', () => {
   });
 });
 
+describe('RcStore.transferOps', () => {
+  it('moves counts atomically and refuses unexpected starting counts', async () => {
+    const a = await rcs.create({
+      manifest: parseManifest(manifestText(pod)),
+      nodeSelector: 'x=y',
+      replicasDesired: 3,
+    });
+    const b = await rcs.create({
+      manifest: parseManifest(manifestText(pod, '2')),
+      nodeSelector: 'x=y',
+    });
+    const ops = await rcs.transferOps({
+      to: b.id,
+      from: a.id,
+      add: 2,
+      remove: 1,
+      startingTo: 0,
+      startingFrom: 3,
+    });
+    expect((await t.store.txn(ops)).committed).toBe(true);
+    expect((await rcs.get(a.id)).rc.replicasDesired).toBe(2);
+    expect((await rcs.get(b.id)).rc.replicasDesired).toBe(2);
+    // The same ops again: their CAS indexes are stale now.
+    expect((await t.store.txn(ops)).committed).toBe(false);
+    await expect(
+      rcs.transferOps({ to: b.id, from: a.id, add: 1, remove: 1, startingTo: 0, startingFrom: 3 }),
+    ).rejects.toMatchObject({ code: 'P2_RC_CONFLICT' });
+  });
+});
+
 describe('reconcileRc against a real kv-server', () => {
   it('adds replicas on eligible nodes in name order, with labels, intent and an audit record', async () => {
     const names = nodes(4);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type ManagedSession, type Store, startSession, type TxnOp } from '@p2/kv';
-import { type IndexedLabels, labelKey, ReservedLabel } from '@p2/labels';
+import { encodeLabels, type IndexedLabels, labelKey, ReservedLabel } from '@p2/labels';
 import {
   type ControllerContext,
   rcCurrentPods,
@@ -80,6 +80,8 @@ export interface CreateRollRequest {
   readonly maxUnavailable?: number;
   readonly progressDeadlineMs?: number;
   readonly autoRollback?: boolean;
+  /** Who started the update (the `ROLLING_UPDATE_CREATION` audit record). */
+  readonly deployer?: string;
 }
 
 /**
@@ -97,7 +99,8 @@ export class RollStore {
    * @throws RcError `P2_RC_INVALID_REQUEST`, `P2_RC_NOT_FOUND`, `P2_RC_ROLL_CONFLICT`, `P2_RC_STORE`
    */
   async create(request: CreateRollRequest): Promise<RollRecord> {
-    const ru: RollRecord = { ...ROLL_DEFAULTS, ...request };
+    const { deployer, ...fields } = request;
+    const ru: RollRecord = { ...ROLL_DEFAULTS, ...fields };
     const bad = (m: string) =>
       new RcError(RcErrorCode.INVALID_REQUEST, `rolling update ${ru.oldRc} → ${ru.newRc}: ${m}`);
     if (ru.oldRc === ru.newRc) throw bad('old and new RC are the same');
@@ -144,8 +147,20 @@ export class RollStore {
     }
     const ops: TxnOp[] = [
       { verb: 'cas', key: rollKey(ru.newRc), value: encodeRoll(ru), index: 0 },
-      { verb: 'cas', key: labelKey('rolls', ru.newRc), value: JSON.stringify(labels), index: 0 },
+      { verb: 'cas', key: labelKey('rolls', ru.newRc), value: encodeLabels(labels), index: 0 },
       { verb: 'delete', key: rollStatusKey(ru.newRc) },
+      {
+        verb: 'set',
+        key: `${AUDIT_PREFIX}${randomUUID()}`,
+        value: encodeAudit('ROLLING_UPDATE_CREATION', {
+          pod_id: newRc.rc.manifest.id,
+          availability_zone: labels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
+          cluster_name: labels[ReservedLabel.CLUSTER_NAME] ?? '',
+          deployer: deployer ?? '',
+          manifest: newRc.rc.manifest.text(),
+          rolling_update_id: ru.newRc,
+        }),
+      },
     ];
     try {
       await commit(this.store, ops, `creating rolling update ${ru.newRc}`);
@@ -788,11 +803,13 @@ export class RollFarm {
     return this.#farm.owned;
   }
 
+  /** Starts the farm (idempotent). */
   start(): this {
     this.#farm.start();
     return this;
   }
 
+  /** Stops every run (they can be resumed by a later run), releases the locks, destroys the session. */
   stop(): Promise<void> {
     return this.#farm.stop();
   }
