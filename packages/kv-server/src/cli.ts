@@ -11,7 +11,7 @@ import { parseGoDuration } from './duration.js';
 import { startKvServer } from './server.js';
 
 const USAGE = `usage: p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1]
-       [--acl-token-file FILE] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--log-level info]
+       [--acl-token-file FILE] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864] [--log-level info]
 Env: P2_KV_ACL_TOKEN (ACL token, if no file is given).`;
 
 async function main(): Promise<void> {
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
       'session-ttl-min': { type: 'string' },
       'tombstone-ttl': { type: 'string' },
       node: { type: 'string' },
+      'compact-bytes': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -53,6 +54,14 @@ async function main(): Promise<void> {
     }
     return ns / 1e6;
   };
+  const compactText = values['compact-bytes'];
+  const compactBytes = compactText === undefined ? undefined : Number(compactText);
+  if (compactBytes !== undefined && (!Number.isInteger(compactBytes) || compactBytes < 1024)) {
+    console.error(
+      `p2-kv-server: --compact-bytes must be an integer ≥ 1024, got ${JSON.stringify(compactText)}`,
+    );
+    process.exit(2);
+  }
   const tokenFile = values['acl-token-file'];
   const aclToken = tokenFile
     ? readFileSync(tokenFile, 'utf8').trim()
@@ -67,6 +76,7 @@ async function main(): Promise<void> {
     nodeName: values.node,
     sessionTtlMinMs: durationMs('session-ttl-min', values['session-ttl-min']),
     tombstoneTtlMs: durationMs('tombstone-ttl', values['tombstone-ttl']),
+    compactBytes,
   });
   // One machine-readable line on stdout so supervisors and tests learn the port.
   process.stdout.write(`${JSON.stringify({ listening: server.url, port: server.port })}\n`);

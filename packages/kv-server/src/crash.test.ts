@@ -1,4 +1,5 @@
 /** Fault tests with a real server process: kill -9 and restart. */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +21,11 @@ afterEach(async () => {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('p2-kv-server process under kill -9', () => {
-  it('loses no acknowledged write when killed mid-stream of writes', async () => {
-    proc = await spawnServer(dataDir);
+  it.each([
+    ['with the log only', []],
+    ['while compacting every 16 KiB', ['--compact-bytes', '16384']],
+  ])('loses no acknowledged write when killed mid-stream of writes (%s)', async (_name, extra) => {
+    proc = await spawnServer(dataDir, 0, extra);
     const { url, port } = proc;
     const acked = new Map<string, string>();
     let stop = false;
@@ -45,9 +49,11 @@ describe('p2-kv-server process under kill -9', () => {
     stop = true;
     await Promise.all(writers);
     expect(acked.size).toBeGreaterThan(20);
+    // The compacting variant really snapshotted while writes streamed in.
+    expect(existsSync(join(dataDir, 'snapshot.json'))).toBe(extra.length > 0);
     expect(failures).toBeGreaterThan(0); // the kill really happened mid-stream
 
-    proc = await spawnServer(dataDir, port);
+    proc = await spawnServer(dataDir, port, extra);
     const res = await fetch(`${proc.url}/v1/kv/w/?recurse`);
     const stored = new Map(
       ((await res.json()) as { Key: string; Value: string }[]).map((e) => [
@@ -109,6 +115,19 @@ describe('p2-kv-server process under kill -9', () => {
     expect(b?.Session).toBeUndefined();
     expect(Buffer.from(b?.Value ?? '', 'base64').toString()).toBe('held');
     expect(await (await fetch(`${proc.url}/v1/session/list`)).json()).toEqual([]);
+  });
+
+  it('the binary refuses bad flags with exit code 2 and says what it expected', async () => {
+    for (const [args, message] of [
+      [['--port', 'x'], '--port must be 0..65535'],
+      [['--session-ttl-min', 'soon'], '--session-ttl-min must be a duration'],
+      [['--compact-bytes', '10'], '--compact-bytes must be an integer'],
+    ] as const) {
+      const error = await spawnServer(dataDir, 0, [...args]).catch((e: unknown) => e as Error);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toContain('exited with 2');
+      expect((error as Error).message).toContain(message);
+    }
   });
 
   it('refuses to start on a port in use, with a hint', async () => {
