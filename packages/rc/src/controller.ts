@@ -98,7 +98,9 @@ interface Resolved {
 
 /** @internal */
 export function resolveContext(ctx: ControllerContext): Resolved {
-  const labels = ctx.labels ?? new LabelStore(ctx.store);
+  // Controllers copy labels from stored records: accept what is stored, as P2 did (stores that
+  // take new input from people validate it, e.g. RcStore.create).
+  const labels = ctx.labels ?? new LabelStore(ctx.store, { validate: false });
   const log = ctx.logger ?? silentLogger;
   return {
     store: ctx.store,

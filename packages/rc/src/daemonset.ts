@@ -530,7 +530,7 @@ export class DsFarm {
   #lastSweep = 0;
 
   constructor(ctx: ControllerContext, options: DsFarmOptions = {}) {
-    const labels = ctx.labels ?? new LabelStore(ctx.store);
+    const labels = ctx.labels ?? new LabelStore(ctx.store, { validate: false });
     const context = { ...ctx, labels };
     this.#farm = new LockFarm(
       ctx.store,

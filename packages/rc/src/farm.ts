@@ -243,7 +243,7 @@ export class RcFarm {
   readonly #farm: LockFarm;
 
   constructor(ctx: ControllerContext, options: RcFarmOptions = {}) {
-    const labels = ctx.labels ?? new LabelStore(ctx.store);
+    const labels = ctx.labels ?? new LabelStore(ctx.store, { validate: false });
     const context = { ...ctx, labels };
     this.#farm = new LockFarm(
       ctx.store,

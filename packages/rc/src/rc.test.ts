@@ -102,6 +102,19 @@ describe('RcStore', () => {
     expect((await labels.get('replication_controller', rc.id)).index).toBe(0);
   });
 
+  it('refuses invalid pod labels at creation', async () => {
+    await expect(
+      rcs.create({
+        manifest: parseManifest(manifestText(pod)),
+        nodeSelector: 'x=y',
+        podLabels: { team: 'two words' },
+      }),
+    ).rejects.toMatchObject({
+      code: 'P2_RC_INVALID_REQUEST',
+      message: expect.stringMatching(/team=two words/),
+    });
+  });
+
   it('concurrent replica changes are all applied', async () => {
     const rc = await rcs.create({
       manifest: parseManifest(manifestText(pod)),

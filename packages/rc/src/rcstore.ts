@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Store, TxnOp } from '@p2/kv';
-import { type LabelSet, LabelStore, ReservedLabel, Selector } from '@p2/labels';
+import {
+  type LabelSet,
+  LabelStore,
+  labelKeyProblem,
+  labelValueProblem,
+  ReservedLabel,
+  Selector,
+} from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
 import { RcError, RcErrorCode } from './errors.js';
 import { decodeRc, encodeRc, idFromKey, RC_PREFIX, type RcRecord } from './records.js';
@@ -77,6 +84,14 @@ export class RcStore {
       );
     }
     const podLabels: Record<string, string> = { ...(request.podLabels ?? {}) };
+    for (const [k, v] of Object.entries({ ...podLabels, ...(request.rcLabels ?? {}) })) {
+      const problem = labelKeyProblem(k) ?? labelValueProblem(v);
+      if (problem !== undefined) {
+        throw new RcError(RcErrorCode.INVALID_REQUEST, `label ${k}=${v}: ${problem}`, {
+          details: { key: k, value: v },
+        });
+      }
+    }
     if (request.availabilityZone !== undefined)
       podLabels[ReservedLabel.AVAILABILITY_ZONE] = request.availabilityZone;
     if (request.clusterName !== undefined)

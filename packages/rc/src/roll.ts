@@ -217,7 +217,15 @@ export class RollStore {
         throw storeError(`reading ${rollStatusKey(id)}`, cause);
       })
     ).value;
-    return entry ? (JSON.parse(new TextDecoder().decode(entry.value)) as RollStatus) : undefined;
+    if (!entry) return undefined;
+    try {
+      return JSON.parse(new TextDecoder().decode(entry.value)) as RollStatus;
+    } catch (cause) {
+      throw new RcError(RcErrorCode.INVALID_RECORD, `${entry.key}: not valid JSON`, {
+        cause,
+        hint: 'delete the status key; the next run writes a fresh one',
+      });
+    }
   }
 
   /** Pauses: the runner makes no step until {@link RollStore.resume}. @throws RcError `P2_RC_NOT_FOUND`, `P2_RC_CONFLICT` */
