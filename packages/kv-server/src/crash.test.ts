@@ -66,14 +66,14 @@ describe('p2-kv-server process under kill -9', () => {
   });
 
   it("releases a session's locks when it expires, even across a kill -9 and restart", async () => {
-    proc = await spawnServer(dataDir, 0, ['--session-ttl-min', '300ms']);
+    proc = await spawnServer(dataDir, 0, ['--session-ttl-min', '1s']);
     const create = async (behavior: string) =>
       (
         (await (
           await fetch(`${proc?.url}/v1/session/create`, {
             method: 'PUT',
             body: JSON.stringify({
-              TTL: '300ms',
+              TTL: '1s',
               Behavior: behavior,
               LockDelay: '1ms',
               Checks: [],
@@ -95,7 +95,7 @@ describe('p2-kv-server process under kill -9', () => {
     }
     const port = proc.port;
     await proc.kill9();
-    proc = await spawnServer(dataDir, port, ['--session-ttl-min', '300ms']);
+    proc = await spawnServer(dataDir, port, ['--session-ttl-min', '1s']);
     expect((await fetch(`${proc.url}/v1/kv/lock/a`)).status).toBe(200);
     const deadline = Date.now() + 5_000;
     let a = 200;

@@ -3,10 +3,10 @@ import { ConsulStore } from './consul.js';
 import { startTestServer } from './test-support.js';
 
 defineStoreConformance('consul backend → @p2/kv-server over HTTP', async () => {
-  const { server, address, cleanup } = await startTestServer({ sessionTtlMinMs: 400 });
+  const { server, address, cleanup } = await startTestServer({ sessionTtlMinMs: 1_000 });
   return {
     store: new ConsulStore({ address }),
-    capabilities: { minSessionTtlMs: 400, reapTombstones: () => server.reapTombstones(0) },
+    capabilities: { minSessionTtlMs: 1_000, reapTombstones: () => server.reapTombstones(0) },
     cleanup,
   };
 });
