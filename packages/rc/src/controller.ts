@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Store, TxnOp } from '@p2/kv';
+import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import {
   type IndexedLabels,
   LabelStore,
@@ -14,7 +14,15 @@ import { compareHealth, type HealthSource, type HealthState } from './health.js'
 import { rcKey } from './rcstore.js';
 import { AUDIT_PREFIX, decodeRc, encodeAudit, type RcRecord } from './records.js';
 import { LabelScheduler, type Scheduler } from './scheduler.js';
-import { byName, commit, MAX_TXN_OPS, silentLogger, sleep, storeError } from './util.js';
+import {
+  byName,
+  commit,
+  MAX_TXN_OPS,
+  silentLogger,
+  sleep,
+  storeError,
+  waitForRecordOrNodes,
+} from './util.js';
 
 /** An alert a controller raises for an operator (P2 sent these to PagerDuty). */
 export interface Alert {
@@ -554,28 +562,32 @@ export class RcWorker {
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     const key = rcKey(this.rcId);
-    let index = 0;
+    const state = { record: 0, nodes: 0 };
     while (!signal.aborted) {
-      let entry: Awaited<ReturnType<Store['get']>>;
+      let entry: KvEntry | undefined;
       try {
-        entry = await this.ctx.store.get(key, {
-          index,
-          waitMs: this.options.resyncMs ?? 30_000,
+        if (state.nodes === 0)
+          state.nodes = (await this.ctx.store.keys('labels/node/', { signal })).index;
+        entry = await waitForRecordOrNodes(
+          this.ctx.store,
+          key,
+          state,
+          this.options.resyncMs ?? 30_000,
           signal,
-        });
+        );
       } catch (error) {
         if (signal.aborted) return;
         this.options.onError?.(storeError(`watching ${key}`, error));
         await sleep(2_000, signal);
         continue;
       }
-      index = entry.index < index ? 0 : entry.index;
-      if (!entry.value) {
+      if (signal.aborted) return;
+      if (!entry) {
         this.#c.log.info({ rc: this.rcId }, 'replication controller deleted; worker stops');
         return;
       }
       try {
-        const rc = decodeRc(entry.value.value, key);
+        const rc = decodeRc(entry.value, key);
         const result = await reconcileRc(this.ctx, rc, this.options);
         this.options.onPass?.(result);
       } catch (error) {

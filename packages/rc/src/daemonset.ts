@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Store, TxnOp } from '@p2/kv';
+import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import {
   type IndexedLabels,
   LabelStore,
@@ -32,7 +32,7 @@ import {
   encodeDs,
   idFromKey,
 } from './records.js';
-import { byName, commit, sleep, storeError } from './util.js';
+import { byName, commit, sleep, storeError, waitForRecordOrNodes } from './util.js';
 
 /** The key of a daemon set. */
 export function dsKey(id: string): string {
@@ -481,27 +481,31 @@ export class DsWorker {
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
-    let index = 0;
+    const key = dsKey(this.dsId);
+    const state = { record: 0, nodes: 0 };
     while (!signal.aborted) {
-      let entry: Awaited<ReturnType<Store['get']>>;
+      let entry: KvEntry | undefined;
       try {
-        entry = await this.ctx.store.get(dsKey(this.dsId), {
-          index,
-          waitMs: this.options.resyncMs ?? 30_000,
+        if (state.nodes === 0)
+          state.nodes = (await this.ctx.store.keys('labels/node/', { signal })).index;
+        entry = await waitForRecordOrNodes(
+          this.ctx.store,
+          key,
+          state,
+          this.options.resyncMs ?? 30_000,
           signal,
-        });
+        );
       } catch (error) {
         if (signal.aborted) return;
-        this.options.onError?.(storeError(`watching ${dsKey(this.dsId)}`, error));
+        this.options.onError?.(storeError(`watching ${key}`, error));
         await sleep(2_000, signal);
         continue;
       }
-      index = entry.index < index ? 0 : entry.index;
-      if (!entry.value) return;
+      if (signal.aborted || !entry) return;
       try {
         const result = await reconcileDaemonSet(
           this.ctx,
-          decodeDs(entry.value.value, entry.value.key),
+          decodeDs(entry.value, entry.key),
           this.options,
         );
         this.options.onPass?.(result);

@@ -2,11 +2,18 @@ import type { Store, TxnOp } from '@p2/kv';
 import { LabelStore } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Alert, rcOwnershipLockKey, reconcileRc } from './controller.js';
+import { type Alert, RcWorker, rcOwnershipLockKey, reconcileRc } from './controller.js';
 import { encodeHealthRecord, StoreHealthSource } from './health.js';
 import { RcStore } from './rcstore.js';
 import { decodeAudit } from './records.js';
-import { intentNodes, manifestText, startTestStore, type TestStore, text } from './test-support.js';
+import {
+  eventually,
+  intentNodes,
+  manifestText,
+  startTestStore,
+  type TestStore,
+  text,
+} from './test-support.js';
 
 let t: TestStore;
 let labels: LabelStore;
@@ -392,5 +399,32 @@ describe('reconcileRc against a real kv-server', () => {
     await labels.setLabel('node', names[0]!, 'fleet', 'retired');
     const health = new StoreHealthSource(t.store);
     expect((await reconcileRc({ store: t.store, health }, rc)).transferred).toBeUndefined();
+  });
+
+  it('a worker reacts to node label changes at once, not at its resync timeout', async () => {
+    const names = nodes(2);
+    await addNodes(names.slice(0, 1));
+    const rc = await rcs.create({
+      manifest: parseManifest(manifestText(pod)),
+      nodeSelector: `fleet=${fleet}`,
+      replicasDesired: 2,
+    });
+    const errors: unknown[] = [];
+    const worker = new RcWorker({ store: t.store }, rc.id, {
+      resyncMs: 60_000,
+      onError: (e) => errors.push(e),
+    }).start();
+    try {
+      await eventually(async () => (await intentNodes(t.store, pod)).length === 1, 5_000);
+      await addNodes(names.slice(1));
+      await eventually(async () => (await intentNodes(t.store, pod)).length === 2, 5_000);
+      expect(errors.some((e) => (e as { code?: string }).code === 'P2_RC_NOT_ENOUGH_NODES')).toBe(
+        true,
+      );
+      await rcs.setDesiredReplicas(rc.id, 0);
+      await eventually(async () => (await intentNodes(t.store, pod)).length === 0, 5_000);
+    } finally {
+      await worker.stop();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { Store, TxnOp, TxnResult } from '@p2/kv';
+import type { KvEntry, Store, TxnOp, TxnResult } from '@p2/kv';
 import { type Logger, pino } from 'pino';
 import { RcError, RcErrorCode } from './errors.js';
 
@@ -61,4 +61,49 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Byte-order comparison. @internal */
 export function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Where a worker's blocking reads stand. @internal */
+export interface WatchState {
+  record: number;
+  nodes: number;
+}
+
+/**
+ * Blocks until the record at `key` or any node label record changes, or `waitMs` passes; returns
+ * the record (undefined when deleted). Node label changes matter because eligibility follows them
+ * (P2's RC worker only noticed at its next timeout). @internal
+ */
+export async function waitForRecordOrNodes(
+  store: Store,
+  key: string,
+  state: WatchState,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<KvEntry | undefined> {
+  const local = new AbortController();
+  const onAbort = () => local.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const record = store
+      .get(key, { index: state.record, waitMs, signal: local.signal })
+      .then((r) => ({ which: 'record' as const, r }));
+    const nodes = store
+      .keys('labels/node/', { index: state.nodes, waitMs, signal: local.signal })
+      .then((r) => ({ which: 'nodes' as const, r }));
+    record.catch(() => undefined);
+    nodes.catch(() => undefined);
+    const first = await Promise.race([record, nodes]);
+    local.abort();
+    if (first.which === 'record') {
+      state.record = first.r.index < state.record ? 0 : first.r.index;
+      return first.r.value;
+    }
+    state.nodes = first.r.index < state.nodes ? 0 : first.r.index;
+    const now = await store.get(key, { signal });
+    state.record = now.index;
+    return now.value;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
