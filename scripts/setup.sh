@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.4.2
 # Debian packages used by tests and by the preparer on a host.
-DEBIAN_PACKAGES=(runit gnupg etcd-server etcd-client iproute2 procps psmisc ca-certificates)
+DEBIAN_PACKAGES=(runit gnupg etcd-server etcd-client iproute2 procps psmisc ca-certificates openssl passwd util-linux tar gzip curl)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

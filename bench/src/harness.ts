@@ -47,14 +47,26 @@ export async function measure(
   }
   durations.sort((a, b) => a - b);
   const medianMs = quantile(durations, 0.5);
-  return { name, medianMs, p99Ms: quantile(durations, 0.99), opsPerSecond: (1000 * opsPerRun) / medianMs, runs };
+  return {
+    name,
+    medianMs,
+    p99Ms: quantile(durations, 0.99),
+    opsPerSecond: (1000 * opsPerRun) / medianMs,
+    runs,
+  };
 }
 
 /** Summarises externally collected latencies (e.g. watch wake-up times). */
 export function summarize(name: string, latenciesMs: number[]): Sample {
   const sorted = [...latenciesMs].sort((a, b) => a - b);
   const medianMs = quantile(sorted, 0.5);
-  return { name, medianMs, p99Ms: quantile(sorted, 0.99), opsPerSecond: 1000 / medianMs, runs: sorted.length };
+  return {
+    name,
+    medianMs,
+    p99Ms: quantile(sorted, 0.99),
+    opsPerSecond: 1000 / medianMs,
+    runs: sorted.length,
+  };
 }
 
 /** Prints samples as a table with each one's ratio to `baseline` (ratio > 1 means slower than the baseline). */

@@ -118,3 +118,16 @@ describe('parseSize and parseGoDuration', () => {
     ['', undefined],
   ])('duration %s', (text, ms) => expect(parseGoDuration(text)).toBe(ms));
 });
+
+describe('require_preparer_in_intent', () => {
+  it('defaults to P2’s guard and can be turned off', () => {
+    expect(parsePreparerConfig('preparer:\n  auth: {type: none}\n').requirePreparerInIntent).toBe(
+      true,
+    );
+    const off = parsePreparerConfig(
+      'preparer:\n  auth: {type: none}\n  require_preparer_in_intent: false\n',
+    );
+    expect(off.requirePreparerInIntent).toBe(false);
+    expect(off.unknownKeys).toEqual([]);
+  });
+});

@@ -53,6 +53,11 @@ export interface PreparerConfig {
   healthCheckIntervalMs: number;
   /** Health check timeout (param healthcheck_timeout, seconds). @default 5000 ms */
   healthCheckTimeoutMs: number;
+  /**
+   * Ignore intent snapshots that lack pod `p2-preparer` (P2's guard against a wiped or corrupt
+   * store). Turn off only on hosts whose preparer is not itself a pod. @default true
+   */
+  requirePreparerInIntent: boolean;
   /** Keys this version does not understand (reported once at start). */
   unknownKeys: string[];
 }
@@ -89,6 +94,7 @@ const KNOWN_KEYS = new Set([
   'service_root',
   'cgroup_parent',
   'health_check_interval',
+  'require_preparer_in_intent',
 ]);
 /** P2 keys for features p2 does not implement (docker, socket logging, sqlite reporter, …): accepted, ignored. */
 const IGNORED_P2_KEYS = new Set([
@@ -369,6 +375,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     cgroupParent: r.string('cgroup_parent') ?? `p2/${nodeName}`,
     healthCheckIntervalMs,
     healthCheckTimeoutMs: healthTimeoutSeconds * 1000,
+    requirePreparerInIntent: r.bool('require_preparer_in_intent', true),
     unknownKeys: Object.keys(raw).filter((k) => !KNOWN_KEYS.has(k) && !IGNORED_P2_KEYS.has(k)),
   };
   const optional = {

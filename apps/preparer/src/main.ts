@@ -116,9 +116,7 @@ export async function startPreparer(
     ...(options.hooks ? { hooks: options.hooks } : {}),
     logger: log,
     metrics,
-    ...(options.requirePreparerInIntent === undefined
-      ? {}
-      : { requirePreparerInIntent: options.requirePreparerInIntent }),
+    requirePreparerInIntent: options.requirePreparerInIntent ?? config.requirePreparerInIntent,
     ...(options.backoff ? { backoff: options.backoff } : {}),
     ...(options.onState ? { onState: options.onState } : {}),
   });

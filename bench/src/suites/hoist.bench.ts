@@ -7,7 +7,7 @@
  * 2. Peak RSS growth while installing a ~200 MB and a ~1 GB artifact: streaming end to end means
  *    the growth must not follow the artifact's size.
  *
- * All data is generated under /tmp at bench time and deleted afterwards.
+ * All data is generated under /tmp (or $P2_BENCH_TMPDIR) at bench time and deleted afterwards.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -205,7 +205,8 @@ async function peakRssGrowth(work: string, label: string, shape: ArtifactShape):
 }
 
 export async function run(): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'p2-bench-hoist-'));
+  // P2_BENCH_TMPDIR=/dev/shm measures CPU cost without the disk (default: the OS temp dir, /tmp).
+  const work = await mkdtemp(join(process.env.P2_BENCH_TMPDIR ?? tmpdir(), 'p2-bench-hoist-'));
   try {
     console.log('\n## peak RSS growth while installing (streaming: must not follow artifact size)');
     await peakRssGrowth(work, '200MB', {

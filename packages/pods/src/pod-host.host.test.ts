@@ -203,3 +203,23 @@ describe('PodHost on a real host', () => {
     await expect(host.install(m)).rejects.toMatchObject({ code: 'P2_PODS_UNSUPPORTED_LAUNCHABLE' });
   });
 });
+
+describe('PodHost refuses a pod root its users cannot reach', () => {
+  it('names the directory and the fix', async () => {
+    const hidden = await mkdtemp(join(tmpdir(), 'p2t-hidden-'));
+    try {
+      const blocked = new PodHost({
+        podRoot: join(hidden, 'pods'),
+        nodeName: node,
+        runsvdir,
+        cgroups: false,
+      });
+      const m = new ManifestBuilder().setId(podId).build();
+      const error = await blocked.install(m).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'P2_PODS_INSTALL_FAILED' });
+      expect((error as { hint: string }).hint).toContain(`chmod o+x ${hidden}`);
+    } finally {
+      await rm(hidden, { recursive: true, force: true });
+    }
+  });
+});

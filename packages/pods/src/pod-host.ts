@@ -3,8 +3,8 @@
  * @p2/users, @p2/hoist, @p2/runit and @p2/cgroups, on P2's on-disk layout.
  */
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { type CgroupHierarchy, cgroupName, createCgroup, openCgroup } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
 import {
@@ -217,6 +217,7 @@ export class PodHost {
       }
     };
     const user = await step(`user ${manifest.runAs}`, () => this.runAsUser(manifest, layout));
+    await this.assertReachable(manifest);
     const owner = readOnly ? { uid: 0, gid: 0 } : { uid: user.uid, gid: user.gid };
     await step('pod home', async () => {
       const created = !existsSync(layout.home);
@@ -263,6 +264,24 @@ export class PodHost {
     );
     this.logger.info({ pod: manifest.id, launchables: launchables.length }, 'pod installed');
     return { podHome: layout.home, readOnly, configPath, launchables };
+  }
+
+  /** The pod's user must be able to reach its home: every directory above it needs o+x. */
+  private async assertReachable(manifest: Manifest): Promise<void> {
+    let dir = resolve(this.podRoot);
+    for (;;) {
+      const info = await stat(dir).catch(() => undefined);
+      if (info && (info.mode & 0o001) === 0) {
+        throw new PodError(
+          PodErrorCode.INSTALL_FAILED,
+          `pod ${manifest.id}: ${dir} (mode ${(info.mode & 0o777).toString(8)}) is not searchable by other users, so ${manifest.runAs} could not reach its pod home`,
+          { hint: `chmod o+x ${dir}, or choose a pod_root below directories every user may enter` },
+        );
+      }
+      const parent = dirname(dir);
+      if (parent === dir) return;
+      dir = parent;
+    }
   }
 
   private assertSupported(manifest: Manifest): void {
