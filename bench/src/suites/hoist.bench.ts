@@ -174,6 +174,13 @@ async function throughput(work: string): Promise<void> {
     );
   }
   console.log(`GNU tar: ${((mb * 1000) / baseline.medianMs).toFixed(0)} MB/s`);
+  const idle = monitorEventLoopDelay({ resolution: 5 });
+  idle.enable();
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  idle.disable();
+  console.log(
+    `event-loop delay of this process idling for 3 s on this machine (noise floor): p99 ${(idle.percentile(99) / 1e6).toFixed(1)} ms / max ${(idle.max / 1e6).toFixed(1)} ms`,
+  );
   console.log(
     `event-loop delay during installArtifact (file), per run: ${loopDelays
       .map((d) => `p99 ${d.p99.toFixed(1)} ms / max ${d.max.toFixed(1)} ms`)
