@@ -314,19 +314,23 @@ describe('what is kept and what is dropped', () => {
     expect(result).toMatchObject({ files: 1, symlinks: 3, hardLinks: 1 });
   });
 
-  it('writes every size class (synchronous, asynchronous, streamed) byte for byte', async () => {
-    const sizes = [0, 1, 100 * 1024, 200 * 1024, 600 * 1024];
-    const contents = sizes.map((size) => randomBytes(size));
-    const { dest } = await extractBuffer(
-      await makeArchive(
-        contents.map((content, i) => ({ header: { name: `f${i}`, mode: 0o640 }, content })),
-      ),
-    );
-    for (const [i, content] of contents.entries()) {
-      expect((await readFile(join(dest, `f${i}`))).equals(content)).toBe(true);
-      expect((await stat(join(dest, `f${i}`))).mode & 0o777).toBe(0o640);
-    }
-  });
+  it.each([true, false])(
+    'writes every size class byte for byte (synchronousSmallWrites: %s)',
+    async (sync) => {
+      const sizes = [0, 1, 100 * 1024, 200 * 1024, 600 * 1024];
+      const contents = sizes.map((size) => randomBytes(size));
+      const { dest } = await extractBuffer(
+        await makeArchive(
+          contents.map((content, i) => ({ header: { name: `f${i}`, mode: 0o640 }, content })),
+        ),
+        { synchronousSmallWrites: sync },
+      );
+      for (const [i, content] of contents.entries()) {
+        expect((await readFile(join(dest, `f${i}`))).equals(content)).toBe(true);
+        expect((await stat(join(dest, `f${i}`))).mode & 0o777).toBe(0o640);
+      }
+    },
+  );
 
   it('extracts large files (streamed path) byte for byte', async () => {
     const big = randomBytes(3 * 1024 * 1024 + 17);

@@ -74,6 +74,12 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** Structured logs (pino). @default silent */
   logger?: Logger;
+  /**
+   * Write files up to 128 KiB with synchronous system calls (much faster for artifacts with many
+   * small files; switched off automatically after repeated slow writes). Set `false` to keep every
+   * write off the event loop. @default true
+   */
+  synchronousSmallWrites?: boolean;
 }
 
 /** What {@link extractArchive} wrote. */
@@ -158,6 +164,7 @@ export async function extractArchive(
     throw ioError(`cannot create extraction directory ${destDir}`, cause);
   }
   const extractor = new Extractor(destDir, limits, options.owner, logger);
+  if (options.synchronousSmallWrites === false) extractor.syncWrites = false;
   try {
     const result = await extractor.run(handle, options.signal);
     logger.debug({ destDir, ...result }, 'archive extracted');
@@ -191,8 +198,8 @@ class Extractor {
   private declaredBytes = 0;
   /** Read once: files are created with their final mode unless the umask would strip bits. */
   private readonly umask = process.umask();
-  /** Cleared after the first slow synchronous write (see writeSmallFile). */
-  private syncWrites = true;
+  /** Cleared by the option, or after repeated slow synchronous writes (see writeSmallFile). */
+  syncWrites = true;
   private slowSyncWrites = 0;
 
   constructor(

@@ -20,7 +20,13 @@ import { basename, join } from 'node:path';
 import { describeError } from '@p2/errors';
 import type { Logger } from 'pino';
 import { HoistError, HoistErrorCodes, hasErrno } from './errors.js';
-import { type ExtractLimits, type ExtractResult, extractArchive, type Owner } from './extract.js';
+import {
+  type ExtractLimits,
+  type ExtractOptions,
+  type ExtractResult,
+  extractArchive,
+  type Owner,
+} from './extract.js';
 import { type DownloadProgress, downloadArtifact, type FetchOptions, hashFile } from './fetch.js';
 import {
   installDirName,
@@ -86,6 +92,8 @@ export interface InstallOptions extends FetchOptions {
   owner?: Owner;
   /** Tar-bomb limits. */
   limits?: Partial<ExtractLimits>;
+  /** See {@link ExtractOptions.synchronousSmallWrites}. @default true */
+  synchronousSmallWrites?: boolean;
   /** Directory for relative plain-path locations. @default process.cwd() */
   baseDir?: string;
 }
@@ -219,6 +227,9 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
       ...(options.owner === undefined ? {} : { owner: options.owner }),
       ...(options.limits === undefined ? {} : { limits: options.limits }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.synchronousSmallWrites === undefined
+        ? {}
+        : { synchronousSmallWrites: options.synchronousSmallWrites }),
       logger,
     });
     const now = new Date();
