@@ -681,7 +681,15 @@ export async function runRollingUpdate(
         // Remove what is left of the old RC (P2 waited for it forever when the new RC used other nodes).
         const perTxn = Math.floor((MAX_TXN_OPS - proof.length) / 2);
         let left = oldPods;
-        while (left.size > 0) {
+        // Each round removes up to perTxn replicas; the bound only guards against a label that
+        // will not go (the run then ends with an error and is retried later).
+        for (let round = 0; left.size > 0; round++) {
+          if (round > oldPods.size + 3) {
+            throw new RcError(
+              RcErrorCode.CONFLICT,
+              `rolling update ${id}: old RC ${oldId} keeps ${left.size} labelled pods`,
+            );
+          }
           await commit(
             store,
             [...proof, ...victims(oldRc.rc, left, podHealth, 0, perTxn)],
