@@ -39,7 +39,7 @@ export interface FetchTimeouts {
 
 /** Options of {@link downloadArtifact} and {@link fetchBytes}. */
 export interface FetchOptions {
-  /** CA certificates (PEM) trusted for `https:` in addition to… instead of the system ones. */
+  /** CA certificates (PEM) trusted for `https:`; they replace Node's bundled root CAs. */
   ca?: string | Buffer | Array<string | Buffer>;
   /** Per-attempt timeouts. */
   timeouts?: FetchTimeouts;

@@ -112,6 +112,7 @@ export function verificationLocations(location: string): VerificationLocations {
 /**
  * Appends `suffix` to the path of a location, keeping any query and fragment.
  * @throws HoistError `P2_HOIST_LOCATION_INVALID` when `location` cannot be resolved
+ * @example withPathSuffix('https://h/app.tar.gz?x=1', '.sig') // 'https://h/app.tar.gz.sig?x=1'
  */
 export function withPathSuffix(location: string, suffix: string): string {
   const resolved = resolveLocation(location);
