@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cgroupName, detectCgroups, openCgroup } from '@p2/cgroups';
 import { createStore, type Store } from '@p2/kv';
@@ -76,8 +76,13 @@ async function podState(pod: string): Promise<{ state: string; error?: string } 
 beforeAll(async () => {
   work = await tempDir('e2e-preparer');
   await chmod(work, 0o755); // pod users must reach their homes below it
-  for (const dir of ['artifacts', 'pods', 'service', 'kv', 'logs', 'src2'])
+  for (const dir of ['artifacts', 'pods', 'service', 'kv', 'logs', 'src2', 'hooks'])
     await mkdir(join(work, dir), { recursive: true });
+  await writeFile(
+    join(work, 'hooks', 'record-events'),
+    `#!/bin/sh\necho "$HOOK_EVENT $HOOKED_POD_ID" >> ${join(work, 'hook-events.log')}\n`,
+    { mode: 0o755 },
+  );
   v1 = await buildArtifact(helloAppDir, join(work, 'artifacts'), 'hello', 'v1');
   await cp(helloAppDir, join(work, 'src2'), { recursive: true });
   await writeFile(join(work, 'src2', 'VERSION'), '2');
@@ -99,6 +104,8 @@ beforeAll(async () => {
       `  status_port: ${statusPort}`,
       '  auth: {type: none}',
       '  require_preparer_in_intent: false',
+      '  health_check_host: 127.0.0.1',
+      `  hooks_directory: ${join(work, 'hooks')}`,
       '  log_level: debug',
       '',
     ].join('\n'),
@@ -153,6 +160,18 @@ describe('p2-preparer on a real host', () => {
     expect((await podState(podA))?.state).toBe('running');
     pidA = JSON.parse((await answer(portA, '/_status')) ?? '{}').pid;
     expect(pidA).toBeGreaterThan(0);
+    const health = await waitFor('a passing health record', async () => {
+      const { value } = await store.get(`health/${podA}/${node}`);
+      const record = value ? JSON.parse(Buffer.from(value.value).toString('utf8')) : undefined;
+      return record?.Status === 'passing' ? record : undefined;
+    });
+    expect(health).toMatchObject({ Id: podA, Node: node, Service: podA });
+    const events = (await readFile(join(work, 'hook-events.log'), 'utf8')).trim().split('\n');
+    expect(events).toEqual(
+      ['before_install', 'after_install', 'before_launch', 'after_launch'].map(
+        (e) => `${e} ${podA}`,
+      ),
+    );
     const metrics = await answer(statusPort, '/metrics');
     expect(metrics).toContain('p2_preparer_deploys_total{result="success"} 1');
   });
@@ -232,11 +251,18 @@ describe('p2-preparer on a real host', () => {
   it('unscheduling uninstalls the pod and deletes its reality', async () => {
     await store.delete(`intent/${node}/${podA}`);
     await waitFor('pod A to be gone', async () => !existsSync(join(work, 'pods', podA)), 60_000);
+    expect(await readFile(join(work, 'hook-events.log'), 'utf8')).toContain(
+      `before_uninstall ${podA}`,
+    );
     expect(await answer(portA)).toBeUndefined();
     await waitFor(
       'reality for pod A to be deleted',
       async () => (await store.get(`reality/${node}/${podA}`)).value === undefined,
     );
     expect(existsSync(join(work, 'service', `${podA}__app__launch`))).toBe(false);
+    await waitFor(
+      'the health record to go',
+      async () => (await store.get(`health/${podA}/${node}`)).value === undefined,
+    );
   });
 });

@@ -49,6 +49,8 @@ export interface PreparerConfig {
   serviceRoot: string;
   /** Parent of every pod cgroup. @default p2/<node_name> */
   cgroupParent: string;
+  /** Host name health checks connect to (P2: the node name). */
+  healthCheckHost?: string;
   /** How often to check pod health. @default 1000 ms */
   healthCheckIntervalMs: number;
   /** Health check timeout (param healthcheck_timeout, seconds). @default 5000 ms */
@@ -95,6 +97,7 @@ const KNOWN_KEYS = new Set([
   'cgroup_parent',
   'health_check_interval',
   'require_preparer_in_intent',
+  'health_check_host',
 ]);
 /** P2 keys for features p2 does not implement (docker, socket logging, sqlite reporter, …): accepted, ignored. */
 const IGNORED_P2_KEYS = new Set([
@@ -385,6 +388,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     statusSocket: r.string('status_socket'),
     logExec: raw.log_exec === undefined ? undefined : r.strings('log_exec'),
     artifactRegistryUrl: r.string('artifact_registry_url'),
+    healthCheckHost: r.string('health_check_host'),
     caFile: r.string('ca_file'),
     certFile: r.string('cert_file'),
     keyFile: r.string('key_file'),

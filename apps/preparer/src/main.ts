@@ -6,9 +6,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createArtifactVerifier, createDeployerPolicy, withCompanionFiles } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
+import { HealthChecker, healthTarget, StoreHealthPublisher } from '@p2/health';
 import { fetchBytes } from '@p2/hoist';
+import { runHooks } from '@p2/hooks';
 import { createStore, type Store } from '@p2/kv';
-import { PodHost } from '@p2/pods';
+import type { Manifest } from '@p2/manifest';
+import { PodHost, PodLayout } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import type { Logger } from 'pino';
 import type { PreparerConfig } from './config.js';
@@ -106,6 +109,27 @@ export async function startPreparer(
     logger: log.child({ component: 'pods' }),
   });
   const metrics = new PreparerMetrics();
+  const hooks: LifecycleHooks = options.hooks ?? {
+    async run(event, pod) {
+      await runHooks({
+        event,
+        hooksDirectory: config.hooksDirectory,
+        node: config.nodeName,
+        podRoot: config.podRoot,
+        pod: {
+          manifest: pod.manifest,
+          home: pod.layout.home,
+          id: pod.layout.podId,
+          ...(pod.layout.uniqueKey ? { uniqueKey: pod.layout.uniqueKey } : {}),
+          readOnly: host.readOnly(pod.manifest),
+        },
+        required: config.hooksRequired,
+        logger: log.child({ component: 'hooks' }),
+        audit: (record) => log.info({ audit: { ...record, output: undefined } }, 'hook ran'),
+      });
+    },
+  };
+  const health = startHealth(config, store, log);
   const preparer = new Preparer({
     config,
     store,
@@ -113,7 +137,8 @@ export async function startPreparer(
     authorize: async (manifest) => {
       await policy.authorize(manifest);
     },
-    ...(options.hooks ? { hooks: options.hooks } : {}),
+    hooks,
+    health: health.tracker,
     logger: log,
     metrics,
     requirePreparerInIntent: options.requirePreparerInIntent ?? config.requirePreparerInIntent,
@@ -132,6 +157,10 @@ export async function startPreparer(
   } else {
     log.warn('neither status_port nor status_socket is set: no status server');
   }
+  const preparerHome = new PodLayout(config.podRoot, 'p2-preparer');
+  const ownManifest = await host.currentManifest(preparerHome).catch(() => undefined);
+  if (ownManifest)
+    await hooks.run('preparer_init', { manifest: ownManifest, layout: preparerHome });
   await preparer.start();
   return {
     preparer,
@@ -142,9 +171,72 @@ export async function startPreparer(
     ...(status ? { status } : {}),
     async stop() {
       await preparer.stop();
+      await health.close();
       await status?.close();
       await store.close();
       log.info('preparer stopped; pods keep running');
+    },
+  };
+}
+
+/**
+ * Health checks of running pods, published under `health/<pod>/<node>` with a session (keys vanish
+ * when this host dies). The publisher's session is created in the background and retried while the
+ * store is unreachable, so a dead store never stops the preparer from starting.
+ */
+function startHealth(config: PreparerConfig, store: Store, log: Logger) {
+  let checker: HealthChecker | undefined;
+  let closed = false;
+  const pending = new Map<string, Manifest>();
+  const target = (manifest: Manifest) =>
+    healthTarget(manifest, config.healthCheckHost ?? config.nodeName);
+  const connect = async (delayMs: number): Promise<void> => {
+    while (!closed) {
+      try {
+        const publisher = await StoreHealthPublisher.start({
+          store,
+          node: config.nodeName,
+          logger: log.child({ component: 'health' }),
+        });
+        if (closed) {
+          await publisher.close?.();
+          return;
+        }
+        checker = new HealthChecker({
+          publisher,
+          intervalMs: config.healthCheckIntervalMs,
+          check: { timeoutMs: config.healthCheckTimeoutMs },
+          logger: log.child({ component: 'health' }),
+        });
+        for (const manifest of pending.values()) checker.setPod(target(manifest));
+        pending.clear();
+        return;
+      } catch (error) {
+        log.warn(
+          { err: describeError(error), retryInMs: delayMs },
+          'health publisher could not start; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        delayMs = Math.min(delayMs * 2, 60_000);
+      }
+    }
+  };
+  const connecting = connect(1000);
+  return {
+    tracker: {
+      track(manifest: Manifest) {
+        if (checker) checker.setPod(target(manifest));
+        else pending.set(manifest.id, manifest);
+      },
+      untrack(podId: string) {
+        pending.delete(podId);
+        void checker?.removePod(podId);
+      },
+    },
+    async close() {
+      closed = true;
+      await connecting;
+      await checker?.close();
     },
   };
 }

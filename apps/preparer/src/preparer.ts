@@ -10,6 +10,7 @@
  * - a dead store stops nothing: apps keep running and the watch retries with backoff.
  */
 import { describeError, type P2Error } from '@p2/errors';
+import type { HookEvent } from '@p2/hooks';
 import { type Store, watchPrefix } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { PodHost, PodLayout } from '@p2/pods';
@@ -19,16 +20,6 @@ import { PreparerError, PreparerErrorCode } from './errors.js';
 import { type Desired, readIntent, workerKey } from './intent.js';
 import type { PreparerMetrics } from './metrics.js';
 import { WorkerPool } from './workers.js';
-
-/** P2's hook events, in the order a deploy fires them. */
-export type HookEvent =
-  | 'preparer_init'
-  | 'before_install'
-  | 'after_install'
-  | 'before_launch'
-  | 'after_launch'
-  | 'before_uninstall'
-  | 'after_auth_fail';
 
 /** Runs hooks for an event; rejects only when a required hook failed. */
 export interface LifecycleHooks {
@@ -62,6 +53,11 @@ export interface PreparerOptions {
   requirePreparerInIntent?: boolean;
   /** Backoff of failing pods. */
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Health checking of running pods (legacy pods only, as P2). */
+  health?: {
+    track(manifest: Manifest): void;
+    untrack(podId: string): void;
+  };
   /** Called after each pod state change (tests, status page). */
   onState?: (state: PodState) => void;
 }
@@ -276,6 +272,7 @@ export class Preparer {
       if (this.states.get(workerKey(manifest.id, uniqueKey))?.state !== 'running') {
         await this.report({ ...pod, state: 'running', sha: manifest.sha() });
       }
+      if (!uniqueKey) this.options.health?.track(manifest);
       return;
     }
 
@@ -355,6 +352,7 @@ export class Preparer {
         'pod deployed',
       );
       await this.report({ ...pod, state: 'running', sha: manifest.sha() });
+      if (!uniqueKey) this.options.health?.track(manifest);
     } catch (error) {
       this.options.metrics.deploys.inc({ result: 'failure' });
       this.log.error(
@@ -394,7 +392,8 @@ export class Preparer {
         .catch(() => undefined);
     }
     const started = performance.now();
-    await host.uninstall({ podId, uniqueKey });
+    if (!uniqueKey) this.options.health?.untrack(podId);
+    await host.uninstall({ podId, uniqueKey, alreadyHalted: onDisk !== undefined });
     const key = this.realityKey(podId, uniqueKey);
     if (uniqueKey) {
       await this.options.store.txn([

@@ -705,9 +705,11 @@ export class PodHost {
    *
    * @throws PodError `P2_PODS_UNINSTALL_FAILED`
    */
-  async uninstall(ref: PodRef): Promise<void> {
+  async uninstall(ref: PodRef & { alreadyHalted?: boolean }): Promise<void> {
     const layout = this.layout(ref);
-    const manifest = await this.currentManifest(layout).catch(() => undefined);
+    const manifest = ref.alreadyHalted
+      ? undefined
+      : await this.currentManifest(layout).catch(() => undefined);
     if (manifest) {
       await this.halt(manifest, {
         force: true,
