@@ -1,7 +1,15 @@
 import { LabelStore } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DsFarm, DsStore, DsWorker, dsStatusKey, reconcileDaemonSet } from './daemonset.js';
+import type { Alert } from './controller.js';
+import {
+  DsFarm,
+  DsStore,
+  DsWorker,
+  dsStatusKey,
+  readDsStatus,
+  reconcileDaemonSet,
+} from './daemonset.js';
 import { decodeAudit } from './records.js';
 import {
   eventually,
@@ -206,5 +214,42 @@ describe('DsFarm', () => {
     await eventually(async () => (await intentNodes(t.store, pod)).length === 0);
     expect((await labels.get('pod', `${names[0]}/${pod}`)).labels).toEqual({ pod_id: pod });
     await eventually(async () => !farm.owned.includes(ds.id));
+  });
+});
+
+describe('daemon set per-node timeout', () => {
+  it('moves on from a node that is not healthy in time, alerting once', async () => {
+    const names = await nodes('dstime', 3);
+    const pod = 'p2t-dstime';
+    const sim = simulatePreparers(t.store, {
+      healthOf: (m) => (m.includes('_v3.') ? 'critical' : 'passing'),
+    });
+    cleanups.push(() => sim.stop());
+    const ds = await dss.create({
+      manifest: parseManifest(manifestText(pod, 'v1')),
+      nodeSelector: 'fleet=dstime',
+      minHealth: 0,
+      clusterName: 'c',
+      timeoutMs: 400,
+    });
+    const alerts: Alert[] = [];
+    const worker = new DsWorker({ store: t.store, alert: (a) => alerts.push(a) }, ds.id, {
+      resyncMs: 100,
+      maxInFlight: 1,
+    }).start();
+    cleanups.push(() => worker.stop());
+    await eventually(async () => (await passingCount(t.store, pod)) === 3);
+    await dss.updateManifest(ds.id, parseManifest(manifestText(pod, 'v3')));
+    // One node at a time (maxInFlight 1); each is given up on after 400 ms, so all get v3.
+    await eventually(async () => {
+      const status = await readDsStatus(t.store, ds.id);
+      return (status?.nodes_timed_out ?? []).length === 3;
+    }, 10_000);
+    const versions = await Promise.all(names.map((n) => text(t.store, `intent/${n}/${pod}`)));
+    expect(versions.every((v) => v === manifestText(pod, 'v3'))).toBe(true);
+    const timeoutAlerts = alerts.filter((a) => a.incidentKey === `daemon_set-${ds.id}-timeout`);
+    expect(timeoutAlerts.flatMap((a) => (a.details as { nodes: string[] }).nodes).sort()).toEqual(
+      names,
+    );
   });
 });

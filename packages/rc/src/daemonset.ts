@@ -284,6 +284,30 @@ export interface DsReconcileResult {
   readonly skipped: string[];
   /** Nodes still on another manifest (waiting for health budget). */
   readonly outdated: string[];
+  /** Nodes given the manifest more than `timeout` ago that are still not healthy. */
+  readonly timedOut: string[];
+}
+
+/**
+ * The status record (`status/daemon_sets/<id>/daemon_set_farm`): P2's three fields, plus when each
+ * unsettled node got the manifest (ms since the epoch) and which ones are past the timeout.
+ */
+export interface DsStatus {
+  readonly manifest_sha: string;
+  readonly nodes_deployed: number;
+  readonly replication_in_progress: boolean;
+  readonly replacing?: Record<string, number>;
+  readonly nodes_timed_out?: string[];
+}
+
+/** Reads a daemon set's status record; `undefined` when absent or unreadable. */
+export async function readDsStatus(store: Store, id: string): Promise<DsStatus | undefined> {
+  try {
+    const entry = (await store.get(dsStatusKey(id))).value;
+    return entry ? (JSON.parse(new TextDecoder().decode(entry.value)) as DsStatus) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options of {@link reconcileDaemonSet}. */
@@ -322,6 +346,7 @@ export async function reconcileDaemonSet(
     replaced: [] as string[],
     skipped: [] as string[],
     outdated: [] as string[],
+    timedOut: [] as string[],
   };
   if (ds.disabled) return result;
 
@@ -373,11 +398,19 @@ export async function reconcileDaemonSet(
     result.added.push(node);
   }
 
-  // Replacement within the health budget.
+  // Replacement within the health budget. When each node's replacement started is kept in the
+  // status record, so the per-node timeout survives farm hand-overs.
+  const sha = ds.manifest.sha();
+  const previous = await readDsStatus(c.store, ds.id);
+  const replacing: Record<string, number> =
+    previous?.manifest_sha === sha ? { ...(previous.replacing ?? {}) } : {};
+  const timedOutBefore = new Set(
+    previous?.manifest_sha === sha ? (previous.nodes_timed_out ?? []) : [],
+  );
+  const nowMs = Date.now();
   const staying = [...current.keys()].filter((n) => eligibleSet.has(n)).sort(byName);
   const intents = await readIntents(c.store, staying, podId);
   const podHealth = await health.podHealth(podId);
-  const sha = ds.manifest.sha();
   const outdated: string[] = [];
   let healthy = 0;
   let inFlight = 0;
@@ -394,9 +427,19 @@ export async function reconcileDaemonSet(
       intent !== undefined && reality !== undefined && bytesLike(reality.value, intent);
     const passing = podHealth.get(node) === 'passing';
     if (settled && passing) healthy++;
-    if (!upToDate) outdated.push(node);
-    else if (!(settled && passing)) inFlight++;
+    if (!upToDate) {
+      outdated.push(node);
+    } else if (settled && passing) {
+      delete replacing[node];
+    } else {
+      replacing[node] ??= nowMs;
+      // Past the per-node timeout the node stops holding a slot (P2's replicator moved on too);
+      // it still counts as unhealthy, so the health budget keeps a bad version from spreading.
+      if (ds.timeoutMs > 0 && nowMs - replacing[node]! > ds.timeoutMs) result.timedOut.push(node);
+      else inFlight++;
+    }
   }
+  for (const node of Object.keys(replacing)) if (!current.has(node)) delete replacing[node];
   let budget = healthy - ds.minHealth;
   let slots = (options.maxInFlight ?? 50) - inFlight;
   // Unhealthy outdated nodes first: replacing them costs no healthy replica.
@@ -413,6 +456,7 @@ export async function reconcileDaemonSet(
     slots--;
     changes.push({ node, effect: 'rewrite', ops: schedule(node, current.get(node)!) });
     result.replaced.push(node);
+    replacing[node] = nowMs;
   }
   result.outdated.push(...outdated.filter((n) => !result.replaced.includes(n)));
   await commitNodeChanges(c.store, changes, {
@@ -420,19 +464,25 @@ export async function reconcileDaemonSet(
     nodesBefore: current.keys(),
     what: `daemon set ${ds.id}`,
   });
+  const newlyTimedOut = result.timedOut.filter((n) => !timedOutBefore.has(n));
+  if (newlyTimedOut.length > 0) {
+    c.alert({
+      urgency: 'low',
+      incidentKey: `daemon_set-${ds.id}-timeout`,
+      description: `daemon set ${ds.id} (${podId}): ${newlyTimedOut.join(', ')} not healthy within ${ds.timeoutMs} ms of getting the new manifest`,
+      details: { daemon_set_id: ds.id, pod_id: podId, nodes: newlyTimedOut },
+    });
+  }
 
   const deployed = staying.length - result.outdated.length + result.added.length;
-  await c.store
-    .put(
-      dsStatusKey(ds.id),
-      JSON.stringify({
-        manifest_sha: sha,
-        nodes_deployed: deployed,
-        replication_in_progress:
-          result.outdated.length > 0 || result.added.length > 0 || inFlight > 0,
-      }),
-    )
-    .catch(() => undefined);
+  const status: DsStatus = {
+    manifest_sha: sha,
+    nodes_deployed: deployed,
+    replication_in_progress: result.outdated.length > 0 || result.added.length > 0 || inFlight > 0,
+    replacing,
+    nodes_timed_out: result.timedOut,
+  };
+  await c.store.put(dsStatusKey(ds.id), JSON.stringify(status)).catch(() => undefined);
   if (changes.length > 0) c.log.info({ ds: ds.id, ...result }, 'daemon set changed intent');
   return result;
 }
