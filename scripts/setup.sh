@@ -2,6 +2,7 @@
 # Installs whatever this machine lacks to build, run and test p2, then builds the workspace.
 # Idempotent: a second run only checks. Needs root for Debian packages (our CI and hosts run as root).
 set -euo pipefail
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.4.2
