@@ -97,6 +97,22 @@ describe('placeReplicas', () => {
     expect(p.unfit.find((u) => u.node === 'full')!.reason).toMatch(/needs 2 cpus, 1 of 4 free/);
   });
 
+  it('prefers a capacity given by the caller over labels', () => {
+    const p = placeReplicas({
+      candidates: [
+        node(
+          'reported-small',
+          { 'p2.capacity/cpus': '64' },
+          { capacity: { cpus: 1, memory: Number.POSITIVE_INFINITY } },
+        ),
+        node('labelled', { 'p2.capacity/cpus': '4' }),
+      ],
+      count: 2,
+      demand: { cpus: 2, memory: 0 },
+    });
+    expect(p.nodes).toEqual(['labelled']);
+  });
+
   it('places nothing when asked for nothing, and at most one replica per node', () => {
     expect(placeReplicas({ candidates: [node('a')], count: 0, demand: none }).nodes).toEqual([]);
     expect(placeReplicas({ candidates: [node('a')], count: 3, demand: none }).nodes).toEqual(['a']);

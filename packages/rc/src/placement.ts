@@ -56,6 +56,8 @@ export interface CandidateNode {
   readonly used?: Resources;
   /** True when the node already runs this pod id for another controller (placing would replace it). */
   readonly occupied?: boolean;
+  /** What the node offers, when known from elsewhere (e.g. resources its agent reports); else its capacity labels. */
+  readonly capacity?: Resources;
 }
 
 /** What {@link placeReplicas} should do. */
@@ -80,7 +82,7 @@ export interface Placement {
 }
 
 function fits(node: CandidateNode, demand: Resources): string | undefined {
-  const cap = nodeCapacity(node.labels);
+  const cap = node.capacity ?? nodeCapacity(node.labels);
   const used = node.used ?? { cpus: 0, memory: 0 };
   if (demand.cpus > 0 && used.cpus + demand.cpus > cap.cpus + 1e-9) {
     return `needs ${demand.cpus} cpus, ${Math.max(0, cap.cpus - used.cpus)} of ${cap.cpus} free`;

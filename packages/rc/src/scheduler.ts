@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Store } from '@p2/kv';
-import { LabelStore, type Selector } from '@p2/labels';
+import { type LabelSet, LabelStore, type Selector } from '@p2/labels';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import {
   type CandidateNode,
@@ -38,6 +38,11 @@ export interface LabelSchedulerOptions {
   labels?: LabelStore;
   /** Check node capacity labels against the cgroup limits of pods already intended there. @default true */
   capacity?: boolean;
+  /**
+   * A node's capacity from another source than its labels (e.g. resources reported by the node's
+   * agent); `undefined` falls back to the `p2.capacity/*` labels.
+   */
+  capacityOf?: (node: string, labels: LabelSet) => Resources | undefined;
 }
 
 const INTENT_PREFIX = 'intent/';
@@ -58,12 +63,14 @@ export class LabelScheduler implements Scheduler {
   readonly #store: Store;
   readonly #labels: LabelStore;
   readonly #capacity: boolean;
+  readonly #capacityOf: LabelSchedulerOptions['capacityOf'];
   readonly #demandCache = new Map<string, Resources>();
 
   constructor(store: Store, options: LabelSchedulerOptions = {}) {
     this.#store = store;
     this.#labels = options.labels ?? new LabelStore(store);
     this.#capacity = options.capacity ?? true;
+    this.#capacityOf = options.capacityOf;
   }
 
   async eligibleNodes(_manifest: Manifest, selector: Selector): Promise<string[]> {
@@ -105,11 +112,13 @@ export class LabelScheduler implements Scheduler {
     const candidates: CandidateNode[] = [];
     const existing: CandidateNode[] = [];
     for (const n of nodes) {
-      const candidate = {
+      const reported = this.#capacityOf?.(n.id, n.labels);
+      const candidate: CandidateNode = {
         name: n.id,
         labels: n.labels,
         used: used.get(n.id) ?? { cpus: 0, memory: 0 },
         occupied: occupied.has(n.id),
+        ...(reported ? { capacity: reported } : {}),
       };
       if (current.has(n.id)) existing.push(candidate);
       else candidates.push(candidate);
