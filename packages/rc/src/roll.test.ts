@@ -266,6 +266,35 @@ describe('runRollingUpdate with real RC workers and simulated preparers', () => 
   });
 });
 
+describe('maxUnavailable', () => {
+  it('caps how many replicas one step takes away, even with minimum 0', async () => {
+    const { pod, oldRc, newRc } = await setup('maxun', 4, 4);
+    const next = await newRc('v2');
+    await rolls.create({
+      oldRc: oldRc.id,
+      newRc: next.id,
+      desiredReplicas: 4,
+      minimumReplicas: 0,
+      maxUnavailable: 1,
+    });
+    const moves: number[] = [];
+    const { result, min } = await minPassingDuring(
+      pod,
+      runRollingUpdate({ store: t.store }, next.id, {
+        pollMs: 100,
+        onStatus: (s) => {
+          const m = /^moved (\d+) from old/.exec(s.message);
+          if (m) moves.push(Number(m[1]));
+        },
+      }),
+    );
+    expect(result).toBe('succeeded');
+    expect(moves.length).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...moves)).toBe(1);
+    expect(min).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('roll delay', () => {
   it('waits the roll delay between steps', async () => {
     const { oldRc, newRc } = await setup('delay', 3, 3);
