@@ -3,7 +3,7 @@
  * it as JSON (`--json`) or renders it for people. Colour only on a TTY, and never with NO_COLOR.
  */
 import { P2Error } from '@p2/errors';
-import { ExitCode } from './exit-codes.js';
+import type { ExitCode } from './exit-codes.js';
 
 export interface OutputOptions {
   json?: boolean;
@@ -50,19 +50,27 @@ export class CliExit extends Error {
 }
 
 /** Renders any error for people (or as JSON) and returns the exit code to use. */
-export function reportError(io: Io, options: OutputOptions, error: unknown, exitCode: ExitCode): ExitCode {
+export function reportError(
+  io: Io,
+  options: OutputOptions,
+  error: unknown,
+  exitCode: ExitCode,
+): ExitCode {
   if (error instanceof CliExit) {
     if (error.message) io.stderr(`${error.message}\n`);
     return error.exitCode;
   }
   if (options.json) {
-    const body = error instanceof P2Error ? error.toJSON() : { name: 'Error', message: String(error) };
+    const body =
+      error instanceof P2Error ? error.toJSON() : { name: 'Error', message: String(error) };
     io.stdout(`${JSON.stringify({ error: body }, null, 2)}\n`);
   } else if (error instanceof P2Error) {
     io.stderr(`${style.red(io, 'error')}: ${error.message} ${style.dim(io, `(${error.code})`)}\n`);
     if (error.hint) io.stderr(`hint: ${error.hint}\n`);
   } else {
-    io.stderr(`${style.red(io, 'error')}: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr(
+      `${style.red(io, 'error')}: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
   }
   return exitCode;
 }

@@ -3,7 +3,9 @@
  * the binary (`cli.ts`) only parses argv.
  */
 import { Command, CommanderError } from 'commander';
+import { registerInspectCommands } from './commands/inspect/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
+import { registerScheduleCommands } from './commands/schedule/index.js';
 import { ExitCode } from './exit-codes.js';
 import { type Io, processIo } from './output.js';
 
@@ -21,12 +23,17 @@ export function buildProgram(ctx: ProgramContext): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) })
     .exitOverride();
+  registerScheduleCommands(program, ctx);
+  registerInspectCommands(program, ctx);
   registerManifestCommand(program, ctx);
   return program;
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export async function runCli(argv: string[], overrides: Partial<ProgramContext> = {}): Promise<number> {
+export async function runCli(
+  argv: string[],
+  overrides: Partial<ProgramContext> = {},
+): Promise<number> {
   let exitCode: number = ExitCode.OK;
   const ctx: ProgramContext = {
     io: processIo,

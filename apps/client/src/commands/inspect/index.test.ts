@@ -1,0 +1,146 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HealthStore } from '@p2/kv';
+import { parseManifest } from '@p2/manifest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../exit-codes.js';
+import { runCli } from '../../program.js';
+import { capture, type Harness, startHarness } from '../../test-support.js';
+
+let h: Harness;
+const V1 = 'id: p2t-web\nconfig:\n  v: 1\n';
+const V2 = 'id: p2t-web\nconfig:\n  v: 2\n';
+const sha = (text: string) => parseManifest(text).sha();
+
+async function health(pod: string, node: string, status: 'passing' | 'critical') {
+  await new HealthStore(h.store).put({
+    podId: pod,
+    node,
+    service: pod,
+    status,
+    time: new Date().toISOString(),
+    expires: '',
+  });
+}
+
+beforeAll(async () => {
+  h = await startHarness('inspect');
+  await writeFile(join(h.dir, 'v2.yaml'), V2);
+  // n1: converged and healthy; n2: intent v2, reality v1, the preparer failed to deploy v2;
+  // n3: reality without intent (being removed).
+  await h.store.put('intent/n1/p2t-web', V1);
+  await h.store.put('reality/n1/p2t-web', V1);
+  await health('p2t-web', 'n1', 'passing');
+  await h.store.put(
+    'status/preparer/n1/p2t-web',
+    JSON.stringify({
+      pod: 'p2t-web',
+      uniqueKey: '',
+      state: 'running',
+      sha: sha(V1),
+      updated: '2026-01-01T00:00:00Z',
+    }),
+  );
+  await h.store.put('intent/n2/p2t-web', V2);
+  await h.store.put('reality/n2/p2t-web', V1);
+  await health('p2t-web', 'n2', 'critical');
+  await h.store.put(
+    'status/preparer/n2/p2t-web',
+    JSON.stringify({
+      pod: 'p2t-web',
+      uniqueKey: '',
+      state: 'failed',
+      sha: sha(V2),
+      error: 'download failed: 404',
+      code: 'P2_HOIST_DOWNLOAD_FAILED',
+      updated: '2026-01-01T00:00:00Z',
+    }),
+  );
+  await h.store.put('reality/n3/p2t-web', V1);
+  await h.store.put('intent/n4/p2t-broken', 'id: [unclosed\n');
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('p2 inspect', () => {
+  it('joins intent, reality, health and preparer status per node and pod (JSON)', async () => {
+    const r = await h.p2(['inspect', '--pod', 'p2t-web', '--json']);
+    expect(r.code).toBe(ExitCode.OK);
+    const { pods } = JSON.parse(r.out);
+    expect(pods.map((p: { node: string; verdict: string }) => [p.node, p.verdict])).toEqual([
+      ['n1', 'converged'],
+      ['n2', 'failed'],
+      ['n3', 'removing'],
+    ]);
+    expect(pods[0]).toMatchObject({ intentSha: sha(V1), realitySha: sha(V1), health: 'passing' });
+    expect(pods[1]).toMatchObject({ intentSha: sha(V2), realitySha: sha(V1), health: 'critical' });
+    expect(pods[1].status.code).toBe('P2_HOIST_DOWNLOAD_FAILED');
+  });
+
+  it('renders a table with the preparer error, and reports unreadable manifests', async () => {
+    const r = await h.p2(['inspect']);
+    expect(r.code).toBe(ExitCode.OK);
+    const lines = r.out.split('\n');
+    expect(lines[0]).toMatch(/^NODE\s+POD\s+INTENT\s+REALITY\s+HEALTH\s+PREPARER\s+VERDICT$/);
+    expect(lines.find((l) => l.startsWith('n2'))).toMatch(
+      /p2t-web\s+\w{12}\s+\w{12}\s+critical\s+failed \(P2_HOIST_DOWNLOAD_FAILED\)\s+failed/,
+    );
+    expect(r.out).toContain('error n2/p2t-web: download failed: 404');
+    expect(r.out).toContain('warning unreadable intent/n4/p2t-broken');
+  });
+
+  it('filters by node, and exits 4 when the pod is nowhere', async () => {
+    const r = await h.p2(['inspect', '--node', 'n1', '--json']);
+    expect(JSON.parse(r.out).pods).toHaveLength(1);
+    const missing = await h.p2(['inspect', '--pod', 'p2t-nothing']);
+    expect(missing.code).toBe(ExitCode.NOT_FOUND);
+    expect(missing.out).toContain('no pods found');
+  });
+
+  it('uses colour only on a terminal', async () => {
+    expect((await h.p2(['inspect', '--node', 'n1'], { isTTY: true })).out).toContain(
+      '\u001b[32mconverged',
+    );
+    expect((await h.p2(['inspect', '--node', 'n1'])).out).not.toContain('\u001b[');
+  });
+});
+
+describe('p2 watch', () => {
+  it('prints one JSON line per change when piped', async () => {
+    const io = capture(false);
+    const watching = runCli(['watch', '--node', 'n5', '--count', '2'], {
+      io,
+      env: { P2_STORE: h.url },
+    });
+    // Wait for the first snapshot, then change the store.
+    for (let i = 0; i < 100 && io.out === ''; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(JSON.parse(io.out.trim()).pods).toEqual([]);
+    await h.p2(['schedule', 'v2.yaml', '--node', 'n5']);
+    expect(await watching).toBe(ExitCode.OK);
+    const lines = io.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    expect(lines[1].pods[0]).toMatchObject({
+      node: 'n5',
+      pod: 'p2t-web',
+      verdict: 'pending',
+      intentSha: sha(V2),
+    });
+  });
+
+  it('redraws the table on a terminal', async () => {
+    const io = capture(true);
+    expect(
+      await runCli(['watch', '--node', 'n1', '--count', '1'], { io, env: { P2_STORE: h.url } }),
+    ).toBe(ExitCode.OK);
+    expect(io.out).toContain('\u001b[2J');
+    expect(io.out).toContain('p2t-web');
+  });
+
+  it('rejects a bad --count', async () => {
+    expect((await h.p2(['watch', '--count', 'x'])).code).toBe(ExitCode.USAGE);
+  });
+});

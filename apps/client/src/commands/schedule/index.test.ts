@@ -1,0 +1,136 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UuidPodStore } from '@p2/kv';
+import { LabelStore } from '@p2/labels';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../exit-codes.js';
+import { type Harness, startHarness } from '../../test-support.js';
+
+let h: Harness;
+const decode = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
+const HELLO =
+  '# a comment the store must keep\nid: p2t-hello\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://example.com/hello_3c021aff048ca8117593f9c71e03b87cf72fd440.tar.gz\nconfig:\n  port:   8080\n';
+
+beforeAll(async () => {
+  h = await startHarness('schedule');
+  await writeFile(join(h.dir, 'hello.yaml'), HELLO);
+  await writeFile(join(h.dir, 'uuid-id.yaml'), 'id: 0f4e6a2c-9b1d-4c8e-a1f2-3b4c5d6e7f80\n');
+  await writeFile(join(h.dir, 'bad.yaml'), 'id: x\nstatus_port: "8000"\n');
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('p2 schedule', () => {
+  it('writes the manifest bytes verbatim to intent/<node>/<pod> and prints P2 fields', async () => {
+    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--json']);
+    expect(r.code).toBe(ExitCode.OK);
+    const out = JSON.parse(r.out);
+    expect(out).toMatchObject({
+      pod_id: 'p2t-hello',
+      pod_unique_key: '',
+      node: 'n1',
+      key: 'intent/n1/p2t-hello',
+    });
+    expect(out.sha).toMatch(/^[0-9a-f]{64}$/);
+    const { value } = await h.store.get('intent/n1/p2t-hello');
+    expect(decode(value?.value)).toBe(HELLO);
+  });
+
+  it('prints a human summary by default', async () => {
+    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n2']);
+    expect(r.code).toBe(ExitCode.OK);
+    expect(r.out).toContain('scheduled p2t-hello on n2');
+    expect(r.out).toContain('intent/n2/p2t-hello');
+    expect(r.out).not.toContain('\u001b[');
+  });
+
+  it('schedules a uuid pod as pods/<uuid> plus an intent index', async () => {
+    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--uuid', '--json']);
+    expect(r.code).toBe(ExitCode.OK);
+    const { pod_unique_key: uuid } = JSON.parse(r.out);
+    expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
+    const pod = await new UuidPodStore(h.store).readPod(uuid);
+    expect(pod?.node).toBe('n1');
+    expect(decode(pod?.manifest)).toBe(HELLO);
+    expect(JSON.parse(decode((await h.store.get(`intent/n1/${uuid}`)).value?.value) ?? '')).toEqual(
+      { pod_key: uuid },
+    );
+  });
+
+  it('refuses a manifest the lint rejects and writes nothing', async () => {
+    const r = await h.p2(['schedule', 'uuid-id.yaml', '--node', 'n3']);
+    expect(r.code).toBe(ExitCode.INVALID_INPUT);
+    expect(r.err).toContain('not a valid pod manifest');
+    expect(r.err).toContain('p2 manifest check');
+    expect((await h.store.keys('intent/n3/')).value).toEqual([]);
+  });
+
+  it('refuses a manifest that does not parse, with the parser message', async () => {
+    const r = await h.p2(['schedule', 'bad.yaml', '--node', 'n3', '--json']);
+    expect(r.code).toBe(ExitCode.INVALID_INPUT);
+    expect(JSON.parse(r.out).error.code).toMatch(/^P2_MANIFEST_/);
+  });
+
+  it('exits 4 for a missing file and 2 without an argument', async () => {
+    expect((await h.p2(['schedule', 'nope.yaml', '--node', 'n3'])).code).toBe(ExitCode.NOT_FOUND);
+    expect((await h.p2(['schedule'])).code).toBe(ExitCode.USAGE);
+  });
+
+  it('exits 1 with the store error when the store is unreachable', async () => {
+    const r = await h.p2([
+      'schedule',
+      'hello.yaml',
+      '--node',
+      'n1',
+      '--store',
+      'consul://127.0.0.1:1',
+    ]);
+    expect(r.code).toBe(ExitCode.FAILURE);
+    expect(r.err).toMatch(/P2_KV_/);
+  });
+});
+
+describe('p2 unschedule', () => {
+  it('removes a legacy pod and its pod labels', async () => {
+    await h.p2(['schedule', 'hello.yaml', '--node', 'n4']);
+    await new LabelStore(h.store).setLabels('pod', 'n4/p2t-hello', { team: 'a' });
+    const r = await h.p2(['unschedule', 'p2t-hello', '--node', 'n4', '--json']);
+    expect(r.code).toBe(ExitCode.OK);
+    expect(JSON.parse(r.out).removed).toEqual(['intent/n4/p2t-hello', 'labels/pod/n4/p2t-hello']);
+    expect((await h.store.get('intent/n4/p2t-hello')).value).toBeUndefined();
+    expect((await h.store.get('labels/pod/n4/p2t-hello')).value).toBeUndefined();
+  });
+
+  it('exits 4 for a pod that is not scheduled there', async () => {
+    const r = await h.p2(['unschedule', 'p2t-hello', '--node', 'n9']);
+    expect(r.code).toBe(ExitCode.NOT_FOUND);
+    expect(r.err).toContain('intent/n9/p2t-hello is absent');
+  });
+
+  it('refuses a pod placed by a replication controller unless --force', async () => {
+    await h.p2(['schedule', 'hello.yaml', '--node', 'n5']);
+    await new LabelStore(h.store).setLabels('pod', 'n5/p2t-hello', {
+      replication_controller_id: 'rc1',
+    });
+    const refused = await h.p2(['unschedule', 'p2t-hello', '--node', 'n5']);
+    expect(refused.code).toBe(ExitCode.INVALID_INPUT);
+    expect(refused.err).toContain('replication controller rc1');
+    expect((await h.store.get('intent/n5/p2t-hello')).value).toBeDefined();
+    expect((await h.p2(['unschedule', 'p2t-hello', '--node', 'n5', '--force'])).code).toBe(
+      ExitCode.OK,
+    );
+    expect((await h.store.get('intent/n5/p2t-hello')).value).toBeUndefined();
+  });
+
+  it('removes a uuid pod by its uuid, from any node', async () => {
+    const { out } = await h.p2(['schedule', 'hello.yaml', '--node', 'n6', '--uuid', '--json']);
+    const uuid = JSON.parse(out).pod_unique_key as string;
+    const r = await h.p2(['unschedule', uuid]);
+    expect(r.code).toBe(ExitCode.OK);
+    expect(r.out).toContain('n6: successfully removed');
+    expect((await h.store.get(`pods/${uuid}`)).value).toBeUndefined();
+    expect((await h.store.get(`intent/n6/${uuid}`)).value).toBeUndefined();
+    expect((await h.p2(['unschedule', uuid])).code).toBe(ExitCode.NOT_FOUND);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * Plumbing shared by every command: running a command body with one error path, the store flags
+ * (spec 03 §0.3: `--store`/`P2_STORE`, `--token`/`CONSUL_HTTP_TOKEN`), the node default and reading
+ * manifest files.
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { P2Error } from '@p2/errors';
+import { createStore, type Store } from '@p2/kv';
+import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
+import type { Command } from 'commander';
+import { ExitCode } from '../exit-codes.js';
+import { CliExit, type OutputOptions, reportError } from '../output.js';
+import type { ProgramContext } from '../program.js';
+
+/** The local p2-kv-server, where `p2-bootstrap` puts the store. */
+export const DEFAULT_STORE = 'consul://127.0.0.1:8500';
+
+export interface StoreFlags {
+  store?: string;
+  token?: string;
+}
+
+/** The exit code for an error that escaped a command: invalid input vs. an operation that failed. */
+export function exitCodeFor(error: unknown): ExitCode {
+  if (error instanceof CliExit) return error.exitCode;
+  if (!(error instanceof P2Error)) return ExitCode.FAILURE;
+  const code = error.code;
+  if (code.startsWith('P2_MANIFEST_')) return ExitCode.INVALID_INPUT;
+  if (code === 'P2_LABELS_STORE' || code === 'P2_LABELS_CAS_CONFLICT') return ExitCode.FAILURE;
+  if (code.startsWith('P2_LABELS_')) return ExitCode.INVALID_INPUT;
+  if (code.startsWith('P2_AUTH_')) return ExitCode.INVALID_INPUT;
+  if (code === 'P2_KV_INVALID_KEY' || code === 'P2_KV_VALUE_TOO_LARGE')
+    return ExitCode.INVALID_INPUT;
+  if (code === 'P2_KV_UNSUPPORTED_BACKEND' || code === 'P2_KV_BAD_OPTIONS') return ExitCode.USAGE;
+  return ExitCode.FAILURE;
+}
+
+/** Runs a command body; any error is reported once (human or JSON) and mapped to an exit code. */
+export async function runCommand(
+  ctx: ProgramContext,
+  options: OutputOptions,
+  body: () => Promise<ExitCode | undefined>,
+): Promise<void> {
+  try {
+    ctx.setExitCode((await body()) ?? ExitCode.OK);
+  } catch (error) {
+    ctx.setExitCode(reportError(ctx.io, options, error, exitCodeFor(error)));
+  }
+}
+
+/** Adds `--store`, `--token` to a command. */
+export function withStoreFlags(command: Command): Command {
+  return command
+    .option('--store <url>', `store URL (env P2_STORE; default ${DEFAULT_STORE})`)
+    .option('--token <token>', 'ACL token (env CONSUL_HTTP_TOKEN)');
+}
+
+/** The store URL a command talks to: `--store`, else `P2_STORE`, else the local kv-server. */
+export function storeUrl(ctx: ProgramContext, flags: StoreFlags): string {
+  return flags.store ?? ctx.env.P2_STORE ?? DEFAULT_STORE;
+}
+
+/** Opens the store, runs `fn`, and always closes it. */
+export async function withStore<T>(
+  ctx: ProgramContext,
+  flags: StoreFlags,
+  fn: (store: Store) => Promise<T>,
+): Promise<T> {
+  const token = flags.token ?? ctx.env.CONSUL_HTTP_TOKEN;
+  const store = createStore(storeUrl(ctx, flags), token ? { token } : {});
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `--node`, else this host's name (as P2's tools defaulted). */
+export function nodeName(flag: string | undefined): string {
+  return flag ?? hostname();
+}
+
+/** Reads a file, turning the usual failures into clear exits. */
+export async function readInputFile(ctx: ProgramContext, file: string): Promise<Buffer> {
+  try {
+    return await readFile(resolve(ctx.cwd, file));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CliExit(ExitCode.NOT_FOUND, `error: no such file: ${file}`);
+    if (code === 'EISDIR')
+      throw new CliExit(ExitCode.INVALID_INPUT, `error: ${file} is a directory, not a file`);
+    throw new CliExit(ExitCode.FAILURE, `error: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** Reads and parses a manifest file (plain or clearsigned); with `strict`, lint errors refuse it. */
+export async function loadManifest(
+  ctx: ProgramContext,
+  file: string,
+  options: { strict?: boolean } = {},
+): Promise<Manifest> {
+  const manifest = parseManifest(await readInputFile(ctx, file), { source: file });
+  if (options.strict) {
+    const { errors } = lintManifest(manifest);
+    if (errors.length > 0) {
+      const lines = errors.map((e) => `  ${e.path}: ${e.message}`).join('\n');
+      throw new CliExit(
+        ExitCode.INVALID_INPUT,
+        `error: ${file} is not a valid pod manifest:\n${lines}\nhint: run \`p2 manifest check ${file}\` for details`,
+      );
+    }
+  }
+  return manifest;
+}
+
+/** Parses `K=V` arguments. */
+export function parseAssignments(items: readonly string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const at = item.indexOf('=');
+    if (at <= 0)
+      throw new CliExit(
+        ExitCode.USAGE,
+        `error: expected ${what} as KEY=VALUE, got ${JSON.stringify(item)}`,
+      );
+    out[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return out;
+}
+
+/** Commander collector for repeatable options. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,163 @@
+/**
+ * The join behind `p2 inspect` and `p2 watch`: for every node and pod, the intent SHA, the reality
+ * SHA, the health record (`health/<pod>/<node>`) and the preparer's own status record
+ * (`status/preparer/<node>/<pod>`, a p2 extension). Reusable by any tool that reads a store.
+ */
+import { HealthStore, type KvEntry, type PodRecord, PodTree, type Store } from '@p2/kv';
+
+/** The preparer's per-pod status record (written by `@p2/preparer`). */
+export interface PreparerStatus {
+  pod: string;
+  uniqueKey: string;
+  state: 'running' | 'deploying' | 'failed' | 'invalid' | 'unauthorized' | 'removed';
+  sha?: string;
+  error?: string;
+  code?: string;
+  attempt?: number;
+  updated: string;
+}
+
+/** One row of the inspection: one pod on one node. */
+export interface PodInspection {
+  node: string;
+  /** The pod id (manifest id). */
+  pod: string;
+  /** Set for uuid pods. */
+  uniqueKey?: string;
+  intentSha?: string;
+  realitySha?: string;
+  /** `passing`, `warning`, `critical`, `unknown`, or absent when nothing was reported. */
+  health?: string;
+  status?: PreparerStatus;
+  /**
+   * A one-word summary: `converged` (intent = reality), `deploying`, `failed` (the preparer says so),
+   * `pending` (intent not yet in reality), `removing` (reality without intent), `unknown`.
+   */
+  verdict: 'converged' | 'deploying' | 'failed' | 'pending' | 'removing' | 'unknown';
+}
+
+export interface Inspection {
+  pods: PodInspection[];
+  /** Records that could not be read (key and message). */
+  problems: Array<{ key: string; error: string }>;
+}
+
+export interface InspectFilter {
+  node?: string;
+  pod?: string;
+}
+
+const decoder = new TextDecoder();
+
+function sha(
+  record: PodRecord,
+  problems: Inspection['problems'],
+  tree: string,
+): { id: string; sha?: string } {
+  try {
+    const manifest = record.manifest();
+    return { id: manifest.id, sha: manifest.sha() };
+  } catch (error) {
+    problems.push({
+      key: `${tree}/${record.node}/${record.podId}`,
+      error: (error as Error).message,
+    });
+    return { id: record.podId };
+  }
+}
+
+function parseStatus(entry: KvEntry, problems: Inspection['problems']): PreparerStatus | undefined {
+  try {
+    const value = JSON.parse(decoder.decode(entry.value)) as PreparerStatus;
+    if (typeof value !== 'object' || value === null || typeof value.state !== 'string')
+      throw new Error('not a status record');
+    return value;
+  } catch (error) {
+    problems.push({ key: entry.key, error: (error as Error).message });
+    return undefined;
+  }
+}
+
+function verdictOf(row: Omit<PodInspection, 'verdict'>): PodInspection['verdict'] {
+  const state = row.status?.state;
+  if (row.intentSha === undefined) return row.realitySha === undefined ? 'unknown' : 'removing';
+  if (state === 'failed' || state === 'invalid' || state === 'unauthorized') {
+    if (row.status?.sha === undefined || row.status.sha === row.intentSha) return 'failed';
+  }
+  if (row.realitySha === row.intentSha) return 'converged';
+  if (state === 'deploying') return 'deploying';
+  return 'pending';
+}
+
+/** Reads intent, reality, health and preparer status and joins them per node and pod. */
+export async function inspectStore(store: Store, filter: InspectFilter = {}): Promise<Inspection> {
+  const problems: Inspection['problems'] = [];
+  const read = async (tree: 'intent' | 'reality') => {
+    const pods = new PodTree(store, tree);
+    const result = filter.node ? await pods.listPods(filter.node) : await pods.listAll();
+    for (const p of result.problems) problems.push({ key: p.key, error: p.error.message });
+    return result.pods;
+  };
+  const [intent, reality, statusEntries, healthEntries] = await Promise.all([
+    read('intent'),
+    read('reality'),
+    store.list(filter.node ? `status/preparer/${filter.node}/` : 'status/preparer/'),
+    store.list('health/'),
+  ]);
+  const rows = new Map<string, Omit<PodInspection, 'verdict'>>();
+  const rowFor = (node: string, key: string, pod: string, uniqueKey?: string) => {
+    const id = `${node}\u0000${key}`;
+    let row = rows.get(id);
+    if (!row) {
+      row = { node, pod, ...(uniqueKey ? { uniqueKey } : {}) };
+      rows.set(id, row);
+    }
+    return row;
+  };
+  for (const record of intent) {
+    const { id, sha: s } = sha(record, problems, 'intent');
+    const row = rowFor(record.node, record.uniqueKey ?? record.podId, id, record.uniqueKey);
+    row.pod = id;
+    if (s) row.intentSha = s;
+  }
+  for (const record of reality) {
+    const { id, sha: s } = sha(record, problems, 'reality');
+    const row = rowFor(record.node, record.uniqueKey ?? record.podId, id, record.uniqueKey);
+    if (row.intentSha === undefined) row.pod = id;
+    if (s) row.realitySha = s;
+  }
+  for (const entry of statusEntries.value) {
+    const parts = entry.key.split('/');
+    if (parts.length !== 4) continue;
+    const status = parseStatus(entry, problems);
+    if (!status) continue;
+    const [, , node, key] = parts as [string, string, string, string];
+    const row = rowFor(node, key, status.pod, status.uniqueKey || undefined);
+    row.status = status;
+  }
+  const health = new Map<string, string>();
+  for (const entry of healthEntries.value) {
+    const parts = entry.key.split('/');
+    if (parts.length !== 3) continue;
+    try {
+      health.set(`${parts[2]}\u0000${parts[1]}`, HealthStore.decode(entry).status);
+    } catch (error) {
+      problems.push({ key: entry.key, error: (error as Error).message });
+    }
+  }
+  const pods: PodInspection[] = [];
+  for (const row of rows.values()) {
+    if (filter.pod && row.pod !== filter.pod && row.uniqueKey !== filter.pod) continue;
+    const h = health.get(`${row.node}\u0000${row.pod}`);
+    const full = { ...row, ...(h ? { health: h } : {}) };
+    pods.push({ ...full, verdict: verdictOf(full) });
+  }
+  pods.sort((a, b) =>
+    a.node === b.node
+      ? a.pod === b.pod
+        ? (a.uniqueKey ?? '').localeCompare(b.uniqueKey ?? '')
+        : a.pod.localeCompare(b.pod)
+      : a.node.localeCompare(b.node),
+  );
+  return { pods, problems };
+}

@@ -1,0 +1,64 @@
+/** Test helpers: a real kv-server in-process, and the CLI run with captured output. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createStore, type Store } from '@p2/kv';
+import { type KvServer, startKvServer } from '@p2/kv-server';
+import type { Io } from './output.js';
+import { runCli } from './program.js';
+
+export interface Captured extends Io {
+  out: string;
+  err: string;
+}
+
+export function capture(isTTY = false): Captured {
+  const io: Captured = {
+    out: '',
+    err: '',
+    isTTY,
+    stdout: (text: string) => {
+      io.out += text;
+    },
+    stderr: (text: string) => {
+      io.err += text;
+    },
+  };
+  return io;
+}
+
+export interface Harness {
+  dir: string;
+  server: KvServer;
+  store: Store;
+  url: string;
+  p2(
+    args: string[],
+    options?: { isTTY?: boolean; env?: NodeJS.ProcessEnv },
+  ): Promise<{ code: number; out: string; err: string }>;
+  close(): Promise<void>;
+}
+
+/** Starts a kv-server on a free loopback port with a temp data dir; `p2()` runs the CLI against it. */
+export async function startHarness(prefix: string): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), `p2t-${prefix}-`));
+  const server = await startKvServer({ dataDir: join(dir, 'kv'), port: 0 });
+  const url = `consul://127.0.0.1:${server.port}`;
+  const store = createStore(url);
+  return {
+    dir,
+    server,
+    store,
+    url,
+    async p2(args, options = {}) {
+      const io = capture(options.isTTY ?? false);
+      const code = await runCli(args, { io, cwd: dir, env: { P2_STORE: url, ...options.env } });
+      return { code, out: io.out, err: io.err };
+    },
+    async close() {
+      await store.close();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
