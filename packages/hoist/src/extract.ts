@@ -107,6 +107,8 @@ interface DirRecord {
 const SMALL_FILE_BYTES = 512 * 1024;
 const SYNC_WRITE_MAX_BYTES = 128 * 1024;
 const SYNC_WRITE_STALL_MS = 10;
+/** Page-cache writes of small files take tens of microseconds; an average above this is a disk. */
+const SYNC_WRITE_AVERAGE_MS = 0.5;
 const MAX_WRITES_IN_FLIGHT = 16;
 const MAX_SYMLINK_HOPS = 40;
 const WRITE_BATCH_BYTES = 1024 * 1024;
@@ -201,6 +203,8 @@ class Extractor {
   /** Cleared by the option, or after repeated slow synchronous writes (see writeSmallFile). */
   syncWrites = true;
   private slowSyncWrites = 0;
+  private syncWriteMs = 0;
+  private syncWriteCount = 0;
 
   constructor(
     private readonly root: string,
@@ -453,7 +457,8 @@ class Extractor {
    * [fchown], [fchmod], futimes, close) run synchronously: each async call costs a round trip
    * through libuv's thread pool, which made many-small-file artifacts ~1.8x slower than GNU tar;
    * synchronous page-cache writes of a few KiB block the event loop for microseconds. When one
-   * takes longer than {@link SYNC_WRITE_STALL_MS} three times (a disk under writeback pressure), the rest of the
+   * takes longer than {@link SYNC_WRITE_STALL_MS} three times, or they average more than
+   * {@link SYNC_WRITE_AVERAGE_MS} (a disk under writeback pressure), the rest of the
    * archive is written asynchronously so the event loop stays responsive (the bench reports the
    * event-loop delay). Larger files use one promise over plain fd callbacks.
    */
@@ -477,9 +482,16 @@ class Extractor {
         } finally {
           closeSync(fd);
         }
-        if (performance.now() - started > SYNC_WRITE_STALL_MS && ++this.slowSyncWrites >= 3) {
+        const elapsed = performance.now() - started;
+        this.syncWriteMs += elapsed;
+        this.syncWriteCount++;
+        if (
+          (elapsed > SYNC_WRITE_STALL_MS && ++this.slowSyncWrites >= 3) ||
+          (this.syncWriteCount >= 32 &&
+            this.syncWriteMs / this.syncWriteCount > SYNC_WRITE_AVERAGE_MS)
+        ) {
           // The disk is pushing back (writeback throttling): stop blocking the event loop. Three
-          // strikes, so that one descheduling of a busy CPU does not count as a slow disk.
+          // strikes or a slow average, so that one descheduling of a busy CPU does not count.
           this.syncWrites = false;
           this.logger.debug({ path }, 'slow synchronous writes; switching to asynchronous writes');
         }
