@@ -445,9 +445,10 @@ export class PodHost {
   }
 
   /**
-   * Makes an installed manifest run (spec 02 §2.9): writes `current_manifest.yaml`, switches
-   * `current`, runs `bin/post-activate`, writes and (re)starts the runit services (removing services
-   * the new version no longer has), then runs `bin/enable`.
+   * Makes an installed manifest run (spec 02 §2.9): switches `current`, runs `bin/post-activate`,
+   * writes and (re)starts the runit services (removing services the new version no longer has),
+   * runs `bin/enable`, and only then writes `current_manifest.yaml` — unlike P2, which wrote it
+   * first, so a crash mid-launch left a manifest on disk claiming a version that never started.
    *
    * @throws PodError `P2_PODS_LAUNCH_FAILED`, `P2_PODS_START_FAILED`, `P2_PODS_SERVICE_NAME_CLASH`
    */
@@ -459,14 +460,12 @@ export class PodHost {
     const readOnly = this.readOnly(manifest);
     const report: LaunchReport = { services: [], removedServices: [], scripts: [] };
     let owner: { uid: number; gid: number };
+    let runAs: { uid: number; gid: number };
     let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
     try {
       const user = await this.runAsUser(manifest, layout);
       owner = readOnly ? { uid: 0, gid: 0 } : { uid: user.uid, gid: user.gid };
-      const tmp = `${layout.currentManifestPath}.tmp-${process.pid}`;
-      await writeFile(tmp, manifest.raw, { mode: 0o644 });
-      await chown(tmp, user.uid, user.gid);
-      await rename(tmp, layout.currentManifestPath);
+      runAs = { uid: user.uid, gid: user.gid };
       for (const launchableId of Object.keys(manifest.launchables)) {
         const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
         if (!existsSync(join(layout.installsDir(launchableId), dirName))) {
@@ -563,6 +562,12 @@ export class PodHost {
         },
       );
     }
+    // current_manifest.yaml is the commit marker of a launch: written only once every service was
+    // (re)started, so a crash at any earlier point is seen as "not yet launched" and redone.
+    const tmp = `${layout.currentManifestPath}.tmp-${process.pid}`;
+    await writeFile(tmp, manifest.raw, { mode: 0o644 });
+    await chown(tmp, runAs.uid, runAs.gid);
+    await rename(tmp, layout.currentManifestPath);
     for (const launchableId of Object.keys(manifest.launchables)) {
       await pruneInstalls(layout.launchableRoot(launchableId), {
         maxBytes: this.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30,
