@@ -330,7 +330,12 @@ export class Preparer {
       await step('before_launch', async () =>
         this.options.hooks?.run('before_launch', { manifest, layout }),
       );
-      const launched = await step('launch', () => host.launch(manifest, { uniqueKey }));
+      // The preparer's own pod: restarting its service ends this process, so the restart is the
+      // very last thing done, after reality is written (P2 relied on restart timeout 0 for this).
+      const self = manifest.id === PREPARER_POD && !uniqueKey;
+      const launched = await step('launch', () =>
+        host.launch(manifest, { uniqueKey, deferRestarts: self }),
+      );
       await step('write_reality', () => this.writeReality(manifest, uniqueKey));
       await step('after_launch', async () =>
         this.options.hooks?.run('after_launch', { manifest, layout }),
@@ -353,6 +358,13 @@ export class Preparer {
       );
       await this.report({ ...pod, state: 'running', sha: manifest.sha() });
       if (!uniqueKey) this.options.health?.track(manifest);
+      if (launched.pendingRestarts.length > 0) {
+        this.log.info(
+          { services: launched.pendingRestarts },
+          'restarting the preparer itself on its new version',
+        );
+        await host.restartServices(launched.pendingRestarts);
+      }
     } catch (error) {
       this.options.metrics.deploys.inc({ result: 'failure' });
       this.log.error(

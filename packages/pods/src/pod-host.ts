@@ -104,6 +104,11 @@ export interface InstallReport {
 
 export interface LaunchReport {
   services: string[];
+  /**
+   * With `deferRestarts`: services whose new run script is written but whose process still runs the
+   * old version; restart them with {@link PodHost.restartServices} once the launch is recorded.
+   */
+  pendingRestarts: string[];
   removedServices: string[];
   /** Scripts that ran (post-activate, enable) and their outcomes; failures are warnings, as in P2. */
   scripts: Array<{ launchableId: string; script: string; result: ScriptResult }>;
@@ -452,13 +457,27 @@ export class PodHost {
    *
    * @throws PodError `P2_PODS_LAUNCH_FAILED`, `P2_PODS_START_FAILED`, `P2_PODS_SERVICE_NAME_CLASH`
    */
-  async launch(manifest: Manifest, ref: Omit<PodRef, 'podId'> = {}): Promise<LaunchReport> {
+  async launch(
+    manifest: Manifest,
+    ref: Omit<PodRef, 'podId'> & {
+      /**
+       * Leave running services of the old version running and report them in `pendingRestarts`:
+       * for the preparer's own pod, whose restart ends the process doing the launch.
+       */
+      deferRestarts?: boolean;
+    } = {},
+  ): Promise<LaunchReport> {
     const layout = this.layout({
       podId: manifest.id,
       ...(ref.uniqueKey ? { uniqueKey: ref.uniqueKey } : {}),
     });
     const readOnly = this.readOnly(manifest);
-    const report: LaunchReport = { services: [], removedServices: [], scripts: [] };
+    const report: LaunchReport = {
+      services: [],
+      pendingRestarts: [],
+      removedServices: [],
+      scripts: [],
+    };
     let owner: { uid: number; gid: number };
     let runAs: { uid: number; gid: number };
     let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
@@ -520,7 +539,9 @@ export class PodHost {
           // An existing service gets its new run script by a restart (or once, for policy never).
           const timeoutMs = spec.restartTimeoutMs ?? 60_000;
           const noHalt = manifest.launchables[launchableId]?.noHaltOnUpdate ?? false;
-          if (spec.restartPolicy === 'never') await once(installed.dir, { timeoutMs });
+          if (ref.deferRestarts && spec.restartPolicy !== 'never' && !noHalt)
+            report.pendingRestarts.push(spec.name);
+          else if (spec.restartPolicy === 'never') await once(installed.dir, { timeoutMs });
           else if (!noHalt) await restart(installed.dir, { timeoutMs, force: true });
           else await this.options.runsvdir.startService(spec.name, { timeoutMs });
         } else if (spec.restartPolicy === 'never') {
@@ -580,6 +601,12 @@ export class PodHost {
     }
     this.logger.info({ pod: manifest.id, services: report.services }, 'pod launched');
     return report;
+  }
+
+  /** Sends restart to services without waiting (see `deferRestarts`). */
+  async restartServices(names: readonly string[]): Promise<void> {
+    for (const name of names)
+      await restart(join(this.options.runsvdir.root, name), { timeoutMs: 0 });
   }
 
   private async script(

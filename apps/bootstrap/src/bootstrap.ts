@@ -1,0 +1,317 @@
+/**
+ * Sets up a host from nothing, as P2's p2-bootstrap did (spec 02 §9.1), with p2's embedded store:
+ *
+ * 1. make sure runit is there and a runsvdir supervises the service root;
+ * 2. pack the store (`p2-kv-server`) and the preparer into Hoist artifacts;
+ * 3. install and launch the store as pod `p2-kv-server` (or use an existing store by URL);
+ * 4. write the store's manifest to intent and reality, the preparer's to intent;
+ * 5. install and launch the preparer as pod `p2-preparer`, and wait until it reports both pods in
+ *    reality — from then on upgrading either is an ordinary deploy.
+ *
+ * Idempotent: a pod whose running manifest already matches is left alone, and intent is only
+ * written when it differs.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chown, mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
+import { promisify } from 'node:util';
+import { detectCgroups } from '@p2/cgroups';
+import { describeError } from '@p2/errors';
+import { createStore, type Store } from '@p2/kv';
+import { type Manifest, ManifestBuilder } from '@p2/manifest';
+import { PodHost } from '@p2/pods';
+import { RunsvDir } from '@p2/runit';
+import { lookupUser } from '@p2/users';
+import { packBundle } from './artifacts.js';
+import { BootstrapError, BootstrapErrorCode } from './errors.js';
+
+const run = promisify(execFile);
+
+export interface BootstrapOptions {
+  /** @default os.hostname() */
+  nodeName?: string;
+  /** @default '/data/pods' */
+  podRoot?: string;
+  /** Directory runit supervises (Debian's runit watches /etc/service). @default '/etc/service' */
+  serviceRoot?: string;
+  /** Where the store's and preparer's artifacts are written. @default '/var/lib/p2/artifacts' */
+  artifactDir?: string;
+  /** Use this store instead of starting the embedded one (`consul://…`, `etcd://…`). */
+  store?: string;
+  /** Port of the embedded store. @default 8500 */
+  kvPort?: number;
+  /** Data directory of the embedded store. @default '/var/lib/p2/kv' */
+  kvDataDir?: string;
+  /** User the embedded store runs as. @default 'p2-kv-server' */
+  kvUser?: string;
+  /** Port of the preparer's status server. @default 32170 (as P2's integration setup) */
+  statusPort?: number;
+  /** Deployer keyring for the preparer (`auth: keyring`); without it, `auth: none`. */
+  keyring?: string;
+  /** Host name health checks connect to. @default '127.0.0.1' */
+  healthCheckHost?: string;
+  /** How long to wait for the store and the preparer. @default 60000 */
+  timeoutMs?: number;
+  /** Install runit with apt-get when missing. @default true */
+  installRunit?: boolean;
+  onStep?: (step: string, detail?: string) => void;
+}
+
+export interface BootstrapReport {
+  node: string;
+  store: string;
+  /** `installed`: started here; `updated`: a new version handed to the running preparer; `unchanged`. */
+  pods: Array<{ pod: string; action: 'installed' | 'updated' | 'unchanged' | 'external' }>;
+  statusUrl: string;
+}
+
+const require = createRequire(import.meta.url);
+
+function bundlePath(specifier: string): string {
+  try {
+    return require.resolve(specifier);
+  } catch (error) {
+    throw new BootstrapError(
+      BootstrapErrorCode.BUNDLE_MISSING,
+      `cannot find ${specifier}: ${describeError(error)}`,
+      {
+        hint: 'build the workspace first (pnpm build), or install @p2/preparer and @p2/kv-server',
+      },
+    );
+  }
+}
+
+async function ensureRunit(install: boolean, step: (s: string, d?: string) => void): Promise<void> {
+  const found = await run('sh', [
+    '-c',
+    'command -v runsvdir && command -v runsv && command -v chpst',
+  ]).then(
+    () => true,
+    () => false,
+  );
+  if (found) return;
+  if (!install || !existsSync('/usr/bin/apt-get')) {
+    throw new BootstrapError(
+      BootstrapErrorCode.RUNIT_MISSING,
+      'runit (runsvdir, runsv, chpst) is not installed',
+      {
+        hint: 'install it: apt-get install runit',
+      },
+    );
+  }
+  step('installing runit', 'apt-get install runit');
+  await run('apt-get', ['install', '-y', '-qq', 'runit'], {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
+async function waitFor<T>(
+  what: string,
+  code: BootstrapErrorCode,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new BootstrapError(
+    code,
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${describeError(last)}` : ''}`,
+  );
+}
+
+/** What runs of a pod now: nothing, this exact manifest, or another version. */
+async function runningState(host: PodHost, manifest: Manifest): Promise<'none' | 'same' | 'other'> {
+  const current = await host
+    .currentManifest(host.layout({ podId: manifest.id }))
+    .catch(() => undefined);
+  if (!current) return 'none';
+  const services = await host.services(current);
+  const up =
+    services.length > 0 && services.every((s) => s.status?.supervised && s.status.state === 'run');
+  if (!up) return 'none';
+  return current.sha() === manifest.sha() ? 'same' : 'other';
+}
+
+async function putIfChanged(store: Store, key: string, value: Uint8Array): Promise<void> {
+  const { value: existing } = await store.get(key);
+  if (existing && Buffer.compare(Buffer.from(existing.value), Buffer.from(value)) === 0) return;
+  await store.put(key, value);
+}
+
+export async function bootstrapHost(options: BootstrapOptions = {}): Promise<BootstrapReport> {
+  const step = options.onStep ?? (() => undefined);
+  if (process.getuid?.() !== 0) {
+    throw new BootstrapError(
+      BootstrapErrorCode.NOT_ROOT,
+      'p2-bootstrap must run as root (it creates users, cgroups and runit services)',
+      {
+        hint: 'run it with sudo',
+      },
+    );
+  }
+  const node = options.nodeName ?? hostname();
+  const podRoot = options.podRoot ?? '/data/pods';
+  const serviceRoot = options.serviceRoot ?? '/etc/service';
+  const artifactDir = options.artifactDir ?? '/var/lib/p2/artifacts';
+  const kvPort = options.kvPort ?? 8500;
+  const kvDataDir = options.kvDataDir ?? '/var/lib/p2/kv';
+  const statusPort = options.statusPort ?? 32170;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const report: BootstrapReport = {
+    node,
+    store: '',
+    pods: [],
+    statusUrl: `http://127.0.0.1:${statusPort}/_status`,
+  };
+
+  await ensureRunit(options.installRunit ?? true, step);
+  step('supervision', `runsvdir on ${serviceRoot}`);
+  const runsvdir = new RunsvDir({ root: serviceRoot });
+  await runsvdir.start();
+  const cgroups = await detectCgroups().catch(() => false as const);
+  const host = new PodHost({
+    podRoot,
+    nodeName: node,
+    runsvdir,
+    cgroups,
+    readOnlyDefault: () => false,
+  });
+  await mkdir(podRoot, { recursive: true, mode: 0o755 });
+
+  step('artifacts', artifactDir);
+  const preparerArtifact = await packBundle({
+    name: 'p2-preparer',
+    bundle: bundlePath('@p2/preparer/standalone'),
+    launch:
+      '#!/bin/sh\n# p2-preparer: reads its configuration from CONFIG_PATH (this pod\'s config).\nexec node "$(dirname "$0")/../lib/p2-preparer.mjs"\n',
+    outDir: artifactDir,
+  });
+
+  let storeUrl = options.store;
+  let kvManifest: Manifest | undefined;
+  if (!storeUrl) {
+    const kvArtifact = await packBundle({
+      name: 'p2-kv-server',
+      bundle: bundlePath('@p2/kv-server/standalone'),
+      launch:
+        '#!/bin/sh\n# p2-kv-server: the embedded store, configured by this launchable\'s env.\nexec node "$(dirname "$0")/../lib/p2-kv-server.mjs" --data-dir "$P2_KV_DATA_DIR" --port "$P2_KV_PORT" --host 127.0.0.1\n',
+      outDir: artifactDir,
+    });
+    kvManifest = new ManifestBuilder()
+      .setId('p2-kv-server')
+      .setRunAs(options.kvUser ?? 'p2-kv-server')
+      .setLaunchable('kv-server', {
+        launchableType: 'hoist',
+        location: kvArtifact.location,
+        restartTimeout: '10s',
+        env: { P2_KV_DATA_DIR: kvDataDir, P2_KV_PORT: String(kvPort) },
+      })
+      .setConfig({ port: kvPort, data_dir: kvDataDir })
+      .build();
+    storeUrl = `consul://127.0.0.1:${kvPort}`;
+    const kvState = await runningState(host, kvManifest);
+    if (kvState !== 'none') {
+      // Running already: a new version is an ordinary deploy by the preparer (intent below).
+      report.pods.push({
+        pod: kvManifest.id,
+        action: kvState === 'same' ? 'unchanged' : 'updated',
+      });
+    } else {
+      step('store', `installing pod p2-kv-server on port ${kvPort}`);
+      await host.install(kvManifest);
+      const user = await lookupUser(kvManifest.runAs);
+      await mkdir(kvDataDir, { recursive: true, mode: 0o700 });
+      await chown(kvDataDir, user.uid, user.gid);
+      await host.launch(kvManifest);
+      report.pods.push({ pod: kvManifest.id, action: 'installed' });
+    }
+  } else {
+    report.pods.push({ pod: 'store', action: 'external' });
+  }
+  report.store = storeUrl;
+  const store = createStore(storeUrl);
+  try {
+    step('store', `waiting for ${storeUrl}`);
+    await waitFor(
+      `the store at ${storeUrl}`,
+      BootstrapErrorCode.STORE_TIMEOUT,
+      timeoutMs,
+      async () => {
+        await store.get('p2/bootstrap-ping');
+        return true;
+      },
+    );
+
+    const preparerManifest = new ManifestBuilder()
+      .setId('p2-preparer')
+      .setRunAs('root')
+      .setReadonly(true)
+      .setLaunchable('preparer', {
+        launchableType: 'hoist',
+        location: preparerArtifact.location,
+        restartTimeout: '0s',
+      })
+      .setConfig({
+        preparer: {
+          node_name: node,
+          store: storeUrl,
+          pod_root: podRoot,
+          service_root: serviceRoot,
+          status_port: statusPort,
+          health_check_host: options.healthCheckHost ?? '127.0.0.1',
+          auth: options.keyring ? { type: 'keyring', keyring: options.keyring } : { type: 'none' },
+        },
+      })
+      .build();
+
+    step('intent', `intent/${node}/`);
+    if (kvManifest) {
+      await putIfChanged(store, `intent/${node}/${kvManifest.id}`, kvManifest.raw);
+      if (report.pods[0]?.action === 'installed')
+        await putIfChanged(store, `reality/${node}/${kvManifest.id}`, kvManifest.raw);
+    }
+    await putIfChanged(store, `intent/${node}/${preparerManifest.id}`, preparerManifest.raw);
+
+    const preparerState = await runningState(host, preparerManifest);
+    if (preparerState !== 'none') {
+      // A running preparer deploys its own new version from intent (self-hosting).
+      report.pods.push({
+        pod: preparerManifest.id,
+        action: preparerState === 'same' ? 'unchanged' : 'updated',
+      });
+    } else {
+      step('preparer', 'installing pod p2-preparer');
+      await host.install(preparerManifest);
+      await host.launch(preparerManifest);
+      report.pods.push({ pod: preparerManifest.id, action: 'installed' });
+    }
+    step('preparer', 'waiting for it to report reality');
+    for (const manifest of kvManifest ? [kvManifest, preparerManifest] : [preparerManifest]) {
+      await waitFor(
+        `reality/${node}/${manifest.id} to show the new version`,
+        BootstrapErrorCode.PREPARER_TIMEOUT,
+        timeoutMs,
+        async () => {
+          const { value } = await store.get(`reality/${node}/${manifest.id}`);
+          return value && Buffer.compare(Buffer.from(value.value), Buffer.from(manifest.raw)) === 0
+            ? true
+            : undefined;
+        },
+      );
+    }
+  } finally {
+    await store.close();
+  }
+  return report;
+}

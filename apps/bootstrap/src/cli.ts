@@ -1,0 +1,121 @@
+/**
+ * `p2-bootstrap` — set this host up from nothing: runit, the embedded store and the preparer, both
+ * as pods managed by p2. Running it again changes nothing.
+ */
+import { parseArgs } from 'node:util';
+import { P2Error } from '@p2/errors';
+import { bootstrapHost } from './bootstrap.js';
+
+const usage = `Usage: p2-bootstrap [options]
+
+Sets up this host: installs runit if missing, starts the embedded store (p2-kv-server) and the
+preparer, both as pods managed by p2, and waits until the preparer reports them. Idempotent.
+
+Options:
+  --node-name NAME        this host's node name (default: hostname)
+  --pod-root DIR          where pods live (default: /data/pods)
+  --service-root DIR      directory runit supervises (default: /etc/service)
+  --artifact-dir DIR      where the store and preparer artifacts are written (default: /var/lib/p2/artifacts)
+  --store URL             use an existing store (consul://host:8500, etcd://h1:2379) instead of the embedded one
+  --kv-port PORT          port of the embedded store (default: 8500)
+  --kv-data-dir DIR       data directory of the embedded store (default: /var/lib/p2/kv)
+  --kv-user USER          user the embedded store runs as (default: p2-kv-server)
+  --status-port PORT      the preparer's status port (default: 32170)
+  --keyring FILE          require manifests signed by a key in this keyring (default: no signatures)
+  --health-check-host H   host health checks connect to (default: 127.0.0.1)
+  --timeout SECONDS       how long to wait for the store and the preparer (default: 60)
+  --json                  print the report as JSON
+  -h, --help              show this help
+`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      'node-name': { type: 'string' },
+      'pod-root': { type: 'string' },
+      'service-root': { type: 'string' },
+      'artifact-dir': { type: 'string' },
+      store: { type: 'string' },
+      'kv-port': { type: 'string' },
+      'kv-data-dir': { type: 'string' },
+      'kv-user': { type: 'string' },
+      'status-port': { type: 'string' },
+      keyring: { type: 'string' },
+      'health-check-host': { type: 'string' },
+      timeout: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const number = (name: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n <= 0) {
+      process.stderr.write(
+        `p2-bootstrap: --${name} expects a positive integer, found ${JSON.stringify(text)}\n`,
+      );
+      process.exit(2);
+    }
+    return n;
+  };
+  const quiet = values.json === true;
+  try {
+    const report = await bootstrapHost({
+      ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
+      ...(values['pod-root'] ? { podRoot: values['pod-root'] } : {}),
+      ...(values['service-root'] ? { serviceRoot: values['service-root'] } : {}),
+      ...(values['artifact-dir'] ? { artifactDir: values['artifact-dir'] } : {}),
+      ...(values.store ? { store: values.store } : {}),
+      ...(values['kv-data-dir'] ? { kvDataDir: values['kv-data-dir'] } : {}),
+      ...(values['kv-user'] ? { kvUser: values['kv-user'] } : {}),
+      ...(values.keyring ? { keyring: values.keyring } : {}),
+      ...(values['health-check-host'] ? { healthCheckHost: values['health-check-host'] } : {}),
+      ...(number('kv-port', values['kv-port'])
+        ? { kvPort: number('kv-port', values['kv-port']) }
+        : {}),
+      ...(number('status-port', values['status-port'])
+        ? { statusPort: number('status-port', values['status-port']) }
+        : {}),
+      ...(number('timeout', values.timeout)
+        ? { timeoutMs: (number('timeout', values.timeout) ?? 60) * 1000 }
+        : {}),
+      onStep: (step, detail) => {
+        if (!quiet) process.stderr.write(`• ${step}${detail ? `: ${detail}` : ''}\n`);
+      },
+    });
+    if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      process.stdout.write(`host ${report.node} is ready (store ${report.store})\n`);
+      for (const pod of report.pods) process.stdout.write(`  ${pod.pod}: ${pod.action}\n`);
+      process.stdout.write(`preparer status: ${report.statusUrl}\n`);
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof P2Error) {
+      if (values.json)
+        process.stdout.write(`${JSON.stringify({ error: error.toJSON() }, null, 2)}\n`);
+      process.stderr.write(
+        `p2-bootstrap: ${error.message} (${error.code})${error.hint ? `\nhint: ${error.hint}` : ''}\n`,
+      );
+    } else {
+      process.stderr.write(
+        `p2-bootstrap: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+    }
+    return 1;
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`p2-bootstrap: ${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
