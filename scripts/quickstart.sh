@@ -1,6 +1,36 @@
 #!/usr/bin/env bash
-# Quick start: set up whatever is missing, then run the main job.
+# Quick start: set up whatever is missing, bootstrap this host (the embedded store and the preparer,
+# both as p2 pods), deploy the example app, and show where it answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-node apps/client/dist/cli.js manifest check examples/hello.yaml
+
+p2() { node apps/client/dist/cli.js "$@"; }
+node_name="$(hostname)"
+artifacts=/var/lib/p2/artifacts
+
+echo "== checking the example manifest"
+p2 manifest check examples/hello.yaml
+
+echo "== bootstrapping ${node_name}"
+node apps/bootstrap/dist/cli.js --node-name "$node_name" --artifact-dir "$artifacts"
+
+echo "== building the example app's Hoist artifact"
+mkdir -p "$artifacts"
+version="$(cd examples/hello-app && find . -type f | LC_ALL=C sort | xargs sha1sum | sha1sum | cut -c1-40)"
+artifact="$artifacts/hello_${version}.tar.gz"
+[ -f "$artifact" ] || tar -czf "$artifact" -C examples/hello-app .
+sed "0,/location: .*/s##location: file://${artifact}#" examples/hello.yaml > /var/lib/p2/hello.yaml
+
+echo "== scheduling pod hello on ${node_name}"
+p2 schedule /var/lib/p2/hello.yaml --node "$node_name"
+
+printf 'waiting for hello to answer'
+for _ in $(seq 1 120); do
+  if curl -fsS http://127.0.0.1:8080/_status >/dev/null 2>&1; then break; fi
+  printf '.'; sleep 0.5
+done
+echo
+p2 inspect --node "$node_name"
+echo
+echo "hello answers at http://127.0.0.1:8080/ : $(curl -fsS http://127.0.0.1:8080/ || echo 'not yet — see p2 inspect')"
