@@ -4,8 +4,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerInspectCommands } from './commands/inspect/index.js';
+import { registerKvCommand } from './commands/kv/index.js';
+import { registerLabelCommand } from './commands/label/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
 import { registerScheduleCommands } from './commands/schedule/index.js';
+import { registerSignCommands } from './commands/sign/index.js';
 import { ExitCode } from './exit-codes.js';
 import { type Io, processIo } from './output.js';
 
@@ -25,7 +28,10 @@ export function buildProgram(ctx: ProgramContext): Command {
     .exitOverride();
   registerScheduleCommands(program, ctx);
   registerInspectCommands(program, ctx);
+  registerLabelCommand(program, ctx);
   registerManifestCommand(program, ctx);
+  registerSignCommands(program, ctx);
+  registerKvCommand(program, ctx);
   return program;
 }
 

@@ -1,0 +1,163 @@
+/**
+ * `p2 kv get|put|ls|rm` — raw store access for debugging. Values are bytes: `get` prints them
+ * as stored (JSON output carries UTF-8 text, or base64 when the bytes are not UTF-8).
+ */
+import type { KvEntry } from '@p2/kv';
+import type { Command } from 'commander';
+import { ExitCode } from '../../exit-codes.js';
+import {
+  readInputFile,
+  runCommand,
+  type StoreFlags,
+  withStore,
+  withStoreFlags,
+} from '../../lib/command.js';
+import { CliExit, emit, type OutputOptions, style } from '../../output.js';
+import type { ProgramContext } from '../../program.js';
+
+interface KvOptions extends OutputOptions, StoreFlags {}
+
+/** A store entry as `p2 kv get --json` prints it. */
+export interface KvEntryView {
+  key: string;
+  value?: string;
+  valueBase64?: string;
+  flags: number;
+  session?: string;
+  createIndex: number;
+  modifyIndex: number;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function entryView(entry: KvEntry): KvEntryView {
+  let text: string | undefined;
+  try {
+    text = strictUtf8.decode(entry.value);
+  } catch {
+    text = undefined;
+  }
+  return {
+    key: entry.key,
+    ...(text === undefined
+      ? { valueBase64: Buffer.from(entry.value).toString('base64') }
+      : { value: text }),
+    flags: entry.flags,
+    ...(entry.session ? { session: entry.session } : {}),
+    createIndex: entry.createIndex,
+    modifyIndex: entry.modifyIndex,
+  };
+}
+
+export function registerKvCommand(program: Command, ctx: ProgramContext): void {
+  const kv = program.command('kv').description('Read and write raw store keys (debugging)');
+
+  withStoreFlags(
+    kv
+      .command('get')
+      .description('Print the value of a key, as stored')
+      .argument('<key>', 'key, e.g. intent/node1/hello')
+      .option('--json', 'print the entry (value, indexes, session) as JSON'),
+  ).action(async (key: string, options: KvOptions) => {
+    await runCommand(ctx, options, async () => {
+      const { value: entry } = await withStore(ctx, options, (store) => store.get(key));
+      if (!entry) throw new CliExit(ExitCode.NOT_FOUND, `error: no such key: ${key}`);
+      if (options.json) emit(ctx.io, options, entryView(entry), () => '');
+      else ctx.io.stdout(new TextDecoder().decode(entry.value));
+      return ExitCode.OK;
+    });
+  });
+
+  withStoreFlags(
+    kv
+      .command('put')
+      .description('Write a key (value from the argument, or from --file)')
+      .argument('<key>', 'key')
+      .argument('[value]', 'value (text)')
+      .option('--file <path>', 'read the value from a file (bytes as they are)')
+      .option('--cas <index>', 'write only if the key is at this ModifyIndex (0 = only if absent)')
+      .option('--json', 'print JSON'),
+  ).action(
+    async (
+      key: string,
+      value: string | undefined,
+      options: KvOptions & { file?: string; cas?: string },
+    ) => {
+      await runCommand(ctx, options, async () => {
+        if ((value === undefined) === (options.file === undefined)) {
+          throw new CliExit(
+            ExitCode.USAGE,
+            'error: give either a value or --file, not both or neither',
+          );
+        }
+        const bytes =
+          options.file === undefined ? (value as string) : await readInputFile(ctx, options.file);
+        const cas = options.cas === undefined ? undefined : Number(options.cas);
+        if (cas !== undefined && (!Number.isInteger(cas) || cas < 0)) {
+          throw new CliExit(
+            ExitCode.USAGE,
+            `error: --cas must be a ModifyIndex (a whole number), got ${options.cas}`,
+          );
+        }
+        const written = await withStore(ctx, options, async (store) => {
+          if (cas === undefined) {
+            await store.put(key, bytes);
+            return true;
+          }
+          return store.cas(key, bytes, cas);
+        });
+        const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+        emit(ctx.io, options, { key, written, bytes: size }, (r) =>
+          r.written
+            ? `wrote ${r.key} (${r.bytes} bytes)`
+            : `${style.red(ctx.io, 'not written')}: ${r.key} is not at index ${cas}`,
+        );
+        return written ? ExitCode.OK : ExitCode.FAILURE;
+      });
+    },
+  );
+
+  withStoreFlags(
+    kv
+      .command('ls')
+      .description('List keys under a prefix (one level by default, like a directory)')
+      .argument('[prefix]', 'key prefix', '')
+      .option('-r, --recursive', 'list every key under the prefix')
+      .option('--json', 'print JSON'),
+  ).action(async (prefix: string, options: KvOptions & { recursive?: boolean }) => {
+    await runCommand(ctx, options, async () => {
+      const { value: keys } = await withStore(ctx, options, (store) =>
+        store.keys(prefix, options.recursive ? {} : { separator: '/' }),
+      );
+      emit(ctx.io, options, keys, (k) => k.join('\n'));
+      return ExitCode.OK;
+    });
+  });
+
+  withStoreFlags(
+    kv
+      .command('rm')
+      .description('Delete a key (or, with --recursive, every key under a prefix)')
+      .argument('<key>', 'key or prefix')
+      .option('-r, --recursive', 'delete every key under the prefix')
+      .option('--json', 'print JSON'),
+  ).action(async (key: string, options: KvOptions & { recursive?: boolean }) => {
+    await runCommand(ctx, options, async () => {
+      if (options.recursive && key === '')
+        throw new CliExit(ExitCode.USAGE, 'error: refusing to delete the whole store');
+      const deleted = await withStore(ctx, options, async (store) => {
+        if (options.recursive) {
+          const { value: keys } = await store.keys(key);
+          await store.deleteTree(key);
+          return keys;
+        }
+        const { value: entry } = await store.get(key);
+        if (!entry) throw new CliExit(ExitCode.NOT_FOUND, `error: no such key: ${key}`);
+        await store.delete(key);
+        return [key];
+      });
+      emit(ctx.io, options, { deleted }, (r) => r.deleted.map((k) => `deleted ${k}`).join('\n'));
+      return ExitCode.OK;
+    });
+  });
+}

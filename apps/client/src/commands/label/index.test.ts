@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../exit-codes.js';
+import { type Harness, startHarness } from '../../test-support.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness('label');
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('p2 label', () => {
+  it('sets labels on nodes (merging) and reads them back in P2 show format', async () => {
+    expect((await h.p2(['label', 'set', 'node', 'n1', 'role=web', 'zone=a'])).out).toBe(
+      'node/n1: role=web,zone=a\n',
+    );
+    await h.p2(['label', 'set', 'node', 'n1', 'zone=b']);
+    await h.p2(['label', 'set', 'node', 'n2', 'role=db', 'zone=b']);
+    const r = await h.p2(['label', 'get', 'node', 'n1', '--json']);
+    expect(JSON.parse(r.out)).toEqual({
+      type: 'node',
+      id: 'n1',
+      labels: { role: 'web', zone: 'b' },
+    });
+    expect(
+      JSON.parse(new TextDecoder().decode((await h.store.get('labels/node/n1')).value?.value)),
+    ).toEqual({
+      role: 'web',
+      zone: 'b',
+    });
+  });
+
+  it('queries by selector', async () => {
+    const r = await h.p2(['label', 'query', 'node', 'zone=b,role in (web,db)', '--json']);
+    expect(JSON.parse(r.out).map((v: { id: string }) => v.id)).toEqual(['n1', 'n2']);
+    const web = await h.p2(['label', 'query', 'node', 'role!=db']);
+    expect(web.out.split('\n')[1]).toMatch(/^n1\s+role=web,zone=b$/);
+    expect((await h.p2(['label', 'query', 'node', 'role=cache'])).out).toContain('no node matches');
+  });
+
+  it('labels pods by <node>/<pod>', async () => {
+    await h.p2(['label', 'set', 'pod', 'n1/hello', 'team=x']);
+    expect((await h.store.get('labels/pod/n1/hello')).value).toBeDefined();
+    expect((await h.p2(['label', 'query', 'pod', 'team'])).out).toContain('n1/hello');
+  });
+
+  it('removes keys, and all labels with --all (the record goes)', async () => {
+    expect((await h.p2(['label', 'rm', 'node', 'n1', 'zone'])).out).toBe('node/n1: role=web\n');
+    await h.p2(['label', 'rm', 'node', 'n1', '--all']);
+    expect((await h.store.get('labels/node/n1')).value).toBeUndefined();
+    expect((await h.p2(['label', 'rm', 'node', 'n1'])).code).toBe(ExitCode.USAGE);
+  });
+
+  it('explains a bad selector, type, label or assignment', async () => {
+    const sel = await h.p2(['label', 'query', 'node', 'zone in b']);
+    expect(sel.code).toBe(ExitCode.INVALID_INPUT);
+    expect(sel.err).toContain("expected '('");
+    const type = await h.p2(['label', 'get', 'nodes', 'n1']);
+    expect(type.code).toBe(ExitCode.INVALID_INPUT);
+    expect(type.err).toContain('P2_LABELS_INVALID_TYPE');
+    expect((await h.p2(['label', 'set', 'node', 'n1', 'bad key=1'])).code).toBe(
+      ExitCode.INVALID_INPUT,
+    );
+    expect((await h.p2(['label', 'set', 'node', 'n1', 'novalue'])).code).toBe(ExitCode.USAGE);
+  });
+});

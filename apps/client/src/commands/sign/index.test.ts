@@ -1,0 +1,126 @@
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixturesDir } from '../../../../../vitest.shared.js';
+import { ExitCode } from '../../exit-codes.js';
+import { type Harness, startHarness } from '../../test-support.js';
+
+const KEYS = join(fixturesDir, 'keys');
+const P2UNIVERSE = '6BB5F1D619EA715E36368B23B3A3F402DE19D5FA';
+let h: Harness;
+const MANIFEST = 'id: p2t-signed\nconfig:\n  greeting: hi\n';
+
+beforeAll(async () => {
+  h = await startHarness('sign');
+  await writeFile(join(h.dir, 'm.yaml'), MANIFEST);
+  await copyFile(join(KEYS, 'p2universe-secring.gpg'), join(h.dir, 'secring.gpg'));
+  await copyFile(join(KEYS, 'p2universe-pubring.gpg'), join(h.dir, 'pubring.gpg'));
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('p2 sign / verify', () => {
+  it('clearsigns to stdout, and the result verifies against the keyring', async () => {
+    const signed = await h.p2(['sign', 'm.yaml', '--key', 'secring.gpg']);
+    expect(signed.code).toBe(ExitCode.OK);
+    expect(signed.out).toMatch(
+      /^-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA\d+\n\nid: p2t-signed\n/,
+    );
+    await writeFile(join(h.dir, 's.yaml'), signed.out);
+    const v = await h.p2(['verify', 's.yaml', '--keyring', 'pubring.gpg', '--json']);
+    expect(v.code).toBe(ExitCode.OK);
+    const out = JSON.parse(v.out);
+    expect(out).toMatchObject({
+      pod: 'p2t-signed',
+      signer: { fingerprint: P2UNIVERSE, emails: ['deploy-dev@squareup.com'] },
+    });
+    expect((await h.p2(['verify', 's.yaml', '--keyring', 'pubring.gpg'])).out).toContain(
+      `good signature on p2t-signed`,
+    );
+  });
+
+  it('writes to a file with -o and keeps the pod SHA', async () => {
+    const r = await h.p2(['sign', 'm.yaml', '--key', 'secring.gpg', '-o', 'out.yaml', '--json']);
+    expect(r.code).toBe(ExitCode.OK);
+    const res = JSON.parse(r.out);
+    expect(res).toMatchObject({
+      pod: 'p2t-signed',
+      signers: [P2UNIVERSE],
+      output: join(h.dir, 'out.yaml'),
+    });
+    const digest = JSON.parse((await h.p2(['manifest', 'digest', 'out.yaml', '--json'])).out);
+    expect(digest.sha).toBe(res.sha);
+  });
+
+  it('refuses to sign a signed manifest unless --cosign', async () => {
+    const r = await h.p2(['sign', 'out.yaml', '--key', 'secring.gpg']);
+    expect(r.code).toBe(ExitCode.INVALID_INPUT);
+    expect(r.err).toContain('already signed');
+  });
+
+  it('detects a tampered manifest, an unsigned one, and an unknown signer', async () => {
+    const text = await readFile(join(h.dir, 'out.yaml'), 'utf8');
+    await writeFile(join(h.dir, 'tampered.yaml'), text.replace('greeting: hi', 'greeting: ho'));
+    const t = await h.p2(['verify', 'tampered.yaml', '--keyring', 'pubring.gpg', '--json']);
+    expect(t.code).toBe(ExitCode.INVALID_INPUT);
+    expect(JSON.parse(t.out).error.code).toBe('P2_AUTH_SIGNATURE_MISMATCH');
+    const u = await h.p2(['verify', 'm.yaml', '--keyring', 'pubring.gpg']);
+    expect(u.code).toBe(ExitCode.INVALID_INPUT);
+    expect(u.err).toContain('is not signed');
+    await writeFile(
+      join(h.dir, 'other.asc'),
+      await readFile(join(KEYS, 'artifact-builder-public.key')),
+    );
+    const k = await h.p2(['verify', 'out.yaml', '--keyring', 'other.asc']);
+    expect(k.code).toBe(ExitCode.INVALID_INPUT);
+    expect(k.err).toContain('P2_AUTH_UNKNOWN_SIGNER');
+  });
+
+  it('refuses an invalid manifest and a missing key file', async () => {
+    await writeFile(join(h.dir, 'bad.yaml'), 'id: 0f4e6a2c-9b1d-4c8e-a1f2-3b4c5d6e7f80\n');
+    expect((await h.p2(['sign', 'bad.yaml', '--key', 'secring.gpg'])).code).toBe(
+      ExitCode.INVALID_INPUT,
+    );
+    expect((await h.p2(['sign', 'm.yaml', '--key', 'nokey.gpg'])).code).toBe(ExitCode.NOT_FOUND);
+    expect((await h.p2(['sign', 'm.yaml'])).code).toBe(ExitCode.USAGE);
+  });
+});
+
+describe('p2 keyring', () => {
+  it('lists the keys of a binary keyring', async () => {
+    const r = await h.p2(['keyring', 'list', 'pubring.gpg', '--json']);
+    expect(r.code).toBe(ExitCode.OK);
+    expect(JSON.parse(r.out).map((k: { fingerprint: string }) => k.fingerprint)).toEqual([
+      P2UNIVERSE,
+    ]);
+    expect((await h.p2(['keyring', 'list', 'nothing.gpg'])).code).toBe(ExitCode.NOT_FOUND);
+  });
+
+  it('adds keys to a new armored keyring, skipping keys already present', async () => {
+    const others = JSON.parse((await h.p2(['keyring', 'list', 'other.asc', '--json'])).out).length;
+    expect(others).toBeGreaterThan(0);
+    const first = await h.p2(['keyring', 'add', 'ring.asc', 'pubring.gpg', 'other.asc', '--json']);
+    expect(first.code).toBe(ExitCode.OK);
+    const res = JSON.parse(first.out);
+    expect(res.added.map((k: { fingerprint: string }) => k.fingerprint)).toContain(P2UNIVERSE);
+    expect(res.total).toBe(1 + others);
+    expect(await readFile(join(h.dir, 'ring.asc'), 'utf8')).toMatch(
+      /^-----BEGIN PGP PUBLIC KEY BLOCK-----/,
+    );
+    const again = JSON.parse(
+      (await h.p2(['keyring', 'add', 'ring.asc', 'secring.gpg', '--json'])).out,
+    );
+    expect(again).toMatchObject({ added: [], skipped: [P2UNIVERSE], total: 1 + others });
+    // The new keyring verifies what the fixture key signed.
+    expect((await h.p2(['verify', 'out.yaml', '--keyring', 'ring.asc'])).code).toBe(ExitCode.OK);
+  });
+
+  it('appends packets to a binary keyring', async () => {
+    await copyFile(join(KEYS, 'p2universe-pubring.gpg'), join(h.dir, 'bin.gpg'));
+    const others = JSON.parse((await h.p2(['keyring', 'list', 'other.asc', '--json'])).out).length;
+    const r = await h.p2(['keyring', 'add', 'bin.gpg', 'other.asc', '--json']);
+    expect(JSON.parse(r.out).total).toBe(1 + others);
+    expect((await readFile(join(h.dir, 'bin.gpg'))).includes('-----BEGIN')).toBe(false);
+  });
+});
