@@ -1,0 +1,189 @@
+/**
+ * The preparer, end to end, as real processes (p2-kv-server, p2-preparer, runit, users, cgroups):
+ *
+ * - 20 pods scheduled at once (one store transaction per pod, written back to back), artifacts on a
+ *   loopback HTTP server: time from intent written to the process running (runit reports a pid) and
+ *   to the first passing health record, p50/p99; artifact download time from the preparer's deploy
+ *   records. Baseline, measured in the same run: starting the same app by hand (`node server.cjs`)
+ *   until it answers — the app's own start-up, which no deployer can beat.
+ * - The preparer idle with 100 running pods (a `sleep` app): its RSS and CPU over 10 s.
+ *
+ * Needs root. Uses the e2e harness (`e2e/src/test-host.ts`) and removes everything it made.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ManifestBuilder } from '@p2/manifest';
+import { buildArtifact, helloAppDir } from '../../../e2e/src/artifacts.js';
+import { freePort } from '../../../e2e/src/processes.js';
+import { startTestHost, type TestHost } from '../../../e2e/src/test-host.js';
+import { report, type Sample, summarize } from '../harness.js';
+
+const PODS = 20;
+const IDLE_PODS = 100;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function appStartBaseline(runs: number): Promise<Sample> {
+  const times: number[] = [];
+  const dir = join(helloAppDir);
+  for (let i = 0; i < runs; i++) {
+    const port = await freePort();
+    const config = `/tmp/p2t-bench-hello-${port}.yaml`;
+    await writeFile(config, `port: ${port}\ngreeting: baseline\n`);
+    const start = performance.now();
+    const child = spawn(process.execPath, [join(dir, 'server.cjs')], {
+      env: { CONFIG_PATH: config },
+      stdio: 'ignore',
+    });
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/_status`).then(
+        () => true,
+        () => false,
+      );
+      if (ok) break;
+      await sleep(5);
+    }
+    times.push(performance.now() - start);
+    child.kill();
+  }
+  return summarize('baseline: node server.cjs until it answers', times);
+}
+
+async function deployBurst(h: TestHost): Promise<void> {
+  const ports = await Promise.all(Array.from({ length: PODS }, () => freePort()));
+  const pods = ports.map((port, i) => ({ pod: h.podId(`b${i}`), port }));
+  const written = new Map<string, number>();
+  for (const { pod, port } of pods) {
+    const m = h.manifest(pod, h.v1, port, `bench ${pod}`);
+    written.set(pod, performance.now());
+    void h.store.put(`intent/${h.node}/${pod}`, m.raw);
+  }
+  const running = new Map<string, number>();
+  const healthy = new Map<string, number>();
+  const deadline = performance.now() + 120_000;
+  while ((running.size < PODS || healthy.size < PODS) && performance.now() < deadline) {
+    for (const { pod } of pods) {
+      if (
+        !running.has(pod) &&
+        existsSync(join(h.work, 'service', `${pod}__app__launch`, 'supervise', 'pid'))
+      ) {
+        const pid = (
+          await readFile(
+            join(h.work, 'service', `${pod}__app__launch`, 'supervise', 'pid'),
+            'utf8',
+          ).catch(() => '')
+        ).trim();
+        if (pid !== '') running.set(pod, performance.now());
+      }
+    }
+    const { value: entries } = await h.store.list('health/');
+    for (const entry of entries) {
+      const record = JSON.parse(Buffer.from(entry.value).toString('utf8'));
+      if (record.Status === 'passing' && written.has(record.Id) && !healthy.has(record.Id))
+        healthy.set(record.Id, performance.now());
+    }
+    await sleep(10);
+  }
+  const since = (m: Map<string, number>) => [...m].map(([pod, t]) => t - (written.get(pod) ?? t));
+  const log = await h.preparer.log();
+  const downloads = log
+    .split('\n')
+    .filter((line) => line.includes('"pod deployed"'))
+    .map((line) => JSON.parse(line).timings?.install as number)
+    .filter((ms) => typeof ms === 'number');
+  const baseline = await appStartBaseline(10);
+  report(
+    `${PODS} pods deployed at once (${running.size} running, ${healthy.size} healthy)`,
+    baseline,
+    [
+      summarize('intent written -> process running', since(running)),
+      summarize('intent written -> first passing health', since(healthy)),
+      summarize('install step (download + verify + extract)', downloads),
+    ],
+  );
+  for (const { pod } of pods) await h.store.delete(`intent/${h.node}/${pod}`);
+  const clearDeadline = performance.now() + 120_000;
+  while (
+    (await h.store.keys(`reality/${h.node}/`)).value.length > 0 &&
+    performance.now() < clearDeadline
+  )
+    await sleep(200);
+}
+
+function procStat(pid: number): Promise<{ rssKb: number; cpuTicks: number }> {
+  return Promise.all([
+    readFile(`/proc/${pid}/status`, 'utf8'),
+    readFile(`/proc/${pid}/stat`, 'utf8'),
+  ]).then(([status, stat]) => {
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      rssKb: Number(status.match(/^VmRSS:\s+(\d+)/m)?.[1] ?? 0),
+      cpuTicks: Number(fields[11]) + Number(fields[12]),
+    };
+  });
+}
+
+async function idle(h: TestHost): Promise<void> {
+  const src = join(h.work, 'sleep-app');
+  await mkdir(join(src, 'bin'), { recursive: true });
+  await writeFile(join(src, 'bin', 'launch'), '#!/bin/sh\nexec sleep 100000\n', { mode: 0o755 });
+  const artifact = await buildArtifact(src, join(h.work, 'artifacts'), 'sleeper', h.id);
+  const pods = Array.from({ length: IDLE_PODS }, (_, i) => h.podId(`i${i}`));
+  for (const pod of pods) {
+    const m = new ManifestBuilder()
+      .setId(pod)
+      .setLaunchable('app', {
+        launchableType: 'hoist',
+        location: `${h.artifacts.url}/${artifact.fileName}`,
+      })
+      .build();
+    await h.store.put(`intent/${h.node}/${pod}`, m.raw);
+  }
+  const deadline = performance.now() + 300_000;
+  while (
+    (await h.store.keys(`reality/${h.node}/`)).value.length < IDLE_PODS &&
+    performance.now() < deadline
+  )
+    await sleep(500);
+  await sleep(3000);
+  const pid = h.preparer.child.pid ?? 0;
+  const before = await procStat(pid);
+  const started = performance.now();
+  await sleep(10_000);
+  const after = await procStat(pid);
+  const seconds = (performance.now() - started) / 1000;
+  const cpuPercent = ((after.cpuTicks - before.cpuTicks) / 100 / seconds) * 100;
+  console.log(
+    `\n## preparer idle with ${(await h.store.keys(`reality/${h.node}/`)).value.length} running pods`,
+  );
+  console.table([
+    {
+      'RSS MiB': (after.rssKb / 1024).toFixed(1),
+      'CPU %': cpuPercent.toFixed(2),
+      'sampled s': seconds.toFixed(1),
+    },
+  ]);
+  for (const pod of pods) await h.store.delete(`intent/${h.node}/${pod}`);
+  const clearDeadline = performance.now() + 300_000;
+  while (
+    (await h.store.keys(`reality/${h.node}/`)).value.length > 0 &&
+    performance.now() < clearDeadline
+  )
+    await sleep(500);
+}
+
+export async function run(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('preparer benchmark skipped: needs root (users, cgroups, runit)');
+    return;
+  }
+  const h = await startTestHost();
+  try {
+    await deployBurst(h);
+    await idle(h);
+  } finally {
+    await h.close();
+  }
+}
