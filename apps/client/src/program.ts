@@ -3,10 +3,12 @@
  * the binary (`cli.ts`) only parses argv.
  */
 import { Command, CommanderError } from 'commander';
+import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerInspectCommands } from './commands/inspect/index.js';
 import { registerKvCommand } from './commands/kv/index.js';
 import { registerLabelCommand } from './commands/label/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
+import { registerPlanCommand } from './commands/plan/index.js';
 import { registerScheduleCommands } from './commands/schedule/index.js';
 import { registerSignCommands } from './commands/sign/index.js';
 import { ExitCode } from './exit-codes.js';
@@ -28,9 +30,11 @@ export function buildProgram(ctx: ProgramContext): Command {
     .exitOverride();
   registerScheduleCommands(program, ctx);
   registerInspectCommands(program, ctx);
+  registerPlanCommand(program, ctx);
   registerLabelCommand(program, ctx);
   registerManifestCommand(program, ctx);
   registerSignCommands(program, ctx);
+  registerBin2PodCommand(program, ctx);
   registerKvCommand(program, ctx);
   return program;
 }

@@ -1,0 +1,98 @@
+/**
+ * `p2 plan MANIFEST --node N` — what the host will download, restart and change if this manifest
+ * is scheduled, against reality in the store (and the installs on disk when the pod root is here).
+ */
+import { PodTree } from '@p2/kv';
+import type { Manifest } from '@p2/manifest';
+import type { Command } from 'commander';
+import { ExitCode } from '../../exit-codes.js';
+import {
+  loadManifest,
+  nodeName,
+  runCommand,
+  type StoreFlags,
+  withStore,
+  withStoreFlags,
+} from '../../lib/command.js';
+import { type PodPlan, planPod } from '../../lib/plan.js';
+import { table } from '../../lib/table.js';
+import { emit, type Io, type OutputOptions, style } from '../../output.js';
+import type { ProgramContext } from '../../program.js';
+
+interface PlanOptions extends OutputOptions, StoreFlags {
+  node?: string;
+  podRoot: string;
+}
+
+const show = (v: unknown) => (v === undefined ? '∅' : JSON.stringify(v));
+
+function render(io: Io, plan: PodPlan): string {
+  const head =
+    plan.action === 'none'
+      ? `${style.green(io, 'no changes')}: ${plan.pod} on ${plan.node} already runs ${plan.sha.slice(0, 12)}`
+      : plan.action === 'install'
+        ? `${style.yellow(io, 'install')} ${plan.pod} on ${plan.node} (not running there)`
+        : `${style.yellow(io, 'update')} ${plan.pod} on ${plan.node}: ${plan.realitySha?.slice(0, 12)} → ${plan.sha.slice(0, 12)}`;
+  const lines = [head];
+  if (plan.intentSha && plan.intentSha !== plan.sha) {
+    lines.push(
+      style.dim(
+        io,
+        `note: intent holds another manifest (${plan.intentSha.slice(0, 12)}); scheduling this one replaces it`,
+      ),
+    );
+  }
+  if (plan.launchables.length > 0) {
+    lines.push(
+      '',
+      table(
+        ['LAUNCHABLE', 'VERSION', 'CHANGE', 'DOWNLOAD', 'SERVICE'],
+        plan.launchables.map((l) => [
+          l.id,
+          l.version || style.dim(io, '-'),
+          l.change,
+          l.download ? style.yellow(io, 'yes') : l.installed ? 'no (installed)' : 'no',
+          l.service,
+        ]),
+      ),
+    );
+  }
+  if (plan.changes.length > 0) {
+    lines.push(
+      '',
+      'changes:',
+      ...plan.changes.map((c) => `  ${c.path}: ${show(c.from)} → ${show(c.to)}`),
+    );
+  }
+  return lines.join('\n');
+}
+
+export function registerPlanCommand(program: Command, ctx: ProgramContext): void {
+  withStoreFlags(
+    program
+      .command('plan')
+      .description('Show what a host will download, restart and change for this manifest (dry run)')
+      .argument('<manifest>', 'manifest file')
+      .option('--node <node>', 'node (default: this host)')
+      .option(
+        '--pod-root <dir>',
+        'pod root to look for installed versions, when it is on this machine',
+        '/data/pods',
+      )
+      .option('--json', 'print JSON'),
+  ).action(async (file: string, options: PlanOptions) => {
+    await runCommand(ctx, options, async () => {
+      const manifest = await loadManifest(ctx, file, { strict: true });
+      const node = nodeName(options.node);
+      const read = async (tree: PodTree): Promise<Manifest | undefined> =>
+        (await tree.getPod(node, manifest.id)).value?.manifest();
+      const { reality, intent } = await withStore(ctx, options, async (store) => ({
+        reality: await read(new PodTree(store, 'reality')),
+        intent: await read(new PodTree(store, 'intent')),
+      }));
+      const plan = await planPod({ manifest, node, reality, intent, podRoot: options.podRoot });
+      emit(ctx.io, options, plan, (p) => render(ctx.io, p));
+      return ExitCode.OK;
+    });
+  });
+}

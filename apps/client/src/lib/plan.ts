@@ -1,0 +1,144 @@
+/**
+ * A host-level dry run: what a preparer on `node` will do when `manifest` lands in its intent,
+ * compared with what the store says it runs now (`reality/<node>/<pod>`) and, when the pod root is
+ * on this machine, with what is installed. Nothing is written.
+ */
+import { access } from 'node:fs/promises';
+import type { Manifest } from '@p2/manifest';
+import { PodLayout } from '@p2/pods';
+
+/** One launchable's fate. */
+export interface LaunchablePlan {
+  id: string;
+  version: string;
+  location: string;
+  /** `new` (not in reality), `changed` (version or stanza differs), `unchanged`, `removed`. */
+  change: 'new' | 'changed' | 'unchanged' | 'removed';
+  /** The versioned install directory on the host. */
+  installDir: string;
+  /** Whether that directory exists; `null` when the pod root is not on this machine. */
+  installed: boolean | null;
+  /** Whether the preparer will fetch the artifact. */
+  download: boolean;
+  /** `start` (new service), `restart` (relaunched because the pod changed), `stop`, or `none`. */
+  service: 'start' | 'restart' | 'stop' | 'none';
+}
+
+/** A difference between the running manifest and the new one, by dotted path. */
+export interface FieldChange {
+  path: string;
+  from?: unknown;
+  to?: unknown;
+}
+
+export interface PodPlan {
+  pod: string;
+  node: string;
+  /** `install` (not running there), `update` (a different manifest runs), `none` (same SHA). */
+  action: 'install' | 'update' | 'none';
+  sha: string;
+  realitySha: string | null;
+  intentSha: string | null;
+  launchables: LaunchablePlan[];
+  changes: FieldChange[];
+}
+
+function jsonView(manifest: Manifest): Record<string, unknown> {
+  const view = JSON.parse(
+    JSON.stringify(manifest.toJSON(), (_k, v: unknown) =>
+      typeof v === 'bigint' ? v.toString() : v,
+    ),
+  ) as Record<string, unknown>;
+  delete view.sha;
+  delete view.signed;
+  return view;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Leaf-level differences between two JSON values. */
+export function diffJson(from: unknown, to: unknown, path = ''): FieldChange[] {
+  if (isObject(from) && isObject(to)) {
+    const keys = [...new Set([...Object.keys(from), ...Object.keys(to)])].sort();
+    return keys.flatMap((k) => diffJson(from[k], to[k], path ? `${path}.${k}` : k));
+  }
+  if (JSON.stringify(from) === JSON.stringify(to)) return [];
+  return [{ path, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) }];
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface PlanInput {
+  manifest: Manifest;
+  node: string;
+  reality: Manifest | undefined;
+  intent: Manifest | undefined;
+  /** The pod root to look for installs in, when it is on this machine. */
+  podRoot: string | undefined;
+}
+
+/** Computes the plan. P2 relaunches every service of a pod whose manifest changed (spec 02 §1.8–1.9). */
+export async function planPod(input: PlanInput): Promise<PodPlan> {
+  const { manifest, reality } = input;
+  const sha = manifest.sha();
+  const realitySha = reality ? reality.sha() : null;
+  const action = !reality ? 'install' : realitySha === sha ? 'none' : 'update';
+  const layout = new PodLayout(input.podRoot ?? '/data/pods', manifest.id);
+  const podRootHere = input.podRoot !== undefined && (await exists(input.podRoot));
+  const launchables: LaunchablePlan[] = [];
+  for (const [id, stanza] of Object.entries(manifest.launchables)) {
+    const version = manifest.launchableVersion(id);
+    const before = reality && Object.hasOwn(reality.launchables, id) ? reality : undefined;
+    const change = !before
+      ? 'new'
+      : before.launchableVersion(id) !== version ||
+          JSON.stringify(before.launchables[id]) !== JSON.stringify(stanza)
+        ? 'changed'
+        : 'unchanged';
+    const installDir = layout.installDir(id, version);
+    const installed = podRootHere ? await exists(installDir) : null;
+    launchables.push({
+      id,
+      version,
+      location: stanza.location,
+      change,
+      installDir,
+      installed,
+      download: action !== 'none' && (installed === null ? change !== 'unchanged' : !installed),
+      service: action === 'none' ? 'none' : change === 'new' ? 'start' : 'restart',
+    });
+  }
+  for (const [id, stanza] of Object.entries(reality?.launchables ?? {})) {
+    if (Object.hasOwn(manifest.launchables, id)) continue;
+    const version = reality?.launchableVersion(id) ?? '';
+    launchables.push({
+      id,
+      version,
+      location: stanza.location,
+      change: 'removed',
+      installDir: layout.installDir(id, version),
+      installed: podRootHere ? await exists(layout.installDir(id, version)) : null,
+      download: false,
+      service: 'stop',
+    });
+  }
+  return {
+    pod: manifest.id,
+    node: input.node,
+    action,
+    sha,
+    realitySha,
+    intentSha: input.intent ? input.intent.sha() : null,
+    launchables,
+    changes: reality ? diffJson(jsonView(reality), jsonView(manifest)) : [],
+  };
+}
