@@ -7,6 +7,7 @@ import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerInspectCommands } from './commands/inspect/index.js';
 import { registerKvCommand } from './commands/kv/index.js';
 import { registerLabelCommand } from './commands/label/index.js';
+import { registerLaunchCommand } from './commands/launch/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
 import { registerScheduleCommands } from './commands/schedule/index.js';
@@ -35,6 +36,7 @@ export function buildProgram(ctx: ProgramContext): Command {
   registerManifestCommand(program, ctx);
   registerSignCommands(program, ctx);
   registerBin2PodCommand(program, ctx);
+  registerLaunchCommand(program, ctx);
   registerKvCommand(program, ctx);
   return program;
 }

@@ -1,0 +1,155 @@
+/**
+ * `p2 launch` for real: runit, a Unix user, cgroups, the hello app served over loopback HTTP.
+ * Needs root. Every name starts with p2t- and everything is removed afterwards.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { RunsvDir } from '@p2/runit';
+import { findUser, removeUser } from '@p2/users';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../exit-codes.js';
+import { runCli } from '../../program.js';
+import { capture } from '../../test-support.js';
+
+const run = promisify(execFile);
+const helloApp = new URL('../../../../../examples/hello-app', import.meta.url).pathname;
+const suffix = randomBytes(3).toString('hex');
+const podId = `p2t-launch-${suffix}`;
+const node = `p2t-node-${suffix}`;
+let work = '';
+let server: Server;
+let port = 0;
+let version = '';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port: p } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+async function p2(args: string[], isTTY = false) {
+  const io = capture(isTTY);
+  const code = await runCli(args, { io, cwd: work, env: {} });
+  return { code, out: io.out, err: io.err };
+}
+
+const common = () => [
+  '--pod-root',
+  join(work, 'pods'),
+  '--service-root',
+  join(work, 'service'),
+  '--node-name',
+  node,
+];
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'p2t-launch-'));
+  await chmod(work, 0o755);
+  await mkdir(join(work, 'artifacts'));
+  version = createHash('sha1').update(suffix).digest('hex');
+  await run('tar', [
+    '-czf',
+    join(work, 'artifacts', `hello_${version}.tar.gz`),
+    '-C',
+    helloApp,
+    '.',
+  ]);
+  server = createServer((req, res) => {
+    const path = join(work, 'artifacts', (req.url ?? '/').slice(1));
+    stat(path).then(
+      (info) => {
+        res.writeHead(200, { 'content-length': info.size });
+        createReadStream(path).pipe(res);
+      },
+      () => {
+        res.writeHead(404);
+        res.end();
+      },
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  port = await freePort();
+  await writeFile(
+    join(work, 'hello.yaml'),
+    `id: ${podId}\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: ${base}/hello_${version}.tar.gz\n    restart_timeout: 5s\nconfig:\n  port: ${port}\n  greeting: hello from p2 launch\nstatus:\n  http: true\n  port: ${port}\n`,
+  );
+});
+
+afterAll(async () => {
+  if (existsSync(join(work, 'service'))) {
+    const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
+    await runsvdir.start().catch(() => undefined);
+    await runsvdir.stop({ stopServices: true }).catch(() => undefined);
+  }
+  server?.close();
+  if (existsSync('/sys/fs/cgroup/memory')) {
+    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
+      .remove({ kill: true })
+      .catch(() => undefined);
+  }
+  if (await findUser(podId)) await removeUser(podId, { removeGroup: true });
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('p2 launch', () => {
+  it('--no-start installs with a progress bar on a terminal and switches current, starting nothing', async () => {
+    const r = await p2(['launch', 'hello.yaml', ...common(), '--no-start'], true);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(r.err).toMatch(/app \[#+\] 100%/);
+    expect(r.out).toContain(`\u001b[32minstalled\u001b[39m ${podId}`);
+    const current = await readlink(join(work, 'pods', podId, 'app', 'current'));
+    expect(current).toContain(`app_${version}`);
+    expect(existsSync(join(work, 'pods', podId, 'current_manifest.yaml'))).toBe(false);
+  });
+
+  it('launches the pod under runit as its own user; the app answers', async () => {
+    const r = await p2(['launch', 'hello.yaml', ...common(), '--json']);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(r.err).toBe('');
+    const result = JSON.parse(r.out);
+    expect(result).toMatchObject({ pod: podId, node, started: true });
+    expect(result.launchables[0]).toMatchObject({ id: 'app', alreadyInstalled: true });
+    expect(result.services).toHaveLength(1);
+    let body = '';
+    for (let i = 0; i < 100 && body === ''; i++) {
+      body = await fetch(`http://127.0.0.1:${port}/`).then(
+        (res) => res.text(),
+        () => new Promise<string>((r) => setTimeout(() => r(''), 100)),
+      );
+    }
+    expect(body).toBe('hello from p2 launch\n');
+    const status = (await fetch(`http://127.0.0.1:${port}/_status`).then((res) => res.json())) as {
+      pod: string;
+    };
+    expect(status.pod).toBe(podId);
+    expect(await findUser(podId)).toBeDefined();
+  });
+
+  it('refuses an unsigned manifest when a keyring is required, and an unreachable artifact', async () => {
+    const fixtures = new URL(
+      '../../../../../../shared/fixtures/p2/keys/p2universe-pubring.gpg',
+      import.meta.url,
+    ).pathname;
+    const r = await p2(['launch', 'hello.yaml', ...common(), '--keyring', fixtures]);
+    expect(r.code).toBe(ExitCode.INVALID_INPUT);
+    expect(r.err).toContain('P2_AUTH_UNSIGNED');
+    await writeFile(
+      join(work, 'gone.yaml'),
+      `id: ${podId}\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: http://127.0.0.1:${(server.address() as AddressInfo).port}/hello_${'f'.repeat(40)}.tar.gz\n`,
+    );
+    const gone = await p2(['launch', 'gone.yaml', ...common(), '--no-start']);
+    expect(gone.code).toBe(ExitCode.FAILURE);
+    expect(gone.err).toMatch(/error: .*404/);
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * `p2 launch MANIFEST` — install and run a pod on this host without a store (P2's p2-launch):
+ * `PodHost` + a runsvdir on the service root + the host's cgroups. A download progress bar shows on
+ * a terminal. With `--keyring`, the manifest must be signed by a key in it (P2's `keyring` policy).
+ */
+import { basename, resolve } from 'node:path';
+import { Keyring, KeyringDeployerPolicy } from '@p2/auth';
+import { detectCgroups } from '@p2/cgroups';
+import { switchLink } from '@p2/hoist';
+import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
+import { PodHost } from '@p2/pods';
+import { RunsvDir } from '@p2/runit';
+import type { Command } from 'commander';
+import { ExitCode } from '../../exit-codes.js';
+import { collect, loadManifest, nodeName, runCommand } from '../../lib/command.js';
+import { progressBar } from '../../lib/progress.js';
+import { CliExit, emit, type OutputOptions, style } from '../../output.js';
+import type { ProgramContext } from '../../program.js';
+
+interface LaunchOptions extends OutputOptions {
+  nodeName?: string;
+  podRoot: string;
+  serviceRoot: string;
+  start: boolean;
+  keyring?: string;
+  allowedUser: string[];
+  cgroups: boolean;
+}
+
+/** What `p2 launch` reports. */
+export interface LaunchResult {
+  pod: string;
+  node: string;
+  sha: string;
+  podHome: string;
+  configPath: string;
+  launchables: Array<{ id: string; installDir: string; alreadyInstalled: boolean }>;
+  started: boolean;
+  services: string[];
+  cgroups: boolean;
+}
+
+async function readManifest(ctx: ProgramContext, source: string): Promise<Manifest> {
+  if (!/^https?:\/\//.test(source)) return loadManifest(ctx, source, { strict: true });
+  let response: Response;
+  try {
+    response = await fetch(source);
+  } catch (error) {
+    throw new CliExit(
+      ExitCode.FAILURE,
+      `error: cannot fetch ${source}: ${(error as Error).message}`,
+    );
+  }
+  if (response.status === 404)
+    throw new CliExit(ExitCode.NOT_FOUND, `error: ${source} answered 404`);
+  if (!response.ok)
+    throw new CliExit(ExitCode.FAILURE, `error: ${source} answered ${response.status}`);
+  const manifest = parseManifest(new Uint8Array(await response.arrayBuffer()), { source });
+  const { errors } = lintManifest(manifest);
+  if (errors.length > 0) {
+    throw new CliExit(
+      ExitCode.INVALID_INPUT,
+      `error: ${source} is not a valid pod manifest:\n${errors.map((e) => `  ${e.path}: ${e.message}`).join('\n')}`,
+    );
+  }
+  return manifest;
+}
+
+export function registerLaunchCommand(program: Command, ctx: ProgramContext): void {
+  program
+    .command('launch')
+    .description('Install and run a pod on this host, without a store (P2: p2-launch)')
+    .argument('<manifest>', 'manifest file or http(s) URL')
+    .option('--node-name <node>', 'node name for cgroups and env (default: this host)')
+    .option('--pod-root <dir>', 'where pods live', '/data/pods')
+    .option('--service-root <dir>', 'the runit service directory runsvdir watches', '/var/service')
+    .option('--no-start', 'install and switch the current links only; start no services')
+    .option('--keyring <file>', 'require a signature by a key in this keyring')
+    .option(
+      '--allowed-user <fingerprint>',
+      'with --keyring: keys allowed to deploy p2-preparer (repeatable)',
+      collect,
+      [],
+    )
+    .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
+    .option('--json', 'print JSON')
+    .action(async (source: string, options: LaunchOptions) => {
+      await runCommand(ctx, options, async () => {
+        const manifest = await readManifest(ctx, source);
+        if (options.keyring) {
+          const policy = new KeyringDeployerPolicy({
+            keyring: await Keyring.fromFile(resolve(ctx.cwd, options.keyring)),
+            authorizedDeployers: options.allowedUser.map((f) => f.toUpperCase()),
+          });
+          await policy.authorize(manifest);
+        } else if (options.allowedUser.length > 0) {
+          throw new CliExit(ExitCode.USAGE, 'error: --allowed-user needs --keyring');
+        }
+        const node = nodeName(options.nodeName);
+        const runsvdir = new RunsvDir({ root: resolve(ctx.cwd, options.serviceRoot), slots: 0 });
+        await runsvdir.start();
+        const cgroups = options.cgroups ? await detectCgroups().catch(() => false as const) : false;
+        const host = new PodHost({
+          podRoot: resolve(ctx.cwd, options.podRoot),
+          nodeName: node,
+          runsvdir,
+          cgroups,
+        });
+        const bar = ctx.io.isTTY && !options.json ? progressBar(ctx.io.stderr) : undefined;
+        let installed: Awaited<ReturnType<PodHost['install']>>;
+        try {
+          installed = await host.install(
+            manifest,
+            bar ? { onProgress: (id, p) => bar.update(id, p) } : {},
+          );
+        } finally {
+          bar?.done();
+        }
+        let services: string[] = [];
+        if (options.start) {
+          services = (await host.launch(manifest)).services;
+        } else {
+          const layout = host.layout({ podId: manifest.id });
+          for (const l of installed.launchables)
+            await switchLink(
+              layout.launchableRoot(l.launchableId),
+              'current',
+              basename(l.installDir),
+            );
+        }
+        const result: LaunchResult = {
+          pod: manifest.id,
+          node,
+          sha: manifest.sha(),
+          podHome: installed.podHome,
+          configPath: installed.configPath,
+          launchables: installed.launchables.map((l) => ({
+            id: l.launchableId,
+            installDir: l.installDir,
+            alreadyInstalled: l.alreadyInstalled,
+          })),
+          started: options.start,
+          services,
+          cgroups: cgroups !== false,
+        };
+        emit(ctx.io, options, result, (r) =>
+          [
+            `${style.green(ctx.io, r.started ? 'launched' : 'installed')} ${r.pod} (${r.sha.slice(0, 12)}) in ${r.podHome}`,
+            ...r.launchables.map(
+              (l) =>
+                `  ${l.id}  ${l.installDir}${l.alreadyInstalled ? style.dim(ctx.io, '  (already installed)') : ''}`,
+            ),
+            ...r.services.map((s) => `  service ${s}`),
+            ...(r.cgroups
+              ? []
+              : [style.yellow(ctx.io, 'warning: no cgroups; resource limits are not applied')]),
+          ].join('\n'),
+        );
+        return ExitCode.OK;
+      });
+    });
+}

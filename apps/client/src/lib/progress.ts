@@ -1,0 +1,45 @@
+/** A one-line download progress bar for terminals (quiet when piped: callers only create it on a TTY). */
+import type { DownloadProgress } from '@p2/hoist';
+
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Renders one progress line (no newline). */
+export function progressLine(label: string, p: DownloadProgress, width = 30): string {
+  const speed = p.bytesPerSecond > 0 ? ` ${size(p.bytesPerSecond)}/s` : '';
+  const retry = p.attempt > 1 ? ` (attempt ${p.attempt})` : '';
+  if (!p.total) return `${label} ${size(p.bytes)}${speed}${retry}`;
+  const fraction = Math.min(1, p.bytes / p.total);
+  const filled = Math.round(fraction * width);
+  const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
+  return `${label} [${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}% ${size(p.bytes)}/${size(p.total)}${speed}${retry}`;
+}
+
+/** Returns an `onProgress` callback that redraws a line on `write` (carriage return, clear line). */
+export function progressBar(write: (text: string) => void): {
+  update: (label: string, p: DownloadProgress) => void;
+  done: () => void;
+} {
+  let drawn = false;
+  let lastDraw = 0;
+  return {
+    update(label, p) {
+      const now = Date.now();
+      if (!p.done && now - lastDraw < 100) return;
+      lastDraw = now;
+      drawn = true;
+      write(`\r\u001b[2K${progressLine(label, p)}`);
+      if (p.done) {
+        write('\n');
+        drawn = false;
+      }
+    },
+    done() {
+      if (drawn) write('\n');
+      drawn = false;
+    },
+  };
+}
