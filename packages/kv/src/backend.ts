@@ -1,6 +1,7 @@
 /** Selecting a backend from a URL-like string. */
 import { ConsulStore, type ConsulStoreOptions } from './consul.js';
 import { KvError, KvErrorCodes } from './errors.js';
+import { EtcdStore, etcdOptionsFromUrl } from './etcd.js';
 import type { Store } from './types.js';
 
 /** Options any backend may use; each ignores what it does not need. */
@@ -16,14 +17,17 @@ export interface StoreOptions {
   logger?: ConsulStoreOptions['logger'];
 }
 
-/** Builds a store for a parsed URL. Register one per scheme with {@link registerBackend}. */
-export type BackendFactory = (url: URL, options: StoreOptions) => Store;
+/**
+ * Builds a store for a parsed URL. Register one per scheme with {@link registerBackend}. `hosts`
+ * lists every `host:port` of the authority (`etcd://h1:2379,h2:2379`); `url` holds the first.
+ */
+export type BackendFactory = (url: URL, options: StoreOptions, hosts: string[]) => Store;
 
 const backends = new Map<string, BackendFactory>();
 
 /**
- * Registers a backend for a URL scheme (without the colon). The etcd backend will register `etcd`
- * and `etcd+https` here.
+ * Registers a backend for a URL scheme (without the colon). Built in: `consul`, `consul+http`,
+ * `consul+https`, `etcd` and `etcd+https` (several endpoints: `etcd://u:pw@h1:2379,h2:2379/prefix?ca=…`).
  */
 export function registerBackend(scheme: string, factory: BackendFactory): void {
   backends.set(scheme, factory);
@@ -46,12 +50,20 @@ registerBackend('consul', consulFactory(false));
 registerBackend('consul+http', consulFactory(false));
 registerBackend('consul+https', consulFactory(true));
 
+function etcdFactory(https: boolean): BackendFactory {
+  return (url, options, hosts) => new EtcdStore(etcdOptionsFromUrl(url, hosts, https, options));
+}
+
+// etcd.ts loads `etcd3` (gRPC) only when a store is used, so this costs Consul users nothing.
+registerBackend('etcd', etcdFactory(false));
+registerBackend('etcd+https', etcdFactory(true));
+
 /**
  * Opens a store from a URL-like string: `consul://127.0.0.1:8500`, `consul+https://host:8501?ca=/etc/ca.pem`,
  * or a bare `host:port` (Consul over HTTP, as P2's `--consul` flag).
  *
- * @throws KvError `P2_KV_UNSUPPORTED_BACKEND` for schemes without a backend (e.g. `etcd://` until the
- *   etcd backend lands), `P2_KV_BAD_OPTIONS` for unparseable strings.
+ * @throws KvError `P2_KV_UNSUPPORTED_BACKEND` for schemes without a backend,
+ *   `P2_KV_BAD_OPTIONS` for unparseable strings.
  * @example
  * ```ts
  * const store = createStore('consul://127.0.0.1:8500', { token: process.env.CONSUL_HTTP_TOKEN });
@@ -59,9 +71,16 @@ registerBackend('consul+https', consulFactory(true));
  */
 export function createStore(location: string, options: StoreOptions = {}): Store {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(location) ? location : `consul://${location}`;
+  // A URL holds one host; keep the full comma-separated list aside and parse with the first.
+  const authority = /^([^:]+:\/\/)([^@/?#]*@)?([^/?#]*)(.*)$/s.exec(withScheme);
+  const hosts = (authority?.[3] ?? '').split(',').filter((h) => h !== '');
   let url: URL;
   try {
-    url = new URL(withScheme);
+    url = new URL(
+      authority && hosts.length > 1
+        ? `${authority[1]}${authority[2] ?? ''}${hosts[0]}${authority[4]}`
+        : withScheme,
+    );
   } catch (cause) {
     throw new KvError(
       KvErrorCodes.BAD_OPTIONS,
@@ -81,10 +100,10 @@ export function createStore(location: string, options: StoreOptions = {}): Store
       {
         details: { scheme },
         hint: scheme.startsWith('etcd')
-          ? 'the etcd backend is not part of this build yet; use consul:// (e.g. a p2-kv-server)'
-          : 'use consul://host:port',
+          ? 'use etcd://host:2379[,host:2379…] or etcd+https://…'
+          : 'use consul://host:port or etcd://host:2379',
       },
     );
   }
-  return factory(url, options);
+  return factory(url, options, hosts);
 }

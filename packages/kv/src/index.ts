@@ -6,6 +6,7 @@
 export { type BackendFactory, createStore, registerBackend, type StoreOptions } from './backend.js';
 export { ConsulStore, type ConsulStoreOptions } from './consul.js';
 export { KvError, type KvErrorCode, KvErrorCodes } from './errors.js';
+export { EtcdStore, type EtcdStoreOptions } from './etcd.js';
 export {
   assertSegment,
   assertUuid,

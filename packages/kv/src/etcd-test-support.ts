@@ -1,0 +1,152 @@
+/**
+ * Test helpers: real etcd processes (`/usr/bin/etcd`, Debian `etcd-server`) on free loopback ports,
+ * each member with a fresh data dir under a `p2t-etcd-` temp directory. @internal
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ETCD_BINARY = process.env.P2_ETCD_BINARY ?? '/usr/bin/etcd';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface EtcdMember {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+  endpoint: string;
+  process: ChildProcess | undefined;
+  /** Last lines of the member's output, for failure messages. */
+  log: string[];
+}
+
+export interface EtcdCluster {
+  members: EtcdMember[];
+  endpoints: string[];
+  /** SIGKILLs one member. */
+  kill(member: EtcdMember): Promise<void>;
+  /** Stops every member and removes the data dirs (idempotent). */
+  stop(): Promise<void>;
+}
+
+function launch(member: EtcdMember, dir: string, initialCluster: string, token: string): void {
+  const child = spawn(
+    ETCD_BINARY,
+    [
+      '--name',
+      member.name,
+      '--data-dir',
+      join(dir, member.name),
+      '--listen-client-urls',
+      member.endpoint,
+      '--advertise-client-urls',
+      member.endpoint,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${member.peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${member.peerPort}`,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      token,
+      '--initial-cluster-state',
+      'new',
+      // Faster leader election on loopback (defaults 100/1000 ms): keeps failover tests short.
+      '--heartbeat-interval',
+      '50',
+      '--election-timeout',
+      '500',
+      '--logger',
+      'zap',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: '' } },
+  );
+  const keep = (chunk: Buffer) => {
+    member.log.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    if (member.log.length > 50) member.log.splice(0, member.log.length - 50);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  member.process = child;
+}
+
+async function waitHealthy(member: EtcdMember, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      const res = await fetch(`${member.endpoint}/health`);
+      const body = (await res.json()) as { health?: string };
+      if (body.health === 'true') return;
+    } catch {
+      // not up yet
+    }
+    if (member.process?.exitCode !== null && member.process?.exitCode !== undefined) {
+      throw new Error(
+        `etcd ${member.name} exited (${member.process.exitCode}):\n${member.log.join('\n')}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`etcd ${member.name} not healthy in time:\n${member.log.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts `size` etcd members on loopback and waits until all report healthy. */
+export async function startEtcd(size = 1): Promise<EtcdCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'p2t-etcd-'));
+  const members: EtcdMember[] = [];
+  for (let i = 0; i < size; i++) {
+    const clientPort = await freePort();
+    const peerPort = await freePort();
+    members.push({
+      name: `p2t-m${i}`,
+      clientPort,
+      peerPort,
+      endpoint: `http://127.0.0.1:${clientPort}`,
+      process: undefined,
+      log: [],
+    });
+  }
+  const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+  let stopped = false;
+  const cluster: EtcdCluster = {
+    members,
+    endpoints: members.map((m) => `127.0.0.1:${m.clientPort}`),
+    async kill(member) {
+      const child = member.process;
+      if (!child || child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await Promise.all(members.map((m) => cluster.kill(m)));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    const token = `p2t-${process.pid}-${Date.now()}`;
+    for (const member of members) launch(member, dir, initialCluster, token);
+    const deadline = Date.now() + 20_000;
+    await Promise.all(members.map((m) => waitHealthy(m, deadline)));
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}
