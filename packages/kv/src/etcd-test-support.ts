@@ -31,6 +31,15 @@ export interface EtcdMember {
   log: string[];
 }
 
+/** True while the member's process has neither exited nor been killed. */
+export function isRunning(member: EtcdMember): boolean {
+  return (
+    member.process !== undefined &&
+    member.process.exitCode === null &&
+    member.process.signalCode === null
+  );
+}
+
 export interface EtcdCluster {
   members: EtcdMember[];
   endpoints: string[];
@@ -127,7 +136,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     endpoints: members.map((m) => `127.0.0.1:${m.clientPort}`),
     async kill(member) {
       const child = member.process;
-      if (!child || child.exitCode !== null) return;
+      if (!child || !isRunning(member)) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGKILL');
       await exited;
