@@ -10,6 +10,7 @@ import { registerLabelCommand } from './commands/label/index.js';
 import { registerLaunchCommand } from './commands/launch/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
+import { registerRcCommands } from './commands/rc/index.js';
 import { registerScheduleCommands } from './commands/schedule/index.js';
 import { registerSignCommands } from './commands/sign/index.js';
 import { ExitCode } from './exit-codes.js';
@@ -38,6 +39,7 @@ export function buildProgram(ctx: ProgramContext): Command {
   registerBin2PodCommand(program, ctx);
   registerLaunchCommand(program, ctx);
   registerKvCommand(program, ctx);
+  registerRcCommands(program, ctx);
   return program;
 }
 

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { P2Error } from '@p2/errors';
 import { createStore, type Store } from '@p2/kv';
-import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
+import { lintManifest, type Manifest, parseGoDuration, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../exit-codes.js';
 import { CliExit, type OutputOptions, reportError } from '../output.js';
@@ -31,6 +31,13 @@ export function exitCodeFor(error: unknown): ExitCode {
   if (code === 'P2_LABELS_STORE' || code === 'P2_LABELS_CAS_CONFLICT') return ExitCode.FAILURE;
   if (code.startsWith('P2_LABELS_')) return ExitCode.INVALID_INPUT;
   if (code.startsWith('P2_AUTH_')) return ExitCode.INVALID_INPUT;
+  if (code === 'P2_RC_NOT_FOUND') return ExitCode.NOT_FOUND;
+  if (
+    code === 'P2_RC_INVALID_REQUEST' ||
+    code === 'P2_RC_HAS_REPLICAS' ||
+    code === 'P2_RC_ROLL_CONFLICT'
+  )
+    return ExitCode.INVALID_INPUT;
   if (code === 'P2_KV_INVALID_KEY' || code === 'P2_KV_VALUE_TOO_LARGE')
     return ExitCode.INVALID_INPUT;
   if (code === 'P2_KV_UNSUPPORTED_BACKEND' || code === 'P2_KV_BAD_OPTIONS') return ExitCode.USAGE;
@@ -128,6 +135,31 @@ export function parseAssignments(items: readonly string[], what: string): Record
     out[item.slice(0, at)] = item.slice(at + 1);
   }
   return out;
+}
+
+/** Parses a whole number ≥ `min` from a flag, or exits with a usage error naming the flag. */
+export function wholeNumber(value: string, flag: string, min = 0): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new CliExit(
+      ExitCode.USAGE,
+      `error: ${flag} must be a whole number ≥ ${min}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+/** Parses a Go-style duration (`90s`, `2m`, `1h30m`) or plain milliseconds. */
+export function durationMs(value: string, flag: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const ms = parseGoDuration(value);
+  if (ms === undefined || ms < 0) {
+    throw new CliExit(
+      ExitCode.USAGE,
+      `error: ${flag} must be a duration like 90s, 2m or 1h30m, got ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
 }
 
 /** Commander collector for repeatable options. */

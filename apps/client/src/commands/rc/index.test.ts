@@ -1,0 +1,254 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabelStore } from '@p2/labels';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../exit-codes.js';
+import { type Harness, startHarness } from '../../test-support.js';
+
+let h: Harness;
+let rc1 = '';
+let rc2 = '';
+
+beforeAll(async () => {
+  h = await startHarness('rc');
+  await writeFile(join(h.dir, 'v1.yaml'), 'id: p2t-web\nconfig:\n  v: 1\n');
+  await writeFile(join(h.dir, 'v2.yaml'), 'id: p2t-web\nconfig:\n  v: 2\n');
+  await writeFile(join(h.dir, 'agent.yaml'), 'id: p2t-agent\n');
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('p2 rc', () => {
+  it('creates a controller record with P2 fields and labels', async () => {
+    const r = await h.p2([
+      'rc',
+      'create',
+      '-m',
+      'v1.yaml',
+      '-n',
+      'role=web',
+      '-r',
+      '2',
+      '-p',
+      'team=x',
+      '-a',
+      'az1',
+      '--spread-key',
+      'availability_zone',
+      '--json',
+    ]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    const rc = JSON.parse(r.out);
+    rc1 = rc.id;
+    expect(rc).toMatchObject({
+      podId: 'p2t-web',
+      nodeSelector: 'role=web',
+      replicasDesired: 2,
+      disabled: false,
+      topologySpreadKey: 'availability_zone',
+    });
+    expect(rc.podLabels).toMatchObject({ team: 'x', availability_zone: 'az1' });
+    const stored = JSON.parse(
+      new TextDecoder().decode((await h.store.get(`replication_controllers/${rc1}`)).value?.value),
+    );
+    expect(stored).toMatchObject({ id: rc1, node_selector: 'role=web', replicas_desired: 2 });
+    expect(
+      JSON.parse(
+        new TextDecoder().decode(
+          (await h.store.get(`labels/replication_controller/${rc1}`)).value?.value,
+        ),
+      ).pod_id,
+    ).toBe('p2t-web');
+  });
+
+  it('gets one (with the nodes its pods are on) and lists all', async () => {
+    await new LabelStore(h.store).setLabels('pod', 'n1/p2t-web', {
+      replication_controller_id: rc1,
+      pod_id: 'p2t-web',
+    });
+    const got = JSON.parse((await h.p2(['rc', 'get', rc1, '--json'])).out);
+    expect(got.nodes).toEqual(['n1']);
+    expect((await h.p2(['rc', 'get', rc1])).out).toMatch(/replicas\s+2 desired, 1 current/);
+    expect((await h.p2(['rc', 'get', rc1, '--manifest'])).out).toBe(
+      'id: p2t-web\nconfig:\n  v: 1\n',
+    );
+    const r2 = await h.p2([
+      'rc',
+      'create',
+      '-m',
+      'v2.yaml',
+      '-n',
+      'role=web',
+      '--disabled',
+      '--json',
+    ]);
+    rc2 = JSON.parse(r2.out).id;
+    const list = JSON.parse((await h.p2(['rc', 'list', '--json'])).out);
+    expect(list.map((r: { id: string }) => r.id).sort()).toEqual([rc1, rc2].sort());
+    expect((await h.p2(['rc', 'list'])).out.split('\n')[0]).toMatch(
+      /^ID\s+POD\s+REPLICAS\s+ENABLED\s+SELECTOR$/,
+    );
+  });
+
+  it('sets replicas, disables and enables', async () => {
+    expect((await h.p2(['rc', 'set-replicas', rc1, '3'])).out).toBe(`${rc1}: replicas set to 3\n`);
+    expect((await h.p2(['rc', 'set-replicas', rc1, '-1'])).code).toBe(ExitCode.USAGE);
+    expect((await h.p2(['rc', 'disable', rc1])).out).toContain('disabled');
+    expect(JSON.parse((await h.p2(['rc', 'get', rc1, '--json'])).out)).toMatchObject({
+      replicasDesired: 3,
+      disabled: true,
+    });
+    await h.p2(['rc', 'enable', rc1]);
+    expect(JSON.parse((await h.p2(['rc', 'get', rc1, '--json'])).out).disabled).toBe(false);
+  });
+
+  it('explains errors: unknown id (4), bad selector (3)', async () => {
+    const missing = await h.p2(['rc', 'get', '00000000-0000-4000-8000-000000000000']);
+    expect(missing.code).toBe(ExitCode.NOT_FOUND);
+    expect((await h.p2(['rc', 'create', '-m', 'v1.yaml', '-n', 'zone in b'])).code).toBe(
+      ExitCode.INVALID_INPUT,
+    );
+  });
+});
+
+describe('p2 roll', () => {
+  it('schedules an update, shows it, pauses, resumes and cancels it', async () => {
+    const r = await h.p2([
+      'roll',
+      'start',
+      '-o',
+      rc1,
+      '-n',
+      rc2,
+      '-d',
+      '3',
+      '-m',
+      '2',
+      '--strategy',
+      'surge',
+      '--deadline',
+      '5m',
+      '--rollback',
+      '--json',
+    ]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(JSON.parse(r.out)).toMatchObject({
+      oldRc: rc1,
+      newRc: rc2,
+      desiredReplicas: 3,
+      minimumReplicas: 2,
+      strategy: 'surge',
+      progressDeadlineMs: 300000,
+      autoRollback: true,
+    });
+    expect((await h.store.get(`rolls/${rc2}`)).value).toBeDefined();
+    const status = await h.p2(['roll', 'status']);
+    expect(status.out).toMatch(new RegExp(`${rc2}\\s+${rc1}\\s+pending`));
+    await h.p2(['roll', 'pause', rc2]);
+    expect(JSON.parse((await h.p2(['roll', 'status', rc2, '--json'])).out).roll.paused).toBe(true);
+    await h.p2(['roll', 'resume', rc2]);
+    expect(JSON.parse((await h.p2(['roll', 'status', rc2, '--json'])).out).roll.paused).toBe(false);
+    expect((await h.p2(['roll', 'cancel', rc2])).out).toBe(`${rc2}: cancelled\n`);
+    expect((await h.store.get(`rolls/${rc2}`)).value).toBeUndefined();
+    expect((await h.p2(['roll', 'status', rc2])).code).toBe(ExitCode.NOT_FOUND);
+  });
+
+  it('refuses bad updates', async () => {
+    expect((await h.p2(['roll', 'start', '-o', rc1, '-n', rc2, '-d', '1', '-m', '2'])).code).toBe(
+      ExitCode.INVALID_INPUT,
+    );
+    expect(
+      (
+        await h.p2([
+          'roll',
+          'start',
+          '-o',
+          rc1,
+          '-n',
+          rc2,
+          '-d',
+          '3',
+          '-m',
+          '2',
+          '--strategy',
+          'fast',
+        ])
+      ).code,
+    ).toBe(ExitCode.USAGE);
+    expect(
+      (
+        await h.p2([
+          'roll',
+          'start',
+          '-o',
+          rc1,
+          '-n',
+          rc2,
+          '-d',
+          '3',
+          '-m',
+          '2',
+          '--deadline',
+          'soon',
+        ])
+      ).code,
+    ).toBe(ExitCode.USAGE);
+    expect((await h.p2(['roll', 'pause', rc2])).code).toBe(ExitCode.NOT_FOUND);
+  });
+});
+
+describe('p2 rc delete', () => {
+  it('refuses while replicas are wanted, unless --force', async () => {
+    const r = await h.p2(['rc', 'delete', rc1]);
+    expect(r.code).toBe(ExitCode.INVALID_INPUT);
+    expect(r.err).toContain('P2_RC_HAS_REPLICAS');
+    expect((await h.p2(['rc', 'delete', rc2])).code).toBe(ExitCode.OK);
+    expect((await h.p2(['rc', 'delete', rc1, '--force'])).code).toBe(ExitCode.OK);
+    expect((await h.store.keys('replication_controllers/')).value).toEqual([]);
+  });
+});
+
+describe('p2 ds', () => {
+  it('creates, shows, lists, disables and deletes a daemon set', async () => {
+    const r = await h.p2([
+      'ds',
+      'create',
+      '-m',
+      'agent.yaml',
+      '-n',
+      'role=web',
+      '--cluster-name',
+      'c1',
+      '--min-health',
+      '1',
+      '--timeout',
+      '2m',
+      '--json',
+    ]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    const ds = JSON.parse(r.out);
+    expect(ds).toMatchObject({
+      podId: 'p2t-agent',
+      nodeSelector: 'role=web',
+      minHealth: 1,
+      clusterName: 'c1',
+      timeoutMs: 120000,
+      disabled: false,
+    });
+    expect((await h.store.get(`daemon_sets/${ds.id}`)).value).toBeDefined();
+    expect((await h.p2(['ds', 'get', ds.id])).out).toMatch(/status\s+none yet/);
+    expect(JSON.parse((await h.p2(['ds', 'list', '--json'])).out)).toHaveLength(1);
+    await h.p2(['ds', 'disable', ds.id]);
+    expect(JSON.parse((await h.p2(['ds', 'get', ds.id, '--json'])).out).disabled).toBe(true);
+    expect((await h.p2(['ds', 'delete', ds.id])).code).toBe(ExitCode.OK);
+    expect((await h.store.get(`daemon_sets/${ds.id}`)).value).toBeUndefined();
+    expect((await h.p2(['ds', 'get', ds.id])).code).toBe(ExitCode.NOT_FOUND);
+  });
+
+  it('needs a selector or --everywhere', async () => {
+    const r = await h.p2(['ds', 'create', '-m', 'agent.yaml', '--cluster-name', 'c1']);
+    expect(r.code).toBe(ExitCode.INVALID_INPUT);
+    expect(r.err).toContain('needs a node selector');
+  });
+});
