@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { ExitCode } from './exit-codes.js';
+import { buildProgram, runCli } from './program.js';
+import { capture } from './test-support.js';
+
+const leafCommands = (() => {
+  const program = buildProgram({ io: capture(), setExitCode: () => undefined, cwd: '/', env: {} });
+  const out: string[][] = [];
+  const walk = (cmd: typeof program, path: string[]) => {
+    for (const sub of cmd.commands) {
+      const p = [...path, sub.name()];
+      if (sub.commands.length === 0) out.push(p);
+      else walk(sub, p);
+    }
+  };
+  walk(program, []);
+  return out;
+})();
+
+describe('p2 program', () => {
+  it('registers every command of the issue', () => {
+    const names = leafCommands.map((c) => c.join(' '));
+    for (const expected of [
+      'schedule',
+      'unschedule',
+      'inspect',
+      'watch',
+      'plan',
+      'launch',
+      'bin2pod',
+      'sign',
+      'verify',
+      'keyring list',
+      'keyring add',
+      'label get',
+      'label set',
+      'label rm',
+      'label query',
+      'kv get',
+      'kv put',
+      'kv ls',
+      'kv rm',
+      'manifest check',
+      'rc create',
+      'rc set-replicas',
+      'roll start',
+      'roll status',
+      'ds create',
+    ]) {
+      expect(names).toContain(expected);
+    }
+  });
+
+  it.each(leafCommands.map((c) => [c.join(' '), c]))(
+    '%s --help exits 0 with usage',
+    async (_name, path) => {
+      const io = capture();
+      expect(await runCli([...(path as string[]), '--help'], { io })).toBe(ExitCode.OK);
+      expect(io.out).toMatch(/^Usage: p2 /);
+    },
+  );
+
+  it('exits 2 for an unknown command or flag', async () => {
+    const io = capture();
+    expect(await runCli(['deploy'], { io })).toBe(ExitCode.USAGE);
+    expect(io.err).toContain("unknown command 'deploy'");
+    expect(await runCli(['inspect', '--frobnicate'], { io: capture() })).toBe(ExitCode.USAGE);
+  });
+
+  it('store commands offer --store and --json', async () => {
+    for (const path of [
+      ['schedule'],
+      ['inspect'],
+      ['kv', 'get'],
+      ['label', 'query'],
+      ['plan'],
+      ['rc', 'list'],
+    ]) {
+      const io = capture();
+      await runCli([...path, '--help'], { io });
+      expect(io.out).toContain('--store <url>');
+      expect(io.out).toContain('--json');
+    }
+  });
+});
