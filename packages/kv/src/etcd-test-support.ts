@@ -3,7 +3,10 @@
  * each member with a fresh data dir under a `p2t-etcd-` temp directory. @internal
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,10 +52,24 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-function launch(member: EtcdMember, dir: string, initialCluster: string, token: string): void {
+/** Serve clients over TLS with this certificate (signed by `caFile`). */
+export interface EtcdTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+function launch(
+  member: EtcdMember,
+  dir: string,
+  initialCluster: string,
+  token: string,
+  tls: EtcdTls | undefined,
+): void {
   const child = spawn(
     ETCD_BINARY,
     [
+      ...(tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile] : []),
       '--name',
       member.name,
       '--data-dir',
@@ -92,12 +109,31 @@ function launch(member: EtcdMember, dir: string, initialCluster: string, token: 
   member.process = child;
 }
 
-async function waitHealthy(member: EtcdMember, deadline: number): Promise<void> {
+function healthy(member: EtcdMember, tls: EtcdTls | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = (tls ? httpsGet : httpGet)(
+      `${member.endpoint}/health`,
+      tls ? { ca: readFileSync(tls.caFile) } : {},
+      (res) => {
+        let body = '';
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve(body.includes('"health":"true"')));
+      },
+    );
+    req.on('error', () => resolve(false));
+  });
+}
+
+async function waitHealthy(
+  member: EtcdMember,
+  deadline: number,
+  tls: EtcdTls | undefined,
+): Promise<void> {
   for (;;) {
     try {
-      const res = await fetch(`${member.endpoint}/health`);
-      const body = (await res.json()) as { health?: string };
-      if (body.health === 'true') return;
+      if (await healthy(member, tls)) return;
     } catch {
       // not up yet
     }
@@ -114,7 +150,7 @@ async function waitHealthy(member: EtcdMember, deadline: number): Promise<void> 
 }
 
 /** Starts `size` etcd members on loopback and waits until all report healthy. */
-export async function startEtcd(size = 1): Promise<EtcdCluster> {
+export async function startEtcd(size = 1, tls?: EtcdTls): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'p2t-etcd-'));
   const members: EtcdMember[] = [];
   for (let i = 0; i < size; i++) {
@@ -124,7 +160,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
       name: `p2t-m${i}`,
       clientPort,
       peerPort,
-      endpoint: `http://127.0.0.1:${clientPort}`,
+      endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`,
       process: undefined,
       log: [],
     });
@@ -150,9 +186,9 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
   };
   try {
     const token = `p2t-${process.pid}-${Date.now()}`;
-    for (const member of members) launch(member, dir, initialCluster, token);
+    for (const member of members) launch(member, dir, initialCluster, token, tls);
     const deadline = Date.now() + 20_000;
-    await Promise.all(members.map((m) => waitHealthy(m, deadline)));
+    await Promise.all(members.map((m) => waitHealthy(m, deadline, tls)));
   } catch (error) {
     await cluster.stop();
     throw error;

@@ -201,4 +201,27 @@ describe('etcd backend specifics', () => {
       await store.close();
     }
   });
+
+  it('tombstones survive their lease being revoked from outside (a new lease is granted)', async () => {
+    const store = freshStore();
+    const { Etcd3 } = await import('etcd3');
+    const client = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
+    try {
+      await store.put('t/a', '1');
+      await store.put('t/b', '1');
+      await store.delete('t/a');
+      const lease = (store as unknown as { tombLease: { id: string } }).tombLease.id;
+      await client.leaseClient.leaseRevoke({ ID: lease });
+      await store.delete('t/b');
+      await store.put('t/c', '1');
+      await store.txn([{ verb: 'delete', key: 't/c' }]);
+      const { value, index } = await store.list('t/');
+      expect(value).toEqual([]);
+      expect(index).toBeGreaterThan(0);
+      expect((store as unknown as { tombLease: { id: string } }).tombLease.id).not.toBe(lease);
+    } finally {
+      client.close();
+      await store.close();
+    }
+  });
 });

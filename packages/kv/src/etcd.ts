@@ -553,23 +553,29 @@ export class EtcdStore implements Store {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     await this.call(what, signal, async (c) => {
-      const lease = await this.tombstoneLease(c);
-      await c.kv.txn({
-        compare: [
-          {
-            key,
-            ...(end ? { range_end: end } : {}),
-            target: 'Create',
-            result: 'Greater',
-            create_revision: 0,
-          },
-        ],
-        success: [
-          { request_delete_range: { key, ...(end ? { range_end: end } : {}) } },
-          { request_put: { key: this.metaKey('tomb', tombName), value: Buffer.alloc(0), lease } },
-        ],
-        failure: [],
-      });
+      const range = { key, ...(end ? { range_end: end } : {}) };
+      const attempt = async () =>
+        c.kv.txn({
+          compare: [{ ...range, target: 'Create', result: 'Greater', create_revision: 0 }],
+          success: [
+            { request_delete_range: range },
+            {
+              request_put: {
+                key: this.metaKey('tomb', tombName),
+                value: Buffer.alloc(0),
+                lease: await this.tombstoneLease(c),
+              },
+            },
+          ],
+          failure: [],
+        });
+      try {
+        await attempt();
+      } catch (error) {
+        if (!/lease not found/i.test(describeError(error))) throw error;
+        this.tombLease = undefined; // revoked from outside: grant a new one
+        await attempt();
+      }
     });
   }
 
@@ -944,7 +950,10 @@ export class EtcdStore implements Store {
     } catch (error) {
       if (this.closed) throw this.closedError(what);
       // A session lease that expired between the read and the commit.
-      if (/lease not found/i.test(describeError(error))) return 'conflict';
+      if (/lease not found/i.test(describeError(error))) {
+        this.tombLease = undefined; // revoked from outside: grant a new one on the retry
+        return 'conflict';
+      }
       throw this.convert(what, error);
     }
     if (!res.succeeded) return 'conflict';
