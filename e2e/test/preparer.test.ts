@@ -3,9 +3,11 @@
  * processes, a real artifact server, real runit, users and cgroups. Needs root.
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ManifestBuilder } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildArtifact } from '../src/artifacts.js';
 import { freePort, waitFor } from '../src/processes.js';
 import { startTestHost, type TestHost } from '../src/test-host.js';
 
@@ -143,6 +145,42 @@ describe('p2-preparer on a real host', () => {
       'pod A v3 after the outage',
       async () => (await h.answer(portA)) === 'hello three\n',
       90_000,
+    );
+  });
+
+  it('reports process exits of a crashing app to the store', async () => {
+    const podX = h.podId('x');
+    const src = join(h.work, 'crasher');
+    await mkdir(join(src, 'bin'), { recursive: true });
+    await writeFile(join(src, 'bin', 'launch'), '#!/bin/sh\nsleep 0.3\nexit 3\n', { mode: 0o755 });
+    const artifact = await buildArtifact(src, join(h.work, 'artifacts'), 'crasher', h.id);
+    const m = new ManifestBuilder()
+      .setId(podX)
+      .setLaunchable('app', {
+        launchableType: 'hoist',
+        location: `${h.artifacts.url}/${artifact.fileName}`,
+      })
+      .build();
+    await h.store.put(`intent/${h.node}/${podX}`, m.raw);
+    const state = await waitFor(
+      'an exit record for the crashing app',
+      async () => {
+        const { value } = await h.store.get(`status/preparer/${h.node}/${podX}`);
+        const record = value ? JSON.parse(Buffer.from(value.value).toString('utf8')) : undefined;
+        return record?.processes?.[0]?.lastExit ? record : undefined;
+      },
+      30_000,
+    );
+    expect(state.processes[0]).toMatchObject({
+      service: `${podX}__app__launch`,
+      launchable: 'app',
+      lastExit: { exitCode: 3, signal: null },
+    });
+    await h.store.delete(`intent/${h.node}/${podX}`);
+    await waitFor(
+      'the crasher to be removed',
+      async () => !existsSync(join(h.work, 'pods', podX)),
+      60_000,
     );
   });
 

@@ -38,7 +38,18 @@ export interface PodState {
   error?: string;
   code?: string;
   attempt?: number;
+  /** The pod's runit services: state, pid, and the last exit the finish script recorded. */
+  processes?: ProcessReport[];
   updated: string;
+}
+
+/** One service of a running pod, as reported in its state record. */
+export interface ProcessReport {
+  service: string;
+  launchable: string;
+  state: 'run' | 'down' | 'finish' | 'unknown';
+  pid?: number;
+  lastExit?: { time: string; exitCode: number | null; signal: number | null };
 }
 
 export interface PreparerOptions {
@@ -58,6 +69,8 @@ export interface PreparerOptions {
     track(manifest: Manifest): void;
     untrack(podId: string): void;
   };
+  /** How often running pods' processes (and their exits) are checked and reported. @default 5000 */
+  processReportIntervalMs?: number;
   /** Called after each pod state change (tests, status page). */
   onState?: (state: PodState) => void;
 }
@@ -69,6 +82,9 @@ export class Preparer {
   private readonly controller = new AbortController();
   private readonly states = new Map<string, PodState>();
   private readonly known = new Set<string>();
+  /** Pods this preparer runs, for process reporting. */
+  private readonly running = new Map<string, { manifest: Manifest; uniqueKey: string }>();
+  private processTimer: NodeJS.Timeout | undefined;
   private watchDone: Promise<void> = Promise.resolve();
   private readonly node: string;
   private readonly log: Logger;
@@ -106,6 +122,39 @@ export class Preparer {
     }
     this.log.info({ node: this.node, installed: this.known.size }, 'preparer starting');
     this.watchDone = this.watch();
+    this.processTimer = setInterval(() => {
+      this.reportProcesses().catch((error: unknown) =>
+        this.log.warn({ err: describeError(error) }, 'process report failed'),
+      );
+    }, this.options.processReportIntervalMs ?? 5000);
+  }
+
+  /** Publishes each running pod's processes and last exits when they changed (P2 reported exits too). */
+  async reportProcesses(): Promise<void> {
+    for (const [key, { manifest, uniqueKey }] of this.running) {
+      const before = this.states.get(key);
+      if (before?.state !== 'running') continue;
+      const services = await this.options.host.services(manifest, { uniqueKey });
+      const processes: ProcessReport[] = services.map((s) => ({
+        service: s.name,
+        launchable: s.launchableId,
+        state: s.status?.state ?? 'unknown',
+        ...(s.status?.pid ? { pid: s.status.pid } : {}),
+        ...(s.status?.lastExit
+          ? {
+              lastExit: {
+                time: s.status.lastExit.time,
+                exitCode: s.status.lastExit.exitCode,
+                signal: s.status.lastExit.signal,
+              },
+            }
+          : {}),
+      }));
+      if (JSON.stringify(processes) === JSON.stringify(before.processes ?? [])) continue;
+      if (this.states.get(key) !== before) continue; // a worker changed the state meanwhile
+      const { updated: _updated, ...rest } = before;
+      await this.report({ ...rest, processes });
+    }
   }
 
   private async watch(): Promise<void> {
@@ -273,6 +322,7 @@ export class Preparer {
         await this.report({ ...pod, state: 'running', sha: manifest.sha() });
       }
       if (!uniqueKey) this.options.health?.track(manifest);
+      this.running.set(workerKey(manifest.id, uniqueKey), { manifest, uniqueKey });
       return;
     }
 
@@ -358,6 +408,7 @@ export class Preparer {
       );
       await this.report({ ...pod, state: 'running', sha: manifest.sha() });
       if (!uniqueKey) this.options.health?.track(manifest);
+      this.running.set(workerKey(manifest.id, uniqueKey), { manifest, uniqueKey });
       if (launched.pendingRestarts.length > 0) {
         this.log.info(
           { services: launched.pendingRestarts },
@@ -428,6 +479,7 @@ export class Preparer {
       );
     await this.report({ pod: podId, uniqueKey, state: 'removed' });
     this.states.delete(workerKey(podId, uniqueKey));
+    this.running.delete(workerKey(podId, uniqueKey));
   }
 
   /** Waits until every worker is idle (tests). */
@@ -437,6 +489,7 @@ export class Preparer {
 
   /** Stops watching; in-flight deploys finish (including their reality write). Apps keep running. */
   async stop(): Promise<void> {
+    clearInterval(this.processTimer);
     this.controller.abort();
     await this.pool.close();
     await this.watchDone;
