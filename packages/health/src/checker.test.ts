@@ -259,7 +259,9 @@ describe('HealthChecker', () => {
       publisher: {
         publish: (a, b) => memory.publish(a, b),
         remove: (a) => memory.remove(a),
-        close: async () => void (closed = true),
+        close: async () => {
+          closed = true;
+        },
       },
       intervalMs: 1,
     });
