@@ -98,6 +98,29 @@ describe('p2 inspect', () => {
     expect(missing.out).toContain('no pods found');
   });
 
+  it('shows uuid pods by pod id and uuid, with the status keyed by uuid', async () => {
+    const r = await h.p2(['schedule', 'v2.yaml', '--node', 'n6', '--uuid', '--json']);
+    const uuid = JSON.parse(r.out).pod_unique_key as string;
+    await h.store.put(
+      `status/preparer/n6/${uuid}`,
+      JSON.stringify({
+        pod: 'p2t-web',
+        uniqueKey: uuid,
+        state: 'deploying',
+        updated: '2026-01-01T00:00:00Z',
+      }),
+    );
+    const { pods } = JSON.parse((await h.p2(['inspect', '--node', 'n6', '--json'])).out);
+    expect(pods).toHaveLength(1);
+    expect(pods[0]).toMatchObject({
+      pod: 'p2t-web',
+      uniqueKey: uuid,
+      intentSha: sha(V2),
+      verdict: 'deploying',
+    });
+    expect(JSON.parse((await h.p2(['inspect', '--pod', uuid, '--json'])).out).pods).toHaveLength(1);
+  });
+
   it('uses colour only on a terminal', async () => {
     expect((await h.p2(['inspect', '--node', 'n1'], { isTTY: true })).out).toContain(
       '\u001b[32mconverged',

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -134,6 +134,16 @@ describe('p2 launch', () => {
     };
     expect(status.pod).toBe(podId);
     expect(await findUser(podId)).toBeDefined();
+  });
+
+  it('reads the manifest from a URL (P2: MANIFEST-URL); the same version is not downloaded again', async () => {
+    await copyFile(join(work, 'hello.yaml'), join(work, 'artifacts', 'hello.yaml'));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hello.yaml`;
+    const r = await p2(['launch', url, ...common(), '--json']);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(JSON.parse(r.out).launchables[0].alreadyInstalled).toBe(true);
+    const missing = await p2(['launch', `${url}.missing`, ...common()]);
+    expect(missing.code).toBe(ExitCode.NOT_FOUND);
   });
 
   it('refuses an unsigned manifest when a keyring is required, and an unreachable artifact', async () => {

@@ -123,6 +123,50 @@ describe('p2 unschedule', () => {
     expect((await h.store.get('intent/n5/p2t-hello')).value).toBeUndefined();
   });
 
+  it('--deallocate removes an RC pod and lowers the RC by one, under its mutation lock', async () => {
+    await writeFile(join(h.dir, 'rcpod.yaml'), 'id: p2t-rcpod\n');
+    const rc = JSON.parse(
+      (await h.p2(['rc', 'create', '-m', 'rcpod.yaml', '-n', 'role=web', '-r', '2', '--json'])).out,
+    );
+    await h.p2(['schedule', 'rcpod.yaml', '--node', 'n7']);
+    await new LabelStore(h.store).setLabels('pod', 'n7/p2t-rcpod', {
+      replication_controller_id: rc.id,
+    });
+    const r = await h.p2(['unschedule', 'p2t-rcpod', '--node', 'n7', '--deallocate', '--json']);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(JSON.parse(r.out).rc).toEqual({ id: rc.id, replicasDesired: 1 });
+    expect((await h.store.get('intent/n7/p2t-rcpod')).value).toBeUndefined();
+    expect((await h.store.get('labels/pod/n7/p2t-rcpod')).value).toBeUndefined();
+    const after = JSON.parse((await h.p2(['rc', 'get', rc.id, '--json'])).out);
+    expect(after).toMatchObject({ replicasDesired: 1, disabled: false });
+    expect(
+      (await h.store.get(`lock/replication_controllers/${rc.id}/update`)).value,
+    ).toBeUndefined();
+  });
+
+  it('--deallocate fails cleanly while a rolling update holds the RC', async () => {
+    const rc = JSON.parse(
+      (await h.p2(['rc', 'create', '-m', 'rcpod.yaml', '-n', 'role=web', '-r', '1', '--json'])).out,
+    );
+    await h.p2(['schedule', 'rcpod.yaml', '--node', 'n8']);
+    await new LabelStore(h.store).setLabels('pod', 'n8/p2t-rcpod', {
+      replication_controller_id: rc.id,
+    });
+    const session = await h.store.createSession({
+      name: 'p2t-roll',
+      ttlMs: 15_000,
+      lockDelayMs: 1,
+    });
+    expect(
+      await h.store.acquire(`lock/replication_controllers/${rc.id}/update`, 'roll', session),
+    ).toBe(true);
+    const r = await h.p2(['unschedule', 'p2t-rcpod', '--node', 'n8', '--deallocate']);
+    expect(r.code).toBe(ExitCode.FAILURE);
+    expect(r.err).toContain('P2_KV_LOCK_HELD');
+    expect((await h.store.get('intent/n8/p2t-rcpod')).value).toBeDefined();
+    await h.store.destroySession(session);
+  });
+
   it('removes a uuid pod by its uuid, from any node', async () => {
     const { out } = await h.p2(['schedule', 'hello.yaml', '--node', 'n6', '--uuid', '--json']);
     const uuid = JSON.parse(out).pod_unique_key as string;

@@ -17,6 +17,7 @@ import {
   withStore,
   withStoreFlags,
 } from '../../lib/command.js';
+import { deallocatePod } from '../../lib/deallocate.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
@@ -35,6 +36,8 @@ export interface UnscheduleResult {
   pod_unique_key: string;
   node: string;
   removed: string[];
+  /** Set with `--deallocate`: the controller and its new replica count. */
+  rc?: { id: string; replicasDesired: number };
 }
 
 interface ScheduleOptions extends OutputOptions, StoreFlags {
@@ -45,6 +48,7 @@ interface ScheduleOptions extends OutputOptions, StoreFlags {
 interface UnscheduleOptions extends OutputOptions, StoreFlags {
   node?: string;
   force?: boolean;
+  deallocate?: boolean;
 }
 
 export function registerScheduleCommands(program: Command, ctx: ProgramContext): void {
@@ -95,8 +99,12 @@ export function registerScheduleCommands(program: Command, ctx: ProgramContext):
       .argument('<pod>', 'pod id (legacy pod) or pod unique key (uuid pod)')
       .option('--node <node>', 'node of a legacy pod (default: this host)')
       .option(
+        '--deallocate',
+        'for a pod a replication controller placed: also lower its replica count by one (P2 semantics)',
+      )
+      .option(
         '--force',
-        'remove a pod that a replication controller placed (it will put it back unless scaled down)',
+        'remove a pod a replication controller placed without changing the controller (it may put it back)',
       )
       .option('--json', 'print JSON'),
   ).action(async (pod: string, options: UnscheduleOptions) => {
@@ -137,10 +145,20 @@ export function registerScheduleCommands(program: Command, ctx: ProgramContext):
         const labels = new LabelStore(store);
         const podLabels = await labels.get('pod', `${node}/${pod}`);
         const rc = podLabels.labels.replication_controller_id;
+        if (rc && options.deallocate) {
+          const done = await deallocatePod(store, { node, pod, rc, user: ctx.env.USER ?? '' });
+          return {
+            pod_id: pod,
+            pod_unique_key: '',
+            node,
+            removed: done.removed,
+            rc: { id: rc, replicasDesired: done.replicasDesired },
+          };
+        }
         if (rc && !options.force) {
           throw new CliExit(
             ExitCode.INVALID_INPUT,
-            `error: pod ${pod} on ${node} belongs to replication controller ${rc}; it would be scheduled again\nhint: scale the controller down (\`p2 rc set-replicas\`), or pass --force`,
+            `error: pod ${pod} on ${node} belongs to replication controller ${rc}; it would be scheduled again\nhint: pass --deallocate to also lower its replica count, or --force to remove only this pod`,
           );
         }
         await intent.deletePod(node, pod);
@@ -151,12 +169,14 @@ export function registerScheduleCommands(program: Command, ctx: ProgramContext):
         }
         return { pod_id: pod, pod_unique_key: '', node, removed };
       });
-      emit(
-        ctx.io,
-        options,
-        result,
-        (r) =>
-          `${r.node}: ${style.green(ctx.io, 'successfully removed')} ${r.pod_id}\n${r.removed.map((k) => `  deleted ${k}`).join('\n')}`,
+      emit(ctx.io, options, result, (r) =>
+        [
+          `${r.node}: ${style.green(ctx.io, 'successfully removed')} ${r.pod_id}`,
+          ...r.removed.map((k) => `  deleted ${k}`),
+          ...(r.rc
+            ? [`  replication controller ${r.rc.id} now wants ${r.rc.replicasDesired}`]
+            : []),
+        ].join('\n'),
       );
       return ExitCode.OK;
     });
