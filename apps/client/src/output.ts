@@ -3,7 +3,7 @@
  * it as JSON (`--json`) or renders it for people. Colour only on a TTY, and never with NO_COLOR.
  */
 import { P2Error } from '@p2/errors';
-import type { ExitCode } from './exit-codes.js';
+import { ExitCode } from './exit-codes.js';
 
 export interface OutputOptions {
   json?: boolean;
@@ -49,6 +49,13 @@ export class CliExit extends Error {
   }
 }
 
+const CLI_ERROR_CODES: Record<number, string> = {
+  [ExitCode.FAILURE]: 'P2_CLI_FAILED',
+  [ExitCode.USAGE]: 'P2_CLI_USAGE',
+  [ExitCode.INVALID_INPUT]: 'P2_CLI_INVALID_INPUT',
+  [ExitCode.NOT_FOUND]: 'P2_CLI_NOT_FOUND',
+};
+
 /** Renders any error for people (or as JSON) and returns the exit code to use. */
 export function reportError(
   io: Io,
@@ -58,6 +65,19 @@ export function reportError(
 ): ExitCode {
   if (error instanceof CliExit) {
     if (error.message) io.stderr(`${error.message}\n`);
+    if (options.json) {
+      // Scripts reading --json get the failure on stdout too, in the same shape as P2Errors.
+      const [first = '', ...rest] = error.message.split('\n');
+      const hint = rest.find((line) => line.startsWith('hint: '))?.slice('hint: '.length);
+      const detail = rest.filter((line) => !line.startsWith('hint: ')).join('\n');
+      const body = {
+        name: 'CliExit',
+        code: CLI_ERROR_CODES[error.exitCode] ?? 'P2_CLI_FAILED',
+        message: `${first.replace(/^error: /, '')}${detail ? `\n${detail}` : ''}`,
+        ...(hint ? { hint } : {}),
+      };
+      io.stdout(`${JSON.stringify({ error: body }, null, 2)}\n`);
+    }
     return error.exitCode;
   }
   if (options.json) {

@@ -102,6 +102,17 @@ describe('p2 unschedule', () => {
     expect((await h.store.get('labels/pod/n4/p2t-hello')).value).toBeUndefined();
   });
 
+  it('prints failures as JSON on stdout with --json, as well as on stderr', async () => {
+    const r = await h.p2(['unschedule', 'p2t-hello', '--node', 'n9', '--json']);
+    expect(r.code).toBe(ExitCode.NOT_FOUND);
+    expect(JSON.parse(r.out).error).toMatchObject({
+      code: 'P2_CLI_NOT_FOUND',
+      message: 'pod p2t-hello is not scheduled on n9 (intent/n9/p2t-hello is absent)',
+      hint: 'run `p2 inspect --pod p2t-hello` to see where it runs',
+    });
+    expect(r.err).toContain('is absent');
+  });
+
   it('exits 4 for a pod that is not scheduled there', async () => {
     const r = await h.p2(['unschedule', 'p2t-hello', '--node', 'n9']);
     expect(r.code).toBe(ExitCode.NOT_FOUND);
