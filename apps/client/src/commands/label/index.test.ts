@@ -52,6 +52,35 @@ describe('p2 label', () => {
     expect((await h.p2(['label', 'rm', 'node', 'n1'])).code).toBe(ExitCode.USAGE);
   });
 
+  it('sets and removes labels on every entity matching --selector (P2: apply -s)', async () => {
+    await h.p2(['label', 'set', 'node', 'm1', 'pool=blue']);
+    await h.p2(['label', 'set', 'node', 'm2', 'pool=blue']);
+    await h.p2(['label', 'set', 'node', 'm3', 'pool=green']);
+    const r = await h.p2([
+      'label',
+      'set',
+      'node',
+      '--selector',
+      'pool=blue',
+      'drain=true',
+      '--json',
+    ]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(JSON.parse(r.out)).toEqual([
+      { type: 'node', id: 'm1', labels: { pool: 'blue', drain: 'true' } },
+      { type: 'node', id: 'm2', labels: { pool: 'blue', drain: 'true' } },
+    ]);
+    expect(JSON.parse((await h.p2(['label', 'get', 'node', 'm3', '--json'])).out).labels).toEqual({
+      pool: 'green',
+    });
+    const rm = await h.p2(['label', 'rm', 'node', '-s', 'drain', 'drain']);
+    expect(rm.out).toBe('node/m1: pool=blue\nnode/m2: pool=blue\n');
+    expect((await h.p2(['label', 'set', 'node', '-s', 'pool=none', 'x=1'])).out).toContain(
+      'no entity matched',
+    );
+    expect((await h.p2(['label', 'set', 'node', 'm1'])).code).toBe(ExitCode.USAGE);
+  });
+
   it('explains a bad selector, type, label or assignment', async () => {
     const sel = await h.p2(['label', 'query', 'node', 'zone in b']);
     expect(sel.code).toBe(ExitCode.INVALID_INPUT);

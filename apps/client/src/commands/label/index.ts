@@ -64,22 +64,66 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
     });
   });
 
+  /** `<id> rest…`, or with --selector every entity the selector matches and all args as `rest`. */
+  const targets = async (
+    labelStore: LabelStore,
+    t: LabelType,
+    args: string[],
+    selector: string | undefined,
+  ): Promise<{ ids: string[]; rest: string[] }> => {
+    if (selector === undefined) {
+      const [id, ...rest] = args;
+      if (!id)
+        throw new CliExit(ExitCode.USAGE, 'error: name the entity (an id), or pass --selector');
+      return { ids: [id], rest };
+    }
+    const matches = await labelStore.select(t, parseSelector(selector));
+    return { ids: matches.map((m) => m.id).sort(), rest: args };
+  };
+
+  const report = (views: LabelView[], bySelector: boolean, options: LabelOptions) => {
+    if (bySelector) {
+      emit(ctx.io, options, views, (v) =>
+        v.length === 0
+          ? style.dim(ctx.io, 'no entity matched the selector')
+          : v.map(show).join('\n'),
+      );
+    } else emit(ctx.io, options, views[0] as LabelView, show);
+  };
+
   withStoreFlags(
     label
       .command('set')
-      .description('Add or change labels of one entity (others are kept)')
+      .description(
+        'Add or change labels of one entity, or of every entity matching --selector (others are kept)',
+      )
       .argument('<type>', TYPES_HELP)
-      .argument('<id>', 'node name, <node>/<pod>, or a UUID')
-      .argument('<labels...>', 'KEY=VALUE pairs')
+      .argument(
+        '<args...>',
+        '<id> KEY=VALUE… (node name, <node>/<pod>, or a UUID), or KEY=VALUE… with --selector',
+      )
+      .option(
+        '-s, --selector <selector>',
+        'apply to every entity of the type matching this selector',
+      )
       .option('--json', 'print JSON'),
-  ).action(async (type: string, id: string, pairs: string[], options: LabelOptions) => {
+  ).action(async (type: string, args: string[], options: LabelOptions & { selector?: string }) => {
     await runCommand(ctx, options, async () => {
       const t = labelType(type);
-      const set = parseAssignments(pairs, 'a label');
-      const labels = await withStore(ctx, options, (store) =>
-        new LabelStore(store).apply({ type: t, id, set }),
-      );
-      emit(ctx.io, options, { type: t, id, labels: { ...labels } }, show);
+      const views = await withStore(ctx, options, async (store) => {
+        const labelStore = new LabelStore(store);
+        const { ids, rest } = await targets(labelStore, t, args, options.selector);
+        if (rest.length === 0)
+          throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
+        const set = parseAssignments(rest, 'a label');
+        if (ids.length > 1) await labelStore.applyBatch(ids.map((id) => ({ type: t, id, set })));
+        else if (ids.length === 1) await labelStore.apply({ type: t, id: ids[0] as string, set });
+        const out: LabelView[] = [];
+        for (const id of ids)
+          out.push({ type: t, id, labels: { ...(await labelStore.get(t, id)).labels } });
+        return out;
+      });
+      report(views, options.selector !== undefined, options);
       return ExitCode.OK;
     });
   });
@@ -87,31 +131,47 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
   withStoreFlags(
     label
       .command('rm')
-      .description('Remove labels of one entity (all of them with --all)')
+      .description(
+        'Remove labels (all of them with --all) of one entity, or of every entity matching --selector',
+      )
       .argument('<type>', TYPES_HELP)
-      .argument('<id>', 'node name, <node>/<pod>, or a UUID')
-      .argument('[keys...]', 'label keys to remove')
-      .option('--all', 'remove every label of the entity')
+      .argument('<args...>', '<id> [KEY…], or KEY… with --selector')
+      .option(
+        '-s, --selector <selector>',
+        'apply to every entity of the type matching this selector',
+      )
+      .option('--all', 'remove every label')
       .option('--json', 'print JSON'),
   ).action(
-    async (type: string, id: string, keys: string[], options: LabelOptions & { all?: boolean }) => {
+    async (
+      type: string,
+      args: string[],
+      options: LabelOptions & { all?: boolean; selector?: string },
+    ) => {
       await runCommand(ctx, options, async () => {
         const t = labelType(type);
-        if ((keys.length === 0) === !options.all) {
-          throw new CliExit(
-            ExitCode.USAGE,
-            'error: name the label keys to remove, or pass --all (not both)',
-          );
-        }
-        const labels = await withStore(ctx, options, async (store) => {
+        const views = await withStore(ctx, options, async (store) => {
           const labelStore = new LabelStore(store);
-          if (options.all) {
-            await labelStore.removeAll(t, id);
-            return {};
+          const { ids, rest: keys } = await targets(labelStore, t, args, options.selector);
+          if ((keys.length === 0) === !options.all) {
+            throw new CliExit(
+              ExitCode.USAGE,
+              'error: name the label keys to remove, or pass --all (not both)',
+            );
           }
-          return labelStore.apply({ type: t, id, remove: keys });
+          const out: LabelView[] = [];
+          for (const id of ids) {
+            if (options.all) await labelStore.removeAll(t, id);
+            else await labelStore.apply({ type: t, id, remove: keys });
+            out.push({
+              type: t,
+              id,
+              labels: options.all ? {} : { ...(await labelStore.get(t, id)).labels },
+            });
+          }
+          return out;
         });
-        emit(ctx.io, options, { type: t, id, labels: { ...labels } }, show);
+        report(views, options.selector !== undefined, options);
         return ExitCode.OK;
       });
     },
