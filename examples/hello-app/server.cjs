@@ -18,6 +18,12 @@ const greeting = field('greeting') ?? 'hello from p2';
 const started = new Date().toISOString();
 
 createServer((req, res) => {
+  const exit = /^\/exit\/(\d{1,3})$/.exec(req.url ?? '');
+  if (exit) {
+    // P2's hello app: /exit/N ends the process with code N (used to test exit reporting).
+    req.socket.destroy();
+    process.exit(Number(exit[1]));
+  }
   if (req.url === '/_status') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ status: 'ok', pod: process.env.POD_ID, started, pid: process.pid }));

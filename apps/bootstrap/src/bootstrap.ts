@@ -17,10 +17,11 @@ import { chown, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { promisify } from 'node:util';
+import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
 import { createStore, type Store } from '@p2/kv';
-import { type Manifest, ManifestBuilder } from '@p2/manifest';
+import { type Manifest, ManifestBuilder, parseManifest } from '@p2/manifest';
 import { PodHost } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import { lookupUser } from '@p2/users';
@@ -50,6 +51,14 @@ export interface BootstrapOptions {
   statusPort?: number;
   /** Deployer keyring for the preparer (`auth: keyring`); without it, `auth: none`. */
   keyring?: string;
+  /**
+   * Secret key file (armored or binary, unprotected) to clear-sign the store's and the preparer's
+   * manifests with — needed with `keyring`, since the preparer then refuses unsigned manifests,
+   * its own included.
+   */
+  signingKey?: string;
+  /** The preparer's hooks directory. @default P2's '/usr/local/p2hooks.d' */
+  hooksDirectory?: string;
   /** Host name health checks connect to. @default '127.0.0.1' */
   healthCheckHost?: string;
   /** How long to wait for the store and the preparer. @default 60000 */
@@ -149,6 +158,16 @@ async function putIfChanged(store: Store, key: string, value: Uint8Array): Promi
   await store.put(key, value);
 }
 
+/** Clear-signs a built manifest when a signing key is given (the signed text is what is stored). */
+async function signed(manifest: Manifest, keyFile: string | undefined): Promise<Manifest> {
+  if (!keyFile) return manifest;
+  const [key] = await loadSecretKeyFile(keyFile);
+  if (!key) throw new BootstrapError(BootstrapErrorCode.BAD_OPTIONS, `no secret key in ${keyFile}`);
+  return parseManifest(await signManifest(new TextDecoder().decode(manifest.raw), key), {
+    source: manifest.id,
+  });
+}
+
 export async function bootstrapHost(options: BootstrapOptions = {}): Promise<BootstrapReport> {
   const step = options.onStep ?? (() => undefined);
   if (process.getuid?.() !== 0) {
@@ -208,17 +227,20 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
         '#!/bin/sh\n# p2-kv-server: the embedded store, configured by this launchable\'s env.\nexec node "$(dirname "$0")/../lib/p2-kv-server.mjs" --data-dir "$P2_KV_DATA_DIR" --port "$P2_KV_PORT" --host 127.0.0.1\n',
       outDir: artifactDir,
     });
-    kvManifest = new ManifestBuilder()
-      .setId('p2-kv-server')
-      .setRunAs(options.kvUser ?? 'p2-kv-server')
-      .setLaunchable('kv-server', {
-        launchableType: 'hoist',
-        location: kvArtifact.location,
-        restartTimeout: '10s',
-        env: { P2_KV_DATA_DIR: kvDataDir, P2_KV_PORT: String(kvPort) },
-      })
-      .setConfig({ port: kvPort, data_dir: kvDataDir })
-      .build();
+    kvManifest = await signed(
+      new ManifestBuilder()
+        .setId('p2-kv-server')
+        .setRunAs(options.kvUser ?? 'p2-kv-server')
+        .setLaunchable('kv-server', {
+          launchableType: 'hoist',
+          location: kvArtifact.location,
+          restartTimeout: '10s',
+          env: { P2_KV_DATA_DIR: kvDataDir, P2_KV_PORT: String(kvPort) },
+        })
+        .setConfig({ port: kvPort, data_dir: kvDataDir })
+        .build(),
+      options.signingKey,
+    );
     storeUrl = `consul://127.0.0.1:${kvPort}`;
     const kvState = await runningState(host, kvManifest);
     if (kvState !== 'none') {
@@ -253,27 +275,33 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
       },
     );
 
-    const preparerManifest = new ManifestBuilder()
-      .setId('p2-preparer')
-      .setRunAs('root')
-      .setReadonly(true)
-      .setLaunchable('preparer', {
-        launchableType: 'hoist',
-        location: preparerArtifact.location,
-        restartTimeout: '0s',
-      })
-      .setConfig({
-        preparer: {
-          node_name: node,
-          store: storeUrl,
-          pod_root: podRoot,
-          service_root: serviceRoot,
-          status_port: statusPort,
-          health_check_host: options.healthCheckHost ?? '127.0.0.1',
-          auth: options.keyring ? { type: 'keyring', keyring: options.keyring } : { type: 'none' },
-        },
-      })
-      .build();
+    const preparerManifest = await signed(
+      new ManifestBuilder()
+        .setId('p2-preparer')
+        .setRunAs('root')
+        .setReadonly(true)
+        .setLaunchable('preparer', {
+          launchableType: 'hoist',
+          location: preparerArtifact.location,
+          restartTimeout: '0s',
+        })
+        .setConfig({
+          preparer: {
+            node_name: node,
+            store: storeUrl,
+            pod_root: podRoot,
+            service_root: serviceRoot,
+            status_port: statusPort,
+            health_check_host: options.healthCheckHost ?? '127.0.0.1',
+            ...(options.hooksDirectory ? { hooks_directory: options.hooksDirectory } : {}),
+            auth: options.keyring
+              ? { type: 'keyring', keyring: options.keyring }
+              : { type: 'none' },
+          },
+        })
+        .build(),
+      options.signingKey,
+    );
 
     step('intent', `intent/${node}/`);
     if (kvManifest) {

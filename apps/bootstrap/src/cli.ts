@@ -22,7 +22,9 @@ Options:
   --kv-user USER          user the embedded store runs as (default: p2-kv-server)
   --status-port PORT      the preparer's status port (default: 32170)
   --keyring FILE          require manifests signed by a key in this keyring (default: no signatures)
+  --signing-key FILE      clear-sign the store's and preparer's manifests with this secret key
   --health-check-host H   host health checks connect to (default: 127.0.0.1)
+  --hooks-directory DIR   the preparer's hooks directory (default: /usr/local/p2hooks.d)
   --timeout SECONDS       how long to wait for the store and the preparer (default: 60)
   --json                  print the report as JSON
   -h, --help              show this help
@@ -41,7 +43,9 @@ async function main(): Promise<number> {
       'kv-user': { type: 'string' },
       'status-port': { type: 'string' },
       keyring: { type: 'string' },
+      'signing-key': { type: 'string' },
       'health-check-host': { type: 'string' },
+      'hooks-directory': { type: 'string' },
       timeout: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -73,7 +77,9 @@ async function main(): Promise<number> {
       ...(values['kv-data-dir'] ? { kvDataDir: values['kv-data-dir'] } : {}),
       ...(values['kv-user'] ? { kvUser: values['kv-user'] } : {}),
       ...(values.keyring ? { keyring: values.keyring } : {}),
+      ...(values['signing-key'] ? { signingKey: values['signing-key'] } : {}),
       ...(values['health-check-host'] ? { healthCheckHost: values['health-check-host'] } : {}),
+      ...(values['hooks-directory'] ? { hooksDirectory: values['hooks-directory'] } : {}),
       ...(number('kv-port', values['kv-port'])
         ? { kvPort: number('kv-port', values['kv-port']) }
         : {}),

@@ -1,0 +1,229 @@
+/**
+ * P2's own acceptance scenario (spec 03 §7, `integration/single-node-slug-deploy/check.go`), ported
+ * to this platform: bootstrap with signed store and preparer manifests under a keyring policy; a hook
+ * that sees every pod before it is installed (P2 used it to create users; p2 creates them itself);
+ * a hello app deployed with `p2 schedule` and as a uuid pod with `p2 schedule --uuid`; its runit
+ * service, `passing` health in the store (for it and for the preparer), its cgroups and its
+ * resource-limit file; and a process exit code recorded in the store.
+ *
+ * Not ported: the opencontainer pod (runc launchables are not supported yet) and the replication
+ * controller assertions (they belong to the controllers issue).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadSecretKeyFile, signManifest } from '@p2/auth';
+import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { createStore, type Store } from '@p2/kv';
+import { ManifestBuilder } from '@p2/manifest';
+import { RunsvDir } from '@p2/runit';
+import { findUser, removeUser } from '@p2/users';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  buildArtifact,
+  type FileServer,
+  helloAppDir,
+  repoRoot,
+  serveDirectory,
+  tempDir,
+} from '../src/artifacts.js';
+import { freePort, waitFor } from '../src/processes.js';
+
+const run = promisify(execFile);
+const id = randomBytes(3).toString('hex');
+const node = `p2t-acc-${id}`;
+const kvUser = `p2t-kv-${id}`;
+const hello = `p2t-hello-${id}`;
+const keys = join(repoRoot, '../shared/fixtures/p2/keys');
+let work = '';
+let store: Store | undefined;
+let artifacts: FileServer | undefined;
+
+const p2 = (args: string[], env: NodeJS.ProcessEnv) =>
+  run(process.execPath, [join(repoRoot, 'apps/client/dist/cli.js'), ...args], {
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  });
+
+afterAll(async () => {
+  await store?.close();
+  await artifacts?.close();
+  if (!work) return;
+  const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
+  await runsvdir.start().catch(() => undefined);
+  await runsvdir.stop({ stopServices: true }).catch(() => undefined);
+  const hierarchy = await detectCgroups().catch(() => undefined);
+  if (hierarchy)
+    await openCgroup(hierarchy, { name: `p2/${node}` })
+      .remove({ kill: true })
+      .catch(() => undefined);
+  for (const user of [kvUser, hello])
+    if (await findUser(user)) await removeUser(user, { removeGroup: true }).catch(() => undefined);
+  await rm(work, { recursive: true, force: true });
+});
+
+async function healthOf(pod: string): Promise<string | undefined> {
+  const { value } = await (store as Store).get(`health/${pod}/${node}`);
+  return value ? JSON.parse(Buffer.from(value.value).toString('utf8')).Status : undefined;
+}
+
+describe("P2's acceptance scenario", () => {
+  it('bootstraps signed, deploys hello (legacy and uuid), checks runit, health, cgroups, limits and exits', async () => {
+    work = await tempDir('e2e-acceptance');
+    await run('chmod', ['755', work]);
+    await run('mkdir', ['-p', join(work, 'hooks')]);
+    await writeFile(
+      join(work, 'hooks', 'users'),
+      `#!/bin/sh\n# P2's user hook, reduced to a record: p2 creates pod users itself.\n[ "$HOOK_EVENT" = before_install ] && echo "$HOOKED_POD_ID $HOOKED_POD_HOME" >> ${join(work, 'hooked.log')}\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    const kvPort = await freePort();
+    const statusPort = await freePort();
+    const started = Date.now();
+    await run(
+      process.execPath,
+      [
+        join(repoRoot, 'apps/bootstrap/dist/cli.js'),
+        '--node-name',
+        node,
+        '--pod-root',
+        join(work, 'pods'),
+        '--service-root',
+        join(work, 'service'),
+        '--artifact-dir',
+        join(work, 'artifacts'),
+        '--kv-port',
+        String(kvPort),
+        '--kv-data-dir',
+        join(work, 'kv'),
+        '--kv-user',
+        kvUser,
+        '--status-port',
+        String(statusPort),
+        '--keyring',
+        join(keys, 'p2universe-pubring.gpg'),
+        '--signing-key',
+        join(keys, 'p2universe-secring.gpg'),
+        '--hooks-directory',
+        join(work, 'hooks'),
+        '--json',
+      ],
+      { timeout: 120_000 },
+    );
+    // P2: the preparer's /_status answers within 10 s of bootstrap.
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(await (await fetch(`http://127.0.0.1:${statusPort}/_status`)).text()).toBe(
+      'p2-preparer OK',
+    );
+    store = createStore(`consul://127.0.0.1:${kvPort}`);
+    const env = { P2_STORE: `consul://127.0.0.1:${kvPort}` };
+
+    const artifact = await buildArtifact(helloAppDir, join(work, 'artifacts'), 'hello', id);
+    artifacts = await serveDirectory(join(work, 'artifacts'));
+    const [key] = await loadSecretKeyFile(join(keys, 'p2universe-secring.gpg'));
+    if (!key) throw new Error('fixture secret key missing');
+    const signedHello = async (port: number) => {
+      const manifest = new ManifestBuilder()
+        .setId(hello)
+        .setLaunchable('app', {
+          launchableType: 'hoist',
+          location: `${artifacts?.url}/${artifact.fileName}`,
+        })
+        .setConfig({ port, greeting: 'Hello' })
+        .setStatusPort(port)
+        .setStatusHttp(true)
+        .setResourceLimits({ cpus: 1, memory: 2 ** 30 })
+        .build();
+      const file = join(work, `hello-${port}.yaml.asc`);
+      await writeFile(file, await signManifest(new TextDecoder().decode(manifest.raw), key));
+      return file;
+    };
+
+    // 1. hello as a legacy pod, through `p2 schedule`.
+    const legacyPort = await freePort();
+    await p2(['schedule', await signedHello(legacyPort), '--node', node], env);
+    const legacyService = join(work, 'service', `${hello}__app__launch`);
+    await waitFor(
+      'the hello service to be supervised',
+      async () => existsSync(join(legacyService, 'supervise', 'pid')),
+      30_000,
+    );
+    await waitFor(
+      'hello to answer',
+      async () =>
+        (await fetch(`http://127.0.0.1:${legacyPort}/`).then(
+          (r) => r.text(),
+          () => '',
+        )) === 'Hello\n',
+      30_000,
+    );
+    await waitFor(
+      'hello and p2-preparer passing in the store',
+      async () =>
+        (await healthOf(hello)) === 'passing' && (await healthOf('p2-preparer')) === 'passing',
+      60_000,
+    );
+    for (const controller of ['cpu', 'memory']) {
+      expect(existsSync(`/sys/fs/cgroup/${controller}/p2/${node}/${hello}/app`)).toBe(true);
+    }
+    const limitsPath = (
+      await readFile(join(work, 'pods', hello, 'env', 'RESOURCE_LIMIT_PATH'), 'utf8')
+    ).trim();
+    const limits = await readFile(limitsPath, 'utf8');
+    expect(limits).toContain(`pod:\n  ${hello}:\n    cpus: 1\n    memory: 1073741824`);
+    expect(await readFile(join(work, 'hooked.log'), 'utf8')).toContain(
+      `${hello} ${join(work, 'pods', hello)}`,
+    );
+
+    // 2. hello as a uuid pod, through `p2 schedule --uuid`.
+    const uuidPort = await freePort();
+    const { stdout } = await p2(
+      ['schedule', await signedHello(uuidPort), '--node', node, '--uuid', '--json'],
+      env,
+    );
+    const uuid = JSON.parse(stdout).pod_unique_key as string;
+    expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
+    const uuidService = join(work, 'service', `${hello}-${uuid}__app__bin__launch`);
+    await waitFor(
+      'the uuid pod service to be supervised',
+      async () => existsSync(join(uuidService, 'supervise', 'pid')),
+      30_000,
+    );
+    await waitFor(
+      'the uuid pod to answer',
+      async () =>
+        (await fetch(`http://127.0.0.1:${uuidPort}/`).then(
+          (r) => r.text(),
+          () => '',
+        )) === 'Hello\n',
+      30_000,
+    );
+
+    // 3. Process exits are recorded in the store.
+    const code = 1 + Math.floor(Math.random() * 100);
+    await fetch(`http://127.0.0.1:${uuidPort}/exit/${code}`).then(
+      () => undefined,
+      () => undefined,
+    );
+    const record = await waitFor(
+      `exit code ${code} in the store`,
+      async () => {
+        const { value } = await (store as Store).get(`status/preparer/${node}/${uuid}`);
+        const state = value ? JSON.parse(Buffer.from(value.value).toString('utf8')) : undefined;
+        return state?.processes?.some(
+          (p: { lastExit?: { exitCode: number } }) => p.lastExit?.exitCode === code,
+        )
+          ? state
+          : undefined;
+      },
+      30_000,
+    );
+    expect(record.processes[0]).toMatchObject({
+      launchable: 'app',
+      service: `${hello}-${uuid}__app__bin__launch`,
+    });
+  });
+});
