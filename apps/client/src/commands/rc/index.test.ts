@@ -103,6 +103,17 @@ describe('p2 rc', () => {
     expect(JSON.parse((await h.p2(['rc', 'get', rc1, '--json'])).out).disabled).toBe(false);
   });
 
+  it('replaces the manifest of a controller (same pod id only)', async () => {
+    const r = await h.p2(['rc', 'update-manifest', rc1, 'v2.yaml', '--json']);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect((await h.p2(['rc', 'get', rc1, '--manifest'])).out).toBe(
+      'id: p2t-web\nconfig:\n  v: 2\n',
+    );
+    const other = await h.p2(['rc', 'update-manifest', rc1, 'agent.yaml']);
+    expect(other.code).toBe(ExitCode.INVALID_INPUT);
+    await h.p2(['rc', 'update-manifest', rc1, 'v1.yaml']);
+  });
+
   it('explains errors: unknown id (4), bad selector (3)', async () => {
     const missing = await h.p2(['rc', 'get', '00000000-0000-4000-8000-000000000000']);
     expect(missing.code).toBe(ExitCode.NOT_FOUND);

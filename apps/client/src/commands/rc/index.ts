@@ -310,6 +310,31 @@ export function registerRcCommands(program: Command, ctx: ProgramContext): void 
     }),
   );
 
+  withStoreFlags(
+    rc
+      .command('update-manifest')
+      .description(
+        "Replace a controller's manifest; its pods' intent is rewritten on the next pass (use `p2 roll` for a gated update)",
+      )
+      .argument('<id>', 'RC id')
+      .argument('<manifest>', 'manifest file (same pod id)')
+      .option('--json', 'print JSON'),
+  ).action(async (id: string, file: string, options: Options) =>
+    act(options, async () => {
+      const manifest = await loadManifest(ctx, file, { strict: true });
+      const updated = await withStore(ctx, options, (store) =>
+        new RcStore(store).updateManifest(id, manifest),
+      );
+      emit(
+        ctx.io,
+        options,
+        rcView(updated),
+        (v) => `${v.id}: manifest of ${v.podId} is now ${v.sha.slice(0, 12)}`,
+      );
+      return ExitCode.OK;
+    }),
+  );
+
   // ---- roll --------------------------------------------------------------------------------------
   const roll = program.command('roll').description('Rolling updates from one RC to another');
 
