@@ -119,14 +119,17 @@ describe('etcd 3-member cluster: SIGKILL the leader mid-stream', () => {
       const failed: number[] = [];
       const killed = await leader();
       const started = Date.now();
+      let slowestWriteMs = 0;
       for (let i = 0; i < total; i++) {
         if (i === 50) await cluster.kill(killed);
+        const writeStarted = Date.now();
         try {
           await writer.txn([
             { verb: 'set', key: `stream/${String(i).padStart(4, '0')}`, value: String(i) },
             { verb: 'set', key: 'counter', value: String(i) },
           ]);
           acknowledged.push(i);
+          slowestWriteMs = Math.max(slowestWriteMs, Date.now() - writeStarted);
         } catch {
           failed.push(i);
           i--; // the stream must stay gap-free for the watch: write it again
@@ -158,7 +161,7 @@ describe('etcd 3-member cluster: SIGKILL the leader mid-stream', () => {
       await lock.release();
       expect(await contender.acquire('lock/failover', 'rival', rival.id)).toBe(true);
       console.info(
-        `failover: ${total} writes in ${writeMs} ms, ${failed.length} retried after an error, ` +
+        `failover: ${total} writes in ${writeMs} ms (slowest ${slowestWriteMs} ms), ${failed.length} retried after an error, ` +
           `${lists.length} list wake-ups, ${counters.length} counter wake-ups, ${watchErrors} watch errors retried, ` +
           `${rivalAttempts} rival acquire attempts, 0 wins`,
       );

@@ -224,4 +224,19 @@ describe('etcd backend specifics', () => {
       await store.close();
     }
   });
+
+  it('a blocking get on an unreachable cluster ends with P2_KV_UNAVAILABLE, not a hang', async () => {
+    const store = new EtcdStore({ endpoints: ['127.0.0.1:1'], dialTimeoutMs: 500 });
+    try {
+      const started = Date.now();
+      const error = await store.get('k', { index: 5, waitMs: 300 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isP2Error(error, KvErrorCodes.UNAVAILABLE), String(error)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await store.close();
+    }
+  }, 20_000);
 });

@@ -410,11 +410,13 @@ export class EtcdStore implements Store {
     waitMs: number,
     signal: AbortSignal | undefined,
   ): Promise<number | undefined> {
-    const watcher = await this.call<Watcher>(`${what} (watch)`, signal, (c) => {
+    // `watcher()` (not `create()`): the wait is bounded by `waitMs` even while the watch stream is
+    // reconnecting to another member; a later read then reports an unreachable cluster.
+    const watcher = await this.call<Watcher>(`${what} (watch)`, signal, async (c) => {
       const builder = c.watch().startRevision(String(fromRevision));
       return (
         range.end ? builder.inRange({ start: range.key, end: range.end }) : builder.key(range.key)
-      ).create();
+      ).watcher();
     });
     let stop: () => void = () => {};
     try {
