@@ -89,12 +89,14 @@ export async function* watchInspection(
   store: Store,
   filter: { node?: string; pod?: string },
   signal: AbortSignal,
+  onError?: (error: unknown) => void,
 ): AsyncGenerator<Inspection, void, undefined> {
   let last = '';
   for await (const _ of watchIndexed(
     (index, waitMs, s) => store.keys('', { index, waitMs, signal: s }),
     {
       signal,
+      ...(onError ? { onError } : {}),
     },
   )) {
     const inspection = await inspectStore(store, filter);
@@ -153,11 +155,21 @@ export function registerInspectCommands(program: Command, ctx: ProgramContext): 
       try {
         await withStore(ctx, options, async (store) => {
           let seen = 0;
+          let lastError = '';
+          const onError = (error: unknown) => {
+            // Say once that the store is unreachable; the watch keeps retrying with backoff.
+            const text = error instanceof Error ? error.message : String(error);
+            if (text === lastError) return;
+            lastError = text;
+            ctx.io.stderr(`${style.yellow(ctx.io, 'warning')}: ${text} (retrying)\n`);
+          };
           for await (const inspection of watchInspection(
             store,
             filterOf(options),
             controller.signal,
+            onError,
           )) {
+            lastError = '';
             if (live) {
               ctx.io.stdout(
                 `\u001b[H\u001b[2J${style.bold(ctx.io, `p2 watch — ${new Date().toISOString()}`)}\n${renderInspection(ctx.io, inspection)}\n`,
