@@ -14,3 +14,21 @@ export function p2Tsup(options: Options = {}) {
     ...options,
   });
 }
+
+/**
+ * A single-file bundle of a binary with every dependency inlined (`dist/standalone/<name>.js`), for
+ * packing into a Hoist artifact that runs with nothing but Node (see p2-bootstrap).
+ */
+export function p2StandaloneTsup(name: string, entry = 'src/cli.ts') {
+  return p2Tsup({
+    entry: { [name]: entry },
+    outDir: 'dist/standalone',
+    dts: false,
+    clean: false,
+    noExternal: [/.*/],
+    sourcemap: false,
+    banner: {
+      js: "import { createRequire as __p2CreateRequire } from 'node:module'; const require = __p2CreateRequire(import.meta.url);",
+    },
+  });
+}

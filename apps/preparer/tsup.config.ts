@@ -1,7 +1,7 @@
-import { p2Tsup } from '../../tsup.base.ts';
+import { p2StandaloneTsup, p2Tsup } from '../../tsup.base.ts';
 
-// Two outputs: the npm binary (dependencies external), and a standalone single-file bundle that
-// p2-bootstrap packs into the preparer's own Hoist artifact (the preparer runs as a pod).
+// The npm binary (dependencies external), and a standalone single-file bundle that p2-bootstrap
+// packs into the preparer's own Hoist artifact (the preparer runs as a pod).
 export default [
   p2Tsup({
     entry: ['src/cli.ts'],
@@ -9,15 +9,5 @@ export default [
     clean: false,
     banner: { js: '#!/usr/bin/env node' },
   }),
-  p2Tsup({
-    entry: { 'p2-preparer': 'src/cli.ts' },
-    outDir: 'dist/standalone',
-    dts: false,
-    clean: false,
-    noExternal: [/.*/],
-    sourcemap: false,
-    banner: {
-      js: "import { createRequire as __p2CreateRequire } from 'node:module'; const require = __p2CreateRequire(import.meta.url);",
-    },
-  }),
+  p2StandaloneTsup('p2-preparer'),
 ];

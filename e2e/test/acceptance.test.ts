@@ -30,6 +30,7 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
+import { runBootstrap } from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -83,36 +84,17 @@ describe("P2's acceptance scenario", () => {
     const kvPort = await freePort();
     const statusPort = await freePort();
     const started = Date.now();
-    await run(
-      process.execPath,
-      [
-        join(repoRoot, 'apps/bootstrap/dist/cli.js'),
-        '--node-name',
-        node,
-        '--pod-root',
-        join(work, 'pods'),
-        '--service-root',
-        join(work, 'service'),
-        '--artifact-dir',
-        join(work, 'artifacts'),
-        '--kv-port',
-        String(kvPort),
-        '--kv-data-dir',
-        join(work, 'kv'),
-        '--kv-user',
-        kvUser,
-        '--status-port',
-        String(statusPort),
-        '--keyring',
-        join(keys, 'p2universe-pubring.gpg'),
-        '--signing-key',
-        join(keys, 'p2universe-secring.gpg'),
-        '--hooks-directory',
-        join(work, 'hooks'),
-        '--json',
+    await runBootstrap(work, {
+      node,
+      kvPort,
+      statusPort,
+      kvUser,
+      extraArgs: [
+        ...['--keyring', join(keys, 'p2universe-pubring.gpg')],
+        ...['--signing-key', join(keys, 'p2universe-secring.gpg')],
+        ...['--hooks-directory', join(work, 'hooks')],
       ],
-      { timeout: 120_000 },
-    );
+    });
     // P2: the preparer's /_status answers within 10 s of bootstrap.
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(await (await fetch(`http://127.0.0.1:${statusPort}/_status`)).text()).toBe(

@@ -22,6 +22,7 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
+import { runBootstrap } from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -33,38 +34,8 @@ let work = '';
 let store: Store | undefined;
 let artifacts: FileServer | undefined;
 
-async function bootstrap(
-  kvPort: number,
-  statusPort: number,
-): Promise<{ pods: Array<{ pod: string; action: string }> }> {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      join(repoRoot, 'apps/bootstrap/dist/cli.js'),
-      '--node-name',
-      node,
-      '--pod-root',
-      join(work, 'pods'),
-      '--service-root',
-      join(work, 'service'),
-      '--artifact-dir',
-      join(work, 'artifacts'),
-      '--kv-port',
-      String(kvPort),
-      '--kv-data-dir',
-      join(work, 'kv'),
-      '--kv-user',
-      kvUser,
-      '--status-port',
-      String(statusPort),
-      '--timeout',
-      '60',
-      '--json',
-    ],
-    { timeout: 120_000 },
-  );
-  return JSON.parse(stdout);
-}
+const bootstrap = (kvPort: number, statusPort: number) =>
+  runBootstrap(work, { node, kvPort, statusPort, kvUser });
 
 async function pidOf(service: string): Promise<number> {
   return Number(

@@ -1,18 +1,8 @@
-import { p2Tsup } from '../../tsup.base.ts';
+import { p2StandaloneTsup, p2Tsup } from '../../tsup.base.ts';
 
 // The library and binary, plus a standalone single-file bundle of the binary that p2-bootstrap
 // packs into the store's own Hoist artifact (the store runs as a pod).
 export default [
   p2Tsup({ entry: ['src/index.ts', 'src/cli.ts'], clean: false }),
-  p2Tsup({
-    entry: { 'p2-kv-server': 'src/cli.ts' },
-    outDir: 'dist/standalone',
-    dts: false,
-    clean: false,
-    noExternal: [/.*/],
-    sourcemap: false,
-    banner: {
-      js: "import { createRequire as __p2CreateRequire } from 'node:module'; const require = __p2CreateRequire(import.meta.url);",
-    },
-  }),
+  p2StandaloneTsup('p2-kv-server'),
 ];

@@ -1,0 +1,45 @@
+/** Runs the built `p2-bootstrap` against a host laid out under `work` (pods, service, artifacts, kv). */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from './artifacts.js';
+
+const run = promisify(execFile);
+
+export interface BootstrapRun {
+  node: string;
+  store: string;
+  pods: Array<{ pod: string; action: string }>;
+  statusUrl: string;
+}
+
+export async function runBootstrap(
+  work: string,
+  options: {
+    node: string;
+    kvPort: number;
+    statusPort: number;
+    kvUser: string;
+    extraArgs?: string[];
+  },
+): Promise<BootstrapRun> {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      join(repoRoot, 'apps/bootstrap/dist/cli.js'),
+      ...['--node-name', options.node],
+      ...['--pod-root', join(work, 'pods')],
+      ...['--service-root', join(work, 'service')],
+      ...['--artifact-dir', join(work, 'artifacts')],
+      ...['--kv-port', String(options.kvPort)],
+      ...['--kv-data-dir', join(work, 'kv')],
+      ...['--kv-user', options.kvUser],
+      ...['--status-port', String(options.statusPort)],
+      ...['--timeout', '60'],
+      ...(options.extraArgs ?? []),
+      '--json',
+    ],
+    { timeout: 120_000 },
+  );
+  return JSON.parse(stdout) as BootstrapRun;
+}
