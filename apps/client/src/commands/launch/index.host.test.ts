@@ -111,6 +111,7 @@ describe('p2 launch', () => {
     const current = await readlink(join(work, 'pods', podId, 'app', 'current'));
     expect(current).toContain(`app_${version}`);
     expect(existsSync(join(work, 'pods', podId, 'current_manifest.yaml'))).toBe(false);
+    expect(existsSync(join(work, 'service'))).toBe(false); // no runsvdir was started for an install
   });
 
   it('launches the pod under runit as its own user; the app answers', async () => {

@@ -98,7 +98,8 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
         }
         const node = nodeName(options.nodeName);
         const runsvdir = new RunsvDir({ root: resolve(ctx.cwd, options.serviceRoot), slots: 0 });
-        await runsvdir.start();
+        // --no-start only installs: no supervision needed, so none is started.
+        if (options.start) await runsvdir.start();
         const cgroups = options.cgroups ? await detectCgroups().catch(() => false as const) : false;
         const host = new PodHost({
           podRoot: resolve(ctx.cwd, options.podRoot),
