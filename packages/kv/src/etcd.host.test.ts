@@ -239,4 +239,23 @@ describe('etcd backend specifics', () => {
       await store.close();
     }
   }, 20_000);
+
+  it('a frozen member (SIGSTOP) makes calls fail after the request timeout instead of hanging', async () => {
+    const store = freshStore({ requestTimeoutMs: 300 });
+    const member = etcd.members[0];
+    try {
+      await store.put('frozen', '1');
+      member?.process?.kill('SIGSTOP');
+      const started = Date.now();
+      const error = await store.get('frozen').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isP2Error(error, KvErrorCodes.UNAVAILABLE), String(error)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      member?.process?.kill('SIGCONT');
+      await store.close();
+    }
+  }, 20_000);
 });

@@ -63,6 +63,8 @@ export interface EtcdStoreOptions {
   node?: string;
   /** Connect timeout per endpoint. @default 5_000 */
   dialTimeoutMs?: number;
+  /** Deadline of every unary etcd call (watches excepted), so a frozen member cannot hang a caller. @default 15_000 */
+  requestTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -231,6 +233,8 @@ export class EtcdStore implements Store {
     this.clientOptions = {
       hosts,
       dialTimeout: options.dialTimeoutMs ?? 5_000,
+      defaultCallOptions: (context) =>
+        context.isStream ? {} : { deadline: Date.now() + (options.requestTimeoutMs ?? 15_000) },
       ...(rootCertificate ? { credentials: { rootCertificate } } : {}),
       ...(options.username !== undefined
         ? { auth: { username: options.username, password: options.password ?? '' } }
