@@ -26,6 +26,9 @@ export interface PodInspection {
   uniqueKey?: string;
   intentSha?: string;
   realitySha?: string;
+  /** With `launchables: true`: launchable id → location and version, per side (for P2's format). */
+  intentLaunchables?: Record<string, LaunchableVersion>;
+  realityLaunchables?: Record<string, LaunchableVersion>;
   /** `passing`, `warning`, `critical`, `unknown`, or absent when nothing was reported. */
   health?: string;
   status?: PreparerStatus;
@@ -45,6 +48,13 @@ export interface Inspection {
 export interface InspectFilter {
   node?: string;
   pod?: string;
+  /** Also collect each side's launchable locations and versions. */
+  launchables?: boolean;
+}
+
+export interface LaunchableVersion {
+  location: string;
+  version: string;
 }
 
 const decoder = new TextDecoder();
@@ -53,10 +63,14 @@ function sha(
   record: PodRecord,
   problems: Inspection['problems'],
   tree: string,
-): { id: string; sha?: string } {
+): { id: string; sha?: string; launchables?: Record<string, LaunchableVersion> } {
   try {
     const manifest = record.manifest();
-    return { id: manifest.id, sha: manifest.sha() };
+    const launchables: Record<string, LaunchableVersion> = {};
+    for (const [id, stanza] of Object.entries(manifest.launchables)) {
+      launchables[id] = { location: stanza.location, version: manifest.launchableVersion(id) };
+    }
+    return { id: manifest.id, sha: manifest.sha(), launchables };
   } catch (error) {
     problems.push({
       key: `${tree}/${record.node}/${record.podId}`,
@@ -115,16 +129,18 @@ export async function inspectStore(store: Store, filter: InspectFilter = {}): Pr
     return row;
   };
   for (const record of intent) {
-    const { id, sha: s } = sha(record, problems, 'intent');
+    const { id, sha: s, launchables } = sha(record, problems, 'intent');
     const row = rowFor(record.node, record.uniqueKey ?? record.podId, id, record.uniqueKey);
     row.pod = id;
     if (s) row.intentSha = s;
+    if (filter.launchables && launchables) row.intentLaunchables = launchables;
   }
   for (const record of reality) {
-    const { id, sha: s } = sha(record, problems, 'reality');
+    const { id, sha: s, launchables } = sha(record, problems, 'reality');
     const row = rowFor(record.node, record.uniqueKey ?? record.podId, id, record.uniqueKey);
     if (row.intentSha === undefined) row.pod = id;
     if (s) row.realitySha = s;
+    if (filter.launchables && launchables) row.realityLaunchables = launchables;
   }
   for (const entry of statusEntries.value) {
     const parts = entry.key.split('/');
@@ -160,4 +176,63 @@ export async function inspectStore(store: Store, filter: InspectFilter = {}): Pr
       : a.node.localeCompare(b.node),
   );
   return { pods, problems };
+}
+
+/** P2's p2-inspect status object (spec 03 §6.1), for scripts written against P2. */
+export interface P2InspectStatus {
+  intent_manifest_sha?: string;
+  reality_manifest_sha?: string;
+  intent_versions?: Record<string, { location: string; version: { id: string } }>;
+  reality_versions?: Record<string, { location: string; version: { id: string } }>;
+  health?: string;
+  intent_locations: string[];
+  reality_locations: string[];
+}
+
+function p2Versions(launchables: Record<string, LaunchableVersion> | undefined) {
+  if (!launchables) return undefined;
+  const out: Record<string, { location: string; version: { id: string } }> = {};
+  for (const [id, l] of Object.entries(launchables))
+    out[id] = { location: l.location, version: { id: l.version } };
+  return out;
+}
+
+function p2Status(row: PodInspection): P2InspectStatus {
+  const intent = p2Versions(row.intentLaunchables);
+  const reality = p2Versions(row.realityLaunchables);
+  return {
+    ...(row.intentSha ? { intent_manifest_sha: row.intentSha } : {}),
+    ...(row.realitySha ? { reality_manifest_sha: row.realitySha } : {}),
+    ...(intent ? { intent_versions: intent } : {}),
+    ...(reality ? { reality_versions: reality } : {}),
+    ...(row.health ? { health: row.health } : {}),
+    intent_locations: Object.values(row.intentLaunchables ?? {})
+      .map((l) => l.location)
+      .sort(),
+    reality_locations: Object.values(row.realityLaunchables ?? {})
+      .map((l) => l.location)
+      .sort(),
+  };
+}
+
+/** P2's `--format tree`: `{pod_id: {node: status}}` (legacy pods only, as P2). */
+export function p2InspectTree(
+  inspection: Inspection,
+): Record<string, Record<string, P2InspectStatus>> {
+  const tree: Record<string, Record<string, P2InspectStatus>> = {};
+  for (const row of inspection.pods) {
+    if (row.uniqueKey) continue;
+    tree[row.pod] ??= {};
+    (tree[row.pod] as Record<string, P2InspectStatus>)[row.node] = p2Status(row);
+  }
+  return tree;
+}
+
+/** P2's `--format list`: status objects that also carry `node` and `pod`. */
+export function p2InspectList(
+  inspection: Inspection,
+): Array<P2InspectStatus & { node: string; pod: string }> {
+  return inspection.pods
+    .filter((r) => !r.uniqueKey)
+    .map((r) => ({ node: r.node, pod: r.pod, ...p2Status(r) }));
 }

@@ -9,7 +9,8 @@ import { runCli } from '../../program.js';
 import { capture, type Harness, startHarness } from '../../test-support.js';
 
 let h: Harness;
-const V1 = 'id: p2t-web\nconfig:\n  v: 1\n';
+const APP = `https://artifacts.example.com/app_${'a'.repeat(40)}.tar.gz`;
+const V1 = `id: p2t-web\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: ${APP}\nconfig:\n  v: 1\n`;
 const V2 = 'id: p2t-web\nconfig:\n  v: 2\n';
 const sha = (text: string) => parseManifest(text).sha();
 
@@ -120,6 +121,26 @@ describe('p2 inspect', () => {
       verdict: 'deploying',
     });
     expect(JSON.parse((await h.p2(['inspect', '--pod', uuid, '--json'])).out).pods).toHaveLength(1);
+  });
+
+  it("prints P2's tree and list formats for scripts written against p2-inspect", async () => {
+    const tree = JSON.parse((await h.p2(['inspect', '--pod', 'p2t-web', '--format', 'tree'])).out);
+    expect(Object.keys(tree)).toEqual(['p2t-web']);
+    expect(tree['p2t-web'].n1).toEqual({
+      intent_manifest_sha: sha(V1),
+      reality_manifest_sha: sha(V1),
+      intent_versions: { app: { location: APP, version: { id: 'a'.repeat(40) } } },
+      reality_versions: { app: { location: APP, version: { id: 'a'.repeat(40) } } },
+      health: 'passing',
+      intent_locations: [APP],
+      reality_locations: [APP],
+    });
+    expect(tree['p2t-web'].n3.intent_manifest_sha).toBeUndefined();
+    const list = JSON.parse((await h.p2(['inspect', '--node', 'n2', '--format', 'list'])).out);
+    expect(list).toEqual([
+      expect.objectContaining({ node: 'n2', pod: 'p2t-web', health: 'critical' }),
+    ]);
+    expect((await h.p2(['inspect', '--format', 'yaml'])).code).toBe(ExitCode.USAGE);
   });
 
   it('uses colour only on a terminal', async () => {

@@ -6,9 +6,15 @@ import { type Store, watchIndexed } from '@p2/kv';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import { runCommand, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
-import { type Inspection, inspectStore, type PodInspection } from '../../lib/inspect.js';
+import {
+  type Inspection,
+  inspectStore,
+  type PodInspection,
+  p2InspectList,
+  p2InspectTree,
+} from '../../lib/inspect.js';
 import { table } from '../../lib/table.js';
-import { emit, type Io, type OutputOptions, style } from '../../output.js';
+import { CliExit, emit, type Io, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 interface InspectOptions extends OutputOptions, StoreFlags {
@@ -116,12 +122,26 @@ export function registerInspectCommands(program: Command, ctx: ProgramContext): 
       )
       .option('--node <node>', 'only this node')
       .option('--pod <pod>', 'only this pod id (or uuid)')
+      .option('--format <format>', "P2's JSON instead: tree ({pod: {node: status}}) or list")
       .option('--json', 'print JSON'),
-  ).action(async (options: InspectOptions) => {
+  ).action(async (options: InspectOptions & { format?: string }) => {
     await runCommand(ctx, options, async () => {
+      if (options.format !== undefined && options.format !== 'tree' && options.format !== 'list') {
+        throw new CliExit(
+          ExitCode.USAGE,
+          `error: --format must be tree or list, got ${JSON.stringify(options.format)}`,
+        );
+      }
       const inspection = await withStore(ctx, options, (store) =>
-        inspectStore(store, filterOf(options)),
+        inspectStore(store, { ...filterOf(options), launchables: options.format !== undefined }),
       );
+      if (options.format) {
+        // P2 printed this JSON whatever the other flags said.
+        const body =
+          options.format === 'tree' ? p2InspectTree(inspection) : p2InspectList(inspection);
+        ctx.io.stdout(`${JSON.stringify(body)}\n`);
+        return ExitCode.OK;
+      }
       emit(ctx.io, options, inspection, (i) => renderInspection(ctx.io, i));
       if (options.pod && inspection.pods.length === 0) return ExitCode.NOT_FOUND;
       return ExitCode.OK;
