@@ -11,13 +11,13 @@
  */
 import { describeError, type P2Error } from '@p2/errors';
 import type { HookEvent } from '@p2/hooks';
-import { type Store, watchPrefix } from '@p2/kv';
+import { PodTree, type Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { PodHost, PodLayout } from '@p2/pods';
 import type { Logger } from 'pino';
 import type { PreparerConfig } from './config.js';
 import { PreparerError, PreparerErrorCode } from './errors.js';
-import { type Desired, readIntent, workerKey } from './intent.js';
+import { type Desired, desiredFromIntent, workerKey } from './intent.js';
 import type { PreparerMetrics } from './metrics.js';
 import { WorkerPool } from './workers.js';
 
@@ -158,9 +158,8 @@ export class Preparer {
   }
 
   private async watch(): Promise<void> {
-    const prefix = `intent/${this.node}/`;
     try {
-      for await (const { value: entries, index } of watchPrefix(this.options.store, prefix, {
+      for await (const intent of new PodTree(this.options.store, 'intent').watchNode(this.node, {
         signal: this.controller.signal,
         onError: (error) => {
           this.options.metrics.storeErrors.inc({ op: 'watch' });
@@ -170,18 +169,7 @@ export class Preparer {
           );
         },
       })) {
-        let desired: Desired[];
-        try {
-          desired = await readIntent(this.options.store, this.node, entries);
-        } catch (error) {
-          this.options.metrics.storeErrors.inc({ op: 'read-intent' });
-          this.log.warn(
-            { err: describeError(error) },
-            'could not resolve intent; waiting for the next change',
-          );
-          continue;
-        }
-        this.dispatchSnapshot(desired, index);
+        this.dispatchSnapshot(desiredFromIntent(this.node, intent), intent.index);
       }
     } catch (error) {
       if (!this.controller.signal.aborted)
