@@ -258,4 +258,29 @@ describe('etcd backend specifics', () => {
       await store.close();
     }
   }, 20_000);
+
+  it('a put with a stale revision guess (another client wrote or locked the key) keeps the holder', async () => {
+    const a = freshStore();
+    const prefix = (a as unknown as { root: string }).root;
+    const b = new EtcdStore({ endpoints: etcd.endpoints, prefix });
+    try {
+      await a.put('shared', 'a1');
+      await b.put('shared', 'b1');
+      const session = await b.createSession({ lockDelayMs: 0, behavior: 'delete' });
+      expect(await b.acquire('shared', 'b-locked', session)).toBe(true);
+      await a.put('shared', 'a2', { flags: 3 }); // a's guess is two writes old
+      const entry = (await a.get('shared')).value;
+      expect([new TextDecoder().decode(entry?.value), entry?.flags, entry?.session]).toEqual([
+        'a2',
+        3,
+        session,
+      ]);
+      expect(entry?.lockIndex).toBe(1);
+      await b.destroySession(session);
+      expect((await a.get('shared')).value).toBeUndefined(); // still on the lease: released with it
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });

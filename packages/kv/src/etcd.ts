@@ -78,6 +78,14 @@ interface SessionRecord {
   lease: string;
 }
 
+/** A key's revision and the envelope fields a plain put must keep. */
+interface Seen {
+  mod: number;
+  session: string | undefined;
+  lockIndex: number;
+}
+const ABSENT: Seen = { mod: 0, session: undefined, lockIndex: 0 };
+
 interface Loaded {
   entry: KvEntry;
   lease: string;
@@ -148,10 +156,6 @@ function sleepMs(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function keyOf(op: TxnOp): string {
-  return op.key;
-}
-
 /** The names of `etcd3` errors that mean "the cluster could not be reached or has no leader". */
 const UNAVAILABLE_ERRORS = new Set([
   'GRPCUnavailableError',
@@ -202,6 +206,8 @@ export class EtcdStore implements Store {
   private clientPromise: Promise<Etcd3> | undefined;
   private tombLease: { id: string; grantedAt: number } | undefined;
   private readonly watchers = new Set<() => void>();
+  /** What this client last saw of keys it wrote: the guess for the next put's guard. */
+  private readonly lastSeen = new Map<string, Seen>();
   private closed = false;
 
   constructor(options: EtcdStoreOptions = {}) {
@@ -498,16 +504,73 @@ export class EtcdStore implements Store {
 
   // ---- writes through the transaction engine ---------------------------------------------------
 
+  /**
+   * One round trip when this client knows the key's revision (it wrote or read it last): a txn
+   * guarded by that `mod_revision` that reads the key instead when the guess was wrong; then again
+   * with what it read. The envelope keeps the lock holder (`ignore_lease`) and LockIndex.
+   */
   async put(
     key: string,
     value: Uint8Array | string,
     options?: WriteOptions & { flags?: number },
   ): Promise<void> {
-    await this.mustCommit(
-      `PUT ${key}`,
-      [{ verb: 'set', key, value, flags: options?.flags }],
-      options,
-    );
+    assertWritableKey(key);
+    const bytes = toBytes(value);
+    assertValueSize(key, bytes);
+    const etcdKey = this.kvKey(key);
+    let expected = this.lastSeen.get(key) ?? ABSENT;
+    for (let attempt = 0; ; attempt++) {
+      const entry: KvEntry = {
+        key,
+        value: bytes,
+        flags: options?.flags ?? 0,
+        session: expected.session,
+        lockIndex: expected.lockIndex,
+        createIndex: 0,
+        modifyIndex: 0,
+      };
+      const res = await this.call(`PUT ${key}`, options?.signal, (c) =>
+        c.kv.txn({
+          compare: [{ key: etcdKey, target: 'Mod', result: 'Equal', mod_revision: expected.mod }],
+          success: [
+            {
+              request_put: {
+                key: etcdKey,
+                value: encodeEntry(entry),
+                ...(expected.session ? { ignore_lease: true } : {}),
+              },
+            },
+          ],
+          failure: [{ request_range: { key: etcdKey } }],
+        }),
+      );
+      if (res.succeeded) {
+        this.remember(key, { ...expected, mod: Number(res.header.revision) });
+        return;
+      }
+      const kv = res.responses[0]?.response_range.kvs[0];
+      if (kv) {
+        const { entry: current } = decodeEntry(key, kv);
+        expected = {
+          mod: current.modifyIndex,
+          session: current.session,
+          lockIndex: current.lockIndex,
+        };
+      } else expected = ABSENT;
+      if (attempt >= 100) {
+        throw new KvError(
+          KvErrorCodes.CAS_FAILED,
+          `PUT ${key} on ${this.description}: gave up after ${attempt + 1} attempts, the key kept changing`,
+          { details: { key }, hint: 'retry later; something writes this key continuously' },
+        );
+      }
+      if (attempt >= 2) await sleepMs(Math.random() * 5 * attempt);
+    }
+  }
+
+  private remember(key: string, seen: Seen): void {
+    if (this.lastSeen.size >= 10_000) this.lastSeen.clear();
+    this.lastSeen.set(key, seen);
   }
 
   async cas(
@@ -634,16 +697,6 @@ export class EtcdStore implements Store {
     return this.runTxn('TXN', ops, options?.signal);
   }
 
-  private async mustCommit(what: string, ops: TxnOp[], options?: WriteOptions): Promise<void> {
-    const result = await this.runTxn(what, ops, options?.signal);
-    if (!result.committed) {
-      throw new KvError(
-        KvErrorCodes.REQUEST_FAILED,
-        `${what} on ${this.description} failed: ${result.errors.map((e) => e.what).join('; ')}`,
-      );
-    }
-  }
-
   /**
    * Consul's `/v1/txn` on etcd: read every key, prefix, session and lock-delay the ops touch at one
    * revision; evaluate the ops in order on that snapshot (collecting Consul's error texts); commit
@@ -665,7 +718,7 @@ export class EtcdStore implements Store {
     for (const op of ops) {
       if (op.verb === 'get-tree' || op.verb === 'delete-tree') {
         if (op.key !== '') assertWritableKey(op.key);
-      } else assertWritableKey(keyOf(op));
+      } else assertWritableKey(op.key);
       if ('value' in op) assertValueSize(op.key, toBytes(op.value));
     }
     for (let attempt = 0; ; attempt++) {
