@@ -206,7 +206,7 @@ export class EtcdStore implements Store {
   private clientPromise: Promise<Etcd3> | undefined;
   private tombLease: { id: string; grantedAt: number } | undefined;
   private readonly watchers = new Set<() => void>();
-  /** What this client last saw of keys it wrote: the guess for the next put's guard. */
+  /** What this client last saw of keys it read or wrote: the guess for the next put/CAS guard. */
   private readonly lastSeen = new Map<string, Seen>();
   private closed = false;
 
@@ -348,6 +348,11 @@ export class EtcdStore implements Store {
     const kv = res.kvs[0];
     if (!kv) return { value: undefined, index: Number(res.header.revision) };
     const { entry } = decodeEntry(key, kv);
+    this.remember(key, {
+      mod: entry.modifyIndex,
+      session: entry.session,
+      lockIndex: entry.lockIndex,
+    });
     return { value: entry, index: entry.modifyIndex };
   }
 
@@ -579,12 +584,47 @@ export class EtcdStore implements Store {
     index: number,
     options?: WriteOptions & { flags?: number },
   ): Promise<boolean> {
-    const result = await this.runTxn(
-      `CAS ${key}`,
-      [{ verb: 'cas', key, value, index, flags: options?.flags }],
-      options?.signal,
+    const seen = index === 0 ? ABSENT : this.lastSeen.get(key);
+    if (seen?.mod !== index) {
+      // Unknown envelope at that revision: read it (two round trips).
+      const result = await this.runTxn(
+        `CAS ${key}`,
+        [{ verb: 'cas', key, value, index, flags: options?.flags }],
+        options?.signal,
+      );
+      return result.committed;
+    }
+    // One round trip: the guard is the revision itself; the envelope fields are known.
+    assertWritableKey(key);
+    const bytes = toBytes(value);
+    assertValueSize(key, bytes);
+    const etcdKey = this.kvKey(key);
+    const entry: KvEntry = {
+      key,
+      value: bytes,
+      flags: options?.flags ?? 0,
+      session: seen.session,
+      lockIndex: seen.lockIndex,
+      createIndex: 0,
+      modifyIndex: 0,
+    };
+    const res = await this.call(`CAS ${key}`, options?.signal, (c) =>
+      c.kv.txn({
+        compare: [{ key: etcdKey, target: 'Mod', result: 'Equal', mod_revision: index }],
+        success: [
+          {
+            request_put: {
+              key: etcdKey,
+              value: encodeEntry(entry),
+              ...(seen.session ? { ignore_lease: true } : {}),
+            },
+          },
+        ],
+        failure: [],
+      }),
     );
-    return result.committed;
+    if (res.succeeded) this.remember(key, { ...seen, mod: Number(res.header.revision) });
+    return res.succeeded;
   }
 
   async delete(key: string, options?: WriteOptions): Promise<void> {
