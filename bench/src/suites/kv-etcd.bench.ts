@@ -8,8 +8,8 @@
  * - watch fan-out: 300 blocking watchers on distinct keys (one etcd watch each, multiplexed on one
  *   gRPC stream), one write each; latency from starting the write to the watcher's answer.
  *
- * etcd puts are a snapshot read plus a compare-guarded txn (2 round trips: flags, LockIndex and the
- * lock holder live in a value envelope that a plain put must keep), see packages/kv/README.md.
+ * etcd puts and CAS are one guarded txn when the client knows the key's revision (these runs: it
+ * wrote the key or it is new), else a read plus a guarded txn; see packages/kv/README.md.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
