@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '@p2/errors';
 import { exit, once, up, waitSupervised } from './control.js';
@@ -55,6 +55,8 @@ export interface InstalledService extends WrittenService {
 }
 
 const PIDFILE = '.p2-runsvdir.pid';
+/** Age after which a `.p2-tmp-*` entry is a crashed writer's leftover. */
+const STALE_TMP_MS = 60_000;
 const SLOT_PREFIX = 'p2-slot-';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -111,9 +113,15 @@ export class RunsvDir {
    */
   async start(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o755 });
-    for (const entry of await readdir(this.root))
-      if (entry.startsWith('.p2-tmp-'))
-        await rm(join(this.root, entry), { recursive: true, force: true });
+    // Leftovers of a crashed writer. Only old ones: a fresh `.p2-tmp-*` may belong to another
+    // RunsvDir on this root that is writing a slot or installing a service right now.
+    for (const entry of await readdir(this.root)) {
+      if (!entry.startsWith('.p2-tmp-')) continue;
+      const path = join(this.root, entry);
+      const info = await lstat(path).catch(() => undefined);
+      if (info && Date.now() - info.mtimeMs > STALE_TMP_MS)
+        await rm(path, { recursive: true, force: true }).catch(() => undefined);
+    }
     const running = await this.#findRunning();
     if (running !== undefined) {
       this.#pid = running;
