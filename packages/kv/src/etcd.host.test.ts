@@ -2,6 +2,7 @@
  * The etcd backend against one real etcd 3.4 member on loopback: the shared conformance suite,
  * plus the etcd-specific behaviour (URL selection, envelope, compaction, credentials, emulations).
  */
+import { readFileSync } from 'node:fs';
 import { isP2Error } from '@p2/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from './backend.js';
@@ -246,6 +247,11 @@ describe('etcd backend specifics', () => {
     try {
       await store.put('frozen', '1');
       member?.process?.kill('SIGSTOP');
+      // Wait until the kernel reports the process stopped (state T), so no request slips through.
+      await waitFor(() => {
+        const stat = readFileSync(`/proc/${member?.process?.pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+      }, 2_000);
       const started = Date.now();
       const error = await store.get('frozen').then(
         () => undefined,

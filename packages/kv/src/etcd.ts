@@ -629,6 +629,7 @@ export class EtcdStore implements Store {
 
   async delete(key: string, options?: WriteOptions): Promise<void> {
     assertWritableKey(key);
+    this.lastSeen.delete(key);
     await this.deleteRange(`DELETE ${key}`, this.kvKey(key), undefined, key, options?.signal);
   }
 
