@@ -1,0 +1,402 @@
+/**
+ * Several simulated p2 hosts on one machine for end-to-end scenarios: each host is a network
+ * namespace (`ip netns add p2t-…`, loopback up, a veth pair in its own /30 with a default route to
+ * the root side) running its own real p2-preparer process (entered with `nsenter --net`, which
+ * keeps the host's mounts — `ip netns exec` would remount /sys and hide the cgroup hierarchy) with
+ * its own node name, pod root and runit service root. One real p2-kv-server and one artifact
+ * server listen on 0.0.0.0 in the root namespace; the hosts reach them at the root side of host 0's
+ * veth. Apps bind 127.0.0.1 inside their namespace, so every host can use the same port.
+ * `close()` removes everything it made, also after a failure.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, normalize } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { createStore, type Store } from '@p2/kv';
+import { RunsvDir } from '@p2/runit';
+import { findUser, removeUser } from '@p2/users';
+import { type BuiltArtifact, buildArtifact, helloAppDir, repoRoot, tempDir } from './artifacts.js';
+import { freePort, type Proc } from './processes.js';
+
+const run = promisify(execFile);
+
+export interface SimHost {
+  index: number;
+  node: string;
+  netns: string;
+  /** Address of this host inside its namespace. */
+  address: string;
+  preparer: Proc;
+}
+
+export interface Cluster {
+  id: string;
+  work: string;
+  store: Store;
+  kv: Proc & { url: string };
+  hosts: SimHost[];
+  /** `http://<root address>:<port>` of the artifact server as the hosts see it. */
+  artifactUrl: string;
+  /** `consul://<root address>:<port>` as the hosts see it. */
+  storeUrlForHosts: string;
+  /** A Hoist artifact of the hello app for `version` (built once). */
+  artifact(version: string): Promise<BuiltArtifact>;
+  /** Runs a command inside a host's network namespace. */
+  inHost(host: SimHost, argv: string[]): Promise<string>;
+  /** Records a pod id so `close()` removes its Unix user. */
+  trackPod(podId: string): void;
+  close(printLogs?: boolean): Promise<void>;
+}
+
+/** Spawns `argv` inside `netns` (network only), output appended to `logFile`. */
+export function spawnInNetns(netns: string, argv: string[], logFile: string): Proc {
+  const out = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn('nsenter', [`--net=/var/run/netns/${netns}`, '--', ...argv], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  return procOf(child, logFile);
+}
+
+function procOf(child: ChildProcess, logFile: string): Proc {
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  return {
+    child,
+    logFile,
+    log: () => readFile(logFile, 'utf8').catch(() => ''),
+    async stop(graceMs = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function serveOnAllAddresses(dir: string): Promise<{ server: Server; port: number }> {
+  const server = createServer(async (req, res) => {
+    const path = join(dir, normalize(decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/')));
+    try {
+      const info = await stat(path);
+      if (!info.isFile()) throw new Error('not a file');
+      res.writeHead(200, { 'content-length': info.size });
+      createReadStream(path).pipe(res);
+    } catch {
+      res.writeHead(404);
+      res.end('not found');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** Starts `count` hosts on one store. */
+export async function startCluster(count = 3): Promise<Cluster> {
+  const id = randomBytes(3).toString('hex');
+  const work = await tempDir('e2e-multi');
+  await chmod(work, 0o755); // pod users must reach their homes below it
+  const logs = join(work, 'logs');
+  for (const dir of ['artifacts', 'kv', 'logs']) await mkdir(join(work, dir), { recursive: true });
+  // A private 10.a.b.0/24 carved into one /30 per host: .4i+1 root side, .4i+2 namespace side.
+  const [a, b] = [...randomBytes(2)];
+  const net = `10.${200 + ((a ?? 0) % 50)}.${b ?? 0}`;
+  const rootAddress = `${net}.1`;
+  const namespaces: string[] = [];
+  const veths: string[] = [];
+  const pods = new Set<string>();
+  const hosts: SimHost[] = [];
+  let kv: (Proc & { url: string }) | undefined;
+  let store: Store | undefined;
+  let files: Server | undefined;
+  let filesPort = 0;
+  let kvPort = 0;
+
+  const close = async (printLogs = false) => {
+    if (printLogs)
+      for (const h of hosts)
+        console.log(`--- preparer log (${h.node}) ---\n${(await h.preparer.log()).slice(-6_000)}`);
+    await Promise.all(hosts.map((h) => h.preparer.stop().catch(() => undefined)));
+    for (let i = 0; i < count; i++) {
+      const runsvdir = new RunsvDir({ root: join(work, `host${i}`, 'service'), slots: 0 });
+      await runsvdir.start().catch(() => undefined);
+      await runsvdir.stop({ stopServices: true }).catch(() => undefined);
+    }
+    await store?.close().catch(() => undefined);
+    await kv?.stop().catch(() => undefined);
+    if (files) {
+      files.closeAllConnections();
+      await new Promise((resolve) => files?.close(resolve));
+    }
+    const hierarchy = await detectCgroups().catch(() => undefined);
+    if (hierarchy)
+      for (let i = 0; i < count; i++)
+        await openCgroup(hierarchy, { name: `p2/p2t-mh-${id}-${i}` })
+          .remove({ kill: true })
+          .catch(() => undefined);
+    for (const user of pods)
+      if (await findUser(user))
+        await removeUser(user, { removeGroup: true }).catch(() => undefined);
+    for (const veth of veths) await run('ip', ['link', 'del', veth]).catch(() => undefined);
+    for (const ns of namespaces) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  };
+
+  try {
+    kvPort = await freePort();
+    kv = await startKvServerProcessOnAll(join(work, 'kv'), kvPort, logs);
+    store = createStore(`consul://127.0.0.1:${kvPort}`);
+    const served = await serveOnAllAddresses(join(work, 'artifacts'));
+    files = served.server;
+    filesPort = served.port;
+    for (let i = 0; i < count; i++) {
+      const ns = `p2t-mh-${id}-${i}`;
+      const outer = `p2t${id}h${i}`;
+      const inner = `p2t${id}n${i}`;
+      await run('ip', ['netns', 'add', ns]);
+      namespaces.push(ns);
+      await run('ip', ['link', 'add', outer, 'type', 'veth', 'peer', 'name', inner]);
+      veths.push(outer);
+      await run('ip', ['link', 'set', inner, 'netns', ns]);
+      await run('ip', ['addr', 'add', `${net}.${4 * i + 1}/30`, 'dev', outer]);
+      await run('ip', ['link', 'set', outer, 'up']);
+      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      await run('ip', ['-n', ns, 'addr', 'add', `${net}.${4 * i + 2}/30`, 'dev', inner]);
+      await run('ip', ['-n', ns, 'link', 'set', inner, 'up']);
+      await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', `${net}.${4 * i + 1}`]);
+      const node = `p2t-mh-${id}-${i}`;
+      const root = join(work, `host${i}`);
+      for (const dir of ['pods', 'service', 'hooks'])
+        await mkdir(join(root, dir), { recursive: true });
+      const configPath = join(root, 'preparer.yaml');
+      await writeFile(
+        configPath,
+        [
+          'preparer:',
+          `  node_name: ${node}`,
+          `  store: consul://${rootAddress}:${kvPort}`,
+          `  pod_root: ${join(root, 'pods')}`,
+          `  service_root: ${join(root, 'service')}`,
+          '  status_port: 7070',
+          '  auth: {type: none}',
+          '  require_preparer_in_intent: false',
+          '  health_check_host: 127.0.0.1',
+          `  hooks_directory: ${join(root, 'hooks')}`,
+          '  log_level: info',
+          '',
+        ].join('\n'),
+      );
+      const preparer = spawnInNetns(
+        ns,
+        [process.execPath, join(repoRoot, 'apps/preparer/dist/cli.js'), '--config', configPath],
+        join(logs, `preparer-${i}.log`),
+      );
+      hosts.push({ index: i, node, netns: ns, address: `${net}.${4 * i + 2}`, preparer });
+    }
+  } catch (error) {
+    await close(true);
+    throw error;
+  }
+
+  const built = new Map<string, BuiltArtifact>();
+  const cluster: Cluster = {
+    id,
+    work,
+    store,
+    kv,
+    hosts,
+    artifactUrl: `http://${rootAddress}:${filesPort}`,
+    storeUrlForHosts: `consul://${rootAddress}:${kvPort}`,
+    async artifact(version) {
+      const existing = built.get(version);
+      if (existing) return existing;
+      const src = join(work, `src-${version}`);
+      await cp(helloAppDir, src, { recursive: true });
+      await writeFile(join(src, 'VERSION'), version);
+      const artifact = await buildArtifact(
+        src,
+        join(work, 'artifacts'),
+        'hello',
+        `${version}-${id}`,
+      );
+      built.set(version, artifact);
+      return artifact;
+    },
+    async inHost(host, argv) {
+      const { stdout } = await run('nsenter', [
+        `--net=/var/run/netns/${host.netns}`,
+        '--',
+        ...argv,
+      ]);
+      return stdout;
+    },
+    trackPod(podId) {
+      pods.add(podId);
+    },
+    close,
+  };
+  return cluster;
+}
+
+/** p2-kv-server listening on every address (the namespaces reach it through their veths). */
+async function startKvServerProcessOnAll(
+  dataDir: string,
+  port: number,
+  logDir: string,
+): Promise<Proc & { url: string }> {
+  const logFile = join(logDir, 'kv-server.log');
+  const out = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, 'packages/kv-server/dist/cli.js'),
+      '--data-dir',
+      dataDir,
+      '--port',
+      String(port),
+      '--host',
+      '0.0.0.0',
+      '--session-ttl-min',
+      '1s',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  const proc = procOf(child, logFile);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if ((await fetch(`${url}/v1/kv/?keys`).catch(() => undefined))?.status !== undefined)
+      return { ...proc, url };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await proc.stop();
+  throw new Error(`p2-kv-server did not answer on ${url} within 20 s; log: ${logFile}`);
+}
+
+export interface Sample {
+  host: number;
+  t: number;
+  /** The greeting served on `/`, undefined when `/_status` did not answer 200. */
+  greeting: string | undefined;
+}
+
+/** Polls `127.0.0.1:<port>` inside every host's namespace every `everyMs` (one node process per host). */
+export function pollApps(cluster: Cluster, port: number, everyMs = 50) {
+  const samples: Sample[] = [];
+  const script = `
+const get = (p) => fetch('http://127.0.0.1:${port}' + p, { signal: AbortSignal.timeout(1000) });
+const tick = async () => {
+  let greeting = null;
+  try {
+    const s = await get('/_status');
+    if (s.status === 200) { await s.text(); greeting = (await (await get('/')).text()).trim(); }
+  } catch {}
+  process.stdout.write(JSON.stringify({ t: Date.now(), greeting }) + '\\n');
+  setTimeout(tick, ${everyMs});
+};
+tick();
+process.on('SIGTERM', () => process.exit(0));`;
+  const children = cluster.hosts.map((h) => {
+    const child = spawn(
+      'nsenter',
+      [`--net=/var/run/netns/${h.netns}`, '--', process.execPath, '-e', script],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      try {
+        const s = JSON.parse(line) as { t: number; greeting: string | null };
+        samples.push({ host: h.index, t: s.t, greeting: s.greeting ?? undefined });
+      } catch {}
+    });
+    return child;
+  });
+  return {
+    samples,
+    /** The latest sample of each host. */
+    latest(): Array<Sample | undefined> {
+      return cluster.hosts.map((h) => samples.findLast((s) => s.host === h.index));
+    },
+    async stop() {
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode !== null || c.signalCode !== null) return resolve();
+              c.once('exit', () => resolve());
+              c.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/**
+ * The fewest hosts serving at once between `from` and `to`: every sample moves its host's state,
+ * and the count is taken after each one (samples are merged in time order).
+ */
+export function minServing(
+  samples: Sample[],
+  hostCount: number,
+  from: number,
+  to: number,
+  serving: (greeting: string | undefined) => boolean = (g) => g !== undefined,
+) {
+  const state = new Array<boolean>(hostCount).fill(false);
+  let min = Number.POSITIVE_INFINITY;
+  const sorted = [...samples].sort((x, y) => x.t - y.t);
+  for (const s of sorted) {
+    state[s.host] = serving(s.greeting);
+    if (s.t >= from && s.t <= to) min = Math.min(min, state.filter(Boolean).length);
+  }
+  return min;
+}
+
+/** Starts the built `p2-controllers` binary in the root namespace. */
+export function startControllersProcess(
+  storeUrl: string,
+  logDir: string,
+  args: string[] = [],
+): Proc {
+  const logFile = join(logDir, 'controllers.log');
+  const out = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'apps/controllers/dist/cli.js'), '--store', storeUrl, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  return procOf(child, logFile);
+}
+
+/** Each host's changes of state (`+ms host greeting`), for failure messages. */
+export function transitions(samples: Sample[], since = 0): string {
+  const last = new Map<number, string | undefined>();
+  const lines: string[] = [];
+  for (const s of [...samples].sort((x, y) => x.t - y.t)) {
+    if (last.has(s.host) && last.get(s.host) === s.greeting) continue;
+    last.set(s.host, s.greeting);
+    lines.push(`${s.t - since} ms  host${s.host}  ${s.greeting ?? '(not serving)'}`);
+  }
+  return lines.join('\n');
+}
