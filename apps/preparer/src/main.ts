@@ -64,8 +64,12 @@ export async function startPreparer(
     ...(token ? { token } : {}),
     ...(config.caFile ? { tlsCaFile: config.caFile } : {}),
   });
+  // Warm slots plus a direct runsv when they run out: a burst of deploys never waits for
+  // runsvdir's 5-second scan (see @p2/runit).
   const runsvdir = new RunsvDir({
     root: config.serviceRoot,
+    slots: 16,
+    whenNoSlot: 'runsv',
     logger: log.child({ component: 'runit' }),
   });
   await runsvdir.start();

@@ -88,11 +88,12 @@ async function deployBurst(h: TestHost): Promise<void> {
   }
   const since = (m: Map<string, number>) => [...m].map(([pod, t]) => t - (written.get(pod) ?? t));
   const log = await h.preparer.log();
-  const downloads = log
+  const deployed = log
     .split('\n')
     .filter((line) => line.includes('"pod deployed"'))
-    .map((line) => JSON.parse(line).timings?.install as number)
-    .filter((ms) => typeof ms === 'number');
+    .map((line) => JSON.parse(line) as { timings?: Record<string, number>; totalMs?: number });
+  const step = (name: string) =>
+    deployed.map((d) => d.timings?.[name]).filter((ms): ms is number => typeof ms === 'number');
   const baseline = await appStartBaseline(10);
   report(
     `${PODS} pods deployed at once (${running.size} running, ${healthy.size} healthy)`,
@@ -100,7 +101,12 @@ async function deployBurst(h: TestHost): Promise<void> {
     [
       summarize('intent written -> process running', since(running)),
       summarize('intent written -> first passing health', since(healthy)),
-      summarize('install step (download + verify + extract)', downloads),
+      summarize('install step (user, download, verify, extract)', step('install')),
+      summarize('launch step (links, runit services, enable)', step('launch')),
+      summarize(
+        'whole deploy inside the preparer',
+        deployed.map((d) => d.totalMs ?? 0),
+      ),
     ],
   );
   for (const { pod } of pods) await h.store.delete(`intent/${h.node}/${pod}`);
