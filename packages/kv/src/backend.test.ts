@@ -41,17 +41,21 @@ describe('createStore', () => {
     );
   });
 
-  it('etcd:// has a clear P2_KV_UNSUPPORTED_BACKEND error until its backend registers', () => {
+  it('selects etcd for etcd:// (several hosts), and names unknown schemes clearly', () => {
+    expect(createStore('etcd://127.0.0.1:2379').description).toBe('etcd://127.0.0.1:2379');
+    expect(createStore('etcd://127.0.0.1:2379,127.0.0.1:22379').description).toContain(
+      '127.0.0.1:22379',
+    );
     const error = (() => {
       try {
-        createStore('etcd://127.0.0.1:2379');
+        createStore('zk://127.0.0.1:2181');
       } catch (e) {
         return e as Error & { hint?: string };
       }
     })();
     expect(isP2Error(error, KvErrorCodes.UNSUPPORTED_BACKEND)).toBe(true);
-    expect(error?.message).toContain('no store backend for etcd://');
-    expect(error?.hint).toContain('etcd backend');
+    expect(error?.message).toContain('zk://');
+    expect(error?.hint).toContain('etcd://');
     registerBackend('p2t-memoryless', () => ({ description: 'p2t' }) as never);
     expect(createStore('p2t-memoryless://x').description).toBe('p2t');
   });
