@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { createStore, type Store } from '@p2/kv';
 import { RunsvDir } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
+import { ensureUser, findUser, removeUser } from '@p2/users';
 import { type BuiltArtifact, buildArtifact, helloAppDir, repoRoot, tempDir } from './artifacts.js';
 import { freePort, type Proc } from './processes.js';
 
@@ -49,8 +49,12 @@ export interface Cluster {
   artifact(version: string): Promise<BuiltArtifact>;
   /** Runs a command inside a host's network namespace. */
   inHost(host: SimHost, argv: string[]): Promise<string>;
-  /** Records a pod id so `close()` removes its Unix user. */
-  trackPod(podId: string): void;
+  /**
+   * Creates a pod's Unix user up front and records it so `close()` removes it. The simulated hosts
+   * share this machine's /etc/passwd; three preparers creating the same user at once race
+   * (`P2_USERS_MISMATCH`: the user ends up with another host's group), which real hosts never do.
+   */
+  createPodUser(podId: string): Promise<void>;
   close(printLogs?: boolean): Promise<void>;
 }
 
@@ -196,6 +200,7 @@ export async function startCluster(count = 3): Promise<Cluster> {
           '  auth: {type: none}',
           '  require_preparer_in_intent: false',
           '  health_check_host: 127.0.0.1',
+          '  health_check_interval: 250ms',
           `  hooks_directory: ${join(root, 'hooks')}`,
           '  log_level: info',
           '',
@@ -245,8 +250,13 @@ export async function startCluster(count = 3): Promise<Cluster> {
       ]);
       return stdout;
     },
-    trackPod(podId) {
+    async createPodUser(podId) {
       pods.add(podId);
+      await ensureUser({
+        name: podId,
+        home: join(work, 'host0', 'pods', podId),
+        createHome: false,
+      });
     },
     close,
   };
