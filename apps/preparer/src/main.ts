@@ -232,9 +232,11 @@ function startHealth(config: PreparerConfig, store: Store, log: Logger) {
         if (checker) checker.setPod(target(manifest));
         else pending.set(manifest.id, manifest);
       },
-      untrack(podId: string) {
+      async untrack(podId: string) {
         pending.delete(podId);
-        void checker?.removePod(podId);
+        await checker?.removePod(podId).catch((error: unknown) => {
+          log.warn({ pod: podId, err: describeError(error) }, 'could not remove the health record');
+        });
       },
     },
     async close() {

@@ -67,7 +67,8 @@ export interface PreparerOptions {
   /** Health checking of running pods (legacy pods only, as P2). */
   health?: {
     track(manifest: Manifest): void;
-    untrack(podId: string): void;
+    /** Stops checking a pod and removes its published health record. */
+    untrack(podId: string): Promise<void>;
   };
   /** How often running pods' processes (and their exits) are checked and reported. @default 5000 */
   processReportIntervalMs?: number;
@@ -347,6 +348,10 @@ export class Preparer {
     const deployStarted = performance.now();
     const previous = await host.currentManifest(layout).catch(() => undefined);
     await this.report({ ...pod, state: 'deploying', sha: manifest.sha() });
+    // The previous version's health must not vouch for the new one: controllers count a replica as
+    // healthy when reality shows the new manifest and health says passing (found by the multi-host
+    // rolling-update test). Health is published again once the new version runs.
+    if (!uniqueKey) await this.options.health?.untrack(manifest.id);
     try {
       await step('before_install', async () =>
         this.options.hooks?.run('before_install', { manifest, layout }),
@@ -443,7 +448,7 @@ export class Preparer {
         .catch(() => undefined);
     }
     const started = performance.now();
-    if (!uniqueKey) this.options.health?.untrack(podId);
+    if (!uniqueKey) await this.options.health?.untrack(podId);
     await host.uninstall({ podId, uniqueKey, alreadyHalted: onDisk !== undefined });
     const key = this.realityKey(podId, uniqueKey);
     if (uniqueKey) {
