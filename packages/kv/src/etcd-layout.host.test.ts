@@ -1,6 +1,6 @@
 /**
  * P2's key layout (the typed stores p2's packages use: PodTree, UuidPodStore, StatusStore,
- * HealthStore, LabelStore, RecordStore, AuditLogStore, watches, transactions) on real etcd: the
+ * HealthStore, RawLabelStore, RecordStore, AuditLogStore, watches, transactions) on real etcd: the
  * unchanged cases of `layout.test.ts`, with its two helpers swapped for etcd — `startTestServer`
  * returns a real etcd member's endpoint and `ConsulStore` is the etcd backend on a fresh prefix.
  */

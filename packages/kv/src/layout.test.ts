@@ -10,9 +10,9 @@ import {
   AuditLogStore,
   goJson,
   HealthStore,
-  LabelStore,
   lockKeys,
   PodTree,
+  RawLabelStore,
   RecordStore,
   StatusStore,
   UuidPodStore,
@@ -148,7 +148,7 @@ describe('P2 key layout on a real @p2/kv-server', () => {
   });
 
   it('labels: CAS mutation, delete-CAS when emptied, pod ids with a slash', async () => {
-    const labels = new LabelStore(store);
+    const labels = new RawLabelStore(store);
     await labels.mutate('pod', 'node1/hello', (l) => ({ ...l, pod_id: 'hello', app: '<web>' }));
     expect(text((await store.get('labels/pod/node1/hello')).value?.value)).toBe(
       '{"pod_id":"hello","app":"\\u003cweb\\u003e"}',

@@ -508,8 +508,11 @@ export interface LabelRecord {
   modifyIndex: number;
 }
 
-/** Raw label records at `labels/<type>/<id>` (selectors live in `@p2/labels`). */
-export class LabelStore {
+/**
+ * Raw label records at `labels/<type>/<id>`. For selectors, batching and transaction ops use
+ * `LabelStore` from `@p2/labels`, which builds on the same records.
+ */
+export class RawLabelStore {
   constructor(private readonly store: Store) {}
 
   /** Pod label ids are `<node>/<podId>` for legacy pods, so ids may contain one `/`. */
@@ -544,7 +547,7 @@ export class LabelStore {
 
   async get(type: LabelType, id: string): Promise<LabelRecord> {
     const { value: entry } = await this.store.get(this.key(type, id));
-    return entry ? LabelStore.decode(type, entry) : { type, id, labels: {}, modifyIndex: 0 };
+    return entry ? RawLabelStore.decode(type, entry) : { type, id, labels: {}, modifyIndex: 0 };
   }
 
   /** Every label set of a type; malformed records are reported in `problems`. */
@@ -555,7 +558,7 @@ export class LabelStore {
     const problems: ReadProblem[] = [];
     for (const entry of entries) {
       try {
-        records.push(LabelStore.decode(type, entry));
+        records.push(RawLabelStore.decode(type, entry));
       } catch (error) {
         problems.push({ key: entry.key, error: error as KvError });
       }
