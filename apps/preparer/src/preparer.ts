@@ -391,6 +391,7 @@ export class Preparer {
           sha: manifest.sha(),
           previousSha: previous?.sha(),
           services: launched.services,
+          launchTimings: launched.timings,
           downloaded: installed.launchables
             .filter((l) => !l.alreadyInstalled)
             .map((l) => l.launchableId),

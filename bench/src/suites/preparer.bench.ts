@@ -51,12 +51,26 @@ async function appStartBaseline(runs: number): Promise<Sample> {
   return summarize('baseline: node server.cjs until it answers', times);
 }
 
-async function deployBurst(h: TestHost): Promise<void> {
-  const ports = await Promise.all(Array.from({ length: PODS }, () => freePort()));
-  const pods = ports.map((port, i) => ({ pod: h.podId(`b${i}`), port }));
+interface Burst {
+  label: string;
+  pods: Array<{ pod: string; port: number }>;
+}
+
+/**
+ * Writes one manifest per pod, back to back, and times each pod to "process running" (a new pid in
+ * runit's supervise/pid) and to a passing health record written after the intent.
+ */
+async function deployBurst(h: TestHost, burst: Burst, artifact: TestHost['v1']): Promise<void> {
+  const pidFile = (pod: string) =>
+    join(h.work, 'service', `${pod}__app__launch`, 'supervise', 'pid');
+  const oldPid = new Map<string, string>();
+  for (const { pod } of burst.pods)
+    oldPid.set(pod, (await readFile(pidFile(pod), 'utf8').catch(() => '')).trim());
+  const logBefore = (await h.preparer.log()).length;
+  const { index: startIndex } = await h.store.get('p2t-bench-marker');
   const written = new Map<string, number>();
-  for (const { pod, port } of pods) {
-    const m = h.manifest(pod, h.v1, port, `bench ${pod}`);
+  for (const { pod, port } of burst.pods) {
+    const m = h.manifest(pod, artifact, port, `bench ${burst.label} ${pod}`);
     written.set(pod, performance.now());
     void h.store.put(`intent/${h.node}/${pod}`, m.raw);
   }
@@ -64,51 +78,71 @@ async function deployBurst(h: TestHost): Promise<void> {
   const healthy = new Map<string, number>();
   const deadline = performance.now() + 120_000;
   while ((running.size < PODS || healthy.size < PODS) && performance.now() < deadline) {
-    for (const { pod } of pods) {
-      if (
-        !running.has(pod) &&
-        existsSync(join(h.work, 'service', `${pod}__app__launch`, 'supervise', 'pid'))
-      ) {
-        const pid = (
-          await readFile(
-            join(h.work, 'service', `${pod}__app__launch`, 'supervise', 'pid'),
-            'utf8',
-          ).catch(() => '')
-        ).trim();
-        if (pid !== '') running.set(pod, performance.now());
-      }
+    for (const { pod } of burst.pods) {
+      if (running.has(pod)) continue;
+      const pid = (await readFile(pidFile(pod), 'utf8').catch(() => '')).trim();
+      if (pid !== '' && pid !== oldPid.get(pod)) running.set(pod, performance.now());
     }
     const { value: entries } = await h.store.list('health/');
     for (const entry of entries) {
       const record = JSON.parse(Buffer.from(entry.value).toString('utf8'));
-      if (record.Status === 'passing' && written.has(record.Id) && !healthy.has(record.Id))
+      if (
+        record.Status === 'passing' &&
+        entry.modifyIndex > startIndex &&
+        written.has(record.Id) &&
+        !healthy.has(record.Id)
+      )
         healthy.set(record.Id, performance.now());
     }
     await sleep(10);
   }
   const since = (m: Map<string, number>) => [...m].map(([pod, t]) => t - (written.get(pod) ?? t));
-  const log = await h.preparer.log();
-  const deployed = log
+  const deployed = (await h.preparer.log())
+    .slice(logBefore)
     .split('\n')
     .filter((line) => line.includes('"pod deployed"'))
-    .map((line) => JSON.parse(line) as { timings?: Record<string, number>; totalMs?: number });
+    .map(
+      (line) =>
+        JSON.parse(line) as {
+          timings?: Record<string, number>;
+          launchTimings?: Record<string, number>;
+          totalMs?: number;
+        },
+    );
   const step = (name: string) =>
     deployed.map((d) => d.timings?.[name]).filter((ms): ms is number => typeof ms === 'number');
+  const launchPart = (name: string) =>
+    deployed
+      .map((d) => d.launchTimings?.[name])
+      .filter((ms): ms is number => typeof ms === 'number');
   const baseline = await appStartBaseline(10);
   report(
-    `${PODS} pods deployed at once (${running.size} running, ${healthy.size} healthy)`,
+    `${burst.label}: ${PODS} pods at once (${running.size} running, ${healthy.size} healthy)`,
     baseline,
     [
       summarize('intent written -> process running', since(running)),
       summarize('intent written -> first passing health', since(healthy)),
       summarize('install step (user, download, verify, extract)', step('install')),
       summarize('launch step (links, runit services, enable)', step('launch')),
+      summarize('  launch: activate (links, cgroups, specs)', launchPart('activate')),
+      summarize('  launch: runit (write + supervise + start)', launchPart('runit')),
+      summarize('  launch: bin/enable', launchPart('enable')),
+      summarize('  launch: commit marker + prune', launchPart('commit')),
       summarize(
         'whole deploy inside the preparer',
         deployed.map((d) => d.totalMs ?? 0),
       ),
     ],
   );
+}
+
+async function deployBursts(h: TestHost): Promise<void> {
+  const ports = await Promise.all(Array.from({ length: PODS }, () => freePort()));
+  const pods = ports.map((port, i) => ({ pod: h.podId(`b${i}`), port }));
+  // First deploy ever of these pods on this host (their users are created), then an update of
+  // all of them to a new artifact version (the steady state of a fleet).
+  await deployBurst(h, { label: 'new pods', pods }, h.v1);
+  await deployBurst(h, { label: 'update to v2', pods }, h.v2);
   for (const { pod } of pods) await h.store.delete(`intent/${h.node}/${pod}`);
   const clearDeadline = performance.now() + 120_000;
   while (
@@ -187,7 +221,7 @@ export async function run(): Promise<void> {
   }
   const h = await startTestHost();
   try {
-    await deployBurst(h);
+    await deployBursts(h);
     await idle(h);
   } finally {
     await h.close();
