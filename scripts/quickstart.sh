@@ -30,6 +30,10 @@ for _ in $(seq 1 120); do
   if curl -fsS http://127.0.0.1:8080/_status >/dev/null 2>&1; then break; fi
   printf '.'; sleep 0.5
 done
+for _ in $(seq 1 30); do
+  if p2 inspect --node "$node_name" --pod hello --json 2>/dev/null | grep -q '"health": "passing"'; then break; fi
+  printf '.'; sleep 0.5
+done
 echo
 p2 inspect --node "$node_name"
 echo
