@@ -141,15 +141,9 @@ async function waitFor<T>(
 
 /** What runs of a pod now: nothing, this exact manifest, or another version. */
 async function runningState(host: PodHost, manifest: Manifest): Promise<'none' | 'same' | 'other'> {
-  const current = await host
-    .currentManifest(host.layout({ podId: manifest.id }))
-    .catch(() => undefined);
-  if (!current) return 'none';
-  const services = await host.services(current);
-  const up =
-    services.length > 0 && services.every((s) => s.status?.supervised && s.status.state === 'run');
-  if (!up) return 'none';
-  return current.sha() === manifest.sha() ? 'same' : 'other';
+  const running = await host.runningManifest({ podId: manifest.id, requireServices: true });
+  if (!running) return 'none';
+  return running.sha() === manifest.sha() ? 'same' : 'other';
 }
 
 async function putIfChanged(store: Store, key: string, value: Uint8Array): Promise<void> {

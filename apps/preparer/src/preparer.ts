@@ -279,25 +279,13 @@ export class Preparer {
     if (!result.committed) throw new Error(`reality transaction for ${manifest.id} rolled back`);
   }
 
-  /** Whether what runs already matches `manifest` (on disk and in runit), so nothing needs doing. */
-  private async alreadyRunning(manifest: Manifest, uniqueKey: string): Promise<boolean> {
-    const host = this.options.host;
-    const onDisk = await host
-      .currentManifest(host.layout({ podId: manifest.id, uniqueKey }))
-      .catch(() => undefined);
-    if (!onDisk || onDisk.sha() !== manifest.sha()) return false;
-    const services = await host.services(manifest, { uniqueKey });
-    return services.every(
-      (s) =>
-        s.status?.supervised === true && (s.status.state === 'run' || s.status.want === 'down'),
-    );
-  }
-
   private async deploy(manifest: Manifest, uniqueKey: string): Promise<void> {
     const host = this.options.host;
     const layout = host.layout({ podId: manifest.id, uniqueKey });
     const pod = { pod: manifest.id, uniqueKey };
-    if (await this.alreadyRunning(manifest, uniqueKey)) {
+    // What runs already matches intent (on disk and in runit): nothing to deploy.
+    const running = await host.runningManifest({ podId: manifest.id, uniqueKey });
+    if (running?.sha() === manifest.sha()) {
       // Converge without disturbing the app: make sure reality says what runs.
       const reality = await this.options.store.get(this.realityKey(manifest.id, uniqueKey));
       if (
@@ -346,7 +334,7 @@ export class Preparer {
       }
     };
     const deployStarted = performance.now();
-    const previous = await host.currentManifest(layout).catch(() => undefined);
+    const previous = running ?? (await host.currentManifest(layout).catch(() => undefined));
     await this.report({ ...pod, state: 'deploying', sha: manifest.sha() });
     // The previous version's health must not vouch for the new one: controllers count a replica as
     // healthy when reality shows the new manifest and health says passing (found by the multi-host

@@ -828,6 +828,28 @@ export class PodHost {
     return pods;
   }
 
+  /**
+   * The manifest a pod runs now: its `current_manifest.yaml`, provided every one of its services is
+   * supervised and running (or deliberately down, for restart policy `never`); else undefined.
+   * With `requireServices`, a pod without any service does not count as running.
+   */
+  async runningManifest(
+    ref: PodRef & { requireServices?: boolean },
+  ): Promise<Manifest | undefined> {
+    const current = await this.currentManifest(this.layout(ref)).catch(() => undefined);
+    if (!current) return undefined;
+    const services = await this.services(
+      current,
+      ref.uniqueKey ? { uniqueKey: ref.uniqueKey } : {},
+    );
+    if (ref.requireServices && services.length === 0) return undefined;
+    const up = services.every(
+      (s) =>
+        s.status?.supervised === true && (s.status.state === 'run' || s.status.want === 'down'),
+    );
+    return up ? current : undefined;
+  }
+
   /** Status of every service of a pod, read from runit's `supervise/`. */
   async services(manifest: Manifest, ref: Omit<PodRef, 'podId'> = {}): Promise<ServiceState[]> {
     const layout = this.layout({
