@@ -21,6 +21,7 @@ export {
   installHookExecutors,
   shellQuote,
 } from './install.js';
+export { type ProcessOutcome, type RunProcessOptions, runProcess } from './process.js';
 export {
   type HookAuditRecord,
   type HookPod,

@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -10,6 +8,7 @@ import { type DiscoveredHook, discoverHooks } from './discover.js';
 import { type HookVariables, hookEnvironment } from './env.js';
 import { HooksError, HooksErrorCode } from './errors.js';
 import type { HookEvent } from './events.js';
+import { runProcess } from './process.js';
 
 /** The pod a hook run is about. */
 export interface HookPod {
@@ -230,37 +229,6 @@ export async function runHooks(options: RunHooksOptions): Promise<HookRunSummary
   }
 }
 
-/**
- * True while the process group has a member that is not a zombie. Killed members linger as zombies
- * until their new parent reaps them (PID 1 may do that only every second or so); they hold nothing.
- */
-function processGroupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch {
-    return false; // ESRCH: no member at all
-  }
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return true; // no procfs: trust kill(0)
-  }
-  for (const entry of entries) {
-    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-    } catch {
-      continue; // exited meanwhile
-    }
-    // pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
-  }
-  return false;
-}
-
 function safeName(podId: string): string {
   return podId.replace(/[^A-Za-z0-9._-]/g, '_') || 'pod';
 }
@@ -277,11 +245,6 @@ interface RunOneOptions {
     'event' | 'hook' | 'hookPath' | 'podId' | 'podUniqueKey' | 'node' | 'required'
   >;
 }
-
-/** How long to wait for pipes to close after the hook exited (a leftover child may hold them). */
-const PIPE_DRAIN_MS = 200;
-/** How long after SIGKILL to wait for the group to disappear before reporting anyway. */
-const ZOMBIE_WAIT_MS = 1_000;
 
 async function runOne(hook: DiscoveredHook, o: RunOneOptions): Promise<HookAuditRecord> {
   const startedAt = new Date();
@@ -315,139 +278,44 @@ async function runOne(hook: DiscoveredHook, o: RunOneOptions): Promise<HookAudit
     });
   }
 
-  const chunks: Buffer[] = [];
-  let kept = 0;
-  let dropped = 0;
-  const collect = (chunk: Buffer) => {
-    const room = o.outputLimit - kept;
-    if (room > 0) {
-      const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-      chunks.push(part);
-      kept += part.length;
-    }
-    dropped += Math.max(0, chunk.length - Math.max(room, 0));
-  };
-
-  return new Promise<HookAuditRecord>((resolve) => {
-    // detached: the hook leads a new process group, so a timeout can kill its children too.
-    const child = spawn(hook.path, [], {
-      cwd: o.cwd,
-      env: o.env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const outcome = await runProcess(hook.path, {
+    cwd: o.cwd,
+    env: o.env,
+    timeoutMs: o.timeoutMs,
+    killGraceMs: o.killGraceMs,
+    outputLimitBytes: o.outputLimit,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  const { output, outputDroppedBytes: dropped } = outcome;
+  if (outcome.spawnError !== undefined) {
+    return finish({
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      success: false,
+      error: `cannot start ${hook.path}: ${describeError(outcome.spawnError)}`,
+      output,
+      dropped,
     });
-    let timedOut = false;
-    let spawnError: Error | undefined;
-    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    let drainTimer: NodeJS.Timeout | undefined;
-    let settled = false;
-    let killedAt: number | undefined;
-    const pgid = child.pid;
-
-    const killGroup = (sig: NodeJS.Signals) => {
-      if (pgid === undefined) return;
-      try {
-        process.kill(-pgid, sig);
-      } catch {
-        // ESRCH: the whole group is gone already.
-      }
-    };
-    const groupAlive = () => pgid !== undefined && processGroupAlive(pgid);
-
-    const terminate = () => {
-      killGroup('SIGTERM');
-      const deadline = Date.now() + o.killGraceMs;
-      const poll = () => {
-        if (!groupAlive()) return;
-        if (Date.now() >= deadline) {
-          killGroup('SIGKILL');
-          killedAt = Date.now();
-          return;
-        }
-        setTimeout(poll, Math.min(50, o.killGraceMs));
-      };
-      poll();
-    };
-
-    const timer = setTimeout(() => {
-      timedOut = true;
-      terminate();
-    }, o.timeoutMs);
-    const onAbort = () => terminate();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-
-    const settle = () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      clearTimeout(drainTimer);
-      o.signal?.removeEventListener('abort', onAbort);
-      child.stdout.destroy();
-      child.stderr.destroy();
-      const output = Buffer.concat(chunks).toString('utf8');
-      if (spawnError !== undefined) {
-        resolve(
-          finish({
-            exitCode: null,
-            signal: null,
-            timedOut: false,
-            success: false,
-            error: `cannot start ${hook.path}: ${describeError(spawnError)}`,
-            output,
-            dropped,
-          }),
-        );
-        return;
-      }
-      const { code, signal } = exit ?? { code: null, signal: null };
-      const success = !timedOut && code === 0;
-      const error = timedOut
-        ? `timed out after ${o.timeoutMs} ms; killed its process group (${signal ?? 'exited on SIGTERM'})`
-        : o.signal?.aborted && code !== 0
-          ? 'cancelled'
-          : signal !== null
-            ? `killed by ${signal}`
-            : code !== 0
-              ? `exited with status ${code}`
-              : undefined;
-      resolve(
-        finish({
-          exitCode: code,
-          signal,
-          timedOut,
-          success,
-          ...(error === undefined ? {} : { error }),
-          output,
-          dropped,
-        }),
-      );
-    };
-
-    child.on('error', (error) => {
-      spawnError = error;
-      settle();
-    });
-    child.on('exit', (code, signal) => {
-      exit = { code, signal };
-      if (timedOut) {
-        // Wait for the group to be gone (SIGKILL follows the grace period), then report.
-        // Bounded: killed members that nobody reaps yet (zombies) still count as group members.
-        const waitGroup = () => {
-          const reapWaitOver = killedAt !== undefined && Date.now() - killedAt > ZOMBIE_WAIT_MS;
-          if (!groupAlive() || settled || reapWaitOver) return settle();
-          drainTimer = setTimeout(waitGroup, 25);
-        };
-        waitGroup();
-        return;
-      }
-      // Children left behind may keep our pipes open: do not wait for them forever.
-      drainTimer = setTimeout(settle, PIPE_DRAIN_MS);
-    });
-    child.on('close', () => {
-      if (exit !== undefined && (!timedOut || !groupAlive())) settle();
-    });
+  }
+  const { exitCode: code, signal, timedOut } = outcome;
+  const success = !timedOut && code === 0;
+  const error = timedOut
+    ? `timed out after ${o.timeoutMs} ms; killed its process group (${signal ?? 'exited on SIGTERM'})`
+    : outcome.cancelled && code !== 0
+      ? 'cancelled'
+      : signal !== null
+        ? `killed by ${signal}`
+        : code !== 0
+          ? `exited with status ${code}`
+          : undefined;
+  return finish({
+    exitCode: code,
+    signal,
+    timedOut,
+    success,
+    ...(error === undefined ? {} : { error }),
+    output,
+    dropped,
   });
 }
