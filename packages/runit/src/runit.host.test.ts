@@ -1,12 +1,15 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import {
   chmod,
+  chown,
   mkdir,
   mkdtemp,
   readdir,
   readFile,
   readlink,
   rm,
+  stat,
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -184,6 +187,66 @@ describe('RunsvDir with real runit', () => {
     expect(await runsvdir.remove(installed.name, { timeoutMs: 5000 })).toBe(true);
     expect(await readFile(`/proc/${last}/status`, 'utf8').catch(() => 'gone')).toBe('gone');
     expect(await runsvdir.services()).not.toContain(installed.name);
+  });
+
+  it('loads env dirs only after dropping privileges: LD_PRELOAD in them never runs as root', async () => {
+    // glibc's libpcprofile.so creates $PCPROFILE_OUTPUT as soon as a process loads it, so the
+    // file's owner is the uid of the first process that saw the env dir's LD_PRELOAD.
+    const lib = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu']
+      .map((d) => join(d, 'libpcprofile.so'))
+      .find((p) => existsSync(p));
+    expect(lib, 'glibc ships libpcprofile.so').toBeDefined();
+    const outDir = join(base, 'preload-out');
+    await mkdir(outDir, { recursive: true });
+    await chown(outDir, uid, gid);
+    const envDir = join(base, 'env/hostile');
+    await mkdir(envDir, { recursive: true });
+    await writeFile(join(envDir, 'LD_PRELOAD'), lib as string);
+    await writeFile(join(envDir, 'PCPROFILE_OUTPUT'), join(outDir, 'who'));
+    const entry = await app('preloaded', 'exec sleep 1000');
+    const { dir, name } = await runsvdir.install({
+      name: `p2t-preload-${suffix}__app__launch`,
+      entryPoint: entry,
+      user: userName,
+      envDirs: [envDir],
+    });
+    try {
+      const pid = await until('service running', async () => (await readStatus(dir)).pid);
+      // The pod's own process does get the variable (once the exec chain reached it).
+      await until('the app with its env', async () =>
+        (await readFile(`/proc/${pid}/environ`, 'utf8')).includes(`LD_PRELOAD=${lib}`),
+      );
+      const owner = await until(
+        'preload marker',
+        async () => (await stat(join(outDir, 'who'))).uid,
+      );
+      expect(owner).toBe(uid);
+    } finally {
+      await runsvdir.remove(name, { timeoutMs: 5000 });
+    }
+  });
+
+  it('reads env dirs as the service user: an env dir only root can read stops the start', async () => {
+    const envDir = join(base, 'env/root-only');
+    await mkdir(envDir, { recursive: true, mode: 0o700 });
+    await chmod(envDir, 0o700);
+    await writeFile(join(envDir, 'SECRET'), 'x');
+    const entry = await app('rootonly', 'echo started; exec sleep 1000');
+    const { dir, name } = await runsvdir.install({
+      name: `p2t-rootenv-${suffix}__app__launch`,
+      entryPoint: entry,
+      user: userName,
+      envDirs: [envDir],
+    });
+    try {
+      const log = await until('chpst failure in the log', async () => {
+        const text = await readFile(join(dir, 'log/main/current'), 'utf8');
+        return text.includes('chpst') ? text : undefined;
+      });
+      expect(log).not.toContain('started');
+    } finally {
+      await runsvdir.remove(name, { timeoutMs: 5000 });
+    }
   });
 
   it('kills what is left of the process group when the app exits', async () => {

@@ -33,7 +33,7 @@ async function syntaxOk(script: string) {
 }
 
 describe('generated scripts', () => {
-  it('run joins every cgroup, checks the require file, then execs chpst → env → setpriv → entry', async () => {
+  it('run joins every cgroup, checks the require file, then drops privileges before loading env dirs', async () => {
     const run = renderRun(spec);
     expect(run.startsWith('#!/bin/sh\n')).toBe(true);
     expect(run).toContain('echo $$ > /sys/fs/cgroup/cpu/p2/h1/hello/app/cgroup.procs || ');
@@ -42,7 +42,7 @@ describe('generated scripts', () => {
     expect(run).toContain('gid="$(id -g -- hello)"');
     const last = run.trim().split('\n').at(-1);
     expect(last).toBe(
-      `exec chpst -e /data/pods/hello/env chpst -e /data/pods/hello/app/env env ENTRY_POINT=bin/launch setsid setpriv --reuid=hello "--regid=$gid" --init-groups -- /data/pods/hello/app/installs/app_v1/bin/launch 'it'\\''s'`,
+      `exec setsid setpriv --reuid=hello "--regid=$gid" --init-groups -- chpst -e /data/pods/hello/env chpst -e /data/pods/hello/app/env env ENTRY_POINT=bin/launch /data/pods/hello/app/installs/app_v1/bin/launch 'it'\\''s'`,
     );
     await syntaxOk(run);
   });
@@ -67,7 +67,7 @@ describe('generated scripts', () => {
     expect(finish).toContain('./exits.jsonl');
     expect(finish).toContain('./last-exit.json');
     expect(finish.trim().split('\n').at(-1)).toBe(
-      'exec chpst -e /data/pods/hello/env chpst -e /data/pods/hello/app/env env ENTRY_POINT=bin/launch /usr/local/bin/report --db /x.db "$code" "$status"',
+      'exec env ENTRY_POINT=bin/launch /usr/local/bin/report --db /x.db "$code" "$status"',
     );
     await syntaxOk(finish);
   });

@@ -19,9 +19,13 @@ export const EXIT_LOG_MAX_BYTES = 65_536;
 
 /**
  * The `run` script: joins the cgroup (as root), checks the require file, lifts the file limit,
- * changes directory, then execs through `chpst -e` (one per env dir, later wins), `env
- * ENTRY_POINT=…` and `setpriv` (uid, gid, initgroups) into the entry point — every step execs the
- * next, so runsv's child *is* the app.
+ * changes directory, then execs through `setsid` and `setpriv` (uid, gid, initgroups) and only then,
+ * as the service's user, through `chpst -e` (one per env dir, later wins) and `env ENTRY_POINT=…`
+ * into the entry point — every step execs the next, so runsv's child *is* the app.
+ *
+ * The order is the privilege boundary: env dirs are written for (and may be influenced by) the
+ * pod, so they are read only after privileges are dropped; a variable such as `LD_PRELOAD` in them
+ * can reach the pod's own process and never a process running as root.
  * @internal
  */
 export function renderRun(spec: ResolvedSpec): string {
@@ -47,8 +51,6 @@ export function renderRun(spec: ResolvedSpec): string {
   if (spec.killProcessGroup) lines.push(`echo $$ > ./${RUN_PID_FILE}`);
   lines.push(`cd ${q(spec.workingDir)} || exit 111`);
   const argv: string[] = [];
-  for (const dir of spec.envDirs) argv.push(q('chpst'), '-e', q(dir));
-  if (spec.entryPointEnv !== undefined) argv.push('env', q(`ENTRY_POINT=${spec.entryPointEnv}`));
   // runsv's child is never a group leader, so setsid execs in place (no fork, same pid).
   if (spec.killProcessGroup) argv.push('setsid');
   argv.push(
@@ -56,8 +58,12 @@ export function renderRun(spec: ResolvedSpec): string {
     q(`--reuid=${spec.user}`),
     spec.group === undefined ? `"--regid=${group}"` : q(`--regid=${group}`),
     '--init-groups',
+    '--',
   );
-  argv.push('--', q(spec.entryPoint), ...spec.args.map(q));
+  // From here on everything runs as the service's user: the env dirs are read without privileges.
+  for (const dir of spec.envDirs) argv.push(q('chpst'), '-e', q(dir));
+  if (spec.entryPointEnv !== undefined) argv.push('env', q(`ENTRY_POINT=${spec.entryPointEnv}`));
+  argv.push(q(spec.entryPoint), ...spec.args.map(q));
   lines.push(`exec ${argv.join(' ')}`, '');
   return lines.join('\n');
 }
@@ -95,8 +101,8 @@ export function renderFinish(spec: ResolvedSpec): string {
       'fi',
     );
   if (spec.finishCommand !== undefined && spec.finishCommand.length > 0) {
+    // The finish command runs as root: it never loads the service's env dirs (they are the pod's).
     const argv: string[] = [];
-    for (const dir of spec.envDirs) argv.push('chpst', '-e', dir);
     if (spec.entryPointEnv !== undefined) argv.push('env', `ENTRY_POINT=${spec.entryPointEnv}`);
     argv.push(...spec.finishCommand);
     lines.push(`exec ${argv.map(q).join(' ')} "$code" "$status"`);
