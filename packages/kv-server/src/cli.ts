@@ -2,6 +2,7 @@
 /**
  * `p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1] [--acl-token-file FILE]
  * [--session-ttl-min 10s] [--node NAME]`. Runs until SIGINT/SIGTERM, then snapshots and exits.
+ * ACL token: `--acl-token-file`, else `P2_KV_ACL_TOKEN`, else its digest `P2_KV_ACL_TOKEN_SHA256`.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -12,7 +13,8 @@ import { startKvServer } from './server.js';
 
 const USAGE = `usage: p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1]
        [--acl-token-file FILE] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864] [--log-level info]
-Env: P2_KV_ACL_TOKEN (ACL token, if no file is given).`;
+Env: P2_KV_ACL_TOKEN (ACL token, if no file is given), P2_KV_ACL_TOKEN_SHA256 (only the token's
+SHA-256 in hex, if neither is given: the server checks tokens without holding one).`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
     port,
     host: values.host,
     aclToken,
+    aclTokenSha256: aclToken ? undefined : process.env.P2_KV_ACL_TOKEN_SHA256 || undefined,
     logger,
     nodeName: values.node,
     sessionTtlMinMs: durationMs('session-ttl-min', values['session-ttl-min']),

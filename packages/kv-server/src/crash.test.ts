@@ -1,4 +1,5 @@
 /** Fault tests with a real server process: kill -9 and restart. */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -128,6 +129,20 @@ describe('p2-kv-server process under kill -9', () => {
       expect((error as Error).message).toContain('exited with 2');
       expect((error as Error).message).toContain(message);
     }
+  });
+
+  it('the binary with P2_KV_ACL_TOKEN_SHA256 denies anonymous reads and writes with a hint, and accepts the token', async () => {
+    const token = 'p2t-process-token';
+    proc = await spawnServer(dataDir, 0, [], {
+      P2_KV_ACL_TOKEN_SHA256: createHash('sha256').update(token).digest('hex'),
+    });
+    const put = await fetch(`${proc.url}/v1/kv/intent/n1/evil`, { method: 'PUT', body: 'x' });
+    expect(put.status).toBe(403);
+    expect(await put.text()).toMatch(/^Permission denied.*Hint: run as root so p2 finds/);
+    expect((await fetch(`${proc.url}/v1/kv/intent/?recurse`)).status).toBe(403);
+    const headers = { 'X-Consul-Token': token };
+    expect((await fetch(`${proc.url}/v1/kv/intent/?recurse`, { headers })).status).toBe(404);
+    expect((await fetch(`${proc.url}/v1/status/leader`)).status).toBe(200);
   });
 
   it('refuses to start on a port in use, with a hint', async () => {

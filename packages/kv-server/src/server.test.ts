@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -294,16 +295,66 @@ describe('protocol and access', () => {
     const none = await put('/kv/a', 'x');
     expect(none.status).toBe(403);
     expect(none.text).toMatch(/^Permission denied/);
-    expect(await call('PUT', '/kv/a', 'x', { 'X-Consul-Token': 'wrong' })).toMatchObject({
-      status: 403,
-      text: 'ACL not found',
-    });
+    const wrong = await call('PUT', '/kv/a', 'x', { 'X-Consul-Token': 'wrong' });
+    expect(wrong.status).toBe(403);
+    expect(wrong.text).toMatch(/^ACL not found/);
+    expect(wrong.text).toContain('/etc/p2/consul.token');
     expect((await call('PUT', '/kv/a', 'x', { 'X-Consul-Token': 's3cret' })).text).toBe('true');
     expect((await call('GET', '/kv/a', undefined, { Authorization: 'Bearer s3cret' })).status).toBe(
       200,
     );
     expect((await call('GET', '/kv/a?token=s3cret')).status).toBe(200);
     expect((await call('GET', '/status/leader')).status).toBe(200);
+  });
+
+  it('ACL default-deny: every endpoint but /v1/status/ refuses reads and writes without the token, with a hint', async () => {
+    await server.close();
+    const token = 'p2t-0123456789abcdef';
+    const digest = createHash('sha256').update(token).digest('hex');
+    await start({ aclTokenSha256: digest });
+    const auth = { 'X-Consul-Token': token };
+    expect((await call('PUT', '/kv/intent/n1/p', 'manifest', auth)).text).toBe('true');
+    const denied: Array<[string, string, string?]> = [
+      ['PUT', '/kv/intent/n1/evil', 'id: evil'],
+      ['GET', '/kv/intent/n1/p'],
+      ['GET', '/kv/intent/?recurse'],
+      ['GET', '/kv/reality/?keys'],
+      ['DELETE', '/kv/intent/n1/p'],
+      ['PUT', '/txn', '[]'],
+      ['PUT', '/session/create', '{}'],
+      ['GET', '/session/list'],
+      ['GET', '/catalog/nodes'],
+      ['GET', '/agent/self'],
+      ['GET', '/no/such/endpoint'],
+    ];
+    for (const [method, path, body] of denied) {
+      const res = await call(method, path, body);
+      expect([method, path, res.status]).toEqual([method, path, 403]);
+      expect(res.text).toMatch(/^Permission denied/);
+      expect(res.text).toContain('Hint: run as root so p2 finds /etc/p2/consul.token');
+      expect(res.text).toContain('--token / CONSUL_HTTP_TOKEN');
+      expect(res.headers.get('x-consul-index')).toBeNull();
+    }
+    // Nothing changed, and the digest itself is not a token.
+    expect((await call('GET', '/kv/intent/n1/p?raw', undefined, auth)).text).toBe('manifest');
+    expect((await call('GET', '/kv/intent/n1/evil', undefined, auth)).status).toBe(404);
+    expect(
+      (await call('GET', '/kv/intent/n1/p', undefined, { 'X-Consul-Token': digest })).status,
+    ).toBe(403);
+    // What Consul leaves open stays open (readiness probes).
+    expect((await call('GET', '/status/leader')).status).toBe(200);
+    expect((await call('GET', '/status/peers')).status).toBe(200);
+  });
+
+  it('refuses a malformed aclTokenSha256 or an empty aclToken', async () => {
+    for (const options of [{ aclTokenSha256: 'abc' }, { aclToken: '' }]) {
+      const error = await startKvServer({
+        dataDir: join(dataDir, 'other'),
+        port: 0,
+        ...options,
+      }).catch((e: unknown) => e);
+      expect(isP2Error(error, 'P2_KV_SERVER_BAD_OPTIONS')).toBe(true);
+    }
   });
 
   it('never crashes: garbage on the socket gets a 400 and the server keeps serving', async () => {

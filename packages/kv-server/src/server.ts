@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -27,8 +27,17 @@ export interface KvServerOptions {
   port?: number;
   /** Address to listen on. @default '127.0.0.1' (loopback only) */
   host?: string;
-  /** When set, every request must carry this token (`X-Consul-Token`, `Authorization: Bearer`, `?token=`), else 403. */
+  /**
+   * When set, every request except `/v1/status/*` must carry this token (`X-Consul-Token`,
+   * `Authorization: Bearer`, `?token=`), else 403 with a hint.
+   */
   aclToken?: string;
+  /**
+   * The same as `aclToken`, given only as the token's SHA-256 (64 hex digits), so that whoever
+   * configures the server (a pod manifest, its env) never holds the token itself. Ignored when
+   * `aclToken` is set.
+   */
+  aclTokenSha256?: string;
   /** pino logger. @default silent */
   logger?: Logger;
   /** The node name sessions are registered on. @default os.hostname() */
@@ -90,6 +99,14 @@ const WRITE_VERBS = new Set<TxnVerb>([
   'delete-cas',
 ]);
 
+/** What a 403 tells a person to do (p2's tools find the token where p2-bootstrap puts it). */
+const DENIED_HINT =
+  'Hint: run as root so p2 finds /etc/p2/consul.token, or pass --token / CONSUL_HTTP_TOKEN.';
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
 /** An HTTP answer that ends request handling early. */
 class HttpFailure extends Error {
   constructor(
@@ -135,7 +152,30 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
       hint: 'pass --data-dir /var/lib/p2-kv (any directory this user may write)',
     });
   }
-  const aclToken = options.aclToken === undefined ? undefined : Buffer.from(options.aclToken);
+  if (
+    options.aclToken === undefined &&
+    options.aclTokenSha256 !== undefined &&
+    !/^[0-9a-f]{64}$/i.test(options.aclTokenSha256)
+  ) {
+    throw new KvServerError(
+      KvServerErrorCodes.BAD_OPTIONS,
+      `aclTokenSha256 must be 64 hex digits (a SHA-256), got ${options.aclTokenSha256.length} characters`,
+      { hint: 'compute it with: printf %s "$(cat TOKEN_FILE)" | sha256sum' },
+    );
+  }
+  if (options.aclToken === '') {
+    throw new KvServerError(KvServerErrorCodes.BAD_OPTIONS, 'aclToken is empty', {
+      hint: 'pass a non-empty token, or none to run without ACLs',
+    });
+  }
+  // Only the token's digest is kept: requests are checked by hashing what they send, which also
+  // makes the comparison constant-length.
+  const aclDigest =
+    options.aclToken !== undefined
+      ? sha256(options.aclToken)
+      : options.aclTokenSha256 !== undefined
+        ? Buffer.from(options.aclTokenSha256, 'hex')
+        : undefined;
 
   const state = new State();
   const log = new DurableLog(options.dataDir, state, options.compactBytes ?? 64 * 1024 * 1024);
@@ -722,18 +762,20 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   // ---- routing -------------------------------------------------------------------------------
 
   function authorize(req: IncomingMessage, q: URLSearchParams): void {
-    if (!aclToken) return;
+    if (!aclDigest) return;
     const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const given = q.get('token') ?? (req.headers['x-consul-token'] as string | undefined) ?? bearer;
     if (given === undefined || given === '') {
       throw new HttpFailure(
         403,
-        'Permission denied: anonymous token lacks permission; send X-Consul-Token',
+        `Permission denied: anonymous token lacks permission; this store needs an ACL token on every request (X-Consul-Token). ${DENIED_HINT}`,
       );
     }
-    const buffer = Buffer.from(given);
-    if (buffer.length !== aclToken.length || !timingSafeEqual(buffer, aclToken)) {
-      throw new HttpFailure(403, 'ACL not found');
+    if (!timingSafeEqual(sha256(given), aclDigest)) {
+      throw new HttpFailure(
+        403,
+        `ACL not found: the token sent is not this store's. ${DENIED_HINT}`,
+      );
     }
   }
 
@@ -772,7 +814,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
         `p2-kv-server refuses writes after a disk error (${(diskError as Error).message}); restart it once the disk is fixed`,
       );
     }
-    res.setHeader('X-Consul-Default-ACL-Policy', aclToken ? 'deny' : 'allow');
+    res.setHeader('X-Consul-Default-ACL-Policy', aclDigest ? 'deny' : 'allow');
     const dc = q.get('dc');
     if (dc !== null && dc !== '' && dc !== datacenter)
       throw new HttpFailure(500, `No path to datacenter ${JSON.stringify(dc)}`);

@@ -19,6 +19,7 @@ export async function spawnServer(
   dataDir: string,
   port = 0,
   extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
@@ -34,7 +35,7 @@ export async function spawnServer(
       'warn',
       ...extra,
     ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
