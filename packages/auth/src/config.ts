@@ -35,7 +35,7 @@ export type AuthConfig =
 
 /**
  * Validates the preparer's `auth:` YAML map (`type`, `keyring`, `authorized_deployers`,
- * `deploy_policy`, and our additions `multi_signature: {<pod>: {required, signers}}`,
+ * `deploy_policy`, and our additions `multi_signature: {<pod> | '*': {required, signers}}`,
  * `min_rsa_bits`, `allow_sha1_signatures`). An empty or unknown `type` is an error, as P2's preparer refused to start.
  *
  * @throws AuthError `P2_AUTH_CONFIG_INVALID` naming the field.
@@ -120,25 +120,49 @@ export async function createDeployerPolicy(
 function parseMultiSignature(value: unknown): Record<string, MultiSignatureRule> | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw configError('auth.multi_signature', 'expected a map of pod id → {required, signers}');
+    throw configError(
+      'auth.multi_signature',
+      `expected a map of pod id (or *) → {required, signers}, found ${shown(value)}`,
+    );
   }
   const out: Record<string, MultiSignatureRule> = {};
   for (const [pod, rule] of Object.entries(value as Record<string, unknown>)) {
+    const field = `auth.multi_signature.${pod}`;
+    if (rule !== null && (typeof rule !== 'object' || Array.isArray(rule))) {
+      throw configError(field, `expected a map {required, signers}, found ${shown(rule)}`);
+    }
     const r = (rule ?? {}) as Record<string, unknown>;
+    const unknown = Object.keys(r).filter((k) => k !== 'required' && k !== 'signers');
+    if (unknown.length > 0) {
+      throw configError(`${field}.${unknown[0]}`, 'unknown key (expected required, signers)');
+    }
     const required = r.required ?? 2;
     if (typeof required !== 'number' || !Number.isInteger(required) || required < 1) {
-      throw configError(`auth.multi_signature.${pod}.required`, 'expected an integer ≥ 1');
+      throw configError(`${field}.required`, `expected an integer ≥ 1, found ${shown(required)}`);
     }
     const signers = r.signers;
     if (
       signers !== undefined &&
       (!Array.isArray(signers) || signers.some((s) => typeof s !== 'string'))
     ) {
-      throw configError(`auth.multi_signature.${pod}.signers`, 'expected a list of fingerprints');
+      throw configError(
+        `${field}.signers`,
+        `expected a list of fingerprints, found ${shown(signers)}`,
+      );
+    }
+    if (Array.isArray(signers) && signers.length < required) {
+      throw configError(
+        `${field}.signers`,
+        `lists ${signers.length} fingerprint(s), fewer than required (${required}): no manifest could ever deploy`,
+      );
     }
     out[pod] = { required, ...(signers ? { signers: signers as string[] } : {}) };
   }
   return out;
+}
+
+function shown(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value);
 }
 
 function requiredString(map: Record<string, unknown>, key: string): string {

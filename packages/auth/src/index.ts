@@ -4,7 +4,8 @@
  * Keyrings (armored or binary `pubring.gpg`, reloaded on change), verification of clearsigned pod
  * manifests and detached artifact signatures, P2's deployer policies (none, keyring, user) and
  * artifact policies (none, build, manifest, either), signing helpers for tools, and two additions
- * beyond P2: a replay guard (deploy serial + expiry) and M-of-N signing for chosen pods.
+ * beyond P2: a replay guard (deploy serial + expiry) and M-of-N signing for chosen pods, combined
+ * with the deployer policy by `ManifestAuthorizer`.
  *
  * @packageDocumentation
  */
@@ -21,6 +22,14 @@ export {
   readArtifactSha,
   withCompanionFiles,
 } from './artifact.js';
+export {
+  createManifestAuthorizer,
+  type ManifestAuthorization,
+  ManifestAuthorizer,
+  type ManifestAuthorizerOptions,
+  type ManifestToCheck,
+  type ReplayGuardConfig,
+} from './authorizer.js';
 export { type AuthConfig, createDeployerPolicy, parseAuthConfig } from './config.js';
 export { DeployPolicy, DeployPolicyFile, type DeployPolicySource } from './deploy-policy.js';
 export { AuthError, type AuthErrorCode, AuthErrorCodes } from './errors.js';

@@ -396,6 +396,33 @@ describe('deployer policies', () => {
       });
     });
 
+    it('parses multi_signature strictly, naming the field and what was found', () => {
+      const parse = (multi_signature: unknown) =>
+        parseAuthConfig({ type: 'keyring', keyring: '/k', multi_signature });
+      expect(parse({ '*': { required: 3 }, 'p2t-a': null })).toMatchObject({
+        multiSignature: { '*': { required: 3 }, 'p2t-a': { required: 2 } },
+      });
+      for (const [value, message] of [
+        [
+          ['p2t-a'],
+          /auth\.multi_signature: expected a map of pod id \(or \*\) → \{required, signers\}, found \["p2t-a"\]/,
+        ],
+        [
+          { 'p2t-a': 3 },
+          /auth\.multi_signature\.p2t-a: expected a map \{required, signers\}, found 3/,
+        ],
+        [{ 'p2t-a': { required: 0 } }, /p2t-a\.required: expected an integer ≥ 1, found 0/],
+        [{ 'p2t-a': { requird: 2 } }, /p2t-a\.requird: unknown key/],
+        [
+          { 'p2t-a': { signers: 'ABC' } },
+          /p2t-a\.signers: expected a list of fingerprints, found "ABC"/,
+        ],
+        [{ 'p2t-a': { required: 2, signers: ['ABC'] } }, /fewer than required \(2\)/],
+      ] as const) {
+        expect(() => parse(value), JSON.stringify(value)).toThrow(message);
+      }
+    });
+
     it('builds a user policy from files and re-reads the deploy policy when it changes', async () => {
       const keyringPath = join(dir, 'keys.asc');
       const policyPath = join(dir, 'policy.yaml');

@@ -78,7 +78,10 @@ export interface MultiSignatureRule {
 export interface SignedPolicyOptions extends VerifyOptions {
   /** Keyring (or reloading keyring file) holding the operators' public keys. */
   keyring: KeyringSource;
-  /** Pod id → M-of-N rule, for pods that need several signers. */
+  /**
+   * Pod id → M-of-N rule, for pods that need several signers; the key `*` applies to every pod
+   * without a rule of its own.
+   */
   multiSignature?: Readonly<Record<string, MultiSignatureRule>>;
   /** Receives one record per decision (debug when authorized, info when refused). @default silent */
   logger?: Logger;
@@ -168,7 +171,7 @@ abstract class SignedDeployerPolicy implements DeployerPolicy {
       if (refusal) firstRefusal ??= refusal;
       else authorized.push(signer);
     }
-    const rule = this.options.multiSignature?.[manifest.id];
+    const rule = multiSignatureRule(this.options.multiSignature, manifest.id);
     if (rule) return this.checkMultiSignature(rule, authorized, signers, manifest);
     const signer = authorized[0];
     if (!signer) throw firstRefusal!;
@@ -320,6 +323,19 @@ export class UserDeployerPolicy extends SignedDeployerPolicy {
       },
     );
   }
+}
+
+/** Key of the M-of-N rule that applies to every pod without a rule of its own. */
+const ALL_PODS = '*';
+
+/** The pod's own rule, else the `*` rule (own keys only: a pod named `constructor` has no rule). */
+function multiSignatureRule(
+  rules: Readonly<Record<string, MultiSignatureRule>> | undefined,
+  podId: string,
+): MultiSignatureRule | undefined {
+  if (!rules) return undefined;
+  if (Object.hasOwn(rules, podId)) return rules[podId];
+  return Object.hasOwn(rules, ALL_PODS) ? rules[ALL_PODS] : undefined;
 }
 
 const SIGNED_MESSAGE = '-----BEGIN PGP SIGNED MESSAGE-----';

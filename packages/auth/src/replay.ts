@@ -1,5 +1,7 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, realpath, rename, rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { AuthError, AuthErrorCodes } from './errors.js';
@@ -130,32 +132,58 @@ export class ReplayGuard {
   ) {}
 
   /**
-   * Loads the state file (missing = empty).
-   * @throws AuthError `P2_AUTH_REPLAY_STATE_INVALID` when it exists but cannot be read or parsed
-   *   (fail closed: a guard that forgot its state would accept replays).
+   * Loads the state file (missing = empty), creating its directory (mode 0700) when missing.
+   *
+   * The file decides what this host refuses, so it is trusted only when nobody else could have
+   * written it: the file must be a regular file (a symlink is refused, never followed) owned by root
+   * or the user running this process and not writable by group or others; its directory and every
+   * directory above it must be owned by root or this user and not writable by others (a sticky
+   * directory such as `/tmp` is fine above the state directory, not as it).
+   *
+   * @throws AuthError `P2_AUTH_REPLAY_STATE_INVALID` when it exists but cannot be trusted, read or
+   *   parsed (fail closed: a guard that forgot its state would accept replays).
    */
   static async open(statePath: string, options: ReplayGuardOptions = {}): Promise<ReplayGuard> {
-    let state: ReplayState = { version: 1, pods: {} };
-    let text: string | undefined;
+    const path = resolve(statePath);
+    const dir = dirname(path);
     try {
-      text = await readFile(statePath, 'utf8');
+      await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw stateError(statePath, `cannot read it: ${describeCause(cause)}`, cause);
-      }
+      throw stateError(path, `cannot create its directory ${dir}: ${describeCause(cause)}`, cause);
     }
+    await checkTrustedDirectory(path, dir);
+    let state: ReplayState = { version: 1, pods: {} };
+    const text = await readTrustedFile(path);
     if (text !== undefined) {
       try {
         const parsed = JSON.parse(text) as ReplayState;
-        if (parsed?.version !== 1 || typeof parsed.pods !== 'object' || parsed.pods === null) {
+        if (
+          parsed?.version !== 1 ||
+          typeof parsed.pods !== 'object' ||
+          parsed.pods === null ||
+          Array.isArray(parsed.pods)
+        ) {
           throw new Error('expected {"version": 1, "pods": {…}}');
         }
         state = parsed;
       } catch (cause) {
-        throw stateError(statePath, `it is damaged: ${describeCause(cause)}`, cause);
+        throw stateError(path, `it is damaged: ${describeCause(cause)}`, cause);
       }
     }
-    return new ReplayGuard(statePath, state, options);
+    return new ReplayGuard(path, state, options);
+  }
+
+  /**
+   * Whether the state already holds exactly this manifest (same pod, serial and signed bytes), or
+   * it has no serial to record.
+   */
+  isRecorded(manifest: ReplayGuardInput): boolean {
+    const { serial } = readDeployMetadata(manifest);
+    if (serial === undefined) return true;
+    const last = Object.hasOwn(this.state.pods, manifest.id)
+      ? this.state.pods[manifest.id]
+      : undefined;
+    return last?.serial === serial && last.digest === digestOf(manifest);
   }
 
   /** The last serial recorded for a pod. */
@@ -244,18 +272,111 @@ function digestOf(manifest: ReplayGuardInput): string {
   return sha256Hex(bytes);
 }
 
-async function writeAtomically(path: string, content: string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`;
+/** Root trusts files owned by root, and a process running as another user its own files. */
+function trustedOwner(uid: number): boolean {
+  return uid === 0 || uid === process.getuid?.();
+}
+
+function ownerName(uid: number): string {
+  return uid === 0 ? 'root' : `uid ${uid}`;
+}
+
+/**
+ * The state directory and every directory above it (as given and with symlinks resolved) must be
+ * owned by a trusted user and not writable by group or others — except sticky directories above
+ * the state directory, where others cannot rename or delete what is ours.
+ */
+async function checkTrustedDirectory(path: string, dir: string): Promise<void> {
+  const chains = [dir];
   try {
-    await mkdir(dirname(path), { recursive: true });
-    const handle = await open(temp, 'w', 0o600);
+    const real = await realpath(dir);
+    if (real !== dir) chains.push(real);
+  } catch (cause) {
+    throw stateError(path, `cannot resolve its directory ${dir}: ${describeCause(cause)}`, cause);
+  }
+  for (const start of chains) {
+    for (let current = start, first = true; ; first = false) {
+      let stats: Awaited<ReturnType<typeof lstat>>;
+      try {
+        stats = await lstat(current);
+      } catch (cause) {
+        throw stateError(path, `cannot inspect ${current}: ${describeCause(cause)}`, cause);
+      }
+      if (!trustedOwner(stats.uid)) {
+        throw untrusted(path, `${current} is owned by ${ownerName(stats.uid)}, not root`, current);
+      }
+      const othersWrite = (stats.mode & 0o022) !== 0;
+      const sticky = (stats.mode & 0o1000) !== 0;
+      if (!stats.isSymbolicLink() && othersWrite && (first || !sticky)) {
+        throw untrusted(
+          path,
+          `${current} is writable by group or others (mode ${(stats.mode & 0o7777).toString(8)})`,
+          current,
+        );
+      }
+      const parent = dirname(current);
+      if (parent === current) break;
+      current = parent;
+    }
+  }
+}
+
+/** Reads the state file without following a symlink; `undefined` when it does not exist. */
+async function readTrustedFile(path: string): Promise<string | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw untrusted(path, 'it is a symbolic link', path);
+    throw stateError(path, `cannot read it: ${describeCause(cause)}`, cause);
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw untrusted(path, 'it is not a regular file', path);
+    if (!trustedOwner(stats.uid)) {
+      throw untrusted(path, `it is owned by ${ownerName(stats.uid)}, not root`, path);
+    }
+    if ((stats.mode & 0o022) !== 0) {
+      throw untrusted(
+        path,
+        `it is writable by group or others (mode ${(stats.mode & 0o7777).toString(8)}; expected 600)`,
+        path,
+      );
+    }
+    return await handle.readFile('utf8');
+  } catch (cause) {
+    if (cause instanceof AuthError) throw cause;
+    throw stateError(path, `cannot read it: ${describeCause(cause)}`, cause);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Temp file (created exclusively, never through a symlink, mode 0600), fsync, rename, fsync dir. */
+async function writeAtomically(path: string, content: string): Promise<void> {
+  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const handle = await open(
+      temp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
+      await handle.chmod(0o600); // whatever the umask
       await handle.writeFile(content);
       await handle.sync();
     } finally {
       await handle.close();
     }
     await rename(temp, path);
+    const dir = await open(dirname(path), constants.O_RDONLY);
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   } catch (cause) {
     await rm(temp, { force: true });
     throw stateError(path, `cannot write it: ${describeCause(cause)}`, cause);
@@ -275,6 +396,17 @@ function metadataError(podId: string, problem: string, cause?: unknown): AuthErr
     hint: 'deploy_serial: <integer>, deploy_expires: <RFC 3339 time, e.g. 2026-12-01T00:00:00Z>',
     details: { podId },
   });
+}
+
+function untrusted(path: string, problem: string, offender: string): AuthError {
+  return new AuthError(
+    AuthErrorCodes.REPLAY_STATE_INVALID,
+    `replay state ${path}: not trusted: ${problem}`,
+    {
+      hint: `the state file and its directories must belong to root and be writable only by root (chown root ${offender}; chmod go-w ${offender})`,
+      details: { path, offender },
+    },
+  );
 }
 
 function stateError(path: string, problem: string, cause?: unknown): AuthError {
