@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readlink, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readlink, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { describeError } from '@p2/errors';
 import { HoistError, HoistErrorCodes, hasErrno } from './errors.js';
@@ -13,9 +13,12 @@ const DIGEST_LINE = /^[0-9a-f]{64}$/;
  * char><path>` per line (spec 01 §1.11). Blank lines are skipped; paths are cleaned (`./a` → `a`).
  * Returns path → hex digest.
  *
+ * Messages name the source and the line number and say what was expected; they never quote the
+ * text (a digest location may name a file that holds secrets).
+ *
  * @param source - where the text came from, for messages
  * @throws HoistError `P2_HOIST_DIGEST_FILE_INVALID` for a short or malformed line, a duplicate
- *   path, or a path that is absolute or contains `..`
+ *   path, or a path that is absolute or contains `..` (`details`: `source`, `line`)
  * @example
  * ```ts
  * parseDigestFile('e3b0…b855  bin/launch\n') // Map { 'bin/launch' => 'e3b0…b855' }
@@ -23,33 +26,43 @@ const DIGEST_LINE = /^[0-9a-f]{64}$/;
  */
 export function parseDigestFile(text: string, source = 'digest file'): Map<string, string> {
   const digests = new Map<string, string>();
+  const firstLine = new Map<string, number>();
   const lines = text.split('\n');
   lines.forEach((raw, index) => {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line.trim() === '') return;
-    const where = `${source} line ${index + 1}`;
+    const lineNumber = index + 1;
+    const where = `${source} line ${lineNumber}`;
+    const details = { source, line: lineNumber };
     const hex = line.slice(0, 64);
     if (line.length < 67 || !DIGEST_LINE.test(hex)) {
       throw new HoistError(
         HoistErrorCodes.DIGEST_FILE_INVALID,
-        `${where} is not "<64 lowercase hex sha256><space><mode><path>": ${JSON.stringify(line.slice(0, 100))}`,
-        { hint: 'generate the file with `sha256sum` from inside the artifact directory' },
+        `${where} is not "<64 lowercase hex sha256><space><mode><path>" (${line.length < 67 ? 'too short' : 'no 64-digit lowercase hex digest at its start'})`,
+        {
+          hint: 'generate the file with `sha256sum` from inside the artifact directory',
+          details,
+        },
       );
     }
     const rawPath = line.slice(66);
     if (rawPath.startsWith('/') || rawPath.split('/').includes('..')) {
       throw new HoistError(
         HoistErrorCodes.DIGEST_FILE_INVALID,
-        `${where} names ${JSON.stringify(rawPath)}, which is outside the install directory`,
+        `${where} names a path outside the install directory (expected a relative path without "..")`,
+        { details },
       );
     }
     const path = posix.normalize(rawPath).replace(/^(\.\/)+/, '');
-    if (digests.has(path)) {
+    const earlier = firstLine.get(path);
+    if (earlier !== undefined) {
       throw new HoistError(
         HoistErrorCodes.DIGEST_FILE_INVALID,
-        `${where} lists ${JSON.stringify(path)} a second time`,
+        `${where} lists the same path as line ${earlier} (expected each file once)`,
+        { details: { ...details, firstLine: earlier } },
       );
     }
+    firstLine.set(path, lineNumber);
     digests.set(path, hex);
   });
   return digests;
@@ -146,8 +159,20 @@ function preview(paths: string[]): string {
   return paths.length > 10 ? `${shown} and ${paths.length - 10} more` : shown;
 }
 
+/**
+ * The install belongs to the pod's user, who may swap a file for a FIFO after the walk: open without
+ * blocking and hash only a regular file (anything else cannot match a listed digest).
+ */
 async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    if (!(await handle.stat()).isFile()) return 'not a regular file';
+    const hash = createHash('sha256');
+    for await (const chunk of handle.createReadStream({ start: 0, autoClose: false })) {
+      hash.update(chunk as Buffer);
+    }
+    return hash.digest('hex');
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }

@@ -7,13 +7,19 @@ import { P2Error, type P2ErrorOptions } from '@p2/errors';
 export const HoistErrorCodes = {
   /** The location is not a URL or path hoist can fetch (unknown scheme, relative `file:` path…). */
   LOCATION_INVALID: 'P2_HOIST_LOCATION_INVALID',
+  /**
+   * A local (`file:` or plain-path) location is not allowed: outside the allowed directories
+   * (`localRoots`), a symlink out of them, not a regular file (FIFO, device, directory, socket), or
+   * — when running as root — a file or directory another user owns or may write.
+   */
+  LOCAL_LOCATION_REFUSED: 'P2_HOIST_LOCAL_LOCATION_REFUSED',
   /** The artifact does not exist (HTTP 404/410, or no such local file). */
   ARTIFACT_NOT_FOUND: 'P2_HOIST_ARTIFACT_NOT_FOUND',
   /** The server answered with a status that is neither success nor retryable (401, 403, 400…). */
   FETCH_HTTP_STATUS: 'P2_HOIST_FETCH_HTTP_STATUS',
   /** Network or TLS failure, or a retryable status, still failing after every retry. */
   FETCH_FAILED: 'P2_HOIST_FETCH_FAILED',
-  /** The download passed `maxDownloadBytes`. */
+  /** The download passed `maxBytes` (or a digest or signature passed `maxDocumentBytes`). */
   FETCH_TOO_LARGE: 'P2_HOIST_FETCH_TOO_LARGE',
   /** The operation was aborted through its `AbortSignal`. */
   ABORTED: 'P2_HOIST_ABORTED',

@@ -227,9 +227,12 @@ describe('local files and fetchBytes', () => {
   it('copies file: locations and plain paths with their digest', async () => {
     const source = join(work.dir, 'local.tar.gz');
     await import('node:fs/promises').then((fs) => fs.writeFile(source, body));
-    expect((await downloadArtifact(`file://${source}`, dest())).sha256).toBe(sha);
-    expect((await downloadArtifact(source, dest())).sha256).toBe(sha);
-    await expect(downloadArtifact(join(work.dir, 'nope.tar.gz'), dest())).rejects.toMatchObject({
+    const localRoots = [work.dir];
+    expect((await downloadArtifact(`file://${source}`, dest(), { localRoots })).sha256).toBe(sha);
+    expect((await downloadArtifact(source, dest(), { localRoots })).sha256).toBe(sha);
+    await expect(
+      downloadArtifact(join(work.dir, 'nope.tar.gz'), dest(), { localRoots }),
+    ).rejects.toMatchObject({
       code: HoistErrorCodes.ARTIFACT_NOT_FOUND,
     });
   });

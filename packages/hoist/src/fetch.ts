@@ -1,13 +1,19 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, stat, truncate } from 'node:fs/promises';
+import { type FileHandle, open, stat, truncate } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@p2/errors';
 import got, { type Response } from 'got';
 import type { Logger } from 'pino';
-import { HoistError, HoistErrorCodes, hasErrno } from './errors.js';
+import { HoistError, HoistErrorCodes } from './errors.js';
+import {
+  DEFAULT_MAX_DOCUMENT_BYTES,
+  type FileLocation,
+  openLocalFile,
+  readLocalDocument,
+} from './local.js';
 import { type ResolvedLocation, resolveLocation } from './location.js';
 import { silentLogger } from './logger.js';
 
@@ -51,8 +57,22 @@ export interface FetchOptions {
   maxBackoffMs?: number;
   /** Extra request headers (e.g. an `authorization` token; never logged). */
   headers?: Record<string, string>;
-  /** Refuse artifacts larger than this. @default 20 GiB (downloads), 16 MiB ({@link fetchBytes}) */
+  /** Refuse artifacts larger than this. @default 20 GiB */
   maxBytes?: number;
+  /**
+   * Refuse documents ({@link fetchBytes}: digests, signatures, build manifests) larger than this,
+   * local or remote. `maxBytes`, when smaller, applies too. @default 4 MiB
+   */
+  maxDocumentBytes?: number;
+  /**
+   * Absolute directories that local locations (`file:` URLs and plain paths) may come from. A local
+   * location outside them — as written or after resolving symlinks — is refused with
+   * `P2_HOIST_LOCAL_LOCATION_REFUSED`, as is anything that is not a regular file (FIFO, device,
+   * directory). When the process runs as root, the file and every directory above it must also be
+   * root-owned and not writable by group or others. HTTP(S) locations are not affected.
+   * @default [] — every local location is refused
+   */
+  localRoots?: readonly string[];
   /** Called with progress, at most every `progressIntervalMs`, and once when done. */
   onProgress?: (progress: DownloadProgress) => void;
   /** @default 250 */
@@ -95,9 +115,12 @@ const DEFAULT_DOWNLOAD_MAX = 20 * 1024 ** 3;
  * Downloads an artifact to `destPath` (created or truncated), computing its SHA-256 on the fly.
  * HTTP(S) downloads retry transient failures with exponential backoff and, when the server
  * supports ranges (`Accept-Ranges: bytes`, validated with `If-Range`), continue where the
- * interrupted attempt stopped. `file:` locations and plain paths are copied.
+ * interrupted attempt stopped. `file:` locations and plain paths are copied, when they lie in
+ * `localRoots` (see {@link FetchOptions.localRoots}).
  *
- * @throws HoistError `P2_HOIST_ARTIFACT_NOT_FOUND` (404/410, missing file),
+ * @throws HoistError `P2_HOIST_LOCAL_LOCATION_REFUSED` (a local location outside `localRoots`,
+ *   not a regular file, or not root-owned when running as root),
+ *   `P2_HOIST_ARTIFACT_NOT_FOUND` (404/410, missing file),
  *   `P2_HOIST_FETCH_HTTP_STATUS` (other non-retryable status), `P2_HOIST_FETCH_FAILED` (network or
  *   TLS failure after every retry), `P2_HOIST_FETCH_TOO_LARGE`, `P2_HOIST_ABORTED`,
  *   `P2_HOIST_LOCATION_INVALID`, `P2_HOIST_IO`
@@ -120,10 +143,11 @@ export async function downloadArtifact(
 
 /**
  * Fetches a small document (a digest file, a signature, a build manifest) into memory, with the
- * same retries, timeouts and CA as {@link downloadArtifact}.
+ * same retries, timeouts, CA and `localRoots` as {@link downloadArtifact}. Local files are read
+ * through one descriptor, never past the limit.
  *
- * @throws HoistError as {@link downloadArtifact}; `P2_HOIST_FETCH_TOO_LARGE` past `maxBytes`
- *   (default 16 MiB)
+ * @throws HoistError as {@link downloadArtifact}; `P2_HOIST_FETCH_TOO_LARGE` past
+ *   `maxDocumentBytes` (default 4 MiB)
  * @example
  * ```ts
  * const digest = (await fetchBytes('https://artifacts.local/app_1.digest')).toString('utf8');
@@ -134,35 +158,23 @@ export async function fetchBytes(
   options: FetchOptions = {},
 ): Promise<Buffer> {
   const resolved = typeof location === 'string' ? resolveLocation(location) : location;
-  const maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
-  if (resolved.kind === 'file') {
-    let size: number;
-    try {
-      size = (await stat(resolved.path)).size;
-    } catch (cause) {
-      throw localError(resolved, cause);
-    }
-    if (size > maxBytes) throw tooLargeError(resolved, maxBytes);
-    const handle = await open(resolved.path, 'r').catch((cause: unknown) => {
-      throw localError(resolved, cause);
-    });
-    try {
-      return await handle.readFile();
-    } finally {
-      await handle.close();
-    }
-  }
+  const maxBytes = Math.min(
+    options.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES,
+    options.maxBytes ?? Number.POSITIVE_INFINITY,
+  );
+  if (resolved.kind === 'file') return readLocalDocument(resolved, options.localRoots, maxBytes);
   const chunks: Buffer[] = [];
   await new HttpDownload(resolved, undefined, { ...options, maxBytes }, chunks).run();
   return Buffer.concat(chunks);
 }
 
 /**
- * Hashes a local file (streaming), reporting progress like a download.
+ * Hashes a local file (streaming), reporting progress like a download. Given an open handle, reads
+ * through it (positional reads; the handle stays open).
  * @internal
  */
 export async function hashFile(
-  path: string,
+  source: string | FileHandle,
   onProgress?: (progress: DownloadProgress) => void,
   start = 0,
   hash: Hash = createHash('sha256'),
@@ -178,7 +190,9 @@ export async function hashFile(
     hash,
   );
   await pipeline(
-    createReadStream(path, { start, highWaterMark: 1024 * 1024 }),
+    typeof source === 'string'
+      ? createReadStream(source, { start, highWaterMark: 1024 * 1024 })
+      : source.createReadStream({ start, highWaterMark: 1024 * 1024, autoClose: false }),
     meter,
     async (s) => {
       for await (const _ of s) {
@@ -191,61 +205,52 @@ export async function hashFile(
 }
 
 async function copyLocalFile(
-  location: Extract<ResolvedLocation, { kind: 'file' }>,
+  location: FileLocation,
   destPath: string,
   options: FetchOptions,
 ): Promise<DownloadResult> {
   const maxBytes = options.maxBytes ?? DEFAULT_DOWNLOAD_MAX;
-  let size: number;
+  const { handle, size } = await openLocalFile(location, options.localRoots);
   try {
-    const info = await stat(location.path);
-    if (!info.isFile()) {
+    if (size > maxBytes) throw tooLargeError(location, maxBytes);
+    const hash = createHash('sha256');
+    const meter = new Meter(
+      0,
+      size,
+      1,
+      options.onProgress,
+      options.progressIntervalMs ?? 250,
+      maxBytes,
+      location,
+      hash,
+    );
+    try {
+      await pipeline(
+        handle.createReadStream({ start: 0, highWaterMark: 1024 * 1024, autoClose: false }),
+        meter,
+        createWriteStream(destPath),
+        ...(options.signal ? [{ signal: options.signal }] : []),
+      );
+    } catch (cause) {
+      if (options.signal?.aborted) throw abortedError(location, cause);
+      if (cause instanceof HoistError) throw cause;
       throw new HoistError(
-        HoistErrorCodes.ARTIFACT_NOT_FOUND,
-        `artifact ${location.display} is not a regular file`,
+        HoistErrorCodes.IO,
+        `cannot copy ${location.display} to ${destPath}: ${describeError(cause)}`,
+        { cause },
       );
     }
-    size = info.size;
-  } catch (cause) {
-    if (cause instanceof HoistError) throw cause;
-    throw localError(location, cause);
+    meter.finish();
+    return {
+      path: destPath,
+      sha256: hash.digest('hex'),
+      size: meter.bytes,
+      attempts: 1,
+      resumed: false,
+    };
+  } finally {
+    await handle.close().catch(() => undefined);
   }
-  if (size > maxBytes) throw tooLargeError(location, maxBytes);
-  const hash = createHash('sha256');
-  const meter = new Meter(
-    0,
-    size,
-    1,
-    options.onProgress,
-    options.progressIntervalMs ?? 250,
-    maxBytes,
-    location,
-    hash,
-  );
-  try {
-    await pipeline(
-      createReadStream(location.path, { highWaterMark: 1024 * 1024 }),
-      meter,
-      createWriteStream(destPath),
-      ...(options.signal ? [{ signal: options.signal }] : []),
-    );
-  } catch (cause) {
-    if (options.signal?.aborted) throw abortedError(location, cause);
-    if (cause instanceof HoistError) throw cause;
-    throw new HoistError(
-      HoistErrorCodes.IO,
-      `cannot copy ${location.display} to ${destPath}: ${describeError(cause)}`,
-      { cause },
-    );
-  }
-  meter.finish();
-  return {
-    path: destPath,
-    sha256: hash.digest('hex'),
-    size: meter.bytes,
-    attempts: 1,
-    resumed: false,
-  };
 }
 
 /** One HTTP(S) transfer with retries and Range resumption. */
@@ -620,21 +625,6 @@ function tooLargeError(location: ResolvedLocation, maxBytes: number): HoistError
     HoistErrorCodes.FETCH_TOO_LARGE,
     `${location.display} is larger than the ${maxBytes}-byte limit`,
     { details: { limit: maxBytes } },
-  );
-}
-
-function localError(location: ResolvedLocation, cause: unknown): HoistError {
-  if (hasErrno(cause, 'ENOENT', 'ENOTDIR')) {
-    return new HoistError(
-      HoistErrorCodes.ARTIFACT_NOT_FOUND,
-      `artifact ${location.display} does not exist`,
-      { cause, hint: 'check the launchable `location`' },
-    );
-  }
-  return new HoistError(
-    HoistErrorCodes.IO,
-    `cannot read ${location.display}: ${describeError(cause)}`,
-    { cause },
   );
 }
 

@@ -109,6 +109,7 @@ describe('installArtifact', () => {
       launchableRoot: root(),
       launchableId: 'app',
       location: path,
+      localRoots: [work.dir],
       verifier: {
         async verify() {
           throw new Error('signature by unknown key 0xDEADBEEF');
@@ -143,12 +144,14 @@ describe('installArtifact', () => {
       launchableRoot: root(),
       launchableId: 'app',
       location: `file://${path}`,
+      localRoots: [work.dir],
     });
     expect(result.dirName).toBe('app');
     const explicit = await installArtifact({
       launchableRoot: root(),
       launchableId: 'app',
       location: path,
+      localRoots: [work.dir],
       version: 'v2',
     });
     expect(explicit.dirName).toBe('app_v2');
@@ -163,7 +166,12 @@ describe('installArtifact', () => {
     await writeFile(first, artifact);
     await writeFile(second, await makeArchive([{ header: { name: 'bin/launch' }, content: 'v2' }]));
     const install = (location: string) =>
-      installArtifact({ launchableRoot: root(), launchableId: 'app', location });
+      installArtifact({
+        launchableRoot: root(),
+        launchableId: 'app',
+        location,
+        localRoots: [work.dir],
+      });
 
     expect(await install(first)).toMatchObject({
       dirName: 'app',
@@ -196,6 +204,7 @@ describe('installArtifact', () => {
           launchableRoot: root(),
           launchableId: 'app',
           location: path,
+          localRoots: [work.dir],
           version: 'v1',
         }),
       ),
@@ -211,6 +220,7 @@ describe('installArtifact', () => {
       launchableRoot: root(),
       launchableId: 'app',
       location: path,
+      localRoots: [work.dir],
       owner: { uid: 65534, gid: 65534 },
     });
     for (const p of [
@@ -235,6 +245,7 @@ describe('current and last links', () => {
       launchableRoot: root(),
       launchableId: 'app',
       location: path,
+      localRoots: [work.dir],
       version,
     });
   }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import {
   chown,
   type FileHandle,
@@ -7,7 +8,6 @@ import {
   mkdir,
   open,
   readdir,
-  readFile,
   readlink,
   rename,
   rm,
@@ -28,6 +28,7 @@ import {
   type Owner,
 } from './extract.js';
 import { type DownloadProgress, downloadArtifact, type FetchOptions, hashFile } from './fetch.js';
+import { openLocalFile } from './local.js';
 import {
   installDirName,
   type ResolvedLocation,
@@ -41,7 +42,10 @@ import { walk } from './walk.js';
 
 /** What an {@link ArtifactVerifier} is asked to check. */
 export interface ArtifactToVerify {
-  /** A local file holding exactly the artifact bytes that will be extracted. */
+  /**
+   * A local file holding exactly the artifact bytes that will be extracted: the download, or for a
+   * local location `/proc/self/fd/<n>` of the descriptor hoist hashed and will extract from.
+   */
   path: string;
   /** Lowercase hex SHA-256 of those bytes. */
   sha256: string;
@@ -76,7 +80,7 @@ export interface InstallOptions extends FetchOptions {
   /** `<pod home>/<launchable id>`; installs go to `<launchableRoot>/installs/<dir>`. */
   launchableRoot: string;
   launchableId: string;
-  /** The artifact: `http(s)://…`, `file:///…` or a local path. */
+  /** The artifact: `http(s)://…`, `file:///…` or a local path (inside `localRoots`). */
   location: string;
   /**
    * The version that names the install directory (`version.id` of the manifest). When unset it is
@@ -288,36 +292,17 @@ async function acquire(
   options: InstallOptions,
 ): Promise<AcquiredArtifact> {
   if (location.kind === 'file') {
-    let handle: FileHandle;
+    const { handle, size } = await openLocalFile(location, options.localRoots);
     try {
-      handle = await open(location.path, 'r');
-    } catch (cause) {
-      if (hasErrno(cause, 'ENOENT', 'ENOTDIR')) {
-        throw new HoistError(
-          HoistErrorCodes.ARTIFACT_NOT_FOUND,
-          `artifact ${location.display} does not exist`,
-          { cause, hint: 'check the launchable `location`' },
-        );
-      }
-      throw new HoistError(
-        HoistErrorCodes.IO,
-        `cannot read ${location.display}: ${describeError(cause)}`,
-        { cause },
-      );
-    }
-    try {
-      const info = await handle.stat();
-      if (!info.isFile()) {
-        throw new HoistError(
-          HoistErrorCodes.ARTIFACT_NOT_FOUND,
-          `artifact ${location.display} is not a regular file`,
-        );
-      }
-      const hashed = await hashFile(
-        `/proc/self/fd/${handle.fd}`,
-        withTotal(options.onProgress, info.size),
-      );
-      return { path: location.path, handle, sha256: hashed.sha256, size: hashed.size };
+      const hashed = await hashFile(handle, withTotal(options.onProgress, size));
+      // The verifier gets the open descriptor's path: the bytes it checks are the ones extracted,
+      // whatever happens to the name meanwhile.
+      return {
+        path: `/proc/self/fd/${handle.fd}`,
+        handle,
+        sha256: hashed.sha256,
+        size: hashed.size,
+      };
     } catch (error) {
       await handle.close();
       if (error instanceof HoistError) throw error;
@@ -354,23 +339,36 @@ function sourceRecord(location: string, expectedSha256: string | undefined): Sou
   };
 }
 
-/** A missing or unreadable record (an install made by P2) counts as a different source. */
+/**
+ * A missing or unreadable record (an install made by P2) counts as a different source. `installs/`
+ * belongs to the pod's user, so the record is opened without following symlinks or blocking (a
+ * FIFO there must not stall root), must be a small regular file, and is never echoed.
+ */
 async function sourceMatches(path: string, wanted: SourceRecord): Promise<boolean> {
+  let handle: FileHandle | undefined;
   try {
-    const recorded = JSON.parse(await readFile(path, 'utf8')) as SourceRecord;
+    handle = await open(
+      path,
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
+    );
+    const info = await handle.stat();
+    if (!info.isFile() || info.size > 4096) return false;
+    const recorded = JSON.parse(await handle.readFile('utf8')) as SourceRecord;
     return (
       recorded.location === wanted.location &&
       (wanted.sha256 === undefined || recorded.sha256 === wanted.sha256)
     );
   } catch {
     return false;
+  } finally {
+    await handle?.close().catch(() => undefined);
   }
 }
 
 async function writeSourceRecord(path: string, record: SourceRecord): Promise<void> {
   const temp = `${path}.${randomBytes(4).toString('hex')}`;
   try {
-    await writeFile(temp, `${JSON.stringify(record)}\n`, { mode: 0o644 });
+    await writeFile(temp, `${JSON.stringify(record)}\n`, { mode: 0o644, flag: 'wx' });
     await rename(temp, path);
   } catch (cause) {
     await rm(temp, { force: true }).catch(() => undefined);
