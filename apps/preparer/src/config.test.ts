@@ -131,3 +131,76 @@ describe('require_preparer_in_intent', () => {
     expect(off.unknownKeys).toEqual([]);
   });
 });
+
+describe('replay_guard and multi_signature', () => {
+  const keyring = '  auth: {type: keyring, keyring: /etc/p2/pubring.gpg}\n';
+
+  it('turns the replay guard on by default whenever manifests are signed', () => {
+    const config = parsePreparerConfig(`preparer:\n${keyring}`);
+    expect(config.replayGuard).toEqual({
+      stateFile: '/var/lib/p2/replay-state.json',
+      requireSerial: false,
+    });
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('takes a state file and require_serial, and can be turned off', () => {
+    expect(
+      parsePreparerConfig(
+        `preparer:\n${keyring}  replay_guard: {state_file: /srv/p2/replay.json, require_serial: true}\n`,
+      ).replayGuard,
+    ).toEqual({ stateFile: '/srv/p2/replay.json', requireSerial: true });
+    const off = parsePreparerConfig(`preparer:\n${keyring}  replay_guard: {enabled: false}\n`);
+    expect(off.replayGuard).toBeUndefined();
+    expect(off.unknownKeys).toEqual([]);
+  });
+
+  it('has no replay guard under auth none, and warns when one (or M-of-N) is configured', () => {
+    expect(parsePreparerConfig('preparer:\n  auth: {type: none}\n')).toMatchObject({
+      warnings: [],
+    });
+    const config = parsePreparerConfig(
+      'preparer:\n  auth: {type: none, multi_signature: {p2t-a: {required: 2}}}\n  replay_guard: {require_serial: true}\n',
+    );
+    expect(config.replayGuard).toBeUndefined();
+    expect(config.warnings).toEqual([
+      expect.stringMatching(/^preparer\.auth\.multi_signature has no effect with auth type none/),
+      expect.stringMatching(/^preparer\.replay_guard has no effect with auth type none/),
+    ]);
+  });
+
+  it('reads M-of-N rules from auth.multi_signature (a pod, or * for all pods)', () => {
+    const config = parsePreparerConfig(
+      'preparer:\n  auth:\n    type: keyring\n    keyring: /k\n    multi_signature:\n      p2-preparer: {required: 2}\n      "*": {required: 1}\n',
+    );
+    expect(config.auth).toMatchObject({
+      multiSignature: { 'p2-preparer': { required: 2 }, '*': { required: 1 } },
+    });
+  });
+
+  it.each([
+    [`${keyring}  replay_guard: true\n`, /preparer\.replay_guard: expected a mapping, found true/],
+    [
+      `${keyring}  replay_guard: {state_fil: /x}\n`,
+      /preparer\.replay_guard\.state_fil: expected one of enabled, state_file, require_serial, found "state_fil"/,
+    ],
+    [
+      `${keyring}  replay_guard: {state_file: state.json}\n`,
+      /preparer\.replay_guard\.state_file: expected an absolute file path, found "state\.json"/,
+    ],
+    [
+      `${keyring}  replay_guard: {require_serial: "yes"}\n`,
+      /preparer\.replay_guard\.require_serial: expected true or false, found "yes"/,
+    ],
+    [
+      `${keyring}  replay_guard: {enabled: 1}\n`,
+      /preparer\.replay_guard\.enabled: expected true or false, found 1/,
+    ],
+    [
+      '  auth: {type: keyring, keyring: /k, multi_signature: {p2t-a: {required: 0}}}\n',
+      /preparer\.auth\.multi_signature\.p2t-a\.required: expected an integer ≥ 1, found 0/,
+    ],
+  ])('rejects %j naming the key, the expected and the found value', (lines, message) => {
+    expect(() => parsePreparerConfig(`preparer:\n${lines}`)).toThrowError(message);
+  });
+});

@@ -15,6 +15,14 @@ export interface ArtifactAuthConfig {
   keyring?: string;
 }
 
+/** The replay guard's settings (beyond P2); see the README's Configuration section. */
+export interface ReplayGuardSettings {
+  /** Highest `deploy_serial` run per pod. @default /var/lib/p2/replay-state.json */
+  stateFile: string;
+  /** Refuse signed manifests without `deploy_serial`. @default false */
+  requireSerial: boolean;
+}
+
 export interface PreparerConfig {
   nodeName: string;
   /** Store URL (`consul://host:port`, `consul+https://…`, `etcd://…`); derived from consul_address when unset. */
@@ -29,6 +37,11 @@ export interface PreparerConfig {
   /** Deployer policy, validated by @p2/auth. */
   auth: AuthConfig;
   artifactAuth: ArtifactAuthConfig;
+  /**
+   * Replay guard (`replay_guard:`): on by default whenever `auth.type` is not `none`; undefined
+   * when off (`enabled: false`, or `auth: none`, where nothing is signed).
+   */
+  replayGuard?: ReplayGuardSettings;
   logLevel: string;
   /** Bytes of installs kept per launchable before pruning. @default 10 GiB */
   maxLaunchableDiskUsage: number;
@@ -62,6 +75,8 @@ export interface PreparerConfig {
   requirePreparerInIntent: boolean;
   /** Keys this version does not understand (reported once at start). */
   unknownKeys: string[];
+  /** Settings that load but have no effect, each one sentence (logged once at start). */
+  warnings: string[];
 }
 
 /** Keys P2 defined that p2 reads (others P2 accepted are listed in IGNORED_P2_KEYS). */
@@ -98,6 +113,7 @@ const KNOWN_KEYS = new Set([
   'health_check_interval',
   'require_preparer_in_intent',
   'health_check_host',
+  'replay_guard',
 ]);
 /** P2 keys for features p2 does not implement (docker, socket logging, sqlite reporter, …): accepted, ignored. */
 const IGNORED_P2_KEYS = new Set([
@@ -268,6 +284,52 @@ function deployerAuth(reader: Reader, where: string): AuthConfig {
   }
 }
 
+const REPLAY_GUARD_KEYS = ['enabled', 'state_file', 'require_serial'];
+/** Under a root-only directory (created 0700 when missing). */
+const DEFAULT_REPLAY_STATE_FILE = '/var/lib/p2/replay-state.json';
+
+/**
+ * `replay_guard: {enabled, state_file, require_serial}` — secure by default: on whenever manifests
+ * are signed (`auth.type` other than `none`). Strict about its own keys: a misspelt key in a
+ * security setting must not silently fall back to a default.
+ */
+function replayGuard(
+  reader: Reader,
+  where: string,
+  auth: AuthConfig,
+  warnings: string[],
+): ReplayGuardSettings | undefined {
+  const raw = reader.map('replay_guard');
+  const section = raw ?? {};
+  for (const key of Object.keys(section)) {
+    if (!REPLAY_GUARD_KEYS.includes(key)) {
+      throw invalid(where, `replay_guard.${key}`, `one of ${REPLAY_GUARD_KEYS.join(', ')}`, key);
+    }
+  }
+  const enabled = section.enabled ?? true;
+  if (typeof enabled !== 'boolean') {
+    throw invalid(where, 'replay_guard.enabled', 'true or false', enabled);
+  }
+  const requireSerial = section.require_serial ?? false;
+  if (typeof requireSerial !== 'boolean') {
+    throw invalid(where, 'replay_guard.require_serial', 'true or false', requireSerial);
+  }
+  const stateFile = section.state_file ?? DEFAULT_REPLAY_STATE_FILE;
+  if (typeof stateFile !== 'string' || !stateFile.startsWith('/') || stateFile.endsWith('/')) {
+    throw invalid(where, 'replay_guard.state_file', 'an absolute file path', stateFile);
+  }
+  if (auth.type === 'none') {
+    if (raw) {
+      warnings.push(
+        'preparer.replay_guard has no effect with auth type none (nothing is signed, so a deploy_serial proves nothing)',
+      );
+    }
+    return undefined;
+  }
+  if (!enabled) return undefined;
+  return { stateFile, requireSerial };
+}
+
 function artifactAuth(reader: Reader, where: string): ArtifactAuthConfig {
   const raw = reader.map('artifact_auth');
   if (!raw) return { type: 'none' };
@@ -358,13 +420,22 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
   }
 
   const hooksManifestText = r.string('hooks_manifest');
+  const auth = deployerAuth(r, where);
+  const warnings: string[] = [];
+  const rawAuth = raw.auth as Raw;
+  if (auth.type === 'none' && rawAuth.multi_signature !== undefined) {
+    warnings.push(
+      'preparer.auth.multi_signature has no effect with auth type none (signatures are not checked)',
+    );
+  }
+  const replay = replayGuard(r, where, auth, warnings);
   const config: PreparerConfig = {
     nodeName,
     store: storeUrlFrom(r),
     hooksDirectory: r.string('hooks_directory') ?? '/usr/local/p2hooks.d',
     podRoot: r.string('pod_root') ?? '/data/pods',
     statusPort: r.int('status_port', 0),
-    auth: deployerAuth(r, where),
+    auth,
     artifactAuth: artifactAuth(r, where),
     logLevel: r.string('log_level') ?? 'info',
     maxLaunchableDiskUsage,
@@ -380,6 +451,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     healthCheckTimeoutMs: healthTimeoutSeconds * 1000,
     requirePreparerInIntent: r.bool('require_preparer_in_intent', true),
     unknownKeys: Object.keys(raw).filter((k) => !KNOWN_KEYS.has(k) && !IGNORED_P2_KEYS.has(k)),
+    warnings,
   };
   const optional = {
     consulTokenPath: r.string('consul_token_path'),
@@ -393,6 +465,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     certFile: r.string('cert_file'),
     keyFile: r.string('key_file'),
     hooksManifest: hooksManifestText === 'no_hooks' ? undefined : hooksManifestText,
+    replayGuard: replay,
   };
   for (const [key, value] of Object.entries(optional)) {
     if (value !== undefined) Object.assign(config, { [key]: value });

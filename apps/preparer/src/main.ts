@@ -3,7 +3,7 @@
  * reconcile engine, status server. Everything here is composition; the logic lives in packages.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { createArtifactVerifier, createDeployerPolicy, withCompanionFiles } from '@p2/auth';
+import { createArtifactVerifier, createManifestAuthorizer, withCompanionFiles } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
 import { HealthChecker, healthTarget, StoreHealthPublisher } from '@p2/health';
@@ -48,6 +48,7 @@ export async function startPreparer(
   const log = options.logger;
   for (const key of config.unknownKeys)
     log.warn({ key: `preparer.${key}` }, 'unknown configuration key ignored');
+  for (const warning of config.warnings) log.warn(warning);
   if (config.requireFile && !existsSync(config.requireFile)) {
     throw new PreparerError(
       PreparerErrorCode.REQUIRE_FILE_MISSING,
@@ -77,9 +78,14 @@ export async function startPreparer(
     log.warn({ err: describeError(error) }, 'no usable cgroups: pods run without resource limits');
     return false as const;
   });
-  const policy = await createDeployerPolicy(config.auth, {
+  // Deployer policy (signatures, M-of-N) and replay guard, as one authorizer (see @p2/auth).
+  const authorizer = await createManifestAuthorizer(config.auth, {
+    replayGuard: config.replayGuard,
     logger: log.child({ component: 'auth' }),
   });
+  if (authorizer.replayGuard)
+    log.info({ stateFile: authorizer.replayGuard.statePath }, 'replay guard on');
+  const policy = authorizer.policy;
   const ca = config.caFile ? readFileSync(config.caFile) : undefined;
   const fetchOptions = ca ? { ca } : {};
   const artifactVerifier =
@@ -139,8 +145,9 @@ export async function startPreparer(
     store,
     host,
     authorize: async (manifest) => {
-      await policy.authorize(manifest);
+      await authorizer.authorize(manifest);
     },
+    launched: (manifest) => authorizer.launched(manifest),
     hooks,
     health: health.tracker,
     logger: log,

@@ -29,6 +29,12 @@ export interface LifecycleHooks {
 /** Checks that a manifest may be deployed here (a deployer policy from @p2/auth); rejects when not. */
 export type Authorize = (manifest: Manifest) => Promise<void>;
 
+/**
+ * Told that a manifest runs here — after its launch, and for what already runs when the preparer
+ * (re)starts — so @p2/auth's replay guard records its serial only once it really ran.
+ */
+export type Launched = (manifest: Manifest) => Promise<void>;
+
 /** The preparer's per-pod state record, written to `status/preparer/<node>/<pod>` (a p2 extension). */
 export interface PodState {
   pod: string;
@@ -57,6 +63,8 @@ export interface PreparerOptions {
   store: Store;
   host: PodHost;
   authorize: Authorize;
+  /** See {@link Launched}; a rejection fails the deploy attempt, which is retried. */
+  launched?: Launched;
   hooks?: LifecycleHooks;
   logger: Logger;
   metrics: PreparerMetrics;
@@ -300,6 +308,7 @@ export class Preparer {
       }
       if (!uniqueKey) this.options.health?.track(manifest);
       this.running.set(workerKey(manifest.id, uniqueKey), { manifest, uniqueKey });
+      await this.options.launched?.(manifest); // a crash may have lost the record of its launch
       return;
     }
 
@@ -367,6 +376,7 @@ export class Preparer {
       const launched = await step('launch', () =>
         host.launch(manifest, { uniqueKey, deferRestarts: self }),
       );
+      await step('record_launch', async () => this.options.launched?.(manifest));
       await step('write_reality', () => this.writeReality(manifest, uniqueKey));
       await step('after_launch', async () =>
         this.options.hooks?.run('after_launch', { manifest, layout }),
