@@ -10,5 +10,7 @@ export const ExitCode = {
   INVALID_INPUT: 3,
   /** Something asked for does not exist (no such pod, key or file). */
   NOT_FOUND: 4,
+  /** The store refused access (no valid ACL token), or the token file is not safe to use. */
+  DENIED: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -54,6 +54,7 @@ const CLI_ERROR_CODES: Record<number, string> = {
   [ExitCode.USAGE]: 'P2_CLI_USAGE',
   [ExitCode.INVALID_INPUT]: 'P2_CLI_INVALID_INPUT',
   [ExitCode.NOT_FOUND]: 'P2_CLI_NOT_FOUND',
+  [ExitCode.DENIED]: 'P2_CLI_DENIED',
 };
 
 /** Renders any error for people (or as JSON) and returns the exit code to use. */

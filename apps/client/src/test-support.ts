@@ -39,12 +39,22 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Starts a kv-server on a free loopback port with a temp data dir; `p2()` runs the CLI against it. */
-export async function startHarness(prefix: string): Promise<Harness> {
+/**
+ * Starts a kv-server on a free loopback port with a temp data dir; `p2()` runs the CLI against it.
+ * With `aclToken` the server denies anything without it, and `store` (the test's own client) has it.
+ */
+export async function startHarness(
+  prefix: string,
+  options: { aclToken?: string } = {},
+): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), `p2t-${prefix}-`));
-  const server = await startKvServer({ dataDir: join(dir, 'kv'), port: 0 });
+  const server = await startKvServer({
+    dataDir: join(dir, 'kv'),
+    port: 0,
+    ...(options.aclToken ? { aclToken: options.aclToken } : {}),
+  });
   const url = `consul://127.0.0.1:${server.port}`;
-  const store = createStore(url);
+  const store = createStore(url, options.aclToken ? { token: options.aclToken } : {});
   return {
     dir,
     server,

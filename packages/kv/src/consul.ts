@@ -16,6 +16,7 @@ import Consul from 'consul';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
 import { assertValueSize, assertWritableKey, MAX_TXN_OPS, toBytes } from './keys.js';
+import { TOKEN_HINT } from './token.js';
 import type {
   Indexed,
   KvEntry,
@@ -259,7 +260,7 @@ export class ConsulStore implements Store {
         return new KvError(KvErrorCodes.PERMISSION_DENIED, message, {
           cause: error,
           details: { status },
-          hint: 'pass the ACL token (--token / CONSUL_HTTP_TOKEN) that this store expects',
+          hint: TOKEN_HINT,
         });
       }
       if (status === 413) {

@@ -30,6 +30,10 @@ export const KvErrorCodes = {
   BAD_RECORD: 'P2_KV_BAD_RECORD',
   /** The operation was cancelled through its AbortSignal. */
   ABORTED: 'P2_KV_ABORTED',
+  /** A token file is not safe to trust: a symlink, not a regular file, wrong owner or mode. */
+  TOKEN_FILE_UNSAFE: 'P2_KV_TOKEN_FILE_UNSAFE',
+  /** A token file is missing, unreadable by this user, or empty. */
+  TOKEN_FILE_UNREADABLE: 'P2_KV_TOKEN_FILE_UNREADABLE',
 } as const;
 
 /** A code of {@link KvErrorCodes}. */

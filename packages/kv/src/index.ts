@@ -50,6 +50,21 @@ export {
   manageSession,
   startSession,
 } from './session.js';
+export {
+  DEFAULT_TOKEN_FILE,
+  type EnsuredToken,
+  ensureTokenFile,
+  explainDenied,
+  findStoreToken,
+  readTokenFile,
+  type StoreToken,
+  type StoreTokenLookup,
+  type StoreTokenSource,
+  TOKEN_FILE_ENV,
+  TOKEN_HINT,
+  type TokenFileChecks,
+  tokenSha256,
+} from './token.js';
 export { Transaction } from './txn.js';
 export type {
   Indexed,

@@ -1,13 +1,20 @@
 /**
  * Plumbing shared by every command: running a command body with one error path, the store flags
- * (spec 03 §0.3: `--store`/`P2_STORE`, `--token`/`CONSUL_HTTP_TOKEN`), the node default and reading
- * manifest files.
+ * (spec 03 §0.3: `--store`/`P2_STORE`, `--token`/`CONSUL_HTTP_TOKEN`, then p2's token file), the
+ * node default and reading manifest files.
  */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { P2Error } from '@p2/errors';
-import { createStore, type Store } from '@p2/kv';
+import {
+  createStore,
+  DEFAULT_TOKEN_FILE,
+  explainDenied,
+  findStoreToken,
+  type Store,
+  TOKEN_FILE_ENV,
+} from '@p2/kv';
 import { lintManifest, type Manifest, parseGoDuration, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../exit-codes.js';
@@ -41,6 +48,8 @@ export function exitCodeFor(error: unknown): ExitCode {
   if (code === 'P2_KV_INVALID_KEY' || code === 'P2_KV_VALUE_TOO_LARGE')
     return ExitCode.INVALID_INPUT;
   if (code === 'P2_KV_UNSUPPORTED_BACKEND' || code === 'P2_KV_BAD_OPTIONS') return ExitCode.USAGE;
+  if (code === 'P2_KV_PERMISSION_DENIED' || code === 'P2_KV_TOKEN_FILE_UNSAFE')
+    return ExitCode.DENIED;
   return ExitCode.FAILURE;
 }
 
@@ -61,7 +70,10 @@ export async function runCommand(
 export function withStoreFlags(command: Command): Command {
   return command
     .option('--store <url>', `store URL (env P2_STORE; default ${DEFAULT_STORE})`)
-    .option('--token <token>', 'ACL token (env CONSUL_HTTP_TOKEN)');
+    .option(
+      '--token <token>',
+      `ACL token (env CONSUL_HTTP_TOKEN; else read from ${TOKEN_FILE_ENV} or ${DEFAULT_TOKEN_FILE})`,
+    );
 }
 
 /** The store URL a command talks to: `--store`, else `P2_STORE`, else the local kv-server. */
@@ -69,16 +81,23 @@ export function storeUrl(ctx: ProgramContext, flags: StoreFlags): string {
   return flags.store ?? ctx.env.P2_STORE ?? DEFAULT_STORE;
 }
 
-/** Opens the store, runs `fn`, and always closes it. */
+/**
+ * Opens the store, runs `fn`, and always closes it. The ACL token is `--token`, else
+ * `CONSUL_HTTP_TOKEN`, else the token file `p2-bootstrap` wrote (`P2_TOKEN_FILE`, else
+ * `/etc/p2/consul.token`; readable by root only). A 403 from the store becomes an error that says
+ * which token was sent and where p2 looked (exit code {@link ExitCode.DENIED}).
+ */
 export async function withStore<T>(
   ctx: ProgramContext,
   flags: StoreFlags,
   fn: (store: Store) => Promise<T>,
 ): Promise<T> {
-  const token = flags.token ?? ctx.env.CONSUL_HTTP_TOKEN;
-  const store = createStore(storeUrl(ctx, flags), token ? { token } : {});
+  const found = await findStoreToken({ flag: flags.token, env: ctx.env });
+  const store = createStore(storeUrl(ctx, flags), found.token ? { token: found.token } : {});
   try {
     return await fn(store);
+  } catch (error) {
+    throw explainDenied(error, found);
   } finally {
     await store.close();
   }
