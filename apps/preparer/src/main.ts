@@ -9,7 +9,7 @@ import { describeError } from '@p2/errors';
 import { HealthChecker, healthTarget, StoreHealthPublisher } from '@p2/health';
 import { fetchBytes } from '@p2/hoist';
 import { runHooks } from '@p2/hooks';
-import { createStore, type Store } from '@p2/kv';
+import { createStore, readTokenFile, type Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import { PodHost, PodLayout } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
@@ -58,8 +58,9 @@ export async function startPreparer(
       },
     );
   }
+  // Root trusting a file: only a root-owned file nobody else may read or write (P2_KV_TOKEN_FILE_UNSAFE).
   const token = config.consulTokenPath
-    ? readFileSync(config.consulTokenPath, 'utf8').trim()
+    ? await readTokenFile(config.consulTokenPath, { rootOwned: true, private: true })
     : process.env.CONSUL_HTTP_TOKEN;
   const store = createStore(config.store, {
     ...(token ? { token } : {}),
