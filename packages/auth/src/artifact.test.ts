@@ -236,4 +236,18 @@ describe('artifact verification', () => {
       expect.objectContaining({ code: AuthErrorCodes.BUILD_MANIFEST_INVALID }),
     );
   });
+
+  it('readArtifactSha never quotes the build manifest in its errors', () => {
+    for (const text of ['artifact_sha: root:$6$SECRETHASH', 'root:$6$SECRETHASH: [x\n  - : :']) {
+      let error: unknown;
+      try {
+        readArtifactSha(new TextEncoder().encode(text), 'file:///a.tar.gz');
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toMatchObject({ code: AuthErrorCodes.BUILD_MANIFEST_INVALID });
+      const shown = `${(error as Error).message} ${JSON.stringify(error)} ${String((error as Error).cause)}`;
+      expect(shown).not.toContain('SECRETHASH');
+    }
+  });
 });

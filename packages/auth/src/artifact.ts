@@ -239,14 +239,19 @@ export function readArtifactSha(buildManifest: Uint8Array, where = 'artifact'): 
     // (an all-digit digest must not turn into a number).
     doc = parseYaml(new TextDecoder().decode(buildManifest), { schema: 'failsafe' });
   } catch (cause) {
-    throw invalidBuildManifest(where, `not YAML: ${describeCause(cause)}`, cause);
+    // The YAML error quotes the offending text: say where it is, never what it says.
+    const at = (cause as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
+    throw invalidBuildManifest(
+      where,
+      `not YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}; expected \`artifact_sha: <64 hex digits>\``,
+    ); // no `cause`: its message is the quote
   }
   const sha =
     doc && typeof doc === 'object' ? (doc as Record<string, unknown>).artifact_sha : undefined;
   if (typeof sha !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha)) {
     throw invalidBuildManifest(
       where,
-      `expected \`artifact_sha: <64 hex digits>\`, found ${sha === undefined ? 'no artifact_sha' : JSON.stringify(sha)}`,
+      `expected \`artifact_sha: <64 hex digits>\`, found ${sha === undefined ? 'no artifact_sha' : 'another value'}`,
     );
   }
   return sha.toLowerCase();
