@@ -87,6 +87,10 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       `  service_root: ${join(work, 'service')}`,
       `  status_port: ${statusPort}`,
       ...(options.auth ?? ['  auth: {type: none}']),
+      // Signed hosts get the replay guard by default; keep its state with this host, not in /var/lib/p2.
+      ...(options.auth
+        ? [`  replay_guard: {state_file: ${join(work, 'replay', 'state.json')}}`]
+        : []),
       '  require_preparer_in_intent: false',
       '  health_check_host: 127.0.0.1',
       `  hooks_directory: ${join(work, 'hooks')}`,
