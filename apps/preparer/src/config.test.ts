@@ -132,6 +132,30 @@ describe('require_preparer_in_intent', () => {
   });
 });
 
+describe('local_artifact_dirs', () => {
+  const parse = (extra: string) =>
+    parsePreparerConfig(`preparer:\n  auth: {type: none}\n${extra}`);
+
+  it('defaults to the directory p2-bootstrap writes, and takes a list (empty refuses all)', () => {
+    expect(parse('').localArtifactDirs).toEqual(['/var/lib/p2/artifacts']);
+    const set = parse('  local_artifact_dirs: [/srv/artifacts, /opt/builds]\n');
+    expect(set.localArtifactDirs).toEqual(['/srv/artifacts', '/opt/builds']);
+    expect(set.unknownKeys).toEqual([]);
+    expect(parse('  local_artifact_dirs: []\n').localArtifactDirs).toEqual([]);
+  });
+
+  it('refuses relative directories and non-lists, naming the key', () => {
+    for (const value of ['[artifacts]', '/srv/artifacts', '[1]']) {
+      expect(() => parse(`  local_artifact_dirs: ${value}\n`)).toThrow(
+        expect.objectContaining({
+          code: 'P2_PREPARER_CONFIG_INVALID',
+          message: expect.stringContaining('preparer.local_artifact_dirs'),
+        }),
+      );
+    }
+  });
+});
+
 describe('replay_guard and multi_signature', () => {
   const keyring = '  auth: {type: keyring, keyring: /etc/p2/pubring.gpg}\n';
 

@@ -60,6 +60,12 @@ export interface PreparerConfig {
   params: Record<string, string>;
   /** Directory the preparer's runsvdir supervises. @default /var/service */
   serviceRoot: string;
+  /**
+   * Directories local (`file:` or plain-path) artifact, digest and signature locations may come
+   * from (`local_artifact_dirs`); others are refused. Absolute; `[]` refuses every local location.
+   * @default ['/var/lib/p2/artifacts'] (the directory p2-bootstrap writes)
+   */
+  localArtifactDirs: string[];
   /** Parent of every pod cgroup. @default p2/<node_name> */
   cgroupParent: string;
   /** Host name health checks connect to (P2: the node name). */
@@ -109,6 +115,7 @@ const KNOWN_KEYS = new Set([
   'read_only_blacklist',
   'params',
   'service_root',
+  'local_artifact_dirs',
   'cgroup_parent',
   'health_check_interval',
   'require_preparer_in_intent',
@@ -330,6 +337,19 @@ function replayGuard(
   return { stateFile, requireSerial };
 }
 
+/** The directory p2-bootstrap writes artifacts to; the only one local locations may use by default. */
+export const DEFAULT_LOCAL_ARTIFACT_DIRS: readonly string[] = ['/var/lib/p2/artifacts'];
+
+function localArtifactDirs(reader: Reader, raw: Raw, where: string): string[] {
+  if (raw.local_artifact_dirs === undefined || raw.local_artifact_dirs === null)
+    return [...DEFAULT_LOCAL_ARTIFACT_DIRS];
+  const dirs = reader.strings('local_artifact_dirs');
+  const relative = dirs.find((dir) => !dir.startsWith('/'));
+  if (relative !== undefined)
+    throw invalid(where, 'local_artifact_dirs', 'a list of absolute directories', relative);
+  return dirs;
+}
+
 function artifactAuth(reader: Reader, where: string): ArtifactAuthConfig {
   const raw = reader.map('artifact_auth');
   if (!raw) return { type: 'none' };
@@ -446,6 +466,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     readOnlyBlacklist: r.strings('read_only_blacklist'),
     params,
     serviceRoot: r.string('service_root') ?? '/var/service',
+    localArtifactDirs: localArtifactDirs(r, raw, where),
     cgroupParent: r.string('cgroup_parent') ?? `p2/${nodeName}`,
     healthCheckIntervalMs,
     healthCheckTimeoutMs: healthTimeoutSeconds * 1000,

@@ -88,7 +88,8 @@ export async function startPreparer(
     log.info({ stateFile: authorizer.replayGuard.statePath }, 'replay guard on');
   const policy = authorizer.policy;
   const ca = config.caFile ? readFileSync(config.caFile) : undefined;
-  const fetchOptions = ca ? { ca } : {};
+  // Local artifact, digest and signature locations only from these directories (see @p2/hoist).
+  const fetchOptions = { ...(ca ? { ca } : {}), localRoots: config.localArtifactDirs };
   const artifactVerifier =
     config.artifactAuth.type === 'none'
       ? undefined
