@@ -13,7 +13,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdir } from 'node:fs/promises';
+import { chmod, chown, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { promisify } from 'node:util';
@@ -162,6 +162,9 @@ async function signed(manifest: Manifest, keyFile: string | undefined): Promise<
   });
 }
 
+/** p2-bootstrap's artifact directory, which the preparer's `local_artifact_dirs` allows by default. */
+const DEFAULT_LOCAL_ARTIFACT_DIR = '/var/lib/p2/artifacts';
+
 export async function bootstrapHost(options: BootstrapOptions = {}): Promise<BootstrapReport> {
   const step = options.onStep ?? (() => undefined);
   if (process.getuid?.() !== 0) {
@@ -176,7 +179,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
   const node = options.nodeName ?? hostname();
   const podRoot = options.podRoot ?? '/data/pods';
   const serviceRoot = options.serviceRoot ?? '/etc/service';
-  const artifactDir = options.artifactDir ?? '/var/lib/p2/artifacts';
+  const artifactDir = options.artifactDir ?? DEFAULT_LOCAL_ARTIFACT_DIR;
   const kvPort = options.kvPort ?? 8500;
   const kvDataDir = options.kvDataDir ?? '/var/lib/p2/kv';
   const statusPort = options.statusPort ?? 32170;
@@ -199,10 +202,13 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     runsvdir,
     cgroups,
     readOnlyDefault: () => false,
+    fetch: { localRoots: [artifactDir] },
   });
   await mkdir(podRoot, { recursive: true, mode: 0o755 });
 
   step('artifacts', artifactDir);
+  // Root-owned and not group/other-writable, or hoist refuses to read artifacts from it as root.
+  await mkdir(artifactDir, { recursive: true, mode: 0o755 }).then(() => chmod(artifactDir, 0o755));
   const preparerArtifact = await packBundle({
     name: 'p2-preparer',
     bundle: bundlePath('@p2/preparer/standalone'),
@@ -285,6 +291,9 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
             store: storeUrl,
             pod_root: podRoot,
             service_root: serviceRoot,
+            ...(artifactDir === DEFAULT_LOCAL_ARTIFACT_DIR
+              ? {}
+              : { local_artifact_dirs: [artifactDir] }),
             status_port: statusPort,
             health_check_host: options.healthCheckHost ?? '127.0.0.1',
             ...(options.hooksDirectory ? { hooks_directory: options.hooksDirectory } : {}),
