@@ -24,8 +24,12 @@ interface LaunchOptions extends OutputOptions {
   start: boolean;
   keyring?: string;
   allowedUser: string[];
+  allowLocalDir: string[];
   cgroups: boolean;
 }
+
+/** Where `p2 launch` (root) reads local artifacts from without `--allow-local-dir`: the preparer's default. */
+const DEFAULT_LOCAL_ARTIFACT_DIRS = ['/var/lib/p2/artifacts'];
 
 /** What `p2 launch` reports. */
 export interface LaunchResult {
@@ -82,6 +86,12 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
       collect,
       [],
     )
+    .option(
+      '--allow-local-dir <dir>',
+      `also read file: and plain-path artifact locations from this directory (repeatable; always allowed: ${DEFAULT_LOCAL_ARTIFACT_DIRS.join(', ')})`,
+      collect,
+      [],
+    )
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
     .option('--json', 'print JSON')
     .action(async (source: string, options: LaunchOptions) => {
@@ -106,6 +116,13 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
           nodeName: node,
           runsvdir,
           cgroups,
+          // Local locations only from these directories, as the preparer does (see @p2/hoist).
+          fetch: {
+            localRoots: [
+              ...DEFAULT_LOCAL_ARTIFACT_DIRS,
+              ...options.allowLocalDir.map((dir) => resolve(ctx.cwd, dir)),
+            ],
+          },
         });
         const bar = ctx.io.isTTY && !options.json ? progressBar(ctx.io.stderr) : undefined;
         let installed: Awaited<ReturnType<PodHost['install']>>;
