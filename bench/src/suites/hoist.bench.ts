@@ -143,7 +143,12 @@ async function throughput(work: string): Promise<void> {
     loopDelay.enable();
     durations.install.push(
       await timeOnce(() =>
-        installArtifact({ launchableRoot: root, launchableId: 'app', location: artifact }),
+        installArtifact({
+          launchableRoot: root,
+          launchableId: 'app',
+          location: artifact,
+          localRoots: [work],
+        }),
       ),
     );
     loopDelay.disable();
@@ -199,7 +204,12 @@ async function peakRssGrowth(work: string, label: string, shape: ArtifactShape):
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 10);
   const ms = await timeOnce(() =>
-    installArtifact({ launchableRoot: root, launchableId: 'app', location: artifact }),
+    installArtifact({
+      launchableRoot: root,
+      launchableId: 'app',
+      location: artifact,
+      localRoots: [work],
+    }),
   );
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage().rss);
