@@ -60,6 +60,7 @@ export {
   type ReplayGuardInput,
   type ReplayGuardOptions,
   readDeployMetadata,
+  stampDeployMetadata,
 } from './replay.js';
 export {
   appendSignature,

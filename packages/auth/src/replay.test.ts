@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthErrorCodes } from './errors.js';
 import { Keyring } from './keyring.js';
 import { KeyringDeployerPolicy } from './policy.js';
-import { ReplayGuard, type ReplayGuardInput, readDeployMetadata } from './replay.js';
+import {
+  ReplayGuard,
+  type ReplayGuardInput,
+  readDeployMetadata,
+  stampDeployMetadata,
+} from './replay.js';
 import { signManifest } from './sign.js';
 import { newKey, split } from './test-support.js';
 
@@ -140,5 +145,35 @@ describe('ReplayGuard', () => {
     await expect(guard.check(older)).rejects.toMatchObject({
       code: AuthErrorCodes.REPLAYED_SERIAL,
     }); // …but a replay
+  });
+});
+
+describe('stampDeployMetadata', () => {
+  it('adds or replaces the keys at the end and leaves every other byte alone', () => {
+    const text = 'id: p2t-app\n# keep me\nlaunchables: {}\n';
+    const stamped = stampDeployMetadata(text, {
+      serial: 7,
+      expires: new Date('2030-01-02T03:04:05Z'),
+    });
+    expect(stamped).toBe(`${text}deploy_serial: 7\ndeploy_expires: "2030-01-02T03:04:05Z"\n`);
+    expect(readDeployMetadata(raw(stamped))).toEqual({
+      serial: 7,
+      expires: new Date('2030-01-02T03:04:05Z'),
+    });
+    const again = stampDeployMetadata(stamped, { serial: 8 });
+    expect(again).toBe(`${text}deploy_expires: "2030-01-02T03:04:05Z"\ndeploy_serial: 8\n`);
+    expect(stampDeployMetadata('id: p2t-app', { serial: 1 })).toBe(
+      'id: p2t-app\ndeploy_serial: 1\n',
+    );
+    expect(stampDeployMetadata(text, {})).toBe(text);
+  });
+
+  it('refuses a bad serial and text the keys cannot be appended to', () => {
+    expect(() => stampDeployMetadata('id: x\n', { serial: -1 })).toThrow(
+      expect.objectContaining({ code: AuthErrorCodes.DEPLOY_METADATA_INVALID }),
+    );
+    expect(() => stampDeployMetadata('{id: x, launchables: {}}\n', { serial: 1 })).toThrow(
+      /could not be added as top-level keys/,
+    );
   });
 });

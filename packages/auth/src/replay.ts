@@ -87,6 +87,60 @@ export function readDeployMetadata(manifest: ReplayGuardInput): DeployMetadata {
   return out;
 }
 
+/**
+ * Writes `deploy_serial` / `deploy_expires` into manifest text before it is signed (replacing
+ * top-level lines with those keys), leaving every other byte as it was; the result is read back to
+ * make sure it carries exactly the values given.
+ *
+ * @throws AuthError `P2_AUTH_DEPLOY_METADATA_INVALID` for a serial that is not an integer ≥ 0, an
+ *   invalid date, or text the keys cannot be appended to (a flow-style or multi-document manifest).
+ * @example
+ * ```ts
+ * stampDeployMetadata('id: hello\nlaunchables: {}\n', { serial: 7, expires: new Date('2030-01-01T00:00:00Z') });
+ * // 'id: hello\nlaunchables: {}\ndeploy_serial: 7\ndeploy_expires: "2030-01-01T00:00:00Z"\n'
+ * ```
+ */
+export function stampDeployMetadata(text: string, metadata: DeployMetadata): string {
+  const { serial, expires } = metadata;
+  if (serial !== undefined && (!Number.isSafeInteger(serial) || serial < 0)) {
+    throw stampError(`deploy_serial must be an integer ≥ 0, found ${serial}`);
+  }
+  if (expires !== undefined && Number.isNaN(expires.getTime())) {
+    throw stampError('deploy_expires is not a valid date');
+  }
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  let out = text;
+  const lines: string[] = [];
+  if (serial !== undefined) {
+    out = out.replace(/^deploy_serial[ \t]*:.*(\r?\n|$)/gm, '');
+    lines.push(`deploy_serial: ${serial}`);
+  }
+  if (expires !== undefined) {
+    out = out.replace(/^deploy_expires[ \t]*:.*(\r?\n|$)/gm, '');
+    // quoted: a YAML 1.1 reader would otherwise turn it into a timestamp
+    lines.push(`deploy_expires: "${expires.toISOString().replace(/\.000Z$/, 'Z')}"`);
+  }
+  if (lines.length === 0) return text;
+  if (out.length > 0 && !out.endsWith('\n')) out += eol;
+  out += `${lines.join(eol)}${eol}`;
+  let read: DeployMetadata | undefined;
+  try {
+    read = readDeployMetadata({ id: 'manifest', raw: new TextEncoder().encode(out) });
+  } catch {
+    read = undefined;
+  }
+  if (
+    !read ||
+    (serial !== undefined && read.serial !== serial) ||
+    (expires !== undefined && read.expires?.getTime() !== expires.getTime())
+  ) {
+    throw stampError(
+      'deploy_serial / deploy_expires could not be added as top-level keys (is the manifest a block-style YAML map in one document?)',
+    );
+  }
+  return out;
+}
+
 /** Options of {@link ReplayGuard.open}. */
 export interface ReplayGuardOptions {
   /** Refuse manifests without `deploy_serial`. @default false */
@@ -405,6 +459,16 @@ function untrusted(path: string, problem: string, offender: string): AuthError {
     {
       hint: `the state file and its directories must belong to root and be writable only by root (chown root ${offender}; chmod go-w ${offender})`,
       details: { path, offender },
+    },
+  );
+}
+
+function stampError(problem: string): AuthError {
+  return new AuthError(
+    AuthErrorCodes.DEPLOY_METADATA_INVALID,
+    `cannot stamp the manifest: ${problem}`,
+    {
+      hint: 'deploy_serial: <integer ≥ 0>, deploy_expires: <RFC 3339 time>, added to a block-style YAML manifest before signing',
     },
   );
 }
