@@ -2,8 +2,10 @@
  * Env dirs as P2 wrote them (spec 01 §1.10): one file per variable, the value without a trailing
  * newline, loaded by `chpst -e` (later dirs win; an empty file unsets the variable).
  */
-import { chown, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensureRootDir, removeTree, writeFileAtomic } from './secure-fs.js';
 
 export interface Ownership {
   uid: number;
@@ -27,6 +29,11 @@ function checkName(name: string): void {
  * Writes `vars` into `dir`. With `replace`, the directory is rebuilt from scratch atomically
  * (written beside it, then renamed), as P2 did for launchable env dirs; otherwise files are added or
  * overwritten and stale ones are left (P2's pod env dir behaviour).
+ *
+ * The directory is root's (0755, never writable by the pod, so it can never gain a variable the
+ * manifest did not set); each file is owned by `owner` with mode 0400 — values may be secrets, and
+ * only the pod's user (which loads them, after dropping privileges) and root can read them.
+ * Without `owner` files are root's, mode 0600.
  */
 export async function writeEnvDir(
   dir: string,
@@ -34,21 +41,25 @@ export async function writeEnvDir(
   options: { replace?: boolean; owner?: Ownership } = {},
 ): Promise<void> {
   for (const name of Object.keys(vars)) checkName(name);
-  const target = options.replace ? `${dir}.tmp-${process.pid}-${Date.now()}` : dir;
-  await mkdir(target, { recursive: true, mode: 0o755 });
-  for (const [name, value] of Object.entries(vars)) {
+  const target = options.replace ? `${dir}.p2-tmp-${randomBytes(6).toString('hex')}` : dir;
+  await ensureRootDir(target, 0o755);
+  const fileOptions = options.owner
+    ? { mode: 0o400, uid: options.owner.uid, gid: options.owner.gid }
+    : { mode: 0o600 };
+  try {
     // chpst reads only the first line; keep what the app sees identical to what was written.
-    const file = join(target, name);
-    await writeFile(file, value, { mode: 0o644 });
-    if (options.owner) await chown(file, options.owner.uid, options.owner.gid);
-  }
-  if (options.owner) await chown(target, options.owner.uid, options.owner.gid);
-  if (options.replace) {
-    const old = `${dir}.old-${process.pid}-${Date.now()}`;
-    await rename(dir, old).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
-    });
-    await rename(target, dir);
-    await rm(old, { recursive: true, force: true });
+    for (const [name, value] of Object.entries(vars))
+      await writeFileAtomic(join(target, name), value, fileOptions);
+    if (options.replace) {
+      const old = `${dir}.p2-old-${randomBytes(6).toString('hex')}`;
+      await rename(dir, old).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      await rename(target, dir);
+      await removeTree(old);
+    }
+  } catch (error) {
+    if (options.replace) await removeTree(target).catch(() => undefined);
+    throw error;
   }
 }

@@ -3,6 +3,11 @@ import { P2Error } from '@p2/errors';
 /** Stable codes of @p2/pods errors. */
 export const PodErrorCode = {
   INVALID_POD_ID: 'P2_PODS_INVALID_POD_ID',
+  INVALID_LAUNCHABLE_ID: 'P2_PODS_INVALID_LAUNCHABLE_ID',
+  /** The manifest's `run_as` is refused by the host's run-as policy. */
+  RUN_AS_REFUSED: 'P2_PODS_RUN_AS_REFUSED',
+  /** A pod home or file root relies on is not root's alone (owner, mode, link). */
+  UNTRUSTED_PATH: 'P2_PODS_UNTRUSTED_PATH',
   UNSUPPORTED_LAUNCHABLE: 'P2_PODS_UNSUPPORTED_LAUNCHABLE',
   INSTALL_FAILED: 'P2_PODS_INSTALL_FAILED',
   LAUNCH_FAILED: 'P2_PODS_LAUNCH_FAILED',

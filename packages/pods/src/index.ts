@@ -7,7 +7,7 @@
  */
 export { type Ownership, writeEnvDir } from './envdir.js';
 export { PodError, PodErrorCode } from './errors.js';
-export { assertSafePodId, isUuid, PodLayout } from './layout.js';
+export { assertSafeLaunchableId, assertSafePodId, isUuid, PodLayout } from './layout.js';
 export {
   type DigestSignatureVerifier,
   type InstalledPod,
@@ -21,4 +21,5 @@ export {
   type PodRef,
   type ServiceState,
 } from './pod-host.js';
+export type { RunAsPolicy } from './run-as.js';
 export { type RunScriptOptions, runScript, type ScriptResult } from './scripts.js';

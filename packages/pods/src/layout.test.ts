@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeEnvDir } from './envdir.js';
-import { assertSafePodId, isUuid, PodLayout } from './layout.js';
+import { assertSafeLaunchableId, assertSafePodId, isUuid, PodLayout } from './layout.js';
 
 const uuid = '0f3c2a8e-1b2c-4d5e-8f90-123456789abc';
 
@@ -36,10 +36,43 @@ describe('PodLayout', () => {
     expect(isUuid('nope')).toBe(false);
   });
 
-  it.each(['', '..', 'a/b', 'a b', 'x\0y', 'a'.repeat(201)])('refuses the pod id %j', (id) => {
+  it.each([
+    '',
+    '..',
+    '.hidden',
+    '-flag',
+    'a/b',
+    'a b',
+    'x\0y',
+    'a'.repeat(201),
+    'a__b',
+    'ü',
+    `legacy-${uuid}`,
+  ])('refuses the pod id %j', (id) => {
     expect(() => assertSafePodId(id)).toThrowError(
       expect.objectContaining({ code: 'P2_PODS_INVALID_POD_ID' }),
     );
+  });
+
+  it.each(['hello', 'p2-preparer', 'a_b.c-1', 'A1'])('accepts the pod id %j', (id) => {
+    expect(() => assertSafePodId(id)).not.toThrow();
+  });
+
+  it.each(['../../../etc', '..', 'a__b', '', 'x/y', 'config', 'env', 'data'])(
+    'refuses the launchable id %j before it names a path',
+    (id) => {
+      const l = new PodLayout('/data/pods', 'hello');
+      expect(() => l.launchableRoot(id)).toThrowError(
+        expect.objectContaining({ code: 'P2_PODS_INVALID_LAUNCHABLE_ID' }),
+      );
+      expect(() => l.installsDir(id)).toThrow();
+      expect(() => l.launchableEnvDir(id)).toThrow();
+    },
+  );
+
+  it('refuses names that would let one pod remove the services of another', () => {
+    expect(() => assertSafeLaunchableId('b__x')).toThrowError(/separates the parts/);
+    expect(() => new PodLayout('/data/pods', 'a__b')).toThrowError(/separates the parts/);
   });
 });
 

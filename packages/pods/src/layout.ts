@@ -16,6 +16,9 @@
 import { join } from 'node:path';
 import { PodError, PodErrorCode } from './errors.js';
 
+/** Names in a pod home that are not launchables. */
+const RESERVED = new Set(['config', 'env', 'data', 'current_manifest.yaml']);
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether text is a canonical 36-character UUID. */
@@ -23,26 +26,55 @@ export function isUuid(text: string): boolean {
   return UUID.test(text);
 }
 
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function idProblem(id: string): string | undefined {
+  if (id.length === 0) return 'is empty';
+  if (id.length > 200) return 'is longer than 200 characters';
+  if (!SAFE_ID.test(id))
+    return 'may hold only letters, digits, ".", "_" and "-", and must start with a letter or digit';
+  if (id.includes('__')) return 'contains "__", which separates the parts of runit service names';
+  return undefined;
+}
+
 /**
- * Checks that a pod id can safely be a directory name, a runit service name part and a key segment.
- * P2 never validated; we refuse what could escape a directory or confuse uuid-pod detection.
+ * Checks that a pod id can safely be a directory name, a runit service name part and a key
+ * segment, before it touches any path (intent read from the store included). P2 never validated;
+ * we refuse what could escape a directory (`..`, `/`), what would make one pod's service names a
+ * prefix of another's (`__`: pod `a` must never remove the services of pod `a__b`), and a trailing
+ * `-<uuid>`, which names uuid pods' homes.
  * @throws PodError `P2_PODS_INVALID_POD_ID`
  */
 export function assertSafePodId(podId: string): void {
   const problem =
-    podId.length === 0
-      ? 'is empty'
-      : podId === '.' || podId === '..'
-        ? 'is a relative directory name'
-        : /[/\\\s\0]/.test(podId)
-          ? 'contains a slash, backslash, whitespace or NUL'
-          : podId.length > 200
-            ? 'is longer than 200 characters'
-            : undefined;
+    idProblem(podId) ??
+    (podId.length > 37 && podId[podId.length - 37] === '-' && isUuid(podId.slice(-36))
+      ? 'ends with "-<uuid>", which marks the home of a uuid pod'
+      : undefined);
   if (problem) {
     throw new PodError(PodErrorCode.INVALID_POD_ID, `pod id ${JSON.stringify(podId)} ${problem}`, {
       hint: 'pod ids name directories, users and runit services: use letters, digits, "-", "_" and "."',
+      details: { pod: podId },
     });
+  }
+}
+
+/**
+ * Checks that a launchable id can safely be a directory name and a runit service name part (the
+ * same rules as pod ids), before it touches any path.
+ * @throws PodError `P2_PODS_INVALID_LAUNCHABLE_ID`
+ */
+export function assertSafeLaunchableId(launchableId: string): void {
+  const problem = idProblem(launchableId);
+  if (problem) {
+    throw new PodError(
+      PodErrorCode.INVALID_LAUNCHABLE_ID,
+      `launchable id ${JSON.stringify(launchableId)} ${problem}`,
+      {
+        hint: 'launchable ids name directories and runit services: use letters, digits, "-", "_" and "."',
+        details: { launchable: launchableId },
+      },
+    );
   }
 }
 
@@ -85,14 +117,29 @@ export class PodLayout {
   get envDir(): string {
     return join(this.home, 'env');
   }
+  /**
+   * The pod's own writable directory (`$POD_DATA_DIR`, also its `HOME`): the only place under the
+   * pod home its user may write. Everything else there is root's.
+   */
+  get dataDir(): string {
+    return join(this.home, 'data');
+  }
+  /** @throws PodError `P2_PODS_INVALID_LAUNCHABLE_ID` */
   launchableRoot(launchableId: string): string {
+    assertSafeLaunchableId(launchableId);
+    if (RESERVED.has(launchableId))
+      throw new PodError(
+        PodErrorCode.INVALID_LAUNCHABLE_ID,
+        `launchable id ${JSON.stringify(launchableId)} is reserved: it names a directory of the pod home`,
+        { hint: `rename the launchable (reserved: ${[...RESERVED].join(', ')})` },
+      );
     return join(this.home, launchableId);
   }
   launchableEnvDir(launchableId: string): string {
-    return join(this.home, launchableId, 'env');
+    return join(this.launchableRoot(launchableId), 'env');
   }
   installsDir(launchableId: string): string {
-    return join(this.home, launchableId, 'installs');
+    return join(this.launchableRoot(launchableId), 'installs');
   }
   /** The versioned install dir: `installs/<lid>_<version>` or `installs/<lid>` without a version. */
   installDir(launchableId: string, version: string): string {
@@ -102,13 +149,14 @@ export class PodLayout {
     );
   }
   currentLink(launchableId: string): string {
-    return join(this.home, launchableId, 'current');
+    return join(this.launchableRoot(launchableId), 'current');
   }
   lastLink(launchableId: string): string {
-    return join(this.home, launchableId, 'last');
+    return join(this.launchableRoot(launchableId), 'last');
   }
   /** `<unique name>__<launchable id>` */
   serviceId(launchableId: string): string {
+    assertSafeLaunchableId(launchableId);
     return `${this.uniqueName}__${launchableId}`;
   }
   /**

@@ -5,7 +5,19 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, cp, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  cp,
+  lstat,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +28,7 @@ import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PodError } from './errors.js';
 import { PodHost } from './pod-host.js';
 
 const run = promisify(execFile);
@@ -138,9 +151,27 @@ describe('PodHost on a real host', () => {
     expect(await readFile(join(layout.launchableEnvDir('app'), 'RESTART_TIMEOUT'), 'utf8')).toBe(
       '5',
     );
-    expect((await stat(join(layout.installDir('app', v1.version), 'bin/launch'))).uid).toBe(
-      user?.uid,
-    );
+    // Everything root reads, runs or links to is root's; the pod owns only data/ and its secrets.
+    const launch = await stat(join(layout.installDir('app', v1.version), 'bin/launch'));
+    expect(launch.uid).toBe(0);
+    expect(launch.mode & 0o022).toBe(0);
+    for (const dir of [
+      layout.home,
+      layout.configDir,
+      layout.envDir,
+      layout.launchableRoot('app'),
+    ]) {
+      const info = await stat(dir);
+      expect([dir, info.uid, info.mode & 0o777]).toEqual([dir, 0, 0o755]);
+    }
+    const data = await stat(layout.dataDir);
+    expect([data.uid, data.mode & 0o777]).toEqual([user?.uid, 0o700]);
+    expect(await readFile(join(layout.envDir, 'POD_DATA_DIR'), 'utf8')).toBe(layout.dataDir);
+    expect(await readFile(join(layout.envDir, 'HOME'), 'utf8')).toBe(layout.dataDir);
+    const secret = await stat(configPath);
+    expect([secret.uid, secret.mode & 0o777]).toEqual([user?.uid, 0o400]);
+    const envFile = await stat(join(layout.launchableEnvDir('app'), 'RESTART_TIMEOUT'));
+    expect([envFile.uid, envFile.mode & 0o777]).toEqual([user?.uid, 0o400]);
 
     const launched = await host.launch(m1);
     expect(launched.services).toEqual([`${podId}__app__launch`]);
@@ -149,6 +180,8 @@ describe('PodHost on a real host', () => {
     expect(await get(port)).toBe('hello v1\n');
     expect(await readlink(layout.currentLink('app'))).toContain(`app_${v1.version}`);
     expect(await readFile(layout.currentManifestPath)).toEqual(Buffer.from(m1.raw));
+    const current = await stat(layout.currentManifestPath);
+    expect([current.uid, current.mode & 0o777]).toEqual([0, 0o600]);
 
     const serviceDir = join(runsvdir.root, `${podId}__app__launch`);
     const pid = await pidOf(serviceDir);
@@ -220,6 +253,201 @@ describe('PodHost refuses a pod root its users cannot reach', () => {
       expect((error as { hint: string }).hint).toContain(`chmod o+x ${hidden}`);
     } finally {
       await rm(hidden, { recursive: true, force: true });
+    }
+  });
+});
+
+/** An artifact built from the hello app with some files replaced. */
+async function customArtifact(
+  tag: string,
+  files: Record<string, string>,
+): Promise<{ url: string; version: string }> {
+  const src = join(work, `src-${tag}`);
+  await cp(helloApp, src, { recursive: true });
+  for (const [path, body] of Object.entries(files))
+    await writeFile(join(src, path), body, { mode: 0o755 });
+  const version = createHash('sha1').update(tag).digest('hex');
+  const name = `hello_${version}.tar.gz`;
+  await run('tar', ['-czf', join(work, 'artifacts', name), '-C', src, '.']);
+  return { url: `${baseUrl}/${name}`, version };
+}
+
+describe('PodHost holds the privilege boundary against its own pods', () => {
+  const other = `p2t-oth-${suffix}`;
+  const outside = () => join(work, 'outside');
+
+  beforeAll(async () => {
+    await run('mkdir', ['-p', outside()]);
+    await writeFile(join(outside(), 'precious'), 'root data\n', { mode: 0o644 });
+  });
+
+  afterAll(async () => {
+    await host.uninstall({ podId: other }).catch(() => undefined);
+    if (await findUser(other)) await removeUser(other, { removeGroup: true });
+  });
+
+  it('lays out afresh a home its pod owns, never following what the pod planted there', async () => {
+    const port = await freePort();
+    const v1 = await artifact('v1');
+    const m = manifestFor(v1.url, port, 'x');
+    const layout = host.layout({ podId });
+    await host.install(m);
+    // An older p2 chowned the home to the pod; a hostile pod then links root's paths elsewhere.
+    const uid = (await findUser(podId))?.uid as number;
+    await rm(layout.configDir, { recursive: true });
+    await symlink(outside(), layout.configDir);
+    await run('chown', ['-h', `${uid}:${uid}`, layout.home, layout.configDir]);
+    await writeFile(layout.currentManifestPath, 'id: evil\nrun_as: root\n');
+    await expect(host.currentManifest(layout)).rejects.toMatchObject({
+      code: 'P2_PODS_UNTRUSTED_PATH',
+    });
+    await host.install(m);
+    expect((await lstat(layout.configDir)).isSymbolicLink()).toBe(false);
+    expect((await stat(layout.home)).uid).toBe(0);
+    expect((await readdir(outside())).sort()).toEqual(['precious']);
+    expect(await readFile(join(outside(), 'precious'), 'utf8')).toBe('root data\n');
+    expect((await stat(outside())).uid).toBe(0);
+    await host.uninstall({ podId });
+  });
+
+  it('reads current_manifest.yaml only as a root-owned regular file: a FIFO or a link never blocks or redirects', async () => {
+    const port = await freePort();
+    const m = manifestFor((await artifact('v1')).url, port, 'x');
+    const layout = host.layout({ podId });
+    await host.install(m);
+    await host.launch(m);
+    expect((await host.currentManifest(layout))?.sha()).toBe(m.sha());
+    await rm(layout.currentManifestPath);
+    await run('mkfifo', [layout.currentManifestPath]);
+    const started = Date.now();
+    await expect(host.currentManifest(layout)).rejects.toMatchObject({
+      code: 'P2_PODS_UNTRUSTED_PATH',
+    });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await rm(layout.currentManifestPath);
+    await symlink(join(outside(), 'precious'), layout.currentManifestPath);
+    const linked = await host.currentManifest(layout).catch((e: unknown) => e as Error);
+    expect(linked).toMatchObject({ code: 'P2_PODS_UNTRUSTED_PATH' });
+    expect(String((linked as Error).message)).not.toContain('root data');
+    await host.uninstall({ podId });
+    expect(await readFile(join(outside(), 'precious'), 'utf8')).toBe('root data\n');
+  });
+
+  it('uninstalls without following links the pod left in its data dir', async () => {
+    const port = await freePort();
+    const m = manifestFor((await artifact('v1')).url, port, 'x');
+    const layout = host.layout({ podId });
+    await host.install(m);
+    await symlink(outside(), join(layout.dataDir, 'escape'));
+    await symlink(join(outside(), 'precious'), join(layout.dataDir, 'file'));
+    await host.uninstall({ podId });
+    expect(existsSync(layout.home)).toBe(false);
+    expect(await readFile(join(outside(), 'precious'), 'utf8')).toBe('root data\n');
+  });
+
+  it.each([
+    ['root', 'root', /it is root/],
+    ['the log user', 'nobody', /every service log/],
+    ['a system account', 'daemon', /below run_as_min_uid 1000/],
+  ])('refuses run_as %s before touching the host', async (_what, user, why) => {
+    const m = new ManifestBuilder()
+      .setId(other)
+      .setRunAs(user)
+      .setLaunchable('app', { launchableType: 'hoist', location: `${baseUrl}/none.tar.gz` })
+      .build();
+    const error = (await host.install(m).catch((e: unknown) => e)) as PodError;
+    expect(error).toMatchObject({ code: 'P2_PODS_RUN_AS_REFUSED' });
+    expect(error.message).toMatch(why);
+    expect(error.hint).toContain('run_as_allow');
+    expect(existsSync(host.layout({ podId: other }).home)).toBe(false);
+  });
+
+  it("refuses another pod's user, and opens exceptions only through the allowlist", async () => {
+    const port = await freePort();
+    const mine = manifestFor((await artifact('v1')).url, port, 'x');
+    await host.install(mine); // creates user podId, whose home is podId's
+    const thief = new ManifestBuilder()
+      .setId(other)
+      .setRunAs(podId)
+      .setLaunchable('app', { launchableType: 'hoist', location: `${baseUrl}/none.tar.gz` })
+      .build();
+    await expect(host.install(thief)).rejects.toMatchObject({
+      code: 'P2_PODS_RUN_AS_REFUSED',
+      message: expect.stringContaining(`user of pod ${podId}`),
+    });
+    const lenient = new PodHost({
+      podRoot: join(work, 'pods'),
+      nodeName: node,
+      runsvdir,
+      cgroups: false,
+      runAs: { allow: { [other]: ['daemon'] } },
+    });
+    const daemon = new ManifestBuilder().setId(other).setRunAs('daemon').build();
+    await expect(lenient.checkRunAs(daemon)).resolves.toMatchObject({ name: 'daemon' });
+    await expect(host.checkRunAs(daemon)).rejects.toMatchObject({ code: 'P2_PODS_RUN_AS_REFUSED' });
+    await host.uninstall({ podId });
+  });
+
+  it('checks launchable ids before any path is made', async () => {
+    const m = new ManifestBuilder()
+      .setId(other)
+      .setLaunchable('../../../outside', {
+        launchableType: 'hoist',
+        location: `${baseUrl}/x.tar.gz`,
+      })
+      .build();
+    await expect(host.install(m)).rejects.toMatchObject({ code: 'P2_PODS_INVALID_LAUNCHABLE_ID' });
+    expect(existsSync(host.layout({ podId: other }).home)).toBe(false);
+    expect(() => host.layout({ podId: 'a__b' })).toThrowError(
+      expect.objectContaining({ code: 'P2_PODS_INVALID_POD_ID' }),
+    );
+  });
+
+  it('runs lifecycle scripts as the pod, in its cgroup, with secrets only it can read', async () => {
+    const port = await freePort();
+    const marker = join(work, `enable-${suffix}`);
+    const v = await customArtifact('scripts', {
+      'bin/enable': `#!/bin/sh\nid -u > ${marker}.uid\ncat /proc/self/cgroup > ${marker}.cgroup\nsetsid sleep 1234 < /dev/null > /dev/null 2>&1 &\n`,
+    });
+    await chmod(work, 0o777);
+    try {
+      const m = manifestFor(v.url, port, 'x');
+      const layout = host.layout({ podId });
+      await host.install(m);
+      await host.launch(m);
+      const uid = (await findUser(podId))?.uid;
+      expect((await readFile(`${marker}.uid`, 'utf8')).trim()).toBe(String(uid));
+      if (cgroupsAvailable)
+        expect(await readFile(`${marker}.cgroup`, 'utf8')).toContain(
+          `/${cgroupName({ node, pod: podId, launchable: 'app' })}`,
+        );
+      // Another unprivileged account reads none of the pod's secrets.
+      const configPath = await readFile(join(layout.envDir, 'CONFIG_PATH'), 'utf8');
+      for (const secret of [
+        configPath,
+        join(layout.envDir, 'CONFIG_PATH'),
+        layout.currentManifestPath,
+      ]) {
+        const read = await run('setpriv', [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          'cat',
+          secret,
+        ]).then(
+          () => 'read',
+          () => 'denied',
+        );
+        expect([secret, read]).toEqual([secret, 'denied']);
+      }
+      const leftover = async () =>
+        (await run('pgrep', ['-f', '^sleep 1234$']).catch(() => ({ stdout: '' }))).stdout.trim();
+      if (cgroupsAvailable) expect(await leftover()).not.toBe('');
+      await host.uninstall({ podId });
+      if (cgroupsAvailable) expect(await leftover()).toBe('');
+    } finally {
+      await chmod(work, 0o755);
+      await run('pkill', ['-f', '^sleep 1234$']).catch(() => undefined);
     }
   });
 });

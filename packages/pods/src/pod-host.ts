@@ -2,9 +2,11 @@
  * A pod's whole life on one host (spec 02 §2): install, launch, halt, uninstall — composed from
  * @p2/users, @p2/hoist, @p2/runit and @p2/cgroups, on P2's on-disk layout.
  */
+
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { chown, lstat, mkdir, readdir, rename, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { type CgroupHierarchy, cgroupName, createCgroup, openCgroup } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
 import {
@@ -32,11 +34,23 @@ import {
   type ServiceSpec,
   type ServiceStatus,
 } from '@p2/runit';
-import { ensureUser, findUser, lookupUser } from '@p2/users';
+import { ensureUser, findUser, lookupUser, type UnixUser } from '@p2/users';
 import { writeEnvDir } from './envdir.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { PodLayout } from './layout.js';
+import { checkRunAs, type RunAsPolicy } from './run-as.js';
 import { runScript, type ScriptResult } from './scripts.js';
+import {
+  distrustAncestors,
+  distrustDir,
+  ensureRootDir,
+  readTrustedFile,
+  removeTree,
+  writeFileAtomic,
+} from './secure-fs.js';
+
+/** Largest `current_manifest.yaml` root reads back. */
+const MAX_MANIFEST_BYTES = 4 * 2 ** 20;
 
 /** The subset of a pino logger this package uses. */
 export interface PodLogger {
@@ -79,6 +93,10 @@ export interface PodHostOptions {
   maxLaunchableDiskUsage?: number;
   /** Upper bound on `termination_grace_period` for `bin/disable` (P2 default: 1 hour). @default 3600000 */
   maxDisableMs?: number;
+  /** Which accounts pods may run as (see {@link RunAsPolicy}). @default { minUid: 1000, allow: {} } */
+  runAs?: RunAsPolicy;
+  /** The user svlogd writes service logs as; no pod may run as it. @default 'nobody' */
+  logUser?: string;
   logger?: PodLogger;
 }
 
@@ -173,12 +191,12 @@ export class PodHost {
     manifest: Manifest,
     layout: PodLayout,
   ): Promise<{ uid: number; gid: number; name: string }> {
+    // The policy check is also the lookup: an existing user needs one, not a turn in ensureUser's
+    // serialised queue (which made a burst of 20 deploys wait ~0.5 s each for nothing).
+    const existing = await this.checkRunAs(manifest);
     const name = manifest.runAs;
     const known = this.users.get(name);
-    if (known) return known;
-    // Fast path: an existing user needs one lookup, not a turn in ensureUser's serialised queue
-    // (which made a burst of 20 deploys wait ~0.5 s each for nothing).
-    const existing = await findUser(name);
+    if (known && existing?.uid === known.uid && existing.gid === known.gid) return known;
     const user =
       existing ??
       (this.options.createUsers === false
@@ -187,6 +205,129 @@ export class PodHost {
     const resolved = { uid: user.uid, gid: user.gid, name };
     this.users.set(name, resolved);
     return resolved;
+  }
+
+  /** Pod id → the user its trusted `current_manifest.yaml` runs as; built on first use. */
+  private runAsIndex: Map<string, string> | undefined;
+
+  private async podsByUser(): Promise<Map<string, string>> {
+    if (!this.runAsIndex) {
+      const index = new Map<string, string>();
+      for (const pod of await this.installedPods())
+        if (pod.manifest) index.set(pod.layout.uniqueName, pod.manifest.runAs);
+      this.runAsIndex = index;
+    }
+    return this.runAsIndex;
+  }
+
+  /**
+   * Checks the manifest's `run_as` against this host's policy ({@link RunAsPolicy}) before any user
+   * is created or any file written.
+   * @returns the account, when it exists already
+   * @throws PodError `P2_PODS_RUN_AS_REFUSED`
+   */
+  async checkRunAs(manifest: Manifest): Promise<UnixUser | undefined> {
+    const user = manifest.runAs;
+    let account: UnixUser | undefined;
+    try {
+      account = await findUser(user);
+    } catch (error) {
+      throw new PodError(
+        PodErrorCode.RUN_AS_REFUSED,
+        `pod ${manifest.id} may not run as ${JSON.stringify(user)}: ${describeError(error)}`,
+        { cause: error, details: { pod: manifest.id, user } },
+      );
+    }
+    let homeOfPod: string | undefined;
+    if (account && dirname(resolve(account.home)) === resolve(this.podRoot)) {
+      try {
+        homeOfPod = PodLayout.fromHomeName(this.podRoot, basename(account.home)).podId;
+      } catch {
+        homeOfPod = undefined;
+      }
+    }
+    let usedByPod: string | undefined;
+    if (account && homeOfPod === undefined) {
+      for (const [name, runAs] of await this.podsByUser()) {
+        const other = PodLayout.fromHomeName(this.podRoot, name).podId;
+        if (runAs === user && other !== manifest.id) usedByPod = other;
+      }
+    }
+    checkRunAs(this.options.runAs ?? {}, {
+      podId: manifest.id,
+      user,
+      ...(account ? { account: { uid: account.uid, home: account.home } } : {}),
+      ...(homeOfPod !== undefined ? { homeOfPod } : {}),
+      ...(usedByPod !== undefined ? { usedByPod } : {}),
+      logUser: this.options.logUser ?? 'nobody',
+    });
+    return account;
+  }
+
+  /** Whether the pod root and every directory above it are root's alone (checked once). */
+  private podRootChecked = false;
+
+  private async assertTrustedPodRoot(): Promise<void> {
+    if (this.podRootChecked) return;
+    await mkdir(this.podRoot, { recursive: true, mode: 0o755 });
+    const bad = await distrustAncestors(this.podRoot);
+    if (bad) {
+      throw new PodError(
+        PodErrorCode.UNTRUSTED_PATH,
+        `pod root ${this.podRoot}: ${bad.dir} ${bad.why}, so another user could replace what root installs there`,
+        {
+          hint: `make ${bad.dir} owned by root and not writable by group or others (chown root ${bad.dir}; chmod go-w ${bad.dir})`,
+          details: { podRoot: this.podRoot, dir: bad.dir },
+        },
+      );
+    }
+    this.podRootChecked = true;
+  }
+
+  /**
+   * Makes the pod home root's (0755, not writable by the pod) with the pod's own writable `data/`
+   * (0700, unless the pod is read-only). A home that is not root's alone — laid out by an older p2,
+   * whose pod user owned it, or tampered with — is moved aside and deleted without following links,
+   * then laid out afresh: root never reuses a directory a pod could have prepared.
+   */
+  private async prepareHome(
+    manifest: Manifest,
+    layout: PodLayout,
+    user: { uid: number; gid: number },
+    readOnly: boolean,
+  ): Promise<void> {
+    await this.assertTrustedPodRoot();
+    const why =
+      existsSync(layout.home) || (await lstat(layout.home).catch(() => undefined))
+        ? await distrustDir(layout.home)
+        : undefined;
+    if (why) {
+      const aside = join(
+        this.podRoot,
+        `.p2-untrusted-${layout.uniqueName}-${randomBytes(4).toString('hex')}`,
+      );
+      this.logger.warn(
+        { pod: manifest.id, home: layout.home, reason: why },
+        'pod home is not root-owned (older layout or tampered); laying it out afresh',
+      );
+      await rename(layout.home, aside);
+      await removeTree(aside);
+    }
+    await ensureRootDir(layout.home, 0o755);
+    if (!readOnly) {
+      const created = await mkdir(layout.dataDir, { mode: 0o700 }).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === 'EEXIST') return false;
+          throw error;
+        },
+      );
+      const info = await lstat(layout.dataDir);
+      if (!info.isDirectory()) throw new Error(`${layout.dataDir} is not a directory`);
+      // The home is root's, so nobody but root can have put a link here since mkdir.
+      if (created || info.uid !== user.uid || info.gid !== user.gid)
+        await chown(layout.dataDir, user.uid, user.gid);
+    }
   }
 
   /**
@@ -205,6 +346,8 @@ export class PodHost {
       ...(options.uniqueKey ? { uniqueKey: options.uniqueKey } : {}),
     });
     this.assertSupported(manifest);
+    for (const launchableId of Object.keys(manifest.launchables))
+      layout.launchableRoot(launchableId);
     const readOnly = this.readOnly(manifest);
     const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       try {
@@ -235,26 +378,21 @@ export class PodHost {
     };
     const user = await step(`user ${manifest.runAs}`, () => this.runAsUser(manifest, layout));
     await this.assertReachable(manifest);
-    const owner = readOnly ? { uid: 0, gid: 0 } : { uid: user.uid, gid: user.gid };
-    await step('pod home', async () => {
-      const created = !existsSync(layout.home);
-      await mkdir(layout.home, { recursive: true, mode: 0o755 });
-      if (created) await chown(layout.home, owner.uid, owner.gid);
-    });
+    await step('pod home', () => this.prepareHome(manifest, layout, user, readOnly));
 
     const launchables: LaunchableInstallReport[] = [];
     for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
       const launchableRoot = layout.launchableRoot(launchableId);
       const report = await step(`launchable ${launchableId}`, async () => {
-        await mkdir(launchableRoot, { recursive: true, mode: 0o755 });
-        await chown(launchableRoot, owner.uid, owner.gid);
+        // Everything but data/ is root's: the pod can read its artifact, never change what root
+        // later reads, runs, links to or prunes.
+        await ensureRootDir(launchableRoot, 0o755);
         const result = await installArtifact({
           ...this.options.fetch,
           launchableRoot,
           launchableId,
           location: stanza.location,
           version: manifest.launchableVersion(launchableId),
-          owner,
           ...(this.options.artifactVerifier ? { verifier: this.options.artifactVerifier } : {}),
           ...(options.onProgress
             ? { onProgress: (p: DownloadProgress) => options.onProgress?.(launchableId, p) }
@@ -277,7 +415,7 @@ export class PodHost {
     }
 
     const configPath = await step('config and env', () =>
-      this.writeConfigAndEnv(manifest, layout, readOnly, owner),
+      this.writeConfigAndEnv(manifest, layout, readOnly, { uid: user.uid, gid: user.gid }),
     );
     this.logger.info({ pod: manifest.id, launchables: launchables.length }, 'pod installed');
     return { podHome: layout.home, readOnly, configPath, launchables };
@@ -347,14 +485,11 @@ export class PodHost {
     // Config files are named with the SHA after the read-only default was applied, as P2 did
     // (spec 01 §1.8.4); intent and reality are still compared with the original SHA.
     const files = manifest.withReadonlyDefault(readOnly).configFiles();
-    await mkdir(layout.configDir, { recursive: true, mode: 0o755 });
-    await chown(layout.configDir, owner.uid, owner.gid);
+    await ensureRootDir(layout.configDir, 0o755);
+    // Config may hold secrets: readable by the pod's user (0400, its own) and root only.
     const write = async (name: string, text: string) => {
       const path = join(layout.configDir, name);
-      const tmp = `${path}.tmp-${process.pid}`;
-      await writeFile(tmp, text, { mode: 0o644 });
-      await chown(tmp, owner.uid, owner.gid);
-      await rename(tmp, path);
+      await writeFileAtomic(path, text, { mode: 0o400, uid: owner.uid, gid: owner.gid });
       return path;
     };
     const configPath = await write(files.configFileName, files.config);
@@ -365,6 +500,10 @@ export class PodHost {
       POD_HOME: layout.home,
       POD_ID: manifest.id,
       POD_UNIQUE_KEY: layout.uniqueKey,
+      // The pod's one writable place (p2: the home itself is root's); read-only pods have none.
+      ...(readOnly
+        ? { HOME: layout.home }
+        : { HOME: layout.dataDir, POD_DATA_DIR: layout.dataDir }),
     };
     if (files.resourceLimitsFileName && files.resourceLimits !== undefined) {
       podEnv.RESOURCE_LIMIT_PATH = await write(files.resourceLimitsFileName, files.resourceLimits);
@@ -389,6 +528,43 @@ export class PodHost {
     return configPath;
   }
 
+  /**
+   * Creates (or updates) a launchable's cgroup with the manifest's limits and returns the
+   * `cgroup.procs` files its processes join — services and lifecycle scripts alike.
+   */
+  private async launchableCgroup(
+    manifest: Manifest,
+    layout: PodLayout,
+    launchableId: string,
+  ): Promise<string[]> {
+    const stanza = manifest.launchables[launchableId];
+    if (!this.options.cgroups || !stanza) return [];
+    const cgroup = await createCgroup(
+      this.options.cgroups,
+      {
+        name: cgroupName({ node: this.nodeName, pod: layout.uniqueName, launchable: launchableId }),
+      },
+      { cpus: stanza.cgroup.cpus, memory: stanza.cgroup.memory },
+    );
+    return cgroup.procsFiles();
+  }
+
+  /**
+   * Refuses to act on a pod home that is not root's alone (see `prepareHome`).
+   * @throws PodError `P2_PODS_UNTRUSTED_PATH`
+   */
+  private async assertTrustedHome(manifest: Manifest, layout: PodLayout): Promise<void> {
+    const why = await distrustDir(layout.home);
+    if (why)
+      throw new PodError(
+        PodErrorCode.UNTRUSTED_PATH,
+        `pod ${manifest.id}: its home ${layout.home} ${why}; refusing to launch from it`,
+        {
+          hint: 'install the manifest again: install lays a home out afresh when it is not root-owned',
+        },
+      );
+  }
+
   /** The runit services a manifest's launchables need, with their cgroups created. */
   private async serviceSpecs(
     manifest: Manifest,
@@ -405,21 +581,7 @@ export class PodHost {
         entryPoints: stanza.entryPoints,
         naming: layout.uniqueKey ? 'uuid' : 'legacy',
       });
-      let cgroupProcsFiles: string[] = [];
-      if (this.options.cgroups) {
-        const cgroup = await createCgroup(
-          this.options.cgroups,
-          {
-            name: cgroupName({
-              node: this.nodeName,
-              pod: layout.uniqueName,
-              launchable: launchableId,
-            }),
-          },
-          { cpus: stanza.cgroup.cpus, memory: stanza.cgroup.memory },
-        );
-        cgroupProcsFiles = cgroup.procsFiles();
-      }
+      const cgroupProcsFiles = await this.launchableCgroup(manifest, layout, launchableId);
       for (const entry of entryPoints) {
         const name = layout.serviceName(launchableId, entry.relativePath);
         const clash = owners.get(name);
@@ -483,7 +645,6 @@ export class PodHost {
       podId: manifest.id,
       ...(ref.uniqueKey ? { uniqueKey: ref.uniqueKey } : {}),
     });
-    const readOnly = this.readOnly(manifest);
     const report: LaunchReport = {
       services: [],
       pendingRestarts: [],
@@ -497,13 +658,10 @@ export class PodHost {
       report.timings[name] = Math.round(now - mark);
       mark = now;
     };
-    let owner: { uid: number; gid: number };
-    let runAs: { uid: number; gid: number };
     let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
     try {
-      const user = await this.runAsUser(manifest, layout);
-      owner = readOnly ? { uid: 0, gid: 0 } : { uid: user.uid, gid: user.gid };
-      runAs = { uid: user.uid, gid: user.gid };
+      await this.assertTrustedHome(manifest, layout);
+      await this.runAsUser(manifest, layout);
       for (const launchableId of Object.keys(manifest.launchables)) {
         const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
         if (!existsSync(join(layout.installsDir(launchableId), dirName))) {
@@ -515,7 +673,7 @@ export class PodHost {
             },
           );
         }
-        await activateInstall(layout.launchableRoot(launchableId), dirName, { owner });
+        await activateInstall(layout.launchableRoot(launchableId), dirName);
         const scripts = await discoverScripts(join(layout.installsDir(launchableId), dirName));
         if (scripts.postActivate) {
           const result = await this.script(
@@ -607,10 +765,9 @@ export class PodHost {
     lap('enable');
     // current_manifest.yaml is the commit marker of a launch: written only once every service was
     // (re)started, so a crash at any earlier point is seen as "not yet launched" and redone.
-    const tmp = `${layout.currentManifestPath}.tmp-${process.pid}`;
-    await writeFile(tmp, manifest.raw, { mode: 0o644 });
-    await chown(tmp, runAs.uid, runAs.gid);
-    await rename(tmp, layout.currentManifestPath);
+    // Root reads it back to decide what runs as whom, so it is root's alone (0600).
+    await writeFileAtomic(layout.currentManifestPath, manifest.raw, { mode: 0o600 });
+    this.runAsIndex?.set(layout.uniqueName, manifest.runAs);
     for (const launchableId of Object.keys(manifest.launchables)) {
       await pruneInstalls(layout.launchableRoot(launchableId), {
         maxBytes: this.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30,
@@ -643,8 +800,11 @@ export class PodHost {
       layout.installsDir(launchableId),
       installDirName(launchableId, manifest.launchableVersion(launchableId)),
     );
+    const user = await this.runAsUser(manifest, layout);
     const result = await runScript(path, {
-      user: manifest.runAs,
+      user: user.name,
+      gid: user.gid,
+      cgroupProcsFiles: await this.launchableCgroup(manifest, layout, launchableId),
       envDirs: [layout.envDir, layout.launchableEnvDir(launchableId)],
       cwd: installDir,
       timeoutMs,
@@ -695,8 +855,22 @@ export class PodHost {
           join(layout.installsDir(launchableId), current),
         ).catch(() => ({}) as { disable?: string });
         if (!scripts.disable) continue;
-        const result = await this.script(manifest, layout, launchableId, scripts.disable, graceMs);
-        if (result.exitCode !== 0)
+        // A disable script that cannot run (e.g. its run_as is refused now) never keeps the
+        // services from stopping.
+        const result = await this.script(
+          manifest,
+          layout,
+          launchableId,
+          scripts.disable,
+          graceMs,
+        ).catch((error: unknown) => {
+          this.logger.warn(
+            { pod: manifest.id, launchable: launchableId, err: describeError(error) },
+            'bin/disable could not run',
+          );
+          return undefined;
+        });
+        if (result && result.exitCode !== 0)
           this.logger.warn(
             { pod: manifest.id, launchable: launchableId, output: result.output },
             'bin/disable failed',
@@ -783,7 +957,9 @@ export class PodHost {
           name: cgroupName({ node: this.nodeName, pod: layout.uniqueName }),
         }).remove({ kill: true });
       }
-      await rm(layout.home, { recursive: true, force: true });
+      // data/ is the pod's: delete without following anything it may have linked.
+      await removeTree(layout.home);
+      this.runAsIndex?.delete(layout.uniqueName);
     } catch (error) {
       throw new PodError(
         PodErrorCode.UNINSTALL_FAILED,
@@ -794,14 +970,32 @@ export class PodHost {
     this.logger.info({ pod: ref.podId }, 'pod uninstalled');
   }
 
-  /** The manifest a pod last launched with (`current_manifest.yaml`), or undefined. */
+  /**
+   * The manifest a pod last launched with (`current_manifest.yaml`), or undefined when there is
+   * none. Root decides from it what to halt and as whom to run `bin/disable`, so it is read only
+   * from a root-owned home, as a root-owned regular file nobody else can write (no link, FIFO or
+   * device), at most 4 MiB; the error never quotes the file.
+   * @throws PodError `P2_PODS_UNTRUSTED_PATH`; ManifestError when it does not parse
+   */
   async currentManifest(layout: PodLayout): Promise<Manifest | undefined> {
-    let bytes: Buffer;
+    if (!existsSync(layout.home)) return undefined;
+    let bytes: Buffer | undefined;
     try {
-      bytes = await readFile(layout.currentManifestPath);
-    } catch {
-      return undefined;
+      const why = await distrustDir(layout.home);
+      if (why) throw new Error(`${layout.home} ${why}`);
+      bytes = await readTrustedFile(layout.currentManifestPath, MAX_MANIFEST_BYTES);
+    } catch (error) {
+      throw new PodError(
+        PodErrorCode.UNTRUSTED_PATH,
+        `pod ${layout.podId}: not trusting its current manifest: ${describeError(error)}`,
+        {
+          cause: error,
+          hint: 'deploying the pod again lays its home out afresh, root-owned',
+          details: { pod: layout.podId, path: layout.currentManifestPath },
+        },
+      );
     }
+    if (!bytes) return undefined;
     return parseManifest(bytes, { source: layout.currentManifestPath });
   }
 

@@ -3,8 +3,14 @@
  * pod's user with the pod and launchable env dirs and a clean environment (P2's `p2-exec --clearenv`),
  * through `@p2/hooks`' `runProcess`: its own process group, so a timeout kills the script and
  * everything it started.
+ *
+ * The same privilege boundary as a service's `run` script: a root shell joins the pod's cgroups
+ * (so whatever the script leaves behind is killed with the pod), then `setpriv` drops to the pod's
+ * user, and only then `chpst -e` loads the env dirs — nothing the pod can influence reaches a
+ * process running as root.
  */
 import { runProcess } from '@p2/hooks';
+import { shellQuote } from '@p2/runit';
 
 export interface ScriptResult {
   exitCode: number | null;
@@ -16,7 +22,13 @@ export interface ScriptResult {
 }
 
 export interface RunScriptOptions {
+  /** The user the script runs as (its supplementary groups come from the group database). */
   user: string;
+  /** The user's primary group id. */
+  gid: number;
+  /** `cgroup.procs` files the script joins before dropping privileges (from `@p2/cgroups`). @default [] */
+  cgroupProcsFiles?: string[];
+  /** Env dirs loaded, after the privilege drop, in order (later ones win). */
   envDirs: string[];
   cwd: string;
   timeoutMs: number;
@@ -30,21 +42,32 @@ export interface RunScriptOptions {
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/**
+ * Runs one lifecycle script as described above.
+ * @example await runScript('/data/pods/hello/app/installs/app_v1/bin/enable', { user: 'hello', gid: 1001, envDirs: [], cwd: '/', timeoutMs: 300_000 })
+ */
 export async function runScript(script: string, options: RunScriptOptions): Promise<ScriptResult> {
   const max = options.maxOutputBytes ?? 65_536;
-  // chpst applies one env dir per invocation, so chain them (later dirs win), then drop privileges.
-  const envDirs = options.envDirs.flatMap((dir, i) =>
-    i === 0 ? ['-e', dir] : ['chpst', '-e', dir],
-  );
-  const extra = Object.entries(options.extraEnv ?? {}).map(([k, v]) => `${k}=${v}`);
-  const args = [
-    ...(envDirs.length > 0 ? [...envDirs, 'chpst'] : []),
-    '-u',
-    options.user,
-    ...(extra.length > 0 ? ['env', ...extra] : []),
+  const q = shellQuote;
+  const lines: string[] = [];
+  for (const file of options.cgroupProcsFiles ?? [])
+    lines.push(`echo $$ > ${q(file)} || { echo "p2: cannot join cgroup ${file}" >&2; exit 111; }`);
+  // chpst applies one env dir per invocation, so chain them (later dirs win) — as the pod's user.
+  const argv = [
+    'setpriv',
+    `--reuid=${options.user}`,
+    `--regid=${options.gid}`,
+    '--init-groups',
+    '--',
+    ...options.envDirs.flatMap((dir) => ['chpst', '-e', dir]),
+    ...(options.extraEnv && Object.keys(options.extraEnv).length > 0
+      ? ['env', ...Object.entries(options.extraEnv).map(([k, v]) => `${k}=${v}`)]
+      : []),
     script,
   ];
-  const outcome = await runProcess('chpst', {
+  lines.push(`exec ${argv.map(q).join(' ')}`);
+  const args = ['-c', lines.join('\n')];
+  const outcome = await runProcess('/bin/sh', {
     args,
     cwd: options.cwd,
     env: { PATH },

@@ -34,7 +34,7 @@ export {
   type RunsvDirOptions,
   type SupervisionPath,
 } from './runsvdir.js';
-export { EXIT_LOG_FILE, LAST_EXIT_FILE, SPEC_FILE } from './scripts.js';
+export { EXIT_LOG_FILE, LAST_EXIT_FILE, SPEC_FILE, shellQuote } from './scripts.js';
 export { removeService, type WrittenService, writeService } from './service.js';
 export type { LogSpec, RestartPolicy, ServiceIdentity, ServiceSpec } from './spec.js';
 export {

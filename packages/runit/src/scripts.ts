@@ -1,6 +1,9 @@
 import type { ResolvedSpec } from './spec.js';
 
-/** Quotes a value for POSIX sh. @internal */
+/**
+ * Quotes a value for POSIX sh (single quotes unless it is plainly safe).
+ * @example shellQuote("it's") // 'it'\\''s'
+ */
 export function shellQuote(value: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
   return `'${value.replace(/'/g, `'\\''`)}'`;
