@@ -1,5 +1,7 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readDeployMetadata } from '@p2/auth';
+import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../../../../../vitest.shared.js';
 import { ExitCode } from '../../exit-codes.js';
@@ -75,6 +77,65 @@ describe('p2 sign / verify', () => {
     const k = await h.p2(['verify', 'out.yaml', '--keyring', 'other.asc']);
     expect(k.code).toBe(ExitCode.INVALID_INPUT);
     expect(k.err).toContain('P2_AUTH_UNKNOWN_SIGNER');
+  });
+
+  it('stamps deploy_serial and deploy_expires into the signed text (--serial, --expires)', async () => {
+    const before = Date.now();
+    const r = await h.p2([
+      'sign',
+      'm.yaml',
+      '--key',
+      'secring.gpg',
+      '--serial',
+      '3',
+      '--expires',
+      '72h',
+      '-o',
+      'stamped.yaml',
+      '--json',
+    ]);
+    expect(r.code).toBe(ExitCode.OK);
+    const res = JSON.parse(r.out);
+    expect(res).toMatchObject({ pod: 'p2t-signed', serial: 3 });
+    const expires = Date.parse(res.expires);
+    expect(expires - before).toBeGreaterThanOrEqual(72 * 3_600_000 - 1000);
+    expect(expires - before).toBeLessThan(72 * 3_600_000 + 60_000);
+    const manifest = parseManifest(await readFile(join(h.dir, 'stamped.yaml')));
+    expect(readDeployMetadata(manifest)).toEqual({ serial: 3, expires: new Date(res.expires) });
+    expect(new TextDecoder().decode(manifest.clearsigned?.signedBytes)).toMatch(
+      /\ndeploy_serial: 3\r?\n/,
+    );
+    const digest = JSON.parse((await h.p2(['manifest', 'digest', 'm.yaml', '--json'])).out);
+    expect(res.sha).toBe(digest.sha); // the metadata is not part of the pod's SHA
+    expect((await h.p2(['verify', 'stamped.yaml', '--keyring', 'pubring.gpg'])).code).toBe(
+      ExitCode.OK,
+    );
+    const at = await h.p2([
+      'sign',
+      'm.yaml',
+      '--key',
+      'secring.gpg',
+      '--expires',
+      '2999-01-01T00:00:00Z',
+    ]);
+    expect(at.code).toBe(ExitCode.OK);
+    expect(at.out).toContain('deploy_expires: "2999-01-01T00:00:00Z"');
+  });
+
+  it('refuses a bad --serial or --expires, and stamping an already signed manifest', async () => {
+    for (const args of [
+      ['--serial', '-1'],
+      ['--serial', '1.5'],
+      ['--expires', 'tomorrow'],
+      ['--expires', '2001-01-01T00:00:00Z'],
+    ]) {
+      const r = await h.p2(['sign', 'm.yaml', '--key', 'secring.gpg', ...args]);
+      expect(r.code, args.join(' ')).toBe(ExitCode.USAGE);
+      expect(r.err, args.join(' ')).toMatch(/--(serial|expires)/);
+    }
+    const c = await h.p2(['sign', 'out.yaml', '--key', 'secring.gpg', '--cosign', '--serial', '4']);
+    expect(c.code).toBe(ExitCode.INVALID_INPUT);
+    expect(c.err).toContain('would change the signed text');
   });
 
   it('refuses an invalid manifest and a missing key file', async () => {

@@ -10,9 +10,10 @@ import {
   loadSecretKeys,
   type SignerInfo,
   signManifest,
+  stampDeployMetadata,
   verifyClearsigned,
 } from '@p2/auth';
-import { lintManifest, parseManifest } from '@p2/manifest';
+import { lintManifest, parseGoDuration, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import { loadManifest, readInputFile, runCommand } from '../../lib/command.js';
@@ -25,6 +26,48 @@ interface SignOptions extends OutputOptions {
   passphraseFile?: string;
   output?: string;
   cosign?: boolean;
+  serial?: string;
+  expires?: string;
+}
+
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
+
+/** `--serial N` and `--expires TIME|DURATION` → the replay metadata to stamp (see @p2/auth). */
+function deployMetadata(options: SignOptions, now: Date): { serial?: number; expires?: Date } {
+  const out: { serial?: number; expires?: Date } = {};
+  if (options.serial !== undefined) {
+    const serial = Number(options.serial);
+    if (!/^\d+$/.test(options.serial) || !Number.isSafeInteger(serial)) {
+      throw new CliExit(
+        ExitCode.USAGE,
+        `error: --serial must be a whole number ≥ 0, got ${JSON.stringify(options.serial)}`,
+      );
+    }
+    out.serial = serial;
+  }
+  if (options.expires !== undefined) {
+    const ms = parseGoDuration(options.expires);
+    const expires =
+      ms !== undefined && ms > 0
+        ? new Date(now.getTime() + ms)
+        : RFC3339.test(options.expires)
+          ? new Date(options.expires)
+          : undefined;
+    if (!expires || Number.isNaN(expires.getTime())) {
+      throw new CliExit(
+        ExitCode.USAGE,
+        `error: --expires must be an RFC 3339 time (2026-12-01T00:00:00Z) or a duration from now (72h), got ${JSON.stringify(options.expires)}`,
+      );
+    }
+    if (expires.getTime() <= now.getTime()) {
+      throw new CliExit(
+        ExitCode.USAGE,
+        `error: --expires ${options.expires} is in the past (${expires.toISOString()}); hosts would refuse the manifest`,
+      );
+    }
+    out.expires = expires;
+  }
+  return out;
 }
 
 /** What `p2 sign` reports. */
@@ -33,6 +76,10 @@ export interface SignResult {
   sha: string;
   signers: string[];
   output: string | null;
+  /** `deploy_serial` stamped into the signed text. */
+  serial?: number;
+  /** `deploy_expires` stamped into the signed text (ISO 8601). */
+  expires?: string;
   signed?: string;
 }
 
@@ -94,10 +141,20 @@ export function registerSignCommands(program: Command, ctx: ProgramContext): voi
     .option('--passphrase-file <file>', 'file holding the secret key passphrase')
     .option('-o, --output <file>', 'write the signed manifest here (default: stdout)')
     .option('--cosign', 'add a signature to an already signed manifest (M-of-N pods)')
+    .option(
+      '--serial <n>',
+      'stamp deploy_serial: N into the signed text (hosts refuse any older serial afterwards)',
+    )
+    .option(
+      '--expires <when>',
+      'stamp deploy_expires: an RFC 3339 time or a duration from now (72h); hosts refuse it later',
+    )
     .option('--json', 'print JSON (with the signed text when writing to stdout)')
     .action(async (file: string, options: SignOptions) => {
       await runCommand(ctx, options, async () => {
         const manifest = await loadManifest(ctx, file, { strict: true });
+        const metadata = deployMetadata(options, new Date());
+        const stamping = metadata.serial !== undefined || metadata.expires !== undefined;
         const passphrase = options.passphraseFile
           ? (await readInputFile(ctx, options.passphraseFile))
               .toString('utf8')
@@ -115,10 +172,17 @@ export function registerSignCommands(program: Command, ctx: ProgramContext): voi
               `error: ${file} is already signed\nhint: pass --cosign to add a signature, or sign the unsigned manifest`,
             );
           }
+          if (stamping) {
+            throw new CliExit(
+              ExitCode.INVALID_INPUT,
+              `error: ${file} is already signed, and --serial/--expires would change the signed text\nhint: stamp the unsigned manifest, then have each signer sign or --cosign that`,
+            );
+          }
           signed = new TextDecoder().decode(manifest.raw);
           for (const key of keys) signed = await cosignManifest(signed, key);
         } else {
-          signed = await signManifest(new TextDecoder().decode(manifest.raw), keys);
+          const text = new TextDecoder().decode(manifest.raw);
+          signed = await signManifest(stamping ? stampDeployMetadata(text, metadata) : text, keys);
         }
         // What we wrote must read back as the same pod.
         const check = parseManifest(signed, { source: `${file} (signed)` });
@@ -135,6 +199,8 @@ export function registerSignCommands(program: Command, ctx: ProgramContext): voi
           sha: manifest.sha(),
           signers: keys.map((k) => k.getFingerprint().toUpperCase()),
           output: out,
+          ...(metadata.serial === undefined ? {} : { serial: metadata.serial }),
+          ...(metadata.expires ? { expires: metadata.expires.toISOString() } : {}),
           ...(out ? {} : { signed }),
         };
         if (!out && !options.json) ctx.io.stdout(signed.endsWith('\n') ? signed : `${signed}\n`);
