@@ -133,8 +133,7 @@ describe('require_preparer_in_intent', () => {
 });
 
 describe('local_artifact_dirs', () => {
-  const parse = (extra: string) =>
-    parsePreparerConfig(`preparer:\n  auth: {type: none}\n${extra}`);
+  const parse = (extra: string) => parsePreparerConfig(`preparer:\n  auth: {type: none}\n${extra}`);
 
   it('defaults to the directory p2-bootstrap writes, and takes a list (empty refuses all)', () => {
     expect(parse('').localArtifactDirs).toEqual(['/var/lib/p2/artifacts']);
@@ -226,5 +225,29 @@ describe('replay_guard and multi_signature', () => {
     ],
   ])('rejects %j naming the key, the expected and the found value', (lines, message) => {
     expect(() => parsePreparerConfig(`preparer:\n${lines}`)).toThrowError(message);
+  });
+});
+
+describe('run_as policy keys', () => {
+  const base = 'preparer:\n  node_name: h1\n  auth: {type: none}\n';
+  it('refuses root and system accounts by default (uid minimum 1000, no exceptions)', () => {
+    expect(parsePreparerConfig(base).runAs).toEqual({ minUid: 1000, allow: {} });
+  });
+  it('takes a uid minimum and per-pod exceptions', () => {
+    const config = parsePreparerConfig(
+      `${base}  run_as_min_uid: 2000\n  run_as_allow: {p2-preparer: [root], "*": [www-data]}\n`,
+    );
+    expect(config.runAs).toEqual({
+      minUid: 2000,
+      allow: { 'p2-preparer': ['root'], '*': ['www-data'] },
+    });
+  });
+  it('names the key when an exception is not a list of users', () => {
+    expect(() => parsePreparerConfig(`${base}  run_as_allow: {web: root}\n`)).toThrowError(
+      /preparer\.run_as_allow\.web: expected a list of user names, found "root"/,
+    );
+    expect(() => parsePreparerConfig(`${base}  run_as_min_uid: -1\n`)).toThrowError(
+      /run_as_min_uid/,
+    );
   });
 });

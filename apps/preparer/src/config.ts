@@ -79,6 +79,8 @@ export interface PreparerConfig {
    * store). Turn off only on hosts whose preparer is not itself a pod. @default true
    */
   requirePreparerInIntent: boolean;
+  /** Which accounts pods may run as (`run_as_min_uid`, `run_as_allow`; see @p2/pods RunAsPolicy). */
+  runAs: { minUid: number; allow: Record<string, string[]> };
   /** Keys this version does not understand (reported once at start). */
   unknownKeys: string[];
   /** Settings that load but have no effect, each one sentence (logged once at start). */
@@ -120,6 +122,8 @@ const KNOWN_KEYS = new Set([
   'health_check_interval',
   'require_preparer_in_intent',
   'health_check_host',
+  'run_as_min_uid',
+  'run_as_allow',
   'replay_guard',
 ]);
 /** P2 keys for features p2 does not implement (docker, socket logging, sqlite reporter, …): accepted, ignored. */
@@ -370,6 +374,18 @@ function artifactAuth(reader: Reader, where: string): ArtifactAuthConfig {
   return keyring ? { type, keyring } : { type };
 }
 
+/** `run_as_allow: {<pod id or *>: [user, …]}` — the exceptions to the run_as policy. */
+function runAsAllow(r: Reader, where: string): Record<string, string[]> {
+  const map = r.map('run_as_allow') ?? {};
+  const allow: Record<string, string[]> = {};
+  for (const [pod, users] of Object.entries(map)) {
+    if (!Array.isArray(users) || users.some((u) => typeof u !== 'string' || u === ''))
+      throw invalid(where, `run_as_allow.${pod}`, 'a list of user names', users);
+    allow[pod] = users as string[];
+  }
+  return allow;
+}
+
 /**
  * Parses preparer configuration text (the YAML document with a top-level `preparer:` key).
  * @throws PreparerError `P2_PREPARER_CONFIG_INVALID` naming the key, the expected and the found value.
@@ -471,6 +487,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     healthCheckIntervalMs,
     healthCheckTimeoutMs: healthTimeoutSeconds * 1000,
     requirePreparerInIntent: r.bool('require_preparer_in_intent', true),
+    runAs: { minUid: r.int('run_as_min_uid', 1000), allow: runAsAllow(r, where) },
     unknownKeys: Object.keys(raw).filter((k) => !KNOWN_KEYS.has(k) && !IGNORED_P2_KEYS.has(k)),
     warnings,
   };

@@ -118,6 +118,7 @@ export async function startPreparer(
     fetch: fetchOptions,
     ...(config.requireFile ? { requireFile: config.requireFile } : {}),
     maxLaunchableDiskUsage: config.maxLaunchableDiskUsage,
+    runAs: config.runAs,
     logger: log.child({ component: 'pods' }),
   });
   const metrics = new PreparerMetrics();

@@ -314,6 +314,8 @@ export class Preparer {
 
     try {
       await this.options.authorize(manifest);
+      // The host's run_as policy is part of what may run here: refused like a bad signature.
+      await host.checkRunAs(manifest);
     } catch (error) {
       this.options.metrics.authFailures.inc();
       this.log.error(

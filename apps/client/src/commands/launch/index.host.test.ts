@@ -5,7 +5,17 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -112,6 +122,29 @@ describe('p2 launch', () => {
     expect(current).toContain(`app_${version}`);
     expect(existsSync(join(work, 'pods', podId, 'current_manifest.yaml'))).toBe(false);
     expect(existsSync(join(work, 'service'))).toBe(false); // no runsvdir was started for an install
+  });
+
+  it('applies the preparer’s run_as policy: root is refused unless --allow-run-as opens it', async () => {
+    const text = (await readFile(join(work, 'hello.yaml'), 'utf8')).replace(
+      `id: ${podId}\n`,
+      `id: ${podId}-root\nrun_as: root\n`,
+    );
+    await writeFile(join(work, 'root.yaml'), text);
+    const refused = await p2(['launch', 'root.yaml', ...common(), '--no-start']);
+    expect(refused.code).not.toBe(ExitCode.OK);
+    expect(refused.err).toContain('may not run as "root"');
+    expect(refused.err).toContain('run_as_allow');
+    expect(existsSync(join(work, 'pods', `${podId}-root`))).toBe(false);
+    const allowed = await p2([
+      'launch',
+      'root.yaml',
+      ...common(),
+      '--no-start',
+      '--allow-run-as',
+      'root',
+    ]);
+    expect(allowed.code, allowed.err).toBe(ExitCode.OK);
+    await rm(join(work, 'pods', `${podId}-root`), { recursive: true, force: true });
   });
 
   it('launches the pod under runit as its own user; the app answers', async () => {

@@ -25,6 +25,8 @@ interface LaunchOptions extends OutputOptions {
   keyring?: string;
   allowedUser: string[];
   allowLocalDir: string[];
+  allowRunAs: string[];
+  runAsMinUid: string;
   cgroups: boolean;
 }
 
@@ -70,6 +72,16 @@ async function readManifest(ctx: ProgramContext, source: string): Promise<Manife
   return manifest;
 }
 
+function runAsMinUid(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0)
+    throw new CliExit(
+      ExitCode.USAGE,
+      `error: --run-as-min-uid wants a uid, found ${JSON.stringify(text)}`,
+    );
+  return value;
+}
+
 export function registerLaunchCommand(program: Command, ctx: ProgramContext): void {
   program
     .command('launch')
@@ -91,6 +103,17 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
       `also read file: and plain-path artifact locations from this directory (repeatable; always allowed: ${DEFAULT_LOCAL_ARTIFACT_DIRS.join(', ')})`,
       collect,
       [],
+    )
+    .option(
+      '--allow-run-as <user>',
+      'let this pod run as an account the run_as policy refuses (root, system accounts, another pod’s user; repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--run-as-min-uid <uid>',
+      'lowest uid of an existing account pods may run as (pod users p2 created excepted)',
+      '1000',
     )
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
     .option('--json', 'print JSON')
@@ -116,6 +139,11 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
           nodeName: node,
           runsvdir,
           cgroups,
+          // The same run_as policy as the preparer's (run_as_min_uid, run_as_allow).
+          runAs: {
+            minUid: runAsMinUid(options.runAsMinUid),
+            allow: { [manifest.id]: options.allowRunAs },
+          },
           // Local locations only from these directories, as the preparer does (see @p2/hoist).
           fetch: {
             localRoots: [
