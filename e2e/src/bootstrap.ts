@@ -1,4 +1,7 @@
-/** Runs the built `p2-bootstrap` against a host laid out under `work` (pods, service, artifacts, kv). */
+/**
+ * Runs the built `p2-bootstrap` against a host laid out under `work` (pods, service, artifacts, kv,
+ * and the store's ACL token in `work/consul.token` rather than the host's /etc/p2/consul.token).
+ */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +14,12 @@ export interface BootstrapRun {
   store: string;
   pods: Array<{ pod: string; action: string }>;
   statusUrl: string;
+  token?: { file: string; action: 'created' | 'reused' };
+}
+
+/** Where {@link runBootstrap} keeps the store's ACL token for a test host laid out under `work`. */
+export function bootstrapTokenFile(work: string): string {
+  return join(work, 'consul.token');
 }
 
 export async function runBootstrap(
@@ -20,6 +29,8 @@ export async function runBootstrap(
     kvPort: number;
     statusPort: number;
     kvUser: string;
+    /** @default bootstrapTokenFile(work) */
+    tokenFile?: string;
     extraArgs?: string[];
   },
 ): Promise<BootstrapRun> {
@@ -34,6 +45,7 @@ export async function runBootstrap(
       ...['--kv-port', String(options.kvPort)],
       ...['--kv-data-dir', join(work, 'kv')],
       ...['--kv-user', options.kvUser],
+      ...['--token-file', options.tokenFile ?? bootstrapTokenFile(work)],
       ...['--status-port', String(options.statusPort)],
       ...['--timeout', '60'],
       ...(options.extraArgs ?? []),

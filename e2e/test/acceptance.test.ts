@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { detectCgroups, openCgroup } from '@p2/cgroups';
-import { createStore, type Store } from '@p2/kv';
+import { createStore, readTokenFile, type Store } from '@p2/kv';
 import { ManifestBuilder } from '@p2/manifest';
 import { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
@@ -30,7 +30,7 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
-import { runBootstrap } from '../src/bootstrap.js';
+import { bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -100,8 +100,12 @@ describe("P2's acceptance scenario", () => {
     expect(await (await fetch(`http://127.0.0.1:${statusPort}/_status`)).text()).toBe(
       'p2-preparer OK',
     );
-    store = createStore(`consul://127.0.0.1:${kvPort}`);
-    const env = { P2_STORE: `consul://127.0.0.1:${kvPort}` };
+    // The bootstrapped store denies anyone without its token; `p2` finds it in the token file.
+    const tokenFile = bootstrapTokenFile(work);
+    store = createStore(`consul://127.0.0.1:${kvPort}`, {
+      token: await readTokenFile(tokenFile, { rootOwned: true, private: true }),
+    });
+    const env = { P2_STORE: `consul://127.0.0.1:${kvPort}`, P2_TOKEN_FILE: tokenFile };
 
     const artifact = await buildArtifact(helloAppDir, join(work, 'artifacts'), 'hello', id);
     artifacts = await serveDirectory(join(work, 'artifacts'));

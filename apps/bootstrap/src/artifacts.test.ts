@@ -25,6 +25,9 @@ describe('packBundle', () => {
     expect(first.path).toMatch(/\/app_[0-9a-f]{40}\.tar\.gz$/);
     expect(first.location).toBe(`file://${first.path}`);
     const { stdout } = await run('tar', ['-tvzf', first.path]);
+    // Every directory enterable by the pod's user (the install is root-owned; the pod is not root).
+    expect(stdout).toMatch(/^drwxr-xr-x .* \.\/$/m);
+    expect(stdout).toMatch(/^drwxr-xr-x .* \.\/bin\/$/m);
     expect(stdout).toMatch(/-rwxr-xr-x .* \.\/bin\/launch/);
     expect(stdout).toMatch(/-rw-r--r-- .* \.\/lib\/app\.mjs/);
 

@@ -13,6 +13,14 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/**
+ * Part of every version: bump it when the archive's layout or modes change, so a host holding an
+ * artifact packed the old way under the same name gets a new version instead of the old file.
+ * 2: the top directory is 0755 (it was mkdtemp's 0700, which a pod's own user cannot enter once
+ * installs are root-owned).
+ */
+const PACK_FORMAT = 'p2-bootstrap pack 2';
+
 export interface PackedArtifact {
   path: string;
   version: string;
@@ -27,14 +35,19 @@ export async function packBundle(options: {
   outDir: string;
 }): Promise<PackedArtifact> {
   const bundleBytes = await readFile(options.bundle);
-  const version = createHash('sha1').update(bundleBytes).update(options.launch).digest('hex');
+  const version = createHash('sha1')
+    .update(PACK_FORMAT)
+    .update(bundleBytes)
+    .update(options.launch)
+    .digest('hex');
   const path = join(options.outDir, `${options.name}_${version}.tar.gz`);
   await mkdir(options.outDir, { recursive: true, mode: 0o755 });
   if (!existsSync(path)) {
     const staging = await mkdtemp(join(tmpdir(), `p2-bootstrap-${options.name}-`));
     try {
-      await mkdir(join(staging, 'bin'));
-      await mkdir(join(staging, 'lib'));
+      await chmod(staging, 0o755);
+      await mkdir(join(staging, 'bin'), { mode: 0o755 });
+      await mkdir(join(staging, 'lib'), { mode: 0o755 });
       await writeFile(join(staging, 'bin', 'launch'), options.launch, { mode: 0o755 });
       await copyFile(options.bundle, join(staging, 'lib', `${options.name}.mjs`));
       await chmod(join(staging, 'lib', `${options.name}.mjs`), 0o644);

@@ -1,15 +1,19 @@
 /**
  * Sets up a host from nothing, as P2's p2-bootstrap did (spec 02 §9.1), with p2's embedded store:
  *
- * 1. make sure runit is there and a runsvdir supervises the service root;
- * 2. pack the store (`p2-kv-server`) and the preparer into Hoist artifacts;
- * 3. install and launch the store as pod `p2-kv-server` (or use an existing store by URL);
- * 4. write the store's manifest to intent and reality, the preparer's to intent;
- * 5. install and launch the preparer as pod `p2-preparer`, and wait until it reports both pods in
+ * 1. create the store's ACL token once, in a root-only file (`/etc/p2/consul.token`), or reuse it;
+ * 2. make sure runit is there and a runsvdir supervises the service root;
+ * 3. pack the store (`p2-kv-server`) and the preparer into Hoist artifacts;
+ * 4. install and launch the store as pod `p2-kv-server` (or use an existing store by URL); its
+ *    manifest carries only the token's SHA-256, so the store denies everyone without the token;
+ * 5. write the store's manifest to intent and reality, the preparer's to intent (with
+ *    `consul_token_path`);
+ * 6. install and launch the preparer as pod `p2-preparer`, and wait until it reports both pods in
  *    reality — from then on upgrading either is an ordinary deploy.
  *
  * Idempotent: a pod whose running manifest already matches is left alone, and intent is only
- * written when it differs.
+ * written when it differs. When both pods change (an upgrade), the preparer goes first, so it
+ * holds the token before a store that demands one replaces an open one.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,7 +24,14 @@ import { promisify } from 'node:util';
 import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
-import { createStore, type Store } from '@p2/kv';
+import {
+  createStore,
+  DEFAULT_TOKEN_FILE,
+  ensureTokenFile,
+  readTokenFile,
+  type Store,
+  tokenSha256,
+} from '@p2/kv';
 import { type Manifest, ManifestBuilder, parseManifest } from '@p2/manifest';
 import { PodHost } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
@@ -41,6 +52,12 @@ export interface BootstrapOptions {
   artifactDir?: string;
   /** Use this store instead of starting the embedded one (`consul://…`, `etcd://…`). */
   store?: string;
+  /**
+   * The store's ACL token file (root only, mode 0600). With the embedded store it is created on
+   * the first run and reused after; with `store`, it is used when it exists (or when given).
+   * @default '/etc/p2/consul.token'
+   */
+  tokenFile?: string;
   /** Port of the embedded store. @default 8500 */
   kvPort?: number;
   /** Data directory of the embedded store. @default '/var/lib/p2/kv' */
@@ -74,6 +91,8 @@ export interface BootstrapReport {
   /** `installed`: started here; `updated`: a new version handed to the running preparer; `unchanged`. */
   pods: Array<{ pod: string; action: 'installed' | 'updated' | 'unchanged' | 'external' }>;
   statusUrl: string;
+  /** The store's ACL token file and whether this run made it; absent when no token is used. */
+  token?: { file: string; action: 'created' | 'reused' };
 }
 
 const require = createRequire(import.meta.url);
@@ -164,6 +183,8 @@ async function signed(manifest: Manifest, keyFile: string | undefined): Promise<
 
 /** p2-bootstrap's artifact directory, which the preparer's `local_artifact_dirs` allows by default. */
 const DEFAULT_LOCAL_ARTIFACT_DIR = '/var/lib/p2/artifacts';
+/** The run_as exception bootstrap grants: the preparer itself runs as root. */
+const PREPARER_RUN_AS_ALLOW = { 'p2-preparer': ['root'] };
 
 export async function bootstrapHost(options: BootstrapOptions = {}): Promise<BootstrapReport> {
   const step = options.onStep ?? (() => undefined);
@@ -191,6 +212,19 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     statusUrl: `http://127.0.0.1:${statusPort}/_status`,
   };
 
+  // The token first: an unsafe token file stops everything before anything is set up.
+  const tokenFile = options.tokenFile ?? DEFAULT_TOKEN_FILE;
+  let token: string | undefined;
+  if (!options.store) {
+    const ensured = await ensureTokenFile(tokenFile);
+    token = ensured.token;
+    report.token = { file: tokenFile, action: ensured.created ? 'created' : 'reused' };
+  } else if (options.tokenFile || existsSync(tokenFile)) {
+    token = await readTokenFile(tokenFile, { rootOwned: true, private: true });
+    report.token = { file: tokenFile, action: 'reused' };
+  }
+  if (report.token) step('token', `${report.token.action} ${tokenFile} (root only)`);
+
   await ensureRunit(options.installRunit ?? true, step);
   step('supervision', `runsvdir on ${serviceRoot}`);
   const runsvdir = new RunsvDir({ root: serviceRoot });
@@ -203,6 +237,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     cgroups,
     readOnlyDefault: () => false,
     fetch: { localRoots: [artifactDir] },
+    runAs: { allow: PREPARER_RUN_AS_ALLOW },
   });
   await mkdir(podRoot, { recursive: true, mode: 0o755 });
 
@@ -235,7 +270,13 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
           launchableType: 'hoist',
           location: kvArtifact.location,
           restartTimeout: '10s',
-          env: { P2_KV_DATA_DIR: kvDataDir, P2_KV_PORT: String(kvPort) },
+          env: {
+            P2_KV_DATA_DIR: kvDataDir,
+            P2_KV_PORT: String(kvPort),
+            // Only the digest: the store checks tokens without holding one, and the manifest (in
+            // intent, reality and this pod's env dir) never carries the secret.
+            ...(token ? { P2_KV_ACL_TOKEN_SHA256: tokenSha256(token) } : {}),
+          },
         })
         .setConfig({ port: kvPort, data_dir: kvDataDir })
         .build(),
@@ -262,7 +303,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     report.pods.push({ pod: 'store', action: 'external' });
   }
   report.store = storeUrl;
-  const store = createStore(storeUrl);
+  const store = createStore(storeUrl, token ? { token } : {});
   try {
     step('store', `waiting for ${storeUrl}`);
     await waitFor(
@@ -289,12 +330,15 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
           preparer: {
             node_name: node,
             store: storeUrl,
+            ...(token ? { consul_token_path: tokenFile } : {}),
             pod_root: podRoot,
             service_root: serviceRoot,
             ...(artifactDir === DEFAULT_LOCAL_ARTIFACT_DIR
               ? {}
               : { local_artifact_dirs: [artifactDir] }),
             status_port: statusPort,
+            // The preparer is the one pod that runs as root; every other pod is refused root.
+            run_as_allow: PREPARER_RUN_AS_ALLOW,
             health_check_host: options.healthCheckHost ?? '127.0.0.1',
             ...(options.hooksDirectory ? { hooks_directory: options.hooksDirectory } : {}),
             auth: options.keyring
@@ -307,7 +351,10 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     );
 
     step('intent', `intent/${node}/`);
-    if (kvManifest) {
+    // A running store's new version waits until the preparer runs its own new version: the new
+    // store may demand a token the old preparer does not have (an upgrade from an open store).
+    const kvUpdated = report.pods[0]?.action === 'updated';
+    if (kvManifest && !kvUpdated) {
       await putIfChanged(store, `intent/${node}/${kvManifest.id}`, kvManifest.raw);
       if (report.pods[0]?.action === 'installed')
         await putIfChanged(store, `reality/${node}/${kvManifest.id}`, kvManifest.raw);
@@ -328,8 +375,8 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
       report.pods.push({ pod: preparerManifest.id, action: 'installed' });
     }
     step('preparer', 'waiting for it to report reality');
-    for (const manifest of kvManifest ? [kvManifest, preparerManifest] : [preparerManifest]) {
-      await waitFor(
+    const inReality = (manifest: Manifest) =>
+      waitFor(
         `reality/${node}/${manifest.id} to show the new version`,
         BootstrapErrorCode.PREPARER_TIMEOUT,
         timeoutMs,
@@ -340,6 +387,13 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
             : undefined;
         },
       );
+    await inReality(preparerManifest);
+    if (kvManifest) {
+      if (kvUpdated) {
+        step('store', 'handing the new p2-kv-server to the preparer');
+        await putIfChanged(store, `intent/${node}/${kvManifest.id}`, kvManifest.raw);
+      }
+      await inReality(kvManifest);
     }
   } finally {
     await store.close();

@@ -17,6 +17,8 @@ Options:
   --service-root DIR      directory runit supervises (default: /etc/service)
   --artifact-dir DIR      where the store and preparer artifacts are written (default: /var/lib/p2/artifacts)
   --store URL             use an existing store (consul://host:8500, etcd://h1:2379) instead of the embedded one
+  --token-file FILE       the store's ACL token, root only (default: /etc/p2/consul.token; created on the
+                          first run for the embedded store; with --store, used when it exists)
   --kv-port PORT          port of the embedded store (default: 8500)
   --kv-data-dir DIR       data directory of the embedded store (default: /var/lib/p2/kv)
   --kv-user USER          user the embedded store runs as (default: p2-kv-server)
@@ -38,6 +40,7 @@ async function main(): Promise<number> {
       'service-root': { type: 'string' },
       'artifact-dir': { type: 'string' },
       store: { type: 'string' },
+      'token-file': { type: 'string' },
       'kv-port': { type: 'string' },
       'kv-data-dir': { type: 'string' },
       'kv-user': { type: 'string' },
@@ -74,6 +77,7 @@ async function main(): Promise<number> {
       ...(values['service-root'] ? { serviceRoot: values['service-root'] } : {}),
       ...(values['artifact-dir'] ? { artifactDir: values['artifact-dir'] } : {}),
       ...(values.store ? { store: values.store } : {}),
+      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
       ...(values['kv-data-dir'] ? { kvDataDir: values['kv-data-dir'] } : {}),
       ...(values['kv-user'] ? { kvUser: values['kv-user'] } : {}),
       ...(values.keyring ? { keyring: values.keyring } : {}),
@@ -97,6 +101,8 @@ async function main(): Promise<number> {
     else {
       process.stdout.write(`host ${report.node} is ready (store ${report.store})\n`);
       for (const pod of report.pods) process.stdout.write(`  ${pod.pod}: ${pod.action}\n`);
+      if (report.token)
+        process.stdout.write(`store token: ${report.token.file} (${report.token.action})\n`);
       process.stdout.write(`preparer status: ${report.statusUrl}\n`);
     }
     return 0;
