@@ -42,4 +42,22 @@ describe('desiredFromIntent', () => {
     expect(mismatch?.kind === 'invalid' && mismatch.error).toContain('stored under intent/h1/db');
     expect(workerKey('worker', uuid)).toBe(`worker/${uuid}`);
   });
+
+  it('refuses pod and launchable ids that could escape a directory or clash with another pod', () => {
+    const desired = desiredFromIntent('h1', {
+      pods: [
+        record('a__b', 'id: a__b\n'),
+        record(
+          'evil',
+          'id: evil\nlaunchables:\n  ../../../etc:\n    launchable_type: hoist\n    location: https://x/y_1.tar.gz\n',
+        ),
+      ],
+      problems: [],
+    });
+    expect(desired.map((d) => d.kind)).toEqual(['invalid', 'invalid']);
+    expect(desired[0]?.kind === 'invalid' && desired[0].error).toContain('"__"');
+    expect(desired[1]?.kind === 'invalid' && desired[1].error).toContain(
+      'launchable id "../../../etc"',
+    );
+  });
 });

@@ -7,6 +7,7 @@
 import { describeError } from '@p2/errors';
 import type { NodePods } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
+import { assertSafeLaunchableId, assertSafePodId } from '@p2/pods';
 
 /** What one intent key asks of this host. */
 export type Desired =
@@ -34,6 +35,10 @@ export function desiredFromIntent(node: string, intent: Omit<NodePods, 'index'>)
           `the manifest's id is ${JSON.stringify(manifest.id)} but it is stored under ${key}`,
         );
       }
+      // Ids name directories and runit services: checked before anything uses them.
+      assertSafePodId(manifest.id);
+      for (const launchableId of Object.keys(manifest.launchables))
+        assertSafeLaunchableId(launchableId);
       desired.push({ kind: 'run', manifest, uniqueKey, key });
     } catch (error) {
       desired.push({
