@@ -43,11 +43,11 @@ describe.runIf(asRoot)('local locations, as root', () => {
 
   it('refuses /dev/zero (a device) without reading it', async () => {
     for (const attempt of [
-      fetchBytes('/dev/zero', { localRoots: ['/dev'] }),
-      downloadArtifact('file:///dev/zero', join(work, 'dl'), { localRoots: ['/dev'] }),
+      () => fetchBytes('/dev/zero', { localRoots: ['/dev'] }),
+      () => downloadArtifact('file:///dev/zero', join(work, 'dl'), { localRoots: ['/dev'] }),
     ]) {
       const started = performance.now();
-      await expect(attempt).rejects.toMatchObject({
+      await expect(attempt()).rejects.toMatchObject({
         code: HoistErrorCodes.LOCAL_LOCATION_REFUSED,
         message: expect.stringContaining('is not a regular file (a character device)'),
       });

@@ -70,11 +70,11 @@ describe('local locations are refused unless they lie in localRoots', () => {
   it('refuses every local location when no localRoots are given (secure by default)', async () => {
     await writeFile(join(allowed, 'app.digest'), 'x');
     for (const attempt of [
-      fetchBytes(join(allowed, 'app.digest')),
-      fetchBytes(`file://${join(allowed, 'app.digest')}`, { localRoots: [] }),
-      downloadArtifact(join(allowed, 'app.digest'), join(work.dir, 'dl')),
+      () => fetchBytes(join(allowed, 'app.digest')),
+      () => fetchBytes(`file://${join(allowed, 'app.digest')}`, { localRoots: [] }),
+      () => downloadArtifact(join(allowed, 'app.digest'), join(work.dir, 'dl')),
     ]) {
-      const error = await failure(attempt);
+      const error = await failure(attempt());
       expect(error).toMatchObject({
         code: HoistErrorCodes.LOCAL_LOCATION_REFUSED,
         message: expect.stringContaining('none are allowed'),
@@ -101,10 +101,10 @@ describe('local locations are refused unless they lie in localRoots', () => {
   it('refuses ".." that walks out of an allowed directory', async () => {
     const location = `${allowed}/../private/shadow`;
     for (const attempt of [
-      fetchBytes(location, { localRoots: [allowed] }),
-      fetchBytes(`file://${location}`, { localRoots: [allowed] }),
+      () => fetchBytes(location, { localRoots: [allowed] }),
+      () => fetchBytes(`file://${location}`, { localRoots: [allowed] }),
     ]) {
-      const error = await failure(attempt);
+      const error = await failure(attempt());
       expect(error).toMatchObject({ code: HoistErrorCodes.LOCAL_LOCATION_REFUSED });
       expect(everything(error)).not.toContain('SECRETHASH');
     }
@@ -154,16 +154,17 @@ describe('only regular files are read, without blocking', () => {
     fifos.push(fifo);
     const started = performance.now();
     for (const attempt of [
-      fetchBytes(fifo, { localRoots: [allowed] }),
-      downloadArtifact(fifo, join(work.dir, 'dl'), { localRoots: [allowed] }),
-      installArtifact({
-        launchableRoot: join(work.dir, 'pod', 'app'),
-        launchableId: 'app',
-        location: `file://${fifo}`,
-        localRoots: [allowed],
-      }),
+      () => fetchBytes(fifo, { localRoots: [allowed] }),
+      () => downloadArtifact(fifo, join(work.dir, 'dl'), { localRoots: [allowed] }),
+      () =>
+        installArtifact({
+          launchableRoot: join(work.dir, 'pod', 'app'),
+          launchableId: 'app',
+          location: `file://${fifo}`,
+          localRoots: [allowed],
+        }),
     ]) {
-      const error = await failure(attempt);
+      const error = await failure(attempt());
       expect(error).toMatchObject({
         code: HoistErrorCodes.LOCAL_LOCATION_REFUSED,
         message: expect.stringContaining('is not a regular file (a FIFO)'),
