@@ -53,6 +53,8 @@ export async function packBundle(options: {
       await chmod(join(staging, 'lib', `${options.name}.mjs`), 0o644);
       const tmp = `${path}.tmp-${process.pid}`;
       await run('tar', ['-czf', tmp, '--owner=0', '--group=0', '-C', staging, '.']);
+      // Whatever the umask: the preparer (root) refuses local artifacts others may write.
+      await chmod(tmp, 0o644);
       await rename(tmp, path);
     } finally {
       await rm(staging, { recursive: true, force: true });
