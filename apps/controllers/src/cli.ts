@@ -4,9 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 import { P2Error, redactCredentials } from '@p2/errors';
+import { findStoreToken } from '@p2/kv';
 import pino from 'pino';
 import { ControllersError, ControllersErrorCode } from './errors.js';
-import { parseFarms, parseMs, startControllers } from './main.js';
+import { checkStoreAccess, parseFarms, parseMs, startControllers } from './main.js';
 
 const usage = `Usage: p2-controllers --store URL [options]
 
@@ -16,6 +17,8 @@ p2-controllers processes can run side by side. Logs are JSON lines (pino) on std
 
 Options:
   --store URL          store location, e.g. consul://127.0.0.1:8500 (default: $P2_STORE)
+  --token TOKEN        the store's ACL token (default: $CONSUL_HTTP_TOKEN, else the file
+                       $P2_TOKEN_FILE or /etc/p2/consul.token that p2-bootstrap wrote; root only)
   --farms LIST         comma-separated farms to run: rc,roll,ds (default: all)
   --resync-ms N        re-reconcile every controller at least every N ms (default 30000)
   --roll-poll-ms N     how often a rolling update re-reads health (default 1000)
@@ -24,7 +27,8 @@ Options:
   --log-level LEVEL    pino level: trace, debug, info, warn, error (default info)
   -h, --help           show this help
 
-Exit status: 0 after a clean shutdown on SIGTERM/SIGINT, 2 on bad arguments, 1 on other errors.
+Exit status: 0 after a clean shutdown on SIGTERM/SIGINT, 2 on bad arguments, 5 when the store
+refuses the token (or the token file is unsafe), 1 on other errors.
 `;
 
 async function main(): Promise<number> {
@@ -33,6 +37,7 @@ async function main(): Promise<number> {
     values = parseArgs({
       options: {
         store: { type: 'string' },
+        token: { type: 'string' },
         farms: { type: 'string' },
         'resync-ms': { type: 'string' },
         'roll-poll-ms': { type: 'string' },
@@ -51,6 +56,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const logger = pino({ name: 'p2-controllers', level: String(values['log-level']) });
+  // Listening before anything starts: a signal during start-up still ends in a clean stop.
+  const signalled = new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
   let running: ReturnType<typeof startControllers>;
   try {
     const store = (values.store as string | undefined) ?? process.env.P2_STORE;
@@ -59,8 +69,10 @@ async function main(): Promise<number> {
         hint: 'pass --store consul://127.0.0.1:8500 or set P2_STORE',
       });
     const str = (k: string) => values[k] as string | undefined;
+    const found = await findStoreToken({ flag: str('token') });
     running = startControllers({
       store,
+      ...(found.token ? { token: found.token } : {}),
       farms: parseFarms(str('farms')),
       resyncMs: parseMs('--resync-ms', str('resync-ms'), 30_000),
       rollPollMs: parseMs('--roll-poll-ms', str('roll-poll-ms'), 1_000),
@@ -68,20 +80,24 @@ async function main(): Promise<number> {
       lockDelayMs: parseMs('--lock-delay-ms', str('lock-delay-ms'), 5_000),
       logger,
     });
+    await checkStoreAccess(running.store, found).catch(async (error: unknown) => {
+      await running.stop();
+      throw error;
+    });
   } catch (error) {
     if (error instanceof P2Error) {
       logger.fatal({ code: error.code, hint: error.hint }, error.message);
       process.stderr.write(
         `p2-controllers: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}\n`,
       );
-      return error.code === ControllersErrorCode.INVALID_ARGUMENT ? 2 : 1;
+      if (error.code === ControllersErrorCode.INVALID_ARGUMENT) return 2;
+      return error.code === 'P2_KV_PERMISSION_DENIED' || error.code === 'P2_KV_TOKEN_FILE_UNSAFE'
+        ? 5
+        : 1;
     }
     throw error;
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await signalled;
   logger.info('signal received; releasing locks');
   await running.stop();
   return 0;

@@ -3,7 +3,14 @@
  * store, the label scheduler and a health source that reads `health/<pod>/<node>`.
  */
 import { redactCredentials } from '@p2/errors';
-import { createStore, type Store } from '@p2/kv';
+import {
+  createStore,
+  explainDenied,
+  KvError,
+  KvErrorCodes,
+  type Store,
+  type StoreToken,
+} from '@p2/kv';
 import { LabelStore } from '@p2/labels';
 import {
   type Alert,
@@ -20,6 +27,8 @@ import { ControllersError, ControllersErrorCode } from './errors.js';
 export interface ControllersOptions {
   /** Store location (`consul://host:port`, `etcd://…`, or `host:port`). */
   readonly store: string;
+  /** ACL token (the CLI finds it as `p2` does: `--token`, `CONSUL_HTTP_TOKEN`, the token file). */
+  readonly token?: string;
   /** Farms to run. @default all three */
   readonly farms?: ReadonlyArray<'rc' | 'roll' | 'ds'>;
   /** Longest wait of a worker before it re-reconciles without a change. @default 30_000 */
@@ -89,7 +98,7 @@ export function startControllers(options: ControllersOptions): RunningController
       hint: 'pass --store consul://127.0.0.1:8500 or set P2_STORE',
     });
   const log = options.logger ?? pino({ level: 'silent' });
-  const store = createStore(options.store);
+  const store = createStore(options.store, options.token ? { token: options.token } : {});
   const labels = new LabelStore(store, { validate: false });
   const ctx: ControllerContext = {
     store,
@@ -131,4 +140,26 @@ export function startControllers(options: ControllersOptions): RunningController
       log.info('controllers stopped');
     },
   };
+}
+
+/**
+ * Reads once from the store so that a missing or wrong ACL token stops the process at start with
+ * an explanation, instead of farms logging the same 403 forever. Other failures (a store not up
+ * yet) are left to the farms' retries.
+ *
+ * @throws KvError `P2_KV_PERMISSION_DENIED`, saying which token was sent and where it was looked for
+ * @example
+ * ```ts
+ * const found = await findStoreToken({ flag });
+ * const running = startControllers({ store, token: found.token });
+ * await checkStoreAccess(running.store, found);
+ * ```
+ */
+export async function checkStoreAccess(store: Store, found: StoreToken): Promise<void> {
+  try {
+    await store.keys('replication_controllers/');
+  } catch (error) {
+    if (error instanceof KvError && error.code === KvErrorCodes.PERMISSION_DENIED)
+      throw explainDenied(error, found);
+  }
 }

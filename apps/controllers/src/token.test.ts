@@ -1,0 +1,115 @@
+/**
+ * p2-controllers against a store that denies anything without its ACL token: farms run with the
+ * token; without it the binary stops at start with the explanation and exit 5.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createStore, findStoreToken, KvErrorCodes, type Store } from '@p2/kv';
+import { type KvServer, startKvServer } from '@p2/kv-server';
+import { LabelStore } from '@p2/labels';
+import { parseManifest } from '@p2/manifest';
+import { RcStore } from '@p2/rc';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkStoreAccess, startControllers } from './main.js';
+
+const TOKEN = 'p2t-controllers-0123456789abcdef';
+const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+let dir: string;
+let server: KvServer;
+let store: Store;
+let url: string;
+let tokenFile: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'p2t-controllers-token-'));
+  server = await startKvServer({ dataDir: join(dir, 'kv'), port: 0, aclToken: TOKEN });
+  url = `consul://127.0.0.1:${server.port}`;
+  store = createStore(url, { token: TOKEN });
+  tokenFile = join(dir, 'consul.token');
+  await writeFile(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+});
+afterEach(async () => {
+  await store.close();
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs the CLI through tsx with only `env`; resolves with its exit code and output. */
+function controllers(env: NodeJS.ProcessEnv, untilStarted = false) {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', cli, '--store', url, '--resync-ms', '500'],
+    { cwd: repoRoot, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+    if (untilStarted && stdout.includes('controllers started')) {
+      untilStarted = false;
+      child.kill('SIGTERM');
+    }
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once('exit', (code) => resolve({ code, stdout, stderr })),
+  );
+}
+
+describe('the store token', () => {
+  it('farms run with the token', async () => {
+    await new LabelStore(store).setLabels('node', 'p2t-n1', { role: 'web' });
+    await new RcStore(store).create({
+      manifest: parseManifest(
+        'id: p2t-web\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://artifacts.invalid/p2t-web_1.tar.gz\n',
+      ),
+      nodeSelector: 'role=web',
+      replicasDesired: 1,
+    });
+    const found = await findStoreToken({ env: { P2_TOKEN_FILE: tokenFile } });
+    expect(found).toMatchObject({ token: TOKEN, source: 'file' });
+    const running = startControllers({ store: url, token: found.token, resyncMs: 500 });
+    try {
+      await checkStoreAccess(running.store, found);
+      const deadline = Date.now() + 10_000;
+      while ((await store.get('intent/p2t-n1/p2t-web')).value === undefined) {
+        if (Date.now() > deadline) throw new Error('no intent written');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('checkStoreAccess explains a missing token', async () => {
+    const found = await findStoreToken({ env: { P2_TOKEN_FILE: join(dir, 'absent') } });
+    const running = startControllers({ store: url });
+    try {
+      const error = await checkStoreAccess(running.store, found).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: KvErrorCodes.PERMISSION_DENIED,
+        hint: expect.stringContaining('run as root so p2 finds /etc/p2/consul.token'),
+      });
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('the binary without a token exits 5 with the hint; with P2_TOKEN_FILE it starts and stops cleanly', async () => {
+    const denied = await controllers({ P2_TOKEN_FILE: join(dir, 'absent') });
+    expect(denied.code).toBe(5);
+    expect(denied.stderr).toContain('the store refused the request: no token was sent');
+    expect(denied.stderr).toContain(
+      'hint: run as root so p2 finds /etc/p2/consul.token, or pass --token / CONSUL_HTTP_TOKEN',
+    );
+    const started = await controllers({ P2_TOKEN_FILE: tokenFile }, true);
+    expect(started.code).toBe(0);
+    expect(started.stdout).toContain('controllers stopped');
+  });
+});
