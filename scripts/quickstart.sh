@@ -13,6 +13,8 @@ echo "== checking the example manifest"
 p2 manifest check examples/hello.yaml
 
 echo "== bootstrapping ${node_name}"
+# The store then refuses anyone without its token (/etc/p2/consul.token, root only); p2 below runs
+# as root and finds it with no flag.
 node apps/bootstrap/dist/cli.js --node-name "$node_name" --artifact-dir "$artifacts"
 
 echo "== building the example app's Hoist artifact"
