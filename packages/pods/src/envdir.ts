@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureRootDir, removeTree, writeFileAtomic } from './secure-fs.js';
+import { ensureTrustedDir, removeTree, writeFileAtomic } from '@p2/secure-fs';
 
 export interface Ownership {
   uid: number;
@@ -42,7 +42,7 @@ export async function writeEnvDir(
 ): Promise<void> {
   for (const name of Object.keys(vars)) checkName(name);
   const target = options.replace ? `${dir}.p2-tmp-${randomBytes(6).toString('hex')}` : dir;
-  await ensureRootDir(target, 0o755);
+  await ensureTrustedDir(target, 0o755);
   const fileOptions = options.owner
     ? { mode: 0o400, uid: options.owner.uid, gid: options.owner.gid }
     : { mode: 0o600 };

@@ -34,20 +34,20 @@ import {
   type ServiceSpec,
   type ServiceStatus,
 } from '@p2/runit';
+import {
+  distrustAncestors,
+  distrustDir,
+  ensureTrustedDir,
+  readTrustedFile,
+  removeTree,
+  writeFileAtomic,
+} from '@p2/secure-fs';
 import { ensureUser, findUser, lookupUser, type UnixUser } from '@p2/users';
 import { writeEnvDir } from './envdir.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { PodLayout } from './layout.js';
 import { checkRunAs, type RunAsPolicy } from './run-as.js';
 import { runScript, type ScriptResult } from './scripts.js';
-import {
-  distrustAncestors,
-  distrustDir,
-  ensureRootDir,
-  readTrustedFile,
-  removeTree,
-  writeFileAtomic,
-} from './secure-fs.js';
 
 /** Largest `current_manifest.yaml` root reads back. */
 const MAX_MANIFEST_BYTES = 4 * 2 ** 20;
@@ -313,7 +313,7 @@ export class PodHost {
       await rename(layout.home, aside);
       await removeTree(aside);
     }
-    await ensureRootDir(layout.home, 0o755);
+    await ensureTrustedDir(layout.home, 0o755);
     if (!readOnly) {
       const created = await mkdir(layout.dataDir, { mode: 0o700 }).then(
         () => true,
@@ -386,7 +386,7 @@ export class PodHost {
       const report = await step(`launchable ${launchableId}`, async () => {
         // Everything but data/ is root's: the pod can read its artifact, never change what root
         // later reads, runs, links to or prunes.
-        await ensureRootDir(launchableRoot, 0o755);
+        await ensureTrustedDir(launchableRoot, 0o755);
         const result = await installArtifact({
           ...this.options.fetch,
           launchableRoot,
@@ -485,7 +485,7 @@ export class PodHost {
     // Config files are named with the SHA after the read-only default was applied, as P2 did
     // (spec 01 §1.8.4); intent and reality are still compared with the original SHA.
     const files = manifest.withReadonlyDefault(readOnly).configFiles();
-    await ensureRootDir(layout.configDir, 0o755);
+    await ensureTrustedDir(layout.configDir, 0o755);
     // Config may hold secrets: readable by the pod's user (0400, its own) and root only.
     const write = async (name: string, text: string) => {
       const path = join(layout.configDir, name);
@@ -983,7 +983,7 @@ export class PodHost {
     try {
       const why = await distrustDir(layout.home);
       if (why) throw new Error(`${layout.home} ${why}`);
-      bytes = await readTrustedFile(layout.currentManifestPath, MAX_MANIFEST_BYTES);
+      bytes = await readTrustedFile(layout.currentManifestPath, { maxBytes: MAX_MANIFEST_BYTES });
     } catch (error) {
       throw new PodError(
         PodErrorCode.UNTRUSTED_PATH,

@@ -1,0 +1,265 @@
+/**
+ * File operations for a process running as root next to hostile users (the repo's SECURITY.md):
+ * root never follows a link or writes through a path another user controls, and reads back only
+ * files nobody else can have written.
+ *
+ * - a path is *trusted* when it and every directory above it is owned by root (or by the user this
+ *   process runs as, so unprivileged tools and tests work on their own files) and not writable by
+ *   group or others — sticky directories such as `/tmp` excepted above the path itself, since
+ *   others cannot rename or remove what we own there;
+ * - files are written under an unpredictable name with `O_EXCL | O_NOFOLLOW` (never through an
+ *   existing link), owned and moded through the open descriptor, then renamed into place;
+ * - files read back are opened with `O_NOFOLLOW | O_NONBLOCK` (a link or a FIFO never redirects or
+ *   blocks the reader) and accepted only when the descriptor is a trusted regular file, and small;
+ * - trees another user may have written into are deleted with GNU `rm`, which walks directories by
+ *   descriptor and never follows a link (Node's `fs.rm` resolves paths again at each level).
+ *
+ * No error ever quotes the content of a file.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { chmod, lstat, mkdir, open, realpath, rename, rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describeError } from '@p2/errors';
+import { SecureFsError, SecureFsErrorCode } from './errors.js';
+
+const run = promisify(execFile);
+
+/** Whether `uid` may own what this process trusts: root, or the user this process runs as. */
+export function isTrustedOwner(uid: number): boolean {
+  return uid === 0 || uid === process.getuid?.();
+}
+
+function othersMayWrite(mode: number): boolean {
+  return (mode & 0o022) !== 0;
+}
+
+function modeText(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+function ownerText(uid: number): string {
+  return `owned by uid ${uid}, not root`;
+}
+
+/**
+ * Why a file or directory's own metadata makes it untrusted, or undefined when it is fine: owner
+ * not trusted, or writable by group or others.
+ */
+export function distrustStats(info: Pick<Stats, 'uid' | 'mode'>): string | undefined {
+  if (!isTrustedOwner(info.uid)) return `is ${ownerText(info.uid)}`;
+  if (othersMayWrite(info.mode))
+    return `is writable by group or others (mode ${modeText(info.mode)})`;
+  return undefined;
+}
+
+/**
+ * Checks that a directory is ours alone to change: a real directory (not a link), trusted owner,
+ * not writable by group or others. Returns the reason when it is not, or undefined.
+ * @example await distrustDir('/data/pods/web') // undefined, or 'is owned by uid 1001, not root'
+ */
+export async function distrustDir(path: string): Promise<string | undefined> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info) return 'does not exist';
+  if (info.isSymbolicLink()) return 'is a symbolic link';
+  if (!info.isDirectory()) return 'is not a directory';
+  return distrustStats(info);
+}
+
+/**
+ * Checks every directory from `path` up to `/`, as written and with links resolved: each must
+ * have a trusted owner and not be writable by group or others, except sticky directories above
+ * `path`. Returns the first offending directory and why, or undefined. Missing directories are
+ * skipped (they will be created by their trusted parent's owner).
+ * @example await distrustAncestors('/var/lib/p2/artifacts') // undefined, or { dir: '/var/lib/p2', why: '…' }
+ */
+export async function distrustAncestors(
+  path: string,
+): Promise<{ dir: string; why: string } | undefined> {
+  const start = resolve(path);
+  const chains = [start];
+  const real = await realpath(start).catch(() => undefined);
+  if (real !== undefined && real !== start) chains.push(real);
+  for (const chain of chains) {
+    for (let dir = chain, first = true; ; first = false) {
+      const info = await lstat(dir).catch(() => undefined);
+      if (info && !info.isSymbolicLink()) {
+        if (!isTrustedOwner(info.uid)) return { dir, why: `is ${ownerText(info.uid)}` };
+        const sticky = (info.mode & 0o1000) !== 0;
+        if (othersMayWrite(info.mode) && (first || !sticky))
+          return { dir, why: `is writable by group or others (mode ${modeText(info.mode)})` };
+      }
+      const parent = dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Makes `path` a directory of ours with `mode` (its parent must already be trusted). An existing
+ * directory is accepted only when {@link distrustDir} finds nothing, so a path another user
+ * replaced is never used.
+ * @throws SecureFsError `P2_SECURE_FS_UNTRUSTED`
+ * @example await ensureTrustedDir('/data/pods/web/config', 0o755)
+ */
+export async function ensureTrustedDir(path: string, mode = 0o755): Promise<void> {
+  try {
+    await mkdir(path, { mode });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const why = await distrustDir(path);
+  if (why) throw untrusted(path, why);
+  await chmod(path, mode);
+}
+
+/** Options of {@link writeFileAtomic}. */
+export interface WriteFileAtomicOptions {
+  /** Final mode of the file. */
+  mode: number;
+  /** Owner to give the file (through its descriptor). @default the process's user */
+  uid?: number;
+  /** Group to give the file. @default 0 when `uid` is given */
+  gid?: number;
+  /** fsync the file and its directory before returning. @default false */
+  durable?: boolean;
+}
+
+/**
+ * Writes a file atomically without ever opening an existing path: a fresh file under a random
+ * name (`O_EXCL | O_NOFOLLOW` fails on anything already there, links included), owned and moded
+ * through its descriptor, renamed over `path`. The directory should be trusted.
+ * @example await writeFileAtomic('/data/pods/web/current_manifest.yaml', bytes, { mode: 0o600 })
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteFileAtomicOptions,
+): Promise<void> {
+  const tmp = `${path}.p2-tmp-${randomBytes(6).toString('hex')}`;
+  const handle = await open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  try {
+    try {
+      await handle.writeFile(data);
+      if (options.uid !== undefined) await handle.chown(options.uid, options.gid ?? 0);
+      await handle.chmod(options.mode);
+      if (options.durable) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  if (options.durable) {
+    const dir = await open(dirname(path), constants.O_RDONLY);
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}
+
+/** Options of {@link readTrustedFile}. */
+export interface ReadTrustedFileOptions {
+  /** Largest size accepted. */
+  maxBytes: number;
+  /** Also refuse a file group or others may read (for secrets such as tokens). @default false */
+  private?: boolean;
+}
+
+/**
+ * Reads a file this process will act on, only if it is a regular file with a trusted owner that
+ * nobody else can write (nor, with `private`, read), at most `maxBytes` long. Opened with
+ * `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY` and checked through the descriptor: a link fails, a FIFO or
+ * device is refused without blocking, and nothing can be swapped between check and read.
+ *
+ * @returns the bytes, or undefined when the file does not exist
+ * @throws SecureFsError `P2_SECURE_FS_UNTRUSTED`, `P2_SECURE_FS_TOO_LARGE`, `P2_SECURE_FS_IO`
+ * @example await readTrustedFile('/etc/p2/consul.token', { maxBytes: 4096, private: true })
+ */
+export async function readTrustedFile(
+  path: string,
+  options: ReadTrustedFileOptions,
+): Promise<Buffer | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(
+      path,
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
+    );
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw untrusted(path, 'is a symbolic link');
+    throw ioError(path, error);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw untrusted(path, 'is not a regular file');
+    const why = distrustStats(info);
+    if (why) throw untrusted(path, why);
+    if (options.private && (info.mode & 0o077) !== 0)
+      throw untrusted(
+        path,
+        `is readable by group or others (mode ${modeText(info.mode)}; expected 0600)`,
+      );
+    if (info.size > options.maxBytes)
+      throw new SecureFsError(
+        SecureFsErrorCode.TOO_LARGE,
+        `${path} is ${info.size} bytes, more than the ${options.maxBytes} allowed`,
+        { details: { path, size: info.size, maxBytes: options.maxBytes } },
+      );
+    const buffer = Buffer.alloc(info.size);
+    let offset = 0;
+    while (offset < info.size) {
+      const { bytesRead } = await handle.read(buffer, offset, info.size - offset, offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+    }
+    return buffer.subarray(0, offset);
+  } catch (error) {
+    if (error instanceof SecureFsError) throw error;
+    throw ioError(path, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Deletes a directory tree another user may have written into, without following any link inside
+ * it (GNU `rm -rf --one-file-system`). A missing path is not an error.
+ * @throws SecureFsError `P2_SECURE_FS_IO`
+ * @example await removeTree('/data/pods/web')
+ */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await run('rm', ['-rf', '--one-file-system', '--', path]);
+  } catch (error) {
+    throw ioError(path, error);
+  }
+}
+
+function untrusted(path: string, why: string): SecureFsError {
+  return new SecureFsError(SecureFsErrorCode.UNTRUSTED, `${path} ${why}; refusing to trust it`, {
+    hint: `make ${path} a regular file or directory owned by root and not writable by group or others`,
+    details: { path, reason: why },
+  });
+}
+
+function ioError(path: string, error: unknown): SecureFsError {
+  return new SecureFsError(SecureFsErrorCode.IO, `${path}: ${describeError(error)}`, {
+    cause: error,
+    details: { path },
+  });
+}
