@@ -1,12 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, realpath, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import {
+  distrustAncestors,
+  readTrustedFile,
+  SecureFsError,
+  SecureFsErrorCode,
+  writeFileAtomic,
+} from '@p2/secure-fs';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import { describeCause, sha256Hex, silentLogger } from './util.js';
 import type { ClearsignedInput } from './verify.js';
+
+/** Largest replay state file read back (a few hundred bytes per pod). */
+const MAX_STATE_BYTES = 16 * 2 ** 20;
 
 /**
  * Replay protection metadata a signed manifest may carry (beyond P2), as two optional top-level
@@ -207,7 +215,7 @@ export class ReplayGuard {
     }
     await checkTrustedDirectory(path, dir);
     let state: ReplayState = { version: 1, pods: {} };
-    const text = await readTrustedFile(path);
+    const text = await readStateFile(path);
     if (text !== undefined) {
       try {
         const parsed = JSON.parse(text) as ReplayState;
@@ -220,8 +228,12 @@ export class ReplayGuard {
           throw new Error('expected {"version": 1, "pods": {…}}');
         }
         state = parsed;
-      } catch (cause) {
-        throw stateError(path, `it is damaged: ${describeCause(cause)}`, cause);
+      } catch {
+        // JSON.parse quotes the text it choked on: never put a file's content in a message.
+        throw stateError(
+          path,
+          'it is damaged: not the JSON p2 writes ({"version": 1, "pods": {…}})',
+        );
       }
     }
     return new ReplayGuard(path, state, options);
@@ -312,7 +324,7 @@ export class ReplayGuard {
       [manifest.id]: { serial, digest: digestOf(manifest), recordedAt: new Date().toISOString() },
     };
     const next: ReplayState = { version: 1, pods };
-    await writeAtomically(this.statePath, `${JSON.stringify(next, null, 2)}\n`);
+    await writeStateFile(this.statePath, `${JSON.stringify(next, null, 2)}\n`);
     this.state = next;
     (this.options.logger ?? silentLogger).info(
       { podId: manifest.id, serial },
@@ -326,113 +338,34 @@ function digestOf(manifest: ReplayGuardInput): string {
   return sha256Hex(bytes);
 }
 
-/** Root trusts files owned by root, and a process running as another user its own files. */
-function trustedOwner(uid: number): boolean {
-  return uid === 0 || uid === process.getuid?.();
-}
-
-function ownerName(uid: number): string {
-  return uid === 0 ? 'root' : `uid ${uid}`;
-}
-
 /**
  * The state directory and every directory above it (as given and with symlinks resolved) must be
- * owned by a trusted user and not writable by group or others — except sticky directories above
- * the state directory, where others cannot rename or delete what is ours.
+ * owned by root (or this process's user) and not writable by group or others — except sticky
+ * directories above the state directory (see @p2/secure-fs).
  */
 async function checkTrustedDirectory(path: string, dir: string): Promise<void> {
-  const chains = [dir];
-  try {
-    const real = await realpath(dir);
-    if (real !== dir) chains.push(real);
-  } catch (cause) {
-    throw stateError(path, `cannot resolve its directory ${dir}: ${describeCause(cause)}`, cause);
-  }
-  for (const start of chains) {
-    for (let current = start, first = true; ; first = false) {
-      let stats: Awaited<ReturnType<typeof lstat>>;
-      try {
-        stats = await lstat(current);
-      } catch (cause) {
-        throw stateError(path, `cannot inspect ${current}: ${describeCause(cause)}`, cause);
-      }
-      if (!trustedOwner(stats.uid)) {
-        throw untrusted(path, `${current} is owned by ${ownerName(stats.uid)}, not root`, current);
-      }
-      const othersWrite = (stats.mode & 0o022) !== 0;
-      const sticky = (stats.mode & 0o1000) !== 0;
-      if (!stats.isSymbolicLink() && othersWrite && (first || !sticky)) {
-        throw untrusted(
-          path,
-          `${current} is writable by group or others (mode ${(stats.mode & 0o7777).toString(8)})`,
-          current,
-        );
-      }
-      const parent = dirname(current);
-      if (parent === current) break;
-      current = parent;
-    }
-  }
+  const bad = await distrustAncestors(dir).catch((cause: unknown) => {
+    throw stateError(path, `cannot inspect ${dir}: ${describeCause(cause)}`, cause);
+  });
+  if (bad) throw untrusted(path, `${bad.dir} ${bad.why}`, bad.dir);
 }
 
-/** Reads the state file without following a symlink; `undefined` when it does not exist. */
-async function readTrustedFile(path: string): Promise<string | undefined> {
-  let handle: Awaited<ReturnType<typeof open>>;
+/** Reads the state file without following a symlink or blocking; `undefined` when it does not exist. */
+async function readStateFile(path: string): Promise<string | undefined> {
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    return (await readTrustedFile(path, { maxBytes: MAX_STATE_BYTES }))?.toString('utf8');
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') throw untrusted(path, 'it is a symbolic link', path);
+    if (cause instanceof SecureFsError && cause.code === SecureFsErrorCode.UNTRUSTED)
+      throw untrusted(path, `it ${String(cause.details.reason)}`, path);
     throw stateError(path, `cannot read it: ${describeCause(cause)}`, cause);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw untrusted(path, 'it is not a regular file', path);
-    if (!trustedOwner(stats.uid)) {
-      throw untrusted(path, `it is owned by ${ownerName(stats.uid)}, not root`, path);
-    }
-    if ((stats.mode & 0o022) !== 0) {
-      throw untrusted(
-        path,
-        `it is writable by group or others (mode ${(stats.mode & 0o7777).toString(8)}; expected 600)`,
-        path,
-      );
-    }
-    return await handle.readFile('utf8');
-  } catch (cause) {
-    if (cause instanceof AuthError) throw cause;
-    throw stateError(path, `cannot read it: ${describeCause(cause)}`, cause);
-  } finally {
-    await handle.close();
   }
 }
 
 /** Temp file (created exclusively, never through a symlink, mode 0600), fsync, rename, fsync dir. */
-async function writeAtomically(path: string, content: string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+async function writeStateFile(path: string, content: string): Promise<void> {
   try {
-    const handle = await open(
-      temp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o600,
-    );
-    try {
-      await handle.chmod(0o600); // whatever the umask
-      await handle.writeFile(content);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-    const dir = await open(dirname(path), constants.O_RDONLY);
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileAtomic(path, content, { mode: 0o600, durable: true });
   } catch (cause) {
-    await rm(temp, { force: true });
     throw stateError(path, `cannot write it: ${describeCause(cause)}`, cause);
   }
 }

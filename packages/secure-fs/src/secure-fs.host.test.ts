@@ -99,7 +99,7 @@ describe('directories', () => {
     const open = join(work, 'open');
     await mkdir(open);
     await chmod(open, 0o777);
-    expect(await distrustDir(open)).toMatch(/writable by group or others \(mode 0777\)/);
+    expect(await distrustDir(open)).toMatch(/writable by group or others \(mode 777\)/);
     expect(await distrustDir(work)).toBeUndefined();
   });
 

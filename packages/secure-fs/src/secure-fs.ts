@@ -37,7 +37,7 @@ function othersMayWrite(mode: number): boolean {
 }
 
 function modeText(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(4, '0');
+  return (mode & 0o7777).toString(8);
 }
 
 function ownerText(uid: number): string {
@@ -212,7 +212,7 @@ export async function readTrustedFile(
     if (options.private && (info.mode & 0o077) !== 0)
       throw untrusted(
         path,
-        `is readable by group or others (mode ${modeText(info.mode)}; expected 0600)`,
+        `is readable by group or others (mode ${modeText(info.mode)}; expected 600)`,
       );
     if (info.size > options.maxBytes)
       throw new SecureFsError(
