@@ -1,0 +1,53 @@
+/** Token lookup rules that need no root and no files. */
+import { describe, expect, it } from 'vitest';
+import { KvError, KvErrorCodes } from './errors.js';
+import { DEFAULT_TOKEN_FILE, explainDenied, findStoreToken, tokenSha256 } from './token.js';
+
+describe('findStoreToken', () => {
+  it('looks at /etc/p2/consul.token unless P2_TOKEN_FILE says otherwise; --token wins', async () => {
+    expect(DEFAULT_TOKEN_FILE).toBe('/etc/p2/consul.token');
+    expect(await findStoreToken({ flag: 'p2t-flag', env: {} })).toEqual({
+      token: 'p2t-flag',
+      source: 'flag',
+      file: '/etc/p2/consul.token',
+    });
+    expect(
+      await findStoreToken({
+        flag: 'p2t-flag',
+        env: { P2_TOKEN_FILE: '/p2t/other.token', CONSUL_HTTP_TOKEN: 'p2t-env' },
+      }),
+    ).toMatchObject({ token: 'p2t-flag', file: '/p2t/other.token' });
+    expect(await findStoreToken({ env: { CONSUL_HTTP_TOKEN: 'p2t-env' } })).toMatchObject({
+      token: 'p2t-env',
+      source: 'CONSUL_HTTP_TOKEN',
+    });
+  });
+});
+
+describe('explainDenied', () => {
+  it('leaves other errors alone and never repeats the token', () => {
+    const other = new KvError(KvErrorCodes.UNAVAILABLE, 'down');
+    expect(explainDenied(other, { token: undefined, source: undefined, file: 'f' })).toBe(other);
+    const denied = new KvError(
+      KvErrorCodes.PERMISSION_DENIED,
+      'GET k failed: HTTP 403 ACL not found',
+    );
+    const explained = explainDenied(denied, {
+      token: 'p2t-secret',
+      source: 'flag',
+      file: DEFAULT_TOKEN_FILE,
+    }) as KvError;
+    expect(explained.code).toBe(KvErrorCodes.PERMISSION_DENIED);
+    expect(explained.message).toContain('the token given with --token was refused');
+    expect(explained.message).not.toContain('p2t-secret');
+    expect(explained.cause).toBe(denied);
+  });
+});
+
+describe('tokenSha256', () => {
+  it('is the hex SHA-256 of the token', () => {
+    expect(tokenSha256('abc')).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+  });
+});
