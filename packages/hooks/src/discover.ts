@@ -1,6 +1,7 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '@p2/errors';
+import { distrustAncestors, distrustStats } from '@p2/secure-fs';
 import { HooksError, HooksErrorCode } from './errors.js';
 
 /** A file found in the hooks directory. */
@@ -10,12 +11,20 @@ export interface DiscoveredHook {
   path: string;
   /** False when the file has no execute bit at all: P2 audited such a hook as failed and skipped it. */
   executable: boolean;
+  /**
+   * Why the hook is not run: it (after links are resolved) or a directory above it is not owned by
+   * root or is writable by group or others — hooks run as root, so anything another user could
+   * change is never executed. Audited as a failure, like a hook without the execute bit.
+   */
+  untrusted?: string;
 }
 
 /**
  * Lists the hooks in P2's single flat hooks directory (default `/usr/local/p2hooks.d`), sorted by
  * name. Every hook runs for every event. A missing directory means no hooks; sub-directories are
- * skipped; symlinks are followed (a dangling one is skipped).
+ * skipped; symlinks are followed (a dangling one is skipped) — P2's hook pod links its scripts
+ * here — but the file they lead to, and every directory above it, must be root's alone
+ * (`untrusted` says why not).
  *
  * @throws {HooksError} `P2_HOOKS_IO` when the directory exists but cannot be read.
  * @example await discoverHooks('/usr/local/p2hooks.d') // [{ name: 'secrets__fetch__launch', path: '…', executable: true }]
@@ -43,7 +52,25 @@ export async function discoverHooks(directory: string): Promise<DiscoveredHook[]
       continue; // dangling symlink, or removed meanwhile
     }
     if (info.isDirectory()) continue;
-    hooks.push({ name, path, executable: (info.mode & 0o111) !== 0 });
+    const untrusted = await distrustHook(path, info);
+    hooks.push({
+      name,
+      path,
+      executable: (info.mode & 0o111) !== 0,
+      ...(untrusted ? { untrusted } : {}),
+    });
   }
   return hooks;
+}
+
+/** Why a hook file may not be run as root, or undefined. */
+async function distrustHook(
+  path: string,
+  info: { uid: number; mode: number },
+): Promise<string | undefined> {
+  const own = distrustStats(info);
+  if (own) return `${path} ${own}`;
+  const real = await realpath(path).catch(() => path);
+  const bad = await distrustAncestors(real);
+  return bad ? `${bad.dir} ${bad.why}` : undefined;
 }

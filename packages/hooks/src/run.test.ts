@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -131,6 +132,26 @@ describe('runHooks', () => {
       exitCode: 3,
       output: 'cannot reach vault\n',
     });
+  });
+
+  it('never runs a hook another user could change: writable by others, or linked into their directory', async () => {
+    hook('a_world_writable', `#!/bin/sh\ntouch "${dir}/ran-a"\n`, 0o777);
+    const podDir = join(dir, 'pod-writable');
+    mkdirSync(podDir);
+    chmodSync(podDir, 0o777);
+    writeFileSync(join(podDir, 'script'), `#!/bin/sh\ntouch "${dir}/ran-b"\n`, { mode: 0o755 });
+    symlinkSync(join(podDir, 'script'), join(hooksDir, 'b_linked_to_pod_dir'));
+    hook('c_ok', '#!/bin/sh\nexit 0\n');
+    const { options } = base();
+    const summary = await runHooks(options);
+    expect(summary.records.map((r) => [r.hook, r.success])).toEqual([
+      ['a_world_writable', false],
+      ['b_linked_to_pod_dir', false],
+      ['c_ok', true],
+    ]);
+    expect(summary.records[0]?.error).toMatch(/writable by group or others/);
+    expect(summary.records[1]?.error).toContain(`${podDir} is writable by group or others`);
+    expect(existsSync(join(dir, 'ran-a')) || existsSync(join(dir, 'ran-b'))).toBe(false);
   });
 
   it('stops at a failing required hook with a coded error', async () => {

@@ -268,6 +268,15 @@ async function runOne(hook: DiscoveredHook, o: RunOneOptions): Promise<HookAudit
     outputDroppedBytes: r.dropped ?? 0,
   });
 
+  if (hook.untrusted) {
+    return finish({
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      success: false,
+      error: `not running ${hook.path} as root: ${hook.untrusted} (hooks must be root's alone: chown root, chmod go-w)`,
+    });
+  }
   if (!hook.executable) {
     return finish({
       exitCode: null,
