@@ -3,7 +3,9 @@
  * the store denies anyone without the root-only token (an unprivileged local user's `curl -X PUT`
  * of an intent gets 403); idempotent (same token, nothing restarted); an app deploys through
  * `p2 schedule` as root with no token flag; the preparer updates itself with one restart and
- * without restarting the app; an unsafe token file stops bootstrap before anything is set up.
+ * without restarting the app; a host bootstrapped before the token (open store, preparer without
+ * consul_token_path) is secured by one run; an unsafe token file stops bootstrap before anything is
+ * set up.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -257,6 +259,54 @@ describe('p2-bootstrap', () => {
       .split('\n');
     expect(exits.length).toBeLessThanOrEqual(2); // at most the self-restart (plus one at first start)
     expect(await pidOf(`${appPod}__app__launch`)).toBe(appPid);
+
+    // A host bootstrapped before the token: an open store, a preparer without consul_token_path.
+    // One run of p2-bootstrap secures it (the preparer is updated before the store).
+    const reality = async (pod: string) =>
+      parseManifest(
+        (await (store as Store).get(`reality/${node}/${pod}`)).value?.value ?? new Uint8Array(),
+      );
+    const secureKv = parseManifest(
+      (await store.get(`intent/${node}/p2-kv-server`)).value?.value ?? new Uint8Array(),
+    );
+    const kvLaunchable = secureKv.launchables['kv-server'];
+    if (!kvLaunchable) throw new Error('no kv-server launchable');
+    const { P2_KV_ACL_TOKEN_SHA256: _digest, ...openEnv } = kvLaunchable.env;
+    const openKv = secureKv
+      .toBuilder()
+      .setLaunchable('kv-server', { ...kvLaunchable, env: openEnv })
+      .build();
+    await store.put(`intent/${node}/p2-kv-server`, openKv.raw);
+    await waitFor(
+      'the open store to run',
+      async () => (await reality('p2-kv-server').catch(() => undefined))?.sha() === openKv.sha(),
+      60_000,
+    );
+    const oldConfig = structuredClone(next.config) as { preparer: Record<string, unknown> };
+    delete oldConfig.preparer.consul_token_path;
+    const oldPreparer = next.toBuilder().setConfig(oldConfig).build();
+    await store.put(`intent/${node}/p2-preparer`, oldPreparer.raw);
+    await waitFor(
+      'the preparer without a token to run',
+      async () =>
+        (await reality('p2-preparer').catch(() => undefined))?.sha() === oldPreparer.sha(),
+      60_000,
+    );
+    const open = createStore(storeUrl);
+    expect((await open.keys(`intent/${node}/`)).value).toContain(`intent/${node}/p2-preparer`);
+    const upgraded = await bootstrap(kvPort, statusPort);
+    expect(upgraded.pods).toEqual([
+      { pod: 'p2-kv-server', action: 'updated' },
+      { pod: 'p2-preparer', action: 'updated' },
+    ]);
+    expect(upgraded.token).toEqual({ file: tokenFile, action: 'reused' });
+    expect((await reality('p2-kv-server')).sha()).toBe(secureKv.sha());
+    const refused = await open.keys(`intent/${node}/`).catch((e: unknown) => e);
+    await open.close();
+    expect((refused as { code?: string }).code).toBe(KvErrorCodes.PERMISSION_DENIED);
+    // The preparer still works the store with its token: the app stays deployed and healthy.
+    expect((await store.get(`reality/${node}/${appPod}`)).value).toBeDefined();
+    expect(await (await fetch(`http://127.0.0.1:${appPort}/`)).text()).toBe('bootstrapped\n');
   });
 });
 
