@@ -70,6 +70,18 @@ describe('PodLayout', () => {
     },
   );
 
+  it.each(['config', 'env', 'data', 'current_manifest.yaml'])(
+    'refuses the reserved launchable id %j on its own, so intent naming it is invalid',
+    (id) => {
+      expect(() => assertSafeLaunchableId(id)).toThrowError(
+        expect.objectContaining({
+          code: 'P2_PODS_INVALID_LAUNCHABLE_ID',
+          message: expect.stringContaining('is reserved'),
+        }),
+      );
+    },
+  );
+
   it('refuses names that would let one pod remove the services of another', () => {
     expect(() => assertSafeLaunchableId('b__x')).toThrowError(/separates the parts/);
     expect(() => new PodLayout('/data/pods', 'a__b')).toThrowError(/separates the parts/);

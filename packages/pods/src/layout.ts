@@ -61,10 +61,20 @@ export function assertSafePodId(podId: string): void {
 
 /**
  * Checks that a launchable id can safely be a directory name and a runit service name part (the
- * same rules as pod ids), before it touches any path.
+ * same rules as pod ids) and is not one of the names a pod home reserves (`config`, `env`, `data`),
+ * before it touches any path — so intent naming one is refused as invalid, not retried.
  * @throws PodError `P2_PODS_INVALID_LAUNCHABLE_ID`
  */
 export function assertSafeLaunchableId(launchableId: string): void {
+  if (RESERVED.has(launchableId))
+    throw new PodError(
+      PodErrorCode.INVALID_LAUNCHABLE_ID,
+      `launchable id ${JSON.stringify(launchableId)} is reserved: it names a directory of the pod home`,
+      {
+        hint: `rename the launchable (reserved: ${[...RESERVED].join(', ')})`,
+        details: { launchable: launchableId },
+      },
+    );
   const problem = idProblem(launchableId);
   if (problem) {
     throw new PodError(
@@ -127,12 +137,6 @@ export class PodLayout {
   /** @throws PodError `P2_PODS_INVALID_LAUNCHABLE_ID` */
   launchableRoot(launchableId: string): string {
     assertSafeLaunchableId(launchableId);
-    if (RESERVED.has(launchableId))
-      throw new PodError(
-        PodErrorCode.INVALID_LAUNCHABLE_ID,
-        `launchable id ${JSON.stringify(launchableId)} is reserved: it names a directory of the pod home`,
-        { hint: `rename the launchable (reserved: ${[...RESERVED].join(', ')})` },
-      );
     return join(this.home, launchableId);
   }
   launchableEnvDir(launchableId: string): string {
