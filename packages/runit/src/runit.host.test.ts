@@ -169,6 +169,19 @@ describe('RunsvDir with real runit', () => {
       return current.includes('entry=') ? current : undefined;
     });
     expect(line).toContain(`entry=bin/launch foo=from-pod bar=from-launchable cwd=${base}`);
+    // Output may hold secrets: the log dir is svlogd's (nobody's) alone, so no other user — any
+    // other pod — can read it (found by e2e/test/hostile-pod.test.ts).
+    const logDir = await stat(join(installed.dir, 'log/main'));
+    expect([logDir.uid, logDir.mode & 0o777]).toEqual([65534, 0o700]);
+    expect(() =>
+      execFileSync(
+        'runuser',
+        ['-u', userName, '--', 'cat', join(installed.dir, 'log/main/current')],
+        {
+          stdio: 'pipe',
+        },
+      ),
+    ).toThrow(/Permission denied/);
 
     // stop, start, restart with sv semantics
     const stopped = await down(installed.dir, { timeoutMs: 5000 });

@@ -111,6 +111,9 @@ export async function writeServiceFiles(
       await mkdir(main, { mode: 0o755 });
       if (logUser) await chown(main, logUser.uid, logUser.gid);
     }
+    // A service's output may hold its secrets: svlogd's directory is the log user's alone (root
+    // reads it), never readable by other pods' users. Also tightens directories made 0755 before.
+    if (logUser) await chmod(main, 0o700);
     await atomicWrite(join(main, 'config'), renderLogConfig(spec), 0o644);
     await atomicWrite(join(dir, 'run'), renderRun(spec), 0o755);
     await atomicWrite(join(dir, 'finish'), renderFinish(spec), 0o755);
