@@ -236,6 +236,7 @@ describe('RunsvDir with real runit', () => {
       expect(owner).toBe(uid);
     } finally {
       await runsvdir.remove(name, { timeoutMs: 5000 });
+      await runsvdir.waitForSlots(3); // later tests expect warm slots, not runsvdir's 5 s pickup
     }
   });
 
@@ -259,6 +260,7 @@ describe('RunsvDir with real runit', () => {
       expect(log).not.toContain('started');
     } finally {
       await runsvdir.remove(name, { timeoutMs: 5000 });
+      await runsvdir.waitForSlots(3); // later tests expect warm slots, not runsvdir's 5 s pickup
     }
   });
 
