@@ -268,6 +268,22 @@ describe('what is kept and what is dropped', () => {
     expect((await stat(join(dest, 'bin/suid'))).mtimeMs).toBe(1_500_000_000_000);
   });
 
+  it('with shareReadAccess, gives group and others the owner’s read and execute bits, never write', async () => {
+    const archive = await makeArchive([
+      { header: { name: './', type: 'directory', mode: 0o700 } },
+      { header: { name: 'bin', type: 'directory', mode: 0o700 } },
+      { header: { name: 'bin/launch', mode: 0o700 }, content: '#!/bin/sh\n' },
+      { header: { name: 'secret.txt', mode: 0o600 }, content: 'x' },
+      { header: { name: 'odd', mode: 0o640 }, content: 'x' },
+    ]);
+    const { dest } = await extractBuffer(archive, { shareReadAccess: true });
+    const modes = async (...names: string[]) =>
+      Promise.all(names.map(async (n) => (await stat(join(dest, n))).mode & 0o7777));
+    expect(await modes('.', 'bin', 'bin/launch', 'secret.txt', 'odd')).toEqual([
+      0o755, 0o755, 0o755, 0o644, 0o644,
+    ]);
+  });
+
   it('applies read-only directory modes after filling them', async () => {
     const { dest } = await extractBuffer(
       await makeArchive([

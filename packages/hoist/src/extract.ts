@@ -68,6 +68,13 @@ export interface ExtractOptions {
    * user, or root for read-only pods.
    */
   owner?: Owner;
+  /**
+   * Give group and others the owner's read and execute bits on every file and directory (never
+   * write), so an install owned by root can be read and run by the pod's user whatever modes the
+   * archive recorded (a tarball packed from a 0700 temp dir would otherwise lock the pod out of
+   * its own install). @default false
+   */
+  shareReadAccess?: boolean;
   /** Tar-bomb limits; missing fields use {@link DEFAULT_EXTRACT_LIMITS}. */
   limits?: Partial<ExtractLimits>;
   /** Cancels the extraction; the destination is removed. */
@@ -165,7 +172,13 @@ export async function extractArchive(
     if (ownHandle) await handle.close();
     throw ioError(`cannot create extraction directory ${destDir}`, cause);
   }
-  const extractor = new Extractor(destDir, limits, options.owner, logger);
+  const extractor = new Extractor(
+    destDir,
+    limits,
+    options.owner,
+    logger,
+    options.shareReadAccess ?? false,
+  );
   if (options.synchronousSmallWrites === false) extractor.syncWrites = false;
   try {
     const result = await extractor.run(handle, options.signal);
@@ -211,7 +224,14 @@ class Extractor {
     private readonly limits: ExtractLimits,
     private readonly owner: Owner | undefined,
     private readonly logger: Logger,
+    private readonly shareReadAccess = false,
   ) {}
+
+  /** An entry's mode as written: setuid/setgid dropped, read access shared when asked. */
+  private mode(recorded: number | undefined, fallback: number): number {
+    const mode = safeMode(recorded, fallback);
+    return this.shareReadAccess ? shareRead(mode) : mode;
+  }
 
   async run(handle: FileHandle, signal: AbortSignal | undefined): Promise<ExtractResult> {
     const head = Buffer.alloc(512);
@@ -333,7 +353,7 @@ class Extractor {
       throw conflict(rel, `a ${existing}`, 'a directory');
     }
     if (existing === undefined) await this.makeDirs(rel);
-    this.dirs.set(rel, { mode: safeMode(header.mode, 0o755), mtime: header.mtime });
+    this.dirs.set(rel, { mode: this.mode(header.mode, 0o755), mtime: header.mtime });
   }
 
   private async symlink(rel: string, header: tar.Header): Promise<void> {
@@ -412,7 +432,7 @@ class Extractor {
     }
     await this.prepareSlot(rel, 'a file');
     this.kinds.set(rel, 'file');
-    const mode = safeMode(header.mode, 0o644);
+    const mode = this.mode(header.mode, 0o644);
     const path = this.abs(rel);
     if (size <= SMALL_FILE_BYTES) {
       const chunks: Buffer[] = [];
@@ -711,6 +731,12 @@ function depth(rel: string): number {
 }
 
 /** Keeps permission bits and the sticky bit; drops setuid and setgid. */
+/** The owner's read and execute bits, copied to group and others. */
+function shareRead(mode: number): number {
+  const rx = mode & 0o500;
+  return mode | (rx >> 3) | (rx >> 6);
+}
+
 function safeMode(mode: number | undefined, fallback: number): number {
   return mode === undefined ? fallback : mode & 0o1777;
 }

@@ -94,6 +94,8 @@ export interface InstallOptions extends FetchOptions {
   verifier?: ArtifactVerifier;
   /** Owner of the install (files, directories, links): the run-as user, or root when read-only. */
   owner?: Owner;
+  /** See {@link ExtractOptions.shareReadAccess}: root-owned installs another user runs. @default false */
+  shareReadAccess?: boolean;
   /** Tar-bomb limits. */
   limits?: Partial<ExtractLimits>;
   /** See {@link ExtractOptions.synchronousSmallWrites}. @default true */
@@ -229,6 +231,7 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
     started = performance.now();
     const extracted = await extractArchive(artifact.handle, stagingDir, {
       ...(options.owner === undefined ? {} : { owner: options.owner }),
+      ...(options.shareReadAccess ? { shareReadAccess: true } : {}),
       ...(options.limits === undefined ? {} : { limits: options.limits }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.synchronousSmallWrites === undefined

@@ -393,6 +393,8 @@ export class PodHost {
           launchableId,
           location: stanza.location,
           version: manifest.launchableVersion(launchableId),
+          // Root owns the install; the pod must still read and run it, whatever modes it was packed with.
+          shareReadAccess: true,
           ...(this.options.artifactVerifier ? { verifier: this.options.artifactVerifier } : {}),
           ...(options.onProgress
             ? { onProgress: (p: DownloadProgress) => options.onProgress?.(launchableId, p) }
