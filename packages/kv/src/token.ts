@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, type FileHandle, link, lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { distrustDir } from '@p2/secure-fs';
 import { KvError, KvErrorCodes } from './errors.js';
 
 /** Where `p2-bootstrap` keeps the store's ACL token, and where `p2` looks for it. */
@@ -109,21 +110,13 @@ export interface EnsuredToken {
 }
 
 async function checkParent(dir: string): Promise<void> {
-  const stats = await lstat(dir);
-  if (!stats.isDirectory()) {
+  const why = await distrustDir(dir);
+  if (why)
     throw unsafe(
       join(dir, '…'),
-      `cannot live in ${dir}: it is not a directory (a symlink?)`,
-      `use a real directory owned by root, mode 0755 or stricter`,
+      `cannot live in ${dir}: it ${why}; another user could replace the token`,
+      `use a real directory owned by root, not writable by group or others: chown root:root ${dir} && chmod go-w ${dir}`,
     );
-  }
-  if (stats.uid !== 0 || (stats.mode & 0o022) !== 0) {
-    throw unsafe(
-      join(dir, '…'),
-      `cannot live in ${dir}: owned by uid ${stats.uid} with mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')}; another user could replace the token`,
-      `chown root:root ${dir} && chmod go-w ${dir}`,
-    );
-  }
 }
 
 /**
