@@ -56,6 +56,8 @@ const evil = `p2t-evil-${id}`;
 const benign = `p2t-benign-${id}`;
 /** Deployed while bad manifests fail, to show the preparer keeps working. */
 const after = `p2t-after-${id}`;
+/** Waits for the store to go down, then listens on its port. */
+const squatter = `p2t-squat-${id}`;
 /** Manifests the run_as policy must refuse. */
 const refused = {
   root: `p2t-asroot-${id}`,
@@ -95,6 +97,7 @@ let artifacts: FileServer | undefined;
 let evilV1: BuiltArtifact;
 let evilV2: BuiltArtifact;
 let benignArtifact: BuiltArtifact;
+let squatArtifact: BuiltArtifact;
 let evilUid = -1;
 let benignUid = -1;
 /** Outside the pod root, root-owned: what symlinks planted by the pod point at. */
@@ -221,6 +224,36 @@ echo "benign started: $LOG_SECRET"
 exec sleep 100000
 `;
 
+/**
+ * 9. Squatting the store's port: the moment the store is down, listen on its port and record what
+ * clients send (the preparer's requests carry the store token). Holds the port for 8 s, once.
+ */
+const squatScript = `import { appendFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+const out = process.env.POD_DATA_DIR + '/squat';
+appendFileSync(out + '-started', 'pid ' + process.pid + '\\n');
+const listen = () => {
+  const server = createServer((socket) => {
+    socket.on('data', (d) => appendFileSync(out + '-requests', d.toString('latin1')));
+    socket.on('error', () => {});
+  });
+  server.once('error', () => setTimeout(listen, 5));
+  server.listen(Number(process.env.ATTACK_KV_PORT), '127.0.0.1', () => {
+    appendFileSync(out + '-bound', new Date().toISOString() + '\\n');
+    setTimeout(() => process.exit(0), 8000);
+  });
+};
+listen();
+`;
+
+const squatLaunch = `#!/bin/sh
+if [ ! -e "$POD_DATA_DIR/squat-once" ]; then
+  touch "$POD_DATA_DIR/squat-once"
+  "$ATTACK_NODE_BIN" "$LAUNCHABLE_ROOT/squat.mjs"
+fi
+exec sleep 100000
+`;
+
 async function writeSource(dir: string, files: Record<string, string>): Promise<void> {
   for (const [path, text] of Object.entries(files)) {
     await mkdir(dirname(join(dir, path)), { recursive: true });
@@ -253,8 +286,7 @@ function manifestYaml(
     lines.push('    restart_timeout: 10s');
     if (l.env && Object.keys(l.env).length > 0) {
       lines.push('    env:');
-      for (const [k, v] of Object.entries(l.env))
-        lines.push(`      ${k}: ${JSON.stringify(v)}`);
+      for (const [k, v] of Object.entries(l.env)) lines.push(`      ${k}: ${JSON.stringify(v)}`);
     }
   }
   lines.push(`config: ${JSON.stringify(extra.config ?? { note: 'p2t' })}`);
@@ -410,7 +442,10 @@ async function processes(): Promise<ProcInfo[]> {
     try {
       const status = await readFile(`/proc/${name}/status`, 'utf8');
       const uids = (status.match(/^Uid:\s+(.*)$/m)?.[1] ?? '').trim().split(/\s+/).map(Number);
-      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ').trim();
+      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8'))
+        .split('\0')
+        .join(' ')
+        .trim();
       const cgroups = await readFile(`/proc/${name}/cgroup`, 'utf8');
       out.push({ pid: Number(name), uids, cmdline, cgroups });
     } catch {
@@ -482,8 +517,10 @@ async function serviceNames(): Promise<string[]> {
 }
 
 async function preparerLog(): Promise<string> {
-  return readFile(join(services(), serviceOf('p2-preparer', 'preparer'), 'log/main/current'), 'utf8')
-    .catch(() => '');
+  return readFile(
+    join(services(), serviceOf('p2-preparer', 'preparer'), 'log/main/current'),
+    'utf8',
+  ).catch(() => '');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,6 +529,7 @@ const allPods = () => [
   evil,
   benign,
   after,
+  squatter,
   `p2t-grab-${id}`,
   ...Object.values(refused),
   ...Object.values(badIds),
@@ -537,10 +575,12 @@ beforeAll(async () => {
   await copyFile('/usr/bin/id', join(src, 'evil', 'tools', 'suid-id'));
   await chmod(join(src, 'evil', 'tools', 'suid-id'), 0o4755);
   await writeSource(join(src, 'benign'), { 'bin/launch': benignLaunch });
+  await writeSource(join(src, 'squat'), { 'bin/launch': squatLaunch, 'squat.mjs': squatScript });
   const artifactDir = join(work, 'artifacts');
   evilV1 = await buildArtifact(join(src, 'evil'), artifactDir, 'evil', `${id}-v1`);
   evilV2 = await buildArtifact(join(src, 'evil'), artifactDir, 'evil', `${id}-v2`);
   benignArtifact = await buildArtifact(join(src, 'benign'), artifactDir, 'benign', id);
+  squatArtifact = await buildArtifact(join(src, 'squat'), artifactDir, 'squat', id);
   artifacts = await serveDirectory(artifactDir);
 
   await schedule(benign, benignManifest());
@@ -557,12 +597,13 @@ beforeAll(async () => {
 afterAll(async () => {
   if (store) {
     // Unschedule everything left, give the preparer a moment to uninstall, then tear down.
-    for (const pod of allPods())
-      await store.delete(`intent/${node}/${pod}`).catch(() => undefined);
+    for (const pod of allPods()) await store.delete(`intent/${node}/${pod}`).catch(() => undefined);
     await waitFor(
       'pods to be uninstalled',
       async () =>
-        (await serviceNames()).every((s) => s.startsWith('p2-kv-server') || s.startsWith('p2-preparer')),
+        (await serviceNames()).every(
+          (s) => s.startsWith('p2-kv-server') || s.startsWith('p2-preparer'),
+        ),
       30_000,
     ).catch(() => undefined);
     await store.close();
@@ -655,7 +696,15 @@ describe('a hostile pod on a quick-start host', () => {
   });
 
   it('3. cannot replace anything in its home that root reads, links, runs or deletes', async () => {
-    for (const entry of ['config', 'env', 'app', 'app-installs', 'app-current', 'app-last', 'app-env'])
+    for (const entry of [
+      'config',
+      'env',
+      'app',
+      'app-installs',
+      'app-current',
+      'app-last',
+      'app-env',
+    ])
       await expectBlocked(`link-${entry}`, /Permission denied|Operation not permitted|File exists/);
     await expectBlocked('link-current_manifest.yaml', /Permission denied|File exists/);
     await expectBlocked('link-new-launchable');
@@ -682,9 +731,7 @@ describe('a hostile pod on a quick-start host', () => {
     }
     expect((await lstat(join(h, 'current_manifest.yaml'))).isFile()).toBe(true);
     expect((await lstat(join(h, 'app', 'current'))).isSymbolicLink()).toBe(true);
-    expect(await readFile(join(h, 'current_manifest.yaml'), 'utf8')).toBe(
-      hostileManifest(evilV1),
-    );
+    expect(await readFile(join(h, 'current_manifest.yaml'), 'utf8')).toBe(hostileManifest(evilV1));
     await expectCanaryIntact();
   });
 
@@ -714,7 +761,10 @@ describe('a hostile pod on a quick-start host', () => {
       badIds.dotdotLaunchable,
       manifestYaml(badIds.dotdotLaunchable, { '../../../x': { location } }),
     );
-    await putIntent(badIds.doubleUnderscore, manifestYaml(badIds.doubleUnderscore, { app: { location } }));
+    await putIntent(
+      badIds.doubleUnderscore,
+      manifestYaml(badIds.doubleUnderscore, { app: { location } }),
+    );
     await putIntent(
       badIds.reservedLaunchable,
       manifestYaml(badIds.reservedLaunchable, { config: { location } }),
@@ -753,7 +803,9 @@ describe('a hostile pod on a quick-start host', () => {
     );
     await putIntent(
       badLocations.fifoDigest,
-      manifestYaml(badLocations.fifoDigest, { app: { location, digestLocation: `file://${fifo}` } }),
+      manifestYaml(badLocations.fifoDigest, {
+        app: { location, digestLocation: `file://${fifo}` },
+      }),
     );
     // Meanwhile an ordinary pod deploys: no worker is stuck on a FIFO or an endless device.
     const afterYaml = manifestYaml(after, { app: { location } });
@@ -785,7 +837,8 @@ describe('a hostile pod on a quick-start host', () => {
     }
     // The FIFO was never opened for reading by a blocked preparer: the host still deploys (above).
     expect((await lstat(fifo)).isFIFO()).toBe(true);
-    for (const pod of Object.values(badLocations)) await (store as Store).delete(`intent/${node}/${pod}`);
+    for (const pod of Object.values(badLocations))
+      await (store as Store).delete(`intent/${node}/${pod}`);
   });
 
   it('7. what bin/enable (and bin/launch) leave behind runs as the pod’s user, in the pod’s cgroup', async () => {
@@ -814,9 +867,9 @@ describe('a hostile pod on a quick-start host', () => {
       await expectBlocked(attack);
     const everything = (
       await Promise.all(
-        (await readdir(join(home(evil), 'data', 'results'))).map((f) =>
-          readFile(join(home(evil), 'data', 'results', f), 'utf8'),
-        ),
+        (
+          await readdir(join(home(evil), 'data', 'results'))
+        ).map((f) => readFile(join(home(evil), 'data', 'results', f), 'utf8')),
       )
     ).join('\n');
     expect(everything).not.toContain(secret);
@@ -875,9 +928,9 @@ describe('a hostile pod on a quick-start host', () => {
 
   it('4. links it planted in its data dir do not lead uninstall out of the pod home', async () => {
     expect((await lstat(join(home(evil), 'data', 'link-dir'))).isSymbolicLink()).toBe(true);
-    expect((await lstat(join(home(evil), 'data', 'nest', 'deeper', 'link-dir'))).isSymbolicLink()).toBe(
-      true,
-    );
+    expect(
+      (await lstat(join(home(evil), 'data', 'nest', 'deeper', 'link-dir'))).isSymbolicLink(),
+    ).toBe(true);
     await p2(['unschedule', evil, '--node', node]);
     await p2(['unschedule', benign, '--node', node]);
     await p2(['unschedule', after, '--node', node]);
@@ -902,5 +955,55 @@ describe('a hostile pod on a quick-start host', () => {
       return left.length === 0;
     });
     await expectCanaryIntact();
+  });
+
+  it('9. cannot take the store’s port while the store restarts and collect the preparer’s token', async () => {
+    const yaml = manifestYaml(squatter, {
+      app: {
+        location: urlOf(squatArtifact),
+        env: { ATTACK_KV_PORT: String(kvPort), ATTACK_NODE_BIN: process.execPath },
+      },
+    });
+    await schedule(squatter, yaml);
+    await waitRunning(squatter, yaml);
+    const data = join(home(squatter), 'data');
+    await waitFor('the squatter to wait for the port', async () =>
+      existsSync(join(data, 'squat-started')),
+    );
+    // The store crashes (or is upgraded); runit starts it again.
+    const kvService = serviceOf('p2-kv-server', 'kv-server');
+    const kvPid = (await supervisedPid(kvService)) as number;
+    process.kill(kvPid, 'SIGKILL');
+    // Whoever got the port, the store must be back within ~20 s. Probed without the token (the
+    // real store answers 403; the squatter never answers), so only the preparer could leak it.
+    await waitFor(
+      'the store to be back',
+      async () => {
+        const pid = await supervisedPid(kvService);
+        if (!pid || pid === kvPid) return false;
+        const response = await fetch(`http://127.0.0.1:${kvPort}/v1/kv/intent/?keys`, {
+          signal: AbortSignal.timeout(1000),
+        }).catch(() => undefined);
+        return response?.status === 403 && (await response.text()).includes('Permission denied');
+      },
+      40_000,
+      250,
+    );
+    expect((await (store as Store).keys(`intent/${node}/`)).value.length).toBeGreaterThan(0);
+    const requests = await readFile(join(data, 'squat-requests'), 'latin1').catch(() => '');
+    const bound = existsSync(join(data, 'squat-bound'));
+    // What the squatter was sent (request lines and user agents only, never the token).
+    const seen = [
+      ...new Set(
+        requests.split('\r\n').filter((l) => /^(GET|PUT|POST|DELETE) |^user-agent:/i.test(l)),
+      ),
+    ].slice(0, 6);
+    expect(
+      requests.includes(token),
+      `the store token was sent to a pod listening on the store port (${seen.join(' | ')}); with it the pod can write intent for p2-preparer, which runs as root`,
+    ).toBe(false);
+    expect(bound, 'a pod listened on the store port while the store was down').toBe(false);
+    await p2(['unschedule', squatter, '--node', node]);
+    await waitFor(`${squatter} to be uninstalled`, async () => !existsSync(home(squatter)), 60_000);
   });
 });
