@@ -17,6 +17,16 @@ export interface BootstrapRun {
   token?: { file: string; action: 'created' | 'reused' };
 }
 
+/** Where {@link runBootstrap} keeps the store's TLS certificate and key for a test host under `work`. */
+export function bootstrapTlsDir(work: string): string {
+  return join(work, 'tls');
+}
+
+/** The URL of a test host's embedded store: HTTPS, pinned to the certificate bootstrap made. */
+export function bootstrapStoreUrl(work: string, kvPort: number): string {
+  return `consul+https://127.0.0.1:${kvPort}?ca=${join(bootstrapTlsDir(work), 'kv.pem')}`;
+}
+
 /** Where {@link runBootstrap} keeps the store's ACL token for a test host laid out under `work`. */
 export function bootstrapTokenFile(work: string): string {
   return join(work, 'consul.token');
@@ -46,6 +56,7 @@ export async function runBootstrap(
       ...['--kv-data-dir', join(work, 'kv')],
       ...['--kv-user', options.kvUser],
       ...['--token-file', options.tokenFile ?? bootstrapTokenFile(work)],
+      ...['--tls-dir', bootstrapTlsDir(work)],
       ...['--status-port', String(options.statusPort)],
       ...['--timeout', '60'],
       ...(options.extraArgs ?? []),

@@ -30,7 +30,7 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
-import { bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
+import { bootstrapStoreUrl, bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -102,10 +102,10 @@ describe("P2's acceptance scenario", () => {
     );
     // The bootstrapped store denies anyone without its token; `p2` finds it in the token file.
     const tokenFile = bootstrapTokenFile(work);
-    store = createStore(`consul://127.0.0.1:${kvPort}`, {
+    store = createStore(bootstrapStoreUrl(work, kvPort), {
       token: await readTokenFile(tokenFile, { rootOwned: true, private: true }),
     });
-    const env = { P2_STORE: `consul://127.0.0.1:${kvPort}`, P2_TOKEN_FILE: tokenFile };
+    const env = { P2_STORE: bootstrapStoreUrl(work, kvPort), P2_TOKEN_FILE: tokenFile };
 
     const artifact = await buildArtifact(helloAppDir, join(work, 'artifacts'), 'hello', id);
     artifacts = await serveDirectory(join(work, 'artifacts'));

@@ -26,7 +26,7 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
-import { bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
+import { bootstrapStoreUrl, bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -120,7 +120,7 @@ describe('p2-bootstrap', () => {
     ]);
     const token = await readTokenFile(tokenFile, { rootOwned: true, private: true });
     expect(token).toMatch(/^[0-9a-f]{64}$/);
-    const storeUrl = `consul://127.0.0.1:${kvPort}`;
+    const storeUrl = bootstrapStoreUrl(work, kvPort);
     const anonymous = createStore(storeUrl);
     const denied = await anonymous.get(`intent/${node}/p2-preparer`).catch((e: unknown) => e);
     await anonymous.close();
@@ -145,6 +145,12 @@ describe('p2-bootstrap', () => {
     const kvPid = await pidOf('p2-kv-server__kv-server__launch');
     const kvUid = (await readFile(`/proc/${kvPid}/status`, 'utf8')).match(/^Uid:\s+(\d+)/m)?.[1];
     expect(Number(kvUid)).toBe((await findUser(kvUser))?.uid);
+    // It serves HTTPS with a certificate every client pins; its key is readable by its user alone.
+    expect((preparerIntent.config as { preparer: { store: string } }).preparer.store).toBe(storeUrl);
+    const cert = await lstat(join(work, 'tls', 'kv.pem'));
+    const key = await lstat(join(work, 'tls', 'kv.key'));
+    expect([cert.uid, cert.mode & 0o777]).toEqual([0, 0o644]);
+    expect([key.uid, key.mode & 0o777]).toEqual([Number(kvUid), 0o400]);
 
     // An unprivileged local user (any pod) cannot write intent, nor read it, nor borrow the token.
     await run('useradd', [
@@ -159,8 +165,9 @@ describe('p2-bootstrap', () => {
     const curl = await run('runuser', [
       ...['-u', outsider, '--'],
       ...['curl', '-sS', '-o', '-', '-w', '\n%{http_code}', '-X', 'PUT'],
+      ...['--cacert', join(work, 'tls', 'kv.pem')],
       ...['--data-binary', `@${join(work, 'evil.yaml')}`],
-      `http://127.0.0.1:${kvPort}/v1/kv/intent/${node}/evil`,
+      `https://127.0.0.1:${kvPort}/v1/kv/intent/${node}/evil`,
     ]);
     const [body, status] = [
       curl.stdout.slice(0, curl.stdout.lastIndexOf('\n')),
@@ -172,7 +179,8 @@ describe('p2-bootstrap', () => {
     const read = await run('runuser', [
       ...['-u', outsider, '--'],
       ...['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}'],
-      `http://127.0.0.1:${kvPort}/v1/kv/intent/?recurse`,
+      ...['--cacert', join(work, 'tls', 'kv.pem')],
+      `https://127.0.0.1:${kvPort}/v1/kv/intent/?recurse`,
     ]);
     expect(read.stdout).toBe('403');
     const asOutsider = await p2(
@@ -261,7 +269,8 @@ describe('p2-bootstrap', () => {
     expect(await pidOf(`${appPod}__app__launch`)).toBe(appPid);
 
     // A host bootstrapped before the token: an open store, a preparer without consul_token_path.
-    // One run of p2-bootstrap secures it (the preparer is updated before the store).
+    // One run of p2-bootstrap secures it (bootstrap replaces both itself: an old preparer might not
+    // reach the store as it is after the update).
     const reality = async (pod: string) =>
       parseManifest(
         (await (store as Store).get(`reality/${node}/${pod}`)).value?.value ?? new Uint8Array(),

@@ -43,7 +43,7 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
-import { bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
+import { bootstrapStoreUrl, bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -114,7 +114,7 @@ const pods = () => join(work, 'pods');
 const services = () => join(work, 'service');
 const home = (pod: string) => join(pods(), pod);
 const serviceOf = (pod: string, launchable = 'app') => `${pod}__${launchable}__launch`;
-const storeUrl = () => `consul://127.0.0.1:${kvPort}`;
+const storeUrl = () => bootstrapStoreUrl(work, kvPort);
 
 // ---------------------------------------------------------------------------------------------
 // The hostile artifact: every attack as the pod's user, each outcome recorded.
@@ -147,10 +147,10 @@ attempt env-pod-replace sh -c 'mv "$1/env" "$1/env.old" || rm -rf "$1/env"; mkdi
 # 2. the store, straight from inside the pod: intent for a root pod, reading intent, the token
 printf 'id: %s\nrun_as: root\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: %s\n' \
   "$ATTACK_GRAB_POD" "$ATTACK_LOCATION" > "$POD_DATA_DIR/m.yaml"
-code=$(curl -sS -o "$POD_DATA_DIR/put-body" -w '%{http_code}' -X PUT --data-binary @"$POD_DATA_DIR/m.yaml" \
-  "http://127.0.0.1:$ATTACK_KV_PORT/v1/kv/intent/$ATTACK_NODE/$ATTACK_GRAB_POD" 2>&1)
+code=$(curl -ksS -o "$POD_DATA_DIR/put-body" -w '%{http_code}' -X PUT --data-binary @"$POD_DATA_DIR/m.yaml" \
+  "https://127.0.0.1:$ATTACK_KV_PORT/v1/kv/intent/$ATTACK_NODE/$ATTACK_GRAB_POD" 2>&1)
 echo "$code" >> "$R/store-put-code"
-code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ATTACK_KV_PORT/v1/kv/intent/?recurse" 2>&1)
+code=$(curl -ksS -o /dev/null -w '%{http_code}' "https://127.0.0.1:$ATTACK_KV_PORT/v1/kv/intent/?recurse" 2>&1)
 echo "$code" >> "$R/store-read-code"
 attempt read-token cat "$ATTACK_TOKEN_FILE"
 
@@ -974,21 +974,31 @@ describe('a hostile pod on a quick-start host', () => {
     const kvService = serviceOf('p2-kv-server', 'kv-server');
     const kvPid = (await supervisedPid(kvService)) as number;
     process.kill(kvPid, 'SIGKILL');
-    // Whoever got the port, the store must be back within ~20 s. Probed without the token (the
-    // real store answers 403; the squatter never answers), so only the preparer could leak it.
-    await waitFor(
-      'the store to be back',
-      async () => {
-        const pid = await supervisedPid(kvService);
-        if (!pid || pid === kvPid) return false;
-        const response = await fetch(`http://127.0.0.1:${kvPort}/v1/kv/intent/?keys`, {
-          signal: AbortSignal.timeout(1000),
-        }).catch(() => undefined);
-        return response?.status === 403 && (await response.text()).includes('Permission denied');
-      },
-      40_000,
-      250,
-    );
+    // Whoever got the port, the store must be back within ~20 s. Probed without the token over
+    // pinned HTTPS (the real store answers 403; the squatter cannot present its certificate).
+    const anonymous = createStore(storeUrl());
+    try {
+      await waitFor(
+        'the store to be back',
+        async () => {
+          const pid = await supervisedPid(kvService);
+          if (!pid || pid === kvPid) return false;
+          // A squatter may accept and never answer: each probe gets 1 s.
+          const error = await Promise.race([
+            anonymous.keys('intent/').then(
+              () => undefined,
+              (e: unknown) => e as { code?: string },
+            ),
+            new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000)),
+          ]);
+          return error?.code === 'P2_KV_PERMISSION_DENIED';
+        },
+        40_000,
+        250,
+      );
+    } finally {
+      await anonymous.close();
+    }
     expect((await (store as Store).keys(`intent/${node}/`)).value.length).toBeGreaterThan(0);
     const requests = await readFile(join(data, 'squat-requests'), 'latin1').catch(() => '');
     const bound = existsSync(join(data, 'squat-bound'));
@@ -1002,7 +1012,9 @@ describe('a hostile pod on a quick-start host', () => {
       requests.includes(token),
       `the store token was sent to a pod listening on the store port (${seen.join(' | ')}); with it the pod can write intent for p2-preparer, which runs as root`,
     ).toBe(false);
-    expect(bound, 'a pod listened on the store port while the store was down').toBe(false);
+    // A pod can still take the port for a moment (one network namespace for all pods: it could take
+    // any port); what it must never get is the token. Recorded, not asserted.
+    void bound;
     await p2(['unschedule', squatter, '--node', node]);
     await waitFor(`${squatter} to be uninstalled`, async () => !existsSync(home(squatter)), 60_000);
   });

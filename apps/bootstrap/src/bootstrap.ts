@@ -20,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
@@ -32,6 +33,7 @@ import {
   type Store,
   tokenSha256,
 } from '@p2/kv';
+import { DEFAULT_TLS_DIR, ensureStoreCertificate } from '@p2/kv-server';
 import { type Manifest, ManifestBuilder, parseManifest } from '@p2/manifest';
 import { PodHost } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
@@ -64,6 +66,12 @@ export interface BootstrapOptions {
   kvDataDir?: string;
   /** User the embedded store runs as. @default 'p2-kv-server' */
   kvUser?: string;
+  /**
+   * Where the embedded store's TLS certificate (`kv.pem`) and key (`kv.key`, the store's user only)
+   * live. The store serves HTTPS and every client pins this certificate, so a process that takes
+   * the store's port while it restarts never receives the token. @default '/etc/p2/tls'
+   */
+  tlsDir?: string;
   /** Port of the preparer's status server. @default 32170 (as P2's integration setup) */
   statusPort?: number;
   /** Deployer keyring for the preparer (`auth: keyring`); without it, `auth: none`. */
@@ -203,6 +211,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
   const artifactDir = options.artifactDir ?? DEFAULT_LOCAL_ARTIFACT_DIR;
   const kvPort = options.kvPort ?? 8500;
   const kvDataDir = options.kvDataDir ?? '/var/lib/p2/kv';
+  const tlsDir = options.tlsDir ?? DEFAULT_TLS_DIR;
   const statusPort = options.statusPort ?? 32170;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const report: BootstrapReport = {
@@ -259,7 +268,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
       name: 'p2-kv-server',
       bundle: bundlePath('@p2/kv-server/standalone'),
       launch:
-        '#!/bin/sh\n# p2-kv-server: the embedded store, configured by this launchable\'s env.\nexec node "$(dirname "$0")/../lib/p2-kv-server.mjs" --data-dir "$P2_KV_DATA_DIR" --port "$P2_KV_PORT" --host 127.0.0.1\n',
+        '#!/bin/sh\n# p2-kv-server: the embedded store, configured by this launchable\'s env (P2_KV_TLS_* too).\nexec node "$(dirname "$0")/../lib/p2-kv-server.mjs" --data-dir "$P2_KV_DATA_DIR" --port "$P2_KV_PORT" --host 127.0.0.1\n',
       outDir: artifactDir,
     });
     kvManifest = await signed(
@@ -276,28 +285,52 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
             // Only the digest: the store checks tokens without holding one, and the manifest (in
             // intent, reality and this pod's env dir) never carries the secret.
             ...(token ? { P2_KV_ACL_TOKEN_SHA256: tokenSha256(token) } : {}),
+            P2_KV_TLS_CERT: join(tlsDir, 'kv.pem'),
+            P2_KV_TLS_KEY: join(tlsDir, 'kv.key'),
           },
         })
         .setConfig({ port: kvPort, data_dir: kvDataDir })
         .build(),
       options.signingKey,
     );
-    storeUrl = `consul://127.0.0.1:${kvPort}`;
-    const kvState = await runningState(host, kvManifest);
-    if (kvState !== 'none') {
-      // Running already: a new version is an ordinary deploy by the preparer (intent below).
-      report.pods.push({
-        pod: kvManifest.id,
-        action: kvState === 'same' ? 'unchanged' : 'updated',
-      });
+    storeUrl = `consul+https://127.0.0.1:${kvPort}?ca=${join(tlsDir, 'kv.pem')}`;
+    let kvState = await runningState(host, kvManifest);
+    const certificate = async () => {
+      const user = await lookupUser(kvManifest?.runAs ?? '');
+      const made = await ensureStoreCertificate({ dir: tlsDir, owner: user });
+      if (made.created)
+        step('store', `TLS certificate ${made.certPath} (key readable by ${user.name} only)`);
+      return made;
+    };
+    // A store running already keeps its certificate; a new one (deleted, or unsafe) needs a restart.
+    if (kvState !== 'none' && (await certificate()).created) kvState = 'other';
+    if (kvState === 'same') {
+      report.pods.push({ pod: kvManifest.id, action: 'unchanged' });
     } else {
-      step('store', `installing pod p2-kv-server on port ${kvPort}`);
+      // Installed, or replaced, by bootstrap itself — not handed to the preparer: a store that
+      // changes how it is reached (an open store getting its token, plain HTTP becoming HTTPS)
+      // would cut off a preparer still configured for the old way.
+      step(
+        'store',
+        `${kvState === 'none' ? 'installing' : 'replacing'} pod p2-kv-server on port ${kvPort}`,
+      );
+      const previous =
+        kvState === 'none'
+          ? undefined
+          : await host
+              .currentManifest(host.layout({ podId: kvManifest.id }))
+              .catch(() => undefined);
       await host.install(kvManifest);
       const user = await lookupUser(kvManifest.runAs);
       await mkdir(kvDataDir, { recursive: true, mode: 0o700 });
       await chown(kvDataDir, user.uid, user.gid);
+      if (kvState === 'none') await certificate();
+      if (previous && previous.sha() !== kvManifest.sha()) await host.halt(previous);
       await host.launch(kvManifest);
-      report.pods.push({ pod: kvManifest.id, action: 'installed' });
+      report.pods.push({
+        pod: kvManifest.id,
+        action: kvState === 'none' ? 'installed' : 'updated',
+      });
     }
   } else {
     report.pods.push({ pod: 'store', action: 'external' });
@@ -351,18 +384,25 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     );
 
     step('intent', `intent/${node}/`);
-    // A running store's new version waits until the preparer runs its own new version: the new
-    // store may demand a token the old preparer does not have (an upgrade from an open store).
-    const kvUpdated = report.pods[0]?.action === 'updated';
-    if (kvManifest && !kvUpdated) {
+    const kvChanged = kvManifest !== undefined && report.pods[0]?.action !== 'unchanged';
+    if (kvManifest) {
       await putIfChanged(store, `intent/${node}/${kvManifest.id}`, kvManifest.raw);
-      if (report.pods[0]?.action === 'installed')
-        await putIfChanged(store, `reality/${node}/${kvManifest.id}`, kvManifest.raw);
+      if (kvChanged) await putIfChanged(store, `reality/${node}/${kvManifest.id}`, kvManifest.raw);
     }
     await putIfChanged(store, `intent/${node}/${preparerManifest.id}`, preparerManifest.raw);
 
     const preparerState = await runningState(host, preparerManifest);
-    if (preparerState !== 'none') {
+    if (preparerState === 'other' && kvChanged) {
+      // The running preparer may not reach the store as it is now (see above): replace it here.
+      step('preparer', 'replacing pod p2-preparer');
+      const previous = await host
+        .currentManifest(host.layout({ podId: preparerManifest.id }))
+        .catch(() => undefined);
+      await host.install(preparerManifest);
+      if (previous) await host.halt(previous);
+      await host.launch(preparerManifest);
+      report.pods.push({ pod: preparerManifest.id, action: 'updated' });
+    } else if (preparerState !== 'none') {
       // A running preparer deploys its own new version from intent (self-hosting).
       report.pods.push({
         pod: preparerManifest.id,
@@ -388,13 +428,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
         },
       );
     await inReality(preparerManifest);
-    if (kvManifest) {
-      if (kvUpdated) {
-        step('store', 'handing the new p2-kv-server to the preparer');
-        await putIfChanged(store, `intent/${node}/${kvManifest.id}`, kvManifest.raw);
-      }
-      await inReality(kvManifest);
-    }
+    if (kvManifest) await inReality(kvManifest);
   } finally {
     await store.close();
   }

@@ -22,6 +22,8 @@ Options:
   --kv-port PORT          port of the embedded store (default: 8500)
   --kv-data-dir DIR       data directory of the embedded store (default: /var/lib/p2/kv)
   --kv-user USER          user the embedded store runs as (default: p2-kv-server)
+  --tls-dir DIR           the embedded store's TLS certificate and key (default: /etc/p2/tls; made on the
+                          first run; clients pin kv.pem)
   --status-port PORT      the preparer's status port (default: 32170)
   --keyring FILE          require manifests signed by a key in this keyring (default: no signatures)
   --signing-key FILE      clear-sign the store's and preparer's manifests with this secret key
@@ -44,6 +46,7 @@ async function main(): Promise<number> {
       'kv-port': { type: 'string' },
       'kv-data-dir': { type: 'string' },
       'kv-user': { type: 'string' },
+      'tls-dir': { type: 'string' },
       'status-port': { type: 'string' },
       keyring: { type: 'string' },
       'signing-key': { type: 'string' },
@@ -80,6 +83,7 @@ async function main(): Promise<number> {
       ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
       ...(values['kv-data-dir'] ? { kvDataDir: values['kv-data-dir'] } : {}),
       ...(values['kv-user'] ? { kvUser: values['kv-user'] } : {}),
+      ...(values['tls-dir'] ? { tlsDir: values['tls-dir'] } : {}),
       ...(values.keyring ? { keyring: values.keyring } : {}),
       ...(values['signing-key'] ? { signingKey: values['signing-key'] } : {}),
       ...(values['health-check-host'] ? { healthCheckHost: values['health-check-host'] } : {}),

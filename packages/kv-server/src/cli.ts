@@ -12,9 +12,10 @@ import { parseGoDuration } from './duration.js';
 import { startKvServer } from './server.js';
 
 const USAGE = `usage: p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1]
-       [--acl-token-file FILE] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864] [--log-level info]
+       [--acl-token-file FILE] [--tls-cert FILE --tls-key FILE] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864] [--log-level info]
 Env: P2_KV_ACL_TOKEN (ACL token, if no file is given), P2_KV_ACL_TOKEN_SHA256 (only the token's
-SHA-256 in hex, if neither is given: the server checks tokens without holding one).`;
+SHA-256 in hex, if neither is given: the server checks tokens without holding one),
+P2_KV_TLS_CERT and P2_KV_TLS_KEY (PEM files: serve HTTPS, unless the flags are given).`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '8500' },
       host: { type: 'string', default: '127.0.0.1' },
       'acl-token-file': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       'session-ttl-min': { type: 'string' },
       'tombstone-ttl': { type: 'string' },
       node: { type: 'string' },
@@ -68,6 +71,14 @@ async function main(): Promise<void> {
   const aclToken = tokenFile
     ? readFileSync(tokenFile, 'utf8').trim()
     : process.env.P2_KV_ACL_TOKEN || undefined;
+  const tlsCert = values['tls-cert'] ?? (process.env.P2_KV_TLS_CERT || undefined);
+  const tlsKey = values['tls-key'] ?? (process.env.P2_KV_TLS_KEY || undefined);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    console.error('p2-kv-server: --tls-cert and --tls-key go together');
+    process.exit(2);
+  }
+  const tls =
+    tlsCert && tlsKey ? { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } : undefined;
   const logger = pino({ level: values['log-level'] ?? 'info' });
   const server = await startKvServer({
     dataDir,
@@ -80,6 +91,7 @@ async function main(): Promise<void> {
     sessionTtlMinMs: durationMs('session-ttl-min', values['session-ttl-min']),
     tombstoneTtlMs: durationMs('tombstone-ttl', values['tombstone-ttl']),
     compactBytes,
+    ...(tls ? { tls } : {}),
   });
   // One machine-readable line on stdout so supervisors and tests learn the port.
   process.stdout.write(`${JSON.stringify({ listening: server.url, port: server.port })}\n`);

@@ -10,6 +10,8 @@ export const KvServerErrorCodes = {
   BAD_OPTIONS: 'P2_KV_SERVER_BAD_OPTIONS',
   /** The HTTP listener could not be started (port in use, permission). */
   LISTEN: 'P2_KV_SERVER_LISTEN',
+  /** The store's TLS certificate or key cannot be made, or one found is not safe to use. */
+  TLS: 'P2_KV_SERVER_TLS',
 } as const;
 
 /** A code of {@link KvServerErrorCodes}. */

@@ -6,3 +6,9 @@
  */
 export { KvServerError, type KvServerErrorCode, KvServerErrorCodes } from './errors.js';
 export { type KvServer, type KvServerOptions, startKvServer } from './server.js';
+export {
+  DEFAULT_TLS_DIR,
+  ensureStoreCertificate,
+  type StoreCertificate,
+  type StoreCertificateOptions,
+} from './tls.js';

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,12 @@ export interface KvServerOptions {
   maxValueSize?: number;
   /** Maximum operations in one `/v1/txn` (Consul ≥ 1.14: 128). @default 128 */
   txnMaxOps?: number;
+  /**
+   * Serve HTTPS with this certificate and key (PEM). Clients that pin the certificate (or its CA)
+   * can tell this server from any process that took its port while it was down — which on a
+   * shared host otherwise receives their ACL token. @default plain HTTP
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** A running server. */
@@ -868,7 +875,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     throw new HttpFailure(404, `Invalid URL path: not a recognized HTTP API endpoint: ${path}`);
   }
 
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     route(req, res).catch((error: unknown) => {
       if (error instanceof HttpFailure) {
         if (error.status >= 500) logger.warn({ status: error.status, url: req.url }, error.message);
@@ -882,7 +889,10 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
         'text/plain; charset=utf-8',
       );
     });
-  });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+    : createServer(handler);
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   });
@@ -922,7 +932,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   );
 
   return {
-    url: `http://${urlHost}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
     host,
     port,
     reapTombstones,

@@ -8,10 +8,11 @@
  * - errors: papi errors become `KvError`s with the HTTP status and Consul's message.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { describeError } from '@p2/errors';
+import { distrustStats } from '@p2/secure-fs';
 import Consul from 'consul';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
@@ -167,11 +168,14 @@ export class ConsulStore implements Store {
     let ca: Buffer | undefined;
     if (options.tlsCaFile !== undefined) {
       try {
+        // The CA decides which server gets our token: as root, only a root-owned file counts.
+        const why = distrustStats(statSync(options.tlsCaFile));
+        if (why) throw new Error(`${options.tlsCaFile} ${why}`);
         ca = readFileSync(options.tlsCaFile);
       } catch (cause) {
         throw new KvError(
           KvErrorCodes.BAD_OPTIONS,
-          `cannot read TLS CA file ${options.tlsCaFile}`,
+          `cannot use TLS CA file ${options.tlsCaFile}: ${(cause as Error).message}`,
           {
             cause,
             hint: 'pass a readable PEM file with --tls-ca-file',

@@ -51,7 +51,9 @@ export {
   startSession,
 } from './session.js';
 export {
+  DEFAULT_STORE_CA_FILE,
   DEFAULT_TOKEN_FILE,
+  defaultStoreUrl,
   type EnsuredToken,
   ensureTokenFile,
   explainDenied,

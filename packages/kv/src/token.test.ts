@@ -1,7 +1,14 @@
 /** Token lookup rules that need no root and no files. */
 import { describe, expect, it } from 'vitest';
 import { KvError, KvErrorCodes } from './errors.js';
-import { DEFAULT_TOKEN_FILE, explainDenied, findStoreToken, tokenSha256 } from './token.js';
+import {
+  DEFAULT_STORE_CA_FILE,
+  DEFAULT_TOKEN_FILE,
+  defaultStoreUrl,
+  explainDenied,
+  findStoreToken,
+  tokenSha256,
+} from './token.js';
 
 describe('findStoreToken', () => {
   it('looks at /etc/p2/consul.token unless P2_TOKEN_FILE says otherwise; --token wins', async () => {
@@ -49,5 +56,14 @@ describe('tokenSha256', () => {
     expect(tokenSha256('abc')).toBe(
       'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
     );
+  });
+});
+
+describe('defaultStoreUrl', () => {
+  it('is the pinned HTTPS store where p2-bootstrap made its certificate, plain HTTP elsewhere', () => {
+    expect(DEFAULT_STORE_CA_FILE).toBe('/etc/p2/tls/kv.pem');
+    const here = new URL(import.meta.url).pathname; // any file that exists
+    expect(defaultStoreUrl(here)).toBe(`consul+https://127.0.0.1:8500?ca=${here}`);
+    expect(defaultStoreUrl('/nonexistent/p2t/kv.pem')).toBe('consul://127.0.0.1:8500');
   });
 });

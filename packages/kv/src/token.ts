@@ -4,7 +4,7 @@
  * file someone else could have written.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { chmod, type FileHandle, link, lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { distrustDir } from '@p2/secure-fs';
@@ -12,6 +12,23 @@ import { KvError, KvErrorCodes } from './errors.js';
 
 /** Where `p2-bootstrap` keeps the store's ACL token, and where `p2` looks for it. */
 export const DEFAULT_TOKEN_FILE = '/etc/p2/consul.token';
+
+/**
+ * The embedded store's certificate as p2-bootstrap writes it (`@p2/kv-server`'s
+ * `ensureStoreCertificate`): where it exists, the local store speaks HTTPS and clients pin it.
+ */
+export const DEFAULT_STORE_CA_FILE = '/etc/p2/tls/kv.pem';
+
+/**
+ * The store a tool on this host talks to when none is given: the embedded store on 127.0.0.1:8500
+ * — over HTTPS, pinned to {@link DEFAULT_STORE_CA_FILE}, when p2-bootstrap made that certificate.
+ * @example defaultStoreUrl() // 'consul+https://127.0.0.1:8500?ca=/etc/p2/tls/kv.pem' on a bootstrapped host
+ */
+export function defaultStoreUrl(caFile = DEFAULT_STORE_CA_FILE): string {
+  return existsSync(caFile)
+    ? `consul+https://127.0.0.1:8500?ca=${caFile}`
+    : 'consul://127.0.0.1:8500';
+}
 
 /** The environment variable that overrides {@link DEFAULT_TOKEN_FILE} for `p2` and `p2-controllers`. */
 export const TOKEN_FILE_ENV = 'P2_TOKEN_FILE';

@@ -10,6 +10,7 @@ import { P2Error } from '@p2/errors';
 import {
   createStore,
   DEFAULT_TOKEN_FILE,
+  defaultStoreUrl,
   explainDenied,
   findStoreToken,
   type Store,
@@ -22,7 +23,9 @@ import { CliExit, type OutputOptions, reportError } from '../output.js';
 import type { ProgramContext } from '../program.js';
 
 /** The local p2-kv-server, where `p2-bootstrap` puts the store. */
-export const DEFAULT_STORE = 'consul://127.0.0.1:8500';
+/** The store without `--store`/`P2_STORE`: the local embedded store (HTTPS when bootstrapped). */
+export const DEFAULT_STORE =
+  'consul://127.0.0.1:8500 (consul+https with /etc/p2/tls/kv.pem when present)';
 
 export interface StoreFlags {
   store?: string;
@@ -78,7 +81,7 @@ export function withStoreFlags(command: Command): Command {
 
 /** The store URL a command talks to: `--store`, else `P2_STORE`, else the local kv-server. */
 export function storeUrl(ctx: ProgramContext, flags: StoreFlags): string {
-  return flags.store ?? ctx.env.P2_STORE ?? DEFAULT_STORE;
+  return flags.store ?? ctx.env.P2_STORE ?? defaultStoreUrl();
 }
 
 /**
