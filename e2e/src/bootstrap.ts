@@ -57,6 +57,7 @@ export async function runBootstrap(
       ...['--kv-user', options.kvUser],
       ...['--token-file', options.tokenFile ?? bootstrapTokenFile(work)],
       ...['--tls-dir', bootstrapTlsDir(work)],
+      ...['--preparer-state-dir', join(work, 'preparer-state')],
       ...['--status-port', String(options.statusPort)],
       ...['--timeout', '60'],
       ...(options.extraArgs ?? []),

@@ -17,10 +17,10 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
@@ -72,6 +72,11 @@ export interface BootstrapOptions {
    * the store's port while it restarts never receives the token. @default '/etc/p2/tls'
    */
   tlsDir?: string;
+  /**
+   * The preparer's own state (the replay guard's `replay-state.json` when manifests are signed).
+   * @default '/var/lib/p2/preparer'
+   */
+  preparerStateDir?: string;
   /** Port of the preparer's status server. @default 32170 (as P2's integration setup) */
   statusPort?: number;
   /** Deployer keyring for the preparer (`auth: keyring`); without it, `auth: none`. */
@@ -173,6 +178,26 @@ async function runningState(host: PodHost, manifest: Manifest): Promise<'none' |
   return running.sha() === manifest.sha() ? 'same' : 'other';
 }
 
+/**
+ * The store's data directory: its own user's, 0700, below directories that user can enter (made
+ * 0755 when missing; an existing one without o+x is refused with the fix).
+ */
+async function ensureDataDir(dir: string, user: { uid: number; gid: number }): Promise<void> {
+  await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
+  for (let parent = dirname(dir); ; parent = dirname(parent)) {
+    const info = await stat(parent);
+    if ((info.mode & 0o001) === 0)
+      throw new BootstrapError(
+        BootstrapErrorCode.BAD_OPTIONS,
+        `the store's data directory ${dir} is below ${parent} (mode ${(info.mode & 0o777).toString(8)}), which the store's user cannot enter`,
+        { hint: `chmod o+x ${parent}, or pass --kv-data-dir elsewhere` },
+      );
+    if (dirname(parent) === parent) break;
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chown(dir, user.uid, user.gid);
+}
+
 async function putIfChanged(store: Store, key: string, value: Uint8Array): Promise<void> {
   const { value: existing } = await store.get(key);
   if (existing && Buffer.compare(Buffer.from(existing.value), Buffer.from(value)) === 0) return;
@@ -212,6 +237,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
   const kvPort = options.kvPort ?? 8500;
   const kvDataDir = options.kvDataDir ?? '/var/lib/p2/kv';
   const tlsDir = options.tlsDir ?? DEFAULT_TLS_DIR;
+  const preparerStateDir = options.preparerStateDir ?? '/var/lib/p2/preparer';
   const statusPort = options.statusPort ?? 32170;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const report: BootstrapReport = {
@@ -322,8 +348,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
               .catch(() => undefined);
       await host.install(kvManifest);
       const user = await lookupUser(kvManifest.runAs);
-      await mkdir(kvDataDir, { recursive: true, mode: 0o700 });
-      await chown(kvDataDir, user.uid, user.gid);
+      await ensureDataDir(kvDataDir, user);
       if (kvState === 'none') await certificate();
       if (previous && previous.sha() !== kvManifest.sha()) await host.halt(previous);
       await host.launch(kvManifest);
@@ -377,6 +402,9 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
             auth: options.keyring
               ? { type: 'keyring', keyring: options.keyring }
               : { type: 'none' },
+            ...(options.keyring
+              ? { replay_guard: { state_file: join(preparerStateDir, 'replay-state.json') } }
+              : {}),
           },
         })
         .build(),

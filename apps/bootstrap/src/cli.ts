@@ -24,6 +24,7 @@ Options:
   --kv-user USER          user the embedded store runs as (default: p2-kv-server)
   --tls-dir DIR           the embedded store's TLS certificate and key (default: /etc/p2/tls; made on the
                           first run; clients pin kv.pem)
+  --preparer-state-dir DIR  the preparer's replay-guard state with --keyring (default: /var/lib/p2/preparer)
   --status-port PORT      the preparer's status port (default: 32170)
   --keyring FILE          require manifests signed by a key in this keyring (default: no signatures)
   --signing-key FILE      clear-sign the store's and preparer's manifests with this secret key
@@ -47,6 +48,7 @@ async function main(): Promise<number> {
       'kv-data-dir': { type: 'string' },
       'kv-user': { type: 'string' },
       'tls-dir': { type: 'string' },
+      'preparer-state-dir': { type: 'string' },
       'status-port': { type: 'string' },
       keyring: { type: 'string' },
       'signing-key': { type: 'string' },
@@ -84,6 +86,7 @@ async function main(): Promise<number> {
       ...(values['kv-data-dir'] ? { kvDataDir: values['kv-data-dir'] } : {}),
       ...(values['kv-user'] ? { kvUser: values['kv-user'] } : {}),
       ...(values['tls-dir'] ? { tlsDir: values['tls-dir'] } : {}),
+      ...(values['preparer-state-dir'] ? { preparerStateDir: values['preparer-state-dir'] } : {}),
       ...(values.keyring ? { keyring: values.keyring } : {}),
       ...(values['signing-key'] ? { signingKey: values['signing-key'] } : {}),
       ...(values['health-check-host'] ? { healthCheckHost: values['health-check-host'] } : {}),

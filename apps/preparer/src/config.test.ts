@@ -161,7 +161,7 @@ describe('replay_guard and multi_signature', () => {
   it('turns the replay guard on by default whenever manifests are signed', () => {
     const config = parsePreparerConfig(`preparer:\n${keyring}`);
     expect(config.replayGuard).toEqual({
-      stateFile: '/var/lib/p2/replay-state.json',
+      stateFile: '/var/lib/p2/preparer/replay-state.json',
       requireSerial: false,
     });
     expect(config.warnings).toEqual([]);

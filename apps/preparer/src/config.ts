@@ -17,7 +17,7 @@ export interface ArtifactAuthConfig {
 
 /** The replay guard's settings (beyond P2); see the README's Configuration section. */
 export interface ReplayGuardSettings {
-  /** Highest `deploy_serial` run per pod. @default /var/lib/p2/replay-state.json */
+  /** Highest `deploy_serial` run per pod. @default /var/lib/p2/preparer/replay-state.json */
   stateFile: string;
   /** Refuse signed manifests without `deploy_serial`. @default false */
   requireSerial: boolean;
@@ -297,7 +297,7 @@ function deployerAuth(reader: Reader, where: string): AuthConfig {
 
 const REPLAY_GUARD_KEYS = ['enabled', 'state_file', 'require_serial'];
 /** Under a root-only directory (created 0700 when missing). */
-const DEFAULT_REPLAY_STATE_FILE = '/var/lib/p2/replay-state.json';
+const DEFAULT_REPLAY_STATE_FILE = '/var/lib/p2/preparer/replay-state.json';
 
 /**
  * `replay_guard: {enabled, state_file, require_serial}` — secure by default: on whenever manifests

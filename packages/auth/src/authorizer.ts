@@ -33,7 +33,7 @@ export interface ManifestAuthorizerOptions {
  * @example
  * ```ts
  * const authorizer = await createManifestAuthorizer(parseAuthConfig(raw.auth), {
- *   replayGuard: { stateFile: '/var/lib/p2/replay-state.json' },
+ *   replayGuard: { stateFile: '/var/lib/p2/preparer/replay-state.json' },
  * });
  * await authorizer.authorize(manifest); // throws P2_AUTH_REPLAYED_SERIAL, P2_AUTH_NOT_ENOUGH_SIGNERS, …
  * // … install and launch …
@@ -126,7 +126,7 @@ export interface ReplayGuardConfig {
  * ```ts
  * const authorizer = await createManifestAuthorizer(
  *   { type: 'keyring', keyring: '/etc/p2/pubring.gpg' },
- *   { replayGuard: { stateFile: '/var/lib/p2/replay-state.json', requireSerial: true } },
+ *   { replayGuard: { stateFile: '/var/lib/p2/preparer/replay-state.json', requireSerial: true } },
  * );
  * ```
  */

@@ -209,6 +209,8 @@ export class ReplayGuard {
     const path = resolve(statePath);
     const dir = dirname(path);
     try {
+      // Parents as any directory (0755: other services share /var/lib/p2), the state's own 0700.
+      await mkdir(dirname(dir), { recursive: true, mode: 0o755 });
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (cause) {
       throw stateError(path, `cannot create its directory ${dir}: ${describeCause(cause)}`, cause);
