@@ -146,7 +146,9 @@ describe('p2-bootstrap', () => {
     const kvUid = (await readFile(`/proc/${kvPid}/status`, 'utf8')).match(/^Uid:\s+(\d+)/m)?.[1];
     expect(Number(kvUid)).toBe((await findUser(kvUser))?.uid);
     // It serves HTTPS with a certificate every client pins; its key is readable by its user alone.
-    expect((preparerIntent.config as { preparer: { store: string } }).preparer.store).toBe(storeUrl);
+    expect((preparerIntent.config as { preparer: { store: string } }).preparer.store).toBe(
+      storeUrl,
+    );
     const cert = await lstat(join(work, 'tls', 'kv.pem'));
     const key = await lstat(join(work, 'tls', 'kv.key'));
     expect([cert.uid, cert.mode & 0o777]).toEqual([0, 0o644]);
