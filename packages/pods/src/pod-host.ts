@@ -207,6 +207,9 @@ export class PodHost {
     return resolved;
   }
 
+  /** Existing accounts looked up by the run_as check (a new account is looked up until it exists). */
+  private readonly accounts = new Map<string, UnixUser>();
+
   /** Pod id → the user its trusted `current_manifest.yaml` runs as; built on first use. */
   private runAsIndex: Map<string, string> | undefined;
 
@@ -228,9 +231,10 @@ export class PodHost {
    */
   async checkRunAs(manifest: Manifest): Promise<UnixUser | undefined> {
     const user = manifest.runAs;
-    let account: UnixUser | undefined;
+    let account: UnixUser | undefined = this.accounts.get(user);
     try {
-      account = await findUser(user);
+      account ??= await findUser(user);
+      if (account) this.accounts.set(user, account);
     } catch (error) {
       throw new PodError(
         PodErrorCode.RUN_AS_REFUSED,
@@ -571,6 +575,7 @@ export class PodHost {
   private async serviceSpecs(
     manifest: Manifest,
     layout: PodLayout,
+    procs: ReadonlyMap<string, string[]>,
   ): Promise<Array<{ launchableId: string; spec: ServiceSpec }>> {
     const specs: Array<{ launchableId: string; spec: ServiceSpec }> = [];
     const owners = new Map<string, string>();
@@ -583,7 +588,7 @@ export class PodHost {
         entryPoints: stanza.entryPoints,
         naming: layout.uniqueKey ? 'uuid' : 'legacy',
       });
-      const cgroupProcsFiles = await this.launchableCgroup(manifest, layout, launchableId);
+      const cgroupProcsFiles = procs.get(launchableId) ?? [];
       for (const entry of entryPoints) {
         const name = layout.serviceName(launchableId, entry.relativePath);
         const clash = owners.get(name);
@@ -661,9 +666,14 @@ export class PodHost {
       mark = now;
     };
     let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
+    let user: { uid: number; gid: number; name: string };
+    // Each launchable's cgroup, made once per launch: services and lifecycle scripts join it.
+    const procs = new Map<string, string[]>();
     try {
       await this.assertTrustedHome(manifest, layout);
-      await this.runAsUser(manifest, layout);
+      user = await this.runAsUser(manifest, layout);
+      for (const launchableId of Object.keys(manifest.launchables))
+        procs.set(launchableId, await this.launchableCgroup(manifest, layout, launchableId));
       for (const launchableId of Object.keys(manifest.launchables)) {
         const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
         if (!existsSync(join(layout.installsDir(launchableId), dirName))) {
@@ -678,17 +688,15 @@ export class PodHost {
         await activateInstall(layout.launchableRoot(launchableId), dirName);
         const scripts = await discoverScripts(join(layout.installsDir(launchableId), dirName));
         if (scripts.postActivate) {
-          const result = await this.script(
-            manifest,
-            layout,
-            launchableId,
-            scripts.postActivate,
-            3_600_000,
-          );
+          const result = await this.script(manifest, layout, launchableId, scripts.postActivate, {
+            timeoutMs: 3_600_000,
+            user,
+            cgroupProcsFiles: procs.get(launchableId) ?? [],
+          });
           report.scripts.push({ launchableId, script: 'bin/post-activate', result });
         }
       }
-      specs = await this.serviceSpecs(manifest, layout);
+      specs = await this.serviceSpecs(manifest, layout, procs);
     } catch (error) {
       if (error instanceof PodError) throw error;
       throw new PodError(
@@ -745,7 +753,11 @@ export class PodHost {
           join(layout.installsDir(launchableId), dirName),
         ).catch(() => ({}) as { enable?: string });
         if (!scripts.enable) continue;
-        const result = await this.script(manifest, layout, launchableId, scripts.enable, 300_000);
+        const result = await this.script(manifest, layout, launchableId, scripts.enable, {
+          timeoutMs: 300_000,
+          user,
+          cgroupProcsFiles: procs.get(launchableId) ?? [],
+        });
         report.scripts.push({ launchableId, script: 'bin/enable', result });
         if (result.exitCode !== 0) {
           this.logger.warn(
@@ -796,20 +808,19 @@ export class PodHost {
     layout: PodLayout,
     launchableId: string,
     path: string,
-    timeoutMs: number,
+    run: { timeoutMs: number; user: { name: string; gid: number }; cgroupProcsFiles: string[] },
   ): Promise<ScriptResult> {
     const installDir = join(
       layout.installsDir(launchableId),
       installDirName(launchableId, manifest.launchableVersion(launchableId)),
     );
-    const user = await this.runAsUser(manifest, layout);
     const result = await runScript(path, {
-      user: user.name,
-      gid: user.gid,
-      cgroupProcsFiles: await this.launchableCgroup(manifest, layout, launchableId),
+      user: run.user.name,
+      gid: run.user.gid,
+      cgroupProcsFiles: run.cgroupProcsFiles,
       envDirs: [layout.envDir, layout.launchableEnvDir(launchableId)],
       cwd: installDir,
-      timeoutMs,
+      timeoutMs: run.timeoutMs,
       extraEnv: { ENTRY_POINT: path.slice(installDir.length + 1) },
     });
     this.logger.info(
@@ -859,13 +870,12 @@ export class PodHost {
         if (!scripts.disable) continue;
         // A disable script that cannot run (e.g. its run_as is refused now) never keeps the
         // services from stopping.
-        const result = await this.script(
-          manifest,
-          layout,
-          launchableId,
-          scripts.disable,
-          graceMs,
-        ).catch((error: unknown) => {
+        const result = await (async () =>
+          this.script(manifest, layout, launchableId, scripts.disable as string, {
+            timeoutMs: graceMs,
+            user: await this.runAsUser(manifest, layout),
+            cgroupProcsFiles: await this.launchableCgroup(manifest, layout, launchableId),
+          }))().catch((error: unknown) => {
           this.logger.warn(
             { pod: manifest.id, launchable: launchableId, err: describeError(error) },
             'bin/disable could not run',
