@@ -123,11 +123,13 @@ async function deployBurst(h: TestHost, burst: Burst, artifact: TestHost['v1']):
       summarize('intent written -> process running', since(running)),
       summarize('intent written -> first passing health', since(healthy)),
       summarize('install step (user, download, verify, extract)', step('install')),
+      summarize('halt previous (bin/disable, stop)', step('halt_previous')),
       summarize('launch step (links, runit services, enable)', step('launch')),
       summarize('  launch: activate (links, cgroups, specs)', launchPart('activate')),
       summarize('  launch: runit (write + supervise + start)', launchPart('runit')),
       summarize('  launch: bin/enable', launchPart('enable')),
       summarize('  launch: commit marker + prune', launchPart('commit')),
+      summarize('write reality', step('write_reality')),
       summarize(
         'whole deploy inside the preparer',
         deployed.map((d) => d.totalMs ?? 0),
