@@ -568,6 +568,16 @@ export class PodHost {
     return cgroup.procsFiles();
   }
 
+  /** The `cgroup.procs` files of a launchable's cgroup as it exists now (none when it is gone). */
+  private existingCgroupProcs(layout: PodLayout, launchableId: string): string[] {
+    if (!this.options.cgroups) return [];
+    return openCgroup(this.options.cgroups, {
+      name: cgroupName({ node: this.nodeName, pod: layout.uniqueName, launchable: launchableId }),
+    })
+      .procsFiles()
+      .filter((file) => existsSync(file));
+  }
+
   /**
    * Refuses to act on a pod home that is not root's alone (see `prepareHome`).
    * @throws PodError `P2_PODS_UNTRUSTED_PATH`
@@ -887,7 +897,8 @@ export class PodHost {
           this.script(manifest, layout, launchableId, scripts.disable as string, {
             timeoutMs: graceMs,
             user: await this.runAsUser(manifest, layout),
-            cgroupProcsFiles: await this.launchableCgroup(manifest, layout, launchableId),
+            // The running version's cgroup: joined as it is, not re-created (no limit writes).
+            cgroupProcsFiles: this.existingCgroupProcs(layout, launchableId),
           }))().catch((error: unknown) => {
           this.logger.warn(
             { pod: manifest.id, launchable: launchableId, err: describeError(error) },
