@@ -3,7 +3,7 @@
  * newline, loaded by `chpst -e` (later dirs win; an empty file unsets the variable).
  */
 import { randomBytes } from 'node:crypto';
-import { rename } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureTrustedDir, removeTree, writeFileAtomic } from '@p2/secure-fs';
 
@@ -56,7 +56,8 @@ export async function writeEnvDir(
         if (error.code !== 'ENOENT') throw error;
       });
       await rename(target, dir);
-      await removeTree(old);
+      // Root made it, in a home the pod cannot write: nothing in it can be a link the pod planted.
+      await rm(old, { recursive: true, force: true });
     }
   } catch (error) {
     if (options.replace) await removeTree(target).catch(() => undefined);
