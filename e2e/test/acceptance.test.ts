@@ -38,7 +38,7 @@ const id = randomBytes(3).toString('hex');
 const node = `p2t-acc-${id}`;
 const kvUser = `p2t-kv-${id}`;
 const hello = `p2t-hello-${id}`;
-const keys = join(repoRoot, '../shared/fixtures/p2/keys');
+const keys = join(repoRoot, 'fixtures/p2/keys');
 let work = '';
 let store: Store | undefined;
 let artifacts: FileServer | undefined;

@@ -20,7 +20,7 @@ import { freePort, waitFor } from '../src/processes.js';
 import { startTestHost, type TestHost } from '../src/test-host.js';
 
 const run = promisify(execFile);
-const keys = join(repoRoot, '../shared/fixtures/p2/keys');
+const keys = join(repoRoot, 'fixtures/p2/keys');
 const SECOND = 'p2t-second@p2t.example';
 
 let h: TestHost;

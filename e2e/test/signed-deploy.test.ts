@@ -11,7 +11,7 @@ import { repoRoot } from '../src/artifacts.js';
 import { freePort, waitFor } from '../src/processes.js';
 import { startTestHost, type TestHost } from '../src/test-host.js';
 
-const keys = join(repoRoot, '../shared/fixtures/p2/keys');
+const keys = join(repoRoot, 'fixtures/p2/keys');
 let h: TestHost;
 let failed = false;
 

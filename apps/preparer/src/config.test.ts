@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-const fixturesDir = new URL('../../../../shared/fixtures/p2', import.meta.url).pathname;
+const fixturesDir = new URL('../../../fixtures/p2', import.meta.url).pathname;
 
 import { parseGoDuration, parsePreparerConfig, parseSize } from './config.js';
 

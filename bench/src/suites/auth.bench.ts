@@ -20,7 +20,7 @@ import { parseManifest, splitClearsigned } from '@p2/manifest';
 import { measure, report } from '../harness.js';
 
 const exec = promisify(execFile);
-const fixtures = fileURLToPath(new URL('../../../../shared/fixtures/p2/', import.meta.url));
+const fixtures = fileURLToPath(new URL('../../../fixtures/p2/', import.meta.url));
 
 export async function run(): Promise<void> {
   const home = await mkdtemp(join(tmpdir(), 'p2t-bench-gnupg-'));

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { type ClearsignedParts, splitClearsigned } from '@p2/manifest';
 import * as openpgp from 'openpgp';
 
-/** `shared/fixtures/p2/` beside the repository. */
-export const fixtures = fileURLToPath(new URL('../../../../shared/fixtures/p2/', import.meta.url));
+/** P2's data files, `fixtures/p2/` in this repository (origin and license in its README). */
+export const fixtures = fileURLToPath(new URL('../../../fixtures/p2/', import.meta.url));
 
 export function fixture(path: string): Buffer {
   return readFileSync(`${fixtures}${path}`);

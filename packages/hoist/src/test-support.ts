@@ -10,9 +10,9 @@ import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { walk } from './walk.js';
 
-/** P2's archive fixtures (`shared/fixtures/p2/archives`, beside the repository). */
+/** P2's archive fixtures (`fixtures/p2/archives` in this repository; origin and license in its README). */
 export const fixtureArchives = fileURLToPath(
-  new URL('../../../../shared/fixtures/p2/archives', import.meta.url),
+  new URL('../../../fixtures/p2/archives', import.meta.url),
 );
 
 export interface TestEntry {

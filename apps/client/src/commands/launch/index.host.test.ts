@@ -182,7 +182,7 @@ describe('p2 launch', () => {
 
   it('refuses an unsigned manifest when a keyring is required, and an unreachable artifact', async () => {
     const fixtures = new URL(
-      '../../../../../../shared/fixtures/p2/keys/p2universe-pubring.gpg',
+      '../../../../../fixtures/p2/keys/p2universe-pubring.gpg',
       import.meta.url,
     ).pathname;
     const r = await p2(['launch', 'hello.yaml', ...common(), '--keyring', fixtures]);
