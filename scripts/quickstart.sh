@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+# `p2` on PATH for the rest of this host's life (a link to this checkout's build).
+ln -sfn "$PWD/apps/client/dist/cli.js" /usr/local/bin/p2
 p2() { node apps/client/dist/cli.js "$@"; }
 node_name="$(hostname)"
 artifacts=/var/lib/p2/artifacts
@@ -40,3 +42,4 @@ echo
 p2 inspect --node "$node_name"
 echo
 echo "hello answers at http://127.0.0.1:8080/ : $(curl -fsS http://127.0.0.1:8080/ || echo 'not yet — see p2 inspect')"
+echo "p2 is on PATH (/usr/local/bin/p2): try \`p2 inspect\` or \`p2 watch\`"
