@@ -21,8 +21,8 @@ function workspaceAliases(): Record<string, string> {
   return aliases;
 }
 
-/** Absolute path of `shared/fixtures/p2` (the original P2's data files), beside the repository. */
-export const fixturesDir = fileURLToPath(new URL('../shared/fixtures/p2', import.meta.url));
+/** Absolute path of `fixtures/p2` (the original P2's data files, copied into this repository). */
+export const fixturesDir = fileURLToPath(new URL('./fixtures/p2', import.meta.url));
 
 export function p2VitestConfig(overrides: ViteUserConfig = {}): ViteUserConfig {
   const fastLane = process.env.P2_TEST_LANE === 'fast';
