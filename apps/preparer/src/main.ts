@@ -165,6 +165,7 @@ export async function startPreparer(
       ...(config.statusPort ? { port: config.statusPort } : {}),
       ...(config.statusSocket ? { socketPath: config.statusSocket } : {}),
       metrics: () => metrics.render(),
+      metricsContentType: metrics.contentType,
       summary: () => ({ node: config.nodeName, pods: preparer.podStates() }),
     });
     log.info({ url: status.url }, 'status server listening');

@@ -216,7 +216,7 @@ export class Preparer {
   private updatePodGauge(): void {
     const counts = new Map<string, number>();
     for (const s of this.states.values()) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
-    this.options.metrics.podsByState.replace([...counts].map(([state, n]) => [{ state }, n]));
+    this.options.metrics.setPodsByState(counts);
   }
 
   private async report(state: Omit<PodState, 'updated'>): Promise<void> {

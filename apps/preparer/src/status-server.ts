@@ -11,7 +11,10 @@ export interface StatusServerOptions {
   port?: number;
   host?: string;
   socketPath?: string;
-  metrics: () => string;
+  /** The Prometheus exposition (prom-client's `registry.metrics()`). */
+  metrics: () => string | Promise<string>;
+  /** @default 'text/plain; version=0.0.4; charset=utf-8' */
+  metricsContentType?: string;
   summary: () => unknown;
 }
 
@@ -34,8 +37,21 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       return;
     }
     if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(options.metrics());
+      Promise.resolve()
+        .then(() => options.metrics())
+        .then(
+          (text) => {
+            res.writeHead(200, {
+              'content-type':
+                options.metricsContentType ?? 'text/plain; version=0.0.4; charset=utf-8',
+            });
+            res.end(text);
+          },
+          (error: unknown) => {
+            res.writeHead(500, { 'content-type': 'text/plain' });
+            res.end(`metrics failed: ${(error as Error)?.message ?? String(error)}\n`);
+          },
+        );
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
