@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 
 const fixturesDir = new URL('../../../fixtures/p2', import.meta.url).pathname;
 
-import { parseGoDuration, parsePreparerConfig, parseSize } from './config.js';
+import { parseGoDuration } from '@p2/go';
+import { parsePreparerConfig, parseSize } from './config.js';
 
 describe('parsePreparerConfig', () => {
   it('loads the P2 fixture config with the values P2 read', () => {

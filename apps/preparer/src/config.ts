@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type AuthConfig, parseAuthConfig } from '@p2/auth';
+import { parseGoDuration } from '@p2/go';
 import { parse as parseYaml } from 'yaml';
 import { PreparerError, PreparerErrorCode } from './errors.js';
 
@@ -233,35 +234,6 @@ export function parseSize(text: string): number | undefined {
   return Math.floor(Number(match[1]) * unit);
 }
 
-const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g;
-const DURATION_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** Parses a Go duration string (`30s`, `1m30s`, `500ms`, `0`) into milliseconds; undefined when malformed. */
-export function parseGoDuration(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (trimmed === '0') return 0;
-  const sign = trimmed.startsWith('-') ? -1 : 1;
-  const body = trimmed.replace(/^[-+]/, '');
-  if (body === '') return undefined;
-  let total = 0;
-  let consumed = 0;
-  for (const match of body.matchAll(DURATION_PART)) {
-    if (match.index !== consumed) return undefined;
-    total += Number(match[1]) * (DURATION_MS[match[2] ?? ''] ?? Number.NaN);
-    consumed += match[0].length;
-  }
-  if (consumed !== body.length || Number.isNaN(total)) return undefined;
-  return sign * total;
-}
-
 function storeUrlFrom(reader: Reader): string {
   const explicit = reader.string('store');
   if (explicit) return explicit;
@@ -450,7 +422,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     );
   }
   const intervalText = r.string('health_check_interval') ?? '1s';
-  const healthCheckIntervalMs = parseGoDuration(intervalText);
+  const healthCheckIntervalMs = parseGoDuration(intervalText.trim());
   if (healthCheckIntervalMs === undefined || healthCheckIntervalMs <= 0) {
     throw invalid(where, 'health_check_interval', 'a duration such as 1s', intervalText);
   }

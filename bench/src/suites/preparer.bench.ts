@@ -11,7 +11,6 @@
  * Needs root. Uses the e2e harness (`e2e/src/test-host.ts`) and removes everything it made.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isP2Error } from '@p2/errors';
+import { parseGoDurationNs } from '@p2/go';
 import pino from 'pino';
-import { parseGoDuration } from './duration.js';
 import { startKvServer } from './server.js';
 
 const USAGE = `usage: p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1]
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   }
   const durationMs = (flag: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
-    const ns = parseGoDuration(text);
+    const ns = parseGoDurationNs(text.trim());
     if (ns === undefined || ns < 0) {
       console.error(
         `p2-kv-server: --${flag} must be a duration like 10s or 500ms, got ${JSON.stringify(text)}`,

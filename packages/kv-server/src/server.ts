@@ -6,8 +6,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { parseGoDurationNs } from '@p2/go';
 import pino, { type Logger } from 'pino';
-import { parseGoDuration } from './duration.js';
 import { KvServerError, KvServerErrorCodes } from './errors.js';
 import { DurableLog } from './log.js';
 import {
@@ -345,7 +345,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     let waitMs = DEFAULT_WAIT_MS;
     const wait = q.get('wait');
     if (wait !== null) {
-      const ns = parseGoDuration(wait);
+      const ns = parseGoDurationNs(wait.trim());
       if (ns === undefined || ns < 0) throw new HttpFailure(400, 'Invalid wait time');
       waitMs = ns / 1e6;
     }
@@ -676,7 +676,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     if (typeof raw.lockdelay === 'number') {
       lockDelayNs = raw.lockdelay < 1000 ? raw.lockdelay * 1e9 : raw.lockdelay;
     } else if (typeof raw.lockdelay === 'string') {
-      const ns = parseGoDuration(raw.lockdelay);
+      const ns = parseGoDurationNs(raw.lockdelay.trim());
       if (ns === undefined) {
         throw new HttpFailure(
           400,
@@ -693,7 +693,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     const ttl = raw.ttl === undefined || raw.ttl === null ? '' : String(raw.ttl);
     let ttlMs = 0;
     if (ttl !== '') {
-      const ns = parseGoDuration(ttl);
+      const ns = parseGoDurationNs(ttl.trim());
       if (ns === undefined)
         throw new HttpFailure(
           400,

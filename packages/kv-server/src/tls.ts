@@ -128,5 +128,5 @@ async function reusable(
   const cert = await readTrustedFile(certPath, { maxBytes: 65_536 }).catch(() => undefined);
   if (!cert?.includes('BEGIN CERTIFICATE')) return false;
   const key = await lstat(keyPath).catch(() => undefined);
-  return key !== undefined && key.isFile() && key.uid === owner.uid && (key.mode & 0o077) === 0;
+  return key?.isFile() === true && key.uid === owner.uid && (key.mode & 0o077) === 0;
 }

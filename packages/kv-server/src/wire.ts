@@ -1,5 +1,5 @@
 /** JSON shapes of Consul's HTTP API, written by hand where Consul's types exceed JSON numbers. */
-import { formatGoDuration } from './duration.js';
+import { formatGoDuration } from '@p2/go';
 import type { Entry, Session } from './state.js';
 
 /** A KV entry as Consul prints it. `Flags` is a uint64 written as digits (not a JS number). */

@@ -4,8 +4,9 @@
  *
  * @packageDocumentation
  */
+
+export { parseGoDuration } from '@p2/go';
 export { type ClearsignedParts, splitClearsigned } from './clearsign.js';
-export { parseGoDuration } from './duration.js';
 export { ManifestError, ManifestErrorCode, type ManifestErrorDetails } from './errors.js';
 export { isUuidShaped, type LintIssue, type LintResult, lintManifest } from './lint.js';
 export {

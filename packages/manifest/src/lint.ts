@@ -2,7 +2,7 @@
  * Strict checks for people writing new manifests (`p2 manifest check`, `p2 schedule`). Reading
  * what is stored stays lenient, as P2 was; writing something new should not repeat P2's footguns.
  */
-import { parseGoDuration } from './duration.js';
+import { parseGoDuration } from '@p2/go';
 import { ManifestError, ManifestErrorCode } from './errors.js';
 import type { Manifest } from './manifest.js';
 import { pathJoin } from './yaml11.js';

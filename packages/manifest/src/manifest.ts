@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
+import { parseGoDuration } from '@p2/go';
 import { type ClearsignedParts, splitClearsigned } from './clearsign.js';
-import { parseGoDuration } from './duration.js';
 import { emitYaml } from './emit.js';
 import { ManifestError, ManifestErrorCode } from './errors.js';
 import { assertLintClean } from './lint.js';

@@ -1,5 +1,8 @@
-/** Go `time.Duration` strings (`"15s"`, `"1m30s"`, `"100000ms"`), as Consul parses them. */
-
+/**
+ * Go's `time.ParseDuration`: a possibly signed sequence of decimal numbers, each with an optional
+ * fraction and a unit (`ns`, `us`/`µs`/`μs`, `ms`, `s`, `m`, `h`), such as `300ms`, `-1.5h` or
+ * `2h45m`; `0` alone needs no unit. Nothing else — no spaces, no bare numbers — as Go refuses them.
+ */
 const UNIT_NS: Record<string, number> = {
   ns: 1,
   us: 1e3,
@@ -14,17 +17,17 @@ const UNIT_NS: Record<string, number> = {
 const PART = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
 
 /**
- * Parses a Go duration into nanoseconds; `undefined` when malformed. `"0"` is zero (as in Go).
- * @internal
+ * Parses a Go duration into nanoseconds; `undefined` where Go would return an error.
+ * @example parseGoDurationNs('1m30s') // 90_000_000_000
  */
-export function parseGoDuration(text: string): number | undefined {
-  let rest = text.trim();
-  if (rest === '0') return 0;
+export function parseGoDurationNs(text: string): number | undefined {
+  let rest = text;
   let sign = 1;
   if (rest.startsWith('-') || rest.startsWith('+')) {
     if (rest.startsWith('-')) sign = -1;
     rest = rest.slice(1);
   }
+  if (rest === '0') return 0;
   if (rest === '') return undefined;
   let total = 0;
   while (rest !== '') {
@@ -38,8 +41,18 @@ export function parseGoDuration(text: string): number | undefined {
 }
 
 /**
- * Formats nanoseconds the way Go's `Duration.String()` does for whole values (`15s`, `1m0s`, `1ms`).
- * @internal
+ * Parses a Go duration into milliseconds (fractions kept); `undefined` where Go would refuse it.
+ * @example parseGoDuration('1h2m3.5s') // 3_723_500
+ */
+export function parseGoDuration(text: string): number | undefined {
+  const ns = parseGoDurationNs(text);
+  return ns === undefined ? undefined : ns / 1e6;
+}
+
+/**
+ * Formats nanoseconds the way Go's `Duration.String()` does for whole values (`15s`, `1m0s`,
+ * `1ms`) — how Consul writes TTLs and lock delays back.
+ * @example formatGoDuration(90e9) // '1m30s'
  */
 export function formatGoDuration(ns: number): string {
   if (ns === 0) return '0s';

@@ -1,0 +1,8 @@
+/**
+ * `@p2/go`: Go's text formats that P2's data and Consul's API use, parsed once for every p2
+ * package (the manifest's `restart_timeout`, the preparer's config, Consul's `?wait=`, session
+ * TTLs and lock delays).
+ *
+ * @packageDocumentation
+ */
+export { formatGoDuration, parseGoDuration, parseGoDurationNs } from './duration.js';
