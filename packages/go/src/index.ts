@@ -1,8 +1,9 @@
 /**
- * `@p2/go`: Go's text formats that P2's data and Consul's API use, parsed once for every p2
- * package (the manifest's `restart_timeout`, the preparer's config, Consul's `?wait=`, session
+ * `@p2/go`: Go's text formats that P2's data and Consul's API use, written once for every p2
+ * package — durations and `encoding/json` output (the manifest's `restart_timeout`, the preparer's config, Consul's `?wait=`, session
  * TTLs and lock delays).
  *
  * @packageDocumentation
  */
 export { formatGoDuration, parseGoDuration, parseGoDurationNs } from './duration.js';
+export { goJson, sortedMap } from './json.js';

@@ -3,6 +3,9 @@
  *
  * @packageDocumentation
  */
+
+/** JSON as Go's `encoding/json` writes it (from `@p2/go`; kept here for existing callers). */
+export { goJson } from '@p2/go';
 export { type BackendFactory, createStore, registerBackend, type StoreOptions } from './backend.js';
 export { ConsulStore, type ConsulStoreOptions } from './consul.js';
 export { KvError, type KvErrorCode, KvErrorCodes } from './errors.js';
@@ -20,7 +23,6 @@ export {
 export {
   AuditLogStore,
   type AuditRecord,
-  goJson,
   HEALTH_STATES,
   type HealthRecord,
   type HealthState,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isP2Error } from '@p2/errors';
+import { goJson } from '@p2/go';
 import { parseManifest } from '@p2/manifest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../../../vitest.shared.js';
@@ -8,7 +9,6 @@ import { ConsulStore } from './consul.js';
 import { KvErrorCodes } from './errors.js';
 import {
   AuditLogStore,
-  goJson,
   HealthStore,
   lockKeys,
   PodTree,

@@ -5,6 +5,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
+import { goJson } from '@p2/go';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import { KvError, KvErrorCodes } from './errors.js';
 import { assertSegment, assertUuid, looksLikeUuid, toBytes } from './keys.js';
@@ -12,19 +13,6 @@ import type { Indexed, KvEntry, Store, TxnOp } from './types.js';
 import { type WatchOptions, watchPrefix } from './watch.js';
 
 const decoder = new TextDecoder();
-
-/**
- * JSON exactly as Go's `encoding/json` writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped.
- * Field order is the object's insertion order (callers build objects in Go's struct order).
- */
-export function goJson(value: unknown): string {
-  return JSON.stringify(value)
-    .replace(/</g, '\\u003c')
-    .replace(/>/g, '\\u003e')
-    .replace(/&/g, '\\u0026')
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
-}
 
 function decodeJson(entry: KvEntry): unknown {
   try {

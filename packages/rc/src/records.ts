@@ -1,7 +1,7 @@
+import { goJson, sortedMap } from '@p2/go';
 import { type LabelSet, LabelsError, Selector } from '@p2/labels';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import { RcError, RcErrorCode } from './errors.js';
-import { goJson, sortedMap } from './gojson.js';
 
 /** Store prefix of replication controller records. */
 export const RC_PREFIX = 'replication_controllers/';
