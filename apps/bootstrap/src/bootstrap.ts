@@ -12,8 +12,9 @@
  *    reality — from then on upgrading either is an ordinary deploy.
  *
  * Idempotent: a pod whose running manifest already matches is left alone, and intent is only
- * written when it differs. When both pods change (an upgrade), the preparer goes first, so it
- * holds the token before a store that demands one replaces an open one.
+ * written when it differs. A store that changed is replaced by bootstrap itself, and then the
+ * preparer too: a store that changes how it is reached (getting its token, HTTPS) would cut off a
+ * preparer still configured the old way.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { promisify } from 'node:util';
 import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
+import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import {
   createStore,
   DEFAULT_TOKEN_FILE,
@@ -179,6 +181,24 @@ async function runningState(host: PodHost, manifest: Manifest): Promise<'none' |
 }
 
 /**
+ * Installs `manifest`, runs `beforeLaunch` (once its user exists), stops the version it replaces
+ * (if any, and if different) and launches it: a deploy done by bootstrap itself.
+ */
+async function replacePod(
+  host: PodHost,
+  manifest: Manifest,
+  beforeLaunch?: () => Promise<void>,
+): Promise<void> {
+  const previous = await host
+    .currentManifest(host.layout({ podId: manifest.id }))
+    .catch(() => undefined);
+  await host.install(manifest);
+  await beforeLaunch?.();
+  if (previous && previous.sha() !== manifest.sha()) await host.halt(previous);
+  await host.launch(manifest);
+}
+
+/**
  * The store's data directory: its own user's, 0700, below directories that user can enter (made
  * 0755 when missing; an existing one without o+x is refused with the fix).
  */
@@ -215,7 +235,6 @@ async function signed(manifest: Manifest, keyFile: string | undefined): Promise<
 }
 
 /** p2-bootstrap's artifact directory, which the preparer's `local_artifact_dirs` allows by default. */
-const DEFAULT_LOCAL_ARTIFACT_DIR = '/var/lib/p2/artifacts';
 /** The run_as exception bootstrap grants: the preparer itself runs as root. */
 const PREPARER_RUN_AS_ALLOW = { 'p2-preparer': ['root'] };
 
@@ -321,8 +340,9 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     );
     storeUrl = `consul+https://127.0.0.1:${kvPort}?ca=${join(tlsDir, 'kv.pem')}`;
     let kvState = await runningState(host, kvManifest);
+    const kvUser = kvManifest.runAs;
     const certificate = async () => {
-      const user = await lookupUser(kvManifest?.runAs ?? '');
+      const user = await lookupUser(kvUser);
       const made = await ensureStoreCertificate({ dir: tlsDir, owner: user });
       if (made.created)
         step('store', `TLS certificate ${made.certPath} (key readable by ${user.name} only)`);
@@ -340,18 +360,11 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
         'store',
         `${kvState === 'none' ? 'installing' : 'replacing'} pod p2-kv-server on port ${kvPort}`,
       );
-      const previous =
-        kvState === 'none'
-          ? undefined
-          : await host
-              .currentManifest(host.layout({ podId: kvManifest.id }))
-              .catch(() => undefined);
-      await host.install(kvManifest);
-      const user = await lookupUser(kvManifest.runAs);
-      await ensureDataDir(kvDataDir, user);
-      if (kvState === 'none') await certificate();
-      if (previous && previous.sha() !== kvManifest.sha()) await host.halt(previous);
-      await host.launch(kvManifest);
+      const installing = kvState === 'none';
+      await replacePod(host, kvManifest, async () => {
+        await ensureDataDir(kvDataDir, await lookupUser(kvUser));
+        if (installing) await certificate();
+      });
       report.pods.push({
         pod: kvManifest.id,
         action: kvState === 'none' ? 'installed' : 'updated',
@@ -423,12 +436,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     if (preparerState === 'other' && kvChanged) {
       // The running preparer may not reach the store as it is now (see above): replace it here.
       step('preparer', 'replacing pod p2-preparer');
-      const previous = await host
-        .currentManifest(host.layout({ podId: preparerManifest.id }))
-        .catch(() => undefined);
-      await host.install(preparerManifest);
-      if (previous) await host.halt(previous);
-      await host.launch(preparerManifest);
+      await replacePod(host, preparerManifest);
       report.pods.push({ pod: preparerManifest.id, action: 'updated' });
     } else if (preparerState !== 'none') {
       // A running preparer deploys its own new version from intent (self-hosting).

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { type AuthConfig, parseAuthConfig } from '@p2/auth';
 import { parseGoDuration } from '@p2/go';
+import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { parse as parseYaml } from 'yaml';
 import { PreparerError, PreparerErrorCode } from './errors.js';
 
@@ -313,12 +314,9 @@ function replayGuard(
   return { stateFile, requireSerial };
 }
 
-/** The directory p2-bootstrap writes artifacts to; the only one local locations may use by default. */
-export const DEFAULT_LOCAL_ARTIFACT_DIRS: readonly string[] = ['/var/lib/p2/artifacts'];
-
 function localArtifactDirs(reader: Reader, raw: Raw, where: string): string[] {
   if (raw.local_artifact_dirs === undefined || raw.local_artifact_dirs === null)
-    return [...DEFAULT_LOCAL_ARTIFACT_DIRS];
+    return [DEFAULT_LOCAL_ARTIFACT_DIR];
   const dirs = reader.strings('local_artifact_dirs');
   const relative = dirs.find((dir) => !dir.startsWith('/'));
   if (relative !== undefined)

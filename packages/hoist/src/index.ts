@@ -46,6 +46,7 @@ export {
   type SwitchLinkOptions,
   switchLink,
 } from './install.js';
+export { DEFAULT_LOCAL_ARTIFACT_DIR } from './local.js';
 export {
   installDirName,
   type ResolvedLocation,

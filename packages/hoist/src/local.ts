@@ -35,6 +35,12 @@ export interface OpenedLocalFile {
   realPath: string;
 }
 
+/**
+ * Where a host keeps local artifacts: the directory p2-bootstrap writes, and the only one the
+ * preparer (`local_artifact_dirs`) and `p2 launch` read local locations from by default.
+ */
+export const DEFAULT_LOCAL_ARTIFACT_DIR = '/var/lib/p2/artifacts';
+
 /** Default limit of {@link FetchOptions.maxDocumentBytes}: 4 MiB (a digest of ~40,000 files). */
 export const DEFAULT_MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 

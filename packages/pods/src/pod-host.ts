@@ -45,7 +45,7 @@ import {
 import { ensureUser, findUser, lookupUser, type UnixUser } from '@p2/users';
 import { writeEnvDir } from './envdir.js';
 import { PodError, PodErrorCode } from './errors.js';
-import { PodLayout } from './layout.js';
+import { assertSafeLaunchableId, PodLayout } from './layout.js';
 import { checkRunAs, type RunAsPolicy } from './run-as.js';
 import { runScript, type ScriptResult } from './scripts.js';
 
@@ -223,14 +223,15 @@ export class PodHost {
   /** Existing accounts looked up by the run_as check (a new account is looked up until it exists). */
   private readonly accounts = new Map<string, UnixUser>();
 
-  /** Pod id → the user its trusted `current_manifest.yaml` runs as; built on first use. */
-  private runAsIndex: Map<string, string> | undefined;
+  /** Pod home name → its pod id and the user its trusted `current_manifest.yaml` runs as. */
+  private runAsIndex: Map<string, { podId: string; runAs: string }> | undefined;
 
-  private async podsByUser(): Promise<Map<string, string>> {
+  private async podsByUser(): Promise<Map<string, { podId: string; runAs: string }>> {
     if (!this.runAsIndex) {
-      const index = new Map<string, string>();
+      const index = new Map<string, { podId: string; runAs: string }>();
       for (const pod of await this.installedPods())
-        if (pod.manifest) index.set(pod.layout.uniqueName, pod.manifest.runAs);
+        if (pod.manifest)
+          index.set(pod.layout.uniqueName, { podId: pod.layout.podId, runAs: pod.manifest.runAs });
       this.runAsIndex = index;
     }
     return this.runAsIndex;
@@ -265,10 +266,8 @@ export class PodHost {
     }
     let usedByPod: string | undefined;
     if (account && homeOfPod === undefined) {
-      for (const [name, runAs] of await this.podsByUser()) {
-        const other = PodLayout.fromHomeName(this.podRoot, name).podId;
-        if (runAs === user && other !== manifest.id) usedByPod = other;
-      }
+      for (const pod of (await this.podsByUser()).values())
+        if (pod.runAs === user && pod.podId !== manifest.id) usedByPod = pod.podId;
     }
     checkRunAs(this.options.runAs ?? {}, {
       podId: manifest.id,
@@ -314,10 +313,10 @@ export class PodHost {
     readOnly: boolean,
   ): Promise<void> {
     await this.assertTrustedPodRoot();
-    const why =
-      existsSync(layout.home) || (await lstat(layout.home).catch(() => undefined))
-        ? await distrustDir(layout.home)
-        : undefined;
+    // A missing home is simply made; anything else at that path must be root's alone.
+    const why = (await lstat(layout.home).catch(() => undefined))
+      ? await distrustDir(layout.home)
+      : undefined;
     if (why) {
       const aside = join(
         this.podRoot,
@@ -364,7 +363,7 @@ export class PodHost {
     });
     this.assertSupported(manifest);
     for (const launchableId of Object.keys(manifest.launchables))
-      layout.launchableRoot(launchableId);
+      assertSafeLaunchableId(launchableId);
     const readOnly = this.readOnly(manifest);
     const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
       try {
@@ -560,19 +559,21 @@ export class PodHost {
     if (!this.options.cgroups || !stanza) return [];
     const cgroup = await createCgroup(
       this.options.cgroups,
-      {
-        name: cgroupName({ node: this.nodeName, pod: layout.uniqueName, launchable: launchableId }),
-      },
+      { name: this.launchableCgroupName(layout, launchableId) },
       { cpus: stanza.cgroup.cpus, memory: stanza.cgroup.memory },
     );
     return cgroup.procsFiles();
+  }
+
+  private launchableCgroupName(layout: PodLayout, launchableId: string): string {
+    return cgroupName({ node: this.nodeName, pod: layout.uniqueName, launchable: launchableId });
   }
 
   /** The `cgroup.procs` files of a launchable's cgroup as it exists now (none when it is gone). */
   private existingCgroupProcs(layout: PodLayout, launchableId: string): string[] {
     if (!this.options.cgroups) return [];
     return openCgroup(this.options.cgroups, {
-      name: cgroupName({ node: this.nodeName, pod: layout.uniqueName, launchable: launchableId }),
+      name: this.launchableCgroupName(layout, launchableId),
     })
       .procsFiles()
       .filter((file) => existsSync(file));
@@ -804,7 +805,7 @@ export class PodHost {
     // (re)started, so a crash at any earlier point is seen as "not yet launched" and redone.
     // Root reads it back to decide what runs as whom, so it is root's alone (0600).
     await writeFileAtomic(layout.currentManifestPath, manifest.raw, { mode: 0o600 });
-    this.runAsIndex?.set(layout.uniqueName, manifest.runAs);
+    this.runAsIndex?.set(layout.uniqueName, { podId: manifest.id, runAs: manifest.runAs });
     for (const launchableId of Object.keys(manifest.launchables)) {
       await pruneInstalls(layout.launchableRoot(launchableId), {
         maxBytes: this.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30,
@@ -893,19 +894,20 @@ export class PodHost {
         if (!scripts.disable) continue;
         // A disable script that cannot run (e.g. its run_as is refused now) never keeps the
         // services from stopping.
-        const result = await (async () =>
-          this.script(manifest, layout, launchableId, scripts.disable as string, {
+        let result: ScriptResult | undefined;
+        try {
+          result = await this.script(manifest, layout, launchableId, scripts.disable, {
             timeoutMs: graceMs,
             user: await this.runAsUser(manifest, layout),
             // The running version's cgroup: joined as it is, not re-created (no limit writes).
             cgroupProcsFiles: this.existingCgroupProcs(layout, launchableId),
-          }))().catch((error: unknown) => {
+          });
+        } catch (error) {
           this.logger.warn(
             { pod: manifest.id, launchable: launchableId, err: describeError(error) },
             'bin/disable could not run',
           );
-          return undefined;
-        });
+        }
         if (result && result.exitCode !== 0)
           this.logger.warn(
             { pod: manifest.id, launchable: launchableId, output: result.output },

@@ -74,7 +74,11 @@ export function distrustStats(info: Pick<Stats, 'uid' | 'mode'>): string | undef
  * @example await distrustDir('/data/pods/web') // undefined, or 'is owned by uid 1001, not root'
  */
 export async function distrustDir(path: string): Promise<string | undefined> {
-  const info = await lstat(path).catch(() => undefined);
+  return distrustDirStats(await lstat(path).catch(() => undefined));
+}
+
+/** {@link distrustDir} for metadata already read with `lstat` (undefined: the path is missing). */
+function distrustDirStats(info: Stats | undefined): string | undefined {
   if (!info) return 'does not exist';
   if (info.isSymbolicLink()) return 'is a symbolic link';
   if (!info.isDirectory()) return 'is not a directory';
@@ -99,10 +103,10 @@ export async function distrustAncestors(
     for (let dir = chain, first = true; ; first = false) {
       const info = await lstat(dir).catch(() => undefined);
       if (info && !info.isSymbolicLink()) {
-        if (!isTrustedOwner(info.uid)) return { dir, why: `is ${ownerText(info.uid)}` };
-        const sticky = (info.mode & 0o1000) !== 0;
-        if (othersMayWrite(info.mode) && (first || !sticky))
-          return { dir, why: `is writable by group or others (mode ${modeText(info.mode)})` };
+        const why = distrustStats(info);
+        // Others cannot rename or remove what we own in a sticky directory above the path.
+        const stickyAbove = !first && (info.mode & 0o1000) !== 0 && isTrustedOwner(info.uid);
+        if (why && !stickyAbove) return { dir, why };
       }
       const parent = dirname(dir);
       if (parent === dir) break;
@@ -133,15 +137,9 @@ export async function ensureTrustedDir(path: string, mode = 0o755): Promise<void
   } catch {
     info = undefined;
   }
-  const why = !info
-    ? 'does not exist'
-    : info.isSymbolicLink()
-      ? 'is a symbolic link'
-      : !info.isDirectory()
-        ? 'is not a directory'
-        : distrustStats(info);
+  const why = distrustDirStats(info);
   if (why) throw untrusted(path, why);
-  if ((info as Stats).mode % 0o10000 !== mode) chmodSync(path, mode);
+  if (((info as Stats).mode & 0o7777) !== mode) chmodSync(path, mode);
 }
 
 /** Options of {@link writeFileAtomic}. */

@@ -6,7 +6,7 @@
 import { basename, resolve } from 'node:path';
 import { Keyring, KeyringDeployerPolicy } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
-import { switchLink } from '@p2/hoist';
+import { DEFAULT_LOCAL_ARTIFACT_DIR, switchLink } from '@p2/hoist';
 import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
 import { PodHost } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
@@ -29,9 +29,6 @@ interface LaunchOptions extends OutputOptions {
   runAsMinUid: string;
   cgroups: boolean;
 }
-
-/** Where `p2 launch` (root) reads local artifacts from without `--allow-local-dir`: the preparer's default. */
-const DEFAULT_LOCAL_ARTIFACT_DIRS = ['/var/lib/p2/artifacts'];
 
 /** What `p2 launch` reports. */
 export interface LaunchResult {
@@ -100,7 +97,7 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
     )
     .option(
       '--allow-local-dir <dir>',
-      `also read file: and plain-path artifact locations from this directory (repeatable; always allowed: ${DEFAULT_LOCAL_ARTIFACT_DIRS.join(', ')})`,
+      `also read file: and plain-path artifact locations from this directory (repeatable; always allowed: ${DEFAULT_LOCAL_ARTIFACT_DIR})`,
       collect,
       [],
     )
@@ -147,7 +144,7 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
           // Local locations only from these directories, as the preparer does (see @p2/hoist).
           fetch: {
             localRoots: [
-              ...DEFAULT_LOCAL_ARTIFACT_DIRS,
+              DEFAULT_LOCAL_ARTIFACT_DIR,
               ...options.allowLocalDir.map((dir) => resolve(ctx.cwd, dir)),
             ],
           },
