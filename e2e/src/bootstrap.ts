@@ -3,8 +3,12 @@
  * and the store's ACL token in `work/consul.token` rather than the host's /etc/p2/consul.token).
  */
 import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { RunsvDir } from '@p2/runit';
+import { findUser, removeUser } from '@p2/users';
 import { repoRoot } from './artifacts.js';
 
 const run = promisify(execFile);
@@ -66,4 +70,27 @@ export async function runBootstrap(
     { timeout: 120_000 },
   );
   return JSON.parse(stdout) as BootstrapRun;
+}
+
+/**
+ * Tears a test host laid out by {@link runBootstrap} down, whatever state a failed test left it in:
+ * stops every service under `work/service` (and its runsvdir), kills and removes the node's cgroups,
+ * deletes the given users (the store's and the pods') and `work`.
+ */
+export async function teardownBootstrappedHost(
+  work: string,
+  options: { node: string; users: readonly string[] },
+): Promise<void> {
+  const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
+  await runsvdir.start().catch(() => undefined);
+  await runsvdir.stop({ stopServices: true }).catch(() => undefined);
+  const hierarchy = await detectCgroups().catch(() => undefined);
+  if (hierarchy)
+    await openCgroup(hierarchy, { name: `p2/${options.node}` })
+      .remove({ kill: true })
+      .catch(() => undefined);
+  for (const user of options.users)
+    if (await findUser(user).catch(() => undefined))
+      await removeUser(user, { removeGroup: true }).catch(() => undefined);
+  await rm(work, { recursive: true, force: true });
 }

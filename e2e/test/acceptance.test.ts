@@ -12,15 +12,12 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadSecretKeyFile, signManifest } from '@p2/auth';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { createStore, readTokenFile, type Store } from '@p2/kv';
 import { ManifestBuilder } from '@p2/manifest';
-import { RunsvDir } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   buildArtifact,
@@ -30,7 +27,12 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
-import { bootstrapStoreUrl, bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
+import {
+  bootstrapStoreUrl,
+  bootstrapTokenFile,
+  runBootstrap,
+  teardownBootstrappedHost,
+} from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -52,18 +54,7 @@ const p2 = (args: string[], env: NodeJS.ProcessEnv) =>
 afterAll(async () => {
   await store?.close();
   await artifacts?.close();
-  if (!work) return;
-  const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
-  await runsvdir.start().catch(() => undefined);
-  await runsvdir.stop({ stopServices: true }).catch(() => undefined);
-  const hierarchy = await detectCgroups().catch(() => undefined);
-  if (hierarchy)
-    await openCgroup(hierarchy, { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  for (const user of [kvUser, hello])
-    if (await findUser(user)) await removeUser(user, { removeGroup: true }).catch(() => undefined);
-  await rm(work, { recursive: true, force: true });
+  if (work) await teardownBootstrappedHost(work, { node, users: [kvUser, hello] });
 });
 
 async function healthOf(pod: string): Promise<string | undefined> {

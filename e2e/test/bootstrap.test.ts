@@ -12,11 +12,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { createStore, KvErrorCodes, readTokenFile, type Store } from '@p2/kv';
 import { ManifestBuilder, parseManifest } from '@p2/manifest';
-import { RunsvDir } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
+import { findUser } from '@p2/users';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   buildArtifact,
@@ -26,7 +24,12 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
-import { bootstrapStoreUrl, bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
+import {
+  bootstrapStoreUrl,
+  bootstrapTokenFile,
+  runBootstrap,
+  teardownBootstrappedHost,
+} from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -53,20 +56,7 @@ async function pidOf(service: string): Promise<number> {
 afterAll(async () => {
   await store?.close();
   await artifacts?.close();
-  if (work) {
-    const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
-    await runsvdir.start().catch(() => undefined);
-    await runsvdir.stop({ stopServices: true }).catch(() => undefined);
-    const hierarchy = await detectCgroups().catch(() => undefined);
-    if (hierarchy)
-      await openCgroup(hierarchy, { name: `p2/${node}` })
-        .remove({ kill: true })
-        .catch(() => undefined);
-    for (const user of [kvUser, appPod])
-      if (await findUser(user))
-        await removeUser(user, { removeGroup: true }).catch(() => undefined);
-    await rm(work, { recursive: true, force: true });
-  }
+  if (work) await teardownBootstrappedHost(work, { node, users: [kvUser, appPod] });
   if (await findUser(outsider)) await run('userdel', [outsider]).catch(() => undefined);
   if (refusedWork) await rm(refusedWork, { recursive: true, force: true });
 });

@@ -23,17 +23,14 @@ import {
   mkdir,
   readdir,
   readFile,
-  rm,
   stat,
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { createStore, readTokenFile, type Store } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
-import { RunsvDir } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
+import { findUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BuiltArtifact,
@@ -43,7 +40,12 @@ import {
   serveDirectory,
   tempDir,
 } from '../src/artifacts.js';
-import { bootstrapStoreUrl, bootstrapTokenFile, runBootstrap } from '../src/bootstrap.js';
+import {
+  bootstrapStoreUrl,
+  bootstrapTokenFile,
+  runBootstrap,
+  teardownBootstrappedHost,
+} from '../src/bootstrap.js';
 import { freePort, waitFor } from '../src/processes.js';
 
 const run = promisify(execFile);
@@ -610,19 +612,7 @@ afterAll(async () => {
   }
   await artifacts?.close();
   if (!work) return;
-  const runsvdir = new RunsvDir({ root: services(), slots: 0 });
-  await runsvdir.start().catch(() => undefined);
-  await runsvdir.stop({ stopServices: true }).catch(() => undefined);
-  const hierarchy = await detectCgroups().catch(() => undefined);
-  if (hierarchy)
-    await openCgroup(hierarchy, { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  for (const user of [kvUser, ...allPods()]) {
-    const found = await findUser(user).catch(() => undefined);
-    if (found) await removeUser(user, { removeGroup: true }).catch(() => undefined);
-  }
-  await rm(work, { recursive: true, force: true });
+  await teardownBootstrappedHost(work, { node, users: [kvUser, ...allPods()] });
   for (const p of await processes())
     if (p.cmdline === `sleep ${sleeper}` || p.cmdline === `sleep ${daemonSleeper}`)
       process.kill(p.pid, 'SIGKILL');
