@@ -1,11 +1,13 @@
 /**
  * A host-level dry run: what a preparer on `node` will do when `manifest` lands in its intent,
  * compared with what the store says it runs now (`reality/<node>/<pod>`) and, when the pod root is
- * on this machine, with what is installed. Nothing is written.
+ * on this machine, with what is installed. Nothing is written. Whether the pod is installed,
+ * updated or left alone is decided by the deploy's own {@link deploySteps}.
  */
 import { access } from 'node:fs/promises';
 import type { Manifest } from '@p2/manifest';
 import { PodLayout } from '@p2/pods';
+import { deploySteps } from './deploy.js';
 
 /** One launchable's fate. */
 export interface LaunchablePlan {
@@ -31,6 +33,7 @@ export interface FieldChange {
   to?: unknown;
 }
 
+/** What {@link planDeploy} reports: the pod's fate, each launchable's, and the manifest's changes. */
 export interface PodPlan {
   pod: string;
   node: string;
@@ -58,7 +61,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Leaf-level differences between two JSON values. */
+/**
+ * Leaf-level differences between two JSON values.
+ * @example diffJson({ a: 1 }, { a: 2 }) // [{ path: 'a', from: 1, to: 2 }]
+ */
 export function diffJson(from: unknown, to: unknown, path = ''): FieldChange[] {
   if (isObject(from) && isObject(to)) {
     const keys = [...new Set([...Object.keys(from), ...Object.keys(to)])].sort();
@@ -77,6 +83,7 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** What {@link planDeploy} compares. */
 export interface PlanInput {
   manifest: Manifest;
   node: string;
@@ -86,12 +93,22 @@ export interface PlanInput {
   podRoot: string | undefined;
 }
 
-/** Computes the plan. P2 relaunches every service of a pod whose manifest changed (spec 02 §1.8–1.9). */
-export async function planPod(input: PlanInput): Promise<PodPlan> {
+/**
+ * Computes the plan: what a preparer that runs `input.reality` does with `input.manifest`. P2
+ * relaunches every service of a pod whose manifest changed (spec 02 §1.8–1.9).
+ *
+ * @example
+ * ```ts
+ * const plan = await planDeploy({ manifest, node: 'h1', reality, intent, podRoot: '/data/pods' });
+ * plan.action; // 'update'
+ * ```
+ */
+export async function planDeploy(input: PlanInput): Promise<PodPlan> {
   const { manifest, reality } = input;
   const sha = manifest.sha();
   const realitySha = reality ? reality.sha() : null;
-  const action = !reality ? 'install' : realitySha === sha ? 'none' : 'update';
+  // The preparer's decision, for a host whose reality is what runs and is installed.
+  const { action } = deploySteps({}, manifest, reality, reality);
   const layout = new PodLayout(input.podRoot ?? '/data/pods', manifest.id);
   const podRootHere = input.podRoot !== undefined && (await exists(input.podRoot));
   const launchables: LaunchablePlan[] = [];

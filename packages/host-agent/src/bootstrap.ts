@@ -14,12 +14,12 @@
  * Idempotent: a pod whose running manifest already matches is left alone, and intent is only
  * written when it differs. A store that changed is replaced by bootstrap itself, and then the
  * preparer too: a store that changes how it is reached (getting its token, HTTPS) would cut off a
- * preparer still configured the old way.
+ * preparer still configured the old way. Both deploys bootstrap does itself go through
+ * {@link deployPod}, without authorization against a store, hooks or reality (none exist yet).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,12 +40,19 @@ import { type Manifest, ManifestBuilder, parseManifest } from '@p2/manifest';
 import { PodHost } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import { lookupUser } from '@p2/users';
-import { packBundle } from './artifacts.js';
-import { BootstrapError, BootstrapErrorCode } from './errors.js';
+import { deployPod, type LifecycleHooks } from './deploy.js';
+import { HostAgentError, HostAgentErrorCode } from './errors.js';
+import { packBundle } from './pack.js';
 
 const run = promisify(execFile);
 
+/** What {@link bootstrapHost} sets up, and where. */
 export interface BootstrapOptions {
+  /**
+   * The single-file Node bundles packed into the pods' artifacts: `@p2/preparer/standalone` and
+   * `@p2/kv-server/standalone`, resolved by the caller (p2-bootstrap).
+   */
+  bundles: { preparer: string; kvServer: string };
   /** @default os.hostname() */
   nodeName?: string;
   /** @default '/data/pods' */
@@ -100,6 +107,7 @@ export interface BootstrapOptions {
   onStep?: (step: string, detail?: string) => void;
 }
 
+/** What {@link bootstrapHost} did. */
 export interface BootstrapReport {
   node: string;
   store: string;
@@ -108,22 +116,6 @@ export interface BootstrapReport {
   statusUrl: string;
   /** The store's ACL token file and whether this run made it; absent when no token is used. */
   token?: { file: string; action: 'created' | 'reused' };
-}
-
-const require = createRequire(import.meta.url);
-
-function bundlePath(specifier: string): string {
-  try {
-    return require.resolve(specifier);
-  } catch (error) {
-    throw new BootstrapError(
-      BootstrapErrorCode.BUNDLE_MISSING,
-      `cannot find ${specifier}: ${describeError(error)}`,
-      {
-        hint: 'build the workspace first (pnpm build), or install @p2/preparer and @p2/kv-server',
-      },
-    );
-  }
 }
 
 async function ensureRunit(install: boolean, step: (s: string, d?: string) => void): Promise<void> {
@@ -136,8 +128,8 @@ async function ensureRunit(install: boolean, step: (s: string, d?: string) => vo
   );
   if (found) return;
   if (!install || !existsSync('/usr/bin/apt-get')) {
-    throw new BootstrapError(
-      BootstrapErrorCode.RUNIT_MISSING,
+    throw new HostAgentError(
+      HostAgentErrorCode.BOOTSTRAP_RUNIT_MISSING,
       'runit (runsvdir, runsv, chpst) is not installed',
       {
         hint: 'install it: apt-get install runit',
@@ -152,7 +144,7 @@ async function ensureRunit(install: boolean, step: (s: string, d?: string) => vo
 
 async function waitFor<T>(
   what: string,
-  code: BootstrapErrorCode,
+  code: HostAgentErrorCode,
   timeoutMs: number,
   probe: () => Promise<T | undefined>,
 ): Promise<T> {
@@ -167,7 +159,7 @@ async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw new BootstrapError(
+  throw new HostAgentError(
     code,
     `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${describeError(last)}` : ''}`,
   );
@@ -181,21 +173,23 @@ async function runningState(host: PodHost, manifest: Manifest): Promise<'none' |
 }
 
 /**
- * Installs `manifest`, runs `beforeLaunch` (once its user exists), stops the version it replaces
- * (if any, and if different) and launches it: a deploy done by bootstrap itself.
+ * A deploy done by bootstrap itself: no store to authorize against or record reality in yet, no
+ * hooks but `afterInstall` (once the pod's user exists), and always a deploy (bootstrap decided).
  */
 async function replacePod(
   host: PodHost,
   manifest: Manifest,
-  beforeLaunch?: () => Promise<void>,
+  afterInstall?: () => Promise<void>,
 ): Promise<void> {
-  const previous = await host
-    .currentManifest(host.layout({ podId: manifest.id }))
-    .catch(() => undefined);
-  await host.install(manifest);
-  await beforeLaunch?.();
-  if (previous && previous.sha() !== manifest.sha()) await host.halt(previous);
-  await host.launch(manifest);
+  const hooks: LifecycleHooks | undefined = afterInstall && {
+    run: async (event) => {
+      if (event === 'after_install') await afterInstall();
+    },
+  };
+  const result = await deployPod({ host, ...(hooks ? { hooks } : {}) }, manifest, {
+    whenRunning: 'redeploy',
+  });
+  if (result.outcome === 'unauthorized') throw result.error;
 }
 
 /**
@@ -207,8 +201,8 @@ async function ensureDataDir(dir: string, user: { uid: number; gid: number }): P
   for (let parent = dirname(dir); ; parent = dirname(parent)) {
     const info = await stat(parent);
     if ((info.mode & 0o001) === 0)
-      throw new BootstrapError(
-        BootstrapErrorCode.BAD_OPTIONS,
+      throw new HostAgentError(
+        HostAgentErrorCode.BOOTSTRAP_BAD_OPTIONS,
         `the store's data directory ${dir} is below ${parent} (mode ${(info.mode & 0o777).toString(8)}), which the store's user cannot enter`,
         { hint: `chmod o+x ${parent}, or pass --kv-data-dir elsewhere` },
       );
@@ -228,21 +222,31 @@ async function putIfChanged(store: Store, key: string, value: Uint8Array): Promi
 async function signed(manifest: Manifest, keyFile: string | undefined): Promise<Manifest> {
   if (!keyFile) return manifest;
   const [key] = await loadSecretKeyFile(keyFile);
-  if (!key) throw new BootstrapError(BootstrapErrorCode.BAD_OPTIONS, `no secret key in ${keyFile}`);
+  if (!key) throw new HostAgentError(HostAgentErrorCode.BOOTSTRAP_BAD_OPTIONS, `no secret key in ${keyFile}`);
   return parseManifest(await signManifest(new TextDecoder().decode(manifest.raw), key), {
     source: manifest.id,
   });
 }
 
-/** p2-bootstrap's artifact directory, which the preparer's `local_artifact_dirs` allows by default. */
 /** The run_as exception bootstrap grants: the preparer itself runs as root. */
 const PREPARER_RUN_AS_ALLOW = { 'p2-preparer': ['root'] };
 
-export async function bootstrapHost(options: BootstrapOptions = {}): Promise<BootstrapReport> {
+/**
+ * Sets this host up from nothing (see the file's header); running it again changes nothing.
+ *
+ * @throws HostAgentError `P2_BOOTSTRAP_NOT_ROOT`, `P2_BOOTSTRAP_RUNIT_MISSING`,
+ *   `P2_BOOTSTRAP_STORE_TIMEOUT`, `P2_BOOTSTRAP_PREPARER_TIMEOUT`, `P2_BOOTSTRAP_BAD_OPTIONS`
+ * @example
+ * ```ts
+ * const report = await bootstrapHost({ bundles: { preparer, kvServer }, nodeName: 'h1' });
+ * report.pods; // [{ pod: 'p2-kv-server', action: 'installed' }, { pod: 'p2-preparer', … }]
+ * ```
+ */
+export async function bootstrapHost(options: BootstrapOptions): Promise<BootstrapReport> {
   const step = options.onStep ?? (() => undefined);
   if (process.getuid?.() !== 0) {
-    throw new BootstrapError(
-      BootstrapErrorCode.NOT_ROOT,
+    throw new HostAgentError(
+      HostAgentErrorCode.BOOTSTRAP_NOT_ROOT,
       'p2-bootstrap must run as root (it creates users, cgroups and runit services)',
       {
         hint: 'run it with sudo',
@@ -300,7 +304,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
   await mkdir(artifactDir, { recursive: true, mode: 0o755 }).then(() => chmod(artifactDir, 0o755));
   const preparerArtifact = await packBundle({
     name: 'p2-preparer',
-    bundle: bundlePath('@p2/preparer/standalone'),
+    bundle: options.bundles.preparer,
     launch:
       '#!/bin/sh\n# p2-preparer: reads its configuration from CONFIG_PATH (this pod\'s config).\nexec node "$(dirname "$0")/../lib/p2-preparer.mjs"\n',
     outDir: artifactDir,
@@ -311,7 +315,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
   if (!storeUrl) {
     const kvArtifact = await packBundle({
       name: 'p2-kv-server',
-      bundle: bundlePath('@p2/kv-server/standalone'),
+      bundle: options.bundles.kvServer,
       launch:
         '#!/bin/sh\n# p2-kv-server: the embedded store, configured by this launchable\'s env (P2_KV_TLS_* too).\nexec node "$(dirname "$0")/../lib/p2-kv-server.mjs" --data-dir "$P2_KV_DATA_DIR" --port "$P2_KV_PORT" --host 127.0.0.1\n',
       outDir: artifactDir,
@@ -379,7 +383,7 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
     step('store', `waiting for ${storeUrl}`);
     await waitFor(
       `the store at ${storeUrl}`,
-      BootstrapErrorCode.STORE_TIMEOUT,
+      HostAgentErrorCode.BOOTSTRAP_STORE_TIMEOUT,
       timeoutMs,
       async () => {
         await store.get('p2/bootstrap-ping');
@@ -446,15 +450,14 @@ export async function bootstrapHost(options: BootstrapOptions = {}): Promise<Boo
       });
     } else {
       step('preparer', 'installing pod p2-preparer');
-      await host.install(preparerManifest);
-      await host.launch(preparerManifest);
+      await replacePod(host, preparerManifest);
       report.pods.push({ pod: preparerManifest.id, action: 'installed' });
     }
     step('preparer', 'waiting for it to report reality');
     const inReality = (manifest: Manifest) =>
       waitFor(
         `reality/${node}/${manifest.id} to show the new version`,
-        BootstrapErrorCode.PREPARER_TIMEOUT,
+        HostAgentErrorCode.BOOTSTRAP_PREPARER_TIMEOUT,
         timeoutMs,
         async () => {
           const { value } = await store.get(`reality/${node}/${manifest.id}`);

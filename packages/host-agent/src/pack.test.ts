@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { packBundle } from './artifacts.js';
+import { packBundle } from './pack.js';
 
 const run = promisify(execFile);
 let dir: string;

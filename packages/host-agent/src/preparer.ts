@@ -10,30 +10,23 @@
  * - a dead store stops nothing: apps keep running and the watch retries with backoff.
  */
 import { describeError, type P2Error } from '@p2/errors';
-import type { HookEvent } from '@p2/hooks';
 import { PodTree, type Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
-import type { PodHost, PodLayout } from '@p2/pods';
+import type { PodHost } from '@p2/pods';
 import type { Logger } from 'pino';
-import type { PreparerConfig } from './config.js';
-import { PreparerError, PreparerErrorCode } from './errors.js';
+import {
+  type Authorize,
+  type DeployAgent,
+  deployPod,
+  type HealthTracker,
+  type Launched,
+  type LifecycleHooks,
+} from './deploy.js';
+import { HostAgentErrorCode } from './errors.js';
 import { type Desired, desiredFromIntent, workerKey } from './intent.js';
 import type { PreparerMetrics } from './metrics.js';
+import { StoreReality } from './reality.js';
 import { WorkerPool } from './workers.js';
-
-/** Runs hooks for an event; rejects only when a required hook failed. */
-export interface LifecycleHooks {
-  run(event: HookEvent, pod: { manifest: Manifest; layout: PodLayout }): Promise<void>;
-}
-
-/** Checks that a manifest may be deployed here (a deployer policy from @p2/auth); rejects when not. */
-export type Authorize = (manifest: Manifest) => Promise<void>;
-
-/**
- * Told that a manifest runs here — after its launch, and for what already runs when the preparer
- * (re)starts — so @p2/auth's replay guard records its serial only once it really ran.
- */
-export type Launched = (manifest: Manifest) => Promise<void>;
 
 /** The preparer's per-pod state record, written to `status/preparer/<node>/<pod>` (a p2 extension). */
 export interface PodState {
@@ -58,8 +51,10 @@ export interface ProcessReport {
   lastExit?: { time: string; exitCode: number | null; signal: number | null };
 }
 
+/** What a {@link Preparer} works with. */
 export interface PreparerOptions {
-  config: PreparerConfig;
+  /** This host's node name: the preparer follows `intent/<node>/`. */
+  node: string;
   store: Store;
   host: PodHost;
   authorize: Authorize;
@@ -73,11 +68,7 @@ export interface PreparerOptions {
   /** Backoff of failing pods. */
   backoff?: { initialMs?: number; maxMs?: number };
   /** Health checking of running pods (legacy pods only, as P2). */
-  health?: {
-    track(manifest: Manifest): void;
-    /** Stops checking a pod and removes its published health record. */
-    untrack(podId: string): Promise<void>;
-  };
+  health?: HealthTracker;
   /** How often running pods' processes (and their exits) are checked and reported. @default 5000 */
   processReportIntervalMs?: number;
   /** Called after each pod state change (tests, status page). */
@@ -86,6 +77,16 @@ export interface PreparerOptions {
 
 const PREPARER_POD = 'p2-preparer';
 
+/**
+ * The preparer's reconcile engine: one worker per pod, each deploying ({@link deployPod}) or
+ * uninstalling what `intent/<node>/` asks, and publishing the pod's state.
+ *
+ * @example
+ * ```ts
+ * const preparer = new Preparer({ node: 'h1', store, host, authorize, logger, metrics });
+ * await preparer.start();   // watches intent/h1/ until stop()
+ * ```
+ */
 export class Preparer {
   private readonly pool: WorkerPool<Desired>;
   private readonly controller = new AbortController();
@@ -97,10 +98,22 @@ export class Preparer {
   private watchDone: Promise<void> = Promise.resolve();
   private readonly node: string;
   private readonly log: Logger;
+  private readonly reality: StoreReality;
+  private readonly agent: DeployAgent;
 
   constructor(private readonly options: PreparerOptions) {
-    this.node = options.config.nodeName;
+    this.node = options.node;
     this.log = options.logger;
+    this.reality = new StoreReality(options.store, options.node);
+    this.agent = {
+      host: options.host,
+      authorize: options.authorize,
+      ...(options.launched ? { launched: options.launched } : {}),
+      ...(options.hooks ? { hooks: options.hooks } : {}),
+      ...(options.health ? { health: options.health } : {}),
+      reality: this.reality,
+      logger: options.logger,
+    };
     this.pool = new WorkerPool<Desired>((_key, desired, signal) => this.apply(desired, signal), {
       initialMs: options.backoff?.initialMs ?? 1000,
       maxMs: options.backoff?.maxMs ?? 60_000,
@@ -192,7 +205,7 @@ export class Preparer {
     if ((this.options.requirePreparerInIntent ?? true) && !ids.has(PREPARER_POD)) {
       this.options.metrics.storeErrors.inc({ op: 'corrupt-intent' });
       this.log.error(
-        { index, pods: desired.length, code: PreparerErrorCode.INTENT_CORRUPT },
+        { index, pods: desired.length, code: HostAgentErrorCode.INTENT_CORRUPT },
         `intent for ${this.node} does not contain ${PREPARER_POD}; ignoring it as possibly corrupt (nothing is changed)`,
       );
       return;
@@ -262,155 +275,78 @@ export class Preparer {
     });
   }
 
-  private realityKey(podId: string, uniqueKey: string): string {
-    return `reality/${this.node}/${uniqueKey || podId}`;
-  }
-
-  private async writeReality(manifest: Manifest, uniqueKey: string): Promise<void> {
-    const key = this.realityKey(manifest.id, uniqueKey);
-    if (!uniqueKey) {
-      await this.options.store.put(key, manifest.raw);
-      return;
-    }
-    const result = await this.options.store.txn([
-      { verb: 'set', key, value: JSON.stringify({ pod_key: uniqueKey }) },
-      {
-        verb: 'set',
-        key: `status/pods/${uniqueKey}/preparer`,
-        value: JSON.stringify({
-          process_status: [],
-          status: 'launched',
-          manifest: new TextDecoder().decode(manifest.raw),
-        }),
-      },
-    ]);
-    if (!result.committed) throw new Error(`reality transaction for ${manifest.id} rolled back`);
-  }
-
   private async deploy(manifest: Manifest, uniqueKey: string): Promise<void> {
-    const host = this.options.host;
-    const layout = host.layout({ podId: manifest.id, uniqueKey });
+    const key = workerKey(manifest.id, uniqueKey);
     const pod = { pod: manifest.id, uniqueKey };
-    // What runs already matches intent (on disk and in runit): nothing to deploy.
-    const running = await host.runningManifest({ podId: manifest.id, uniqueKey });
-    if (running?.sha() === manifest.sha()) {
-      // Converge without disturbing the app: make sure reality says what runs.
-      const reality = await this.options.store.get(this.realityKey(manifest.id, uniqueKey));
-      if (
-        !uniqueKey &&
-        (!reality.value ||
-          Buffer.compare(Buffer.from(reality.value.value), Buffer.from(manifest.raw)) !== 0)
-      ) {
-        await this.writeReality(manifest, uniqueKey);
-      }
-      if (this.states.get(workerKey(manifest.id, uniqueKey))?.state !== 'running') {
-        await this.report({ ...pod, state: 'running', sha: manifest.sha() });
-      }
-      if (!uniqueKey) this.options.health?.track(manifest);
-      this.running.set(workerKey(manifest.id, uniqueKey), { manifest, uniqueKey });
-      await this.options.launched?.(manifest); // a crash may have lost the record of its launch
-      return;
-    }
-
-    try {
-      await this.options.authorize(manifest);
-      // The host's run_as policy is part of what may run here: refused like a bad signature.
-      await host.checkRunAs(manifest);
-    } catch (error) {
-      this.options.metrics.authFailures.inc();
-      this.log.error(
-        { pod: manifest.id, err: describeError(error), code: (error as P2Error).code },
-        'manifest not authorized; the running version stays',
-      );
-      await this.options.hooks?.run('after_auth_fail', { manifest, layout }).catch(() => undefined);
-      await this.report({
-        ...pod,
-        state: 'unauthorized',
-        sha: manifest.sha(),
-        error: describeError(error),
-        code: (error as P2Error).code,
-      });
-      return; // no retry until intent changes (P2 behaved so)
-    }
-
     const timings: Record<string, number> = {};
-    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-      const started = performance.now();
-      try {
-        return await fn();
-      } finally {
-        const ms = performance.now() - started;
-        timings[name] = Math.round(ms);
-        this.options.metrics.stepSeconds.observe({ step: name }, ms / 1000);
-      }
-    };
-    const deployStarted = performance.now();
-    const previous = running ?? (await host.currentManifest(layout).catch(() => undefined));
-    await this.report({ ...pod, state: 'deploying', sha: manifest.sha() });
-    // The previous version's health must not vouch for the new one: controllers count a replica as
-    // healthy when reality shows the new manifest and health says passing (found by the multi-host
-    // rolling-update test). Health is published again once the new version runs.
-    if (!uniqueKey) await this.options.health?.untrack(manifest.id);
+    let deploying = false;
+    // The preparer's own pod: restarting its service ends this process, so the restart is the
+    // very last thing done, after reality is written (P2 relied on restart timeout 0 for this).
+    const self = manifest.id === PREPARER_POD && !uniqueKey;
     try {
-      await step('before_install', async () =>
-        this.options.hooks?.run('before_install', { manifest, layout }),
-      );
-      const installed = await step('install', () => host.install(manifest, { uniqueKey }));
-      await step('after_install', async () =>
-        this.options.hooks?.run('after_install', { manifest, layout }),
-      );
-      if (previous && previous.sha() !== manifest.sha()) {
-        await step('halt_previous', () =>
-          host.halt(previous, { uniqueKey }).catch((error: unknown) => {
-            this.log.warn(
-              { pod: manifest.id, err: describeError(error) },
-              'stopping the previous version failed; continuing',
-            );
-          }),
-        );
-      }
-      await step('before_launch', async () =>
-        this.options.hooks?.run('before_launch', { manifest, layout }),
-      );
-      // The preparer's own pod: restarting its service ends this process, so the restart is the
-      // very last thing done, after reality is written (P2 relied on restart timeout 0 for this).
-      const self = manifest.id === PREPARER_POD && !uniqueKey;
-      const launched = await step('launch', () =>
-        host.launch(manifest, { uniqueKey, deferRestarts: self }),
-      );
-      await step('record_launch', async () => this.options.launched?.(manifest));
-      await step('write_reality', () => this.writeReality(manifest, uniqueKey));
-      await step('after_launch', async () =>
-        this.options.hooks?.run('after_launch', { manifest, layout }),
-      );
-      this.options.metrics.deploys.inc({ result: 'success' });
-      this.log.info(
-        {
-          pod: manifest.id,
-          uniqueKey: uniqueKey || undefined,
-          sha: manifest.sha(),
-          previousSha: previous?.sha(),
-          services: launched.services,
-          launchTimings: launched.timings,
-          downloaded: installed.launchables
-            .filter((l) => !l.alreadyInstalled)
-            .map((l) => l.launchableId),
-          timings,
-          totalMs: Math.round(performance.now() - deployStarted),
+      const result = await deployPod(this.agent, manifest, {
+        uniqueKey,
+        deferRestarts: self,
+        onStep: (step, ms) => {
+          timings[step] = Math.round(ms);
+          this.options.metrics.stepSeconds.observe({ step }, ms / 1000);
         },
-        'pod deployed',
-      );
-      await this.report({ ...pod, state: 'running', sha: manifest.sha() });
-      if (!uniqueKey) this.options.health?.track(manifest);
-      this.running.set(workerKey(manifest.id, uniqueKey), { manifest, uniqueKey });
-      if (launched.pendingRestarts.length > 0) {
-        this.log.info(
-          { services: launched.pendingRestarts },
-          'restarting the preparer itself on its new version',
-        );
-        await host.restartServices(launched.pendingRestarts);
+        onDeploying: async () => {
+          deploying = true;
+          await this.report({ ...pod, state: 'deploying', sha: manifest.sha() });
+        },
+      });
+      switch (result.outcome) {
+        case 'unchanged':
+          if (this.states.get(key)?.state !== 'running')
+            await this.report({ ...pod, state: 'running', sha: manifest.sha() });
+          this.running.set(key, { manifest, uniqueKey });
+          return;
+        case 'unauthorized': {
+          const { error } = result;
+          this.options.metrics.authFailures.inc();
+          this.log.error(
+            { pod: manifest.id, err: describeError(error), code: (error as P2Error).code },
+            'manifest not authorized; the running version stays',
+          );
+          await this.report({
+            ...pod,
+            state: 'unauthorized',
+            sha: manifest.sha(),
+            error: describeError(error),
+            code: (error as P2Error).code,
+          });
+          return; // no retry until intent changes (P2 behaved so)
+        }
+        case 'deployed': {
+          this.options.metrics.deploys.inc({ result: 'success' });
+          this.log.info(
+            {
+              pod: manifest.id,
+              uniqueKey: uniqueKey || undefined,
+              sha: manifest.sha(),
+              previousSha: result.previous?.sha(),
+              services: result.launched?.services,
+              launchTimings: result.launched?.timings,
+              downloaded: result.installed.launchables
+                .filter((l) => !l.alreadyInstalled)
+                .map((l) => l.launchableId),
+              timings,
+              totalMs: result.totalMs,
+            },
+            'pod deployed',
+          );
+          await this.report({ ...pod, state: 'running', sha: manifest.sha() });
+          this.running.set(key, { manifest, uniqueKey });
+          const pending = result.launched?.pendingRestarts ?? [];
+          if (pending.length > 0) {
+            this.log.info({ services: pending }, 'restarting the preparer itself on its new version');
+            await this.options.host.restartServices(pending);
+          }
+        }
       }
     } catch (error) {
+      if (!deploying) throw error;
       this.options.metrics.deploys.inc({ result: 'failure' });
       this.log.error(
         {
@@ -451,19 +387,7 @@ export class Preparer {
     const started = performance.now();
     if (!uniqueKey) await this.options.health?.untrack(podId);
     await host.uninstall({ podId, uniqueKey, alreadyHalted: onDisk !== undefined });
-    const key = this.realityKey(podId, uniqueKey);
-    if (uniqueKey) {
-      await this.options.store.txn([
-        { verb: 'delete', key },
-        {
-          verb: 'set',
-          key: `status/pods/${uniqueKey}/preparer`,
-          value: JSON.stringify({ process_status: [], status: 'removed', manifest: '' }),
-        },
-      ]);
-    } else {
-      await this.options.store.delete(key);
-    }
+    await this.reality.remove(podId, uniqueKey);
     this.known.delete(workerKey(podId, uniqueKey));
     this.options.metrics.uninstalls.inc({ result: 'success' });
     if (onDisk)
@@ -490,4 +414,3 @@ export class Preparer {
   }
 }
 
-export { PreparerError };

@@ -1,0 +1,47 @@
+/**
+ * `@p2/host-agent`: what runs on every host to make it match the store — one deploy function that
+ * owns P2's step order ({@link deployPod}) and its dry run ({@link planDeploy}), the reconcile loop
+ * over `intent/<node>/` with one worker per pod ({@link Preparer}), its metrics and status server,
+ * and setting a host up from nothing ({@link bootstrapHost}). `p2-preparer`, `p2-bootstrap` and
+ * `p2 launch` wire it together.
+ *
+ * @packageDocumentation
+ */
+export { type BootstrapOptions, type BootstrapReport, bootstrapHost } from './bootstrap.js';
+export {
+  type Authorize,
+  type DeployAgent,
+  type DeployDecision,
+  type DeployOptions,
+  type DeployResult,
+  type DeployStep,
+  deployPod,
+  deploySteps,
+  type HealthTracker,
+  type Launched,
+  type LifecycleHooks,
+  type RealityRecorder,
+} from './deploy.js';
+export { HostAgentError, HostAgentErrorCode } from './errors.js';
+export { type HealthTrackingOptions, startHealthTracking } from './health.js';
+export { type DirectoryHooksOptions, directoryHooks } from './hooks.js';
+export { type Desired, desiredFromIntent, workerKey } from './intent.js';
+export { PreparerMetrics } from './metrics.js';
+export { type PackedArtifact, packBundle } from './pack.js';
+export {
+  diffJson,
+  type FieldChange,
+  type LaunchablePlan,
+  type PlanInput,
+  type PodPlan,
+  planDeploy,
+} from './plan.js';
+export {
+  type PodState,
+  Preparer,
+  type PreparerOptions,
+  type ProcessReport,
+} from './preparer.js';
+export { StoreReality } from './reality.js';
+export { type StatusServer, type StatusServerOptions, startStatusServer } from './status-server.js';
+export { type BackoffOptions, WorkerPool, type WorkerEvents } from './workers.js';

@@ -1,0 +1,84 @@
+/**
+ * Reality in the store: `reality/<node>/<pod>` holds a legacy pod's manifest; a uuid pod's key holds
+ * `{"pod_key": uuid}` and its manifest goes to `status/pods/<uuid>/preparer`, both in one
+ * transaction (P2's layout).
+ */
+import type { Store } from '@p2/kv';
+import type { Manifest } from '@p2/manifest';
+import type { RealityRecorder } from './deploy.js';
+import { HostAgentError, HostAgentErrorCode } from './errors.js';
+
+/**
+ * Records and removes what runs on one node.
+ *
+ * @example
+ * ```ts
+ * const reality = new StoreReality(store, 'h1');
+ * await reality.write(manifest, '');   // reality/h1/<pod> = the manifest
+ * ```
+ */
+export class StoreReality implements RealityRecorder {
+  constructor(
+    private readonly store: Store,
+    private readonly node: string,
+  ) {}
+
+  /** `reality/<node>/<uniqueKey or podId>`. */
+  key(podId: string, uniqueKey: string): string {
+    return `reality/${this.node}/${uniqueKey || podId}`;
+  }
+
+  /**
+   * Records that `manifest` runs here.
+   * @throws HostAgentError `P2_PREPARER_REALITY_ROLLED_BACK` when a uuid pod's transaction fails
+   */
+  async write(manifest: Manifest, uniqueKey: string): Promise<void> {
+    const key = this.key(manifest.id, uniqueKey);
+    if (!uniqueKey) {
+      await this.store.put(key, manifest.raw);
+      return;
+    }
+    const result = await this.store.txn([
+      { verb: 'set', key, value: JSON.stringify({ pod_key: uniqueKey }) },
+      {
+        verb: 'set',
+        key: `status/pods/${uniqueKey}/preparer`,
+        value: JSON.stringify({
+          process_status: [],
+          status: 'launched',
+          manifest: new TextDecoder().decode(manifest.raw),
+        }),
+      },
+    ]);
+    if (!result.committed)
+      throw new HostAgentError(
+        HostAgentErrorCode.REALITY_ROLLED_BACK,
+        `reality transaction for ${manifest.id} rolled back`,
+      );
+  }
+
+  /** Rewrites a legacy pod's reality only when it differs from `manifest` (uuid pods: nothing). */
+  async converge(manifest: Manifest, uniqueKey: string): Promise<void> {
+    if (uniqueKey) return;
+    const { value } = await this.store.get(this.key(manifest.id, uniqueKey));
+    if (!value || Buffer.compare(Buffer.from(value.value), Buffer.from(manifest.raw)) !== 0)
+      await this.write(manifest, uniqueKey);
+  }
+
+  /** Removes a pod's reality (and marks a uuid pod's status `removed`). */
+  async remove(podId: string, uniqueKey: string): Promise<void> {
+    const key = this.key(podId, uniqueKey);
+    if (!uniqueKey) {
+      await this.store.delete(key);
+      return;
+    }
+    await this.store.txn([
+      { verb: 'delete', key },
+      {
+        verb: 'set',
+        key: `status/pods/${uniqueKey}/preparer`,
+        value: JSON.stringify({ process_status: [], status: 'removed', manifest: '' }),
+      },
+    ]);
+  }
+}
