@@ -2,9 +2,46 @@
  * `p2-bootstrap` — set this host up from nothing: runit, the embedded store and the preparer, both
  * as pods managed by p2. Running it again changes nothing.
  */
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { P2Error } from '@p2/errors';
-import { bootstrapHost } from './bootstrap.js';
+import { describeError, P2Error } from '@p2/errors';
+import { type BootstrapOptions, bootstrapHost } from '@p2/host-agent';
+import { BootstrapError, BootstrapErrorCode } from './errors.js';
+
+const require = createRequire(import.meta.url);
+
+/** The single-file bundle a pod's artifact is packed from. */
+function bundlePath(specifier: string): string {
+  try {
+    return require.resolve(specifier);
+  } catch (error) {
+    throw new BootstrapError(
+      BootstrapErrorCode.BUNDLE_MISSING,
+      `cannot find ${specifier}: ${describeError(error)}`,
+      {
+        hint: 'build the workspace first (pnpm build), or install @p2/preparer and @p2/kv-server',
+      },
+    );
+  }
+}
+
+/** String flags and the option each sets. */
+const STRING_FLAGS = {
+  'node-name': 'nodeName',
+  'pod-root': 'podRoot',
+  'service-root': 'serviceRoot',
+  'artifact-dir': 'artifactDir',
+  store: 'store',
+  'token-file': 'tokenFile',
+  'kv-data-dir': 'kvDataDir',
+  'kv-user': 'kvUser',
+  'tls-dir': 'tlsDir',
+  'preparer-state-dir': 'preparerStateDir',
+  keyring: 'keyring',
+  'signing-key': 'signingKey',
+  'health-check-host': 'healthCheckHost',
+  'hooks-directory': 'hooksDirectory',
+} as const satisfies Record<string, keyof BootstrapOptions>;
 
 const usage = `Usage: p2-bootstrap [options]
 
@@ -38,22 +75,11 @@ Options:
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
-      'node-name': { type: 'string' },
-      'pod-root': { type: 'string' },
-      'service-root': { type: 'string' },
-      'artifact-dir': { type: 'string' },
-      store: { type: 'string' },
-      'token-file': { type: 'string' },
+      ...Object.fromEntries(
+        Object.keys(STRING_FLAGS).map((flag) => [flag, { type: 'string' as const }]),
+      ),
       'kv-port': { type: 'string' },
-      'kv-data-dir': { type: 'string' },
-      'kv-user': { type: 'string' },
-      'tls-dir': { type: 'string' },
-      'preparer-state-dir': { type: 'string' },
       'status-port': { type: 'string' },
-      keyring: { type: 'string' },
-      'signing-key': { type: 'string' },
-      'health-check-host': { type: 'string' },
-      'hooks-directory': { type: 'string' },
       timeout: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -76,30 +102,23 @@ async function main(): Promise<number> {
   };
   const quiet = values.json === true;
   try {
+    const options: Partial<BootstrapOptions> = {};
+    for (const [flag, key] of Object.entries(STRING_FLAGS)) {
+      const value = (values as Record<string, unknown>)[flag];
+      if (typeof value === 'string' && value) options[key] = value;
+    }
+    const kvPort = number('kv-port', values['kv-port']);
+    const statusPort = number('status-port', values['status-port']);
+    const timeout = number('timeout', values.timeout);
     const report = await bootstrapHost({
-      ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
-      ...(values['pod-root'] ? { podRoot: values['pod-root'] } : {}),
-      ...(values['service-root'] ? { serviceRoot: values['service-root'] } : {}),
-      ...(values['artifact-dir'] ? { artifactDir: values['artifact-dir'] } : {}),
-      ...(values.store ? { store: values.store } : {}),
-      ...(values['token-file'] ? { tokenFile: values['token-file'] } : {}),
-      ...(values['kv-data-dir'] ? { kvDataDir: values['kv-data-dir'] } : {}),
-      ...(values['kv-user'] ? { kvUser: values['kv-user'] } : {}),
-      ...(values['tls-dir'] ? { tlsDir: values['tls-dir'] } : {}),
-      ...(values['preparer-state-dir'] ? { preparerStateDir: values['preparer-state-dir'] } : {}),
-      ...(values.keyring ? { keyring: values.keyring } : {}),
-      ...(values['signing-key'] ? { signingKey: values['signing-key'] } : {}),
-      ...(values['health-check-host'] ? { healthCheckHost: values['health-check-host'] } : {}),
-      ...(values['hooks-directory'] ? { hooksDirectory: values['hooks-directory'] } : {}),
-      ...(number('kv-port', values['kv-port'])
-        ? { kvPort: number('kv-port', values['kv-port']) }
-        : {}),
-      ...(number('status-port', values['status-port'])
-        ? { statusPort: number('status-port', values['status-port']) }
-        : {}),
-      ...(number('timeout', values.timeout)
-        ? { timeoutMs: (number('timeout', values.timeout) ?? 60) * 1000 }
-        : {}),
+      ...options,
+      bundles: {
+        preparer: bundlePath('@p2/preparer/standalone'),
+        kvServer: bundlePath('@p2/kv-server/standalone'),
+      },
+      ...(kvPort ? { kvPort } : {}),
+      ...(statusPort ? { statusPort } : {}),
+      ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
       onStep: (step, detail) => {
         if (!quiet) process.stderr.write(`• ${step}${detail ? `: ${detail}` : ''}\n`);
       },

@@ -6,19 +6,23 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createArtifactVerifier, createManifestAuthorizer, withCompanionFiles } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
-import { HealthChecker, healthTarget, StoreHealthPublisher } from '@p2/health';
 import { fetchBytes } from '@p2/hoist';
-import { runHooks } from '@p2/hooks';
+import {
+  directoryHooks,
+  type LifecycleHooks,
+  type PodState,
+  Preparer,
+  PreparerMetrics,
+  type StatusServer,
+  startHealthTracking,
+  startStatusServer,
+} from '@p2/host-agent';
 import { createStore, readTokenFile, type Store } from '@p2/kv';
-import type { Manifest } from '@p2/manifest';
 import { PodHost, PodLayout } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import type { Logger } from 'pino';
 import type { PreparerConfig } from './config.js';
 import { PreparerError, PreparerErrorCode } from './errors.js';
-import { PreparerMetrics } from './metrics.js';
-import { type LifecycleHooks, type PodState, Preparer } from './preparer.js';
-import { type StatusServer, startStatusServer } from './status-server.js';
 
 export interface RunningPreparer {
   preparer: Preparer;
@@ -122,29 +126,26 @@ export async function startPreparer(
     logger: log.child({ component: 'pods' }),
   });
   const metrics = new PreparerMetrics();
-  const hooks: LifecycleHooks = options.hooks ?? {
-    async run(event, pod) {
-      await runHooks({
-        event,
-        hooksDirectory: config.hooksDirectory,
-        node: config.nodeName,
-        podRoot: config.podRoot,
-        pod: {
-          manifest: pod.manifest,
-          home: pod.layout.home,
-          id: pod.layout.podId,
-          ...(pod.layout.uniqueKey ? { uniqueKey: pod.layout.uniqueKey } : {}),
-          readOnly: host.readOnly(pod.manifest),
-        },
-        required: config.hooksRequired,
-        logger: log.child({ component: 'hooks' }),
-        audit: (record) => log.info({ audit: { ...record, output: undefined } }, 'hook ran'),
-      });
-    },
-  };
-  const health = startHealth(config, store, log);
+  const hooks: LifecycleHooks =
+    options.hooks ??
+    directoryHooks({
+      hooksDirectory: config.hooksDirectory,
+      node: config.nodeName,
+      podRoot: config.podRoot,
+      required: config.hooksRequired,
+      host,
+      logger: log,
+    });
+  const health = startHealthTracking({
+    store,
+    node: config.nodeName,
+    ...(config.healthCheckHost ? { checkHost: config.healthCheckHost } : {}),
+    intervalMs: config.healthCheckIntervalMs,
+    timeoutMs: config.healthCheckTimeoutMs,
+    logger: log,
+  });
   const preparer = new Preparer({
-    config,
+    node: config.nodeName,
     store,
     host,
     authorize: async (manifest) => {
@@ -190,70 +191,6 @@ export async function startPreparer(
       await status?.close();
       await store.close();
       log.info('preparer stopped; pods keep running');
-    },
-  };
-}
-
-/**
- * Health checks of running pods, published under `health/<pod>/<node>` with a session (keys vanish
- * when this host dies). The publisher's session is created in the background and retried while the
- * store is unreachable, so a dead store never stops the preparer from starting.
- */
-function startHealth(config: PreparerConfig, store: Store, log: Logger) {
-  let checker: HealthChecker | undefined;
-  let closed = false;
-  const pending = new Map<string, Manifest>();
-  const target = (manifest: Manifest) =>
-    healthTarget(manifest, config.healthCheckHost ?? config.nodeName);
-  const connect = async (delayMs: number): Promise<void> => {
-    while (!closed) {
-      try {
-        const publisher = await StoreHealthPublisher.start({
-          store,
-          node: config.nodeName,
-          logger: log.child({ component: 'health' }),
-        });
-        if (closed) {
-          await publisher.close?.();
-          return;
-        }
-        checker = new HealthChecker({
-          publisher,
-          intervalMs: config.healthCheckIntervalMs,
-          check: { timeoutMs: config.healthCheckTimeoutMs },
-          logger: log.child({ component: 'health' }),
-        });
-        for (const manifest of pending.values()) checker.setPod(target(manifest));
-        pending.clear();
-        return;
-      } catch (error) {
-        log.warn(
-          { err: describeError(error), retryInMs: delayMs },
-          'health publisher could not start; retrying',
-        );
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        delayMs = Math.min(delayMs * 2, 60_000);
-      }
-    }
-  };
-  const connecting = connect(1000);
-  return {
-    tracker: {
-      track(manifest: Manifest) {
-        if (checker) checker.setPod(target(manifest));
-        else pending.set(manifest.id, manifest);
-      },
-      async untrack(podId: string) {
-        pending.delete(podId);
-        await checker?.removePod(podId).catch((error: unknown) => {
-          log.warn({ pod: podId, err: describeError(error) }, 'could not remove the health record');
-        });
-      },
-    },
-    async close() {
-      closed = true;
-      await connecting;
-      await checker?.close();
     },
   };
 }

@@ -222,7 +222,11 @@ async function putIfChanged(store: Store, key: string, value: Uint8Array): Promi
 async function signed(manifest: Manifest, keyFile: string | undefined): Promise<Manifest> {
   if (!keyFile) return manifest;
   const [key] = await loadSecretKeyFile(keyFile);
-  if (!key) throw new HostAgentError(HostAgentErrorCode.BOOTSTRAP_BAD_OPTIONS, `no secret key in ${keyFile}`);
+  if (!key)
+    throw new HostAgentError(
+      HostAgentErrorCode.BOOTSTRAP_BAD_OPTIONS,
+      `no secret key in ${keyFile}`,
+    );
   return parseManifest(await signManifest(new TextDecoder().decode(manifest.raw), key), {
     source: manifest.id,
   });

@@ -264,7 +264,6 @@ export async function deployPod(
         break;
       case 'halt_previous':
         await timed(step, () =>
-          // biome-ignore lint/style/noNonNullAssertion: the step exists only with a previous version
           host.halt(previous!, { uniqueKey }).catch((error: unknown) => {
             agent.logger?.warn(
               { pod: manifest.id, err: describeError(error) },
@@ -301,7 +300,6 @@ export async function deployPod(
     outcome: 'deployed',
     action: decision.action === 'update' ? 'update' : 'install',
     previous,
-    // biome-ignore lint/style/noNonNullAssertion: every deploy installs
     installed: installed!,
     launched,
     timings,

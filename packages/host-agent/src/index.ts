@@ -25,9 +25,7 @@ export {
 export { HostAgentError, HostAgentErrorCode } from './errors.js';
 export { type HealthTrackingOptions, startHealthTracking } from './health.js';
 export { type DirectoryHooksOptions, directoryHooks } from './hooks.js';
-export { type Desired, desiredFromIntent, workerKey } from './intent.js';
 export { PreparerMetrics } from './metrics.js';
-export { type PackedArtifact, packBundle } from './pack.js';
 export {
   diffJson,
   type FieldChange,
@@ -44,4 +42,3 @@ export {
 } from './preparer.js';
 export { StoreReality } from './reality.js';
 export { type StatusServer, type StatusServerOptions, startStatusServer } from './status-server.js';
-export { type BackoffOptions, WorkerPool, type WorkerEvents } from './workers.js';

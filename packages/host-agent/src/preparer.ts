@@ -340,7 +340,10 @@ export class Preparer {
           this.running.set(key, { manifest, uniqueKey });
           const pending = result.launched?.pendingRestarts ?? [];
           if (pending.length > 0) {
-            this.log.info({ services: pending }, 'restarting the preparer itself on its new version');
+            this.log.info(
+              { services: pending },
+              'restarting the preparer itself on its new version',
+            );
             await this.options.host.restartServices(pending);
           }
         }
@@ -413,4 +416,3 @@ export class Preparer {
     await this.watchDone;
   }
 }
-

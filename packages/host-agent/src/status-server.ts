@@ -7,6 +7,7 @@ import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** Where {@link startStatusServer} listens and what it serves. */
 export interface StatusServerOptions {
   port?: number;
   host?: string;
@@ -18,11 +19,20 @@ export interface StatusServerOptions {
   summary: () => unknown;
 }
 
+/** A listening status server. */
 export interface StatusServer {
   readonly url: string;
   close(): Promise<void>;
 }
 
+/**
+ * Starts the status server.
+ * @example
+ * ```ts
+ * const server = await startStatusServer({ port: 0, metrics: () => metrics.render(), summary: () => ({}) });
+ * await fetch(`${server.url}/_status`); // 200 p2-preparer OK
+ * ```
+ */
 export async function startStatusServer(options: StatusServerOptions): Promise<StatusServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -1,5 +1,5 @@
+import { diffJson } from '@p2/host-agent';
 import { describe, expect, it } from 'vitest';
-import { diffJson } from './plan.js';
 import { progressBar, progressLine } from './progress.js';
 import { table } from './table.js';
 

@@ -1,12 +1,15 @@
 /**
  * `p2 launch MANIFEST` — install and run a pod on this host without a store (P2's p2-launch):
- * `PodHost` + a runsvdir on the service root + the host's cgroups. A download progress bar shows on
- * a terminal. With `--keyring`, the manifest must be signed by a key in it (P2's `keyring` policy).
+ * `PodHost` + a runsvdir on the service root + the host's cgroups, deployed by the host agent's
+ * `deployPod` (no store, so no reality; no hooks; the previous version is not halted, as P2's
+ * p2-launch did not). A download progress bar shows on a terminal. With `--keyring`, the manifest
+ * must be signed by a key in it (P2's `keyring` policy).
  */
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Keyring, KeyringDeployerPolicy } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
-import { DEFAULT_LOCAL_ARTIFACT_DIR, switchLink } from '@p2/hoist';
+import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
+import { deployPod } from '@p2/host-agent';
 import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
 import { PodHost } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
@@ -122,6 +125,7 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
             keyring: await Keyring.fromFile(resolve(ctx.cwd, options.keyring)),
             authorizedDeployers: options.allowedUser.map((f) => f.toUpperCase()),
           });
+          // The deployer policy, checked before any supervision starts (run_as: by deployPod).
           await policy.authorize(manifest);
         } else if (options.allowedUser.length > 0) {
           throw new CliExit(ExitCode.USAGE, 'error: --allowed-user needs --keyring');
@@ -150,27 +154,21 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
           },
         });
         const bar = ctx.io.isTTY && !options.json ? progressBar(ctx.io.stderr) : undefined;
-        let installed: Awaited<ReturnType<PodHost['install']>>;
+        let deployed: Awaited<ReturnType<typeof deployPod>>;
         try {
-          installed = await host.install(
-            manifest,
-            bar ? { onProgress: (id, p) => bar.update(id, p) } : {},
-          );
+          deployed = await deployPod({ host }, manifest, {
+            whenRunning: 'redeploy',
+            haltPrevious: false,
+            start: options.start,
+            ...(bar ? { onProgress: (id, p) => bar.update(id, p) } : {}),
+          });
         } finally {
           bar?.done();
         }
-        let services: string[] = [];
-        if (options.start) {
-          services = (await host.launch(manifest)).services;
-        } else {
-          const layout = host.layout({ podId: manifest.id });
-          for (const l of installed.launchables)
-            await switchLink(
-              layout.launchableRoot(l.launchableId),
-              'current',
-              basename(l.installDir),
-            );
-        }
+        if (deployed.outcome === 'unauthorized') throw deployed.error;
+        if (deployed.outcome !== 'deployed') throw new Error('unreachable: p2 launch redeploys');
+        const { installed } = deployed;
+        const services = deployed.launched?.services ?? [];
         const result: LaunchResult = {
           pod: manifest.id,
           node,

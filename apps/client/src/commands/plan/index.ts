@@ -1,7 +1,9 @@
 /**
  * `p2 plan MANIFEST --node N` — what the host will download, restart and change if this manifest
  * is scheduled, against reality in the store (and the installs on disk when the pod root is here).
+ * The plan is the host agent's own (`planDeploy`, from the deploy's step decisions).
  */
+import { type PodPlan, planDeploy } from '@p2/host-agent';
 import { PodTree } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { Command } from 'commander';
@@ -14,7 +16,6 @@ import {
   withStore,
   withStoreFlags,
 } from '../../lib/command.js';
-import { type PodPlan, planPod } from '../../lib/plan.js';
 import { table } from '../../lib/table.js';
 import { emit, type Io, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
@@ -90,7 +91,7 @@ export function registerPlanCommand(program: Command, ctx: ProgramContext): void
         reality: await read(new PodTree(store, 'reality')),
         intent: await read(new PodTree(store, 'intent')),
       }));
-      const plan = await planPod({ manifest, node, reality, intent, podRoot: options.podRoot });
+      const plan = await planDeploy({ manifest, node, reality, intent, podRoot: options.podRoot });
       emit(ctx.io, options, plan, (p) => render(ctx.io, p));
       return ExitCode.OK;
     });
