@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
-import { LabelStore } from '@p2/labels';
+import { LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { DsStore, RcStore } from '@p2/rc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -11,7 +11,7 @@ import {
   type Store,
   type StoreToken,
 } from '@p2/kv';
-import { LabelStore } from '@p2/labels';
+import { LabelStore, Prefix } from '@p2/keyspace';
 import {
   type Alert,
   type ControllerContext,
@@ -157,7 +157,7 @@ export function startControllers(options: ControllersOptions): RunningController
  */
 export async function checkStoreAccess(store: Store, found: StoreToken): Promise<void> {
   try {
-    await store.keys('replication_controllers/');
+    await store.keys(Prefix.replicationControllers);
   } catch (error) {
     if (error instanceof KvError && error.code === KvErrorCodes.PERMISSION_DENIED)
       throw explainDenied(error, found);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStore, findStoreToken, KvErrorCodes, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
-import { LabelStore } from '@p2/labels';
+import { LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { RcStore } from '@p2/rc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

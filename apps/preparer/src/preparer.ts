@@ -11,7 +11,8 @@
  */
 import { describeError, type P2Error } from '@p2/errors';
 import type { HookEvent } from '@p2/hooks';
-import { PodTree, type Store } from '@p2/kv';
+import { PodTree } from '@p2/keyspace';
+import type { Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { PodHost, PodLayout } from '@p2/pods';
 import type { Logger } from 'pino';

@@ -1,3 +1,4 @@
+import { decodeHealthRecord } from '@p2/keyspace';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +10,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthResult } from './check.js';
 import { HealthChecker } from './checker.js';
 import { StoreHealthPublisher } from './publisher.js';
-import { decodeHealthRecord } from './record.js';
 
 // A real @p2/kv-server on loopback, spoken to through @p2/kv's Consul backend.
 let dataDir = '';

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as kvServer from '@p2/kv-server';
-import * as manifestPackage from '@p2/manifest';
 import { expect, it } from 'vitest';
 import * as kv from './index.js';
 
@@ -27,7 +26,6 @@ it('the README example prints what the README says', async () => {
       'dataDirForTheExample',
       ...Object.keys(kv),
       'startKvServer',
-      'parseManifest',
     ];
     const run = new AsyncFunction(...names, body);
     await run(
@@ -35,7 +33,6 @@ it('the README example prints what the README says', async () => {
       dataDir,
       ...Object.values(kv),
       kvServer.startKvServer,
-      manifestPackage.parseManifest,
     );
   } finally {
     await rm(dataDir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { LabelStore } from '@p2/labels';
+import { decodeAudit, dsStatusKey, LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from './controller.js';
@@ -6,11 +6,9 @@ import {
   DsFarm,
   DsStore,
   DsWorker,
-  dsStatusKey,
   readDsStatus,
   reconcileDaemonSet,
 } from './daemonset.js';
-import { decodeAudit } from './records.js';
 import {
   eventually,
   intentNodes,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStore } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
-import { LabelStore } from '@p2/labels';
+import { LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RcFarm } from './farm.js';

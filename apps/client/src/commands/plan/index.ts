@@ -2,7 +2,7 @@
  * `p2 plan MANIFEST --node N` — what the host will download, restart and change if this manifest
  * is scheduled, against reality in the store (and the installs on disk when the pod root is here).
  */
-import { PodTree } from '@p2/kv';
+import { PodTree } from '@p2/keyspace';
 import type { Manifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';

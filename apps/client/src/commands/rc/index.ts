@@ -3,13 +3,10 @@
  * `@p2/rc`'s stores (P2's p2-rctl and p2-dsctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
-import { LabelStore } from '@p2/labels';
+import { type DsRecord, LabelStore, type RcRecord, type RollRecord } from '@p2/keyspace';
 import {
-  type DsRecord,
   DsStore,
-  type RcRecord,
   RcStore,
-  type RollRecord,
   type RollStatus,
   RollStore,
   rcCurrentPods,
