@@ -3,6 +3,7 @@
  * store, the label scheduler and a health source that reads `health/<pod>/<node>`.
  */
 import { redactCredentials } from '@p2/errors';
+import { LabelStore, Prefix } from '@p2/keyspace';
 import {
   createStore,
   explainDenied,
@@ -11,7 +12,6 @@ import {
   type Store,
   type StoreToken,
 } from '@p2/kv';
-import { LabelStore, Prefix } from '@p2/keyspace';
 import {
   type Alert,
   type ControllerContext,

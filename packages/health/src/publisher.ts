@@ -1,8 +1,8 @@
 import { describeError } from '@p2/errors';
+import { encodeHealthRecord, healthKey } from '@p2/keyspace';
 import pino, { type Logger } from 'pino';
 import type { HealthResult } from './check.js';
 import { HealthError, HealthErrorCode } from './errors.js';
-import { encodeHealthRecord, healthKey } from '@p2/keyspace';
 import type { HealthState } from './state.js';
 
 /**

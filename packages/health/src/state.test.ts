@@ -7,13 +7,7 @@ import {
   sortNodesWorstFirst,
   statusByNode,
 } from './aggregate.js';
-import {
-  bestHealth,
-  compareHealth,
-  healthOrdinal,
-  isAtLeast,
-  worstHealth,
-} from './state.js';
+import { bestHealth, compareHealth, healthOrdinal, isAtLeast, worstHealth } from './state.js';
 
 describe('states', () => {
   it('orders critical < unknown < warning < passing', () => {

@@ -1,9 +1,9 @@
-import { decodeHealthRecord } from '@p2/keyspace';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeHealthRecord } from '@p2/keyspace';
 import { ConsulStore } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

@@ -75,11 +75,15 @@ describe('health records', () => {
   });
 });
 
-
 describe('health states as stored', () => {
   it('reads a wrongly-cased or unknown status as unknown (spec 01 §2.4)', () => {
     expect(parseHealthState('Passing')).toBe('unknown');
     expect(parseHealthState(undefined)).toBe('unknown');
-    expect(HealthStore.decode({ key: 'health/web/h1', value: new TextEncoder().encode('{"status":"PASSING"}') } as never).status).toBe('unknown');
+    expect(
+      HealthStore.decode({
+        key: 'health/web/h1',
+        value: new TextEncoder().encode('{"status":"PASSING"}'),
+      } as never).status,
+    ).toBe('unknown');
   });
 });

@@ -5,7 +5,7 @@
  * included, reads as `unknown`).
  */
 import { formatRfc3339Nano, goJson } from '@p2/go';
-import { assertSegment, KvError, KvErrorCodes, type KvEntry, type Store } from '@p2/kv';
+import { assertSegment, type KvEntry, KvError, KvErrorCodes, type Store } from '@p2/kv';
 import { text } from './json.js';
 import { Prefix } from './keys.js';
 

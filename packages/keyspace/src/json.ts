@@ -1,5 +1,5 @@
 /** Reading stored JSON records: what every typed store shares. @internal */
-import { KvError, KvErrorCodes, type KvEntry } from '@p2/kv';
+import { type KvEntry, KvError, KvErrorCodes } from '@p2/kv';
 
 const decoder = new TextDecoder();
 

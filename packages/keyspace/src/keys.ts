@@ -136,8 +136,7 @@ export function parsePreparerStatusKey(key: string): { node: string; pod: string
 /** The lock keys P2 uses (spec 03 §0.1). */
 export const lockKeys = {
   replicationController: (rc: string) => `${lockPrefixes.replicationControllers}${rc}`,
-  replicationControllerUpdate: (rc: string) =>
-    `${lockPrefixes.replicationControllers}${rc}/update`,
+  replicationControllerUpdate: (rc: string) => `${lockPrefixes.replicationControllers}${rc}/update`,
   replicationControllerUpdateCreation: (rc: string) =>
     `${lockPrefixes.replicationControllers}${rc}/update_creation`,
   replicationControllerNodeTransfer: (rc: string) =>

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabelsError, Selector } from '@p2/labels';
-
 import { MAX_TXN_OPS } from '@p2/kv';
+import { LabelsError, Selector } from '@p2/labels';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabelStore } from './label-store.js';
 import { startTestStore, type TestStore } from './test-support.js';
 

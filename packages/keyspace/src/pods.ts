@@ -10,9 +10,9 @@ import {
   assertSegment,
   assertUuid,
   type Indexed,
+  type KvEntry,
   KvError,
   KvErrorCodes,
-  type KvEntry,
   looksLikeUuid,
   type Store,
   type TxnOp,
@@ -21,7 +21,7 @@ import {
 } from '@p2/kv';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import { asObject, bytes, type ReadProblem, text } from './json.js';
-import { nodePodsPrefix, podTreeKey, Prefix, realityKey, uuidPodKey, intentKey } from './keys.js';
+import { intentKey, nodePodsPrefix, Prefix, podTreeKey, realityKey, uuidPodKey } from './keys.js';
 import { StatusStore } from './status.js';
 
 // ---- intent / reality ------------------------------------------------------------------------
@@ -283,4 +283,3 @@ export class UuidPodStore {
     return { verb: 'set', key: realityKey(node, uuid), value: goJson({ pod_key: uuid }) };
   }
 }
-

@@ -2,6 +2,7 @@ import { formatRfc3339Nano } from '@p2/go';
 import { Selector } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import { describe, expect, it } from 'vitest';
+import { idFromKey } from './keys.js';
 import {
   decodeAudit,
   decodeDs,
@@ -13,7 +14,6 @@ import {
   encodeRoll,
   ROLL_DEFAULTS,
 } from './records.js';
-import { idFromKey } from './keys.js';
 
 const MANIFEST =
   'id: hello\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://h/hello_1.tar.gz\n';

@@ -361,7 +361,10 @@ export function auditLogOp(
   now = new Date(),
 ): { id: string; op: TxnOp & { verb: 'set' } } {
   const id = randomUUID();
-  return { id, op: { verb: 'set', key: auditLogKey(id), value: encodeAudit(eventType, details, now) } };
+  return {
+    id,
+    op: { verb: 'set', key: auditLogKey(id), value: encodeAudit(eventType, details, now) },
+  };
 }
 
 /** Audit records (`audit_logs/<uuid>`); created and deleted inside transactions, as P2 did. */
@@ -369,7 +372,11 @@ export class AuditLogStore {
   constructor(private readonly store: Store) {}
 
   /** A txn op creating a record (schema_version 1); see {@link auditLogOp}. */
-  createOp(eventType: AuditEventType, eventDetails: unknown, now = new Date()): { id: string; op: TxnOp } {
+  createOp(
+    eventType: AuditEventType,
+    eventDetails: unknown,
+    now = new Date(),
+  ): { id: string; op: TxnOp } {
     return auditLogOp(eventType, eventDetails, now);
   }
 

@@ -7,9 +7,9 @@ import { goJson } from '@p2/go';
 import {
   assertSegment,
   type Indexed,
+  type KvEntry,
   KvError,
   KvErrorCodes,
-  type KvEntry,
   type Store,
   type TxnOp,
 } from '@p2/kv';
@@ -76,7 +76,6 @@ export class StatusStore {
     await this.store.delete(this.key(type, id, namespace));
   }
 }
-
 
 // ---- the preparer's per-pod state (a p2 extension) ---------------------------------------------
 

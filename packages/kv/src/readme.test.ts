@@ -21,19 +21,9 @@ it('the README example prints what the README says', async () => {
     const AsyncFunction = (async () => undefined).constructor as new (
       ...args: string[]
     ) => (...a: unknown[]) => Promise<void>;
-    const names = [
-      'print',
-      'dataDirForTheExample',
-      ...Object.keys(kv),
-      'startKvServer',
-    ];
+    const names = ['print', 'dataDirForTheExample', ...Object.keys(kv), 'startKvServer'];
     const run = new AsyncFunction(...names, body);
-    await run(
-      print,
-      dataDir,
-      ...Object.values(kv),
-      kvServer.startKvServer,
-    );
+    await run(print, dataDir, ...Object.values(kv), kvServer.startKvServer);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

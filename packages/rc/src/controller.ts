@@ -12,7 +12,6 @@ import {
   podLabelId,
   type RcRecord,
   rcKey,
-  realityKey,
 } from '@p2/keyspace';
 import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import { ReservedLabel } from '@p2/labels';
@@ -260,11 +259,11 @@ export function rcNodeOps(c: Resolved, rc: RcRecord) {
     },
     audit(nodes: string[]): TxnOp {
       return auditLogOp('REPLICATION_CONTROLLER_RETARGET', {
-          pod_id: podId,
-          availability_zone: rc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
-          cluster_name: rc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
-          nodes: [...nodes].sort(byName),
-        }).op;
+        pod_id: podId,
+        availability_zone: rc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
+        cluster_name: rc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
+        nodes: [...nodes].sort(byName),
+      }).op;
     },
   };
 }
@@ -293,7 +292,13 @@ export async function reconcileRc(
   const podId = rc.manifest.id;
   const ops = rcNodeOps(c, rc);
   const proof: TxnOp[] = options.session
-    ? [{ verb: 'check-session', key: lockKeys.replicationController(rc.id), session: options.session }]
+    ? [
+        {
+          verb: 'check-session',
+          key: lockKeys.replicationController(rc.id),
+          session: options.session,
+        },
+      ]
     : [];
 
   // One listing of every pod label record serves both the RC's current set and the CAS indexes

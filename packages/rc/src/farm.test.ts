@@ -57,7 +57,9 @@ describe('RcFarm', () => {
     }
     // The lock is held by the owning farm's session.
     const owner = a.owned.includes(ids[0]!) ? a : b;
-    expect((await t.store.get(lockKeys.replicationController(ids[0]!))).value?.session).toBe(owner.session);
+    expect((await t.store.get(lockKeys.replicationController(ids[0]!))).value?.session).toBe(
+      owner.session,
+    );
 
     // A replica-count change reaches the owning worker.
     await rcs.setDesiredReplicas(ids[0]!, 3);
@@ -101,7 +103,9 @@ describe('RcFarm', () => {
       async () =>
         farm.session !== undefined && farm.session !== first && farm.owned.includes(rc.id),
     );
-    expect((await t.store.get(lockKeys.replicationController(rc.id))).value?.session).toBe(farm.session);
+    expect((await t.store.get(lockKeys.replicationController(rc.id))).value?.session).toBe(
+      farm.session,
+    );
     await farm.stop();
     expect((await t.store.get(lockKeys.replicationController(rc.id))).value).toBeUndefined();
   });

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import type { Store } from '@p2/kv';
 import { idFromKey, LabelStore, lockPrefixes, Prefix } from '@p2/keyspace';
+import type { Store } from '@p2/kv';
 import type { Selector } from '@p2/labels';
 import type { Logger } from 'pino';
 import { type ControllerContext, RcWorker, type ReconcileResult } from './controller.js';

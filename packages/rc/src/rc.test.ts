@@ -1,8 +1,7 @@
+import { decodeAudit, encodeHealthRecord, healthKey, LabelStore, lockKeys } from '@p2/keyspace';
 import type { Store, TxnOp } from '@p2/kv';
-import { LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { decodeAudit, encodeHealthRecord, healthKey, lockKeys } from '@p2/keyspace';
 import { type Alert, RcWorker, reconcileRc } from './controller.js';
 import { StoreHealthSource } from './health.js';
 import { RcStore } from './rcstore.js';
@@ -374,9 +373,9 @@ describe('reconcileRc against a real kv-server', () => {
     await reconcileRc({ store: t.store }, rc);
     for (const node of names.slice(0, 2)) {
       await t.store.put(
-      healthKey(pod, node),
-      encodeHealthRecord({ podId: pod, node: node, status: 'passing', time: new Date() }),
-    );
+        healthKey(pod, node),
+        encodeHealthRecord({ podId: pod, node: node, status: 'passing', time: new Date() }),
+      );
     }
     await labels.setLabel('node', names[0]!, 'fleet', 'retired');
     const health = new StoreHealthSource(t.store);

@@ -146,13 +146,13 @@ export class RollStore {
       { verb: 'cas', key: labelKey('rolls', ru.newRc), value: encodeLabels(labels), index: 0 },
       { verb: 'delete', key: rollStatusKey(ru.newRc) },
       auditLogOp('ROLLING_UPDATE_CREATION', {
-          pod_id: newRc.rc.manifest.id,
-          availability_zone: labels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
-          cluster_name: labels[ReservedLabel.CLUSTER_NAME] ?? '',
-          deployer: deployer ?? '',
-          manifest: newRc.rc.manifest.text(),
-          rolling_update_id: ru.newRc,
-        }).op,
+        pod_id: newRc.rc.manifest.id,
+        availability_zone: labels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
+        cluster_name: labels[ReservedLabel.CLUSTER_NAME] ?? '',
+        deployer: deployer ?? '',
+        manifest: newRc.rc.manifest.text(),
+        rolling_update_id: ru.newRc,
+      }).op,
     ];
     try {
       await commit(this.store, ops, `creating rolling update ${ru.newRc}`);
@@ -594,7 +594,11 @@ export async function runRollingUpdate(
     await commit(
       store,
       [oldId, newId].flatMap((rc): TxnOp[] => [
-        { verb: 'check-session', key: lockKeys.replicationControllerUpdate(rc), session: session.id },
+        {
+          verb: 'check-session',
+          key: lockKeys.replicationControllerUpdate(rc),
+          session: session.id,
+        },
         { verb: 'delete', key: lockKeys.replicationControllerUpdate(rc) },
       ]),
       'releasing rolling update locks',
@@ -737,13 +741,13 @@ export async function runRollingUpdate(
 
   function completionAudit(newRc: RcRecord, succeeded: boolean, canceled: boolean): TxnOp {
     return auditLogOp('ROLLING_UPDATE_COMPLETION', {
-        pod_id: newRc.manifest.id,
-        availability_zone: newRc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
-        cluster_name: newRc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
-        rolling_update_id: id,
-        succeeded,
-        canceled,
-      }).op;
+      pod_id: newRc.manifest.id,
+      availability_zone: newRc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
+      cluster_name: newRc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
+      rolling_update_id: id,
+      succeeded,
+      canceled,
+    }).op;
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
+import { LabelStore, Prefix, parsePodTreeKey } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
-import { LabelStore, parsePodTreeKey, Prefix } from '@p2/keyspace';
 import type { LabelSet, Selector } from '@p2/labels';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import {

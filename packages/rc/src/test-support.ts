@@ -2,16 +2,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createStore, type Store } from '@p2/kv';
-import { startKvServer } from '@p2/kv-server';
 import {
   encodeHealthRecord,
   healthKey,
-  parsePodTreeKey,
   Prefix,
+  parsePodTreeKey,
   podHealthPrefix,
   realityKey,
 } from '@p2/keyspace';
+import { createStore, type Store } from '@p2/kv';
+import { startKvServer } from '@p2/kv-server';
 
 export interface TestStore {
   store: Store;

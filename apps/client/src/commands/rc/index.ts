@@ -4,14 +4,7 @@
  * (`p2-rctl-server` equivalents) act on them.
  */
 import { type DsRecord, LabelStore, type RcRecord, type RollRecord } from '@p2/keyspace';
-import {
-  DsStore,
-  RcStore,
-  type RollStatus,
-  RollStore,
-  rcCurrentPods,
-  readDsStatus,
-} from '@p2/rc';
+import { DsStore, RcStore, type RollStatus, RollStore, rcCurrentPods, readDsStatus } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
