@@ -3,6 +3,7 @@
  * store, the label scheduler and a health source that reads `health/<pod>/<node>`.
  */
 import { redactCredentials } from '@p2/errors';
+import { LabelStore, Prefix } from '@p2/keyspace';
 import {
   createStore,
   explainDenied,
@@ -11,7 +12,6 @@ import {
   type Store,
   type StoreToken,
 } from '@p2/kv';
-import { LabelStore } from '@p2/labels';
 import {
   type Alert,
   type ControllerContext,
@@ -157,7 +157,7 @@ export function startControllers(options: ControllersOptions): RunningController
  */
 export async function checkStoreAccess(store: Store, found: StoreToken): Promise<void> {
   try {
-    await store.keys('replication_controllers/');
+    await store.keys(Prefix.replicationControllers);
   } catch (error) {
     if (error instanceof KvError && error.code === KvErrorCodes.PERMISSION_DENIED)
       throw explainDenied(error, found);

@@ -15,11 +15,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { encodeLabels, LabelStore, type RcRecord } from '@p2/keyspace';
 import { createStore, type Store, type TxnOp } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
-import { encodeLabels, LabelStore, parseSelector } from '@p2/labels';
+import { parseSelector } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
-import { LabelScheduler, type RcRecord, RcStore, reconcileRc } from '@p2/rc';
+import { LabelScheduler, RcStore, reconcileRc } from '@p2/rc';
 import { measure, report, summarize } from '../harness.js';
 
 const NODES = 1_000;

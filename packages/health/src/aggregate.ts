@@ -1,4 +1,4 @@
-import type { HealthRecord } from './record.js';
+import type { HealthRecord } from '@p2/keyspace';
 import { type HealthState, healthOrdinal, isAtLeast } from './state.js';
 
 /** How many nodes report each state for one pod. */

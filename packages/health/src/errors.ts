@@ -2,10 +2,6 @@ import { P2Error, type P2ErrorOptions } from '@p2/errors';
 
 /** Stable codes of every error `@p2/health` throws. Never renumber or rename one. */
 export const HealthErrorCode = {
-  /** A stored health value is not P2's JSON record (`{"Id","Node","Service","Status","Time","Expires"}`). */
-  INVALID_RECORD: 'P2_HEALTH_INVALID_RECORD',
-  /** A store key is not of the form `health/<podID>/<node>`. */
-  INVALID_KEY: 'P2_HEALTH_INVALID_KEY',
   /** An option or target is out of range (interval ≤ 0, port outside 1–65535, …). */
   INVALID_OPTIONS: 'P2_HEALTH_INVALID_OPTIONS',
   /** Writing a result to the store failed (the checker retries on the next check). */
@@ -18,11 +14,12 @@ export const HealthErrorCode = {
 export type HealthErrorCode = (typeof HealthErrorCode)[keyof typeof HealthErrorCode];
 
 /**
- * The one error class of `@p2/health`; `code` is one of {@link HealthErrorCode}.
+ * The one error class of `@p2/health`; `code` is one of {@link HealthErrorCode}. (Unreadable health
+ * records and keys are `@p2/keyspace`'s: `KvError` `P2_KV_BAD_RECORD` / `P2_KV_INVALID_KEY`.)
  *
  * @example
  * ```ts
- * try { decodeHealthRecord('not json') } catch (e) { if (e instanceof HealthError) e.code } // 'P2_HEALTH_INVALID_RECORD'
+ * try { new HealthChecker({ publisher, intervalMs: 0 }) } catch (e) { if (e instanceof HealthError) e.code } // 'P2_HEALTH_INVALID_OPTIONS'
  * ```
  */
 export class HealthError extends P2Error<HealthErrorCode> {

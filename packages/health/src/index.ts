@@ -1,6 +1,6 @@
 /**
- * `@p2/health`: check a pod's status endpoint, P2's health states and store records, a checker loop
- * that publishes results, and counting helpers for controllers.
+ * `@p2/health`: check a pod's status endpoint, order P2's health states, a checker loop that
+ * publishes results (records through `@p2/keyspace`), and counting helpers for controllers.
  */
 export {
   countHealthByPod,
@@ -29,22 +29,10 @@ export {
   type StoreHealthPublisherOptions,
 } from './publisher.js';
 export {
-  decodeHealthRecord,
-  encodeHealthRecord,
-  formatRfc3339Nano,
-  HEALTH_PREFIX,
-  type HealthRecord,
-  healthKey,
-  parseHealthKey,
-} from './record.js';
-export {
   bestHealth,
   compareHealth,
   type HealthState,
-  HealthStates,
   healthOrdinal,
   isAtLeast,
-  isHealthState,
-  parseHealthState,
   worstHealth,
 } from './state.js';

@@ -1,8 +1,8 @@
 import { describeError } from '@p2/errors';
+import { encodeHealthRecord, healthKey } from '@p2/keyspace';
 import pino, { type Logger } from 'pino';
 import type { HealthResult } from './check.js';
 import { HealthError, HealthErrorCode } from './errors.js';
-import { encodeHealthRecord, healthKey } from './record.js';
 import type { HealthState } from './state.js';
 
 /**
@@ -123,7 +123,7 @@ export class StoreHealthPublisher implements HealthPublisher {
   /**
    * Creates the session and starts renewing it.
    *
-   * @throws {HealthError} `P2_HEALTH_INVALID_KEY` for a node name with `/`; `P2_HEALTH_PUBLISH_FAILED`
+   * @throws KvError `P2_KV_INVALID_KEY` for a node name with `/`; {HealthError} `P2_HEALTH_PUBLISH_FAILED`
    *   when the session cannot be created (cause: the store's error).
    */
   static async start(options: StoreHealthPublisherOptions): Promise<StoreHealthPublisher> {

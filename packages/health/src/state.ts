@@ -1,10 +1,10 @@
 /**
- * P2's health states, ordered worst → best: `critical` < `unknown` < `warning` < `passing`.
+ * Ordering P2's health states (worst → best: `critical` < `unknown` < `warning` < `passing`). The
+ * states and how a stored status reads are `@p2/keyspace`'s (`HEALTH_STATES`, `parseHealthState`).
  */
-export const HealthStates = ['critical', 'unknown', 'warning', 'passing'] as const;
+import { type HealthState, isHealthState } from '@p2/keyspace';
 
-/** One of P2's health states. */
-export type HealthState = (typeof HealthStates)[number];
+export type { HealthState };
 
 const ORDINAL: Readonly<Record<HealthState, number>> = {
   critical: 0,
@@ -13,24 +13,9 @@ const ORDINAL: Readonly<Record<HealthState, number>> = {
   passing: 3,
 };
 
-/** True when `value` is exactly one of the four state names. */
-export function isHealthState(value: unknown): value is HealthState {
-  return typeof value === 'string' && Object.hasOwn(ORDINAL, value);
-}
-
-/**
- * Reads a stored status string as P2 did: any unrecognised string (wrong case included) is `unknown`.
- *
- * @example parseHealthState('passing') // 'passing'
- * @example parseHealthState('green') // 'unknown'
- */
-export function parseHealthState(value: unknown): HealthState {
-  return isHealthState(value) ? value : 'unknown';
-}
-
 /**
  * The rank of a state, worst (0, `critical`) to best (3, `passing`). As in P2, a string that is not a
- * state ranks as `critical` (note: {@link parseHealthState} reads such a string as `unknown`; both are P2's rules).
+ * state ranks as `critical` (note: `parseHealthState` reads such a string as `unknown`; both are P2's rules).
  */
 export function healthOrdinal(state: string): number {
   return isHealthState(state) ? ORDINAL[state] : ORDINAL.critical;

@@ -3,13 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeHealthRecord } from '@p2/keyspace';
 import { ConsulStore } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthResult } from './check.js';
 import { HealthChecker } from './checker.js';
 import { StoreHealthPublisher } from './publisher.js';
-import { decodeHealthRecord } from './record.js';
 
 // A real @p2/kv-server on loopback, spoken to through @p2/kv's Consul backend.
 let dataDir = '';

@@ -5,7 +5,7 @@
  * uninstall (P2 dropped such entries, which uninstalled the pod).
  */
 import { describeError } from '@p2/errors';
-import type { NodePods } from '@p2/kv';
+import type { NodePods } from '@p2/keyspace';
 import type { Manifest } from '@p2/manifest';
 import { assertSafeLaunchableId, assertSafePodId } from '@p2/pods';
 

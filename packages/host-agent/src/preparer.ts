@@ -10,7 +10,8 @@
  * - a dead store stops nothing: apps keep running and the watch retries with backoff.
  */
 import { describeError, type P2Error } from '@p2/errors';
-import { PodTree, type Store } from '@p2/kv';
+import { PodTree } from '@p2/keyspace';
+import type { Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { PodHost } from '@p2/pods';
 import type { Logger } from 'pino';

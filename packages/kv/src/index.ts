@@ -1,5 +1,6 @@
 /**
- * `@p2/kv`: the p2 store contract, P2's key layout as typed stores, and backends (Consul over HTTP).
+ * `@p2/kv`: the p2 store contract and its backends (Consul over HTTP, etcd). P2's key layout is
+ * `@p2/keyspace`.
  *
  * @packageDocumentation
  */
@@ -20,29 +21,6 @@ export {
   MAX_TXN_OPS,
   MAX_VALUE_BYTES,
 } from './keys.js';
-export {
-  AuditLogStore,
-  type AuditRecord,
-  HEALTH_STATES,
-  type HealthRecord,
-  type HealthState,
-  HealthStore,
-  LABEL_TYPES,
-  type LabelRecord,
-  type LabelType,
-  lockKeys,
-  type NodePods,
-  type PodRecord,
-  type PodStatus,
-  PodTree,
-  RawLabelStore,
-  type ReadProblem,
-  RecordStore,
-  StatusStore,
-  type StatusType,
-  UuidPodStore,
-  validateReplicationController,
-} from './layout.js';
 export {
   acquireLock,
   type HeldLock,

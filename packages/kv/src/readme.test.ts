@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as kvServer from '@p2/kv-server';
-import * as manifestPackage from '@p2/manifest';
 import { expect, it } from 'vitest';
 import * as kv from './index.js';
 
@@ -22,21 +21,9 @@ it('the README example prints what the README says', async () => {
     const AsyncFunction = (async () => undefined).constructor as new (
       ...args: string[]
     ) => (...a: unknown[]) => Promise<void>;
-    const names = [
-      'print',
-      'dataDirForTheExample',
-      ...Object.keys(kv),
-      'startKvServer',
-      'parseManifest',
-    ];
+    const names = ['print', 'dataDirForTheExample', ...Object.keys(kv), 'startKvServer'];
     const run = new AsyncFunction(...names, body);
-    await run(
-      print,
-      dataDir,
-      ...Object.values(kv),
-      kvServer.startKvServer,
-      manifestPackage.parseManifest,
-    );
+    await run(print, dataDir, ...Object.values(kv), kvServer.startKvServer);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

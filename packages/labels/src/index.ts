@@ -1,25 +1,12 @@
 /**
  * `@p2/labels` — Kubernetes-style label selectors (parse, match, serialize) with the semantics of
- * the Kubernetes v1.2 parser P2 vendored, and P2's label records (`labels/<type>/<id>`).
+ * the Kubernetes v1.2 parser P2 vendored, and the label names P2's controllers reserve. P2's label
+ * records (`labels/<type>/<id>`) and the `LabelStore` live in `@p2/keyspace`.
  *
  * @packageDocumentation
  */
 export { LabelsError, LabelsErrorCode, type LabelsErrorDetails } from './errors.js';
-export {
-  assertLabelType,
-  decodeLabels,
-  encodeLabels,
-  isLabelType,
-  LABEL_TYPES,
-  LABELS_PREFIX,
-  type Labeled,
-  type LabelType,
-  labelKey,
-  parseLabelKey,
-  parsePodLabelId,
-  podLabelId,
-  ReservedLabel,
-} from './records.js';
+export { ReservedLabel } from './reserved.js';
 export {
   isValidLabelKey,
   isValidLabelValue,
@@ -33,10 +20,3 @@ export {
   requirement,
   Selector,
 } from './selector.js';
-export {
-  type IndexedLabels,
-  type LabelChange,
-  LabelStore,
-  type LabelStoreOptions,
-  MAX_TXN_OPS,
-} from './store.js';

@@ -4,7 +4,7 @@
  * end-to-end suite.
  */
 import { hostname } from 'node:os';
-import { LabelStore } from '@p2/labels';
+import { LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RcFarm } from './farm.js';

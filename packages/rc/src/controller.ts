@@ -1,18 +1,24 @@
-import { randomUUID } from 'node:crypto';
-import type { KvEntry, Store, TxnOp } from '@p2/kv';
+import { compareHealth } from '@p2/health';
 import {
+  auditLogOp,
+  decodeRc,
+  type HealthState,
   type IndexedLabels,
+  intentKey,
   LabelStore,
+  labelTypePrefix,
+  lockKeys,
   parsePodLabelId,
   podLabelId,
-  ReservedLabel,
-} from '@p2/labels';
+  type RcRecord,
+  rcKey,
+} from '@p2/keyspace';
+import type { KvEntry, Store, TxnOp } from '@p2/kv';
+import { ReservedLabel } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import type { Logger } from 'pino';
 import { RcError, RcErrorCode } from './errors.js';
-import { compareHealth, type HealthSource, type HealthState } from './health.js';
-import { rcKey } from './rcstore.js';
-import { AUDIT_PREFIX, decodeRc, encodeAudit, type RcRecord } from './records.js';
+import type { HealthSource } from './health.js';
 import { LabelScheduler, type Scheduler } from './scheduler.js';
 import {
   byName,
@@ -45,26 +51,6 @@ export interface ControllerContext {
   readonly alert?: (alert: Alert) => void;
   /** pino logger. @default silent */
   readonly logger?: Logger;
-}
-
-/** The key of a legacy pod's intent. */
-export function intentKey(node: string, podId: string): string {
-  return `intent/${node}/${podId}`;
-}
-
-/** The key of a legacy pod's reality. */
-export function realityKey(node: string, podId: string): string {
-  return `reality/${node}/${podId}`;
-}
-
-/** The ownership lock of an RC (held by the farm that runs it). */
-export function rcOwnershipLockKey(id: string): string {
-  return `lock/replication_controllers/${id}`;
-}
-
-/** The mutation lock of an RC (held by a rolling update while it runs). */
-export function rcMutationLockKey(id: string): string {
-  return `lock/replication_controllers/${id}/update`;
 }
 
 /** The labels an RC puts on its pods: its `pod_labels` plus `pod_id` and `replication_controller_id` (reserved keys win). */
@@ -272,16 +258,12 @@ export function rcNodeOps(c: Resolved, rc: RcRecord) {
       return [{ verb: 'delete', key: intentKey(node, podId) }, ...(labelOp ? [labelOp] : [])];
     },
     audit(nodes: string[]): TxnOp {
-      return {
-        verb: 'set',
-        key: `${AUDIT_PREFIX}${randomUUID()}`,
-        value: encodeAudit('REPLICATION_CONTROLLER_RETARGET', {
-          pod_id: podId,
-          availability_zone: rc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
-          cluster_name: rc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
-          nodes: [...nodes].sort(byName),
-        }),
-      };
+      return auditLogOp('REPLICATION_CONTROLLER_RETARGET', {
+        pod_id: podId,
+        availability_zone: rc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
+        cluster_name: rc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
+        nodes: [...nodes].sort(byName),
+      }).op;
     },
   };
 }
@@ -310,7 +292,13 @@ export async function reconcileRc(
   const podId = rc.manifest.id;
   const ops = rcNodeOps(c, rc);
   const proof: TxnOp[] = options.session
-    ? [{ verb: 'check-session', key: rcOwnershipLockKey(rc.id), session: options.session }]
+    ? [
+        {
+          verb: 'check-session',
+          key: lockKeys.replicationController(rc.id),
+          session: options.session,
+        },
+      ]
     : [];
 
   // One listing of every pod label record serves both the RC's current set and the CAS indexes
@@ -473,10 +461,10 @@ async function attemptNodeTransfer(
 ): Promise<{ from: string; to: string } | undefined> {
   const podId = rc.manifest.id;
   try {
-    const lock = (await c.store.get(rcMutationLockKey(rc.id))).value;
+    const lock = (await c.store.get(lockKeys.replicationControllerUpdate(rc.id))).value;
     if (lock?.session) return undefined;
   } catch (cause) {
-    throw storeError(`reading ${rcMutationLockKey(rc.id)}`, cause);
+    throw storeError(`reading ${lockKeys.replicationControllerUpdate(rc.id)}`, cause);
   }
   const allIneligible = rc.disabled && rc.replicasDesired < current.size;
   if (!allIneligible) {
@@ -567,7 +555,7 @@ export class RcWorker {
       let entry: KvEntry | undefined;
       try {
         if (state.nodes === 0)
-          state.nodes = (await this.ctx.store.keys('labels/node/', { signal })).index;
+          state.nodes = (await this.ctx.store.keys(labelTypePrefix('node'), { signal })).index;
         entry = await waitForRecordOrNodes(
           this.ctx.store,
           key,

@@ -1,16 +1,8 @@
-import { LabelStore } from '@p2/labels';
+import { decodeAudit, dsStatusKey, LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from './controller.js';
-import {
-  DsFarm,
-  DsStore,
-  DsWorker,
-  dsStatusKey,
-  readDsStatus,
-  reconcileDaemonSet,
-} from './daemonset.js';
-import { decodeAudit } from './records.js';
+import { DsFarm, DsStore, DsWorker, readDsStatus, reconcileDaemonSet } from './daemonset.js';
 import {
   eventually,
   intentNodes,

@@ -1,53 +1,39 @@
 import { randomUUID } from 'node:crypto';
-import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import {
+  type AuditEventType,
+  auditLogOp,
+  type DsRecord,
+  decodeDs,
+  dsKey,
+  dsStatusKey,
+  encodeDs,
   type IndexedLabels,
+  idFromKey,
+  intentKey,
   LabelStore,
+  labelTypePrefix,
+  lockKeys,
+  lockPrefixes,
+  Prefix,
   parsePodLabelId,
   podLabelId,
-  ReservedLabel,
-  Selector,
-} from '@p2/labels';
+  realityKey,
+} from '@p2/keyspace';
+import type { KvEntry, Store, TxnOp } from '@p2/kv';
+import { ReservedLabel, Selector } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
 import {
   type ControllerContext,
   commitNodeChanges,
-  intentKey,
   type NodeChange,
   readIntents,
-  realityKey,
   resolveContext,
   sameManifest,
 } from './controller.js';
 import { RcError, RcErrorCode } from './errors.js';
 import { type FarmOptions, LockFarm } from './farm.js';
 import { StoreHealthSource } from './health.js';
-import {
-  AUDIT_PREFIX,
-  type AuditEventType,
-  DS_PREFIX,
-  type DsRecord,
-  decodeDs,
-  encodeAudit,
-  encodeDs,
-  idFromKey,
-} from './records.js';
 import { byName, commit, sleep, storeError, waitForRecordOrNodes } from './util.js';
-
-/** The key of a daemon set. */
-export function dsKey(id: string): string {
-  return `${DS_PREFIX}${id}`;
-}
-
-/** The ownership lock of a daemon set (held by the farm that runs it). */
-export function dsLockKey(id: string): string {
-  return `lock/daemon_sets/${id}`;
-}
-
-/** The status record P2's DS farm wrote: `{"manifest_sha","nodes_deployed","replication_in_progress"}`. */
-export function dsStatusKey(id: string): string {
-  return `status/daemon_sets/${id}/daemon_set_farm`;
-}
 
 /** What {@link DsStore.create} needs. */
 export interface CreateDsRequest {
@@ -68,11 +54,7 @@ export interface CreateDsRequest {
 }
 
 function dsAudit(type: AuditEventType, ds: DsRecord, user: string): TxnOp {
-  return {
-    verb: 'set',
-    key: `${AUDIT_PREFIX}${randomUUID()}`,
-    value: encodeAudit(type, { daemon_set: JSON.parse(encodeDs(ds)), user }),
-  };
+  return auditLogOp(type, { daemon_set: JSON.parse(encodeDs(ds)), user }).op;
 }
 
 /**
@@ -182,13 +164,13 @@ export class DsStore {
   async list(): Promise<DsRecord[]> {
     let entries: Awaited<ReturnType<Store['list']>>['value'];
     try {
-      entries = (await this.store.list(DS_PREFIX)).value;
+      entries = (await this.store.list(Prefix.daemonSets)).value;
     } catch (cause) {
-      throw storeError(`listing ${DS_PREFIX}`, cause);
+      throw storeError(`listing ${Prefix.daemonSets}`, cause);
     }
     const out: DsRecord[] = [];
     for (const e of entries) {
-      if (idFromKey(DS_PREFIX, e.key) === undefined) continue;
+      if (idFromKey(Prefix.daemonSets, e.key) === undefined) continue;
       try {
         out.push(decodeDs(e.value, e.key));
       } catch {
@@ -337,7 +319,7 @@ export async function reconcileDaemonSet(
   const health = c.health ?? new StoreHealthSource(c.store);
   const podId = ds.podId;
   const proof: TxnOp[] = options.session
-    ? [{ verb: 'check-session', key: dsLockKey(ds.id), session: options.session }]
+    ? [{ verb: 'check-session', key: lockKeys.daemonSet(ds.id), session: options.session }]
     : [];
   const labelsToSet = { [ReservedLabel.DAEMON_SET_ID]: ds.id, [ReservedLabel.POD_ID]: podId };
   const result = {
@@ -537,7 +519,7 @@ export class DsWorker {
       let entry: KvEntry | undefined;
       try {
         if (state.nodes === 0)
-          state.nodes = (await this.ctx.store.keys('labels/node/', { signal })).index;
+          state.nodes = (await this.ctx.store.keys(labelTypePrefix('node'), { signal })).index;
         entry = await waitForRecordOrNodes(
           this.ctx.store,
           key,
@@ -590,8 +572,8 @@ export class DsFarm {
       ctx.store,
       {
         name: 'ds',
-        recordPrefix: DS_PREFIX,
-        lockPrefix: 'lock/daemon_sets/',
+        recordPrefix: Prefix.daemonSets,
+        lockPrefix: lockPrefixes.daemonSets,
         beforePass: async (ids) => {
           if (Date.now() - this.#lastSweep >= (options.orphanSweepMs ?? 60_000)) {
             this.#lastSweep = Date.now();

@@ -1,7 +1,6 @@
-import { LabelStore } from '@p2/labels';
+import { LabelStore, lockKeys } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rcOwnershipLockKey } from './controller.js';
 import { RcFarm } from './farm.js';
 import { RcStore } from './rcstore.js';
 import {
@@ -58,7 +57,9 @@ describe('RcFarm', () => {
     }
     // The lock is held by the owning farm's session.
     const owner = a.owned.includes(ids[0]!) ? a : b;
-    expect((await t.store.get(rcOwnershipLockKey(ids[0]!))).value?.session).toBe(owner.session);
+    expect((await t.store.get(lockKeys.replicationController(ids[0]!))).value?.session).toBe(
+      owner.session,
+    );
 
     // A replica-count change reaches the owning worker.
     await rcs.setDesiredReplicas(ids[0]!, 3);
@@ -75,7 +76,7 @@ describe('RcFarm', () => {
     await eventually(async () => (await intentNodes(t.store, 'p2t-farm3')).length === 0);
     await rcs.delete(ids[3]!);
     await eventually(async () => survivor.owned.length === 3);
-    expect((await t.store.get(rcOwnershipLockKey(ids[3]!))).value).toBeUndefined();
+    expect((await t.store.get(lockKeys.replicationController(ids[3]!))).value).toBeUndefined();
     expect(errors).toEqual([]);
     await survivor.stop();
   });
@@ -97,13 +98,15 @@ describe('RcFarm', () => {
     await eventually(async () => farm.owned.includes(rc.id));
     const first = farm.session!;
     await t.store.destroySession(first); // as if the store expired it
-    expect((await t.store.get(rcOwnershipLockKey(rc.id))).value).toBeUndefined();
+    expect((await t.store.get(lockKeys.replicationController(rc.id))).value).toBeUndefined();
     await eventually(
       async () =>
         farm.session !== undefined && farm.session !== first && farm.owned.includes(rc.id),
     );
-    expect((await t.store.get(rcOwnershipLockKey(rc.id))).value?.session).toBe(farm.session);
+    expect((await t.store.get(lockKeys.replicationController(rc.id))).value?.session).toBe(
+      farm.session,
+    );
     await farm.stop();
-    expect((await t.store.get(rcOwnershipLockKey(rc.id))).value).toBeUndefined();
+    expect((await t.store.get(lockKeys.replicationController(rc.id))).value).toBeUndefined();
   });
 });

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
+import { idFromKey, LabelStore, lockPrefixes, Prefix } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
-import { LabelStore, type Selector } from '@p2/labels';
+import type { Selector } from '@p2/labels';
 import type { Logger } from 'pino';
 import { type ControllerContext, RcWorker, type ReconcileResult } from './controller.js';
-import { idFromKey, RC_PREFIX } from './records.js';
 import { silentLogger, sleep } from './util.js';
 
 /** Options every farm takes. */
@@ -249,8 +249,8 @@ export class RcFarm {
       ctx.store,
       {
         name: 'rc',
-        recordPrefix: RC_PREFIX,
-        lockPrefix: 'lock/replication_controllers/',
+        recordPrefix: Prefix.replicationControllers,
+        lockPrefix: lockPrefixes.replicationControllers,
         accept: async (id) =>
           !options.rcSelector ||
           options.rcSelector.isEverything() ||

@@ -1,62 +1,6 @@
+import { decodeHealthRecord, type HealthState, podHealthPrefix } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import { RcError, RcErrorCode } from './errors.js';
-
-/** P2's health states, worst first: critical < unknown < warning < passing. */
-export const HEALTH_STATES = ['critical', 'unknown', 'warning', 'passing'] as const;
-
-/** One of {@link HEALTH_STATES}. */
-export type HealthState = (typeof HEALTH_STATES)[number];
-
-/** Store prefix of health records (`health/<pod id>/<node>`). */
-export const HEALTH_PREFIX = 'health/';
-
-/** Maps any string to a state as P2 did: unknown strings read as `unknown`. */
-export function healthStateOf(status: unknown): HealthState {
-  const s = typeof status === 'string' ? status.toLowerCase() : '';
-  return (HEALTH_STATES as readonly string[]).includes(s) ? (s as HealthState) : 'unknown';
-}
-
-/** Orders states worst-first (for sorting nodes least-healthy first). */
-export function compareHealth(a: HealthState, b: HealthState): number {
-  return HEALTH_STATES.indexOf(a) - HEALTH_STATES.indexOf(b);
-}
-
-/**
- * The status of a health record value (`{"Id","Node","Service","Status","Time","Expires"}`, field
- * names read case-insensitively as P2's readers did). Unreadable values read as `unknown`.
- */
-export function decodeHealthStatus(value: string | Uint8Array): HealthState {
-  const text = typeof value === 'string' ? value : new TextDecoder().decode(value);
-  try {
-    const obj = JSON.parse(text) as unknown;
-    if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
-      for (const [k, v] of Object.entries(obj))
-        if (k.toLowerCase() === 'status') return healthStateOf(v);
-    }
-  } catch {
-    // an unreadable record says nothing about health
-  }
-  return 'unknown';
-}
-
-/** The health record P2's preparer writes, for tests and simulated preparers. */
-export function encodeHealthRecord(
-  podId: string,
-  node: string,
-  status: HealthState,
-  now = new Date(),
-): string {
-  const expires = new Date(now.getTime());
-  expires.setUTCFullYear(expires.getUTCFullYear() + 100);
-  return JSON.stringify({
-    Id: podId,
-    Node: node,
-    Service: podId,
-    Status: status,
-    Time: now.toISOString(),
-    Expires: expires.toISOString(),
-  });
-}
 
 /** Where controllers learn pod health. */
 export interface HealthSource {
@@ -65,7 +9,8 @@ export interface HealthSource {
 }
 
 /**
- * Health read from the store's `health/<pod id>/<node>` records (what P2's preparers write).
+ * Health read from the store's `health/<pod id>/<node>` records (what P2's preparers write), through
+ * `@p2/keyspace`'s codec. An unreadable record says nothing about health: it reads as `unknown`.
  *
  * @example
  * ```ts
@@ -77,7 +22,7 @@ export class StoreHealthSource implements HealthSource {
   constructor(private readonly store: Store) {}
 
   async podHealth(podId: string): Promise<Map<string, HealthState>> {
-    const prefix = `${HEALTH_PREFIX}${podId}/`;
+    const prefix = podHealthPrefix(podId);
     let entries: Awaited<ReturnType<Store['list']>>['value'];
     try {
       entries = (await this.store.list(prefix)).value;
@@ -90,7 +35,13 @@ export class StoreHealthSource implements HealthSource {
     for (const e of entries) {
       const node = e.key.slice(prefix.length);
       if (node === '' || node.includes('/')) continue;
-      out.set(node, decodeHealthStatus(e.value));
+      let status: HealthState = 'unknown';
+      try {
+        status = decodeHealthRecord(e.value, e.key).status;
+      } catch {
+        // an unreadable record says nothing about health
+      }
+      out.set(node, status);
     }
     return out;
   }

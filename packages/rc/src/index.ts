@@ -1,23 +1,20 @@
 /**
  * `@p2/rc` — controllers that write intent: replication controllers (P2's record format, farms
  * that claim them through session locks, the reconcile pass), rolling updates gated on health,
- * daemon sets, and a scheduler that places replicas by selector, topology and capacity.
+ * daemon sets, and a scheduler that places replicas by selector, topology and capacity. Their
+ * records, keys and codecs are `@p2/keyspace`'s.
  *
  * @packageDocumentation
  */
 export {
   type Alert,
   type ControllerContext,
-  intentKey,
   RcWorker,
   type RcWorkerOptions,
   type ReconcileOptions,
   type ReconcileResult,
   rcCurrentPods,
-  rcMutationLockKey,
-  rcOwnershipLockKey,
   rcPodLabels,
-  realityKey,
   reconcileRc,
 } from './controller.js';
 export {
@@ -30,9 +27,6 @@ export {
   DsStore,
   DsWorker,
   type DsWorkerOptions,
-  dsKey,
-  dsLockKey,
-  dsStatusKey,
   readDsStatus,
   reconcileDaemonSet,
   sweepDaemonSetOrphans,
@@ -40,17 +34,7 @@ export {
 export { RcError, RcErrorCode } from './errors.js';
 export type { FarmOptions } from './farm.js';
 export { RcFarm, type RcFarmOptions } from './farm.js';
-export {
-  compareHealth,
-  decodeHealthStatus,
-  encodeHealthRecord,
-  HEALTH_PREFIX,
-  HEALTH_STATES,
-  type HealthSource,
-  type HealthState,
-  healthStateOf,
-  StoreHealthSource,
-} from './health.js';
+export { type HealthSource, StoreHealthSource } from './health.js';
 export {
   type CandidateNode,
   CapacityLabel,
@@ -61,29 +45,7 @@ export {
   podDemand,
   type Resources,
 } from './placement.js';
-export { type CreateRcRequest, RcStore, rcKey } from './rcstore.js';
-export {
-  type AllocationStrategy,
-  AUDIT_PREFIX,
-  type AuditEventType,
-  type AuditRecord,
-  DS_PREFIX,
-  type DsRecord,
-  decodeAudit,
-  decodeDs,
-  decodeRc,
-  decodeRoll,
-  encodeAudit,
-  encodeDs,
-  encodeRc,
-  encodeRoll,
-  RC_PREFIX,
-  type RcRecord,
-  ROLL_DEFAULTS,
-  ROLL_PREFIX,
-  type RollRecord,
-  type RollStrategy,
-} from './records.js';
+export { type CreateRcRequest, RcStore } from './rcstore.js';
 export {
   type CreateRollRequest,
   countReplicas,
@@ -94,8 +56,6 @@ export {
   type RollStatus,
   RollStore,
   type RunRollOptions,
-  rollKey,
-  rollStatusKey,
   runRollingUpdate,
 } from './roll.js';
 export {

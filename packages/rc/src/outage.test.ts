@@ -6,9 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LabelStore } from '@p2/keyspace';
 import { createStore } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
-import { LabelStore } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RcFarm } from './farm.js';

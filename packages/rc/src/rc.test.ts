@@ -1,11 +1,10 @@
+import { decodeAudit, encodeHealthRecord, healthKey, LabelStore, lockKeys } from '@p2/keyspace';
 import type { Store, TxnOp } from '@p2/kv';
-import { LabelStore } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Alert, RcWorker, rcOwnershipLockKey, reconcileRc } from './controller.js';
-import { encodeHealthRecord, StoreHealthSource } from './health.js';
+import { type Alert, RcWorker, reconcileRc } from './controller.js';
+import { StoreHealthSource } from './health.js';
 import { RcStore } from './rcstore.js';
-import { decodeAudit } from './records.js';
 import {
   eventually,
   intentNodes,
@@ -357,7 +356,7 @@ describe('reconcileRc against a real kv-server', () => {
       code: 'P2_RC_TXN_ROLLED_BACK',
     });
     expect(await intentNodes(t.store, pod)).toEqual([]);
-    expect(await t.store.acquire(rcOwnershipLockKey(rc.id), '', session)).toBe(true);
+    expect(await t.store.acquire(lockKeys.replicationController(rc.id), '', session)).toBe(true);
     expect((await reconcileRc({ store: t.store }, rc, { session })).added).toEqual(names);
     await t.store.destroySession(session);
   });
@@ -373,7 +372,10 @@ describe('reconcileRc against a real kv-server', () => {
     });
     await reconcileRc({ store: t.store }, rc);
     for (const node of names.slice(0, 2)) {
-      await t.store.put(`health/${pod}/${node}`, encodeHealthRecord(pod, node, 'passing'));
+      await t.store.put(
+        healthKey(pod, node),
+        encodeHealthRecord({ podId: pod, node: node, status: 'passing', time: new Date() }),
+      );
     }
     await labels.setLabel('node', names[0]!, 'fleet', 'retired');
     const health = new StoreHealthSource(t.store);
@@ -394,8 +396,14 @@ describe('reconcileRc against a real kv-server', () => {
       allocationStrategy: 'dynamic_strategy',
     });
     await reconcileRc({ store: t.store }, rc);
-    await t.store.put(`health/${pod}/${names[0]}`, encodeHealthRecord(pod, names[0]!, 'passing'));
-    await t.store.put(`health/${pod}/${names[1]}`, encodeHealthRecord(pod, names[1]!, 'critical'));
+    await t.store.put(
+      healthKey(pod, names[0]!),
+      encodeHealthRecord({ podId: pod, node: names[0]!, status: 'passing', time: new Date() }),
+    );
+    await t.store.put(
+      healthKey(pod, names[1]!),
+      encodeHealthRecord({ podId: pod, node: names[1]!, status: 'critical', time: new Date() }),
+    );
     await labels.setLabel('node', names[0]!, 'fleet', 'retired');
     const health = new StoreHealthSource(t.store);
     expect((await reconcileRc({ store: t.store, health }, rc)).transferred).toBeUndefined();

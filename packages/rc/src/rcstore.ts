@@ -1,8 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import {
+  decodeRc,
+  encodeRc,
+  idFromKey,
+  LabelStore,
+  Prefix,
+  type RcRecord,
+  rcKey,
+} from '@p2/keyspace';
 import type { Store, TxnOp } from '@p2/kv';
 import {
   type LabelSet,
-  LabelStore,
   labelKeyProblem,
   labelValueProblem,
   ReservedLabel,
@@ -10,7 +18,6 @@ import {
 } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
 import { RcError, RcErrorCode } from './errors.js';
-import { decodeRc, encodeRc, idFromKey, RC_PREFIX, type RcRecord } from './records.js';
 import { storeError } from './util.js';
 
 /** What {@link RcStore.create} needs. */
@@ -36,11 +43,6 @@ export interface CreateRcRequest {
   readonly disabled?: boolean;
   /** Use this id instead of a new UUID. */
   readonly id?: string;
-}
-
-/** The store key of an RC. */
-export function rcKey(id: string): string {
-  return `${RC_PREFIX}${id}`;
 }
 
 /**
@@ -146,14 +148,14 @@ export class RcStore {
   async list(): Promise<{ rcs: RcRecord[]; errors: RcError[] }> {
     let entries: Awaited<ReturnType<Store['list']>>['value'];
     try {
-      entries = (await this.#store.list(RC_PREFIX)).value;
+      entries = (await this.#store.list(Prefix.replicationControllers)).value;
     } catch (cause) {
-      throw storeError(`listing ${RC_PREFIX}`, cause);
+      throw storeError(`listing ${Prefix.replicationControllers}`, cause);
     }
     const rcs: RcRecord[] = [];
     const errors: RcError[] = [];
     for (const e of entries) {
-      if (idFromKey(RC_PREFIX, e.key) === undefined) continue;
+      if (idFromKey(Prefix.replicationControllers, e.key) === undefined) continue;
       try {
         rcs.push(decodeRc(e.value, e.key));
       } catch (error) {

@@ -1,9 +1,8 @@
-import { LabelStore } from '@p2/labels';
+import { decodeAudit, LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RcFarm } from './farm.js';
 import { RcStore } from './rcstore.js';
-import { decodeAudit } from './records.js';
 import { RollFarm, type RollStatus, RollStore, runRollingUpdate } from './roll.js';
 import {
   eventually,

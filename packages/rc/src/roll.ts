@@ -1,35 +1,41 @@
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { formatRfc3339Nano } from '@p2/go';
+import { compareHealth } from '@p2/health';
+import {
+  auditLogOp,
+  decodeRc,
+  decodeRoll,
+  encodeLabels,
+  encodeRc,
+  encodeRoll,
+  type HealthState,
+  type IndexedLabels,
+  idFromKey,
+  labelKey,
+  lockKeys,
+  lockPrefixes,
+  Prefix,
+  type RcRecord,
+  ROLL_DEFAULTS,
+  type RollRecord,
+  type RollStrategy,
+  rcKey,
+  realityKey,
+  rollKey,
+  rollStatusKey,
+} from '@p2/keyspace';
 import { type ManagedSession, type Store, startSession, type TxnOp } from '@p2/kv';
-import { encodeLabels, type IndexedLabels, labelKey, ReservedLabel } from '@p2/labels';
+import { ReservedLabel } from '@p2/labels';
 import {
   type ControllerContext,
   rcCurrentPods,
-  rcMutationLockKey,
   rcNodeOps,
-  realityKey,
   resolveContext,
   sameManifest,
 } from './controller.js';
 import { RcError, RcErrorCode } from './errors.js';
 import { type FarmOptions, LockFarm } from './farm.js';
-import { compareHealth, type HealthSource, type HealthState, StoreHealthSource } from './health.js';
-import { rcKey } from './rcstore.js';
-import {
-  AUDIT_PREFIX,
-  decodeRc,
-  decodeRoll,
-  encodeAudit,
-  encodeRc,
-  encodeRoll,
-  idFromKey,
-  type RcRecord,
-  ROLL_DEFAULTS,
-  ROLL_PREFIX,
-  type RollRecord,
-  type RollStrategy,
-  rfc3339Nano,
-} from './records.js';
+import { type HealthSource, StoreHealthSource } from './health.js';
 import {
   capUnavailable,
   type RcNodeCounts,
@@ -55,16 +61,6 @@ export interface RollStatus {
   readonly updatedAt: string;
   readonly old?: RcNodeCounts;
   readonly new?: RcNodeCounts;
-}
-
-/** The key of a rolling update. */
-export function rollKey(id: string): string {
-  return `${ROLL_PREFIX}${id}`;
-}
-
-/** The key of a rolling update's status record. */
-export function rollStatusKey(id: string): string {
-  return `status/rolls/${id}/rolling_update`;
 }
 
 /** What {@link RollStore.create} needs. */
@@ -149,18 +145,14 @@ export class RollStore {
       { verb: 'cas', key: rollKey(ru.newRc), value: encodeRoll(ru), index: 0 },
       { verb: 'cas', key: labelKey('rolls', ru.newRc), value: encodeLabels(labels), index: 0 },
       { verb: 'delete', key: rollStatusKey(ru.newRc) },
-      {
-        verb: 'set',
-        key: `${AUDIT_PREFIX}${randomUUID()}`,
-        value: encodeAudit('ROLLING_UPDATE_CREATION', {
-          pod_id: newRc.rc.manifest.id,
-          availability_zone: labels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
-          cluster_name: labels[ReservedLabel.CLUSTER_NAME] ?? '',
-          deployer: deployer ?? '',
-          manifest: newRc.rc.manifest.text(),
-          rolling_update_id: ru.newRc,
-        }),
-      },
+      auditLogOp('ROLLING_UPDATE_CREATION', {
+        pod_id: newRc.rc.manifest.id,
+        availability_zone: labels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
+        cluster_name: labels[ReservedLabel.CLUSTER_NAME] ?? '',
+        deployer: deployer ?? '',
+        manifest: newRc.rc.manifest.text(),
+        rolling_update_id: ru.newRc,
+      }).op,
     ];
     try {
       await commit(this.store, ops, `creating rolling update ${ru.newRc}`);
@@ -194,13 +186,13 @@ export class RollStore {
   async list(): Promise<RollRecord[]> {
     let entries: Awaited<ReturnType<Store['list']>>['value'];
     try {
-      entries = (await this.store.list(ROLL_PREFIX)).value;
+      entries = (await this.store.list(Prefix.rolls)).value;
     } catch (cause) {
-      throw storeError(`listing ${ROLL_PREFIX}`, cause);
+      throw storeError(`listing ${Prefix.rolls}`, cause);
     }
     const out: RollRecord[] = [];
     for (const e of entries) {
-      if (idFromKey(ROLL_PREFIX, e.key) === undefined) continue;
+      if (idFromKey(Prefix.rolls, e.key) === undefined) continue;
       try {
         out.push(decodeRoll(e.value, e.key));
       } catch {
@@ -244,7 +236,7 @@ export class RollStore {
           ...status,
           state: 'rolling',
           message: 'resumed after failure',
-          lastProgressAt: rfc3339Nano(new Date()),
+          lastProgressAt: formatRfc3339Nano(new Date()),
         }),
       );
     }
@@ -422,14 +414,14 @@ export async function runRollingUpdate(
   session.lost.addEventListener('abort', onAbort, { once: true });
   const proof: TxnOp[] = [oldId, newId].map((rc) => ({
     verb: 'check-session',
-    key: rcMutationLockKey(rc),
+    key: lockKeys.replicationControllerUpdate(rc),
     session: session.id,
   }));
   try {
     const locked = await store.txn(
       [oldId, newId].map((rc) => ({
         verb: 'lock',
-        key: rcMutationLockKey(rc),
+        key: lockKeys.replicationControllerUpdate(rc),
         value: `ru ${id}`,
         session: session.id,
       })),
@@ -468,7 +460,7 @@ export async function runRollingUpdate(
       ],
       `rolling update ${id}: enabling the new RC`,
     );
-    const startedAt = prior?.startedAt ?? rfc3339Nano(new Date(now()));
+    const startedAt = prior?.startedAt ?? formatRfc3339Nano(new Date(now()));
     const originalOld = prior?.originalOldReplicas ?? oldStart.rc.replicasDesired;
     const originalTotal =
       prior?.originalTotal ?? oldStart.rc.replicasDesired + newStart.rc.replicasDesired;
@@ -488,8 +480,8 @@ export async function runRollingUpdate(
         originalOldReplicas: originalOld,
         originalTotal,
         startedAt,
-        lastProgressAt: rfc3339Nano(new Date(lastProgress)),
-        updatedAt: rfc3339Nano(new Date(now())),
+        lastProgressAt: formatRfc3339Nano(new Date(lastProgress)),
+        updatedAt: formatRfc3339Nano(new Date(now())),
         ...(counts ?? {}),
       };
       await store.put(rollStatusKey(id), JSON.stringify(status)).catch(() => undefined);
@@ -602,8 +594,12 @@ export async function runRollingUpdate(
     await commit(
       store,
       [oldId, newId].flatMap((rc): TxnOp[] => [
-        { verb: 'check-session', key: rcMutationLockKey(rc), session: session.id },
-        { verb: 'delete', key: rcMutationLockKey(rc) },
+        {
+          verb: 'check-session',
+          key: lockKeys.replicationControllerUpdate(rc),
+          session: session.id,
+        },
+        { verb: 'delete', key: lockKeys.replicationControllerUpdate(rc) },
       ]),
       'releasing rolling update locks',
     ).catch(() => undefined);
@@ -744,18 +740,14 @@ export async function runRollingUpdate(
   }
 
   function completionAudit(newRc: RcRecord, succeeded: boolean, canceled: boolean): TxnOp {
-    return {
-      verb: 'set',
-      key: `${AUDIT_PREFIX}${randomUUID()}`,
-      value: encodeAudit('ROLLING_UPDATE_COMPLETION', {
-        pod_id: newRc.manifest.id,
-        availability_zone: newRc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
-        cluster_name: newRc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
-        rolling_update_id: id,
-        succeeded,
-        canceled,
-      }),
-    };
+    return auditLogOp('ROLLING_UPDATE_COMPLETION', {
+      pod_id: newRc.manifest.id,
+      availability_zone: newRc.podLabels[ReservedLabel.AVAILABILITY_ZONE] ?? '',
+      cluster_name: newRc.podLabels[ReservedLabel.CLUSTER_NAME] ?? '',
+      rolling_update_id: id,
+      succeeded,
+      canceled,
+    }).op;
   }
 }
 
@@ -787,8 +779,8 @@ export class RollFarm {
       ctx.store,
       {
         name: 'roll',
-        recordPrefix: ROLL_PREFIX,
-        lockPrefix: 'lock/rolls/',
+        recordPrefix: Prefix.rolls,
+        lockPrefix: lockPrefixes.rolls,
         accept: async (id) => (await rolls.status(id))?.state !== 'failed',
         spawn: (id) => {
           const abort = new AbortController();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import { LabelStore, Prefix, parsePodTreeKey } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
-import { type LabelSet, LabelStore, type Selector } from '@p2/labels';
+import type { LabelSet, Selector } from '@p2/labels';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import {
   type CandidateNode,
@@ -45,8 +46,6 @@ export interface LabelSchedulerOptions {
   capacityOf?: (node: string, labels: LabelSet) => Resources | undefined;
 }
 
-const INTENT_PREFIX = 'intent/';
-
 /**
  * The built-in scheduler: eligible nodes are node label records matching the selector (as P2);
  * allocation (which P2 never had) fills nodes that fit the pod's cgroup limits under their
@@ -88,11 +87,12 @@ export class LabelScheduler implements Scheduler {
     const occupied = new Set<string>();
     try {
       if (needUsage) {
-        const entries = (await this.#store.list(INTENT_PREFIX)).value;
+        const entries = (await this.#store.list(Prefix.intent)).value;
         for (const e of entries) {
-          const [node, pod, extra] = e.key.slice(INTENT_PREFIX.length).split('/');
-          if (!node || !pod || extra !== undefined) continue;
-          if (pod === podId) {
+          const parsed = parsePodTreeKey(e.key);
+          if (!parsed) continue;
+          const { node } = parsed;
+          if (parsed.podId === podId) {
             occupied.add(node);
             continue;
           }
@@ -101,9 +101,9 @@ export class LabelScheduler implements Scheduler {
           used.set(node, { cpus: u.cpus + d.cpus, memory: u.memory + d.memory });
         }
       } else {
-        for (const key of (await this.#store.keys(INTENT_PREFIX)).value) {
-          const [node, pod, extra] = key.slice(INTENT_PREFIX.length).split('/');
-          if (node && pod === podId && extra === undefined) occupied.add(node);
+        for (const key of (await this.#store.keys(Prefix.intent)).value) {
+          const parsed = parsePodTreeKey(key);
+          if (parsed?.podId === podId) occupied.add(parsed.node);
         }
       }
     } catch (cause) {

@@ -2,9 +2,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  encodeHealthRecord,
+  healthKey,
+  Prefix,
+  parsePodTreeKey,
+  podHealthPrefix,
+  realityKey,
+} from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
-import { encodeHealthRecord } from './health.js';
 
 export interface TestStore {
   store: Store;
@@ -45,11 +52,11 @@ export async function text(store: Store, key: string): Promise<string | undefine
 
 /** Node names that have intent for a pod id. */
 export async function intentNodes(store: Store, podId: string): Promise<string[]> {
-  const keys = (await store.keys('intent/')).value;
+  const keys = (await store.keys(Prefix.intent)).value;
   return keys
-    .map((k) => k.split('/'))
-    .filter((p) => p.length === 3 && p[2] === podId)
-    .map((p) => p[1]!)
+    .map((k) => parsePodTreeKey(k))
+    .filter((p) => p?.podId === podId)
+    .map((p) => p!.node)
     .sort();
 }
 
@@ -84,31 +91,34 @@ export function simulatePreparers(
     while (running) {
       try {
         const intents = new Map<string, string>();
-        for (const e of (await store.list('intent/')).value) {
-          const parts = e.key.split('/');
-          if (parts.length === 3)
-            intents.set(`${parts[1]}/${parts[2]}`, new TextDecoder().decode(e.value));
+        for (const e of (await store.list(Prefix.intent)).value) {
+          const k = parsePodTreeKey(e.key);
+          if (k) intents.set(`${k.node}/${k.podId}`, new TextDecoder().decode(e.value));
         }
         const realities = new Map<string, string>();
-        for (const e of (await store.list('reality/')).value) {
-          const parts = e.key.split('/');
-          if (parts.length === 3)
-            realities.set(`${parts[1]}/${parts[2]}`, new TextDecoder().decode(e.value));
+        for (const e of (await store.list(Prefix.reality)).value) {
+          const k = parsePodTreeKey(e.key);
+          if (k) realities.set(`${k.node}/${k.podId}`, new TextDecoder().decode(e.value));
         }
         for (const [nodePod, manifest] of intents) {
           if (realities.get(nodePod) === manifest) continue;
           const [node, pod] = nodePod.split('/') as [string, string];
-          await store.put(`reality/${nodePod}`, manifest);
+          await store.put(realityKey(node, pod), manifest);
           await store.put(
-            `health/${pod}/${node}`,
-            encodeHealthRecord(pod, node, options.healthOf(manifest)),
+            healthKey(pod, node),
+            encodeHealthRecord({
+              podId: pod,
+              node,
+              status: options.healthOf(manifest),
+              time: new Date(),
+            }),
           );
         }
         for (const nodePod of realities.keys()) {
           if (intents.has(nodePod)) continue;
           const [node, pod] = nodePod.split('/') as [string, string];
-          await store.delete(`reality/${nodePod}`);
-          await store.delete(`health/${pod}/${node}`);
+          await store.delete(realityKey(node, pod));
+          await store.delete(healthKey(pod, node));
         }
       } catch {
         // the store is shutting down
@@ -126,7 +136,7 @@ export function simulatePreparers(
 
 /** How many nodes run `podId` in reality and report it passing. */
 export async function passingCount(store: Store, podId: string): Promise<number> {
-  const entries = (await store.list(`health/${podId}/`)).value;
+  const entries = (await store.list(podHealthPrefix(podId))).value;
   return entries.filter((e) => new TextDecoder().decode(e.value).includes('"Status":"passing"'))
     .length;
 }

@@ -1,9 +1,10 @@
-import type { KvEntry, Store, TxnOp, TxnResult } from '@p2/kv';
+import { labelTypePrefix } from '@p2/keyspace';
+import { type KvEntry, MAX_TXN_OPS, type Store, type TxnOp, type TxnResult } from '@p2/kv';
 import { type Logger, pino } from 'pino';
 import { RcError, RcErrorCode } from './errors.js';
 
-/** Most ops in one transaction (P2's cap). */
-export const MAX_TXN_OPS = 64;
+/** Most ops in one transaction (P2's cap; `@p2/kv`'s). */
+export { MAX_TXN_OPS };
 
 /** @internal */
 export const silentLogger: Logger = pino({ level: 'silent' });
@@ -89,7 +90,7 @@ export async function waitForRecordOrNodes(
       .get(key, { index: state.record, waitMs, signal: local.signal })
       .then((r) => ({ which: 'record' as const, r }));
     const nodes = store
-      .keys('labels/node/', { index: state.nodes, waitMs, signal: local.signal })
+      .keys(labelTypePrefix('node'), { index: state.nodes, waitMs, signal: local.signal })
       .then((r) => ({ which: 'nodes' as const, r }));
     record.catch(() => undefined);
     nodes.catch(() => undefined);

@@ -4,9 +4,9 @@
  * updates too) with a session named like P2's: disable the RC, delete the pod's intent and labels,
  * decrement `replicas_desired`, re-enable it if it was enabled.
  */
-import { acquireLock, PodTree, type Store, startSession } from '@p2/kv';
-import { LabelStore } from '@p2/labels';
-import { RcStore, rcMutationLockKey } from '@p2/rc';
+import { LabelStore, lockKeys, PodTree } from '@p2/keyspace';
+import { acquireLock, type Store, startSession } from '@p2/kv';
+import { RcStore } from '@p2/rc';
 
 export interface DeallocateResult {
   rc: string;
@@ -27,7 +27,7 @@ export async function deallocatePod(
     behavior: 'delete',
   });
   try {
-    const lock = await acquireLock(store, rcMutationLockKey(request.rc), {
+    const lock = await acquireLock(store, lockKeys.replicationControllerUpdate(request.rc), {
       session,
       value: `p2-rm:user:${request.user}:rcID:${request.rc}`,
     });

@@ -3,7 +3,8 @@
  * SHA, the health record (`health/<pod>/<node>`) and the preparer's own status record
  * (`status/preparer/<node>/<pod>`, a p2 extension). Reusable by any tool that reads a store.
  */
-import { HealthStore, type KvEntry, type PodRecord, PodTree, type Store } from '@p2/kv';
+import { HealthStore, type PodRecord, PodTree } from '@p2/keyspace';
+import type { KvEntry, Store } from '@p2/kv';
 
 /** The preparer's per-pod status record (written by `@p2/preparer`). */
 export interface PreparerStatus {

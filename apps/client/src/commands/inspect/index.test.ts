@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createStore, HealthStore } from '@p2/kv';
+import { HealthStore } from '@p2/keyspace';
+import { createStore } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -2,13 +2,8 @@
  * `p2 label get|set|rm|query` — labels of nodes, pods (`<node>/<pod>`), replication controllers,
  * rolls and pod clusters, through `@p2/labels` (P2's p2-label `show`/`apply`, plus selector queries).
  */
-import {
-  assertLabelType,
-  LabelStore,
-  type LabelType,
-  labelSetString,
-  parseSelector,
-} from '@p2/labels';
+import { assertLabelType, LabelStore, type LabelType } from '@p2/keyspace';
+import { labelSetString, parseSelector } from '@p2/labels';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {

@@ -4,7 +4,7 @@
  * The plan is the host agent's own (`planDeploy`, from the deploy's step decisions).
  */
 import { type PodPlan, planDeploy } from '@p2/host-agent';
-import { PodTree } from '@p2/kv';
+import { PodTree } from '@p2/keyspace';
 import type { Manifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';

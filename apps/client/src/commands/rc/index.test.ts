@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LabelStore } from '@p2/labels';
+import { LabelStore } from '@p2/keyspace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../exit-codes.js';
 import { type Harness, startHarness } from '../../test-support.js';

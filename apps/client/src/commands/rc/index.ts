@@ -3,18 +3,8 @@
  * `@p2/rc`'s stores (P2's p2-rctl and p2-dsctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
-import { LabelStore } from '@p2/labels';
-import {
-  type DsRecord,
-  DsStore,
-  type RcRecord,
-  RcStore,
-  type RollRecord,
-  type RollStatus,
-  RollStore,
-  rcCurrentPods,
-  readDsStatus,
-} from '@p2/rc';
+import { type DsRecord, LabelStore, type RcRecord, type RollRecord } from '@p2/keyspace';
+import { DsStore, RcStore, type RollStatus, RollStore, rcCurrentPods, readDsStatus } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {

@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UuidPodStore } from '@p2/kv';
-import { LabelStore } from '@p2/labels';
+import { LabelStore, UuidPodStore } from '@p2/keyspace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../exit-codes.js';
 import { type Harness, startHarness } from '../../test-support.js';

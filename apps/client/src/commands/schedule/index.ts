@@ -4,8 +4,7 @@
  * and the file's bytes are stored verbatim (so a clearsigned manifest keeps its signature).
  */
 
-import { PodTree, UuidPodStore } from '@p2/kv';
-import { LabelStore } from '@p2/labels';
+import { LabelStore, PodTree, UuidPodStore } from '@p2/keyspace';
 import { isUuidShaped } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';

@@ -1,64 +1,22 @@
+import { KvError } from '@p2/kv';
 import { describe, expect, it } from 'vitest';
-import {
-  countHealthByPod,
-  countHealthOnNodes,
-  healthyCountByPod,
-  sortNodesWorstFirst,
-  statusByNode,
-} from './aggregate.js';
-import { HealthError } from './errors.js';
 import {
   decodeHealthRecord,
   encodeHealthRecord,
-  formatRfc3339Nano,
+  HealthStore,
   healthKey,
   parseHealthKey,
-} from './record.js';
-import {
-  bestHealth,
-  compareHealth,
-  healthOrdinal,
-  isAtLeast,
   parseHealthState,
-  worstHealth,
-} from './state.js';
-
-describe('states', () => {
-  it('orders critical < unknown < warning < passing', () => {
-    expect(['passing', 'unknown', 'critical', 'warning'].sort(compareHealth)).toEqual([
-      'critical',
-      'unknown',
-      'warning',
-      'passing',
-    ]);
-    expect(worstHealth(['passing', 'warning', 'unknown'])).toBe('unknown');
-    expect(bestHealth(['critical', 'warning'])).toBe('warning');
-    expect(worstHealth([])).toBe('unknown');
-    expect(isAtLeast('warning', 'warning')).toBe(true);
-    expect(isAtLeast('unknown', 'warning')).toBe(false);
-  });
-
-  it('reads unknown strings as unknown but ranks them as critical (both P2 rules)', () => {
-    expect(parseHealthState('Passing')).toBe('unknown');
-    expect(parseHealthState(undefined)).toBe('unknown');
-    expect(healthOrdinal('green')).toBe(healthOrdinal('critical'));
-    expect(worstHealth(['passing', 'green'])).toBe('critical');
-  });
-});
+} from './health.js';
 
 describe('health records', () => {
   it('forms and splits P2 keys', () => {
     expect(healthKey('web', 'h1.example')).toBe('health/web/h1.example');
     expect(parseHealthKey('health/web/h1.example')).toEqual({ podId: 'web', node: 'h1.example' });
     for (const bad of ['health/web', 'health/web/h1/x', 'intent/h1/web', 'health//h1']) {
-      expect(() => parseHealthKey(bad)).toThrow(HealthError);
+      expect(() => parseHealthKey(bad)).toThrow(KvError);
     }
     expect(() => healthKey('a/b', 'h1')).toThrowError(/pod id "a\/b" is empty or contains "\/"/);
-  });
-
-  it("formats times like Go's RFC3339Nano", () => {
-    expect(formatRfc3339Nano(new Date('2026-01-02T03:04:05.000Z'))).toBe('2026-01-02T03:04:05Z');
-    expect(formatRfc3339Nano(new Date('2026-01-02T03:04:05.120Z'))).toBe('2026-01-02T03:04:05.12Z');
   });
 
   it('encodes in Go field order with Expires 100 years on', () => {
@@ -105,7 +63,7 @@ describe('health records', () => {
   it('refuses values that are not records, naming the key', () => {
     expect(() => decodeHealthRecord('nope', 'health/web/h1')).toThrowError(
       expect.objectContaining({
-        code: 'P2_HEALTH_INVALID_RECORD',
+        code: 'P2_KV_BAD_RECORD',
         message: expect.stringContaining('health value at health/web/h1 is not JSON'),
       }),
     );
@@ -117,42 +75,15 @@ describe('health records', () => {
   });
 });
 
-describe('aggregation', () => {
-  const records = [
-    { podId: 'web', node: 'h1', status: 'passing' as const },
-    { podId: 'web', node: 'h2', status: 'critical' as const },
-    { podId: 'web', node: 'h3', status: 'warning' as const },
-    { podId: 'db', node: 'h1', status: 'unknown' as const },
-  ];
-
-  it('counts healthy nodes per pod', () => {
-    expect(healthyCountByPod(records)).toEqual(
-      new Map([
-        ['web', 1],
-        ['db', 0],
-      ]),
-    );
-    expect(healthyCountByPod(records, 'warning').get('web')).toBe(2);
-    expect(countHealthByPod(records).get('web')).toEqual({
-      passing: 1,
-      warning: 1,
-      unknown: 0,
-      critical: 1,
-      total: 3,
-      healthy: 1,
-    });
-  });
-
-  it('counts over a node list with missing nodes as unknown', () => {
-    const byNode = statusByNode(records.filter((r) => r.podId === 'web'));
-    expect(countHealthOnNodes(['h1', 'h2', 'h9', 'h9'], byNode)).toEqual({
-      passing: 1,
-      warning: 0,
-      unknown: 1,
-      critical: 1,
-      total: 3,
-      healthy: 1,
-    });
-    expect(sortNodesWorstFirst(['h1', 'h3', 'h9', 'h2'], byNode)).toEqual(['h2', 'h9', 'h3', 'h1']);
+describe('health states as stored', () => {
+  it('reads a wrongly-cased or unknown status as unknown (spec 01 §2.4)', () => {
+    expect(parseHealthState('Passing')).toBe('unknown');
+    expect(parseHealthState(undefined)).toBe('unknown');
+    expect(
+      HealthStore.decode({
+        key: 'health/web/h1',
+        value: new TextEncoder().encode('{"status":"PASSING"}'),
+      } as never).status,
+    ).toBe('unknown');
   });
 });

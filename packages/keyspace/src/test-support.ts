@@ -12,7 +12,7 @@ export interface TestStore {
 }
 
 export async function startTestStore(): Promise<TestStore> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'p2t-labels-'));
+  const dataDir = await mkdtemp(join(tmpdir(), 'p2t-keyspace-'));
   const server = await startKvServer({
     dataDir,
     port: 0,
@@ -25,6 +25,22 @@ export async function startTestStore(): Promise<TestStore> {
     url: server.url,
     cleanup: async () => {
       await store.close();
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A bare `@p2/kv-server` on loopback (the typed-store tests connect their own store to `address`). */
+export async function startTestServer(): Promise<{
+  address: string;
+  cleanup: () => Promise<void>;
+}> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'p2t-keyspace-'));
+  const server = await startKvServer({ dataDir, port: 0, nodeName: 'p2t-node' });
+  return {
+    address: `127.0.0.1:${server.port}`,
+    cleanup: async () => {
       await server.close();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -6,7 +6,7 @@ import {
   parseLabelKey,
   parsePodLabelId,
   podLabelId,
-} from './records.js';
+} from './labels.js';
 
 describe('label keys', () => {
   it('lays records out as labels/<type>/<id>, pod ids keeping their slash', () => {

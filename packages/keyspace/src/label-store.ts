@@ -1,18 +1,21 @@
-import type { Store, TxnOp } from '@p2/kv';
+import { MAX_TXN_OPS, type Store, type TxnOp } from '@p2/kv';
+import {
+  type LabelSet,
+  LabelsError,
+  LabelsErrorCode,
+  labelKeyProblem,
+  labelValueProblem,
+  Selector,
+} from '@p2/labels';
 import { type Logger, pino } from 'pino';
-import { LabelsError, LabelsErrorCode } from './errors.js';
 import {
   decodeLabels,
   encodeLabels,
-  LABELS_PREFIX,
   type Labeled,
   type LabelType,
   labelKey,
-} from './records.js';
-import { type LabelSet, labelKeyProblem, labelValueProblem, Selector } from './selector.js';
-
-/** Most operations one store transaction may hold (P2's cap, Consul's old limit). */
-export const MAX_TXN_OPS = 64;
+  labelTypePrefix,
+} from './labels.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -114,7 +117,7 @@ export class LabelStore {
    * @throws LabelsError `P2_LABELS_STORE`
    */
   async list(type: LabelType): Promise<IndexedLabels[]> {
-    const prefix = `${LABELS_PREFIX}${type}/`;
+    const prefix = labelTypePrefix(type);
     let entries: Awaited<ReturnType<Store['list']>>['value'];
     try {
       entries = (await this.#store.list(prefix)).value;

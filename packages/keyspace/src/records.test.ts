@@ -1,6 +1,8 @@
+import { formatRfc3339Nano } from '@p2/go';
 import { Selector } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import { describe, expect, it } from 'vitest';
+import { idFromKey } from './keys.js';
 import {
   decodeAudit,
   decodeDs,
@@ -10,9 +12,7 @@ import {
   encodeDs,
   encodeRc,
   encodeRoll,
-  idFromKey,
   ROLL_DEFAULTS,
-  rfc3339Nano,
 } from './records.js';
 
 const MANIFEST =
@@ -65,7 +65,7 @@ describe('RC records', () => {
     try {
       decodeRc(JSON.stringify(json), 'k');
     } catch (e) {
-      expect((e as { code: string }).code).toBe('P2_RC_INVALID_RECORD');
+      expect((e as { code: string }).code).toBe('P2_KV_BAD_RECORD');
     }
   });
 
@@ -159,7 +159,7 @@ describe('audit records and keys', () => {
       '{"event_type":"REPLICATION_CONTROLLER_RETARGET","event_details":{"pod_id":"hello","nodes":["a"]},"timestamp":"2026-01-02T03:04:05.12Z","schema_version":1}',
     );
     expect(decodeAudit(text).schemaVersion).toBe(1);
-    expect(rfc3339Nano(new Date('2026-01-02T03:04:05.000Z'))).toBe('2026-01-02T03:04:05Z');
+    expect(formatRfc3339Nano(new Date('2026-01-02T03:04:05.000Z'))).toBe('2026-01-02T03:04:05Z');
   });
 
   it('extracts ids only from direct children', () => {

@@ -2,24 +2,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isP2Error } from '@p2/errors';
 import { goJson } from '@p2/go';
+import { ConsulStore, KvErrorCodes, type Store } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../../../vitest.shared.js';
-import { ConsulStore } from './consul.js';
-import { KvErrorCodes } from './errors.js';
-import {
-  AuditLogStore,
-  HealthStore,
-  lockKeys,
-  PodTree,
-  RawLabelStore,
-  RecordStore,
-  StatusStore,
-  UuidPodStore,
-  validateReplicationController,
-} from './layout.js';
+import { HealthStore } from './health.js';
+import { lockKeys } from './keys.js';
+import { LabelStore } from './label-store.js';
+import { labelKey } from './labels.js';
+import { PodTree, UuidPodStore } from './pods.js';
+import { AuditLogStore } from './records.js';
+import { StatusStore } from './status.js';
 import { startTestServer } from './test-support.js';
-import type { Store } from './types.js';
 
 const fixture = (name: string) => readFileSync(join(fixturesDir, 'manifests', name));
 const text = (bytes: Uint8Array | undefined) =>
@@ -148,35 +142,20 @@ describe('P2 key layout on a real @p2/kv-server', () => {
   });
 
   it('labels: CAS mutation, delete-CAS when emptied, pod ids with a slash', async () => {
-    const labels = new RawLabelStore(store);
-    await labels.mutate('pod', 'node1/hello', (l) => ({ ...l, pod_id: 'hello', app: '<web>' }));
+    const labels = new LabelStore(store, { validate: false });
+    await labels.setLabels('pod', 'node1/hello', { pod_id: 'hello', app: '<web>' });
     expect(text((await store.get('labels/pod/node1/hello')).value?.value)).toBe(
-      '{"pod_id":"hello","app":"\\u003cweb\\u003e"}',
+      '{"app":"\\u003cweb\\u003e","pod_id":"hello"}',
     );
     expect((await labels.get('pod', 'node1/hello')).labels).toEqual({
       pod_id: 'hello',
       app: '<web>',
     });
-    expect((await labels.list('pod')).records.map((r) => r.id)).toEqual(['node1/hello']);
-    await labels.mutate('pod', 'node1/hello', () => ({}));
+    expect((await labels.list('pod')).map((r) => r.id)).toEqual(['node1/hello']);
+    await labels.removeLabel('pod', 'node1/hello', 'app');
+    await labels.removeLabel('pod', 'node1/hello', 'pod_id');
     expect((await store.get('labels/pod/node1/hello')).value).toBeUndefined();
-    expect(() => labels.key('bogus' as 'pod', 'x')).toThrow(/unknown label type/);
-  });
-
-  it('records: create-if-absent, CAS mutate, required RC fields checked on read', async () => {
-    const rcs = new RecordStore(store, 'replication_controllers', validateReplicationController);
-    const id = '0f8fad5b-d9cb-469f-a165-70867728950e';
-    await rcs.create(id, { id, manifest: 'id: hello\n', replicas_desired: 1 });
-    await expect(rcs.create(id, { id, manifest: 'x', replicas_desired: 2 })).rejects.toThrow(
-      /already exists/,
-    );
-    const next = await rcs.mutate(id, (rc) => ({ ...rc, replicas_desired: 3 }));
-    expect(next.replicas_desired).toBe(3);
-    await store.put('replication_controllers/6f9619ff-8b86-d011-b42d-00c04fc964ff', '{"id":"x"}');
-    const { records, problems } = await rcs.list();
-    expect([...records.keys()]).toEqual([id]);
-    expect(problems[0]?.error.message).toContain('replicas_desired');
-    expect(() => rcs.key('not-a-uuid')).toThrow(/expected a lower-case UUID/);
+    expect(() => labelKey('bogus' as 'pod', 'x')).toThrow(/unknown label type/);
   });
 
   it('audit records are written in transactions with schema_version 1', async () => {
@@ -191,7 +170,7 @@ describe('P2 key layout on a real @p2/kv-server', () => {
     expect(records.get(id)).toEqual({
       eventType: 'ROLLING_UPDATE_COMPLETION',
       eventDetails: { pod_id: 'hello', succeeded: true },
-      timestamp: '1970-01-01T00:00:00.000Z',
+      timestamp: '1970-01-01T00:00:00Z',
       schemaVersion: 1,
     });
     await store.txn([audit.deleteOp(id)]);

@@ -1,7 +1,7 @@
+import { MAX_TXN_OPS } from '@p2/kv';
+import { LabelsError, Selector } from '@p2/labels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabelsError } from './errors.js';
-import { Selector } from './selector.js';
-import { LabelStore, MAX_TXN_OPS } from './store.js';
+import { LabelStore } from './label-store.js';
 import { startTestStore, type TestStore } from './test-support.js';
 
 let t: TestStore;

@@ -1,11 +1,11 @@
 /**
  * P2's key layout (the typed stores p2's packages use: PodTree, UuidPodStore, StatusStore,
- * HealthStore, RawLabelStore, RecordStore, AuditLogStore, watches, transactions) on real etcd: the
- * unchanged cases of `layout.test.ts`, with its two helpers swapped for etcd — `startTestServer`
- * returns a real etcd member's endpoint and `ConsulStore` is the etcd backend on a fresh prefix.
+ * HealthStore, LabelStore, AuditLogStore, watches, transactions) on real etcd: the unchanged cases
+ * of `stores.test.ts`, with its two helpers swapped for etcd — `startTestServer` returns a real
+ * etcd member's endpoint and `ConsulStore` is the etcd backend on a fresh prefix.
  */
 import { afterAll, expect, vi } from 'vitest';
-import type { EtcdCluster } from './etcd-test-support.js';
+import type { EtcdCluster } from '../../kv/src/etcd-test-support.js';
 
 const shared = vi.hoisted(() => ({
   cluster: undefined as EtcdCluster | undefined,
@@ -13,7 +13,7 @@ const shared = vi.hoisted(() => ({
 }));
 
 vi.mock('./test-support.js', async () => {
-  const { startEtcd } = await import('./etcd-test-support.js');
+  const { startEtcd } = await import('../../kv/src/etcd-test-support.js');
   return {
     startTestServer: async () => {
       shared.cluster ??= await startEtcd(1);
@@ -22,8 +22,9 @@ vi.mock('./test-support.js', async () => {
   };
 });
 
-vi.mock('./consul.js', async () => {
-  const { EtcdStore } = await import('./etcd.js');
+vi.mock('@p2/kv', async (importOriginal) => {
+  const kv = await importOriginal<typeof import('@p2/kv')>();
+  const { EtcdStore } = kv;
   class EtcdAsConsulStore extends EtcdStore {
     constructor(options: { address: string }) {
       super({
@@ -33,7 +34,7 @@ vi.mock('./consul.js', async () => {
       });
     }
   }
-  return { ConsulStore: EtcdAsConsulStore };
+  return { ...kv, ConsulStore: EtcdAsConsulStore };
 });
 
 afterAll(async () => {
@@ -41,4 +42,4 @@ afterAll(async () => {
   expect(shared.run, 'the layout cases must have run on EtcdStore').toBeGreaterThan(0);
 });
 
-await import('./layout.test.js');
+await import('./stores.test.js');

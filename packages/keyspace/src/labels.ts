@@ -1,5 +1,11 @@
-import { LabelsError, LabelsErrorCode } from './errors.js';
-import type { LabelSet } from './selector.js';
+/**
+ * Label records at `labels/<type>/<id>` (spec 01 §3): keys, ids and the one codec. Problems are
+ * `LabelsError`s (from `@p2/labels`), as label problems are everywhere.
+ */
+import { goJson, sortedMap } from '@p2/go';
+import { type LabelSet, LabelsError, LabelsErrorCode } from '@p2/labels';
+import { text } from './json.js';
+import { Prefix } from './keys.js';
 
 /** The label types P2 stores under `labels/<type>/` (note the singular `replication_controller`). */
 export const LABEL_TYPES = [
@@ -12,26 +18,6 @@ export const LABEL_TYPES = [
 
 /** One of {@link LABEL_TYPES}. */
 export type LabelType = (typeof LABEL_TYPES)[number];
-
-/** The store prefix of every label record. */
-export const LABELS_PREFIX = 'labels/';
-
-/** Labels with a meaning to P2's controllers (spec 03 §0.2). */
-export const ReservedLabel = {
-  /** The manifest id: on RC labels (automatic), on RC-scheduled pods, on pod clusters. */
-  POD_ID: 'pod_id',
-  /** The owning replication controller, on pods it scheduled. */
-  REPLICATION_CONTROLLER_ID: 'replication_controller_id',
-  /** The owning daemon set, on pods it scheduled. */
-  DAEMON_SET_ID: 'daemon_set_id',
-  /** Injected into RC `pod_labels` at creation; on pod clusters. */
-  AVAILABILITY_ZONE: 'availability_zone',
-  /** Injected into RC `pod_labels` at creation; on pod clusters. */
-  CLUSTER_NAME: 'cluster_name',
-} as const;
-
-/** One of the {@link ReservedLabel} keys. */
-export type ReservedLabel = (typeof ReservedLabel)[keyof typeof ReservedLabel];
 
 /** A label record: what is stored at `labels/<type>/<id>`. */
 export interface Labeled {
@@ -74,11 +60,11 @@ export function labelKey(type: LabelType, id: string): string {
       LabelsErrorCode.INVALID_KEY_PATH,
       `a ${type} label id must not be empty`,
       {
-        details: { key: `${LABELS_PREFIX}${type}/` },
+        details: { key: `${Prefix.labels}${type}/` },
       },
     );
   }
-  return `${LABELS_PREFIX}${type}/${id}`;
+  return `${Prefix.labels}${type}/${id}`;
 }
 
 /** The id of a pod's label record: `<node>/<pod-id>` (legacy pods). */
@@ -104,14 +90,14 @@ export function parsePodLabelId(id: string): { node: string; podId: string } | u
  * @example parseLabelKey('labels/pod/n1/hello') // { type: 'pod', id: 'n1/hello' }
  */
 export function parseLabelKey(key: string): { type: LabelType; id: string } {
-  if (!key.startsWith(LABELS_PREFIX)) {
+  if (!key.startsWith(Prefix.labels)) {
     throw new LabelsError(
       LabelsErrorCode.INVALID_KEY_PATH,
       `"${key}" is not a label key; expected labels/<type>/<id>`,
       { details: { key } },
     );
   }
-  const rest = key.slice(LABELS_PREFIX.length);
+  const rest = key.slice(Prefix.labels.length);
   const slash = rest.indexOf('/');
   if (slash < 0 || slash === rest.length - 1) {
     throw new LabelsError(
@@ -132,18 +118,12 @@ export function parseLabelKey(key: string): { type: LabelType; id: string } {
  * @example encodeLabels({ b: '2', a: '<1>' }) // '{"a":"\\u003c1\\u003e","b":"2"}'
  */
 export function encodeLabels(labels: LabelSet): string {
-  const sorted: Record<string, string> = {};
-  for (const k of Object.keys(labels).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
-    sorted[k] = labels[k]!;
-  return goEscape(JSON.stringify(sorted));
+  return goJson(sortedMap(labels));
 }
 
-/** Escapes what Go's encoder escapes beyond JSON.stringify. @internal */
-export function goEscape(json: string): string {
-  return json.replace(
-    /[<>&\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+/** `labels/<type>/`: every record of one type. */
+export function labelTypePrefix(type: LabelType): string {
+  return `${Prefix.labels}${type}/`;
 }
 
 /**
@@ -156,11 +136,11 @@ export function decodeLabels(
   value: string | Uint8Array,
   key = '(label record)',
 ): Record<string, string> {
-  const text = typeof value === 'string' ? value : new TextDecoder().decode(value);
-  if (text.trim() === '') return {};
+  const raw = text(value);
+  if (raw.trim() === '') return {};
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(raw);
   } catch (cause) {
     throw new LabelsError(
       LabelsErrorCode.INVALID_RECORD,

@@ -1,16 +1,14 @@
-import { goJson, sortedMap } from '@p2/go';
+/**
+ * Controller records (spec 01 §2.5, spec 03): replication controllers, rolling updates, daemon sets
+ * and audit logs — one codec each, in P2's field order with Go's JSON escaping.
+ */
+import { randomUUID } from 'node:crypto';
+import { formatRfc3339Nano, goJson, sortedMap } from '@p2/go';
+import { assertUuid, KvError, KvErrorCodes, type Store, type TxnOp } from '@p2/kv';
 import { type LabelSet, LabelsError, Selector } from '@p2/labels';
 import { type Manifest, parseManifest } from '@p2/manifest';
-import { RcError, RcErrorCode } from './errors.js';
-
-/** Store prefix of replication controller records. */
-export const RC_PREFIX = 'replication_controllers/';
-/** Store prefix of rolling update records (`rolls/<new RC id>`). */
-export const ROLL_PREFIX = 'rolls/';
-/** Store prefix of daemon set records. */
-export const DS_PREFIX = 'daemon_sets/';
-/** Store prefix of audit records. */
-export const AUDIT_PREFIX = 'audit_logs/';
+import { type ReadProblem, text } from './json.js';
+import { auditLogKey, Prefix } from './keys.js';
 
 /** P2's two allocation strategies; any other string behaves like `static_strategy`. */
 export type AllocationStrategy = 'dynamic_strategy' | 'static_strategy';
@@ -32,8 +30,8 @@ export interface RcRecord {
   readonly topologySpreadKey?: string | undefined;
 }
 
-function recordError(key: string, message: string, cause?: unknown): RcError {
-  return new RcError(RcErrorCode.INVALID_RECORD, `${key}: ${message}`, {
+function recordError(key: string, message: string, cause?: unknown): KvError {
+  return new KvError(KvErrorCodes.BAD_RECORD, `${key}: ${message}`, {
     cause,
     details: { key },
     hint: 'the record was written by something other than p2/P2, or by hand; fix or delete the key',
@@ -41,10 +39,9 @@ function recordError(key: string, message: string, cause?: unknown): RcError {
 }
 
 function parseObject(value: string | Uint8Array, key: string): Record<string, unknown> {
-  const text = typeof value === 'string' ? value : new TextDecoder().decode(value);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(text(value));
   } catch (cause) {
     throw recordError(key, `not valid JSON (${(cause as Error).message})`, cause);
   }
@@ -121,13 +118,6 @@ function selectorField(obj: Record<string, unknown>, field: string, key: string)
   }
 }
 
-/** The id part of `<prefix><id>`, or `undefined` for keys not directly under the prefix. */
-export function idFromKey(prefix: string, key: string): string | undefined {
-  if (!key.startsWith(prefix)) return undefined;
-  const id = key.slice(prefix.length);
-  return id === '' || id.includes('/') ? undefined : id;
-}
-
 /**
  * The JSON P2 stores for an RC: fields in P2's order, Go escaping.
  *
@@ -150,7 +140,7 @@ export function encodeRc(rc: RcRecord): string {
  * Reads an RC record. As P2: `replicas_desired` and `manifest` are required (a missing count must
  * never silently mean 0), the selector is re-parsed.
  *
- * @throws RcError `P2_RC_INVALID_RECORD` naming the key and the field
+ * @throws KvError `P2_KV_BAD_RECORD` naming the key and the field
  */
 export function decodeRc(value: string | Uint8Array, key = 'replication controller'): RcRecord {
   const obj = parseObject(value, key);
@@ -233,7 +223,7 @@ export function encodeRoll(ru: RollRecord): string {
 /**
  * Reads a rolling update record; records written by P2 (no extension fields) get the defaults.
  *
- * @throws RcError `P2_RC_INVALID_RECORD`
+ * @throws KvError `P2_KV_BAD_RECORD`
  */
 export function decodeRoll(value: string | Uint8Array, key = 'rolling update'): RollRecord {
   const obj = parseObject(value, key);
@@ -289,7 +279,7 @@ export function encodeDs(ds: DsRecord): string {
 /**
  * Reads a daemon set record; `pod_id` must equal the manifest id.
  *
- * @throws RcError `P2_RC_INVALID_RECORD`
+ * @throws KvError `P2_KV_BAD_RECORD`
  */
 export function decodeDs(value: string | Uint8Array, key = 'daemon set'): DsRecord {
   const obj = parseObject(value, key);
@@ -321,7 +311,13 @@ export type AuditEventType =
   | 'DAEMON_SET_DELETED'
   | 'DAEMON_SET_ENABLED'
   | 'DAEMON_SET_DISABLED'
-  | 'DAEMON_SET_MODIFIED';
+  | 'DAEMON_SET_MODIFIED'
+  | 'NODE_TRANSFER_START'
+  | 'NODE_TRANSFER_COMPLETION'
+  | 'NODE_TRANSFER_ROLLBACK'
+  | 'P2_BALANCER_START'
+  | 'P2_BALANCER_COMPLETION'
+  | 'P2_BALANCER_FAILURE';
 
 /** An audit record as stored at `audit_logs/<uuid>`. */
 export interface AuditRecord {
@@ -332,24 +328,17 @@ export interface AuditRecord {
   readonly schemaVersion: number;
 }
 
-/** Go's RFC3339Nano for a JS date (trailing zeros of the fraction trimmed, `Z` for UTC). @internal */
-export function rfc3339Nano(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/\.(\d*?)0*Z$/, (_m, frac: string) => (frac ? `.${frac}Z` : 'Z'));
-}
-
 /** JSON for an audit record (schema version always 1, as P2). */
 export function encodeAudit(eventType: AuditEventType, details: unknown, now = new Date()): string {
   return goJson({
     event_type: eventType,
     event_details: details,
-    timestamp: rfc3339Nano(now),
+    timestamp: formatRfc3339Nano(now),
     schema_version: 1,
   });
 }
 
-/** Reads an audit record. @throws RcError `P2_RC_INVALID_RECORD` */
+/** Reads an audit record. @throws KvError `P2_KV_BAD_RECORD` */
 export function decodeAudit(value: string | Uint8Array, key = 'audit record'): AuditRecord {
   const obj = parseObject(value, key);
   return {
@@ -358,4 +347,59 @@ export function decodeAudit(value: string | Uint8Array, key = 'audit record'): A
     timestamp: str(obj, 'timestamp', key),
     schemaVersion: int(obj, 'schema_version', key),
   };
+}
+
+/**
+ * A txn op creating an audit record at a fresh `audit_logs/<uuid>` (P2 wrote them only inside
+ * transactions). Returns the new id too.
+ *
+ * @example auditLogOp('DAEMON_SET_ENABLED', { daemon_set: {…}, user: 'ops' }).op // { verb: 'set', key: 'audit_logs/<uuid>', value: '{"event_type":…}' }
+ */
+export function auditLogOp(
+  eventType: AuditEventType,
+  details: unknown,
+  now = new Date(),
+): { id: string; op: TxnOp & { verb: 'set' } } {
+  const id = randomUUID();
+  return {
+    id,
+    op: { verb: 'set', key: auditLogKey(id), value: encodeAudit(eventType, details, now) },
+  };
+}
+
+/** Audit records (`audit_logs/<uuid>`); created and deleted inside transactions, as P2 did. */
+export class AuditLogStore {
+  constructor(private readonly store: Store) {}
+
+  /** A txn op creating a record (schema_version 1); see {@link auditLogOp}. */
+  createOp(
+    eventType: AuditEventType,
+    eventDetails: unknown,
+    now = new Date(),
+  ): { id: string; op: TxnOp } {
+    return auditLogOp(eventType, eventDetails, now);
+  }
+
+  /** A txn op deleting a record. @throws KvError `P2_KV_INVALID_KEY` for an id that is not a uuid */
+  deleteOp(id: string): TxnOp {
+    assertUuid('audit log id', id);
+    return { verb: 'delete', key: auditLogKey(id) };
+  }
+
+  /** id → record; keys that are not `audit_logs/<uuid>` and unreadable records are reported. */
+  async list(): Promise<{ records: Map<string, AuditRecord>; problems: ReadProblem[] }> {
+    const { value: entries } = await this.store.list(Prefix.auditLogs);
+    const records = new Map<string, AuditRecord>();
+    const problems: ReadProblem[] = [];
+    for (const entry of entries) {
+      try {
+        const id = entry.key.slice(Prefix.auditLogs.length);
+        assertUuid('audit log id', id);
+        records.set(id, decodeAudit(entry.value, entry.key));
+      } catch (error) {
+        problems.push({ key: entry.key, error: error as KvError });
+      }
+    }
+    return { records, problems };
+  }
 }

@@ -1,0 +1,96 @@
+/**
+ * `@p2/keyspace`: P2's store layout — every key and every record type with exactly one codec, and
+ * typed stores over any `@p2/kv` store (intent, reality, uuid pods, health, labels, status,
+ * controller records, audit logs, locks).
+ *
+ * @packageDocumentation
+ */
+export {
+  decodeHealthRecord,
+  encodeHealthRecord,
+  HEALTH_STATES,
+  type HealthRecord,
+  type HealthRecordInput,
+  type HealthState,
+  HealthStore,
+  healthKey,
+  isHealthState,
+  parseHealthKey,
+  parseHealthState,
+  podHealthPrefix,
+} from './health.js';
+export type { ReadProblem } from './json.js';
+export {
+  auditLogKey,
+  dsKey,
+  dsStatusKey,
+  idFromKey,
+  intentKey,
+  lockKeys,
+  lockPrefixes,
+  nodePodsPrefix,
+  type PodTreeName,
+  Prefix,
+  parsePodTreeKey,
+  parsePreparerStatusKey,
+  podClusterKey,
+  podTreeKey,
+  preparerStatusKey,
+  preparerStatusPrefix,
+  rcKey,
+  realityKey,
+  rollKey,
+  rollStatusKey,
+  uuidPodKey,
+} from './keys.js';
+export {
+  type IndexedLabels,
+  type LabelChange,
+  LabelStore,
+  type LabelStoreOptions,
+} from './label-store.js';
+export {
+  assertLabelType,
+  decodeLabels,
+  encodeLabels,
+  isLabelType,
+  LABEL_TYPES,
+  type Labeled,
+  type LabelType,
+  labelKey,
+  labelTypePrefix,
+  parseLabelKey,
+  parsePodLabelId,
+  podLabelId,
+} from './labels.js';
+export { type NodePods, type PodRecord, PodTree, UuidPodStore } from './pods.js';
+export {
+  type AllocationStrategy,
+  type AuditEventType,
+  AuditLogStore,
+  type AuditRecord,
+  auditLogOp,
+  type DsRecord,
+  decodeAudit,
+  decodeDs,
+  decodeRc,
+  decodeRoll,
+  encodeAudit,
+  encodeDs,
+  encodeRc,
+  encodeRoll,
+  type RcRecord,
+  ROLL_DEFAULTS,
+  type RollRecord,
+  type RollStrategy,
+} from './records.js';
+export {
+  decodePreparerStatus,
+  encodePreparerStatus,
+  type PodStatus,
+  type PreparerPodStatus,
+  PreparerStatusStore,
+  type ProcessReport,
+  StatusStore,
+  type StatusType,
+} from './status.js';

@@ -1,0 +1,164 @@
+/**
+ * Status records: P2's `status/<type>/<id>/<namespace>` tree (spec 01 §2.6) and p2's own records
+ * beside it — the preparer's per-pod state (`status/preparer/<node>/<pod>`), a rolling update's
+ * progress and a daemon set's status.
+ */
+import { goJson } from '@p2/go';
+import {
+  assertSegment,
+  type Indexed,
+  type KvEntry,
+  KvError,
+  KvErrorCodes,
+  type Store,
+  type TxnOp,
+} from '@p2/kv';
+import { asObject, text } from './json.js';
+import { Prefix, preparerStatusKey, preparerStatusPrefix } from './keys.js';
+
+/** Status record types (spec 01 §2.6). */
+export type StatusType = 'pods' | 'replication_controllers' | 'daemon_sets' | 'pod_clusters';
+const STATUS_TYPES = new Set<StatusType>([
+  'pods',
+  'replication_controllers',
+  'daemon_sets',
+  'pod_clusters',
+]);
+
+/** A pod status record (`status/pods/<uuid>/preparer`), Go field order. */
+export interface PodStatus {
+  process_status:
+    | {
+        launchable_id: string;
+        entry_point: string;
+        last_exit: { time: string; exit_code: number; exit_status: number } | null;
+      }[]
+    | null;
+  status: 'launched' | 'removed' | 'failed' | '';
+  manifest: string;
+}
+
+/** `status/<type>/<id>/<namespace>` JSON records. */
+export class StatusStore {
+  constructor(private readonly store: Store) {}
+
+  key(type: StatusType, id: string, namespace: string): string {
+    if (!STATUS_TYPES.has(type)) {
+      throw new KvError(KvErrorCodes.INVALID_KEY, `unknown status type ${JSON.stringify(type)}`, {
+        hint: `use one of ${[...STATUS_TYPES].join(', ')}`,
+      });
+    }
+    assertSegment('status id', id);
+    assertSegment('status namespace', namespace);
+    return `${Prefix.status}${type}/${id}/${namespace}`;
+  }
+
+  /** The record (`undefined` when absent) with the index to CAS against. */
+  async get(
+    type: StatusType,
+    id: string,
+    namespace: string,
+  ): Promise<Indexed<Record<string, unknown> | undefined>> {
+    const { value: entry, index } = await this.store.get(this.key(type, id, namespace));
+    return { value: entry ? asObject(entry) : undefined, index };
+  }
+
+  async set(type: StatusType, id: string, namespace: string, record: object): Promise<void> {
+    await this.store.put(this.key(type, id, namespace), goJson(record));
+  }
+
+  /** A txn `cas` at `index` (0 = create) — how the preparer records `launched`/`removed`. */
+  casOp(type: StatusType, id: string, namespace: string, record: object, index: number): TxnOp {
+    return { verb: 'cas', key: this.key(type, id, namespace), value: goJson(record), index };
+  }
+
+  async delete(type: StatusType, id: string, namespace: string): Promise<void> {
+    await this.store.delete(this.key(type, id, namespace));
+  }
+}
+
+// ---- the preparer's per-pod state (a p2 extension) ---------------------------------------------
+
+/** One service of a running pod, as reported in its state record. */
+export interface ProcessReport {
+  service: string;
+  launchable: string;
+  state: 'run' | 'down' | 'finish' | 'unknown';
+  pid?: number;
+  lastExit?: { time: string; exitCode: number | null; signal: number | null };
+}
+
+/** The preparer's per-pod state record, at `status/preparer/<node>/<pod or uuid>`. */
+export interface PreparerPodStatus {
+  pod: string;
+  uniqueKey: string;
+  state: 'running' | 'deploying' | 'failed' | 'invalid' | 'unauthorized' | 'removed';
+  sha?: string;
+  error?: string;
+  code?: string;
+  attempt?: number;
+  /** The pod's runit services: state, pid, and the last exit the finish script recorded. */
+  processes?: ProcessReport[];
+  /** When the preparer wrote it (ISO 8601). */
+  updated: string;
+}
+
+/** The JSON the preparer writes for a {@link PreparerPodStatus} (plain `JSON.stringify`). */
+export function encodePreparerStatus(status: PreparerPodStatus): string {
+  return JSON.stringify(status);
+}
+
+/**
+ * Reads a preparer state record leniently: any JSON object with a string `state`.
+ *
+ * @throws KvError `P2_KV_BAD_RECORD` (message: not a status record)
+ */
+export function decodePreparerStatus(
+  value: string | Uint8Array,
+  key = 'preparer status',
+): PreparerPodStatus {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text(value));
+  } catch (cause) {
+    throw new KvError(KvErrorCodes.BAD_RECORD, `${key}: ${(cause as Error).message}`, {
+      cause,
+      details: { key },
+    });
+  }
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    typeof (parsed as { state?: unknown }).state !== 'string'
+  ) {
+    throw new KvError(KvErrorCodes.BAD_RECORD, `${key}: not a status record`, {
+      details: { key },
+    });
+  }
+  return parsed as PreparerPodStatus;
+}
+
+/**
+ * The preparer's state records: one per pod per node, keyed by the pod's uniqueKey (uuid pods) or
+ * id (legacy pods); a removed pod's record is deleted.
+ */
+export class PreparerStatusStore {
+  constructor(private readonly store: Store) {}
+
+  /** `status/preparer/<node>/<uniqueKey or pod>`. */
+  key(node: string, status: Pick<PreparerPodStatus, 'pod' | 'uniqueKey'>): string {
+    return preparerStatusKey(node, status.uniqueKey || status.pod);
+  }
+
+  /** Writes the record, or deletes it when the pod was removed. */
+  async publish(node: string, status: PreparerPodStatus): Promise<void> {
+    const key = this.key(node, status);
+    if (status.state === 'removed') await this.store.delete(key);
+    else await this.store.put(key, encodePreparerStatus(status));
+  }
+
+  /** Every record of one node (or of every node); `entries` keep their keys for the caller. */
+  async list(node?: string): Promise<KvEntry[]> {
+    return (await this.store.list(preparerStatusPrefix(node))).value;
+  }
+}
