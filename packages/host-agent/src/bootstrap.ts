@@ -27,6 +27,7 @@ import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
+import { intentKey, nodePodsPrefix, realityKey } from '@p2/keyspace';
 import {
   createStore,
   DEFAULT_TOKEN_FILE,
@@ -432,13 +433,13 @@ export async function bootstrapHost(options: BootstrapOptions): Promise<Bootstra
       options.signingKey,
     );
 
-    step('intent', `intent/${node}/`);
+    step('intent', nodePodsPrefix('intent', node));
     const kvChanged = kvManifest !== undefined && report.pods[0]?.action !== 'unchanged';
     if (kvManifest) {
-      await putIfChanged(store, `intent/${node}/${kvManifest.id}`, kvManifest.raw);
-      if (kvChanged) await putIfChanged(store, `reality/${node}/${kvManifest.id}`, kvManifest.raw);
+      await putIfChanged(store, intentKey(node, kvManifest.id), kvManifest.raw);
+      if (kvChanged) await putIfChanged(store, realityKey(node, kvManifest.id), kvManifest.raw);
     }
-    await putIfChanged(store, `intent/${node}/${preparerManifest.id}`, preparerManifest.raw);
+    await putIfChanged(store, intentKey(node, preparerManifest.id), preparerManifest.raw);
 
     const preparerState = await runningState(host, preparerManifest);
     if (preparerState === 'other' && kvChanged) {
@@ -460,11 +461,11 @@ export async function bootstrapHost(options: BootstrapOptions): Promise<Bootstra
     step('preparer', 'waiting for it to report reality');
     const inReality = (manifest: Manifest) =>
       waitFor(
-        `reality/${node}/${manifest.id} to show the new version`,
+        `${realityKey(node, manifest.id)} to show the new version`,
         HostAgentErrorCode.BOOTSTRAP_PREPARER_TIMEOUT,
         timeoutMs,
         async () => {
-          const { value } = await store.get(`reality/${node}/${manifest.id}`);
+          const { value } = await store.get(realityKey(node, manifest.id));
           return value && Buffer.compare(Buffer.from(value.value), Buffer.from(manifest.raw)) === 0
             ? true
             : undefined;

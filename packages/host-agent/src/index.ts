@@ -38,7 +38,6 @@ export {
   type PodState,
   Preparer,
   type PreparerOptions,
-  type ProcessReport,
 } from './preparer.js';
 export { StoreReality } from './reality.js';
 export { type StatusServer, type StatusServerOptions, startStatusServer } from './status-server.js';

@@ -5,7 +5,7 @@
  * uninstall (P2 dropped such entries, which uninstalled the pod).
  */
 import { describeError } from '@p2/errors';
-import type { NodePods } from '@p2/keyspace';
+import { intentKey, type NodePods } from '@p2/keyspace';
 import type { Manifest } from '@p2/manifest';
 import { assertSafeLaunchableId, assertSafePodId } from '@p2/pods';
 
@@ -26,7 +26,7 @@ export function workerKey(podId: string, uniqueKey: string): string {
 export function desiredFromIntent(node: string, intent: Omit<NodePods, 'index'>): Desired[] {
   const desired: Desired[] = [];
   for (const record of intent.pods) {
-    const key = `intent/${node}/${record.uniqueKey ?? record.podId}`;
+    const key = intentKey(node, record.uniqueKey ?? record.podId);
     const uniqueKey = record.uniqueKey ?? '';
     try {
       const manifest = record.manifest();

@@ -10,7 +10,12 @@
  * - a dead store stops nothing: apps keep running and the watch retries with backoff.
  */
 import { describeError, type P2Error } from '@p2/errors';
-import { PodTree } from '@p2/keyspace';
+import {
+  PodTree,
+  type PreparerPodStatus,
+  PreparerStatusStore,
+  type ProcessReport,
+} from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { PodHost } from '@p2/pods';
@@ -29,28 +34,8 @@ import type { PreparerMetrics } from './metrics.js';
 import { StoreReality } from './reality.js';
 import { WorkerPool } from './workers.js';
 
-/** The preparer's per-pod state record, written to `status/preparer/<node>/<pod>` (a p2 extension). */
-export interface PodState {
-  pod: string;
-  uniqueKey: string;
-  state: 'running' | 'deploying' | 'failed' | 'invalid' | 'unauthorized' | 'removed';
-  sha?: string;
-  error?: string;
-  code?: string;
-  attempt?: number;
-  /** The pod's runit services: state, pid, and the last exit the finish script recorded. */
-  processes?: ProcessReport[];
-  updated: string;
-}
-
-/** One service of a running pod, as reported in its state record. */
-export interface ProcessReport {
-  service: string;
-  launchable: string;
-  state: 'run' | 'down' | 'finish' | 'unknown';
-  pid?: number;
-  lastExit?: { time: string; exitCode: number | null; signal: number | null };
-}
+/** The preparer's per-pod state record (`status/preparer/<node>/<pod>`; one codec, in @p2/keyspace). */
+export type PodState = PreparerPodStatus;
 
 /** What a {@link Preparer} works with. */
 export interface PreparerOptions {
@@ -239,10 +224,8 @@ export class Preparer {
     this.states.set(key, full);
     this.updatePodGauge();
     this.options.onState?.(full);
-    const statusKey = `status/preparer/${this.node}/${state.uniqueKey || state.pod}`;
     try {
-      if (state.state === 'removed') await this.options.store.delete(statusKey);
-      else await this.options.store.put(statusKey, JSON.stringify(full));
+      await new PreparerStatusStore(this.options.store).publish(this.node, full);
     } catch (error) {
       this.options.metrics.storeErrors.inc({ op: 'status' });
       this.log.warn({ pod: key, err: describeError(error) }, 'could not publish pod status');

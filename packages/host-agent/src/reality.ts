@@ -3,6 +3,7 @@
  * `{"pod_key": uuid}` and its manifest goes to `status/pods/<uuid>/preparer`, both in one
  * transaction (P2's layout).
  */
+import { encodePodStatus, realityKey, StatusStore } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { RealityRecorder } from './deploy.js';
@@ -18,14 +19,18 @@ import { HostAgentError, HostAgentErrorCode } from './errors.js';
  * ```
  */
 export class StoreReality implements RealityRecorder {
+  private readonly status: StatusStore;
+
   constructor(
     private readonly store: Store,
     private readonly node: string,
-  ) {}
+  ) {
+    this.status = new StatusStore(store);
+  }
 
   /** `reality/<node>/<uniqueKey or podId>`. */
   key(podId: string, uniqueKey: string): string {
-    return `reality/${this.node}/${uniqueKey || podId}`;
+    return realityKey(this.node, uniqueKey || podId);
   }
 
   /**
@@ -42,8 +47,8 @@ export class StoreReality implements RealityRecorder {
       { verb: 'set', key, value: JSON.stringify({ pod_key: uniqueKey }) },
       {
         verb: 'set',
-        key: `status/pods/${uniqueKey}/preparer`,
-        value: JSON.stringify({
+        key: this.status.key('pods', uniqueKey, 'preparer'),
+        value: encodePodStatus({
           process_status: [],
           status: 'launched',
           manifest: new TextDecoder().decode(manifest.raw),
@@ -76,8 +81,8 @@ export class StoreReality implements RealityRecorder {
       { verb: 'delete', key },
       {
         verb: 'set',
-        key: `status/pods/${uniqueKey}/preparer`,
-        value: JSON.stringify({ process_status: [], status: 'removed', manifest: '' }),
+        key: this.status.key('pods', uniqueKey, 'preparer'),
+        value: encodePodStatus({ process_status: [], status: 'removed', manifest: '' }),
       },
     ]);
   }

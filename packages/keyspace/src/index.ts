@@ -86,6 +86,7 @@ export {
 } from './records.js';
 export {
   decodePreparerStatus,
+  encodePodStatus,
   encodePreparerStatus,
   type PodStatus,
   type PreparerPodStatus,

@@ -16,6 +16,11 @@ import {
 import { asObject, text } from './json.js';
 import { Prefix, preparerStatusKey, preparerStatusPrefix } from './keys.js';
 
+/** The JSON of a {@link PodStatus} as P2 wrote it (Go field order and escaping). */
+export function encodePodStatus(status: PodStatus): string {
+  return goJson(status);
+}
+
 /** Status record types (spec 01 §2.6). */
 export type StatusType = 'pods' | 'replication_controllers' | 'daemon_sets' | 'pod_clusters';
 const STATUS_TYPES = new Set<StatusType>([
