@@ -19,6 +19,7 @@ interface Waiter extends WaitScope {
   wake: () => void;
 }
 
+/** One per server: the state, its durable log, and everything that waits on a commit. */
 export class Engine {
   private readonly waiters = new Set<Waiter>();
   private readonly sessionTimers = new Map<string, NodeJS.Timeout>();

@@ -11,6 +11,7 @@ import type { ResolvedEtcdOptions } from './etcd-options.js';
 /** etcd's `--max-txn-ops` default: the most compares, and the most requests, in one etcd txn. */
 export const MAX_ETCD_TXN_OPS = 128;
 
+/** One per `EtcdStore`: its client, key layout and tombstone lease. */
 export class EtcdConnection {
   readonly description: string;
   private readonly root: string;

@@ -13,6 +13,7 @@ import type { ReadOptions, SessionInfo, SessionOptions, WriteOptions } from './t
 /** A lease for sessions without TTL: ten years (etcd leases always expire). */
 const FOREVER_S = 315_360_000;
 
+/** The session half of `EtcdStore`. */
 export class EtcdSessions {
   constructor(
     private readonly conn: EtcdConnection,
