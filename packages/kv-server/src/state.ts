@@ -6,17 +6,20 @@
  * `apply`, so a restarted server rebuilds exactly the state it acknowledged.
  */
 import { randomUUID } from 'node:crypto';
+import {
+  evaluateTxn,
+  type TxnEntry,
+  type TxnKeySpace,
+  type TxnOpError,
+  type TxnOperation,
+  type TxnResultEntry,
+} from '@p2/consul-txn';
 
-/** One KV entry. `flags` is a decimal uint64 string (JSON numbers lose precision above 2^53). */
-export interface Entry {
-  key: string;
-  value: Buffer | null;
-  flags: string;
-  session: string;
-  lockIndex: number;
-  createIndex: number;
-  modifyIndex: number;
-}
+/**
+ * One KV entry. `flags` is a decimal uint64 string (JSON numbers lose precision above 2^53);
+ * `session` is `''` when the key is not locked.
+ */
+export type Entry = TxnEntry<Buffer | null, string>;
 
 /** A session as stored. `lockDelayNs` is already capped at 60 s. */
 export interface Session {
@@ -57,39 +60,20 @@ export interface Snapshot {
   sessions: Session[];
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Maximum lock-delay Consul honours. */
 export const MAX_LOCK_DELAY_MS = 60_000;
 
-export type TxnVerb =
-  | 'set'
-  | 'cas'
-  | 'lock'
-  | 'unlock'
-  | 'get'
-  | 'get-or-empty'
-  | 'get-tree'
-  | 'check-index'
-  | 'check-session'
-  | 'check-not-exists'
-  | 'delete'
-  | 'delete-tree'
-  | 'delete-cas';
-
 /** One KV operation, already decoded from the wire. */
-export interface KvOp {
-  verb: TxnVerb;
-  key: string;
-  value: Buffer | null;
-  flags: string;
-  index: number;
-  session: string;
-}
+export type KvOp = TxnOperation<Buffer | null, string>;
 
+/** A transaction's results or errors, and the effect to apply when it commits. */
 export interface TxnOutcome {
   /** Result entries (with or without value), in op order. */
-  results: { entry: Entry; withValue: boolean }[];
-  errors: { opIndex: number; what: string }[];
-  /** Per op: did it "succeed" in the single-key sense (for `true`/`false` answers). */
+  results: TxnResultEntry<Buffer | null, string>[];
+  errors: TxnOpError[];
+  /** What to apply when every op passed and something changed. */
   effect: Effect | undefined;
 }
 
@@ -117,12 +101,9 @@ function recordToEntry(r: EntryRecord): Entry {
   };
 }
 
-function sameContent(a: Entry, b: Entry): boolean {
-  const av = a.value ?? Buffer.alloc(0);
-  const bv = b.value ?? Buffer.alloc(0);
-  return (
-    a.flags === b.flags && a.session === b.session && a.lockIndex === b.lockIndex && av.equals(bv)
-  );
+/** Consul treats a missing value and an empty one alike. */
+function sameValue(a: Buffer | null, b: Buffer | null): boolean {
+  return (a ?? EMPTY).equals(b ?? EMPTY);
 }
 
 /** The state machine. Single-threaded; all methods are synchronous. */
@@ -281,158 +262,22 @@ export class State {
   }
 
   /**
-   * Evaluates operations in order against a private overlay (later ops see earlier ones). When all
-   * pass and something changed, returns the effect to apply; otherwise no effect.
+   * Evaluates operations in order with Consul's semantics (`@p2/consul-txn`); later ops see earlier
+   * ones. When all pass and something changed, returns the effect to apply; otherwise no effect.
    */
   evaluate(ops: KvOp[]): TxnOutcome {
     const next = this.index + 1;
-    const overlay = new Map<string, Entry | null>();
-    const read = (key: string): Entry | undefined => {
-      if (overlay.has(key)) return overlay.get(key) ?? undefined;
-      return this.entries.get(key);
+    const space: TxnKeySpace<Buffer | null, string> = {
+      get: (key) => this.entries.get(key),
+      keysUnder: (prefix) => this.list(prefix).map((e) => e.key),
+      sessionExists: (id) => this.sessions.has(id),
+      lockDelayed: (key) => this.lockDelayed(key),
     };
-    const treeKeys = (prefix: string): string[] => {
-      const keys = new Set(this.list(prefix).map((e) => e.key));
-      for (const key of overlay.keys()) if (key.startsWith(prefix)) keys.add(key);
-      return [...keys].filter((k) => read(k) !== undefined).sort();
-    };
-    const results: TxnOutcome['results'] = [];
-    const errors: TxnOutcome['errors'] = [];
-    const write = (entry: Entry): Entry => {
-      const old = read(entry.key);
-      if (old && sameContent(old, entry)) {
-        overlay.set(entry.key, old);
-        return old;
-      }
-      overlay.set(entry.key, entry);
-      return entry;
-    };
-
-    const evaluateOne = (op: KvOp): string | undefined => {
-      const current = read(op.key);
-      const k = JSON.stringify(op.key);
-      switch (op.verb) {
-        case 'set': {
-          const entry = write({
-            key: op.key,
-            value: op.value,
-            flags: op.flags,
-            session: current?.session ?? '',
-            lockIndex: current?.lockIndex ?? 0,
-            createIndex: current?.createIndex ?? next,
-            modifyIndex: next,
-          });
-          results.push({ entry, withValue: false });
-          return;
-        }
-        case 'cas': {
-          const ok = op.index === 0 ? !current : current?.modifyIndex === op.index;
-          if (!ok) return `failed to set key ${k}, index is stale`;
-          const entry = write({
-            key: op.key,
-            value: op.value,
-            flags: op.flags,
-            session: current?.session ?? '',
-            lockIndex: current?.lockIndex ?? 0,
-            createIndex: current?.createIndex ?? next,
-            modifyIndex: next,
-          });
-          results.push({ entry, withValue: false });
-          return;
-        }
-        case 'lock': {
-          if (op.session === '') return 'missing session';
-          if (!this.sessions.has(op.session))
-            return `invalid session ${JSON.stringify(op.session)}`;
-          if (current && current.session !== '' && current.session !== op.session) {
-            return `failed to lock key ${k}, lock is already held`;
-          }
-          if (current?.session !== op.session && this.lockDelayed(op.key)) {
-            return `failed to lock key ${k} due to lock delay`;
-          }
-          const reacquire = current?.session === op.session;
-          const entry = write({
-            key: op.key,
-            value: op.value,
-            flags: op.flags,
-            session: op.session,
-            lockIndex: reacquire ? (current?.lockIndex ?? 0) : (current?.lockIndex ?? 0) + 1,
-            createIndex: current?.createIndex ?? next,
-            modifyIndex: next,
-          });
-          results.push({ entry, withValue: false });
-          return;
-        }
-        case 'unlock': {
-          if (op.session === '') return 'missing session';
-          if (!current || current.session !== op.session) {
-            return `failed to unlock key ${k}, lock isn't held, or is held by another session`;
-          }
-          const entry = write({
-            ...current,
-            value: op.value,
-            flags: op.flags,
-            session: '',
-            modifyIndex: next,
-          });
-          results.push({ entry, withValue: false });
-          return;
-        }
-        case 'get':
-          if (!current) return `key ${k} doesn't exist`;
-          results.push({ entry: current, withValue: true });
-          return;
-        case 'get-or-empty':
-          if (current) results.push({ entry: current, withValue: true });
-          return;
-        case 'get-tree':
-          for (const key of treeKeys(op.key)) {
-            results.push({ entry: read(key) as Entry, withValue: true });
-          }
-          return;
-        case 'check-index':
-          if (!current) return `failed to check index, key ${k} doesn't exist`;
-          if (current.modifyIndex !== op.index) {
-            return `failed index check for key ${k}, current modify index ${current.modifyIndex} != ${op.index}`;
-          }
-          results.push({ entry: current, withValue: false });
-          return;
-        case 'check-session':
-          if (!current) return `failed to check session, key ${k} doesn't exist`;
-          if (current.session !== op.session) {
-            return `failed session check for key ${k}, current session ${JSON.stringify(current.session)} != ${JSON.stringify(op.session)}`;
-          }
-          results.push({ entry: current, withValue: false });
-          return;
-        case 'check-not-exists':
-          if (current) return `key ${k} exists`;
-          return;
-        case 'delete':
-          if (current) overlay.set(op.key, null);
-          return;
-        case 'delete-tree':
-          for (const key of treeKeys(op.key)) overlay.set(key, null);
-          return;
-        case 'delete-cas':
-          if (!current) return;
-          if (op.index === 0 || current.modifyIndex !== op.index) {
-            return `failed to delete key ${k}, index is stale`;
-          }
-          overlay.set(op.key, null);
-          return;
-        default:
-          return `unknown KV verb ${JSON.stringify(op.verb)}`;
-      }
-    };
-    ops.forEach((op, opIndex) => {
-      const what = evaluateOne(op);
-      if (what !== undefined) errors.push({ opIndex, what });
-    });
-
+    const { results, errors, writes } = evaluateTxn(space, ops, { writeIndex: next, sameValue });
     if (errors.length > 0) return { results: [], errors, effect: undefined };
     const put: EntryRecord[] = [];
     const del: string[] = [];
-    for (const [key, entry] of overlay) {
+    for (const [key, entry] of writes) {
       const old = this.entries.get(key);
       if (entry === null) {
         if (old) del.push(key);

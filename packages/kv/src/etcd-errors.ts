@@ -1,0 +1,51 @@
+/** `etcd3`'s errors turned into `KvError`s at the boundary. */
+import { describeError } from '@p2/errors';
+import { KvError, KvErrorCodes } from './errors.js';
+
+/** The names of `etcd3` errors that mean "the cluster could not be reached or has no leader". */
+const UNAVAILABLE_ERRORS = new Set([
+  'GRPCUnavailableError',
+  'GRPCDeadlineExceededError',
+  'GRPCConnectFailedError',
+  'GRPCCancelledError',
+  'BrokenCircuitError',
+  'TaskCancelledError',
+  'ClientClosedError',
+]);
+const DENIED_ERRORS = new Set([
+  'EtcdAuthenticationFailedError',
+  'EtcdPermissionDeniedError',
+  'EtcdInvalidAuthTokenError',
+  'GRPCUnauthenticatedError',
+  'EtcdRoleNotGrantedError',
+]);
+
+/**
+ * A `KvError` for a failed etcd call: `P2_KV_UNAVAILABLE` (unreachable, no leader),
+ * `P2_KV_PERMISSION_DENIED` (auth), else `P2_KV_REQUEST_FAILED` with the etcd error's name.
+ */
+export function convertEtcdError(what: string, description: string, error: unknown): KvError {
+  const name = (error as { constructor?: { name?: string } })?.constructor?.name ?? '';
+  const message = `${what} on ${description} failed: ${describeError(error)}`;
+  if (UNAVAILABLE_ERRORS.has(name)) {
+    return new KvError(KvErrorCodes.UNAVAILABLE, message, {
+      cause: error,
+      hint: 'check that the etcd members are running and reachable, and that a quorum is up',
+    });
+  }
+  if (DENIED_ERRORS.has(name)) {
+    return new KvError(KvErrorCodes.PERMISSION_DENIED, message, {
+      cause: error,
+      hint: 'check the user:password in the store URL and the role permissions on the key range',
+    });
+  }
+  return new KvError(KvErrorCodes.REQUEST_FAILED, message, {
+    cause: error,
+    details: { etcdError: name },
+  });
+}
+
+/** Whether etcd refused because a lease (a session's, or the tombstones') no longer exists. */
+export function isLeaseNotFound(error: unknown): boolean {
+  return /lease not found/i.test(describeError(error));
+}

@@ -1,0 +1,181 @@
+/**
+ * Consul sessions on etcd: a session is a lease with its record at `session/<uuid>`; destroying one
+ * emulates what etcd lacks (lock-delay markers, and `release` keeping the keys with no holder).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { KvError, KvErrorCodes } from './errors.js';
+import { decodeEntry, decodeSessionRecord, encodeEntry, type SessionRecord } from './etcd-codec.js';
+import { type EtcdConnection, MAX_ETCD_TXN_OPS } from './etcd-connection.js';
+import { isLeaseNotFound } from './etcd-errors.js';
+import type { ReadOptions, SessionInfo, SessionOptions, WriteOptions } from './types.js';
+
+/** A lease for sessions without TTL: ten years (etcd leases always expire). */
+const FOREVER_S = 315_360_000;
+
+/** The session half of `EtcdStore`. */
+export class EtcdSessions {
+  constructor(
+    private readonly conn: EtcdConnection,
+    private readonly settings: {
+      minSessionTtlMs: number;
+      node: string;
+      logger: Logger | undefined;
+    },
+  ) {}
+
+  /** Grants the session's lease and stores its record under it. */
+  async create(options: SessionOptions = {}): Promise<string> {
+    const ttlMs = options.ttlMs ?? 0;
+    if (ttlMs !== 0 && (ttlMs < this.settings.minSessionTtlMs || ttlMs > 86_400_000)) {
+      throw new KvError(
+        KvErrorCodes.SESSION_INVALID,
+        `session TTL ${ttlMs} ms is outside ${this.settings.minSessionTtlMs} ms … 24 h (${this.conn.description})`,
+        { details: { ttlMs }, hint: `use a TTL of at least ${this.settings.minSessionTtlMs} ms` },
+      );
+    }
+    const id = randomUUID();
+    return this.conn.call('CREATE SESSION', options.signal, async (c) => {
+      const granted = await c.leaseClient.leaseGrant({
+        TTL: ttlMs === 0 ? FOREVER_S : Math.max(1, Math.ceil(ttlMs / 1000)),
+      });
+      const record: SessionRecord = {
+        name: options.name ?? '',
+        node: this.settings.node,
+        behavior: options.behavior ?? 'release',
+        ttlMs,
+        lockDelayMs: options.lockDelayMs ?? 15_000,
+        lease: granted.ID,
+      };
+      await c.kv.put({
+        key: this.conn.metaKey('session', id),
+        value: Buffer.from(JSON.stringify(record)),
+        lease: granted.ID,
+      });
+      this.settings.logger?.debug(
+        { session: id, lease: granted.ID, ttlMs },
+        'etcd session created',
+      );
+      return id;
+    });
+  }
+
+  private async read(
+    id: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ record: SessionRecord; createIndex: number } | undefined> {
+    const res = await this.conn.call(`SESSION ${id}`, signal, (c) =>
+      c.kv.range({ key: this.conn.metaKey('session', id) }),
+    );
+    const kv = res.kvs[0];
+    if (!kv) return undefined;
+    return {
+      record: decodeSessionRecord(kv),
+      createIndex: Number(kv.create_revision),
+    };
+  }
+
+  private describe(id: string, found: { record: SessionRecord; createIndex: number }): SessionInfo {
+    const { record } = found;
+    return {
+      id,
+      name: record.name,
+      node: record.node,
+      behavior: record.behavior,
+      ttlMs: record.ttlMs,
+      lockDelayMs: record.lockDelayMs,
+      createIndex: found.createIndex,
+    };
+  }
+
+  /** Keeps the lease alive once; `undefined` when the session is gone. */
+  async renew(id: string, options?: WriteOptions): Promise<SessionInfo | undefined> {
+    const found = await this.read(id, options?.signal);
+    if (!found) return undefined;
+    const ttl = await this.conn.call(`RENEW SESSION ${id}`, options?.signal, async (c) => {
+      const stream = await c.leaseClient.leaseKeepAlive();
+      try {
+        return await new Promise<number>((resolve, reject) => {
+          stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)));
+          stream.on('error', reject);
+          stream.write({ ID: found.record.lease });
+        });
+      } finally {
+        stream.end();
+      }
+    });
+    return ttl > 0 ? this.describe(id, found) : undefined;
+  }
+
+  async info(id: string, options?: ReadOptions): Promise<SessionInfo | undefined> {
+    const found = await this.read(id, options?.signal);
+    return found && this.describe(id, found);
+  }
+
+  /**
+   * Revokes the session's lease. Before that, emulates what etcd lacks: lock-delay markers for its
+   * held keys, and for `release` sessions the keys are kept with the holder cleared.
+   */
+  async destroy(id: string, options?: WriteOptions): Promise<void> {
+    const found = await this.read(id, options?.signal);
+    if (!found) return;
+    const { record } = found;
+    await this.conn.call(`DESTROY SESSION ${id}`, options?.signal, async (c) => {
+      const live = await c.leaseClient.leaseTimeToLive({ ID: record.lease, keys: true });
+      const kvPrefix = this.conn.kvPrefix;
+      const held = (live.keys ?? [])
+        .map((k) => k.toString('utf8'))
+        .filter((k) => k.startsWith(kvPrefix))
+        .map((k) => k.slice(kvPrefix.length));
+      if (held.length > 0 && record.lockDelayMs > 0) {
+        const lease = await c.leaseClient.leaseGrant({
+          TTL: Math.max(2, Math.ceil(record.lockDelayMs / 1000) + 1),
+        });
+        const until = String(Date.now() + record.lockDelayMs);
+        for (let i = 0; i < held.length; i += MAX_ETCD_TXN_OPS) {
+          await c.kv.txn({
+            compare: [],
+            success: held.slice(i, i + MAX_ETCD_TXN_OPS).map((key) => ({
+              request_put: {
+                key: this.conn.metaKey('lockdelay', key),
+                value: Buffer.from(until),
+                lease: lease.ID,
+              },
+            })),
+            failure: [],
+          });
+        }
+      }
+      if (record.behavior === 'release') {
+        await Promise.all(
+          held.map(async (key) => {
+            const res = await c.kv.range({ key: this.conn.kvKey(key) });
+            const kv = res.kvs[0];
+            if (!kv) return;
+            const { entry } = decodeEntry(key, kv);
+            if (entry.session !== id) return;
+            await c.kv.txn({
+              compare: [
+                { key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision },
+              ],
+              success: [
+                {
+                  request_put: {
+                    key: kv.key,
+                    value: encodeEntry({ ...entry, session: undefined }),
+                  },
+                },
+              ],
+              failure: [],
+            });
+          }),
+        );
+      }
+      try {
+        await c.leaseClient.leaseRevoke({ ID: record.lease });
+      } catch (error) {
+        if (!isLeaseNotFound(error)) throw error;
+      }
+    });
+  }
+}
