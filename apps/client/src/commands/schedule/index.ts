@@ -7,6 +7,7 @@
 import { PodTree, UuidPodStore } from '@p2/kv';
 import { LabelStore } from '@p2/labels';
 import { isUuidShaped } from '@p2/manifest';
+import { deallocatePod } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
@@ -17,7 +18,6 @@ import {
   withStore,
   withStoreFlags,
 } from '../../lib/command.js';
-import { deallocatePod } from '../../lib/deallocate.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
