@@ -39,19 +39,24 @@ export interface PodInspection {
   verdict: 'converged' | 'deploying' | 'failed' | 'pending' | 'removing' | 'unknown';
 }
 
+/** What {@link inspectStore} found: one row per pod and node, and what could not be read. */
 export interface Inspection {
   pods: PodInspection[];
   /** Records that could not be read (key and message). */
   problems: Array<{ key: string; error: string }>;
 }
 
+/** Which pods {@link inspectStore} reports. */
 export interface InspectFilter {
+  /** Only this node (reads only its subtrees). */
   node?: string;
+  /** Only this pod id, or this uuid pod's unique key. */
   pod?: string;
   /** Also collect each side's launchable locations and versions. */
   launchables?: boolean;
 }
 
+/** A launchable's artifact location and version (from the manifest). */
 export interface LaunchableVersion {
   location: string;
   version: string;
@@ -103,7 +108,19 @@ function verdictOf(row: Omit<PodInspection, 'verdict'>): PodInspection['verdict'
   return 'pending';
 }
 
-/** Reads intent, reality, health and preparer status and joins them per node and pod. */
+/**
+ * Reads intent, reality, health and preparer status and joins them per node and pod, sorted by node,
+ * pod and unique key, each with a verdict. Unreadable records do not fail the call: they are listed
+ * in `problems` (key and message).
+ *
+ * @throws the store's `KvError` when the store cannot be read
+ *
+ * @example
+ * ```ts
+ * const { pods } = await inspectStore(store, { node: 'h1' });
+ * pods.filter((p) => p.verdict === 'failed');
+ * ```
+ */
 export async function inspectStore(store: Store, filter: InspectFilter = {}): Promise<Inspection> {
   const problems: Inspection['problems'] = [];
   const read = async (tree: 'intent' | 'reality') => {
