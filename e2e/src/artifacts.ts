@@ -1,17 +1,18 @@
 /**
- * Real Hoist artifacts and a real artifact server for end-to-end scenarios: artifacts are made with
- * GNU tar (as a build system would) and served over HTTP on loopback.
+ * Real Hoist artifacts and a real artifact server for end-to-end scenarios: artifacts are packed
+ * with `@p2/hoist`'s `packArtifact` (as a build would) and served over HTTP on loopback.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { packArtifact } from '@p2/hoist';
 
 const run = promisify(execFile);
 
@@ -28,7 +29,7 @@ export interface BuiltArtifact {
   version: string;
 }
 
-/** Tars `sourceDir` into `<outDir>/<name>_<40 hex>.tar.gz` (the version is derived from the content). */
+/** Packs `sourceDir` (like `tar -C sourceDir .`) into `<outDir>/<name>_<40 hex>.tar.gz` (the version is derived from the content). */
 export async function buildArtifact(
   sourceDir: string,
   outDir: string,
@@ -42,9 +43,8 @@ export async function buildArtifact(
   const version = createHash('sha1').update(stdout).update(salt).digest('hex');
   const fileName = `${name}_${version}.tar.gz`;
   const path = join(outDir, fileName);
-  await run('tar', ['-czf', path, '-C', sourceDir, '.']);
   const sha256 = createHash('sha256')
-    .update(await readFile(path))
+    .update(await packArtifact(sourceDir, { output: path }))
     .digest('hex');
   return { path, fileName, sha256, version };
 }

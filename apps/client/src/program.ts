@@ -4,15 +4,21 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
-import { registerInspectCommands } from './commands/inspect/index.js';
+import { registerDsCommand } from './commands/ds/index.js';
+import { registerInspectCommand } from './commands/inspect/index.js';
+import { registerKeyringCommand } from './commands/keyring/index.js';
 import { registerKvCommand } from './commands/kv/index.js';
 import { registerLabelCommand } from './commands/label/index.js';
 import { registerLaunchCommand } from './commands/launch/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
-import { registerRcCommands } from './commands/rc/index.js';
-import { registerScheduleCommands } from './commands/schedule/index.js';
-import { registerSignCommands } from './commands/sign/index.js';
+import { registerRcCommand } from './commands/rc/index.js';
+import { registerRollCommand } from './commands/roll/index.js';
+import { registerScheduleCommand } from './commands/schedule/index.js';
+import { registerSignCommand } from './commands/sign/index.js';
+import { registerUnscheduleCommand } from './commands/unschedule/index.js';
+import { registerVerifyCommand } from './commands/verify/index.js';
+import { registerWatchCommand } from './commands/watch/index.js';
 import { ExitCode } from './exit-codes.js';
 import { type Io, processIo } from './output.js';
 
@@ -30,16 +36,23 @@ export function buildProgram(ctx: ProgramContext): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) })
     .exitOverride();
-  registerScheduleCommands(program, ctx);
-  registerInspectCommands(program, ctx);
+  // Registration order is the order `p2 --help` lists the commands in.
+  registerScheduleCommand(program, ctx);
+  registerUnscheduleCommand(program, ctx);
+  registerInspectCommand(program, ctx);
+  registerWatchCommand(program, ctx);
   registerPlanCommand(program, ctx);
   registerLabelCommand(program, ctx);
   registerManifestCommand(program, ctx);
-  registerSignCommands(program, ctx);
+  registerSignCommand(program, ctx);
+  registerVerifyCommand(program, ctx);
+  registerKeyringCommand(program, ctx);
   registerBin2PodCommand(program, ctx);
   registerLaunchCommand(program, ctx);
   registerKvCommand(program, ctx);
-  registerRcCommands(program, ctx);
+  registerRcCommand(program, ctx);
+  registerRollCommand(program, ctx);
+  registerDsCommand(program, ctx);
   return program;
 }
 

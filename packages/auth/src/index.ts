@@ -40,6 +40,7 @@ export {
   type KeyringOptions,
   type KeyringSource,
 } from './keyring.js';
+export { addKeysToKeyring, type KeyringMerge, type KeysToAdd } from './keyring-merge.js';
 export {
   type Authorization,
   type DeployerPolicy,

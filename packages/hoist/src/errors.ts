@@ -57,6 +57,8 @@ export const HoistErrorCodes = {
   ENTRY_POINT_INVALID: 'P2_HOIST_ENTRY_POINT_INVALID',
   /** Two entry points map to the same runit service name. */
   ENTRY_POINT_CLASH: 'P2_HOIST_ENTRY_POINT_CLASH',
+  /** `bin2pod`: the executable is not a regular file, or the manifest it would write is invalid. */
+  BIN2POD_INVALID: 'P2_HOIST_BIN2POD_INVALID',
   /** A `digest_location` file is not in sha256sum format. */
   DIGEST_FILE_INVALID: 'P2_HOIST_DIGEST_FILE_INVALID',
   /** The installed tree does not match its `digest_location` file. */

@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+export { type Bin2PodOptions, type Bin2PodResult, bin2pod } from './bin2pod.js';
 export { parseDigestFile, type TreeDigestReport, verifyInstallDigest } from './digest.js';
 export {
   DEFAULT_ENTRY_POINT,
@@ -56,3 +57,9 @@ export {
   versionFromLocation,
   withPathSuffix,
 } from './location.js';
+export {
+  type ArtifactEntry,
+  type ArtifactEntryType,
+  type PackArtifactOptions,
+  packArtifact,
+} from './pack.js';

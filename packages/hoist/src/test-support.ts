@@ -6,8 +6,7 @@ import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
+import { type ArtifactEntry, packArtifact } from './pack.js';
 import { walk } from './walk.js';
 
 /** P2's archive fixtures (`fixtures/p2/archives` in this repository; origin and license in its README). */
@@ -16,37 +15,23 @@ export const fixtureArchives = fileURLToPath(
 );
 
 export interface TestEntry {
-  header: Partial<tar.Header> & { name: string };
+  header: Omit<ArtifactEntry, 'content'>;
   content?: string | Buffer;
 }
 
-/** Builds a tar (gzipped unless `gzip: false`) from entries, with tar-stream. */
-export async function makeArchive(
+/** Builds a tar (gzipped unless `gzip: false`) from entries, with {@link packArtifact}. */
+export function makeArchive(
   entries: TestEntry[],
   options: { gzip?: boolean } = {},
 ): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const chunk of pack) chunks.push(chunk as Buffer);
-  })();
-  for (const entry of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const content = entry.content === undefined ? undefined : Buffer.from(entry.content);
-      const header = { mode: 0o644, mtime: new Date(1_600_000_000_000), ...entry.header };
-      if (content !== undefined) {
-        pack.entry({ ...header, size: content.length }, content, (error) =>
-          error ? reject(error) : resolve(),
-        );
-      } else {
-        pack.entry(header, (error) => (error ? reject(error) : resolve()));
-      }
-    });
-  }
-  pack.finalize();
-  await collected;
-  const raw = Buffer.concat(chunks);
-  return options.gzip === false ? raw : gzipSync(raw);
+  return packArtifact(
+    entries.map((entry) => ({
+      mode: 0o644,
+      ...entry.header,
+      ...(entry.content === undefined ? {} : { content: entry.content }),
+    })),
+    { mtime: new Date(1_600_000_000_000), ...(options.gzip === false ? { gzip: false } : {}) },
+  );
 }
 
 /** A fresh temporary directory, removed by the returned `cleanup`. */

@@ -31,6 +31,7 @@ export {
   reconcileDaemonSet,
   sweepDaemonSetOrphans,
 } from './daemonset.js';
+export { type DeallocateRequest, type DeallocateResult, deallocatePod } from './deallocate.js';
 export { RcError, RcErrorCode } from './errors.js';
 export type { FarmOptions } from './farm.js';
 export { RcFarm, type RcFarmOptions } from './farm.js';

@@ -1,9 +1,9 @@
 /** `p2 bin2pod EXECUTABLE --id POD` — wrap an executable into a Hoist artifact and a manifest (P2's p2-bin2pod). */
 import { resolve } from 'node:path';
+import { bin2pod } from '@p2/hoist';
 import { ManifestError } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { bin2pod } from '../../lib/bin2pod.js';
 import { collect, parseAssignments, readInputFile, runCommand } from '../../lib/command.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';

@@ -1,29 +1,26 @@
 /**
  * `p2 inspect [--node N] [--pod P]` — intent vs reality vs health vs the preparer's status, per node
- * and pod (P2's p2-inspect, as a table). `p2 watch` re-renders it whenever the store changes.
+ * and pod (P2's p2-inspect, as a table), from `@p2/inspect`. `p2 watch` re-renders it whenever the
+ * store changes.
  */
-import { type Store, watchIndexed } from '@p2/kv';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { runCommand, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
 import {
   type Inspection,
   inspectStore,
   type PodInspection,
   p2InspectList,
   p2InspectTree,
-} from '../../lib/inspect.js';
+} from '@p2/inspect';
+import type { Command } from 'commander';
+import { ExitCode } from '../../exit-codes.js';
+import { runCommand, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
 import { table } from '../../lib/table.js';
 import { CliExit, emit, type Io, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
-interface InspectOptions extends OutputOptions, StoreFlags {
+/** Flags `p2 inspect` and `p2 watch` share. */
+export interface InspectOptions extends OutputOptions, StoreFlags {
   node?: string;
   pod?: string;
-}
-
-interface WatchOptions extends InspectOptions {
-  count?: string;
 }
 
 const short = (sha: string | undefined) => (sha ? sha.slice(0, 12) : '-');
@@ -83,37 +80,15 @@ export function renderInspection(io: Io, inspection: Inspection): string {
   return lines.join('\n');
 }
 
-function filterOf(options: InspectOptions): { node?: string; pod?: string } {
+/** The `--node`/`--pod` filter. */
+export function filterOf(options: InspectOptions): { node?: string; pod?: string } {
   return {
     ...(options.node ? { node: options.node } : {}),
     ...(options.pod ? { pod: options.pod } : {}),
   };
 }
 
-/** Yields a fresh inspection each time the store changes (blocking queries; unchanged results are skipped). */
-export async function* watchInspection(
-  store: Store,
-  filter: { node?: string; pod?: string },
-  signal: AbortSignal,
-  onError?: (error: unknown) => void,
-): AsyncGenerator<Inspection, void, undefined> {
-  let last = '';
-  for await (const _ of watchIndexed(
-    (index, waitMs, s) => store.keys('', { index, waitMs, signal: s }),
-    {
-      signal,
-      ...(onError ? { onError } : {}),
-    },
-  )) {
-    const inspection = await inspectStore(store, filter);
-    const key = JSON.stringify(inspection);
-    if (key === last) continue;
-    last = key;
-    yield inspection;
-  }
-}
-
-export function registerInspectCommands(program: Command, ctx: ProgramContext): void {
+export function registerInspectCommand(program: Command, ctx: ProgramContext): void {
   withStoreFlags(
     program
       .command('inspect')
@@ -144,68 +119,6 @@ export function registerInspectCommands(program: Command, ctx: ProgramContext): 
       }
       emit(ctx.io, options, inspection, (i) => renderInspection(ctx.io, i));
       if (options.pod && inspection.pods.length === 0) return ExitCode.NOT_FOUND;
-      return ExitCode.OK;
-    });
-  });
-
-  withStoreFlags(
-    program
-      .command('watch')
-      .description(
-        'Follow `p2 inspect` live: redraws on a terminal, one JSON line per change when piped (or with --json)',
-      )
-      .option('--node <node>', 'only this node')
-      .option('--pod <pod>', 'only this pod id (or uuid)')
-      .option('--count <n>', 'stop after n updates')
-      .option('--json', 'print one JSON line per change'),
-  ).action(async (options: WatchOptions) => {
-    await runCommand(ctx, options, async () => {
-      const limit = options.count === undefined ? Number.POSITIVE_INFINITY : Number(options.count);
-      if (!Number.isInteger(limit) || limit < 1) {
-        ctx.io.stderr(
-          `error: --count must be a positive integer, got ${JSON.stringify(options.count)}\n`,
-        );
-        return ExitCode.USAGE;
-      }
-      const controller = new AbortController();
-      const stop = () => controller.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      const live = ctx.io.isTTY && !options.json;
-      try {
-        await withStore(ctx, options, async (store) => {
-          let seen = 0;
-          let lastError = '';
-          const onError = (error: unknown) => {
-            // Say once that the store is unreachable; the watch keeps retrying with backoff.
-            const text = error instanceof Error ? error.message : String(error);
-            if (text === lastError) return;
-            lastError = text;
-            ctx.io.stderr(`${style.yellow(ctx.io, 'warning')}: ${text} (retrying)\n`);
-          };
-          for await (const inspection of watchInspection(
-            store,
-            filterOf(options),
-            controller.signal,
-            onError,
-          )) {
-            lastError = '';
-            if (live) {
-              ctx.io.stdout(
-                `\u001b[H\u001b[2J${style.bold(ctx.io, `p2 watch — ${new Date().toISOString()}`)}\n${renderInspection(ctx.io, inspection)}\n`,
-              );
-            } else {
-              ctx.io.stdout(
-                `${JSON.stringify({ time: new Date().toISOString(), ...inspection })}\n`,
-              );
-            }
-            if (++seen >= limit) break;
-          }
-        });
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
       return ExitCode.OK;
     });
   });

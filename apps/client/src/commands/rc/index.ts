@@ -1,15 +1,14 @@
 /**
- * `p2 rc …`, `p2 roll …`, `p2 ds …` — replication controllers, rolling updates and daemon sets over
- * `@p2/rc`'s stores (P2's p2-rctl and p2-dsctl). These only write records; the farms
+ * `p2 rc create|get|list|set-replicas|enable|disable|delete|update-manifest` — replication
+ * controllers over `@p2/rc`'s store (P2's p2-rctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
-import { type DsRecord, LabelStore, type RcRecord, type RollRecord } from '@p2/keyspace';
-import { DsStore, RcStore, type RollStatus, RollStore, rcCurrentPods, readDsStatus } from '@p2/rc';
+import { LabelStore, type RcRecord } from '@p2/keyspace';
+import { RcStore, rcCurrentPods } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
   collect,
-  durationMs,
   loadManifest,
   parseAssignments,
   runCommand,
@@ -19,7 +18,7 @@ import {
   withStoreFlags,
 } from '../../lib/command.js';
 import { table } from '../../lib/table.js';
-import { CliExit, emit, type Io, type OutputOptions, style } from '../../output.js';
+import { emit, type Io, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 type Options = OutputOptions & StoreFlags;
@@ -71,47 +70,9 @@ function renderRc(io: Io, rc: RcView): string {
   ].join('\n');
 }
 
-function rollView(roll: RollRecord): RollRecord {
-  return { ...roll };
-}
-
-/** One rolling update as `p2 roll status` prints it (`roll` is null once a finished update's record is gone). */
-export interface RollRow {
-  id: string;
-  roll: RollRecord | null;
-  status: RollStatus | null;
-}
-
-/** A daemon set as the CLI prints it. */
-export interface DsView {
-  id: string;
-  podId: string;
-  sha: string;
-  nodeSelector: string;
-  minHealth: number;
-  clusterName: string;
-  timeoutMs: number;
-  disabled: boolean;
-}
-
-function dsView(ds: DsRecord): DsView {
-  return {
-    id: ds.id,
-    podId: ds.podId,
-    sha: ds.manifest.sha(),
-    nodeSelector: ds.nodeSelector.toString(),
-    minHealth: ds.minHealth,
-    clusterName: ds.clusterName,
-    timeoutMs: ds.timeoutMs,
-    disabled: ds.disabled,
-  };
-}
-
-export function registerRcCommands(program: Command, ctx: ProgramContext): void {
+export function registerRcCommand(program: Command, ctx: ProgramContext): void {
   const act = (options: Options, body: () => Promise<ExitCode | undefined>) =>
     runCommand(ctx, options, body);
-
-  // ---- rc ----------------------------------------------------------------------------------------
   const rc = program.command('rc').description('Replication controllers (P2: p2-rctl)');
 
   withStoreFlags(
@@ -324,298 +285,4 @@ export function registerRcCommands(program: Command, ctx: ProgramContext): void 
       return ExitCode.OK;
     }),
   );
-
-  // ---- roll --------------------------------------------------------------------------------------
-  const roll = program.command('roll').description('Rolling updates from one RC to another');
-
-  withStoreFlags(
-    roll
-      .command('start')
-      .description('Schedule a rolling update for the roll farm (P2: p2-rctl schedule-update)')
-      .requiredOption('-o, --old <rc>', 'RC being replaced')
-      .requiredOption('-n, --new <rc>', 'RC replacing it (also the update id)')
-      .requiredOption('-d, --desired <n>', 'replicas the new RC ends with')
-      .requiredOption('-m, --minimum <n>', 'healthy replicas to keep throughout')
-      .option(
-        '--strategy <s>',
-        'unavailable (old before new, as P2) or surge (new before old)',
-        'unavailable',
-      )
-      .option('--max-surge <n>', 'with surge: replicas above the target at once')
-      .option(
-        '--max-unavailable <n>',
-        'with unavailable: replicas one step may take away (0 = only min limits)',
-      )
-      .option(
-        '--deadline <duration>',
-        'fail when no new replica becomes healthy for this long (e.g. 5m)',
-      )
-      .option('--rollback', 'move the replicas back to the old RC when the update fails')
-      .option('--leave-old', 'keep the old RC (disabled) at the end')
-      .option('--delay <duration>', 'pause between steps')
-      .option('--json', 'print JSON'),
-  ).action(
-    async (
-      options: Options & {
-        old: string;
-        new: string;
-        desired: string;
-        minimum: string;
-        strategy: string;
-        maxSurge?: string;
-        maxUnavailable?: string;
-        deadline?: string;
-        rollback?: boolean;
-        leaveOld?: boolean;
-        delay?: string;
-      },
-    ) =>
-      act(options, async () => {
-        if (options.strategy !== 'surge' && options.strategy !== 'unavailable') {
-          throw new CliExit(
-            ExitCode.USAGE,
-            `error: --strategy must be surge or unavailable, got ${JSON.stringify(options.strategy)}`,
-          );
-        }
-        const created = await withStore(ctx, options, (store) =>
-          new RollStore(store).create({
-            oldRc: options.old,
-            newRc: options.new,
-            desiredReplicas: wholeNumber(options.desired, '--desired'),
-            minimumReplicas: wholeNumber(options.minimum, '--minimum'),
-            strategy: options.strategy as 'surge' | 'unavailable',
-            autoRollback: Boolean(options.rollback),
-            leaveOld: Boolean(options.leaveOld),
-            deployer: ctx.env.USER ?? '',
-            ...(options.maxSurge ? { maxSurge: wholeNumber(options.maxSurge, '--max-surge') } : {}),
-            ...(options.maxUnavailable
-              ? { maxUnavailable: wholeNumber(options.maxUnavailable, '--max-unavailable') }
-              : {}),
-            ...(options.deadline
-              ? { progressDeadlineMs: durationMs(options.deadline, '--deadline') }
-              : {}),
-            ...(options.delay ? { rollDelayMs: durationMs(options.delay, '--delay') } : {}),
-          }),
-        );
-        emit(
-          ctx.io,
-          options,
-          rollView(created),
-          (r) =>
-            `${style.green(ctx.io, 'scheduled')} rolling update ${r.oldRc} → ${r.newRc} (${r.desiredReplicas} desired, ≥ ${r.minimumReplicas} healthy, ${r.strategy})`,
-        );
-        return ExitCode.OK;
-      }),
-  );
-
-  withStoreFlags(
-    roll
-      .command('status')
-      .description('Show rolling updates and their progress (all, or one by id)')
-      .argument('[id]', 'update id (= new RC id)')
-      .option('--json', 'print JSON'),
-  ).action(async (id: string | undefined, options: Options) =>
-    act(options, async () => {
-      const rows: RollRow[] = await withStore(ctx, options, async (store) => {
-        const rolls = new RollStore(store);
-        if (id) {
-          // A finished update's record is gone but its status stays: show whichever exists.
-          const roll = (await rolls.get(id))?.roll ?? null;
-          const status = (await rolls.status(id)) ?? null;
-          return roll || status ? [{ id, roll: roll ? rollView(roll) : null, status }] : [];
-        }
-        const out: RollRow[] = [];
-        for (const r of await rolls.list()) {
-          out.push({
-            id: r.newRc,
-            roll: rollView(r),
-            status: (await rolls.status(r.newRc)) ?? null,
-          });
-        }
-        return out;
-      });
-      if (id && rows.length === 0)
-        throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
-      const counts = (c?: { healthy: number; current: number; desired: number }) =>
-        c ? `${c.healthy}/${c.current}/${c.desired}` : '-';
-      emit(ctx.io, options, id ? rows[0] : rows, () =>
-        rows.length === 0
-          ? style.dim(ctx.io, 'no rolling updates')
-          : table(
-              ['ID', 'OLD', 'STATE', 'NEW H/C/D', 'OLD H/C/D', 'MESSAGE'],
-              rows.map((r) => [
-                r.id,
-                r.roll?.oldRc ?? '-',
-                r.status ? r.status.state : r.roll?.paused ? 'paused' : 'pending',
-                counts(r.status?.new),
-                counts(r.status?.old),
-                r.status?.message ?? '',
-              ]),
-            ),
-      );
-      return ExitCode.OK;
-    }),
-  );
-
-  for (const [name, description] of [
-    ['pause', 'Stop making steps until resumed'],
-    ['resume', 'Continue a paused update'],
-    ['cancel', 'Delete the update; replicas stay where they are (as P2)'],
-  ] as const) {
-    withStoreFlags(
-      roll
-        .command(name)
-        .description(description)
-        .argument('<id>', 'update id (= new RC id)')
-        .option('--json', 'print JSON'),
-    ).action(async (id: string, options: Options) =>
-      act(options, async () => {
-        await withStore(ctx, options, async (store) => {
-          const rolls = new RollStore(store);
-          if (!(await rolls.get(id)))
-            throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
-          if (name === 'pause') await rolls.pause(id);
-          else if (name === 'resume') await rolls.resume(id);
-          else await rolls.cancel(id);
-        });
-        const done = name === 'pause' ? 'paused' : name === 'resume' ? 'resumed' : 'cancelled';
-        emit(ctx.io, options, { id, state: done }, (r) => `${r.id}: ${r.state}`);
-        return ExitCode.OK;
-      }),
-    );
-  }
-
-  // ---- ds ----------------------------------------------------------------------------------------
-  const ds = program
-    .command('ds')
-    .description('Daemon sets: a pod on every node matching a selector (P2: p2-dsctl)');
-
-  withStoreFlags(
-    ds
-      .command('create')
-      .description('Create a daemon set')
-      .requiredOption('-m, --manifest <file>', 'pod manifest')
-      .option('-n, --node-selector <selector>', 'nodes to run on')
-      .option('--everywhere', 'run on every node')
-      .requiredOption('--cluster-name <name>', 'cluster name')
-      .option('--min-health <n>', 'healthy replicas to keep while replacing', '0')
-      .option('--timeout <duration>', 'per-node replication timeout', '10m')
-      .option('--disabled', 'create disabled')
-      .option('--json', 'print JSON'),
-  ).action(
-    async (
-      options: Options & {
-        manifest: string;
-        nodeSelector?: string;
-        everywhere?: boolean;
-        clusterName: string;
-        minHealth: string;
-        timeout: string;
-        disabled?: boolean;
-      },
-    ) =>
-      act(options, async () => {
-        const manifest = await loadManifest(ctx, options.manifest, { strict: true });
-        const created = await withStore(ctx, options, (store) =>
-          new DsStore(store).create({
-            manifest,
-            clusterName: options.clusterName,
-            minHealth: wholeNumber(options.minHealth, '--min-health'),
-            timeoutMs: durationMs(options.timeout, '--timeout'),
-            disabled: Boolean(options.disabled),
-            everywhere: Boolean(options.everywhere),
-            user: ctx.env.USER ?? '',
-            ...(options.nodeSelector ? { nodeSelector: options.nodeSelector } : {}),
-          }),
-        );
-        emit(
-          ctx.io,
-          options,
-          dsView(created),
-          (v) =>
-            `${style.green(ctx.io, 'created')} daemon set ${v.id} for ${v.podId} on "${v.nodeSelector}"`,
-        );
-        return ExitCode.OK;
-      }),
-  );
-
-  withStoreFlags(
-    ds.command('list').description('List daemon sets').option('--json', 'print JSON'),
-  ).action(async (options: Options) =>
-    act(options, async () => {
-      const views = (await withStore(ctx, options, (store) => new DsStore(store).list())).map(
-        dsView,
-      );
-      emit(ctx.io, options, views, (v) =>
-        v.length === 0
-          ? style.dim(ctx.io, 'no daemon sets')
-          : table(
-              ['ID', 'POD', 'ENABLED', 'MIN HEALTH', 'SELECTOR'],
-              v.map((d) => [
-                d.id,
-                d.podId,
-                d.disabled ? style.yellow(ctx.io, 'no') : 'yes',
-                String(d.minHealth),
-                d.nodeSelector,
-              ]),
-            ),
-      );
-      return ExitCode.OK;
-    }),
-  );
-
-  withStoreFlags(
-    ds
-      .command('get')
-      .description('Show a daemon set and its status')
-      .argument('<id>', 'daemon set id')
-      .option('--json', 'print JSON'),
-  ).action(async (id: string, options: Options) =>
-    act(options, async () => {
-      const view = await withStore(ctx, options, async (store) => {
-        const { ds: record } = await new DsStore(store).get(id);
-        return { ...dsView(record), status: (await readDsStatus(store, id)) ?? null };
-      });
-      emit(ctx.io, options, view, (v) =>
-        [
-          `${style.bold(ctx.io, v.id)}${v.disabled ? ` ${style.yellow(ctx.io, '(disabled)')}` : ''}`,
-          `pod         ${v.podId} (${v.sha.slice(0, 12)})`,
-          `selector    ${v.nodeSelector}`,
-          `min health  ${v.minHealth}`,
-          `cluster     ${v.clusterName}`,
-          `status      ${v.status ? `${v.status.nodes_deployed} node(s) deployed${v.status.replication_in_progress ? ', replicating' : ''}` : style.dim(ctx.io, 'none yet')}`,
-        ].join('\n'),
-      );
-      return ExitCode.OK;
-    }),
-  );
-
-  for (const name of ['enable', 'disable', 'delete'] as const) {
-    withStoreFlags(
-      ds
-        .command(name)
-        .description(
-          name === 'delete'
-            ? 'Delete a daemon set (its pods stay scheduled)'
-            : `${name[0]?.toUpperCase()}${name.slice(1)} a daemon set`,
-        )
-        .argument('<id>', 'daemon set id')
-        .option('--json', 'print JSON'),
-    ).action(async (id: string, options: Options) =>
-      act(options, async () => {
-        await withStore(ctx, options, async (store) => {
-          const dss = new DsStore(store);
-          const user = ctx.env.USER ?? '';
-          if (name === 'enable') await dss.enable(id, user);
-          else if (name === 'disable') await dss.disable(id, user);
-          else {
-            await dss.get(id);
-            await dss.delete(id, user);
-          }
-        });
-        emit(ctx.io, options, { id, done: name }, (r) => `${r.id}: ${r.done}d`);
-        return ExitCode.OK;
-      }),
-    );
-  }
 }

@@ -1,23 +1,14 @@
 /**
- * `p2 sign MANIFEST --key SECRET`, `p2 verify MANIFEST --keyring K`, `p2 keyring list|add`:
- * clearsigned manifests as P2's keyring policy wants them, through `@p2/auth`.
+ * `p2 sign MANIFEST --key SECRET [--cosign] [--serial N] [--expires WHEN]`: clearsigned manifests as
+ * P2's keyring policy wants them, through `@p2/auth`.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import {
-  cosignManifest,
-  Keyring,
-  loadSecretKeys,
-  type SignerInfo,
-  signManifest,
-  stampDeployMetadata,
-  verifyClearsigned,
-} from '@p2/auth';
-import { lintManifest, parseGoDuration, parseManifest } from '@p2/manifest';
+import { cosignManifest, loadSecretKeys, signManifest, stampDeployMetadata } from '@p2/auth';
+import { parseGoDuration, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import { loadManifest, readInputFile, runCommand } from '../../lib/command.js';
-import { table } from '../../lib/table.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
@@ -83,56 +74,7 @@ export interface SignResult {
   signed?: string;
 }
 
-/** What `p2 verify` reports. */
-export interface VerifyResult {
-  file: string;
-  pod: string;
-  sha: string;
-  signer: SignerView;
-  signers: SignerView[];
-}
-
-interface SignerView {
-  fingerprint: string;
-  keyId: string;
-  userIds: string[];
-  emails: string[];
-  created: string;
-}
-
-const view = (s: SignerInfo): SignerView => ({
-  fingerprint: s.fingerprint,
-  keyId: s.keyId,
-  userIds: s.userIds,
-  emails: s.emails,
-  created: s.created.toISOString(),
-});
-
-/** One key of a keyring as `p2 keyring list` prints it. */
-export interface KeyView {
-  fingerprint: string;
-  keyId: string;
-  userIds: string[];
-  created: string;
-}
-
-function keyViews(keys: Keyring['keys']): KeyView[] {
-  return keys.map((key) => ({
-    fingerprint: key.getFingerprint().toUpperCase(),
-    keyId: key.getKeyID().toHex().toUpperCase(),
-    userIds: key.getUserIDs(),
-    created: key.getCreationTime().toISOString(),
-  }));
-}
-
-function renderKeys(keys: KeyView[]): string {
-  return table(
-    ['FINGERPRINT', 'CREATED', 'USER IDS'],
-    keys.map((k) => [k.fingerprint, k.created.slice(0, 10), k.userIds.join(', ')]),
-  );
-}
-
-export function registerSignCommands(program: Command, ctx: ProgramContext): void {
+export function registerSignCommand(program: Command, ctx: ProgramContext): void {
   program
     .command('sign')
     .description('Clearsign a pod manifest (the form keyring deploy policies require)')
@@ -212,139 +154,6 @@ export function registerSignCommands(program: Command, ctx: ProgramContext): voi
             (r) =>
               `${style.green(ctx.io, 'signed')} ${r.pod} → ${r.output} (by ${r.signers.join(', ')})`,
           );
-        return ExitCode.OK;
-      });
-    });
-
-  program
-    .command('verify')
-    .description("Check a clearsigned manifest's signature against a keyring")
-    .argument('<manifest>', 'manifest file')
-    .requiredOption('--keyring <file>', 'keyring (armored keys or a binary pubring.gpg)')
-    .option('--min-rsa-bits <n>', 'accept RSA keys from this size (P2 accepted 1024)', '2047')
-    .option('--json', 'print JSON')
-    .action(
-      async (file: string, options: OutputOptions & { keyring: string; minRsaBits: string }) => {
-        await runCommand(ctx, options, async () => {
-          const manifest = await loadManifest(ctx, file);
-          if (!manifest.clearsigned) {
-            throw new CliExit(
-              ExitCode.INVALID_INPUT,
-              `error: ${file} is not signed\nhint: sign it with \`p2 sign ${file} --key KEY\``,
-            );
-          }
-          const minRSABits = Number(options.minRsaBits);
-          if (!Number.isInteger(minRSABits) || minRSABits < 512) {
-            throw new CliExit(
-              ExitCode.USAGE,
-              `error: --min-rsa-bits must be a whole number ≥ 512, got ${options.minRsaBits}`,
-            );
-          }
-          const keyring = await Keyring.fromFile(resolve(ctx.cwd, options.keyring));
-          const verified = await verifyClearsigned(manifest.clearsigned, keyring, { minRSABits });
-          const result: VerifyResult = {
-            file,
-            pod: manifest.id,
-            sha: manifest.sha(),
-            signer: view(verified.signer),
-            signers: verified.signers.map(view),
-          };
-          const lint = lintManifest(manifest);
-          emit(ctx.io, options, result, (r) =>
-            [
-              `${style.green(ctx.io, 'good signature')} on ${r.pod} (${r.sha.slice(0, 12)})`,
-              ...r.signers.map(
-                (s) => `  by ${s.fingerprint} ${s.userIds.join(', ')} at ${s.created}`,
-              ),
-              ...lint.errors.map(
-                (e) => `${style.yellow(ctx.io, 'warning')} ${e.path}: ${e.message}`,
-              ),
-            ].join('\n'),
-          );
-          return ExitCode.OK;
-        });
-      },
-    );
-
-  const keyring = program.command('keyring').description('List and add keys of a keyring file');
-
-  keyring
-    .command('list')
-    .description('List the public keys in a keyring file')
-    .argument('<keyring>', 'keyring file')
-    .option('--json', 'print JSON')
-    .action(async (file: string, options: OutputOptions) => {
-      await runCommand(ctx, options, async () => {
-        await readInputFile(ctx, file);
-        const keys = keyViews((await Keyring.fromFile(resolve(ctx.cwd, file))).keys);
-        emit(ctx.io, options, keys, renderKeys);
-        return ExitCode.OK;
-      });
-    });
-
-  keyring
-    .command('add')
-    .description(
-      'Add public keys to a keyring file (created if missing; keys already present are skipped)',
-    )
-    .argument('<keyring>', 'keyring file')
-    .argument('<keys...>', 'files with public (or secret) keys; only public parts are added')
-    .option('--json', 'print JSON')
-    .action(async (file: string, keyFiles: string[], options: OutputOptions) => {
-      await runCommand(ctx, options, async () => {
-        const path = resolve(ctx.cwd, file);
-        const existing = await readFile(path).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return undefined;
-          throw error;
-        });
-        const current =
-          existing && existing.length > 0
-            ? await Keyring.fromBytes(existing, { source: file })
-            : undefined;
-        const have = new Set(current?.fingerprints() ?? []);
-        // Keep the file's format: armored blocks are appended to armored (or new) keyrings, packets to binary ones.
-        const armored = !existing || existing.length === 0 || existing.includes('-----BEGIN PGP');
-        const added: KeyView[] = [];
-        const skipped: string[] = [];
-        const chunks: Array<string | Uint8Array> = [];
-        for (const keyFile of keyFiles) {
-          const incoming = await Keyring.fromBytes(await readInputFile(ctx, keyFile), {
-            source: keyFile,
-          });
-          for (const key of incoming.keys) {
-            const fingerprint = key.getFingerprint().toUpperCase();
-            if (have.has(fingerprint)) {
-              skipped.push(fingerprint);
-              continue;
-            }
-            have.add(fingerprint);
-            chunks.push(armored ? `${key.armor().trimEnd()}\n` : key.write());
-            added.push(...keyViews([key]));
-          }
-        }
-        if (chunks.length > 0) {
-          const parts = [existing ?? Buffer.alloc(0), ...chunks.map((c) => Buffer.from(c))];
-          if (
-            armored &&
-            existing &&
-            existing.length > 0 &&
-            !existing.toString('latin1').endsWith('\n')
-          )
-            parts.splice(1, 0, Buffer.from('\n'));
-          const tmp = `${path}.tmp-${process.pid}`;
-          await writeFile(tmp, Buffer.concat(parts), { mode: 0o644 });
-          await rename(tmp, path);
-        }
-        const total = (await Keyring.fromFile(path).catch(() => undefined))?.size ?? 0;
-        emit(ctx.io, options, { keyring: path, added, skipped, total }, (r) =>
-          [
-            ...r.added.map(
-              (k) => `${style.green(ctx.io, 'added')}   ${k.fingerprint} ${k.userIds.join(', ')}`,
-            ),
-            ...r.skipped.map((f) => `${style.dim(ctx.io, 'present')} ${f}`),
-            `${r.keyring}: ${r.total} key(s)`,
-          ].join('\n'),
-        );
         return ExitCode.OK;
       });
     });

@@ -1,27 +1,20 @@
-/**
- * P2's p2-bin2pod as a function: wraps one executable into a Hoist artifact
- * (`<id>_<version>.tar.gz` holding `bin/launch`, mode 0755) and writes a manifest with one hoist
- * launchable named like the pod. The version is the SHA-1 of the executable (40 hex digits), so
- * building the same executable again gives the same artifact name (P2 used 40 random letters g–z).
- */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { lintManifest, parseManifest } from '@p2/manifest';
-import tar from 'tar-stream';
 import { stringify } from 'yaml';
+import { HoistError, HoistErrorCodes } from './errors.js';
+import { packArtifact } from './pack.js';
 
+/** Options of {@link bin2pod}. */
 export interface Bin2PodOptions {
   /** Path of the executable. */
   executable: string;
-  /** Pod id (default: the executable's base name). */
+  /** Pod id. @default the executable's base name without its extension */
   id?: string;
-  /** Where the artifact and manifest go. */
+  /** Where the artifact and manifest go (created when missing). */
   workDir: string;
-  /** Artifact URL with `{}` standing for the tarball's file name (default: `file://<tarball>`). */
+  /** Artifact URL with `{}` standing for the tarball's file name. @default `file://<tarball>` */
   location?: string;
   /** Health check port: `status: {http: true, port}` and `config.port`. */
   port?: number;
@@ -29,7 +22,7 @@ export interface Bin2PodOptions {
   config?: Record<string, string>;
 }
 
-/** What p2-bin2pod printed (P2's field names). */
+/** What {@link bin2pod} wrote (P2's p2-bin2pod field names, which it printed as JSON). */
 export interface Bin2PodResult {
   tar_path: string;
   manifest_path: string;
@@ -38,11 +31,29 @@ export interface Bin2PodResult {
   version: string;
 }
 
-/** Builds the artifact and manifest; returns their paths. */
+/**
+ * P2's p2-bin2pod: wraps one executable into a Hoist artifact `<id>_<version>.tar.gz` holding
+ * `bin/launch` (mode 0755) and writes `<id>.yaml`, a manifest with one hoist launchable named like
+ * the pod. The version is the SHA-1 of the executable (40 hex digits), so packing the same
+ * executable again gives the same artifact (P2 used 40 random letters g–z).
+ *
+ * @throws {@link HoistError} `P2_HOIST_BIN2POD_INVALID` when the executable is not a regular file
+ *   or the manifest would not pass the preparer's checks (a bad id, …); a `ManifestError` when it
+ *   does not parse; Node.js file-system errors
+ *
+ * @example
+ * ```ts
+ * const { tar_path, manifest_path } = await bin2pod({ executable: './server', workDir: 'out', port: 8080 });
+ * ```
+ */
 export async function bin2pod(options: Bin2PodOptions): Promise<Bin2PodResult> {
   const executable = resolve(options.executable);
   const info = await stat(executable);
-  if (!info.isFile()) throw new Error(`${options.executable} is not a regular file`);
+  if (!info.isFile())
+    throw new HoistError(
+      HoistErrorCodes.BIN2POD_INVALID,
+      `${options.executable} is not a regular file`,
+    );
   const bytes = await readFile(executable);
   const id = options.id ?? basename(executable).replace(/\.[^.]*$/, '');
   const version = createHash('sha1').update(bytes).digest('hex');
@@ -66,16 +77,19 @@ export async function bin2pod(options: Bin2PodOptions): Promise<Bin2PodResult> {
   // Refuse to write something the preparer would reject.
   const manifest = parseManifest(text, { source: `${id}.yaml` });
   const { errors } = lintManifest(manifest);
-  if (errors.length > 0) throw new Error(errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+  if (errors.length > 0)
+    throw new HoistError(
+      HoistErrorCodes.BIN2POD_INVALID,
+      errors.map((e) => `${e.path}: ${e.message}`).join('; '),
+    );
 
-  const pack = tar.pack();
-  const mtime = new Date(0);
-  pack.entry({ name: 'bin/', type: 'directory', mode: 0o755, mtime });
-  pack.entry({ name: 'bin/launch', mode: 0o755, size: bytes.length, mtime }, bytes);
-  pack.finalize();
-  const tmp = `${tarPath}.tmp-${process.pid}`;
-  await pipeline(pack, createGzip(), createWriteStream(tmp, { mode: 0o644 }));
-  await rename(tmp, tarPath);
+  await packArtifact(
+    [
+      { name: 'bin/', type: 'directory', mode: 0o755 },
+      { name: 'bin/launch', mode: 0o755, content: bytes },
+    ],
+    { output: tarPath },
+  );
   const manifestPath = join(workDir, `${id}.yaml`);
   await writeFile(manifestPath, text, { mode: 0o644 });
   return {

@@ -3,20 +3,22 @@
  * SHA, the health record (`health/<pod>/<node>`) and the preparer's own status record
  * (`status/preparer/<node>/<pod>`, a p2 extension). Reusable by any tool that reads a store.
  */
-import { HealthStore, type PodRecord, PodTree } from '@p2/keyspace';
+import {
+  decodePreparerStatus,
+  HealthStore,
+  type PodRecord,
+  PodTree,
+  type PodTreeName,
+  Prefix,
+  type PreparerPodStatus,
+  parsePreparerStatusKey,
+  podTreeKey,
+  preparerStatusPrefix,
+} from '@p2/keyspace';
 import type { KvEntry, Store } from '@p2/kv';
 
-/** The preparer's per-pod status record (written by `@p2/preparer`). */
-export interface PreparerStatus {
-  pod: string;
-  uniqueKey: string;
-  state: 'running' | 'deploying' | 'failed' | 'invalid' | 'unauthorized' | 'removed';
-  sha?: string;
-  error?: string;
-  code?: string;
-  attempt?: number;
-  updated: string;
-}
+/** The preparer's per-pod status record (its one codec is in `@p2/keyspace`). */
+export type PreparerStatus = PreparerPodStatus;
 
 /** One row of the inspection: one pod on one node. */
 export interface PodInspection {
@@ -40,30 +42,33 @@ export interface PodInspection {
   verdict: 'converged' | 'deploying' | 'failed' | 'pending' | 'removing' | 'unknown';
 }
 
+/** What {@link inspectStore} found: one row per pod and node, and what could not be read. */
 export interface Inspection {
   pods: PodInspection[];
   /** Records that could not be read (key and message). */
   problems: Array<{ key: string; error: string }>;
 }
 
+/** Which pods {@link inspectStore} reports. */
 export interface InspectFilter {
+  /** Only this node (reads only its subtrees). */
   node?: string;
+  /** Only this pod id, or this uuid pod's unique key. */
   pod?: string;
   /** Also collect each side's launchable locations and versions. */
   launchables?: boolean;
 }
 
+/** A launchable's artifact location and version (from the manifest). */
 export interface LaunchableVersion {
   location: string;
   version: string;
 }
 
-const decoder = new TextDecoder();
-
 function sha(
   record: PodRecord,
   problems: Inspection['problems'],
-  tree: string,
+  tree: PodTreeName,
 ): { id: string; sha?: string; launchables?: Record<string, LaunchableVersion> } {
   try {
     const manifest = record.manifest();
@@ -74,7 +79,7 @@ function sha(
     return { id: manifest.id, sha: manifest.sha(), launchables };
   } catch (error) {
     problems.push({
-      key: `${tree}/${record.node}/${record.podId}`,
+      key: podTreeKey(tree, record.node, record.podId),
       error: (error as Error).message,
     });
     return { id: record.podId };
@@ -83,10 +88,7 @@ function sha(
 
 function parseStatus(entry: KvEntry, problems: Inspection['problems']): PreparerStatus | undefined {
   try {
-    const value = JSON.parse(decoder.decode(entry.value)) as PreparerStatus;
-    if (typeof value !== 'object' || value === null || typeof value.state !== 'string')
-      throw new Error('not a status record');
-    return value;
+    return decodePreparerStatus(entry.value, entry.key);
   } catch (error) {
     problems.push({ key: entry.key, error: (error as Error).message });
     return undefined;
@@ -104,7 +106,19 @@ function verdictOf(row: Omit<PodInspection, 'verdict'>): PodInspection['verdict'
   return 'pending';
 }
 
-/** Reads intent, reality, health and preparer status and joins them per node and pod. */
+/**
+ * Reads intent, reality, health and preparer status and joins them per node and pod, sorted by node,
+ * pod and unique key, each with a verdict. Unreadable records do not fail the call: they are listed
+ * in `problems` (key and message).
+ *
+ * @throws the store's `KvError` when the store cannot be read
+ *
+ * @example
+ * ```ts
+ * const { pods } = await inspectStore(store, { node: 'h1' });
+ * pods.filter((p) => p.verdict === 'failed');
+ * ```
+ */
 export async function inspectStore(store: Store, filter: InspectFilter = {}): Promise<Inspection> {
   const problems: Inspection['problems'] = [];
   const read = async (tree: 'intent' | 'reality') => {
@@ -116,8 +130,8 @@ export async function inspectStore(store: Store, filter: InspectFilter = {}): Pr
   const [intent, reality, statusEntries, healthEntries] = await Promise.all([
     read('intent'),
     read('reality'),
-    store.list(filter.node ? `status/preparer/${filter.node}/` : 'status/preparer/'),
-    store.list('health/'),
+    store.list(preparerStatusPrefix(filter.node || undefined)),
+    store.list(Prefix.health),
   ]);
   const rows = new Map<string, Omit<PodInspection, 'verdict'>>();
   const rowFor = (node: string, key: string, pod: string, uniqueKey?: string) => {
@@ -144,12 +158,11 @@ export async function inspectStore(store: Store, filter: InspectFilter = {}): Pr
     if (filter.launchables && launchables) row.realityLaunchables = launchables;
   }
   for (const entry of statusEntries.value) {
-    const parts = entry.key.split('/');
-    if (parts.length !== 4) continue;
+    const where = parsePreparerStatusKey(entry.key);
+    if (!where) continue;
     const status = parseStatus(entry, problems);
     if (!status) continue;
-    const [, , node, key] = parts as [string, string, string, string];
-    const row = rowFor(node, key, status.pod, status.uniqueKey || undefined);
+    const row = rowFor(where.node, where.pod, status.pod, status.uniqueKey || undefined);
     row.status = status;
   }
   const health = new Map<string, string>();

@@ -1,0 +1,195 @@
+/**
+ * `p2 roll start|status|pause|resume|cancel` — rolling updates from one replication controller to
+ * another over `@p2/rc`'s roll store (P2's p2-rctl schedule-update); the roll farm acts on them.
+ */
+import type { RollRecord } from '@p2/keyspace';
+import { type RollStatus, RollStore } from '@p2/rc';
+import type { Command } from 'commander';
+import { ExitCode } from '../../exit-codes.js';
+import {
+  durationMs,
+  runCommand,
+  type StoreFlags,
+  wholeNumber,
+  withStore,
+  withStoreFlags,
+} from '../../lib/command.js';
+import { table } from '../../lib/table.js';
+import { CliExit, emit, type OutputOptions, style } from '../../output.js';
+import type { ProgramContext } from '../../program.js';
+
+type Options = OutputOptions & StoreFlags;
+
+function rollView(roll: RollRecord): RollRecord {
+  return { ...roll };
+}
+
+/** One rolling update as `p2 roll status` prints it (`roll` is null once a finished update's record is gone). */
+export interface RollRow {
+  id: string;
+  roll: RollRecord | null;
+  status: RollStatus | null;
+}
+
+export function registerRollCommand(program: Command, ctx: ProgramContext): void {
+  const act = (options: Options, body: () => Promise<ExitCode | undefined>) =>
+    runCommand(ctx, options, body);
+  const roll = program.command('roll').description('Rolling updates from one RC to another');
+
+  withStoreFlags(
+    roll
+      .command('start')
+      .description('Schedule a rolling update for the roll farm (P2: p2-rctl schedule-update)')
+      .requiredOption('-o, --old <rc>', 'RC being replaced')
+      .requiredOption('-n, --new <rc>', 'RC replacing it (also the update id)')
+      .requiredOption('-d, --desired <n>', 'replicas the new RC ends with')
+      .requiredOption('-m, --minimum <n>', 'healthy replicas to keep throughout')
+      .option(
+        '--strategy <s>',
+        'unavailable (old before new, as P2) or surge (new before old)',
+        'unavailable',
+      )
+      .option('--max-surge <n>', 'with surge: replicas above the target at once')
+      .option(
+        '--max-unavailable <n>',
+        'with unavailable: replicas one step may take away (0 = only min limits)',
+      )
+      .option(
+        '--deadline <duration>',
+        'fail when no new replica becomes healthy for this long (e.g. 5m)',
+      )
+      .option('--rollback', 'move the replicas back to the old RC when the update fails')
+      .option('--leave-old', 'keep the old RC (disabled) at the end')
+      .option('--delay <duration>', 'pause between steps')
+      .option('--json', 'print JSON'),
+  ).action(
+    async (
+      options: Options & {
+        old: string;
+        new: string;
+        desired: string;
+        minimum: string;
+        strategy: string;
+        maxSurge?: string;
+        maxUnavailable?: string;
+        deadline?: string;
+        rollback?: boolean;
+        leaveOld?: boolean;
+        delay?: string;
+      },
+    ) =>
+      act(options, async () => {
+        if (options.strategy !== 'surge' && options.strategy !== 'unavailable') {
+          throw new CliExit(
+            ExitCode.USAGE,
+            `error: --strategy must be surge or unavailable, got ${JSON.stringify(options.strategy)}`,
+          );
+        }
+        const created = await withStore(ctx, options, (store) =>
+          new RollStore(store).create({
+            oldRc: options.old,
+            newRc: options.new,
+            desiredReplicas: wholeNumber(options.desired, '--desired'),
+            minimumReplicas: wholeNumber(options.minimum, '--minimum'),
+            strategy: options.strategy as 'surge' | 'unavailable',
+            autoRollback: Boolean(options.rollback),
+            leaveOld: Boolean(options.leaveOld),
+            deployer: ctx.env.USER ?? '',
+            ...(options.maxSurge ? { maxSurge: wholeNumber(options.maxSurge, '--max-surge') } : {}),
+            ...(options.maxUnavailable
+              ? { maxUnavailable: wholeNumber(options.maxUnavailable, '--max-unavailable') }
+              : {}),
+            ...(options.deadline
+              ? { progressDeadlineMs: durationMs(options.deadline, '--deadline') }
+              : {}),
+            ...(options.delay ? { rollDelayMs: durationMs(options.delay, '--delay') } : {}),
+          }),
+        );
+        emit(
+          ctx.io,
+          options,
+          rollView(created),
+          (r) =>
+            `${style.green(ctx.io, 'scheduled')} rolling update ${r.oldRc} → ${r.newRc} (${r.desiredReplicas} desired, ≥ ${r.minimumReplicas} healthy, ${r.strategy})`,
+        );
+        return ExitCode.OK;
+      }),
+  );
+
+  withStoreFlags(
+    roll
+      .command('status')
+      .description('Show rolling updates and their progress (all, or one by id)')
+      .argument('[id]', 'update id (= new RC id)')
+      .option('--json', 'print JSON'),
+  ).action(async (id: string | undefined, options: Options) =>
+    act(options, async () => {
+      const rows: RollRow[] = await withStore(ctx, options, async (store) => {
+        const rolls = new RollStore(store);
+        if (id) {
+          // A finished update's record is gone but its status stays: show whichever exists.
+          const roll = (await rolls.get(id))?.roll ?? null;
+          const status = (await rolls.status(id)) ?? null;
+          return roll || status ? [{ id, roll: roll ? rollView(roll) : null, status }] : [];
+        }
+        const out: RollRow[] = [];
+        for (const r of await rolls.list()) {
+          out.push({
+            id: r.newRc,
+            roll: rollView(r),
+            status: (await rolls.status(r.newRc)) ?? null,
+          });
+        }
+        return out;
+      });
+      if (id && rows.length === 0)
+        throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
+      const counts = (c?: { healthy: number; current: number; desired: number }) =>
+        c ? `${c.healthy}/${c.current}/${c.desired}` : '-';
+      emit(ctx.io, options, id ? rows[0] : rows, () =>
+        rows.length === 0
+          ? style.dim(ctx.io, 'no rolling updates')
+          : table(
+              ['ID', 'OLD', 'STATE', 'NEW H/C/D', 'OLD H/C/D', 'MESSAGE'],
+              rows.map((r) => [
+                r.id,
+                r.roll?.oldRc ?? '-',
+                r.status ? r.status.state : r.roll?.paused ? 'paused' : 'pending',
+                counts(r.status?.new),
+                counts(r.status?.old),
+                r.status?.message ?? '',
+              ]),
+            ),
+      );
+      return ExitCode.OK;
+    }),
+  );
+
+  for (const [name, description] of [
+    ['pause', 'Stop making steps until resumed'],
+    ['resume', 'Continue a paused update'],
+    ['cancel', 'Delete the update; replicas stay where they are (as P2)'],
+  ] as const) {
+    withStoreFlags(
+      roll
+        .command(name)
+        .description(description)
+        .argument('<id>', 'update id (= new RC id)')
+        .option('--json', 'print JSON'),
+    ).action(async (id: string, options: Options) =>
+      act(options, async () => {
+        await withStore(ctx, options, async (store) => {
+          const rolls = new RollStore(store);
+          if (!(await rolls.get(id)))
+            throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
+          if (name === 'pause') await rolls.pause(id);
+          else if (name === 'resume') await rolls.resume(id);
+          else await rolls.cancel(id);
+        });
+        const done = name === 'pause' ? 'paused' : name === 'resume' ? 'resumed' : 'cancelled';
+        emit(ctx.io, options, { id, state: done }, (r) => `${r.id}: ${r.state}`);
+        return ExitCode.OK;
+      }),
+    );
+  }
+}

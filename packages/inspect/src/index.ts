@@ -1,0 +1,20 @@
+/**
+ * `@p2/inspect`: what a store says about every pod — intent vs reality vs health vs the preparer's
+ * status, joined per node and pod with a one-word verdict, once ({@link inspectStore}) or live
+ * ({@link watchInspection}); plus P2's `p2-inspect` JSON shapes. Used by `p2 inspect` and `p2 watch`,
+ * and by anything else that shows a fleet (a dashboard).
+ *
+ * @packageDocumentation
+ */
+export {
+  type InspectFilter,
+  type Inspection,
+  inspectStore,
+  type LaunchableVersion,
+  type P2InspectStatus,
+  type PodInspection,
+  type PreparerStatus,
+  p2InspectList,
+  p2InspectTree,
+} from './inspect.js';
+export { watchInspection } from './watch.js';
