@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LabelStore } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -77,7 +78,7 @@ async function minPassingDuring<T>(
   const sampler = (async () => {
     while (!done) {
       min = Math.min(min, await passingCount(t.store, pod));
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   })();
   const result = await run.finally(() => {

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createStore, type Store } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { encodeHealthRecord } from './health.js';
@@ -63,7 +64,7 @@ export async function eventually(
   for (;;) {
     if (await fn()) return;
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
+    await sleep(stepMs);
   }
 }
 
@@ -113,7 +114,7 @@ export function simulatePreparers(
       } catch {
         // the store is shutting down
       }
-      await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
+      await sleep(options.intervalMs ?? 50);
     }
   })();
   return {
