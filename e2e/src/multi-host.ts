@@ -16,6 +16,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { createStore, type Store } from '@p2/kv';
@@ -294,7 +295,7 @@ async function startKvServerProcessOnAll(
   while (Date.now() < deadline) {
     if ((await fetch(`${url}/v1/kv/?keys`).catch(() => undefined))?.status !== undefined)
       return { ...proc, url };
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   await proc.stop();
   throw new Error(`p2-kv-server did not answer on ${url} within 20 s; log: ${logFile}`);

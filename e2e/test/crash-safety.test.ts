@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '../src/processes.js';
 import { startTestHost, type TestHost } from '../src/test-host.js';
@@ -36,7 +37,7 @@ describe('the preparer under SIGKILL', () => {
       await h.store.put(`intent/${h.node}/${pod}`, manifest.raw);
       const delay = Math.floor(Math.random() * 400);
       killedAt.push(delay);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(delay);
       await h.preparer.kill9();
       await h.startPreparer(`preparer-${i}`);
       await waitFor(
@@ -69,7 +70,7 @@ describe('the preparer under SIGKILL', () => {
       async () => (await h.podState(pod))?.state === 'running',
       30_000,
     );
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     expect(JSON.parse((await h.answer(port, '/_status')) ?? '{}').pid).toBe(pid);
     console.log(`killed after (ms): ${killedAt.join(', ')}`);
   });

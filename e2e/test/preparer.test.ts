@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ManifestBuilder } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildArtifact } from '../src/artifacts.js';
@@ -105,7 +106,7 @@ describe('p2-preparer on a real host', () => {
       async () => (await h.podState(podA))?.state === 'running',
       30_000,
     );
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     expect(JSON.parse((await h.answer(portA, '/_status')) ?? '{}').pid).toBe(pidA);
   });
 
@@ -137,7 +138,7 @@ describe('p2-preparer on a real host', () => {
 
   it('keeps apps running while the store is down and catches up when it returns', async () => {
     await h.kv.kill9();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     expect(await h.answer(portA)).toBe('hello two\n');
     await h.restartKvServer();
     await h.store.put(`intent/${h.node}/${podA}`, h.manifest(podA, h.v1, portA, 'hello three').raw);

@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../src/artifacts.js';
@@ -125,7 +126,7 @@ describe('replay guard and M-of-N signing in the preparer', () => {
       Buffer.from((await h.store.get(`reality/${h.node}/${pod}`)).value?.value ?? []).toString(),
     ).toBe(v2);
     // no retry until intent changes: still refused, still v2, a while later
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     expect((await h.podState(pod))?.state).toBe('unauthorized');
     expect(await h.answer(port)).toBe('two\n');
 
@@ -134,7 +135,7 @@ describe('replay guard and M-of-N signing in the preparer', () => {
     await waitFor('v2 running again', async () => (await h.podState(pod))?.state === 'running');
     await h.preparer.stop();
     await h.startPreparer('preparer-restarted');
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await sleep(2000);
     expect(await h.podState(pod)).toMatchObject({ state: 'running' });
     expect(await h.answer(port)).toBe('two\n');
   });

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createGzip } from 'node:zlib';
 import { extractArchive, installArtifact } from '@p2/hoist';
 import { report, type Sample, summarize } from '../harness.js';
@@ -181,7 +182,7 @@ async function throughput(work: string): Promise<void> {
   console.log(`GNU tar: ${((mb * 1000) / baseline.medianMs).toFixed(0)} MB/s`);
   const idle = monitorEventLoopDelay({ resolution: 5 });
   idle.enable();
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await sleep(3000);
   idle.disable();
   console.log(
     `event-loop delay of this process idling for 3 s on this machine (noise floor): p99 ${(idle.percentile(99) / 1e6).toFixed(1)} ms / max ${(idle.max / 1e6).toFixed(1)} ms`,

@@ -15,6 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsulStore, EtcdStore, type Store } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
@@ -71,7 +72,7 @@ async function figures(label: string, store: Store): Promise<Figures> {
       woke[i] = performance.now();
     }),
   );
-  await new Promise((resolve) => setTimeout(resolve, 1000)); // let every watcher block
+  await sleep(1000); // let every watcher block
   for (let i = 0; i < watchers; i++) {
     started[i] = performance.now();
     await store.put(`bench/watch/${i}`, 'changed');

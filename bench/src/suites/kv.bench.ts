@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsulStore } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { measure, report, summarize } from '../harness.js';
@@ -122,7 +123,7 @@ export async function run(): Promise<void> {
         woke[i] = performance.now();
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // let every watcher block
+    await sleep(1000); // let every watcher block
     for (let i = 0; i < watchers; i++) {
       started[i] = performance.now();
       await store.put(`bench/watch/${i}`, 'changed');
@@ -153,7 +154,7 @@ export async function run(): Promise<void> {
           req.end();
         }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     for (let i = 0; i < watchers; i++) {
       baseStarted[i] = performance.now();
       await httpPut(agent, echo.port, `/release/${i}`, '');

@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ManifestBuilder } from '@p2/manifest';
 import { buildArtifact, helloAppDir } from '../../../e2e/src/artifacts.js';
 import { freePort } from '../../../e2e/src/processes.js';
@@ -22,8 +23,6 @@ import { report, type Sample, summarize } from '../harness.js';
 
 const PODS = 20;
 const IDLE_PODS = 100;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function appStartBaseline(runs: number): Promise<Sample> {
   const times: number[] = [];
   const dir = join(helloAppDir);

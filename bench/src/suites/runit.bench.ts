@@ -17,13 +17,12 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { down, RunsvDir, type RunsvDir as RunsvDirType, readStatus } from '@p2/runit';
 import { report, summarize } from '../harness.js';
 
 const SERVICES = 50;
 const SPACING_MS = 100;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function waitRunning(dir: string, appExec: boolean): Promise<void> {
   for (;;) {
     const status = await readStatus(dir).catch(() => undefined);

@@ -1,6 +1,7 @@
-import type { Dirent } from 'node:fs';
-import { access, mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { type Dirent, existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@p2/errors';
 import { CgroupsError, CgroupsErrorCodes } from './errors.js';
 import type { CgroupHierarchy, Controller } from './hierarchy.js';
@@ -94,15 +95,6 @@ export function cgroupName(ids: {
   return ['p2', ids.node, ids.pod, ...(ids.launchable === undefined ? [] : [ids.launchable])].join(
     '/',
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readText(path: string): Promise<string | undefined> {
@@ -212,7 +204,7 @@ export class Cgroup {
         : [...new Set(Object.values(this.hierarchy.mounts))];
     for (const root of roots) {
       const parentDir = join(root, parent);
-      if (!(await exists(parentDir)))
+      if (!existsSync(parentDir))
         throw new CgroupsError(
           CgroupsErrorCodes.PARENT_MISSING,
           `parent cgroup ${JSON.stringify(parent)} does not exist at ${parentDir}`,
@@ -312,7 +304,7 @@ export class Cgroup {
       } else {
         const hard = String(resolved.memoryHard ?? -1);
         const memsw = join(memory, 'memory.memsw.limit_in_bytes');
-        const hasMemsw = await exists(memsw);
+        const hasMemsw = existsSync(memsw);
         // memsw must stay >= limit at every step, hence P2's order.
         if (hasMemsw) await this.#write(memsw, '-1');
         await this.#write(
@@ -359,7 +351,7 @@ export class Cgroup {
    */
   async addProcess(pid: number): Promise<void> {
     for (const file of this.procsFiles()) {
-      if (!(await exists(file)) && this.hierarchy.version === 1)
+      if (!existsSync(file) && this.hierarchy.version === 1)
         throw new CgroupsError(
           CgroupsErrorCodes.NOT_FOUND,
           `cgroup ${this.path} does not exist (${file} missing)`,
@@ -391,7 +383,7 @@ export class Cgroup {
 
   /** True when the cgroup's directories exist. */
   async exists(): Promise<boolean> {
-    for (const dir of this.uniqueDirectories()) if (!(await exists(dir))) return false;
+    for (const dir of this.uniqueDirectories()) if (!existsSync(dir)) return false;
     return true;
   }
 
@@ -478,7 +470,7 @@ export class Cgroup {
         },
       );
     while (pids.length > 0) {
-      if (this.hierarchy.version === 2 && (await exists(join(all[0] as string, 'cgroup.kill'))))
+      if (this.hierarchy.version === 2 && existsSync(join(all[0] as string, 'cgroup.kill')))
         await writeFile(join(all[0] as string, 'cgroup.kill'), '1').catch(() => undefined);
       for (const pid of pids) {
         try {
@@ -487,7 +479,7 @@ export class Cgroup {
           // already gone
         }
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
       pids = await pidsIn();
       if (pids.length > 0 && Date.now() > deadline)
         throw new CgroupsError(
@@ -507,14 +499,14 @@ export class Cgroup {
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           if (code === 'ENOENT') break;
-          if (code === 'ENOTEMPTY' && !(await exists(join(dir, 'cgroup.procs')))) {
+          if (code === 'ENOTEMPTY' && !existsSync(join(dir, 'cgroup.procs'))) {
             // A mimic tree (plain directory): remove its files too.
             for (const entry of await readdir(dir, { withFileTypes: true }))
               if (entry.isFile()) await rm(join(dir, entry.name));
             continue;
           }
           if (code === 'EBUSY' && Date.now() < deadline) {
-            await new Promise((resolve) => setTimeout(resolve, 20));
+            await sleep(20);
             continue;
           }
           throw new CgroupsError(

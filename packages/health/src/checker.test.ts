@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthResult, HealthTarget } from './check.js';
 import { HealthChecker } from './checker.js';
@@ -63,11 +64,9 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Pro
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function published(publisher: MemoryHealthPublisher, podId: string): string[] {
   return publisher.history

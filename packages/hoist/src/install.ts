@@ -18,6 +18,7 @@ import {
 } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describeError } from '@p2/errors';
+import { pathExists } from '@p2/secure-fs';
 import type { Logger } from 'pino';
 import { HoistError, HoistErrorCodes, hasErrno } from './errors.js';
 import {
@@ -161,7 +162,7 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
   const sourcePath = join(installsDir, `.${dirName}.source`);
   const source = sourceRecord(options.location, options.expectedSha256);
   let replacing = false;
-  if (await exists(installDir)) {
+  if (await pathExists(installDir).catch(cannotInspect(installDir))) {
     if (!unversioned || (await sourceMatches(sourcePath, source))) {
       logger.debug({ installDir }, 'already installed');
       return { installDir, dirName, alreadyInstalled: true, replaced: false, timings };
@@ -451,16 +452,13 @@ async function ensureDirs(
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if (hasErrno(error, 'ENOENT')) return false;
+/** Turns a {@link pathExists} failure other than "missing" into HoistError `P2_HOIST_IO`. */
+function cannotInspect(path: string): (error: unknown) => never {
+  return (error) => {
     throw new HoistError(HoistErrorCodes.IO, `cannot inspect ${path}: ${describeError(error)}`, {
       cause: error,
     });
-  }
+  };
 }
 
 /** The two links P2 keeps in a launchable root. */
@@ -569,10 +567,11 @@ export async function activateInstall(
 ): Promise<{ previous: string | undefined }> {
   const previous = await readLink(launchableRoot, 'current');
   await switchLink(launchableRoot, 'current', dirName, options);
+  const previousDir = previous === undefined ? '' : join(launchableRoot, 'installs', previous);
   if (
     previous !== undefined &&
     previous !== dirName &&
-    (await exists(join(launchableRoot, 'installs', previous)))
+    (await pathExists(previousDir).catch(cannotInspect(previousDir)))
   ) {
     await switchLink(launchableRoot, 'last', previous, options);
   }

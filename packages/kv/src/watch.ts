@@ -7,6 +7,7 @@
  * resetting after a success. 400/403 answers and a closed store end the watch with the error:
  * retrying cannot help.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
 import type { Indexed, KvEntry, Store } from './types.js';
@@ -30,15 +31,8 @@ export interface WatchOptions {
 
 /** Sleeps `ms`, or less when `signal` aborts (never throws). @internal */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
+  return delay(ms, undefined, { signal }).catch((error: unknown) => {
+    if ((error as Error | undefined)?.name !== 'AbortError') throw error;
   });
 }
 

@@ -8,18 +8,19 @@
 export { type Ownership, writeEnvDir } from './envdir.js';
 export { PodError, PodErrorCode } from './errors.js';
 export { assertSafeLaunchableId, assertSafePodId, isUuid, PodLayout } from './layout.js';
-export {
-  type DigestSignatureVerifier,
-  type InstalledPod,
-  type InstallOptions,
-  type InstallReport,
-  type LaunchableInstallReport,
-  type LaunchReport,
-  PodHost,
-  type PodHostOptions,
-  type PodLogger,
-  type PodRef,
-  type ServiceState,
-} from './pod-host.js';
+export { PodHost } from './pod-host.js';
 export type { RunAsPolicy } from './run-as.js';
 export { type RunScriptOptions, runScript, type ScriptResult } from './scripts.js';
+export type {
+  DigestSignatureVerifier,
+  InstalledPod,
+  InstallOptions,
+  InstallReport,
+  LaunchableInstallReport,
+  LaunchOptions,
+  LaunchReport,
+  PodHostOptions,
+  PodLogger,
+  PodRef,
+  ServiceState,
+} from './types.js';

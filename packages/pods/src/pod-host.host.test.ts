@@ -22,6 +22,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { cgroupName, detectCgroups, openCgroup } from '@p2/cgroups';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
@@ -78,7 +79,7 @@ async function get(port: number, path = '/'): Promise<string> {
       const res = await fetch(`http://127.0.0.1:${port}${path}`);
       return await res.text();
     } catch {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   throw new Error(`nothing answered on port ${port}`);
@@ -88,7 +89,7 @@ async function pidOf(serviceDir: string): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const status = await readStatus(serviceDir);
     if (status.state === 'run' && status.pid) return status.pid;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`${serviceDir} is not running`);
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeAudit, dsStatusKey, LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -177,7 +178,7 @@ describe('reconcileDaemonSet', () => {
     // A version that never becomes healthy: the budget (4 passing − 3) allows one node only.
     await dss.updateManifest(ds.id, parseManifest(manifestText(pod, 'v3')));
     await eventually(async () => (await passingCount(t.store, pod)) === 3);
-    await new Promise((r) => setTimeout(r, 800));
+    await sleep(800);
     const versions = await Promise.all(names.map((n) => text(t.store, `intent/${n}/${pod}`)));
     expect(versions.filter((v) => v === manifestText(pod, 'v3'))).toHaveLength(1);
     expect(await passingCount(t.store, pod)).toBe(3);

@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LabelStore } from '@p2/keyspace';
 import { createStore } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
@@ -53,7 +54,7 @@ describe('RC farm across a store outage', () => {
     const firstSession = farm.session;
 
     await server.close();
-    await new Promise((r) => setTimeout(r, 3_000));
+    await sleep(3_000);
     expect(errors.length).toBeGreaterThan(0);
     server = await startKvServer({ dataDir, port, sessionTtlMinMs: 1_000 });
 

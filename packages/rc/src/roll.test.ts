@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeAudit, LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -76,7 +77,7 @@ async function minPassingDuring<T>(
   const sampler = (async () => {
     while (!done) {
       min = Math.min(min, await passingCount(t.store, pod));
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   })();
   const result = await run.finally(() => {

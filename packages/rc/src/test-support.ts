@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   encodeHealthRecord,
   healthKey,
@@ -70,7 +71,7 @@ export async function eventually(
   for (;;) {
     if (await fn()) return;
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
+    await sleep(stepMs);
   }
 }
 
@@ -123,7 +124,7 @@ export function simulatePreparers(
       } catch {
         // the store is shutting down
       }
-      await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
+      await sleep(options.intervalMs ?? 50);
     }
   })();
   return {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { labelTypePrefix } from '@p2/keyspace';
 import { type KvEntry, MAX_TXN_OPS, type Store, type TxnOp, type TxnResult } from '@p2/kv';
 import { type Logger, pino } from 'pino';
@@ -47,15 +48,8 @@ export async function commit(store: Store, ops: readonly TxnOp[], what: string):
 
 /** Resolves after `ms`, or at once when `signal` aborts. @internal */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
+  return delay(ms, undefined, { signal }).catch((error: unknown) => {
+    if ((error as Error | undefined)?.name !== 'AbortError') throw error;
   });
 }
 

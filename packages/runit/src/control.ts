@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RunitError, RunitErrorCodes } from './errors.js';
 import { SPEC_FILE } from './scripts.js';
 import { isSupervised, type ProcessStatus, parseStatus } from './status.js';
@@ -22,8 +23,6 @@ export interface ControlResult {
 }
 
 const POLL_MS = 5;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function send(dir: string, commands: string): Promise<void> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {

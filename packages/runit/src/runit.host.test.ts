@@ -14,6 +14,7 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Cgroup, createCgroup, detectCgroups } from '@p2/cgroups';
 import { ensureUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,8 +41,6 @@ let cgroups: Cgroup[] = [];
 let uid = 0;
 let gid = 0;
 let extraGid = 0;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until<T>(
   what: string,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@p2/errors';
 import { exit, once, up, waitSupervised } from './control.js';
 import { RunitError, RunitErrorCodes } from './errors.js';
@@ -59,8 +60,6 @@ const PIDFILE = '.p2-runsvdir.pid';
 const STALE_TMP_MS = 60_000;
 const SLOT_PREFIX = 'p2-slot-';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { access, chmod, chown, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '@p2/errors';
@@ -48,15 +48,6 @@ function ids(user: string): Promise<{ uid: number; gid: number }> {
   return cached;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Checks what must exist before a service can run. @internal */
 export async function checkRunnable(spec: ResolvedSpec): Promise<void> {
   try {
@@ -75,7 +66,7 @@ export async function checkRunnable(spec: ResolvedSpec): Promise<void> {
     );
   }
   for (const dir of spec.envDirs)
-    if (!(await exists(dir)))
+    if (!existsSync(dir))
       throw new RunitError(
         RunitErrorCodes.INVALID_SPEC,
         `env dir ${dir} of service ${spec.name} does not exist`,
@@ -107,7 +98,7 @@ export async function writeServiceFiles(
   try {
     await mkdir(join(dir, 'log'), { recursive: true, mode: 0o755 });
     const main = join(dir, 'log', 'main');
-    if (!(await exists(main))) {
+    if (!existsSync(main)) {
       await mkdir(main, { mode: 0o755 });
       if (logUser) await chown(main, logUser.uid, logUser.gid);
     }
@@ -161,7 +152,7 @@ export async function writeService(root: string, input: ServiceSpec): Promise<Wr
   const spec = resolveSpec(input);
   await checkRunnable(spec);
   const dir = join(root, spec.name);
-  if (await exists(dir)) {
+  if (existsSync(dir)) {
     await writeServiceFiles(dir, spec);
     return { name: spec.name, dir, created: false };
   }

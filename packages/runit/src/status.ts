@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { access, open, readFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '@p2/errors';
 import { RunitError, RunitErrorCodes } from './errors.js';
@@ -87,15 +87,6 @@ export function parseStatus(buffer: Uint8Array, source = 'supervise/status'): Pr
   };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * True when a runsv supervises `dir`: opening `supervise/ok` for writing succeeds only while runsv
  * has it open for reading (this is how `sv` tells "runsv not running").
@@ -174,7 +165,7 @@ export async function readExitLog(dir: string): Promise<ExitRecord[]> {
  * @example const { state, pid, lastExit } = await readStatus('/var/service/hello__app__launch');
  */
 export async function readStatus(dir: string): Promise<ServiceStatus> {
-  if (!(await exists(dir)))
+  if (!existsSync(dir))
     throw new RunitError(RunitErrorCodes.NOT_FOUND, `service directory ${dir} does not exist`, {
       details: { dir },
     });
@@ -188,13 +179,11 @@ export async function readStatus(dir: string): Promise<ServiceStatus> {
         details: { dir },
       },
     );
-  const log = (await exists(join(dir, 'log')))
-    ? await readProcessStatus(join(dir, 'log'))
-    : undefined;
+  const log = existsSync(join(dir, 'log')) ? await readProcessStatus(join(dir, 'log')) : undefined;
   return {
     ...main,
     supervised: await isSupervised(dir),
-    normallyUp: !(await exists(join(dir, 'down'))),
+    normallyUp: !existsSync(join(dir, 'down')),
     lastExit: await readLastExit(dir),
     log,
   };

@@ -13,6 +13,7 @@ export {
   distrustStats,
   ensureTrustedDir,
   isTrustedOwner,
+  pathExists,
   type ReadTrustedFileOptions,
   readTrustedFile,
   removeTree,

@@ -24,6 +24,7 @@ import {
   distrustAncestors,
   distrustDir,
   ensureTrustedDir,
+  pathExists,
   readTrustedFile,
   removeTree,
   writeFileAtomic,
@@ -42,6 +43,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('pathExists', () => {
+  it('looks at the path itself: a dangling link exists, a missing path does not, other errors throw', async () => {
+    await symlink(join(work, 'nowhere'), join(work, 'dangling'));
+    expect(await pathExists(join(work, 'dangling'))).toBe(true);
+    expect(await pathExists(join(work, 'precious', 'file'))).toBe(true);
+    expect(await pathExists(join(work, 'nowhere'))).toBe(false);
+    await expect(pathExists(join(work, 'precious', 'file', 'below'))).rejects.toMatchObject({
+      code: 'ENOTDIR',
+    });
+  });
 });
 
 describe('readTrustedFile', () => {

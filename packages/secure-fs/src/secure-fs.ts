@@ -77,6 +77,24 @@ export async function distrustDir(path: string): Promise<string | undefined> {
   return distrustDirStats(await lstat(path).catch(() => undefined));
 }
 
+/**
+ * Whether anything is at `path` itself, without following a link (`lstat`): a link exists even
+ * when its target does not. Only "no such file" (`ENOENT`) answers false; any other failure
+ * (`EACCES`, `ENOTDIR`, `ELOOP`, …) is thrown as `lstat` raised it, so a path that cannot be
+ * inspected is never taken for a missing one. (Following links and answering false on any error
+ * is Node's `existsSync`.)
+ * @example await pathExists('/data/pods/web/app/installs/app_v1') // true
+ */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
 /** {@link distrustDir} for metadata already read with `lstat` (undefined: the path is missing). */
 function distrustDirStats(info: Stats | undefined): string | undefined {
   if (!info) return 'does not exist';

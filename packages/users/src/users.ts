@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { chown, mkdir, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@p2/errors';
 import { UsersError, UsersErrorCodes } from './errors.js';
 import { assertValidUserName } from './names.js';
@@ -219,8 +220,6 @@ function serialised<T>(fn: () => Promise<T>): Promise<T> {
   queue = next.catch(() => undefined);
   return next;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** useradd/groupadd exit codes: 1 = cannot update the password file (lock), 10 = cannot update the group file. */
 const LOCK_EXIT_CODES = new Set([1, 10]);

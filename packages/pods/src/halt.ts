@@ -1,0 +1,146 @@
+/**
+ * Stopping a pod (spec 02 §2.10: `bin/disable`, then its services) and removing it from the host
+ * (§2.11: services, cgroups and home, deleted without following the pod's links).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError } from '@p2/errors';
+import { discoverScripts, readLink, switchLink } from '@p2/hoist';
+import type { Manifest } from '@p2/manifest';
+import { down } from '@p2/runit';
+import { removeTree } from '@p2/secure-fs';
+import { PodError, PodErrorCode } from './errors.js';
+import { currentManifest, podServices, serviceNamesByLaunchable } from './inventory.js';
+import { PodLayout } from './layout.js';
+import { existingCgroupProcs, removePodCgroups } from './pod-cgroups.js';
+import { runLifecycleScript, type ScriptResult } from './scripts.js';
+import type { HostContext, PodRef } from './types.js';
+
+/**
+ * Stops a pod (see {@link PodHost.halt}).
+ * @throws PodError `P2_PODS_HALT_FAILED` when a service did not stop
+ * @internal
+ */
+export async function haltPod(
+  ctx: HostContext,
+  manifest: Manifest,
+  options: Omit<PodRef, 'podId'> & { force?: boolean },
+): Promise<void> {
+  const layout = new PodLayout(ctx.podRoot, manifest.id, options.uniqueKey ?? '');
+  const graceMs = Math.min(
+    (manifest.terminationGracePeriodSeconds || 3600) * 1000,
+    ctx.options.maxDisableMs ?? 3_600_000,
+  );
+  const specs = await serviceNamesByLaunchable(ctx.options.runsvdir.root, manifest, layout);
+  if (!layout.uniqueKey) {
+    for (const launchableId of Object.keys(manifest.launchables)) {
+      const current = await readLink(layout.launchableRoot(launchableId), 'current').catch(
+        () => undefined,
+      );
+      if (!current) continue;
+      const scripts = await discoverScripts(join(layout.installsDir(launchableId), current)).catch(
+        () => ({}) as { disable?: string },
+      );
+      if (!scripts.disable) continue;
+      // A disable script that cannot run (e.g. its run_as is refused now) never keeps the
+      // services from stopping.
+      let result: ScriptResult | undefined;
+      try {
+        result = await runLifecycleScript(
+          ctx.logger,
+          manifest,
+          layout,
+          launchableId,
+          scripts.disable,
+          {
+            timeoutMs: graceMs,
+            user: await ctx.accounts.runAsUser(manifest, layout),
+            // The running version's cgroup: joined as it is, not re-created (no limit writes).
+            cgroupProcsFiles: existingCgroupProcs(ctx, layout, launchableId),
+          },
+        );
+      } catch (error) {
+        ctx.logger.warn(
+          { pod: manifest.id, launchable: launchableId, err: describeError(error) },
+          'bin/disable could not run',
+        );
+      }
+      if (result && result.exitCode !== 0)
+        ctx.logger.warn(
+          { pod: manifest.id, launchable: launchableId, output: result.output },
+          'bin/disable failed',
+        );
+    }
+  }
+  const failures: string[] = [];
+  for (const [launchableId, names] of specs) {
+    const stanza = manifest.launchables[launchableId];
+    if (stanza?.noHaltOnUpdate && !options.force) continue;
+    const timeoutMs = manifest.restartTimeoutSeconds(launchableId) * 1000;
+    for (const name of names) {
+      const dir = join(ctx.options.runsvdir.root, name);
+      if (!existsSync(dir)) continue;
+      try {
+        await down(dir, { timeoutMs, force: true });
+      } catch (error) {
+        failures.push(`${name}: ${describeError(error)}`);
+      }
+    }
+    const current = await readLink(layout.launchableRoot(launchableId), 'current').catch(
+      () => undefined,
+    );
+    if (current) {
+      await switchLink(layout.launchableRoot(launchableId), 'last', current).catch(
+        (error: unknown) =>
+          ctx.logger.warn({ pod: manifest.id, err: describeError(error) }, 'could not switch last'),
+      );
+    }
+  }
+  if (failures.length > 0) {
+    throw new PodError(
+      PodErrorCode.HALT_FAILED,
+      `pod ${manifest.id}: ${failures.length} service(s) did not stop: ${failures.join('; ')}`,
+    );
+  }
+}
+
+/**
+ * Removes a pod from this host (see {@link PodHost.uninstall}).
+ * @throws PodError `P2_PODS_UNINSTALL_FAILED`
+ * @internal
+ */
+export async function uninstallPod(
+  ctx: HostContext,
+  ref: PodRef & { alreadyHalted?: boolean },
+): Promise<void> {
+  const layout = new PodLayout(ctx.podRoot, ref.podId, ref.uniqueKey ?? '');
+  const manifest = ref.alreadyHalted
+    ? undefined
+    : await currentManifest(layout).catch(() => undefined);
+  if (manifest) {
+    await haltPod(ctx, manifest, {
+      force: true,
+      ...(ref.uniqueKey ? { uniqueKey: ref.uniqueKey } : {}),
+    }).catch((error: unknown) =>
+      ctx.logger.warn(
+        { pod: ref.podId, err: describeError(error) },
+        'halt before uninstall failed',
+      ),
+    );
+  }
+  try {
+    for (const name of await podServices(ctx.options.runsvdir.root, layout))
+      await ctx.options.runsvdir.remove(name);
+    await removePodCgroups(ctx, layout);
+    // data/ is the pod's: delete without following anything it may have linked.
+    await removeTree(layout.home);
+    ctx.accounts.uninstalled(layout);
+  } catch (error) {
+    throw new PodError(
+      PodErrorCode.UNINSTALL_FAILED,
+      `uninstalling pod ${ref.podId}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+  ctx.logger.info({ pod: ref.podId }, 'pod uninstalled');
+}

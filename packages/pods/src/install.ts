@@ -1,0 +1,212 @@
+/**
+ * Installing a pod (spec 02 §2.5): its user and home, every launchable's artifact downloaded,
+ * verified and extracted (root's, readable by the pod), and its config and env dirs.
+ */
+import { join } from 'node:path';
+import { describeError } from '@p2/errors';
+import {
+  type DownloadProgress,
+  fetchBytes,
+  installArtifact,
+  installDirName,
+  verifyInstallDigest,
+} from '@p2/hoist';
+import type { Manifest } from '@p2/manifest';
+import { ensureTrustedDir, writeFileAtomic } from '@p2/secure-fs';
+import { writeEnvDir } from './envdir.js';
+import { PodError, PodErrorCode } from './errors.js';
+import { assertReachable, prepareHome } from './home.js';
+import { assertSafeLaunchableId, PodLayout } from './layout.js';
+import type {
+  HostContext,
+  InstallOptions,
+  InstallReport,
+  LaunchableInstallReport,
+  PodHostOptions,
+} from './types.js';
+
+/** Whether the pod is read-only: the manifest's `readonly`, else the node's default. @internal */
+export function isReadOnly(options: PodHostOptions, manifest: Manifest): boolean {
+  return manifest.readonly ?? options.readOnlyDefault?.(manifest.id) ?? false;
+}
+
+/**
+ * Installs a manifest (see {@link PodHost.install}).
+ * @throws PodError `P2_PODS_UNSUPPORTED_LAUNCHABLE`, `P2_PODS_INSTALL_FAILED`
+ * @internal
+ */
+export async function installPod(
+  ctx: HostContext,
+  manifest: Manifest,
+  options: Omit<InstallOptions, 'podId'>,
+): Promise<InstallReport> {
+  const layout = new PodLayout(ctx.podRoot, manifest.id, options.uniqueKey ?? '');
+  assertSupported(manifest);
+  for (const launchableId of Object.keys(manifest.launchables))
+    assertSafeLaunchableId(launchableId);
+  const readOnly = isReadOnly(ctx.options, manifest);
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof PodError) throw error;
+      throw new PodError(
+        PodErrorCode.INSTALL_FAILED,
+        `installing pod ${manifest.id}: ${what}: ${describeError(error)}`,
+        {
+          cause: error,
+          ...(error &&
+          typeof error === 'object' &&
+          'hint' in error &&
+          typeof error.hint === 'string'
+            ? { hint: error.hint }
+            : {}),
+          details: {
+            pod: manifest.id,
+            step: what,
+            ...(error && typeof error === 'object' && 'code' in error
+              ? { causeCode: error.code }
+              : {}),
+          },
+        },
+      );
+    }
+  };
+  const user = await step(`user ${manifest.runAs}`, () => ctx.accounts.runAsUser(manifest, layout));
+  await assertReachable(ctx.podRoot, manifest);
+  await step('pod home', () => prepareHome(ctx, manifest, layout, user, readOnly));
+
+  const launchables: LaunchableInstallReport[] = [];
+  for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+    const launchableRoot = layout.launchableRoot(launchableId);
+    const report = await step(`launchable ${launchableId}`, async () => {
+      // Everything but data/ is root's: the pod can read its artifact, never change what root
+      // later reads, runs, links to or prunes.
+      await ensureTrustedDir(launchableRoot, 0o755);
+      const result = await installArtifact({
+        ...ctx.options.fetch,
+        launchableRoot,
+        launchableId,
+        location: stanza.location,
+        version: manifest.launchableVersion(launchableId),
+        // Root owns the install; the pod must still read and run it, whatever modes it was packed with.
+        shareReadAccess: true,
+        ...(ctx.options.artifactVerifier ? { verifier: ctx.options.artifactVerifier } : {}),
+        ...(options.onProgress
+          ? { onProgress: (p: DownloadProgress) => options.onProgress?.(launchableId, p) }
+          : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      return {
+        launchableId,
+        installDir: result.installDir,
+        alreadyInstalled: result.alreadyInstalled,
+        ...(result.alreadyInstalled ? {} : { timings: result.timings }),
+      };
+    });
+    if (stanza.digestLocation) {
+      await step(`digest of ${launchableId}`, () =>
+        verifyDigest(ctx.options, manifest, launchableId, report.installDir),
+      );
+    }
+    launchables.push(report);
+  }
+
+  const configPath = await step('config and env', () =>
+    writeConfigAndEnv(manifest, layout, readOnly, { uid: user.uid, gid: user.gid }),
+  );
+  ctx.logger.info({ pod: manifest.id, launchables: launchables.length }, 'pod installed');
+  return { podHome: layout.home, readOnly, configPath, launchables };
+}
+
+function assertSupported(manifest: Manifest): void {
+  for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+    if (stanza.launchableType !== 'hoist') {
+      throw new PodError(
+        PodErrorCode.UNSUPPORTED_LAUNCHABLE,
+        `pod ${manifest.id}: launchable ${launchableId} has launchable_type ${JSON.stringify(stanza.launchableType)}; this host runs hoist launchables`,
+        { hint: 'use launchable_type: hoist (opencontainer and docker are not supported yet)' },
+      );
+    }
+    if (!stanza.location) {
+      throw new PodError(
+        PodErrorCode.UNSUPPORTED_LAUNCHABLE,
+        `pod ${manifest.id}: launchable ${launchableId} names a version but no location; artifact registries are not supported yet`,
+        { hint: 'give the launchable a location: URL' },
+      );
+    }
+  }
+}
+
+async function verifyDigest(
+  options: PodHostOptions,
+  manifest: Manifest,
+  launchableId: string,
+  installDir: string,
+): Promise<void> {
+  const stanza = manifest.launchables[launchableId];
+  if (!stanza) return;
+  const digest = await fetchBytes(stanza.digestLocation, options.fetch ?? {});
+  const signatureLocation = stanza.digestSignatureLocation || undefined;
+  const signature = signatureLocation
+    ? await fetchBytes(signatureLocation, options.fetch ?? {})
+    : undefined;
+  if (options.digestSignatureVerifier) {
+    await options.digestSignatureVerifier(digest, signature, stanza.digestLocation);
+  }
+  await verifyInstallDigest(installDir, digest.toString('utf8'));
+}
+
+/**
+ * Writes the pod's config files (0400, the pod's user's: they may hold secrets) and its pod and
+ * launchable env dirs, in root's directories.
+ */
+async function writeConfigAndEnv(
+  manifest: Manifest,
+  layout: PodLayout,
+  readOnly: boolean,
+  owner: { uid: number; gid: number },
+): Promise<string> {
+  // Config files are named with the SHA after the read-only default was applied, as P2 did
+  // (spec 01 §1.8.4); intent and reality are still compared with the original SHA.
+  const files = manifest.withReadonlyDefault(readOnly).configFiles();
+  await ensureTrustedDir(layout.configDir, 0o755);
+  // Config may hold secrets: readable by the pod's user (0400, its own) and root only.
+  const write = async (name: string, text: string) => {
+    const path = join(layout.configDir, name);
+    await writeFileAtomic(path, text, { mode: 0o400, uid: owner.uid, gid: owner.gid });
+    return path;
+  };
+  const configPath = await write(files.configFileName, files.config);
+  const platformPath = await write(files.platformFileName, files.platform);
+  const podEnv: Record<string, string> = {
+    CONFIG_PATH: configPath,
+    PLATFORM_CONFIG_PATH: platformPath,
+    POD_HOME: layout.home,
+    POD_ID: manifest.id,
+    POD_UNIQUE_KEY: layout.uniqueKey,
+    // The pod's one writable place (p2: the home itself is root's); read-only pods have none.
+    ...(readOnly ? { HOME: layout.home } : { HOME: layout.dataDir, POD_DATA_DIR: layout.dataDir }),
+  };
+  if (files.resourceLimitsFileName && files.resourceLimits !== undefined) {
+    podEnv.RESOURCE_LIMIT_PATH = await write(files.resourceLimitsFileName, files.resourceLimits);
+  }
+  await writeEnvDir(layout.envDir, podEnv, { owner });
+  for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+    const installDir = join(
+      layout.installsDir(launchableId),
+      installDirName(launchableId, manifest.launchableVersion(launchableId)),
+    );
+    await writeEnvDir(
+      layout.launchableEnvDir(launchableId),
+      {
+        LAUNCHABLE_ID: launchableId,
+        LAUNCHABLE_ROOT: installDir,
+        RESTART_TIMEOUT: String(manifest.restartTimeoutSeconds(launchableId)),
+        ...stanza.env,
+      },
+      { replace: true, owner },
+    );
+  }
+  return configPath;
+}

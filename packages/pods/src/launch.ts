@@ -1,0 +1,244 @@
+/**
+ * Launching an installed pod (spec 02 §2.9): `current` switched, `bin/post-activate`, its runit
+ * services written and (re)started as the pod's user in its cgroups, `bin/enable`, and only then
+ * `current_manifest.yaml`, the commit marker of a launch.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError } from '@p2/errors';
+import {
+  activateInstall,
+  discoverEntryPoints,
+  discoverScripts,
+  installDirName,
+  pruneInstalls,
+} from '@p2/hoist';
+import type { Manifest } from '@p2/manifest';
+import { once, restart, type ServiceSpec } from '@p2/runit';
+import { writeFileAtomic } from '@p2/secure-fs';
+import { PodError, PodErrorCode } from './errors.js';
+import { assertTrustedHome } from './home.js';
+import { podServices } from './inventory.js';
+import { PodLayout } from './layout.js';
+import { launchableCgroup } from './pod-cgroups.js';
+import { runLifecycleScript } from './scripts.js';
+import type { HostContext, LaunchOptions, LaunchReport, PodUser } from './types.js';
+
+/**
+ * Makes an installed manifest run (see {@link PodHost.launch}).
+ * @throws PodError `P2_PODS_LAUNCH_FAILED`, `P2_PODS_START_FAILED`, `P2_PODS_SERVICE_NAME_CLASH`
+ * @internal
+ */
+export async function launchPod(
+  ctx: HostContext,
+  manifest: Manifest,
+  ref: LaunchOptions,
+): Promise<LaunchReport> {
+  const layout = new PodLayout(ctx.podRoot, manifest.id, ref.uniqueKey ?? '');
+  const { runsvdir } = ctx.options;
+  const report: LaunchReport = {
+    services: [],
+    pendingRestarts: [],
+    removedServices: [],
+    scripts: [],
+    timings: {},
+  };
+  let mark = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    report.timings[name] = Math.round(now - mark);
+    mark = now;
+  };
+  let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
+  let user: PodUser;
+  // Each launchable's cgroup, made once per launch: services and lifecycle scripts join it.
+  const procs = new Map<string, string[]>();
+  try {
+    await assertTrustedHome(manifest, layout);
+    user = await ctx.accounts.runAsUser(manifest, layout);
+    for (const launchableId of Object.keys(manifest.launchables))
+      procs.set(launchableId, await launchableCgroup(ctx, manifest, layout, launchableId));
+    for (const launchableId of Object.keys(manifest.launchables)) {
+      const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
+      if (!existsSync(join(layout.installsDir(launchableId), dirName))) {
+        throw new PodError(
+          PodErrorCode.NOT_INSTALLED,
+          `pod ${manifest.id}: launchable ${launchableId} is not installed (${dirName})`,
+          {
+            hint: 'install the manifest before launching it',
+          },
+        );
+      }
+      await activateInstall(layout.launchableRoot(launchableId), dirName);
+      const scripts = await discoverScripts(join(layout.installsDir(launchableId), dirName));
+      if (scripts.postActivate) {
+        const result = await runLifecycleScript(
+          ctx.logger,
+          manifest,
+          layout,
+          launchableId,
+          scripts.postActivate,
+          { timeoutMs: 3_600_000, user, cgroupProcsFiles: procs.get(launchableId) ?? [] },
+        );
+        report.scripts.push({ launchableId, script: 'bin/post-activate', result });
+      }
+    }
+    specs = await serviceSpecs(ctx, manifest, layout, procs);
+  } catch (error) {
+    if (error instanceof PodError) throw error;
+    throw new PodError(
+      PodErrorCode.LAUNCH_FAILED,
+      `launching pod ${manifest.id}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+
+  lap('activate');
+  const wanted = new Set(specs.map((s) => s.spec.name));
+  for (const stale of await podServices(runsvdir.root, layout)) {
+    if (wanted.has(stale)) continue;
+    await runsvdir.remove(stale).catch((error: unknown) => {
+      ctx.logger.warn(
+        { pod: manifest.id, service: stale, err: describeError(error) },
+        'could not remove a stale service',
+      );
+    });
+    report.removedServices.push(stale);
+  }
+
+  const failures: string[] = [];
+  for (const { launchableId, spec } of specs) {
+    try {
+      const installed = await runsvdir.install(spec);
+      if (installed.via === 'update') {
+        // An existing service gets its new run script by a restart (or once, for policy never).
+        const timeoutMs = spec.restartTimeoutMs ?? 60_000;
+        const noHalt = manifest.launchables[launchableId]?.noHaltOnUpdate ?? false;
+        if (ref.deferRestarts && spec.restartPolicy !== 'never' && !noHalt)
+          report.pendingRestarts.push(spec.name);
+        else if (spec.restartPolicy === 'never') await once(installed.dir, { timeoutMs });
+        else if (!noHalt) await restart(installed.dir, { timeoutMs, force: true });
+        else await runsvdir.startService(spec.name, { timeoutMs });
+      } else if (spec.restartPolicy === 'never') {
+        await runsvdir.startService(spec.name);
+      }
+      report.services.push(spec.name);
+    } catch (error) {
+      failures.push(`${spec.name}: ${describeError(error)}`);
+      ctx.logger.error(
+        { pod: manifest.id, service: spec.name, err: describeError(error) },
+        'service did not start',
+      );
+    }
+  }
+
+  lap('runit');
+  if (!layout.uniqueKey) {
+    for (const launchableId of Object.keys(manifest.launchables)) {
+      const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
+      const scripts = await discoverScripts(join(layout.installsDir(launchableId), dirName)).catch(
+        () => ({}) as { enable?: string },
+      );
+      if (!scripts.enable) continue;
+      const result = await runLifecycleScript(
+        ctx.logger,
+        manifest,
+        layout,
+        launchableId,
+        scripts.enable,
+        { timeoutMs: 300_000, user, cgroupProcsFiles: procs.get(launchableId) ?? [] },
+      );
+      report.scripts.push({ launchableId, script: 'bin/enable', result });
+      if (result.exitCode !== 0) {
+        ctx.logger.warn(
+          { pod: manifest.id, launchable: launchableId, output: result.output },
+          'bin/enable failed',
+        );
+      }
+    }
+  }
+  if (failures.length > 0) {
+    throw new PodError(
+      PodErrorCode.START_FAILED,
+      `pod ${manifest.id}: ${failures.length} service(s) did not start: ${failures.join('; ')}`,
+      {
+        details: { pod: manifest.id, failures },
+      },
+    );
+  }
+  lap('enable');
+  // current_manifest.yaml is the commit marker of a launch: written only once every service was
+  // (re)started, so a crash at any earlier point is seen as "not yet launched" and redone.
+  // Root reads it back to decide what runs as whom, so it is root's alone (0600).
+  await writeFileAtomic(layout.currentManifestPath, manifest.raw, { mode: 0o600 });
+  ctx.accounts.launched(layout, manifest);
+  for (const launchableId of Object.keys(manifest.launchables)) {
+    await pruneInstalls(layout.launchableRoot(launchableId), {
+      maxBytes: ctx.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30,
+    }).catch((error: unknown) =>
+      ctx.logger.warn({ pod: manifest.id, err: describeError(error) }, 'pruning installs failed'),
+    );
+  }
+  lap('commit');
+  ctx.logger.info({ pod: manifest.id, services: report.services }, 'pod launched');
+  return report;
+}
+
+/** Sends restart to services without waiting (see `deferRestarts`). @internal */
+export async function restartServices(
+  runsvdirRoot: string,
+  names: readonly string[],
+): Promise<void> {
+  for (const name of names) await restart(join(runsvdirRoot, name), { timeoutMs: 0 });
+}
+
+/** The runit services a manifest's launchables need, each joining its launchable's cgroup in `procs`. */
+async function serviceSpecs(
+  ctx: HostContext,
+  manifest: Manifest,
+  layout: PodLayout,
+  procs: ReadonlyMap<string, string[]>,
+): Promise<Array<{ launchableId: string; spec: ServiceSpec }>> {
+  const specs: Array<{ launchableId: string; spec: ServiceSpec }> = [];
+  const owners = new Map<string, string>();
+  for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+    const installDir = join(
+      layout.installsDir(launchableId),
+      installDirName(launchableId, manifest.launchableVersion(launchableId)),
+    );
+    const entryPoints = await discoverEntryPoints(installDir, {
+      entryPoints: stanza.entryPoints,
+      naming: layout.uniqueKey ? 'uuid' : 'legacy',
+    });
+    const cgroupProcsFiles = procs.get(launchableId) ?? [];
+    for (const entry of entryPoints) {
+      const name = layout.serviceName(launchableId, entry.relativePath);
+      const clash = owners.get(name);
+      if (clash) {
+        throw new PodError(
+          PodErrorCode.SERVICE_NAME_CLASH,
+          `pod ${manifest.id}: ${launchableId}:${entry.relativePath} and ${clash} both map to the runit service ${name}`,
+          { hint: 'rename one of the entry points or launchables' },
+        );
+      }
+      owners.set(name, `${launchableId}:${entry.relativePath}`);
+      specs.push({
+        launchableId,
+        spec: {
+          name,
+          entryPoint: entry.path,
+          entryPointEnv: entry.relativePath,
+          user: manifest.runAs,
+          envDirs: [layout.envDir, layout.launchableEnvDir(launchableId)],
+          workingDir: installDir,
+          cgroupProcsFiles,
+          restartPolicy:
+            stanza.restartPolicy === '' || stanza.restartPolicy === 'always' ? 'always' : 'never',
+          restartTimeoutMs: manifest.restartTimeoutSeconds(launchableId) * 1000,
+          ...(ctx.options.requireFile ? { requireFile: ctx.options.requireFile } : {}),
+        },
+      });
+    }
+  }
+  return specs;
+}

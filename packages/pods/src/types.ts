@@ -1,0 +1,141 @@
+/**
+ * The options and reports of {@link PodHost}, and what its parts share (`HostContext`).
+ */
+import type { CgroupHierarchy } from '@p2/cgroups';
+import type { ArtifactVerifier, DownloadProgress, FetchOptions } from '@p2/hoist';
+import type { Manifest } from '@p2/manifest';
+import type { RunsvDir, ServiceStatus } from '@p2/runit';
+import type { PodAccounts } from './accounts.js';
+import type { PodLayout } from './layout.js';
+import type { RunAsPolicy } from './run-as.js';
+import type { ScriptResult } from './scripts.js';
+
+/** The subset of a pino logger this package uses. */
+export interface PodLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** A logger that drops everything (the default). @internal */
+export const silent: PodLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Checks the signature over a launchable's digest file (the host's deployer keyring, spec 02 §7.2). */
+export type DigestSignatureVerifier = (
+  digest: Uint8Array,
+  signature: Uint8Array | undefined,
+  location: string,
+) => Promise<void>;
+
+export interface PodHostOptions {
+  /** @default '/data/pods' */
+  podRoot?: string;
+  nodeName: string;
+  /** The runsvdir pod services live under. */
+  runsvdir: RunsvDir;
+  /** cgroup hierarchy for pod limits; `false` runs pods without cgroups (e.g. unprivileged tests). */
+  cgroups: CgroupHierarchy | false;
+  /** Read-only default for pods whose manifest does not say (P2's node policy). @default () => false */
+  readOnlyDefault?: (podId: string) => boolean;
+  /** Create the run-as user (and group) when missing; P2 required it to exist. @default true */
+  createUsers?: boolean;
+  /** Checks artifacts before extraction (from @p2/auth's artifact policy). */
+  artifactVerifier?: ArtifactVerifier;
+  /** Checks digest signatures (from @p2/auth). Without it a `digest_location` is verified unsigned. */
+  digestSignatureVerifier?: DigestSignatureVerifier;
+  /** Download settings (CA, timeouts, retries). */
+  fetch?: Omit<FetchOptions, 'onProgress' | 'logger'>;
+  /** P2's `require_file`: services refuse to start unless it exists. */
+  requireFile?: string;
+  /** Bytes of old installs kept per launchable. @default 10 GiB */
+  maxLaunchableDiskUsage?: number;
+  /** Upper bound on `termination_grace_period` for `bin/disable` (P2 default: 1 hour). @default 3600000 */
+  maxDisableMs?: number;
+  /** Which accounts pods may run as (see {@link RunAsPolicy}). @default { minUid: 1000, allow: {} } */
+  runAs?: RunAsPolicy;
+  /** The user svlogd writes service logs as; no pod may run as it. @default 'nobody' */
+  logUser?: string;
+  logger?: PodLogger;
+}
+
+export interface PodRef {
+  podId: string;
+  /** Empty for legacy pods. */
+  uniqueKey?: string;
+}
+
+export interface LaunchableInstallReport {
+  launchableId: string;
+  installDir: string;
+  alreadyInstalled: boolean;
+  timings?: { fetchMs: number; verifyMs: number; extractMs: number };
+}
+
+export interface InstallReport {
+  podHome: string;
+  readOnly: boolean;
+  configPath: string;
+  launchables: LaunchableInstallReport[];
+}
+
+export interface LaunchReport {
+  services: string[];
+  /**
+   * With `deferRestarts`: services whose new run script is written but whose process still runs the
+   * old version; restart them with {@link PodHost.restartServices} once the launch is recorded.
+   */
+  pendingRestarts: string[];
+  removedServices: string[];
+  /** Scripts that ran (post-activate, enable) and their outcomes; failures are warnings, as in P2. */
+  scripts: Array<{ launchableId: string; script: string; result: ScriptResult }>;
+  /** Milliseconds spent in each part of the launch (activate, runit, enable, commit). */
+  timings: Record<string, number>;
+}
+
+export interface InstalledPod {
+  layout: PodLayout;
+  /** Undefined when `current_manifest.yaml` is missing or unreadable (see `error`). */
+  manifest?: Manifest;
+  error?: string;
+}
+
+export interface ServiceState {
+  name: string;
+  launchableId: string;
+  status?: ServiceStatus;
+  error?: string;
+}
+
+export interface InstallOptions extends PodRef {
+  onProgress?: (launchableId: string, progress: DownloadProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** Options of {@link PodHost.launch}: which pod (its uuid), and whether to defer restarts. */
+export type LaunchOptions = Omit<PodRef, 'podId'> & {
+  /**
+   * Leave running services of the old version running and report them in `pendingRestarts`:
+   * for the preparer's own pod, whose restart ends the process doing the launch.
+   */
+  deferRestarts?: boolean;
+};
+
+/** The account a pod's processes run as. @internal */
+export interface PodUser {
+  uid: number;
+  gid: number;
+  name: string;
+}
+
+/** What the parts of one {@link PodHost} share: its settings, logger and caches. @internal */
+export interface HostContext {
+  readonly podRoot: string;
+  readonly nodeName: string;
+  readonly options: PodHostOptions;
+  readonly logger: PodLogger;
+  /** The run-as accounts this host resolved, and which pod runs as whom. */
+  readonly accounts: PodAccounts;
+  /** Whether the pod root and every directory above it were found root's alone (checked once). */
+  podRootTrusted: boolean;
+}
