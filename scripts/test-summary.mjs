@@ -13,7 +13,7 @@ const dirs = ['packages', 'apps']
       ? readdirSync(join(root, group)).map((d) => join(root, group, d))
       : [],
   )
-  .concat([join(root, 'e2e')]);
+  .concat([join(root, 'e2e'), join(root, 'scripts/packages')]);
 
 let passed = 0;
 let failed = 0;
