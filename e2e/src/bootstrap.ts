@@ -22,7 +22,7 @@ export interface BootstrapRun {
 }
 
 /** Where {@link runBootstrap} keeps the store's TLS certificate and key for a test host under `work`. */
-export function bootstrapTlsDir(work: string): string {
+function bootstrapTlsDir(work: string): string {
   return join(work, 'tls');
 }
 

@@ -27,7 +27,7 @@ import { freePort, type Proc } from './processes.js';
 
 const run = promisify(execFile);
 
-export interface SimHost {
+interface SimHost {
   index: number;
   node: string;
   netns: string;
@@ -60,7 +60,7 @@ export interface Cluster {
 }
 
 /** Spawns `argv` inside `netns` (network only), output appended to `logFile`. */
-export function spawnInNetns(netns: string, argv: string[], logFile: string): Proc {
+function spawnInNetns(netns: string, argv: string[], logFile: string): Proc {
   const out = createWriteStream(logFile, { flags: 'a' });
   const child = spawn('nsenter', [`--net=/var/run/netns/${netns}`, '--', ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -211,7 +211,7 @@ async function drain(stream: ReadableStream<Uint8Array>, subject: string): Promi
 }
 
 /** @internal openpgp configuration for verification. */
-export function verifyConfig(options: {
+function verifyConfig(options: {
   minRSABits?: number;
   allowSha1?: boolean;
 }): Partial<openpgp.Config> {

@@ -55,7 +55,7 @@ export interface RemoveOptions {
 const SEGMENT = /^[A-Za-z0-9_@:+=,.-]+$/;
 
 /** Throws unless every segment of a cgroup path is a plain directory name. @internal */
-export function assertCgroupPath(path: string, what: string, allowEmpty: boolean): string[] {
+function assertCgroupPath(path: string, what: string, allowEmpty: boolean): string[] {
   if (path === '' && allowEmpty) return [];
   const segments = path.split('/');
   for (const segment of segments) {

@@ -38,7 +38,7 @@ function unescapeMountPath(path: string): string {
 }
 
 /** Parses `/proc/<pid>/mountinfo`. @throws {CgroupsError} `P2_CGROUPS_MOUNTINFO` @internal */
-export function parseMountinfo(text: string, source = '/proc/self/mountinfo'): Mount[] {
+function parseMountinfo(text: string, source = '/proc/self/mountinfo'): Mount[] {
   const mounts: Mount[] = [];
   text.split('\n').forEach((line, index) => {
     if (line.trim() === '') return;

@@ -291,7 +291,7 @@ function documentTooLarge(location: FileLocation, maxBytes: number): HoistError 
 }
 
 /** @internal An fs error reading a local location, as a HoistError (never with file contents). */
-export function localReadError(location: FileLocation, cause: unknown): HoistError {
+function localReadError(location: FileLocation, cause: unknown): HoistError {
   if (hasErrno(cause, 'ENOENT', 'ENOTDIR')) {
     return new HoistError(
       HoistErrorCodes.ARTIFACT_NOT_FOUND,

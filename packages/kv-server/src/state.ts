@@ -37,7 +37,7 @@ export interface Session {
 }
 
 /** `[key, base64 value | null, flags, session, lockIndex, createIndex, modifyIndex]` */
-export type EntryRecord = [string, string | null, string, string, number, number, number];
+type EntryRecord = [string, string | null, string, string, number, number, number];
 
 /** One durable change: everything written at index `i`. */
 export interface Effect {

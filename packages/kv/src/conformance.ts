@@ -19,7 +19,7 @@ import type { KvEntry, Store, TxnOp } from './types.js';
 import { watchKey, watchPrefix } from './watch.js';
 
 /** What a backend under test can do beyond the common contract. */
-export interface StoreCapabilities {
+interface StoreCapabilities {
   /** Consul lock-delay after invalidation. @default true */
   lockDelay?: boolean;
   /** Session behaviour `release`. @default true */

@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const ETCD_BINARY = process.env.P2_ETCD_BINARY ?? '/usr/bin/etcd';
+const ETCD_BINARY = process.env.P2_ETCD_BINARY ?? '/usr/bin/etcd';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

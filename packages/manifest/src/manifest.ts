@@ -528,7 +528,7 @@ export class ManifestBuilder {
 }
 
 /** P2's validation (spec 01 §1.6): first failure wins; messages as P2's after "invalid manifest: ". */
-export function validateP2Rules(data: ManifestData, source?: string): void {
+function validateP2Rules(data: ManifestData, source?: string): void {
   const fail = (
     code: ManifestError['code'],
     message: string,

@@ -2,17 +2,7 @@
  * The typed manifest model and its conversion from/to the typed YAML tree (spec 01 §1.2–§1.5).
  */
 import { ManifestError, ManifestErrorCode } from './errors.js';
-import {
-  fromPlain,
-  int,
-  map,
-  NULL,
-  scalarText,
-  str,
-  strMap,
-  toPlain,
-  type YNode,
-} from './nodes.js';
+import { fromPlain, int, map, scalarText, str, strMap, toPlain, type YNode } from './nodes.js';
 import { goParseFloat, pathJoin } from './yaml11.js';
 
 /** A cgroup limit block (`cgroup:` of a launchable, `resource_limits.cgroup` of a pod). */
@@ -470,5 +460,3 @@ export function makeLaunchable(input: LaunchableInput): LaunchableStanza {
     extra: { ...(input.extra ?? {}) },
   };
 }
-
-export { NULL };

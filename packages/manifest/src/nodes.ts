@@ -34,7 +34,7 @@ export const int = (value: bigint | number): YNode => ({ kind: 'int', value: Big
 /** @internal */
 export const map = (entries: Array<readonly [YNode, YNode]>): YNode => ({ kind: 'map', entries });
 /** @internal */
-export const seq = (items: YNode[]): YNode => ({ kind: 'seq', items });
+const seq = (items: YNode[]): YNode => ({ kind: 'seq', items });
 
 /** Builds a map node from string keys, skipping `undefined` values (omitempty). @internal */
 export function strMap(fields: Array<readonly [string, YNode | undefined]>): YNode {
@@ -92,7 +92,7 @@ export function toPlain(node: YNode): unknown {
 }
 
 /** The string a map key becomes in a plain JS object. @internal */
-export function keyText(key: YNode): string {
+function keyText(key: YNode): string {
   if (key.kind === 'null') return 'null';
   return scalarText(key) ?? JSON.stringify(toPlain(key));
 }

@@ -38,7 +38,7 @@ for (const w of ['-.inf', '-.Inf', '-.INF'])
   BOOL_NULL_WORDS.set(w, { kind: 'float', value: Number.NEGATIVE_INFINITY });
 
 /** Go's `strconv.ParseInt(s, 0, 64)` syntax without the range check: the exact value, or undefined. */
-export function goParseIntSyntax(s: string): bigint | undefined {
+function goParseIntSyntax(s: string): bigint | undefined {
   let rest = s;
   let negative = false;
   if (rest.startsWith('+') || rest.startsWith('-')) {

@@ -3,7 +3,7 @@ import { RunitError, RunitErrorCodes } from './errors.js';
 const PART = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$/;
 
 /** Throws unless `value` can be one `/`-free component of a service name. @internal */
-export function assertNamePart(value: string, what: string): void {
+function assertNamePart(value: string, what: string): void {
   if (value.length > 0 && value.length <= 200 && PART.test(value) && !value.includes('..')) return;
   throw new RunitError(
     RunitErrorCodes.INVALID_NAME,

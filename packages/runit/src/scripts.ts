@@ -16,9 +16,9 @@ export const EXIT_LOG_FILE = 'exits.jsonl';
 export const LAST_EXIT_FILE = 'last-exit.json';
 export const SPEC_FILE = 'p2-service.json';
 /** The run script's pid (= the app's pid and process group id). */
-export const RUN_PID_FILE = 'p2-run.pid';
+const RUN_PID_FILE = 'p2-run.pid';
 /** Size at which `exits.jsonl` is rotated to `exits.jsonl.1`. */
-export const EXIT_LOG_MAX_BYTES = 65_536;
+const EXIT_LOG_MAX_BYTES = 65_536;
 
 /**
  * The `run` script: joins the cgroup (as root), checks the require file, lifts the file limit,

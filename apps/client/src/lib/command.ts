@@ -24,8 +24,7 @@ import type { ProgramContext } from '../program.js';
 
 /** The local p2-kv-server, where `p2-bootstrap` puts the store. */
 /** The store without `--store`/`P2_STORE`: the local embedded store (HTTPS when bootstrapped). */
-export const DEFAULT_STORE =
-  'consul://127.0.0.1:8500 (consul+https with /etc/p2/tls/kv.pem when present)';
+const DEFAULT_STORE = 'consul://127.0.0.1:8500 (consul+https with /etc/p2/tls/kv.pem when present)';
 
 export interface StoreFlags {
   store?: string;
@@ -33,7 +32,7 @@ export interface StoreFlags {
 }
 
 /** The exit code for an error that escaped a command: invalid input vs. an operation that failed. */
-export function exitCodeFor(error: unknown): ExitCode {
+function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof CliExit) return error.exitCode;
   if (!(error instanceof P2Error)) return ExitCode.FAILURE;
   const code = error.code;
@@ -80,7 +79,7 @@ export function withStoreFlags(command: Command): Command {
 }
 
 /** The store URL a command talks to: `--store`, else `P2_STORE`, else the local kv-server. */
-export function storeUrl(ctx: ProgramContext, flags: StoreFlags): string {
+function storeUrl(ctx: ProgramContext, flags: StoreFlags): string {
   return flags.store ?? ctx.env.P2_STORE ?? defaultStoreUrl();
 }
 

@@ -22,7 +22,7 @@ import type { ProgramContext } from '../../program.js';
 type Options = OutputOptions & StoreFlags;
 
 /** A daemon set as the CLI prints it. */
-export interface DsView {
+interface DsView {
   id: string;
   podId: string;
   sha: string;

@@ -13,7 +13,7 @@ import { emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 /** One key of a keyring as `p2 keyring list` prints it. */
-export interface KeyView {
+interface KeyView {
   fingerprint: string;
   keyId: string;
   userIds: string[];

@@ -18,7 +18,7 @@ import type { ProgramContext } from '../../program.js';
 interface KvOptions extends OutputOptions, StoreFlags {}
 
 /** A store entry as `p2 kv get --json` prints it. */
-export interface KvEntryView {
+interface KvEntryView {
   key: string;
   value?: string;
   valueBase64?: string;

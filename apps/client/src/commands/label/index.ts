@@ -20,7 +20,7 @@ import type { ProgramContext } from '../../program.js';
 interface LabelOptions extends OutputOptions, StoreFlags {}
 
 /** One labelled entity as every `p2 label` subcommand prints it. */
-export interface LabelView {
+interface LabelView {
   type: string;
   id: string;
   labels: Record<string, string>;

@@ -34,7 +34,7 @@ interface LaunchOptions extends OutputOptions {
 }
 
 /** What `p2 launch` reports. */
-export interface LaunchResult {
+interface LaunchResult {
   pod: string;
   node: string;
   sha: string;

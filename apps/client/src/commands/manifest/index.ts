@@ -11,7 +11,7 @@ import { CliExit, emit, type OutputOptions, reportError, style } from '../../out
 import type { ProgramContext } from '../../program.js';
 
 /** What `p2 manifest check` reports (the same object is printed by `--json`). */
-export interface CheckReport {
+interface CheckReport {
   file: string;
   valid: boolean;
   id: string;

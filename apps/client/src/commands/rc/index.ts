@@ -24,7 +24,7 @@ import type { ProgramContext } from '../../program.js';
 type Options = OutputOptions & StoreFlags;
 
 /** An RC as the CLI prints it. */
-export interface RcView {
+interface RcView {
   id: string;
   podId: string;
   sha: string;

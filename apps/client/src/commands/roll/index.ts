@@ -25,7 +25,7 @@ function rollView(roll: RollRecord): RollRecord {
 }
 
 /** One rolling update as `p2 roll status` prints it (`roll` is null once a finished update's record is gone). */
-export interface RollRow {
+interface RollRow {
   id: string;
   roll: RollRecord | null;
   status: RollStatus | null;

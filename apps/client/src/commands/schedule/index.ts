@@ -18,7 +18,7 @@ import { emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 /** What `p2 schedule` prints (P2 printed `{"pod_id","pod_unique_key"}`; we keep those names). */
-export interface ScheduleResult {
+interface ScheduleResult {
   pod_id: string;
   pod_unique_key: string;
   node: string;

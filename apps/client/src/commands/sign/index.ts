@@ -62,7 +62,7 @@ function deployMetadata(options: SignOptions, now: Date): { serial?: number; exp
 }
 
 /** What `p2 sign` reports. */
-export interface SignResult {
+interface SignResult {
   pod: string;
   sha: string;
   signers: string[];

@@ -27,7 +27,7 @@ import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 /** What `p2 unschedule` prints (P2's field names). */
-export interface UnscheduleResult {
+interface UnscheduleResult {
   pod_id: string;
   pod_unique_key: string;
   node: string;

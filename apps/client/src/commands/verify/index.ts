@@ -9,7 +9,7 @@ import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 /** What `p2 verify` reports. */
-export interface VerifyResult {
+interface VerifyResult {
   file: string;
   pod: string;
   sha: string;
