@@ -76,7 +76,15 @@ const SIZE_UNITS: Record<string, number> = {
   T: 2 ** 40,
 };
 
-/** Parses P2's size strings (`10G`, `512M`, `1.5GB`, `100`), binary units. Returns undefined when malformed. */
+/**
+ * Parses P2's size strings (`10G`, `512M`, `1.5GB`, `100`), binary units. Returns undefined when malformed.
+ *
+ * @example
+ * ```ts
+ * parseSize('1.5G');   // 1610612736
+ * parseSize('lots');   // undefined
+ * ```
+ */
 export function parseSize(text: string): number | undefined {
   const match = SIZE.exec(text);
   if (!match) return undefined;
