@@ -5,9 +5,11 @@
 import { parseArgs } from 'node:util';
 import { P2Error, redactCredentials } from '@p2/errors';
 import { findStoreToken } from '@p2/kv';
+import { checkStoreAccess } from '@p2/rc';
 import pino from 'pino';
+import { parseFarms, parseMs } from './args.js';
 import { ControllersError, ControllersErrorCode } from './errors.js';
-import { checkStoreAccess, parseFarms, parseMs, startControllers } from './main.js';
+import { startControllers } from './main.js';
 
 const usage = `Usage: p2-controllers --store URL [options]
 

@@ -7,8 +7,9 @@ import { type KvServer, startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
 import { DsStore, RcStore } from '@p2/rc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseFarms, parseMs } from './args.js';
 import { ControllersError } from './errors.js';
-import { parseFarms, parseMs, startControllers } from './main.js';
+import { startControllers } from './main.js';
 
 let dir: string;
 let server: KvServer;

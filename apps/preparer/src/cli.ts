@@ -4,8 +4,8 @@
  */
 import { parseArgs } from 'node:util';
 import { P2Error } from '@p2/errors';
+import { loadPreparerConfig, pinoLevel } from '@p2/preparer-config';
 import pino from 'pino';
-import { loadPreparerConfig } from './config.js';
 import { startPreparer } from './main.js';
 
 const usage = `Usage: p2-preparer [--config FILE]
@@ -31,12 +31,7 @@ async function main(): Promise<number> {
     const config = loadPreparerConfig(values.config ?? process.env.CONFIG_PATH);
     logger = pino({
       name: 'p2-preparer',
-      level:
-        config.logLevel === 'warning'
-          ? 'warn'
-          : config.logLevel === 'panic'
-            ? 'fatal'
-            : config.logLevel,
+      level: pinoLevel(config.logLevel),
       base: { node: config.nodeName },
     });
     const running = await startPreparer(config, { logger });

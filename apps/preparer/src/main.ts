@@ -1,28 +1,26 @@
 /**
- * Wires the preparer together from its configuration: store, runsvdir, cgroups, auth, pod host,
- * reconcile engine, status server. Everything here is composition; the logic lives in packages.
+ * Wires the preparer together from its configuration (@p2/preparer-config): store, runsvdir,
+ * cgroups, auth, pod host, hooks, health, and the reconcile engine with its status server
+ * (@p2/host-agent). Everything here is composition; the logic lives in packages.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createArtifactVerifier, createManifestAuthorizer, withCompanionFiles } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
 import { fetchBytes } from '@p2/hoist';
 import {
+  assertRequireFile,
   directoryHooks,
-  type LifecycleHooks,
-  type PodState,
   Preparer,
   PreparerMetrics,
   type StatusServer,
   startHealthTracking,
-  startStatusServer,
 } from '@p2/host-agent';
 import { createStore, readTokenFile, type Store } from '@p2/kv';
-import { PodHost, PodLayout } from '@p2/pods';
+import { PodHost } from '@p2/pods';
+import { type PreparerConfig, readOnlyDefault } from '@p2/preparer-config';
 import { RunsvDir } from '@p2/runit';
 import type { Logger } from 'pino';
-import type { PreparerConfig } from './config.js';
-import { PreparerError, PreparerErrorCode } from './errors.js';
 
 export interface RunningPreparer {
   preparer: Preparer;
@@ -37,11 +35,6 @@ export interface RunningPreparer {
 
 export interface StartOptions {
   logger: Logger;
-  hooks?: LifecycleHooks;
-  /** See {@link PreparerOptions.requirePreparerInIntent}. */
-  requirePreparerInIntent?: boolean;
-  backoff?: { initialMs?: number; maxMs?: number };
-  onState?: (state: PodState) => void;
 }
 
 /** Starts a preparer for `config`. */
@@ -53,15 +46,7 @@ export async function startPreparer(
   for (const key of config.unknownKeys)
     log.warn({ key: `preparer.${key}` }, 'unknown configuration key ignored');
   for (const warning of config.warnings) log.warn(warning);
-  if (config.requireFile && !existsSync(config.requireFile)) {
-    throw new PreparerError(
-      PreparerErrorCode.REQUIRE_FILE_MISSING,
-      `require_file ${config.requireFile} does not exist; refusing to start`,
-      {
-        hint: `create ${config.requireFile} when this host may run pods`,
-      },
-    );
-  }
+  if (config.requireFile) assertRequireFile(config.requireFile);
   // Root trusting a file: only a root-owned file nobody else may read or write (P2_KV_TOKEN_FILE_UNSAFE).
   const token = config.consulTokenPath
     ? await readTokenFile(config.consulTokenPath, { rootOwned: true, private: true })
@@ -109,12 +94,7 @@ export async function startPreparer(
     nodeName: config.nodeName,
     runsvdir,
     cgroups,
-    readOnlyDefault: (podId) =>
-      config.readOnlyBlacklist.includes(podId)
-        ? false
-        : config.readOnlyWhitelist.includes(podId)
-          ? true
-          : config.readOnlyDeploys,
+    readOnlyDefault: readOnlyDefault(config),
     ...(artifactVerifier ? { artifactVerifier } : {}),
     digestSignatureVerifier: async (digest, signature) => {
       await policy.checkDigest(digest, signature);
@@ -126,16 +106,14 @@ export async function startPreparer(
     logger: log.child({ component: 'pods' }),
   });
   const metrics = new PreparerMetrics();
-  const hooks: LifecycleHooks =
-    options.hooks ??
-    directoryHooks({
-      hooksDirectory: config.hooksDirectory,
-      node: config.nodeName,
-      podRoot: config.podRoot,
-      required: config.hooksRequired,
-      host,
-      logger: log,
-    });
+  const hooks = directoryHooks({
+    hooksDirectory: config.hooksDirectory,
+    node: config.nodeName,
+    podRoot: config.podRoot,
+    required: config.hooksRequired,
+    host,
+    logger: log,
+  });
   const health = startHealthTracking({
     store,
     node: config.nodeName,
@@ -156,27 +134,9 @@ export async function startPreparer(
     health: health.tracker,
     logger: log,
     metrics,
-    requirePreparerInIntent: options.requirePreparerInIntent ?? config.requirePreparerInIntent,
-    ...(options.backoff ? { backoff: options.backoff } : {}),
-    ...(options.onState ? { onState: options.onState } : {}),
+    requirePreparerInIntent: config.requirePreparerInIntent,
+    status: { port: config.statusPort, socketPath: config.statusSocket },
   });
-  let status: StatusServer | undefined;
-  if (config.statusPort || config.statusSocket) {
-    status = await startStatusServer({
-      ...(config.statusPort ? { port: config.statusPort } : {}),
-      ...(config.statusSocket ? { socketPath: config.statusSocket } : {}),
-      metrics: () => metrics.render(),
-      metricsContentType: metrics.contentType,
-      summary: () => ({ node: config.nodeName, pods: preparer.podStates() }),
-    });
-    log.info({ url: status.url }, 'status server listening');
-  } else {
-    log.warn('neither status_port nor status_socket is set: no status server');
-  }
-  const preparerHome = new PodLayout(config.podRoot, 'p2-preparer');
-  const ownManifest = await host.currentManifest(preparerHome).catch(() => undefined);
-  if (ownManifest)
-    await hooks.run('preparer_init', { manifest: ownManifest, layout: preparerHome });
   await preparer.start();
   return {
     preparer,
@@ -184,11 +144,10 @@ export async function startPreparer(
     host,
     runsvdir,
     metrics,
-    ...(status ? { status } : {}),
+    ...(preparer.status ? { status: preparer.status } : {}),
     async stop() {
       await preparer.stop();
       await health.close();
-      await status?.close();
       await store.close();
       log.info('preparer stopped; pods keep running');
     },

@@ -6,9 +6,9 @@ import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isP2Error } from '@p2/errors';
+import { parsePreparerConfig } from '@p2/preparer-config';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePreparerConfig } from './config.js';
 import { startPreparer } from './main.js';
 
 let dir: string;

@@ -7,6 +7,8 @@ import { P2Error } from '@p2/errors';
 export const HostAgentErrorCode = {
   /** An intent snapshot without `p2-preparer` was ignored as possibly corrupt (logged, not thrown). */
   INTENT_CORRUPT: 'P2_PREPARER_INTENT_CORRUPT',
+  /** The preparer's `require_file` does not exist, so it refuses to start. */
+  REQUIRE_FILE_MISSING: 'P2_PREPARER_REQUIRE_FILE_MISSING',
   /** The transaction writing a uuid pod's reality and status did not commit. */
   REALITY_ROLLED_BACK: 'P2_PREPARER_REALITY_ROLLED_BACK',
   BOOTSTRAP_NOT_ROOT: 'P2_BOOTSTRAP_NOT_ROOT',

@@ -35,6 +35,7 @@ export {
   planDeploy,
 } from './plan.js';
 export {
+  assertRequireFile,
   type PodState,
   Preparer,
   type PreparerOptions,

@@ -9,6 +9,7 @@
  *   intent and whose services are up is left alone;
  * - a dead store stops nothing: apps keep running and the watch retries with backoff.
  */
+import { existsSync } from 'node:fs';
 import { describeError, type P2Error } from '@p2/errors';
 import {
   PodTree,
@@ -28,10 +29,11 @@ import {
   type Launched,
   type LifecycleHooks,
 } from './deploy.js';
-import { HostAgentErrorCode } from './errors.js';
+import { HostAgentError, HostAgentErrorCode } from './errors.js';
 import { type Desired, desiredFromIntent, workerKey } from './intent.js';
 import type { PreparerMetrics } from './metrics.js';
 import { StoreReality } from './reality.js';
+import { type StatusServer, startStatusServer } from './status-server.js';
 import { WorkerPool } from './workers.js';
 
 /** The preparer's per-pod state record (`status/preparer/<node>/<pod>`; one codec, in @p2/keyspace). */
@@ -59,6 +61,12 @@ export interface PreparerOptions {
   processReportIntervalMs?: number;
   /** Called after each pod state change (tests, status page). */
   onState?: (state: PodState) => void;
+  /**
+   * Where {@link Preparer.start} starts the status server (`/_status`, `/metrics`; spec 02 §1.4):
+   * a TCP port, a unix socket, or both. Given with neither, no server starts (and that is logged).
+   * @default no status server
+   */
+  status?: { port?: number; socketPath?: string };
 }
 
 const PREPARER_POD = 'p2-preparer';
@@ -82,6 +90,7 @@ export class Preparer {
   private readonly running = new Map<string, { manifest: Manifest; uniqueKey: string }>();
   private processTimer: NodeJS.Timeout | undefined;
   private watchDone: Promise<void> = Promise.resolve();
+  private statusServer: StatusServer | undefined;
   private readonly node: string;
   private readonly log: Logger;
   private readonly reality: StoreReality;
@@ -123,8 +132,21 @@ export class Preparer {
     return [...this.states.values()];
   }
 
-  /** Rebuilds the view from disk (pods installed here) and starts watching intent. */
+  /** The status server {@link Preparer.start} started, if any. */
+  get status(): StatusServer | undefined {
+    return this.statusServer;
+  }
+
+  /**
+   * Starts the status server (when asked to), runs the `preparer_init` hook for the preparer's own
+   * pod when it is installed here (spec 02 §1.3), rebuilds the view from disk (pods installed
+   * here) and starts watching intent.
+   */
   async start(): Promise<void> {
+    await this.startStatusServer();
+    const home = this.options.host.layout({ podId: PREPARER_POD });
+    const own = await this.options.host.currentManifest(home).catch(() => undefined);
+    if (own) await this.options.hooks?.run('preparer_init', { manifest: own, layout: home });
     for (const pod of await this.options.host.installedPods()) {
       this.known.add(workerKey(pod.layout.podId, pod.layout.uniqueKey));
     }
@@ -163,6 +185,24 @@ export class Preparer {
       const { updated: _updated, ...rest } = before;
       await this.report({ ...rest, processes });
     }
+  }
+
+  private async startStatusServer(): Promise<void> {
+    const where = this.options.status;
+    if (!where) return;
+    if (!where.port && !where.socketPath) {
+      this.log.warn('neither status_port nor status_socket is set: no status server');
+      return;
+    }
+    const metrics = this.options.metrics;
+    this.statusServer = await startStatusServer({
+      ...(where.port ? { port: where.port } : {}),
+      ...(where.socketPath ? { socketPath: where.socketPath } : {}),
+      metrics: () => metrics.render(),
+      metricsContentType: metrics.contentType,
+      summary: () => ({ node: this.node, pods: this.podStates() }),
+    });
+    this.log.info({ url: this.statusServer.url }, 'status server listening');
   }
 
   private async watch(): Promise<void> {
@@ -392,11 +432,34 @@ export class Preparer {
     return this.pool.drain();
   }
 
-  /** Stops watching; in-flight deploys finish (including their reality write). Apps keep running. */
+  /**
+   * Stops watching; in-flight deploys finish (including their reality write), then the status
+   * server closes. Apps keep running.
+   */
   async stop(): Promise<void> {
     clearInterval(this.processTimer);
     this.controller.abort();
     await this.pool.close();
     await this.watchDone;
+    await this.statusServer?.close();
   }
+}
+
+/**
+ * P2's `require_file` guard at start-up (spec 02 §1.1): the preparer refuses to start while the
+ * file is missing.
+ *
+ * @throws HostAgentError `P2_PREPARER_REQUIRE_FILE_MISSING` naming the file
+ * @example
+ * ```ts
+ * if (config.requireFile) assertRequireFile(config.requireFile);
+ * ```
+ */
+export function assertRequireFile(path: string): void {
+  if (existsSync(path)) return;
+  throw new HostAgentError(
+    HostAgentErrorCode.REQUIRE_FILE_MISSING,
+    `require_file ${path} does not exist; refusing to start`,
+    { hint: `create ${path} when this host may run pods` },
+  );
 }

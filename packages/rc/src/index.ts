@@ -18,6 +18,14 @@ export {
   reconcileRc,
 } from './controller.js';
 export {
+  CONTROLLER_FARMS,
+  type ControllerFarmName,
+  type ControllerFarmsOptions,
+  checkStoreAccess,
+  type RunningControllerFarms,
+  startControllerFarms,
+} from './controllers.js';
+export {
   type CreateDsRequest,
   DsFarm,
   type DsFarmOptions,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 const fixturesDir = new URL('../../../fixtures/p2', import.meta.url).pathname;
 
 import { parseGoDuration } from '@p2/go';
-import { parsePreparerConfig, parseSize } from './config.js';
+import { parsePreparerConfig, parseSize } from './index.js';
 
 describe('parsePreparerConfig', () => {
   it('loads the P2 fixture config with the values P2 read', () => {

@@ -1,0 +1,33 @@
+/** p2-controllers' option values: milliseconds and farm lists, refused with the option's name. */
+import { CONTROLLER_FARMS, type ControllerFarmName } from '@p2/rc';
+import { ControllersError, ControllersErrorCode } from './errors.js';
+
+/** Parses a positive integer of milliseconds (`--resync-ms`…). @throws ControllersError P2_CONTROLLERS_INVALID_ARGUMENT */
+export function parseMs(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new ControllersError(
+      ControllersErrorCode.INVALID_ARGUMENT,
+      `${name} must be a positive whole number of milliseconds, got ${JSON.stringify(value)}`,
+      { hint: `for example ${name} ${fallback}` },
+    );
+  return n;
+}
+
+/** Parses `--farms rc,roll,ds`. @throws ControllersError P2_CONTROLLERS_INVALID_ARGUMENT */
+export function parseFarms(value: string | undefined): ControllerFarmName[] {
+  if (value === undefined) return [...CONTROLLER_FARMS];
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const bad = names.filter((n) => !(CONTROLLER_FARMS as readonly string[]).includes(n));
+  if (bad.length > 0 || names.length === 0)
+    throw new ControllersError(
+      ControllersErrorCode.INVALID_ARGUMENT,
+      `--farms expects a comma-separated list of ${CONTROLLER_FARMS.join(', ')}; got ${JSON.stringify(value)}`,
+      { hint: '--farms rc,roll,ds' },
+    );
+  return names as ControllerFarmName[];
+}

@@ -1,0 +1,324 @@
+/**
+ * The preparer's configuration: P2's `preparer:` keys and defaults (spec 02 §1.1), plus p2's own
+ * additions (`store`, `service_root`, `local_artifact_dirs`, …). Reading is lenient where P2 was
+ * (unknown keys are ignored, as P2 did) and strict about values: a wrong type names the key, what was
+ * expected and what was found. What p2 does with each key is in ./keys.ts.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { AuthConfig } from '@p2/auth';
+import { parseGoDuration } from '@p2/go';
+import { parse as parseYaml } from 'yaml';
+import { PreparerConfigError, PreparerConfigErrorCode } from './errors.js';
+import {
+  describeSectionKeys,
+  isKnownPreparerKey,
+  PREPARER_PARAMS,
+  type PreparerKeyReport,
+} from './keys.js';
+import { invalid, parseSize, type Raw, Reader } from './reader.js';
+import {
+  type ArtifactAuthConfig,
+  artifactAuth,
+  deployerAuth,
+  localArtifactDirs,
+  type ReplayGuardSettings,
+  replayGuard,
+  runAsAllow,
+  storeUrlFrom,
+} from './sections.js';
+
+/** The preparer's settings, read from the `preparer:` mapping by {@link parsePreparerConfig}. */
+export interface PreparerConfig {
+  nodeName: string;
+  /** Store URL (`consul://host:port`, `consul+https://…`, `etcd://…`); derived from consul_address when unset. */
+  store: string;
+  consulTokenPath?: string;
+  hooksDirectory: string;
+  podRoot: string;
+  requireFile?: string;
+  podWhitelistFile?: string;
+  statusPort: number;
+  statusSocket?: string;
+  /** Deployer policy, validated by @p2/auth. */
+  auth: AuthConfig;
+  artifactAuth: ArtifactAuthConfig;
+  /**
+   * Replay guard (`replay_guard:`): on by default whenever `auth.type` is not `none`; undefined
+   * when off (`enabled: false`, or `auth: none`, where nothing is signed).
+   */
+  replayGuard?: ReplayGuardSettings;
+  logLevel: string;
+  /** Bytes of installs kept per launchable before pruning. @default 10 GiB */
+  maxLaunchableDiskUsage: number;
+  logExec?: string[];
+  logBridgeBlacklist: string[];
+  artifactRegistryUrl?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** The hooks pod manifest text, or undefined for `no_hooks` (or when absent). */
+  hooksManifest?: string;
+  hooksRequired: string[];
+  readOnlyDeploys: boolean;
+  readOnlyWhitelist: string[];
+  readOnlyBlacklist: string[];
+  params: Record<string, string>;
+  /** Directory the preparer's runsvdir supervises. @default /var/service */
+  serviceRoot: string;
+  /**
+   * Directories local (`file:` or plain-path) artifact, digest and signature locations may come
+   * from (`local_artifact_dirs`); others are refused. Absolute; `[]` refuses every local location.
+   * @default ['/var/lib/p2/artifacts'] (the directory p2-bootstrap writes)
+   */
+  localArtifactDirs: string[];
+  /** Parent of every pod cgroup. @default p2/<node_name> */
+  cgroupParent: string;
+  /** Host name health checks connect to (P2: the node name). */
+  healthCheckHost?: string;
+  /** How often to check pod health. @default 1000 ms */
+  healthCheckIntervalMs: number;
+  /** Health check timeout (param healthcheck_timeout, seconds). @default 5000 ms */
+  healthCheckTimeoutMs: number;
+  /**
+   * Ignore intent snapshots that lack pod `p2-preparer` (P2's guard against a wiped or corrupt
+   * store). Turn off only on hosts whose preparer is not itself a pod. @default true
+   */
+  requirePreparerInIntent: boolean;
+  /** Which accounts pods may run as (`run_as_min_uid`, `run_as_allow`; see @p2/pods RunAsPolicy). */
+  runAs: { minUid: number; allow: Record<string, string[]> };
+  /** Keys this version does not understand (reported once at start). */
+  unknownKeys: string[];
+  /** Settings that load but have no effect, each one sentence (logged once at start). */
+  warnings: string[];
+}
+
+/**
+ * The `preparer:` mapping of a configuration file, values unchecked.
+ * @throws PreparerConfigError `P2_PREPARER_CONFIG_INVALID` when the text is not YAML or has no `preparer:` mapping.
+ * @internal
+ */
+export function readPreparerSection(text: string, where: string): Raw {
+  let document: unknown;
+  try {
+    document = parseYaml(text, { uniqueKeys: false });
+  } catch (error) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_INVALID,
+      `${where}: not valid YAML: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_INVALID,
+      `${where}: expected a mapping with a \`preparer:\` key`,
+    );
+  }
+  const top = (document as Raw).preparer;
+  if (typeof top !== 'object' || top === null || Array.isArray(top)) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_INVALID,
+      `${where}: expected a \`preparer:\` mapping, found ${JSON.stringify(top ?? null)}`,
+      {
+        hint: 'the preparer reads the `preparer:` key of its pod config (config: {preparer: {...}} in its manifest)',
+      },
+    );
+  }
+  return top as Raw;
+}
+
+/**
+ * Parses preparer configuration text (the YAML document with a top-level `preparer:` key).
+ * @throws PreparerConfigError `P2_PREPARER_CONFIG_INVALID` naming the key, the expected and the found value.
+ */
+export function parsePreparerConfig(text: string, where = 'preparer config'): PreparerConfig {
+  const raw = readPreparerSection(text, where);
+  const r = new Reader(raw, where);
+  const nodeName = r.string('node_name') ?? hostname();
+
+  const sizeText = raw.max_launchable_disk_usage;
+  let maxLaunchableDiskUsage = 10 * 2 ** 30;
+  if (sizeText !== undefined && sizeText !== null) {
+    const parsed = typeof sizeText === 'number' ? sizeText : parseSize(String(sizeText));
+    if (parsed === undefined)
+      throw invalid(where, 'max_launchable_disk_usage', 'a size such as 10G or 512M', sizeText);
+    maxLaunchableDiskUsage = parsed;
+  }
+
+  const paramsRaw = r.map('params') ?? {};
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(paramsRaw)) {
+    if (!Object.hasOwn(PREPARER_PARAMS, name))
+      throw invalid(
+        where,
+        `params.${name}`,
+        `one of ${Object.keys(PREPARER_PARAMS).join(', ')}`,
+        name,
+      );
+    params[name] = String(value);
+  }
+  const healthTimeoutSeconds =
+    params.healthcheck_timeout === undefined ? 5 : Number(params.healthcheck_timeout);
+  if (!Number.isFinite(healthTimeoutSeconds) || healthTimeoutSeconds <= 0) {
+    throw invalid(
+      where,
+      'params.healthcheck_timeout',
+      'a positive number of seconds',
+      params.healthcheck_timeout,
+    );
+  }
+  const intervalText = r.string('health_check_interval') ?? '1s';
+  const healthCheckIntervalMs = parseGoDuration(intervalText.trim());
+  if (healthCheckIntervalMs === undefined || healthCheckIntervalMs <= 0) {
+    throw invalid(where, 'health_check_interval', 'a duration such as 1s', intervalText);
+  }
+
+  const hooksManifestText = r.string('hooks_manifest');
+  const auth = deployerAuth(r, where);
+  const warnings: string[] = [];
+  const rawAuth = raw.auth as Raw;
+  if (auth.type === 'none' && rawAuth.multi_signature !== undefined) {
+    warnings.push(
+      'preparer.auth.multi_signature has no effect with auth type none (signatures are not checked)',
+    );
+  }
+  const replay = replayGuard(r, where, auth, warnings);
+  const config: PreparerConfig = {
+    nodeName,
+    store: storeUrlFrom(r),
+    hooksDirectory: r.string('hooks_directory') ?? '/usr/local/p2hooks.d',
+    podRoot: r.string('pod_root') ?? '/data/pods',
+    statusPort: r.int('status_port', 0),
+    auth,
+    artifactAuth: artifactAuth(r, where),
+    logLevel: r.string('log_level') ?? 'info',
+    maxLaunchableDiskUsage,
+    logBridgeBlacklist: r.strings('log_bridge_blacklist'),
+    hooksRequired: r.strings('hooks_required'),
+    readOnlyDeploys: r.bool('read_only_deploys', false),
+    readOnlyWhitelist: r.strings('read_only_whitelist'),
+    readOnlyBlacklist: r.strings('read_only_blacklist'),
+    params,
+    serviceRoot: r.string('service_root') ?? '/var/service',
+    localArtifactDirs: localArtifactDirs(r, raw, where),
+    cgroupParent: r.string('cgroup_parent') ?? `p2/${nodeName}`,
+    healthCheckIntervalMs,
+    healthCheckTimeoutMs: healthTimeoutSeconds * 1000,
+    requirePreparerInIntent: r.bool('require_preparer_in_intent', true),
+    runAs: { minUid: r.int('run_as_min_uid', 1000), allow: runAsAllow(r, where) },
+    unknownKeys: Object.keys(raw).filter((key) => !isKnownPreparerKey(key)),
+    warnings,
+  };
+  const optional = {
+    consulTokenPath: r.string('consul_token_path'),
+    requireFile: r.string('require_file'),
+    podWhitelistFile: r.string('pod_whitelist_file'),
+    statusSocket: r.string('status_socket'),
+    logExec: raw.log_exec === undefined ? undefined : r.strings('log_exec'),
+    artifactRegistryUrl: r.string('artifact_registry_url'),
+    healthCheckHost: r.string('health_check_host'),
+    caFile: r.string('ca_file'),
+    certFile: r.string('cert_file'),
+    keyFile: r.string('key_file'),
+    hooksManifest: hooksManifestText === 'no_hooks' ? undefined : hooksManifestText,
+    replayGuard: replay,
+  };
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) Object.assign(config, { [key]: value });
+  }
+  if ((config.certFile === undefined) !== (config.keyFile === undefined)) {
+    throw invalid(
+      where,
+      config.certFile ? 'key_file' : 'cert_file',
+      'cert_file and key_file to be set together',
+      null,
+    );
+  }
+  const logLevels = ['fatal', 'error', 'warn', 'warning', 'info', 'debug', 'trace', 'panic'];
+  if (!logLevels.includes(config.logLevel))
+    throw invalid(where, 'log_level', `one of ${logLevels.join(', ')}`, config.logLevel);
+  return config;
+}
+
+/**
+ * Loads the configuration from `CONFIG_PATH` (as P2 did) or an explicit path.
+ * @throws PreparerConfigError `P2_PREPARER_CONFIG_MISSING` when no path is given or the file does not exist.
+ */
+export function loadPreparerConfig(
+  path: string | undefined = process.env.CONFIG_PATH,
+): PreparerConfig {
+  if (!path) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_MISSING,
+      'no configuration: CONFIG_PATH is not set',
+      {
+        hint: 'set CONFIG_PATH to a YAML file with a `preparer:` key, or pass --config FILE',
+      },
+    );
+  }
+  if (!existsSync(path)) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_MISSING,
+      `configuration file ${path} does not exist`,
+    );
+  }
+  return parsePreparerConfig(readFileSync(path, 'utf8'), path);
+}
+
+/**
+ * Says, for every key of a configuration file's `preparer:` mapping (and every name in its
+ * `params:`), whether p2 implements it, ignores it (and why) or does not know it, in file order —
+ * what `p2-preparer --check-config` prints. Values are not checked; {@link parsePreparerConfig} does that.
+ *
+ * @throws PreparerConfigError `P2_PREPARER_CONFIG_INVALID` when the text is not YAML or has no `preparer:` mapping.
+ * @example
+ * ```ts
+ * describePreparerKeys('preparer:\n  node_name: h1\n  http2: true\n  nodename: typo\n');
+ * // [{ key: 'node_name', status: 'implemented', origin: 'P2' },
+ * //  { key: 'http2', status: 'ignored', origin: 'P2', reason: 'p2 speaks HTTP/1.1 to the store' },
+ * //  { key: 'nodename', status: 'unknown' }]
+ * ```
+ */
+export function describePreparerKeys(text: string, where = 'preparer config'): PreparerKeyReport[] {
+  return describeSectionKeys(readPreparerSection(text, where));
+}
+
+/**
+ * The read-only default of a pod whose manifest does not say (spec 02 §2.3): `read_only_blacklist`
+ * wins over `read_only_whitelist`, which wins over `read_only_deploys`.
+ *
+ * @example
+ * ```ts
+ * const readOnly = readOnlyDefault(config);   // read_only_deploys: true, read_only_blacklist: [db]
+ * readOnly('web');   // true
+ * readOnly('db');    // false
+ * ```
+ */
+export function readOnlyDefault(
+  config: Pick<PreparerConfig, 'readOnlyDeploys' | 'readOnlyWhitelist' | 'readOnlyBlacklist'>,
+): (podId: string) => boolean {
+  return (podId) =>
+    config.readOnlyBlacklist.includes(podId)
+      ? false
+      : config.readOnlyWhitelist.includes(podId)
+        ? true
+        : config.readOnlyDeploys;
+}
+
+/**
+ * The pino level for P2's (logrus) `log_level`: `warning` is pino's `warn`, `panic` its `fatal`;
+ * the others have the same name.
+ *
+ * @example
+ * ```ts
+ * pino({ level: pinoLevel(config.logLevel) });   // log_level: warning → 'warn'
+ * ```
+ */
+export function pinoLevel(logLevel: string): string {
+  if (logLevel === 'warning') return 'warn';
+  if (logLevel === 'panic') return 'fatal';
+  return logLevel;
+}

@@ -1,0 +1,149 @@
+/**
+ * What p2 does with every key of the `preparer:` section and of its `params:` map: one table each,
+ * so that reading the file (unknown keys), documenting it and checking a file
+ * (`describePreparerKeys`) cannot disagree.
+ */
+
+/** What p2 does with one configuration key. */
+export interface PreparerKeyInfo {
+  /** Who defined the key: P2 (spec 02 §1.1, §1.2) or p2 (an addition). */
+  readonly origin: 'P2' | 'p2';
+  /**
+   * `implemented`: read and acted on. `ignored`: accepted (and validated where it has a type) but
+   * without effect; {@link PreparerKeyInfo.reason} says why.
+   */
+  readonly status: 'implemented' | 'ignored';
+  /** Why an ignored key has no effect (one sentence). */
+  readonly reason?: string;
+}
+
+const done = (origin: 'P2' | 'p2' = 'P2'): PreparerKeyInfo => ({ origin, status: 'implemented' });
+const ignored = (reason: string, origin: 'P2' | 'p2' = 'P2'): PreparerKeyInfo => ({
+  origin,
+  status: 'ignored',
+  reason,
+});
+
+/**
+ * Every key of the `preparer:` section p2 accepts. Any other key is unknown: reported once at start
+ * and otherwise ignored, as P2 did.
+ */
+export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.freeze({
+  node_name: done(),
+  store: done('p2'),
+  consul_address: done(),
+  consul_https: done(),
+  consul_token_path: done(),
+  hooks_directory: done(),
+  pod_root: done(),
+  require_file: done(),
+  status_port: done(),
+  status_socket: done(),
+  auth: done(),
+  artifact_auth: done(),
+  log_level: done(),
+  max_launchable_disk_usage: done(),
+  ca_file: done(),
+  hooks_required: done(),
+  read_only_deploys: done(),
+  read_only_whitelist: done(),
+  read_only_blacklist: done(),
+  params: done(),
+  service_root: done('p2'),
+  local_artifact_dirs: done('p2'),
+  health_check_interval: done('p2'),
+  health_check_host: done('p2'),
+  require_preparer_in_intent: done('p2'),
+  run_as_min_uid: done('p2'),
+  run_as_allow: done('p2'),
+  replay_guard: done('p2'),
+  // Read and validated, but nothing uses the value yet.
+  pod_whitelist_file: ignored(
+    'validated; the pod whitelist phase (spec 02 §1.5) is not implemented',
+  ),
+  log_exec: ignored("validated; every pod's log service runs svlogd as nobody"),
+  log_bridge_blacklist: ignored('validated; without log_exec every pod already gets plain svlogd'),
+  artifact_registry_url: ignored('validated; launchables must give a location'),
+  cert_file: ignored('validated (with key_file); no client certificate is sent to the store'),
+  key_file: ignored('validated (with cert_file); no client certificate is sent to the store'),
+  hooks_manifest: ignored(
+    'validated; the hooks pod is not installed, hooks are read from hooks_directory',
+  ),
+  cgroup_parent: ignored('validated; pod cgroups are always under p2/<node_name>', 'p2'),
+  // P2 features p2 does not have.
+  http2: ignored('p2 speaks HTTP/1.1 to the store'),
+  extra_log_destinations: ignored('socket log destinations are not implemented'),
+  docker_host: ignored('p2 runs no docker pods'),
+  container_json_key_file: ignored('p2 runs no docker pods'),
+  docker_image_directory_whitelist: ignored('p2 runs no docker pods'),
+  unix_socket_path_env_var: ignored('the store is reached by its URL, never over a unix socket'),
+  consul_host_header: ignored('the store is reached by its URL, never over a unix socket'),
+  additional_consul_headers: ignored('the store is reached by its URL, never over a unix socket'),
+  consul_config: ignored("the store client's blocking-query wait is fixed"),
+  os_version_file: ignored('there is no pod factory OS detector'),
+  process_result_reporter_config: ignored(
+    'process exits are reported in status/preparer/<node>/<pod>, not to SQLite',
+  ),
+  http_timeout: ignored('it had no effect in P2 either'),
+  idle_conn_timeout: ignored("the HTTP client's idle timeout is fixed"),
+  finish_exec: ignored("every service's finish script records its exit for the preparer"),
+});
+
+/** Every name `params:` accepts (spec 02 §1.2); any other name is refused. */
+export const PREPARER_PARAMS: Readonly<Record<string, PreparerKeyInfo>> = Object.freeze({
+  healthcheck_timeout: done(),
+  include_pod_id_arg: ignored('accepted by name; pods get no pod id argument'),
+  nested_cgroups: ignored('accepted by name; pod cgroups are always under p2/<node_name>'),
+  audit_log_sqlite_ttl: ignored('accepted by name; there is no SQLite audit log'),
+  runc_path: ignored('accepted by name; p2 runs no runc pods'),
+  health_retry_time_sec: ignored("accepted by name; p2's health writer does not read it"),
+  health_session_ttl_sec: ignored("accepted by name; p2's health writer does not read it"),
+  health_writes_per_minute: ignored("accepted by name; p2's health writer does not read it"),
+  health_max_bucket_size: ignored("accepted by name; p2's health writer does not read it"),
+  health_resume_limit: ignored("accepted by name; p2's health writer does not read it"),
+  session_retry_seconds: ignored('accepted by name; p2 does not read it'),
+  session_max_retry_seconds: ignored('accepted by name; p2 does not read it'),
+});
+
+/** One key of a configuration file, as {@link describePreparerKeys} reports it. */
+export interface PreparerKeyReport {
+  /** The key as written under `preparer:` (`params.<name>` for a param). */
+  readonly key: string;
+  /** `unknown`: not a key p2 knows (misspelt, or from a newer version). */
+  readonly status: 'implemented' | 'ignored' | 'unknown';
+  /** Who defined the key; absent for unknown keys. */
+  readonly origin?: 'P2' | 'p2';
+  /** Why an ignored key has no effect. */
+  readonly reason?: string;
+}
+
+/** Whether `key` is a key of the `preparer:` section p2 knows (implemented or ignored). */
+export function isKnownPreparerKey(key: string): boolean {
+  return Object.hasOwn(PREPARER_KEYS, key);
+}
+
+function report(key: string, info: PreparerKeyInfo | undefined): PreparerKeyReport {
+  if (!info) return { key, status: 'unknown' };
+  return { key, ...info };
+}
+
+/**
+ * {@link PreparerKeyReport}s for the keys of a `preparer:` mapping (and the names in its `params:`),
+ * in the order they are written.
+ * @internal
+ */
+export function describeSectionKeys(
+  section: Readonly<Record<string, unknown>>,
+): PreparerKeyReport[] {
+  const reports: PreparerKeyReport[] = [];
+  for (const key of Object.keys(section)) {
+    reports.push(report(key, isKnownPreparerKey(key) ? PREPARER_KEYS[key] : undefined));
+    const params = section[key];
+    if (key !== 'params' || typeof params !== 'object' || params === null) continue;
+    for (const name of Object.keys(params)) {
+      const info = Object.hasOwn(PREPARER_PARAMS, name) ? PREPARER_PARAMS[name] : undefined;
+      reports.push(report(`params.${name}`, info));
+    }
+  }
+  return reports;
+}

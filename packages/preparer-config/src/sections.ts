@@ -1,0 +1,148 @@
+/**
+ * The sections of the `preparer:` mapping that are more than one value: the store URL, deployer
+ * auth, the replay guard, artifact auth, local artifact directories and the run_as exceptions.
+ */
+import { type AuthConfig, parseAuthConfig } from '@p2/auth';
+import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
+import { PreparerConfigError, PreparerConfigErrorCode } from './errors.js';
+import { invalid, type Raw, Reader } from './reader.js';
+
+/** Which artifacts must be signed, and by whom (`artifact_auth:`, spec 02 §7.3). */
+export interface ArtifactAuthConfig {
+  type: 'none' | 'build' | 'manifest' | 'either';
+  keyring?: string;
+}
+
+/** The replay guard's settings (beyond P2); see the README's Configuration section. */
+export interface ReplayGuardSettings {
+  /** Highest `deploy_serial` run per pod. @default /var/lib/p2/preparer/replay-state.json */
+  stateFile: string;
+  /** Refuse signed manifests without `deploy_serial`. @default false */
+  requireSerial: boolean;
+}
+
+/** `store`, else a URL built from P2's `consul_address` and `consul_https`. @internal */
+export function storeUrlFrom(reader: Reader): string {
+  const explicit = reader.string('store');
+  if (explicit) return explicit;
+  const address = reader.string('consul_address') ?? '127.0.0.1:8500';
+  if (/^[a-z0-9+]+:\/\//i.test(address)) return address;
+  return `${reader.bool('consul_https', false) ? 'consul+https' : 'consul'}://${address}`;
+}
+
+/** `auth` (required), validated by @p2/auth; its errors are given the file and the `preparer.` prefix. @internal */
+export function deployerAuth(reader: Reader, where: string): AuthConfig {
+  const auth = reader.map('auth');
+  if (!auth) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_INVALID,
+      `${where}: preparer.auth is required`,
+      {
+        hint: 'add `auth: {type: none}` to accept any manifest, or `auth: {type: keyring, keyring: /path/pubring.gpg}`',
+      },
+    );
+  }
+  try {
+    return parseAuthConfig(auth);
+  } catch (error) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_INVALID,
+      `${where}: preparer.${(error as Error).message}`,
+      {
+        cause: error,
+        ...((error as { hint?: string }).hint ? { hint: (error as { hint?: string }).hint } : {}),
+      },
+    );
+  }
+}
+
+const REPLAY_GUARD_KEYS = ['enabled', 'state_file', 'require_serial'];
+/** Under a root-only directory (created 0700 when missing). */
+const DEFAULT_REPLAY_STATE_FILE = '/var/lib/p2/preparer/replay-state.json';
+
+/**
+ * `replay_guard: {enabled, state_file, require_serial}` — secure by default: on whenever manifests
+ * are signed (`auth.type` other than `none`). Strict about its own keys: a misspelt key in a
+ * security setting must not silently fall back to a default.
+ * @internal
+ */
+export function replayGuard(
+  reader: Reader,
+  where: string,
+  auth: AuthConfig,
+  warnings: string[],
+): ReplayGuardSettings | undefined {
+  const raw = reader.map('replay_guard');
+  const section = raw ?? {};
+  for (const key of Object.keys(section)) {
+    if (!REPLAY_GUARD_KEYS.includes(key)) {
+      throw invalid(where, `replay_guard.${key}`, `one of ${REPLAY_GUARD_KEYS.join(', ')}`, key);
+    }
+  }
+  const enabled = section.enabled ?? true;
+  if (typeof enabled !== 'boolean') {
+    throw invalid(where, 'replay_guard.enabled', 'true or false', enabled);
+  }
+  const requireSerial = section.require_serial ?? false;
+  if (typeof requireSerial !== 'boolean') {
+    throw invalid(where, 'replay_guard.require_serial', 'true or false', requireSerial);
+  }
+  const stateFile = section.state_file ?? DEFAULT_REPLAY_STATE_FILE;
+  if (typeof stateFile !== 'string' || !stateFile.startsWith('/') || stateFile.endsWith('/')) {
+    throw invalid(where, 'replay_guard.state_file', 'an absolute file path', stateFile);
+  }
+  if (auth.type === 'none') {
+    if (raw) {
+      warnings.push(
+        'preparer.replay_guard has no effect with auth type none (nothing is signed, so a deploy_serial proves nothing)',
+      );
+    }
+    return undefined;
+  }
+  if (!enabled) return undefined;
+  return { stateFile, requireSerial };
+}
+
+/** `local_artifact_dirs`: absolute directories; by default the one p2-bootstrap writes. @internal */
+export function localArtifactDirs(reader: Reader, raw: Raw, where: string): string[] {
+  if (raw.local_artifact_dirs === undefined || raw.local_artifact_dirs === null)
+    return [DEFAULT_LOCAL_ARTIFACT_DIR];
+  const dirs = reader.strings('local_artifact_dirs');
+  const relative = dirs.find((dir) => !dir.startsWith('/'));
+  if (relative !== undefined)
+    throw invalid(where, 'local_artifact_dirs', 'a list of absolute directories', relative);
+  return dirs;
+}
+
+/** `artifact_auth: {type, keyring}`; a keyring is required unless the type is `none`. @internal */
+export function artifactAuth(reader: Reader, where: string): ArtifactAuthConfig {
+  const raw = reader.map('artifact_auth');
+  if (!raw) return { type: 'none' };
+  const a = new Reader(raw, where);
+  const type = a.string('type') ?? 'none';
+  if (type !== 'none' && type !== 'build' && type !== 'manifest' && type !== 'either') {
+    throw invalid(where, 'artifact_auth.type', 'one of none, build, manifest, either', raw.type);
+  }
+  const keyring = a.string('keyring');
+  if (type !== 'none' && !keyring) {
+    throw invalid(
+      where,
+      'artifact_auth.keyring',
+      `a keyring path (required by type ${type})`,
+      raw.keyring,
+    );
+  }
+  return keyring ? { type, keyring } : { type };
+}
+
+/** `run_as_allow: {<pod id or *>: [user, …]}` — the exceptions to the run_as policy. @internal */
+export function runAsAllow(r: Reader, where: string): Record<string, string[]> {
+  const map = r.map('run_as_allow') ?? {};
+  const allow: Record<string, string[]> = {};
+  for (const [pod, users] of Object.entries(map)) {
+    if (!Array.isArray(users) || users.some((u) => typeof u !== 'string' || u === ''))
+      throw invalid(where, `run_as_allow.${pod}`, 'a list of user names', users);
+    allow[pod] = users as string[];
+  }
+  return allow;
+}

@@ -1,0 +1,120 @@
+/**
+ * The controller process's body: one RC farm, one roll farm and one DS farm on one store, sharing a
+ * label store and a health source that reads `health/<pod>/<node>`, with alerts and worker errors
+ * logged. `p2-controllers` parses argv, creates the store and calls {@link startControllerFarms}.
+ */
+import { redactCredentials } from '@p2/errors';
+import { LabelStore, Prefix } from '@p2/keyspace';
+import { explainDenied, KvError, KvErrorCodes, type Store, type StoreToken } from '@p2/kv';
+import pino, { type Logger } from 'pino';
+import type { Alert, ControllerContext } from './controller.js';
+import { DsFarm } from './daemonset.js';
+import { RcFarm } from './farm.js';
+import { StoreHealthSource } from './health.js';
+import { RollFarm } from './roll.js';
+
+/** The farms a controller process can run, in the order they start. */
+export const CONTROLLER_FARMS = ['rc', 'roll', 'ds'] as const;
+/** One of {@link CONTROLLER_FARMS}. */
+export type ControllerFarmName = (typeof CONTROLLER_FARMS)[number];
+
+/** Which farms {@link startControllerFarms} runs and how often they look again. */
+export interface ControllerFarmsOptions {
+  /** The store the farms read and write; the caller closes it after `stop()`. */
+  readonly store: Store;
+  /** Farms to run. @default all three */
+  readonly farms?: readonly ControllerFarmName[];
+  /** Longest wait of a worker before it re-reconciles without a change. @default 30_000 */
+  readonly resyncMs?: number;
+  /** How often a rolling update re-reads health and counts. @default 1_000 */
+  readonly rollPollMs?: number;
+  /** Session TTL of the farms' lock sessions. @default 15_000 */
+  readonly sessionTtlMs?: number;
+  /** Lock-delay of the farms' sessions. @default 5_000 */
+  readonly lockDelayMs?: number;
+  /** pino logger for alerts, worker errors and roll outcomes. @default silent */
+  readonly logger?: Logger;
+}
+
+/** Farms started by {@link startControllerFarms}. */
+export interface RunningControllerFarms {
+  /** The farms that run. */
+  readonly farms: readonly ControllerFarmName[];
+  /** Stops every farm, releasing its locks and sessions (the store stays open). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the farms on `store`. Errors of workers are logged (with the controller id) and retried by
+ * the farms; alerts are logged as errors (high urgency) or warnings.
+ *
+ * @example
+ * ```ts
+ * const store = createStore('consul://127.0.0.1:8500');
+ * const running = startControllerFarms({ store, farms: ['rc', 'ds'], logger: pino() });
+ * process.once('SIGTERM', async () => { await running.stop(); await store.close(); });
+ * ```
+ */
+export function startControllerFarms(options: ControllerFarmsOptions): RunningControllerFarms {
+  const log = options.logger ?? pino({ level: 'silent' });
+  const { store } = options;
+  const ctx: ControllerContext = {
+    store,
+    labels: new LabelStore(store, { validate: false }),
+    health: new StoreHealthSource(store),
+    logger: log,
+    alert: (alert: Alert) =>
+      log[alert.urgency === 'high' ? 'error' : 'warn'](
+        { alert: alert.incidentKey, details: alert.details },
+        alert.description,
+      ),
+  };
+  const onError = (kind: string) => (error: unknown, id?: string) =>
+    log.warn({ farm: kind, id, err: error }, `${kind} farm: ${redactCredentials(String(error))}`);
+  const farm = {
+    ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
+    ...(options.lockDelayMs === undefined ? {} : { lockDelayMs: options.lockDelayMs }),
+    ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
+  };
+  const wanted = new Set(options.farms ?? CONTROLLER_FARMS);
+  const farms: Array<{ stop(): Promise<void> }> = [];
+  if (wanted.has('rc')) farms.push(new RcFarm(ctx, { ...farm, onError: onError('rc') }).start());
+  if (wanted.has('roll'))
+    farms.push(
+      new RollFarm(ctx, {
+        ...farm,
+        ...(options.rollPollMs === undefined ? {} : { rollPollMs: options.rollPollMs }),
+        onError: onError('roll'),
+        onOutcome: (id, outcome) => log.info({ roll: id, outcome }, 'rolling update ended'),
+      }).start(),
+    );
+  if (wanted.has('ds')) farms.push(new DsFarm(ctx, { ...farm, onError: onError('ds') }).start());
+  return {
+    farms: [...wanted],
+    async stop() {
+      await Promise.all(farms.map((f) => f.stop()));
+    },
+  };
+}
+
+/**
+ * Reads once from the store so that a missing or wrong ACL token stops a controller process at
+ * start with an explanation, instead of farms logging the same 403 forever. Other failures (a store
+ * not up yet) are left to the farms' retries.
+ *
+ * @throws KvError `P2_KV_PERMISSION_DENIED`, saying which token was sent and where it was looked for
+ * @example
+ * ```ts
+ * const found = await findStoreToken({ flag });
+ * const store = createStore(url, { token: found.token });
+ * await checkStoreAccess(store, found);
+ * ```
+ */
+export async function checkStoreAccess(store: Store, found: StoreToken): Promise<void> {
+  try {
+    await store.keys(Prefix.replicationControllers);
+  } catch (error) {
+    if (error instanceof KvError && error.code === KvErrorCodes.PERMISSION_DENIED)
+      throw explainDenied(error, found);
+  }
+}
