@@ -23,7 +23,6 @@ export {
   type DsFarmOptions,
   type DsReconcileOptions,
   type DsReconcileResult,
-  type DsStatus,
   DsStore,
   DsWorker,
   type DsWorkerOptions,
@@ -52,8 +51,6 @@ export {
   RollFarm,
   type RollFarmOptions,
   type RollOutcome,
-  type RollState,
-  type RollStatus,
   RollStore,
   type RunRollOptions,
   runRollingUpdate,
@@ -65,7 +62,6 @@ export {
   type Scheduler,
 } from './scheduler.js';
 export {
-  type RcNodeCounts,
   type RollStepInput,
   type RollStepResult,
   rollStep,

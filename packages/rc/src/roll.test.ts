@@ -1,9 +1,9 @@
-import { decodeAudit, LabelStore } from '@p2/keyspace';
+import { decodeAudit, LabelStore, type RollStatus } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RcFarm } from './farm.js';
 import { RcStore } from './rcstore.js';
-import { RollFarm, type RollStatus, RollStore, runRollingUpdate } from './roll.js';
+import { RollFarm, RollStore, runRollingUpdate } from './roll.js';
 import {
   eventually,
   intentNodes,

@@ -5,9 +5,11 @@ import {
   auditLogOp,
   decodeRc,
   decodeRoll,
+  decodeRollStatus,
   encodeLabels,
   encodeRc,
   encodeRoll,
+  encodeRollStatus,
   type HealthState,
   type IndexedLabels,
   idFromKey,
@@ -15,9 +17,12 @@ import {
   lockKeys,
   lockPrefixes,
   Prefix,
+  type RcNodeCounts,
   type RcRecord,
   ROLL_DEFAULTS,
   type RollRecord,
+  type RollState,
+  type RollStatus,
   type RollStrategy,
   rcKey,
   realityKey,
@@ -36,32 +41,8 @@ import {
 import { RcError, RcErrorCode } from './errors.js';
 import { type FarmOptions, LockFarm } from './farm.js';
 import { type HealthSource, StoreHealthSource } from './health.js';
-import {
-  capUnavailable,
-  type RcNodeCounts,
-  type RollStepResult,
-  rollStep,
-  surgeStep,
-} from './step.js';
+import { capUnavailable, type RollStepResult, rollStep, surgeStep } from './step.js';
 import { byName, commit, MAX_TXN_OPS, sleep, storeError } from './util.js';
-
-/** Where a rolling update is (p2 extension; P2 had no states). */
-export type RollState = 'rolling' | 'paused' | 'succeeded' | 'failed' | 'rolled_back' | 'cancelled';
-
-/** The status record of a rolling update, at `status/rolls/<id>/rolling_update`. */
-export interface RollStatus {
-  readonly state: RollState;
-  readonly message: string;
-  /** The old RC's replica count when the update first ran (what a rollback restores). */
-  readonly originalOldReplicas: number;
-  /** Old + new replica counts when the update first ran (what `surge` converges back to). */
-  readonly originalTotal: number;
-  readonly startedAt: string;
-  readonly lastProgressAt: string;
-  readonly updatedAt: string;
-  readonly old?: RcNodeCounts;
-  readonly new?: RcNodeCounts;
-}
 
 /** What {@link RollStore.create} needs. */
 export interface CreateRollRequest {
@@ -211,7 +192,7 @@ export class RollStore {
     ).value;
     if (!entry) return undefined;
     try {
-      return JSON.parse(new TextDecoder().decode(entry.value)) as RollStatus;
+      return decodeRollStatus(entry.value, entry.key);
     } catch (cause) {
       throw new RcError(RcErrorCode.INVALID_RECORD, `${entry.key}: not valid JSON`, {
         cause,
@@ -232,7 +213,7 @@ export class RollStore {
     if (status?.state === 'failed') {
       await this.store.put(
         rollStatusKey(id),
-        JSON.stringify({
+        encodeRollStatus({
           ...status,
           state: 'rolling',
           message: 'resumed after failure',
@@ -484,7 +465,7 @@ export async function runRollingUpdate(
         updatedAt: formatRfc3339Nano(new Date(now())),
         ...(counts ?? {}),
       };
-      await store.put(rollStatusKey(id), JSON.stringify(status)).catch(() => undefined);
+      await store.put(rollStatusKey(id), encodeRollStatus(status)).catch(() => undefined);
       options.onStatus?.(status);
     };
     await publish('rolling', 'started');

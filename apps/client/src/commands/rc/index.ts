@@ -3,8 +3,14 @@
  * `@p2/rc`'s stores (P2's p2-rctl and p2-dsctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
-import { type DsRecord, LabelStore, type RcRecord, type RollRecord } from '@p2/keyspace';
-import { DsStore, RcStore, type RollStatus, RollStore, rcCurrentPods, readDsStatus } from '@p2/rc';
+import {
+  type DsRecord,
+  LabelStore,
+  type RcRecord,
+  type RollRecord,
+  type RollStatus,
+} from '@p2/keyspace';
+import { DsStore, RcStore, RollStore, rcCurrentPods, readDsStatus } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
