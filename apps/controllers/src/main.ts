@@ -2,6 +2,9 @@
  * The controller process: one RC farm, one roll farm and one DS farm on one store, sharing a label
  * store, the label scheduler and a health source that reads `health/<pod>/<node>`.
  */
+
+import { type Alert, type ControllerContext, StoreHealthSource } from '@p2/controller-kit';
+import { DsFarm } from '@p2/daemon-set';
 import { redactCredentials } from '@p2/errors';
 import { LabelStore, Prefix } from '@p2/keyspace';
 import {
@@ -12,14 +15,8 @@ import {
   type Store,
   type StoreToken,
 } from '@p2/kv';
-import {
-  type Alert,
-  type ControllerContext,
-  DsFarm,
-  RcFarm,
-  RollFarm,
-  StoreHealthSource,
-} from '@p2/rc';
+import { RcFarm } from '@p2/rc';
+import { RollFarm } from '@p2/roll';
 import pino, { type Logger } from 'pino';
 import { ControllersError, ControllersErrorCode } from './errors.js';
 

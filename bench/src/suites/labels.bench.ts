@@ -30,7 +30,8 @@ import { createStore, type Store, type TxnOp } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { parseSelector } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
-import { LabelScheduler, RcStore, reconcileRc } from '@p2/rc';
+import { RcStore, reconcileRc } from '@p2/rc';
+import { LabelScheduler } from '@p2/scheduler';
 import { measure, report, summarize } from '../harness.js';
 
 const NODES = 1_000;

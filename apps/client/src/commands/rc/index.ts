@@ -3,6 +3,8 @@
  * `@p2/rc`'s stores (P2's p2-rctl and p2-dsctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
+
+import { DsStore, readDsStatus } from '@p2/daemon-set';
 import {
   type DsRecord,
   LabelStore,
@@ -10,7 +12,8 @@ import {
   type RollRecord,
   type RollStatus,
 } from '@p2/keyspace';
-import { DsStore, RcStore, RollStore, rcCurrentPods, readDsStatus } from '@p2/rc';
+import { RcStore, rcCurrentPods } from '@p2/rc';
+import { RollStore } from '@p2/roll';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {

@@ -1,5 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import {
+  byName,
+  type ControllerContext,
+  commit,
+  commitNodeChanges,
+  type FarmOptions,
+  LockFarm,
+  type NodeChange,
+  RcError,
+  RcErrorCode,
+  readIntents,
+  resolveContext,
+  StoreHealthSource,
+  sameManifest,
+  sleep,
+  storeError,
+  waitForRecordOrNodes,
+} from '@p2/controller-kit';
+import {
   type AuditEventType,
   auditLogOp,
   type DsRecord,
@@ -25,18 +43,6 @@ import {
 import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import { ReservedLabel, Selector } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
-import {
-  type ControllerContext,
-  commitNodeChanges,
-  type NodeChange,
-  readIntents,
-  resolveContext,
-  sameManifest,
-} from './controller.js';
-import { RcError, RcErrorCode } from './errors.js';
-import { type FarmOptions, LockFarm } from './farm.js';
-import { StoreHealthSource } from './health.js';
-import { byName, commit, sleep, storeError, waitForRecordOrNodes } from './util.js';
 
 /** What {@link DsStore.create} needs. */
 export interface CreateDsRequest {

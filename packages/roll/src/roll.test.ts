@@ -1,9 +1,7 @@
 import { decodeAudit, LabelStore, type RollStatus } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
+import { RcFarm, RcStore } from '@p2/rc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RcFarm } from './farm.js';
-import { RcStore } from './rcstore.js';
-import { RollFarm, RollStore, runRollingUpdate } from './roll.js';
 import {
   eventually,
   intentNodes,
@@ -13,7 +11,10 @@ import {
   startTestStore,
   type TestStore,
   text,
-} from './test-support.js';
+} from '../../controller-kit/src/test-support.js';
+import { RollFarm } from './roll-farm.js';
+import { RollStore } from './roll-store.js';
+import { runRollingUpdate } from './rolling-update.js';
 
 let t: TestStore;
 let labels: LabelStore;
