@@ -18,9 +18,7 @@ export { commitNodeChanges, type NodeChange, readIntents, sameManifest } from '.
 export {
   byName,
   commit,
-  silentLogger,
   sleep,
   storeError,
-  type WatchState,
   waitForRecordOrNodes,
 } from './util.js';
