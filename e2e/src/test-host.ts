@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { preparerStatusKey } from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir } from '@p2/runit';
@@ -136,7 +137,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     },
     answer,
     async podState(pod) {
-      const { value } = await host.store.get(`status/preparer/${node}/${pod}`);
+      const { value } = await host.store.get(preparerStatusKey(node, pod));
       return value ? JSON.parse(Buffer.from(value.value).toString('utf8')) : undefined;
     },
     async startPreparer(name = 'preparer') {

@@ -10,9 +10,12 @@
  * /etc/passwd, so pod users are created up front (three preparers creating one user at once race),
  * and the preparers run health checks every 250 ms (see the rollback test for why).
  */
+
+import { DsStore } from '@p2/daemon-set';
 import { dsStatusKey, LabelStore } from '@p2/keyspace';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
-import { DsStore, RcStore, RollStore } from '@p2/rc';
+import { RcStore } from '@p2/rc';
+import { RollStore } from '@p2/roll';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltArtifact } from '../src/artifacts.js';
 import {

@@ -1,5 +1,5 @@
 /** p2-controllers' option values: milliseconds and farm lists, refused with the option's name. */
-import { CONTROLLER_FARMS, type ControllerFarmName } from '@p2/rc';
+import { CONTROLLER_FARMS, type ControllerFarmName } from '@p2/controller-farms';
 import { ControllersError, ControllersErrorCode } from './errors.js';
 
 /** Parses a positive integer of milliseconds (`--resync-ms`…). @throws ControllersError P2_CONTROLLERS_INVALID_ARGUMENT */

@@ -3,9 +3,9 @@
  * farms until SIGTERM/SIGINT, then releases every lock and session and exits 0.
  */
 import { parseArgs } from 'node:util';
+import { checkStoreAccess } from '@p2/controller-farms';
 import { P2Error, redactCredentials } from '@p2/errors';
 import { findStoreToken } from '@p2/kv';
-import { checkStoreAccess } from '@p2/rc';
 import pino from 'pino';
 import { parseFarms, parseMs } from './args.js';
 import { ControllersError, ControllersErrorCode } from './errors.js';

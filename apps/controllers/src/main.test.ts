@@ -1,11 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DsStore } from '@p2/daemon-set';
 import { LabelStore } from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
-import { DsStore, RcStore } from '@p2/rc';
+import { RcStore } from '@p2/rc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseFarms, parseMs } from './args.js';
 import { ControllersError } from './errors.js';

@@ -1,9 +1,9 @@
 /**
- * The controller process: a store client and @p2/rc's farms on it (see `startControllerFarms`).
+ * The controller process: a store client and `@p2/controller-farms`' farms on it.
  */
+import { type ControllerFarmsOptions, startControllerFarms } from '@p2/controller-farms';
 import { redactCredentials } from '@p2/errors';
 import { createStore, type Store } from '@p2/kv';
-import { type ControllerFarmsOptions, startControllerFarms } from '@p2/rc';
 import pino from 'pino';
 import { ControllersError, ControllersErrorCode } from './errors.js';
 

@@ -7,11 +7,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkStoreAccess } from '@p2/controller-farms';
 import { LabelStore } from '@p2/keyspace';
 import { createStore, findStoreToken, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
-import { checkStoreAccess, RcStore } from '@p2/rc';
+import { RcStore } from '@p2/rc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startControllers } from './main.js';
 

@@ -15,12 +15,23 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { encodeLabels, LabelStore, type RcRecord } from '@p2/keyspace';
+import {
+  encodeLabels,
+  intentKey,
+  LabelStore,
+  labelKey,
+  nodePodsPrefix,
+  Prefix,
+  podLabelId,
+  type RcRecord,
+  realityKey,
+} from '@p2/keyspace';
 import { createStore, type Store, type TxnOp } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { parseSelector } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
-import { LabelScheduler, RcStore, reconcileRc } from '@p2/rc';
+import { RcStore, reconcileRc } from '@p2/rc';
+import { LabelScheduler } from '@p2/scheduler';
 import { measure, report, summarize } from '../harness.js';
 
 const NODES = 1_000;
@@ -98,8 +109,10 @@ async function simulatedPreparers(store: Store): Promise<void> {
   const worker = async () => {
     while (next < NODES) {
       const node = `node${String(next++).padStart(4, '0')}`;
-      const intents = (await store.list(`intent/${node}/`)).value;
-      for (const e of intents) await store.put(`reality/${e.key.slice('intent/'.length)}`, e.value);
+      const prefix = nodePodsPrefix('intent', node);
+      const intents = (await store.list(prefix)).value;
+      for (const e of intents)
+        await store.put(realityKey(node, e.key.slice(prefix.length)), e.value);
     }
   };
   await Promise.all(Array.from({ length: 32 }, worker));
@@ -119,10 +132,10 @@ async function placementSuite(): Promise<void> {
           const chunk: TxnOp[] = [];
           for (let j = i; j < Math.min(i + 32, REPLICAS); j++) {
             const node = `node${String(j).padStart(4, '0')}`;
-            chunk.push({ verb: 'set', key: `intent/${node}/${podId}`, value: raw });
+            chunk.push({ verb: 'set', key: intentKey(node, podId), value: raw });
             chunk.push({
               verb: 'set',
-              key: `labels/pod/${node}/${podId}`,
+              key: labelKey('pod', podLabelId(node, podId)),
               value: encodeLabels({ pod_id: podId, replication_controller_id: `rc${r}` }),
             });
           }
@@ -159,10 +172,10 @@ async function placementSuite(): Promise<void> {
     placeMs = await timed(async () => {
       await Promise.all(created.map((rc) => reconcileRc({ store, labels, scheduler }, rc)));
     });
-    const intents = (await store.keys('intent/')).value.length;
+    const intents = (await store.keys(Prefix.intent)).value.length;
     if (intents !== total) throw new Error(`expected ${total} intents, found ${intents}`);
     realityMs = await timed(() => simulatedPreparers(store));
-    const realities = (await store.keys('reality/')).value.length;
+    const realities = (await store.keys(Prefix.reality)).value.length;
     if (realities !== total) throw new Error(`expected ${total} realities, found ${realities}`);
   });
 

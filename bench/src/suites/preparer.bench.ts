@@ -15,6 +15,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { intentKey, nodePodsPrefix, Prefix } from '@p2/keyspace';
 import { ManifestBuilder } from '@p2/manifest';
 import { buildArtifact, helloAppDir } from '../../../e2e/src/artifacts.js';
 import { freePort } from '../../../e2e/src/processes.js';
@@ -70,7 +71,7 @@ async function deployBurst(h: TestHost, burst: Burst, artifact: TestHost['v1']):
   for (const { pod, port } of burst.pods) {
     const m = h.manifest(pod, artifact, port, `bench ${burst.label} ${pod}`);
     written.set(pod, performance.now());
-    void h.store.put(`intent/${h.node}/${pod}`, m.raw);
+    void h.store.put(intentKey(h.node, pod), m.raw);
   }
   const running = new Map<string, number>();
   const healthy = new Map<string, number>();
@@ -81,7 +82,7 @@ async function deployBurst(h: TestHost, burst: Burst, artifact: TestHost['v1']):
       const pid = (await readFile(pidFile(pod), 'utf8').catch(() => '')).trim();
       if (pid !== '' && pid !== oldPid.get(pod)) running.set(pod, performance.now());
     }
-    const { value: entries } = await h.store.list('health/');
+    const { value: entries } = await h.store.list(Prefix.health);
     for (const entry of entries) {
       const record = JSON.parse(Buffer.from(entry.value).toString('utf8'));
       if (
@@ -143,10 +144,10 @@ async function deployBursts(h: TestHost): Promise<void> {
   // all of them to a new artifact version (the steady state of a fleet).
   await deployBurst(h, { label: 'new pods', pods }, h.v1);
   await deployBurst(h, { label: 'update to v2', pods }, h.v2);
-  for (const { pod } of pods) await h.store.delete(`intent/${h.node}/${pod}`);
+  for (const { pod } of pods) await h.store.delete(intentKey(h.node, pod));
   const clearDeadline = performance.now() + 120_000;
   while (
-    (await h.store.keys(`reality/${h.node}/`)).value.length > 0 &&
+    (await h.store.keys(nodePodsPrefix('reality', h.node))).value.length > 0 &&
     performance.now() < clearDeadline
   )
     await sleep(200);
@@ -179,11 +180,11 @@ async function idle(h: TestHost): Promise<void> {
         location: `${h.artifacts.url}/${artifact.fileName}`,
       })
       .build();
-    await h.store.put(`intent/${h.node}/${pod}`, m.raw);
+    await h.store.put(intentKey(h.node, pod), m.raw);
   }
   const deadline = performance.now() + 300_000;
   while (
-    (await h.store.keys(`reality/${h.node}/`)).value.length < IDLE_PODS &&
+    (await h.store.keys(nodePodsPrefix('reality', h.node))).value.length < IDLE_PODS &&
     performance.now() < deadline
   )
     await sleep(500);
@@ -196,7 +197,7 @@ async function idle(h: TestHost): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const cpuPercent = ((after.cpuTicks - before.cpuTicks) / 100 / seconds) * 100;
   console.log(
-    `\n## preparer idle with ${(await h.store.keys(`reality/${h.node}/`)).value.length} running pods`,
+    `\n## preparer idle with ${(await h.store.keys(nodePodsPrefix('reality', h.node))).value.length} running pods`,
   );
   console.table([
     {
@@ -205,10 +206,10 @@ async function idle(h: TestHost): Promise<void> {
       'sampled s': seconds.toFixed(1),
     },
   ]);
-  for (const pod of pods) await h.store.delete(`intent/${h.node}/${pod}`);
+  for (const pod of pods) await h.store.delete(intentKey(h.node, pod));
   const clearDeadline = performance.now() + 300_000;
   while (
-    (await h.store.keys(`reality/${h.node}/`)).value.length > 0 &&
+    (await h.store.keys(nodePodsPrefix('reality', h.node))).value.length > 0 &&
     performance.now() < clearDeadline
   )
     await sleep(500);

@@ -6,6 +6,16 @@
  * @packageDocumentation
  */
 export {
+  type DsStatus,
+  decodeDsStatus,
+  decodeRollStatus,
+  encodeDsStatus,
+  encodeRollStatus,
+  type RcNodeCounts,
+  type RollState,
+  type RollStatus,
+} from './controller-status.js';
+export {
   decodeHealthRecord,
   encodeHealthRecord,
   HEALTH_STATES,

@@ -7,9 +7,14 @@ import { hostname } from 'node:os';
 import { LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  eventually,
+  startTestStore,
+  type TestStore,
+  text,
+} from '../../controller-kit/src/test-support.js';
 import { RcFarm } from './farm.js';
 import { RcStore } from './rcstore.js';
-import { eventually, startTestStore, type TestStore, text } from './test-support.js';
 
 let t: TestStore;
 beforeAll(async () => {

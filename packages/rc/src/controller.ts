@@ -1,3 +1,19 @@
+import {
+  byName,
+  type ControllerContext,
+  commit,
+  commitNodeChanges,
+  type NodeChange,
+  RcError,
+  RcErrorCode,
+  type ResolvedContext,
+  readIntents,
+  resolveContext,
+  sameManifest,
+  sleep,
+  storeError,
+  waitForRecordOrNodes,
+} from '@p2/controller-kit';
 import { compareHealth } from '@p2/health';
 import {
   auditLogOp,
@@ -5,7 +21,7 @@ import {
   type HealthState,
   type IndexedLabels,
   intentKey,
-  LabelStore,
+  type LabelStore,
   labelTypePrefix,
   lockKeys,
   parsePodLabelId,
@@ -13,45 +29,8 @@ import {
   type RcRecord,
   rcKey,
 } from '@p2/keyspace';
-import type { KvEntry, Store, TxnOp } from '@p2/kv';
+import type { KvEntry, TxnOp } from '@p2/kv';
 import { ReservedLabel } from '@p2/labels';
-import { parseManifest } from '@p2/manifest';
-import type { Logger } from 'pino';
-import { RcError, RcErrorCode } from './errors.js';
-import type { HealthSource } from './health.js';
-import { LabelScheduler, type Scheduler } from './scheduler.js';
-import {
-  byName,
-  commit,
-  MAX_TXN_OPS,
-  silentLogger,
-  sleep,
-  storeError,
-  waitForRecordOrNodes,
-} from './util.js';
-
-/** An alert a controller raises for an operator (P2 sent these to PagerDuty). */
-export interface Alert {
-  readonly urgency: 'high' | 'low';
-  readonly incidentKey: string;
-  readonly description: string;
-  readonly details?: Record<string, unknown>;
-}
-
-/** What the controllers need; shared by RC workers, farms, rolling updates and daemon sets. */
-export interface ControllerContext {
-  readonly store: Store;
-  /** @default a LabelStore on `store` */
-  readonly labels?: LabelStore;
-  /** @default a LabelScheduler on `store` */
-  readonly scheduler?: Scheduler;
-  /** Where health comes from (node transfers and rolling updates). */
-  readonly health?: HealthSource;
-  /** Receives alerts. @default log them */
-  readonly alert?: (alert: Alert) => void;
-  /** pino logger. @default silent */
-  readonly logger?: Logger;
-}
 
 /** The labels an RC puts on its pods: its `pod_labels` plus `pod_id` and `replication_controller_id` (reserved keys win). */
 export function rcPodLabels(rc: RcRecord): Record<string, string> {
@@ -81,31 +60,6 @@ export interface ReconcileOptions {
   readonly signal?: AbortSignal;
 }
 
-interface Resolved {
-  store: Store;
-  labels: LabelStore;
-  scheduler: Scheduler;
-  health: HealthSource | undefined;
-  alert: (alert: Alert) => void;
-  log: Logger;
-}
-
-/** @internal */
-export function resolveContext(ctx: ControllerContext): Resolved {
-  // Controllers copy labels from stored records: accept what is stored, as P2 did (stores that
-  // take new input from people validate it, e.g. RcStore.create).
-  const labels = ctx.labels ?? new LabelStore(ctx.store, { validate: false });
-  const log = ctx.logger ?? silentLogger;
-  return {
-    store: ctx.store,
-    labels,
-    scheduler: ctx.scheduler ?? new LabelScheduler(ctx.store, { labels }),
-    health: ctx.health,
-    alert: ctx.alert ?? ((a) => log.warn({ alert: a }, a.description)),
-    log,
-  };
-}
-
 /**
  * Nodes where pods carry `replication_controller_id=<id>` (with their label records), from labels —
  * an intent without the label is invisible to the RC, as in P2.
@@ -123,53 +77,6 @@ export async function rcCurrentPods(
     if (parsed) out.set(parsed.node, r);
   }
   return out;
-}
-
-/** The ops of one node's change, kept together in one transaction. @internal */
-export interface NodeChange {
-  readonly node: string;
-  readonly effect: 'add' | 'remove' | 'rewrite';
-  readonly ops: TxnOp[];
-}
-
-/**
- * Commits node changes in transactions of at most 64 ops, each starting with the lock proof and,
- * when `audit` is given, ending with an audit record whose node set is the controller's nodes after
- * that transaction. @internal
- */
-export async function commitNodeChanges(
-  store: Store,
-  changes: readonly NodeChange[],
-  options: {
-    proof: readonly TxnOp[];
-    nodesBefore: Iterable<string>;
-    audit?: ((nodesAfter: string[]) => TxnOp) | undefined;
-    what: string;
-  },
-): Promise<void> {
-  const room = MAX_TXN_OPS - options.proof.length - (options.audit ? 1 : 0);
-  const nodes = new Set(options.nodesBefore);
-  let chunk: NodeChange[] = [];
-  let size = 0;
-  const flush = async () => {
-    if (chunk.length === 0) return;
-    for (const ch of chunk) {
-      if (ch.effect === 'add') nodes.add(ch.node);
-      else if (ch.effect === 'remove') nodes.delete(ch.node);
-    }
-    const ops = [...options.proof, ...chunk.flatMap((ch) => ch.ops)];
-    if (options.audit) ops.push(options.audit([...nodes]));
-    await commit(store, ops, options.what);
-    chunk = [];
-    size = 0;
-  };
-  for (const ch of changes) {
-    if (ch.ops.length === 0) continue;
-    if (size + ch.ops.length > room) await flush();
-    chunk.push(ch);
-    size += ch.ops.length;
-  }
-  await flush();
 }
 
 /** Maps with at most `limit` calls in flight, keeping order. @internal */
@@ -190,46 +97,7 @@ export async function mapLimit<T, R>(
   return out;
 }
 
-/** Reads the intent of `podId` on each node (8 reads in flight). @internal */
-export async function readIntents(
-  store: Store,
-  nodes: readonly string[],
-  podId: string,
-): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
-  let next = 0;
-  const worker = async () => {
-    while (next < nodes.length) {
-      const node = nodes[next++]!;
-      try {
-        const entry = (await store.get(intentKey(node, podId))).value;
-        if (entry) out.set(node, entry.value);
-      } catch (cause) {
-        throw storeError(`reading ${intentKey(node, podId)}`, cause);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, nodes.length) }, worker));
-  return out;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** True when stored manifest bytes are the same manifest (same bytes, or same P2 SHA). @internal */
-export function sameManifest(stored: Uint8Array, raw: Uint8Array, sha: string): boolean {
-  if (bytesEqual(stored, raw)) return true;
-  try {
-    return parseManifest(stored).sha() === sha;
-  } catch {
-    return false;
-  }
-}
-
-async function removalOrder(c: Resolved, podId: string, nodes: string[]): Promise<string[]> {
+async function removalOrder(c: ResolvedContext, podId: string, nodes: string[]): Promise<string[]> {
   // Least healthy first (P2 removed in arbitrary order), then reverse name order, undoing the fill.
   const health = c.health ? await c.health.podHealth(podId) : new Map<string, HealthState>();
   return [...nodes].sort((a, b) => {
@@ -239,9 +107,13 @@ async function removalOrder(c: Resolved, podId: string, nodes: string[]): Promis
 }
 
 /**
- * The per-node write helpers of an RC. @internal
+ * The per-node writes of an RC, as transaction ops: `schedule` (intent + pod labels), `unschedule`
+ * (the reverse), `audit` (a `REPLICATION_CONTROLLER_RETARGET` record). Rolling updates use them to
+ * remove an old RC's replicas in the same transaction as the count change.
+ *
+ * @example await commit(store, rcNodeOps(resolveContext({ store }), rc).unschedule('node1', labels), 'removing');
  */
-export function rcNodeOps(c: Resolved, rc: RcRecord) {
+export function rcNodeOps(c: ResolvedContext, rc: RcRecord) {
   const podId = rc.manifest.id;
   const podLabels = rcPodLabels(rc);
   return {
@@ -453,7 +325,7 @@ export async function reconcileRc(
  * health source. (P2 needed an external scheduler for this; here the built-in one allocates.)
  */
 async function attemptNodeTransfer(
-  c: Resolved,
+  c: ResolvedContext,
   rc: RcRecord,
   current: Map<string, IndexedLabels>,
   from: string,
@@ -520,7 +392,7 @@ export interface RcWorkerOptions extends ReconcileOptions {
 export class RcWorker {
   readonly #abort = new AbortController();
   #done: Promise<void> | undefined;
-  readonly #c: Resolved;
+  readonly #c: ResolvedContext;
 
   constructor(
     private readonly ctx: ControllerContext,

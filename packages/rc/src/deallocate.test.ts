@@ -3,9 +3,9 @@ import { LabelStore, lockKeys, PodTree } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manifestText, startTestStore } from '../../controller-kit/src/test-support.js';
 import { deallocatePod } from './deallocate.js';
 import { RcStore } from './rcstore.js';
-import { manifestText, startTestStore } from './test-support.js';
 
 let store: Store;
 let cleanup: () => Promise<void>;

@@ -1,15 +1,15 @@
 import { LabelStore, lockKeys } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RcFarm } from './farm.js';
-import { RcStore } from './rcstore.js';
 import {
   eventually,
   intentNodes,
   manifestText,
   startTestStore,
   type TestStore,
-} from './test-support.js';
+} from '../../controller-kit/src/test-support.js';
+import { RcFarm } from './farm.js';
+import { RcStore } from './rcstore.js';
 
 let t: TestStore;
 const farms: RcFarm[] = [];

@@ -12,9 +12,9 @@ import { createStore } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, describe, expect, it } from 'vitest';
+import { eventually, intentNodes, manifestText } from '../../controller-kit/src/test-support.js';
 import { RcFarm } from './farm.js';
 import { RcStore } from './rcstore.js';
-import { eventually, intentNodes, manifestText } from './test-support.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {

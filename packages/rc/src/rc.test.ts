@@ -1,10 +1,8 @@
+import { type Alert, StoreHealthSource } from '@p2/controller-kit';
 import { decodeAudit, encodeHealthRecord, healthKey, LabelStore, lockKeys } from '@p2/keyspace';
 import type { Store, TxnOp } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Alert, RcWorker, reconcileRc } from './controller.js';
-import { StoreHealthSource } from './health.js';
-import { RcStore } from './rcstore.js';
 import {
   eventually,
   intentNodes,
@@ -12,7 +10,9 @@ import {
   startTestStore,
   type TestStore,
   text,
-} from './test-support.js';
+} from '../../controller-kit/src/test-support.js';
+import { RcWorker, reconcileRc } from './controller.js';
+import { RcStore } from './rcstore.js';
 
 let t: TestStore;
 let labels: LabelStore;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { RcError, RcErrorCode, storeError } from '@p2/controller-kit';
 import {
   decodeRc,
   encodeRc,
@@ -17,8 +18,6 @@ import {
   Selector,
 } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
-import { RcError, RcErrorCode } from './errors.js';
-import { storeError } from './util.js';
 
 /** What {@link RcStore.create} needs. */
 export interface CreateRcRequest {

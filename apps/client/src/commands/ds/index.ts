@@ -2,8 +2,9 @@
  * `p2 ds create|list|get|enable|disable|delete` — daemon sets over `@p2/rc`'s store (P2's
  * p2-dsctl): a pod on every node matching a selector; the daemon set farm acts on them.
  */
+
+import { DsStore, readDsStatus } from '@p2/daemon-set';
 import type { DsRecord } from '@p2/keyspace';
-import { DsStore, readDsStatus } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {

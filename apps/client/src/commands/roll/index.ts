@@ -2,8 +2,8 @@
  * `p2 roll start|status|pause|resume|cancel` — rolling updates from one replication controller to
  * another over `@p2/rc`'s roll store (P2's p2-rctl schedule-update); the roll farm acts on them.
  */
-import type { RollRecord } from '@p2/keyspace';
-import { type RollStatus, RollStore } from '@p2/rc';
+import type { RollRecord, RollStatus } from '@p2/keyspace';
+import { RollStore } from '@p2/roll';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Alert } from '@p2/controller-kit';
 import { decodeAudit, dsStatusKey, LabelStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Alert } from './controller.js';
-import { DsFarm, DsStore, DsWorker, readDsStatus, reconcileDaemonSet } from './daemonset.js';
 import {
   eventually,
   intentNodes,
@@ -13,7 +12,8 @@ import {
   startTestStore,
   type TestStore,
   text,
-} from './test-support.js';
+} from '../../controller-kit/src/test-support.js';
+import { DsFarm, DsStore, DsWorker, readDsStatus, reconcileDaemonSet } from './daemon-set.js';
 
 let t: TestStore;
 let labels: LabelStore;

@@ -3,6 +3,7 @@ import { LabelStore, Prefix, parsePodTreeKey } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import type { LabelSet, Selector } from '@p2/labels';
 import { type Manifest, parseManifest } from '@p2/manifest';
+import { SchedulerError, SchedulerErrorCode } from './errors.js';
 import {
   type CandidateNode,
   type Placement,
@@ -10,7 +11,6 @@ import {
   podDemand,
   type Resources,
 } from './placement.js';
-import { byName, storeError } from './util.js';
 
 /** What a controller asks a scheduler to place. */
 export interface AllocationRequest {
@@ -73,9 +73,10 @@ export class LabelScheduler implements Scheduler {
   }
 
   async eligibleNodes(_manifest: Manifest, selector: Selector): Promise<string[]> {
-    return (await this.#labels.select('node', selector)).map((r) => r.id).sort(byName);
+    return (await this.#labels.select('node', selector)).map((r) => r.id).sort(); // UTF-16 code unit order, as `<`
   }
 
+  /** @throws SchedulerError `P2_SCHEDULER_STORE` when the intent tree cannot be read. */
   async allocate(request: AllocationRequest): Promise<Placement> {
     if (request.count <= 0) return { nodes: [], unfit: [] };
     const nodes = await this.#labels.select('node', request.selector);
@@ -107,7 +108,11 @@ export class LabelScheduler implements Scheduler {
         }
       }
     } catch (cause) {
-      throw storeError('reading intent to place replicas', cause);
+      throw new SchedulerError(
+        SchedulerErrorCode.STORE,
+        `reading intent to place replicas: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause },
+      );
     }
     const candidates: CandidateNode[] = [];
     const existing: CandidateNode[] = [];

@@ -1,6 +1,9 @@
 import { P2Error, type P2ErrorOptions } from '@p2/errors';
 
-/** Stable codes of every error `@p2/rc` throws. Never renumber or rename one. */
+/**
+ * Stable codes of every error the controller packages (`@p2/rc`, `@p2/roll`, `@p2/daemon-set`,
+ * this kit) throw. Never renumber or rename one: `p2` maps several to exit codes.
+ */
 export const RcErrorCode = {
   /** A stored controller record (RC, rolling update, daemon set) cannot be read. */
   INVALID_RECORD: 'P2_RC_INVALID_RECORD',
@@ -27,7 +30,7 @@ export const RcErrorCode = {
 /** One of the {@link RcErrorCode} values. */
 export type RcErrorCode = (typeof RcErrorCode)[keyof typeof RcErrorCode];
 
-/** The one error class of `@p2/rc`; `code` is one of {@link RcErrorCode}. */
+/** The one error class of the controller packages; `code` is one of {@link RcErrorCode}. */
 export class RcError extends P2Error<RcErrorCode> {
   constructor(code: RcErrorCode, message: string, options: P2ErrorOptions = {}) {
     super(code, message, options);

@@ -1,10 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeAudit, LabelStore } from '@p2/keyspace';
+import { decodeAudit, LabelStore, type RollStatus } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
+import { RcFarm, RcStore } from '@p2/rc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RcFarm } from './farm.js';
-import { RcStore } from './rcstore.js';
-import { RollFarm, type RollStatus, RollStore, runRollingUpdate } from './roll.js';
 import {
   eventually,
   intentNodes,
@@ -14,7 +12,10 @@ import {
   startTestStore,
   type TestStore,
   text,
-} from './test-support.js';
+} from '../../controller-kit/src/test-support.js';
+import { RollFarm } from './roll-farm.js';
+import { RollStore } from './roll-store.js';
+import { runRollingUpdate } from './rolling-update.js';
 
 let t: TestStore;
 let labels: LabelStore;

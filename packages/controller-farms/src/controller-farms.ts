@@ -3,15 +3,15 @@
  * label store and a health source that reads `health/<pod>/<node>`, with alerts and worker errors
  * logged. `p2-controllers` parses argv, creates the store and calls {@link startControllerFarms}.
  */
+
+import { type Alert, type ControllerContext, StoreHealthSource } from '@p2/controller-kit';
+import { DsFarm } from '@p2/daemon-set';
 import { redactCredentials } from '@p2/errors';
 import { LabelStore, Prefix } from '@p2/keyspace';
 import { explainDenied, KvError, KvErrorCodes, type Store, type StoreToken } from '@p2/kv';
+import { RcFarm } from '@p2/rc';
+import { RollFarm } from '@p2/roll';
 import pino, { type Logger } from 'pino';
-import type { Alert, ControllerContext } from './controller.js';
-import { DsFarm } from './daemonset.js';
-import { RcFarm } from './farm.js';
-import { StoreHealthSource } from './health.js';
-import { RollFarm } from './roll.js';
 
 /** The farms a controller process can run, in the order they start. */
 export const CONTROLLER_FARMS = ['rc', 'roll', 'ds'] as const;

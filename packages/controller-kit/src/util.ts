@@ -4,13 +4,14 @@ import { type KvEntry, MAX_TXN_OPS, type Store, type TxnOp, type TxnResult } fro
 import { type Logger, pino } from 'pino';
 import { RcError, RcErrorCode } from './errors.js';
 
-/** Most ops in one transaction (P2's cap; `@p2/kv`'s). */
-export { MAX_TXN_OPS };
-
-/** @internal */
+/** A pino logger that drops everything (the default of every controller). */
 export const silentLogger: Logger = pino({ level: 'silent' });
 
-/** @internal */
+/**
+ * A store failure as `P2_RC_STORE`, saying what was being done; an `RcError` passes through.
+ *
+ * @example throw storeError(`reading ${key}`, cause);
+ */
 export function storeError(what: string, cause: unknown): RcError {
   if (cause instanceof RcError) return cause;
   return new RcError(
@@ -22,7 +23,7 @@ export function storeError(what: string, cause: unknown): RcError {
   );
 }
 
-/** Commits one transaction; a rollback becomes `P2_RC_TXN_ROLLED_BACK` naming what failed. @internal */
+/** Commits one transaction; a rollback becomes `P2_RC_TXN_ROLLED_BACK` naming what failed. */
 export async function commit(store: Store, ops: readonly TxnOp[], what: string): Promise<void> {
   if (ops.length === 0) return;
   if (ops.length > MAX_TXN_OPS) {
@@ -46,19 +47,19 @@ export async function commit(store: Store, ops: readonly TxnOp[], what: string):
   }
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. @internal */
+/** Resolves after `ms`, or at once when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return delay(ms, undefined, { signal }).catch((error: unknown) => {
     if ((error as Error | undefined)?.name !== 'AbortError') throw error;
   });
 }
 
-/** Byte-order comparison. @internal */
+/** Byte-order comparison. */
 export function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Where a worker's blocking reads stand. @internal */
+/** Where a worker's blocking reads stand. */
 export interface WatchState {
   record: number;
   nodes: number;
@@ -67,7 +68,7 @@ export interface WatchState {
 /**
  * Blocks until the record at `key` or any node label record changes, or `waitMs` passes; returns
  * the record (undefined when deleted). Node label changes matter because eligibility follows them
- * (P2's RC worker only noticed at its next timeout). @internal
+ * (P2's RC worker only noticed at its next timeout).
  */
 export async function waitForRecordOrNodes(
   store: Store,

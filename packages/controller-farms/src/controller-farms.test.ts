@@ -5,9 +5,9 @@ import { LabelStore } from '@p2/keyspace';
 import { createStore, findStoreToken, KvErrorCodes, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
+import { RcStore } from '@p2/rc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkStoreAccess, startControllerFarms } from './controllers.js';
-import { RcStore } from './rcstore.js';
+import { checkStoreAccess, startControllerFarms } from './controller-farms.js';
 
 const TOKEN = 'p2t-rc-controllers-0123456789abcdef';
 let dir: string;

@@ -1,12 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import {
+  byName,
+  type ControllerContext,
+  commit,
+  commitNodeChanges,
+  type FarmOptions,
+  LockFarm,
+  type NodeChange,
+  RcError,
+  RcErrorCode,
+  readIntents,
+  resolveContext,
+  StoreHealthSource,
+  sameManifest,
+  sleep,
+  storeError,
+  waitForRecordOrNodes,
+} from '@p2/controller-kit';
+import {
   type AuditEventType,
   auditLogOp,
   type DsRecord,
+  type DsStatus,
   decodeDs,
+  decodeDsStatus,
   dsKey,
   dsStatusKey,
   encodeDs,
+  encodeDsStatus,
   type IndexedLabels,
   idFromKey,
   intentKey,
@@ -22,18 +43,6 @@ import {
 import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import { ReservedLabel, Selector } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
-import {
-  type ControllerContext,
-  commitNodeChanges,
-  type NodeChange,
-  readIntents,
-  resolveContext,
-  sameManifest,
-} from './controller.js';
-import { RcError, RcErrorCode } from './errors.js';
-import { type FarmOptions, LockFarm } from './farm.js';
-import { StoreHealthSource } from './health.js';
-import { byName, commit, sleep, storeError, waitForRecordOrNodes } from './util.js';
 
 /** What {@link DsStore.create} needs. */
 export interface CreateDsRequest {
@@ -270,23 +279,11 @@ export interface DsReconcileResult {
   readonly timedOut: string[];
 }
 
-/**
- * The status record (`status/daemon_sets/<id>/daemon_set_farm`): P2's three fields, plus when each
- * unsettled node got the manifest (ms since the epoch) and which ones are past the timeout.
- */
-export interface DsStatus {
-  readonly manifest_sha: string;
-  readonly nodes_deployed: number;
-  readonly replication_in_progress: boolean;
-  readonly replacing?: Record<string, number>;
-  readonly nodes_timed_out?: string[];
-}
-
 /** Reads a daemon set's status record; `undefined` when absent or unreadable. */
 export async function readDsStatus(store: Store, id: string): Promise<DsStatus | undefined> {
   try {
     const entry = (await store.get(dsStatusKey(id))).value;
-    return entry ? (JSON.parse(new TextDecoder().decode(entry.value)) as DsStatus) : undefined;
+    return entry ? decodeDsStatus(entry.value, entry.key) : undefined;
   } catch {
     return undefined;
   }
@@ -464,7 +461,7 @@ export async function reconcileDaemonSet(
     replacing,
     nodes_timed_out: result.timedOut,
   };
-  await c.store.put(dsStatusKey(ds.id), JSON.stringify(status)).catch(() => undefined);
+  await c.store.put(dsStatusKey(ds.id), encodeDsStatus(status)).catch(() => undefined);
   if (changes.length > 0) c.log.info({ ds: ds.id, ...result }, 'daemon set changed intent');
   return result;
 }

@@ -1,19 +1,3 @@
-/** Health-relevant counts of one RC during a rolling update (spec 03 §2.5). */
-export interface RcNodeCounts {
-  /** `replicas_desired`. */
-  desired: number;
-  /** Pods labelled with the RC id. */
-  current: number;
-  /** Current pods whose reality matches the RC manifest. */
-  real: number;
-  /** Real pods whose health is `passing`. */
-  healthy: number;
-  /** Real pods with `warning` or `critical`. */
-  unhealthy: number;
-  /** Real pods with `unknown` or no result, plus desired pods not yet labelled. */
-  unknown: number;
-}
-
 /** Inputs of one roll step. */
 export interface RollStepInput {
   /** Healthy replicas of the old RC (callers pass `min(healthy, desired)`). */

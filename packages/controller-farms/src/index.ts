@@ -1,0 +1,15 @@
+/**
+ * `@p2/controller-farms` — what one controller process runs: the RC, roll and daemon-set farms on
+ * one store, sharing a label store and a health source, with alerts and worker errors logged.
+ * `p2-controllers` is argv parsing around {@link startControllerFarms} and {@link checkStoreAccess}.
+ *
+ * @packageDocumentation
+ */
+export {
+  CONTROLLER_FARMS,
+  type ControllerFarmName,
+  type ControllerFarmsOptions,
+  checkStoreAccess,
+  type RunningControllerFarms,
+  startControllerFarms,
+} from './controller-farms.js';
