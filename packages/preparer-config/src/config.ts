@@ -98,7 +98,7 @@ export interface PreparerConfig {
  * @throws PreparerConfigError `P2_PREPARER_CONFIG_INVALID` when the text is not YAML or has no `preparer:` mapping.
  * @internal
  */
-export function readPreparerSection(text: string, where: string): Raw {
+function readPreparerSection(text: string, where: string): Raw {
   let document: unknown;
   try {
     document = parseYaml(text, { uniqueKeys: false });

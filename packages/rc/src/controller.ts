@@ -80,7 +80,7 @@ export async function rcCurrentPods(
 }
 
 /** Maps with at most `limit` calls in flight, keeping order. @internal */
-export async function mapLimit<T, R>(
+async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<R>,
