@@ -5,7 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureTrustedDir, removeTree, writeFileAtomic } from '@p2/secure-fs';
+import {
+  ensureTrustedDir,
+  removeAtomicWriteLeftovers,
+  removeTree,
+  writeFileAtomic,
+} from '@p2/secure-fs';
 
 export interface Ownership {
   uid: number;
@@ -26,7 +31,7 @@ function checkName(name: string): void {
 }
 
 /**
- * Writes `vars` into `dir`. With `replace`, the directory is rebuilt from scratch atomically
+ * Writes `vars` into `dir` (removing what an interrupted earlier write left). With `replace`, the directory is rebuilt from scratch atomically
  * (written beside it, then renamed), as P2 did for launchable env dirs; otherwise files are added or
  * overwritten and stale ones are left (P2's pod env dir behaviour).
  *
@@ -43,6 +48,9 @@ export async function writeEnvDir(
   for (const name of Object.keys(vars)) checkName(name);
   const target = options.replace ? `${dir}.p2-tmp-${randomBytes(6).toString('hex')}` : dir;
   await ensureTrustedDir(target, 0o755);
+  // A preparer killed mid-write leaves a temporary file here; chpst -e reads every visible file of
+  // the directory, and one the pod cannot read would keep it from ever starting again.
+  if (!options.replace) await removeAtomicWriteLeftovers(target);
   const fileOptions = options.owner
     ? { mode: 0o400, uid: options.owner.uid, gid: options.owner.gid }
     : { mode: 0o600 };

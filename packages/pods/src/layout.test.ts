@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -97,6 +97,9 @@ describe('writeEnvDir', () => {
       await writeEnvDir(dir, { A: '2', B: 'two words' }, { replace: true });
       expect((await readdir(dir)).sort()).toEqual(['A', 'B']);
       expect(await readFile(join(dir, 'B'), 'utf8')).toBe('two words');
+      // What a preparer killed between writing and renaming left (hidden, or an older visible name).
+      await writeFile(join(dir, '.A.p2-tmp-0123456789ab'), 'half');
+      await writeFile(join(dir, 'B.p2-tmp-0123456789ab'), 'half');
       await writeEnvDir(dir, { C: '' });
       expect((await readdir(dir)).sort()).toEqual(['A', 'B', 'C']);
       expect((await readdir(root)).sort()).toEqual(['env']);

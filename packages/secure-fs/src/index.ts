@@ -16,6 +16,7 @@ export {
   pathExists,
   type ReadTrustedFileOptions,
   readTrustedFile,
+  removeAtomicWriteLeftovers,
   removeTree,
   type WriteFileAtomicOptions,
   writeFileAtomic,

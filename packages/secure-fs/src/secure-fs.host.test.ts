@@ -10,6 +10,7 @@ import {
   chown,
   mkdir,
   mkdtemp,
+  readdir,
   readFile,
   rm,
   stat,
@@ -26,6 +27,7 @@ import {
   ensureTrustedDir,
   pathExists,
   readTrustedFile,
+  removeAtomicWriteLeftovers,
   removeTree,
   writeFileAtomic,
 } from './index.js';
@@ -150,6 +152,58 @@ describe('writeFileAtomic', () => {
     const info = await stat(target);
     expect([info.uid, info.mode & 0o777, info.isFile()]).toEqual([NOBODY, 0o400, true]);
     expect(await readFile(join(work, 'precious', 'file'), 'utf8')).toBe('root secret\n');
+  });
+});
+
+describe('removeAtomicWriteLeftovers', () => {
+  it("removes what a writer killed mid-write left — hidden names, and older versions' visible ones — and nothing else", async () => {
+    const dir = join(work, 'env');
+    await mkdir(dir);
+    await writeFileAtomic(join(dir, 'CONFIG_PATH'), '/x', { mode: 0o400, uid: NOBODY });
+    // What a SIGKILL between the write and the rename leaves, as root 0600 the pod cannot read.
+    await writeFile(join(dir, '.CONFIG_PATH.p2-tmp-0123456789ab'), 'half', { mode: 0o600 });
+    await writeFile(join(dir, 'POD_ID.p2-tmp-a1b2c3d4e5f6'), 'old style', { mode: 0o600 });
+    // A link with a leftover's name goes (unlink does not follow it); its target stays.
+    await symlink(join(work, 'precious', 'file'), join(dir, '.X.p2-tmp-ffffffffffff'));
+    await mkdir(join(dir, '.D.p2-tmp-eeeeeeeeeeee'));
+    await writeFile(join(dir, 'NOT.p2-tmp-short'), 'kept');
+
+    const removed = await removeAtomicWriteLeftovers(dir);
+    expect(removed.sort()).toEqual([
+      '.CONFIG_PATH.p2-tmp-0123456789ab',
+      '.X.p2-tmp-ffffffffffff',
+      'POD_ID.p2-tmp-a1b2c3d4e5f6',
+    ]);
+    expect((await readdir(dir)).sort()).toEqual([
+      '.D.p2-tmp-eeeeeeeeeeee',
+      'CONFIG_PATH',
+      'NOT.p2-tmp-short',
+    ]);
+    expect(await readFile(join(work, 'precious', 'file'), 'utf8')).toBe('root secret\n');
+    expect(await removeAtomicWriteLeftovers(join(work, 'no-such-dir'))).toEqual([]);
+  });
+
+  it('writes under a hidden temporary name, which chpst -e skips', async () => {
+    // chpst reads every visible file of an env dir; a leftover the pod cannot read stops it cold.
+    const dir = join(work, 'env2');
+    await mkdir(dir, { mode: 0o755 });
+    await writeFileAtomic(join(dir, 'A'), 'one', { mode: 0o400, uid: NOBODY, gid: NOBODY });
+    await writeFile(join(dir, '.B.p2-tmp-0123456789ab'), 'half', { mode: 0o600 });
+    const { stdout } = await run('setpriv', [
+      '--reuid',
+      String(NOBODY),
+      '--regid',
+      String(NOBODY),
+      '--clear-groups',
+      '--',
+      'chpst',
+      '-e',
+      dir,
+      'sh',
+      '-c',
+      'echo "$A"',
+    ]);
+    expect(stdout).toBe('one\n');
   });
 });
 

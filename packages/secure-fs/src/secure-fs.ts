@@ -32,8 +32,8 @@ import {
   type Stats,
   writeFileSync,
 } from 'node:fs';
-import { lstat, open, realpath, rename, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { lstat, open, readdir, realpath, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describeError } from '@p2/errors';
 import { SecureFsError, SecureFsErrorCode } from './errors.js';
@@ -173,9 +173,55 @@ export interface WriteFileAtomicOptions {
 }
 
 /**
+ * The temporary name {@link writeFileAtomic} writes `path` under before renaming it: hidden (a dot
+ * first) in the same directory, so a process killed between the two steps leaves a file that
+ * directory readers skip — `chpst -e` would otherwise fail on an unreadable leftover in an env dir
+ * and keep the pod from starting — and that {@link removeAtomicWriteLeftovers} recognises.
+ */
+function atomicTempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+}
+
+const TEMP_MARK = '.p2-tmp-';
+/** A leftover of an interrupted {@link writeFileAtomic}: today's hidden name, or the visible one
+ * older versions used (`<name>.p2-tmp-<12 hex>`). */
+const LEFTOVER = /^.+\.p2-tmp-[0-9a-f]{12}$/;
+
+/**
+ * Removes what interrupted {@link writeFileAtomic} calls left in `dir` (a process killed between
+ * writing its temporary file and renaming it). Only the single writer of `dir` may call this: a
+ * concurrent writer's temporary file would be removed under it. Returns the names removed.
+ * @throws SecureFsError `P2_SECURE_FS_IO`
+ * @example await removeAtomicWriteLeftovers('/data/pods/web/env') // ['.CONFIG_PATH.p2-tmp-1a2b3c4d5e6f']
+ */
+export async function removeAtomicWriteLeftovers(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(dir, error);
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!LEFTOVER.test(name)) continue;
+    try {
+      // unlink never follows a link; a directory of that name is not ours and stays.
+      const info = await lstat(join(dir, name));
+      if (info.isDirectory()) continue;
+      await rm(join(dir, name), { force: true });
+      removed.push(name);
+    } catch (error) {
+      throw ioError(join(dir, name), error);
+    }
+  }
+  return removed;
+}
+
+/**
  * Writes a file atomically without ever opening an existing path: a fresh file under a random
- * name (`O_EXCL | O_NOFOLLOW` fails on anything already there, links included), owned and moded
- * through its descriptor, renamed over `path`. The directory should be trusted.
+ * hidden name beside it (`O_EXCL | O_NOFOLLOW` fails on anything already there, links included),
+ * owned and moded through its descriptor, renamed over `path`. The directory should be trusted.
  * @example await writeFileAtomic('/data/pods/web/current_manifest.yaml', bytes, { mode: 0o600 })
  */
 export async function writeFileAtomic(
@@ -183,7 +229,7 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: WriteFileAtomicOptions,
 ): Promise<void> {
-  const tmp = `${path}.p2-tmp-${randomBytes(6).toString('hex')}`;
+  const tmp = atomicTempPath(path);
   if (!options.durable && Buffer.byteLength(data) <= SMALL_FILE_BYTES) {
     writeSmallFileAtomic(tmp, path, data, options);
     return;
