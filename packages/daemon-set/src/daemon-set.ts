@@ -6,6 +6,7 @@ import {
   commitNodeChanges,
   type FarmOptions,
   LockFarm,
+  listRecords,
   type NodeChange,
   RcError,
   RcErrorCode,
@@ -29,7 +30,6 @@ import {
   encodeDs,
   encodeDsStatus,
   type IndexedLabels,
-  idFromKey,
   intentKey,
   LabelStore,
   lockKeys,
@@ -170,22 +170,8 @@ export class DsStore {
 
   /** Every readable daemon set. @throws RcError `P2_RC_STORE` */
   async list(): Promise<DsRecord[]> {
-    let entries: Awaited<ReturnType<Store['list']>>['value'];
-    try {
-      entries = (await this.store.list(Prefix.daemonSets)).value;
-    } catch (cause) {
-      throw storeError(`listing ${Prefix.daemonSets}`, cause);
-    }
-    const out: DsRecord[] = [];
-    for (const e of entries) {
-      if (idFromKey(Prefix.daemonSets, e.key) === undefined) continue;
-      try {
-        out.push(decodeDs(e.value, e.key));
-      } catch {
-        // reported by get
-      }
-    }
-    return out;
+    // An unreadable record is reported by get.
+    return (await listRecords(this.store, Prefix.daemonSets, decodeDs)).records;
   }
 
   /**
