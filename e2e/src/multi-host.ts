@@ -8,10 +8,10 @@
  * veth. Apps bind 127.0.0.1 inside their namespace, so every host can use the same port.
  * `close()` removes everything it made, also after a failure.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, cp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
@@ -23,7 +23,7 @@ import { createStore, type Store } from '@p2/kv';
 import { RunsvDir } from '@p2/runit';
 import { ensureUser, findUser, removeUser } from '@p2/users';
 import { type BuiltArtifact, buildArtifact, helloAppDir, repoRoot, tempDir } from './artifacts.js';
-import { freePort, type Proc } from './processes.js';
+import { freePort, type Proc, spawnLogged } from './processes.js';
 
 const run = promisify(execFile);
 
@@ -61,37 +61,7 @@ export interface Cluster {
 
 /** Spawns `argv` inside `netns` (network only), output appended to `logFile`. */
 function spawnInNetns(netns: string, argv: string[], logFile: string): Proc {
-  const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn('nsenter', [`--net=/var/run/netns/${netns}`, '--', ...argv], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
-  return procOf(child, logFile);
-}
-
-function procOf(child: ChildProcess, logFile: string): Proc {
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-  return {
-    child,
-    logFile,
-    log: () => readFile(logFile, 'utf8').catch(() => ''),
-    async stop(graceMs = 15_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
-    },
-    async kill9() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
+  return spawnLogged('nsenter', [`--net=/var/run/netns/${netns}`, '--', ...argv], logFile);
 }
 
 async function serveOnAllAddresses(dir: string): Promise<{ server: Server; port: number }> {
@@ -271,8 +241,7 @@ async function startKvServerProcessOnAll(
   logDir: string,
 ): Promise<Proc & { url: string }> {
   const logFile = join(logDir, 'kv-server.log');
-  const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(
+  const proc = spawnLogged(
     process.execPath,
     [
       join(repoRoot, 'packages/kv-server/dist/cli.js'),
@@ -285,11 +254,8 @@ async function startKvServerProcessOnAll(
       '--session-ttl-min',
       '1s',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    logFile,
   );
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
-  const proc = procOf(child, logFile);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
@@ -388,16 +354,11 @@ export function startControllersProcess(
   logDir: string,
   args: string[] = [],
 ): Proc {
-  const logFile = join(logDir, 'controllers.log');
-  const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(
+  return spawnLogged(
     process.execPath,
     [join(repoRoot, 'apps/controllers/dist/cli.js'), '--store', storeUrl, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    join(logDir, 'controllers.log'),
   );
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
-  return procOf(child, logFile);
 }
 
 /** Each host's changes of state (`+ms host greeting`), for failure messages. */

@@ -28,15 +28,27 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-function startProcess(argv: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Proc {
+/**
+ * Spawns `command` with stdout and stderr appended to `logFile` (the environment is this process's
+ * plus `env`).
+ */
+export function spawnLogged(
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = {},
+): Proc {
   const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, argv, {
+  const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
   return {
     child,
     logFile,
@@ -54,6 +66,11 @@ function startProcess(argv: string[], logFile: string, env: NodeJS.ProcessEnv = 
       await exited;
     },
   };
+}
+
+/** Runs a Node script (`argv[0]`) with its output in `logFile`. */
+function startProcess(argv: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Proc {
+  return spawnLogged(process.execPath, argv, logFile, env);
 }
 
 export async function waitFor<T>(

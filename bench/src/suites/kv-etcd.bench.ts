@@ -14,15 +14,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsulStore, EtcdStore, type Store } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
-import { measure, report, type Sample, summarize } from '../harness.js';
-
-const parallel = <T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> =>
-  Promise.all(Array.from({ length: n }, (_, i) => fn(i)));
+import { measure, report, type Sample } from '../harness.js';
+import { parallel, watchFanOut } from '../kv-workload.js';
 
 interface Figures {
   put1: Sample;
@@ -57,31 +53,7 @@ async function figures(label: string, store: Store): Promise<Figures> {
     { runs: 40, warmup: 5, opsPerRun: 16 },
   );
 
-  const watchers = 300;
-  for (let i = 0; i < watchers; i += 50) {
-    await parallel(50, (j) => store.put(`bench/watch/${i + j}`, 'initial'));
-  }
-  const indexes = await parallel(
-    watchers,
-    async (i) => (await store.get(`bench/watch/${i}`)).index,
-  );
-  const started: number[] = [];
-  const woke: number[] = [];
-  const waits = indexes.map((index, i) =>
-    store.get(`bench/watch/${i}`, { index, waitMs: 60_000 }).then(() => {
-      woke[i] = performance.now();
-    }),
-  );
-  await sleep(1000); // let every watcher block
-  for (let i = 0; i < watchers; i++) {
-    started[i] = performance.now();
-    await store.put(`bench/watch/${i}`, 'changed');
-  }
-  await Promise.all(waits);
-  const wake = summarize(
-    `${label}: ${watchers} watchers, write→wake`,
-    woke.map((t, i) => t - (started[i] as number)),
-  );
+  const wake = await watchFanOut(store, label, 300, 60_000);
   return { put1, put16, cas1, cas16, wake };
 }
 

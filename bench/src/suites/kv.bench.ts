@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsulStore } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { measure, report, summarize } from '../harness.js';
+import { parallel, watchFanOut } from '../kv-workload.js';
 
 function httpPut(agent: Agent, port: number, path: string, body: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -57,9 +58,6 @@ async function startEchoServer() {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as AddressInfo).port };
 }
-
-const parallel = <T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> =>
-  Promise.all(Array.from({ length: n }, (_, i) => fn(i)));
 
 export async function run(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'p2t-kv-bench-'));
@@ -109,30 +107,7 @@ export async function run(): Promise<void> {
 
     // ---- watch fan-out ----------------------------------------------------------------------
     const watchers = 1000;
-    for (let i = 0; i < watchers; i += 50) {
-      await parallel(50, (j) => store.put(`bench/watch/${i + j}`, 'initial'));
-    }
-    const indexes = await parallel(
-      watchers,
-      async (i) => (await store.get(`bench/watch/${i}`)).index,
-    );
-    const started: number[] = [];
-    const woke: number[] = [];
-    const waits = indexes.map((index, i) =>
-      store.get(`bench/watch/${i}`, { index, waitMs: 120_000 }).then(() => {
-        woke[i] = performance.now();
-      }),
-    );
-    await sleep(1000); // let every watcher block
-    for (let i = 0; i < watchers; i++) {
-      started[i] = performance.now();
-      await store.put(`bench/watch/${i}`, 'changed');
-    }
-    await Promise.all(waits);
-    const kvWake = summarize(
-      `kv watch fan-out: ${watchers} watchers, write→wake`,
-      woke.map((t, i) => t - (started[i] as number)),
-    );
+    const kvWake = await watchFanOut(store, 'kv watch fan-out', watchers, 120_000);
 
     const baseStarted: number[] = [];
     const baseWoke: number[] = [];

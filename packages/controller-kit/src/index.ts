@@ -1,7 +1,8 @@
 /**
  * `@p2/controller-kit` — what P2's controllers (`@p2/rc`, `@p2/roll`, `@p2/daemon-set`) share: the
- * context they are given, the lock farm that claims their records, where they read health, the
- * transaction helpers they write intent with, and their one error family (`RcError`, `P2_RC_*`).
+ * context they are given, the lock farm that claims their records, the loop of a worker that
+ * reconciles one record, where they read health, the transaction helpers they write intent with,
+ * and their one error family (`RcError`, `P2_RC_*`).
  *
  * @packageDocumentation
  */
@@ -15,10 +16,5 @@ export { RcError, RcErrorCode } from './errors.js';
 export { type HealthSource, StoreHealthSource } from './health.js';
 export { type FarmChild, type FarmKind, type FarmOptions, LockFarm } from './lock-farm.js';
 export { commitNodeChanges, type NodeChange, readIntents, sameManifest } from './node-changes.js';
-export {
-  byName,
-  commit,
-  sleep,
-  storeError,
-  waitForRecordOrNodes,
-} from './util.js';
+export { RecordWorker, type RecordWorkerOptions } from './record-worker.js';
+export { byName, commit, listRecords, sleep, storeError } from './util.js';

@@ -64,18 +64,23 @@ export class LockFarm {
     this.#log = logger ?? silentLogger;
   }
 
+  /** Ids of the records this farm currently runs a child for, sorted. */
   get owned(): string[] {
     return [...this.#children.keys()].sort();
   }
 
+  /** The current session id, if any. */
   get session(): string | undefined {
     return this.#session;
   }
 
-  start(): void {
+  /** Starts the farm (idempotent). */
+  start(): this {
     this.#done ??= this.#run();
+    return this;
   }
 
+  /** Stops every child, releases the locks and destroys the session. */
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#done;

@@ -1,32 +1,18 @@
 /** The README's opening example must stay true: run it and check every `// →` line. */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { HealthStore } from '@p2/keyspace';
 import { createStore } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { expect, it } from 'vitest';
+import { readReadmeExample, runInProcess } from '../../../test-support/readme-example.js';
 import * as kit from './index.js';
 
 it('the README example prints what the README says', async () => {
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
-  const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-  const expected = [...code.matchAll(/console\.log\(.*\); \/\/ → (.*)$/gm)].map((m) => m[1]);
+  const { code, expected } = readReadmeExample(new URL('../README.md', import.meta.url));
   expect(expected.length).toBeGreaterThan(2);
-  const body = code.replace(/^import .*$/gm, '').replace(/console\.log\(/g, 'print(');
-  const printed: string[] = [];
-  const print = (value: unknown) => printed.push(JSON.stringify(value));
-  const dataDir = await mkdtemp(join(tmpdir(), 'p2t-kit-readme-'));
-  try {
-    const AsyncFunction = (async () => undefined).constructor as new (
-      ...args: string[]
-    ) => (...a: unknown[]) => Promise<void>;
-    const extra = { createStore, startKvServer, HealthStore };
-    const names = ['print', 'dataDirForTheExample', ...Object.keys(kit), ...Object.keys(extra)];
-    const run = new AsyncFunction(...names, body);
-    await run(print, dataDir, ...Object.values(kit), ...Object.values(extra));
-  } finally {
-    await rm(dataDir, { recursive: true, force: true });
-  }
+  const printed = await runInProcess(
+    code ?? '',
+    { ...kit, createStore, startKvServer, HealthStore },
+    { dataDirPrefix: 'p2t-kit-readme-' },
+  );
   expect(printed).toEqual(expected);
 });

@@ -1,7 +1,4 @@
 /** Test helpers: a real `@p2/kv-server` on loopback and a `@p2/kv` store talking to it over HTTP. @internal */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   encodeHealthRecord,
@@ -11,33 +8,13 @@ import {
   podHealthPrefix,
   realityKey,
 } from '@p2/keyspace';
-import { createStore, type Store } from '@p2/kv';
-import { startKvServer } from '@p2/kv-server';
+import type { Store } from '@p2/kv';
+import { startTestStore as startKvTestStore, type TestStore } from '../../kv/src/test-support.js';
 
-export interface TestStore {
-  store: Store;
-  url: string;
-  cleanup: () => Promise<void>;
-}
+export type { TestStore };
 
-export async function startTestStore(): Promise<TestStore> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'p2t-rc-'));
-  const server = await startKvServer({
-    dataDir,
-    port: 0,
-    nodeName: 'p2t-node',
-    sessionTtlMinMs: 1_000,
-  });
-  const store = createStore(`consul://127.0.0.1:${server.port}`, { waitMs: 2_000 });
-  return {
-    store,
-    url: server.url,
-    cleanup: async () => {
-      await store.close();
-      await server.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+export function startTestStore(): Promise<TestStore> {
+  return startKvTestStore('rc');
 }
 
 /** A manifest text for tests (a version string changes its SHA). */

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { labelTypePrefix } from '@p2/keyspace';
+import { idFromKey, labelTypePrefix } from '@p2/keyspace';
 import { type KvEntry, MAX_TXN_OPS, type Store, type TxnOp, type TxnResult } from '@p2/kv';
 import { type Logger, pino } from 'pino';
 import { RcError, RcErrorCode } from './errors.js';
@@ -21,6 +21,38 @@ export function storeError(what: string, cause: unknown): RcError {
       cause,
     },
   );
+}
+
+/**
+ * Reads every controller record under `prefix` (`<prefix><id>`; deeper keys are skipped) with
+ * `decode`. A record that does not decode goes to `errors` instead, so one bad record hides no
+ * other.
+ *
+ * @throws RcError `P2_RC_STORE`
+ * @example const { records } = await listRecords(store, Prefix.rolls, decodeRoll);
+ */
+export async function listRecords<R>(
+  store: Store,
+  prefix: string,
+  decode: (value: Uint8Array, key: string) => R,
+): Promise<{ records: R[]; errors: unknown[] }> {
+  let entries: KvEntry[];
+  try {
+    entries = (await store.list(prefix)).value;
+  } catch (cause) {
+    throw storeError(`listing ${prefix}`, cause);
+  }
+  const records: R[] = [];
+  const errors: unknown[] = [];
+  for (const e of entries) {
+    if (idFromKey(prefix, e.key) === undefined) continue;
+    try {
+      records.push(decode(e.value, e.key));
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  return { records, errors };
 }
 
 /** Commits one transaction; a rollback becomes `P2_RC_TXN_ROLLED_BACK` naming what failed. */

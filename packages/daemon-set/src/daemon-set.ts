@@ -6,16 +6,17 @@ import {
   commitNodeChanges,
   type FarmOptions,
   LockFarm,
+  listRecords,
   type NodeChange,
   RcError,
   RcErrorCode,
+  RecordWorker,
+  type RecordWorkerOptions,
   readIntents,
   resolveContext,
   StoreHealthSource,
   sameManifest,
-  sleep,
   storeError,
-  waitForRecordOrNodes,
 } from '@p2/controller-kit';
 import {
   type AuditEventType,
@@ -29,10 +30,8 @@ import {
   encodeDs,
   encodeDsStatus,
   type IndexedLabels,
-  idFromKey,
   intentKey,
   LabelStore,
-  labelTypePrefix,
   lockKeys,
   lockPrefixes,
   Prefix,
@@ -171,22 +170,8 @@ export class DsStore {
 
   /** Every readable daemon set. @throws RcError `P2_RC_STORE` */
   async list(): Promise<DsRecord[]> {
-    let entries: Awaited<ReturnType<Store['list']>>['value'];
-    try {
-      entries = (await this.store.list(Prefix.daemonSets)).value;
-    } catch (cause) {
-      throw storeError(`listing ${Prefix.daemonSets}`, cause);
-    }
-    const out: DsRecord[] = [];
-    for (const e of entries) {
-      if (idFromKey(Prefix.daemonSets, e.key) === undefined) continue;
-      try {
-        out.push(decodeDs(e.value, e.key));
-      } catch {
-        // reported by get
-      }
-    }
-    return out;
+    // An unreadable record is reported by get.
+    return (await listRecords(this.store, Prefix.daemonSets, decodeDs)).records;
   }
 
   /**
@@ -473,76 +458,27 @@ function bytesLike(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Options of a {@link DsWorker}. */
-export interface DsWorkerOptions extends DsReconcileOptions {
-  /** Longest blocking wait on the record; a pass runs at least this often. @default 30_000 */
-  readonly resyncMs?: number;
-  readonly onError?: (error: unknown) => void;
+export interface DsWorkerOptions extends DsReconcileOptions, RecordWorkerOptions {
   readonly onPass?: (result: DsReconcileResult) => void;
 }
 
 /** Runs daemon set passes until stopped or the record is deleted. */
-export class DsWorker {
-  readonly #abort = new AbortController();
-  #done: Promise<void> | undefined;
-
+export class DsWorker extends RecordWorker {
   constructor(
     private readonly ctx: ControllerContext,
     readonly dsId: string,
     private readonly options: DsWorkerOptions = {},
-  ) {}
-
-  /** Starts the loop (idempotent). */
-  start(): this {
-    this.#done ??= this.#run();
-    return this;
+  ) {
+    super(ctx.store, dsKey(dsId), options);
   }
 
-  /** Stops the loop and waits for the current pass. */
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    await this.#done;
-  }
-
-  /** Resolves when the loop ends (stopped, or the daemon set was deleted). */
-  get done(): Promise<void> {
-    return this.#done ?? Promise.resolve();
-  }
-
-  async #run(): Promise<void> {
-    const signal = this.#abort.signal;
-    const key = dsKey(this.dsId);
-    const state = { record: 0, nodes: 0 };
-    while (!signal.aborted) {
-      let entry: KvEntry | undefined;
-      try {
-        if (state.nodes === 0)
-          state.nodes = (await this.ctx.store.keys(labelTypePrefix('node'), { signal })).index;
-        entry = await waitForRecordOrNodes(
-          this.ctx.store,
-          key,
-          state,
-          this.options.resyncMs ?? 30_000,
-          signal,
-        );
-      } catch (error) {
-        if (signal.aborted) return;
-        this.options.onError?.(storeError(`watching ${key}`, error));
-        await sleep(2_000, signal);
-        continue;
-      }
-      if (signal.aborted || !entry) return;
-      try {
-        const result = await reconcileDaemonSet(
-          this.ctx,
-          decodeDs(entry.value, entry.key),
-          this.options,
-        );
-        this.options.onPass?.(result);
-      } catch (error) {
-        if (signal.aborted) return;
-        this.options.onError?.(error);
-      }
-    }
+  protected override async pass(entry: KvEntry): Promise<void> {
+    const result = await reconcileDaemonSet(
+      this.ctx,
+      decodeDs(entry.value, entry.key),
+      this.options,
+    );
+    this.options.onPass?.(result);
   }
 }
 
@@ -558,22 +494,20 @@ export interface DsFarmOptions extends FarmOptions {
  * pods whose daemon set no longer exists (delete intent, remove `daemon_set_id`), as P2's DS farm.
  * Unlike P2, its locks are really released when it stops.
  */
-export class DsFarm {
-  readonly #farm: LockFarm;
-  #lastSweep = 0;
-
+export class DsFarm extends LockFarm {
   constructor(ctx: ControllerContext, options: DsFarmOptions = {}) {
     const labels = ctx.labels ?? new LabelStore(ctx.store, { validate: false });
     const context = { ...ctx, labels };
-    this.#farm = new LockFarm(
+    let lastSweep = 0;
+    super(
       ctx.store,
       {
         name: 'ds',
         recordPrefix: Prefix.daemonSets,
         lockPrefix: lockPrefixes.daemonSets,
         beforePass: async (ids) => {
-          if (Date.now() - this.#lastSweep >= (options.orphanSweepMs ?? 60_000)) {
-            this.#lastSweep = Date.now();
+          if (Date.now() - lastSweep >= (options.orphanSweepMs ?? 60_000)) {
+            lastSweep = Date.now();
             await sweepDaemonSetOrphans(ctx.store, labels, new Set(ids));
           }
           return true;
@@ -589,22 +523,6 @@ export class DsFarm {
       { ...options, pollMs: Math.min(options.pollMs ?? 30_000, options.orphanSweepMs ?? 60_000) },
       ctx.logger,
     );
-  }
-
-  /** Daemon set ids this farm currently runs. */
-  get owned(): string[] {
-    return this.#farm.owned;
-  }
-
-  /** Starts the farm (idempotent). */
-  start(): this {
-    this.#farm.start();
-    return this;
-  }
-
-  /** Stops every worker, releases the locks and destroys the session. */
-  stop(): Promise<void> {
-    return this.#farm.stop();
   }
 }
 

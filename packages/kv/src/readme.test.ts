@@ -1,31 +1,16 @@
 /** The README's opening example must stay true: run it and check every `// →` line. */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import * as kvServer from '@p2/kv-server';
+import { startKvServer } from '@p2/kv-server';
 import { expect, it } from 'vitest';
+import { readReadmeExample, runInProcess } from '../../../test-support/readme-example.js';
 import * as kv from './index.js';
 
 it('the README example prints what the README says', async () => {
-  const readme = await import('node:fs').then((fs) =>
-    fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8'),
-  );
-  const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-  const expected = [...code.matchAll(/console\.log\(.*\); \/\/ → (.*)$/gm)].map((m) => m[1]);
+  const { code, expected } = readReadmeExample(new URL('../README.md', import.meta.url));
   expect(expected.length).toBeGreaterThan(4);
-  const body = code.replace(/^import .*$/gm, '').replace(/console\.log\(/g, 'print(');
-  const printed: string[] = [];
-  const print = (value: unknown) => printed.push(JSON.stringify(value));
-  const dataDir = await mkdtemp(join(tmpdir(), 'p2t-kv-readme-'));
-  try {
-    const AsyncFunction = (async () => undefined).constructor as new (
-      ...args: string[]
-    ) => (...a: unknown[]) => Promise<void>;
-    const names = ['print', 'dataDirForTheExample', ...Object.keys(kv), 'startKvServer'];
-    const run = new AsyncFunction(...names, body);
-    await run(print, dataDir, ...Object.values(kv), kvServer.startKvServer);
-  } finally {
-    await rm(dataDir, { recursive: true, force: true });
-  }
+  const printed = await runInProcess(
+    code ?? '',
+    { ...kv, startKvServer },
+    { dataDirPrefix: 'p2t-kv-readme-' },
+  );
   expect(printed).toEqual(expected);
 });

@@ -3,11 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type KvServer, type KvServerOptions, startKvServer } from '@p2/kv-server';
+import { createStore, type Store } from './index.js';
 
+/** A kv-server in `p2t-<name>-*` under the temp dir; `cleanup` closes it and removes the dir. */
 export async function startTestServer(
   options: Partial<KvServerOptions> = {},
+  name = 'kv',
 ): Promise<{ server: KvServer; address: string; cleanup: () => Promise<void> }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'p2t-kv-'));
+  const dataDir = await mkdtemp(join(tmpdir(), `p2t-${name}-`));
   const server = await startKvServer({ dataDir, port: 0, nodeName: 'p2t-node', ...options });
   return {
     server,
@@ -15,6 +18,30 @@ export async function startTestServer(
     cleanup: async () => {
       await server.close();
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestStore {
+  store: Store;
+  url: string;
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * A store talking over HTTP to its own kv-server (sessions may be as short as 1 s, blocking reads
+ * wait at most 2 s); `cleanup` closes both and removes the data dir. Used by the tests of
+ * `@p2/keyspace` and of the controllers.
+ */
+export async function startTestStore(name: string): Promise<TestStore> {
+  const { server, address, cleanup } = await startTestServer({ sessionTtlMinMs: 1_000 }, name);
+  const store = createStore(`consul://${address}`, { waitMs: 2_000 });
+  return {
+    store,
+    url: server.url,
+    cleanup: async () => {
+      await store.close();
+      await cleanup();
     },
   };
 }

@@ -6,13 +6,13 @@ import {
   type NodeChange,
   RcError,
   RcErrorCode,
+  RecordWorker,
+  type RecordWorkerOptions,
   type ResolvedContext,
   readIntents,
   resolveContext,
   sameManifest,
-  sleep,
   storeError,
-  waitForRecordOrNodes,
 } from '@p2/controller-kit';
 import { compareHealth } from '@p2/health';
 import {
@@ -22,7 +22,6 @@ import {
   type IndexedLabels,
   intentKey,
   type LabelStore,
-  labelTypePrefix,
   lockKeys,
   parsePodLabelId,
   podLabelId,
@@ -375,11 +374,7 @@ async function attemptNodeTransfer(
 }
 
 /** Options of an {@link RcWorker}. */
-export interface RcWorkerOptions extends ReconcileOptions {
-  /** Longest wait of each blocking read of the RC key; a pass runs on every return. @default 30_000 */
-  readonly resyncMs?: number;
-  /** Called with every pass's error (the pass is retried on the next return). */
-  readonly onError?: (error: unknown) => void;
+export interface RcWorkerOptions extends ReconcileOptions, RecordWorkerOptions {
   /** Called after every successful pass. */
   readonly onPass?: (result: ReconcileResult) => void;
 }
@@ -389,9 +384,7 @@ export interface RcWorkerOptions extends ReconcileOptions {
  * key, then a pass, on every change and at least every `resyncMs` (so node label changes are
  * picked up), as P2's worker did.
  */
-export class RcWorker {
-  readonly #abort = new AbortController();
-  #done: Promise<void> | undefined;
+export class RcWorker extends RecordWorker {
   readonly #c: ResolvedContext;
 
   constructor(
@@ -399,65 +392,25 @@ export class RcWorker {
     readonly rcId: string,
     private readonly options: RcWorkerOptions = {},
   ) {
+    super(ctx.store, rcKey(rcId), options);
     this.#c = resolveContext(ctx);
   }
 
-  /** Starts the loop (idempotent). */
-  start(): this {
-    this.#done ??= this.#run();
-    return this;
+  protected override async pass(entry: KvEntry): Promise<void> {
+    const rc = decodeRc(entry.value, rcKey(this.rcId));
+    const result = await reconcileRc(this.ctx, rc, this.options);
+    this.options.onPass?.(result);
   }
 
-  /** Stops the loop and waits for the current pass to end. */
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    await this.#done;
+  protected override deleted(): void {
+    this.#c.log.info({ rc: this.rcId }, 'replication controller deleted; worker stops');
   }
 
-  /** Resolves when the loop ends (stopped, or the RC was deleted). */
-  get done(): Promise<void> {
-    return this.#done ?? Promise.resolve();
-  }
-
-  async #run(): Promise<void> {
-    const signal = this.#abort.signal;
-    const key = rcKey(this.rcId);
-    const state = { record: 0, nodes: 0 };
-    while (!signal.aborted) {
-      let entry: KvEntry | undefined;
-      try {
-        if (state.nodes === 0)
-          state.nodes = (await this.ctx.store.keys(labelTypePrefix('node'), { signal })).index;
-        entry = await waitForRecordOrNodes(
-          this.ctx.store,
-          key,
-          state,
-          this.options.resyncMs ?? 30_000,
-          signal,
-        );
-      } catch (error) {
-        if (signal.aborted) return;
-        this.options.onError?.(storeError(`watching ${key}`, error));
-        await sleep(2_000, signal);
-        continue;
-      }
-      if (signal.aborted) return;
-      if (!entry) {
-        this.#c.log.info({ rc: this.rcId }, 'replication controller deleted; worker stops');
-        return;
-      }
-      try {
-        const rc = decodeRc(entry.value, key);
-        const result = await reconcileRc(this.ctx, rc, this.options);
-        this.options.onPass?.(result);
-      } catch (error) {
-        if (signal.aborted) return;
-        this.#c.log.warn(
-          { rc: this.rcId, err: error },
-          'reconcile pass failed; retrying on the next update',
-        );
-        this.options.onError?.(error);
-      }
-    }
+  protected override failed(error: unknown): void {
+    this.#c.log.warn(
+      { rc: this.rcId, err: error },
+      'reconcile pass failed; retrying on the next update',
+    );
+    super.failed(error);
   }
 }

@@ -26,13 +26,11 @@ export interface RcFarmOptions extends FarmOptions {
  * await farm.stop();
  * ```
  */
-export class RcFarm {
-  readonly #farm: LockFarm;
-
+export class RcFarm extends LockFarm {
   constructor(ctx: ControllerContext, options: RcFarmOptions = {}) {
     const labels = ctx.labels ?? new LabelStore(ctx.store, { validate: false });
     const context = { ...ctx, labels };
-    this.#farm = new LockFarm(
+    super(
       ctx.store,
       {
         name: 'rc',
@@ -63,26 +61,5 @@ export class RcFarm {
       options,
       ctx.logger,
     );
-  }
-
-  /** RC ids this farm currently runs. */
-  get owned(): string[] {
-    return this.#farm.owned;
-  }
-
-  /** The current session id, if any. */
-  get session(): string | undefined {
-    return this.#farm.session;
-  }
-
-  /** Starts the farm (idempotent). */
-  start(): this {
-    this.#farm.start();
-    return this;
-  }
-
-  /** Stops every worker, releases the locks and destroys the session. */
-  stop(): Promise<void> {
-    return this.#farm.stop();
   }
 }

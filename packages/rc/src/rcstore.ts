@@ -1,14 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { RcError, RcErrorCode, storeError } from '@p2/controller-kit';
-import {
-  decodeRc,
-  encodeRc,
-  idFromKey,
-  LabelStore,
-  Prefix,
-  type RcRecord,
-  rcKey,
-} from '@p2/keyspace';
+import { listRecords, RcError, RcErrorCode, storeError } from '@p2/controller-kit';
+import { decodeRc, encodeRc, LabelStore, Prefix, type RcRecord, rcKey } from '@p2/keyspace';
 import type { Store, TxnOp } from '@p2/kv';
 import {
   type LabelSet,
@@ -145,23 +137,12 @@ export class RcStore {
 
   /** Every readable RC, sorted by id; unreadable records are reported in `errors`. @throws RcError `P2_RC_STORE` */
   async list(): Promise<{ rcs: RcRecord[]; errors: RcError[] }> {
-    let entries: Awaited<ReturnType<Store['list']>>['value'];
-    try {
-      entries = (await this.#store.list(Prefix.replicationControllers)).value;
-    } catch (cause) {
-      throw storeError(`listing ${Prefix.replicationControllers}`, cause);
-    }
-    const rcs: RcRecord[] = [];
-    const errors: RcError[] = [];
-    for (const e of entries) {
-      if (idFromKey(Prefix.replicationControllers, e.key) === undefined) continue;
-      try {
-        rcs.push(decodeRc(e.value, e.key));
-      } catch (error) {
-        errors.push(error as RcError);
-      }
-    }
-    return { rcs, errors };
+    const { records, errors } = await listRecords(
+      this.#store,
+      Prefix.replicationControllers,
+      decodeRc,
+    );
+    return { rcs: records, errors: errors as RcError[] };
   }
 
   /**

@@ -15,20 +15,19 @@ export interface RollFarmOptions extends FarmOptions {
 /**
  * Claims rolling updates through `lock/rolls/<id>` and runs each one ({@link runRollingUpdate});
  * a run that ends without finishing (`locked`, `interrupted`) is released and picked up again on a
- * later pass. Failed updates are left alone until an operator resumes or cancels them. (P2's roll
- * farm was wired incompletely in its server; this one runs updates end to end.)
+ * later pass. Failed updates are left alone until an operator resumes or cancels them. `stop()`
+ * stops every run (a later farm resumes them), releases the locks and destroys the session. (P2's
+ * roll farm was wired incompletely in its server; this one runs updates end to end.)
  *
  * @example
  * ```ts
  * const farm = new RollFarm({ store }).start();
  * ```
  */
-export class RollFarm {
-  readonly #farm: LockFarm;
-
+export class RollFarm extends LockFarm {
   constructor(ctx: ControllerContext, options: RollFarmOptions = {}) {
     const rolls = new RollStore(ctx.store);
-    this.#farm = new LockFarm(
+    super(
       ctx.store,
       {
         name: 'roll',
@@ -57,21 +56,5 @@ export class RollFarm {
       options,
       ctx.logger,
     );
-  }
-
-  /** Update ids this farm currently runs. */
-  get owned(): string[] {
-    return this.#farm.owned;
-  }
-
-  /** Starts the farm (idempotent). */
-  start(): this {
-    this.#farm.start();
-    return this;
-  }
-
-  /** Stops every run (they can be resumed by a later run), releases the locks, destroys the session. */
-  stop(): Promise<void> {
-    return this.#farm.stop();
   }
 }

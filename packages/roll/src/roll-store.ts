@@ -1,6 +1,6 @@
 /** Rolling update records (`rolls/<id>`), their labels and their status records. */
 
-import { commit, RcError, RcErrorCode, storeError } from '@p2/controller-kit';
+import { commit, listRecords, RcError, RcErrorCode, storeError } from '@p2/controller-kit';
 import { formatRfc3339Nano } from '@p2/go';
 import {
   auditLogOp,
@@ -10,7 +10,6 @@ import {
   encodeLabels,
   encodeRoll,
   encodeRollStatus,
-  idFromKey,
   labelKey,
   Prefix,
   type RcRecord,
@@ -146,22 +145,8 @@ export class RollStore {
 
   /** Every readable update. @throws RcError `P2_RC_STORE` */
   async list(): Promise<RollRecord[]> {
-    let entries: Awaited<ReturnType<Store['list']>>['value'];
-    try {
-      entries = (await this.store.list(Prefix.rolls)).value;
-    } catch (cause) {
-      throw storeError(`listing ${Prefix.rolls}`, cause);
-    }
-    const out: RollRecord[] = [];
-    for (const e of entries) {
-      if (idFromKey(Prefix.rolls, e.key) === undefined) continue;
-      try {
-        out.push(decodeRoll(e.value, e.key));
-      } catch {
-        // an unreadable record blocks nothing here; `get` reports it
-      }
-    }
-    return out;
+    // An unreadable record blocks nothing here; `get` reports it.
+    return (await listRecords(this.store, Prefix.rolls, decodeRoll)).records;
   }
 
   /** The status record, if the update has run. */
