@@ -3,8 +3,8 @@
  * p2-dsctl): a pod on every node matching a selector; the daemon set farm acts on them.
  */
 
-import { DsStore, readDsStatus } from '@p2/daemon-set';
-import type { DsRecord } from '@p2/keyspace';
+import { DsStore } from '@p2/daemon-set';
+import { dsView, inspectDaemonSet, listDaemonSets } from '@p2/inspect';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
@@ -21,31 +21,6 @@ import { emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 type Options = OutputOptions & StoreFlags;
-
-/** A daemon set as the CLI prints it. */
-interface DsView {
-  id: string;
-  podId: string;
-  sha: string;
-  nodeSelector: string;
-  minHealth: number;
-  clusterName: string;
-  timeoutMs: number;
-  disabled: boolean;
-}
-
-function dsView(ds: DsRecord): DsView {
-  return {
-    id: ds.id,
-    podId: ds.podId,
-    sha: ds.manifest.sha(),
-    nodeSelector: ds.nodeSelector.toString(),
-    minHealth: ds.minHealth,
-    clusterName: ds.clusterName,
-    timeoutMs: ds.timeoutMs,
-    disabled: ds.disabled,
-  };
-}
 
 export function registerDsCommand(program: Command, ctx: ProgramContext): void {
   const act = (options: Options, body: () => Promise<ExitCode | undefined>) =>
@@ -107,9 +82,7 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
     ds.command('list').description('List daemon sets').option('--json', 'print JSON'),
   ).action(async (options: Options) =>
     act(options, async () => {
-      const views = (await withStore(ctx, options, (store) => new DsStore(store).list())).map(
-        dsView,
-      );
+      const views = await withStore(ctx, options, listDaemonSets);
       emit(ctx.io, options, views, (v) =>
         v.length === 0
           ? style.dim(ctx.io, 'no daemon sets')
@@ -136,10 +109,7 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
       .option('--json', 'print JSON'),
   ).action(async (id: string, options: Options) =>
     act(options, async () => {
-      const view = await withStore(ctx, options, async (store) => {
-        const { ds: record } = await new DsStore(store).get(id);
-        return { ...dsView(record), status: (await readDsStatus(store, id)) ?? null };
-      });
+      const view = await withStore(ctx, options, (store) => inspectDaemonSet(store, id));
       emit(ctx.io, options, view, (v) =>
         [
           `${style.bold(ctx.io, v.id)}${v.disabled ? ` ${style.yellow(ctx.io, '(disabled)')}` : ''}`,

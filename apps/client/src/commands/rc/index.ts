@@ -3,8 +3,8 @@
  * controllers over `@p2/rc`'s store (P2's p2-rctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
-import { LabelStore, type RcRecord } from '@p2/keyspace';
-import { RcStore, rcCurrentPods } from '@p2/rc';
+import { inspectRc, listRcs, type RcView, rcView } from '@p2/inspect';
+import { RcStore } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
@@ -23,35 +23,7 @@ import type { ProgramContext } from '../../program.js';
 
 type Options = OutputOptions & StoreFlags;
 
-/** An RC as the CLI prints it. */
-interface RcView {
-  id: string;
-  podId: string;
-  sha: string;
-  nodeSelector: string;
-  podLabels: Record<string, string>;
-  replicasDesired: number;
-  disabled: boolean;
-  allocationStrategy: string;
-  topologySpreadKey?: string;
-  /** Nodes that currently carry a pod of this RC (`rc get` only). */
-  nodes?: string[];
-}
-
-function rcView(rc: RcRecord): RcView {
-  return {
-    id: rc.id,
-    podId: rc.manifest.id,
-    sha: rc.manifest.sha(),
-    nodeSelector: rc.nodeSelector.toString(),
-    podLabels: { ...rc.podLabels },
-    replicasDesired: rc.replicasDesired,
-    disabled: rc.disabled,
-    allocationStrategy: rc.allocationStrategy,
-    ...(rc.topologySpreadKey ? { topologySpreadKey: rc.topologySpreadKey } : {}),
-  };
-}
-
+/** An RC for people (`rc get` adds its nodes). */
 function renderRc(io: Io, rc: RcView): string {
   return [
     `${style.bold(io, rc.id)}${rc.disabled ? ` ${style.yellow(io, '(disabled)')}` : ''}`,
@@ -147,15 +119,8 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .option('--json', 'print JSON'),
   ).action(async (id: string, options: Options & { manifest?: boolean }) =>
     act(options, async () => {
-      const { view, raw } = await withStore(ctx, options, async (store) => {
-        const labels = new LabelStore(store);
-        const { rc: record } = await new RcStore(store, { labels }).get(id);
-        const pods = await rcCurrentPods(labels, id);
-        const nodes = [...pods.keys()]
-          .map((podLabelId) => podLabelId.split('/')[0] ?? podLabelId)
-          .sort();
-        return { view: { ...rcView(record), nodes }, raw: record.manifest.text() };
-      });
+      const { rc: view, manifest } = await withStore(ctx, options, (store) => inspectRc(store, id));
+      const raw = manifest.text();
       if (options.manifest && !options.json) ctx.io.stdout(raw.endsWith('\n') ? raw : `${raw}\n`);
       else emit(ctx.io, options, view, (v) => renderRc(ctx.io, v));
       return ExitCode.OK;
@@ -166,10 +131,7 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
     rc.command('list').description('List replication controllers').option('--json', 'print JSON'),
   ).action(async (options: Options) =>
     act(options, async () => {
-      const { rcs, errors } = await withStore(ctx, options, (store) => new RcStore(store).list());
-      const views = rcs
-        .map(rcView)
-        .sort((a, b) => a.podId.localeCompare(b.podId) || a.id.localeCompare(b.id));
+      const { rcs: views, errors } = await withStore(ctx, options, listRcs);
       emit(ctx.io, options, views, (v) =>
         v.length === 0
           ? style.dim(ctx.io, 'no replication controllers')

@@ -2,7 +2,7 @@
  * `p2 roll start|status|pause|resume|cancel` — rolling updates from one replication controller to
  * another over `@p2/rc`'s roll store (P2's p2-rctl schedule-update); the roll farm acts on them.
  */
-import type { RollRecord, RollStatus } from '@p2/keyspace';
+import { inspectRolls } from '@p2/inspect';
 import { RollStore } from '@p2/roll';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
@@ -19,17 +19,6 @@ import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 type Options = OutputOptions & StoreFlags;
-
-function rollView(roll: RollRecord): RollRecord {
-  return { ...roll };
-}
-
-/** One rolling update as `p2 roll status` prints it (`roll` is null once a finished update's record is gone). */
-interface RollRow {
-  id: string;
-  roll: RollRecord | null;
-  status: RollStatus | null;
-}
 
 export function registerRollCommand(program: Command, ctx: ProgramContext): void {
   const act = (options: Options, body: () => Promise<ExitCode | undefined>) =>
@@ -108,7 +97,7 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
         emit(
           ctx.io,
           options,
-          rollView(created),
+          created,
           (r) =>
             `${style.green(ctx.io, 'scheduled')} rolling update ${r.oldRc} → ${r.newRc} (${r.desiredReplicas} desired, ≥ ${r.minimumReplicas} healthy, ${r.strategy})`,
         );
@@ -124,24 +113,7 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
       .option('--json', 'print JSON'),
   ).action(async (id: string | undefined, options: Options) =>
     act(options, async () => {
-      const rows: RollRow[] = await withStore(ctx, options, async (store) => {
-        const rolls = new RollStore(store);
-        if (id) {
-          // A finished update's record is gone but its status stays: show whichever exists.
-          const roll = (await rolls.get(id))?.roll ?? null;
-          const status = (await rolls.status(id)) ?? null;
-          return roll || status ? [{ id, roll: roll ? rollView(roll) : null, status }] : [];
-        }
-        const out: RollRow[] = [];
-        for (const r of await rolls.list()) {
-          out.push({
-            id: r.newRc,
-            roll: rollView(r),
-            status: (await rolls.status(r.newRc)) ?? null,
-          });
-        }
-        return out;
-      });
+      const rows = await withStore(ctx, options, (store) => inspectRolls(store, id));
       if (id && rows.length === 0)
         throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
       const counts = (c?: { healthy: number; current: number; desired: number }) =>
