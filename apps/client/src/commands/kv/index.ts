@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
   readInputFile,
-  runCommand,
+  run,
   type StoreFlags,
   withStore,
   withStoreFlags,
@@ -58,15 +58,14 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .description('Print the value of a key, as stored')
       .argument('<key>', 'key, e.g. intent/node1/hello')
       .option('--json', 'print the entry (value, indexes, session) as JSON'),
-  ).action(async (key: string, options: KvOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (key: string, options: KvOptions) => {
       const { value: entry } = await withStore(ctx, options, (store) => store.get(key));
       if (!entry) throw new CliExit(ExitCode.NOT_FOUND, `error: no such key: ${key}`);
       if (options.json) emit(ctx.io, options, entryView(entry), () => '');
       else ctx.io.stdout(new TextDecoder().decode(entry.value));
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 
   withStoreFlags(
     kv
@@ -78,12 +77,13 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .option('--cas <index>', 'write only if the key is at this ModifyIndex (0 = only if absent)')
       .option('--json', 'print JSON'),
   ).action(
-    async (
-      key: string,
-      value: string | undefined,
-      options: KvOptions & { file?: string; cas?: string },
-    ) => {
-      await runCommand(ctx, options, async () => {
+    run(
+      ctx,
+      async (
+        key: string,
+        value: string | undefined,
+        options: KvOptions & { file?: string; cas?: string },
+      ) => {
         if ((value === undefined) === (options.file === undefined)) {
           throw new CliExit(
             ExitCode.USAGE,
@@ -113,8 +113,8 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
             : `${style.red(ctx.io, 'not written')}: ${r.key} is not at index ${cas}`,
         );
         return written ? ExitCode.OK : ExitCode.FAILURE;
-      });
-    },
+      },
+    ),
   );
 
   withStoreFlags(
@@ -124,15 +124,14 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .argument('[prefix]', 'key prefix', '')
       .option('-r, --recursive', 'list every key under the prefix')
       .option('--json', 'print JSON'),
-  ).action(async (prefix: string, options: KvOptions & { recursive?: boolean }) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (prefix: string, options: KvOptions & { recursive?: boolean }) => {
       const { value: keys } = await withStore(ctx, options, (store) =>
         store.keys(prefix, options.recursive ? {} : { separator: '/' }),
       );
       emit(ctx.io, options, keys, (k) => k.join('\n'));
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 
   withStoreFlags(
     kv
@@ -141,8 +140,8 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .argument('<key>', 'key or prefix')
       .option('-r, --recursive', 'delete every key under the prefix')
       .option('--json', 'print JSON'),
-  ).action(async (key: string, options: KvOptions & { recursive?: boolean }) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (key: string, options: KvOptions & { recursive?: boolean }) => {
       if (options.recursive && key === '')
         throw new CliExit(ExitCode.USAGE, 'error: refusing to delete the whole store');
       const deleted = await withStore(ctx, options, async (store) => {
@@ -157,7 +156,6 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
         return [key];
       });
       emit(ctx.io, options, { deleted }, (r) => r.deleted.map((k) => `deleted ${k}`).join('\n'));
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

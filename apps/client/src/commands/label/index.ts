@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
   parseAssignments,
-  runCommand,
+  run,
   type StoreFlags,
   withStore,
   withStoreFlags,
@@ -43,14 +43,13 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
       .argument('<type>', TYPES_HELP)
       .argument('<id>', 'node name, <node>/<pod>, or a UUID')
       .option('--json', 'print JSON'),
-  ).action(async (type: string, id: string, options: LabelOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (type: string, id: string, options: LabelOptions) => {
       const t = labelType(type);
       const view = await withStore(ctx, options, (store) => entityLabels(store, t, id));
       emit(ctx.io, options, view, show);
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 
   /** `<id> rest…`, or with --selector every entity the selector matches and all args as `rest`. */
   const targets = async (
@@ -95,25 +94,27 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
         'apply to every entity of the type matching this selector',
       )
       .option('--json', 'print JSON'),
-  ).action(async (type: string, args: string[], options: LabelOptions & { selector?: string }) => {
-    await runCommand(ctx, options, async () => {
-      const t = labelType(type);
-      const views = await withStore(ctx, options, async (store) => {
-        const labelStore = new LabelStore(store);
-        const { ids, rest } = await targets(labelStore, t, args, options.selector);
-        if (rest.length === 0)
-          throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
-        const set = parseAssignments(rest, 'a label');
-        if (ids.length > 1) await labelStore.applyBatch(ids.map((id) => ({ type: t, id, set })));
-        else if (ids.length === 1) await labelStore.apply({ type: t, id: ids[0] as string, set });
-        const out: LabelView[] = [];
-        for (const id of ids) out.push(await entityLabels(labelStore, t, id));
-        return out;
-      });
-      report(views, options.selector !== undefined, options);
-      return ExitCode.OK;
-    });
-  });
+  ).action(
+    run(
+      ctx,
+      async (type: string, args: string[], options: LabelOptions & { selector?: string }) => {
+        const t = labelType(type);
+        const views = await withStore(ctx, options, async (store) => {
+          const labelStore = new LabelStore(store);
+          const { ids, rest } = await targets(labelStore, t, args, options.selector);
+          if (rest.length === 0)
+            throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
+          const set = parseAssignments(rest, 'a label');
+          if (ids.length > 1) await labelStore.applyBatch(ids.map((id) => ({ type: t, id, set })));
+          else if (ids.length === 1) await labelStore.apply({ type: t, id: ids[0] as string, set });
+          const out: LabelView[] = [];
+          for (const id of ids) out.push(await entityLabels(labelStore, t, id));
+          return out;
+        });
+        report(views, options.selector !== undefined, options);
+      },
+    ),
+  );
 
   withStoreFlags(
     label
@@ -130,12 +131,13 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
       .option('--all', 'remove every label')
       .option('--json', 'print JSON'),
   ).action(
-    async (
-      type: string,
-      args: string[],
-      options: LabelOptions & { all?: boolean; selector?: string },
-    ) => {
-      await runCommand(ctx, options, async () => {
+    run(
+      ctx,
+      async (
+        type: string,
+        args: string[],
+        options: LabelOptions & { all?: boolean; selector?: string },
+      ) => {
         const t = labelType(type);
         const views = await withStore(ctx, options, async (store) => {
           const labelStore = new LabelStore(store);
@@ -157,9 +159,8 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
           return out;
         });
         report(views, options.selector !== undefined, options);
-        return ExitCode.OK;
-      });
-    },
+      },
+    ),
   );
 
   withStoreFlags(
@@ -175,8 +176,8 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
         '',
       )
       .option('--json', 'print JSON'),
-  ).action(async (type: string, selector: string, options: LabelOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (type: string, selector: string, options: LabelOptions) => {
       const t = labelType(type);
       const parsed = parseSelector(selector);
       const views = await withStore(ctx, options, (store) => queryLabels(store, t, parsed));
@@ -188,7 +189,6 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
               v.map((x) => [x.id, labelSetString(x.labels)]),
             ),
       );
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

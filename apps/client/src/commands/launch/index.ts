@@ -9,7 +9,7 @@ import { type LocalLaunch, launchPod } from '@p2/host-agent';
 import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { collect, loadManifest, nodeName, runCommand } from '../../lib/command.js';
+import { collect, loadManifest, nodeName, run } from '../../lib/command.js';
 import { progressBar } from '../../lib/progress.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
@@ -98,8 +98,8 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
     )
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
     .option('--json', 'print JSON')
-    .action(async (source: string, options: LaunchOptions) => {
-      await runCommand(ctx, options, async () => {
+    .action(
+      run(ctx, async (source: string, options: LaunchOptions) => {
         const manifest = await readManifest(ctx, source);
         if (!options.keyring && options.allowedUser.length > 0)
           throw new CliExit(ExitCode.USAGE, 'error: --allowed-user needs --keyring');
@@ -136,7 +136,6 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
               : [style.yellow(ctx.io, 'warning: no cgroups; resource limits are not applied')]),
           ].join('\n'),
         );
-        return ExitCode.OK;
-      });
-    });
+      }),
+    );
 }

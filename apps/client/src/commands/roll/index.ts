@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
   durationMs,
-  runCommand,
+  run,
   type StoreFlags,
   wholeNumber,
   withStore,
@@ -21,8 +21,6 @@ import type { ProgramContext } from '../../program.js';
 type Options = OutputOptions & StoreFlags;
 
 export function registerRollCommand(program: Command, ctx: ProgramContext): void {
-  const act = (options: Options, body: () => Promise<ExitCode | undefined>) =>
-    runCommand(ctx, options, body);
   const roll = program.command('roll').description('Rolling updates from one RC to another');
 
   withStoreFlags(
@@ -52,22 +50,23 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
       .option('--delay <duration>', 'pause between steps')
       .option('--json', 'print JSON'),
   ).action(
-    async (
-      options: Options & {
-        old: string;
-        new: string;
-        desired: string;
-        minimum: string;
-        strategy: string;
-        maxSurge?: string;
-        maxUnavailable?: string;
-        deadline?: string;
-        rollback?: boolean;
-        leaveOld?: boolean;
-        delay?: string;
-      },
-    ) =>
-      act(options, async () => {
+    run(
+      ctx,
+      async (
+        options: Options & {
+          old: string;
+          new: string;
+          desired: string;
+          minimum: string;
+          strategy: string;
+          maxSurge?: string;
+          maxUnavailable?: string;
+          deadline?: string;
+          rollback?: boolean;
+          leaveOld?: boolean;
+          delay?: string;
+        },
+      ) => {
         if (options.strategy !== 'surge' && options.strategy !== 'unavailable') {
           throw new CliExit(
             ExitCode.USAGE,
@@ -101,8 +100,8 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
           (r) =>
             `${style.green(ctx.io, 'scheduled')} rolling update ${r.oldRc} → ${r.newRc} (${r.desiredReplicas} desired, ≥ ${r.minimumReplicas} healthy, ${r.strategy})`,
         );
-        return ExitCode.OK;
-      }),
+      },
+    ),
   );
 
   withStoreFlags(
@@ -111,8 +110,8 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
       .description('Show rolling updates and their progress (all, or one by id)')
       .argument('[id]', 'update id (= new RC id)')
       .option('--json', 'print JSON'),
-  ).action(async (id: string | undefined, options: Options) =>
-    act(options, async () => {
+  ).action(
+    run(ctx, async (id: string | undefined, options: Options) => {
       const rows = await withStore(ctx, options, (store) => inspectRolls(store, id));
       if (id && rows.length === 0)
         throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
@@ -133,7 +132,6 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
               ]),
             ),
       );
-      return ExitCode.OK;
     }),
   );
 
@@ -148,8 +146,8 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
         .description(description)
         .argument('<id>', 'update id (= new RC id)')
         .option('--json', 'print JSON'),
-    ).action(async (id: string, options: Options) =>
-      act(options, async () => {
+    ).action(
+      run(ctx, async (id: string, options: Options) => {
         await withStore(ctx, options, async (store) => {
           const rolls = new RollStore(store);
           if (!(await rolls.get(id)))
@@ -160,7 +158,6 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
         });
         const done = name === 'pause' ? 'paused' : name === 'resume' ? 'resumed' : 'cancelled';
         emit(ctx.io, options, { id, state: done }, (r) => `${r.id}: ${r.state}`);
-        return ExitCode.OK;
       }),
     );
   }

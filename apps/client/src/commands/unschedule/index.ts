@@ -16,13 +16,7 @@ import { isUuidShaped } from '@p2/manifest';
 import { deallocatePod } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import {
-  nodeName,
-  runCommand,
-  type StoreFlags,
-  withStore,
-  withStoreFlags,
-} from '../../lib/command.js';
+import { nodeName, run, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
@@ -58,8 +52,8 @@ export function registerUnscheduleCommand(program: Command, ctx: ProgramContext)
         'remove a pod a replication controller placed without changing the controller (it may put it back)',
       )
       .option('--json', 'print JSON'),
-  ).action(async (pod: string, options: UnscheduleOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (pod: string, options: UnscheduleOptions) => {
       const result = await withStore(ctx, options, async (store): Promise<UnscheduleResult> => {
         if (isUuidShaped(pod)) {
           const uuid = pod.toLowerCase();
@@ -129,7 +123,6 @@ export function registerUnscheduleCommand(program: Command, ctx: ProgramContext)
             : []),
         ].join('\n'),
       );
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }
