@@ -118,15 +118,19 @@ export function nodeName(flag: string | undefined): string {
   return flag ?? hostname();
 }
 
-/** Reads a file, turning the usual failures into clear exits. */
-export async function readInputFile(ctx: ProgramContext, file: string): Promise<Buffer> {
+/** Reads a file, turning the usual failures into clear exits (`what` names it for a directory). */
+export async function readInputFile(
+  ctx: ProgramContext,
+  file: string,
+  what = 'file',
+): Promise<Buffer> {
   try {
     return await readFile(resolve(ctx.cwd, file));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new CliExit(ExitCode.NOT_FOUND, `error: no such file: ${file}`);
     if (code === 'EISDIR')
-      throw new CliExit(ExitCode.INVALID_INPUT, `error: ${file} is a directory, not a file`);
+      throw new CliExit(ExitCode.INVALID_INPUT, `error: ${file} is a directory, not a ${what}`);
     throw new CliExit(ExitCode.FAILURE, `error: cannot read ${file}: ${(error as Error).message}`);
   }
 }
