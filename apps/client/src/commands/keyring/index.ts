@@ -1,10 +1,9 @@
 /**
  * `p2 keyring list|add KEYRING`: the public keys of a keyring file, and adding keys to it
- * (`@p2/auth`'s addKeysToKeyring; the file keeps its armored or binary format).
+ * (`@p2/auth`'s addKeysToKeyringFile; the file keeps its armored or binary format).
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { addKeysToKeyring, Keyring } from '@p2/auth';
+import { addKeysToKeyringFile, Keyring } from '@p2/auth';
 import type { Command } from 'commander';
 import { readInputFile, run } from '../../lib/command.js';
 import { table } from '../../lib/table.js';
@@ -62,19 +61,10 @@ export function registerKeyringCommand(program: Command, ctx: ProgramContext): v
     .action(
       run(ctx, async (file: string, keyFiles: string[], options: OutputOptions) => {
         const path = resolve(ctx.cwd, file);
-        const existing = await readFile(path).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return undefined;
-          throw error;
-        });
         const incoming = [];
         for (const keyFile of keyFiles)
           incoming.push({ bytes: await readInputFile(ctx, keyFile), source: keyFile });
-        const merge = await addKeysToKeyring(existing, incoming, { source: file });
-        if (merge.changed) {
-          const tmp = `${path}.tmp-${process.pid}`;
-          await writeFile(tmp, merge.bytes, { mode: 0o644 });
-          await rename(tmp, path);
-        }
+        const merge = await addKeysToKeyringFile(path, incoming, { source: file });
         const added = keyViews(merge.added);
         const { skipped } = merge;
         const total = merge.keyring?.size ?? 0;
