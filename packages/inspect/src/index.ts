@@ -3,7 +3,7 @@
  * status, joined per node and pod with a one-word verdict, once ({@link inspectStore}) or live
  * ({@link watchInspection}); plus P2's `p2-inspect` JSON shapes; and about controllers and labels,
  * shaped for display ({@link inspectRc}, {@link inspectRolls}, {@link inspectDaemonSet},
- * {@link queryLabels}). Used by `p2 inspect`, `p2 watch`, `p2 rc|roll|ds|label`, and by anything
+ * {@link queryLabels}); and raw entries ({@link entryView}). Used by `p2 inspect`, `p2 watch`, `p2 rc|roll|ds|label`, and by anything
  * else that shows a fleet (a dashboard).
  *
  * @packageDocumentation
@@ -23,6 +23,7 @@ export {
   type RollView,
   rcView,
 } from './controllers.js';
+export { type EntryView, entryView } from './entry.js';
 export {
   type InspectFilter,
   type Inspection,

@@ -2,7 +2,7 @@
  * `p2 kv get|put|ls|rm` — raw store access for debugging. Values are bytes: `get` prints them
  * as stored (JSON output carries UTF-8 text, or base64 when the bytes are not UTF-8).
  */
-import type { KvEntry } from '@p2/kv';
+import { entryView } from '@p2/inspect';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
@@ -16,38 +16,6 @@ import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 interface KvOptions extends OutputOptions, StoreFlags {}
-
-/** A store entry as `p2 kv get --json` prints it. */
-interface KvEntryView {
-  key: string;
-  value?: string;
-  valueBase64?: string;
-  flags: number;
-  session?: string;
-  createIndex: number;
-  modifyIndex: number;
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-function entryView(entry: KvEntry): KvEntryView {
-  let text: string | undefined;
-  try {
-    text = strictUtf8.decode(entry.value);
-  } catch {
-    text = undefined;
-  }
-  return {
-    key: entry.key,
-    ...(text === undefined
-      ? { valueBase64: Buffer.from(entry.value).toString('base64') }
-      : { value: text }),
-    flags: entry.flags,
-    ...(entry.session ? { session: entry.session } : {}),
-    createIndex: entry.createIndex,
-    modifyIndex: entry.modifyIndex,
-  };
-}
 
 export function registerKvCommand(program: Command, ctx: ProgramContext): void {
   const kv = program.command('kv').description('Read and write raw store keys (debugging)');
