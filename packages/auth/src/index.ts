@@ -40,7 +40,12 @@ export {
   type KeyringOptions,
   type KeyringSource,
 } from './keyring.js';
-export { addKeysToKeyring, type KeyringMerge, type KeysToAdd } from './keyring-merge.js';
+export {
+  addKeysToKeyring,
+  addKeysToKeyringFile,
+  type KeyringMerge,
+  type KeysToAdd,
+} from './keyring-merge.js';
 export {
   type Authorization,
   type DeployerPolicy,

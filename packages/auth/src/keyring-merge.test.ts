@@ -1,6 +1,9 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AuthErrorCodes } from './errors.js';
-import { addKeysToKeyring } from './keyring-merge.js';
+import { addKeysToKeyring, addKeysToKeyringFile } from './keyring-merge.js';
 import { fixture, newKey } from './test-support.js';
 
 const P2UNIVERSE = '6BB5F1D619EA715E36368B23B3A3F402DE19D5FA';
@@ -58,5 +61,25 @@ describe('addKeysToKeyring', () => {
     await expect(
       addKeysToKeyring(undefined, [{ bytes: 'not a key', source: 'junk.txt' }]),
     ).rejects.toMatchObject({ code: AuthErrorCodes.KEYRING_INVALID });
+  });
+});
+
+describe('addKeysToKeyringFile', () => {
+  it('creates a missing keyring file (mode 0644), then leaves it alone when nothing is new', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p2t-keyring-'));
+    try {
+      const path = join(dir, 'keyring.asc');
+      const alice = await newKey('alice');
+      const keys = [{ bytes: alice.armoredPublic, source: 'alice.asc' }];
+      const first = await addKeysToKeyringFile(path, keys);
+      expect(first.changed).toBe(true);
+      expect(Buffer.from(await readFile(path))).toEqual(Buffer.from(first.bytes));
+      expect((await stat(path)).mode & 0o777).toBe(0o644);
+      const again = await addKeysToKeyringFile(path, keys);
+      expect(again.changed).toBe(false);
+      expect(again.skipped).toEqual([alice.publicKey.getFingerprint().toUpperCase()]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

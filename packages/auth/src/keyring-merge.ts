@@ -1,3 +1,4 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import type * as openpgp from 'openpgp';
 import { Keyring, type KeyringOptions } from './keyring.js';
 
@@ -79,4 +80,34 @@ export async function addKeysToKeyring(
     skipped,
     keyring: await Keyring.fromBytes(bytes, options.source ? { source: options.source } : {}),
   };
+}
+
+/**
+ * {@link addKeysToKeyring} on a keyring file: reads it (a missing file is a new, empty keyring) and,
+ * when keys were added, replaces it atomically (a temporary file renamed over it, mode 0644).
+ *
+ * @throws AuthError `P2_AUTH_KEYRING_INVALID` as {@link addKeysToKeyring}; the file system's errors
+ * @example
+ * ```ts
+ * const { added } = await addKeysToKeyringFile('/etc/p2/keyring.asc', [
+ *   { bytes: await readFile('alice.asc'), source: 'alice.asc' },
+ * ]);
+ * ```
+ */
+export async function addKeysToKeyringFile(
+  path: string,
+  incoming: readonly KeysToAdd[],
+  options: KeyringOptions = {},
+): Promise<KeyringMerge> {
+  const existing = await readFile(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  const merge = await addKeysToKeyring(existing, incoming, options);
+  if (merge.changed) {
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, merge.bytes, { mode: 0o644 });
+    await rename(tmp, path);
+  }
+  return merge;
 }

@@ -25,6 +25,7 @@ export {
 export { HostAgentError, HostAgentErrorCode } from './errors.js';
 export { type HealthTrackingOptions, startHealthTracking } from './health.js';
 export { type DirectoryHooksOptions, directoryHooks } from './hooks.js';
+export { type LaunchPodOptions, type LocalLaunch, launchPod } from './launch.js';
 export { PreparerMetrics } from './metrics.js';
 export {
   diffJson,

@@ -1,11 +1,29 @@
 /**
  * `@p2/inspect`: what a store says about every pod — intent vs reality vs health vs the preparer's
  * status, joined per node and pod with a one-word verdict, once ({@link inspectStore}) or live
- * ({@link watchInspection}); plus P2's `p2-inspect` JSON shapes. Used by `p2 inspect` and `p2 watch`,
- * and by anything else that shows a fleet (a dashboard).
+ * ({@link watchInspection}); plus P2's `p2-inspect` JSON shapes; and about controllers and labels,
+ * shaped for display ({@link inspectRc}, {@link inspectRolls}, {@link inspectDaemonSet},
+ * {@link queryLabels}); and raw entries ({@link entryView}). Used by `p2 inspect`, `p2 watch`, `p2 rc|roll|ds|label`, and by anything
+ * else that shows a fleet (a dashboard).
  *
  * @packageDocumentation
  */
+export {
+  type DsView,
+  dsView,
+  entityLabels,
+  inspectDaemonSet,
+  inspectRc,
+  inspectRolls,
+  type LabelView,
+  listDaemonSets,
+  listRcs,
+  queryLabels,
+  type RcView,
+  type RollView,
+  rcView,
+} from './controllers.js';
+export { type EntryView, entryView } from './entry.js';
 export {
   type InspectFilter,
   type Inspection,

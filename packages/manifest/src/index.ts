@@ -8,7 +8,14 @@
 export { parseGoDuration } from '@p2/go';
 export { type ClearsignedParts, splitClearsigned } from './clearsign.js';
 export { ManifestError, ManifestErrorCode, type ManifestErrorDetails } from './errors.js';
-export { isUuidShaped, type LintIssue, type LintResult, lintManifest } from './lint.js';
+export {
+  checkManifest,
+  isUuidShaped,
+  type LintIssue,
+  type LintResult,
+  lintManifest,
+  type ManifestCheck,
+} from './lint.js';
 export {
   type ConfigFiles,
   DEFAULT_MAX_MANIFEST_BYTES,

@@ -286,3 +286,53 @@ export function assertLintClean(manifest: Manifest): void {
     },
   );
 }
+
+/** A manifest summarised for the person about to schedule it (what `p2 manifest check` prints). */
+export interface ManifestCheck {
+  /** No lint errors. */
+  valid: boolean;
+  id: string;
+  runAs: string;
+  /** The P2 SHA. */
+  sha: string;
+  /** Clearsigned (the signature is not verified here). */
+  signed: boolean;
+  launchables: Array<{ id: string; type: string; version: string; location: string }>;
+  /** The health check URL (`<node>` for the node's name), or null without one. */
+  status: string | null;
+  errors: LintIssue[];
+  warnings: LintIssue[];
+}
+
+/**
+ * {@link lintManifest}'s findings with what a reviewer checks next to them: id, run-as user, SHA,
+ * whether it is signed, its launchables and versions, and where its health is checked.
+ *
+ * @example
+ * ```ts
+ * const check = checkManifest(parseManifest('id: web\nstatus_port: 8080\nstatus_http: true\n'));
+ * check.status; // 'http://<node>:8080/_status'
+ * ```
+ */
+export function checkManifest(manifest: Manifest): ManifestCheck {
+  const { errors, warnings } = lintManifest(manifest);
+  const status = manifest.statusCheck();
+  return {
+    valid: errors.length === 0,
+    id: manifest.id,
+    runAs: manifest.runAs,
+    sha: manifest.sha(),
+    signed: manifest.clearsigned !== undefined,
+    launchables: Object.entries(manifest.launchables).map(([id, l]) => ({
+      id,
+      type: l.launchableType,
+      version: manifest.launchableVersion(id),
+      location: l.location,
+    })),
+    status: status
+      ? `${status.scheme}://${status.localhostOnly ? 'localhost' : '<node>'}:${status.port}${status.path}`
+      : null,
+    errors,
+    warnings,
+  };
+}

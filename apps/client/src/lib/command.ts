@@ -55,17 +55,25 @@ function exitCodeFor(error: unknown): ExitCode {
   return ExitCode.FAILURE;
 }
 
-/** Runs a command body; any error is reported once (human or JSON) and mapped to an exit code. */
-export async function runCommand(
+/**
+ * A command's action: `body` gets commander's arguments (the positional ones, then the options); a
+ * body that returns no exit code succeeded, and any error it throws is reported once (human or
+ * JSON) and mapped to an exit code.
+ *
+ * @example command.action(run(ctx, async (id: string, options: Options) => { … }))
+ */
+export function run<Args extends unknown[]>(
   ctx: ProgramContext,
-  options: OutputOptions,
-  body: () => Promise<ExitCode | undefined>,
-): Promise<void> {
-  try {
-    ctx.setExitCode((await body()) ?? ExitCode.OK);
-  } catch (error) {
-    ctx.setExitCode(reportError(ctx.io, options, error, exitCodeFor(error)));
-  }
+  body: (...args: Args) => Promise<ExitCode | undefined> | Promise<void>,
+): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    const options: OutputOptions = (args.at(-1) as Command).opts();
+    try {
+      ctx.setExitCode((await body(...(args as Args))) ?? ExitCode.OK);
+    } catch (error) {
+      ctx.setExitCode(reportError(ctx.io, options, error, exitCodeFor(error)));
+    }
+  };
 }
 
 /** Adds `--store`, `--token` to a command. */
@@ -110,15 +118,19 @@ export function nodeName(flag: string | undefined): string {
   return flag ?? hostname();
 }
 
-/** Reads a file, turning the usual failures into clear exits. */
-export async function readInputFile(ctx: ProgramContext, file: string): Promise<Buffer> {
+/** Reads a file, turning the usual failures into clear exits (`what` names it for a directory). */
+export async function readInputFile(
+  ctx: ProgramContext,
+  file: string,
+  what = 'file',
+): Promise<Buffer> {
   try {
     return await readFile(resolve(ctx.cwd, file));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new CliExit(ExitCode.NOT_FOUND, `error: no such file: ${file}`);
     if (code === 'EISDIR')
-      throw new CliExit(ExitCode.INVALID_INPUT, `error: ${file} is a directory, not a file`);
+      throw new CliExit(ExitCode.INVALID_INPUT, `error: ${file} is a directory, not a ${what}`);
     throw new CliExit(ExitCode.FAILURE, `error: cannot read ${file}: ${(error as Error).message}`);
   }
 }

@@ -4,7 +4,7 @@ import { bin2pod } from '@p2/hoist';
 import { ManifestError } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { collect, parseAssignments, readInputFile, runCommand } from '../../lib/command.js';
+import { collect, parseAssignments, readInputFile, run } from '../../lib/command.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
@@ -35,8 +35,8 @@ export function registerBin2PodCommand(program: Command, ctx: ProgramContext): v
     )
     .option('--config <key=value>', 'config entry (repeatable)', collect, [])
     .option('--json', 'print JSON')
-    .action(async (executable: string, options: Bin2PodFlags) => {
-      await runCommand(ctx, options, async () => {
+    .action(
+      run(ctx, async (executable: string, options: Bin2PodFlags) => {
         await readInputFile(ctx, executable);
         const port = options.port === undefined ? undefined : Number(options.port);
         if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
@@ -69,7 +69,6 @@ export function registerBin2PodCommand(program: Command, ctx: ProgramContext): v
             `location ${r.final_location}`,
           ].join('\n'),
         );
-        return ExitCode.OK;
-      });
-    });
+      }),
+    );
 }

@@ -3,14 +3,13 @@
  * p2-dsctl): a pod on every node matching a selector; the daemon set farm acts on them.
  */
 
-import { DsStore, readDsStatus } from '@p2/daemon-set';
-import type { DsRecord } from '@p2/keyspace';
+import { DsStore } from '@p2/daemon-set';
+import { dsView, inspectDaemonSet, listDaemonSets } from '@p2/inspect';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
 import {
   durationMs,
   loadManifest,
-  runCommand,
+  run,
   type StoreFlags,
   wholeNumber,
   withStore,
@@ -22,34 +21,7 @@ import type { ProgramContext } from '../../program.js';
 
 type Options = OutputOptions & StoreFlags;
 
-/** A daemon set as the CLI prints it. */
-interface DsView {
-  id: string;
-  podId: string;
-  sha: string;
-  nodeSelector: string;
-  minHealth: number;
-  clusterName: string;
-  timeoutMs: number;
-  disabled: boolean;
-}
-
-function dsView(ds: DsRecord): DsView {
-  return {
-    id: ds.id,
-    podId: ds.podId,
-    sha: ds.manifest.sha(),
-    nodeSelector: ds.nodeSelector.toString(),
-    minHealth: ds.minHealth,
-    clusterName: ds.clusterName,
-    timeoutMs: ds.timeoutMs,
-    disabled: ds.disabled,
-  };
-}
-
 export function registerDsCommand(program: Command, ctx: ProgramContext): void {
-  const act = (options: Options, body: () => Promise<ExitCode | undefined>) =>
-    runCommand(ctx, options, body);
   const ds = program
     .command('ds')
     .description('Daemon sets: a pod on every node matching a selector (P2: p2-dsctl)');
@@ -67,18 +39,19 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
       .option('--disabled', 'create disabled')
       .option('--json', 'print JSON'),
   ).action(
-    async (
-      options: Options & {
-        manifest: string;
-        nodeSelector?: string;
-        everywhere?: boolean;
-        clusterName: string;
-        minHealth: string;
-        timeout: string;
-        disabled?: boolean;
-      },
-    ) =>
-      act(options, async () => {
+    run(
+      ctx,
+      async (
+        options: Options & {
+          manifest: string;
+          nodeSelector?: string;
+          everywhere?: boolean;
+          clusterName: string;
+          minHealth: string;
+          timeout: string;
+          disabled?: boolean;
+        },
+      ) => {
         const manifest = await loadManifest(ctx, options.manifest, { strict: true });
         const created = await withStore(ctx, options, (store) =>
           new DsStore(store).create({
@@ -99,17 +72,15 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
           (v) =>
             `${style.green(ctx.io, 'created')} daemon set ${v.id} for ${v.podId} on "${v.nodeSelector}"`,
         );
-        return ExitCode.OK;
-      }),
+      },
+    ),
   );
 
   withStoreFlags(
     ds.command('list').description('List daemon sets').option('--json', 'print JSON'),
-  ).action(async (options: Options) =>
-    act(options, async () => {
-      const views = (await withStore(ctx, options, (store) => new DsStore(store).list())).map(
-        dsView,
-      );
+  ).action(
+    run(ctx, async (options: Options) => {
+      const views = await withStore(ctx, options, listDaemonSets);
       emit(ctx.io, options, views, (v) =>
         v.length === 0
           ? style.dim(ctx.io, 'no daemon sets')
@@ -124,7 +95,6 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
               ]),
             ),
       );
-      return ExitCode.OK;
     }),
   );
 
@@ -134,12 +104,9 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
       .description('Show a daemon set and its status')
       .argument('<id>', 'daemon set id')
       .option('--json', 'print JSON'),
-  ).action(async (id: string, options: Options) =>
-    act(options, async () => {
-      const view = await withStore(ctx, options, async (store) => {
-        const { ds: record } = await new DsStore(store).get(id);
-        return { ...dsView(record), status: (await readDsStatus(store, id)) ?? null };
-      });
+  ).action(
+    run(ctx, async (id: string, options: Options) => {
+      const view = await withStore(ctx, options, (store) => inspectDaemonSet(store, id));
       emit(ctx.io, options, view, (v) =>
         [
           `${style.bold(ctx.io, v.id)}${v.disabled ? ` ${style.yellow(ctx.io, '(disabled)')}` : ''}`,
@@ -150,7 +117,6 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
           `status      ${v.status ? `${v.status.nodes_deployed} node(s) deployed${v.status.replication_in_progress ? ', replicating' : ''}` : style.dim(ctx.io, 'none yet')}`,
         ].join('\n'),
       );
-      return ExitCode.OK;
     }),
   );
 
@@ -165,8 +131,8 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
         )
         .argument('<id>', 'daemon set id')
         .option('--json', 'print JSON'),
-    ).action(async (id: string, options: Options) =>
-      act(options, async () => {
+    ).action(
+      run(ctx, async (id: string, options: Options) => {
         await withStore(ctx, options, async (store) => {
           const dss = new DsStore(store);
           const user = ctx.env.USER ?? '';
@@ -178,7 +144,6 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
           }
         });
         emit(ctx.io, options, { id, done: name }, (r) => `${r.id}: ${r.done}d`);
-        return ExitCode.OK;
       }),
     );
   }

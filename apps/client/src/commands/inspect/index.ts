@@ -12,7 +12,7 @@ import {
 } from '@p2/inspect';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { runCommand, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
+import { run, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
 import { table } from '../../lib/table.js';
 import { CliExit, emit, type Io, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
@@ -99,8 +99,8 @@ export function registerInspectCommand(program: Command, ctx: ProgramContext): v
       .option('--pod <pod>', 'only this pod id (or uuid)')
       .option('--format <format>', "P2's JSON instead: tree ({pod: {node: status}}) or list")
       .option('--json', 'print JSON'),
-  ).action(async (options: InspectOptions & { format?: string }) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (options: InspectOptions & { format?: string }) => {
       if (options.format !== undefined && options.format !== 'tree' && options.format !== 'list') {
         throw new CliExit(
           ExitCode.USAGE,
@@ -119,7 +119,6 @@ export function registerInspectCommand(program: Command, ctx: ProgramContext): v
       }
       emit(ctx.io, options, inspection, (i) => renderInspection(ctx.io, i));
       if (options.pod && inspection.pods.length === 0) return ExitCode.NOT_FOUND;
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

@@ -1,13 +1,11 @@
 /**
  * `p2 keyring list|add KEYRING`: the public keys of a keyring file, and adding keys to it
- * (`@p2/auth`'s addKeysToKeyring; the file keeps its armored or binary format).
+ * (`@p2/auth`'s addKeysToKeyringFile; the file keeps its armored or binary format).
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { addKeysToKeyring, Keyring } from '@p2/auth';
+import { addKeysToKeyringFile, Keyring } from '@p2/auth';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { readInputFile, runCommand } from '../../lib/command.js';
+import { readInputFile, run } from '../../lib/command.js';
 import { table } from '../../lib/table.js';
 import { emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
@@ -44,14 +42,13 @@ export function registerKeyringCommand(program: Command, ctx: ProgramContext): v
     .description('List the public keys in a keyring file')
     .argument('<keyring>', 'keyring file')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: OutputOptions) => {
-      await runCommand(ctx, options, async () => {
+    .action(
+      run(ctx, async (file: string, options: OutputOptions) => {
         await readInputFile(ctx, file);
         const keys = keyViews((await Keyring.fromFile(resolve(ctx.cwd, file))).keys);
         emit(ctx.io, options, keys, renderKeys);
-        return ExitCode.OK;
-      });
-    });
+      }),
+    );
 
   keyring
     .command('add')
@@ -61,22 +58,13 @@ export function registerKeyringCommand(program: Command, ctx: ProgramContext): v
     .argument('<keyring>', 'keyring file')
     .argument('<keys...>', 'files with public (or secret) keys; only public parts are added')
     .option('--json', 'print JSON')
-    .action(async (file: string, keyFiles: string[], options: OutputOptions) => {
-      await runCommand(ctx, options, async () => {
+    .action(
+      run(ctx, async (file: string, keyFiles: string[], options: OutputOptions) => {
         const path = resolve(ctx.cwd, file);
-        const existing = await readFile(path).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return undefined;
-          throw error;
-        });
         const incoming = [];
         for (const keyFile of keyFiles)
           incoming.push({ bytes: await readInputFile(ctx, keyFile), source: keyFile });
-        const merge = await addKeysToKeyring(existing, incoming, { source: file });
-        if (merge.changed) {
-          const tmp = `${path}.tmp-${process.pid}`;
-          await writeFile(tmp, merge.bytes, { mode: 0o644 });
-          await rename(tmp, path);
-        }
+        const merge = await addKeysToKeyringFile(path, incoming, { source: file });
         const added = keyViews(merge.added);
         const { skipped } = merge;
         const total = merge.keyring?.size ?? 0;
@@ -89,7 +77,6 @@ export function registerKeyringCommand(program: Command, ctx: ProgramContext): v
             `${r.keyring}: ${r.total} key(s)`,
           ].join('\n'),
         );
-        return ExitCode.OK;
-      });
-    });
+      }),
+    );
 }

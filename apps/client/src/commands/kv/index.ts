@@ -2,12 +2,12 @@
  * `p2 kv get|put|ls|rm` — raw store access for debugging. Values are bytes: `get` prints them
  * as stored (JSON output carries UTF-8 text, or base64 when the bytes are not UTF-8).
  */
-import type { KvEntry } from '@p2/kv';
+import { entryView } from '@p2/inspect';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
   readInputFile,
-  runCommand,
+  run,
   type StoreFlags,
   withStore,
   withStoreFlags,
@@ -16,38 +16,6 @@ import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 interface KvOptions extends OutputOptions, StoreFlags {}
-
-/** A store entry as `p2 kv get --json` prints it. */
-interface KvEntryView {
-  key: string;
-  value?: string;
-  valueBase64?: string;
-  flags: number;
-  session?: string;
-  createIndex: number;
-  modifyIndex: number;
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-function entryView(entry: KvEntry): KvEntryView {
-  let text: string | undefined;
-  try {
-    text = strictUtf8.decode(entry.value);
-  } catch {
-    text = undefined;
-  }
-  return {
-    key: entry.key,
-    ...(text === undefined
-      ? { valueBase64: Buffer.from(entry.value).toString('base64') }
-      : { value: text }),
-    flags: entry.flags,
-    ...(entry.session ? { session: entry.session } : {}),
-    createIndex: entry.createIndex,
-    modifyIndex: entry.modifyIndex,
-  };
-}
 
 export function registerKvCommand(program: Command, ctx: ProgramContext): void {
   const kv = program.command('kv').description('Read and write raw store keys (debugging)');
@@ -58,15 +26,14 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .description('Print the value of a key, as stored')
       .argument('<key>', 'key, e.g. intent/node1/hello')
       .option('--json', 'print the entry (value, indexes, session) as JSON'),
-  ).action(async (key: string, options: KvOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (key: string, options: KvOptions) => {
       const { value: entry } = await withStore(ctx, options, (store) => store.get(key));
       if (!entry) throw new CliExit(ExitCode.NOT_FOUND, `error: no such key: ${key}`);
       if (options.json) emit(ctx.io, options, entryView(entry), () => '');
       else ctx.io.stdout(new TextDecoder().decode(entry.value));
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 
   withStoreFlags(
     kv
@@ -78,12 +45,13 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .option('--cas <index>', 'write only if the key is at this ModifyIndex (0 = only if absent)')
       .option('--json', 'print JSON'),
   ).action(
-    async (
-      key: string,
-      value: string | undefined,
-      options: KvOptions & { file?: string; cas?: string },
-    ) => {
-      await runCommand(ctx, options, async () => {
+    run(
+      ctx,
+      async (
+        key: string,
+        value: string | undefined,
+        options: KvOptions & { file?: string; cas?: string },
+      ) => {
         if ((value === undefined) === (options.file === undefined)) {
           throw new CliExit(
             ExitCode.USAGE,
@@ -113,8 +81,8 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
             : `${style.red(ctx.io, 'not written')}: ${r.key} is not at index ${cas}`,
         );
         return written ? ExitCode.OK : ExitCode.FAILURE;
-      });
-    },
+      },
+    ),
   );
 
   withStoreFlags(
@@ -124,15 +92,14 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .argument('[prefix]', 'key prefix', '')
       .option('-r, --recursive', 'list every key under the prefix')
       .option('--json', 'print JSON'),
-  ).action(async (prefix: string, options: KvOptions & { recursive?: boolean }) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (prefix: string, options: KvOptions & { recursive?: boolean }) => {
       const { value: keys } = await withStore(ctx, options, (store) =>
         store.keys(prefix, options.recursive ? {} : { separator: '/' }),
       );
       emit(ctx.io, options, keys, (k) => k.join('\n'));
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 
   withStoreFlags(
     kv
@@ -141,8 +108,8 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .argument('<key>', 'key or prefix')
       .option('-r, --recursive', 'delete every key under the prefix')
       .option('--json', 'print JSON'),
-  ).action(async (key: string, options: KvOptions & { recursive?: boolean }) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (key: string, options: KvOptions & { recursive?: boolean }) => {
       if (options.recursive && key === '')
         throw new CliExit(ExitCode.USAGE, 'error: refusing to delete the whole store');
       const deleted = await withStore(ctx, options, async (store) => {
@@ -157,7 +124,6 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
         return [key];
       });
       emit(ctx.io, options, { deleted }, (r) => r.deleted.map((k) => `deleted ${k}`).join('\n'));
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

@@ -2,13 +2,14 @@
  * `p2 label get|set|rm|query` — labels of nodes, pods (`<node>/<pod>`), replication controllers,
  * rolls and pod clusters, through `@p2/labels` (P2's p2-label `show`/`apply`, plus selector queries).
  */
+import { entityLabels, type LabelView, queryLabels } from '@p2/inspect';
 import { assertLabelType, LabelStore, type LabelType } from '@p2/keyspace';
 import { labelSetString, parseSelector } from '@p2/labels';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
   parseAssignments,
-  runCommand,
+  run,
   type StoreFlags,
   withStore,
   withStoreFlags,
@@ -18,13 +19,6 @@ import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 interface LabelOptions extends OutputOptions, StoreFlags {}
-
-/** One labelled entity as every `p2 label` subcommand prints it. */
-interface LabelView {
-  type: string;
-  id: string;
-  labels: Record<string, string>;
-}
 
 const TYPES_HELP = 'node, pod (id <node>/<pod>), replication_controller, rolls, pod_clusters';
 
@@ -49,15 +43,13 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
       .argument('<type>', TYPES_HELP)
       .argument('<id>', 'node name, <node>/<pod>, or a UUID')
       .option('--json', 'print JSON'),
-  ).action(async (type: string, id: string, options: LabelOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (type: string, id: string, options: LabelOptions) => {
       const t = labelType(type);
-      const record = await withStore(ctx, options, (store) => new LabelStore(store).get(t, id));
-      const view: LabelView = { type: t, id, labels: { ...record.labels } };
+      const view = await withStore(ctx, options, (store) => entityLabels(store, t, id));
       emit(ctx.io, options, view, show);
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 
   /** `<id> rest…`, or with --selector every entity the selector matches and all args as `rest`. */
   const targets = async (
@@ -102,26 +94,27 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
         'apply to every entity of the type matching this selector',
       )
       .option('--json', 'print JSON'),
-  ).action(async (type: string, args: string[], options: LabelOptions & { selector?: string }) => {
-    await runCommand(ctx, options, async () => {
-      const t = labelType(type);
-      const views = await withStore(ctx, options, async (store) => {
-        const labelStore = new LabelStore(store);
-        const { ids, rest } = await targets(labelStore, t, args, options.selector);
-        if (rest.length === 0)
-          throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
-        const set = parseAssignments(rest, 'a label');
-        if (ids.length > 1) await labelStore.applyBatch(ids.map((id) => ({ type: t, id, set })));
-        else if (ids.length === 1) await labelStore.apply({ type: t, id: ids[0] as string, set });
-        const out: LabelView[] = [];
-        for (const id of ids)
-          out.push({ type: t, id, labels: { ...(await labelStore.get(t, id)).labels } });
-        return out;
-      });
-      report(views, options.selector !== undefined, options);
-      return ExitCode.OK;
-    });
-  });
+  ).action(
+    run(
+      ctx,
+      async (type: string, args: string[], options: LabelOptions & { selector?: string }) => {
+        const t = labelType(type);
+        const views = await withStore(ctx, options, async (store) => {
+          const labelStore = new LabelStore(store);
+          const { ids, rest } = await targets(labelStore, t, args, options.selector);
+          if (rest.length === 0)
+            throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
+          const set = parseAssignments(rest, 'a label');
+          if (ids.length > 1) await labelStore.applyBatch(ids.map((id) => ({ type: t, id, set })));
+          else if (ids.length === 1) await labelStore.apply({ type: t, id: ids[0] as string, set });
+          const out: LabelView[] = [];
+          for (const id of ids) out.push(await entityLabels(labelStore, t, id));
+          return out;
+        });
+        report(views, options.selector !== undefined, options);
+      },
+    ),
+  );
 
   withStoreFlags(
     label
@@ -138,12 +131,13 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
       .option('--all', 'remove every label')
       .option('--json', 'print JSON'),
   ).action(
-    async (
-      type: string,
-      args: string[],
-      options: LabelOptions & { all?: boolean; selector?: string },
-    ) => {
-      await runCommand(ctx, options, async () => {
+    run(
+      ctx,
+      async (
+        type: string,
+        args: string[],
+        options: LabelOptions & { all?: boolean; selector?: string },
+      ) => {
         const t = labelType(type);
         const views = await withStore(ctx, options, async (store) => {
           const labelStore = new LabelStore(store);
@@ -158,18 +152,15 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
           for (const id of ids) {
             if (options.all) await labelStore.removeAll(t, id);
             else await labelStore.apply({ type: t, id, remove: keys });
-            out.push({
-              type: t,
-              id,
-              labels: options.all ? {} : { ...(await labelStore.get(t, id)).labels },
-            });
+            out.push(
+              options.all ? { type: t, id, labels: {} } : await entityLabels(labelStore, t, id),
+            );
           }
           return out;
         });
         report(views, options.selector !== undefined, options);
-        return ExitCode.OK;
-      });
-    },
+      },
+    ),
   );
 
   withStoreFlags(
@@ -185,16 +176,11 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
         '',
       )
       .option('--json', 'print JSON'),
-  ).action(async (type: string, selector: string, options: LabelOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (type: string, selector: string, options: LabelOptions) => {
       const t = labelType(type);
       const parsed = parseSelector(selector);
-      const matches = await withStore(ctx, options, (store) =>
-        new LabelStore(store).select(t, parsed),
-      );
-      const views: LabelView[] = matches
-        .map((m) => ({ type: t, id: m.id, labels: { ...m.labels } }))
-        .sort((a, b) => a.id.localeCompare(b.id));
+      const views = await withStore(ctx, options, (store) => queryLabels(store, t, parsed));
       emit(ctx.io, options, views, (v) =>
         v.length === 0
           ? style.dim(ctx.io, `no ${t} matches ${JSON.stringify(parsed.toString())}`)
@@ -203,7 +189,6 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
               v.map((x) => [x.id, labelSetString(x.labels)]),
             ),
       );
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

@@ -1,21 +1,15 @@
 /**
- * `p2 launch MANIFEST` — install and run a pod on this host without a store (P2's p2-launch):
- * `PodHost` + a runsvdir on the service root + the host's cgroups, deployed by the host agent's
- * `deployPod` (no store, so no reality; no hooks; the previous version is not halted, as P2's
- * p2-launch did not). A download progress bar shows on a terminal. With `--keyring`, the manifest
- * must be signed by a key in it (P2's `keyring` policy).
+ * `p2 launch MANIFEST` — install and run a pod on this host without a store (P2's p2-launch),
+ * through the host agent's `launchPod`. A download progress bar shows on a terminal. With
+ * `--keyring`, the manifest must be signed by a key in it (P2's `keyring` policy).
  */
 import { resolve } from 'node:path';
-import { Keyring, KeyringDeployerPolicy } from '@p2/auth';
-import { detectCgroups } from '@p2/cgroups';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
-import { deployPod } from '@p2/host-agent';
+import { type LocalLaunch, launchPod } from '@p2/host-agent';
 import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
-import { PodHost } from '@p2/pods';
-import { RunsvDir } from '@p2/runit';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { collect, loadManifest, nodeName, runCommand } from '../../lib/command.js';
+import { collect, loadManifest, nodeName, run } from '../../lib/command.js';
 import { progressBar } from '../../lib/progress.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
@@ -30,19 +24,6 @@ interface LaunchOptions extends OutputOptions {
   allowLocalDir: string[];
   allowRunAs: string[];
   runAsMinUid: string;
-  cgroups: boolean;
-}
-
-/** What `p2 launch` reports. */
-interface LaunchResult {
-  pod: string;
-  node: string;
-  sha: string;
-  podHome: string;
-  configPath: string;
-  launchables: Array<{ id: string; installDir: string; alreadyInstalled: boolean }>;
-  started: boolean;
-  services: string[];
   cgroups: boolean;
 }
 
@@ -117,73 +98,31 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
     )
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
     .option('--json', 'print JSON')
-    .action(async (source: string, options: LaunchOptions) => {
-      await runCommand(ctx, options, async () => {
+    .action(
+      run(ctx, async (source: string, options: LaunchOptions) => {
         const manifest = await readManifest(ctx, source);
-        if (options.keyring) {
-          const policy = new KeyringDeployerPolicy({
-            keyring: await Keyring.fromFile(resolve(ctx.cwd, options.keyring)),
-            authorizedDeployers: options.allowedUser.map((f) => f.toUpperCase()),
-          });
-          // The deployer policy, checked before any supervision starts (run_as: by deployPod).
-          await policy.authorize(manifest);
-        } else if (options.allowedUser.length > 0) {
+        if (!options.keyring && options.allowedUser.length > 0)
           throw new CliExit(ExitCode.USAGE, 'error: --allowed-user needs --keyring');
-        }
-        const node = nodeName(options.nodeName);
-        const runsvdir = new RunsvDir({ root: resolve(ctx.cwd, options.serviceRoot), slots: 0 });
-        // --no-start only installs: no supervision needed, so none is started.
-        if (options.start) await runsvdir.start();
-        const cgroups = options.cgroups ? await detectCgroups().catch(() => false as const) : false;
-        const host = new PodHost({
-          podRoot: resolve(ctx.cwd, options.podRoot),
-          nodeName: node,
-          runsvdir,
-          cgroups,
-          // The same run_as policy as the preparer's (run_as_min_uid, run_as_allow).
-          runAs: {
-            minUid: runAsMinUid(options.runAsMinUid),
-            allow: { [manifest.id]: options.allowRunAs },
-          },
-          // Local locations only from these directories, as the preparer does (see @p2/hoist).
-          fetch: {
-            localRoots: [
-              DEFAULT_LOCAL_ARTIFACT_DIR,
-              ...options.allowLocalDir.map((dir) => resolve(ctx.cwd, dir)),
-            ],
-          },
-        });
+        const minUid = runAsMinUid(options.runAsMinUid);
         const bar = ctx.io.isTTY && !options.json ? progressBar(ctx.io.stderr) : undefined;
-        let deployed: Awaited<ReturnType<typeof deployPod>>;
+        let result: LocalLaunch;
         try {
-          deployed = await deployPod({ host }, manifest, {
-            whenRunning: 'redeploy',
-            haltPrevious: false,
+          result = await launchPod(manifest, {
+            nodeName: nodeName(options.nodeName),
+            podRoot: resolve(ctx.cwd, options.podRoot),
+            serviceRoot: resolve(ctx.cwd, options.serviceRoot),
             start: options.start,
+            ...(options.keyring ? { keyring: resolve(ctx.cwd, options.keyring) } : {}),
+            authorizedDeployers: options.allowedUser,
+            runAsMinUid: minUid,
+            allowRunAs: options.allowRunAs,
+            localArtifactDirs: options.allowLocalDir.map((dir) => resolve(ctx.cwd, dir)),
+            cgroups: options.cgroups,
             ...(bar ? { onProgress: (id, p) => bar.update(id, p) } : {}),
           });
         } finally {
           bar?.done();
         }
-        if (deployed.outcome === 'unauthorized') throw deployed.error;
-        if (deployed.outcome !== 'deployed') throw new Error('unreachable: p2 launch redeploys');
-        const { installed } = deployed;
-        const services = deployed.launched?.services ?? [];
-        const result: LaunchResult = {
-          pod: manifest.id,
-          node,
-          sha: manifest.sha(),
-          podHome: installed.podHome,
-          configPath: installed.configPath,
-          launchables: installed.launchables.map((l) => ({
-            id: l.launchableId,
-            installDir: l.installDir,
-            alreadyInstalled: l.alreadyInstalled,
-          })),
-          started: options.start,
-          services,
-          cgroups: cgroups !== false,
-        };
         emit(ctx.io, options, result, (r) =>
           [
             `${style.green(ctx.io, r.started ? 'launched' : 'installed')} ${r.pod} (${r.sha.slice(0, 12)}) in ${r.podHome}`,
@@ -197,7 +136,6 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
               : [style.yellow(ctx.io, 'warning: no cgroups; resource limits are not applied')]),
           ].join('\n'),
         );
-        return ExitCode.OK;
-      });
-    });
+      }),
+    );
 }

@@ -2,68 +2,18 @@
  * `p2 manifest check|digest|show FILE` — read a pod manifest from a file and check it, print its
  * SHA, or print the parsed model. One code path per command for `--json` and the human view.
  */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { type LintIssue, lintManifest, type Manifest, parseManifest } from '@p2/manifest';
+import { checkManifest, type Manifest, type ManifestCheck, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { CliExit, emit, type OutputOptions, reportError, style } from '../../output.js';
+import { readInputFile } from '../../lib/command.js';
+import { emit, type OutputOptions, reportError, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
 /** What `p2 manifest check` reports (the same object is printed by `--json`). */
-interface CheckReport {
-  file: string;
-  valid: boolean;
-  id: string;
-  runAs: string;
-  sha: string;
-  signed: boolean;
-  launchables: Array<{ id: string; type: string; version: string; location: string }>;
-  status: string | null;
-  errors: LintIssue[];
-  warnings: LintIssue[];
-}
+type CheckReport = { file: string } & ManifestCheck;
 
 async function loadManifest(ctx: ProgramContext, file: string): Promise<Manifest> {
-  const path = resolve(ctx.cwd, file);
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CliExit(ExitCode.NOT_FOUND, `error: no such file: ${file}`);
-    if (code === 'EISDIR')
-      throw new CliExit(
-        ExitCode.INVALID_INPUT,
-        `error: ${file} is a directory, not a manifest file`,
-      );
-    throw new CliExit(ExitCode.FAILURE, `error: cannot read ${file}: ${(error as Error).message}`);
-  }
-  return parseManifest(bytes, { source: file });
-}
-
-function checkReport(file: string, manifest: Manifest): CheckReport {
-  const { errors, warnings } = lintManifest(manifest);
-  const status = manifest.statusCheck();
-  return {
-    file,
-    valid: errors.length === 0,
-    id: manifest.id,
-    runAs: manifest.runAs,
-    sha: manifest.sha(),
-    signed: manifest.clearsigned !== undefined,
-    launchables: Object.entries(manifest.launchables).map(([id, l]) => ({
-      id,
-      type: l.launchableType,
-      version: manifest.launchableVersion(id),
-      location: l.location,
-    })),
-    status: status
-      ? `${status.scheme}://${status.localhostOnly ? 'localhost' : '<node>'}:${status.port}${status.path}`
-      : null,
-    errors,
-    warnings,
-  };
+  return parseManifest(await readInputFile(ctx, file, 'manifest file'), { source: file });
 }
 
 function renderCheck(ctx: ProgramContext, r: CheckReport): string {
@@ -112,7 +62,7 @@ export function registerManifestCommand(program: Command, ctx: ProgramContext): 
     .option('--json', 'print JSON')
     .action(async (file: string, options: OutputOptions) => {
       await run(options, async () => {
-        const report = checkReport(file, await loadManifest(ctx, file));
+        const report: CheckReport = { file, ...checkManifest(await loadManifest(ctx, file)) };
         emit(ctx.io, options, report, (r) => renderCheck(ctx, r));
         return report.valid ? ExitCode.OK : ExitCode.INVALID_INPUT;
       });

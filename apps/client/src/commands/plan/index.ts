@@ -7,11 +7,10 @@ import { type PodPlan, planDeploy } from '@p2/host-agent';
 import { PodTree } from '@p2/keyspace';
 import type { Manifest } from '@p2/manifest';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
 import {
   loadManifest,
   nodeName,
-  runCommand,
+  run,
   type StoreFlags,
   withStore,
   withStoreFlags,
@@ -81,8 +80,8 @@ export function registerPlanCommand(program: Command, ctx: ProgramContext): void
         '/data/pods',
       )
       .option('--json', 'print JSON'),
-  ).action(async (file: string, options: PlanOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (file: string, options: PlanOptions) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const node = nodeName(options.node);
       const read = async (tree: PodTree): Promise<Manifest | undefined> =>
@@ -93,7 +92,6 @@ export function registerPlanCommand(program: Command, ctx: ProgramContext): void
       }));
       const plan = await planDeploy({ manifest, node, reality, intent, podRoot: options.podRoot });
       emit(ctx.io, options, plan, (p) => render(ctx.io, p));
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

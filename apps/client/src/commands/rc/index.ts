@@ -3,15 +3,14 @@
  * controllers over `@p2/rc`'s store (P2's p2-rctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
-import { LabelStore, type RcRecord } from '@p2/keyspace';
-import { RcStore, rcCurrentPods } from '@p2/rc';
+import { inspectRc, listRcs, type RcView, rcView } from '@p2/inspect';
+import { RcStore } from '@p2/rc';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
 import {
   collect,
   loadManifest,
   parseAssignments,
-  runCommand,
+  run,
   type StoreFlags,
   wholeNumber,
   withStore,
@@ -23,35 +22,7 @@ import type { ProgramContext } from '../../program.js';
 
 type Options = OutputOptions & StoreFlags;
 
-/** An RC as the CLI prints it. */
-interface RcView {
-  id: string;
-  podId: string;
-  sha: string;
-  nodeSelector: string;
-  podLabels: Record<string, string>;
-  replicasDesired: number;
-  disabled: boolean;
-  allocationStrategy: string;
-  topologySpreadKey?: string;
-  /** Nodes that currently carry a pod of this RC (`rc get` only). */
-  nodes?: string[];
-}
-
-function rcView(rc: RcRecord): RcView {
-  return {
-    id: rc.id,
-    podId: rc.manifest.id,
-    sha: rc.manifest.sha(),
-    nodeSelector: rc.nodeSelector.toString(),
-    podLabels: { ...rc.podLabels },
-    replicasDesired: rc.replicasDesired,
-    disabled: rc.disabled,
-    allocationStrategy: rc.allocationStrategy,
-    ...(rc.topologySpreadKey ? { topologySpreadKey: rc.topologySpreadKey } : {}),
-  };
-}
-
+/** An RC for people (`rc get` adds its nodes). */
 function renderRc(io: Io, rc: RcView): string {
   return [
     `${style.bold(io, rc.id)}${rc.disabled ? ` ${style.yellow(io, '(disabled)')}` : ''}`,
@@ -71,8 +42,6 @@ function renderRc(io: Io, rc: RcView): string {
 }
 
 export function registerRcCommand(program: Command, ctx: ProgramContext): void {
-  const act = (options: Options, body: () => Promise<ExitCode | undefined>) =>
-    runCommand(ctx, options, body);
   const rc = program.command('rc').description('Replication controllers (P2: p2-rctl)');
 
   withStoreFlags(
@@ -98,21 +67,22 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .option('--disabled', 'create disabled')
       .option('--json', 'print JSON'),
   ).action(
-    async (
-      options: Options & {
-        manifest: string;
-        nodeSelector: string;
-        replicas: string;
-        podLabel: string[];
-        rcLabel: string[];
-        availabilityZone?: string;
-        clusterName?: string;
-        allocationStrategy: string;
-        spreadKey?: string;
-        disabled?: boolean;
-      },
-    ) =>
-      act(options, async () => {
+    run(
+      ctx,
+      async (
+        options: Options & {
+          manifest: string;
+          nodeSelector: string;
+          replicas: string;
+          podLabel: string[];
+          rcLabel: string[];
+          availabilityZone?: string;
+          clusterName?: string;
+          allocationStrategy: string;
+          spreadKey?: string;
+          disabled?: boolean;
+        },
+      ) => {
         const manifest = await loadManifest(ctx, options.manifest, { strict: true });
         const created = await withStore(ctx, options, (store) =>
           new RcStore(store).create({
@@ -134,8 +104,8 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
           rcView(created),
           (v) => `${style.green(ctx.io, 'created')} ${renderRc(ctx.io, v)}`,
         );
-        return ExitCode.OK;
-      }),
+      },
+    ),
   );
 
   withStoreFlags(
@@ -145,31 +115,20 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .argument('<id>', 'RC id')
       .option('-m, --manifest', 'print only its manifest (YAML)')
       .option('--json', 'print JSON'),
-  ).action(async (id: string, options: Options & { manifest?: boolean }) =>
-    act(options, async () => {
-      const { view, raw } = await withStore(ctx, options, async (store) => {
-        const labels = new LabelStore(store);
-        const { rc: record } = await new RcStore(store, { labels }).get(id);
-        const pods = await rcCurrentPods(labels, id);
-        const nodes = [...pods.keys()]
-          .map((podLabelId) => podLabelId.split('/')[0] ?? podLabelId)
-          .sort();
-        return { view: { ...rcView(record), nodes }, raw: record.manifest.text() };
-      });
+  ).action(
+    run(ctx, async (id: string, options: Options & { manifest?: boolean }) => {
+      const { rc: view, manifest } = await withStore(ctx, options, (store) => inspectRc(store, id));
+      const raw = manifest.text();
       if (options.manifest && !options.json) ctx.io.stdout(raw.endsWith('\n') ? raw : `${raw}\n`);
       else emit(ctx.io, options, view, (v) => renderRc(ctx.io, v));
-      return ExitCode.OK;
     }),
   );
 
   withStoreFlags(
     rc.command('list').description('List replication controllers').option('--json', 'print JSON'),
-  ).action(async (options: Options) =>
-    act(options, async () => {
-      const { rcs, errors } = await withStore(ctx, options, (store) => new RcStore(store).list());
-      const views = rcs
-        .map(rcView)
-        .sort((a, b) => a.podId.localeCompare(b.podId) || a.id.localeCompare(b.id));
+  ).action(
+    run(ctx, async (options: Options) => {
+      const { rcs: views, errors } = await withStore(ctx, options, listRcs);
       emit(ctx.io, options, views, (v) =>
         v.length === 0
           ? style.dim(ctx.io, 'no replication controllers')
@@ -185,7 +144,6 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
             ),
       );
       for (const e of errors) ctx.io.stderr(`warning: ${e.message}\n`);
-      return ExitCode.OK;
     }),
   );
 
@@ -196,8 +154,8 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .argument('<id>', 'RC id')
       .argument('<n>', 'replicas')
       .option('--json', 'print JSON'),
-  ).action(async (id: string, n: string, options: Options) =>
-    act(options, async () => {
+  ).action(
+    run(ctx, async (id: string, n: string, options: Options) => {
       const replicas = wholeNumber(n, 'the replica count');
       const updated = await withStore(ctx, options, (store) =>
         new RcStore(store).setDesiredReplicas(id, replicas),
@@ -208,7 +166,6 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
         rcView(updated),
         (v) => `${v.id}: replicas set to ${v.replicasDesired}`,
       );
-      return ExitCode.OK;
     }),
   );
 
@@ -226,8 +183,8 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
         )
         .argument('<id>', 'RC id')
         .option('--json', 'print JSON'),
-    ).action(async (id: string, options: Options) =>
-      act(options, async () => {
+    ).action(
+      run(ctx, async (id: string, options: Options) => {
         const updated = await withStore(ctx, options, (store) =>
           enable ? new RcStore(store).enable(id) : new RcStore(store).disable(id),
         );
@@ -237,7 +194,6 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
           rcView(updated),
           (v) => `${v.id}: ${v.disabled ? 'disabled' : 'enabled'}`,
         );
-        return ExitCode.OK;
       }),
     );
   }
@@ -251,13 +207,12 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .argument('<id>', 'RC id')
       .option('-f, --force', 'delete even with replicas desired (its pods stay scheduled)')
       .option('--json', 'print JSON'),
-  ).action(async (id: string, options: Options & { force?: boolean }) =>
-    act(options, async () => {
+  ).action(
+    run(ctx, async (id: string, options: Options & { force?: boolean }) => {
       await withStore(ctx, options, (store) =>
         new RcStore(store).delete(id, { force: Boolean(options.force) }),
       );
       emit(ctx.io, options, { id, deleted: true }, (r) => `deleted ${r.id}`);
-      return ExitCode.OK;
     }),
   );
 
@@ -270,8 +225,8 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .argument('<id>', 'RC id')
       .argument('<manifest>', 'manifest file (same pod id)')
       .option('--json', 'print JSON'),
-  ).action(async (id: string, file: string, options: Options) =>
-    act(options, async () => {
+  ).action(
+    run(ctx, async (id: string, file: string, options: Options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const updated = await withStore(ctx, options, (store) =>
         new RcStore(store).updateManifest(id, manifest),
@@ -282,7 +237,6 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
         rcView(updated),
         (v) => `${v.id}: manifest of ${v.podId} is now ${v.sha.slice(0, 12)}`,
       );
-      return ExitCode.OK;
     }),
   );
 }

@@ -2,13 +2,13 @@
  * `p2 roll start|status|pause|resume|cancel` — rolling updates from one replication controller to
  * another over `@p2/rc`'s roll store (P2's p2-rctl schedule-update); the roll farm acts on them.
  */
-import type { RollRecord, RollStatus } from '@p2/keyspace';
+import { inspectRolls } from '@p2/inspect';
 import { RollStore } from '@p2/roll';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
 import {
   durationMs,
-  runCommand,
+  run,
   type StoreFlags,
   wholeNumber,
   withStore,
@@ -20,20 +20,7 @@ import type { ProgramContext } from '../../program.js';
 
 type Options = OutputOptions & StoreFlags;
 
-function rollView(roll: RollRecord): RollRecord {
-  return { ...roll };
-}
-
-/** One rolling update as `p2 roll status` prints it (`roll` is null once a finished update's record is gone). */
-interface RollRow {
-  id: string;
-  roll: RollRecord | null;
-  status: RollStatus | null;
-}
-
 export function registerRollCommand(program: Command, ctx: ProgramContext): void {
-  const act = (options: Options, body: () => Promise<ExitCode | undefined>) =>
-    runCommand(ctx, options, body);
   const roll = program.command('roll').description('Rolling updates from one RC to another');
 
   withStoreFlags(
@@ -63,22 +50,23 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
       .option('--delay <duration>', 'pause between steps')
       .option('--json', 'print JSON'),
   ).action(
-    async (
-      options: Options & {
-        old: string;
-        new: string;
-        desired: string;
-        minimum: string;
-        strategy: string;
-        maxSurge?: string;
-        maxUnavailable?: string;
-        deadline?: string;
-        rollback?: boolean;
-        leaveOld?: boolean;
-        delay?: string;
-      },
-    ) =>
-      act(options, async () => {
+    run(
+      ctx,
+      async (
+        options: Options & {
+          old: string;
+          new: string;
+          desired: string;
+          minimum: string;
+          strategy: string;
+          maxSurge?: string;
+          maxUnavailable?: string;
+          deadline?: string;
+          rollback?: boolean;
+          leaveOld?: boolean;
+          delay?: string;
+        },
+      ) => {
         if (options.strategy !== 'surge' && options.strategy !== 'unavailable') {
           throw new CliExit(
             ExitCode.USAGE,
@@ -108,12 +96,12 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
         emit(
           ctx.io,
           options,
-          rollView(created),
+          created,
           (r) =>
             `${style.green(ctx.io, 'scheduled')} rolling update ${r.oldRc} → ${r.newRc} (${r.desiredReplicas} desired, ≥ ${r.minimumReplicas} healthy, ${r.strategy})`,
         );
-        return ExitCode.OK;
-      }),
+      },
+    ),
   );
 
   withStoreFlags(
@@ -122,26 +110,9 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
       .description('Show rolling updates and their progress (all, or one by id)')
       .argument('[id]', 'update id (= new RC id)')
       .option('--json', 'print JSON'),
-  ).action(async (id: string | undefined, options: Options) =>
-    act(options, async () => {
-      const rows: RollRow[] = await withStore(ctx, options, async (store) => {
-        const rolls = new RollStore(store);
-        if (id) {
-          // A finished update's record is gone but its status stays: show whichever exists.
-          const roll = (await rolls.get(id))?.roll ?? null;
-          const status = (await rolls.status(id)) ?? null;
-          return roll || status ? [{ id, roll: roll ? rollView(roll) : null, status }] : [];
-        }
-        const out: RollRow[] = [];
-        for (const r of await rolls.list()) {
-          out.push({
-            id: r.newRc,
-            roll: rollView(r),
-            status: (await rolls.status(r.newRc)) ?? null,
-          });
-        }
-        return out;
-      });
+  ).action(
+    run(ctx, async (id: string | undefined, options: Options) => {
+      const rows = await withStore(ctx, options, (store) => inspectRolls(store, id));
       if (id && rows.length === 0)
         throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
       const counts = (c?: { healthy: number; current: number; desired: number }) =>
@@ -161,7 +132,6 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
               ]),
             ),
       );
-      return ExitCode.OK;
     }),
   );
 
@@ -176,8 +146,8 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
         .description(description)
         .argument('<id>', 'update id (= new RC id)')
         .option('--json', 'print JSON'),
-    ).action(async (id: string, options: Options) =>
-      act(options, async () => {
+    ).action(
+      run(ctx, async (id: string, options: Options) => {
         await withStore(ctx, options, async (store) => {
           const rolls = new RollStore(store);
           if (!(await rolls.get(id)))
@@ -188,7 +158,6 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
         });
         const done = name === 'pause' ? 'paused' : name === 'resume' ? 'resumed' : 'cancelled';
         emit(ctx.io, options, { id, state: done }, (r) => `${r.id}: ${r.state}`);
-        return ExitCode.OK;
       }),
     );
   }

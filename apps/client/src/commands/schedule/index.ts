@@ -5,11 +5,10 @@
  */
 import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
 import {
   loadManifest,
   nodeName,
-  runCommand,
+  run,
   type StoreFlags,
   withStore,
   withStoreFlags,
@@ -41,8 +40,8 @@ export function registerScheduleCommand(program: Command, ctx: ProgramContext): 
       .option('--node <node>', 'node to schedule on (default: this host)')
       .option('--uuid', 'schedule a uuid pod: pods/<uuid> plus an intent index (P2: --uuid-pod)')
       .option('--json', 'print JSON'),
-  ).action(async (file: string, options: ScheduleOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (file: string, options: ScheduleOptions) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const node = nodeName(options.node);
       const result = await withStore(ctx, options, async (store) => {
@@ -69,7 +68,6 @@ export function registerScheduleCommand(program: Command, ctx: ProgramContext): 
           `sha  ${r.sha}${r.signed ? '' : style.dim(ctx.io, '  (unsigned)')}`,
         ].join('\n'),
       );
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

@@ -8,7 +8,7 @@ import { cosignManifest, loadSecretKeys, signManifest, stampDeployMetadata } fro
 import { parseGoDuration, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { loadManifest, readInputFile, runCommand } from '../../lib/command.js';
+import { loadManifest, readInputFile, run } from '../../lib/command.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
@@ -92,8 +92,8 @@ export function registerSignCommand(program: Command, ctx: ProgramContext): void
       'stamp deploy_expires: an RFC 3339 time or a duration from now (72h); hosts refuse it later',
     )
     .option('--json', 'print JSON (with the signed text when writing to stdout)')
-    .action(async (file: string, options: SignOptions) => {
-      await runCommand(ctx, options, async () => {
+    .action(
+      run(ctx, async (file: string, options: SignOptions) => {
         const manifest = await loadManifest(ctx, file, { strict: true });
         const metadata = deployMetadata(options, new Date());
         const stamping = metadata.serial !== undefined || metadata.expires !== undefined;
@@ -154,7 +154,6 @@ export function registerSignCommand(program: Command, ctx: ProgramContext): void
             (r) =>
               `${style.green(ctx.io, 'signed')} ${r.pod} → ${r.output} (by ${r.signers.join(', ')})`,
           );
-        return ExitCode.OK;
-      });
-    });
+      }),
+    );
 }

@@ -1,28 +1,12 @@
 /**
- * `p2 unschedule POD --node N` (P2's p2-rm): removes a legacy pod's intent and labels, or a uuid pod;
- * refuses a pod a replication controller placed unless `--force`, or `--deallocate` (`@p2/rc`'s
- * deallocatePod) also lowers the controller's replica count.
+ * `p2 unschedule POD --node N` (P2's p2-rm), through `@p2/rc`'s unschedulePod: removes a legacy
+ * pod's intent and labels, or a uuid pod; refuses a pod a replication controller placed unless
+ * `--force`, or `--deallocate` also lowers the controller's replica count.
  */
-import {
-  intentKey,
-  LabelStore,
-  labelKey,
-  PodTree,
-  podLabelId,
-  UuidPodStore,
-  uuidPodKey,
-} from '@p2/keyspace';
-import { isUuidShaped } from '@p2/manifest';
-import { deallocatePod } from '@p2/rc';
+import { unschedulePod } from '@p2/rc';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import {
-  nodeName,
-  runCommand,
-  type StoreFlags,
-  withStore,
-  withStoreFlags,
-} from '../../lib/command.js';
+import { run, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
@@ -58,68 +42,41 @@ export function registerUnscheduleCommand(program: Command, ctx: ProgramContext)
         'remove a pod a replication controller placed without changing the controller (it may put it back)',
       )
       .option('--json', 'print JSON'),
-  ).action(async (pod: string, options: UnscheduleOptions) => {
-    await runCommand(ctx, options, async () => {
-      const result = await withStore(ctx, options, async (store): Promise<UnscheduleResult> => {
-        if (isUuidShaped(pod)) {
-          const uuid = pod.toLowerCase();
-          const uuids = new UuidPodStore(store);
-          const found = await uuids.readPod(uuid);
-          if (!found)
-            throw new CliExit(
-              ExitCode.NOT_FOUND,
-              `error: no uuid pod ${uuid} (pods/${uuid} is absent)`,
-            );
-          if (options.node && options.node !== found.node) {
-            throw new CliExit(
-              ExitCode.INVALID_INPUT,
-              `error: uuid pod ${uuid} is scheduled on ${found.node}, not ${options.node}`,
-            );
-          }
-          await uuids.unschedule(uuid);
-          return {
-            pod_id: uuid,
-            pod_unique_key: uuid,
-            node: found.node,
-            removed: [uuidPodKey(uuid), intentKey(found.node, uuid)],
-          };
-        }
-        const node = nodeName(options.node);
-        const intent = new PodTree(store, 'intent');
-        const { value } = await intent.getPod(node, pod);
-        if (!value) {
-          throw new CliExit(
-            ExitCode.NOT_FOUND,
-            `error: pod ${pod} is not scheduled on ${node} (intent/${node}/${pod} is absent)\nhint: run \`p2 inspect --pod ${pod}\` to see where it runs`,
-          );
-        }
-        const labels = new LabelStore(store);
-        const podLabels = await labels.get('pod', `${node}/${pod}`);
-        const rc = podLabels.labels.replication_controller_id;
-        if (rc && options.deallocate) {
-          const done = await deallocatePod(store, { node, pod, rc, user: ctx.env.USER ?? '' });
-          return {
-            pod_id: pod,
-            pod_unique_key: '',
-            node,
-            removed: done.removed,
-            rc: { id: rc, replicasDesired: done.replicasDesired },
-          };
-        }
-        if (rc && !options.force) {
-          throw new CliExit(
-            ExitCode.INVALID_INPUT,
-            `error: pod ${pod} on ${node} belongs to replication controller ${rc}; it would be scheduled again\nhint: pass --deallocate to also lower its replica count, or --force to remove only this pod`,
-          );
-        }
-        await intent.deletePod(node, pod);
-        const removed = [intent.key(node, pod)];
-        if (podLabels.index !== 0) {
-          await labels.removeAll('pod', `${node}/${pod}`);
-          removed.push(labelKey('pod', podLabelId(node, pod)));
-        }
-        return { pod_id: pod, pod_unique_key: '', node, removed };
-      });
+  ).action(
+    run(ctx, async (pod: string, options: UnscheduleOptions) => {
+      const done = await withStore(ctx, options, (store) =>
+        unschedulePod(store, {
+          pod,
+          ...(options.node ? { node: options.node } : {}),
+          deallocate: Boolean(options.deallocate),
+          force: Boolean(options.force),
+          user: ctx.env.USER ?? '',
+        }),
+      );
+      if (done.outcome === 'absent')
+        throw new CliExit(
+          ExitCode.NOT_FOUND,
+          done.uniqueKey
+            ? `error: no uuid pod ${done.uniqueKey} (pods/${done.uniqueKey} is absent)`
+            : `error: pod ${pod} is not scheduled on ${done.node} (intent/${done.node}/${pod} is absent)\nhint: run \`p2 inspect --pod ${pod}\` to see where it runs`,
+        );
+      if (done.outcome === 'other-node')
+        throw new CliExit(
+          ExitCode.INVALID_INPUT,
+          `error: uuid pod ${done.podId} is scheduled on ${done.node}, not ${options.node}`,
+        );
+      if (done.outcome === 'owned')
+        throw new CliExit(
+          ExitCode.INVALID_INPUT,
+          `error: pod ${pod} on ${done.node} belongs to replication controller ${done.rc}; it would be scheduled again\nhint: pass --deallocate to also lower its replica count, or --force to remove only this pod`,
+        );
+      const result: UnscheduleResult = {
+        pod_id: done.podId,
+        pod_unique_key: done.uniqueKey,
+        node: done.node,
+        removed: done.removed,
+        ...(done.rc ? { rc: done.rc } : {}),
+      };
       emit(ctx.io, options, result, (r) =>
         [
           `${r.node}: ${style.green(ctx.io, 'successfully removed')} ${r.pod_id}`,
@@ -129,7 +86,6 @@ export function registerUnscheduleCommand(program: Command, ctx: ProgramContext)
             : []),
         ].join('\n'),
       );
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

@@ -4,7 +4,7 @@ import { Keyring, type SignerInfo, verifyClearsigned } from '@p2/auth';
 import { lintManifest } from '@p2/manifest';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { loadManifest, runCommand } from '../../lib/command.js';
+import { loadManifest, run } from '../../lib/command.js';
 import { CliExit, emit, type OutputOptions, style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 
@@ -42,8 +42,9 @@ export function registerVerifyCommand(program: Command, ctx: ProgramContext): vo
     .option('--min-rsa-bits <n>', 'accept RSA keys from this size (P2 accepted 1024)', '2047')
     .option('--json', 'print JSON')
     .action(
-      async (file: string, options: OutputOptions & { keyring: string; minRsaBits: string }) => {
-        await runCommand(ctx, options, async () => {
+      run(
+        ctx,
+        async (file: string, options: OutputOptions & { keyring: string; minRsaBits: string }) => {
           const manifest = await loadManifest(ctx, file);
           if (!manifest.clearsigned) {
             throw new CliExit(
@@ -79,8 +80,7 @@ export function registerVerifyCommand(program: Command, ctx: ProgramContext): vo
               ),
             ].join('\n'),
           );
-          return ExitCode.OK;
-        });
-      },
+        },
+      ),
     );
 }

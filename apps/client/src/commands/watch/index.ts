@@ -5,7 +5,7 @@
 import { watchInspection } from '@p2/inspect';
 import type { Command } from 'commander';
 import { ExitCode } from '../../exit-codes.js';
-import { runCommand, withStore, withStoreFlags } from '../../lib/command.js';
+import { run, withStore, withStoreFlags } from '../../lib/command.js';
 import { style } from '../../output.js';
 import type { ProgramContext } from '../../program.js';
 import { filterOf, type InspectOptions, renderInspection } from '../inspect/index.js';
@@ -25,8 +25,8 @@ export function registerWatchCommand(program: Command, ctx: ProgramContext): voi
       .option('--pod <pod>', 'only this pod id (or uuid)')
       .option('--count <n>', 'stop after n updates')
       .option('--json', 'print one JSON line per change'),
-  ).action(async (options: WatchOptions) => {
-    await runCommand(ctx, options, async () => {
+  ).action(
+    run(ctx, async (options: WatchOptions) => {
       const limit = options.count === undefined ? Number.POSITIVE_INFINITY : Number(options.count);
       if (!Number.isInteger(limit) || limit < 1) {
         ctx.io.stderr(
@@ -73,7 +73,6 @@ export function registerWatchCommand(program: Command, ctx: ProgramContext): voi
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
       }
-      return ExitCode.OK;
-    });
-  });
+    }),
+  );
 }

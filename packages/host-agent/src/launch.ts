@@ -1,0 +1,135 @@
+/**
+ * A pod installed and run on this host without a store, as P2's p2-launch did: a `PodHost` on a
+ * runsvdir over the service root and the host's cgroups, deployed by {@link deployPod} — no store,
+ * so no reality; no hooks; the previous version is not halted (P2's p2-launch did not).
+ */
+import { Keyring, KeyringDeployerPolicy } from '@p2/auth';
+import { detectCgroups } from '@p2/cgroups';
+import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
+import type { Manifest } from '@p2/manifest';
+import { type InstallOptions, PodHost } from '@p2/pods';
+import { RunsvDir } from '@p2/runit';
+import { deployPod } from './deploy.js';
+
+/** Where and how {@link launchPod} runs a pod. */
+export interface LaunchPodOptions {
+  /** Node name for cgroups and the pod's environment. */
+  nodeName: string;
+  /** Where pods live. */
+  podRoot: string;
+  /** The runit service directory a runsvdir watches. */
+  serviceRoot: string;
+  /** Start the pod's services; `false` only installs and switches the `current` links. @default true */
+  start?: boolean;
+  /**
+   * A keyring file: the manifest must be signed by a key in it (P2's `keyring` deployer policy),
+   * checked before any supervision starts.
+   */
+  keyring?: string;
+  /** With `keyring`: fingerprints of the keys allowed to deploy `p2-preparer`. @default [] */
+  authorizedDeployers?: string[];
+  /** The host's run_as policy, as the preparer's `run_as_min_uid`. @default 1000 */
+  runAsMinUid?: number;
+  /** Accounts this pod may run as although the run_as policy refuses them. @default [] */
+  allowRunAs?: string[];
+  /**
+   * Absolute directories `file:` and plain-path artifact locations may also be read from, besides
+   * `@p2/hoist`'s `DEFAULT_LOCAL_ARTIFACT_DIR`. @default []
+   */
+  localArtifactDirs?: string[];
+  /** Apply cgroup limits when the host has cgroups. @default true */
+  cgroups?: boolean;
+  /** Download progress per launchable. */
+  onProgress?: InstallOptions['onProgress'];
+}
+
+/** What {@link launchPod} did (what `p2 launch --json` prints). */
+export interface LocalLaunch {
+  pod: string;
+  node: string;
+  sha: string;
+  podHome: string;
+  configPath: string;
+  launchables: Array<{ id: string; installDir: string; alreadyInstalled: boolean }>;
+  /** Whether services were started (`start`). */
+  started: boolean;
+  services: string[];
+  /** Whether cgroup limits apply. */
+  cgroups: boolean;
+}
+
+/**
+ * Installs and runs `manifest` on this host without a store (P2's p2-launch): the deployer policy
+ * (with `keyring`) first, then a runsvdir on `serviceRoot` (only when starting), then
+ * {@link deployPod}, which also checks the run_as policy. A running pod is redeployed.
+ *
+ * @throws AuthError (`P2_AUTH_*`) when the keyring policy refuses the manifest; PodError
+ *   `P2_PODS_RUN_AS_REFUSED` when the run_as policy does; a step's own error when it fails.
+ * @example
+ * ```ts
+ * const launched = await launchPod(manifest, {
+ *   nodeName: 'h1',
+ *   podRoot: '/data/pods',
+ *   serviceRoot: '/var/service',
+ * });
+ * console.log(launched.services);
+ * ```
+ */
+export async function launchPod(
+  manifest: Manifest,
+  options: LaunchPodOptions,
+): Promise<LocalLaunch> {
+  const start = options.start ?? true;
+  if (options.keyring) {
+    const policy = new KeyringDeployerPolicy({
+      keyring: await Keyring.fromFile(options.keyring),
+      authorizedDeployers: (options.authorizedDeployers ?? []).map((f) => f.toUpperCase()),
+    });
+    // The deployer policy, checked before any supervision starts (run_as: by deployPod).
+    await policy.authorize(manifest);
+  }
+  const runsvdir = new RunsvDir({ root: options.serviceRoot, slots: 0 });
+  // Only installing needs no supervision, so none is started.
+  if (start) await runsvdir.start();
+  const cgroups =
+    (options.cgroups ?? true) ? await detectCgroups().catch(() => false as const) : false;
+  const host = new PodHost({
+    podRoot: options.podRoot,
+    nodeName: options.nodeName,
+    runsvdir,
+    cgroups,
+    // The same run_as policy as the preparer's (run_as_min_uid, run_as_allow).
+    runAs: {
+      minUid: options.runAsMinUid ?? 1000,
+      allow: { [manifest.id]: options.allowRunAs ?? [] },
+    },
+    // Local locations only from these directories, as the preparer does (see @p2/hoist).
+    fetch: {
+      localRoots: [DEFAULT_LOCAL_ARTIFACT_DIR, ...(options.localArtifactDirs ?? [])],
+    },
+  });
+  const deployed = await deployPod({ host }, manifest, {
+    whenRunning: 'redeploy',
+    haltPrevious: false,
+    start,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  if (deployed.outcome === 'unauthorized') throw deployed.error;
+  if (deployed.outcome !== 'deployed') throw new Error('unreachable: a launch redeploys');
+  const { installed } = deployed;
+  return {
+    pod: manifest.id,
+    node: options.nodeName,
+    sha: manifest.sha(),
+    podHome: installed.podHome,
+    configPath: installed.configPath,
+    launchables: installed.launchables.map((l) => ({
+      id: l.launchableId,
+      installDir: l.installDir,
+      alreadyInstalled: l.alreadyInstalled,
+    })),
+    started: start,
+    services: deployed.launched?.services ?? [],
+    cgroups: cgroups !== false,
+  };
+}
