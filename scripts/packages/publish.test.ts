@@ -10,6 +10,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -45,12 +46,7 @@ const packages: Pkg[] = readdirSync(join(repoRoot, 'packages'))
   }));
 
 /** Packages whose README example cannot run here, with the reason. */
-const SKIPPED: Record<string, string> = {
-  '@p2/pods':
-    'its example installs from https://artifacts.example.com (no network here) into /data/pods and runs runsvdir on /etc/service; pods is being restructured (issue 15), its host tests cover the same path',
-  '@p2/runit':
-    "its example needs a `cgroup` from @p2/cgroups, a user `hello` and an installed entry point, and runs runsvdir on /var/service; runit's host tests cover it",
-};
+const SKIPPED: Record<string, string> = {};
 
 /** What an example needs around it in the fresh project; `project` is that project's directory. */
 interface Setup {
@@ -77,6 +73,47 @@ const storePrelude = (project: string) => `
 const { startKvServer: startKvServerForTheExample } = await import('@p2/kv-server');
 const kvServerForTheExample = await startKvServerForTheExample({ dataDir: ${JSON.stringify(join(project, 'kv-data'))}, port: 0 });
 `;
+
+/**
+ * Stops the runsvdir (and so the services) an example left running in a scratch directory
+ * `<tmpdir>/<prefix>*` (its service root: `serviceRoot` inside it) and removes the directory.
+ */
+async function removeLeftoverServiceRoots(prefix: string, serviceRoot: string): Promise<void> {
+  for (const entry of readdirSync(tmpdir()).filter((name) => name.startsWith(prefix))) {
+    const dir = join(tmpdir(), entry);
+    let pid = 0;
+    try {
+      pid = Number.parseInt(readFileSync(join(dir, serviceRoot, '.p2-runsvdir.pid'), 'utf8'), 10);
+    } catch {
+      // no runsvdir was started there
+    }
+    if (pid > 0) {
+      try {
+        // HUP: runsvdir stops every service, then exits.
+        process.kill(pid, 'SIGHUP');
+        for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Removes cgroups (deepest first) in every v1 controller, as the cgroups example's cleanup does. */
+function removeCgroups(dirs: string[]): void {
+  for (const controller of readdirSync('/sys/fs/cgroup')) {
+    for (const dir of dirs) {
+      try {
+        rmdirSync(join('/sys/fs/cgroup', controller, dir));
+      } catch {
+        // not there, or not this controller
+      }
+    }
+  }
+}
 
 let healthPort = 0;
 
@@ -144,6 +181,30 @@ const SETUPS: Record<string, Setup> = {
 const store = createStore(\`consul://127.0.0.1:\${kvServerForTheExample.port}\`);`,
     epilogue: 'await store.close();\nawait kvServerForTheExample.close();',
     check: (stdout) => expect(stdout).toMatch(/P2_LABELS_SELECTOR_SYNTAX/),
+  },
+  '@p2/pods': {
+    root: true,
+    // Its scratch directory under a name of its own, so that the cleanup never meets the README
+    // host test's; the `// →` lines are checked as by default.
+    rewrite: (code) => code.replace("'p2t-pods-readme-'", "'p2t-pods-publish-'"),
+    check: (stdout, pkg) => DEFAULT_SETUP.check?.(stdout, pkg),
+    // What the example's own `finally` removes, should it have been killed first.
+    cleanup: async () => {
+      await removeLeftoverServiceRoots('p2t-pods-publish-', 'service');
+      removeCgroups([
+        'p2/p2t-pods-readme/p2t-hello/app',
+        'p2/p2t-pods-readme/p2t-hello',
+        'p2/p2t-pods-readme',
+      ]);
+      await run('userdel', ['p2t-hello']).catch(() => undefined);
+      await run('groupdel', ['p2t-hello']).catch(() => undefined);
+    },
+  },
+  '@p2/runit': {
+    root: true,
+    rewrite: (code) => code.replace("'p2t-runit-readme-'", "'p2t-runit-publish-'"),
+    check: (stdout, pkg) => DEFAULT_SETUP.check?.(stdout, pkg),
+    cleanup: () => removeLeftoverServiceRoots('p2t-runit-publish-', '.'),
   },
   '@p2/secure-fs': {
     rewrite: (code, project) => code.replaceAll('/tmp/p2-example', join(project, 'p2-example')),
