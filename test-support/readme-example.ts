@@ -99,3 +99,20 @@ export async function runAsScript(
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The names an example imports (`import { a, b } from '@p2/x';` lines), bound to their values, as
+ * a scope for {@link runInProcess}; `self` is the package under test, taken from its source module.
+ */
+export async function importScope(
+  code: string,
+  self: { name: string; module: Record<string, unknown> },
+): Promise<Record<string, unknown>> {
+  const scope: Record<string, unknown> = {};
+  for (const [, names, from] of code.matchAll(/^import \{ (.*) \} from '(.*)';$/gm)) {
+    const module =
+      from === self.name ? self.module : ((await import(from!)) as Record<string, unknown>);
+    for (const name of names!.split(', ')) scope[name] = module[name];
+  }
+  return scope;
+}

@@ -4,41 +4,24 @@
  * service root and artifact directory, user `p2t-hello`, cgroup `p2/p2t-pods-readme`); should it
  * fail before its own cleanup, the user and cgroup are removed here.
  */
-import { readFile } from 'node:fs/promises';
 import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { removeUser } from '@p2/users';
 import { expect, it } from 'vitest';
+import {
+  importScope,
+  readReadmeExample,
+  runInProcess,
+} from '../../../test-support/readme-example.js';
+import * as pods from './index.js';
 
 it('the README example prints what the README says', async () => {
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
-  const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-  const expected = [...code.matchAll(/console\.log\(.*\); \/\/ → (.*)$/gm)].map((m) => m[1]);
+  const { code, expected } = readReadmeExample(new URL('../README.md', import.meta.url));
   expect(expected.length).toBeGreaterThan(1);
-  // The example's imports become the function's parameters; `@p2/pods` is this package's source.
-  const imports = [...code.matchAll(/^import \{ (.*) \} from '(.*)';$/gm)].map((m) => ({
-    names: (m[1] as string).split(', '),
-    from: m[2] === '@p2/pods' ? './index.js' : (m[2] as string),
-  }));
-  const names: string[] = [];
-  const values: unknown[] = [];
-  for (const { names: imported, from } of imports) {
-    const module = (await import(from)) as Record<string, unknown>;
-    for (const name of imported) {
-      names.push(name);
-      values.push(module[name]);
-    }
-  }
-  const printed: string[] = [];
-  const print = (value: unknown) => printed.push(JSON.stringify(value));
-  const body = code.replace(/^import .*$/gm, '').replace(/console\.log\(/g, 'print(');
-  const AsyncFunction = (async () => undefined).constructor as new (
-    ...args: string[]
-  ) => (...a: unknown[]) => Promise<void>;
+  const scope = await importScope(code!, { name: '@p2/pods', module: pods });
   try {
-    await new AsyncFunction('print', ...names, body)(print, ...values);
+    expect(await runInProcess(code!, scope)).toEqual(expected);
   } finally {
     await openCgroup(await detectCgroups(), { name: 'p2/p2t-pods-readme' }).remove({ kill: true });
     await removeUser('p2t-hello');
   }
-  expect(printed).toEqual(expected);
 }, 60_000);
