@@ -1,12 +1,21 @@
 /** `p2 bin2pod EXECUTABLE --id POD` — wrap an executable into a Hoist artifact and a manifest (P2's p2-bin2pod). */
+
 import { resolve } from 'node:path';
+import {
+  type CliContext,
+  CliExit,
+  collect,
+  ExitCode,
+  emit,
+  type OutputOptions,
+  parseAssignments,
+  readInputFile,
+  run,
+  style,
+} from '@p2/cli-kit';
 import { bin2pod } from '@p2/hoist';
 import { ManifestError } from '@p2/manifest';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { collect, parseAssignments, readInputFile, run } from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 interface Bin2PodFlags extends OutputOptions {
   id?: string;
@@ -16,7 +25,7 @@ interface Bin2PodFlags extends OutputOptions {
   config: string[];
 }
 
-export function registerBin2PodCommand(program: Command, ctx: ProgramContext): void {
+export function registerBin2PodCommand(program: Command, ctx: CliContext): void {
   program
     .command('bin2pod')
     .description(

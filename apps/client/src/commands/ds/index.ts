@@ -3,25 +3,27 @@
  * p2-dsctl): a pod on every node matching a selector; the daemon set farm acts on them.
  */
 
-import { DsStore } from '@p2/daemon-set';
-import { dsView, inspectDaemonSet, listDaemonSets } from '@p2/inspect';
-import type { Command } from 'commander';
 import {
+  type CliContext,
   durationMs,
+  emit,
   loadManifest,
+  type OutputOptions,
   run,
   type StoreFlags,
+  style,
+  table,
   wholeNumber,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { DsStore } from '@p2/daemon-set';
+import { dsView, inspectDaemonSet, listDaemonSets } from '@p2/inspect';
+import type { Command } from 'commander';
 
 type Options = OutputOptions & StoreFlags;
 
-export function registerDsCommand(program: Command, ctx: ProgramContext): void {
+export function registerDsCommand(program: Command, ctx: CliContext): void {
   const ds = program
     .command('ds')
     .description('Daemon sets: a pod on every node matching a selector (P2: p2-dsctl)');

@@ -4,6 +4,20 @@
  * store changes.
  */
 import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  type Io,
+  type OutputOptions,
+  run,
+  type StoreFlags,
+  style,
+  table,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
+import {
   type Inspection,
   inspectStore,
   type PodInspection,
@@ -11,11 +25,6 @@ import {
   p2InspectTree,
 } from '@p2/inspect';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { run, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { CliExit, emit, type Io, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 /** Flags `p2 inspect` and `p2 watch` share. */
 export interface InspectOptions extends OutputOptions, StoreFlags {
@@ -88,7 +97,7 @@ export function filterOf(options: InspectOptions): { node?: string; pod?: string
   };
 }
 
-export function registerInspectCommand(program: Command, ctx: ProgramContext): void {
+export function registerInspectCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('inspect')

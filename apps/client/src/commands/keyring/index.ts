@@ -2,13 +2,19 @@
  * `p2 keyring list|add KEYRING`: the public keys of a keyring file, and adding keys to it
  * (`@p2/auth`'s addKeysToKeyringFile; the file keeps its armored or binary format).
  */
+
 import { resolve } from 'node:path';
 import { addKeysToKeyringFile, Keyring } from '@p2/auth';
+import {
+  type CliContext,
+  emit,
+  type OutputOptions,
+  readInputFile,
+  run,
+  style,
+  table,
+} from '@p2/cli-kit';
 import type { Command } from 'commander';
-import { readInputFile, run } from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 /** One key of a keyring as `p2 keyring list` prints it. */
 interface KeyView {
@@ -34,7 +40,7 @@ function renderKeys(keys: KeyView[]): string {
   );
 }
 
-export function registerKeyringCommand(program: Command, ctx: ProgramContext): void {
+export function registerKeyringCommand(program: Command, ctx: CliContext): void {
   const keyring = program.command('keyring').description('List and add keys of a keyring file');
 
   keyring

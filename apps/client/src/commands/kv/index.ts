@@ -2,22 +2,25 @@
  * `p2 kv get|put|ls|rm` — raw store access for debugging. Values are bytes: `get` prints them
  * as stored (JSON output carries UTF-8 text, or base64 when the bytes are not UTF-8).
  */
-import { entryView } from '@p2/inspect';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
 import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  type OutputOptions,
   readInputFile,
   run,
   type StoreFlags,
+  style,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { entryView } from '@p2/inspect';
+import type { Command } from 'commander';
 
 interface KvOptions extends OutputOptions, StoreFlags {}
 
-export function registerKvCommand(program: Command, ctx: ProgramContext): void {
+export function registerKvCommand(program: Command, ctx: CliContext): void {
   const kv = program.command('kv').description('Read and write raw store keys (debugging)');
 
   withStoreFlags(

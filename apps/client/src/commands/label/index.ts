@@ -2,21 +2,24 @@
  * `p2 label get|set|rm|query` — labels of nodes, pods (`<node>/<pod>`), replication controllers,
  * rolls and pod clusters, through `@p2/labels` (P2's p2-label `show`/`apply`, plus selector queries).
  */
+import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  type OutputOptions,
+  parseAssignments,
+  run,
+  type StoreFlags,
+  style,
+  table,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
 import { entityLabels, type LabelView, queryLabels } from '@p2/inspect';
 import { assertLabelType, LabelStore, type LabelType } from '@p2/keyspace';
 import { labelSetString, parseSelector } from '@p2/labels';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import {
-  parseAssignments,
-  run,
-  type StoreFlags,
-  withStore,
-  withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 interface LabelOptions extends OutputOptions, StoreFlags {}
 
@@ -31,7 +34,7 @@ function show(view: LabelView): string {
   return `${view.type}/${view.id}: ${labelSetString(view.labels)}`;
 }
 
-export function registerLabelCommand(program: Command, ctx: ProgramContext): void {
+export function registerLabelCommand(program: Command, ctx: CliContext): void {
   const label = program
     .command('label')
     .description(`Read, change and query labels (types: ${TYPES_HELP})`);

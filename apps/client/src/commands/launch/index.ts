@@ -3,16 +3,25 @@
  * through the host agent's `launchPod`. A download progress bar shows on a terminal. With
  * `--keyring`, the manifest must be signed by a key in it (P2's `keyring` policy).
  */
+
 import { resolve } from 'node:path';
+import {
+  type CliContext,
+  CliExit,
+  collect,
+  ExitCode,
+  emit,
+  loadManifest,
+  nodeName,
+  type OutputOptions,
+  progressBar,
+  run,
+  style,
+} from '@p2/cli-kit';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { type LocalLaunch, launchPod } from '@p2/host-agent';
 import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { collect, loadManifest, nodeName, run } from '../../lib/command.js';
-import { progressBar } from '../../lib/progress.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 interface LaunchOptions extends OutputOptions {
   nodeName?: string;
@@ -27,7 +36,7 @@ interface LaunchOptions extends OutputOptions {
   cgroups: boolean;
 }
 
-async function readManifest(ctx: ProgramContext, source: string): Promise<Manifest> {
+async function readManifest(ctx: CliContext, source: string): Promise<Manifest> {
   if (!/^https?:\/\//.test(source)) return loadManifest(ctx, source, { strict: true });
   let response: Response;
   try {
@@ -63,7 +72,7 @@ function runAsMinUid(text: string): number {
   return value;
 }
 
-export function registerLaunchCommand(program: Command, ctx: ProgramContext): void {
+export function registerLaunchCommand(program: Command, ctx: CliContext): void {
   program
     .command('launch')
     .description('Install and run a pod on this host, without a store (P2: p2-launch)')

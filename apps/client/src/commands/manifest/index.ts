@@ -2,21 +2,26 @@
  * `p2 manifest check|digest|show FILE` — read a pod manifest from a file and check it, print its
  * SHA, or print the parsed model. One code path per command for `--json` and the human view.
  */
+import {
+  type CliContext,
+  ExitCode,
+  emit,
+  type OutputOptions,
+  readInputFile,
+  reportError,
+  style,
+} from '@p2/cli-kit';
 import { checkManifest, type Manifest, type ManifestCheck, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { readInputFile } from '../../lib/command.js';
-import { emit, type OutputOptions, reportError, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 /** What `p2 manifest check` reports (the same object is printed by `--json`). */
 type CheckReport = { file: string } & ManifestCheck;
 
-async function loadManifest(ctx: ProgramContext, file: string): Promise<Manifest> {
+async function loadManifest(ctx: CliContext, file: string): Promise<Manifest> {
   return parseManifest(await readInputFile(ctx, file, 'manifest file'), { source: file });
 }
 
-function renderCheck(ctx: ProgramContext, r: CheckReport): string {
+function renderCheck(ctx: CliContext, r: CheckReport): string {
   const { io } = ctx;
   const lines = [
     `${r.valid ? style.green(io, 'ok') : style.red(io, 'invalid')}  ${r.file}`,
@@ -42,7 +47,7 @@ function jsonSafe(value: unknown): unknown {
 }
 
 /** Registers `p2 manifest` and its subcommands on `program`. */
-export function registerManifestCommand(program: Command, ctx: ProgramContext): void {
+export function registerManifestCommand(program: Command, ctx: CliContext): void {
   const manifest = program.command('manifest').description('Check, digest and show pod manifests');
 
   const run = async (options: OutputOptions, body: () => Promise<ExitCode>): Promise<void> => {

@@ -3,21 +3,24 @@
  * is scheduled, against reality in the store (and the installs on disk when the pod root is here).
  * The plan is the host agent's own (`planDeploy`, from the deploy's step decisions).
  */
+import {
+  type CliContext,
+  emit,
+  type Io,
+  loadManifest,
+  nodeName,
+  type OutputOptions,
+  run,
+  type StoreFlags,
+  style,
+  table,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
 import { type PodPlan, planDeploy } from '@p2/host-agent';
 import { PodTree } from '@p2/keyspace';
 import type { Manifest } from '@p2/manifest';
 import type { Command } from 'commander';
-import {
-  loadManifest,
-  nodeName,
-  run,
-  type StoreFlags,
-  withStore,
-  withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { emit, type Io, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 interface PlanOptions extends OutputOptions, StoreFlags {
   node?: string;
@@ -67,7 +70,7 @@ function render(io: Io, plan: PodPlan): string {
   return lines.join('\n');
 }
 
-export function registerPlanCommand(program: Command, ctx: ProgramContext): void {
+export function registerPlanCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('plan')

@@ -3,22 +3,25 @@
  * controllers over `@p2/rc`'s store (P2's p2-rctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
-import { inspectRc, listRcs, type RcView, rcView } from '@p2/inspect';
-import { RcStore } from '@p2/rc';
-import type { Command } from 'commander';
 import {
+  type CliContext,
   collect,
+  emit,
+  type Io,
   loadManifest,
+  type OutputOptions,
   parseAssignments,
   run,
   type StoreFlags,
+  style,
+  table,
   wholeNumber,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { emit, type Io, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { inspectRc, listRcs, type RcView, rcView } from '@p2/inspect';
+import { RcStore } from '@p2/rc';
+import type { Command } from 'commander';
 
 type Options = OutputOptions & StoreFlags;
 
@@ -41,7 +44,7 @@ function renderRc(io: Io, rc: RcView): string {
   ].join('\n');
 }
 
-export function registerRcCommand(program: Command, ctx: ProgramContext): void {
+export function registerRcCommand(program: Command, ctx: CliContext): void {
   const rc = program.command('rc').description('Replication controllers (P2: p2-rctl)');
 
   withStoreFlags(

@@ -2,25 +2,28 @@
  * `p2 roll start|status|pause|resume|cancel` — rolling updates from one replication controller to
  * another over `@p2/rc`'s roll store (P2's p2-rctl schedule-update); the roll farm acts on them.
  */
-import { inspectRolls } from '@p2/inspect';
-import { RollStore } from '@p2/roll';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
 import {
+  type CliContext,
+  CliExit,
   durationMs,
+  ExitCode,
+  emit,
+  type OutputOptions,
   run,
   type StoreFlags,
+  style,
+  table,
   wholeNumber,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { inspectRolls } from '@p2/inspect';
+import { RollStore } from '@p2/roll';
+import type { Command } from 'commander';
 
 type Options = OutputOptions & StoreFlags;
 
-export function registerRollCommand(program: Command, ctx: ProgramContext): void {
+export function registerRollCommand(program: Command, ctx: CliContext): void {
   const roll = program.command('roll').description('Rolling updates from one RC to another');
 
   withStoreFlags(

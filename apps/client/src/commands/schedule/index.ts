@@ -3,18 +3,20 @@
  * with lint errors is refused before anything is written, and the file's bytes are stored verbatim
  * (so a clearsigned manifest keeps its signature).
  */
-import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
-import type { Command } from 'commander';
 import {
+  type CliContext,
+  emit,
   loadManifest,
   nodeName,
+  type OutputOptions,
   run,
   type StoreFlags,
+  style,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
+import type { Command } from 'commander';
 
 /** What `p2 schedule` prints (P2 printed `{"pod_id","pod_unique_key"}`; we keep those names). */
 interface ScheduleResult {
@@ -31,7 +33,7 @@ interface ScheduleOptions extends OutputOptions, StoreFlags {
   uuid?: boolean;
 }
 
-export function registerScheduleCommand(program: Command, ctx: ProgramContext): void {
+export function registerScheduleCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('schedule')

@@ -2,15 +2,23 @@
  * `p2 sign MANIFEST --key SECRET [--cosign] [--serial N] [--expires WHEN]`: clearsigned manifests as
  * P2's keyring policy wants them, through `@p2/auth`.
  */
+
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { cosignManifest, loadSecretKeys, signManifest, stampDeployMetadata } from '@p2/auth';
+import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  loadManifest,
+  type OutputOptions,
+  readInputFile,
+  run,
+  style,
+} from '@p2/cli-kit';
 import { parseGoDuration, parseManifest } from '@p2/manifest';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { loadManifest, readInputFile, run } from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 interface SignOptions extends OutputOptions {
   key: string;
@@ -74,7 +82,7 @@ interface SignResult {
   signed?: string;
 }
 
-export function registerSignCommand(program: Command, ctx: ProgramContext): void {
+export function registerSignCommand(program: Command, ctx: CliContext): void {
   program
     .command('sign')
     .description('Clearsign a pod manifest (the form keyring deploy policies require)')

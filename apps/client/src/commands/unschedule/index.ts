@@ -3,12 +3,20 @@
  * pod's intent and labels, or a uuid pod; refuses a pod a replication controller placed unless
  * `--force`, or `--deallocate` also lowers the controller's replica count.
  */
+import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  type OutputOptions,
+  run,
+  type StoreFlags,
+  style,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
 import { unschedulePod } from '@p2/rc';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { run, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 /** What `p2 unschedule` prints (P2's field names). */
 interface UnscheduleResult {
@@ -26,7 +34,7 @@ interface UnscheduleOptions extends OutputOptions, StoreFlags {
   deallocate?: boolean;
 }
 
-export function registerUnscheduleCommand(program: Command, ctx: ProgramContext): void {
+export function registerUnscheduleCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('unschedule')

@@ -1,12 +1,19 @@
 /** `p2 verify MANIFEST --keyring K`: checks a clearsigned manifest's signature through `@p2/auth`. */
+
 import { resolve } from 'node:path';
 import { Keyring, type SignerInfo, verifyClearsigned } from '@p2/auth';
+import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  loadManifest,
+  type OutputOptions,
+  run,
+  style,
+} from '@p2/cli-kit';
 import { lintManifest } from '@p2/manifest';
 import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { loadManifest, run } from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 /** What `p2 verify` reports. */
 interface VerifyResult {
@@ -33,7 +40,7 @@ const view = (s: SignerInfo): SignerView => ({
   created: s.created.toISOString(),
 });
 
-export function registerVerifyCommand(program: Command, ctx: ProgramContext): void {
+export function registerVerifyCommand(program: Command, ctx: CliContext): void {
   program
     .command('verify')
     .description("Check a clearsigned manifest's signature against a keyring")
