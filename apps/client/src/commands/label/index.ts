@@ -67,8 +67,7 @@ export function registerLabelCommand(program: Command, ctx: CliContext): void {
         throw new CliExit(ExitCode.USAGE, 'error: name the entity (an id), or pass --selector');
       return { ids: [id], rest };
     }
-    const matches = await labelStore.select(t, parseSelector(selector));
-    return { ids: matches.map((m) => m.id).sort(), rest: args };
+    return { ids: await labelStore.selectIds(t, parseSelector(selector)), rest: args };
   };
 
   const report = (views: LabelView[], bySelector: boolean, options: LabelOptions) => {
@@ -107,12 +106,7 @@ export function registerLabelCommand(program: Command, ctx: CliContext): void {
           const { ids, rest } = await targets(labelStore, t, args, options.selector);
           if (rest.length === 0)
             throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
-          const set = parseAssignments(rest, 'a label');
-          if (ids.length > 1) await labelStore.applyBatch(ids.map((id) => ({ type: t, id, set })));
-          else if (ids.length === 1) await labelStore.apply({ type: t, id: ids[0] as string, set });
-          const out: LabelView[] = [];
-          for (const id of ids) out.push(await entityLabels(labelStore, t, id));
-          return out;
+          return labelStore.applyEach(t, ids, { set: parseAssignments(rest, 'a label') });
         });
         report(views, options.selector !== undefined, options);
       },
@@ -151,15 +145,7 @@ export function registerLabelCommand(program: Command, ctx: CliContext): void {
               'error: name the label keys to remove, or pass --all (not both)',
             );
           }
-          const out: LabelView[] = [];
-          for (const id of ids) {
-            if (options.all) await labelStore.removeAll(t, id);
-            else await labelStore.apply({ type: t, id, remove: keys });
-            out.push(
-              options.all ? { type: t, id, labels: {} } : await entityLabels(labelStore, t, id),
-            );
-          }
-          return out;
+          return labelStore.applyEach(t, ids, options.all ? { removeAll: true } : { remove: keys });
         });
         report(views, options.selector !== undefined, options);
       },
