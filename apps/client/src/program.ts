@@ -2,8 +2,9 @@
  * Builds the `p2` program. Each command lives in `src/commands/<name>/` and registers itself here;
  * the binary (`cli.ts`) only parses argv.
  */
+
+import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { type CliContext, ExitCode, processIo } from '@p2/cli-kit';
-import { Command, CommanderError } from 'commander';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
 import { registerInspectCommand } from './commands/inspect/index.js';
@@ -21,7 +22,7 @@ import { registerUnscheduleCommand } from './commands/unschedule/index.js';
 import { registerVerifyCommand } from './commands/verify/index.js';
 import { registerWatchCommand } from './commands/watch/index.js';
 
-export function buildProgram(ctx: CliContext): Command {
+export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   const program = new Command('p2')
     .description('Deploy and inspect pods on hosts run by p2-preparer.')
     .showHelpAfterError('(run with --help for usage)')

@@ -1,5 +1,5 @@
 /** Running a command body with one error path. */
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { ExitCode, exitCodeFor } from './exit-code.js';
 import { type Io, type OutputOptions, reportError } from './output.js';
 
@@ -22,7 +22,7 @@ export interface CliContext {
 export function run<Args extends unknown[]>(
   ctx: CliContext,
   body: (...args: Args) => Promise<ExitCode | undefined> | Promise<void>,
-): (...args: unknown[]) => Promise<void> {
+): (...args: Args) => Promise<void> {
   return async (...args) => {
     const options: OutputOptions = (args.at(-1) as Command).opts();
     try {

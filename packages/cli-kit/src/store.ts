@@ -12,7 +12,7 @@ import {
   type Store,
   TOKEN_FILE_ENV,
 } from '@p2/kv';
-import type { Command } from 'commander';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import type { CliContext } from './run.js';
 
 /** The store without `--store`/`P2_STORE`: the local embedded store (HTTPS when bootstrapped). */
@@ -29,7 +29,11 @@ export interface StoreFlags {
  *
  * @example withStoreFlags(program.command('kv').command('get')).action(…)
  */
-export function withStoreFlags(command: Command): Command {
+export function withStoreFlags<
+  Args extends unknown[],
+  Opts extends OptionValues,
+  Globals extends OptionValues,
+>(command: Command<Args, Opts, Globals>) {
   return command
     .option('--store <url>', `store URL (env P2_STORE; default ${DEFAULT_STORE})`)
     .option(

@@ -4,17 +4,9 @@
  */
 
 import { resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
 import { addKeysToKeyringFile, Keyring } from '@p2/auth';
-import {
-  type CliContext,
-  emit,
-  type OutputOptions,
-  readInputFile,
-  run,
-  style,
-  table,
-} from '@p2/cli-kit';
-import type { Command } from 'commander';
+import { type CliContext, emit, readInputFile, run, style, table } from '@p2/cli-kit';
 
 /** One key of a keyring as `p2 keyring list` prints it. */
 interface KeyView {
@@ -49,7 +41,7 @@ export function registerKeyringCommand(program: Command, ctx: CliContext): void 
     .argument('<keyring>', 'keyring file')
     .option('--json', 'print JSON')
     .action(
-      run(ctx, async (file: string, options: OutputOptions) => {
+      run(ctx, async (file, options) => {
         await readInputFile(ctx, file);
         const keys = keyViews((await Keyring.fromFile(resolve(ctx.cwd, file))).keys);
         emit(ctx.io, options, keys, renderKeys);
@@ -65,7 +57,7 @@ export function registerKeyringCommand(program: Command, ctx: CliContext): void 
     .argument('<keys...>', 'files with public (or secret) keys; only public parts are added')
     .option('--json', 'print JSON')
     .action(
-      run(ctx, async (file: string, keyFiles: string[], options: OutputOptions) => {
+      run(ctx, async (file, keyFiles, options) => {
         const path = resolve(ctx.cwd, file);
         const incoming = [];
         for (const keyFile of keyFiles)

@@ -2,6 +2,7 @@
  * `p2 label get|set|rm|query` — labels of nodes, pods (`<node>/<pod>`), replication controllers,
  * rolls and pod clusters, through `@p2/labels` (P2's p2-label `show`/`apply`, plus selector queries).
  */
+import type { Command } from '@commander-js/extra-typings';
 import {
   type CliContext,
   CliExit,
@@ -10,7 +11,6 @@ import {
   type OutputOptions,
   parseAssignments,
   run,
-  type StoreFlags,
   style,
   table,
   withStore,
@@ -19,9 +19,6 @@ import {
 import { entityLabels, type LabelView, queryLabels } from '@p2/inspect';
 import { assertLabelType, LabelStore, type LabelType } from '@p2/keyspace';
 import { labelSetString, parseSelector } from '@p2/labels';
-import type { Command } from 'commander';
-
-interface LabelOptions extends OutputOptions, StoreFlags {}
 
 const TYPES_HELP = 'node, pod (id <node>/<pod>), replication_controller, rolls, pod_clusters';
 
@@ -47,7 +44,7 @@ export function registerLabelCommand(program: Command, ctx: CliContext): void {
       .argument('<id>', 'node name, <node>/<pod>, or a UUID')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (type: string, id: string, options: LabelOptions) => {
+    run(ctx, async (type, id, options) => {
       const t = labelType(type);
       const view = await withStore(ctx, options, (store) => entityLabels(store, t, id));
       emit(ctx.io, options, view, show);
@@ -70,7 +67,7 @@ export function registerLabelCommand(program: Command, ctx: CliContext): void {
     return { ids: await labelStore.selectIds(t, parseSelector(selector)), rest: args };
   };
 
-  const report = (views: LabelView[], bySelector: boolean, options: LabelOptions) => {
+  const report = (views: LabelView[], bySelector: boolean, options: OutputOptions) => {
     if (bySelector) {
       emit(ctx.io, options, views, (v) =>
         v.length === 0
@@ -97,20 +94,17 @@ export function registerLabelCommand(program: Command, ctx: CliContext): void {
       )
       .option('--json', 'print JSON'),
   ).action(
-    run(
-      ctx,
-      async (type: string, args: string[], options: LabelOptions & { selector?: string }) => {
-        const t = labelType(type);
-        const views = await withStore(ctx, options, async (store) => {
-          const labelStore = new LabelStore(store);
-          const { ids, rest } = await targets(labelStore, t, args, options.selector);
-          if (rest.length === 0)
-            throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
-          return labelStore.applyEach(t, ids, { set: parseAssignments(rest, 'a label') });
-        });
-        report(views, options.selector !== undefined, options);
-      },
-    ),
+    run(ctx, async (type, args, options) => {
+      const t = labelType(type);
+      const views = await withStore(ctx, options, async (store) => {
+        const labelStore = new LabelStore(store);
+        const { ids, rest } = await targets(labelStore, t, args, options.selector);
+        if (rest.length === 0)
+          throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
+        return labelStore.applyEach(t, ids, { set: parseAssignments(rest, 'a label') });
+      });
+      report(views, options.selector !== undefined, options);
+    }),
   );
 
   withStoreFlags(
@@ -128,28 +122,21 @@ export function registerLabelCommand(program: Command, ctx: CliContext): void {
       .option('--all', 'remove every label')
       .option('--json', 'print JSON'),
   ).action(
-    run(
-      ctx,
-      async (
-        type: string,
-        args: string[],
-        options: LabelOptions & { all?: boolean; selector?: string },
-      ) => {
-        const t = labelType(type);
-        const views = await withStore(ctx, options, async (store) => {
-          const labelStore = new LabelStore(store);
-          const { ids, rest: keys } = await targets(labelStore, t, args, options.selector);
-          if ((keys.length === 0) === !options.all) {
-            throw new CliExit(
-              ExitCode.USAGE,
-              'error: name the label keys to remove, or pass --all (not both)',
-            );
-          }
-          return labelStore.applyEach(t, ids, options.all ? { removeAll: true } : { remove: keys });
-        });
-        report(views, options.selector !== undefined, options);
-      },
-    ),
+    run(ctx, async (type, args, options) => {
+      const t = labelType(type);
+      const views = await withStore(ctx, options, async (store) => {
+        const labelStore = new LabelStore(store);
+        const { ids, rest: keys } = await targets(labelStore, t, args, options.selector);
+        if ((keys.length === 0) === !options.all) {
+          throw new CliExit(
+            ExitCode.USAGE,
+            'error: name the label keys to remove, or pass --all (not both)',
+          );
+        }
+        return labelStore.applyEach(t, ids, options.all ? { removeAll: true } : { remove: keys });
+      });
+      report(views, options.selector !== undefined, options);
+    }),
   );
 
   withStoreFlags(
@@ -166,7 +153,7 @@ export function registerLabelCommand(program: Command, ctx: CliContext): void {
       )
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (type: string, selector: string, options: LabelOptions) => {
+    run(ctx, async (type, selector, options) => {
       const t = labelType(type);
       const parsed = parseSelector(selector);
       const views = await withStore(ctx, options, (store) => queryLabels(store, t, parsed));

@@ -5,6 +5,7 @@
  */
 
 import { resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
 import {
   type CliContext,
   CliExit,
@@ -13,7 +14,6 @@ import {
   emit,
   loadManifest,
   nodeName,
-  type OutputOptions,
   progressBar,
   run,
   style,
@@ -21,20 +21,6 @@ import {
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { type LocalLaunch, launchPod } from '@p2/host-agent';
 import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
-import type { Command } from 'commander';
-
-interface LaunchOptions extends OutputOptions {
-  nodeName?: string;
-  podRoot: string;
-  serviceRoot: string;
-  start: boolean;
-  keyring?: string;
-  allowedUser: string[];
-  allowLocalDir: string[];
-  allowRunAs: string[];
-  runAsMinUid: string;
-  cgroups: boolean;
-}
 
 async function readManifest(ctx: CliContext, source: string): Promise<Manifest> {
   if (!/^https?:\/\//.test(source)) return loadManifest(ctx, source, { strict: true });
@@ -108,7 +94,7 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
     .option('--json', 'print JSON')
     .action(
-      run(ctx, async (source: string, options: LaunchOptions) => {
+      run(ctx, async (source, options) => {
         const manifest = await readManifest(ctx, source);
         if (!options.keyring && options.allowedUser.length > 0)
           throw new CliExit(ExitCode.USAGE, 'error: --allowed-user needs --keyring');

@@ -2,6 +2,7 @@
  * `p2 manifest check|digest|show FILE` — read a pod manifest from a file and check it, print its
  * SHA, or print the parsed model. One code path per command for `--json` and the human view.
  */
+import type { Command } from '@commander-js/extra-typings';
 import {
   type CliContext,
   ExitCode,
@@ -12,7 +13,6 @@ import {
   style,
 } from '@p2/cli-kit';
 import { checkManifest, type Manifest, type ManifestCheck, parseManifest } from '@p2/manifest';
-import type { Command } from 'commander';
 
 /** What `p2 manifest check` reports (the same object is printed by `--json`). */
 type CheckReport = { file: string } & ManifestCheck;

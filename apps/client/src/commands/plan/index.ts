@@ -3,15 +3,14 @@
  * is scheduled, against reality in the store (and the installs on disk when the pod root is here).
  * The plan is the host agent's own (`planDeploy`, from the deploy's step decisions).
  */
+import type { Command } from '@commander-js/extra-typings';
 import {
   type CliContext,
   emit,
   type Io,
   loadManifest,
   nodeName,
-  type OutputOptions,
   run,
-  type StoreFlags,
   style,
   table,
   withStore,
@@ -20,12 +19,6 @@ import {
 import { type PodPlan, planDeploy } from '@p2/host-agent';
 import { PodTree } from '@p2/keyspace';
 import type { Manifest } from '@p2/manifest';
-import type { Command } from 'commander';
-
-interface PlanOptions extends OutputOptions, StoreFlags {
-  node?: string;
-  podRoot: string;
-}
 
 const show = (v: unknown) => (v === undefined ? '∅' : JSON.stringify(v));
 
@@ -84,7 +77,7 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
       )
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (file: string, options: PlanOptions) => {
+    run(ctx, async (file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const node = nodeName(options.node);
       const read = async (tree: PodTree): Promise<Manifest | undefined> =>

@@ -3,20 +3,18 @@
  * with lint errors is refused before anything is written, and the file's bytes are stored verbatim
  * (so a clearsigned manifest keeps its signature).
  */
+import type { Command } from '@commander-js/extra-typings';
 import {
   type CliContext,
   emit,
   loadManifest,
   nodeName,
-  type OutputOptions,
   run,
-  type StoreFlags,
   style,
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
 import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
-import type { Command } from 'commander';
 
 /** What `p2 schedule` prints (P2 printed `{"pod_id","pod_unique_key"}`; we keep those names). */
 interface ScheduleResult {
@@ -26,11 +24,6 @@ interface ScheduleResult {
   key: string;
   sha: string;
   signed: boolean;
-}
-
-interface ScheduleOptions extends OutputOptions, StoreFlags {
-  node?: string;
-  uuid?: boolean;
 }
 
 export function registerScheduleCommand(program: Command, ctx: CliContext): void {
@@ -43,7 +36,7 @@ export function registerScheduleCommand(program: Command, ctx: CliContext): void
       .option('--uuid', 'schedule a uuid pod: pods/<uuid> plus an intent index (P2: --uuid-pod)')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (file: string, options: ScheduleOptions) => {
+    run(ctx, async (file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const node = nodeName(options.node);
       const result = await withStore(ctx, options, async (store) => {

@@ -5,6 +5,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
 import { cosignManifest, loadSecretKeys, signManifest, stampDeployMetadata } from '@p2/auth';
 import {
   type CliContext,
@@ -12,27 +13,19 @@ import {
   ExitCode,
   emit,
   loadManifest,
-  type OutputOptions,
   readInputFile,
   run,
   style,
 } from '@p2/cli-kit';
 import { parseGoDuration, parseManifest } from '@p2/manifest';
-import type { Command } from 'commander';
-
-interface SignOptions extends OutputOptions {
-  key: string;
-  passphraseFile?: string;
-  output?: string;
-  cosign?: boolean;
-  serial?: string;
-  expires?: string;
-}
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
 
 /** `--serial N` and `--expires TIME|DURATION` → the replay metadata to stamp (see @p2/auth). */
-function deployMetadata(options: SignOptions, now: Date): { serial?: number; expires?: Date } {
+function deployMetadata(
+  options: { serial?: string; expires?: string },
+  now: Date,
+): { serial?: number; expires?: Date } {
   const out: { serial?: number; expires?: Date } = {};
   if (options.serial !== undefined) {
     const serial = Number(options.serial);
@@ -101,7 +94,7 @@ export function registerSignCommand(program: Command, ctx: CliContext): void {
     )
     .option('--json', 'print JSON (with the signed text when writing to stdout)')
     .action(
-      run(ctx, async (file: string, options: SignOptions) => {
+      run(ctx, async (file, options) => {
         const manifest = await loadManifest(ctx, file, { strict: true });
         const metadata = deployMetadata(options, new Date());
         const stamping = metadata.serial !== undefined || metadata.expires !== undefined;

@@ -3,20 +3,18 @@
  * pod's intent and labels, or a uuid pod; refuses a pod a replication controller placed unless
  * `--force`, or `--deallocate` also lowers the controller's replica count.
  */
+import type { Command } from '@commander-js/extra-typings';
 import {
   type CliContext,
   CliExit,
   ExitCode,
   emit,
-  type OutputOptions,
   run,
-  type StoreFlags,
   style,
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
 import { unschedulePod } from '@p2/rc';
-import type { Command } from 'commander';
 
 /** What `p2 unschedule` prints (P2's field names). */
 interface UnscheduleResult {
@@ -26,12 +24,6 @@ interface UnscheduleResult {
   removed: string[];
   /** Set with `--deallocate`: the controller and its new replica count. */
   rc?: { id: string; replicasDesired: number };
-}
-
-interface UnscheduleOptions extends OutputOptions, StoreFlags {
-  node?: string;
-  force?: boolean;
-  deallocate?: boolean;
 }
 
 export function registerUnscheduleCommand(program: Command, ctx: CliContext): void {
@@ -51,7 +43,7 @@ export function registerUnscheduleCommand(program: Command, ctx: CliContext): vo
       )
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (pod: string, options: UnscheduleOptions) => {
+    run(ctx, async (pod, options) => {
       const done = await withStore(ctx, options, (store) =>
         unschedulePod(store, {
           pod,

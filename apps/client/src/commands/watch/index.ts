@@ -2,14 +2,10 @@
  * `p2 watch [--node N] [--pod P]` — `p2 inspect` live (`@p2/inspect`'s watchInspection): redraws on
  * a terminal, one JSON line per change when piped or with `--json`.
  */
+import type { Command } from '@commander-js/extra-typings';
 import { type CliContext, ExitCode, run, style, withStore, withStoreFlags } from '@p2/cli-kit';
 import { watchInspection } from '@p2/inspect';
-import type { Command } from 'commander';
-import { filterOf, type InspectOptions, renderInspection } from '../inspect/index.js';
-
-interface WatchOptions extends InspectOptions {
-  count?: string;
-}
+import { filterOf, renderInspection } from '../inspect/index.js';
 
 export function registerWatchCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -23,7 +19,7 @@ export function registerWatchCommand(program: Command, ctx: CliContext): void {
       .option('--count <n>', 'stop after n updates')
       .option('--json', 'print one JSON line per change'),
   ).action(
-    run(ctx, async (options: WatchOptions) => {
+    run(ctx, async (options) => {
       const limit = options.count === undefined ? Number.POSITIVE_INFINITY : Number(options.count);
       if (!Number.isInteger(limit) || limit < 1) {
         ctx.io.stderr(
