@@ -3,6 +3,7 @@
  * token file) and opening the store with them.
  */
 import { hostname } from 'node:os';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import {
   createStore,
   DEFAULT_TOKEN_FILE,
@@ -12,7 +13,6 @@ import {
   type Store,
   TOKEN_FILE_ENV,
 } from '@p2/kv';
-import type { Command, OptionValues } from '@commander-js/extra-typings';
 import type { CliContext } from './run.js';
 
 /** The store without `--store`/`P2_STORE`: the local embedded store (HTTPS when bootstrapped). */
