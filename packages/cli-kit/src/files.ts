@@ -49,3 +49,32 @@ export async function loadManifest(
   }
   return manifest;
 }
+
+/**
+ * Fetches a manifest from an http(s) URL and refuses one with lint errors.
+ *
+ * @throws CliExit {@link ExitCode.NOT_FOUND} for a 404, {@link ExitCode.FAILURE} when unreachable
+ *   or for another status, {@link ExitCode.INVALID_INPUT} for lint errors.
+ * @throws ManifestError `P2_MANIFEST_*` when it does not parse.
+ * @example const manifest = await fetchManifest('https://deploy.example.com/web.yaml')
+ */
+export async function fetchManifest(url: string): Promise<Manifest> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new CliExit(ExitCode.FAILURE, `error: cannot fetch ${url}: ${(error as Error).message}`);
+  }
+  if (response.status === 404) throw new CliExit(ExitCode.NOT_FOUND, `error: ${url} answered 404`);
+  if (!response.ok)
+    throw new CliExit(ExitCode.FAILURE, `error: ${url} answered ${response.status}`);
+  const manifest = parseManifest(new Uint8Array(await response.arrayBuffer()), { source: url });
+  const { errors } = lintManifest(manifest);
+  if (errors.length > 0) {
+    throw new CliExit(
+      ExitCode.INVALID_INPUT,
+      `error: ${url} is not a valid pod manifest:\n${errors.map((e) => `  ${e.path}: ${e.message}`).join('\n')}`,
+    );
+  }
+  return manifest;
+}

@@ -12,7 +12,7 @@ export {
   P2_EXIT_CODES,
   STORE_ACCESS_EXIT_CODES,
 } from './exit-code.js';
-export { loadManifest, readInputFile } from './files.js';
+export { fetchManifest, loadManifest, readInputFile } from './files.js';
 export {
   emit,
   errorJson,

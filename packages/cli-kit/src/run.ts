@@ -15,20 +15,22 @@ export interface CliContext {
 /**
  * A command's action: `body` gets commander's arguments (the positional ones, then the options); a
  * body that returns no exit code succeeded, and any error it throws is reported once (human or
- * JSON, see {@link reportError}) and mapped to an exit code by {@link exitCodeFor}.
+ * JSON, see {@link reportError}) and mapped to an exit code: a {@link CliExit}'s own, else
+ * `errorExitCode` when given, else {@link exitCodeFor}'s.
  *
- * @example command.action(run(ctx, async (id: string, options: Options) => { … }))
+ * @example command.action(run(ctx, async (id, options) => { … }))
  */
 export function run<Args extends unknown[]>(
   ctx: CliContext,
   body: (...args: Args) => Promise<ExitCode | undefined> | Promise<void>,
+  errorExitCode?: ExitCode,
 ): (...args: Args) => Promise<void> {
   return async (...args) => {
     const options: OutputOptions = (args.at(-1) as Command).opts();
     try {
       ctx.setExitCode((await body(...(args as Args))) ?? ExitCode.OK);
     } catch (error) {
-      ctx.setExitCode(reportError(ctx.io, options, error, exitCodeFor(error)));
+      ctx.setExitCode(reportError(ctx.io, options, error, errorExitCode ?? exitCodeFor(error)));
     }
   };
 }

@@ -12,6 +12,7 @@ import {
   collect,
   ExitCode,
   emit,
+  fetchManifest,
   loadManifest,
   nodeName,
   progressBar,
@@ -20,33 +21,6 @@ import {
 } from '@p2/cli-kit';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { type LocalLaunch, launchPod } from '@p2/host-agent';
-import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
-
-async function readManifest(ctx: CliContext, source: string): Promise<Manifest> {
-  if (!/^https?:\/\//.test(source)) return loadManifest(ctx, source, { strict: true });
-  let response: Response;
-  try {
-    response = await fetch(source);
-  } catch (error) {
-    throw new CliExit(
-      ExitCode.FAILURE,
-      `error: cannot fetch ${source}: ${(error as Error).message}`,
-    );
-  }
-  if (response.status === 404)
-    throw new CliExit(ExitCode.NOT_FOUND, `error: ${source} answered 404`);
-  if (!response.ok)
-    throw new CliExit(ExitCode.FAILURE, `error: ${source} answered ${response.status}`);
-  const manifest = parseManifest(new Uint8Array(await response.arrayBuffer()), { source });
-  const { errors } = lintManifest(manifest);
-  if (errors.length > 0) {
-    throw new CliExit(
-      ExitCode.INVALID_INPUT,
-      `error: ${source} is not a valid pod manifest:\n${errors.map((e) => `  ${e.path}: ${e.message}`).join('\n')}`,
-    );
-  }
-  return manifest;
-}
 
 function runAsMinUid(text: string): number {
   const value = Number(text);
@@ -95,7 +69,9 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON')
     .action(
       run(ctx, async (source, options) => {
-        const manifest = await readManifest(ctx, source);
+        const manifest = /^https?:\/\//.test(source)
+          ? await fetchManifest(source)
+          : await loadManifest(ctx, source, { strict: true });
         if (!options.keyring && options.allowedUser.length > 0)
           throw new CliExit(ExitCode.USAGE, 'error: --allowed-user needs --keyring');
         const minUid = runAsMinUid(options.runAsMinUid);

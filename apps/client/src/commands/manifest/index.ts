@@ -3,15 +3,7 @@
  * SHA, or print the parsed model. One code path per command for `--json` and the human view.
  */
 import type { Command } from '@commander-js/extra-typings';
-import {
-  type CliContext,
-  ExitCode,
-  emit,
-  type OutputOptions,
-  readInputFile,
-  reportError,
-  style,
-} from '@p2/cli-kit';
+import { type CliContext, ExitCode, emit, readInputFile, run, style } from '@p2/cli-kit';
 import { checkManifest, type Manifest, type ManifestCheck, parseManifest } from '@p2/manifest';
 
 /** What `p2 manifest check` reports (the same object is printed by `--json`). */
@@ -49,14 +41,9 @@ function jsonSafe(value: unknown): unknown {
 /** Registers `p2 manifest` and its subcommands on `program`. */
 export function registerManifestCommand(program: Command, ctx: CliContext): void {
   const manifest = program.command('manifest').description('Check, digest and show pod manifests');
-
-  const run = async (options: OutputOptions, body: () => Promise<ExitCode>): Promise<void> => {
-    try {
-      ctx.setExitCode(await body());
-    } catch (error) {
-      ctx.setExitCode(reportError(ctx.io, options, error, ExitCode.INVALID_INPUT));
-    }
-  };
+  // A manifest that cannot be read or parsed is invalid input, whatever the error.
+  const check = <Args extends unknown[]>(body: (...args: Args) => Promise<ExitCode>) =>
+    run(ctx, body, ExitCode.INVALID_INPUT);
 
   manifest
     .command('check')
@@ -65,37 +52,37 @@ export function registerManifestCommand(program: Command, ctx: CliContext): void
     )
     .argument('<file>', 'manifest file (plain or clearsigned YAML)')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: OutputOptions) => {
-      await run(options, async () => {
+    .action(
+      check(async (file, options) => {
         const report: CheckReport = { file, ...checkManifest(await loadManifest(ctx, file)) };
         emit(ctx.io, options, report, (r) => renderCheck(ctx, r));
         return report.valid ? ExitCode.OK : ExitCode.INVALID_INPUT;
-      });
-    });
+      }),
+    );
 
   manifest
     .command('digest')
     .description("Print the manifest's SHA (P2's SHA-256 of its canonical form)")
     .argument('<file>', 'manifest file (plain or clearsigned YAML)')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: OutputOptions) => {
-      await run(options, async () => {
+    .action(
+      check(async (file, options) => {
         const m = await loadManifest(ctx, file);
         emit(ctx.io, options, { id: m.id, sha: m.sha() }, (d) => d.sha);
         return ExitCode.OK;
-      });
-    });
+      }),
+    );
 
   manifest
     .command('show')
     .description('Print the parsed manifest (canonical YAML, or the model with --json)')
     .argument('<file>', 'manifest file (plain or clearsigned YAML)')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: OutputOptions) => {
-      await run(options, async () => {
+    .action(
+      check(async (file, options) => {
         const m = await loadManifest(ctx, file);
         emit(ctx.io, options, jsonSafe(m.toJSON()), () => m.canonicalYaml());
         return ExitCode.OK;
-      });
-    });
+      }),
+    );
 }
