@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { collect, durationMs, parseAssignments, parseWholeNumber, wholeNumber } from './args.js';
+import {
+  collect,
+  durationMs,
+  parseAssignments,
+  parseWholeNumber,
+  timeOrDuration,
+  wholeNumber,
+} from './args.js';
 import { CliExit, ExitCode } from './exit-code.js';
 
 const usage = (fn: () => unknown, message: string) => {
@@ -33,6 +40,18 @@ describe('argument parsers', () => {
     usage(
       () => durationMs('soon', '--timeout'),
       'error: --timeout must be a duration like 90s, 2m or 1h30m, got "soon"',
+    );
+  });
+
+  it('times: RFC 3339, or a duration from now', () => {
+    const now = new Date('2026-01-01T00:00:00Z');
+    expect(timeOrDuration('72h', '--expires', now).toISOString()).toBe('2026-01-04T00:00:00.000Z');
+    expect(timeOrDuration('2026-12-01T00:00:00Z', '--expires', now).toISOString()).toBe(
+      '2026-12-01T00:00:00.000Z',
+    );
+    usage(
+      () => timeOrDuration('tomorrow', '--expires', now),
+      'error: --expires must be an RFC 3339 time (2026-12-01T00:00:00Z) or a duration from now (72h), got "tomorrow"',
     );
   });
 

@@ -49,6 +49,32 @@ export function durationMs(value: string, flag: string): number {
   return ms;
 }
 
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
+
+/**
+ * Parses a point in time given as an RFC 3339 time or as a Go-style duration from `now`.
+ *
+ * @throws CliExit {@link ExitCode.USAGE} naming the flag.
+ * @example timeOrDuration('72h', '--expires', now) // now + 72 hours
+ * @example timeOrDuration('2026-12-01T00:00:00Z', '--expires') // that time
+ */
+export function timeOrDuration(value: string, flag: string, now = new Date()): Date {
+  const ms = parseGoDuration(value);
+  const time =
+    ms !== undefined && ms > 0
+      ? new Date(now.getTime() + ms)
+      : RFC3339.test(value)
+        ? new Date(value)
+        : undefined;
+  if (!time || Number.isNaN(time.getTime())) {
+    throw new CliExit(
+      ExitCode.USAGE,
+      `error: ${flag} must be an RFC 3339 time (2026-12-01T00:00:00Z) or a duration from now (72h), got ${JSON.stringify(value)}`,
+    );
+  }
+  return time;
+}
+
 /**
  * Parses `KEY=VALUE` arguments (`what` names them in the error).
  *

@@ -3,7 +3,14 @@
  * output that is the same data in both views, colour and progress only on a TTY, tables, argument
  * parsers, the store flags and reading input files.
  */
-export { collect, durationMs, parseAssignments, parseWholeNumber, wholeNumber } from './args.js';
+export {
+  collect,
+  durationMs,
+  parseAssignments,
+  parseWholeNumber,
+  timeOrDuration,
+  wholeNumber,
+} from './args.js';
 export {
   CliExit,
   ExitCode,

@@ -16,10 +16,10 @@ import {
   readInputFile,
   run,
   style,
+  timeOrDuration,
+  wholeNumber,
 } from '@p2/cli-kit';
-import { parseGoDuration, parseManifest } from '@p2/manifest';
-
-const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
+import { parseManifest } from '@p2/manifest';
 
 /** `--serial N` and `--expires TIME|DURATION` → the replay metadata to stamp (see @p2/auth). */
 function deployMetadata(
@@ -27,30 +27,9 @@ function deployMetadata(
   now: Date,
 ): { serial?: number; expires?: Date } {
   const out: { serial?: number; expires?: Date } = {};
-  if (options.serial !== undefined) {
-    const serial = Number(options.serial);
-    if (!/^\d+$/.test(options.serial) || !Number.isSafeInteger(serial)) {
-      throw new CliExit(
-        ExitCode.USAGE,
-        `error: --serial must be a whole number ≥ 0, got ${JSON.stringify(options.serial)}`,
-      );
-    }
-    out.serial = serial;
-  }
+  if (options.serial !== undefined) out.serial = wholeNumber(options.serial, '--serial');
   if (options.expires !== undefined) {
-    const ms = parseGoDuration(options.expires);
-    const expires =
-      ms !== undefined && ms > 0
-        ? new Date(now.getTime() + ms)
-        : RFC3339.test(options.expires)
-          ? new Date(options.expires)
-          : undefined;
-    if (!expires || Number.isNaN(expires.getTime())) {
-      throw new CliExit(
-        ExitCode.USAGE,
-        `error: --expires must be an RFC 3339 time (2026-12-01T00:00:00Z) or a duration from now (72h), got ${JSON.stringify(options.expires)}`,
-      );
-    }
+    const expires = timeOrDuration(options.expires, '--expires', now);
     if (expires.getTime() <= now.getTime()) {
       throw new CliExit(
         ExitCode.USAGE,
