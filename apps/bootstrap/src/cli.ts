@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { ExitCode, emit, errorJson, formatError, parseWholeNumber, processIo } from '@p2/cli-kit';
 import { describeError, P2Error } from '@p2/errors';
 import { type BootstrapOptions, bootstrapHost } from '@p2/host-agent';
 import { BootstrapError, BootstrapErrorCode } from './errors.js';
@@ -87,16 +88,16 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(usage);
-    return 0;
+    return ExitCode.OK;
   }
   const number = (name: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0) {
+    const n = parseWholeNumber(text, 1);
+    if (n === undefined) {
       process.stderr.write(
         `p2-bootstrap: --${name} expects a positive integer, found ${JSON.stringify(text)}\n`,
       );
-      process.exit(2);
+      process.exit(ExitCode.USAGE);
     }
     return n;
   };
@@ -123,28 +124,25 @@ async function main(): Promise<number> {
         if (!quiet) process.stderr.write(`• ${step}${detail ? `: ${detail}` : ''}\n`);
       },
     });
-    if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else {
-      process.stdout.write(`host ${report.node} is ready (store ${report.store})\n`);
-      for (const pod of report.pods) process.stdout.write(`  ${pod.pod}: ${pod.action}\n`);
-      if (report.token)
-        process.stdout.write(`store token: ${report.token.file} (${report.token.action})\n`);
-      process.stdout.write(`preparer status: ${report.statusUrl}\n`);
-    }
-    return 0;
+    emit(processIo, { json: quiet }, report, (r) =>
+      [
+        `host ${r.node} is ready (store ${r.store})`,
+        ...r.pods.map((pod) => `  ${pod.pod}: ${pod.action}`),
+        ...(r.token ? [`store token: ${r.token.file} (${r.token.action})`] : []),
+        `preparer status: ${r.statusUrl}`,
+      ].join('\n'),
+    );
+    return ExitCode.OK;
   } catch (error) {
-    if (error instanceof P2Error) {
-      if (values.json)
-        process.stdout.write(`${JSON.stringify({ error: error.toJSON() }, null, 2)}\n`);
-      process.stderr.write(
-        `p2-bootstrap: ${error.message} (${error.code})${error.hint ? `\nhint: ${error.hint}` : ''}\n`,
-      );
-    } else {
+    if (!(error instanceof P2Error)) {
       process.stderr.write(
         `p2-bootstrap: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
       );
+      return ExitCode.FAILURE;
     }
-    return 1;
+    if (values.json) process.stdout.write(errorJson(error));
+    process.stderr.write(formatError(error, { label: 'p2-bootstrap' }));
+    return ExitCode.FAILURE;
   }
 }
 
@@ -154,6 +152,6 @@ main().then(
   },
   (error: unknown) => {
     process.stderr.write(`p2-bootstrap: ${String(error)}\n`);
-    process.exitCode = 1;
+    process.exitCode = ExitCode.FAILURE;
   },
 );

@@ -1,5 +1,5 @@
+import { ExitCode } from '@p2/cli-kit';
 import { describe, expect, it } from 'vitest';
-import { ExitCode } from './exit-codes.js';
 import { buildProgram, runCli } from './program.js';
 import { capture } from './test-support.js';
 

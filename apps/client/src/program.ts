@@ -2,7 +2,9 @@
  * Builds the `p2` program. Each command lives in `src/commands/<name>/` and registers itself here;
  * the binary (`cli.ts`) only parses argv.
  */
-import { Command, CommanderError } from 'commander';
+
+import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { type CliContext, ExitCode, processIo } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
 import { registerInspectCommand } from './commands/inspect/index.js';
@@ -19,18 +21,8 @@ import { registerSignCommand } from './commands/sign/index.js';
 import { registerUnscheduleCommand } from './commands/unschedule/index.js';
 import { registerVerifyCommand } from './commands/verify/index.js';
 import { registerWatchCommand } from './commands/watch/index.js';
-import { ExitCode } from './exit-codes.js';
-import { type Io, processIo } from './output.js';
 
-export interface ProgramContext {
-  io: Io;
-  /** Sets the process exit code (tests read it instead). */
-  setExitCode: (code: number) => void;
-  cwd: string;
-  env: NodeJS.ProcessEnv;
-}
-
-export function buildProgram(ctx: ProgramContext): Command {
+export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   const program = new Command('p2')
     .description('Deploy and inspect pods on hosts run by p2-preparer.')
     .showHelpAfterError('(run with --help for usage)')
@@ -57,12 +49,9 @@ export function buildProgram(ctx: ProgramContext): Command {
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export async function runCli(
-  argv: string[],
-  overrides: Partial<ProgramContext> = {},
-): Promise<number> {
+export async function runCli(argv: string[], overrides: Partial<CliContext> = {}): Promise<number> {
   let exitCode: number = ExitCode.OK;
-  const ctx: ProgramContext = {
+  const ctx: CliContext = {
     io: processIo,
     cwd: process.cwd(),
     env: process.env,

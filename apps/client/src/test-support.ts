@@ -1,10 +1,11 @@
 /** Test helpers: a real kv-server in-process, and the CLI run with captured output. */
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Io } from '@p2/cli-kit';
 import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
-import type { Io } from './output.js';
 import { runCli } from './program.js';
 
 export interface Captured extends Io {

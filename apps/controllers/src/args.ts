@@ -1,12 +1,13 @@
 /** p2-controllers' option values: milliseconds and farm lists, refused with the option's name. */
+import { parseWholeNumber } from '@p2/cli-kit';
 import { CONTROLLER_FARMS, type ControllerFarmName } from '@p2/controller-farms';
 import { ControllersError, ControllersErrorCode } from './errors.js';
 
 /** Parses a positive integer of milliseconds (`--resync-ms`…). @throws ControllersError P2_CONTROLLERS_INVALID_ARGUMENT */
 export function parseMs(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
+  const n = parseWholeNumber(value, 1);
+  if (n === undefined)
     throw new ControllersError(
       ControllersErrorCode.INVALID_ARGUMENT,
       `${name} must be a positive whole number of milliseconds, got ${JSON.stringify(value)}`,

@@ -3,6 +3,13 @@
  * farms until SIGTERM/SIGINT, then releases every lock and session and exits 0.
  */
 import { parseArgs } from 'node:util';
+import {
+  ExitCode,
+  type ExitCodeTable,
+  exitCodeFor,
+  formatError,
+  STORE_ACCESS_EXIT_CODES,
+} from '@p2/cli-kit';
 import { checkStoreAccess } from '@p2/controller-farms';
 import { P2Error, redactCredentials } from '@p2/errors';
 import { findStoreToken } from '@p2/kv';
@@ -33,6 +40,11 @@ Exit status: 0 after a clean shutdown on SIGTERM/SIGINT, 2 on bad arguments, 5 w
 refuses the token (or the token file is unsafe), 1 on other errors.
 `;
 
+const EXIT_CODES: ExitCodeTable = {
+  ...STORE_ACCESS_EXIT_CODES,
+  [ControllersErrorCode.INVALID_ARGUMENT]: ExitCode.USAGE,
+};
+
 async function main(): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -51,11 +63,11 @@ async function main(): Promise<number> {
     }).values;
   } catch (error) {
     process.stderr.write(`p2-controllers: ${(error as Error).message}\n\n${usage}`);
-    return 2;
+    return ExitCode.USAGE;
   }
   if (values.help) {
     process.stdout.write(usage);
-    return 0;
+    return ExitCode.OK;
   }
   const logger = pino({ name: 'p2-controllers', level: String(values['log-level']) });
   // Listening before anything starts: a signal during start-up still ends in a clean stop.
@@ -89,20 +101,15 @@ async function main(): Promise<number> {
   } catch (error) {
     if (error instanceof P2Error) {
       logger.fatal({ code: error.code, hint: error.hint }, error.message);
-      process.stderr.write(
-        `p2-controllers: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}\n`,
-      );
-      if (error.code === ControllersErrorCode.INVALID_ARGUMENT) return 2;
-      return error.code === 'P2_KV_PERMISSION_DENIED' || error.code === 'P2_KV_TOKEN_FILE_UNSAFE'
-        ? 5
-        : 1;
+      process.stderr.write(formatError(error, { label: 'p2-controllers', showCode: false }));
+      return exitCodeFor(error, EXIT_CODES);
     }
     throw error;
   }
   await signalled;
   logger.info('signal received; releasing locks');
   await running.stop();
-  return 0;
+  return ExitCode.OK;
 }
 
 main().then(
@@ -111,6 +118,6 @@ main().then(
   },
   (error: unknown) => {
     process.stderr.write(`p2-controllers: ${redactCredentials(String(error))}\n`);
-    process.exitCode = 1;
+    process.exitCode = ExitCode.FAILURE;
   },
 );

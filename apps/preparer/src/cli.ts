@@ -3,6 +3,7 @@
  * `CONFIG_PATH` (P2's way: the preparer runs as a pod and its config is the pod's config file).
  */
 import { parseArgs } from 'node:util';
+import { ExitCode, formatError } from '@p2/cli-kit';
 import { P2Error } from '@p2/errors';
 import { loadPreparerConfig, pinoLevel } from '@p2/preparer-config';
 import pino from 'pino';
@@ -24,7 +25,7 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(usage);
-    return 0;
+    return ExitCode.OK;
   }
   let logger = pino({ name: 'p2-preparer' });
   try {
@@ -41,17 +42,15 @@ async function main(): Promise<number> {
     });
     logger.info('signal received; finishing in-flight work');
     await running.stop();
-    return 0;
+    return ExitCode.OK;
   } catch (error) {
     if (error instanceof P2Error) {
       logger.fatal({ code: error.code, hint: error.hint }, error.message);
-      process.stderr.write(
-        `p2-preparer: ${error.message}${error.hint ? `\nhint: ${error.hint}` : ''}\n`,
-      );
+      process.stderr.write(formatError(error, { label: 'p2-preparer', showCode: false }));
     } else {
       logger.fatal({ err: error }, 'p2-preparer failed');
     }
-    return 1;
+    return ExitCode.FAILURE;
   }
 }
 
@@ -61,6 +60,6 @@ main().then(
   },
   (error: unknown) => {
     process.stderr.write(`p2-preparer: ${String(error)}\n`);
-    process.exitCode = 1;
+    process.exitCode = ExitCode.FAILURE;
   },
 );

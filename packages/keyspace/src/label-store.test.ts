@@ -59,6 +59,25 @@ describe('LabelStore against a real kv-server', () => {
     expect(await labels.select('rolls', '')).toEqual([]);
   });
 
+  it('changes every entity a selector picks (selectIds + applyEach)', async () => {
+    await labels.setLabels('rolls', 'p2t-sel-b', { tier: 'sel', keep: 'x' });
+    await labels.setLabels('rolls', 'p2t-sel-a', { tier: 'sel' });
+    const ids = await labels.selectIds('rolls', 'tier=sel');
+    expect(ids).toEqual(['p2t-sel-a', 'p2t-sel-b']);
+    expect(await labels.applyEach('rolls', ids, { set: { zone: 'a' } })).toEqual([
+      { type: 'rolls', id: 'p2t-sel-a', labels: { tier: 'sel', zone: 'a' } },
+      { type: 'rolls', id: 'p2t-sel-b', labels: { keep: 'x', tier: 'sel', zone: 'a' } },
+    ]);
+    expect(await labels.applyEach('rolls', ['p2t-sel-b'], { remove: ['zone'] })).toEqual([
+      { type: 'rolls', id: 'p2t-sel-b', labels: { keep: 'x', tier: 'sel' } },
+    ]);
+    expect(await labels.applyEach('rolls', ids, { removeAll: true })).toEqual([
+      { type: 'rolls', id: 'p2t-sel-a', labels: {} },
+      { type: 'rolls', id: 'p2t-sel-b', labels: {} },
+    ]);
+    expect(await labels.selectIds('rolls', 'tier=sel')).toEqual([]);
+  });
+
   it("concurrent writers never lose each other's labels (GET + CAS, retried)", async () => {
     const writers = Array.from({ length: 12 }, (_, i) =>
       new LabelStore(t.store, { casRetries: 50 }).setLabel('node', 'p2t-race', `k${i}`, `v${i}`),

@@ -148,6 +148,40 @@ export class LabelStore {
   }
 
   /**
+   * The ids of every record of a type whose labels match a selector, sorted: the entities a
+   * selector-wide change acts on.
+   *
+   * @throws LabelsError as {@link LabelStore.select}
+   * @example await labels.selectIds('node', 'role=web') // ['h1', 'h2']
+   */
+  async selectIds(type: LabelType, selector: Selector | string): Promise<string[]> {
+    return (await this.select(type, selector)).map((m) => m.id).sort();
+  }
+
+  /**
+   * Makes one change to each of `ids` and returns each one's labels afterwards, in the order of
+   * `ids`: several in atomic transactions ({@link LabelStore.applyBatch}), one with
+   * {@link LabelStore.apply}; `removeAll` deletes each record instead.
+   *
+   * @throws LabelsError as {@link LabelStore.applyBatch}
+   * @example await labels.applyEach('node', await labels.selectIds('node', 'role=web'), { set: { zone: 'a' } })
+   */
+  async applyEach(
+    type: LabelType,
+    ids: readonly string[],
+    change: Omit<LabelChange, 'type' | 'id'> & { readonly removeAll?: boolean },
+  ): Promise<Labeled[]> {
+    const { removeAll, ...rest } = change;
+    if (removeAll) for (const id of ids) await this.removeAll(type, id);
+    else if (ids.length > 1) await this.applyBatch(ids.map((id) => ({ type, id, ...rest })));
+    else if (ids[0] !== undefined) await this.apply({ type, id: ids[0], ...rest });
+    const out: Labeled[] = [];
+    for (const id of ids)
+      out.push({ type, id, labels: removeAll ? {} : { ...(await this.get(type, id)).labels } });
+    return out;
+  }
+
+  /**
    * Sets one label (merging with the others).
    *
    * @throws LabelsError `P2_LABELS_INVALID_KEY`, `P2_LABELS_INVALID_VALUE`, `P2_LABELS_CAS_CONFLICT`, `P2_LABELS_STORE`

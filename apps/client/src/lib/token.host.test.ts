@@ -1,8 +1,9 @@
 /** As root, `p2` trusts a token file only when root owns it (and never through a symlink). */
+
 import { chown, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ExitCode } from '@p2/cli-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../exit-codes.js';
 import { type Harness, startHarness } from '../test-support.js';
 
 const TOKEN = 'p2t-host-token-0123456789abcdef';

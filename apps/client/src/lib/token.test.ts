@@ -2,10 +2,11 @@
  * The store's ACL token, end to end through the CLI against a real kv-server that denies anything
  * without it: lookup order (`--token`, `CONSUL_HTTP_TOKEN`, token file) and the 403 message.
  */
+
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ExitCode } from '@p2/cli-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../exit-codes.js';
 import { type Harness, startHarness } from '../test-support.js';
 
 const TOKEN = 'p2t-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c2e';

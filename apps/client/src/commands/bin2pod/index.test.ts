@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ExitCode, type Io } from '@p2/cli-kit';
 import { extractArchive, versionFromLocation } from '@p2/hoist';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../exit-codes.js';
-import type { Io } from '../../output.js';
 import { runCli } from '../../program.js';
 
 let dir = '';

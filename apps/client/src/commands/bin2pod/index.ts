@@ -1,22 +1,22 @@
 /** `p2 bin2pod EXECUTABLE --id POD` — wrap an executable into a Hoist artifact and a manifest (P2's p2-bin2pod). */
+
 import { resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
+import {
+  type CliContext,
+  CliExit,
+  collect,
+  ExitCode,
+  emit,
+  parseAssignments,
+  readInputFile,
+  run,
+  style,
+} from '@p2/cli-kit';
 import { bin2pod } from '@p2/hoist';
 import { ManifestError } from '@p2/manifest';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { collect, parseAssignments, readInputFile, run } from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
-interface Bin2PodFlags extends OutputOptions {
-  id?: string;
-  port?: string;
-  location?: string;
-  workDir?: string;
-  config: string[];
-}
-
-export function registerBin2PodCommand(program: Command, ctx: ProgramContext): void {
+export function registerBin2PodCommand(program: Command, ctx: CliContext): void {
   program
     .command('bin2pod')
     .description(
@@ -36,7 +36,7 @@ export function registerBin2PodCommand(program: Command, ctx: ProgramContext): v
     .option('--config <key=value>', 'config entry (repeatable)', collect, [])
     .option('--json', 'print JSON')
     .action(
-      run(ctx, async (executable: string, options: Bin2PodFlags) => {
+      run(ctx, async (executable, options) => {
         await readInputFile(ctx, executable);
         const port = options.port === undefined ? undefined : Number(options.port);
         if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {

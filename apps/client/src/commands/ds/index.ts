@@ -3,25 +3,23 @@
  * p2-dsctl): a pod on every node matching a selector; the daemon set farm acts on them.
  */
 
-import { DsStore } from '@p2/daemon-set';
-import { dsView, inspectDaemonSet, listDaemonSets } from '@p2/inspect';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import {
+  type CliContext,
   durationMs,
+  emit,
   loadManifest,
   run,
-  type StoreFlags,
+  style,
+  table,
   wholeNumber,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { DsStore } from '@p2/daemon-set';
+import { dsView, inspectDaemonSet, listDaemonSets } from '@p2/inspect';
 
-type Options = OutputOptions & StoreFlags;
-
-export function registerDsCommand(program: Command, ctx: ProgramContext): void {
+export function registerDsCommand(program: Command, ctx: CliContext): void {
   const ds = program
     .command('ds')
     .description('Daemon sets: a pod on every node matching a selector (P2: p2-dsctl)');
@@ -39,47 +37,34 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
       .option('--disabled', 'create disabled')
       .option('--json', 'print JSON'),
   ).action(
-    run(
-      ctx,
-      async (
-        options: Options & {
-          manifest: string;
-          nodeSelector?: string;
-          everywhere?: boolean;
-          clusterName: string;
-          minHealth: string;
-          timeout: string;
-          disabled?: boolean;
-        },
-      ) => {
-        const manifest = await loadManifest(ctx, options.manifest, { strict: true });
-        const created = await withStore(ctx, options, (store) =>
-          new DsStore(store).create({
-            manifest,
-            clusterName: options.clusterName,
-            minHealth: wholeNumber(options.minHealth, '--min-health'),
-            timeoutMs: durationMs(options.timeout, '--timeout'),
-            disabled: Boolean(options.disabled),
-            everywhere: Boolean(options.everywhere),
-            user: ctx.env.USER ?? '',
-            ...(options.nodeSelector ? { nodeSelector: options.nodeSelector } : {}),
-          }),
-        );
-        emit(
-          ctx.io,
-          options,
-          dsView(created),
-          (v) =>
-            `${style.green(ctx.io, 'created')} daemon set ${v.id} for ${v.podId} on "${v.nodeSelector}"`,
-        );
-      },
-    ),
+    run(ctx, async (options) => {
+      const manifest = await loadManifest(ctx, options.manifest, { strict: true });
+      const created = await withStore(ctx, options, (store) =>
+        new DsStore(store).create({
+          manifest,
+          clusterName: options.clusterName,
+          minHealth: wholeNumber(options.minHealth, '--min-health'),
+          timeoutMs: durationMs(options.timeout, '--timeout'),
+          disabled: Boolean(options.disabled),
+          everywhere: Boolean(options.everywhere),
+          user: ctx.env.USER ?? '',
+          ...(options.nodeSelector ? { nodeSelector: options.nodeSelector } : {}),
+        }),
+      );
+      emit(
+        ctx.io,
+        options,
+        dsView(created),
+        (v) =>
+          `${style.green(ctx.io, 'created')} daemon set ${v.id} for ${v.podId} on "${v.nodeSelector}"`,
+      );
+    }),
   );
 
   withStoreFlags(
     ds.command('list').description('List daemon sets').option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (options: Options) => {
+    run(ctx, async (options) => {
       const views = await withStore(ctx, options, listDaemonSets);
       emit(ctx.io, options, views, (v) =>
         v.length === 0
@@ -105,7 +90,7 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
       .argument('<id>', 'daemon set id')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (id: string, options: Options) => {
+    run(ctx, async (id, options) => {
       const view = await withStore(ctx, options, (store) => inspectDaemonSet(store, id));
       emit(ctx.io, options, view, (v) =>
         [
@@ -132,7 +117,7 @@ export function registerDsCommand(program: Command, ctx: ProgramContext): void {
         .argument('<id>', 'daemon set id')
         .option('--json', 'print JSON'),
     ).action(
-      run(ctx, async (id: string, options: Options) => {
+      run(ctx, async (id, options) => {
         await withStore(ctx, options, async (store) => {
           const dss = new DsStore(store);
           const user = ctx.env.USER ?? '';

@@ -3,6 +3,19 @@
  * and pod (P2's p2-inspect, as a table), from `@p2/inspect`. `p2 watch` re-renders it whenever the
  * store changes.
  */
+import type { Command } from '@commander-js/extra-typings';
+import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  type Io,
+  run,
+  style,
+  table,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
 import {
   type Inspection,
   inspectStore,
@@ -10,18 +23,6 @@ import {
   p2InspectList,
   p2InspectTree,
 } from '@p2/inspect';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { run, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { CliExit, emit, type Io, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
-
-/** Flags `p2 inspect` and `p2 watch` share. */
-export interface InspectOptions extends OutputOptions, StoreFlags {
-  node?: string;
-  pod?: string;
-}
 
 const short = (sha: string | undefined) => (sha ? sha.slice(0, 12) : '-');
 
@@ -81,14 +82,17 @@ export function renderInspection(io: Io, inspection: Inspection): string {
 }
 
 /** The `--node`/`--pod` filter. */
-export function filterOf(options: InspectOptions): { node?: string; pod?: string } {
+export function filterOf(options: { node?: string; pod?: string }): {
+  node?: string;
+  pod?: string;
+} {
   return {
     ...(options.node ? { node: options.node } : {}),
     ...(options.pod ? { pod: options.pod } : {}),
   };
 }
 
-export function registerInspectCommand(program: Command, ctx: ProgramContext): void {
+export function registerInspectCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('inspect')
@@ -100,7 +104,7 @@ export function registerInspectCommand(program: Command, ctx: ProgramContext): v
       .option('--format <format>', "P2's JSON instead: tree ({pod: {node: status}}) or list")
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (options: InspectOptions & { format?: string }) => {
+    run(ctx, async (options) => {
       if (options.format !== undefined && options.format !== 'tree' && options.format !== 'list') {
         throw new CliExit(
           ExitCode.USAGE,

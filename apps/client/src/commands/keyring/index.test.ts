@@ -1,8 +1,8 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ExitCode } from '@p2/cli-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../../../../../vitest.shared.js';
-import { ExitCode } from '../../exit-codes.js';
 import { type Harness, startHarness } from '../../test-support.js';
 
 const KEYS = join(fixturesDir, 'keys');

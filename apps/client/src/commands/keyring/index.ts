@@ -2,13 +2,11 @@
  * `p2 keyring list|add KEYRING`: the public keys of a keyring file, and adding keys to it
  * (`@p2/auth`'s addKeysToKeyringFile; the file keeps its armored or binary format).
  */
+
 import { resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
 import { addKeysToKeyringFile, Keyring } from '@p2/auth';
-import type { Command } from 'commander';
-import { readInputFile, run } from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+import { type CliContext, emit, readInputFile, run, style, table } from '@p2/cli-kit';
 
 /** One key of a keyring as `p2 keyring list` prints it. */
 interface KeyView {
@@ -34,7 +32,7 @@ function renderKeys(keys: KeyView[]): string {
   );
 }
 
-export function registerKeyringCommand(program: Command, ctx: ProgramContext): void {
+export function registerKeyringCommand(program: Command, ctx: CliContext): void {
   const keyring = program.command('keyring').description('List and add keys of a keyring file');
 
   keyring
@@ -43,7 +41,7 @@ export function registerKeyringCommand(program: Command, ctx: ProgramContext): v
     .argument('<keyring>', 'keyring file')
     .option('--json', 'print JSON')
     .action(
-      run(ctx, async (file: string, options: OutputOptions) => {
+      run(ctx, async (file, options) => {
         await readInputFile(ctx, file);
         const keys = keyViews((await Keyring.fromFile(resolve(ctx.cwd, file))).keys);
         emit(ctx.io, options, keys, renderKeys);
@@ -59,7 +57,7 @@ export function registerKeyringCommand(program: Command, ctx: ProgramContext): v
     .argument('<keys...>', 'files with public (or secret) keys; only public parts are added')
     .option('--json', 'print JSON')
     .action(
-      run(ctx, async (file: string, keyFiles: string[], options: OutputOptions) => {
+      run(ctx, async (file, keyFiles, options) => {
         const path = resolve(ctx.cwd, file);
         const incoming = [];
         for (const keyFile of keyFiles)

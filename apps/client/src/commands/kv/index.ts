@@ -2,22 +2,21 @@
  * `p2 kv get|put|ls|rm` — raw store access for debugging. Values are bytes: `get` prints them
  * as stored (JSON output carries UTF-8 text, or base64 when the bytes are not UTF-8).
  */
-import { entryView } from '@p2/inspect';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
+import type { Command } from '@commander-js/extra-typings';
 import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
   readInputFile,
   run,
-  type StoreFlags,
+  style,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { entryView } from '@p2/inspect';
 
-interface KvOptions extends OutputOptions, StoreFlags {}
-
-export function registerKvCommand(program: Command, ctx: ProgramContext): void {
+export function registerKvCommand(program: Command, ctx: CliContext): void {
   const kv = program.command('kv').description('Read and write raw store keys (debugging)');
 
   withStoreFlags(
@@ -27,7 +26,7 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .argument('<key>', 'key, e.g. intent/node1/hello')
       .option('--json', 'print the entry (value, indexes, session) as JSON'),
   ).action(
-    run(ctx, async (key: string, options: KvOptions) => {
+    run(ctx, async (key, options) => {
       const { value: entry } = await withStore(ctx, options, (store) => store.get(key));
       if (!entry) throw new CliExit(ExitCode.NOT_FOUND, `error: no such key: ${key}`);
       if (options.json) emit(ctx.io, options, entryView(entry), () => '');
@@ -45,44 +44,37 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .option('--cas <index>', 'write only if the key is at this ModifyIndex (0 = only if absent)')
       .option('--json', 'print JSON'),
   ).action(
-    run(
-      ctx,
-      async (
-        key: string,
-        value: string | undefined,
-        options: KvOptions & { file?: string; cas?: string },
-      ) => {
-        if ((value === undefined) === (options.file === undefined)) {
-          throw new CliExit(
-            ExitCode.USAGE,
-            'error: give either a value or --file, not both or neither',
-          );
-        }
-        const bytes =
-          options.file === undefined ? (value as string) : await readInputFile(ctx, options.file);
-        const cas = options.cas === undefined ? undefined : Number(options.cas);
-        if (cas !== undefined && (!Number.isInteger(cas) || cas < 0)) {
-          throw new CliExit(
-            ExitCode.USAGE,
-            `error: --cas must be a ModifyIndex (a whole number), got ${options.cas}`,
-          );
-        }
-        const written = await withStore(ctx, options, async (store) => {
-          if (cas === undefined) {
-            await store.put(key, bytes);
-            return true;
-          }
-          return store.cas(key, bytes, cas);
-        });
-        const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
-        emit(ctx.io, options, { key, written, bytes: size }, (r) =>
-          r.written
-            ? `wrote ${r.key} (${r.bytes} bytes)`
-            : `${style.red(ctx.io, 'not written')}: ${r.key} is not at index ${cas}`,
+    run(ctx, async (key, value, options) => {
+      if ((value === undefined) === (options.file === undefined)) {
+        throw new CliExit(
+          ExitCode.USAGE,
+          'error: give either a value or --file, not both or neither',
         );
-        return written ? ExitCode.OK : ExitCode.FAILURE;
-      },
-    ),
+      }
+      const bytes =
+        options.file === undefined ? (value as string) : await readInputFile(ctx, options.file);
+      const cas = options.cas === undefined ? undefined : Number(options.cas);
+      if (cas !== undefined && (!Number.isInteger(cas) || cas < 0)) {
+        throw new CliExit(
+          ExitCode.USAGE,
+          `error: --cas must be a ModifyIndex (a whole number), got ${options.cas}`,
+        );
+      }
+      const written = await withStore(ctx, options, async (store) => {
+        if (cas === undefined) {
+          await store.put(key, bytes);
+          return true;
+        }
+        return store.cas(key, bytes, cas);
+      });
+      const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+      emit(ctx.io, options, { key, written, bytes: size }, (r) =>
+        r.written
+          ? `wrote ${r.key} (${r.bytes} bytes)`
+          : `${style.red(ctx.io, 'not written')}: ${r.key} is not at index ${cas}`,
+      );
+      return written ? ExitCode.OK : ExitCode.FAILURE;
+    }),
   );
 
   withStoreFlags(
@@ -93,7 +85,7 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .option('-r, --recursive', 'list every key under the prefix')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (prefix: string, options: KvOptions & { recursive?: boolean }) => {
+    run(ctx, async (prefix, options) => {
       const { value: keys } = await withStore(ctx, options, (store) =>
         store.keys(prefix, options.recursive ? {} : { separator: '/' }),
       );
@@ -109,7 +101,7 @@ export function registerKvCommand(program: Command, ctx: ProgramContext): void {
       .option('-r, --recursive', 'delete every key under the prefix')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (key: string, options: KvOptions & { recursive?: boolean }) => {
+    run(ctx, async (key, options) => {
       if (options.recursive && key === '')
         throw new CliExit(ExitCode.USAGE, 'error: refusing to delete the whole store');
       const deleted = await withStore(ctx, options, async (store) => {

@@ -1,5 +1,5 @@
+import { ExitCode } from '@p2/cli-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../exit-codes.js';
 import { type Harness, startHarness } from '../../test-support.js';
 
 let h: Harness;

@@ -2,23 +2,23 @@
  * `p2 label get|set|rm|query` — labels of nodes, pods (`<node>/<pod>`), replication controllers,
  * rolls and pod clusters, through `@p2/labels` (P2's p2-label `show`/`apply`, plus selector queries).
  */
+import type { Command } from '@commander-js/extra-typings';
+import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  type OutputOptions,
+  parseAssignments,
+  run,
+  style,
+  table,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
 import { entityLabels, type LabelView, queryLabels } from '@p2/inspect';
 import { assertLabelType, LabelStore, type LabelType } from '@p2/keyspace';
 import { labelSetString, parseSelector } from '@p2/labels';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import {
-  parseAssignments,
-  run,
-  type StoreFlags,
-  withStore,
-  withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
-
-interface LabelOptions extends OutputOptions, StoreFlags {}
 
 const TYPES_HELP = 'node, pod (id <node>/<pod>), replication_controller, rolls, pod_clusters';
 
@@ -31,7 +31,7 @@ function show(view: LabelView): string {
   return `${view.type}/${view.id}: ${labelSetString(view.labels)}`;
 }
 
-export function registerLabelCommand(program: Command, ctx: ProgramContext): void {
+export function registerLabelCommand(program: Command, ctx: CliContext): void {
   const label = program
     .command('label')
     .description(`Read, change and query labels (types: ${TYPES_HELP})`);
@@ -44,7 +44,7 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
       .argument('<id>', 'node name, <node>/<pod>, or a UUID')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (type: string, id: string, options: LabelOptions) => {
+    run(ctx, async (type, id, options) => {
       const t = labelType(type);
       const view = await withStore(ctx, options, (store) => entityLabels(store, t, id));
       emit(ctx.io, options, view, show);
@@ -64,11 +64,10 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
         throw new CliExit(ExitCode.USAGE, 'error: name the entity (an id), or pass --selector');
       return { ids: [id], rest };
     }
-    const matches = await labelStore.select(t, parseSelector(selector));
-    return { ids: matches.map((m) => m.id).sort(), rest: args };
+    return { ids: await labelStore.selectIds(t, parseSelector(selector)), rest: args };
   };
 
-  const report = (views: LabelView[], bySelector: boolean, options: LabelOptions) => {
+  const report = (views: LabelView[], bySelector: boolean, options: OutputOptions) => {
     if (bySelector) {
       emit(ctx.io, options, views, (v) =>
         v.length === 0
@@ -95,25 +94,17 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
       )
       .option('--json', 'print JSON'),
   ).action(
-    run(
-      ctx,
-      async (type: string, args: string[], options: LabelOptions & { selector?: string }) => {
-        const t = labelType(type);
-        const views = await withStore(ctx, options, async (store) => {
-          const labelStore = new LabelStore(store);
-          const { ids, rest } = await targets(labelStore, t, args, options.selector);
-          if (rest.length === 0)
-            throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
-          const set = parseAssignments(rest, 'a label');
-          if (ids.length > 1) await labelStore.applyBatch(ids.map((id) => ({ type: t, id, set })));
-          else if (ids.length === 1) await labelStore.apply({ type: t, id: ids[0] as string, set });
-          const out: LabelView[] = [];
-          for (const id of ids) out.push(await entityLabels(labelStore, t, id));
-          return out;
-        });
-        report(views, options.selector !== undefined, options);
-      },
-    ),
+    run(ctx, async (type, args, options) => {
+      const t = labelType(type);
+      const views = await withStore(ctx, options, async (store) => {
+        const labelStore = new LabelStore(store);
+        const { ids, rest } = await targets(labelStore, t, args, options.selector);
+        if (rest.length === 0)
+          throw new CliExit(ExitCode.USAGE, 'error: give at least one KEY=VALUE');
+        return labelStore.applyEach(t, ids, { set: parseAssignments(rest, 'a label') });
+      });
+      report(views, options.selector !== undefined, options);
+    }),
   );
 
   withStoreFlags(
@@ -131,36 +122,21 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
       .option('--all', 'remove every label')
       .option('--json', 'print JSON'),
   ).action(
-    run(
-      ctx,
-      async (
-        type: string,
-        args: string[],
-        options: LabelOptions & { all?: boolean; selector?: string },
-      ) => {
-        const t = labelType(type);
-        const views = await withStore(ctx, options, async (store) => {
-          const labelStore = new LabelStore(store);
-          const { ids, rest: keys } = await targets(labelStore, t, args, options.selector);
-          if ((keys.length === 0) === !options.all) {
-            throw new CliExit(
-              ExitCode.USAGE,
-              'error: name the label keys to remove, or pass --all (not both)',
-            );
-          }
-          const out: LabelView[] = [];
-          for (const id of ids) {
-            if (options.all) await labelStore.removeAll(t, id);
-            else await labelStore.apply({ type: t, id, remove: keys });
-            out.push(
-              options.all ? { type: t, id, labels: {} } : await entityLabels(labelStore, t, id),
-            );
-          }
-          return out;
-        });
-        report(views, options.selector !== undefined, options);
-      },
-    ),
+    run(ctx, async (type, args, options) => {
+      const t = labelType(type);
+      const views = await withStore(ctx, options, async (store) => {
+        const labelStore = new LabelStore(store);
+        const { ids, rest: keys } = await targets(labelStore, t, args, options.selector);
+        if ((keys.length === 0) === !options.all) {
+          throw new CliExit(
+            ExitCode.USAGE,
+            'error: name the label keys to remove, or pass --all (not both)',
+          );
+        }
+        return labelStore.applyEach(t, ids, options.all ? { removeAll: true } : { remove: keys });
+      });
+      report(views, options.selector !== undefined, options);
+    }),
   );
 
   withStoreFlags(
@@ -177,7 +153,7 @@ export function registerLabelCommand(program: Command, ctx: ProgramContext): voi
       )
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (type: string, selector: string, options: LabelOptions) => {
+    run(ctx, async (type, selector, options) => {
       const t = labelType(type);
       const parsed = parseSelector(selector);
       const views = await withStore(ctx, options, (store) => queryLabels(store, t, parsed));

@@ -2,6 +2,7 @@
  * `p2 launch` for real: runit, a Unix user, cgroups, the hello app served over loopback HTTP.
  * Needs root. Every name starts with p2t- and everything is removed afterwards.
  */
+
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -22,10 +23,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { ExitCode } from '@p2/cli-kit';
 import { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../exit-codes.js';
 import { runCli } from '../../program.js';
 import { capture } from '../../test-support.js';
 

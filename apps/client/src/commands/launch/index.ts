@@ -3,55 +3,24 @@
  * through the host agent's `launchPod`. A download progress bar shows on a terminal. With
  * `--keyring`, the manifest must be signed by a key in it (P2's `keyring` policy).
  */
+
 import { resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
+import {
+  type CliContext,
+  CliExit,
+  collect,
+  ExitCode,
+  emit,
+  fetchManifest,
+  loadManifest,
+  nodeName,
+  progressBar,
+  run,
+  style,
+} from '@p2/cli-kit';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { type LocalLaunch, launchPod } from '@p2/host-agent';
-import { lintManifest, type Manifest, parseManifest } from '@p2/manifest';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { collect, loadManifest, nodeName, run } from '../../lib/command.js';
-import { progressBar } from '../../lib/progress.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
-
-interface LaunchOptions extends OutputOptions {
-  nodeName?: string;
-  podRoot: string;
-  serviceRoot: string;
-  start: boolean;
-  keyring?: string;
-  allowedUser: string[];
-  allowLocalDir: string[];
-  allowRunAs: string[];
-  runAsMinUid: string;
-  cgroups: boolean;
-}
-
-async function readManifest(ctx: ProgramContext, source: string): Promise<Manifest> {
-  if (!/^https?:\/\//.test(source)) return loadManifest(ctx, source, { strict: true });
-  let response: Response;
-  try {
-    response = await fetch(source);
-  } catch (error) {
-    throw new CliExit(
-      ExitCode.FAILURE,
-      `error: cannot fetch ${source}: ${(error as Error).message}`,
-    );
-  }
-  if (response.status === 404)
-    throw new CliExit(ExitCode.NOT_FOUND, `error: ${source} answered 404`);
-  if (!response.ok)
-    throw new CliExit(ExitCode.FAILURE, `error: ${source} answered ${response.status}`);
-  const manifest = parseManifest(new Uint8Array(await response.arrayBuffer()), { source });
-  const { errors } = lintManifest(manifest);
-  if (errors.length > 0) {
-    throw new CliExit(
-      ExitCode.INVALID_INPUT,
-      `error: ${source} is not a valid pod manifest:\n${errors.map((e) => `  ${e.path}: ${e.message}`).join('\n')}`,
-    );
-  }
-  return manifest;
-}
 
 function runAsMinUid(text: string): number {
   const value = Number(text);
@@ -63,7 +32,7 @@ function runAsMinUid(text: string): number {
   return value;
 }
 
-export function registerLaunchCommand(program: Command, ctx: ProgramContext): void {
+export function registerLaunchCommand(program: Command, ctx: CliContext): void {
   program
     .command('launch')
     .description('Install and run a pod on this host, without a store (P2: p2-launch)')
@@ -99,8 +68,10 @@ export function registerLaunchCommand(program: Command, ctx: ProgramContext): vo
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
     .option('--json', 'print JSON')
     .action(
-      run(ctx, async (source: string, options: LaunchOptions) => {
-        const manifest = await readManifest(ctx, source);
+      run(ctx, async (source, options) => {
+        const manifest = /^https?:\/\//.test(source)
+          ? await fetchManifest(source)
+          : await loadManifest(ctx, source, { strict: true });
         if (!options.keyring && options.allowedUser.length > 0)
           throw new CliExit(ExitCode.USAGE, 'error: --allowed-user needs --keyring');
         const minUid = runAsMinUid(options.runAsMinUid);

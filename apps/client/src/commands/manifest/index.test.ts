@@ -1,9 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ExitCode, type Io } from '@p2/cli-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../exit-codes.js';
-import type { Io } from '../../output.js';
 import { runCli } from '../../program.js';
 
 function capture(): Io & { out: string; err: string } {

@@ -2,21 +2,18 @@
  * `p2 manifest check|digest|show FILE` — read a pod manifest from a file and check it, print its
  * SHA, or print the parsed model. One code path per command for `--json` and the human view.
  */
+import type { Command } from '@commander-js/extra-typings';
+import { type CliContext, ExitCode, emit, readInputFile, run, style } from '@p2/cli-kit';
 import { checkManifest, type Manifest, type ManifestCheck, parseManifest } from '@p2/manifest';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { readInputFile } from '../../lib/command.js';
-import { emit, type OutputOptions, reportError, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 /** What `p2 manifest check` reports (the same object is printed by `--json`). */
 type CheckReport = { file: string } & ManifestCheck;
 
-async function loadManifest(ctx: ProgramContext, file: string): Promise<Manifest> {
+async function loadManifest(ctx: CliContext, file: string): Promise<Manifest> {
   return parseManifest(await readInputFile(ctx, file, 'manifest file'), { source: file });
 }
 
-function renderCheck(ctx: ProgramContext, r: CheckReport): string {
+function renderCheck(ctx: CliContext, r: CheckReport): string {
   const { io } = ctx;
   const lines = [
     `${r.valid ? style.green(io, 'ok') : style.red(io, 'invalid')}  ${r.file}`,
@@ -42,16 +39,11 @@ function jsonSafe(value: unknown): unknown {
 }
 
 /** Registers `p2 manifest` and its subcommands on `program`. */
-export function registerManifestCommand(program: Command, ctx: ProgramContext): void {
+export function registerManifestCommand(program: Command, ctx: CliContext): void {
   const manifest = program.command('manifest').description('Check, digest and show pod manifests');
-
-  const run = async (options: OutputOptions, body: () => Promise<ExitCode>): Promise<void> => {
-    try {
-      ctx.setExitCode(await body());
-    } catch (error) {
-      ctx.setExitCode(reportError(ctx.io, options, error, ExitCode.INVALID_INPUT));
-    }
-  };
+  // A manifest that cannot be read or parsed is invalid input, whatever the error.
+  const check = <Args extends unknown[]>(body: (...args: Args) => Promise<ExitCode>) =>
+    run(ctx, body, ExitCode.INVALID_INPUT);
 
   manifest
     .command('check')
@@ -60,37 +52,37 @@ export function registerManifestCommand(program: Command, ctx: ProgramContext): 
     )
     .argument('<file>', 'manifest file (plain or clearsigned YAML)')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: OutputOptions) => {
-      await run(options, async () => {
+    .action(
+      check(async (file, options) => {
         const report: CheckReport = { file, ...checkManifest(await loadManifest(ctx, file)) };
         emit(ctx.io, options, report, (r) => renderCheck(ctx, r));
         return report.valid ? ExitCode.OK : ExitCode.INVALID_INPUT;
-      });
-    });
+      }),
+    );
 
   manifest
     .command('digest')
     .description("Print the manifest's SHA (P2's SHA-256 of its canonical form)")
     .argument('<file>', 'manifest file (plain or clearsigned YAML)')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: OutputOptions) => {
-      await run(options, async () => {
+    .action(
+      check(async (file, options) => {
         const m = await loadManifest(ctx, file);
         emit(ctx.io, options, { id: m.id, sha: m.sha() }, (d) => d.sha);
         return ExitCode.OK;
-      });
-    });
+      }),
+    );
 
   manifest
     .command('show')
     .description('Print the parsed manifest (canonical YAML, or the model with --json)')
     .argument('<file>', 'manifest file (plain or clearsigned YAML)')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: OutputOptions) => {
-      await run(options, async () => {
+    .action(
+      check(async (file, options) => {
         const m = await loadManifest(ctx, file);
         emit(ctx.io, options, jsonSafe(m.toJSON()), () => m.canonicalYaml());
         return ExitCode.OK;
-      });
-    });
+      }),
+    );
 }

@@ -3,26 +3,22 @@
  * is scheduled, against reality in the store (and the installs on disk when the pod root is here).
  * The plan is the host agent's own (`planDeploy`, from the deploy's step decisions).
  */
-import { type PodPlan, planDeploy } from '@p2/host-agent';
-import { PodTree } from '@p2/keyspace';
-import type { Manifest } from '@p2/manifest';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import {
+  type CliContext,
+  emit,
+  type Io,
   loadManifest,
   nodeName,
   run,
-  type StoreFlags,
+  style,
+  table,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { emit, type Io, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
-
-interface PlanOptions extends OutputOptions, StoreFlags {
-  node?: string;
-  podRoot: string;
-}
+} from '@p2/cli-kit';
+import { type PodPlan, planDeploy } from '@p2/host-agent';
+import { PodTree } from '@p2/keyspace';
+import type { Manifest } from '@p2/manifest';
 
 const show = (v: unknown) => (v === undefined ? '∅' : JSON.stringify(v));
 
@@ -67,7 +63,7 @@ function render(io: Io, plan: PodPlan): string {
   return lines.join('\n');
 }
 
-export function registerPlanCommand(program: Command, ctx: ProgramContext): void {
+export function registerPlanCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('plan')
@@ -81,7 +77,7 @@ export function registerPlanCommand(program: Command, ctx: ProgramContext): void
       )
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (file: string, options: PlanOptions) => {
+    run(ctx, async (file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const node = nodeName(options.node);
       const read = async (tree: PodTree): Promise<Manifest | undefined> =>

@@ -3,24 +3,23 @@
  * controllers over `@p2/rc`'s store (P2's p2-rctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
-import { inspectRc, listRcs, type RcView, rcView } from '@p2/inspect';
-import { RcStore } from '@p2/rc';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import {
+  type CliContext,
   collect,
+  emit,
+  type Io,
   loadManifest,
   parseAssignments,
   run,
-  type StoreFlags,
+  style,
+  table,
   wholeNumber,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { emit, type Io, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
-
-type Options = OutputOptions & StoreFlags;
+} from '@p2/cli-kit';
+import { inspectRc, listRcs, type RcView, rcView } from '@p2/inspect';
+import { RcStore } from '@p2/rc';
 
 /** An RC for people (`rc get` adds its nodes). */
 function renderRc(io: Io, rc: RcView): string {
@@ -41,7 +40,7 @@ function renderRc(io: Io, rc: RcView): string {
   ].join('\n');
 }
 
-export function registerRcCommand(program: Command, ctx: ProgramContext): void {
+export function registerRcCommand(program: Command, ctx: CliContext): void {
   const rc = program.command('rc').description('Replication controllers (P2: p2-rctl)');
 
   withStoreFlags(
@@ -67,45 +66,29 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .option('--disabled', 'create disabled')
       .option('--json', 'print JSON'),
   ).action(
-    run(
-      ctx,
-      async (
-        options: Options & {
-          manifest: string;
-          nodeSelector: string;
-          replicas: string;
-          podLabel: string[];
-          rcLabel: string[];
-          availabilityZone?: string;
-          clusterName?: string;
-          allocationStrategy: string;
-          spreadKey?: string;
-          disabled?: boolean;
-        },
-      ) => {
-        const manifest = await loadManifest(ctx, options.manifest, { strict: true });
-        const created = await withStore(ctx, options, (store) =>
-          new RcStore(store).create({
-            manifest,
-            nodeSelector: options.nodeSelector,
-            replicasDesired: wholeNumber(options.replicas, '--replicas'),
-            podLabels: parseAssignments(options.podLabel, 'a pod label'),
-            rcLabels: parseAssignments(options.rcLabel, 'an RC label'),
-            allocationStrategy: options.allocationStrategy,
-            disabled: Boolean(options.disabled),
-            ...(options.availabilityZone ? { availabilityZone: options.availabilityZone } : {}),
-            ...(options.clusterName ? { clusterName: options.clusterName } : {}),
-            ...(options.spreadKey ? { topologySpreadKey: options.spreadKey } : {}),
-          }),
-        );
-        emit(
-          ctx.io,
-          options,
-          rcView(created),
-          (v) => `${style.green(ctx.io, 'created')} ${renderRc(ctx.io, v)}`,
-        );
-      },
-    ),
+    run(ctx, async (options) => {
+      const manifest = await loadManifest(ctx, options.manifest, { strict: true });
+      const created = await withStore(ctx, options, (store) =>
+        new RcStore(store).create({
+          manifest,
+          nodeSelector: options.nodeSelector,
+          replicasDesired: wholeNumber(options.replicas, '--replicas'),
+          podLabels: parseAssignments(options.podLabel, 'a pod label'),
+          rcLabels: parseAssignments(options.rcLabel, 'an RC label'),
+          allocationStrategy: options.allocationStrategy,
+          disabled: Boolean(options.disabled),
+          ...(options.availabilityZone ? { availabilityZone: options.availabilityZone } : {}),
+          ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+          ...(options.spreadKey ? { topologySpreadKey: options.spreadKey } : {}),
+        }),
+      );
+      emit(
+        ctx.io,
+        options,
+        rcView(created),
+        (v) => `${style.green(ctx.io, 'created')} ${renderRc(ctx.io, v)}`,
+      );
+    }),
   );
 
   withStoreFlags(
@@ -116,7 +99,7 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .option('-m, --manifest', 'print only its manifest (YAML)')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (id: string, options: Options & { manifest?: boolean }) => {
+    run(ctx, async (id, options) => {
       const { rc: view, manifest } = await withStore(ctx, options, (store) => inspectRc(store, id));
       const raw = manifest.text();
       if (options.manifest && !options.json) ctx.io.stdout(raw.endsWith('\n') ? raw : `${raw}\n`);
@@ -127,7 +110,7 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
   withStoreFlags(
     rc.command('list').description('List replication controllers').option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (options: Options) => {
+    run(ctx, async (options) => {
       const { rcs: views, errors } = await withStore(ctx, options, listRcs);
       emit(ctx.io, options, views, (v) =>
         v.length === 0
@@ -155,7 +138,7 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .argument('<n>', 'replicas')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (id: string, n: string, options: Options) => {
+    run(ctx, async (id, n, options) => {
       const replicas = wholeNumber(n, 'the replica count');
       const updated = await withStore(ctx, options, (store) =>
         new RcStore(store).setDesiredReplicas(id, replicas),
@@ -184,7 +167,7 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
         .argument('<id>', 'RC id')
         .option('--json', 'print JSON'),
     ).action(
-      run(ctx, async (id: string, options: Options) => {
+      run(ctx, async (id, options) => {
         const updated = await withStore(ctx, options, (store) =>
           enable ? new RcStore(store).enable(id) : new RcStore(store).disable(id),
         );
@@ -208,7 +191,7 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .option('-f, --force', 'delete even with replicas desired (its pods stay scheduled)')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (id: string, options: Options & { force?: boolean }) => {
+    run(ctx, async (id, options) => {
       await withStore(ctx, options, (store) =>
         new RcStore(store).delete(id, { force: Boolean(options.force) }),
       );
@@ -226,7 +209,7 @@ export function registerRcCommand(program: Command, ctx: ProgramContext): void {
       .argument('<manifest>', 'manifest file (same pod id)')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (id: string, file: string, options: Options) => {
+    run(ctx, async (id, file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const updated = await withStore(ctx, options, (store) =>
         new RcStore(store).updateManifest(id, manifest),

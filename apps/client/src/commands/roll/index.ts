@@ -2,25 +2,24 @@
  * `p2 roll start|status|pause|resume|cancel` — rolling updates from one replication controller to
  * another over `@p2/rc`'s roll store (P2's p2-rctl schedule-update); the roll farm acts on them.
  */
-import { inspectRolls } from '@p2/inspect';
-import { RollStore } from '@p2/roll';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
+import type { Command } from '@commander-js/extra-typings';
 import {
+  type CliContext,
+  CliExit,
   durationMs,
+  ExitCode,
+  emit,
   run,
-  type StoreFlags,
+  style,
+  table,
   wholeNumber,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { table } from '../../lib/table.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { inspectRolls } from '@p2/inspect';
+import { RollStore } from '@p2/roll';
 
-type Options = OutputOptions & StoreFlags;
-
-export function registerRollCommand(program: Command, ctx: ProgramContext): void {
+export function registerRollCommand(program: Command, ctx: CliContext): void {
   const roll = program.command('roll').description('Rolling updates from one RC to another');
 
   withStoreFlags(
@@ -50,58 +49,41 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
       .option('--delay <duration>', 'pause between steps')
       .option('--json', 'print JSON'),
   ).action(
-    run(
-      ctx,
-      async (
-        options: Options & {
-          old: string;
-          new: string;
-          desired: string;
-          minimum: string;
-          strategy: string;
-          maxSurge?: string;
-          maxUnavailable?: string;
-          deadline?: string;
-          rollback?: boolean;
-          leaveOld?: boolean;
-          delay?: string;
-        },
-      ) => {
-        if (options.strategy !== 'surge' && options.strategy !== 'unavailable') {
-          throw new CliExit(
-            ExitCode.USAGE,
-            `error: --strategy must be surge or unavailable, got ${JSON.stringify(options.strategy)}`,
-          );
-        }
-        const created = await withStore(ctx, options, (store) =>
-          new RollStore(store).create({
-            oldRc: options.old,
-            newRc: options.new,
-            desiredReplicas: wholeNumber(options.desired, '--desired'),
-            minimumReplicas: wholeNumber(options.minimum, '--minimum'),
-            strategy: options.strategy as 'surge' | 'unavailable',
-            autoRollback: Boolean(options.rollback),
-            leaveOld: Boolean(options.leaveOld),
-            deployer: ctx.env.USER ?? '',
-            ...(options.maxSurge ? { maxSurge: wholeNumber(options.maxSurge, '--max-surge') } : {}),
-            ...(options.maxUnavailable
-              ? { maxUnavailable: wholeNumber(options.maxUnavailable, '--max-unavailable') }
-              : {}),
-            ...(options.deadline
-              ? { progressDeadlineMs: durationMs(options.deadline, '--deadline') }
-              : {}),
-            ...(options.delay ? { rollDelayMs: durationMs(options.delay, '--delay') } : {}),
-          }),
+    run(ctx, async (options) => {
+      if (options.strategy !== 'surge' && options.strategy !== 'unavailable') {
+        throw new CliExit(
+          ExitCode.USAGE,
+          `error: --strategy must be surge or unavailable, got ${JSON.stringify(options.strategy)}`,
         );
-        emit(
-          ctx.io,
-          options,
-          created,
-          (r) =>
-            `${style.green(ctx.io, 'scheduled')} rolling update ${r.oldRc} → ${r.newRc} (${r.desiredReplicas} desired, ≥ ${r.minimumReplicas} healthy, ${r.strategy})`,
-        );
-      },
-    ),
+      }
+      const created = await withStore(ctx, options, (store) =>
+        new RollStore(store).create({
+          oldRc: options.old,
+          newRc: options.new,
+          desiredReplicas: wholeNumber(options.desired, '--desired'),
+          minimumReplicas: wholeNumber(options.minimum, '--minimum'),
+          strategy: options.strategy as 'surge' | 'unavailable',
+          autoRollback: Boolean(options.rollback),
+          leaveOld: Boolean(options.leaveOld),
+          deployer: ctx.env.USER ?? '',
+          ...(options.maxSurge ? { maxSurge: wholeNumber(options.maxSurge, '--max-surge') } : {}),
+          ...(options.maxUnavailable
+            ? { maxUnavailable: wholeNumber(options.maxUnavailable, '--max-unavailable') }
+            : {}),
+          ...(options.deadline
+            ? { progressDeadlineMs: durationMs(options.deadline, '--deadline') }
+            : {}),
+          ...(options.delay ? { rollDelayMs: durationMs(options.delay, '--delay') } : {}),
+        }),
+      );
+      emit(
+        ctx.io,
+        options,
+        created,
+        (r) =>
+          `${style.green(ctx.io, 'scheduled')} rolling update ${r.oldRc} → ${r.newRc} (${r.desiredReplicas} desired, ≥ ${r.minimumReplicas} healthy, ${r.strategy})`,
+      );
+    }),
   );
 
   withStoreFlags(
@@ -111,7 +93,7 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
       .argument('[id]', 'update id (= new RC id)')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (id: string | undefined, options: Options) => {
+    run(ctx, async (id, options) => {
       const rows = await withStore(ctx, options, (store) => inspectRolls(store, id));
       if (id && rows.length === 0)
         throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
@@ -147,7 +129,7 @@ export function registerRollCommand(program: Command, ctx: ProgramContext): void
         .argument('<id>', 'update id (= new RC id)')
         .option('--json', 'print JSON'),
     ).action(
-      run(ctx, async (id: string, options: Options) => {
+      run(ctx, async (id, options) => {
         await withStore(ctx, options, async (store) => {
           const rolls = new RollStore(store);
           if (!(await rolls.get(id)))

@@ -3,18 +3,18 @@
  * with lint errors is refused before anything is written, and the file's bytes are stored verbatim
  * (so a clearsigned manifest keeps its signature).
  */
-import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import {
+  type CliContext,
+  emit,
   loadManifest,
   nodeName,
   run,
-  type StoreFlags,
+  style,
   withStore,
   withStoreFlags,
-} from '../../lib/command.js';
-import { emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
+} from '@p2/cli-kit';
+import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
 
 /** What `p2 schedule` prints (P2 printed `{"pod_id","pod_unique_key"}`; we keep those names). */
 interface ScheduleResult {
@@ -26,12 +26,7 @@ interface ScheduleResult {
   signed: boolean;
 }
 
-interface ScheduleOptions extends OutputOptions, StoreFlags {
-  node?: string;
-  uuid?: boolean;
-}
-
-export function registerScheduleCommand(program: Command, ctx: ProgramContext): void {
+export function registerScheduleCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('schedule')
@@ -41,7 +36,7 @@ export function registerScheduleCommand(program: Command, ctx: ProgramContext): 
       .option('--uuid', 'schedule a uuid pod: pods/<uuid> plus an intent index (P2: --uuid-pod)')
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (file: string, options: ScheduleOptions) => {
+    run(ctx, async (file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const node = nodeName(options.node);
       const result = await withStore(ctx, options, async (store) => {

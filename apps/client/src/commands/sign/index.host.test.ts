@@ -1,11 +1,12 @@
 /** Interop with real GnuPG: what `gpg --clearsign` writes verifies with `p2 verify`, and the reverse. */
+
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ExitCode } from '@p2/cli-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../../../../../vitest.shared.js';
-import { ExitCode } from '../../exit-codes.js';
 import { type Harness, startHarness } from '../../test-support.js';
 
 const run = promisify(execFile);

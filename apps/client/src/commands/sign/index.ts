@@ -2,54 +2,34 @@
  * `p2 sign MANIFEST --key SECRET [--cosign] [--serial N] [--expires WHEN]`: clearsigned manifests as
  * P2's keyring policy wants them, through `@p2/auth`.
  */
+
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
 import { cosignManifest, loadSecretKeys, signManifest, stampDeployMetadata } from '@p2/auth';
-import { parseGoDuration, parseManifest } from '@p2/manifest';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { loadManifest, readInputFile, run } from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
-
-interface SignOptions extends OutputOptions {
-  key: string;
-  passphraseFile?: string;
-  output?: string;
-  cosign?: boolean;
-  serial?: string;
-  expires?: string;
-}
-
-const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
+import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  loadManifest,
+  readInputFile,
+  run,
+  style,
+  timeOrDuration,
+  wholeNumber,
+} from '@p2/cli-kit';
+import { parseManifest } from '@p2/manifest';
 
 /** `--serial N` and `--expires TIME|DURATION` → the replay metadata to stamp (see @p2/auth). */
-function deployMetadata(options: SignOptions, now: Date): { serial?: number; expires?: Date } {
+function deployMetadata(
+  options: { serial?: string; expires?: string },
+  now: Date,
+): { serial?: number; expires?: Date } {
   const out: { serial?: number; expires?: Date } = {};
-  if (options.serial !== undefined) {
-    const serial = Number(options.serial);
-    if (!/^\d+$/.test(options.serial) || !Number.isSafeInteger(serial)) {
-      throw new CliExit(
-        ExitCode.USAGE,
-        `error: --serial must be a whole number ≥ 0, got ${JSON.stringify(options.serial)}`,
-      );
-    }
-    out.serial = serial;
-  }
+  if (options.serial !== undefined) out.serial = wholeNumber(options.serial, '--serial');
   if (options.expires !== undefined) {
-    const ms = parseGoDuration(options.expires);
-    const expires =
-      ms !== undefined && ms > 0
-        ? new Date(now.getTime() + ms)
-        : RFC3339.test(options.expires)
-          ? new Date(options.expires)
-          : undefined;
-    if (!expires || Number.isNaN(expires.getTime())) {
-      throw new CliExit(
-        ExitCode.USAGE,
-        `error: --expires must be an RFC 3339 time (2026-12-01T00:00:00Z) or a duration from now (72h), got ${JSON.stringify(options.expires)}`,
-      );
-    }
+    const expires = timeOrDuration(options.expires, '--expires', now);
     if (expires.getTime() <= now.getTime()) {
       throw new CliExit(
         ExitCode.USAGE,
@@ -74,7 +54,7 @@ interface SignResult {
   signed?: string;
 }
 
-export function registerSignCommand(program: Command, ctx: ProgramContext): void {
+export function registerSignCommand(program: Command, ctx: CliContext): void {
   program
     .command('sign')
     .description('Clearsign a pod manifest (the form keyring deploy policies require)')
@@ -93,7 +73,7 @@ export function registerSignCommand(program: Command, ctx: ProgramContext): void
     )
     .option('--json', 'print JSON (with the signed text when writing to stdout)')
     .action(
-      run(ctx, async (file: string, options: SignOptions) => {
+      run(ctx, async (file, options) => {
         const manifest = await loadManifest(ctx, file, { strict: true });
         const metadata = deployMetadata(options, new Date());
         const stamping = metadata.serial !== undefined || metadata.expires !== undefined;

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ExitCode } from '@p2/cli-kit';
 import { LabelStore } from '@p2/keyspace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../exit-codes.js';
 import { type Harness, startHarness } from '../../test-support.js';
 
 let h: Harness;

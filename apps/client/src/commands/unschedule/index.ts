@@ -3,12 +3,18 @@
  * pod's intent and labels, or a uuid pod; refuses a pod a replication controller placed unless
  * `--force`, or `--deallocate` also lowers the controller's replica count.
  */
+import type { Command } from '@commander-js/extra-typings';
+import {
+  type CliContext,
+  CliExit,
+  ExitCode,
+  emit,
+  run,
+  style,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
 import { unschedulePod } from '@p2/rc';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { run, type StoreFlags, withStore, withStoreFlags } from '../../lib/command.js';
-import { CliExit, emit, type OutputOptions, style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
 
 /** What `p2 unschedule` prints (P2's field names). */
 interface UnscheduleResult {
@@ -20,13 +26,7 @@ interface UnscheduleResult {
   rc?: { id: string; replicasDesired: number };
 }
 
-interface UnscheduleOptions extends OutputOptions, StoreFlags {
-  node?: string;
-  force?: boolean;
-  deallocate?: boolean;
-}
-
-export function registerUnscheduleCommand(program: Command, ctx: ProgramContext): void {
+export function registerUnscheduleCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('unschedule')
@@ -43,7 +43,7 @@ export function registerUnscheduleCommand(program: Command, ctx: ProgramContext)
       )
       .option('--json', 'print JSON'),
   ).action(
-    run(ctx, async (pod: string, options: UnscheduleOptions) => {
+    run(ctx, async (pod, options) => {
       const done = await withStore(ctx, options, (store) =>
         unschedulePod(store, {
           pod,

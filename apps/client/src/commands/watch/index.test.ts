@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ExitCode } from '@p2/cli-kit';
 import { createStore } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode } from '../../exit-codes.js';
 import { runCli } from '../../program.js';
 import { capture, type Harness, startHarness } from '../../test-support.js';
 

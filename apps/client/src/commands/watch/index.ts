@@ -2,19 +2,12 @@
  * `p2 watch [--node N] [--pod P]` — `p2 inspect` live (`@p2/inspect`'s watchInspection): redraws on
  * a terminal, one JSON line per change when piped or with `--json`.
  */
+import type { Command } from '@commander-js/extra-typings';
+import { type CliContext, ExitCode, run, style, withStore, withStoreFlags } from '@p2/cli-kit';
 import { watchInspection } from '@p2/inspect';
-import type { Command } from 'commander';
-import { ExitCode } from '../../exit-codes.js';
-import { run, withStore, withStoreFlags } from '../../lib/command.js';
-import { style } from '../../output.js';
-import type { ProgramContext } from '../../program.js';
-import { filterOf, type InspectOptions, renderInspection } from '../inspect/index.js';
+import { filterOf, renderInspection } from '../inspect/index.js';
 
-interface WatchOptions extends InspectOptions {
-  count?: string;
-}
-
-export function registerWatchCommand(program: Command, ctx: ProgramContext): void {
+export function registerWatchCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
     program
       .command('watch')
@@ -26,7 +19,7 @@ export function registerWatchCommand(program: Command, ctx: ProgramContext): voi
       .option('--count <n>', 'stop after n updates')
       .option('--json', 'print one JSON line per change'),
   ).action(
-    run(ctx, async (options: WatchOptions) => {
+    run(ctx, async (options) => {
       const limit = options.count === undefined ? Number.POSITIVE_INFINITY : Number(options.count);
       if (!Number.isInteger(limit) || limit < 1) {
         ctx.io.stderr(

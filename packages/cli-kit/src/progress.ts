@@ -1,5 +1,18 @@
 /** A one-line download progress bar for terminals (quiet when piped: callers only create it on a TTY). */
-import type { DownloadProgress } from '@p2/hoist';
+
+/** How far a download is (`@p2/hoist`'s `DownloadProgress` is one). */
+export interface DownloadProgress {
+  /** Bytes received so far. */
+  bytes: number;
+  /** The whole size, when known. */
+  total: number | undefined;
+  /** Current speed; 0 when unknown. */
+  bytesPerSecond: number;
+  /** 1 for the first attempt, 2 for the first retry, … */
+  attempt: number;
+  /** `true` once the last byte arrived. */
+  done: boolean;
+}
 
 function size(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -7,7 +20,11 @@ function size(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Renders one progress line (no newline). */
+/**
+ * Renders one progress line (no newline).
+ *
+ * @example progressLine('app', { bytes: 512, total: 1024, bytesPerSecond: 0, attempt: 1, done: false }, 10) // 'app [#####.....]  50% 512 B/1.0 KiB'
+ */
 export function progressLine(label: string, p: DownloadProgress, width = 30): string {
   const speed = p.bytesPerSecond > 0 ? ` ${size(p.bytesPerSecond)}/s` : '';
   const retry = p.attempt > 1 ? ` (attempt ${p.attempt})` : '';
@@ -18,7 +35,12 @@ export function progressLine(label: string, p: DownloadProgress, width = 30): st
   return `${label} [${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}% ${size(p.bytes)}/${size(p.total)}${speed}${retry}`;
 }
 
-/** Returns an `onProgress` callback that redraws a line on `write` (carriage return, clear line). */
+/**
+ * A progress line redrawn in place on `write` (carriage return, clear line), at most every 100 ms
+ * until the download is done; create it only on a TTY.
+ *
+ * @example const bar = progressBar((t) => io.stderr(t)); fetch({ onProgress: (p) => bar.update('app', p) })
+ */
 export function progressBar(write: (text: string) => void): {
   update: (label: string, p: DownloadProgress) => void;
   done: () => void;

@@ -6,7 +6,11 @@ function width(text: string): number {
   return text.replace(ANSI, '').length;
 }
 
-/** Renders rows under a header, columns separated by two spaces; the last column is not padded. */
+/**
+ * Renders rows under a header, columns separated by two spaces; the last column is not padded.
+ *
+ * @example table(['ID', 'NODE'], [['web', 'h1']]) // 'ID   NODE\nweb  h1'
+ */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i] ?? ''))));
   const line = (cells: readonly string[]) =>

@@ -1,21 +1,5 @@
-import { diffJson } from '@p2/host-agent';
 import { describe, expect, it } from 'vitest';
 import { progressBar, progressLine } from './progress.js';
-import { table } from './table.js';
-
-describe('table', () => {
-  it('aligns columns ignoring ANSI colour codes', () => {
-    const out = table(
-      ['A', 'B', 'C'],
-      [
-        ['\u001b[32mgreen\u001b[39m', 'x', 'last'],
-        ['y', 'longer', 'z'],
-      ],
-    );
-    const plain = out.replace(/\u001b\[[0-9;]*m/g, '').split('\n');
-    expect(plain).toEqual(['A      B       C', 'green  x       last', 'y      longer  z']);
-  });
-});
 
 describe('progress', () => {
   it('draws a bar with percentage and sizes when the total is known', () => {
@@ -47,16 +31,5 @@ describe('progress', () => {
     bar.update('a', { ...p, bytes: 4, done: true });
     expect(out.match(/\r\u001b\[2K/g)).toHaveLength(2);
     expect(out.endsWith('100% 4 B/4 B\n')).toBe(true);
-  });
-});
-
-describe('diffJson', () => {
-  it('reports leaf changes, additions and removals by dotted path', () => {
-    expect(diffJson({ a: { b: 1, c: [1] }, d: 1 }, { a: { b: 2, c: [1] }, e: 'x' })).toEqual([
-      { path: 'a.b', from: 1, to: 2 },
-      { path: 'd', from: 1 },
-      { path: 'e', to: 'x' },
-    ]);
-    expect(diffJson({ a: [1, 2] }, { a: [1, 2] })).toEqual([]);
   });
 });

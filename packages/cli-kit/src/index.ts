@@ -1,0 +1,37 @@
+/**
+ * What p2's command-line binaries share: stable exit codes, one error path (people or `--json`),
+ * output that is the same data in both views, colour and progress only on a TTY, tables, argument
+ * parsers, the store flags and reading input files.
+ */
+export {
+  collect,
+  durationMs,
+  parseAssignments,
+  parseWholeNumber,
+  timeOrDuration,
+  wholeNumber,
+} from './args.js';
+export {
+  CliExit,
+  ExitCode,
+  type ExitCodeTable,
+  exitCodeFor,
+  P2_EXIT_CODES,
+  STORE_ACCESS_EXIT_CODES,
+} from './exit-code.js';
+export { fetchManifest, loadManifest, readInputFile } from './files.js';
+export {
+  emit,
+  errorJson,
+  type FormatErrorOptions,
+  formatError,
+  type Io,
+  type OutputOptions,
+  processIo,
+  reportError,
+  style,
+} from './output.js';
+export { type DownloadProgress, progressBar, progressLine } from './progress.js';
+export { type CliContext, run } from './run.js';
+export { nodeName, type StoreFlags, withStore, withStoreFlags } from './store.js';
+export { table } from './table.js';

@@ -1,0 +1,133 @@
+/**
+ * One code path for both views (STYLE.md §11): a command computes its data once, then either prints
+ * it as JSON (`--json`) or renders it for people. Colour only on a TTY, and never with NO_COLOR.
+ */
+import { P2Error } from '@p2/errors';
+import { createColors } from 'picocolors';
+import { CliExit, ExitCode } from './exit-code.js';
+
+/** The options every command with `--json` has. */
+export interface OutputOptions {
+  json?: boolean;
+}
+
+/** Where a command writes; tests pass their own to capture it. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Whether people read stdout: colour and progress only then. */
+  isTTY: boolean;
+}
+
+/** The process's own streams; `isTTY` is false when stdout is piped or NO_COLOR is set. */
+export const processIo: Io = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  isTTY: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+};
+
+/**
+ * Prints `data` as JSON when asked, else the human rendering of the same data (a newline is added
+ * when it lacks one; an empty rendering prints nothing).
+ *
+ * @example emit(io, { json: false }, { id: 'web' }, (pod) => `pod ${pod.id}`) // prints "pod web\n"
+ */
+export function emit<T>(io: Io, options: OutputOptions, data: T, human: (data: T) => string): void {
+  if (options.json) io.stdout(`${JSON.stringify(data, null, 2)}\n`);
+  else {
+    const text = human(data);
+    if (text.length > 0) io.stdout(text.endsWith('\n') ? text : `${text}\n`);
+  }
+}
+
+const ansi = createColors(true);
+const when =
+  (paint: (text: string) => string) =>
+  (io: Io, text: string): string =>
+    io.isTTY ? paint(text) : text;
+
+/** Colours for people: each returns `text` unchanged unless `io` is a TTY. */
+export const style = {
+  bold: when(ansi.bold),
+  red: when(ansi.red),
+  green: when(ansi.green),
+  yellow: when(ansi.yellow),
+  dim: when(ansi.dim),
+};
+
+/** How {@link formatError} starts and ends the line. */
+export interface FormatErrorOptions {
+  /** What the line starts with: `error` (red on a TTY `io`), or the binary's name. */
+  readonly label: string;
+  /** Whether the code follows the message in brackets (dimmed on a TTY `io`). @default true */
+  readonly showCode?: boolean;
+  /** Colours come from here; without it, none. */
+  readonly io?: Io;
+}
+
+/**
+ * An error for people: `<label>: <message> (<code>)`, then `hint: …` when the error has one.
+ *
+ * @example formatError(new P2Error('P2_X', 'boom', { hint: 'retry' }), { label: 'p2-bootstrap' }) // 'p2-bootstrap: boom (P2_X)\nhint: retry\n'
+ */
+export function formatError(error: unknown, options: FormatErrorOptions): string {
+  const io = options.io ?? { ...processIo, isTTY: false };
+  const label = style.red(io, options.label);
+  if (!(error instanceof P2Error))
+    return `${label}: ${error instanceof Error ? error.message : String(error)}\n`;
+  const code = options.showCode === false ? '' : ` ${style.dim(io, `(${error.code})`)}`;
+  return `${label}: ${error.message}${code}\n${error.hint ? `hint: ${error.hint}\n` : ''}`;
+}
+
+/**
+ * The `--json` form of an error: `{ "error": { name, code, message, hint?, details? } }`.
+ *
+ * @example errorJson(new P2Error('P2_X', 'boom')) // '{\n  "error": {\n    "name": "P2Error", …'
+ */
+export function errorJson(error: unknown): string {
+  const body =
+    error instanceof P2Error ? error.toJSON() : { name: 'Error', message: String(error) };
+  return `${JSON.stringify({ error: body }, null, 2)}\n`;
+}
+
+const CLI_ERROR_CODES: Record<number, string> = {
+  [ExitCode.FAILURE]: 'P2_CLI_FAILED',
+  [ExitCode.USAGE]: 'P2_CLI_USAGE',
+  [ExitCode.INVALID_INPUT]: 'P2_CLI_INVALID_INPUT',
+  [ExitCode.NOT_FOUND]: 'P2_CLI_NOT_FOUND',
+  [ExitCode.DENIED]: 'P2_CLI_DENIED',
+};
+
+/**
+ * `p2`'s one error path: prints any error for people on stderr — or, with `--json`, as JSON on
+ * stdout (a {@link CliExit} on both, with a `P2_CLI_*` code) — and returns the exit code to use.
+ *
+ * @example ctx.setExitCode(reportError(io, options, error, exitCodeFor(error)))
+ */
+export function reportError(
+  io: Io,
+  options: OutputOptions,
+  error: unknown,
+  exitCode: ExitCode,
+): ExitCode {
+  if (error instanceof CliExit) {
+    if (error.message) io.stderr(`${error.message}\n`);
+    if (options.json) {
+      // Scripts reading --json get the failure on stdout too, in the same shape as P2Errors.
+      const [first = '', ...rest] = error.message.split('\n');
+      const hint = rest.find((line) => line.startsWith('hint: '))?.slice('hint: '.length);
+      const detail = rest.filter((line) => !line.startsWith('hint: ')).join('\n');
+      const body = {
+        name: 'CliExit',
+        code: CLI_ERROR_CODES[error.exitCode] ?? 'P2_CLI_FAILED',
+        message: `${first.replace(/^error: /, '')}${detail ? `\n${detail}` : ''}`,
+        ...(hint ? { hint } : {}),
+      };
+      io.stdout(`${JSON.stringify({ error: body }, null, 2)}\n`);
+    }
+    return error.exitCode;
+  }
+  if (options.json) io.stdout(errorJson(error));
+  else io.stderr(formatError(error, { label: 'error', io }));
+  return exitCode;
+}
