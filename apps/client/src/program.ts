@@ -3,8 +3,8 @@
  * the binary (`cli.ts`) only parses argv.
  */
 
-import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { type CliContext, ExitCode, processIo } from '@p2/cli-kit';
+import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { type CliContext, runProgram } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
 import { registerInspectCommand } from './commands/inspect/index.js';
@@ -49,25 +49,6 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export async function runCli(argv: string[], overrides: Partial<CliContext> = {}): Promise<number> {
-  let exitCode: number = ExitCode.OK;
-  const ctx: CliContext = {
-    io: processIo,
-    cwd: process.cwd(),
-    env: process.env,
-    ...overrides,
-    setExitCode: (code) => {
-      exitCode = code;
-    },
-  };
-  const program = buildProgram(ctx);
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-    }
-    throw error;
-  }
-  return exitCode;
+export function runCli(argv: string[], overrides: Partial<CliContext> = {}): Promise<number> {
+  return runProgram(buildProgram, argv, overrides);
 }

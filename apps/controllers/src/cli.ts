@@ -15,7 +15,7 @@ import { P2Error, redactCredentials } from '@p2/errors';
 import { findStoreToken } from '@p2/kv';
 import pino from 'pino';
 import { parseFarms, parseMs } from './args.js';
-import { ControllersError, ControllersErrorCode } from './errors.js';
+import { ControllersErrorCode } from './errors.js';
 import { startControllers } from './main.js';
 
 const usage = `Usage: p2-controllers --store URL [options]
@@ -77,11 +77,7 @@ async function main(): Promise<number> {
   });
   let running: ReturnType<typeof startControllers>;
   try {
-    const store = (values.store as string | undefined) ?? process.env.P2_STORE;
-    if (!store)
-      throw new ControllersError(ControllersErrorCode.INVALID_ARGUMENT, 'no store given', {
-        hint: 'pass --store consul://127.0.0.1:8500 or set P2_STORE',
-      });
+    const store = (values.store as string | undefined) ?? process.env.P2_STORE ?? '';
     const str = (k: string) => values[k] as string | undefined;
     const found = await findStoreToken({ flag: str('token') });
     running = startControllers({

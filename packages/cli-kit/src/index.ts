@@ -32,6 +32,6 @@ export {
   style,
 } from './output.js';
 export { type DownloadProgress, progressBar, progressLine } from './progress.js';
-export { type CliContext, run } from './run.js';
+export { type CliContext, run, runProgram } from './run.js';
 export { nodeName, type StoreFlags, withStore, withStoreFlags } from './store.js';
 export { table } from './table.js';

@@ -1,7 +1,7 @@
 /** Running a command body with one error path. */
-import type { Command } from '@commander-js/extra-typings';
+import { type Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { ExitCode, exitCodeFor } from './exit-code.js';
-import { type Io, type OutputOptions, reportError } from './output.js';
+import { type Io, type OutputOptions, processIo, reportError } from './output.js';
 
 /** What a command runs in: where it writes, its working directory and environment. */
 export interface CliContext {
@@ -33,4 +33,37 @@ export function run<Args extends unknown[]>(
       ctx.setExitCode(reportError(ctx.io, options, error, errorExitCode ?? exitCodeFor(error)));
     }
   };
+}
+
+/**
+ * Runs a commander program with `argv` (without node and script) and returns the exit code: the one
+ * its command set through {@link CliContext.setExitCode}, else 0 for `--help`/`--version` and
+ * {@link ExitCode.USAGE} for an argument commander refused. `build` makes the program for the
+ * context (with `exitOverride()`, so commander never exits the process itself); `overrides` replace
+ * the process's io, cwd and env (tests).
+ *
+ * @example process.exitCode = await runProgram(buildProgram, process.argv.slice(2));
+ */
+export async function runProgram(
+  build: (ctx: CliContext) => CommandUnknownOpts,
+  argv: string[],
+  overrides: Partial<CliContext> = {},
+): Promise<number> {
+  let exitCode: number = ExitCode.OK;
+  const ctx: CliContext = {
+    io: processIo,
+    cwd: process.cwd(),
+    env: process.env,
+    ...overrides,
+    setExitCode: (code) => {
+      exitCode = code;
+    },
+  };
+  try {
+    await build(ctx).parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    throw error;
+  }
+  return exitCode;
 }
