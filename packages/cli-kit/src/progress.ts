@@ -1,18 +1,8 @@
 /** A one-line download progress bar for terminals (quiet when piped: callers only create it on a TTY). */
 
-/** How far a download is (`@p2/hoist`'s `DownloadProgress` is one). */
-export interface DownloadProgress {
-  /** Bytes received so far. */
-  bytes: number;
-  /** The whole size, when known. */
-  total: number | undefined;
-  /** Current speed; 0 when unknown. */
-  bytesPerSecond: number;
-  /** 1 for the first attempt, 2 for the first retry, … */
-  attempt: number;
-  /** `true` once the last byte arrived. */
-  done: boolean;
-}
+import type { DownloadProgress } from '@p2/hoist';
+
+export type { DownloadProgress };
 
 function size(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
