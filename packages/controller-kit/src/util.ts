@@ -1,6 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { idFromKey, labelTypePrefix } from '@p2/keyspace';
-import { type KvEntry, MAX_TXN_OPS, type Store, type TxnOp, type TxnResult } from '@p2/kv';
+import { type KvEntry, MAX_TXN_OPS, type Store, sleep, type TxnOp, type TxnResult } from '@p2/kv';
 import { type Logger, pino } from 'pino';
 import { RcError, RcErrorCode } from './errors.js';
 
@@ -79,12 +78,8 @@ export async function commit(store: Store, ops: readonly TxnOp[], what: string):
   }
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return delay(ms, undefined, { signal }).catch((error: unknown) => {
-    if ((error as Error | undefined)?.name !== 'AbortError') throw error;
-  });
-}
+/** Resolves after `ms`, or at once when `signal` aborts (`@p2/kv`'s). */
+export { sleep };
 
 /** Byte-order comparison. */
 export function byName(a: string, b: string): number {

@@ -4,7 +4,7 @@
  * on this machine, with what is installed. Nothing is written. Whether the pod is installed,
  * updated or left alone is decided by the deploy's own {@link deploySteps}.
  */
-import { access } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import type { Manifest } from '@p2/manifest';
 import { PodLayout } from '@p2/pods';
 import { deploySteps } from './deploy.js';
@@ -74,15 +74,6 @@ export function diffJson(from: unknown, to: unknown, path = ''): FieldChange[] {
   return [{ path, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) }];
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** What {@link planDeploy} compares. */
 export interface PlanInput {
   manifest: Manifest;
@@ -110,7 +101,7 @@ export async function planDeploy(input: PlanInput): Promise<PodPlan> {
   // The preparer's decision, for a host whose reality is what runs and is installed.
   const { action } = deploySteps({}, manifest, reality, reality);
   const layout = new PodLayout(input.podRoot ?? '/data/pods', manifest.id);
-  const podRootHere = input.podRoot !== undefined && (await exists(input.podRoot));
+  const podRootHere = input.podRoot !== undefined && existsSync(input.podRoot);
   const launchables: LaunchablePlan[] = [];
   for (const [id, stanza] of Object.entries(manifest.launchables)) {
     const version = manifest.launchableVersion(id);
@@ -122,7 +113,7 @@ export async function planDeploy(input: PlanInput): Promise<PodPlan> {
         ? 'changed'
         : 'unchanged';
     const installDir = layout.installDir(id, version);
-    const installed = podRootHere ? await exists(installDir) : null;
+    const installed = podRootHere ? existsSync(installDir) : null;
     launchables.push({
       id,
       version,
@@ -143,7 +134,7 @@ export async function planDeploy(input: PlanInput): Promise<PodPlan> {
       location: stanza.location,
       change: 'removed',
       installDir: layout.installDir(id, version),
-      installed: podRootHere ? await exists(layout.installDir(id, version)) : null,
+      installed: podRootHere ? existsSync(layout.installDir(id, version)) : null,
       download: false,
       service: 'stop',
     });

@@ -16,7 +16,7 @@ import { KvErrorCodes } from './errors.js';
 import { acquireLock, manageSession, startSession } from './session.js';
 import { Transaction } from './txn.js';
 import type { KvEntry, Store, TxnOp } from './types.js';
-import { watchKey, watchPrefix } from './watch.js';
+import { sleep, watchKey, watchPrefix } from './watch.js';
 
 /** What a backend under test can do beyond the common contract. */
 interface StoreCapabilities {
@@ -327,7 +327,7 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
       it('D1 a blocking get on a missing key returns after the write', async () => {
         const { index } = await store.get('k');
         const started = Date.now();
-        const write = sleepMs(100).then(() => store.put('k', 'test', { flags: 42 }));
+        const write = sleep(100).then(() => store.put('k', 'test', { flags: 42 }));
         const answer = await store.get('k', { index, waitMs: 10_000 });
         await write;
         expect(Date.now() - started).toBeGreaterThanOrEqual(90);
@@ -338,7 +338,7 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
 
       it('D2 a blocking list returns after a write under the prefix', async () => {
         const { index } = await store.list('pre/');
-        const write = sleepMs(50).then(() => store.put('pre/x', 'v'));
+        const write = sleep(50).then(() => store.put('pre/x', 'v'));
         const answer = await store.list('pre/', { index, waitMs: 10_000 });
         await write;
         expect(answer.value.map((e) => e.key)).toEqual(['pre/x']);
@@ -349,7 +349,7 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
         await store.put('pre/x', 'v');
         const { index } = await store.list('pre/');
         const started = Date.now();
-        const write = sleepMs(30).then(() => store.put('elsewhere', 'v'));
+        const write = sleep(30).then(() => store.put('elsewhere', 'v'));
         const answer = await store.list('pre/', { index, waitMs: 300 });
         await write;
         expect(Date.now() - started).toBeGreaterThanOrEqual(280);
@@ -460,7 +460,7 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
           releasing = await store.createSession({ ttlMs, behavior: 'release', lockDelayMs: 0 });
           expect(await store.acquire('lk/rel', 'y', releasing)).toBe(true);
         }
-        await sleepMs(ttlMs * 0.8);
+        await sleep(ttlMs * 0.8);
         expect((await store.get('lk/del')).value?.session).toBe(deleting);
         await waitFor(async () => (await store.get('lk/del')).value === undefined, ttlMs * 3);
         expect(await store.sessionInfo(deleting)).toBeUndefined();
@@ -487,7 +487,7 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
           renewEveryMs: 30,
           behavior: 'delete',
         });
-        await sleepMs(120);
+        await sleep(120);
         expect(managed.lost.aborted).toBe(false);
         expect(await store.sessionInfo(managed.id)).toBeDefined();
         await managed.destroy();
@@ -602,7 +602,7 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
             });
             order.push(session);
             expect((await store.get('lock/contended')).value?.session).toBe(session);
-            await sleepMs(30);
+            await sleep(30);
             await lock.release();
           }),
         );
@@ -628,7 +628,7 @@ export function defineStoreConformance(name: string, factory: () => Promise<Stor
         const b = await store.createSession({ lockDelayMs: 0 });
         const lock = await acquireLock(store, 'lock/y', { session: a });
         const waiting = acquireLock(store, 'lock/y', { session: b, waitMs: 5_000 });
-        await sleepMs(50);
+        await sleep(50);
         await store.delete('lock/y');
         await waitFor(() => lock.lost.aborted, 2_000);
         const got = await waiting;
@@ -775,10 +775,6 @@ export async function waitFor(
   for (;;) {
     if (await condition()) return;
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleepMs(20);
+    await sleep(20);
   }
-}
-
-function sleepMs(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -59,4 +59,11 @@ export type {
   TxnResult,
   WriteOptions,
 } from './types.js';
-export { type WatchOptions, watchIndexed, watchKey, watchKeys, watchPrefix } from './watch.js';
+export {
+  sleep,
+  type WatchOptions,
+  watchIndexed,
+  watchKey,
+  watchKeys,
+  watchPrefix,
+} from './watch.js';

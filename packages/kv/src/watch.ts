@@ -29,7 +29,11 @@ export interface WatchOptions {
   logger?: Logger;
 }
 
-/** Sleeps `ms`, or less when `signal` aborts (never throws). @internal */
+/**
+ * Sleeps `ms`, or less when `signal` aborts: resolves either way and never throws on abort — what
+ * a retry loop wants between attempts (`node:timers/promises` rejects on abort).
+ * @example await sleep(2_000, signal)
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return delay(ms, undefined, { signal }).catch((error: unknown) => {
     if ((error as Error | undefined)?.name !== 'AbortError') throw error;
