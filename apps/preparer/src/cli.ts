@@ -2,31 +2,93 @@
  * `p2-preparer [--config FILE]` — the host agent. Reads its configuration from `--config` or
  * `CONFIG_PATH` (P2's way: the preparer runs as a pod and its config is the pod's config file).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ExitCode, formatError } from '@p2/cli-kit';
+import { ExitCode, formatError, processIo, table } from '@p2/cli-kit';
 import { P2Error } from '@p2/errors';
-import { loadPreparerConfig, pinoLevel } from '@p2/preparer-config';
+import {
+  closestPreparerKey,
+  describePreparerKeys,
+  loadPreparerConfig,
+  parsePreparerConfig,
+  pinoLevel,
+} from '@p2/preparer-config';
 import pino from 'pino';
 import { startPreparer } from './main.js';
 
 const usage = `Usage: p2-preparer [--config FILE]
+       p2-preparer --check-config FILE [--json]
 
 Makes this host's pods match intent/<node>/ in the store. The configuration is a YAML file with a
 \`preparer:\` key (default: the file named by CONFIG_PATH).
 
 Options:
-  --config FILE   configuration file (overrides CONFIG_PATH)
-  -h, --help      show this help
+  --config FILE         configuration file (overrides CONFIG_PATH)
+  --check-config FILE   print what p2 does with every key of FILE (implemented, ignored: why, or
+                        unknown) and whether the preparer would start with it (exit 0) or not (1)
+  --json                with --check-config: print it as JSON
+  -h, --help            show this help
 `;
+
+/** `--check-config FILE`: every key's fate, then whether the whole file is valid. */
+function checkConfig(file: string, json: boolean): number {
+  let keys: ReturnType<typeof describePreparerKeys> = [];
+  let problem: unknown;
+  try {
+    const text = readFileSync(file, 'utf8');
+    keys = describePreparerKeys(text, file);
+    parsePreparerConfig(text, file);
+  } catch (error) {
+    problem = error;
+  }
+  const rows = keys.map((k) => {
+    const guess = k.status === 'unknown' ? closestPreparerKey(k.key) : undefined;
+    return { ...k, ...(guess ? { didYouMean: guess } : {}) };
+  });
+  if (json) {
+    const verdict =
+      problem === undefined
+        ? { valid: true }
+        : {
+            valid: false,
+            error: problem instanceof P2Error ? problem.toJSON() : { message: String(problem) },
+          };
+    processIo.stdout(`${JSON.stringify({ file, keys: rows, ...verdict }, null, 2)}\n`);
+  } else {
+    const fate = (k: (typeof rows)[number]) =>
+      k.status === 'ignored'
+        ? `ignored: ${k.reason}`
+        : k.didYouMean
+          ? `unknown (did you mean ${k.didYouMean}?)`
+          : k.status;
+    processIo.stdout(
+      `${table(
+        ['KEY', 'FROM', 'WHAT p2 DOES'],
+        rows.map((k) => [k.key, k.origin ?? '-', fate(k)]),
+      )}\n`,
+    );
+    if (problem !== undefined)
+      processIo.stderr(formatError(problem, { label: 'p2-preparer', showCode: false }));
+    else processIo.stdout(`${file}: valid; the preparer starts with it\n`);
+  }
+  return problem === undefined ? ExitCode.OK : ExitCode.FAILURE;
+}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string' },
+      'check-config': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     process.stdout.write(usage);
     return ExitCode.OK;
   }
+  if (values['check-config'] !== undefined)
+    return checkConfig(values['check-config'], values.json === true);
   let logger = pino({ name: 'p2-preparer' });
   try {
     const config = loadPreparerConfig(values.config ?? process.env.CONFIG_PATH);

@@ -43,8 +43,8 @@ export async function startPreparer(
   options: StartOptions,
 ): Promise<RunningPreparer> {
   const log = options.logger;
-  for (const key of config.unknownKeys)
-    log.warn({ key: `preparer.${key}` }, 'unknown configuration key ignored');
+  for (const { key, reason } of config.ignoredKeys)
+    log.warn({ key: `preparer.${key}`, reason }, 'configuration key ignored');
   for (const warning of config.warnings) log.warn(warning);
   if (config.requireFile) assertRequireFile(config.requireFile);
   // Root trusting a file: only a root-owned file nobody else may read or write (P2_KV_TOKEN_FILE_UNSAFE).

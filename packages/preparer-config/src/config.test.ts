@@ -25,7 +25,13 @@ describe('parsePreparerConfig', () => {
     expect(config.podRoot).toBe('/data/pods');
     expect(config.maxLaunchableDiskUsage).toBe(10 * 2 ** 30);
     expect(config.hooksManifest).toBeUndefined();
-    expect(config.unknownKeys).toEqual([]);
+    // P2's sample sets three keys p2 accepts without acting on them; each is reported with why.
+    expect(config.ignoredKeys.map((k) => k.key)).toEqual([
+      'extra_log_destinations',
+      'log_exec',
+      'finish_exec',
+    ]);
+    expect(config.ignoredKeys.every((k) => k.reason.length > 10)).toBe(true);
   });
 
   it('applies P2 defaults and derives the store URL', () => {
@@ -91,10 +97,21 @@ describe('parsePreparerConfig', () => {
     }
   });
 
-  it('reports keys it does not know', () => {
-    expect(
-      parsePreparerConfig('preparer:\n  auth: {type: none}\n  nodename: typo\n').unknownKeys,
-    ).toEqual(['nodename']);
+  it('refuses keys it does not know, all at once, with the key each most likely meant', () => {
+    // P2 ignored a misspelt key silently; p2 says so before anything starts (issue 16).
+    expect(() =>
+      parsePreparerConfig(
+        'preparer:\n  auth: {type: none}\n  nodename: typo\n  pod_roto: /x\n  zzz: 1\n',
+      ),
+    ).toThrow(
+      'preparer config: unknown keys preparer.nodename (did you mean preparer.node_name?), preparer.pod_roto (did you mean preparer.pod_root?), preparer.zzz',
+    );
+    try {
+      parsePreparerConfig('preparer:\n  nodename: typo\n');
+    } catch (error) {
+      expect((error as { code: string }).code).toBe('P2_PREPARER_CONFIG_INVALID');
+      expect((error as { hint: string }).hint).toMatch(/--check-config/);
+    }
   });
 });
 
@@ -129,7 +146,6 @@ describe('require_preparer_in_intent', () => {
       'preparer:\n  auth: {type: none}\n  require_preparer_in_intent: false\n',
     );
     expect(off.requirePreparerInIntent).toBe(false);
-    expect(off.unknownKeys).toEqual([]);
   });
 });
 
@@ -140,7 +156,6 @@ describe('local_artifact_dirs', () => {
     expect(parse('').localArtifactDirs).toEqual(['/var/lib/p2/artifacts']);
     const set = parse('  local_artifact_dirs: [/srv/artifacts, /opt/builds]\n');
     expect(set.localArtifactDirs).toEqual(['/srv/artifacts', '/opt/builds']);
-    expect(set.unknownKeys).toEqual([]);
     expect(parse('  local_artifact_dirs: []\n').localArtifactDirs).toEqual([]);
   });
 
@@ -176,7 +191,6 @@ describe('replay_guard and multi_signature', () => {
     ).toEqual({ stateFile: '/srv/p2/replay.json', requireSerial: true });
     const off = parsePreparerConfig(`preparer:\n${keyring}  replay_guard: {enabled: false}\n`);
     expect(off.replayGuard).toBeUndefined();
-    expect(off.unknownKeys).toEqual([]);
   });
 
   it('has no replay guard under auth none, and warns when one (or M-of-N) is configured', () => {

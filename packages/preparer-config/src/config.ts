@@ -11,8 +11,8 @@ import { parseGoDuration } from '@p2/go';
 import { parse as parseYaml } from 'yaml';
 import { PreparerConfigError, PreparerConfigErrorCode } from './errors.js';
 import {
+  closestPreparerKey,
   describeSectionKeys,
-  isKnownPreparerKey,
   PREPARER_PARAMS,
   type PreparerKeyReport,
 } from './keys.js';
@@ -87,8 +87,8 @@ export interface PreparerConfig {
   requirePreparerInIntent: boolean;
   /** Which accounts pods may run as (`run_as_min_uid`, `run_as_allow`; see @p2/pods RunAsPolicy). */
   runAs: { minUid: number; allow: Record<string, string[]> };
-  /** Keys this version does not understand (reported once at start). */
-  unknownKeys: string[];
+  /** Keys the file sets that p2 accepts without acting on them, with the reason (logged at start). */
+  ignoredKeys: { key: string; reason: string }[];
   /** Settings that load but have no effect, each one sentence (logged once at start). */
   warnings: string[];
 }
@@ -131,11 +131,37 @@ function readPreparerSection(text: string, where: string): Raw {
 }
 
 /**
+ * Refuses keys p2 does not know, all of them in one message, each with the known key it most
+ * likely meant: a misspelt key would otherwise do nothing without a word.
+ * @throws PreparerConfigError `P2_PREPARER_CONFIG_INVALID`
+ */
+function refuseUnknownKeys(raw: Raw, where: string): void {
+  // Unknown `params:` names are refused with the list of known ones where params are read.
+  const unknown = describeSectionKeys(raw).filter(
+    (k) => k.status === 'unknown' && !k.key.startsWith('params.'),
+  );
+  if (unknown.length === 0) return;
+  const named = unknown.map((k) => {
+    const guess = closestPreparerKey(k.key);
+    return `preparer.${k.key}${guess ? ` (did you mean preparer.${guess}?)` : ''}`;
+  });
+  throw new PreparerConfigError(
+    PreparerConfigErrorCode.CONFIG_INVALID,
+    `${where}: unknown key${named.length > 1 ? 's' : ''} ${named.join(', ')}`,
+    {
+      hint: '`p2-preparer --check-config FILE` lists every key with what p2 does with it',
+      details: { keys: unknown.map((k) => `preparer.${k.key}`) },
+    },
+  );
+}
+
+/**
  * Parses preparer configuration text (the YAML document with a top-level `preparer:` key).
  * @throws PreparerConfigError `P2_PREPARER_CONFIG_INVALID` naming the key, the expected and the found value.
  */
 export function parsePreparerConfig(text: string, where = 'preparer config'): PreparerConfig {
   const raw = readPreparerSection(text, where);
+  refuseUnknownKeys(raw, where);
   const r = new Reader(raw, where);
   const nodeName = r.string('node_name') ?? hostname();
 
@@ -209,7 +235,9 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     healthCheckTimeoutMs: healthTimeoutSeconds * 1000,
     requirePreparerInIntent: r.bool('require_preparer_in_intent', true),
     runAs: { minUid: r.int('run_as_min_uid', 1000), allow: runAsAllow(r, where) },
-    unknownKeys: Object.keys(raw).filter((key) => !isKnownPreparerKey(key)),
+    ignoredKeys: describeSectionKeys(raw).flatMap((k) =>
+      k.status === 'ignored' ? [{ key: k.key, reason: k.reason ?? '' }] : [],
+    ),
     warnings,
   };
   const optional = {

@@ -16,6 +16,7 @@ export {
 } from './config.js';
 export { PreparerConfigError, PreparerConfigErrorCode } from './errors.js';
 export {
+  closestPreparerKey,
   isKnownPreparerKey,
   PREPARER_KEYS,
   PREPARER_PARAMS,

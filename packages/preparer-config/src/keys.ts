@@ -25,8 +25,8 @@ const ignored = (reason: string, origin: 'P2' | 'p2' = 'P2'): PreparerKeyInfo =>
 });
 
 /**
- * Every key of the `preparer:` section p2 accepts. Any other key is unknown: reported once at start
- * and otherwise ignored, as P2 did.
+ * Every key of the `preparer:` section p2 accepts. Any other key is unknown and refused (P2 ignored
+ * it silently, so a misspelt key quietly did nothing).
  */
 export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.freeze({
   node_name: done(),
@@ -115,6 +115,45 @@ export interface PreparerKeyReport {
   readonly origin?: 'P2' | 'p2';
   /** Why an ignored key has no effect. */
   readonly reason?: string;
+}
+
+/**
+ * The known key closest to a misspelt one (at most two edits away, as `git` and commander suggest),
+ * or undefined.
+ * @example closestPreparerKey('nodename') // 'node_name'
+ */
+export function closestPreparerKey(
+  key: string,
+  known: readonly string[] = Object.keys(PREPARER_KEYS),
+): string | undefined {
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (distance <= 2 && (!best || distance < best.distance)) best = { key: candidate, distance };
+  }
+  return best?.key;
+}
+
+/** Damerau–Levenshtein distance (optimal string alignment): edits, transpositions included. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const row = d[i] as number[];
+      const prev = d[i - 1] as number[];
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
+    }
+  }
+  return (d[a.length] as number[])[b.length] as number;
 }
 
 /** Whether `key` is a key of the `preparer:` section p2 knows (implemented or ignored). */
