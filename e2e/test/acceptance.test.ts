@@ -202,5 +202,29 @@ describe("P2's acceptance scenario", () => {
       launchable: 'app',
       service: `${hello}-${uuid}__app__bin__launch`,
     });
+    // And where P2 recorded it (its acceptance scenario 4): the pod status's `process_status`.
+    const podStatus = await waitFor(
+      `exit code ${code} in status/pods/<uuid>/preparer`,
+      async () => {
+        const { value } = await (store as Store).get(`status/pods/${uuid}/preparer`);
+        const status = value ? JSON.parse(Buffer.from(value.value).toString('utf8')) : undefined;
+        return status?.process_status?.some(
+          (p: { last_exit?: { exit_code: number } }) => p.last_exit?.exit_code === code,
+        )
+          ? status
+          : undefined;
+      },
+      30_000,
+    );
+    expect(podStatus.status).toBe('launched');
+    expect(podStatus.process_status).toContainEqual({
+      launchable_id: 'app',
+      entry_point: 'bin/launch',
+      last_exit: {
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        exit_code: code,
+        exit_status: 0,
+      },
+    });
   });
 });

@@ -11,11 +11,14 @@
  */
 import { existsSync } from 'node:fs';
 import { describeError, type P2Error } from '@p2/errors';
+import { formatRfc3339Nano } from '@p2/go';
 import {
   PodTree,
   type PreparerPodStatus,
   PreparerStatusStore,
+  type ProcessExit,
   type ProcessReport,
+  StatusStore,
 } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
@@ -182,8 +185,41 @@ export class Preparer {
       }));
       if (JSON.stringify(processes) === JSON.stringify(before.processes ?? [])) continue;
       if (this.states.get(key) !== before) continue; // a worker changed the state meanwhile
+      // A uuid pod's exits also go where P2 put them: `process_status` of status/pods/<uuid>/preparer.
+      // On a conflicting write the state stays as it was, so the next pass tries again.
+      if (uniqueKey && (await this.recordExits(uniqueKey, services)) === 'conflict') continue;
       const { updated: _updated, ...rest } = before;
       await this.report({ ...rest, processes });
+    }
+  }
+
+  private async recordExits(
+    uuid: string,
+    services: Awaited<ReturnType<PodHost['services']>>,
+  ): Promise<string> {
+    const exits: ProcessExit[] = services.flatMap(({ launchableId, status }) => {
+      const exit = status?.lastExit;
+      if (!exit?.entryPoint) return [];
+      return [
+        {
+          launchable_id: launchableId,
+          entry_point: exit.entryPoint,
+          // As runit hands them to ./finish: -1 when killed, and the signal (else 0) as the status.
+          last_exit: {
+            time: formatRfc3339Nano(new Date(exit.time)),
+            exit_code: exit.exitCode ?? -1,
+            exit_status: exit.waitStatus,
+          },
+        },
+      ];
+    });
+    if (exits.length === 0) return 'unchanged';
+    try {
+      return await new StatusStore(this.options.store).recordProcessExits(uuid, exits);
+    } catch (error) {
+      this.options.metrics.storeErrors.inc({ op: 'status' });
+      this.log.warn({ uuid, err: describeError(error) }, 'could not record process exits');
+      return 'conflict';
     }
   }
 

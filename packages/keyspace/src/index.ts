@@ -101,7 +101,9 @@ export {
   type PodStatus,
   type PreparerPodStatus,
   PreparerStatusStore,
+  type ProcessExit,
   type ProcessReport,
   StatusStore,
   type StatusType,
+  withProcessExits,
 } from './status.js';

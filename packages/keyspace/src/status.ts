@@ -16,6 +16,39 @@ import {
 import { asObject, text } from './json.js';
 import { Prefix, preparerStatusKey, preparerStatusPrefix } from './keys.js';
 
+/** One entry of a pod status's `process_status`: the last exit of one launchable's entry point. */
+export type ProcessExit = NonNullable<PodStatus['process_status']>[number] & {
+  last_exit: NonNullable<NonNullable<PodStatus['process_status']>[number]['last_exit']>;
+};
+
+/**
+ * `status` with each exit recorded as P2's exit reporter did: the `process_status` entry of the
+ * same launchable and entry point gets the exit, else one is appended. Unlike P2, whose update of
+ * an existing entry changed a copy (so only the first exit ever showed), the latest exit wins.
+ * Returns undefined when nothing changes.
+ *
+ * @example withProcessExits({ process_status: null, status: 'launched', manifest: '…' },
+ *   [{ launchable_id: 'app', entry_point: 'bin/launch', last_exit: { time, exit_code: 3, exit_status: 0 } }])
+ */
+export function withProcessExits(
+  status: PodStatus,
+  exits: readonly ProcessExit[],
+): PodStatus | undefined {
+  const entries = [...(status.process_status ?? [])];
+  let changed = false;
+  for (const exit of exits) {
+    const at = entries.findIndex(
+      (e) => e.launchable_id === exit.launchable_id && e.entry_point === exit.entry_point,
+    );
+    if (at >= 0 && JSON.stringify(entries[at]?.last_exit) === JSON.stringify(exit.last_exit))
+      continue;
+    if (at >= 0) entries[at] = { ...(entries[at] as ProcessExit), last_exit: exit.last_exit };
+    else entries.push(exit);
+    changed = true;
+  }
+  return changed ? { ...status, process_status: entries } : undefined;
+}
+
 /** The JSON of a {@link PodStatus} as P2 wrote it (Go field order and escaping). */
 export function encodePodStatus(status: PodStatus): string {
   return goJson(status);
@@ -75,6 +108,24 @@ export class StatusStore {
   /** A txn `cas` at `index` (0 = create) — how the preparer records `launched`/`removed`. */
   casOp(type: StatusType, id: string, namespace: string, record: object, index: number): TxnOp {
     return { verb: 'cas', key: this.key(type, id, namespace), value: goJson(record), index };
+  }
+
+  /**
+   * Records process exits in a uuid pod's `status/pods/<uuid>/preparer` ({@link withProcessExits}),
+   * with a CAS so a concurrent write (the preparer's launch transaction) is never lost.
+   * @returns `recorded`; `unchanged`; `absent` (no such record: P2 only ever updated an existing
+   *   one); `conflict` when the record changed meanwhile (try again)
+   */
+  async recordProcessExits(
+    uuid: string,
+    exits: readonly ProcessExit[],
+  ): Promise<'recorded' | 'unchanged' | 'absent' | 'conflict'> {
+    const { value, index } = await this.get('pods', uuid, 'preparer');
+    if (!value) return 'absent';
+    const next = withProcessExits(value as unknown as PodStatus, exits);
+    if (!next) return 'unchanged';
+    const key = this.key('pods', uuid, 'preparer');
+    return (await this.store.cas(key, encodePodStatus(next), index)) ? 'recorded' : 'conflict';
   }
 
   async delete(type: StatusType, id: string, namespace: string): Promise<void> {

@@ -228,6 +228,13 @@ async function serviceSpecs(
           name,
           entryPoint: entry.path,
           entryPointEnv: entry.relativePath,
+          // Named in every exit record, so a uuid pod's exits reach its P2 status record.
+          identity: {
+            podId: manifest.id,
+            ...(layout.uniqueKey ? { podUniqueKey: layout.uniqueKey } : {}),
+            launchableId,
+            entryPoint: entry.relativePath,
+          },
           user: manifest.runAs,
           envDirs: [layout.envDir, layout.launchableEnvDir(launchableId)],
           workingDir: installDir,
