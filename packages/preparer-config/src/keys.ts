@@ -82,7 +82,7 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   consul_config: ignored("the store client's blocking-query wait is fixed"),
   os_version_file: ignored('there is no pod factory OS detector'),
   process_result_reporter_config: ignored(
-    'process exits are reported in status/preparer/<node>/<pod>, not to SQLite',
+    'the preparer records exits itself (status/preparer/<node>/<pod>, and process_status of status/pods/<uuid>/preparer), with no SQLite reporter',
   ),
   http_timeout: ignored('it had no effect in P2 either'),
   idle_conn_timeout: ignored("the HTTP client's idle timeout is fixed"),
