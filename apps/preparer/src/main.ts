@@ -136,6 +136,7 @@ export async function startPreparer(
     metrics,
     requirePreparerInIntent: config.requirePreparerInIntent,
     status: { port: config.statusPort, socketPath: config.statusSocket },
+    ...(config.podWhitelistFile ? { podWhitelist: { file: config.podWhitelistFile } } : {}),
   });
   await preparer.start();
   return {

@@ -20,9 +20,10 @@ import {
   type ProcessReport,
   StatusStore,
 } from '@p2/keyspace';
-import type { Store } from '@p2/kv';
+import { type Store, sleep } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { PodHost } from '@p2/pods';
+import { readTrustedFile } from '@p2/secure-fs';
 import type { Logger } from 'pino';
 import {
   type Authorize,
@@ -70,6 +71,15 @@ export interface PreparerOptions {
    * @default no status server
    */
   status?: { port?: number; socketPath?: string };
+  /**
+   * P2's pod whitelist phase (`pod_whitelist_file`, spec 02 §1.5): while `file` exists and lists
+   * pod ids (one per line), only those pods of intent are installed; the rest of intent waits
+   * until the file is removed or emptied. The file must be root's and not writable by others.
+   */
+  podWhitelist?: {
+    file: string /** How often the file is read again. @default 10_000 */;
+    pollMs?: number;
+  };
 }
 
 const PREPARER_POD = 'p2-preparer';
@@ -154,7 +164,7 @@ export class Preparer {
       this.known.add(workerKey(pod.layout.podId, pod.layout.uniqueKey));
     }
     this.log.info({ node: this.node, installed: this.known.size }, 'preparer starting');
-    this.watchDone = this.watch();
+    this.watchDone = this.whitelistPhase().then(() => this.watch());
     this.processTimer = setInterval(() => {
       this.reportProcesses().catch((error: unknown) =>
         this.log.warn({ err: describeError(error) }, 'process report failed'),
@@ -239,6 +249,67 @@ export class Preparer {
       summary: () => ({ node: this.node, pods: this.podStates() }),
     });
     this.log.info({ url: this.statusServer.url }, 'status server listening');
+  }
+
+  /**
+   * P2's pod whitelist phase (spec 02 §1.5), before the normal loop: while the whitelist file
+   * lists pods, install those pods of intent only (each through its worker, with its retries),
+   * then read the file again every `pollMs`. A missing or empty file ends the phase (P2 needed the
+   * file deleted: an emptied file still held one empty line). A file others could have written is
+   * refused, and nothing beyond the phase is done until it is fixed.
+   */
+  private async whitelistPhase(): Promise<void> {
+    const file = this.options.podWhitelist?.file;
+    if (!file) return;
+    const pollMs = this.options.podWhitelist?.pollMs ?? 10_000;
+    const signal = this.controller.signal;
+    while (!signal.aborted) {
+      let listed: Set<string>;
+      try {
+        const bytes = await readTrustedFile(file, { maxBytes: 1 << 20 });
+        listed = new Set(
+          (bytes?.toString('utf8') ?? '')
+            .split('\n')
+            .map((line) => line.trim())
+            .filter((line) => line !== ''),
+        );
+      } catch (error) {
+        this.log.error(
+          { file, err: describeError(error) },
+          'pod whitelist file refused; nothing beyond it is installed until it is fixed or removed',
+        );
+        await sleep(pollMs, signal);
+        continue;
+      }
+      if (listed.size === 0) {
+        this.log.info({ file }, 'pod whitelist phase over: no whitelist file, or it is empty');
+        return;
+      }
+      try {
+        const intent = await new PodTree(this.options.store, 'intent').listPods(this.node);
+        for (const d of desiredFromIntent(this.node, intent)) {
+          const podId = d.kind === 'run' ? d.manifest.id : d.podId;
+          if (!listed.has(podId)) continue;
+          const key = workerKey(podId, d.uniqueKey);
+          this.known.add(key);
+          this.pool.dispatch(key, d);
+        }
+      } catch (error) {
+        this.options.metrics.storeErrors.inc({ op: 'watch' });
+        this.log.warn({ err: describeError(error) }, 'pod whitelist phase: cannot read intent');
+      }
+      const settled = await Promise.race([
+        this.pool.drain().then(() => true),
+        sleep(pollMs, signal).then(() => false),
+      ]);
+      if (settled) {
+        this.log.info(
+          { file, pods: [...listed] },
+          'whitelisted pods are installed; the rest of intent waits for the whitelist file to be removed or emptied',
+        );
+        await sleep(pollMs, signal);
+      }
+    }
   }
 
   private async watch(): Promise<void> {

@@ -49,6 +49,7 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   read_only_whitelist: done(),
   read_only_blacklist: done(),
   params: done(),
+  pod_whitelist_file: done(),
   service_root: done('p2'),
   local_artifact_dirs: done('p2'),
   health_check_interval: done('p2'),
@@ -58,9 +59,6 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   run_as_allow: done('p2'),
   replay_guard: done('p2'),
   // Read and validated, but nothing uses the value yet.
-  pod_whitelist_file: ignored(
-    'validated; the pod whitelist phase (spec 02 §1.5) is not implemented',
-  ),
   log_exec: ignored("validated; every pod's log service runs svlogd as nobody"),
   log_bridge_blacklist: ignored('validated; without log_exec every pod already gets plain svlogd'),
   artifact_registry_url: ignored('validated; launchables must give a location'),
