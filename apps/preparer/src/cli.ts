@@ -2,17 +2,10 @@
  * `p2-preparer [--config FILE]` — the host agent. Reads its configuration from `--config` or
  * `CONFIG_PATH` (P2's way: the preparer runs as a pod and its config is the pod's config file).
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ExitCode, formatError, processIo, table } from '@p2/cli-kit';
 import { P2Error } from '@p2/errors';
-import {
-  closestPreparerKey,
-  describePreparerKeys,
-  loadPreparerConfig,
-  parsePreparerConfig,
-  pinoLevel,
-} from '@p2/preparer-config';
+import { checkPreparerConfigFile, loadPreparerConfig, pinoLevel } from '@p2/preparer-config';
 import pino from 'pino';
 import { startPreparer } from './main.js';
 
@@ -32,46 +25,25 @@ Options:
 
 /** `--check-config FILE`: every key's fate, then whether the whole file is valid. */
 function checkConfig(file: string, json: boolean): number {
-  let keys: ReturnType<typeof describePreparerKeys> = [];
-  let problem: unknown;
-  try {
-    const text = readFileSync(file, 'utf8');
-    keys = describePreparerKeys(text, file);
-    parsePreparerConfig(text, file);
-  } catch (error) {
-    problem = error;
-  }
-  const rows = keys.map((k) => {
-    const guess = k.status === 'unknown' ? closestPreparerKey(k.key) : undefined;
-    return { ...k, ...(guess ? { didYouMean: guess } : {}) };
-  });
+  const { error, ...report } = checkPreparerConfigFile(file);
   if (json) {
-    const verdict =
-      problem === undefined
-        ? { valid: true }
-        : {
-            valid: false,
-            error: problem instanceof P2Error ? problem.toJSON() : { message: String(problem) },
-          };
-    processIo.stdout(`${JSON.stringify({ file, keys: rows, ...verdict }, null, 2)}\n`);
+    const why = error instanceof P2Error ? error.toJSON() : { message: String(error) };
+    processIo.stdout(
+      `${JSON.stringify({ ...report, ...(error ? { error: why } : {}) }, null, 2)}\n`,
+    );
   } else {
-    const fate = (k: (typeof rows)[number]) =>
+    const fate = (k: (typeof report.keys)[number]) =>
       k.status === 'ignored'
         ? `ignored: ${k.reason}`
         : k.didYouMean
           ? `unknown (did you mean ${k.didYouMean}?)`
           : k.status;
-    processIo.stdout(
-      `${table(
-        ['KEY', 'FROM', 'WHAT p2 DOES'],
-        rows.map((k) => [k.key, k.origin ?? '-', fate(k)]),
-      )}\n`,
-    );
-    if (problem !== undefined)
-      processIo.stderr(formatError(problem, { label: 'p2-preparer', showCode: false }));
+    const rows = report.keys.map((k) => [k.key, k.origin ?? '-', fate(k)]);
+    processIo.stdout(`${table(['KEY', 'FROM', 'WHAT p2 DOES'], rows)}\n`);
+    if (error) processIo.stderr(formatError(error, { label: 'p2-preparer', showCode: false }));
     else processIo.stdout(`${file}: valid; the preparer starts with it\n`);
   }
-  return problem === undefined ? ExitCode.OK : ExitCode.FAILURE;
+  return report.valid ? ExitCode.OK : ExitCode.FAILURE;
 }
 
 async function main(): Promise<number> {

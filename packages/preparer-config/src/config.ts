@@ -350,3 +350,36 @@ export function pinoLevel(logLevel: string): string {
   if (logLevel === 'panic') return 'fatal';
   return logLevel;
 }
+
+/** What {@link checkPreparerConfigFile} found: every key's fate, and whether the file is valid. */
+export interface PreparerConfigCheck {
+  file: string;
+  /** Every key in file order; an unknown one with the known key it most likely meant. */
+  keys: Array<PreparerKeyReport & { didYouMean?: string }>;
+  /** Whether the preparer starts with this file ({@link parsePreparerConfig} accepts it). */
+  valid: boolean;
+  /** Why not, when not valid. */
+  error?: unknown;
+}
+
+/**
+ * What `p2-preparer --check-config FILE` reports: {@link describePreparerKeys} with a suggestion
+ * for each unknown key, then whether {@link parsePreparerConfig} accepts the whole file. Never
+ * throws: an unreadable file is an invalid one.
+ *
+ * @example checkPreparerConfigFile('/etc/p2/preparer.yaml').valid // false when a key is misspelt
+ */
+export function checkPreparerConfigFile(file: string): PreparerConfigCheck {
+  let keys: PreparerConfigCheck['keys'] = [];
+  try {
+    const text = readFileSync(file, 'utf8');
+    keys = describePreparerKeys(text, file).map((k) => {
+      const guess = k.status === 'unknown' ? closestPreparerKey(k.key) : undefined;
+      return { ...k, ...(guess ? { didYouMean: guess } : {}) };
+    });
+    parsePreparerConfig(text, file);
+    return { file, keys, valid: true };
+  } catch (error) {
+    return { file, keys, valid: false, error };
+  }
+}

@@ -7,9 +7,11 @@
  * @packageDocumentation
  */
 export {
+  checkPreparerConfigFile,
   describePreparerKeys,
   loadPreparerConfig,
   type PreparerConfig,
+  type PreparerConfigCheck,
   parsePreparerConfig,
   pinoLevel,
   readOnlyDefault,

@@ -15,6 +15,7 @@ import {
   fetchManifest,
   loadManifest,
   nodeName,
+  parseWholeNumber,
   progressBar,
   run,
   style,
@@ -23,13 +24,12 @@ import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { type LocalLaunch, launchPod } from '@p2/host-agent';
 
 function runAsMinUid(text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0)
-    throw new CliExit(
-      ExitCode.USAGE,
-      `error: --run-as-min-uid wants a uid, found ${JSON.stringify(text)}`,
-    );
-  return value;
+  const uid = parseWholeNumber(text, 0);
+  if (uid !== undefined) return uid;
+  throw new CliExit(
+    ExitCode.USAGE,
+    `error: --run-as-min-uid wants a uid, found ${JSON.stringify(text)}`,
+  );
 }
 
 export function registerLaunchCommand(program: Command, ctx: CliContext): void {
