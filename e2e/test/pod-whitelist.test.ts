@@ -2,7 +2,7 @@
  * P2's pod whitelist phase (`pod_whitelist_file`, spec 02 §1.5): after a reimage, only the listed
  * pods install until the file is emptied (P2 needed it deleted); then the rest of intent follows.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,12 +53,22 @@ describe('pod_whitelist_file', () => {
     expect(await h.answer(otherPort)).toBeUndefined();
     expect(await h.podState(other)).toBeUndefined();
 
+    // A whitelist others could write decides nothing: refused, and still nothing else installs.
+    // (Swapped in whole, so the preparer never sees it listing `other` while still safe.)
+    await writeFile(`${whitelist}.new`, `${other}\n`);
+    await chmod(`${whitelist}.new`, 0o666);
+    await rename(`${whitelist}.new`, whitelist);
+    await sleep(11_000);
+    expect(await h.answer(otherPort)).toBeUndefined();
+
     // Emptied (P2 needed it deleted): the phase ends and the rest of intent is installed.
-    await writeFile(whitelist, '\n', { mode: 0o644 });
+    await writeFile(`${whitelist}.new`, '\n');
+    await chmod(`${whitelist}.new`, 0o644);
+    await rename(`${whitelist}.new`, whitelist);
     await waitFor(
       'the other pod to answer',
       async () => (await h.answer(otherPort)) === 'other\n',
       60_000,
     );
-  }, 120_000);
+  }, 150_000);
 });
