@@ -6,6 +6,7 @@
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { type CliContext, runProgram } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
+import { registerCgroupInfoCommand } from './commands/cgroup-info/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
 import { registerInspectCommand } from './commands/inspect/index.js';
 import { registerKeyringCommand } from './commands/keyring/index.js';
@@ -41,6 +42,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerKeyringCommand(program, ctx);
   registerBin2PodCommand(program, ctx);
   registerLaunchCommand(program, ctx);
+  registerCgroupInfoCommand(program, ctx);
   registerKvCommand(program, ctx);
   registerRcCommand(program, ctx);
   registerRollCommand(program, ctx);
