@@ -15,6 +15,7 @@ import { registerLabelCommand } from './commands/label/index.js';
 import { registerLaunchCommand } from './commands/launch/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
+import { registerPodControlCommands } from './commands/pod-control/index.js';
 import { registerRcCommand } from './commands/rc/index.js';
 import { registerRollCommand } from './commands/roll/index.js';
 import { registerScheduleCommand } from './commands/schedule/index.js';
@@ -42,6 +43,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerKeyringCommand(program, ctx);
   registerBin2PodCommand(program, ctx);
   registerLaunchCommand(program, ctx);
+  registerPodControlCommands(program, ctx);
   registerCgroupInfoCommand(program, ctx);
   registerKvCommand(program, ctx);
   registerRcCommand(program, ctx);

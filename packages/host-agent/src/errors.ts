@@ -11,6 +11,8 @@ export const HostAgentErrorCode = {
   REQUIRE_FILE_MISSING: 'P2_PREPARER_REQUIRE_FILE_MISSING',
   /** The transaction writing a uuid pod's reality and status did not commit. */
   REALITY_ROLLED_BACK: 'P2_PREPARER_REALITY_ROLLED_BACK',
+  /** `p2 start|stop|restart`: the pod has no current manifest on this host. */
+  POD_NOT_INSTALLED: 'P2_HOST_POD_NOT_INSTALLED',
   BOOTSTRAP_NOT_ROOT: 'P2_BOOTSTRAP_NOT_ROOT',
   BOOTSTRAP_RUNIT_MISSING: 'P2_BOOTSTRAP_RUNIT_MISSING',
   BOOTSTRAP_STORE_TIMEOUT: 'P2_BOOTSTRAP_STORE_TIMEOUT',

@@ -9,6 +9,12 @@
  */
 export { type BootstrapOptions, type BootstrapReport, bootstrapHost } from './bootstrap.js';
 export {
+  type ControlPodOptions,
+  controlPod,
+  type PodAction,
+  type PodControl,
+} from './control.js';
+export {
   type Authorize,
   type DeployAgent,
   type DeployDecision,

@@ -171,6 +171,45 @@ describe('p2 launch', () => {
     expect(await findUser(podId)).toBeDefined();
   });
 
+  it('p2 stop, start and restart the launched pod (P2: p2-stop, p2-start, p2-restart)', async () => {
+    const hosted = ['--pod-root', join(work, 'pods'), '--service-root', join(work, 'service')];
+    const answer = () =>
+      fetch(`http://127.0.0.1:${port}/_status`).then(
+        async (res) => ((await res.json()) as { pid: number }).pid,
+        () => undefined,
+      );
+    const eventually = async (want: (pid: number | undefined) => boolean) => {
+      let pid = await answer();
+      for (let i = 0; i < 100 && !want(pid); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        pid = await answer();
+      }
+      return pid;
+    };
+    const before = await eventually((pid) => pid !== undefined);
+    expect(before).toBeGreaterThan(0);
+
+    const stopped = await p2(['stop', podId, ...hosted, '--json']);
+    expect(stopped.code, stopped.err).toBe(ExitCode.OK);
+    expect(JSON.parse(stopped.out)).toMatchObject({ pod: podId, action: 'stop', services: [] });
+    expect(await eventually((pid) => pid === undefined)).toBeUndefined();
+
+    const started = await p2(['start', podId, ...hosted]);
+    expect(started.code, started.err).toBe(ExitCode.OK);
+    expect(started.out).toContain(`started ${podId}`);
+    const afterStart = await eventually((pid) => pid !== undefined);
+    expect(afterStart).toBeGreaterThan(0);
+
+    const restarted = await p2(['restart', podId, ...hosted, '--json']);
+    expect(restarted.code, restarted.err).toBe(ExitCode.OK);
+    expect(JSON.parse(restarted.out).services).toHaveLength(1);
+    expect(await eventually((pid) => pid !== undefined && pid !== afterStart)).not.toBe(afterStart);
+
+    const missing = await p2(['stop', 'p2t-not-installed', ...hosted]);
+    expect(missing.code).toBe(ExitCode.NOT_FOUND);
+    expect(missing.err).toContain('p2t-not-installed is not installed');
+  });
+
   it('reads the manifest from a URL (P2: MANIFEST-URL); the same version is not downloaded again', async () => {
     await copyFile(join(work, 'hello.yaml'), join(work, 'artifacts', 'hello.yaml'));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hello.yaml`;

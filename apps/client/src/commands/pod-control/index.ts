@@ -1,0 +1,51 @@
+/**
+ * `p2 start|stop|restart POD` — a pod installed on this host launched, halted (forced, after
+ * `bin/disable`) or both, from its current manifest and without a store (P2: p2-start, p2-stop,
+ * p2-restart), through the host agent's `controlPod`. One folder for the three: they are one
+ * operation with three verbs.
+ */
+import { resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
+import { type CliContext, emit, nodeName, run, style } from '@p2/cli-kit';
+import { controlPod, type PodAction } from '@p2/host-agent';
+
+const VERBS: Record<PodAction, string> = {
+  start: 'Launch an installed pod from its current manifest (P2: p2-start)',
+  stop: 'Halt an installed pod: bin/disable, then stop its services; it stays down (P2: p2-stop)',
+  restart: 'Halt and launch an installed pod again (P2: p2-restart)',
+};
+const DONE: Record<PodAction, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
+
+export function registerPodControlCommands(program: Command, ctx: CliContext): void {
+  for (const action of ['start', 'stop', 'restart'] as const) {
+    program
+      .command(action)
+      .description(VERBS[action])
+      .argument('<pod>', 'pod id')
+      .option('--uuid <uuid>', "a uuid pod's unique key")
+      .option('--node-name <node>', 'node name for cgroups and env (default: this host)')
+      .option('--pod-root <dir>', 'where pods live', '/data/pods')
+      .option(
+        '--service-root <dir>',
+        'the runit service directory runsvdir watches',
+        '/var/service',
+      )
+      .option('--json', 'print JSON')
+      .action(
+        run(ctx, async (pod, options) => {
+          const result = await controlPod(action, pod, {
+            nodeName: nodeName(options.nodeName),
+            podRoot: resolve(ctx.cwd, options.podRoot),
+            serviceRoot: resolve(ctx.cwd, options.serviceRoot),
+            ...(options.uuid ? { uniqueKey: options.uuid } : {}),
+          });
+          emit(ctx.io, options, result, (r) =>
+            [
+              `${style.green(ctx.io, DONE[action])} ${r.pod} (${r.sha.slice(0, 12)})`,
+              ...r.services.map((s) => `  service ${s}`),
+            ].join('\n'),
+          );
+        }),
+      );
+  }
+}
