@@ -22,6 +22,7 @@ import { registerScheduleCommand } from './commands/schedule/index.js';
 import { registerSignCommand } from './commands/sign/index.js';
 import { registerUnscheduleCommand } from './commands/unschedule/index.js';
 import { registerVerifyCommand } from './commands/verify/index.js';
+import { registerVerifyArtifactCommand } from './commands/verify-artifact/index.js';
 import { registerWatchCommand } from './commands/watch/index.js';
 
 export function buildProgram(ctx: CliContext): CommandUnknownOpts {
@@ -40,6 +41,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerManifestCommand(program, ctx);
   registerSignCommand(program, ctx);
   registerVerifyCommand(program, ctx);
+  registerVerifyArtifactCommand(program, ctx);
   registerKeyringCommand(program, ctx);
   registerBin2PodCommand(program, ctx);
   registerLaunchCommand(program, ctx);

@@ -354,3 +354,47 @@ export function withCompanionFiles(
     },
   };
 }
+
+/** What {@link checkArtifactSignatures} found: each of P2's two ways of vouching for an artifact. */
+export interface ArtifactSignatureReport {
+  /** A signed build manifest names this artifact's digest. */
+  signedManifest: boolean;
+  /** A detached build signature covers the artifact's bytes. */
+  signedBuild: boolean;
+  /** Why the build manifest did not vouch for it (absent when it did). */
+  manifestError?: string;
+  /** Why the build signature did not (absent when it did). */
+  buildError?: string;
+}
+
+/**
+ * Checks an artifact both ways P2 knew — a signed build manifest (`.manifest` + `.manifest.sig`)
+ * and a detached build signature (`.sig`) — and reports each, as P2's `p2-verify-artifact` did
+ * (it never fails: the report says what holds).
+ *
+ * @example
+ * ```ts
+ * await checkArtifactSignatures({ artifactPath, signature }, '/etc/p2/artifact-keys.gpg');
+ * // { signedManifest: false, signedBuild: true, manifestError: 'artifact … has no build manifest …' }
+ * ```
+ */
+export async function checkArtifactSignatures(
+  input: ArtifactVerificationInput,
+  keyring: ArtifactVerifierOptions['keyring'],
+): Promise<ArtifactSignatureReport> {
+  const attempt = async (type: 'manifest' | 'build') => {
+    try {
+      await (await createArtifactVerifier(type, { keyring })).verifyArtifact(input);
+      return undefined;
+    } catch (error) {
+      return describeCause(error);
+    }
+  };
+  const [manifestError, buildError] = [await attempt('manifest'), await attempt('build')];
+  return {
+    signedManifest: manifestError === undefined,
+    signedBuild: buildError === undefined,
+    ...(manifestError === undefined ? {} : { manifestError }),
+    ...(buildError === undefined ? {} : { buildError }),
+  };
+}

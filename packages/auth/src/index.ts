@@ -11,11 +11,13 @@
  */
 export {
   type ArtifactPolicyType,
+  type ArtifactSignatureReport,
   type ArtifactVerification,
   type ArtifactVerificationInput,
   type ArtifactVerifier,
   type ArtifactVerifierOptions,
   artifactVerificationUrls,
+  checkArtifactSignatures,
   createArtifactVerifier,
   type DownloadedArtifact,
   type FetchCompanion,
