@@ -10,7 +10,7 @@ export interface StoreOptions {
   token?: string;
   /** PEM CA file for TLS — overrides `?ca=` in the URL. */
   tlsCaFile?: string;
-  /** PEM client certificate for mTLS (Consul) — overrides `?cert=` in the URL. */
+  /** PEM client certificate for mTLS — overrides `?cert=` in the URL. */
   tlsCertFile?: string;
   /** PEM private key of `tlsCertFile` (mode 600) — overrides `?key=` in the URL. */
   tlsKeyFile?: string;

@@ -8,16 +8,14 @@
  * - errors: papi errors become `KvError`s with the HTTP status and Consul's message.
  */
 import { EventEmitter } from 'node:events';
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { createSecureContext } from 'node:tls';
 import { describeError } from '@p2/errors';
-import { distrustStats } from '@p2/secure-fs';
 import Consul from 'consul';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
 import { assertValueSize, assertWritableKey, MAX_TXN_OPS, toBytes } from './keys.js';
+import { clientTls } from './tls-files.js';
 import { TOKEN_HINT } from './token.js';
 import type {
   Indexed,
@@ -143,67 +141,6 @@ function toSession(raw: RawSession): SessionInfo {
 }
 
 /**
- * Reads a TLS file through one descriptor (no link followed, nothing swapped between check and
- * read): a regular file with a trusted owner nobody else may write — nor, for a private key, read.
- * Errors name the file and why, never its contents.
- */
-function readTlsFile(path: string, role: 'CA' | 'certificate' | 'key'): Buffer {
-  let fd: number | undefined;
-  try {
-    fd = openSync(
-      path,
-      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
-    );
-    const info = fstatSync(fd);
-    // These files decide which server gets our token and who we are: as root, only root's count.
-    let why = info.isFile() ? distrustStats(info) : 'is not a regular file';
-    if (!why && role === 'key' && (info.mode & 0o077) !== 0)
-      why = `is readable by group or others (mode ${(info.mode & 0o7777).toString(8)}; expected 600)`;
-    if (why) throw new Error(`${path} ${why}`);
-    return readFileSync(fd);
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    const reason = code === 'ELOOP' ? `${path} is a symbolic link` : (cause as Error).message;
-    throw new KvError(KvErrorCodes.BAD_OPTIONS, `cannot use TLS ${role} file ${path}: ${reason}`, {
-      cause,
-      details: { path, role },
-      hint:
-        role === 'key'
-          ? 'pass a PEM key file owned by root (or this user) with mode 600'
-          : `pass a readable PEM ${role} file nobody else may write`,
-    });
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** The CA, client certificate and key of {@link ConsulStoreOptions}, read and checked. */
-function clientTls(options: ConsulStoreOptions): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
-  if ((options.tlsCertFile === undefined) !== (options.tlsKeyFile === undefined)) {
-    throw new KvError(
-      KvErrorCodes.BAD_OPTIONS,
-      'a TLS client certificate and its key go together: pass both tlsCertFile and tlsKeyFile',
-      { hint: 'set both ?cert= and ?key= (or neither)' },
-    );
-  }
-  const ca = options.tlsCaFile === undefined ? undefined : readTlsFile(options.tlsCaFile, 'CA');
-  if (options.tlsCertFile === undefined || options.tlsKeyFile === undefined) return { ca };
-  const cert = readTlsFile(options.tlsCertFile, 'certificate');
-  const key = readTlsFile(options.tlsKeyFile, 'key');
-  try {
-    createSecureContext({ cert, key }); // a bad PEM or a key of another certificate fails now
-  } catch (cause) {
-    // Node's message names the problem ("key values mismatch", "no start line"), not the bytes.
-    throw new KvError(
-      KvErrorCodes.BAD_OPTIONS,
-      `cannot use TLS client certificate ${options.tlsCertFile} with key ${options.tlsKeyFile}: ${(cause as Error).message}`,
-      { cause, hint: 'the key must be the PEM private key of that PEM certificate' },
-    );
-  }
-  return { ca, cert, key };
-}
-
-/**
  * A {@link Store} on Consul's HTTP API (or `@p2/kv-server`).
  *
  * @example
@@ -235,7 +172,7 @@ export class ConsulStore implements Store {
       options.tlsCaFile !== undefined ||
       options.tlsCertFile !== undefined ||
       options.tlsKeyFile !== undefined;
-    const tls = clientTls(options);
+    const tls = clientTls(options.tlsCaFile, options.tlsCertFile, options.tlsKeyFile);
     this.agent = secure
       ? new HttpsAgent({ keepAlive: true, ...tls, maxSockets: Number.POSITIVE_INFINITY })
       : new HttpAgent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
