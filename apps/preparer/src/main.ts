@@ -3,7 +3,6 @@
  * cgroups, auth, pod host, hooks, health, and the reconcile engine with its status server
  * (@p2/host-agent). Everything here is composition; the logic lives in packages.
  */
-import { readFileSync } from 'node:fs';
 import { createArtifactVerifier, createManifestAuthorizer, withCompanionFiles } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
@@ -18,7 +17,7 @@ import {
 } from '@p2/host-agent';
 import { createStore, readTokenFile, type Store } from '@p2/kv';
 import { PodHost } from '@p2/pods';
-import { type PreparerConfig, readOnlyDefault } from '@p2/preparer-config';
+import { type PreparerConfig, readClientTlsFiles, readOnlyDefault } from '@p2/preparer-config';
 import { RunsvDir } from '@p2/runit';
 import type { Logger } from 'pino';
 
@@ -54,6 +53,8 @@ export async function startPreparer(
   const store = createStore(config.store, {
     ...(token ? { token } : {}),
     ...(config.caFile ? { tlsCaFile: config.caFile } : {}),
+    ...(config.certFile ? { tlsCertFile: config.certFile } : {}),
+    ...(config.keyFile ? { tlsKeyFile: config.keyFile } : {}),
   });
   // Warm slots plus a direct runsv when they run out: a burst of deploys never waits for
   // runsvdir's 5-second scan (see @p2/runit).
@@ -76,9 +77,10 @@ export async function startPreparer(
   if (authorizer.replayGuard)
     log.info({ stateFile: authorizer.replayGuard.statePath }, 'replay guard on');
   const policy = authorizer.policy;
-  const ca = config.caFile ? readFileSync(config.caFile) : undefined;
+  // ca_file, cert_file and key_file for artifact downloads (the key must be root's, mode 600).
+  const clientTls = await readClientTlsFiles(config);
   // Local artifact, digest and signature locations only from these directories (see @p2/hoist).
-  const fetchOptions = { ...(ca ? { ca } : {}), localRoots: config.localArtifactDirs };
+  const fetchOptions = { ...clientTls, localRoots: config.localArtifactDirs };
   const artifactVerifier =
     config.artifactAuth.type === 'none'
       ? undefined

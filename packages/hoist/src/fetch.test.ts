@@ -205,7 +205,7 @@ describe('downloadArtifact over HTTP', () => {
 });
 
 describe('https with a custom CA', () => {
-  let certs: { ca: Buffer; key: Buffer; cert: Buffer };
+  let certs: Awaited<ReturnType<typeof makeCertificates>>;
   beforeAll(async () => {
     certs = await makeCertificates(work.dir);
   }, 30_000);
@@ -220,6 +220,29 @@ describe('https with a custom CA', () => {
       hint: expect.stringContaining('`ca` option'),
     });
     expect(server.requests.length).toBe(before);
+  });
+
+  it('presents the client certificate to a server requiring one (mTLS), and is refused without', async () => {
+    const { ca, key, cert } = certs;
+    server = await startServer((req, res) => serveBytes(body, req, res), {
+      key,
+      cert,
+      ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    const client = { ca, cert: certs.clientCert, key: certs.clientKey };
+    expect((await downloadArtifact(`${server.url}/a.tar.gz`, dest(), client)).sha256).toBe(sha);
+    expect((await fetchBytes(`${server.url}/a.digest`, client)).equals(body)).toBe(true);
+    expect(server.requests.length).toBe(2);
+    const refused = { code: HoistErrorCodes.FETCH_FAILED, hint: expect.stringContaining('`cert`') };
+    await expect(
+      downloadArtifact(`${server.url}/a.tar.gz`, dest(), { ca, ...fast }),
+    ).rejects.toMatchObject(refused);
+    await expect(fetchBytes(`${server.url}/a.digest`, { ca, ...fast })).rejects.toMatchObject(
+      refused,
+    );
+    expect(server.requests.length).toBe(2);
   });
 });
 

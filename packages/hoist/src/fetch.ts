@@ -47,6 +47,10 @@ export interface FetchTimeouts {
 export interface FetchOptions {
   /** CA certificates (PEM) trusted for `https:`; they replace Node's bundled root CAs. */
   ca?: string | Buffer | Array<string | Buffer>;
+  /** Client certificate (PEM) presented to `https:` servers that ask for one (mTLS). Goes with `key`. */
+  cert?: string | Buffer;
+  /** Private key (PEM) of `cert`. Never logged. */
+  key?: string | Buffer;
   /** Per-attempt timeouts. */
   timeouts?: FetchTimeouts;
   /** Retries after a transient failure (connection reset, timeout, 408/429/5xx). @default 5 */
@@ -359,9 +363,16 @@ class HttpDownload {
         socket: timeouts.idleMs ?? 60_000,
         ...(timeouts.totalMs === undefined ? {} : { request: timeouts.totalMs }),
       },
-      ...(this.options.ca === undefined
+      ...(this.options.ca === undefined && this.options.cert === undefined
         ? {}
-        : { https: { certificateAuthority: this.options.ca } }),
+        : {
+            https: {
+              ...(this.options.ca === undefined ? {} : { certificateAuthority: this.options.ca }),
+              ...(this.options.cert === undefined
+                ? {}
+                : { certificate: this.options.cert, key: this.options.key }),
+            },
+          }),
       ...(this.options.signal === undefined ? {} : { signal: this.options.signal }),
     });
     const response = await new Promise<Response>((resolve, reject) => {
@@ -514,7 +525,13 @@ class HttpDownload {
         cause: error,
         details: { retryable: retryable && !tls, attempts: this.attempts },
         ...(tls
-          ? { hint: 'the server certificate is not trusted; pass its CA with the `ca` option' }
+          ? {
+              hint: /alert (certificate required|bad certificate|unknown ca)/i.test(
+                describeError(error),
+              )
+                ? 'the server requires a client certificate it trusts; pass one with the `cert` and `key` options'
+                : 'the server certificate is not trusted; pass its CA with the `ca` option',
+            }
           : { hint: 'check that the artifact server is reachable from this host' }),
       },
     );

@@ -10,7 +10,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
@@ -23,10 +23,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(
-  handler: Handler,
-  tls?: { key: Buffer; cert: Buffer },
-): Promise<TestServer> {
+export async function startServer(handler: Handler, tls?: ServerOptions): Promise<TestServer> {
   const requests: TestServer['requests'] = [];
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
@@ -87,10 +84,13 @@ export function serveThenReset(body: Buffer, bytes: number, res: ServerResponse)
   });
 }
 
-/** A throwaway CA and a server certificate for 127.0.0.1, made with openssl. */
+/**
+ * A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (`clientCert`,
+ * `clientKey`) it signed, made with openssl.
+ */
 export async function makeCertificates(
   dir: string,
-): Promise<{ ca: Buffer; key: Buffer; cert: Buffer }> {
+): Promise<{ ca: Buffer; key: Buffer; cert: Buffer; clientKey: Buffer; clientCert: Buffer }> {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   run(
     'req',
@@ -139,9 +139,19 @@ export async function makeCertificates(
     '-extfile',
     'ext.cnf',
   );
+  run(
+    ...['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr'],
+    ...['-subj', '/CN=p2t-hoist-client'],
+  );
+  run(
+    ...['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key'],
+    ...['-CAcreateserial', '-out', 'client.pem', '-days', '2'],
+  );
   return {
     ca: await readFile(join(dir, 'ca.pem')),
     key: await readFile(join(dir, 'server.key')),
     cert: await readFile(join(dir, 'server.pem')),
+    clientKey: await readFile(join(dir, 'client.key')),
+    clientCert: await readFile(join(dir, 'client.pem')),
   };
 }

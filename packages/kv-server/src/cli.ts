@@ -12,7 +12,7 @@ import pino from 'pino';
 import { startKvServer } from './server.js';
 
 const USAGE = `usage: p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1]
-       [--acl-token-file FILE] [--tls-cert FILE --tls-key FILE] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864] [--log-level info]
+       [--acl-token-file FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864] [--log-level info]
 Env: P2_KV_ACL_TOKEN (ACL token, if no file is given), P2_KV_ACL_TOKEN_SHA256 (only the token's
 SHA-256 in hex, if neither is given: the server checks tokens without holding one),
 P2_KV_TLS_CERT and P2_KV_TLS_KEY (PEM files: serve HTTPS, unless the flags are given).`;
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
       'acl-token-file': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
       'session-ttl-min': { type: 'string' },
       'tombstone-ttl': { type: 'string' },
       node: { type: 'string' },
@@ -77,8 +78,19 @@ async function main(): Promise<void> {
     console.error('p2-kv-server: --tls-cert and --tls-key go together');
     process.exit(2);
   }
+  const tlsClientCa = values['tls-client-ca'] ?? (process.env.P2_KV_TLS_CLIENT_CA || undefined);
+  if (tlsClientCa !== undefined && tlsCert === undefined) {
+    console.error('p2-kv-server: --tls-client-ca needs --tls-cert and --tls-key');
+    process.exit(2);
+  }
   const tls =
-    tlsCert && tlsKey ? { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } : undefined;
+    tlsCert && tlsKey
+      ? {
+          cert: readFileSync(tlsCert),
+          key: readFileSync(tlsKey),
+          ...(tlsClientCa ? { clientCa: readFileSync(tlsClientCa) } : {}),
+        }
+      : undefined;
   const logger = pino({ level: values['log-level'] ?? 'info' });
   const server = await startKvServer({
     dataDir,

@@ -52,9 +52,10 @@ export interface KvServerOptions {
   /**
    * Serve HTTPS with this certificate and key (PEM). Clients that pin the certificate (or its CA)
    * can tell this server from any process that took its port while it was down — which on a
-   * shared host otherwise receives their ACL token. @default plain HTTP
+   * shared host otherwise receives their ACL token. With `clientCa` (PEM), only clients presenting
+   * a certificate that CA signed get past the handshake (mTLS). @default plain HTTP
    */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  tls?: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer };
 }
 
 /** A running server. */
@@ -157,7 +158,16 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   let closing = false;
   const handler = requestHandler(ctx, logger);
   const server: Server = options.tls
-    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+    ? createHttpsServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ...(options.tls.clientCa === undefined
+            ? {}
+            : { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+        },
+        handler,
+      )
     : createServer(handler);
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');

@@ -10,6 +10,10 @@ export interface StoreOptions {
   token?: string;
   /** PEM CA file for TLS — overrides `?ca=` in the URL. */
   tlsCaFile?: string;
+  /** PEM client certificate for mTLS — overrides `?cert=` in the URL. */
+  tlsCertFile?: string;
+  /** PEM private key of `tlsCertFile` (mode 600) — overrides `?key=` in the URL. */
+  tlsKeyFile?: string;
   /** Datacenter (Consul) — overrides `?dc=` in the URL. */
   datacenter?: string;
   /** Default blocking-query wait. @default 30_000 */
@@ -40,6 +44,8 @@ function consulFactory(https: boolean): BackendFactory {
       https,
       token: options.token ?? (url.searchParams.get('token') || undefined),
       tlsCaFile: options.tlsCaFile ?? (url.searchParams.get('ca') || undefined),
+      tlsCertFile: options.tlsCertFile ?? (url.searchParams.get('cert') || undefined),
+      tlsKeyFile: options.tlsKeyFile ?? (url.searchParams.get('key') || undefined),
       datacenter: options.datacenter ?? (url.searchParams.get('dc') || undefined),
       waitMs: options.waitMs,
       logger: options.logger,

@@ -8,15 +8,14 @@
  * - errors: papi errors become `KvError`s with the HTTP status and Consul's message.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync, statSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { describeError } from '@p2/errors';
-import { distrustStats } from '@p2/secure-fs';
 import Consul from 'consul';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
 import { assertValueSize, assertWritableKey, MAX_TXN_OPS, toBytes } from './keys.js';
+import { clientTls } from './tls-files.js';
 import { TOKEN_HINT } from './token.js';
 import type {
   Indexed,
@@ -40,6 +39,10 @@ export interface ConsulStoreOptions {
   token?: string;
   /** PEM file with the CA that signed the agent's certificate (implies https). */
   tlsCaFile?: string;
+  /** PEM client certificate presented to the agent (mTLS; implies https). Goes with `tlsKeyFile`. */
+  tlsCertFile?: string;
+  /** PEM private key of `tlsCertFile`; refused if group or others may read it. */
+  tlsKeyFile?: string;
   /** Datacenter (`?dc=`); default: the agent's. */
   datacenter?: string;
   /** Default blocking-query wait. @default 30_000 */
@@ -164,27 +167,14 @@ export class ConsulStore implements Store {
         `Consul address must be host:port, got ${JSON.stringify(address)}`,
       );
     }
-    const secure = options.https === true || options.tlsCaFile !== undefined;
-    let ca: Buffer | undefined;
-    if (options.tlsCaFile !== undefined) {
-      try {
-        // The CA decides which server gets our token: as root, only a root-owned file counts.
-        const why = distrustStats(statSync(options.tlsCaFile));
-        if (why) throw new Error(`${options.tlsCaFile} ${why}`);
-        ca = readFileSync(options.tlsCaFile);
-      } catch (cause) {
-        throw new KvError(
-          KvErrorCodes.BAD_OPTIONS,
-          `cannot use TLS CA file ${options.tlsCaFile}: ${(cause as Error).message}`,
-          {
-            cause,
-            hint: 'pass a readable PEM file with --tls-ca-file',
-          },
-        );
-      }
-    }
+    const secure =
+      options.https === true ||
+      options.tlsCaFile !== undefined ||
+      options.tlsCertFile !== undefined ||
+      options.tlsKeyFile !== undefined;
+    const tls = clientTls(options.tlsCaFile, options.tlsCertFile, options.tlsKeyFile);
     this.agent = secure
-      ? new HttpsAgent({ keepAlive: true, ca, maxSockets: Number.POSITIVE_INFINITY })
+      ? new HttpsAgent({ keepAlive: true, ...tls, maxSockets: Number.POSITIVE_INFINITY })
       : new HttpAgent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
     const host = (match[1] as string).replace(/^\[|\]$/g, '');
     const port = Number(match[2] ?? 8500);
@@ -284,12 +274,17 @@ export class ConsulStore implements Store {
         details: { status, body: text },
       });
     }
+    const text = describeError(error);
+    // The server's TLS alert when it wants a client certificate (mTLS) and got none it trusts.
+    const clientCert = /alert (certificate required|bad certificate|unknown ca)/i.test(text);
     return new KvError(
       KvErrorCodes.UNAVAILABLE,
-      `${what}: cannot reach ${this.description}: ${describeError(error)}`,
+      `${what}: cannot reach ${this.description}: ${text}`,
       {
         cause: error,
-        hint: 'is the store running and reachable? check --consul / the store URL',
+        hint: clientCert
+          ? 'the store requires a client certificate it trusts: pass one with its key (tlsCertFile/tlsKeyFile, ?cert=…&key=…)'
+          : 'is the store running and reachable? check --consul / the store URL',
       },
     );
   }

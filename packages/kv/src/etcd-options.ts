@@ -5,6 +5,7 @@ import { redactCredentials } from '@p2/errors';
 import type { IOptions } from 'etcd3';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
+import { clientTls } from './tls-files.js';
 
 /** Options of {@link EtcdStore}. */
 export interface EtcdStoreOptions {
@@ -14,6 +15,10 @@ export interface EtcdStoreOptions {
   https?: boolean;
   /** PEM CA file that signed the etcd server certificates. */
   tlsCaFile?: string;
+  /** PEM client certificate (etcd `--client-cert-auth`); goes with `tlsKeyFile`. */
+  tlsCertFile?: string;
+  /** PEM private key of `tlsCertFile`; refused if group or others may read it. */
+  tlsKeyFile?: string;
   /** etcd user (auth enabled). Never logged. */
   username?: string;
   /** Password of `username`. Never logged. */
@@ -56,7 +61,8 @@ export interface ResolvedEtcdOptions {
  */
 export function resolveEtcdOptions(options: EtcdStoreOptions): ResolvedEtcdOptions {
   const endpoints = options.endpoints?.length ? options.endpoints : ['127.0.0.1:2379'];
-  const secure = options.https === true || options.tlsCaFile !== undefined;
+  const secure =
+    options.https === true || options.tlsCaFile !== undefined || options.tlsCertFile !== undefined;
   const hosts = endpoints.map((endpoint) => {
     if (/^https?:\/\//.test(endpoint)) return endpoint;
     if (!/^(\[[^\]]+\]|[^:/\s]+)(:\d+)?$/.test(endpoint)) {
@@ -79,12 +85,25 @@ export function resolveEtcdOptions(options: EtcdStoreOptions): ResolvedEtcdOptio
       });
     }
   }
+  // Read and checked as the Consul backend does (trusted owner, private key, matching pair).
+  const client = clientTls(undefined, options.tlsCertFile, options.tlsKeyFile);
+  const credentials =
+    client.cert && client.key
+      ? // etcd3 hands these to grpc's createSsl, where no root certificate means the system roots.
+        {
+          rootCertificate: rootCertificate as Buffer,
+          certChain: client.cert,
+          privateKey: client.key,
+        }
+      : rootCertificate
+        ? { rootCertificate }
+        : undefined;
   const clientOptions: IOptions = {
     hosts,
     dialTimeout: options.dialTimeoutMs ?? 5_000,
     defaultCallOptions: (context) =>
       context.isStream ? {} : { deadline: Date.now() + (options.requestTimeoutMs ?? 15_000) },
-    ...(rootCertificate ? { credentials: { rootCertificate } } : {}),
+    ...(credentials ? { credentials } : {}),
     ...(options.username !== undefined
       ? { auth: { username: options.username, password: options.password ?? '' } }
       : {}),
@@ -110,7 +129,13 @@ export function etcdOptionsFromUrl(
   url: URL,
   hosts: string[],
   https: boolean,
-  extra: { tlsCaFile?: string; waitMs?: number; logger?: Logger },
+  extra: {
+    tlsCaFile?: string;
+    tlsCertFile?: string;
+    tlsKeyFile?: string;
+    waitMs?: number;
+    logger?: Logger;
+  },
 ): EtcdStoreOptions {
   const path = decodeURIComponent(url.pathname.replace(/^\/+/, ''));
   const minTtl = url.searchParams.get('minSessionTtlMs');
@@ -118,6 +143,8 @@ export function etcdOptionsFromUrl(
     endpoints: hosts.length > 0 ? hosts : ['127.0.0.1:2379'],
     https,
     tlsCaFile: extra.tlsCaFile ?? (url.searchParams.get('ca') || undefined),
+    tlsCertFile: extra.tlsCertFile ?? (url.searchParams.get('cert') || undefined),
+    tlsKeyFile: extra.tlsKeyFile ?? (url.searchParams.get('key') || undefined),
     username: url.username ? decodeURIComponent(url.username) : undefined,
     password: url.password ? decodeURIComponent(url.password) : undefined,
     prefix: path === '' || path.endsWith('/') ? path : `${path}/`,

@@ -54,8 +54,11 @@ export interface PreparerConfig {
   logExec?: string[];
   logBridgeBlacklist: string[];
   artifactRegistryUrl?: string;
+  /** `ca_file`: PEM CA trusted for the store and artifact downloads. */
   caFile?: string;
+  /** `cert_file`: PEM client certificate for the store and artifact downloads (with `keyFile`). */
   certFile?: string;
+  /** `key_file`: its private key (root's, mode 600). */
   keyFile?: string;
   /** The hooks pod manifest text, or undefined for `no_hooks` (or when absent). */
   hooksManifest?: string;

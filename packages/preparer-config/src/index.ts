@@ -27,3 +27,4 @@ export {
 } from './keys.js';
 export { parseSize } from './reader.js';
 export type { ArtifactAuthConfig, ReplayGuardSettings } from './sections.js';
+export { type ClientTlsFiles, readClientTlsFiles } from './tls.js';

@@ -62,8 +62,8 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   log_exec: ignored("validated; every pod's log service runs svlogd as nobody"),
   log_bridge_blacklist: ignored('validated; without log_exec every pod already gets plain svlogd'),
   artifact_registry_url: ignored('validated; launchables must give a location'),
-  cert_file: ignored('validated (with key_file); no client certificate is sent to the store'),
-  key_file: ignored('validated (with cert_file); no client certificate is sent to the store'),
+  cert_file: done(),
+  key_file: done(),
   hooks_manifest: ignored(
     'validated; the hooks pod is not installed, hooks are read from hooks_directory',
   ),
