@@ -51,14 +51,7 @@ export async function controlPod(
   podId: string,
   options: ControlPodOptions,
 ): Promise<PodControl> {
-  const runsvdir = new RunsvDir({ root: options.serviceRoot, slots: 0 });
-  await runsvdir.start(); // adopts the runsvdir already watching the root
-  const host = new PodHost({
-    podRoot: options.podRoot,
-    nodeName: options.nodeName,
-    runsvdir,
-    cgroups: await detectCgroups().catch(() => false as const),
-  });
+  const host = await localHost(options);
   const ref = { podId, uniqueKey: options.uniqueKey ?? '' };
   const manifest = await host.currentManifest(host.layout(ref));
   if (!manifest)
@@ -74,4 +67,61 @@ export async function controlPod(
   const services =
     action === 'stop' ? [] : (await host.launch(manifest, { uniqueKey: ref.uniqueKey })).services;
   return { pod: podId, action, sha: manifest.sha(), services };
+}
+
+/** A `PodHost` on this host's service root (its running runsvdir adopted) and cgroups. */
+async function localHost(options: ControlPodOptions): Promise<PodHost> {
+  const runsvdir = new RunsvDir({ root: options.serviceRoot, slots: 0 });
+  await runsvdir.start(); // adopts the runsvdir already watching the root
+  return new PodHost({
+    podRoot: options.podRoot,
+    nodeName: options.nodeName,
+    runsvdir,
+    cgroups: await detectCgroups().catch(() => false as const),
+  });
+}
+
+/** Which pods {@link shutdownPods} halts. */
+export interface ShutdownOptions extends Omit<ControlPodOptions, 'uniqueKey'> {
+  /** Only these pod ids (or uuids). @default every pod installed here */
+  pods?: readonly string[];
+  /** Never these (they win over `pods`). @default none */
+  exclude?: readonly string[];
+  /** Only say which pods would be halted. @default false */
+  dryRun?: boolean;
+}
+
+/**
+ * Halts (forced, after `bin/disable`) every pod installed on this host, or the selected ones, all
+ * at once — P2's p2-shutdown. Unlike P2, which read reality from the store and treated every entry
+ * as a legacy pod, it takes the pods from disk (so it works when the store does not) and halts uuid
+ * pods as themselves. Halted pods stay down until started or deployed again.
+ *
+ * @returns the pods halted (or that would be, with `dryRun`), as `pod` or `pod/uuid`
+ * @example await shutdownPods({ nodeName: 'h1', podRoot: '/data/pods', serviceRoot: '/var/service', exclude: ['p2-preparer'] })
+ */
+export async function shutdownPods(
+  options: ShutdownOptions,
+): Promise<{ pods: string[]; dryRun: boolean }> {
+  const host = await localHost(options);
+  const wanted = (id: string, uuid: string) =>
+    !(options.exclude ?? []).some((x) => x === id || x === uuid) &&
+    (options.pods === undefined ||
+      options.pods.length === 0 ||
+      options.pods.some((x) => x === id || x === uuid));
+  const selected = (await host.installedPods()).filter(
+    (pod) => pod.manifest && wanted(pod.layout.podId, pod.layout.uniqueKey),
+  );
+  if (!options.dryRun)
+    await Promise.all(
+      selected.map((pod) =>
+        host.halt(pod.manifest!, { uniqueKey: pod.layout.uniqueKey, force: true }),
+      ),
+    );
+  return {
+    pods: selected.map((p) =>
+      p.layout.uniqueKey ? `${p.layout.podId}/${p.layout.uniqueKey}` : p.layout.podId,
+    ),
+    dryRun: options.dryRun ?? false,
+  };
 }

@@ -13,6 +13,8 @@ export {
   controlPod,
   type PodAction,
   type PodControl,
+  type ShutdownOptions,
+  shutdownPods,
 } from './control.js';
 export {
   type Authorize,

@@ -171,7 +171,7 @@ describe('p2 launch', () => {
     expect(await findUser(podId)).toBeDefined();
   });
 
-  it('p2 stop, start and restart the launched pod (P2: p2-stop, p2-start, p2-restart)', async () => {
+  it('p2 stop, start, restart and shutdown the launched pod (P2: p2-stop, p2-start, p2-restart, p2-shutdown)', async () => {
     const hosted = ['--pod-root', join(work, 'pods'), '--service-root', join(work, 'service')];
     const answer = () =>
       fetch(`http://127.0.0.1:${port}/_status`).then(
@@ -204,6 +204,17 @@ describe('p2 launch', () => {
     expect(restarted.code, restarted.err).toBe(ExitCode.OK);
     expect(JSON.parse(restarted.out).services).toHaveLength(1);
     expect(await eventually((pid) => pid !== undefined && pid !== afterStart)).not.toBe(afterStart);
+
+    const dry = await p2(['shutdown', ...hosted, '--dry-run', '--json']);
+    expect(JSON.parse(dry.out)).toEqual({ pods: [podId], dryRun: true });
+    expect(await answer()).toBeGreaterThan(0); // a dry run halts nothing
+    const none = await p2(['shutdown', ...hosted, '--exclude', podId, '--json']);
+    expect(JSON.parse(none.out).pods).toEqual([]);
+    const down = await p2(['shutdown', ...hosted, '--pod', podId]);
+    expect(down.code, down.err).toBe(ExitCode.OK);
+    expect(down.out).toContain(`halted ${podId}`);
+    expect(await eventually((pid) => pid === undefined)).toBeUndefined();
+    expect((await p2(['start', podId, ...hosted])).code).toBe(ExitCode.OK);
 
     const missing = await p2(['stop', 'p2t-not-installed', ...hosted]);
     expect(missing.code).toBe(ExitCode.NOT_FOUND);

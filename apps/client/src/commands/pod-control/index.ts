@@ -1,13 +1,13 @@
 /**
  * `p2 start|stop|restart POD` — a pod installed on this host launched, halted (forced, after
  * `bin/disable`) or both, from its current manifest and without a store (P2: p2-start, p2-stop,
- * p2-restart), through the host agent's `controlPod`. One folder for the three: they are one
- * operation with three verbs.
+ * p2-restart), through the host agent's `controlPod`; `p2 shutdown` halts them all (P2:
+ * p2-shutdown, `shutdownPods`). One folder: they are one operation on this host's pods.
  */
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { type CliContext, emit, nodeName, run, style } from '@p2/cli-kit';
-import { controlPod, type PodAction } from '@p2/host-agent';
+import { type CliContext, collect, emit, nodeName, run, style } from '@p2/cli-kit';
+import { controlPod, type PodAction, shutdownPods } from '@p2/host-agent';
 
 const VERBS: Record<PodAction, string> = {
   start: 'Launch an installed pod from its current manifest (P2: p2-start)',
@@ -48,4 +48,38 @@ export function registerPodControlCommands(program: Command, ctx: CliContext): v
         }),
       );
   }
+  program
+    .command('shutdown')
+    .description('Halt every pod installed on this host, or the selected ones (P2: p2-shutdown)')
+    .option('-p, --pod <pod>', 'only this pod id or uuid (repeatable)', collect, [])
+    .option(
+      '-e, --exclude <pod>',
+      'never this pod id or uuid; wins over --pod (repeatable)',
+      collect,
+      [],
+    )
+    .option('-d, --dry-run', 'only print which pods would be halted')
+    .option('--node-name <node>', 'node name for cgroups and env (default: this host)')
+    .option('--pod-root <dir>', 'where pods live', '/data/pods')
+    .option('--service-root <dir>', 'the runit service directory runsvdir watches', '/var/service')
+    .option('--json', 'print JSON')
+    .action(
+      run(ctx, async (options) => {
+        const result = await shutdownPods({
+          nodeName: nodeName(options.nodeName),
+          podRoot: resolve(ctx.cwd, options.podRoot),
+          serviceRoot: resolve(ctx.cwd, options.serviceRoot),
+          pods: options.pod,
+          exclude: options.exclude,
+          dryRun: options.dryRun === true,
+        });
+        emit(ctx.io, options, result, (r) =>
+          r.pods.length === 0
+            ? style.dim(ctx.io, 'no pod to halt')
+            : r.pods
+                .map((p) => `${r.dryRun ? 'would halt' : style.green(ctx.io, 'halted')} ${p}`)
+                .join('\n'),
+        );
+      }),
+    );
 }
