@@ -70,3 +70,25 @@ it('refuses a key others may read and a certificate without its key', () => {
     chmodSync(file('cli.key'), 0o600);
   }
 });
+
+it('refuses a CA file others could write, as the Consul backend does (it decides who gets the token)', () => {
+  chmodSync(file('cli.pem'), 0o666);
+  try {
+    let error: unknown;
+    try {
+      resolveEtcdOptions({ tlsCaFile: file('cli.pem') });
+    } catch (e) {
+      error = e;
+    }
+    expect(isP2Error(error, KvErrorCodes.BAD_OPTIONS)).toBe(true);
+    expect((error as Error).message).toMatch(
+      /cannot use TLS CA file .*writable by group or others/,
+    );
+    expect((error as Error).message).not.toContain('BEGIN');
+  } finally {
+    chmodSync(file('cli.pem'), 0o644);
+  }
+  expect(
+    resolveEtcdOptions({ tlsCaFile: file('cli.pem') }).clientOptions.credentials?.rootCertificate,
+  ).toBeDefined();
+});

@@ -1,5 +1,4 @@
 /** The etcd backend's options: defaults, endpoint checks, and the store URL form. */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { redactCredentials } from '@p2/errors';
 import type { IOptions } from 'etcd3';
@@ -74,19 +73,10 @@ export function resolveEtcdOptions(options: EtcdStoreOptions): ResolvedEtcdOptio
     }
     return `${secure ? 'https' : 'http'}://${/:\d+$/.test(endpoint) ? endpoint : `${endpoint}:2379`}`;
   });
-  let rootCertificate: Buffer | undefined;
-  if (options.tlsCaFile !== undefined) {
-    try {
-      rootCertificate = readFileSync(options.tlsCaFile);
-    } catch (cause) {
-      throw new KvError(KvErrorCodes.BAD_OPTIONS, `cannot read TLS CA file ${options.tlsCaFile}`, {
-        cause,
-        hint: 'pass a readable PEM file (?ca=/path/ca.pem or tlsCaFile)',
-      });
-    }
-  }
-  // Read and checked as the Consul backend does (trusted owner, private key, matching pair).
-  const client = clientTls(undefined, options.tlsCertFile, options.tlsKeyFile);
+  // Read and checked as the Consul backend does: the CA decides which server gets our token, so a
+  // file another user could write is refused (and the key must be private, the pair matching).
+  const client = clientTls(options.tlsCaFile, options.tlsCertFile, options.tlsKeyFile);
+  const rootCertificate = client.ca;
   const credentials =
     client.cert && client.key
       ? // etcd3 hands these to grpc's createSsl, where no root certificate means the system roots.
