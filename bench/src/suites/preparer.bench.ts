@@ -11,7 +11,7 @@
  * Needs root. Uses the e2e harness (`e2e/src/test-host.ts`) and removes everything it made.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,6 +46,7 @@ async function appStartBaseline(runs: number): Promise<Sample> {
     }
     times.push(performance.now() - start);
     child.kill();
+    await rm(config, { force: true });
   }
   return summarize('baseline: node server.cjs until it answers', times);
 }
