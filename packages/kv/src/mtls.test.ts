@@ -1,10 +1,4 @@
-/**
- * `consul+https://` with a client certificate, end to end: a real `@p2/kv-server` serving TLS that
- * requires certificates signed by a throw-away CA (made with openssl). Without a certificate the
- * handshake is refused; with one the store works; an unsafe key file is refused before connecting.
- */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +6,7 @@ import { isP2Error } from '@p2/errors';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStore } from './backend.js';
 import { KvErrorCodes } from './errors.js';
-import { startTestServer } from './test-support.js';
+import { makeTestCertificates, startTestServer } from './test-support.js';
 
 let dir: string;
 let port: number;
@@ -21,47 +15,7 @@ const file = (name: string) => join(dir, name);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'p2t-kv-mtls-'));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=p2t-ca',
-  );
-  writeFileSync(file('srv.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  writeFileSync(file('cli.cnf'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, cn] of [
-    ['srv', '127.0.0.1'],
-    ['cli', 'p2t-preparer'],
-  ] as const) {
-    ssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${name}.pem`,
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.cnf`,
-    );
-    chmodSync(file(`${name}.key`), 0o600);
-  }
+  makeTestCertificates(dir, { client: true });
   const kv = await startTestServer({
     tls: {
       cert: readFileSync(file('srv.pem')),

@@ -1,9 +1,4 @@
-/**
- * `consul+https://` with a CA file, end to end: a real TLS endpoint (node:https with a certificate
- * signed by a throw-away CA made with openssl) in front of a real `@p2/kv-server`.
- */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -14,7 +9,7 @@ import { isP2Error } from '@p2/errors';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStore } from './backend.js';
 import { KvErrorCodes } from './errors.js';
-import { startTestServer } from './test-support.js';
+import { makeTestCertificates, startTestServer } from './test-support.js';
 import { watchKey } from './watch.js';
 
 let dir: string;
@@ -24,40 +19,7 @@ let stopKv: () => Promise<void>;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'p2t-kv-tls-'));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=p2t-ca',
-  );
-  ssl('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    'srv.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'srv.pem',
-    '-days',
-    '1',
-    '-extfile',
-    'ext.cnf',
-  );
+  makeTestCertificates(dir);
   const kv = await startTestServer();
   stopKv = kv.cleanup;
   proxy = createServer(
