@@ -44,8 +44,20 @@ export interface PodHostOptions {
   artifactVerifier?: ArtifactVerifier;
   /** Checks digest signatures (from @p2/auth). Without it a `digest_location` is verified unsigned. */
   digestSignatureVerifier?: DigestSignatureVerifier;
-  /** Download settings (CA, timeouts, retries). */
+  /** Download settings (CA, timeouts, retries); registry queries use them too. */
   fetch?: Omit<FetchOptions, 'onProgress' | 'logger'>;
+  /**
+   * P2's `artifact_registry_url`: the registry `version:` launchables are resolved through
+   * (`GET <registry>/discover/<pod id>?…`). A manifest's own `artifact_registry` wins. Without
+   * either, installing a `version:` launchable fails with `P2_HOIST_REGISTRY_MISSING`.
+   */
+  artifactRegistry?: string;
+  /**
+   * P2's `os_version_file`: the release file whose OS and version the registry is told. Read only
+   * for `version:` launchables, as root may trust it (root's, writable by nobody else).
+   * @default '/etc/redhat-release' (P2's), else '/etc/os-release'
+   */
+  osVersionFile?: string;
   /** P2's `require_file`: services refuse to start unless it exists. */
   requireFile?: string;
   /** Bytes of old installs kept per launchable. @default 10 GiB */
@@ -69,6 +81,8 @@ export interface LaunchableInstallReport {
   launchableId: string;
   installDir: string;
   alreadyInstalled: boolean;
+  /** Where the artifact was fetched from (credentials redacted); absent when already installed. */
+  location?: string;
   timings?: { fetchMs: number; verifyMs: number; extractMs: number };
 }
 
