@@ -6,7 +6,7 @@
 import { createArtifactVerifier, createManifestAuthorizer, withCompanionFiles } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
-import { fetchBytes } from '@p2/hoist';
+import { fetchBytes, readOsRelease } from '@p2/hoist';
 import {
   assertRequireFile,
   directoryHooks,
@@ -102,11 +102,22 @@ export async function startPreparer(
       await policy.checkDigest(digest, signature);
     },
     fetch: fetchOptions,
+    // version: launchables: the registry (a manifest's artifact_registry wins) and the OS it is told.
+    ...(config.artifactRegistryUrl ? { artifactRegistry: config.artifactRegistryUrl } : {}),
+    ...(config.osVersionFile ? { osVersionFile: config.osVersionFile } : {}),
     ...(config.requireFile ? { requireFile: config.requireFile } : {}),
     maxLaunchableDiskUsage: config.maxLaunchableDiskUsage,
     runAs: config.runAs,
     logger: log.child({ component: 'pods' }),
   });
+  if (config.artifactRegistryUrl) {
+    // Said now rather than at the first version: deploy (which fails with the same error).
+    await readOsRelease(config.osVersionFile).then(
+      (os) => log.info({ ...os, registry: config.artifactRegistryUrl }, 'artifact registry set'),
+      (error: unknown) =>
+        log.warn({ err: describeError(error) }, 'version: launchables cannot be installed'),
+    );
+  }
   const metrics = new PreparerMetrics();
   const hooks = directoryHooks({
     hooksDirectory: config.hooksDirectory,

@@ -37,6 +37,13 @@ export interface LaunchPodOptions {
    * `@p2/hoist`'s `DEFAULT_LOCAL_ARTIFACT_DIR`. @default []
    */
   localArtifactDirs?: string[];
+  /**
+   * The artifact registry `version:` launchables are resolved through (P2's `p2-launch -r`); a
+   * manifest's `artifact_registry` wins.
+   */
+  artifactRegistryUrl?: string;
+  /** The release file the registry is told the OS from. @default /etc/redhat-release, else /etc/os-release */
+  osVersionFile?: string;
   /** Apply cgroup limits when the host has cgroups. @default true */
   cgroups?: boolean;
   /** Download progress per launchable. */
@@ -50,7 +57,13 @@ export interface LocalLaunch {
   sha: string;
   podHome: string;
   configPath: string;
-  launchables: Array<{ id: string; installDir: string; alreadyInstalled: boolean }>;
+  /** Each launchable's install; `location`: where it was fetched from now (absent when installed). */
+  launchables: Array<{
+    id: string;
+    installDir: string;
+    alreadyInstalled: boolean;
+    location?: string;
+  }>;
   /** Whether services were started (`start`). */
   started: boolean;
   services: string[];
@@ -107,6 +120,8 @@ export async function launchPod(
     fetch: {
       localRoots: [DEFAULT_LOCAL_ARTIFACT_DIR, ...(options.localArtifactDirs ?? [])],
     },
+    ...(options.artifactRegistryUrl ? { artifactRegistry: options.artifactRegistryUrl } : {}),
+    ...(options.osVersionFile ? { osVersionFile: options.osVersionFile } : {}),
   });
   const deployed = await deployPod({ host }, manifest, {
     whenRunning: 'redeploy',
@@ -127,6 +142,7 @@ export async function launchPod(
       id: l.launchableId,
       installDir: l.installDir,
       alreadyInstalled: l.alreadyInstalled,
+      ...(l.location === undefined ? {} : { location: l.location }),
     })),
     started: start,
     services: deployed.launched?.services ?? [],

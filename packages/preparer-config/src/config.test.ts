@@ -171,6 +171,37 @@ describe('local_artifact_dirs', () => {
   });
 });
 
+describe('artifact_registry_url and os_version_file (version: launchables)', () => {
+  const parse = (extra: string) => parsePreparerConfig(`preparer:\n  auth: {type: none}\n${extra}`);
+
+  it('are implemented: read, and not reported as ignored', () => {
+    const config = parse(
+      '  artifact_registry_url: https://registry.local:8443\n  os_version_file: /etc/redhat-release\n',
+    );
+    expect(config.artifactRegistryUrl).toBe('https://registry.local:8443');
+    expect(config.osVersionFile).toBe('/etc/redhat-release');
+    expect(config.ignoredKeys).toEqual([]);
+    const unset = parse('');
+    expect(unset.artifactRegistryUrl).toBeUndefined();
+    expect(unset.osVersionFile).toBeUndefined();
+  });
+
+  it('refuse a registry that is not an http(s) URL and a relative release file, naming the key', () => {
+    for (const [key, value] of [
+      ['artifact_registry_url', 'file:///srv/registry'],
+      ['artifact_registry_url', 'registry.local'],
+      ['os_version_file', 'etc/os-release'],
+    ]) {
+      expect(() => parse(`  ${key}: ${value}\n`)).toThrow(
+        expect.objectContaining({
+          code: 'P2_PREPARER_CONFIG_INVALID',
+          message: expect.stringContaining(`preparer.${key}`),
+        }),
+      );
+    }
+  });
+});
+
 describe('replay_guard and multi_signature', () => {
   const keyring = '  auth: {type: keyring, keyring: /etc/p2/pubring.gpg}\n';
 

@@ -20,8 +20,10 @@ import { invalid, parseSize, type Raw, Reader } from './reader.js';
 import {
   type ArtifactAuthConfig,
   artifactAuth,
+  artifactRegistryUrl,
   deployerAuth,
   localArtifactDirs,
+  osVersionFile,
   type ReplayGuardSettings,
   replayGuard,
   runAsAllow,
@@ -53,7 +55,16 @@ export interface PreparerConfig {
   maxLaunchableDiskUsage: number;
   logExec?: string[];
   logBridgeBlacklist: string[];
+  /**
+   * `artifact_registry_url`: the http(s) registry `version:` launchables are resolved through
+   * (a manifest's `artifact_registry` wins).
+   */
   artifactRegistryUrl?: string;
+  /**
+   * `os_version_file`: the release file whose OS and version the registry is told (absolute).
+   * Unset: `/etc/redhat-release` (P2's), else `/etc/os-release` (see @p2/hoist's `readOsRelease`).
+   */
+  osVersionFile?: string;
   /** `ca_file`: PEM CA trusted for the store and artifact downloads. */
   caFile?: string;
   /** `cert_file`: PEM client certificate for the store and artifact downloads (with `keyFile`). */
@@ -249,7 +260,8 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     podWhitelistFile: r.string('pod_whitelist_file'),
     statusSocket: r.string('status_socket'),
     logExec: raw.log_exec === undefined ? undefined : r.strings('log_exec'),
-    artifactRegistryUrl: r.string('artifact_registry_url'),
+    artifactRegistryUrl: artifactRegistryUrl(r, where),
+    osVersionFile: osVersionFile(r, where),
     healthCheckHost: r.string('health_check_host'),
     caFile: r.string('ca_file'),
     certFile: r.string('cert_file'),

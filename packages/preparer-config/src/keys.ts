@@ -61,7 +61,7 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   // Read and validated, but nothing uses the value yet.
   log_exec: ignored("validated; every pod's log service runs svlogd as nobody"),
   log_bridge_blacklist: ignored('validated; without log_exec every pod already gets plain svlogd'),
-  artifact_registry_url: ignored('validated; launchables must give a location'),
+  artifact_registry_url: done(),
   cert_file: done(),
   key_file: done(),
   hooks_manifest: ignored(
@@ -78,7 +78,7 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   consul_host_header: ignored('the store is reached by its URL, never over a unix socket'),
   additional_consul_headers: ignored('the store is reached by its URL, never over a unix socket'),
   consul_config: ignored("the store client's blocking-query wait is fixed"),
-  os_version_file: ignored('there is no pod factory OS detector'),
+  os_version_file: done(),
   process_result_reporter_config: ignored(
     'the preparer records exits itself (status/preparer/<node>/<pod>, and process_status of status/pods/<uuid>/preparer), with no SQLite reporter',
   ),

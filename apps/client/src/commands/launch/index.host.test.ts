@@ -39,6 +39,7 @@ let work = '';
 let server: Server;
 let port = 0;
 let version = '';
+const discoveries: string[] = [];
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -76,6 +77,21 @@ beforeAll(async () => {
     '.',
   ]);
   server = createServer((req, res) => {
+    // An artifact registry too: /discover/<pod>?…&version=V answers where hello_V.tar.gz is.
+    const url = new URL(req.url ?? '/', 'http://registry');
+    if (url.pathname.startsWith('/discover/')) {
+      discoveries.push(url.pathname + url.search);
+      const found = `hello_${url.searchParams.get('version')}.tar.gz`;
+      if (!existsSync(join(work, 'artifacts', found))) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ location: `${base}/${found}` }));
+      return;
+    }
     const path = join(work, 'artifacts', (req.url ?? '/').slice(1));
     stat(path).then(
       (info) => {
@@ -109,7 +125,8 @@ afterAll(async () => {
       .remove({ kill: true })
       .catch(() => undefined);
   }
-  if (await findUser(podId)) await removeUser(podId, { removeGroup: true });
+  for (const user of [podId, `${podId}-v`])
+    if (await findUser(user)) await removeUser(user, { removeGroup: true });
   await rm(work, { recursive: true, force: true });
 });
 
@@ -246,5 +263,38 @@ describe('p2 launch', () => {
     const gone = await p2(['launch', 'gone.yaml', ...common(), '--no-start']);
     expect(gone.code).toBe(ExitCode.FAILURE);
     expect(gone.err).toMatch(/error: .*404/);
+  });
+
+  it('-r resolves a version: launchable through the artifact registry, with the OS of --os-version-file', async () => {
+    const redhatRelease = new URL('../../../../../fixtures/p2/os/redhat-release', import.meta.url)
+      .pathname;
+    await mkdir(join(work, 'os'), { mode: 0o755 });
+    await copyFile(redhatRelease, join(work, 'os', 'redhat-release'));
+    await writeFile(
+      join(work, 'version.yaml'),
+      `id: ${podId}-v\nlaunchables:\n  app:\n    launchable_type: hoist\n    version:\n      id: ${version}\n      tags:\n        directory: deployable\n`,
+    );
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const osFile = ['--os-version-file', join(work, 'os', 'redhat-release')];
+    const missing = await p2(['launch', 'version.yaml', ...common(), '--no-start', ...osFile]);
+    expect(missing.code).toBe(ExitCode.FAILURE);
+    expect(missing.err).toContain('no artifact registry');
+    expect(missing.err).toContain('--artifact-registry-url');
+
+    const r = await p2([
+      ...['launch', 'version.yaml', ...common(), '--no-start', '--json'],
+      ...['-r', base, ...osFile],
+    ]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    const result = JSON.parse(r.out);
+    expect(result.launchables[0]).toMatchObject({
+      id: 'app',
+      installDir: join(work, 'pods', `${podId}-v`, 'app', 'installs', `app_${version}`),
+      location: `${base}/hello_${version}.tar.gz`,
+    });
+    expect(discoveries).toEqual([
+      `/discover/${podId}-v?directory=deployable&artifact_name=app&os=CentOS&os_version=7.4.1708&version=${version}`,
+    ]);
+    await rm(join(work, 'pods', `${podId}-v`), { recursive: true, force: true });
   });
 });

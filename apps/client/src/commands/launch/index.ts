@@ -65,6 +65,14 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
       'lowest uid of an existing account pods may run as (pod users p2 created excepted)',
       '1000',
     )
+    .option(
+      '-r, --artifact-registry-url <url>',
+      "artifact registry that resolves version: launchables (the manifest's artifact_registry wins)",
+    )
+    .option(
+      '--os-version-file <file>',
+      'release file the registry is told the OS from (default: /etc/redhat-release, else /etc/os-release)',
+    )
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
     .option('--json', 'print JSON')
     .action(
@@ -89,6 +97,12 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
             allowRunAs: options.allowRunAs,
             localArtifactDirs: options.allowLocalDir.map((dir) => resolve(ctx.cwd, dir)),
             cgroups: options.cgroups,
+            ...(options.artifactRegistryUrl
+              ? { artifactRegistryUrl: options.artifactRegistryUrl }
+              : {}),
+            ...(options.osVersionFile
+              ? { osVersionFile: resolve(ctx.cwd, options.osVersionFile) }
+              : {}),
             ...(bar ? { onProgress: (id, p) => bar.update(id, p) } : {}),
           });
         } finally {
@@ -99,7 +113,7 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
             `${style.green(ctx.io, r.started ? 'launched' : 'installed')} ${r.pod} (${r.sha.slice(0, 12)}) in ${r.podHome}`,
             ...r.launchables.map(
               (l) =>
-                `  ${l.id}  ${l.installDir}${l.alreadyInstalled ? style.dim(ctx.io, '  (already installed)') : ''}`,
+                `  ${l.id}  ${l.installDir}${l.alreadyInstalled ? style.dim(ctx.io, '  (already installed)') : l.location ? style.dim(ctx.io, `  (from ${l.location})`) : ''}`,
             ),
             ...r.services.map((s) => `  service ${s}`),
             ...(r.cgroups
