@@ -42,6 +42,7 @@ export {
   type PlanInput,
   type PodPlan,
   planDeploy,
+  type RegistryResolution,
 } from './plan.js';
 export {
   assertRequireFile,
