@@ -130,9 +130,8 @@ function registryBase(query: RegistryQuery): URL {
 /**
  * At most `max` characters of untrusted text, safe to put in a message: control characters,
  * non-ASCII and quotes are escaped (JSON string syntax), the rest cut off with `…`.
- * @internal
  */
-export function excerpt(text: string, max = 80): string {
+function excerpt(text: string, max = 80): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
   return JSON.stringify(cut).replace(
     /[^\x20-\x7e]/g,

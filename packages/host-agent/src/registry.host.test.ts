@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,13 +17,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createArtifactVerifier, withCompanionFiles } from '@p2/auth';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups } from '@p2/cgroups';
 import { fetchBytes, HoistErrorCodes, packArtifact } from '@p2/hoist';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import { PodHost, type PodHostOptions } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanUpHostTest } from '../../../test-support/host-cleanup.js';
 import { deployPod } from './deploy.js';
 
 const run = promisify(execFile);
@@ -192,15 +192,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!asRoot) return;
-  await runsvdir?.stop({ stopServices: true }).catch(() => undefined);
   registry?.close();
-  if (cgroupsAvailable) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  }
-  if (await findUser(podId)) await removeUser(podId, { removeGroup: true });
-  await rm(work, { recursive: true, force: true });
+  await cleanUpHostTest({ runsvdir, node, users: [podId], dir: work });
 });
 
 describe.runIf(asRoot)('a version: launchable deployed through an artifact registry', () => {

@@ -24,11 +24,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { cgroupName, detectCgroups, openCgroup } from '@p2/cgroups';
+import { cgroupName, detectCgroups } from '@p2/cgroups';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanUpHostTest } from '../../../test-support/host-cleanup.js';
 import type { PodError } from './errors.js';
 import { PodHost } from './pod-host.js';
 
@@ -124,15 +125,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await runsvdir?.stop({ stopServices: true }).catch(() => undefined);
   server?.close();
-  if (cgroupsAvailable) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  }
-  if (await findUser(podId)) await removeUser(podId, { removeGroup: true });
-  await rm(work, { recursive: true, force: true });
+  await cleanUpHostTest({ runsvdir, node, users: [podId], dir: work });
 });
 
 describe('PodHost on a real host', () => {

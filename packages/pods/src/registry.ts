@@ -41,7 +41,7 @@ export function registryFor(
 }
 
 /** The registry query for one launchable (see `@p2/hoist`'s `registryDiscoverUrl`). */
-export function registryQuery(
+function registryQuery(
   manifest: Manifest,
   launchableId: string,
   hostRegistry: string | undefined,

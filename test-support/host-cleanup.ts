@@ -1,0 +1,35 @@
+/**
+ * Tears down what a host test made (tests only; never published): the pods' runit services, the
+ * node's cgroups, the pod users, the scratch directory. Every step runs even when another fails,
+ * so a failed test still leaves the host clean.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { detectCgroups, openCgroup } from '@p2/cgroups';
+import type { RunsvDir } from '@p2/runit';
+import { findUser, removeUser } from '@p2/users';
+
+/** What {@link cleanUpHostTest} removes; each part is optional. */
+export interface HostTestLeftovers {
+  /** Stopped with its services. */
+  runsvdir?: RunsvDir | undefined;
+  /** The node whose cgroup tree `p2/<node>` is removed (processes in it killed), when cgroup v1 is here. */
+  node?: string;
+  /** Users (and their groups) to remove when they exist. */
+  users?: string[];
+  /** The test's scratch directory. */
+  dir?: string;
+}
+
+export async function cleanUpHostTest(leftovers: HostTestLeftovers): Promise<void> {
+  await leftovers.runsvdir?.stop({ stopServices: true }).catch(() => undefined);
+  if (leftovers.node !== undefined && existsSync('/sys/fs/cgroup/memory')) {
+    await openCgroup(await detectCgroups(), { name: `p2/${leftovers.node}` })
+      .remove({ kill: true })
+      .catch(() => undefined);
+  }
+  for (const user of leftovers.users ?? []) {
+    if (await findUser(user)) await removeUser(user, { removeGroup: true }).catch(() => undefined);
+  }
+  if (leftovers.dir) await rm(leftovers.dir, { recursive: true, force: true });
+}
