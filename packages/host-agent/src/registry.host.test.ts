@@ -23,7 +23,7 @@ import { type Manifest, parseManifest } from '@p2/manifest';
 import { PodHost, type PodHostOptions } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanUpHostTest } from '../../../test-support/host-cleanup.js';
+import { cleanUpHostTest, freePort } from '../../../test-support/host-test.js';
 import { deployPod } from './deploy.js';
 
 const run = promisify(execFile);
@@ -50,14 +50,6 @@ let tamperedSignature: Buffer;
 const seen: URL[] = [];
 /** Versions the registry knows; the one named `tampered` comes with another artifact's signature. */
 const published = new Set(['v1', 'tampered']);
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function gpg(...args: string[]): Promise<void> {
   await run('gpg', ['--batch', '--homedir', join(work, 'gnupg'), ...args]);

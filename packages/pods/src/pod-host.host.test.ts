@@ -29,7 +29,7 @@ import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanUpHostTest } from '../../../test-support/host-cleanup.js';
+import { cleanUpHostTest, freePort } from '../../../test-support/host-test.js';
 import type { PodError } from './errors.js';
 import { PodHost } from './pod-host.js';
 
@@ -54,14 +54,6 @@ async function artifact(greetingFile: string): Promise<{ url: string; version: s
   const name = `hello_${version}.tar.gz`;
   await run('tar', ['-czf', join(work, 'artifacts', name), '-C', src, '.']);
   return { url: `${baseUrl}/${name}`, version };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function manifestFor(location: string, port: number, greeting: string): Manifest {

@@ -1,10 +1,10 @@
 /**
- * Tears down what a host test made (tests only; never published): the pods' runit services, the
- * node's cgroups, the pod users, the scratch directory. Every step runs even when another fails,
- * so a failed test still leaves the host clean.
+ * What host tests share (tests only; never published): a free loopback port, and the teardown of
+ * what they made.
  */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { detectCgroups, openCgroup } from '@p2/cgroups';
 import type { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
@@ -21,6 +21,20 @@ export interface HostTestLeftovers {
   dir?: string;
 }
 
+/** A TCP port on 127.0.0.1 nothing listens on (for a pod's app or a server that is down). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Tears down what a host test made: the pods' runit services, the node's cgroups, the pod users,
+ * the scratch directory. Every step runs even when another fails, so a failed test still leaves the
+ * host clean.
+ */
 export async function cleanUpHostTest(leftovers: HostTestLeftovers): Promise<void> {
   await leftovers.runsvdir?.stop({ stopServices: true }).catch(() => undefined);
   if (leftovers.node !== undefined && existsSync('/sys/fs/cgroup/memory')) {
