@@ -267,7 +267,7 @@ describe('runHooks', () => {
     ).toBe(true);
   });
 
-  it('keeps the manifest copy root\'s, readable by the hook pod\'s group when asked', async () => {
+  it("keeps the manifest copy root's, readable by the hook pod's group when asked", async () => {
     const show = 'stat -c "%u:%g %a" "$(dirname "$HOOKED_POD_MANIFEST")" "$HOOKED_POD_MANIFEST"';
     hook('show', `#!/bin/sh\n${show}\n`);
     const [shared] = (await runHooks(base({ manifestGroup: 4242 }).options)).records;
