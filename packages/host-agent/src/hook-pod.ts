@@ -12,7 +12,9 @@
  * the previous executors and install as they were, and running pods are never touched.
  */
 import { basename } from 'node:path';
+import { detectCgroups } from '@p2/cgroups';
 import { describeError, P2Error } from '@p2/errors';
+import { type ArtifactVerifier, DEFAULT_LOCAL_ARTIFACT_DIR, type FetchOptions } from '@p2/hoist';
 import {
   type HookEvent,
   type HookRunSummary,
@@ -21,7 +23,14 @@ import {
   runHooks,
 } from '@p2/hooks';
 import type { Manifest } from '@p2/manifest';
-import { type HookPodHost, PodError, PodErrorCode, PodHost } from '@p2/pods';
+import {
+  type HookPodHost,
+  PodError,
+  PodErrorCode,
+  PodHost,
+  type PodHostOptions,
+  type RunAsPolicy,
+} from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import { findUser } from '@p2/users';
 import { HostAgentError, HostAgentErrorCode } from './errors.js';
@@ -209,6 +218,75 @@ async function installOne(
   if (user && user.uid !== 0) report.manifestGroup = user.gid;
 }
 
+/**
+ * A pod host for work that supervises nothing (hook pods, reading a pod's current manifest): its
+ * runsvdir is never started, and nothing is written to it.
+ */
+function unsupervisedHost(options: Omit<PodHostOptions, 'runsvdir'>): PodHost {
+  return new PodHost({ ...options, runsvdir: new RunsvDir({ root: '/var/service', slots: 0 }) });
+}
+
+/** The host {@link installHookPodLocally} installs on, and the policy it applies. */
+export interface LocalHookPodOptions {
+  nodeName: string;
+  podRoot: string;
+  hooksDirectory: string;
+  /** The host's `artifact_auth`; without it the artifact is installed unverified (P2's p2-install-hook). */
+  artifactVerifier?: ArtifactVerifier;
+  /** Download settings: TLS files, `local_artifact_dirs`. @default local locations from `DEFAULT_LOCAL_ARTIFACT_DIR` only */
+  fetch?: Pick<FetchOptions, 'ca' | 'cert' | 'key' | 'localRoots'>;
+  /** The host's run_as policy (the hook pod is `hooks/<id>` in it). @default { minUid: 1000, allow: {} } */
+  runAs?: RunAsPolicy;
+  /** Apply the hook pod's cgroup limits when the host has cgroups. @default true */
+  cgroups?: boolean;
+  logger?: HookPodOptions['logger'];
+}
+
+/**
+ * {@link installHookPod} from the command line (`p2 hooks install`, P2's p2-install-hook), on a
+ * pod host made from `options` instead of the preparer's.
+ *
+ * @throws HostAgentError `P2_PREPARER_HOOK_POD_FAILED` as {@link installHookPod}
+ * @example
+ * ```ts
+ * await installHookPodLocally(manifest, { nodeName: 'h1', podRoot: '/data/pods',
+ *   hooksDirectory: '/usr/local/p2hooks.d', artifactVerifier, runAs: config.runAs });
+ * ```
+ */
+export async function installHookPodLocally(
+  manifest: Manifest | undefined,
+  options: LocalHookPodOptions,
+): Promise<HookPodReport> {
+  const cgroups =
+    (options.cgroups ?? true) ? await detectCgroups().catch(() => false as const) : false;
+  const host = unsupervisedHost({
+    podRoot: options.podRoot,
+    nodeName: options.nodeName,
+    cgroups,
+    fetch: options.fetch ?? { localRoots: [DEFAULT_LOCAL_ARTIFACT_DIR] },
+    runAs: options.runAs ?? { minUid: 1000, allow: {} },
+    ...(options.artifactVerifier ? { artifactVerifier: options.artifactVerifier } : {}),
+  });
+  return installHookPod(manifest, {
+    host,
+    hooksDirectory: options.hooksDirectory,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+}
+
+/**
+ * The config file text of the preparer pod installed here (`<pod_root>/p2-preparer`'s current
+ * manifest, read as root reads it: a root-owned file in a root-owned home), or undefined when
+ * there is none: where a node-local tool finds this host's policies.
+ *
+ * @throws PodError `P2_PODS_UNTRUSTED_PATH`; ManifestError when it does not parse
+ */
+export async function installedPreparerConfigText(podRoot: string): Promise<string | undefined> {
+  const host = unsupervisedHost({ podRoot, nodeName: 'local', cgroups: false });
+  const manifest = await host.currentManifest(host.layout({ podId: 'p2-preparer' }));
+  return manifest?.configFiles().config;
+}
+
 /** The group that must read `HOOKED_POD_MANIFEST`: the installed hook pod's, unless it runs as root. */
 async function installedHookPodGroup(host: PodHost): Promise<number | undefined> {
   for (const pod of await host.hookPods().installedPods()) {
@@ -253,11 +331,9 @@ export async function runPodHooks(
   event: HookEvent,
   options: RunPodHooksOptions,
 ): Promise<HookRunSummary> {
-  // Only reads pods' files: nothing is supervised, so the runsvdir is never started.
-  const host = new PodHost({
+  const host = unsupervisedHost({
     podRoot: options.podRoot,
     nodeName: options.nodeName,
-    runsvdir: new RunsvDir({ root: '/var/service', slots: 0 }),
     cgroups: false,
   });
   const layout = host.layout({ podId: options.podId, uniqueKey: options.uniqueKey ?? '' });

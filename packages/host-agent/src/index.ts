@@ -35,7 +35,10 @@ export { type HealthTrackingOptions, startHealthTracking } from './health.js';
 export {
   type HookPodOptions,
   type HookPodReport,
+  installedPreparerConfigText,
   installHookPod,
+  installHookPodLocally,
+  type LocalHookPodOptions,
   type RunPodHooksOptions,
   runPodHooks,
 } from './hook-pod.js';
