@@ -102,10 +102,9 @@ beforeAll(async () => {
       'try env_ld_preload \'echo /lib/x86_64-linux-gnu/libpcprofile.so > "$POD_HOME/env/LD_PRELOAD"\'',
       'try env_path \'echo /tmp > "$POD_HOME/env/PATH"\'',
       'try launchable_env \'echo /lib/x86_64-linux-gnu/libpcprofile.so > "$LAUNCHABLE_ROOT/../../env/LD_PRELOAD"\'',
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: sh parameter expansion, not a template
-      'try executor \'echo "id > /tmp/p2t-pwned" >> "$HD/${HID}__mark__launch"\'',
+      `try executor 'echo "id > ${dir}/pwned" >> "$HD/\${HID}__mark__launch"'`,
       'try new_hook \'echo "#!/bin/sh" > "$HD/zz-evil"\'',
-      'try hook_code \'echo "id > /tmp/p2t-pwned" >> "$HH/mark/current/bin/launch"\'',
+      `try hook_code 'echo "id > ${dir}/pwned" >> "$HH/mark/current/bin/launch"'`,
       // Its own env file is its own to change (0400, its user's): only its own processes see it.
       'chmod u+w "$POD_HOME/env/HOME" && echo p2t-evil-marker > "$POD_HOME/env/HOME" && echo rewrote > "$r.env_home"',
       'echo done > "$r.done"',
@@ -285,7 +284,7 @@ describe('the hook pod of hooks_manifest', () => {
     expect(await sha256(executor('mark'))).toBe(executorSha);
     expect(await sha256(hookCode)).toBe(hookCodeSha);
     expect(existsSync(join(hooksDir(), 'zz-evil'))).toBe(false);
-    expect(existsSync('/tmp/p2t-pwned')).toBe(false);
+    expect(existsSync(join(dir, 'pwned'))).toBe(false);
     for (let path = hookCode; path !== '/'; path = dirname(path)) {
       const info = await stat(path);
       if (path.startsWith('/tmp') && path.split('/').length <= 2) continue;
