@@ -32,6 +32,16 @@ export {
 } from './deploy.js';
 export { HostAgentError, HostAgentErrorCode } from './errors.js';
 export { type HealthTrackingOptions, startHealthTracking } from './health.js';
+export {
+  type HookPodOptions,
+  type HookPodReport,
+  installedPreparerConfigText,
+  installHookPod,
+  installHookPodLocally,
+  type LocalHookPodOptions,
+  type RunPodHooksOptions,
+  runPodHooks,
+} from './hook-pod.js';
 export { type DirectoryHooksOptions, directoryHooks } from './hooks.js';
 export { type LaunchPodOptions, type LocalLaunch, launchPod } from './launch.js';
 export { PreparerMetrics } from './metrics.js';

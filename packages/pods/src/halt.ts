@@ -114,9 +114,12 @@ export async function uninstallPod(
   ref: PodRef & { alreadyHalted?: boolean },
 ): Promise<void> {
   const layout = new PodLayout(ctx.podRoot, ref.podId, ref.uniqueKey ?? '');
-  const manifest = ref.alreadyHalted
-    ? undefined
-    : await currentManifest(layout).catch(() => undefined);
+  // Hook pods are never supervised: nothing to halt, and the runit services named like one (a
+  // pod of the same id) are not theirs.
+  const manifest =
+    ref.alreadyHalted || ctx.hookPods
+      ? undefined
+      : await currentManifest(layout).catch(() => undefined);
   if (manifest) {
     await haltPod(ctx, manifest, {
       force: true,
@@ -129,8 +132,9 @@ export async function uninstallPod(
     );
   }
   try {
-    for (const name of await podServices(ctx.options.runsvdir.root, layout))
-      await ctx.options.runsvdir.remove(name);
+    if (!ctx.hookPods)
+      for (const name of await podServices(ctx.options.runsvdir.root, layout))
+        await ctx.options.runsvdir.remove(name);
     await removePodCgroups(ctx, layout);
     // data/ is the pod's: delete without following anything it may have linked.
     await removeTree(layout.home);

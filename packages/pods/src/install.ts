@@ -47,7 +47,8 @@ export async function installPod(
   assertSupported(manifest);
   for (const launchableId of Object.keys(manifest.launchables))
     assertSafeLaunchableId(launchableId);
-  const readOnly = isReadOnly(ctx.options, manifest);
+  // Hook pods are never read-only (as in P2): their data/ is their user's.
+  const readOnly = ctx.hookPods ? false : isReadOnly(ctx.options, manifest);
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();

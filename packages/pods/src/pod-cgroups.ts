@@ -1,15 +1,21 @@
 /**
- * A pod's cgroups: one per launchable (`p2/<node>/<pod>/<launchable>`), which its services and
- * lifecycle scripts join, with the manifest's cpu and memory limits.
+ * A pod's cgroups: one per launchable (`p2/<node>/<pod>/<launchable>`; a hook pod's:
+ * `p2/<node>/hooks/<hook pod>/<launchable>`), which its services, lifecycle scripts and hook runs
+ * join, with the manifest's cpu and memory limits.
  */
 import { existsSync } from 'node:fs';
 import { cgroupName, createCgroup, openCgroup } from '@p2/cgroups';
 import type { Manifest } from '@p2/manifest';
-import type { PodLayout } from './layout.js';
+import { HOOK_PODS_DIR, type PodLayout } from './layout.js';
 import type { HostContext } from './types.js';
 
+/** The pod's part of its cgroup names (no pod is named `hooks`, so hook pods' never clash). */
+function cgroupPod(ctx: HostContext, layout: PodLayout): string {
+  return ctx.hookPods ? `${HOOK_PODS_DIR}/${layout.uniqueName}` : layout.uniqueName;
+}
+
 function launchableCgroupName(ctx: HostContext, layout: PodLayout, launchableId: string): string {
-  return cgroupName({ node: ctx.nodeName, pod: layout.uniqueName, launchable: launchableId });
+  return cgroupName({ node: ctx.nodeName, pod: cgroupPod(ctx, layout), launchable: launchableId });
 }
 
 /**
@@ -51,6 +57,6 @@ export function existingCgroupProcs(
 export async function removePodCgroups(ctx: HostContext, layout: PodLayout): Promise<void> {
   if (!ctx.options.cgroups) return;
   await openCgroup(ctx.options.cgroups, {
-    name: cgroupName({ node: ctx.nodeName, pod: layout.uniqueName }),
+    name: cgroupName({ node: ctx.nodeName, pod: cgroupPod(ctx, layout) }),
   }).remove({ kill: true });
 }

@@ -107,6 +107,17 @@ export interface LaunchReport {
   timings: Record<string, number>;
 }
 
+/** The run script of one entry point of an installed pod (see `PodHost.entryPointScripts`). */
+export interface EntryPointScript {
+  launchableId: string;
+  /** The entry point relative to the install (`bin/launch`, `bin/launch/worker`). */
+  entryPoint: string;
+  /** Its runit service name, P2's `<pod>__<launchable>__<entry>`. */
+  name: string;
+  /** The whole `#!/bin/sh` script (see `@p2/runit`'s `renderRunScript`). */
+  script: string;
+}
+
 export interface InstalledPod {
   layout: PodLayout;
   /** Undefined when `current_manifest.yaml` is missing or unreadable (see `error`). */
@@ -150,6 +161,11 @@ export interface HostContext {
   readonly logger: PodLogger;
   /** The run-as accounts this host resolved, and which pod runs as whom. */
   readonly accounts: PodAccounts;
+  /**
+   * Whether this host holds the preparer's hook pods (`<pod_root>/hooks`): never supervised by
+   * runit, never read-only, no require file, cgroups under `p2/<node>/hooks/`.
+   */
+  readonly hookPods: boolean;
   /** Whether the pod root and every directory above it were found root's alone (checked once). */
   podRootTrusted: boolean;
 }

@@ -297,3 +297,27 @@ describe('run_as policy keys', () => {
     );
   });
 });
+
+describe('hooks_manifest', () => {
+  const base = 'preparer:\n  node_name: h1\n  auth: {type: none}\n';
+  it('parses the hook pod manifest given as a YAML block; no_hooks (or nothing) means none', () => {
+    const config = parsePreparerConfig(
+      `${base}  hooks_manifest: |\n    id: users\n    run_as: root\n    launchables:\n      create:\n        launchable_type: hoist\n        location: https://example.com/create_abc.tar.gz\n`,
+    );
+    expect(config.hooksManifest?.id).toBe('users');
+    expect(config.hooksManifest?.runAs).toBe('root');
+    expect(Object.keys(config.hooksManifest?.launchables ?? {})).toEqual(['create']);
+    expect(parsePreparerConfig(`${base}  hooks_manifest: no_hooks\n`).hooksManifest).toBe(
+      undefined,
+    );
+    expect(parsePreparerConfig(base).hooksManifest).toBeUndefined();
+  });
+  it('refuses an empty value or text that is not a manifest, naming the key', () => {
+    expect(() => parsePreparerConfig(`${base}  hooks_manifest: ""\n`)).toThrowError(
+      /preparer\.hooks_manifest: expected a pod manifest, or no_hooks/,
+    );
+    expect(() =>
+      parsePreparerConfig(`${base}  hooks_manifest: |\n    launchables: [1, 2]\n`),
+    ).toThrowError(/preparer\.hooks_manifest is not a pod manifest/);
+  });
+});

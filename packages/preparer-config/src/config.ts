@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AuthConfig } from '@p2/auth';
 import { parseGoDuration } from '@p2/go';
+import { type Manifest, parseManifest } from '@p2/manifest';
 import { parse as parseYaml } from 'yaml';
 import { PreparerConfigError, PreparerConfigErrorCode } from './errors.js';
 import {
@@ -71,8 +72,12 @@ export interface PreparerConfig {
   certFile?: string;
   /** `key_file`: its private key (root's, mode 600). */
   keyFile?: string;
-  /** The hooks pod manifest text, or undefined for `no_hooks` (or when absent). */
-  hooksManifest?: string;
+  /**
+   * The hook pod's manifest (`hooks_manifest`, a whole manifest as text), parsed; undefined for
+   * `no_hooks` (or when absent). The preparer installs it at start (`@p2/host-agent`'s
+   * `installHookPod`).
+   */
+  hooksManifest?: Manifest;
   hooksRequired: string[];
   readOnlyDeploys: boolean;
   readOnlyWhitelist: string[];
@@ -216,7 +221,11 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     throw invalid(where, 'health_check_interval', 'a duration such as 1s', intervalText);
   }
 
-  const hooksManifestText = r.string('hooks_manifest');
+  // P2 refused an empty value (a template that rendered nothing must not mean "no hooks").
+  const hooksManifest = hooksManifestFrom(
+    raw.hooks_manifest === '' ? '' : r.string('hooks_manifest'),
+    where,
+  );
   const auth = deployerAuth(r, where);
   const warnings: string[] = [];
   const rawAuth = raw.auth as Raw;
@@ -266,7 +275,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     caFile: r.string('ca_file'),
     certFile: r.string('cert_file'),
     keyFile: r.string('key_file'),
-    hooksManifest: hooksManifestText === 'no_hooks' ? undefined : hooksManifestText,
+    hooksManifest,
     replayGuard: replay,
   };
   for (const [key, value] of Object.entries(optional)) {
@@ -284,6 +293,30 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
   if (!logLevels.includes(config.logLevel))
     throw invalid(where, 'log_level', `one of ${logLevels.join(', ')}`, config.logLevel);
   return config;
+}
+
+/**
+ * `hooks_manifest`: P2 required either a manifest or the literal `no_hooks` (p2 also accepts the key
+ * absent, as `no_hooks`). An empty value or text that is not a manifest is refused here, naming the
+ * key, so `--check-config` catches it.
+ */
+function hooksManifestFrom(text: string | undefined, where: string): Manifest | undefined {
+  if (text === undefined || text.trim() === 'no_hooks') return undefined;
+  if (text.trim() === '')
+    throw invalid(where, 'hooks_manifest', 'a pod manifest, or no_hooks', text);
+  try {
+    return parseManifest(text, { source: `${where}: preparer.hooks_manifest` });
+  } catch (error) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_INVALID,
+      `${where}: preparer.hooks_manifest is not a pod manifest: ${(error as Error).message}`,
+      {
+        cause: error,
+        details: { key: 'preparer.hooks_manifest' },
+        hint: 'give the hook pod manifest as a YAML block (hooks_manifest: |), or no_hooks',
+      },
+    );
+  }
 }
 
 /**

@@ -64,9 +64,7 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   artifact_registry_url: done(),
   cert_file: done(),
   key_file: done(),
-  hooks_manifest: ignored(
-    'validated; the hooks pod is not installed, hooks are read from hooks_directory',
-  ),
+  hooks_manifest: done(),
   cgroup_parent: ignored('validated; pod cgroups are always under p2/<node_name>', 'p2'),
   // P2 features p2 does not have.
   http2: ignored('p2 speaks HTTP/1.1 to the store'),

@@ -34,7 +34,13 @@ export {
   type RunsvDirOptions,
   type SupervisionPath,
 } from './runsvdir.js';
-export { EXIT_LOG_FILE, LAST_EXIT_FILE, SPEC_FILE, shellQuote } from './scripts.js';
+export {
+  EXIT_LOG_FILE,
+  LAST_EXIT_FILE,
+  renderRunScript,
+  SPEC_FILE,
+  shellQuote,
+} from './scripts.js';
 export { removeService, type WrittenService, writeService } from './service.js';
 export type { LogSpec, RestartPolicy, ServiceIdentity, ServiceSpec } from './spec.js';
 export {

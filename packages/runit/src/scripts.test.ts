@@ -3,7 +3,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderFinish, renderLogConfig, renderLogRun, renderRun } from './scripts.js';
+import {
+  renderFinish,
+  renderLogConfig,
+  renderLogRun,
+  renderRun,
+  renderRunScript,
+} from './scripts.js';
 import { resolveSpec } from './spec.js';
 
 const spec = resolveSpec({
@@ -58,6 +64,16 @@ describe('generated scripts', () => {
     expect(plain).not.toContain('setsid');
     expect(plain).not.toContain('p2-run.pid');
     expect(run).not.toContain('id -g');
+  });
+
+  it('renderRunScript is the run script of the spec, validated', () => {
+    const input = { name: 'p2t-h__l__launch', entryPoint: '/x/bin/launch', user: 'root' };
+    expect(renderRunScript({ ...input, killProcessGroup: false })).toBe(
+      renderRun(resolveSpec({ ...input, killProcessGroup: false })),
+    );
+    expect(() => renderRunScript({ ...input, envDirs: ['relative/env'] })).toThrowError(
+      /must be absolute/,
+    );
   });
 
   it('finish records exit code or signal as JSON and is valid sh', async () => {
