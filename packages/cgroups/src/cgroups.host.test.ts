@@ -8,6 +8,7 @@ import {
   type CgroupHierarchy,
   createCgroup,
   detectCgroups,
+  findPodCgroups,
   listLaunchableCgroups,
   openCgroup,
 } from './index.js';
@@ -88,6 +89,31 @@ describe('cgroup v1 (this host)', async () => {
     await cgroup.remove({ kill: true });
     expect(await exited(child)).toEqual({ code: null, signal: 'SIGKILL' });
     expect(await cgroup.exists()).toBe(false);
+  });
+
+  it("finds every cgroup of a pod in both forms, and no other pod's", async () => {
+    await parent(hierarchy);
+    const naming = { parent: parentName };
+    for (const name of [
+      'p2t-pod__app',
+      'p2t-pod__web',
+      'p2/h1/p2t-pod/app',
+      'p2t-pod2__app',
+      'p2t-pod-0b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d__app',
+      'p2/h1/p2t-pod2/app',
+    ])
+      await createCgroup(hierarchy, { parent: parentName, name });
+    const found = await findPodCgroups(hierarchy, naming, { node: 'h1', pod: 'p2t-pod' });
+    expect(found.map((c) => c.path).sort()).toEqual([
+      `${parentName}/p2/h1/p2t-pod`,
+      `${parentName}/p2t-pod__app`,
+      `${parentName}/p2t-pod__web`,
+    ]);
+    for (const cgroup of found) await cgroup.remove({ kill: true });
+    expect(await findPodCgroups(hierarchy, naming, { node: 'h1', pod: 'p2t-pod' })).toEqual([]);
+    expect(
+      await openCgroup(hierarchy, { parent: parentName, name: 'p2/h1/p2t-pod2/app' }).exists(),
+    ).toBe(true);
   });
 
   it('OOM-kills a memory hog past its hard limit and counts it', async () => {
