@@ -20,7 +20,7 @@ import { PodError, PodErrorCode } from './errors.js';
 import { assertTrustedHome } from './home.js';
 import { podServices } from './inventory.js';
 import { PodLayout } from './layout.js';
-import { launchableCgroup } from './pod-cgroups.js';
+import { launchableCgroup, removeStaleCgroups } from './pod-cgroups.js';
 import { runLifecycleScript } from './scripts.js';
 import type { HostContext, LaunchOptions, LaunchReport, PodUser } from './types.js';
 
@@ -132,6 +132,9 @@ export async function launchPod(
     }
   }
 
+  // Services restarted into this naming's cgroups: those of an earlier naming go once empty.
+  for (const launchableId of Object.keys(manifest.launchables))
+    await removeStaleCgroups(ctx, layout, launchableId);
   lap('runit');
   if (!layout.uniqueKey) {
     for (const launchableId of Object.keys(manifest.launchables)) {

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { cgroupName, detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, findPodCgroups, openCgroup } from '@p2/cgroups';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
@@ -127,7 +127,10 @@ afterAll(async () => {
   await runsvdir?.stop({ stopServices: true }).catch(() => undefined);
   server?.close();
   if (cgroupsAvailable) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
+    const hierarchy = await detectCgroups();
+    for (const cgroup of await findPodCgroups(hierarchy, {}, { node, pod: podId }))
+      await cgroup.remove({ kill: true }).catch(() => undefined);
+    await openCgroup(hierarchy, { name: `p2/${node}` })
       .remove({ kill: true })
       .catch(() => undefined);
   }
@@ -190,7 +193,7 @@ describe('PodHost on a real host', () => {
     expect(procStatus).toMatch(new RegExp(`^Uid:\\s+${user?.uid}\\s`, 'm'));
     if (cgroupsAvailable) {
       const cgroups = await readFile(`/proc/${pid}/cgroup`, 'utf8');
-      expect(cgroups).toContain(`/${cgroupName({ node, pod: podId, launchable: 'app' })}`);
+      expect(cgroups).toContain(`/${podId}__app\n`);
     }
 
     // Re-installing the same version downloads nothing.
@@ -420,7 +423,7 @@ describe('PodHost holds the privilege boundary against its own pods', () => {
       expect((await readFile(`${marker}.uid`, 'utf8')).trim()).toBe(String(uid));
       if (cgroupsAvailable)
         expect(await readFile(`${marker}.cgroup`, 'utf8')).toContain(
-          `/${cgroupName({ node, pod: podId, launchable: 'app' })}`,
+          `/${podId}__app\n`,
         );
       // Another unprivileged account reads none of the pod's secrets.
       const configPath = await readFile(join(layout.envDir, 'CONFIG_PATH'), 'utf8');

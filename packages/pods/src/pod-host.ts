@@ -4,6 +4,7 @@
  * host's settings and caches; each job lives in its own module (`install`, `launch`, `halt`,
  * `inventory`, `home`, `accounts`, `pod-cgroups`, `scripts`).
  */
+import type { CgroupLocation } from '@p2/cgroups';
 import type { Manifest } from '@p2/manifest';
 import type { UnixUser } from '@p2/users';
 import { PodAccounts } from './accounts.js';
@@ -18,6 +19,7 @@ import {
 } from './inventory.js';
 import { launchPod, restartServices } from './launch.js';
 import { PodLayout } from './layout.js';
+import { launchableCgroupOf } from './pod-cgroups.js';
 import {
   type HostContext,
   type InstalledPod,
@@ -63,6 +65,16 @@ export class PodHost {
 
   layout(ref: PodRef): PodLayout {
     return new PodLayout(this.podRoot, ref.podId, ref.uniqueKey ?? '');
+  }
+
+  /**
+   * The cgroup a launchable's processes join on this host (its naming, node and parent), relative
+   * to each controller's mount — what a process started beside the pod's services must join.
+   * @throws PodError `P2_PODS_INVALID_LAUNCHABLE_ID`; CgroupsError `P2_CGROUPS_INVALID_NAME`
+   * @example host.launchableCgroup({ podId: 'hello' }, 'app') // { parent: '', name: 'hello__app' }
+   */
+  launchableCgroup(ref: PodRef, launchableId: string): CgroupLocation {
+    return launchableCgroupOf(this.context, this.layout(ref), launchableId);
   }
 
   /** Whether the pod is read-only: the manifest's `readonly`, else the node's default. */
