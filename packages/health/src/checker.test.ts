@@ -215,6 +215,87 @@ describe('HealthChecker', () => {
     expect(published(memory, 'p2t-retry')).toEqual(['passing']);
   });
 
+  it('after a failed publish, waits publishRetryMs of its clock before the next (P2: health_retry_time_sec)', async () => {
+    let clock = 1_000_000;
+    let attempts = 0;
+    let checks = 0;
+    const memory = new MemoryHealthPublisher();
+    const publisher = {
+      publish: async (podId: string, result: HealthResult) => {
+        attempts += 1;
+        if (attempts === 1) throw new Error('store unreachable');
+        await memory.publish(podId, result);
+      },
+      remove: (podId: string) => memory.remove(podId),
+    };
+    track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 2,
+        jitter: 0,
+        publishRetryMs: 5_000,
+        now: () => clock,
+        onResult: () => {
+          checks += 1;
+        },
+      }),
+    ).setPod(pod('p2t-pause'));
+    await waitFor('the failed publish', () => attempts === 1);
+    // Checks go on; publishing waits for the clock, not for the number of checks.
+    const seen = checks;
+    await waitFor('ten more checks', () => checks >= seen + 10);
+    clock += 4_999;
+    const later = checks;
+    await waitFor('ten more checks', () => checks >= later + 10);
+    expect(attempts).toBe(1);
+    clock += 1;
+    await waitFor('the retry', () => memory.current.has('p2t-pause'));
+    expect(attempts).toBe(2);
+    expect(published(memory, 'p2t-pause')).toEqual(['passing']);
+  });
+
+  it('holds unknown for holdRefillPeriods refill periods once the bucket ran dry (P2: health_resume_limit)', async () => {
+    let clock = 5_000_000;
+    let n = 0;
+    let checks = 0;
+    const publisher = new MemoryHealthPublisher();
+    track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 2,
+        jitter: 0,
+        refreshMs: 1e12,
+        // 2 tokens, one more per minute of the clock; unknown held for 3 minutes.
+        flapControl: { burst: 2, refillPerMinute: 1, holdRefillPeriods: 3 },
+        now: () => clock,
+        checkFn: async (): Promise<HealthResult> => {
+          n += 1;
+          return {
+            status: n % 2 ? 'passing' : 'critical',
+            reason: 'alternating',
+            durationMs: 0,
+            checkedAt: new Date(),
+          };
+        },
+        onResult: () => {
+          checks += 1;
+        },
+      }),
+    ).setPod(pod('p2t-hold'));
+    const moreChecks = async () => {
+      const seen = checks;
+      await waitFor('ten more checks', () => checks >= seen + 10);
+    };
+    await moreChecks();
+    expect(published(publisher, 'p2t-hold')).toEqual(['passing', 'critical', 'unknown']);
+    clock += 2 * 60_000; // two tokens back, but still held
+    await moreChecks();
+    expect(published(publisher, 'p2t-hold')).toHaveLength(3);
+    clock += 60_000; // the hold is over: changes are published again
+    await waitFor('a change published', () => published(publisher, 'p2t-hold').length > 3);
+    expect(published(publisher, 'p2t-hold')[3]).not.toBe('unknown');
+  });
+
   it('a removal waits for a publish in flight, so no key is left behind', async () => {
     const memory = new MemoryHealthPublisher();
     let publishing = false;
@@ -281,5 +362,8 @@ describe('HealthChecker', () => {
     );
     expect(() => new HealthChecker({ publisher, concurrency: 0 })).toThrowError(/concurrency/);
     expect(() => new HealthChecker({ publisher, jitter: 1 })).toThrowError(/jitter/);
+    expect(() => new HealthChecker({ publisher, publishRetryMs: -1 })).toThrowError(
+      /publishRetryMs/,
+    );
   });
 });
