@@ -52,7 +52,10 @@ export { cgroup, hierarchy, location };
     await writeFile(join(dir, 'example.ts'), runnable);
     example = await import(join(dir, 'example.ts'));
     if (example.hierarchy.version === 1) expect(example.hierarchy).toEqual(shownHierarchy);
-    expect(example.location).toEqual({ parent: '', name: shownName.replace('hello__', `${pod}__`) });
+    expect(example.location).toEqual({
+      parent: '',
+      name: shownName.replace('hello__', `${pod}__`),
+    });
     // What was written is what the README shows; a kernel that keeps memory limits in whole pages
     // (this host's rounds down) reads the README's sub-page limits back as 0.
     const page = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }));

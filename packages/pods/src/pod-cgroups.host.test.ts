@@ -12,12 +12,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type CgroupHierarchy,
-  detectCgroups,
-  findPodCgroups,
-  openCgroup,
-} from '@p2/cgroups';
+import { type CgroupHierarchy, detectCgroups, findPodCgroups, openCgroup } from '@p2/cgroups';
 import { packArtifact } from '@p2/hoist';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';

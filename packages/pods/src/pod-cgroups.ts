@@ -38,10 +38,7 @@ export function launchableCgroupOf(
   layout: PodLayout,
   launchableId: string,
 ): CgroupLocation {
-  return launchableCgroupLocation(
-    ctx.options.cgroupNaming ?? {},
-    ids(ctx, layout, launchableId),
-  );
+  return launchableCgroupLocation(ctx.options.cgroupNaming ?? {}, ids(ctx, layout, launchableId));
 }
 
 /**

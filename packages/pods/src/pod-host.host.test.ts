@@ -422,9 +422,7 @@ describe('PodHost holds the privilege boundary against its own pods', () => {
       const uid = (await findUser(podId))?.uid;
       expect((await readFile(`${marker}.uid`, 'utf8')).trim()).toBe(String(uid));
       if (cgroupsAvailable)
-        expect(await readFile(`${marker}.cgroup`, 'utf8')).toContain(
-          `/${podId}__app\n`,
-        );
+        expect(await readFile(`${marker}.cgroup`, 'utf8')).toContain(`/${podId}__app\n`);
       // Another unprivileged account reads none of the pod's secrets.
       const configPath = await readFile(join(layout.envDir, 'CONFIG_PATH'), 'utf8');
       for (const secret of [
