@@ -11,6 +11,7 @@ import {
   findPodCgroups,
   listLaunchableCgroups,
   openCgroup,
+  removePodCgroups,
 } from './index.js';
 
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -91,7 +92,7 @@ describe('cgroup v1 (this host)', async () => {
     expect(await cgroup.exists()).toBe(false);
   });
 
-  it("finds every cgroup of a pod in both forms, and no other pod's", async () => {
+  it("finds and removes every cgroup of a pod in both forms, and no other pod's", async () => {
     await parent(hierarchy);
     const naming = { parent: parentName };
     for (const name of [
@@ -109,7 +110,14 @@ describe('cgroup v1 (this host)', async () => {
       `${parentName}/p2t-pod__app`,
       `${parentName}/p2t-pod__web`,
     ]);
-    for (const cgroup of found) await cgroup.remove({ kill: true });
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    children.push(sleeper);
+    await openCgroup(hierarchy, { parent: parentName, name: 'p2/h1/p2t-pod/app' }).addProcess(
+      sleeper.pid as number,
+    );
+    const removed = await removePodCgroups(hierarchy, naming, { node: 'h1', pod: 'p2t-pod' });
+    expect(removed.sort()).toEqual(found.map((c) => c.path).sort());
+    expect(await exited(sleeper)).toEqual({ code: null, signal: 'SIGKILL' });
     expect(await findPodCgroups(hierarchy, naming, { node: 'h1', pod: 'p2t-pod' })).toEqual([]);
     expect(
       await openCgroup(hierarchy, { parent: parentName, name: 'p2/h1/p2t-pod2/app' }).exists(),

@@ -40,4 +40,9 @@ export {
   normalizeCgroupPath,
   podCgroupLocation,
 } from './naming.js';
-export { findPodCgroups, type LaunchableCgroup, listLaunchableCgroups } from './scan.js';
+export {
+  findPodCgroups,
+  type LaunchableCgroup,
+  listLaunchableCgroups,
+  removePodCgroups,
+} from './scan.js';

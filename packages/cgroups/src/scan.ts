@@ -92,3 +92,24 @@ export async function findPodCgroups(
   }
   return [...found.values()];
 }
+
+/**
+ * Removes every cgroup of one pod ({@link findPodCgroups}: either form, under the naming's parent
+ * and the mount root), SIGKILLing what still runs in them.
+ *
+ * @returns the paths removed
+ * @throws {CgroupsError} `P2_CGROUPS_BUSY` when a process outlives its SIGKILL, `P2_CGROUPS_WRITE_FAILED`
+ * @example await removePodCgroups(hierarchy, {}, { node: 'h1', pod: 'hello' }) // ['hello__app']
+ */
+export async function removePodCgroups(
+  hierarchy: CgroupHierarchy,
+  naming: CgroupNaming,
+  ids: Omit<LaunchableCgroupIds, 'launchable'>,
+): Promise<string[]> {
+  const removed: string[] = [];
+  for (const cgroup of await findPodCgroups(hierarchy, naming, ids)) {
+    await cgroup.remove({ kill: true });
+    removed.push(cgroup.path);
+  }
+  return removed;
+}

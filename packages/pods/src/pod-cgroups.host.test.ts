@@ -12,7 +12,13 @@ import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CgroupHierarchy, detectCgroups, findPodCgroups, openCgroup } from '@p2/cgroups';
+import {
+  type CgroupHierarchy,
+  detectCgroups,
+  findPodCgroups,
+  openCgroup,
+  removePodCgroups,
+} from '@p2/cgroups';
 import { packArtifact } from '@p2/hoist';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';
@@ -136,8 +142,7 @@ afterAll(async () => {
     .catch(() => undefined);
   await runsvdir?.stop({ stopServices: true }).catch(() => undefined);
   for (const child of strays) child.kill('SIGKILL');
-  for (const cgroup of await findPodCgroups(hierarchy, {}, { node, pod: podId }))
-    await cgroup.remove({ kill: true }).catch(() => undefined);
+  await removePodCgroups(hierarchy, {}, { node, pod: podId }).catch(() => undefined);
   await openCgroup(hierarchy, { name: `p2/${node}` })
     .remove({ kill: true })
     .catch(() => undefined);

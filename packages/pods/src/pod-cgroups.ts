@@ -12,15 +12,14 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import {
-  type Cgroup,
   type CgroupLocation,
   createCgroup,
-  findPodCgroups,
   type LaunchableCgroupIds,
   launchableCgroupCandidates,
   launchableCgroupLocation,
   openCgroup,
   podCgroupLocation,
+  removePodCgroups as removeAllPodCgroups,
 } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
 import type { Manifest } from '@p2/manifest';
@@ -166,11 +165,9 @@ async function removeEmptyPodCgroup(
  * @internal
  */
 export async function removePodCgroups(ctx: HostContext, layout: PodLayout): Promise<void> {
-  const hierarchy = ctx.options.cgroups;
-  if (!hierarchy) return;
-  const found: Cgroup[] = await findPodCgroups(hierarchy, ctx.options.cgroupNaming ?? {}, {
+  if (!ctx.options.cgroups) return;
+  await removeAllPodCgroups(ctx.options.cgroups, ctx.options.cgroupNaming ?? {}, {
     node: ctx.nodeName,
     pod: layout.uniqueName,
   });
-  for (const cgroup of found) await cgroup.remove({ kill: true });
 }

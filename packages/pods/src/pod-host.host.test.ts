@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { detectCgroups, findPodCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
@@ -128,8 +128,7 @@ afterAll(async () => {
   server?.close();
   if (cgroupsAvailable) {
     const hierarchy = await detectCgroups();
-    for (const cgroup of await findPodCgroups(hierarchy, {}, { node, pod: podId }))
-      await cgroup.remove({ kill: true }).catch(() => undefined);
+    await removePodCgroups(hierarchy, {}, { node, pod: podId }).catch(() => undefined);
     await openCgroup(hierarchy, { name: `p2/${node}` })
       .remove({ kill: true })
       .catch(() => undefined);

@@ -8,9 +8,9 @@ import {
   type CgroupHierarchy,
   createCgroup,
   detectCgroups,
-  findPodCgroups,
   launchableCgroupLocation,
   openCgroup,
+  removePodCgroups,
 } from '@p2/cgroups';
 import { ExitCode } from '@p2/cli-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,8 +47,7 @@ afterAll(async () => {
     await openCgroup(hierarchy, { name })
       .remove({ kill: true })
       .catch(() => undefined);
-  for (const cgroup of await findPodCgroups(hierarchy, {}, { node, pod: 'p2t-flat' }))
-    await cgroup.remove({ kill: true }).catch(() => undefined);
+  await removePodCgroups(hierarchy, {}, { node, pod: 'p2t-flat' }).catch(() => undefined);
 });
 
 describe('p2 cgroup-info', () => {

@@ -22,7 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, findPodCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { ExitCode } from '@p2/cli-kit';
 import { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
@@ -52,6 +52,23 @@ async function p2(args: string[], isTTY = false) {
   const io = capture(isTTY);
   const code = await runCli(args, { io, cwd: work, env: {} });
   return { code, out: io.out, err: io.err };
+}
+
+/** The launched app's pid, as its /_status says (undefined while it does not answer). */
+const answer = () =>
+  fetch(`http://127.0.0.1:${port}/_status`).then(
+    async (res) => ((await res.json()) as { pid: number }).pid,
+    () => undefined,
+  );
+
+/** The app's pid once `want` holds for it (or the last answer, after 10 s). */
+async function eventually(want: (pid: number | undefined) => boolean) {
+  let pid = await answer();
+  for (let i = 0; i < 100 && !want(pid); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    pid = await answer();
+  }
+  return pid;
 }
 
 const common = () => [
@@ -107,8 +124,7 @@ afterAll(async () => {
   if (existsSync('/sys/fs/cgroup/memory')) {
     const hierarchy = await detectCgroups();
     for (const pod of [podId, `${podId}-root`])
-      for (const cgroup of await findPodCgroups(hierarchy, {}, { node, pod }))
-        await cgroup.remove({ kill: true }).catch(() => undefined);
+      await removePodCgroups(hierarchy, {}, { node, pod }).catch(() => undefined);
     await openCgroup(hierarchy, { name: `p2/${node}` })
       .remove({ kill: true })
       .catch(() => undefined);
@@ -176,27 +192,7 @@ describe('p2 launch', () => {
   });
 
   it('p2 stop, start, restart and shutdown the launched pod (P2: p2-stop, p2-start, p2-restart, p2-shutdown)', async () => {
-    const hosted = [
-      '--pod-root',
-      join(work, 'pods'),
-      '--service-root',
-      join(work, 'service'),
-      '--node-name',
-      node,
-    ];
-    const answer = () =>
-      fetch(`http://127.0.0.1:${port}/_status`).then(
-        async (res) => ((await res.json()) as { pid: number }).pid,
-        () => undefined,
-      );
-    const eventually = async (want: (pid: number | undefined) => boolean) => {
-      let pid = await answer();
-      for (let i = 0; i < 100 && !want(pid); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        pid = await answer();
-      }
-      return pid;
-    };
+    const hosted = common();
     const before = await eventually((pid) => pid !== undefined);
     expect(before).toBeGreaterThan(0);
 
@@ -233,29 +229,14 @@ describe('p2 launch', () => {
   });
 
   it('--nested-cgroups and --cgroup-parent name the cgroups as the preparer’s params do', async () => {
-    const hosted = [
-      '--pod-root',
-      join(work, 'pods'),
-      '--service-root',
-      join(work, 'service'),
-      '--node-name',
-      node,
-    ];
+    const hosted = common();
     const memoryCgroup = async (previous?: number) => {
-      for (let i = 0; i < 100; i++) {
-        const pid = await fetch(`http://127.0.0.1:${port}/_status`).then(
-          async (res) => ((await res.json()) as { pid: number }).pid,
-          () => undefined,
-        );
-        if (pid !== undefined && pid !== previous) {
-          const line = (await readFile(`/proc/${pid}/cgroup`, 'utf8'))
-            .split('\n')
-            .find((l) => /^\d+:memory:/.test(l));
-          return { pid, cgroup: line?.replace(/^\d+:memory:/, '') };
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error('the pod does not answer');
+      const pid = await eventually((p) => p !== undefined && p !== previous);
+      if (pid === undefined || pid === previous) throw new Error('the pod does not answer');
+      const line = (await readFile(`/proc/${pid}/cgroup`, 'utf8'))
+        .split('\n')
+        .find((l) => /^\d+:memory:/.test(l));
+      return { pid, cgroup: line?.replace(/^\d+:memory:/, '') };
     };
     const flat = await memoryCgroup();
     expect(flat.cgroup).toBe(`/${podId}__app`);
