@@ -20,7 +20,7 @@ import { PodError, PodErrorCode } from './errors.js';
 import { assertTrustedHome } from './home.js';
 import { podServices } from './inventory.js';
 import { PodLayout } from './layout.js';
-import { launchableCgroup, removeStaleCgroups } from './pod-cgroups.js';
+import { launchableCgroups, removeStaleCgroups } from './pod-cgroups.js';
 import { runLifecycleScript } from './scripts.js';
 import type { HostContext, LaunchOptions, LaunchReport, PodUser } from './types.js';
 
@@ -52,12 +52,11 @@ export async function launchPod(
   let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
   let user: PodUser;
   // Each launchable's cgroup, made once per launch: services and lifecycle scripts join it.
-  const procs = new Map<string, string[]>();
+  let procs = new Map<string, string[]>();
   try {
     await assertTrustedHome(manifest, layout);
     user = await ctx.accounts.runAsUser(manifest, layout);
-    for (const launchableId of Object.keys(manifest.launchables))
-      procs.set(launchableId, await launchableCgroup(ctx, manifest, layout, launchableId));
+    procs = await launchableCgroups(ctx, manifest, layout);
     for (const launchableId of Object.keys(manifest.launchables)) {
       const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
       if (!existsSync(join(layout.installsDir(launchableId), dirName))) {

@@ -54,7 +54,7 @@ function host(extra: Partial<PodHostOptions> = {}): PodHost {
   });
 }
 
-async function manifest(): Promise<Manifest> {
+async function manifest(cpus = { launchable: 1, pod: 2 }): Promise<Manifest> {
   const location = join(artifacts, `sleeper_${'c'.repeat(40)}.tar.gz`);
   if (!existsSync(location))
     await packArtifact(
@@ -72,9 +72,9 @@ async function manifest(): Promise<Manifest> {
       launchableType: 'hoist',
       location,
       restartTimeout: '5s',
-      cgroup: { cpus: 1, memory: 64 * 2 ** 20 },
+      cgroup: { cpus: cpus.launchable, memory: 64 * 2 ** 20 },
     })
-    .setResourceLimits({ cpus: 2, memory: 256 * 2 ** 20 })
+    .setResourceLimits({ cpus: cpus.pod, memory: 256 * 2 ** 20 })
     .build();
 }
 
@@ -186,6 +186,30 @@ describe.runIf(v1)('pod cgroups on cgroup v1', () => {
     await nestedHost.uninstall({ podId });
     expect(existsSync(cpu(`p2/${node}/${podId}`))).toBe(false);
     expect(existsSync(memory(`p2/${node}/${podId}`))).toBe(false);
+  });
+
+  it('lowers and raises the pod limit around its launchables (v1 refuses a child quota above its parent)', async () => {
+    const nestedHost = host({ cgroupNaming: { nested: true }, podCgroupLimits: true });
+    const quota = (path: string) => read(cpu(`${path}/cpu.cfs_quota_us`));
+    const wide = await manifest({ launchable: 3, pod: 3 });
+    await nestedHost.install(wide);
+    await nestedHost.launch(wide);
+    expect([await quota(`p2/${node}/${podId}`), await quota(nested)]).toEqual([
+      '3000000',
+      '3000000',
+    ]);
+    const narrow = await manifest({ launchable: 1, pod: 1 });
+    await nestedHost.launch(narrow);
+    expect([await quota(`p2/${node}/${podId}`), await quota(nested)]).toEqual([
+      '1000000',
+      '1000000',
+    ]);
+    await nestedHost.launch(wide);
+    expect([await quota(`p2/${node}/${podId}`), await quota(nested)]).toEqual([
+      '3000000',
+      '3000000',
+    ]);
+    await nestedHost.uninstall({ podId });
   });
 
   it('nested names without podCgroupLimits leave the pod cgroup unlimited', async () => {

@@ -13,6 +13,8 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import {
   type CgroupLocation,
+  CgroupsError,
+  CgroupsErrorCodes,
   createCgroup,
   type LaunchableCgroupIds,
   launchableCgroupCandidates,
@@ -41,36 +43,57 @@ export function launchableCgroupOf(
 }
 
 /**
- * Creates (or updates) a launchable's cgroup with the manifest's limits and returns the
- * `cgroup.procs` files its processes join — services and lifecycle scripts alike. With nested
- * names and `podCgroupLimits`, the pod's cgroup (the launchable's parent) is limited first by
- * `resource_limits.cgroup` (unlimited when the manifest has none).
+ * Creates (or updates) the cgroup of every launchable of the manifest with its limits and returns
+ * the `cgroup.procs` files each launchable's processes join — services and lifecycle scripts
+ * alike. With nested names and `podCgroupLimits`, the pod's cgroup (their parent) is limited by
+ * `resource_limits.cgroup` (unlimited when the manifest has none). v1 refuses a child CPU quota
+ * above its parent's, so a raised pod limit is written before the launchables' and a lowered one
+ * after them.
  * @internal
  */
-export async function launchableCgroup(
+export async function launchableCgroups(
   ctx: HostContext,
   manifest: Manifest,
   layout: PodLayout,
-  launchableId: string,
-): Promise<string[]> {
-  const stanza = manifest.launchables[launchableId];
+): Promise<Map<string, string[]>> {
+  const procs = new Map<string, string[]>();
   const hierarchy = ctx.options.cgroups;
-  if (!hierarchy || !stanza) return [];
+  if (!hierarchy) return procs;
+  const launchables = async () => {
+    for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
+      const cgroup = await createCgroup(
+        hierarchy,
+        launchableCgroupOf(ctx, layout, launchableId),
+        { cpus: stanza.cgroup.cpus, memory: stanza.cgroup.memory },
+        { logger: ctx.logger },
+      );
+      procs.set(launchableId, cgroup.procsFiles());
+    }
+  };
   const naming = ctx.options.cgroupNaming ?? {};
-  if (naming.nested && ctx.options.podCgroupLimits)
-    await createCgroup(
+  if (!(naming.nested && ctx.options.podCgroupLimits)) {
+    await launchables();
+    return procs;
+  }
+  const pod = () =>
+    createCgroup(
       hierarchy,
       podCgroupLocation(naming, { node: ctx.nodeName, pod: layout.uniqueName }),
       manifest.resourceLimits ?? {},
       { logger: ctx.logger },
     );
-  const cgroup = await createCgroup(
-    hierarchy,
-    launchableCgroupOf(ctx, layout, launchableId),
-    { cpus: stanza.cgroup.cpus, memory: stanza.cgroup.memory },
-    { logger: ctx.logger },
-  );
-  return cgroup.procsFiles();
+  try {
+    await pod();
+  } catch (error) {
+    if (!(error instanceof CgroupsError && error.code === CgroupsErrorCodes.WRITE_FAILED))
+      throw error;
+    // A lowered pod limit below a launchable's current quota: the launchables go first.
+    await launchables();
+    await pod();
+    return procs;
+  }
+  await launchables();
+  return procs;
 }
 
 /**
