@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import type { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 
@@ -15,6 +15,8 @@ export interface HostTestLeftovers {
   runsvdir?: RunsvDir | undefined;
   /** The node whose cgroup tree `p2/<node>` is removed (processes in it killed), when cgroup v1 is here. */
   node?: string;
+  /** Pods (unique names) whose cgroups in either naming, at the mount root, are removed (needs `node`). */
+  pods?: string[];
   /** Users (and their groups) to remove when they exist. */
   users?: string[];
   /** The test's scratch directory. */
@@ -38,7 +40,10 @@ export async function freePort(): Promise<number> {
 export async function cleanUpHostTest(leftovers: HostTestLeftovers): Promise<void> {
   await leftovers.runsvdir?.stop({ stopServices: true }).catch(() => undefined);
   if (leftovers.node !== undefined && existsSync('/sys/fs/cgroup/memory')) {
-    await openCgroup(await detectCgroups(), { name: `p2/${leftovers.node}` })
+    const hierarchy = await detectCgroups();
+    for (const pod of leftovers.pods ?? [])
+      await removePodCgroups(hierarchy, {}, { node: leftovers.node, pod }).catch(() => undefined);
+    await openCgroup(hierarchy, { name: `p2/${leftovers.node}` })
       .remove({ kill: true })
       .catch(() => undefined);
   }

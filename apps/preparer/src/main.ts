@@ -86,6 +86,9 @@ export async function startPreparer(
     nodeName: config.nodeName,
     runsvdir,
     cgroups,
+    // P2's params.nested_cgroups (flat names by default), include_pod_id_arg; p2's cgroup_parent.
+    cgroupNaming: config.cgroupNaming,
+    podCgroupLimits: config.podCgroupLimits,
     readOnlyDefault: readOnlyDefault(config),
     ...(artifactVerifier ? { artifactVerifier } : {}),
     digestSignatureVerifier: async (digest, signature) => {
@@ -132,6 +135,7 @@ export async function startPreparer(
     ...(config.healthCheckHost ? { checkHost: config.healthCheckHost } : {}),
     intervalMs: config.healthCheckIntervalMs,
     timeoutMs: config.healthCheckTimeoutMs,
+    writer: config.healthWriter,
     logger: log,
   });
   const preparer = new Preparer({

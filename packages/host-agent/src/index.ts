@@ -31,7 +31,11 @@ export {
   type RealityRecorder,
 } from './deploy.js';
 export { HostAgentError, HostAgentErrorCode } from './errors.js';
-export { type HealthTrackingOptions, startHealthTracking } from './health.js';
+export {
+  type HealthTrackingOptions,
+  type HealthWriterSettings,
+  startHealthTracking,
+} from './health.js';
 export {
   type HookPodOptions,
   type HookPodReport,

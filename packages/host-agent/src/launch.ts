@@ -4,7 +4,7 @@
  * so no reality; no hooks; the previous version is not halted (P2's p2-launch did not).
  */
 import { Keyring, KeyringDeployerPolicy } from '@p2/auth';
-import { detectCgroups } from '@p2/cgroups';
+import { type CgroupNaming, detectCgroups, normalizeCgroupPath } from '@p2/cgroups';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import { type InstallOptions, PodHost } from '@p2/pods';
@@ -46,6 +46,11 @@ export interface LaunchPodOptions {
   osVersionFile?: string;
   /** Apply cgroup limits when the host has cgroups. @default true */
   cgroups?: boolean;
+  /**
+   * How the pod's cgroups are named, as the preparer's `params.nested_cgroups` and `cgroup_parent`
+   * (give the preparer's, or its next deploy moves the pod). @default {} (P2's flat names)
+   */
+  cgroupNaming?: CgroupNaming;
   /** Download progress per launchable. */
   onProgress?: InstallOptions['onProgress'];
 }
@@ -111,6 +116,7 @@ export async function launchPod(
     nodeName: options.nodeName,
     runsvdir,
     cgroups,
+    cgroupNaming: checkedNaming(options.cgroupNaming),
     // The same run_as policy as the preparer's (run_as_min_uid, run_as_allow).
     runAs: {
       minUid: options.runAsMinUid ?? 1000,
@@ -147,5 +153,17 @@ export async function launchPod(
     started: start,
     services: deployed.launched?.services ?? [],
     cgroups: cgroups !== false,
+  };
+}
+
+/**
+ * A cgroup naming given by a person (flags): its parent checked and normalised.
+ * @throws CgroupsError `P2_CGROUPS_INVALID_NAME`
+ * @internal
+ */
+export function checkedNaming(naming: CgroupNaming = {}): CgroupNaming {
+  return {
+    nested: naming.nested === true,
+    parent: normalizeCgroupPath(naming.parent ?? ''),
   };
 }

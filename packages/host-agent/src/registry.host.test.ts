@@ -185,7 +185,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!asRoot) return;
   registry?.close();
-  await cleanUpHostTest({ runsvdir, node, users: [podId], dir: work });
+  await cleanUpHostTest({ runsvdir, node, pods: [podId], users: [podId], dir: work });
 });
 
 describe.runIf(asRoot)('a version: launchable deployed through an artifact registry', () => {

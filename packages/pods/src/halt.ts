@@ -1,6 +1,8 @@
 /**
  * Stopping a pod (spec 02 §2.10: `bin/disable`, then its services) and removing it from the host
- * (§2.11: services, cgroups and home, deleted without following the pod's links).
+ * (§2.11: services, cgroups and home, deleted without following the pod's links). A forced halt
+ * also removes the pod's cgroups (either naming), killing what its services left behind, so a
+ * stopped pod runs nothing; an update's halt removes only emptied cgroups of an earlier naming.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +14,7 @@ import { removeTree } from '@p2/secure-fs';
 import { PodError, PodErrorCode } from './errors.js';
 import { currentManifest, podServices, serviceNamesByLaunchable } from './inventory.js';
 import { PodLayout } from './layout.js';
-import { existingCgroupProcs, removePodCgroups } from './pod-cgroups.js';
+import { existingCgroupProcs, removePodCgroups, removeStaleCgroups } from './pod-cgroups.js';
 import { runLifecycleScript, type ScriptResult } from './scripts.js';
 import type { HostContext, PodRef } from './types.js';
 
@@ -94,6 +96,14 @@ export async function haltPod(
         (error: unknown) =>
           ctx.logger.warn({ pod: manifest.id, err: describeError(error) }, 'could not switch last'),
       );
+    }
+    if (!options.force) await removeStaleCgroups(ctx, layout, launchableId);
+  }
+  if (options.force) {
+    try {
+      await removePodCgroups(ctx, layout);
+    } catch (error) {
+      failures.push(`cgroups: ${describeError(error)}`);
     }
   }
   if (failures.length > 0) {

@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { packArtifact } from '@p2/hoist';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import { RunsvDir } from '@p2/runit';
@@ -87,10 +87,15 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (cgroupsAvailable)
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
+  if (cgroupsAvailable) {
+    const hierarchy = await detectCgroups();
+    await removePodCgroups(hierarchy, { parent: 'hooks' }, { node, pod: hookId }).catch(
+      () => undefined,
+    );
+    await openCgroup(hierarchy, { name: `p2/${node}` })
       .remove({ kill: true })
       .catch(() => undefined);
+  }
   for (const user of [hookUser, podId])
     if (await findUser(user)) await removeUser(user, { removeGroup: true });
   await rm(work, { recursive: true, force: true });
@@ -213,7 +218,7 @@ describe('hook pods', () => {
     expect(existsSync(join(work, 'pods', 'hooks', hookId))).toBe(false);
     expect(existsSync(fakeService)).toBe(true);
     if (cgroupsAvailable)
-      expect(existsSync(`/sys/fs/cgroup/memory/p2/${node}/hooks/${hookId}`)).toBe(false);
+      expect(existsSync(`/sys/fs/cgroup/memory/hooks/${hookId}__mark`)).toBe(false);
     expect(await readFile(join(work, 'executor'), 'utf8')).toContain('setpriv');
   });
 });

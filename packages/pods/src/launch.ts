@@ -21,7 +21,7 @@ import { PodError, PodErrorCode } from './errors.js';
 import { assertTrustedHome } from './home.js';
 import { podServices } from './inventory.js';
 import { assertSafeLaunchableId, PodLayout } from './layout.js';
-import { launchableCgroup } from './pod-cgroups.js';
+import { launchableCgroups, removeStaleCgroups } from './pod-cgroups.js';
 import { runLifecycleScript } from './scripts.js';
 import type {
   EntryPointScript,
@@ -76,12 +76,11 @@ export async function launchPod(
   let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
   let user: PodUser;
   // Each launchable's cgroup, made once per launch: services and lifecycle scripts join it.
-  const procs = new Map<string, string[]>();
+  let procs = new Map<string, string[]>();
   try {
     await assertTrustedHome(manifest, layout);
     user = await ctx.accounts.runAsUser(manifest, layout);
-    for (const launchableId of Object.keys(manifest.launchables))
-      procs.set(launchableId, await launchableCgroup(ctx, manifest, layout, launchableId));
+    procs = await launchableCgroups(ctx, manifest, layout);
     for (const launchableId of Object.keys(manifest.launchables)) {
       const dirName = installedDirName(manifest, layout, launchableId);
       await activateInstall(layout.launchableRoot(launchableId), dirName);
@@ -147,6 +146,9 @@ export async function launchPod(
     }
   }
 
+  // Services restarted into this naming's cgroups: those of an earlier naming go once empty.
+  for (const launchableId of Object.keys(manifest.launchables))
+    await removeStaleCgroups(ctx, layout, launchableId);
   lap('runit');
   if (!layout.uniqueKey) {
     for (const launchableId of Object.keys(manifest.launchables)) {
@@ -241,11 +243,9 @@ export async function entryPointScripts(
   try {
     // The account must exist for the script's privilege drop (created when missing, as at launch).
     await ctx.accounts.runAsUser(manifest, layout);
-    const procs = new Map<string, string[]>();
-    for (const launchableId of Object.keys(manifest.launchables)) {
+    for (const launchableId of Object.keys(manifest.launchables))
       installedDirName(manifest, layout, launchableId);
-      procs.set(launchableId, await launchableCgroup(ctx, manifest, layout, launchableId));
-    }
+    const procs = await launchableCgroups(ctx, manifest, layout);
     return (await serviceSpecs(ctx, manifest, layout, procs)).map(({ launchableId, spec }) => ({
       launchableId,
       entryPoint: spec.entryPointEnv ?? basename(spec.entryPoint),

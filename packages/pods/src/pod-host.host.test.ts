@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { cgroupName, detectCgroups } from '@p2/cgroups';
+import { detectCgroups } from '@p2/cgroups';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
@@ -118,7 +118,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   server?.close();
-  await cleanUpHostTest({ runsvdir, node, users: [podId], dir: work });
+  await cleanUpHostTest({ runsvdir, node, pods: [podId], users: [podId], dir: work });
 });
 
 describe('PodHost on a real host', () => {
@@ -176,7 +176,7 @@ describe('PodHost on a real host', () => {
     expect(procStatus).toMatch(new RegExp(`^Uid:\\s+${user?.uid}\\s`, 'm'));
     if (cgroupsAvailable) {
       const cgroups = await readFile(`/proc/${pid}/cgroup`, 'utf8');
-      expect(cgroups).toContain(`/${cgroupName({ node, pod: podId, launchable: 'app' })}`);
+      expect(cgroups).toContain(`/${podId}__app\n`);
     }
 
     // Re-installing the same version downloads nothing.
@@ -405,9 +405,7 @@ describe('PodHost holds the privilege boundary against its own pods', () => {
       const uid = (await findUser(podId))?.uid;
       expect((await readFile(`${marker}.uid`, 'utf8')).trim()).toBe(String(uid));
       if (cgroupsAvailable)
-        expect(await readFile(`${marker}.cgroup`, 'utf8')).toContain(
-          `/${cgroupName({ node, pod: podId, launchable: 'app' })}`,
-        );
+        expect(await readFile(`${marker}.cgroup`, 'utf8')).toContain(`/${podId}__app\n`);
       // Another unprivileged account reads none of the pod's secrets.
       const configPath = await readFile(join(layout.envDir, 'CONFIG_PATH'), 'utf8');
       for (const secret of [

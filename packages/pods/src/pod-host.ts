@@ -5,6 +5,7 @@
  * `inventory`, `home`, `accounts`, `pod-cgroups`, `scripts`).
  */
 import { join } from 'node:path';
+import type { CgroupLocation } from '@p2/cgroups';
 import type { Manifest } from '@p2/manifest';
 import type { UnixUser } from '@p2/users';
 import { PodAccounts } from './accounts.js';
@@ -25,6 +26,7 @@ import {
   restartServices,
 } from './launch.js';
 import { HOOK_PODS_DIR, PodLayout } from './layout.js';
+import { launchableCgroupOf } from './pod-cgroups.js';
 import {
   type EntryPointScript,
   type HostContext,
@@ -96,6 +98,16 @@ export class PodHost {
 
   layout(ref: PodRef): PodLayout {
     return new PodLayout(this.podRoot, ref.podId, ref.uniqueKey ?? '');
+  }
+
+  /**
+   * The cgroup a launchable's processes join on this host (its naming, node and parent), relative
+   * to each controller's mount — what a process started beside the pod's services must join.
+   * @throws PodError `P2_PODS_INVALID_LAUNCHABLE_ID`; CgroupsError `P2_CGROUPS_INVALID_NAME`
+   * @example host.launchableCgroup({ podId: 'hello' }, 'app') // { parent: '', name: 'hello__app' }
+   */
+  launchableCgroup(ref: PodRef, launchableId: string): CgroupLocation {
+    return launchableCgroupOf(this.context, this.layout(ref), launchableId);
   }
 
   /** Whether the pod is read-only: the manifest's `readonly`, else the node's default. */

@@ -1,7 +1,7 @@
 /**
  * The options and reports of {@link PodHost}, and what its parts share (`HostContext`).
  */
-import type { CgroupHierarchy } from '@p2/cgroups';
+import type { CgroupHierarchy, CgroupNaming } from '@p2/cgroups';
 import type { ArtifactVerifier, DownloadProgress, FetchOptions } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import type { RunsvDir, ServiceStatus } from '@p2/runit';
@@ -36,6 +36,20 @@ export interface PodHostOptions {
   runsvdir: RunsvDir;
   /** cgroup hierarchy for pod limits; `false` runs pods without cgroups (e.g. unprivileged tests). */
   cgroups: CgroupHierarchy | false;
+  /**
+   * How pod cgroups are named and where: P2's flat `<pod>__<launchable>` directly under each
+   * controller's mount, or `{ nested: true }` for `p2/<node>/<pod>/<launchable>` (the preparer's
+   * `params.nested_cgroups`), below `parent` (its `cgroup_parent`). Processes of an earlier naming
+   * move at the pod's next launch. @default {} (flat, at the mount root, as P2)
+   */
+  cgroupNaming?: CgroupNaming;
+  /**
+   * With nested names, limit the pod's own cgroup `p2/<node>/<pod>` — the parent of its
+   * launchables' — by the manifest's `resource_limits.cgroup` (P2's `params.include_pod_id_arg`,
+   * `p2-exec --podID`). Without nested names there is no pod cgroup, and this does nothing.
+   * @default false
+   */
+  podCgroupLimits?: boolean;
   /** Read-only default for pods whose manifest does not say (P2's node policy). @default () => false */
   readOnlyDefault?: (podId: string) => boolean;
   /** Create the run-as user (and group) when missing; P2 required it to exist. @default true */

@@ -22,7 +22,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { ExitCode } from '@p2/cli-kit';
 import { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
@@ -53,6 +53,23 @@ async function p2(args: string[], isTTY = false) {
   const io = capture(isTTY);
   const code = await runCli(args, { io, cwd: work, env: {} });
   return { code, out: io.out, err: io.err };
+}
+
+/** The launched app's pid, as its /_status says (undefined while it does not answer). */
+const answer = () =>
+  fetch(`http://127.0.0.1:${port}/_status`).then(
+    async (res) => ((await res.json()) as { pid: number }).pid,
+    () => undefined,
+  );
+
+/** The app's pid once `want` holds for it (or the last answer, after 10 s). */
+async function eventually(want: (pid: number | undefined) => boolean) {
+  let pid = await answer();
+  for (let i = 0; i < 100 && !want(pid); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    pid = await answer();
+  }
+  return pid;
 }
 
 const common = () => [
@@ -121,7 +138,10 @@ afterAll(async () => {
   }
   server?.close();
   if (existsSync('/sys/fs/cgroup/memory')) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
+    const hierarchy = await detectCgroups();
+    for (const pod of [podId, `${podId}-root`])
+      await removePodCgroups(hierarchy, {}, { node, pod }).catch(() => undefined);
+    await openCgroup(hierarchy, { name: `p2/${node}` })
       .remove({ kill: true })
       .catch(() => undefined);
   }
@@ -189,20 +209,7 @@ describe('p2 launch', () => {
   });
 
   it('p2 stop, start, restart and shutdown the launched pod (P2: p2-stop, p2-start, p2-restart, p2-shutdown)', async () => {
-    const hosted = ['--pod-root', join(work, 'pods'), '--service-root', join(work, 'service')];
-    const answer = () =>
-      fetch(`http://127.0.0.1:${port}/_status`).then(
-        async (res) => ((await res.json()) as { pid: number }).pid,
-        () => undefined,
-      );
-    const eventually = async (want: (pid: number | undefined) => boolean) => {
-      let pid = await answer();
-      for (let i = 0; i < 100 && !want(pid); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        pid = await answer();
-      }
-      return pid;
-    };
+    const hosted = common();
     const before = await eventually((pid) => pid !== undefined);
     expect(before).toBeGreaterThan(0);
 
@@ -236,6 +243,33 @@ describe('p2 launch', () => {
     const missing = await p2(['stop', 'p2t-not-installed', ...hosted]);
     expect(missing.code).toBe(ExitCode.NOT_FOUND);
     expect(missing.err).toContain('p2t-not-installed is not installed');
+  });
+
+  it('--nested-cgroups and --cgroup-parent name the cgroups as the preparer’s params do', async () => {
+    const hosted = common();
+    const memoryCgroup = async (previous?: number) => {
+      const pid = await eventually((p) => p !== undefined && p !== previous);
+      if (pid === undefined || pid === previous) throw new Error('the pod does not answer');
+      const line = (await readFile(`/proc/${pid}/cgroup`, 'utf8'))
+        .split('\n')
+        .find((l) => /^\d+:memory:/.test(l));
+      return { pid, cgroup: line?.replace(/^\d+:memory:/, '') };
+    };
+    const flat = await memoryCgroup();
+    expect(flat.cgroup).toBe(`/${podId}__app`);
+    const nested = await p2(['restart', podId, ...hosted, '--nested-cgroups']);
+    expect(nested.code, nested.err).toBe(ExitCode.OK);
+    const moved = await memoryCgroup(flat.pid);
+    expect(moved.cgroup).toBe(`/p2/${node}/${podId}/app`);
+    expect(existsSync(`/sys/fs/cgroup/memory/${podId}__app`)).toBe(false); // emptied, removed
+    const bad = await p2(['restart', podId, ...hosted, '--cgroup-parent', '../escape']);
+    expect(bad.code).not.toBe(ExitCode.OK);
+    expect(bad.err).toContain('../escape');
+    const stopped = await p2(['stop', podId, ...hosted]);
+    expect(stopped.code, stopped.err).toBe(ExitCode.OK);
+    expect(existsSync(`/sys/fs/cgroup/memory/p2/${node}/${podId}`)).toBe(false);
+    expect((await p2(['start', podId, ...hosted])).code).toBe(ExitCode.OK);
+    expect((await memoryCgroup(moved.pid)).cgroup).toBe(`/${podId}__app`);
   });
 
   it('reads the manifest from a URL (P2: MANIFEST-URL); the same version is not downloaded again', async () => {

@@ -22,6 +22,7 @@ import {
 } from '@p2/cli-kit';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { type LocalLaunch, launchPod } from '@p2/host-agent';
+import { NESTED_HELP, PARENT_HELP } from '../pod-control/index.js';
 
 function runAsMinUid(text: string): number {
   const uid = parseWholeNumber(text, 0);
@@ -74,6 +75,8 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
       'release file the registry is told the OS from (default: /etc/redhat-release, else /etc/os-release)',
     )
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
+    .option('--nested-cgroups', NESTED_HELP)
+    .option('--cgroup-parent <path>', PARENT_HELP)
     .option('--json', 'print JSON')
     .action(
       run(ctx, async (source, options) => {
@@ -103,6 +106,7 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
             ...(options.osVersionFile
               ? { osVersionFile: resolve(ctx.cwd, options.osVersionFile) }
               : {}),
+            cgroupNaming: { nested: options.nestedCgroups === true, parent: options.cgroupParent },
             ...(bar ? { onProgress: (id, p) => bar.update(id, p) } : {}),
           });
         } finally {
