@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { ManifestBuilder } from '@p2/manifest';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +129,18 @@ afterEach((context) => {
 
 afterAll(async () => {
   await h?.close(failed);
+  // The hook pod's cgroups (below the hook pods' own parent) and that parent.
+  const hierarchy = existsSync('/sys/fs/cgroup/memory') ? await detectCgroups() : undefined;
+  if (hierarchy && h) {
+    await removePodCgroups(
+      hierarchy,
+      { parent: 'hooks', onlyParent: true },
+      { node: h.node, pod: hookId },
+    ).catch(() => undefined);
+    await openCgroup(hierarchy, { name: 'hooks' })
+      .remove()
+      .catch(() => undefined);
+  }
   if (hookUser && (await findUser(hookUser)))
     await removeUser(hookUser, { removeGroup: true }).catch(() => undefined);
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -212,4 +212,16 @@ export async function removePodCgroups(ctx: HostContext, layout: PodLayout): Pro
     node: ctx.nodeName,
     pod: layout.uniqueName,
   });
+  if (ctx.hookPods) {
+    // The hook pods' parent goes with the last of them.
+    const parent = openCgroup(ctx.options.cgroups, {
+      parent: ctx.options.cgroupNaming?.parent ?? '',
+      name: HOOK_PODS_DIR,
+    });
+    for (const dir of parent.uniqueDirectories()) {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      if (entries.some((entry) => entry.isDirectory())) return;
+    }
+    await parent.remove().catch(() => undefined);
+  }
 }
