@@ -48,11 +48,7 @@ export function storeProgram(name: string, description: string, ctx: CliContext)
       'ACL token (else --token-file, CONSUL_HTTP_TOKEN, then /etc/p2/consul.token)',
     )
     .option('--token-file <file>', 'read the ACL token from this file (content trimmed)')
-    .option(
-      '--header <KEY=VALUE>',
-      'refused: p2 sends no extra HTTP headers to the store',
-      collect,
-    )
+    .option('--header <KEY=VALUE>', 'refused: p2 sends no extra HTTP headers to the store', collect)
     .option('--https', 'talk HTTPS to the store')
     .option('--wait <duration>', 'longest blocking-query wait (default 30s)')
     .option('--tls-ca-file <file>', 'CA that signed the store’s certificate (implies HTTPS)')
