@@ -28,7 +28,7 @@ export function warn(ctx: CliContext, message: string): void {
  * Runs a binary's program with `argv` (without node and script) and returns P2's exit code: 0 on
  * success (and for `--help`), else 1.
  */
-export async function runCompat(
+async function runCompat(
   build: (ctx: CliContext) => CommandUnknownOpts,
   argv: string[],
   overrides: Partial<CliContext> = {},
