@@ -6,7 +6,9 @@ function io() {
   const out = {
     text: '',
     isTTY: false,
-    stdout: (s: string) => void (out.text += s),
+    stdout: (s: string) => {
+      out.text += s;
+    },
     stderr: () => {},
   };
   return out;
