@@ -10,7 +10,10 @@ import {
   defaultStoreUrl,
   explainDenied,
   findStoreToken,
+  readTokenFile,
   type Store,
+  type StoreOptions,
+  type StoreToken,
   TOKEN_FILE_ENV,
 } from '@p2/kv';
 import type { CliContext } from './run.js';
@@ -42,23 +45,44 @@ export function withStoreFlags<
     );
 }
 
+/** How to reach the store beyond `--store` and `--token` (P2's store flags, say). */
+export interface StoreConnection {
+  /** TLS files and the blocking-query wait for `createStore`. */
+  options?: Omit<StoreOptions, 'token' | 'logger'>;
+  /** Without `--token`: the ACL token is this file's content, trimmed (P2's `--token-file`). */
+  tokenFile?: string;
+}
+
 /**
  * Opens the store, runs `fn`, and always closes it. The store is `--store`, else `P2_STORE`, else
- * the local kv-server. The ACL token is `--token`, else `CONSUL_HTTP_TOKEN`, else the token file
- * `p2-bootstrap` wrote (`P2_TOKEN_FILE`, else `/etc/p2/consul.token`; readable by root only).
+ * the local kv-server. The ACL token is `--token`, else `connection.tokenFile`'s, else
+ * `CONSUL_HTTP_TOKEN`, else the token file `p2-bootstrap` wrote (`P2_TOKEN_FILE`, else
+ * `/etc/p2/consul.token`; readable by root only).
  *
  * @throws KvError `P2_KV_PERMISSION_DENIED` for a 403, saying which token was sent and where p2
- *   looked; `P2_KV_TOKEN_FILE_UNSAFE` for a token file p2 must not trust.
+ *   looked; `P2_KV_TOKEN_FILE_UNSAFE` for a token file p2 must not trust (a symlink, not a regular
+ *   file); `P2_KV_TOKEN_FILE_UNREADABLE` when `connection.tokenFile` cannot be read.
  * @example const value = await withStore(ctx, options, (store) => store.get('intent/h1/web'))
  */
 export async function withStore<T>(
   ctx: CliContext,
   flags: StoreFlags,
   fn: (store: Store) => Promise<T>,
+  connection: StoreConnection = {},
 ): Promise<T> {
-  const found = await findStoreToken({ flag: flags.token, env: ctx.env });
+  const found: StoreToken =
+    connection.tokenFile && !flags.token
+      ? {
+          token: await readTokenFile(connection.tokenFile),
+          source: 'file',
+          file: connection.tokenFile,
+        }
+      : await findStoreToken({ flag: flags.token, env: ctx.env });
   const url = flags.store ?? ctx.env.P2_STORE ?? defaultStoreUrl();
-  const store = createStore(url, found.token ? { token: found.token } : {});
+  const store = createStore(url, {
+    ...connection.options,
+    ...(found.token ? { token: found.token } : {}),
+  });
   try {
     return await fn(store);
   } catch (error) {

@@ -94,8 +94,15 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
             podRoot: resolve(ctx.cwd, options.podRoot),
             serviceRoot: resolve(ctx.cwd, options.serviceRoot),
             start: options.start,
-            ...(options.keyring ? { keyring: resolve(ctx.cwd, options.keyring) } : {}),
-            authorizedDeployers: options.allowedUser,
+            ...(options.keyring
+              ? {
+                  auth: {
+                    type: 'keyring' as const,
+                    keyring: resolve(ctx.cwd, options.keyring),
+                    authorizedDeployers: options.allowedUser,
+                  },
+                }
+              : {}),
             runAsMinUid: minUid,
             allowRunAs: options.allowRunAs,
             localArtifactDirs: options.allowLocalDir.map((dir) => resolve(ctx.cwd, dir)),
