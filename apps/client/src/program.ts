@@ -8,6 +8,7 @@ import { type CliContext, runProgram } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerCgroupInfoCommand } from './commands/cgroup-info/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
+import { registerExecCommand } from './commands/exec/index.js';
 import { registerInspectCommand } from './commands/inspect/index.js';
 import { registerKeyringCommand } from './commands/keyring/index.js';
 import { registerKvCommand } from './commands/kv/index.js';
@@ -46,6 +47,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerBin2PodCommand(program, ctx);
   registerLaunchCommand(program, ctx);
   registerPodControlCommands(program, ctx);
+  registerExecCommand(program, ctx);
   registerCgroupInfoCommand(program, ctx);
   registerKvCommand(program, ctx);
   registerRcCommand(program, ctx);
