@@ -25,6 +25,7 @@ import { registerUnscheduleCommand } from './commands/unschedule/index.js';
 import { registerVerifyCommand } from './commands/verify/index.js';
 import { registerVerifyArtifactCommand } from './commands/verify-artifact/index.js';
 import { registerWatchCommand } from './commands/watch/index.js';
+import { registerWipeRealityCommand } from './commands/wipe-reality/index.js';
 
 export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   const program = new Command('p2')
@@ -49,6 +50,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerPodControlCommands(program, ctx);
   registerExecCommand(program, ctx);
   registerCgroupInfoCommand(program, ctx);
+  registerWipeRealityCommand(program, ctx);
   registerKvCommand(program, ctx);
   registerRcCommand(program, ctx);
   registerRollCommand(program, ctx);

@@ -13,11 +13,20 @@ export interface Captured extends Io {
   err: string;
 }
 
-export function capture(isTTY = false): Captured {
+/** Captured output; with `ask`, a person answers the questions the command asks (on stderr). */
+export function capture(isTTY = false, ask?: (question: string) => string): Captured {
   const io: Captured = {
     out: '',
     err: '',
     isTTY,
+    ...(ask
+      ? {
+          ask: async (question: string) => {
+            io.err += question;
+            return ask(question);
+          },
+        }
+      : {}),
     stdout: (text: string) => {
       io.out += text;
     },
@@ -35,7 +44,12 @@ export interface Harness {
   url: string;
   p2(
     args: string[],
-    options?: { isTTY?: boolean; env?: NodeJS.ProcessEnv },
+    options?: {
+      isTTY?: boolean;
+      env?: NodeJS.ProcessEnv;
+      /** A person at a terminal answering the command's questions. */
+      ask?: (question: string) => string;
+    },
   ): Promise<{ code: number; out: string; err: string }>;
   close(): Promise<void>;
 }
@@ -62,7 +76,7 @@ export async function startHarness(
     store,
     url,
     async p2(args, options = {}) {
-      const io = capture(options.isTTY ?? false);
+      const io = capture(options.isTTY ?? false, options.ask);
       const code = await runCli(args, { io, cwd: dir, env: { P2_STORE: url, ...options.env } });
       return { code, out: io.out, err: io.err };
     },

@@ -5,7 +5,12 @@
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import type { Command, CommandUnknownOpts, OptionValues } from '@commander-js/extra-typings';
+import {
+  type Command,
+  type CommandUnknownOpts,
+  Option,
+  type OptionValues,
+} from '@commander-js/extra-typings';
 import {
   createStore,
   DEFAULT_TOKEN_FILE,
@@ -34,7 +39,11 @@ export interface StoreFlags {
   caFile?: string;
   certFile?: string;
   keyFile?: string;
-  /** `Name: value`, each as given (repeatable). */
+  /** P2's names of the three TLS flags (accepted, not listed in help). */
+  tlsCaFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** `Name: value` (or P2's `Name=value`), each as given (repeatable). */
   header?: string[];
 }
 
@@ -69,6 +78,15 @@ export function withStoreFlags<
       collect,
       [] as string[],
     );
+  // P2's spellings of the TLS flags, so its scripts keep working.
+  for (const [flag, instead] of [
+    ['--tls-ca-file', '--ca-file'],
+    ['--tls-cert-file', '--cert-file'],
+    ['--tls-key-file', '--key-file'],
+  ] as const)
+    (command as unknown as CommandUnknownOpts).addOption(
+      new Option(`${flag} <file>`, `P2's name of ${instead}`).hideHelp(),
+    );
   return command as unknown as Command<Args, Opts & StoreFlagOptions, Globals>;
 }
 
@@ -79,14 +97,15 @@ export function withStoreFlags<
 function parseHeaders(values: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   values.forEach((text, i) => {
-    const colon = text.indexOf(':');
-    const name = colon > 0 ? text.slice(0, colon).trim() : '';
+    // A header name holds neither ':' nor '=', so the first of them ends it (P2 wrote `Name=value`).
+    const end = text.search(/[:=]/);
+    const name = end > 0 ? text.slice(0, end).trim() : '';
     if (name === '')
       throw new CliExit(
         ExitCode.USAGE,
         `error: --header #${i + 1} is not "Name: value"\nhint: e.g. --header 'X-Request-Source: deploys'`,
       );
-    headers[name] = text.slice(colon + 1).trim();
+    headers[name] = text.slice(end + 1).trim();
   });
   return headers;
 }
@@ -100,9 +119,9 @@ function storeOptions(ctx: CliContext, flags: StoreFlags): StoreOptions {
     const path = flag ?? (ctx.env[variable] || undefined);
     return path === undefined ? undefined : resolve(ctx.cwd, path);
   };
-  const caFile = file(flags.caFile, 'CONSUL_CACERT');
-  const certFile = file(flags.certFile, 'CONSUL_CLIENT_CERT');
-  const keyFile = file(flags.keyFile, 'CONSUL_CLIENT_KEY');
+  const caFile = file(flags.caFile ?? flags.tlsCaFile, 'CONSUL_CACERT');
+  const certFile = file(flags.certFile ?? flags.tlsCertFile, 'CONSUL_CLIENT_CERT');
+  const keyFile = file(flags.keyFile ?? flags.tlsKeyFile, 'CONSUL_CLIENT_KEY');
   const headers = parseHeaders(flags.header ?? []);
   return {
     ...(caFile !== undefined ? { tlsCaFile: caFile } : {}),

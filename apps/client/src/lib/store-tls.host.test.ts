@@ -92,6 +92,28 @@ describe('p2 against p2-kv-server --tls-client-ca', () => {
     expect(get.out).toBe('v1');
   });
 
+  it("takes P2's flag spellings: --tls-ca-file, --tls-cert-file, --tls-key-file, --header Name=value", async () => {
+    const get = await p2([
+      'kv',
+      'get',
+      'p2t/k',
+      '--store',
+      kvUrl,
+      '--tls-ca-file',
+      'ca.pem',
+      '--tls-cert-file',
+      'cli.pem',
+      '--tls-key-file',
+      'cli.key',
+      '--token-file',
+      'token',
+      '--header',
+      'X-Request-Source=p2t',
+    ]);
+    expect(get.code, get.err).toBe(ExitCode.OK);
+    expect(get.out).toBe('v1');
+  });
+
   it("takes Consul's variables: CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_TOKEN_FILE", async () => {
     const get = await p2(['kv', 'get', 'p2t/k', '--store', kvUrl], {
       CONSUL_CACERT: file('ca.pem'),
