@@ -64,6 +64,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `p2 kv get p2t/k` on the kv-server with these flags (words split on spaces) and variables. */
+const kvGet = (flags: string, env: NodeJS.ProcessEnv = {}) =>
+  p2(['kv', 'get', 'p2t/k', '--store', kvUrl, ...flags.split(' ').filter(Boolean)], env);
+
 describe('p2 against p2-kv-server --tls-client-ca', () => {
   it('works with --ca-file, --cert-file, --key-file and --token-file', async () => {
     const put = await p2([
@@ -78,44 +82,21 @@ describe('p2 against p2-kv-server --tls-client-ca', () => {
       'token',
     ]);
     expect(put.code, put.err).toBe(ExitCode.OK);
-    const get = await p2([
-      'kv',
-      'get',
-      'p2t/k',
-      '--store',
-      kvUrl,
-      ...tls(),
-      '--token-file',
-      'token',
-    ]);
+    const get = await kvGet(`${tls().join(' ')} --token-file token`);
     expect(get.code, get.err).toBe(ExitCode.OK);
     expect(get.out).toBe('v1');
   });
 
   it("takes P2's flag spellings: --tls-ca-file, --tls-cert-file, --tls-key-file, --header Name=value", async () => {
-    const get = await p2([
-      'kv',
-      'get',
-      'p2t/k',
-      '--store',
-      kvUrl,
-      '--tls-ca-file',
-      'ca.pem',
-      '--tls-cert-file',
-      'cli.pem',
-      '--tls-key-file',
-      'cli.key',
-      '--token-file',
-      'token',
-      '--header',
-      'X-Request-Source=p2t',
-    ]);
+    const get = await kvGet(
+      '--tls-ca-file ca.pem --tls-cert-file cli.pem --tls-key-file cli.key --token-file token --header X-Request-Source=p2t',
+    );
     expect(get.code, get.err).toBe(ExitCode.OK);
     expect(get.out).toBe('v1');
   });
 
   it("takes Consul's variables: CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_HTTP_TOKEN_FILE", async () => {
-    const get = await p2(['kv', 'get', 'p2t/k', '--store', kvUrl], {
+    const get = await kvGet('', {
       CONSUL_CACERT: file('ca.pem'),
       CONSUL_CLIENT_CERT: file('cli.pem'),
       CONSUL_CLIENT_KEY: file('cli.key'),
@@ -126,17 +107,7 @@ describe('p2 against p2-kv-server --tls-client-ca', () => {
   });
 
   it('without a client certificate: refused, saying the store requires one', async () => {
-    const r = await p2([
-      'kv',
-      'get',
-      'p2t/k',
-      '--store',
-      kvUrl,
-      '--ca-file',
-      'ca.pem',
-      '--token-file',
-      'token',
-    ]);
+    const r = await kvGet('--ca-file ca.pem --token-file token');
     expect(r.code).toBe(ExitCode.FAILURE);
     expect(r.err).toContain('P2_KV_UNAVAILABLE');
     expect(r.err).toMatch(/hint: the store requires a client certificate/);
@@ -144,22 +115,10 @@ describe('p2 against p2-kv-server --tls-client-ca', () => {
 
   it('a key file others may read, or a certificate without its key: refused before any request', async () => {
     await writeFile(file('open.key'), '', { mode: 0o644 });
-    const open = await p2([
-      'kv',
-      'get',
-      'p2t/k',
-      '--store',
-      kvUrl,
-      '--ca-file',
-      'ca.pem',
-      '--cert-file',
-      'cli.pem',
-      '--key-file',
-      'open.key',
-    ]);
+    const open = await kvGet('--ca-file ca.pem --cert-file cli.pem --key-file open.key');
     expect(open.code).toBe(ExitCode.USAGE);
     expect(open.err).toMatch(/open\.key is readable by group or others/);
-    const alone = await p2(['kv', 'get', 'p2t/k', '--store', kvUrl, '--cert-file', 'cli.pem']);
+    const alone = await kvGet('--cert-file cli.pem');
     expect(alone.code).toBe(ExitCode.USAGE);
     expect(alone.err).toContain('go together');
   });

@@ -6,7 +6,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import {
   chmod,
   chown,
@@ -20,19 +20,17 @@ import {
   symlink,
   writeFile,
 } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { ExitCode } from '@p2/cli-kit';
-import { RunsvDir, readStatus } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
+import { readStatus } from '@p2/runit';
+import { findUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../program.js';
-import { capture } from '../../test-support.js';
+import { capture, removeLaunched, serveFiles } from '../../test-support.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../cli.ts', import.meta.url));
@@ -106,21 +104,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'p2t-exec-'));
   await chmod(work, 0o755);
   await mkdir(join(work, 'artifacts'));
-  server = createServer((req, res) => {
-    const path = join(work, 'artifacts', (req.url ?? '/').slice(1));
-    stat(path).then(
-      (info) => {
-        res.writeHead(200, { 'content-length': info.size });
-        createReadStream(path).pipe(res);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ server, url: base } = await serveFiles(join(work, 'artifacts')));
   const location = await artifact('sleeper', '#!/bin/sh\nexec sleep 100000\n');
   const home = join(work, 'pods', podId);
   // The manifest is the pod's: its env stanza tries LD_PRELOAD and a PATH of its own (in data/,
@@ -161,19 +145,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (existsSync(join(work, 'service'))) {
-    const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
-    await runsvdir.start().catch(() => undefined);
-    await runsvdir.stop({ stopServices: true }).catch(() => undefined);
-  }
   server?.close();
-  if (existsSync('/sys/fs/cgroup/memory') || existsSync('/sys/fs/cgroup/cgroup.controllers')) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  }
-  if (await findUser(podId)) await removeUser(podId, { removeGroup: true });
-  await rm(work, { recursive: true, force: true });
+  await removeLaunched(work, node, [podId]);
 });
 
 describe('p2 exec', () => {

@@ -5,7 +5,7 @@
 
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -14,7 +14,6 @@ import {
   readFile,
   readlink,
   rm,
-  stat,
   writeFile,
 } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -22,13 +21,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { ExitCode } from '@p2/cli-kit';
-import { RunsvDir } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
+import { findUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../program.js';
-import { capture } from '../../test-support.js';
+import { capture, removeLaunched, serveFiles } from '../../test-support.js';
 
 const run = promisify(execFile);
 const helloApp = new URL('../../../../../examples/hello-app', import.meta.url).pathname;
@@ -75,21 +72,8 @@ beforeAll(async () => {
     helloApp,
     '.',
   ]);
-  server = createServer((req, res) => {
-    const path = join(work, 'artifacts', (req.url ?? '/').slice(1));
-    stat(path).then(
-      (info) => {
-        res.writeHead(200, { 'content-length': info.size });
-        createReadStream(path).pipe(res);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let base: string;
+  ({ server, url: base } = await serveFiles(join(work, 'artifacts')));
   port = await freePort();
   await writeFile(
     join(work, 'hello.yaml'),
@@ -98,19 +82,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (existsSync(join(work, 'service'))) {
-    const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
-    await runsvdir.start().catch(() => undefined);
-    await runsvdir.stop({ stopServices: true }).catch(() => undefined);
-  }
   server?.close();
-  if (existsSync('/sys/fs/cgroup/memory')) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  }
-  if (await findUser(podId)) await removeUser(podId, { removeGroup: true });
-  await rm(work, { recursive: true, force: true });
+  await removeLaunched(work, node, [podId]);
 });
 
 describe('p2 launch', () => {
