@@ -9,6 +9,7 @@ import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerCgroupInfoCommand } from './commands/cgroup-info/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
 import { registerExecCommand } from './commands/exec/index.js';
+import { registerHooksCommand } from './commands/hooks/index.js';
 import { registerInspectCommand } from './commands/inspect/index.js';
 import { registerKeyringCommand } from './commands/keyring/index.js';
 import { registerKvCommand } from './commands/kv/index.js';
@@ -49,6 +50,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerLaunchCommand(program, ctx);
   registerPodControlCommands(program, ctx);
   registerExecCommand(program, ctx);
+  registerHooksCommand(program, ctx);
   registerCgroupInfoCommand(program, ctx);
   registerWipeRealityCommand(program, ctx);
   registerKvCommand(program, ctx);

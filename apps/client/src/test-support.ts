@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import type { Io } from '@p2/cli-kit';
 import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
@@ -115,18 +115,28 @@ export async function serveFiles(dir: string): Promise<{ server: Server; url: st
 
 /**
  * Removes what `p2 launch` left in a test's `work` dir, also after a failure: the services under
- * `<work>/service` (stopped), the node's cgroups, the pods' users, then `work` itself.
+ * `<work>/service` (stopped), the pods' cgroups (either naming) and the node's, the users, then
+ * `work` itself.
  */
-export async function removeLaunched(work: string, node: string, users: string[]): Promise<void> {
+export async function removeLaunched(
+  work: string,
+  node: string,
+  made: { pods: string[]; users: string[] },
+): Promise<void> {
   if (existsSync(join(work, 'service'))) {
     const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
     await runsvdir.start().catch(() => undefined);
     await runsvdir.stop({ stopServices: true }).catch(() => undefined);
   }
-  if (existsSync('/sys/fs/cgroup/memory') || existsSync('/sys/fs/cgroup/cgroup.controllers'))
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
+  if (existsSync('/sys/fs/cgroup/memory') || existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+    const hierarchy = await detectCgroups();
+    for (const pod of made.pods)
+      await removePodCgroups(hierarchy, {}, { node, pod }).catch(() => undefined);
+    await openCgroup(hierarchy, { name: `p2/${node}` })
       .remove({ kill: true })
       .catch(() => undefined);
-  for (const user of users) if (await findUser(user)) await removeUser(user, { removeGroup: true });
+  }
+  for (const user of made.users)
+    if (await findUser(user)) await removeUser(user, { removeGroup: true });
   await rm(work, { recursive: true, force: true });
 }

@@ -4,11 +4,12 @@
  * `PodHost` over the service root's runsvdir. A stopped pod stays down (its services are
  * deliberately down, which the preparer respects) until started or deployed again.
  */
-import { detectCgroups } from '@p2/cgroups';
+import { type CgroupNaming, detectCgroups } from '@p2/cgroups';
 import type { Manifest } from '@p2/manifest';
 import { PodHost, type RunAsPolicy } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import { HostAgentError, HostAgentErrorCode } from './errors.js';
+import { checkedNaming } from './launch.js';
 
 /** What {@link controlPod} does: launch, halt (forced, running `bin/disable`), or both. */
 export type PodAction = 'start' | 'stop' | 'restart';
@@ -23,6 +24,11 @@ export interface ControlPodOptions {
   serviceRoot: string;
   /** A uuid pod's unique key. */
   uniqueKey?: string;
+  /**
+   * How pod cgroups are named when a pod is launched, as the preparer's `params.nested_cgroups`
+   * and `cgroup_parent`. A halt removes the pod's cgroups of either naming. @default {} (flat)
+   */
+  cgroupNaming?: CgroupNaming;
 }
 
 /** What {@link controlPod} did (what `p2 start|stop|restart --json` prints). */
@@ -79,6 +85,7 @@ export async function localHost(
     runsvdir,
     cgroups: await detectCgroups().catch(() => false as const),
     ...(extra.runAs ? { runAs: extra.runAs } : {}),
+    cgroupNaming: checkedNaming(options.cgroupNaming),
   });
 }
 

@@ -4,7 +4,7 @@
  * so no reality; no hooks; the previous version is not halted (P2's p2-launch did not).
  */
 import { Keyring, KeyringDeployerPolicy } from '@p2/auth';
-import { detectCgroups } from '@p2/cgroups';
+import { type CgroupNaming, detectCgroups, normalizeCgroupPath } from '@p2/cgroups';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import { type InstallOptions, PodHost } from '@p2/pods';
@@ -37,8 +37,20 @@ export interface LaunchPodOptions {
    * `@p2/hoist`'s `DEFAULT_LOCAL_ARTIFACT_DIR`. @default []
    */
   localArtifactDirs?: string[];
+  /**
+   * The artifact registry `version:` launchables are resolved through (P2's `p2-launch -r`); a
+   * manifest's `artifact_registry` wins.
+   */
+  artifactRegistryUrl?: string;
+  /** The release file the registry is told the OS from. @default /etc/redhat-release, else /etc/os-release */
+  osVersionFile?: string;
   /** Apply cgroup limits when the host has cgroups. @default true */
   cgroups?: boolean;
+  /**
+   * How the pod's cgroups are named, as the preparer's `params.nested_cgroups` and `cgroup_parent`
+   * (give the preparer's, or its next deploy moves the pod). @default {} (P2's flat names)
+   */
+  cgroupNaming?: CgroupNaming;
   /** Download progress per launchable. */
   onProgress?: InstallOptions['onProgress'];
 }
@@ -50,7 +62,13 @@ export interface LocalLaunch {
   sha: string;
   podHome: string;
   configPath: string;
-  launchables: Array<{ id: string; installDir: string; alreadyInstalled: boolean }>;
+  /** Each launchable's install; `location`: where it was fetched from now (absent when installed). */
+  launchables: Array<{
+    id: string;
+    installDir: string;
+    alreadyInstalled: boolean;
+    location?: string;
+  }>;
   /** Whether services were started (`start`). */
   started: boolean;
   services: string[];
@@ -98,6 +116,7 @@ export async function launchPod(
     nodeName: options.nodeName,
     runsvdir,
     cgroups,
+    cgroupNaming: checkedNaming(options.cgroupNaming),
     // The same run_as policy as the preparer's (run_as_min_uid, run_as_allow).
     runAs: {
       minUid: options.runAsMinUid ?? 1000,
@@ -107,6 +126,8 @@ export async function launchPod(
     fetch: {
       localRoots: [DEFAULT_LOCAL_ARTIFACT_DIR, ...(options.localArtifactDirs ?? [])],
     },
+    ...(options.artifactRegistryUrl ? { artifactRegistry: options.artifactRegistryUrl } : {}),
+    ...(options.osVersionFile ? { osVersionFile: options.osVersionFile } : {}),
   });
   const deployed = await deployPod({ host }, manifest, {
     whenRunning: 'redeploy',
@@ -127,9 +148,22 @@ export async function launchPod(
       id: l.launchableId,
       installDir: l.installDir,
       alreadyInstalled: l.alreadyInstalled,
+      ...(l.location === undefined ? {} : { location: l.location }),
     })),
     started: start,
     services: deployed.launched?.services ?? [],
     cgroups: cgroups !== false,
+  };
+}
+
+/**
+ * A cgroup naming given by a person (flags): its parent checked and normalised.
+ * @throws CgroupsError `P2_CGROUPS_INVALID_NAME`
+ * @internal
+ */
+export function checkedNaming(naming: CgroupNaming = {}): CgroupNaming {
+  return {
+    nested: naming.nested === true,
+    parent: normalizeCgroupPath(naming.parent ?? ''),
   };
 }

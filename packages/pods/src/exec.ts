@@ -14,7 +14,7 @@ import { PodError, PodErrorCode } from './errors.js';
 import { assertTrustedHome } from './home.js';
 import { serviceNamesByLaunchable } from './inventory.js';
 import { PodLayout } from './layout.js';
-import { launchableCgroup } from './pod-cgroups.js';
+import { existingCgroupProcs, launchableCgroups } from './pod-cgroups.js';
 import { ROOT_PATH } from './scripts.js';
 import type { HostContext, PodUser } from './types.js';
 
@@ -128,7 +128,13 @@ export async function planExec(
       `require file ${requireFile} is not present, so nothing of pod ${manifest.id} may run`,
       { hint: 'this host is not ready to run pods; its services are held back too' },
     );
-  const cgroupProcsFiles = await launchableCgroup(ctx, manifest, layout, launchableId);
+  // Where the launchable's processes are now (under this host's naming or an earlier one); when
+  // it has none, the one a launch would make, with the manifest's limits.
+  const existing = existingCgroupProcs(ctx, layout, launchableId);
+  const cgroupProcsFiles =
+    existing.length > 0 || !ctx.options.cgroups
+      ? existing
+      : ((await launchableCgroups(ctx, manifest, layout)).get(launchableId) ?? []);
   const script = renderRunAs({
     user: manifest.runAs,
     group: String(account.gid),

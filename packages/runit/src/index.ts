@@ -35,7 +35,7 @@ export {
   type RunsvDirOptions,
   type SupervisionPath,
 } from './runsvdir.js';
-export { EXIT_LOG_FILE, LAST_EXIT_FILE, SPEC_FILE } from './scripts.js';
+export { EXIT_LOG_FILE, LAST_EXIT_FILE, renderRunScript, SPEC_FILE } from './scripts.js';
 export {
   type RecordedServiceSpec,
   readServiceSpec,

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderRunAs } from './run-as.js';
-import { renderFinish, renderLogConfig, renderLogRun, renderRun } from './scripts.js';
+import {
+  renderFinish,
+  renderLogConfig,
+  renderLogRun,
+  renderRun,
+  renderRunScript,
+} from './scripts.js';
 import { resolveSpec } from './spec.js';
 
 const spec = resolveSpec({
@@ -83,6 +89,16 @@ describe('generated scripts', () => {
     expect(() =>
       renderRunAs({ user: 'hello', command: '/bin/true', extraEnv: { 'A B': 'x' } }),
     ).toThrow(expect.objectContaining({ code: 'P2_RUNIT_INVALID_SPEC' }));
+  });
+
+  it('renderRunScript is the run script of the spec, validated', () => {
+    const input = { name: 'p2t-h__l__launch', entryPoint: '/x/bin/launch', user: 'root' };
+    expect(renderRunScript({ ...input, killProcessGroup: false })).toBe(
+      renderRun(resolveSpec({ ...input, killProcessGroup: false })),
+    );
+    expect(() => renderRunScript({ ...input, envDirs: ['relative/env'] })).toThrowError(
+      /must be absolute/,
+    );
   });
 
   it('finish records exit code or signal as JSON and is valid sh', async () => {

@@ -1,5 +1,5 @@
 import { renderRunAs, shellQuote } from './run-as.js';
-import type { ResolvedSpec } from './spec.js';
+import { type ResolvedSpec, resolveSpec, type ServiceSpec } from './spec.js';
 
 const q = shellQuote;
 
@@ -51,6 +51,25 @@ export function renderRun(spec: ResolvedSpec): string {
     '',
   );
   return lines.join('\n');
+}
+
+/**
+ * The `run` script a service with this spec gets ({@link renderRun}: root joins the cgroups, then
+ * `setpriv` drops to the spec's user and only then `chpst -e` loads the env dirs), as text. It also
+ * works outside runit, wherever a command must run with exactly a service's privilege boundary —
+ * the preparer's hook executors are these scripts. Started outside runit, leave `killProcessGroup`
+ * false: the caller owns the process group (with it, `setsid` would leave the caller's group).
+ *
+ * @throws {RunitError} `P2_RUNIT_INVALID_NAME`, `P2_RUNIT_INVALID_SPEC` (as `writeService`)
+ * @example
+ * ```ts
+ * renderRunScript({ name: 'users__create__launch', entryPoint: '/data/pods/hooks/users/create/installs/create_v1/bin/launch',
+ *   user: 'root', envDirs: ['/data/pods/hooks/users/env'], killProcessGroup: false });
+ * // '#!/bin/sh\n…exec setpriv --reuid=root "--regid=$gid" --init-groups -- chpst -e /data/pods/hooks/users/env …'
+ * ```
+ */
+export function renderRunScript(spec: ServiceSpec): string {
+  return renderRun(resolveSpec(spec));
 }
 
 /**

@@ -146,7 +146,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   server?.close();
-  await removeLaunched(work, node, [podId]);
+  await removeLaunched(work, node, { pods: [podId, rootPodId], users: [podId] });
 });
 
 describe('p2 exec', () => {

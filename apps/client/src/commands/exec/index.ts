@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import { type CliContext, collect, nodeName, run, wholeNumber } from '@p2/cli-kit';
 import { execInPod } from '@p2/host-agent';
+import { NESTED_HELP, PARENT_HELP } from '../pod-control/index.js';
 
 export function registerExecCommand(program: Command, ctx: CliContext): void {
   program
@@ -26,6 +27,8 @@ export function registerExecCommand(program: Command, ctx: CliContext): void {
     .option('--node-name <node>', 'node name for cgroups (default: this host)')
     .option('--pod-root <dir>', 'where pods live', '/data/pods')
     .option('--service-root <dir>', 'the runit service directory runsvdir watches', '/var/service')
+    .option('--nested-cgroups', NESTED_HELP)
+    .option('--cgroup-parent <path>', PARENT_HELP)
     .option(
       '--allow-run-as <user>',
       'let this pod run as an account the run_as policy refuses (root, system accounts; repeatable)',
@@ -41,6 +44,8 @@ export function registerExecCommand(program: Command, ctx: CliContext): void {
           podRoot: resolve(ctx.cwd, options.podRoot),
           serviceRoot: resolve(ctx.cwd, options.serviceRoot),
           command,
+          // Where the launchable's cgroup is looked for first (its cgroup of either naming is used).
+          cgroupNaming: { nested: options.nestedCgroups === true, parent: options.cgroupParent },
           allowRunAs: options.allowRunAs,
           runAsMinUid: wholeNumber(options.runAsMinUid, '--run-as-min-uid'),
           ...(options.uuid ? { uniqueKey: options.uuid } : {}),
