@@ -382,9 +382,11 @@ describe("P2's store flags", () => {
     expect(r.code).toBe(1);
   });
 
-  it('refuses --header, a unix socket, --token with --token-file, and a bad --wait', async () => {
+  it('refuses a header carrying the token, a unix socket, --token with --token-file, and a bad --wait', async () => {
+    const proxied = await runCompatBinary('p2-inspect', [...tls(), '--header', 'X-Proxy=1']);
+    expect(proxied.code, proxied.stderr).toBe(0);
     for (const extra of [
-      ['--header', 'X-Proxy=1'],
+      ['--header', 'X-Consul-Token=other'],
       ['--consul', 'unix:///run/consul.sock'],
       ['--token', token, '--token-file', join(work, 'token')],
       ['--wait', 'soon'],

@@ -48,7 +48,11 @@ export function storeProgram(name: string, description: string, ctx: CliContext)
       'ACL token (else --token-file, CONSUL_HTTP_TOKEN, then /etc/p2/consul.token)',
     )
     .option('--token-file <file>', 'read the ACL token from this file (content trimmed)')
-    .option('--header <KEY=VALUE>', 'refused: p2 sends no extra HTTP headers to the store', collect)
+    .option(
+      '--header <KEY=VALUE>',
+      'sent with every store request (repeatable; not the token; values never printed)',
+      collect,
+    )
     .option('--https', 'talk HTTPS to the store')
     .option('--wait <duration>', 'longest blocking-query wait (default 30s)')
     .option('--tls-ca-file <file>', 'CA that signed the store’s certificate (implies HTTPS)')
@@ -97,9 +101,9 @@ function storeUrl(
 }
 
 /**
- * Maps P2's store flags to p2's: the store URL, the token or token file, TLS files, the wait.
+ * Maps P2's store flags to p2's: the store URL, the token or token file, TLS files, headers, the wait.
  *
- * @throws CliExit (exit 1) for `--header`, a unix socket, `--token` with `--token-file`, a bad
+ * @throws CliExit (exit 1) for a unix socket, `--token` with `--token-file`, a bad
  *   `--wait`, and `--http-applicator-url` where labels are needed.
  * @example p2StoreAccess({ consul: 'h1:8500', https: true }, 'none', {}).flags.store // 'consul+https://h1:8500'
  */
@@ -109,11 +113,6 @@ export function p2StoreAccess(
   env: NodeJS.ProcessEnv,
 ): P2StoreAccess {
   const warnings: string[] = [];
-  if (flags.header !== undefined)
-    throw fail(
-      '--header is not supported: p2 sends no extra HTTP headers to the store',
-      'reach the store directly with --consul host:port (P2 used headers for a proxy in front of Consul)',
-    );
   if (flags.token !== undefined && flags.tokenFile !== undefined)
     throw fail('give --token or --token-file, not both');
   if (flags.httpApplicatorUrl !== undefined) {
@@ -136,7 +135,11 @@ export function p2StoreAccess(
     ...(flags.wait !== undefined ? { waitMs: durationMs(flags.wait, '--wait') } : {}),
   };
   return {
-    flags: { ...(url ? { store: url } : {}), ...(flags.token ? { token: flags.token } : {}) },
+    flags: {
+      ...(url ? { store: url } : {}),
+      ...(flags.token ? { token: flags.token } : {}),
+      ...(flags.header ? { header: flags.header } : {}),
+    },
     connection: { options, ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}) },
     warnings,
   };

@@ -21,6 +21,7 @@ export {
 } from './exit-code.js';
 export { fetchManifest, loadManifest, readInputFile } from './files.js';
 export {
+  confirm,
   emit,
   errorJson,
   type FormatErrorOptions,

@@ -31,6 +31,7 @@ export {
   type RealityRecorder,
 } from './deploy.js';
 export { HostAgentError, HostAgentErrorCode } from './errors.js';
+export { type ExecInPodOptions, type ExecOutcome, execInPod } from './exec.js';
 export {
   type HealthTrackingOptions,
   type HealthWriterSettings,

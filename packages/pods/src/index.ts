@@ -7,6 +7,7 @@
  */
 export { type Ownership, writeEnvDir } from './envdir.js';
 export { PodError, PodErrorCode } from './errors.js';
+export type { ExecOptions, ExecPlan } from './exec.js';
 export {
   assertSafeLaunchableId,
   assertSafePodId,

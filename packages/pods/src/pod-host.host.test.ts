@@ -202,6 +202,41 @@ describe('PodHost on a real host', () => {
     expect(await host.installedPods()).toEqual([]);
   });
 
+  it("plans p2 exec as the pod's services run, under the require file they check", async () => {
+    const port = await freePort();
+    const v1 = await artifact('v1');
+    const m = manifestFor(v1.url, port, 'exec');
+    const requireFile = join(work, 'may-run');
+    await writeFile(requireFile, '');
+    // The preparer's host knows the require file; `p2 exec`'s host does not, and finds it recorded
+    // with the launchable's service.
+    const guarded = new PodHost({
+      podRoot: join(work, 'pods'),
+      nodeName: node,
+      runsvdir,
+      cgroups: cgroupsAvailable ? await detectCgroups() : false,
+      requireFile,
+    });
+    await guarded.install(m);
+    await guarded.launch(m);
+    try {
+      const plan = await host.execPlan(m, { command: ['/bin/sh', '-c', 'id -u; echo "$POD_ID"'] });
+      expect(plan).toMatchObject({ pod: podId, launchableId: 'app', requireFile, file: '/bin/sh' });
+      expect(plan.env).toEqual({ PATH: expect.any(String) });
+      const { stdout } = await run(plan.file, plan.args, { env: plan.env });
+      expect(stdout).toBe(`${(await findUser(podId))?.uid}\n${podId}\n`);
+      await rm(requireFile);
+      await expect(host.execPlan(m, { command: ['/bin/true'] })).rejects.toMatchObject({
+        code: 'P2_PODS_REQUIRE_FILE_MISSING',
+      });
+      await expect(
+        host.execPlan(m, { launchableId: 'other', command: ['/bin/true'] }),
+      ).rejects.toMatchObject({ code: 'P2_PODS_NO_SUCH_LAUNCHABLE' });
+    } finally {
+      await host.uninstall({ podId });
+    }
+  });
+
   it('refuses an artifact that cannot be downloaded, leaving nothing running', async () => {
     const port = await freePort();
     const bad = manifestFor(`${baseUrl}/missing_${'0'.repeat(40)}.tar.gz`, port, 'x');

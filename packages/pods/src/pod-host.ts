@@ -9,6 +9,7 @@ import type { CgroupLocation } from '@p2/cgroups';
 import type { Manifest } from '@p2/manifest';
 import type { UnixUser } from '@p2/users';
 import { PodAccounts } from './accounts.js';
+import { type ExecOptions, type ExecPlan, planExec } from './exec.js';
 import { haltPod, uninstallPod } from './halt.js';
 import { installPod, isReadOnly } from './install.js';
 import {
@@ -255,6 +256,26 @@ export class PodHost {
     ref: PodRef & { requireServices?: boolean },
   ): Promise<Manifest | undefined> {
     return runningManifest(this.podRoot, this.options.runsvdir.root, ref);
+  }
+
+  /**
+   * How to run a command in one of an installed pod's launchables the way its services run (P2's
+   * p2-exec; `p2 exec`): as the pod's user (after the host's run_as policy allowed it), in the
+   * launchable's cgroup and install directory, with the file limit lifted, the require file its
+   * services check, and the pod and launchable env dirs loaded only after the privilege drop —
+   * through `@p2/runit`'s `renderRunAs`, the chain of the run script. Spawn the plan as root.
+   *
+   * @throws PodError `P2_PODS_NO_SUCH_LAUNCHABLE`, `P2_PODS_NOT_INSTALLED` (its user or install is
+   *   missing), `P2_PODS_RUN_AS_REFUSED`, `P2_PODS_UNTRUSTED_PATH`, `P2_PODS_REQUIRE_FILE_MISSING`,
+   *   `P2_PODS_EXEC_INVALID`
+   * @example
+   * ```ts
+   * const plan = await host.execPlan(manifest, { command: ['id', '-u'] });
+   * spawn(plan.file, plan.args, { env: plan.env, stdio: 'inherit' });
+   * ```
+   */
+  async execPlan(manifest: Manifest, options: ExecOptions): Promise<ExecPlan> {
+    return planExec(this.context, manifest, options);
   }
 
   /** Status of every service of a pod, read from runit's `supervise/`. */

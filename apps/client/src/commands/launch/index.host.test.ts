@@ -22,13 +22,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { ExitCode } from '@p2/cli-kit';
-import { RunsvDir } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
+import { findUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../program.js';
-import { capture } from '../../test-support.js';
+import { capture, removeLaunched } from '../../test-support.js';
 
 const run = promisify(execFile);
 const helloApp = new URL('../../../../../examples/hello-app', import.meta.url).pathname;
@@ -131,23 +129,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (existsSync(join(work, 'service'))) {
-    const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
-    await runsvdir.start().catch(() => undefined);
-    await runsvdir.stop({ stopServices: true }).catch(() => undefined);
-  }
   server?.close();
-  if (existsSync('/sys/fs/cgroup/memory')) {
-    const hierarchy = await detectCgroups();
-    for (const pod of [podId, `${podId}-root`])
-      await removePodCgroups(hierarchy, {}, { node, pod }).catch(() => undefined);
-    await openCgroup(hierarchy, { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  }
-  for (const user of [podId, `${podId}-v`])
-    if (await findUser(user)) await removeUser(user, { removeGroup: true });
-  await rm(work, { recursive: true, force: true });
+  await removeLaunched(work, node, {
+    pods: [podId, `${podId}-root`],
+    users: [podId, `${podId}-v`],
+  });
 });
 
 describe('p2 launch', () => {
