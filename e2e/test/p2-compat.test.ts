@@ -383,7 +383,13 @@ describe("P2's store flags", () => {
   });
 
   it('refuses a header carrying the token, a unix socket, --token with --token-file, and a bad --wait', async () => {
-    const proxied = await runCompatBinary('p2-inspect', [...tls(), '--header', 'X-Proxy=1']);
+    const proxied = await runCompatBinary('p2-inspect', [
+      ...tls(),
+      '--token',
+      token,
+      '--header',
+      'X-Proxy=1',
+    ]);
     expect(proxied.code, proxied.stderr).toBe(0);
     for (const extra of [
       ['--header', 'X-Consul-Token=other'],
