@@ -36,7 +36,7 @@ export {
 } from './runsvdir.js';
 export { EXIT_LOG_FILE, LAST_EXIT_FILE, SPEC_FILE, shellQuote } from './scripts.js';
 export { removeService, type WrittenService, writeService } from './service.js';
-export type { LogSpec, RestartPolicy, ServiceIdentity, ServiceSpec } from './spec.js';
+export type { FinishSpec, LogSpec, RestartPolicy, ServiceIdentity, ServiceSpec } from './spec.js';
 export {
   type ExitRecord,
   isSupervised,
