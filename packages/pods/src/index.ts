@@ -22,5 +22,6 @@ export type {
   PodHostOptions,
   PodLogger,
   PodRef,
+  ServiceHelpers,
   ServiceState,
 } from './types.js';

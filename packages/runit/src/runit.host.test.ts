@@ -453,6 +453,18 @@ describe('RunsvDir with real runit', () => {
     });
     expect(existsSync(join(installed.dir, 'p2-finish'))).toBe(false);
     await runsvdir.remove(installed.name, { timeoutMs: 5000 });
+    // A new service (from a warm slot, which has a log/run of its own) kept nothing: svlogd.
+    const fresh = await runsvdir.install({
+      ...spec,
+      name: `p2t-keep-${suffix}`,
+      log: {},
+      finish: undefined,
+      keepHelpers: true,
+    });
+    expect(fresh.via).toBe('slot');
+    expect(await readFile(join(fresh.dir, 'log/run'), 'utf8')).toContain('svlogd -tt ./main');
+    await runsvdir.remove(fresh.name, { timeoutMs: 5000 });
+    await runsvdir.waitForSlots(3);
   });
 
   it('refuses bad input with coded errors and writes nothing', async () => {

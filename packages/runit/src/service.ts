@@ -127,15 +127,15 @@ async function helperIds(
 
 /**
  * Writes (or rewrites) every file of a service into `dir`: `run`, `finish`, `p2-finish`, `log/run`,
- * `log/main/config`, `p2-service.json`, and the `down` file per restart policy. With
- * `keepHelpers`, an existing `log/run` and `p2-finish` are left as they are.
+ * `log/main/config`, `p2-service.json`, and the `down` file per restart policy. Updating an
+ * existing service (`update`) with `keepHelpers`, its `log/run` and `p2-finish` are left as they are.
  * @returns whether `log/run` changed (an existing service's log service must restart to take it)
  * @internal
  */
 export async function writeServiceFiles(
   dir: string,
   spec: ResolvedSpec,
-  options: { keepDown?: boolean } = {},
+  options: { keepDown?: boolean; update?: boolean } = {},
 ): Promise<{ logChanged: boolean }> {
   const logUser = await helperIds(spec, 'log', spec.log.user);
   if (spec.finish) await helperIds(spec, 'finish', spec.finish.user);
@@ -155,7 +155,8 @@ export async function writeServiceFiles(
     const logRun = join(dir, 'log', 'run');
     const before = await readFile(logRun, 'utf8').catch(() => undefined);
     let logChanged = false;
-    if (!(spec.keepHelpers && before !== undefined)) {
+    // A warm slot has a log/run of its own: only a service's own helpers are ever kept.
+    if (!(spec.keepHelpers && options.update && before !== undefined)) {
       const logScript = renderLogRun(spec);
       logChanged = before !== undefined && before !== logScript;
       await atomicWrite(logRun, logScript, 0o755);
@@ -190,7 +191,7 @@ export async function writeServiceFiles(
  * (TERM; KILL after 5 s), so a new log command takes effect with the new version.
  */
 async function updateService(dir: string, spec: ResolvedSpec): Promise<WrittenService> {
-  const { logChanged } = await writeServiceFiles(dir, spec);
+  const { logChanged } = await writeServiceFiles(dir, spec, { update: true });
   if (!logChanged || !(await isSupervised(join(dir, 'log'))))
     return { name: spec.name, dir, created: false };
   await restart(dir, { log: true, timeoutMs: 5000, force: true });
