@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/until.js';
 import { runLogBridge } from './index.js';
 
 let dir: string;
@@ -26,15 +27,6 @@ afterEach(async () => {
   for (const server of servers.splice(0)) server.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** A unix socket receiver, as a log shipper would listen: `read: false` accepts and never reads. */
 async function receiver(options: { read?: boolean } = {}) {

@@ -29,6 +29,7 @@ import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus, restart } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/until.js';
 import type { PodError } from './errors.js';
 import { PodHost } from './pod-host.js';
 
@@ -464,15 +465,6 @@ describe("PodHost runs the host's log and finish commands (log_exec, log_bridge_
       .setId(id)
       .setLaunchable('app', { launchableType: 'hoist', location, restartTimeout: '5s' })
       .build();
-  }
-
-  async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-    for (let i = 0; i < 200; i++) {
-      const value = await fn().catch(() => undefined);
-      if (value !== undefined) return value;
-      await sleep(50);
-    }
-    throw new Error(`timed out waiting for ${what}`);
   }
 
   afterAll(async () => {

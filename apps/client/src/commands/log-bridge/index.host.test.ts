@@ -9,11 +9,11 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { RunsvDir, readStatus, restart } from '@p2/runit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../../../test-support/until.js';
 
 const repoRoot = fileURLToPath(new URL('../../../../../', import.meta.url));
 const suffix = randomBytes(3).toString('hex');
@@ -22,15 +22,6 @@ let runsvdir: RunsvDir;
 let shipper: Server;
 const accepted: Socket[] = [];
 const shipped: Buffer[] = [];
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, tries = 600): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const value = await fn().catch(() => undefined);
-    if (value !== undefined) return value;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function uidOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
