@@ -1,12 +1,15 @@
 /**
  * Runs the built `p2-bootstrap` against a host laid out under `work` (pods, service, artifacts, kv,
  * and the store's ACL token in `work/consul.token` rather than the host's /etc/p2/consul.token).
+ * Its pods' cgroups go below a cgroup named after the node (`--cgroup-parent`): P2's flat names
+ * (`p2-preparer__preparer`, …) are the same on every test host, and hosts of tests running at once
+ * on this machine must not share them.
  */
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { createCgroup, detectCgroups, openCgroup } from '@p2/cgroups';
 import { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { repoRoot } from './artifacts.js';
@@ -48,7 +51,9 @@ export async function runBootstrap(
     extraArgs?: string[];
   },
 ): Promise<BootstrapRun> {
-  const { stdout } = await run(
+  const hierarchy = await detectCgroups().catch(() => undefined);
+  if (hierarchy) await createCgroup(hierarchy, { name: options.node });
+  const ran = run(
     process.execPath,
     [
       join(repoRoot, 'apps/bootstrap/dist/cli.js'),
@@ -64,17 +69,27 @@ export async function runBootstrap(
       ...['--preparer-state-dir', join(work, 'preparer-state')],
       ...['--status-port', String(options.statusPort)],
       ...['--timeout', '60'],
+      ...(hierarchy ? ['--cgroup-parent', options.node] : []),
       ...(options.extraArgs ?? []),
       '--json',
     ],
     { timeout: 120_000 },
   );
+  const { stdout } = await ran.catch(async (error: unknown) => {
+    // A refused bootstrap made no pod: take the empty parent away again.
+    if (hierarchy)
+      await openCgroup(hierarchy, { name: options.node })
+        .remove()
+        .catch(() => undefined);
+    throw error;
+  });
   return JSON.parse(stdout) as BootstrapRun;
 }
 
 /**
  * Tears a test host laid out by {@link runBootstrap} down, whatever state a failed test left it in:
- * stops every service under `work/service` (and its runsvdir), kills and removes the node's cgroups,
+ * stops every service under `work/service` (and its runsvdir), kills and removes the node's cgroups
+ * (the parent named after it, and the nested `p2/<node>` of an older p2),
  * deletes the given users (the store's and the pods') and `work`.
  */
 export async function teardownBootstrappedHost(
@@ -86,9 +101,10 @@ export async function teardownBootstrappedHost(
   await runsvdir.stop({ stopServices: true }).catch(() => undefined);
   const hierarchy = await detectCgroups().catch(() => undefined);
   if (hierarchy)
-    await openCgroup(hierarchy, { name: `p2/${options.node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
+    for (const name of [options.node, `p2/${options.node}`])
+      await openCgroup(hierarchy, { name })
+        .remove({ kill: true })
+        .catch(() => undefined);
   for (const user of options.users)
     if (await findUser(user).catch(() => undefined))
       await removeUser(user, { removeGroup: true }).catch(() => undefined);

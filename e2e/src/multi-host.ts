@@ -173,6 +173,8 @@ export async function startCluster(count = 3): Promise<Cluster> {
           '  health_check_host: 127.0.0.1',
           '  health_check_interval: 250ms',
           `  hooks_directory: ${join(root, 'hooks')}`,
+          // One kernel for every host: the same pod on two nodes must not share P2's flat cgroup.
+          '  params: {nested_cgroups: "true"}',
           '  log_level: info',
           '',
         ].join('\n'),

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { preparerStatusKey } from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
@@ -165,10 +165,14 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       await host.kv.stop().catch(() => undefined);
       await artifacts.close();
       const hierarchy = await detectCgroups().catch(() => undefined);
-      if (hierarchy)
+      if (hierarchy) {
+        // P2's flat names (the default) are this host's pods'; nested ones are below p2/<node>.
+        for (const pod of pods)
+          await removePodCgroups(hierarchy, {}, { node, pod }).catch(() => undefined);
         await openCgroup(hierarchy, { name: `p2/${node}` })
           .remove({ kill: true })
           .catch(() => undefined);
+      }
       for (const user of pods)
         if (await findUser(user))
           await removeUser(user, { removeGroup: true }).catch(() => undefined);

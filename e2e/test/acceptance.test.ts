@@ -144,7 +144,8 @@ describe("P2's acceptance scenario", () => {
       60_000,
     );
     for (const controller of ['cpu', 'memory']) {
-      expect(existsSync(`/sys/fs/cgroup/${controller}/p2/${node}/${hello}/app`)).toBe(true);
+      // P2's flat name, below the parent the test host gives the preparer (cgroup_parent).
+      expect(existsSync(`/sys/fs/cgroup/${controller}/${node}/${hello}__app`)).toBe(true);
     }
     const limitsPath = (
       await readFile(join(work, 'pods', hello, 'env', 'RESOURCE_LIMIT_PATH'), 'utf8')

@@ -457,7 +457,8 @@ async function processes(): Promise<ProcInfo[]> {
   return out;
 }
 
-const inPodCgroup = (p: ProcInfo, pod: string) => p.cgroups.includes(`/p2/${node}/${pod}/`);
+/** In one of the pod's cgroups: P2's flat `<pod>__<launchable>`, below the host's cgroup parent. */
+const inPodCgroup = (p: ProcInfo, pod: string) => p.cgroups.includes(`/${node}/${pod}__`);
 
 /**
  * Every process in the pod's cgroup runs as the pod's uid (real, effective, saved, fs). The only
@@ -674,8 +675,8 @@ describe('a hostile pod on a quick-start host', () => {
     // Nothing runs as root in any pod's cgroup but p2-preparer (the one root pod bootstrap allows).
     const rootInPods = (await processes()).filter(
       (p) =>
-        p.cgroups.includes(`/p2/${node}/`) &&
-        !p.cgroups.includes(`/p2/${node}/p2-preparer/`) &&
+        p.cgroups.includes(`/${node}/`) &&
+        !p.cgroups.includes(`/${node}/p2-preparer__`) &&
         p.uids.includes(0) &&
         !/^(\/bin\/sh (\.\/run|-c echo)|setpriv |setsid setpriv )/.test(p.cmdline),
     );

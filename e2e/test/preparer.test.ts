@@ -59,7 +59,10 @@ describe('p2-preparer on a real host', () => {
         .find((l) => l.startsWith(`${podA}:`))
         ?.split(':')[2],
     ).toBe(uid);
-    expect(await readFile(`/proc/${pidA}/cgroup`, 'utf8')).toContain(`/p2/${h.node}/${podA}/app`);
+    // P2's default cgroup name, flat: the launchable's service id directly under each mount.
+    expect(await readFile(`/proc/${pidA}/cgroup`, 'utf8')).toMatch(
+      new RegExp(`^\\d+:memory:/${podA}__app$`, 'm'),
+    );
     const health = await waitFor('a passing health record', async () => {
       const { value } = await h.store.get(`health/${podA}/${h.node}`);
       const record = value ? JSON.parse(Buffer.from(value.value).toString('utf8')) : undefined;

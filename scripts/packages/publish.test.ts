@@ -126,18 +126,8 @@ const SETUPS: Record<string, Setup> = {
   '@p2/cgroups': {
     root: true,
     // A test name, as the cgroups host tests use, so that nothing of a real node is touched.
-    rewrite: (code) => code.replace("node: 'h1'", "node: 'p2t-readme'"),
-    cleanup: () => {
-      for (const controller of readdirSync('/sys/fs/cgroup')) {
-        for (const dir of ['p2/p2t-readme/hello', 'p2/p2t-readme']) {
-          try {
-            rmdirSync(join('/sys/fs/cgroup', controller, dir));
-          } catch {
-            // not there, or not this controller
-          }
-        }
-      }
-    },
+    rewrite: (code) => code.replace("pod: 'hello'", "pod: 'p2t-readme'"),
+    cleanup: () => removeCgroups(['p2t-readme__app']),
   },
   '@p2/health': {
     // A free port instead of 43770, as src/readme.test.ts does.
@@ -191,11 +181,7 @@ const store = createStore(\`consul://127.0.0.1:\${kvServerForTheExample.port}\`)
     // What the example's own `finally` removes, should it have been killed first.
     cleanup: async () => {
       await removeLeftoverServiceRoots('p2t-pods-publish-', 'service');
-      removeCgroups([
-        'p2/p2t-pods-readme/p2t-hello/app',
-        'p2/p2t-pods-readme/p2t-hello',
-        'p2/p2t-pods-readme',
-      ]);
+      removeCgroups(['p2t-hello__app']);
       await run('userdel', ['p2t-hello']).catch(() => undefined);
       await run('groupdel', ['p2t-hello']).catch(() => undefined);
     },

@@ -42,6 +42,7 @@ const STRING_FLAGS = {
   'signing-key': 'signingKey',
   'health-check-host': 'healthCheckHost',
   'hooks-directory': 'hooksDirectory',
+  'cgroup-parent': 'cgroupParent',
 } as const satisfies Record<string, keyof BootstrapOptions>;
 
 const usage = `Usage: p2-bootstrap [options]
@@ -68,6 +69,9 @@ Options:
   --signing-key FILE      clear-sign the store's and preparer's manifests with this secret key
   --health-check-host H   host health checks connect to (default: 127.0.0.1)
   --hooks-directory DIR   the preparer's hooks directory (default: /usr/local/p2hooks.d)
+  --nested-cgroups        name pod cgroups p2/<node>/<pod>/<launchable> (the preparer's
+                          params.nested_cgroups; default: P2's flat <pod>__<launchable>)
+  --cgroup-parent PATH    an existing cgroup all pod cgroups go below (the preparer's cgroup_parent)
   --timeout SECONDS       how long to wait for the store and the preparer (default: 60)
   --json                  print the report as JSON
   -h, --help              show this help
@@ -82,6 +86,7 @@ async function main(): Promise<number> {
       'kv-port': { type: 'string' },
       'status-port': { type: 'string' },
       timeout: { type: 'string' },
+      'nested-cgroups': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -120,6 +125,7 @@ async function main(): Promise<number> {
       ...(kvPort ? { kvPort } : {}),
       ...(statusPort ? { statusPort } : {}),
       ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
+      ...(values['nested-cgroups'] ? { nestedCgroups: true } : {}),
       onStep: (step, detail) => {
         if (!quiet) process.stderr.write(`• ${step}${detail ? `: ${detail}` : ''}\n`);
       },

@@ -27,6 +27,8 @@ describe('p2 program', () => {
       'watch',
       'plan',
       'launch',
+      'hooks run',
+      'hooks install',
       'bin2pod',
       'sign',
       'verify',

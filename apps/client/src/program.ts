@@ -8,6 +8,8 @@ import { type CliContext, runProgram } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerCgroupInfoCommand } from './commands/cgroup-info/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
+import { registerExecCommand } from './commands/exec/index.js';
+import { registerHooksCommand } from './commands/hooks/index.js';
 import { registerInspectCommand } from './commands/inspect/index.js';
 import { registerKeyringCommand } from './commands/keyring/index.js';
 import { registerKvCommand } from './commands/kv/index.js';
@@ -25,6 +27,7 @@ import { registerUnscheduleCommand } from './commands/unschedule/index.js';
 import { registerVerifyCommand } from './commands/verify/index.js';
 import { registerVerifyArtifactCommand } from './commands/verify-artifact/index.js';
 import { registerWatchCommand } from './commands/watch/index.js';
+import { registerWipeRealityCommand } from './commands/wipe-reality/index.js';
 
 export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   const program = new Command('p2')
@@ -49,8 +52,11 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerBin2PodCommand(program, ctx);
   registerLaunchCommand(program, ctx);
   registerPodControlCommands(program, ctx);
+  registerExecCommand(program, ctx);
+  registerHooksCommand(program, ctx);
   registerCgroupInfoCommand(program, ctx);
   registerLogBridgeCommand(program, ctx);
+  registerWipeRealityCommand(program, ctx);
   registerKvCommand(program, ctx);
   registerRcCommand(program, ctx);
   registerRollCommand(program, ctx);

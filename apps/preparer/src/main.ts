@@ -3,13 +3,14 @@
  * cgroups, auth, pod host, hooks, health, and the reconcile engine with its status server
  * (@p2/host-agent). Everything here is composition; the logic lives in packages.
  */
-import { createArtifactVerifier, createManifestAuthorizer, withCompanionFiles } from '@p2/auth';
+import { createManifestAuthorizer } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
-import { fetchBytes } from '@p2/hoist';
+import { readOsRelease } from '@p2/hoist';
 import {
   assertRequireFile,
   directoryHooks,
+  installHookPod,
   Preparer,
   PreparerMetrics,
   type StatusServer,
@@ -17,7 +18,7 @@ import {
 } from '@p2/host-agent';
 import { createStore, readTokenFile, type Store } from '@p2/kv';
 import { PodHost } from '@p2/pods';
-import { type PreparerConfig, readClientTlsFiles, readOnlyDefault } from '@p2/preparer-config';
+import { artifactPolicy, type PreparerConfig, readOnlyDefault } from '@p2/preparer-config';
 import { RunsvDir } from '@p2/runit';
 import type { Logger } from 'pino';
 
@@ -77,31 +78,26 @@ export async function startPreparer(
   if (authorizer.replayGuard)
     log.info({ stateFile: authorizer.replayGuard.statePath }, 'replay guard on');
   const policy = authorizer.policy;
-  // ca_file, cert_file and key_file for artifact downloads (the key must be root's, mode 600).
-  const clientTls = await readClientTlsFiles(config);
-  // Local artifact, digest and signature locations only from these directories (see @p2/hoist).
-  const fetchOptions = { ...clientTls, localRoots: config.localArtifactDirs };
-  const artifactVerifier =
-    config.artifactAuth.type === 'none'
-      ? undefined
-      : withCompanionFiles(
-          await createArtifactVerifier(
-            config.artifactAuth.type,
-            config.artifactAuth.keyring ? { keyring: config.artifactAuth.keyring } : {},
-          ),
-          (url) => fetchBytes(url, fetchOptions).then((b) => new Uint8Array(b)),
-        );
+  // Downloads (TLS files, local_artifact_dirs) and artifact_auth, for pods and the hook pod alike.
+  const artifacts = await artifactPolicy(config);
+  const artifactVerifier = artifacts.verifier;
   const host = new PodHost({
     podRoot: config.podRoot,
     nodeName: config.nodeName,
     runsvdir,
     cgroups,
+    // P2's params.nested_cgroups (flat names by default), include_pod_id_arg; p2's cgroup_parent.
+    cgroupNaming: config.cgroupNaming,
+    podCgroupLimits: config.podCgroupLimits,
     readOnlyDefault: readOnlyDefault(config),
     ...(artifactVerifier ? { artifactVerifier } : {}),
     digestSignatureVerifier: async (digest, signature) => {
       await policy.checkDigest(digest, signature);
     },
-    fetch: fetchOptions,
+    fetch: artifacts.fetch,
+    // version: launchables: the registry (a manifest's artifact_registry wins) and the OS it is told.
+    ...(config.artifactRegistryUrl ? { artifactRegistry: config.artifactRegistryUrl } : {}),
+    ...(config.osVersionFile ? { osVersionFile: config.osVersionFile } : {}),
     ...(config.requireFile ? { requireFile: config.requireFile } : {}),
     maxLaunchableDiskUsage: config.maxLaunchableDiskUsage,
     runAs: config.runAs,
@@ -113,6 +109,22 @@ export async function startPreparer(
     },
     logger: log.child({ component: 'pods' }),
   });
+  if (config.artifactRegistryUrl) {
+    // Said now rather than at the first version: deploy (which fails with the same error).
+    await readOsRelease(config.osVersionFile).then(
+      (os) => log.info({ ...os, registry: config.artifactRegistryUrl }, 'artifact registry set'),
+      (error: unknown) =>
+        log.warn({ err: describeError(error) }, 'version: launchables cannot be installed'),
+    );
+  }
+  // P2's startup order (spec 02 §1.3): the hook pod before preparer_init and any intent. A failure
+  // is fatal, as in P2 — deploying without the configured hooks could skip what they set up — and
+  // leaves the previous executors and every running pod as they were.
+  const hookPod = await installHookPod(config.hooksManifest, {
+    host,
+    hooksDirectory: config.hooksDirectory,
+    logger: log.child({ component: 'hook-pod' }),
+  });
   const metrics = new PreparerMetrics();
   const hooks = directoryHooks({
     hooksDirectory: config.hooksDirectory,
@@ -121,6 +133,7 @@ export async function startPreparer(
     required: config.hooksRequired,
     host,
     logger: log,
+    ...(hookPod.manifestGroup !== undefined ? { manifestGroup: hookPod.manifestGroup } : {}),
   });
   const health = startHealthTracking({
     store,
@@ -128,6 +141,7 @@ export async function startPreparer(
     ...(config.healthCheckHost ? { checkHost: config.healthCheckHost } : {}),
     intervalMs: config.healthCheckIntervalMs,
     timeoutMs: config.healthCheckTimeoutMs,
+    writer: config.healthWriter,
     logger: log,
   });
   const preparer = new Preparer({

@@ -54,10 +54,19 @@ export interface RemoveOptions {
 
 const SEGMENT = /^[A-Za-z0-9_@:+=,.-]+$/;
 
-/** Throws unless every segment of a cgroup path is a plain directory name. @internal */
-function assertCgroupPath(path: string, what: string, allowEmpty: boolean): string[] {
+/**
+ * Throws unless every segment of a cgroup path is a plain directory name (and, with `single`,
+ * there is exactly one).
+ * @internal
+ */
+export function assertCgroupPath(
+  path: string,
+  what: string,
+  allowEmpty: boolean,
+  single = false,
+): string[] {
   if (path === '' && allowEmpty) return [];
-  const segments = path.split('/');
+  const segments = single ? [path] : path.split('/');
   for (const segment of segments) {
     const bad =
       segment === '' ||
@@ -76,25 +85,6 @@ function assertCgroupPath(path: string, what: string, allowEmpty: boolean): stri
       );
   }
   return segments;
-}
-
-/**
- * P2's cgroup name for a launchable: nested `p2/<node>/<pod>/<launchable>` (param `nested_cgroups`,
- * the default here), or flat `<pod>__<launchable>`.
- *
- * @example cgroupName({ node: 'h1', pod: 'hello', launchable: 'app' }) // 'p2/h1/hello/app'
- */
-export function cgroupName(ids: {
-  node: string;
-  pod: string;
-  launchable?: string;
-  nested?: boolean;
-}): string {
-  if (ids.nested === false)
-    return ids.launchable === undefined ? ids.pod : `${ids.pod}__${ids.launchable}`;
-  return ['p2', ids.node, ids.pod, ...(ids.launchable === undefined ? [] : [ids.launchable])].join(
-    '/',
-  );
 }
 
 async function readText(path: string): Promise<string | undefined> {
@@ -541,8 +531,8 @@ async function subtree(dir: string): Promise<string[]> {
  * @example
  * ```ts
  * const hierarchy = await detectCgroups();
- * const cgroup = await createCgroup(hierarchy, { name: cgroupName({ node: 'h1', pod: 'hello', launchable: 'app' }) }, { cpus: 1, memory: '512M' });
- * cgroup.procsFiles(); // ['/sys/fs/cgroup/cpu/p2/h1/hello/app/cgroup.procs', …]
+ * const cgroup = await createCgroup(hierarchy, { name: 'hello__app' }, { cpus: 1, memory: '512M' });
+ * cgroup.procsFiles(); // ['/sys/fs/cgroup/cpu/hello__app/cgroup.procs', …]
  * ```
  */
 export async function createCgroup(

@@ -8,8 +8,10 @@ import {
   type CgroupHierarchy,
   createCgroup,
   detectCgroups,
+  findPodCgroups,
   listLaunchableCgroups,
   openCgroup,
+  removePodCgroups,
 } from './index.js';
 
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -88,6 +90,38 @@ describe('cgroup v1 (this host)', async () => {
     await cgroup.remove({ kill: true });
     expect(await exited(child)).toEqual({ code: null, signal: 'SIGKILL' });
     expect(await cgroup.exists()).toBe(false);
+  });
+
+  it("finds and removes every cgroup of a pod in both forms, and no other pod's", async () => {
+    await parent(hierarchy);
+    const naming = { parent: parentName };
+    for (const name of [
+      'p2t-pod__app',
+      'p2t-pod__web',
+      'p2/h1/p2t-pod/app',
+      'p2t-pod2__app',
+      'p2t-pod-0b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d__app',
+      'p2/h1/p2t-pod2/app',
+    ])
+      await createCgroup(hierarchy, { parent: parentName, name });
+    const found = await findPodCgroups(hierarchy, naming, { node: 'h1', pod: 'p2t-pod' });
+    expect(found.map((c) => c.path).sort()).toEqual([
+      `${parentName}/p2/h1/p2t-pod`,
+      `${parentName}/p2t-pod__app`,
+      `${parentName}/p2t-pod__web`,
+    ]);
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    children.push(sleeper);
+    await openCgroup(hierarchy, { parent: parentName, name: 'p2/h1/p2t-pod/app' }).addProcess(
+      sleeper.pid as number,
+    );
+    const removed = await removePodCgroups(hierarchy, naming, { node: 'h1', pod: 'p2t-pod' });
+    expect(removed.sort()).toEqual(found.map((c) => c.path).sort());
+    expect(await exited(sleeper)).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await findPodCgroups(hierarchy, naming, { node: 'h1', pod: 'p2t-pod' })).toEqual([]);
+    expect(
+      await openCgroup(hierarchy, { parent: parentName, name: 'p2/h1/p2t-pod2/app' }).exists(),
+    ).toBe(true);
   });
 
   it('OOM-kills a memory hog past its hard limit and counts it', async () => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { cgroupName, hierarchyFromMountinfo, openCgroup } from './index.js';
+import {
+  hierarchyFromMountinfo,
+  launchableCgroupCandidates,
+  launchableCgroupLocation,
+  normalizeCgroupPath,
+  openCgroup,
+  podCgroupLocation,
+} from './index.js';
 
 const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -56,12 +63,48 @@ describe('hierarchy detection', () => {
     );
   });
 
-  it('names cgroups like P2 and refuses unusable names', () => {
-    expect(cgroupName({ node: 'h1', pod: 'hello', launchable: 'app' })).toBe('p2/h1/hello/app');
-    expect(cgroupName({ node: 'h1', pod: 'hello' })).toBe('p2/h1/hello');
-    expect(cgroupName({ node: 'h1', pod: 'hello', launchable: 'app', nested: false })).toBe(
-      'hello__app',
+  it('names cgroups like P2 (flat by default, nested on request) and refuses unusable names', () => {
+    const ids = { node: 'h1', pod: 'hello', launchable: 'app' };
+    expect(launchableCgroupLocation({}, ids)).toEqual({ parent: '', name: 'hello__app' });
+    // A uuid pod's unique name, as its home and runit services.
+    const uuid = 'hello-0b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+    expect(launchableCgroupLocation({ nested: false }, { ...ids, pod: uuid }).name).toBe(
+      `${uuid}__app`,
     );
+    expect(launchableCgroupLocation({ nested: true }, ids)).toEqual({
+      parent: '',
+      name: 'p2/h1/hello/app',
+    });
+    expect(launchableCgroupLocation({ nested: true, parent: 'p2.slice' }, ids)).toEqual({
+      parent: 'p2.slice',
+      name: 'p2/h1/hello/app',
+    });
+    expect(podCgroupLocation({ nested: true }, { node: 'h1', pod: 'hello' }).name).toBe(
+      'p2/h1/hello',
+    );
+    // Where a host that changed its naming may still have the launchable's cgroup, own form first.
+    const where = (l: { parent?: string; name: string }) => `${l.parent}:${l.name}`;
+    expect(launchableCgroupCandidates({}, ids).map(where)).toEqual([
+      ':hello__app',
+      ':p2/h1/hello/app',
+    ]);
+    expect(launchableCgroupCandidates({ nested: true, parent: 'x' }, ids).map(where)).toEqual([
+      'x:p2/h1/hello/app',
+      'x:hello__app',
+      ':p2/h1/hello/app',
+      ':hello__app',
+    ]);
+    expect(normalizeCgroupPath('/p2.slice/')).toBe('p2.slice');
+    expect(normalizeCgroupPath('')).toBe('');
+    for (const bad of ['a/../b', 'a//b', 'cpu.max', 'a b'])
+      expect(() => normalizeCgroupPath(bad)).toThrow(
+        expect.objectContaining({ code: 'P2_CGROUPS_INVALID_NAME' }),
+      );
+    // An id with "/" would put the cgroup somewhere else.
+    for (const bad of [{ pod: 'a/b' }, { launchable: '../x' }, { node: 'n/1' }])
+      expect(() => launchableCgroupLocation({ nested: true }, { ...ids, ...bad })).toThrow(
+        expect.objectContaining({ code: 'P2_CGROUPS_INVALID_NAME' }),
+      );
     const v2 = { version: 2 as const, root: '/sys/fs/cgroup' };
     for (const name of ['../escape', 'a//b', '', 'p2/memory.max', 'a b', '/abs'])
       expect(() => openCgroup(v2, { name })).toThrow(

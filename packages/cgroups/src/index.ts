@@ -1,11 +1,13 @@
 /**
- * cgroup v1 and v2 for pods: detect the hierarchy, create a group under a parent, set CPU and
- * memory limits with P2's semantics, add processes, read usage, remove.
+ * cgroup v1 and v2 for pods: detect the hierarchy, name a launchable's cgroup as P2 did (flat, or
+ * nested with `nested_cgroups`), create a group under a parent, set CPU and memory limits with
+ * P2's semantics, add processes, read usage, remove.
  *
  * @example
  * ```ts
- * import { createCgroup, cgroupName, detectCgroups } from '@p2/cgroups';
- * const cgroup = await createCgroup(await detectCgroups(), { name: cgroupName({ node: 'h1', pod: 'hello', launchable: 'app' }) }, { cpus: 1, memory: '512M' });
+ * import { createCgroup, detectCgroups, launchableCgroupLocation } from '@p2/cgroups';
+ * const location = launchableCgroupLocation({}, { node: 'h1', pod: 'hello', launchable: 'app' }); // hello__app
+ * const cgroup = await createCgroup(await detectCgroups(), location, { cpus: 1, memory: '512M' });
  * await cgroup.addProcess(pid);
  * ```
  */
@@ -15,7 +17,6 @@ export {
   type CgroupLocation,
   type CgroupsLogger,
   type CgroupUsage,
-  cgroupName,
   createCgroup,
   openCgroup,
   type RemoveOptions,
@@ -31,4 +32,17 @@ export {
   P2_CONTROLLERS,
 } from './hierarchy.js';
 export { type CgroupLimits, CPU_PERIOD_US, parseMemory, resolveLimits } from './limits.js';
-export { type LaunchableCgroup, listLaunchableCgroups } from './scan.js';
+export {
+  type CgroupNaming,
+  type LaunchableCgroupIds,
+  launchableCgroupCandidates,
+  launchableCgroupLocation,
+  normalizeCgroupPath,
+  podCgroupLocation,
+} from './naming.js';
+export {
+  findPodCgroups,
+  type LaunchableCgroup,
+  listLaunchableCgroups,
+  removePodCgroups,
+} from './scan.js';

@@ -1,17 +1,23 @@
 /**
- * The README's opening example must stay true: run it as written (root; node `p2t-cgroups-readme`
- * instead of `h1`, so nothing of a real node is touched) and compare with what it shows: the
+ * The README's opening example must stay true: run it as written (root; pod `p2t-cgroups-readme`
+ * instead of `hello`, so nothing of a real pod is touched) and compare with what it shows: the
  * hierarchy (on a v1 host like the README's), the limit files and the usage counts. The example's
- * last line, removing the cgroup, runs after those checks, and the node's cgroup goes too.
+ * last line, removing the cgroup, runs after those checks, and the pod's cgroup goes too.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { type Cgroup, type CgroupHierarchy, detectCgroups, openCgroup } from './index.js';
+import {
+  type Cgroup,
+  type CgroupHierarchy,
+  type CgroupLocation,
+  detectCgroups,
+  openCgroup,
+} from './index.js';
 
-const node = 'p2t-cgroups-readme';
+const pod = 'p2t-cgroups-readme';
 
 it('the README example gives what the README says', async () => {
   const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
@@ -21,27 +27,35 @@ it('the README example gives what the README says', async () => {
   const shownHierarchy = new Function(
     `return (${/^const hierarchy = .*\n\/\/ (.*)$/m.exec(code)?.[1]});`,
   )();
-  const shownName = /^const name = .*; \/\/ '(.*)'$/m.exec(code)?.[1] ?? '';
+  const shownName = /^const location = .*; \/\/ '(.*)'$/m.exec(code)?.[1] ?? '';
   const shownFiles = [...code.matchAll(/^\/\/ (\/sys\/fs\/cgroup\/\S+) +(\d+)$/gm)].map((m) => [
-    (m[1] as string).replace('/h1/', `/${node}/`),
+    (m[1] as string).replace('/hello__', `/${pod}__`),
     m[2],
   ]);
   expect(shownFiles).toHaveLength(4);
   const shownUsage = /^await cgroup\.usage\(\); \/\/ \{ (.*) \}$/m.exec(code)?.[1] ?? '';
   const runnable = `${code
     .slice(0, -lastLine.length)
-    .replace("node: 'h1'", `node: '${node}'`)
+    .replace("pod: 'hello'", `pod: '${pod}'`)
     .replace(/^await (cgroup\.usage\(\));/m, 'export const usage = await $1;')}
-export { cgroup, hierarchy, name };
+export { cgroup, hierarchy, location };
 `;
   const dir = await mkdtemp(join(tmpdir(), 'p2t-cgroups-readme-'));
-  let example: { cgroup?: Cgroup; hierarchy: CgroupHierarchy; name: string; usage: object };
+  let example: {
+    cgroup?: Cgroup;
+    hierarchy: CgroupHierarchy;
+    location: CgroupLocation;
+    usage: object;
+  };
   try {
     // Imported from a file, so that vitest compiles it and `@p2/cgroups` is this package's source.
     await writeFile(join(dir, 'example.ts'), runnable);
     example = await import(join(dir, 'example.ts'));
     if (example.hierarchy.version === 1) expect(example.hierarchy).toEqual(shownHierarchy);
-    expect(example.name).toBe(shownName.replace('/h1/', `/${node}/`));
+    expect(example.location).toEqual({
+      parent: '',
+      name: shownName.replace('hello__', `${pod}__`),
+    });
     // What was written is what the README shows; a kernel that keeps memory limits in whole pages
     // (this host's rounds down) reads the README's sub-page limits back as 0.
     const page = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }));
@@ -59,7 +73,7 @@ export { cgroup, hierarchy, name };
     }
     await example.cgroup?.remove({ kill: true });
   } finally {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` }).remove({ kill: true });
+    await openCgroup(await detectCgroups(), { name: `${pod}__app` }).remove({ kill: true });
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -1,7 +1,9 @@
-import type { Dirent } from 'node:fs';
+import { type Dirent, existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type Cgroup, openCgroup } from './cgroup.js';
 import type { CgroupHierarchy } from './hierarchy.js';
+import { type CgroupNaming, type LaunchableCgroupIds, podCgroupLocation } from './naming.js';
 
 /** A launchable cgroup with processes in it, as `p2-cgroup-info` reported them. */
 export interface LaunchableCgroup {
@@ -55,4 +57,59 @@ export async function listLaunchableCgroups(
         if (await hasProcesses(join(base, 'p2', node, pod, launchable)))
           found.push({ node, pod, launchable, cgroup: ['p2', node, pod, launchable].join('/') });
   return found.sort((a, b) => a.cgroup.localeCompare(b.cgroup));
+}
+
+/** Each distinct directory a cgroup path lives in (co-mounted v1 controllers share one). */
+function mountRoots(hierarchy: CgroupHierarchy): string[] {
+  return hierarchy.version === 2 ? [hierarchy.root] : [...new Set(Object.values(hierarchy.mounts))];
+}
+
+/**
+ * Every cgroup of one pod that exists now, in either form — flat `<pod>__<launchable>` and nested
+ * `p2/<node>/<pod>` (with its launchables below) — under the naming's parent and, when one is set,
+ * under the mount root too: what removing a pod from a host that changed its naming must remove.
+ *
+ * @throws {CgroupsError} `P2_CGROUPS_INVALID_NAME`
+ * @example for (const cgroup of await findPodCgroups(hierarchy, {}, { node: 'h1', pod: 'hello' })) await cgroup.remove({ kill: true });
+ */
+export async function findPodCgroups(
+  hierarchy: CgroupHierarchy,
+  naming: CgroupNaming,
+  ids: Omit<LaunchableCgroupIds, 'launchable'>,
+): Promise<Cgroup[]> {
+  const found = new Map<string, Cgroup>();
+  for (const parent of new Set([naming.parent ?? '', ...(naming.onlyParent ? [] : [''])])) {
+    const nested = openCgroup(hierarchy, podCgroupLocation({ parent }, ids));
+    if (nested.uniqueDirectories().some((dir) => existsSync(dir))) found.set(nested.path, nested);
+    // `__` never occurs in an id, so this prefix is this pod's and no other's.
+    const prefix = `${ids.pod}__`;
+    for (const root of mountRoots(hierarchy))
+      for (const name of await dirs(join(root, parent)))
+        if (name.startsWith(prefix) && name.length > prefix.length) {
+          const flat = openCgroup(hierarchy, { parent, name });
+          found.set(flat.path, flat);
+        }
+  }
+  return [...found.values()];
+}
+
+/**
+ * Removes every cgroup of one pod ({@link findPodCgroups}: either form, under the naming's parent
+ * and the mount root), SIGKILLing what still runs in them.
+ *
+ * @returns the paths removed
+ * @throws {CgroupsError} `P2_CGROUPS_BUSY` when a process outlives its SIGKILL, `P2_CGROUPS_WRITE_FAILED`
+ * @example await removePodCgroups(hierarchy, {}, { node: 'h1', pod: 'hello' }) // ['hello__app']
+ */
+export async function removePodCgroups(
+  hierarchy: CgroupHierarchy,
+  naming: CgroupNaming,
+  ids: Omit<LaunchableCgroupIds, 'launchable'>,
+): Promise<string[]> {
+  const removed: string[] = [];
+  for (const cgroup of await findPodCgroups(hierarchy, naming, ids)) {
+    await cgroup.remove({ kill: true });
+    removed.push(cgroup.path);
+  }
+  return removed;
 }

@@ -2,7 +2,13 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCgroup, listLaunchableCgroups, openCgroup } from './index.js';
+import {
+  createCgroup,
+  findPodCgroups,
+  launchableCgroupLocation,
+  listLaunchableCgroups,
+  openCgroup,
+} from './index.js';
 
 // A plain directory tree shaped like a cgroup2 mount: this kernel only gives a cgroup2 mount the
 // hugetlb controller, so v2 cpu/memory file handling is checked here (see README).
@@ -109,6 +115,32 @@ describe('listLaunchableCgroups', () => {
       { node: '', pod: 'legacy', launchable: 'worker', cgroup: 'legacy__worker' },
       { node: 'h1', pod: 'hello', launchable: 'app', cgroup: 'p2/h1/hello/app' },
       { node: 'h2', pod: 'other', launchable: 'web', cgroup: 'p2/h2/other/web' },
+    ]);
+  });
+});
+
+describe('naming on v2 (mimic tree)', () => {
+  it('puts a flat or nested launchable cgroup below the configured parent, and finds both', async () => {
+    const hierarchy = { version: 2 as const, root };
+    const ids = { node: 'h1', pod: 'hello', launchable: 'app' };
+    const flat = await createCgroup(
+      hierarchy,
+      launchableCgroupLocation({ parent: 'system.slice' }, ids),
+      { cpus: 1 },
+    );
+    expect(flat.path).toBe('system.slice/hello__app');
+    expect(await readFile(join(root, 'system.slice/hello__app/cpu.max'), 'utf8')).toBe(
+      '1000000 1000000\n',
+    );
+    const nested = await createCgroup(
+      hierarchy,
+      launchableCgroupLocation({ parent: 'system.slice', nested: true }, ids),
+    );
+    expect(nested.path).toBe('system.slice/p2/h1/hello/app');
+    const found = await findPodCgroups(hierarchy, { parent: 'system.slice' }, ids);
+    expect(found.map((c) => c.path).sort()).toEqual([
+      'system.slice/hello__app',
+      'system.slice/p2/h1/hello',
     ]);
   });
 });

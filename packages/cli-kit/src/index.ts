@@ -21,6 +21,7 @@ export {
 } from './exit-code.js';
 export { fetchManifest, loadManifest, readInputFile } from './files.js';
 export {
+  confirm,
   emit,
   errorJson,
   type FormatErrorOptions,
@@ -33,5 +34,11 @@ export {
 } from './output.js';
 export { type DownloadProgress, progressBar, progressLine } from './progress.js';
 export { type CliContext, run, runProgram } from './run.js';
-export { nodeName, type StoreFlags, withStore, withStoreFlags } from './store.js';
+export {
+  nodeName,
+  type StoreConnection,
+  type StoreFlags,
+  withStore,
+  withStoreFlags,
+} from './store.js';
 export { table } from './table.js';

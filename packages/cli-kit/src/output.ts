@@ -2,6 +2,8 @@
  * One code path for both views (STYLE.md §11): a command computes its data once, then either prints
  * it as JSON (`--json`) or renders it for people. Colour only on a TTY, and never with NO_COLOR.
  */
+import { createInterface } from 'node:readline/promises';
+import { isatty } from 'node:tty';
 import { P2Error } from '@p2/errors';
 import { createColors } from 'picocolors';
 import { CliExit, ExitCode } from './exit-code.js';
@@ -17,14 +19,51 @@ export interface Io {
   stderr: (text: string) => void;
   /** Whether people read stdout: colour and progress only then. */
   isTTY: boolean;
+  /** Asks a person and resolves with the answer; absent when nobody is there to ask (a script). */
+  ask?: (question: string) => Promise<string>;
 }
 
-/** The process's own streams; `isTTY` is false when stdout is piped or NO_COLOR is set. */
+/** Asks on the terminal: the question on stderr, the answer from stdin. */
+async function askOnTerminal(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * The process's own streams; `isTTY` is false when stdout is piped or NO_COLOR is set; `ask` only
+ * when stdin and stderr are a terminal.
+ */
 export const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   isTTY: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+  // isatty, not process.stdin: creating the stdin stream here would touch what `p2 exec` hands on.
+  ...(isatty(0) && isatty(2) ? { ask: askOnTerminal } : {}),
 };
+
+/**
+ * Makes a person confirm a step that cannot be undone, unless `yes` (`--yes`) says it is meant.
+ * A script (nobody to ask) must pass `--yes`.
+ *
+ * @throws CliExit {@link ExitCode.USAGE} without `yes` and without a terminal to ask on;
+ *   {@link ExitCode.FAILURE} when the answer is not yes
+ * @example await confirm(ctx.io, 'delete the reality of 3 pods on h1?', { yes: options.yes })
+ */
+export async function confirm(io: Io, question: string, options: { yes?: boolean }): Promise<void> {
+  if (options.yes) return;
+  if (!io.ask)
+    throw new CliExit(
+      ExitCode.USAGE,
+      `error: ${question.replace(/\?$/, '')}: nobody to confirm it here\nhint: pass --yes to confirm it in a script`,
+    );
+  const answer = (await io.ask(`${question} [y/N] `)).trim().toLowerCase();
+  if (answer !== 'y' && answer !== 'yes')
+    throw new CliExit(ExitCode.FAILURE, 'error: not confirmed; nothing was changed');
+}
 
 /**
  * Prints `data` as JSON when asked, else the human rendering of the same data (a newline is added

@@ -14,7 +14,7 @@ export interface CliContext {
 
 /**
  * A command's action: `body` gets commander's arguments (the positional ones, then the options); a
- * body that returns no exit code succeeded, and any error it throws is reported once (human or
+ * body that returns no exit code succeeded (one that runs a program may return the program's), and any error it throws is reported once (human or
  * JSON, see {@link reportError}) and mapped to an exit code: a {@link CliExit}'s own, else
  * `errorExitCode` when given, else {@link exitCodeFor}'s.
  *
@@ -22,7 +22,7 @@ export interface CliContext {
  */
 export function run<Args extends unknown[]>(
   ctx: CliContext,
-  body: (...args: Args) => Promise<ExitCode | undefined> | Promise<void>,
+  body: (...args: Args) => Promise<ExitCode | number | undefined> | Promise<void>,
   errorExitCode?: ExitCode,
 ): (...args: Args) => Promise<void> {
   return async (...args) => {

@@ -1,9 +1,16 @@
 /**
  * The store flags (spec 03 §0.3: `--store`/`P2_STORE`, `--token`/`CONSUL_HTTP_TOKEN`, then p2's
- * token file) and opening the store with them.
+ * token file; and as Consul's CLI has them, `--token-file`/`CONSUL_HTTP_TOKEN_FILE`, TLS files for
+ * a store that wants a client certificate, and extra headers) and opening the store with them.
  */
 import { hostname } from 'node:os';
-import type { Command, OptionValues } from '@commander-js/extra-typings';
+import { resolve } from 'node:path';
+import {
+  type Command,
+  type CommandUnknownOpts,
+  Option,
+  type OptionValues,
+} from '@commander-js/extra-typings';
 import {
   createStore,
   DEFAULT_TOKEN_FILE,
@@ -11,21 +18,38 @@ import {
   explainDenied,
   findStoreToken,
   type Store,
+  type StoreOptions,
   TOKEN_FILE_ENV,
 } from '@p2/kv';
+import { collect } from './args.js';
+import { CliExit, ExitCode } from './exit-code.js';
 import type { CliContext } from './run.js';
 
 /** The store without `--store`/`P2_STORE`: the local embedded store (HTTPS when bootstrapped). */
 const DEFAULT_STORE = 'consul://127.0.0.1:8500 (consul+https with /etc/p2/tls/kv.pem when present)';
 
+/** The options {@link withStoreFlags} adds, as commander parses them. */
+type StoreFlagOptions = Omit<StoreFlags, 'header'> & { header: string[] };
+
 /** The options {@link withStoreFlags} adds. */
 export interface StoreFlags {
   store?: string;
   token?: string;
+  tokenFile?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** P2's names of the three TLS flags (accepted, not listed in help). */
+  tlsCaFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** `Name: value` (or P2's `Name=value`), each as given (repeatable). */
+  header?: string[];
 }
 
 /**
- * Adds `--store`, `--token` to a command.
+ * Adds the store flags to a command: `--store`, `--token`, `--token-file`, `--ca-file`,
+ * `--cert-file`, `--key-file` and `--header` (repeatable).
  *
  * @example withStoreFlags(program.command('kv').command('get')).action(…)
  */
@@ -33,32 +57,121 @@ export function withStoreFlags<
   Args extends unknown[],
   Opts extends OptionValues,
   Globals extends OptionValues,
->(command: Command<Args, Opts, Globals>) {
-  return command
+>(command: Command<Args, Opts, Globals>): Command<Args, Opts & StoreFlagOptions, Globals> {
+  // Declared, not inferred: inferring seven chained options on a generic command costs tsc minutes.
+  (command as unknown as CommandUnknownOpts)
     .option('--store <url>', `store URL (env P2_STORE; default ${DEFAULT_STORE})`)
     .option(
       '--token <token>',
       `ACL token (env CONSUL_HTTP_TOKEN; else read from ${TOKEN_FILE_ENV} or ${DEFAULT_TOKEN_FILE})`,
+    )
+    .option('--token-file <file>', 'read the ACL token from this file (env CONSUL_HTTP_TOKEN_FILE)')
+    .option('--ca-file <file>', "PEM CA that signed the store's certificate (env CONSUL_CACERT)")
+    .option(
+      '--cert-file <file>',
+      'PEM client certificate for a store that requires one (env CONSUL_CLIENT_CERT)',
+    )
+    .option('--key-file <file>', 'its PEM private key, mode 600 (env CONSUL_CLIENT_KEY)')
+    .option(
+      '--header <header>',
+      '"Name: value" sent with every store request (repeatable; values are never printed)',
+      collect,
+      [] as string[],
     );
+  // P2's spellings of the TLS flags, so its scripts keep working.
+  for (const [flag, instead] of [
+    ['--tls-ca-file', '--ca-file'],
+    ['--tls-cert-file', '--cert-file'],
+    ['--tls-key-file', '--key-file'],
+  ] as const)
+    (command as unknown as CommandUnknownOpts).addOption(
+      new Option(`${flag} <file>`, `P2's name of ${instead}`).hideHelp(),
+    );
+  return command as unknown as Command<Args, Opts & StoreFlagOptions, Globals>;
+}
+
+/**
+ * Parses `--header` values (`Name: value`) into a map. Messages name the header, never its value.
+ * @throws CliExit {@link ExitCode.USAGE}
+ */
+function parseHeaders(values: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  values.forEach((text, i) => {
+    // A header name holds neither ':' nor '=', so the first of them ends it (P2 wrote `Name=value`).
+    const end = text.search(/[:=]/);
+    const name = end > 0 ? text.slice(0, end).trim() : '';
+    if (name === '')
+      throw new CliExit(
+        ExitCode.USAGE,
+        `error: --header #${i + 1} is not "Name: value"\nhint: e.g. --header 'X-Request-Source: deploys'`,
+      );
+    headers[name] = text.slice(end + 1).trim();
+  });
+  return headers;
+}
+
+/**
+ * The store options of the flags, else of Consul's variables: TLS files (relative to the command's
+ * directory) and extra headers, checked by `@p2/kv` when the store is made.
+ */
+function storeOptions(ctx: CliContext, flags: StoreFlags): StoreOptions {
+  const file = (flag: string | undefined, variable: string) => {
+    const path = flag ?? (ctx.env[variable] || undefined);
+    return path === undefined ? undefined : resolve(ctx.cwd, path);
+  };
+  const caFile = file(flags.caFile ?? flags.tlsCaFile, 'CONSUL_CACERT');
+  const certFile = file(flags.certFile ?? flags.tlsCertFile, 'CONSUL_CLIENT_CERT');
+  const keyFile = file(flags.keyFile ?? flags.tlsKeyFile, 'CONSUL_CLIENT_KEY');
+  const headers = parseHeaders(flags.header ?? []);
+  return {
+    ...(caFile !== undefined ? { tlsCaFile: caFile } : {}),
+    ...(certFile !== undefined ? { tlsCertFile: certFile } : {}),
+    ...(keyFile !== undefined ? { tlsKeyFile: keyFile } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+  };
+}
+
+/** How to reach the store beyond `--store` and `--token` (P2's store flags, say). */
+export interface StoreConnection {
+  /** TLS files and the blocking-query wait for `createStore`. */
+  options?: Omit<StoreOptions, 'token' | 'logger'>;
+  /** Without `--token`: the ACL token is this file's content, trimmed (P2's `--token-file`). */
+  tokenFile?: string;
 }
 
 /**
  * Opens the store, runs `fn`, and always closes it. The store is `--store`, else `P2_STORE`, else
- * the local kv-server. The ACL token is `--token`, else `CONSUL_HTTP_TOKEN`, else the token file
- * `p2-bootstrap` wrote (`P2_TOKEN_FILE`, else `/etc/p2/consul.token`; readable by root only).
+ * the local kv-server. The ACL token is `--token`, else `--token-file`, else `CONSUL_HTTP_TOKEN`,
+ * else `CONSUL_HTTP_TOKEN_FILE`, else the token file `p2-bootstrap` wrote (`P2_TOKEN_FILE`, else
+ * `/etc/p2/consul.token`; readable by root only), every file read as `@p2/kv`'s `findStoreToken`
+ * trusts it. `--ca-file`, `--cert-file`, `--key-file` (else `CONSUL_CACERT`,
+ * `CONSUL_CLIENT_CERT`, `CONSUL_CLIENT_KEY`) override the URL's `?ca=`, `?cert=`, `?key=`;
+ * `--header`s go with every request and may not carry the token.
  *
  * @throws KvError `P2_KV_PERMISSION_DENIED` for a 403, saying which token was sent and where p2
- *   looked; `P2_KV_TOKEN_FILE_UNSAFE` for a token file p2 must not trust.
+ *   looked; `P2_KV_TOKEN_FILE_UNSAFE` for a token file p2 must not trust;
+ *   `P2_KV_TOKEN_FILE_UNREADABLE` for a named token file that cannot be read; `P2_KV_BAD_OPTIONS`
+ *   for TLS files p2 must not use and headers it refuses; CliExit for a malformed `--header`.
  * @example const value = await withStore(ctx, options, (store) => store.get('intent/h1/web'))
  */
 export async function withStore<T>(
   ctx: CliContext,
   flags: StoreFlags,
   fn: (store: Store) => Promise<T>,
+  connection: StoreConnection = {},
 ): Promise<T> {
-  const found = await findStoreToken({ flag: flags.token, env: ctx.env });
+  const found = await findStoreToken({
+    flag: flags.token,
+    tokenFile:
+      flags.tokenFile === undefined ? connection.tokenFile : resolve(ctx.cwd, flags.tokenFile),
+    env: ctx.env,
+  });
   const url = flags.store ?? ctx.env.P2_STORE ?? defaultStoreUrl();
-  const store = createStore(url, found.token ? { token: found.token } : {});
+  const store = createStore(url, {
+    ...connection.options,
+    ...storeOptions(ctx, flags),
+    ...(found.token ? { token: found.token } : {}),
+  });
   try {
     return await fn(store);
   } catch (error) {

@@ -74,6 +74,35 @@ function published(publisher: MemoryHealthPublisher, podId: string): string[] {
     .map((h) => (h.op === 'publish' ? h.result.status : 'removed'));
 }
 
+/** A check that answers passing, critical, passing, … without a server. */
+function alternatingCheck(): () => Promise<HealthResult> {
+  let n = 0;
+  return async () => {
+    n += 1;
+    return {
+      status: n % 2 ? 'passing' : 'critical',
+      reason: 'alternating',
+      durationMs: 0,
+      checkedAt: new Date(),
+    };
+  };
+}
+
+/** A publisher whose first `failures` publishes fail as an unreachable store's would. */
+function failingPublisher(failures: number) {
+  let attempts = 0;
+  const memory = new MemoryHealthPublisher();
+  const publisher = {
+    publish: async (podId: string, result: HealthResult) => {
+      attempts += 1;
+      if (attempts <= failures) throw new Error('store unreachable');
+      await memory.publish(podId, result);
+    },
+    remove: (podId: string) => memory.remove(podId),
+  };
+  return { publisher, memory, attempts: () => attempts };
+}
+
 describe('HealthChecker', () => {
   it('publishes on change and on refresh, not on every check', async () => {
     const publisher = new MemoryHealthPublisher();
@@ -170,7 +199,6 @@ describe('HealthChecker', () => {
   });
 
   it("throttles a flapping pod to unknown, as P2's token bucket did", async () => {
-    let n = 0;
     const results: string[] = [];
     const publisher = new MemoryHealthPublisher();
     const checker = track(
@@ -180,15 +208,7 @@ describe('HealthChecker', () => {
         jitter: 0,
         flapControl: { burst: 3, refillPerMinute: 0.01 },
         // Alternate answers without a server: the bucket is what is under test here.
-        checkFn: async (): Promise<HealthResult> => {
-          n += 1;
-          return {
-            status: n % 2 ? 'passing' : 'critical',
-            reason: 'alternating',
-            durationMs: 0,
-            checkedAt: new Date(),
-          };
-        },
+        checkFn: alternatingCheck(),
         onResult: (_id, r) => results.push(r.status),
       }),
     );
@@ -198,21 +218,76 @@ describe('HealthChecker', () => {
   });
 
   it('retries a failed publish on the next check', async () => {
-    let failures = 2;
-    const memory = new MemoryHealthPublisher();
-    const publisher = {
-      publish: async (podId: string, result: HealthResult) => {
-        if (failures-- > 0) throw new Error('store unreachable');
-        await memory.publish(podId, result);
-      },
-      remove: (podId: string) => memory.remove(podId),
+    const failing = failingPublisher(2);
+    track(
+      new HealthChecker({ publisher: failing.publisher, intervalMs: 10, refreshMs: 60_000 }),
+    ).setPod(pod('p2t-retry'));
+    await waitFor('published after failures', () => failing.memory.current.has('p2t-retry'));
+    expect(failing.attempts()).toBe(3);
+    expect(published(failing.memory, 'p2t-retry')).toEqual(['passing']);
+  });
+
+  it('after a failed publish, waits publishRetryMs of its clock before the next (P2: health_retry_time_sec)', async () => {
+    let clock = 1_000_000;
+    let checks = 0;
+    const { publisher, memory, attempts } = failingPublisher(1);
+    track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 2,
+        jitter: 0,
+        publishRetryMs: 5_000,
+        now: () => clock,
+        onResult: () => {
+          checks += 1;
+        },
+      }),
+    ).setPod(pod('p2t-pause'));
+    await waitFor('the failed publish', () => attempts() === 1);
+    // Checks go on; publishing waits for the clock, not for the number of checks.
+    const seen = checks;
+    await waitFor('ten more checks', () => checks >= seen + 10);
+    clock += 4_999;
+    const later = checks;
+    await waitFor('ten more checks', () => checks >= later + 10);
+    expect(attempts()).toBe(1);
+    clock += 1;
+    await waitFor('the retry', () => memory.current.has('p2t-pause'));
+    expect(attempts()).toBe(2);
+    expect(published(memory, 'p2t-pause')).toEqual(['passing']);
+  });
+
+  it('holds unknown for holdRefillPeriods refill periods once the bucket ran dry (P2: health_resume_limit)', async () => {
+    let clock = 5_000_000;
+    let checks = 0;
+    const publisher = new MemoryHealthPublisher();
+    track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 2,
+        jitter: 0,
+        refreshMs: 1e12,
+        // 2 tokens, one more per minute of the clock; unknown held for 3 minutes.
+        flapControl: { burst: 2, refillPerMinute: 1, holdRefillPeriods: 3 },
+        now: () => clock,
+        checkFn: alternatingCheck(),
+        onResult: () => {
+          checks += 1;
+        },
+      }),
+    ).setPod(pod('p2t-hold'));
+    const moreChecks = async () => {
+      const seen = checks;
+      await waitFor('ten more checks', () => checks >= seen + 10);
     };
-    track(new HealthChecker({ publisher, intervalMs: 10, refreshMs: 60_000 })).setPod(
-      pod('p2t-retry'),
-    );
-    await waitFor('published after failures', () => memory.current.has('p2t-retry'));
-    expect(failures).toBeLessThan(0);
-    expect(published(memory, 'p2t-retry')).toEqual(['passing']);
+    await moreChecks();
+    expect(published(publisher, 'p2t-hold')).toEqual(['passing', 'critical', 'unknown']);
+    clock += 2 * 60_000; // two tokens back, but still held
+    await moreChecks();
+    expect(published(publisher, 'p2t-hold')).toHaveLength(3);
+    clock += 60_000; // the hold is over: changes are published again
+    await waitFor('a change published', () => published(publisher, 'p2t-hold').length > 3);
+    expect(published(publisher, 'p2t-hold')[3]).not.toBe('unknown');
   });
 
   it('a removal waits for a publish in flight, so no key is left behind', async () => {
@@ -281,5 +356,8 @@ describe('HealthChecker', () => {
     );
     expect(() => new HealthChecker({ publisher, concurrency: 0 })).toThrowError(/concurrency/);
     expect(() => new HealthChecker({ publisher, jitter: 1 })).toThrowError(/jitter/);
+    expect(() => new HealthChecker({ publisher, publishRetryMs: -1 })).toThrowError(
+      /publishRetryMs/,
+    );
   });
 });

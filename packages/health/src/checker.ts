@@ -35,6 +35,14 @@ export interface HealthCheckerOptions {
   check?: Omit<HealthCheckOptions, 'signal'>;
   /** P2's flap throttling; `false` turns it off. @default { burst: 16, refillPerMinute: 4, holdRefillPeriods: 4 } */
   flapControl?: FlapControlOptions | false;
+  /**
+   * After a failed publish, publish again only once this much time has passed (P2's
+   * `health_retry_time_sec`, 5 s); checks go on meanwhile. `0` retries on the next check.
+   * @default 0
+   */
+  publishRetryMs?: number;
+  /** The clock of flap control and publish retries (milliseconds). @default Date.now */
+  now?: () => number;
   /** Called after every check with what (if anything) was published. */
   onResult?: (podId: string, result: HealthResult, published: HealthState | undefined) => void;
   logger?: Logger;
@@ -55,6 +63,8 @@ interface PodState {
   latest: HealthResult | undefined;
   published: { status: HealthState; at: number } | undefined;
   publishFailed: boolean;
+  /** When the last publish failed (with `publishFailed`). */
+  failedAt: number;
   bucket: { tokens: number; refilledAt: number; holdUntil: number };
 }
 
@@ -64,7 +74,7 @@ interface PodState {
  * - one check of a pod at a time (the next is scheduled only when the last finished);
  * - an interval per pod with jitter; at most `concurrency` checks at once;
  * - a result is published when its status differs from the last one published, when the last
- *   publish failed, and every `refreshMs` otherwise;
+ *   publish failed (once `publishRetryMs` passed), and every `refreshMs` otherwise;
  * - P2's flap control (token bucket, `unknown` while throttled);
  * - changing a pod's status settings replaces its check; removing a pod removes its published result.
  *
@@ -86,6 +96,8 @@ export class HealthChecker {
   readonly #refreshMs: number;
   readonly #checkOptions: Omit<HealthCheckOptions, 'signal'>;
   readonly #flap: Required<FlapControlOptions> | undefined;
+  readonly #publishRetryMs: number;
+  readonly #now: () => number;
   readonly #onResult: HealthCheckerOptions['onResult'];
   readonly #logger: Logger;
   readonly #checkFn: NonNullable<HealthCheckerOptions['checkFn']>;
@@ -109,6 +121,8 @@ export class HealthChecker {
             refillPerMinute: options.flapControl?.refillPerMinute ?? 4,
             holdRefillPeriods: options.flapControl?.holdRefillPeriods ?? 4,
           };
+    this.#publishRetryMs = options.publishRetryMs ?? 0;
+    this.#now = options.now ?? Date.now;
     this.#onResult = options.onResult;
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#checkFn = options.checkFn ?? checkPodHealth;
@@ -122,6 +136,8 @@ export class HealthChecker {
       bad(`concurrency must be an integer ≥ 1, found ${this.#concurrency}`);
     }
     if (!(this.#refreshMs > 0)) bad(`refreshMs must be > 0, found ${this.#refreshMs}`);
+    if (!(this.#publishRetryMs >= 0))
+      bad(`publishRetryMs must be ≥ 0, found ${this.#publishRetryMs}`);
     if (this.#flap !== undefined && !(this.#flap.burst >= 1 && this.#flap.refillPerMinute > 0)) {
       bad('flapControl needs burst ≥ 1 and refillPerMinute > 0');
     }
@@ -178,7 +194,8 @@ export class HealthChecker {
       latest: undefined,
       published: undefined,
       publishFailed: false,
-      bucket: { tokens: this.#flap?.burst ?? 0, refilledAt: Date.now(), holdUntil: 0 },
+      failedAt: 0,
+      bucket: { tokens: this.#flap?.burst ?? 0, refilledAt: this.#now(), holdUntil: 0 },
     };
     this.#pods.set(target.podId, pod);
     this.#schedule(pod, this.#firstDelay(pod));
@@ -325,7 +342,7 @@ export class HealthChecker {
     if (toPublish !== undefined) {
       try {
         await this.#publisher.publish(pod.target.podId, { ...result, status: toPublish });
-        pod.published = { status: toPublish, at: Date.now() };
+        pod.published = { status: toPublish, at: this.#now() };
         pod.publishFailed = false;
         published = toPublish;
         this.#logger.debug(
@@ -334,9 +351,10 @@ export class HealthChecker {
         );
       } catch (error) {
         pod.publishFailed = true;
+        pod.failedAt = this.#now();
         this.#logger.warn(
-          { podId: pod.target.podId, err: describeError(error) },
-          'cannot publish health; retrying on the next check',
+          { podId: pod.target.podId, err: describeError(error), retryInMs: this.#publishRetryMs },
+          'cannot publish health; retrying',
         );
       }
     }
@@ -345,7 +363,9 @@ export class HealthChecker {
 
   /** What to publish now, or `undefined` for nothing. */
   #decide(pod: PodState, status: HealthState): HealthState | undefined {
-    const now = Date.now();
+    const now = this.#now();
+    // After a failed write, the store gets a rest before the next one (P2's health_retry_time_sec).
+    if (pod.publishFailed && now - pod.failedAt < this.#publishRetryMs) return undefined;
     const last = pod.published;
     const refreshDue = last === undefined || pod.publishFailed || now - last.at >= this.#refreshMs;
     const flap = this.#flap;

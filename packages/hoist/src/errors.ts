@@ -19,6 +19,11 @@ export const HoistErrorCodes = {
   FETCH_HTTP_STATUS: 'P2_HOIST_FETCH_HTTP_STATUS',
   /** Network or TLS failure, or a retryable status, still failing after every retry. */
   FETCH_FAILED: 'P2_HOIST_FETCH_FAILED',
+  /**
+   * The server redirected to a URL hoist does not follow: another scheme than http(s) (`file:`…),
+   * or from `https:` down to plain `http:`.
+   */
+  FETCH_REDIRECT_REFUSED: 'P2_HOIST_FETCH_REDIRECT_REFUSED',
   /** The download passed `maxBytes` (or a digest or signature passed `maxDocumentBytes`). */
   FETCH_TOO_LARGE: 'P2_HOIST_FETCH_TOO_LARGE',
   /** The operation was aborted through its `AbortSignal`. */
@@ -63,6 +68,30 @@ export const HoistErrorCodes = {
   DIGEST_FILE_INVALID: 'P2_HOIST_DIGEST_FILE_INVALID',
   /** The installed tree does not match its `digest_location` file. */
   TREE_DIGEST_MISMATCH: 'P2_HOIST_TREE_DIGEST_MISMATCH',
+  /**
+   * A `version:` launchable needs an artifact registry and none is set (neither the manifest's
+   * `artifact_registry` nor the host's `artifact_registry_url`).
+   */
+  REGISTRY_MISSING: 'P2_HOIST_REGISTRY_MISSING',
+  /**
+   * The registry query cannot be made: the registry URL is not http(s), or a `version.tags` name
+   * collides with a parameter p2 sets itself (`artifact_name`, `os`, `os_version`, `version`).
+   */
+  REGISTRY_QUERY_INVALID: 'P2_HOIST_REGISTRY_QUERY_INVALID',
+  /** The registry does not know the artifact (HTTP 404/410 from `/discover/<pod>`). */
+  REGISTRY_NOT_FOUND: 'P2_HOIST_REGISTRY_NOT_FOUND',
+  /** The registry cannot be reached, or answered an error status, after every retry. */
+  REGISTRY_UNAVAILABLE: 'P2_HOIST_REGISTRY_UNAVAILABLE',
+  /**
+   * The registry's answer is refused: not a JSON object, too large, no `location`, a field of the
+   * wrong type, a location that is not an http(s):// or file:// URL, or a refused redirect.
+   */
+  REGISTRY_RESPONSE_INVALID: 'P2_HOIST_REGISTRY_RESPONSE_INVALID',
+  /**
+   * The OS release file (`os_version_file`) is missing, unreadable, not root's alone, or in no
+   * format hoist knows (`CentOS … release <version> (…)`, or os-release `ID=`/`VERSION_ID=`).
+   */
+  OS_RELEASE_INVALID: 'P2_HOIST_OS_RELEASE_INVALID',
 } as const;
 
 /** One of {@link HoistErrorCodes}. */

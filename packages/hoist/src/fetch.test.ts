@@ -128,6 +128,21 @@ describe('downloadArtifact over HTTP', () => {
     expect(server.requests.map((r) => r.url)).toEqual(['/old.tar.gz', '/new.tar.gz']);
   });
 
+  it('refuses a redirect to file: (a download must not become a local read), without retrying', async () => {
+    server = await startServer((_req, res) => {
+      res.writeHead(301, { location: 'file:///etc/shadow' });
+      res.end();
+    });
+    const error = await downloadArtifact(`${server.url}/a.tar.gz`, dest(), fast).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      code: HoistErrorCodes.FETCH_REDIRECT_REFUSED,
+      message: expect.stringContaining('redirected to a "file:" URL'),
+    });
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('sends URL credentials as basic auth but never shows them in errors', async () => {
     server = await startServer((req, res) => {
       res.writeHead(

@@ -4,7 +4,7 @@ import { type FileHandle, open, stat, truncate } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeError } from '@p2/errors';
+import { describeError, redactUrl } from '@p2/errors';
 import got, { type Response } from 'got';
 import type { Logger } from 'pino';
 import { HoistError, HoistErrorCodes } from './errors.js';
@@ -349,12 +349,18 @@ class HttpDownload {
       if (validator !== undefined) headers['if-range'] = validator;
     }
     const timeouts = this.options.timeouts ?? {};
+    let refused: string | undefined;
     const request = got.stream(this.location.url, {
       headers,
       throwHttpErrors: false,
       decompress: false,
       retry: { limit: 0 },
-      followRedirect: true,
+      // Only to http(s), and never from https down to http: a redirect must not turn a download
+      // into a local file read or strip its transport security.
+      followRedirect: (redirect) => {
+        refused = refusedRedirect(redirect.url, redirect.headers.location);
+        return refused === undefined;
+      },
       maxRedirects: 10,
       timeout: {
         connect: timeouts.connectMs ?? 30_000,
@@ -412,6 +418,16 @@ class HttpDownload {
       }
     } else {
       request.destroy();
+      if (refused !== undefined) {
+        throw new HoistError(
+          HoistErrorCodes.FETCH_REDIRECT_REFUSED,
+          `${this.location.display} redirected to ${refused}; refused`,
+          {
+            hint: 'redirects are followed only to http(s), and never from https to plain http',
+            details: { status },
+          },
+        );
+      }
       if (status === 416 && offset > 0) {
         return {
           kind: 'retry',
@@ -592,6 +608,24 @@ class Meter extends Transform {
       done,
     });
   }
+}
+
+/**
+ * Why a redirect from `from` to the `Location` header is not followed, or undefined when it may
+ * be: the target must be http(s), and an https request stays https.
+ */
+function refusedRedirect(from: string, location: string | undefined): string | undefined {
+  let target: URL;
+  try {
+    target = new URL(location ?? '', from);
+  } catch {
+    return 'an invalid URL';
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:')
+    return `a ${JSON.stringify(target.protocol.slice(0, 16))} URL`;
+  if (from.startsWith('https:') && target.protocol === 'http:')
+    return `plain http (${redactUrl(target)})`;
+  return undefined;
 }
 
 function isRetryable(error: HoistError): boolean {

@@ -1,5 +1,5 @@
 /**
- * `@p2/hoist`: Hoist artifacts — resolve a location, download with retries and progress, verify
+ * `@p2/hoist`: Hoist artifacts — resolve a location (or ask an artifact registry), download with retries and progress, verify
  * the digest and signature, extract safely into a staging directory, move it atomically into
  * `installs/<version>`, switch `current`/`last`, prune, and discover entry points.
  *
@@ -33,6 +33,7 @@ export {
   fetchBytes,
 } from './fetch.js';
 export {
+  type ArtifactSource,
   type ArtifactToVerify,
   type ArtifactVerifier,
   activateInstall,
@@ -58,8 +59,23 @@ export {
   withPathSuffix,
 } from './location.js';
 export {
+  DEFAULT_OS_VERSION_FILE,
+  FALLBACK_OS_VERSION_FILE,
+  type OsRelease,
+  parseOsRelease,
+  readOsRelease,
+} from './os-release.js';
+export {
   type ArtifactEntry,
   type ArtifactEntryType,
   type PackArtifactOptions,
   packArtifact,
 } from './pack.js';
+export {
+  type DiscoveredArtifact,
+  type DiscoverOptions,
+  discoverArtifact,
+  parseRegistryResponse,
+  type RegistryQuery,
+  registryDiscoverUrl,
+} from './registry.js';

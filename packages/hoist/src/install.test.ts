@@ -87,6 +87,52 @@ describe('installArtifact', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it('a discovered artifact (registry): asked only when not installed; its verification locations reach the verifier', async () => {
+    server = await startServer((req, res) => serveBytes(artifact, req, res));
+    const location = `${server.url}/artifacts/anything.tar.gz`;
+    const given = {
+      signature: `${server.url}/sigs/build.sig`,
+      manifest: `${server.url}/m/build.manifest`,
+      manifestSignature: `${server.url}/m/build.manifest.sig`,
+    };
+    let asked = 0;
+    const seen: ArtifactToVerify[] = [];
+    const options = {
+      launchableRoot: root(),
+      launchableId: 'app',
+      version: 'asdf',
+      discover: async () => {
+        asked++;
+        return { location, verificationLocations: given };
+      },
+      verifier: { verify: async (candidate: ArtifactToVerify) => void seen.push(candidate) },
+    };
+    const result = await installArtifact(options);
+    expect(result).toMatchObject({ dirName: 'app_asdf', alreadyInstalled: false, location });
+    expect(seen[0]).toMatchObject({ location, verificationLocations: given });
+    const again = await installArtifact(options);
+    expect(again.alreadyInstalled).toBe(true);
+    expect(asked).toBe(1);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('refuses discovery without a version, and neither or both of location and discover', async () => {
+    const discover = async () => ({ location: 'https://a.local/x.tar.gz' });
+    const base = { launchableRoot: root(), launchableId: 'app' };
+    await expect(installArtifact({ ...base, discover })).rejects.toMatchObject({
+      code: HoistErrorCodes.NAME_INVALID,
+    });
+    await expect(installArtifact(base)).rejects.toMatchObject({
+      code: HoistErrorCodes.LOCATION_INVALID,
+    });
+    await expect(
+      installArtifact({ ...base, version: 'v', discover, location: 'https://a.local/y.tar.gz' }),
+    ).rejects.toMatchObject({ code: HoistErrorCodes.LOCATION_INVALID });
+    await expect(
+      installArtifact({ ...base, version: 'v1\nFOO=bar', discover }),
+    ).rejects.toMatchObject({ code: HoistErrorCodes.NAME_INVALID });
+  });
+
   it('extracts nothing when the digest does not match', async () => {
     server = await startServer((req, res) => serveBytes(artifact, req, res));
     const error = await installArtifact({

@@ -81,8 +81,21 @@ export interface InstallOptions extends FetchOptions {
   /** `<pod home>/<launchable id>`; installs go to `<launchableRoot>/installs/<dir>`. */
   launchableRoot: string;
   launchableId: string;
-  /** The artifact: `http(s)://…`, `file:///…` or a local path (inside `localRoots`). */
-  location: string;
+  /**
+   * The artifact: `http(s)://…`, `file:///…` or a local path (inside `localRoots`). Exactly one of
+   * `location` and `discover` is given.
+   */
+  location?: string;
+  /**
+   * Finds the artifact when it is not installed yet — for a `version:` launchable, a registry
+   * lookup ({@link discoverArtifact}); never called when `installs/<dir>` exists. Needs `version`.
+   */
+  discover?: () => Promise<ArtifactSource>;
+  /**
+   * Signature and build-manifest locations handed to the `verifier`, instead of the ones derived
+   * from `location` ({@link verificationLocations}).
+   */
+  verificationLocations?: VerificationLocations;
   /**
    * The version that names the install directory (`version.id` of the manifest). When unset it is
    * derived from the location's file name as P2 did ({@link versionFromLocation}); no version ⇒
@@ -105,6 +118,14 @@ export interface InstallOptions extends FetchOptions {
   baseDir?: string;
 }
 
+/** Where an artifact is, as {@link InstallOptions.discover} finds it. */
+export interface ArtifactSource {
+  /** `http(s)://…` or `file:///…`. */
+  location: string;
+  /** Overrides the locations derived from `location`. */
+  verificationLocations?: VerificationLocations;
+}
+
 /** What {@link installArtifact} did. */
 export interface InstallResult {
   /** Absolute path of `installs/<dirName>`. */
@@ -117,6 +138,8 @@ export interface InstallResult {
    * (a fix of P2, which never re-downloaded those).
    */
   replaced: boolean;
+  /** Where the artifact was fetched from, credentials redacted (absent when already installed). */
+  location?: string;
   /** SHA-256 of the artifact (absent when already installed). */
   sha256?: string;
   /** Artifact size in bytes (absent when already installed). */
@@ -151,7 +174,21 @@ export interface InstallResult {
  */
 export async function installArtifact(options: InstallOptions): Promise<InstallResult> {
   const logger = options.logger ?? silentLogger;
-  const version = options.version ?? versionFromLocation(options.location);
+  if ((options.location === undefined) === (options.discover === undefined)) {
+    throw new HoistError(
+      HoistErrorCodes.LOCATION_INVALID,
+      `launchable ${options.launchableId}: give either a location or a way to discover it, not ${options.location === undefined ? 'neither' : 'both'}`,
+    );
+  }
+  const version =
+    options.version ??
+    (options.location === undefined ? undefined : versionFromLocation(options.location));
+  if (options.discover !== undefined && !version) {
+    throw new HoistError(
+      HoistErrorCodes.NAME_INVALID,
+      `launchable ${options.launchableId}: an artifact found through discovery needs a version to name its install directory`,
+    );
+  }
   const dirName = installDirName(options.launchableId, version);
   const installsDir = join(options.launchableRoot, 'installs');
   const installDir = join(installsDir, dirName);
@@ -160,7 +197,7 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
   // it (never inside, so digests stay valid) tells whether the location changed.
   const unversioned = version === undefined || version === '';
   const sourcePath = join(installsDir, `.${dirName}.source`);
-  const source = sourceRecord(options.location, options.expectedSha256);
+  const source = sourceRecord(options.location ?? '', options.expectedSha256);
   let replacing = false;
   if (await pathExists(installDir).catch(cannotInspect(installDir))) {
     if (!unversioned || (await sourceMatches(sourcePath, source))) {
@@ -170,7 +207,15 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
     replacing = true;
     logger.info({ installDir }, 'version-less install comes from another location; replacing it');
   }
-  const location = resolveLocation(options.location, options.baseDir);
+  const artifactSource: ArtifactSource = options.discover
+    ? await options.discover()
+    : {
+        location: options.location ?? '',
+        ...(options.verificationLocations
+          ? { verificationLocations: options.verificationLocations }
+          : {}),
+      };
+  const location = resolveLocation(artifactSource.location, options.baseDir);
   await ensureDirs(options.launchableRoot, installsDir, options.owner);
   const suffix = randomBytes(6).toString('hex');
   const downloadPath = join(installsDir, `.download-${dirName}-${suffix}`);
@@ -211,9 +256,10 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
           path: artifact.path,
           sha256: artifact.sha256,
           size: artifact.size,
-          location: options.location,
+          location: artifactSource.location,
           display: location.display,
-          verificationLocations: verificationLocations(options.location),
+          verificationLocations:
+            artifactSource.verificationLocations ?? verificationLocations(artifactSource.location),
         });
       } catch (cause) {
         throw new HoistError(
@@ -266,6 +312,7 @@ export async function installArtifact(options: InstallOptions): Promise<InstallR
       dirName,
       alreadyInstalled: !placed,
       replaced: placed && replacing,
+      location: location.display,
       sha256: artifact.sha256,
       size: artifact.size,
       extract: extracted,

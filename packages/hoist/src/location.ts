@@ -149,24 +149,34 @@ export function versionFromLocation(location: string): string | undefined {
   return VERSIONED_NAME.exec(basename(path))?.[1];
 }
 
-const UNSAFE_NAME = /[/\0]|^\.\.?$/;
+/** `.`, `..`, or with `/` or a control character (NUL, newline… would break env files and logs). */
+function unsafeName(name: string): boolean {
+  if (name === '.' || name === '..' || name.includes('/')) return true;
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
 
 /**
  * The install directory name of a hoist launchable: `<launchable-id>_<version>`, or
  * `<launchable-id>` when the version is empty (spec 01 §1.3).
  *
  * @throws HoistError `P2_HOIST_NAME_INVALID` when the id or version is empty, `.`, `..`, or
- *   contains `/` or NUL (it would name a directory outside `installs/`)
+ *   contains `/` (it would name a directory outside `installs/`) or a control character
  * @example installDirName('app', 'abc') // 'app_abc'
  */
 export function installDirName(launchableId: string, version?: string): string {
   const name =
     version === undefined || version === '' ? launchableId : `${launchableId}_${version}`;
-  if (launchableId === '' || UNSAFE_NAME.test(launchableId) || UNSAFE_NAME.test(name)) {
+  if (launchableId === '' || unsafeName(launchableId) || unsafeName(name)) {
     throw new HoistError(
       HoistErrorCodes.NAME_INVALID,
       `launchable id ${JSON.stringify(launchableId)} with version ${JSON.stringify(version ?? '')} cannot name an install directory`,
-      { hint: 'launchable ids and versions must not be empty, ".", ".." or contain "/"' },
+      {
+        hint: 'launchable ids and versions must not be empty, ".", ".." or contain "/" or control characters',
+      },
     );
   }
   return name;

@@ -17,9 +17,9 @@ export { HooksError, HooksErrorCode } from './errors.js';
 export { type HookEvent, HookEvents, isHookEvent, parseHookEvent } from './events.js';
 export {
   type HookExecutor,
+  type HookExecutorsReport,
   hookExecutorName,
   installHookExecutors,
-  shellQuote,
 } from './install.js';
 export { type ProcessOutcome, type RunProcessOptions, runProcess } from './process.js';
 export {

@@ -267,6 +267,15 @@ describe('runHooks', () => {
     ).toBe(true);
   });
 
+  it("keeps the manifest copy root's, readable by the hook pod's group when asked", async () => {
+    const show = 'stat -c "%u:%g %a" "$(dirname "$HOOKED_POD_MANIFEST")" "$HOOKED_POD_MANIFEST"';
+    hook('show', `#!/bin/sh\n${show}\n`);
+    const [shared] = (await runHooks(base({ manifestGroup: 4242 }).options)).records;
+    expect(shared?.output).toBe('0:4242 750\n0:4242 640\n');
+    const [own] = (await runHooks(base().options)).records;
+    expect(own?.output).toBe('0:0 700\n0:0 600\n');
+  });
+
   it('cancels a running hook and its group on abort, and runs no further hooks', async () => {
     hook('a_waits', '#!/bin/sh\nexec sleep 30\n');
     hook('b_after', `#!/bin/sh\ntouch "${dir}/ran"\n`);

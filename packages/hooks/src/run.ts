@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describeError, redactCredentials } from '@p2/errors';
@@ -73,6 +73,12 @@ export interface RunHooksOptions {
   path?: string;
   /** Further variables (beyond P2), e.g. `NODE_OPTIONS`. P2's variables win over these. */
   extraEnv?: Record<string, string>;
+  /**
+   * A group that may read the manifest copy (`HOOKED_POD_MANIFEST`): the hook pod's, when its hooks
+   * drop privileges to a user other than root. The copy and its directory stay root's (the group
+   * reads, nobody else writes). @default none: root alone reads it
+   */
+  manifestGroup?: number;
   /** Working directory of hooks. @default '/' */
   cwd?: string;
   /** Receives one record per hook run; a throwing sink is logged, never fatal. */
@@ -158,13 +164,15 @@ export async function runHooks(options: RunHooksOptions): Promise<HookRunSummary
   });
   try {
     const manifestPath = join(tempDir, `${safeName(podId)}-manifest.yaml`);
-    await writeFile(manifestPath, manifest.raw, { mode: 0o600 }).catch((error) => {
-      throw new HooksError(
-        HooksErrorCode.IO,
-        `cannot write the manifest of ${podId} to ${manifestPath}: ${describeError(error)}`,
-        { cause: error },
-      );
-    });
+    await writeFile(manifestPath, manifest.raw, { mode: 0o600 })
+      .then(() => shareWithGroup(tempDir, manifestPath, options.manifestGroup))
+      .catch((error) => {
+        throw new HooksError(
+          HooksErrorCode.IO,
+          `cannot write the manifest of ${podId} to ${manifestPath}: ${describeError(error)}`,
+          { cause: error },
+        );
+      });
     const vars: HookVariables = {
       hook: basename(hooksDirectory),
       event: options.event,
@@ -227,6 +235,16 @@ export async function runHooks(options: RunHooksOptions): Promise<HookRunSummary
   } finally {
     await rm(tempDir, { recursive: true, force: true });
   }
+}
+
+/** Lets a group read the manifest copy: root's directory 0750 and file 0640, in that group. */
+async function shareWithGroup(dir: string, file: string, gid: number | undefined): Promise<void> {
+  if (gid === undefined) return;
+  // Fresh in a 0700 directory of root's: nobody else can have replaced either path since mkdtemp.
+  await chown(file, 0, gid);
+  await chmod(file, 0o640);
+  await chown(dir, 0, gid);
+  await chmod(dir, 0o750);
 }
 
 function safeName(podId: string): string {

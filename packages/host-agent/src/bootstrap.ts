@@ -43,6 +43,7 @@ import { RunsvDir } from '@p2/runit';
 import { lookupUser } from '@p2/users';
 import { deployPod, type LifecycleHooks } from './deploy.js';
 import { HostAgentError, HostAgentErrorCode } from './errors.js';
+import { checkedNaming } from './launch.js';
 import { packBundle } from './pack.js';
 
 const run = promisify(execFile);
@@ -101,6 +102,14 @@ export interface BootstrapOptions {
   hooksDirectory?: string;
   /** Host name health checks connect to. @default '127.0.0.1' */
   healthCheckHost?: string;
+  /**
+   * Name pod cgroups `p2/<node>/<pod>/<launchable>` (the preparer's `params.nested_cgroups`)
+   * instead of P2's flat `<pod>__<launchable>`; the store and the preparer are launched so too.
+   * @default false
+   */
+  nestedCgroups?: boolean;
+  /** An existing cgroup every pod cgroup goes below (the preparer's `cgroup_parent`). @default '' */
+  cgroupParent?: string;
   /** How long to wait for the store and the preparer. @default 60000 */
   timeoutMs?: number;
   /** Install runit with apt-get when missing. @default true */
@@ -293,11 +302,17 @@ export async function bootstrapHost(options: BootstrapOptions): Promise<Bootstra
   const runsvdir = new RunsvDir({ root: serviceRoot });
   await runsvdir.start();
   const cgroups = await detectCgroups().catch(() => false as const);
+  // The store and the preparer get their cgroups as the preparer will name every pod's.
+  const cgroupNaming = checkedNaming({
+    nested: options.nestedCgroups === true,
+    parent: options.cgroupParent ?? '',
+  });
   const host = new PodHost({
     podRoot,
     nodeName: node,
     runsvdir,
     cgroups,
+    cgroupNaming,
     readOnlyDefault: () => false,
     fetch: { localRoots: [artifactDir] },
     runAs: { allow: PREPARER_RUN_AS_ALLOW },
@@ -421,6 +436,8 @@ export async function bootstrapHost(options: BootstrapOptions): Promise<Bootstra
             run_as_allow: PREPARER_RUN_AS_ALLOW,
             health_check_host: options.healthCheckHost ?? '127.0.0.1',
             ...(options.hooksDirectory ? { hooks_directory: options.hooksDirectory } : {}),
+            ...(cgroupNaming.nested ? { params: { nested_cgroups: 'true' } } : {}),
+            ...(cgroupNaming.parent ? { cgroup_parent: cgroupNaming.parent } : {}),
             auth: options.keyring
               ? { type: 'keyring', keyring: options.keyring }
               : { type: 'none' },

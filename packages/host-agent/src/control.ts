@@ -4,10 +4,12 @@
  * `PodHost` over the service root's runsvdir. A stopped pod stays down (its services are
  * deliberately down, which the preparer respects) until started or deployed again.
  */
-import { detectCgroups } from '@p2/cgroups';
-import { PodHost } from '@p2/pods';
+import { type CgroupNaming, detectCgroups } from '@p2/cgroups';
+import type { Manifest } from '@p2/manifest';
+import { PodHost, type RunAsPolicy } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import { HostAgentError, HostAgentErrorCode } from './errors.js';
+import { checkedNaming } from './launch.js';
 
 /** What {@link controlPod} does: launch, halt (forced, running `bin/disable`), or both. */
 export type PodAction = 'start' | 'stop' | 'restart';
@@ -22,6 +24,11 @@ export interface ControlPodOptions {
   serviceRoot: string;
   /** A uuid pod's unique key. */
   uniqueKey?: string;
+  /**
+   * How pod cgroups are named when a pod is launched, as the preparer's `params.nested_cgroups`
+   * and `cgroup_parent`. A halt removes the pod's cgroups of either naming. @default {} (flat)
+   */
+  cgroupNaming?: CgroupNaming;
 }
 
 /** What {@link controlPod} did (what `p2 start|stop|restart --json` prints). */
@@ -53,15 +60,7 @@ export async function controlPod(
 ): Promise<PodControl> {
   const host = await localHost(options);
   const ref = { podId, uniqueKey: options.uniqueKey ?? '' };
-  const manifest = await host.currentManifest(host.layout(ref));
-  if (!manifest)
-    throw new HostAgentError(
-      HostAgentErrorCode.POD_NOT_INSTALLED,
-      `pod ${podId} is not installed in ${options.podRoot} (it has no current manifest)`,
-      {
-        hint: 'check --pod-root, or install it first (p2 launch, or schedule it for the preparer)',
-      },
-    );
+  const manifest = await installedManifest(host, podId, ref.uniqueKey);
   if (action !== 'start')
     await host.halt(manifest, { uniqueKey: ref.uniqueKey, force: action === 'stop' });
   const services =
@@ -69,16 +68,47 @@ export async function controlPod(
   return { pod: podId, action, sha: manifest.sha(), services };
 }
 
-/** A `PodHost` on this host's service root (its running runsvdir adopted) and cgroups. */
-async function localHost(options: ControlPodOptions): Promise<PodHost> {
+/**
+ * A `PodHost` on this host's service root (its running runsvdir adopted, unless `supervise` is
+ * false) and cgroups. @internal
+ */
+export async function localHost(
+  options: Omit<ControlPodOptions, 'uniqueKey'>,
+  extra: { supervise?: boolean; runAs?: RunAsPolicy } = {},
+): Promise<PodHost> {
   const runsvdir = new RunsvDir({ root: options.serviceRoot, slots: 0 });
-  await runsvdir.start(); // adopts the runsvdir already watching the root
+  // adopts the runsvdir already watching the root
+  if (extra.supervise ?? true) await runsvdir.start();
   return new PodHost({
     podRoot: options.podRoot,
     nodeName: options.nodeName,
     runsvdir,
     cgroups: await detectCgroups().catch(() => false as const),
+    ...(extra.runAs ? { runAs: extra.runAs } : {}),
+    cgroupNaming: checkedNaming(options.cgroupNaming),
   });
+}
+
+/**
+ * A pod's current manifest on this host.
+ * @throws HostAgentError `P2_HOST_POD_NOT_INSTALLED` when it has none @internal
+ */
+export async function installedManifest(
+  host: PodHost,
+  podId: string,
+  uniqueKey: string,
+): Promise<Manifest> {
+  const manifest = await host.currentManifest(host.layout({ podId, uniqueKey }));
+  if (!manifest)
+    throw new HostAgentError(
+      HostAgentErrorCode.POD_NOT_INSTALLED,
+      `pod ${podId}${uniqueKey ? ` (${uniqueKey})` : ''} is not installed in ${host.podRoot} (it has no current manifest)`,
+      {
+        hint: 'check --pod-root, or install it first (p2 launch, or schedule it for the preparer)',
+        details: { pod: podId, uniqueKey },
+      },
+    );
+  return manifest;
 }
 
 /** Which pods {@link shutdownPods} halts. */

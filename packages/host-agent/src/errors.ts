@@ -11,8 +11,15 @@ export const HostAgentErrorCode = {
   REQUIRE_FILE_MISSING: 'P2_PREPARER_REQUIRE_FILE_MISSING',
   /** The transaction writing a uuid pod's reality and status did not commit. */
   REALITY_ROLLED_BACK: 'P2_PREPARER_REALITY_ROLLED_BACK',
+  /**
+   * The hook pod of `hooks_manifest` could not be installed (or, for `no_hooks`, removed): the
+   * preparer does not start (as P2), the previous executors stay and running pods are untouched.
+   */
+  HOOK_POD_FAILED: 'P2_PREPARER_HOOK_POD_FAILED',
   /** `p2 start|stop|restart`: the pod has no current manifest on this host. */
   POD_NOT_INSTALLED: 'P2_HOST_POD_NOT_INSTALLED',
+  /** `p2 exec` not run as root: it cannot join a cgroup or become the pod's user. */
+  EXEC_NOT_ROOT: 'P2_HOST_EXEC_NOT_ROOT',
   BOOTSTRAP_NOT_ROOT: 'P2_BOOTSTRAP_NOT_ROOT',
   BOOTSTRAP_RUNIT_MISSING: 'P2_BOOTSTRAP_RUNIT_MISSING',
   BOOTSTRAP_STORE_TIMEOUT: 'P2_BOOTSTRAP_STORE_TIMEOUT',

@@ -1,14 +1,37 @@
 /**
  * Health checks of running pods, published under `health/<pod>/<node>` with a session (keys vanish
  * when this host dies). The publisher's session is created in the background and retried while the
- * store is unreachable, so a dead store never stops the preparer from starting.
+ * store is unreachable (P2's `session_retry_seconds` doubling to `session_max_retry_seconds`), so a
+ * dead store never stops the preparer from starting.
  */
 import { describeError } from '@p2/errors';
-import { HealthChecker, healthTarget, StoreHealthPublisher } from '@p2/health';
+import {
+  type FlapControlOptions,
+  HealthChecker,
+  healthTarget,
+  StoreHealthPublisher,
+} from '@p2/health';
 import type { Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
 import type { Logger } from 'pino';
 import type { HealthTracker } from './deploy.js';
+
+/**
+ * How health records are written (spec 02 §8; the preparer's `healthWriter`, from P2's params).
+ * Every field defaults to P2's value.
+ */
+export interface HealthWriterSettings {
+  /** The session's TTL (`health_session_ttl_sec`). @default 15_000 */
+  sessionTtlMs?: number;
+  /** First wait before creating the session again, doubled per failure (`session_retry_seconds`). @default 10_000 */
+  sessionRetryBaseMs?: number;
+  /** Longest such wait (`session_max_retry_seconds`). @default 300_000 */
+  sessionRetryMaxMs?: number;
+  /** Pause after a failed write (`health_retry_time_sec`). @default 5_000 */
+  publishRetryMs?: number;
+  /** The flap control token bucket (`health_max_bucket_size`, `health_writes_per_minute`, `health_resume_limit`). */
+  flapControl?: FlapControlOptions;
+}
 
 /** Settings of {@link startHealthTracking}. */
 export interface HealthTrackingOptions {
@@ -18,6 +41,8 @@ export interface HealthTrackingOptions {
   checkHost?: string;
   intervalMs: number;
   timeoutMs: number;
+  /** How records are written. @default P2's settings */
+  writer?: HealthWriterSettings;
   logger: Logger;
 }
 
@@ -37,6 +62,9 @@ export function startHealthTracking(options: HealthTrackingOptions): {
   close(): Promise<void>;
 } {
   const { store, node, logger: log } = options;
+  const writer = options.writer ?? {};
+  const retryBaseMs = writer.sessionRetryBaseMs ?? 10_000;
+  const retryMaxMs = writer.sessionRetryMaxMs ?? 300_000;
   let checker: HealthChecker | undefined;
   let closed = false;
   const pending = new Map<string, Manifest>();
@@ -47,6 +75,9 @@ export function startHealthTracking(options: HealthTrackingOptions): {
         const publisher = await StoreHealthPublisher.start({
           store,
           node,
+          sessionTtlMs: writer.sessionTtlMs ?? 15_000,
+          sessionRetryBaseMs: retryBaseMs,
+          sessionRetryMaxMs: retryMaxMs,
           logger: log.child({ component: 'health' }),
         });
         if (closed) {
@@ -57,6 +88,8 @@ export function startHealthTracking(options: HealthTrackingOptions): {
           publisher,
           intervalMs: options.intervalMs,
           check: { timeoutMs: options.timeoutMs },
+          publishRetryMs: writer.publishRetryMs ?? 5_000,
+          ...(writer.flapControl ? { flapControl: writer.flapControl } : {}),
           logger: log.child({ component: 'health' }),
         });
         for (const manifest of pending.values()) checker.setPod(target(manifest));
@@ -68,11 +101,11 @@ export function startHealthTracking(options: HealthTrackingOptions): {
           'health publisher could not start; retrying',
         );
         await new Promise((resolve) => setTimeout(resolve, delayMs));
-        delayMs = Math.min(delayMs * 2, 60_000);
+        delayMs = Math.min(delayMs * 2, retryMaxMs);
       }
     }
   };
-  const connecting = connect(1000);
+  const connecting = connect(retryBaseMs);
   return {
     tracker: {
       track(manifest: Manifest) {

@@ -16,6 +16,8 @@ export interface DirectoryHooksOptions {
   host: Pick<PodHost, 'readOnly'>;
   /** Logs each run (its audit record, output left out). */
   logger: Logger;
+  /** The group that reads `HOOKED_POD_MANIFEST`: the hook pod's, unless it runs as root (see `installHookPod`). */
+  manifestGroup?: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export function directoryHooks(options: DirectoryHooksOptions): LifecycleHooks {
           readOnly: options.host.readOnly(pod.manifest),
         },
         required: options.required,
+        ...(options.manifestGroup !== undefined ? { manifestGroup: options.manifestGroup } : {}),
         logger: options.logger.child({ component: 'hooks' }),
         audit: (record) =>
           options.logger.info({ audit: { ...record, output: undefined } }, 'hook ran'),

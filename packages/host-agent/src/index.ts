@@ -31,7 +31,22 @@ export {
   type RealityRecorder,
 } from './deploy.js';
 export { HostAgentError, HostAgentErrorCode } from './errors.js';
-export { type HealthTrackingOptions, startHealthTracking } from './health.js';
+export { type ExecInPodOptions, type ExecOutcome, execInPod } from './exec.js';
+export {
+  type HealthTrackingOptions,
+  type HealthWriterSettings,
+  startHealthTracking,
+} from './health.js';
+export {
+  type HookPodOptions,
+  type HookPodReport,
+  installedPreparerConfigText,
+  installHookPod,
+  installHookPodLocally,
+  type LocalHookPodOptions,
+  type RunPodHooksOptions,
+  runPodHooks,
+} from './hook-pod.js';
 export { type DirectoryHooksOptions, directoryHooks } from './hooks.js';
 export { type LaunchPodOptions, type LocalLaunch, launchPod } from './launch.js';
 export { PreparerMetrics } from './metrics.js';
@@ -42,6 +57,7 @@ export {
   type PlanInput,
   type PodPlan,
   planDeploy,
+  type RegistryResolution,
 } from './plan.js';
 export {
   assertRequireFile,

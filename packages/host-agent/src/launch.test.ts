@@ -31,7 +31,7 @@ const options = () => ({
   nodeName: 'h1',
   podRoot: join(work, 'pods'),
   serviceRoot: join(work, 'service'),
-  keyring,
+  auth: { type: 'keyring' as const, keyring },
 });
 
 it('refuses an unsigned manifest under a keyring before starting supervision or installing', async () => {
@@ -44,7 +44,7 @@ it('refuses an unsigned manifest under a keyring before starting supervision or 
 it('refuses an unreadable keyring the same way', async () => {
   const refused = await launchPod(manifest, {
     ...options(),
-    keyring: join(work, 'missing.gpg'),
+    auth: { type: 'keyring', keyring: join(work, 'missing.gpg') },
   }).catch((error: unknown) => error);
   expect(refused).toBeInstanceOf(AuthError);
   expect((refused as AuthError).code).toBe('P2_AUTH_KEYRING_INVALID');

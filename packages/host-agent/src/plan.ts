@@ -5,9 +5,27 @@
  * updated or left alone is decided by the deploy's own {@link deploySteps}.
  */
 import { existsSync } from 'node:fs';
+import { describeError, isP2Error, redactUrl } from '@p2/errors';
+import { type OsRelease, readOsRelease } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
-import { PodLayout } from '@p2/pods';
+import {
+  discoverLaunchable,
+  isRegistryLaunchable,
+  PodLayout,
+  type RegistrySettings,
+  registryFor,
+} from '@p2/pods';
 import { deploySteps } from './deploy.js';
+
+/** Where the artifact registry says a `version:` launchable's artifact is, or why it cannot say. */
+export interface RegistryResolution {
+  /** The registry asked (the manifest's `artifact_registry`, else the host's), credentials redacted. */
+  registry?: string;
+  /** The artifact's location, credentials redacted. */
+  location?: string;
+  /** Why the location is unknown: no registry, no OS release file, the registry's refusal… */
+  error?: { code: string; message: string; hint?: string };
+}
 
 /** One launchable's fate. */
 export interface LaunchablePlan {
@@ -24,6 +42,8 @@ export interface LaunchablePlan {
   download: boolean;
   /** `start` (new service), `restart` (relaunched because the pod changed), `stop`, or `none`. */
   service: 'start' | 'restart' | 'stop' | 'none';
+  /** A `version:` launchable, when {@link PlanInput.registry} is given: what the registry says. */
+  resolved?: RegistryResolution;
 }
 
 /** A difference between the running manifest and the new one, by dotted path. */
@@ -82,6 +102,34 @@ export interface PlanInput {
   intent: Manifest | undefined;
   /** The pod root to look for installs in, when it is on this machine. */
   podRoot: string | undefined;
+  /**
+   * How `version:` launchables are resolved here (registry, OS release file, client settings).
+   * When given, each one is looked up and the plan says where its artifact is or why it cannot
+   * be found; otherwise the registry is not asked.
+   */
+  registry?: RegistrySettings;
+}
+
+/** Asks the registry about one launchable, turning a failure into its reason. */
+async function resolveThroughRegistry(
+  manifest: Manifest,
+  launchableId: string,
+  settings: RegistrySettings,
+  os: () => Promise<OsRelease>,
+): Promise<RegistryResolution> {
+  const registry = registryFor(manifest, settings.artifactRegistry);
+  const shown = registry === undefined ? {} : { registry: redactUrl(registry) };
+  try {
+    const found = await discoverLaunchable(manifest, launchableId, settings, await os());
+    return { ...shown, location: redactUrl(found.location) };
+  } catch (error) {
+    return {
+      ...shown,
+      error: isP2Error(error)
+        ? { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) }
+        : { code: 'UNKNOWN', message: describeError(error) },
+    };
+  }
 }
 
 /**
@@ -103,6 +151,11 @@ export async function planDeploy(input: PlanInput): Promise<PodPlan> {
   const layout = new PodLayout(input.podRoot ?? '/data/pods', manifest.id);
   const podRootHere = input.podRoot !== undefined && existsSync(input.podRoot);
   const launchables: LaunchablePlan[] = [];
+  let os: Promise<OsRelease> | undefined;
+  const hostOs = () => {
+    os ??= readOsRelease(input.registry?.osVersionFile);
+    return os;
+  };
   for (const [id, stanza] of Object.entries(manifest.launchables)) {
     const version = manifest.launchableVersion(id);
     const before = reality && Object.hasOwn(reality.launchables, id) ? reality : undefined;
@@ -123,6 +176,9 @@ export async function planDeploy(input: PlanInput): Promise<PodPlan> {
       installed,
       download: action !== 'none' && (installed === null ? change !== 'unchanged' : !installed),
       service: action === 'none' ? 'none' : change === 'new' ? 'start' : 'restart',
+      ...(input.registry && isRegistryLaunchable(manifest, id)
+        ? { resolved: await resolveThroughRegistry(manifest, id, input.registry, hostOs) }
+        : {}),
     });
   }
   for (const [id, stanza] of Object.entries(reality?.launchables ?? {})) {

@@ -99,10 +99,13 @@ export class Preparer {
   private readonly controller = new AbortController();
   private readonly states = new Map<string, PodState>();
   private readonly known = new Set<string>();
+  /** The latest desired state handed to each pod's worker. */
+  private readonly latest = new Map<string, Desired>();
   /** Pods this preparer runs, for process reporting. */
   private readonly running = new Map<string, { manifest: Manifest; uniqueKey: string }>();
   private processTimer: NodeJS.Timeout | undefined;
   private watchDone: Promise<void> = Promise.resolve();
+  private realityWatchDone: Promise<void> = Promise.resolve();
   private statusServer: StatusServer | undefined;
   private readonly node: string;
   private readonly log: Logger;
@@ -165,6 +168,7 @@ export class Preparer {
     }
     this.log.info({ node: this.node, installed: this.known.size }, 'preparer starting');
     this.watchDone = this.whitelistPhase().then(() => this.watch());
+    this.realityWatchDone = this.watchReality();
     this.processTimer = setInterval(() => {
       this.reportProcesses().catch((error: unknown) =>
         this.log.warn({ err: describeError(error) }, 'process report failed'),
@@ -292,7 +296,7 @@ export class Preparer {
           if (!listed.has(podId)) continue;
           const key = workerKey(podId, d.uniqueKey);
           this.known.add(key);
-          this.pool.dispatch(key, d);
+          this.offer(key, d);
         }
       } catch (error) {
         this.options.metrics.storeErrors.inc({ op: 'watch' });
@@ -349,14 +353,53 @@ export class Preparer {
       const key = workerKey(podId, d.uniqueKey);
       seen.add(key);
       this.known.add(key);
-      this.pool.dispatch(key, d);
+      this.offer(key, d);
     }
     for (const key of this.known) {
       if (seen.has(key)) continue;
       const [podId = key, uniqueKey = ''] = key.split('/');
-      this.pool.dispatch(key, { kind: 'absent', podId, uniqueKey });
+      this.offer(key, { kind: 'absent', podId, uniqueKey });
     }
     this.updatePodGauge();
+  }
+
+  private offer(key: string, desired: Desired): void {
+    this.latest.set(key, desired);
+    this.pool.dispatch(key, desired);
+  }
+
+  /**
+   * P2's preparer compared intent with reality on every pass, so deleting a pod's reality
+   * (p2-wipe-reality) made it deploy the pod again. This one decides from what runs on disk, so it
+   * watches `reality/<node>/` instead: a pod it runs whose entry vanished goes to its worker again
+   * with its latest intent, which checks the pod on disk — deploying it when it does not run as
+   * intended — and records its reality anew.
+   */
+  private async watchReality(): Promise<void> {
+    try {
+      for await (const { ids } of new PodTree(this.options.store, 'reality').watchNodeIds(
+        this.node,
+        {
+          signal: this.controller.signal,
+          onError: (error) => {
+            this.options.metrics.storeErrors.inc({ op: 'watch' });
+            this.log.warn({ err: describeError(error) }, 'reality watch failed; retrying');
+          },
+        },
+      )) {
+        const present = new Set(ids);
+        for (const [key, { manifest, uniqueKey }] of this.running) {
+          if (present.has(uniqueKey || manifest.id)) continue;
+          const desired = this.latest.get(key);
+          if (desired?.kind !== 'run' || this.states.get(key)?.state !== 'running') continue;
+          this.log.info({ pod: key }, 'the reality of a running pod vanished; checking it again');
+          this.pool.dispatch(key, desired);
+        }
+      }
+    } catch (error) {
+      if (!this.controller.signal.aborted)
+        this.log.error({ err: describeError(error) }, 'reality watch ended');
+    }
   }
 
   private updatePodGauge(): void {
@@ -548,6 +591,7 @@ export class Preparer {
     this.controller.abort();
     await this.pool.close();
     await this.watchDone;
+    await this.realityWatchDone;
     await this.statusServer?.close();
   }
 }

@@ -62,12 +62,29 @@ export class StoreReality implements RealityRecorder {
       );
   }
 
-  /** Rewrites a legacy pod's reality only when it differs from `manifest` (uuid pods: nothing). */
+  /**
+   * Rewrites a pod's reality only when it differs from `manifest`: a legacy pod's entry; a uuid
+   * pod's index (and its status record, when that does not say `launched` with this manifest). So
+   * a wiped reality (`p2 wipe-reality`) is recorded again, and a converged pod costs reads only.
+   */
   async converge(manifest: Manifest, uniqueKey: string): Promise<void> {
-    if (uniqueKey) return;
+    if (uniqueKey) return this.convergeUuid(manifest, uniqueKey);
     const { value } = await this.store.get(this.key(manifest.id, uniqueKey));
     if (!value || Buffer.compare(Buffer.from(value.value), Buffer.from(manifest.raw)) !== 0)
       await this.write(manifest, uniqueKey);
+  }
+
+  private async convergeUuid(manifest: Manifest, uniqueKey: string): Promise<void> {
+    const key = this.key(manifest.id, uniqueKey);
+    const [{ value: index }, { value: status }] = await Promise.all([
+      this.store.get(key),
+      this.status.get('pods', uniqueKey, 'preparer'),
+    ]);
+    const recorded =
+      status?.status === 'launched' && status.manifest === new TextDecoder().decode(manifest.raw);
+    if (!recorded) return this.write(manifest, uniqueKey);
+    // The status (and the exits recorded in it) stays; only the index comes back.
+    if (!index) await this.store.put(key, JSON.stringify({ pod_key: uniqueKey }));
   }
 
   /** Removes a pod's reality (and marks a uuid pod's status `removed`). */

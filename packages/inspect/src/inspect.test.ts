@@ -81,6 +81,15 @@ describe('inspectStore', () => {
       expect.objectContaining({ node: 'n1', pod: 'p2t-web', health: 'passing' }),
     ]);
   });
+
+  it("keeps both SHAs in P2's format ('' for a side the pod is not on) and sorts its maps", async () => {
+    const tree = p2InspectTree(await inspectStore(store, { launchables: true }));
+    expect(Object.keys(tree)).toEqual([...Object.keys(tree)].sort());
+    expect(Object.keys(tree['p2t-web'] ?? {})).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
+    expect(tree['p2t-web']?.n5).toMatchObject({ intent_manifest_sha: '', intent_locations: [] });
+    expect(tree['p2t-web']?.n5?.reality_manifest_sha).toMatch(/^[0-9a-f]{64}$/);
+    expect(tree['p2t-web']?.n5).not.toHaveProperty('intent_versions');
+  });
 });
 
 describe('watchInspection', () => {

@@ -192,10 +192,14 @@ export async function inspectStore(store: Store, filter: InspectFilter = {}): Pr
   return { pods, problems };
 }
 
-/** P2's p2-inspect status object (spec 03 §6.1), for scripts written against P2. */
+/**
+ * P2's p2-inspect status object (spec 03 §6.1), for scripts written against P2: the manifest SHAs
+ * are always there (`""` for a side the pod is not on), `health` only when a health record exists,
+ * the versions only for a side the pod is on. Maps are built with sorted keys, as Go printed them.
+ */
 export interface P2InspectStatus {
-  intent_manifest_sha?: string;
-  reality_manifest_sha?: string;
+  intent_manifest_sha: string;
+  reality_manifest_sha: string;
   intent_versions?: Record<string, { location: string; version: { id: string } }>;
   reality_versions?: Record<string, { location: string; version: { id: string } }>;
   health?: string;
@@ -203,10 +207,13 @@ export interface P2InspectStatus {
   reality_locations: string[];
 }
 
+const byKey = (a: [string, unknown], b: [string, unknown]) =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+
 function p2Versions(launchables: Record<string, LaunchableVersion> | undefined) {
   if (!launchables) return undefined;
   const out: Record<string, { location: string; version: { id: string } }> = {};
-  for (const [id, l] of Object.entries(launchables))
+  for (const [id, l] of Object.entries(launchables).sort(byKey))
     out[id] = { location: l.location, version: { id: l.version } };
   return out;
 }
@@ -215,8 +222,8 @@ function p2Status(row: PodInspection): P2InspectStatus {
   const intent = p2Versions(row.intentLaunchables);
   const reality = p2Versions(row.realityLaunchables);
   return {
-    ...(row.intentSha ? { intent_manifest_sha: row.intentSha } : {}),
-    ...(row.realitySha ? { reality_manifest_sha: row.realitySha } : {}),
+    intent_manifest_sha: row.intentSha ?? '',
+    reality_manifest_sha: row.realitySha ?? '',
     ...(intent ? { intent_versions: intent } : {}),
     ...(reality ? { reality_versions: reality } : {}),
     ...(row.health ? { health: row.health } : {}),
@@ -229,23 +236,25 @@ function p2Status(row: PodInspection): P2InspectStatus {
   };
 }
 
-/** P2's `--format tree`: `{pod_id: {node: status}}` (legacy pods only, as P2). */
+/** P2's `--format tree`: `{pod_id: {node: status}}` (legacy pods only, as P2), keys sorted. */
 export function p2InspectTree(
   inspection: Inspection,
 ): Record<string, Record<string, P2InspectStatus>> {
   const tree: Record<string, Record<string, P2InspectStatus>> = {};
-  for (const row of inspection.pods) {
-    if (row.uniqueKey) continue;
+  const rows = inspection.pods
+    .filter((row) => !row.uniqueKey)
+    .sort((a, b) => byKey([a.pod, 0], [b.pod, 0]) || byKey([a.node, 0], [b.node, 0]));
+  for (const row of rows) {
     tree[row.pod] ??= {};
     (tree[row.pod] as Record<string, P2InspectStatus>)[row.node] = p2Status(row);
   }
   return tree;
 }
 
-/** P2's `--format list`: status objects that also carry `node` and `pod`. */
+/** P2's `--format list`: status objects that also carry `node` and `pod`, by node and pod. */
 export function p2InspectList(
   inspection: Inspection,
-): Array<P2InspectStatus & { node: string; pod: string }> {
+): Array<{ node: string; pod: string } & P2InspectStatus> {
   return inspection.pods
     .filter((r) => !r.uniqueKey)
     .map((r) => ({ node: r.node, pod: r.pod, ...p2Status(r) }));

@@ -17,6 +17,7 @@ import {
   type Store,
   type TxnOp,
   type WatchOptions,
+  watchKeys,
   watchPrefix,
 } from '@p2/kv';
 import { type Manifest, parseManifest } from '@p2/manifest';
@@ -25,6 +26,14 @@ import { intentKey, nodePodsPrefix, Prefix, podTreeKey, realityKey, uuidPodKey }
 import { StatusStore } from './status.js';
 
 // ---- intent / reality ------------------------------------------------------------------------
+
+/** The last segments of the keys directly under `prefix`, sorted. */
+function idsUnder(prefix: string, keys: readonly string[]): string[] {
+  return keys
+    .map((key) => key.slice(prefix.length))
+    .filter((id) => id !== '' && !id.includes('/'))
+    .sort();
+}
 
 /** A pod found under `intent/<node>/` or `reality/<node>/`. */
 export interface PodRecord {
@@ -155,6 +164,38 @@ export class PodTree {
     )) {
       yield { ...(await this.resolve(entries)), index };
     }
+  }
+
+  /**
+   * The ids under `<tree>/<node>/` — pod ids of legacy pods, uuids of uuid pods — on every change,
+   * without reading the values (the preparer notices a pod's reality vanish with it).
+   */
+  async *watchNodeIds(
+    node: string,
+    options: WatchOptions = {},
+  ): AsyncGenerator<{ ids: string[]; index: number }, void, undefined> {
+    assertSegment('node name', node);
+    const prefix = nodePodsPrefix(this.tree, node);
+    for await (const { value: keys, index } of watchKeys(this.store, prefix, options))
+      yield { ids: idsUnder(prefix, keys), index };
+  }
+
+  /** The ids under `<tree>/<node>/` (pod ids and uuids), sorted, without reading the values. */
+  async nodeIds(node: string): Promise<string[]> {
+    assertSegment('node name', node);
+    const prefix = nodePodsPrefix(this.tree, node);
+    return idsUnder(prefix, (await this.store.keys(prefix)).value);
+  }
+
+  /**
+   * Deletes every pod of a node (`<tree>/<node>/*`) key by key, so an entry written after the
+   * listing (a preparer recording a pod again) is kept. P2's p2-wipe-reality on `reality`.
+   * @returns the ids deleted (pod ids and uuids), sorted
+   */
+  async deleteNode(node: string): Promise<string[]> {
+    const ids = await this.nodeIds(node);
+    for (const id of ids) await this.store.delete(podTreeKey(this.tree, node, id));
+    return ids;
   }
 
   /** Every pod on every node. */

@@ -70,6 +70,31 @@ describe('P2 key layout on a real @p2/kv-server', () => {
     expect(snapshots).toEqual([[], [manifest.id], []]);
   });
 
+  it("nodeIds, watchNodeIds and deleteNode see only the node's own pods (P2's p2-wipe-reality)", async () => {
+    const manifest = parseManifest(fixture('preparer-test.yaml'));
+    const reality = new PodTree(store, 'reality');
+    await reality.setPod('node1', manifest);
+    await store.put('reality/node1/0f8fad5b-d9cb-469f-a165-70867728950e', '{"pod_key":"x"}');
+    await store.put('reality/node10/other', 'not node1');
+    await store.put('reality/node1/bad/extra', 'not a pod');
+    const ids = [manifest.id, '0f8fad5b-d9cb-469f-a165-70867728950e'].sort();
+    expect(await reality.nodeIds('node1')).toEqual(ids);
+    const controller = new AbortController();
+    const seen: string[][] = [];
+    const watching = (async () => {
+      for await (const snapshot of reality.watchNodeIds('node1', { signal: controller.signal })) {
+        seen.push(snapshot.ids);
+        if (snapshot.ids.length === 0) controller.abort();
+      }
+    })();
+    while (seen.length < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await reality.deleteNode('node1')).toEqual(ids);
+    await watching;
+    expect(seen[0]).toEqual(ids);
+    expect(seen.at(-1)).toEqual([]); // each deletion is a change: the watch saw them go
+    expect(await reality.nodeIds('node10')).toEqual(['other']);
+  });
+
   it('refuses bad node names and pod ids when writing, with the offending value', async () => {
     const manifest = parseManifest(fixture('preparer-test.yaml'));
     const intent = new PodTree(store, 'intent');

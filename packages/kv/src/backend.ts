@@ -14,6 +14,8 @@ export interface StoreOptions {
   tlsCertFile?: string;
   /** PEM private key of `tlsCertFile` (mode 600) — overrides `?key=` in the URL. */
   tlsKeyFile?: string;
+  /** Extra HTTP headers on every request (Consul; see `ConsulStoreOptions.headers`). Never shown. */
+  headers?: Readonly<Record<string, string>>;
   /** Datacenter (Consul) — overrides `?dc=` in the URL. */
   datacenter?: string;
   /** Default blocking-query wait. @default 30_000 */
@@ -46,6 +48,7 @@ function consulFactory(https: boolean): BackendFactory {
       tlsCaFile: options.tlsCaFile ?? (url.searchParams.get('ca') || undefined),
       tlsCertFile: options.tlsCertFile ?? (url.searchParams.get('cert') || undefined),
       tlsKeyFile: options.tlsKeyFile ?? (url.searchParams.get('key') || undefined),
+      ...(options.headers ? { headers: options.headers } : {}),
       datacenter: options.datacenter ?? (url.searchParams.get('dc') || undefined),
       waitMs: options.waitMs,
       logger: options.logger,
@@ -57,7 +60,15 @@ registerBackend('consul+http', consulFactory(false));
 registerBackend('consul+https', consulFactory(true));
 
 function etcdFactory(https: boolean): BackendFactory {
-  return (url, options, hosts) => new EtcdStore(etcdOptionsFromUrl(url, hosts, https, options));
+  return (url, options, hosts) => {
+    if (options.headers && Object.keys(options.headers).length > 0)
+      throw new KvError(
+        KvErrorCodes.BAD_OPTIONS,
+        'the etcd backend speaks gRPC and sends no extra HTTP headers',
+        { hint: 'drop the extra headers (they are for Consul and p2-kv-server)' },
+      );
+    return new EtcdStore(etcdOptionsFromUrl(url, hosts, https, options));
+  };
 }
 
 // etcd.ts loads `etcd3` (gRPC) only when a store is used, so this costs Consul users nothing.

@@ -14,8 +14,9 @@ import { describeError } from '@p2/errors';
 import Consul from 'consul';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
+import { checkExtraHeaders } from './headers.js';
 import { assertValueSize, assertWritableKey, MAX_TXN_OPS, toBytes } from './keys.js';
-import { clientTls } from './tls-files.js';
+import { CLIENT_CERT_HINT, clientCertificateRefused, clientTls } from './tls-files.js';
 import { TOKEN_HINT } from './token.js';
 import type {
   Indexed,
@@ -43,6 +44,12 @@ export interface ConsulStoreOptions {
   tlsCertFile?: string;
   /** PEM private key of `tlsCertFile`; refused if group or others may read it. */
   tlsKeyFile?: string;
+  /**
+   * Extra headers on every request (P2's `additional_consul_headers`). A header carrying the ACL
+   * token (`X-Consul-Token`, `Authorization`) is refused: the token comes from `token` only.
+   * Values are never shown in messages.
+   */
+  headers?: Readonly<Record<string, string>>;
   /** Datacenter (`?dc=`); default: the agent's. */
   datacenter?: string;
   /** Default blocking-query wait. @default 30_000 */
@@ -173,6 +180,7 @@ export class ConsulStore implements Store {
       options.tlsCertFile !== undefined ||
       options.tlsKeyFile !== undefined;
     const tls = clientTls(options.tlsCaFile, options.tlsCertFile, options.tlsKeyFile);
+    const headers = checkExtraHeaders(options.headers ?? {});
     this.agent = secure
       ? new HttpsAgent({ keepAlive: true, ...tls, maxSockets: Number.POSITIVE_INFINITY })
       : new HttpAgent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
@@ -186,6 +194,7 @@ export class ConsulStore implements Store {
     this.client = new CONSUL_CTOR({
       baseUrl: `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`,
       agent: this.agent,
+      headers,
       defaults,
     });
   }
@@ -276,14 +285,14 @@ export class ConsulStore implements Store {
     }
     const text = describeError(error);
     // The server's TLS alert when it wants a client certificate (mTLS) and got none it trusts.
-    const clientCert = /alert (certificate required|bad certificate|unknown ca)/i.test(text);
+    const clientCert = clientCertificateRefused(text);
     return new KvError(
       KvErrorCodes.UNAVAILABLE,
       `${what}: cannot reach ${this.description}: ${text}`,
       {
         cause: error,
         hint: clientCert
-          ? 'the store requires a client certificate it trusts: pass one with its key (tlsCertFile/tlsKeyFile, ?cert=…&key=…)'
+          ? CLIENT_CERT_HINT
           : 'is the store running and reachable? check --consul / the store URL',
       },
     );

@@ -1,6 +1,7 @@
 /** `etcd3`'s errors turned into `KvError`s at the boundary. */
 import { describeError } from '@p2/errors';
 import { KvError, KvErrorCodes } from './errors.js';
+import { CLIENT_CERT_HINT, clientCertificateRefused } from './tls-files.js';
 
 /** The names of `etcd3` errors that mean "the cluster could not be reached or has no leader". */
 const UNAVAILABLE_ERRORS = new Set([
@@ -30,7 +31,10 @@ export function convertEtcdError(what: string, description: string, error: unkno
   if (UNAVAILABLE_ERRORS.has(name)) {
     return new KvError(KvErrorCodes.UNAVAILABLE, message, {
       cause: error,
-      hint: 'check that the etcd members are running and reachable, and that a quorum is up',
+      // etcd `--client-cert-auth` ends the TLS handshake with an alert when we have no certificate.
+      hint: clientCertificateRefused(message)
+        ? CLIENT_CERT_HINT
+        : 'check that the etcd members are running and reachable, and that a quorum is up',
     });
   }
   if (DENIED_ERRORS.has(name)) {

@@ -57,6 +57,11 @@ export interface EtcdTls {
   certFile: string;
   keyFile: string;
   caFile: string;
+  /**
+   * Require client certificates signed by `caFile` (etcd `--client-cert-auth --trusted-ca-file`);
+   * this one (with its key) is what the health check presents.
+   */
+  clientCert?: { certFile: string; keyFile: string };
 }
 
 function launch(
@@ -70,6 +75,7 @@ function launch(
     ETCD_BINARY,
     [
       ...(tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile] : []),
+      ...(tls?.clientCert ? ['--client-cert-auth', '--trusted-ca-file', tls.caFile] : []),
       '--name',
       member.name,
       '--data-dir',
@@ -113,7 +119,17 @@ function healthy(member: EtcdMember, tls: EtcdTls | undefined): Promise<boolean>
   return new Promise((resolve) => {
     const req = (tls ? httpsGet : httpGet)(
       `${member.endpoint}/health`,
-      tls ? { ca: readFileSync(tls.caFile) } : {},
+      tls
+        ? {
+            ca: readFileSync(tls.caFile),
+            ...(tls.clientCert
+              ? {
+                  cert: readFileSync(tls.clientCert.certFile),
+                  key: readFileSync(tls.clientCert.keyFile),
+                }
+              : {}),
+          }
+        : {},
       (res) => {
         let body = '';
         res.on('data', (chunk) => {

@@ -2,8 +2,6 @@
  * `etcd+https://user:password@…?ca=…` end to end: a real etcd 3.4 member serving TLS with a
  * certificate from a throw-away openssl CA, with etcd authentication enabled.
  */
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from './backend.js';
 import { KvErrorCodes } from './errors.js';
 import { type EtcdCluster, startEtcd } from './etcd-test-support.js';
+import { makeTestCertificates } from './test-support.js';
 
 let dir: string;
 let etcd: EtcdCluster | undefined;
@@ -19,40 +18,7 @@ const password = 'p2t-S3cret-pw';
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'p2t-etcd-tls-'));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=p2t-ca',
-  );
-  ssl('req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    'srv.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'srv.pem',
-    '-days',
-    '1',
-    '-extfile',
-    'ext.cnf',
-  );
+  makeTestCertificates(dir);
   etcd = await startEtcd(1, {
     certFile: join(dir, 'srv.pem'),
     keyFile: join(dir, 'srv.key'),

@@ -72,3 +72,15 @@ export function clientTls(
   }
   return { ca, cert, key };
 }
+
+/** What to do when the server refused our client certificate (or wanted one and got none). @internal */
+export const CLIENT_CERT_HINT =
+  'the store requires a client certificate it trusts: pass one with its key (--cert-file/--key-file, cert_file/key_file, ?cert=…&key=…)';
+
+/**
+ * Whether a connection error is the server's TLS alert for a client certificate it wants and did not
+ * get, or does not trust (mTLS). @internal
+ */
+export function clientCertificateRefused(text: string): boolean {
+  return /alert (certificate required|bad certificate|unknown ca)/i.test(text);
+}

@@ -1,4 +1,7 @@
-/** Token lookup rules that need no root and no files. */
+/** Token lookup rules that need no root (the token files are this user's own). */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KvError, KvErrorCodes } from './errors.js';
 import {
@@ -28,6 +31,36 @@ describe('findStoreToken', () => {
       token: 'p2t-env',
       source: 'CONSUL_HTTP_TOKEN',
     });
+  });
+
+  it("follows Consul's order (--token, --token-file, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE); a named file must be readable", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p2t-kv-token-'));
+    try {
+      await writeFile(join(dir, 'a.token'), 'p2t-from-a\n', { mode: 0o600 });
+      await writeFile(join(dir, 'b.token'), 'p2t-from-b\n', { mode: 0o600 });
+      const env = { CONSUL_HTTP_TOKEN_FILE: join(dir, 'b.token') };
+      expect(await findStoreToken({ tokenFile: join(dir, 'a.token'), env })).toMatchObject({
+        token: 'p2t-from-a',
+        source: 'token-file',
+        file: join(dir, 'a.token'),
+      });
+      expect(
+        await findStoreToken({ tokenFile: join(dir, 'a.token'), flag: 'p2t-flag', env }),
+      ).toMatchObject({ token: 'p2t-flag', source: 'flag' });
+      expect(await findStoreToken({ env })).toMatchObject({
+        token: 'p2t-from-b',
+        source: 'CONSUL_HTTP_TOKEN_FILE',
+      });
+      expect(await findStoreToken({ env: { ...env, CONSUL_HTTP_TOKEN: 'p2t-env' } })).toMatchObject(
+        { token: 'p2t-env', source: 'CONSUL_HTTP_TOKEN' },
+      );
+      const missing = await findStoreToken({ tokenFile: join(dir, 'none'), env: {} }).catch(
+        (e: unknown) => e,
+      );
+      expect(missing).toMatchObject({ code: KvErrorCodes.TOKEN_FILE_UNREADABLE });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

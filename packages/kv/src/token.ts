@@ -199,7 +199,12 @@ export async function ensureTokenFile(path: string): Promise<EnsuredToken> {
 }
 
 /** Where {@link findStoreToken} got the token from. */
-export type StoreTokenSource = 'flag' | 'CONSUL_HTTP_TOKEN' | 'file';
+export type StoreTokenSource =
+  | 'flag'
+  | 'token-file'
+  | 'CONSUL_HTTP_TOKEN'
+  | 'CONSUL_HTTP_TOKEN_FILE'
+  | 'file';
 
 /** Result of {@link findStoreToken}. */
 export interface StoreToken {
@@ -215,6 +220,8 @@ export interface StoreToken {
 export interface StoreTokenLookup {
   /** `--token` */
   flag?: string | undefined;
+  /** `--token-file`: a token file named explicitly (it must exist and pass the same checks). */
+  tokenFile?: string | undefined;
   /** Environment to read `CONSUL_HTTP_TOKEN` and `P2_TOKEN_FILE` from. @default process.env */
   env?: NodeJS.ProcessEnv;
   /** Running as root: the token file must then be root-owned. @default process.getuid() === 0 */
@@ -222,12 +229,14 @@ export interface StoreTokenLookup {
 }
 
 /**
- * Finds the store's ACL token the way `p2` does with no flag: `--token`, else `CONSUL_HTTP_TOKEN`,
- * else the token file (`P2_TOKEN_FILE`, else {@link DEFAULT_TOKEN_FILE}), read only when it is a
- * regular file and — as root — owned by root. A missing or unreadable file is no token (the
- * store's 403 then explains); an unsafe one is an error.
+ * Finds the store's ACL token the way `p2` does, in Consul's order: `--token`, else `--token-file`,
+ * else `CONSUL_HTTP_TOKEN`, else `CONSUL_HTTP_TOKEN_FILE`, else p2's token file (`P2_TOKEN_FILE`,
+ * else {@link DEFAULT_TOKEN_FILE}). Every file is read only when it is a regular file and — as root
+ * — owned by root. p2's own file may be missing or unreadable (no token; the store's 403 then
+ * explains); a file named by flag or variable must be readable, and an unsafe file is an error.
  *
- * @throws KvError `P2_KV_TOKEN_FILE_UNSAFE` (symlink, not a regular file, not root-owned as root)
+ * @throws KvError `P2_KV_TOKEN_FILE_UNSAFE` (symlink, not a regular file, not root-owned as root),
+ *   `P2_KV_TOKEN_FILE_UNREADABLE` (a named file that is missing, unreadable or empty)
  * @example
  * ```ts
  * const { token } = await findStoreToken({ flag: options.token });
@@ -238,9 +247,17 @@ export async function findStoreToken(lookup: StoreTokenLookup = {}): Promise<Sto
   const env = lookup.env ?? process.env;
   const file = env[TOKEN_FILE_ENV] || DEFAULT_TOKEN_FILE;
   if (lookup.flag) return { token: lookup.flag, source: 'flag', file };
+  const asRoot = lookup.asRoot ?? process.getuid?.() === 0;
+  const named = async (path: string, source: StoreTokenSource): Promise<StoreToken> => ({
+    token: await readTokenFile(path, { rootOwned: asRoot }),
+    source,
+    file: path,
+  });
+  if (lookup.tokenFile) return named(lookup.tokenFile, 'token-file');
   if (env.CONSUL_HTTP_TOKEN)
     return { token: env.CONSUL_HTTP_TOKEN, source: 'CONSUL_HTTP_TOKEN', file };
-  const asRoot = lookup.asRoot ?? process.getuid?.() === 0;
+  if (env.CONSUL_HTTP_TOKEN_FILE)
+    return named(env.CONSUL_HTTP_TOKEN_FILE, 'CONSUL_HTTP_TOKEN_FILE');
   try {
     return { token: await readTokenFile(file, { rootOwned: asRoot }), source: 'file', file };
   } catch (error) {
@@ -274,9 +291,13 @@ export function explainDenied(error: unknown, found: StoreToken): unknown {
       ? 'the token given with --token was refused'
       : found.source === 'CONSUL_HTTP_TOKEN'
         ? 'the token in CONSUL_HTTP_TOKEN was refused'
-        : found.source === 'file'
-          ? `the token in ${found.file} was refused`
-          : `no token was sent (no --token, no CONSUL_HTTP_TOKEN, and ${found.file} ${found.fileProblem ?? 'gave none'})`;
+        : found.source === 'token-file'
+          ? `the token in ${found.file} (--token-file) was refused`
+          : found.source === 'CONSUL_HTTP_TOKEN_FILE'
+            ? `the token in ${found.file} (CONSUL_HTTP_TOKEN_FILE) was refused`
+            : found.source === 'file'
+              ? `the token in ${found.file} was refused`
+              : `no token was sent (no --token, no --token-file, no CONSUL_HTTP_TOKEN(_FILE), and ${found.file} ${found.fileProblem ?? 'gave none'})`;
   return new KvError(
     KvErrorCodes.PERMISSION_DENIED,
     // The store's own hint is replaced by ours, which knows where p2 looked.

@@ -3,13 +3,13 @@
  * account, whether its home is a pod home, which installed pod already runs as it), and the
  * account's creation when it is missing.
  */
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { describeError } from '@p2/errors';
 import type { Manifest } from '@p2/manifest';
 import { ensureUser, findUser, lookupUser, type UnixUser } from '@p2/users';
 import { PodError, PodErrorCode } from './errors.js';
 import { installedPods } from './inventory.js';
-import { PodLayout } from './layout.js';
+import { HOOK_PODS_DIR, PodLayout } from './layout.js';
 import { checkRunAs } from './run-as.js';
 import type { PodHostOptions, PodUser } from './types.js';
 
@@ -21,13 +21,32 @@ export class PodAccounts {
   /** Existing accounts looked up by the run_as check (a new account is looked up until it exists). */
   private readonly accounts = new Map<string, UnixUser>();
 
-  /** Pod home name → its pod id and the user its trusted `current_manifest.yaml` runs as. */
+  /**
+   * Pod home → the pod's id as the run_as policy names it and the user its trusted
+   * `current_manifest.yaml` runs as. The other pod root's pods are keyed `other:<home name>`.
+   */
   private runAsIndex: Map<string, { podId: string; runAs: string }> | undefined;
 
+  /** The pod root whose pods share this host's accounts: the hook pods' or the node's pods'. */
+  private readonly otherRoot: string;
+
+  /**
+   * @param hookPods - this host holds the hook pods (`<pod_root>/hooks`): the policy names them
+   *   `hooks/<id>` (a key no pod id can be, so `run_as_allow` for a hook pod never applies to a
+   *   pod of the same id), and the node's pods under the parent directory share the accounts.
+   */
   constructor(
     private readonly podRoot: string,
     private readonly options: Pick<PodHostOptions, 'createUsers' | 'runAs' | 'logUser'>,
-  ) {}
+    private readonly hookPods = false,
+  ) {
+    this.otherRoot = hookPods ? dirname(resolve(podRoot)) : join(resolve(podRoot), HOOK_PODS_DIR);
+  }
+
+  /** A pod's id as the run_as policy names it. */
+  private policyId(podId: string, hookPod = this.hookPods): string {
+    return hookPod ? `${HOOK_PODS_DIR}/${podId}` : podId;
+  }
 
   /**
    * The account a manifest runs as, checked against the policy and created when missing (unless
@@ -70,10 +89,20 @@ export class PodAccounts {
         { cause: error, details: { pod: manifest.id, user } },
       );
     }
+    const podId = this.policyId(manifest.id);
     let homeOfPod: string | undefined;
-    if (account && dirname(resolve(account.home)) === resolve(this.podRoot)) {
+    const homeDir = account ? dirname(resolve(account.home)) : undefined;
+    // A home under either pod root makes the account that pod's (hook pods: `hooks/<id>`).
+    for (const [root, hookPod] of [
+      [resolve(this.podRoot), this.hookPods],
+      [this.otherRoot, !this.hookPods],
+    ] as const) {
+      if (!account || homeDir !== root) continue;
       try {
-        homeOfPod = PodLayout.fromHomeName(this.podRoot, basename(account.home)).podId;
+        homeOfPod = this.policyId(
+          PodLayout.fromHomeName(root, basename(account.home)).podId,
+          hookPod,
+        );
       } catch {
         homeOfPod = undefined;
       }
@@ -81,10 +110,10 @@ export class PodAccounts {
     let usedByPod: string | undefined;
     if (account && homeOfPod === undefined) {
       for (const pod of (await this.podsByUser()).values())
-        if (pod.runAs === user && pod.podId !== manifest.id) usedByPod = pod.podId;
+        if (pod.runAs === user && pod.podId !== podId) usedByPod = pod.podId;
     }
     checkRunAs(this.options.runAs ?? {}, {
-      podId: manifest.id,
+      podId,
       user,
       ...(account ? { account: { uid: account.uid, home: account.home } } : {}),
       ...(homeOfPod !== undefined ? { homeOfPod } : {}),
@@ -96,7 +125,10 @@ export class PodAccounts {
 
   /** Records that a pod now runs as its manifest's user (once the index is built). */
   launched(layout: PodLayout, manifest: Manifest): void {
-    this.runAsIndex?.set(layout.uniqueName, { podId: manifest.id, runAs: manifest.runAs });
+    this.runAsIndex?.set(layout.uniqueName, {
+      podId: this.policyId(manifest.id),
+      runAs: manifest.runAs,
+    });
   }
 
   /** Forgets an uninstalled pod's user. */
@@ -107,9 +139,17 @@ export class PodAccounts {
   private async podsByUser(): Promise<Map<string, { podId: string; runAs: string }>> {
     if (!this.runAsIndex) {
       const index = new Map<string, { podId: string; runAs: string }>();
-      for (const pod of await installedPods(this.podRoot))
-        if (pod.manifest)
-          index.set(pod.layout.uniqueName, { podId: pod.layout.podId, runAs: pod.manifest.runAs });
+      for (const [root, hookPod, prefix] of [
+        [this.podRoot, this.hookPods, ''],
+        [this.otherRoot, !this.hookPods, 'other:'],
+      ] as const) {
+        for (const pod of await installedPods(root))
+          if (pod.manifest)
+            index.set(`${prefix}${pod.layout.uniqueName}`, {
+              podId: this.policyId(pod.layout.podId, hookPod),
+              runAs: pod.manifest.runAs,
+            });
+      }
       this.runAsIndex = index;
     }
     return this.runAsIndex;

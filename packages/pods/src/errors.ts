@@ -17,6 +17,12 @@ export const PodErrorCode = {
   HOOK_FAILED: 'P2_PODS_HOOK_FAILED',
   SERVICE_NAME_CLASH: 'P2_PODS_SERVICE_NAME_CLASH',
   NOT_INSTALLED: 'P2_PODS_NOT_INSTALLED',
+  /** A launchable was asked for that the pod does not have (or the pod has several and none was named). */
+  NO_SUCH_LAUNCHABLE: 'P2_PODS_NO_SUCH_LAUNCHABLE',
+  /** The host's require file is missing: nothing of any pod may run. */
+  REQUIRE_FILE_MISSING: 'P2_PODS_REQUIRE_FILE_MISSING',
+  /** A command to run in a pod that cannot be run (none given, or not a command name). */
+  EXEC_INVALID: 'P2_PODS_EXEC_INVALID',
 } as const;
 export type PodErrorCode = (typeof PodErrorCode)[keyof typeof PodErrorCode];
 

@@ -1,6 +1,8 @@
 /**
  * Stopping a pod (spec 02 §2.10: `bin/disable`, then its services) and removing it from the host
- * (§2.11: services, cgroups and home, deleted without following the pod's links).
+ * (§2.11: services, cgroups and home, deleted without following the pod's links). A forced halt
+ * also removes the pod's cgroups (either naming), killing what its services left behind, so a
+ * stopped pod runs nothing; an update's halt removes only emptied cgroups of an earlier naming.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +14,7 @@ import { removeTree } from '@p2/secure-fs';
 import { PodError, PodErrorCode } from './errors.js';
 import { currentManifest, podServices, serviceNamesByLaunchable } from './inventory.js';
 import { PodLayout } from './layout.js';
-import { existingCgroupProcs, removePodCgroups } from './pod-cgroups.js';
+import { existingCgroupProcs, removePodCgroups, removeStaleCgroups } from './pod-cgroups.js';
 import { runLifecycleScript, type ScriptResult } from './scripts.js';
 import type { HostContext, PodRef } from './types.js';
 
@@ -95,6 +97,14 @@ export async function haltPod(
           ctx.logger.warn({ pod: manifest.id, err: describeError(error) }, 'could not switch last'),
       );
     }
+    if (!options.force) await removeStaleCgroups(ctx, layout, launchableId);
+  }
+  if (options.force) {
+    try {
+      await removePodCgroups(ctx, layout);
+    } catch (error) {
+      failures.push(`cgroups: ${describeError(error)}`);
+    }
   }
   if (failures.length > 0) {
     throw new PodError(
@@ -114,9 +124,12 @@ export async function uninstallPod(
   ref: PodRef & { alreadyHalted?: boolean },
 ): Promise<void> {
   const layout = new PodLayout(ctx.podRoot, ref.podId, ref.uniqueKey ?? '');
-  const manifest = ref.alreadyHalted
-    ? undefined
-    : await currentManifest(layout).catch(() => undefined);
+  // Hook pods are never supervised: nothing to halt, and the runit services named like one (a
+  // pod of the same id) are not theirs.
+  const manifest =
+    ref.alreadyHalted || ctx.hookPods
+      ? undefined
+      : await currentManifest(layout).catch(() => undefined);
   if (manifest) {
     await haltPod(ctx, manifest, {
       force: true,
@@ -129,8 +142,9 @@ export async function uninstallPod(
     );
   }
   try {
-    for (const name of await podServices(ctx.options.runsvdir.root, layout))
-      await ctx.options.runsvdir.remove(name);
+    if (!ctx.hookPods)
+      for (const name of await podServices(ctx.options.runsvdir.root, layout))
+        await ctx.options.runsvdir.remove(name);
     await removePodCgroups(ctx, layout);
     // data/ is the pod's: delete without following anything it may have linked.
     await removeTree(layout.home);

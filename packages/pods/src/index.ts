@@ -7,12 +7,26 @@
  */
 export { type Ownership, writeEnvDir } from './envdir.js';
 export { PodError, PodErrorCode } from './errors.js';
-export { assertSafeLaunchableId, assertSafePodId, isUuid, PodLayout } from './layout.js';
-export { PodHost } from './pod-host.js';
+export type { ExecOptions, ExecPlan } from './exec.js';
+export {
+  assertSafeLaunchableId,
+  assertSafePodId,
+  HOOK_PODS_DIR,
+  isUuid,
+  PodLayout,
+} from './layout.js';
+export { type HookPodHost, PodHost } from './pod-host.js';
+export {
+  discoverLaunchable,
+  isRegistryLaunchable,
+  type RegistrySettings,
+  registryFor,
+} from './registry.js';
 export type { RunAsPolicy } from './run-as.js';
 export { type RunScriptOptions, runScript, type ScriptResult } from './scripts.js';
 export type {
   DigestSignatureVerifier,
+  EntryPointScript,
   InstalledPod,
   InstallOptions,
   InstallReport,

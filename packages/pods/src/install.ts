@@ -9,6 +9,8 @@ import {
   fetchBytes,
   installArtifact,
   installDirName,
+  type OsRelease,
+  readOsRelease,
   verifyInstallDigest,
 } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
@@ -17,6 +19,7 @@ import { writeEnvDir } from './envdir.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { assertReachable, prepareHome } from './home.js';
 import { assertSafeLaunchableId, PodLayout } from './layout.js';
+import { discoverLaunchable, isRegistryLaunchable, registryFor } from './registry.js';
 import type {
   HostContext,
   InstallOptions,
@@ -44,7 +47,8 @@ export async function installPod(
   assertSupported(manifest);
   for (const launchableId of Object.keys(manifest.launchables))
     assertSafeLaunchableId(launchableId);
-  const readOnly = isReadOnly(ctx.options, manifest);
+  // Hook pods are never read-only (as in P2): their data/ is their user's.
+  const readOnly = ctx.hookPods ? false : isReadOnly(ctx.options, manifest);
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -76,6 +80,22 @@ export async function installPod(
   await assertReachable(ctx.podRoot, manifest);
   await step('pod home', () => prepareHome(ctx, manifest, layout, user, readOnly));
 
+  // The release file is read once per install, and only when a version: launchable needs it.
+  let os: Promise<OsRelease> | undefined;
+  const discover = (launchableId: string) => async () => {
+    os ??= readOsRelease(ctx.options.osVersionFile);
+    const found = await discoverLaunchable(manifest, launchableId, ctx.options, await os);
+    ctx.logger.info(
+      {
+        pod: manifest.id,
+        launchable: launchableId,
+        registry: registryFor(manifest, ctx.options.artifactRegistry),
+        from: found.fromRegistry,
+      },
+      'artifact found through the registry',
+    );
+    return found;
+  };
   const launchables: LaunchableInstallReport[] = [];
   for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
     const launchableRoot = layout.launchableRoot(launchableId);
@@ -87,7 +107,10 @@ export async function installPod(
         ...ctx.options.fetch,
         launchableRoot,
         launchableId,
-        location: stanza.location,
+        // A version: launchable's artifact is looked up only when it is not installed yet.
+        ...(isRegistryLaunchable(manifest, launchableId)
+          ? { discover: discover(launchableId) }
+          : { location: stanza.location }),
         version: manifest.launchableVersion(launchableId),
         // Root owns the install; the pod must still read and run it, whatever modes it was packed with.
         shareReadAccess: true,
@@ -101,6 +124,7 @@ export async function installPod(
         launchableId,
         installDir: result.installDir,
         alreadyInstalled: result.alreadyInstalled,
+        ...(result.location === undefined ? {} : { location: result.location }),
         ...(result.alreadyInstalled ? {} : { timings: result.timings }),
       };
     });
@@ -126,13 +150,6 @@ function assertSupported(manifest: Manifest): void {
         PodErrorCode.UNSUPPORTED_LAUNCHABLE,
         `pod ${manifest.id}: launchable ${launchableId} has launchable_type ${JSON.stringify(stanza.launchableType)}; this host runs hoist launchables`,
         { hint: 'use launchable_type: hoist (opencontainer and docker are not supported yet)' },
-      );
-    }
-    if (!stanza.location) {
-      throw new PodError(
-        PodErrorCode.UNSUPPORTED_LAUNCHABLE,
-        `pod ${manifest.id}: launchable ${launchableId} names a version but no location; artifact registries are not supported yet`,
-        { hint: 'give the launchable a location: URL' },
       );
     }
   }

@@ -4,7 +4,8 @@
  * `current_manifest.yaml`, the commit marker of a launch.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { describeError } from '@p2/errors';
 import {
   activateInstall,
@@ -14,15 +15,38 @@ import {
   pruneInstalls,
 } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
-import { once, restart, type ServiceSpec } from '@p2/runit';
-import { writeFileAtomic } from '@p2/secure-fs';
+import { once, renderRunScript, restart, type ServiceSpec } from '@p2/runit';
+import { removeTree, writeFileAtomic } from '@p2/secure-fs';
 import { PodError, PodErrorCode } from './errors.js';
 import { assertTrustedHome } from './home.js';
 import { podServices } from './inventory.js';
-import { PodLayout } from './layout.js';
-import { launchableCgroup } from './pod-cgroups.js';
+import { assertSafeLaunchableId, PodLayout } from './layout.js';
+import { launchableCgroups, removeStaleCgroups } from './pod-cgroups.js';
 import { runLifecycleScript } from './scripts.js';
-import type { HostContext, LaunchOptions, LaunchReport, PodUser } from './types.js';
+import type {
+  EntryPointScript,
+  HostContext,
+  LaunchOptions,
+  LaunchReport,
+  PodRef,
+  PodUser,
+} from './types.js';
+
+/**
+ * The install directory of a launchable's version in the manifest, which must exist.
+ * @throws PodError `P2_PODS_NOT_INSTALLED`
+ */
+function installedDirName(manifest: Manifest, layout: PodLayout, launchableId: string): string {
+  const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
+  if (!existsSync(join(layout.installsDir(launchableId), dirName))) {
+    throw new PodError(
+      PodErrorCode.NOT_INSTALLED,
+      `pod ${manifest.id}: launchable ${launchableId} is not installed (${dirName})`,
+      { hint: 'install the manifest before launching it' },
+    );
+  }
+  return dirName;
+}
 
 /**
  * Makes an installed manifest run (see {@link PodHost.launch}).
@@ -52,23 +76,13 @@ export async function launchPod(
   let specs: Array<{ launchableId: string; spec: ServiceSpec }>;
   let user: PodUser;
   // Each launchable's cgroup, made once per launch: services and lifecycle scripts join it.
-  const procs = new Map<string, string[]>();
+  let procs = new Map<string, string[]>();
   try {
     await assertTrustedHome(manifest, layout);
     user = await ctx.accounts.runAsUser(manifest, layout);
-    for (const launchableId of Object.keys(manifest.launchables))
-      procs.set(launchableId, await launchableCgroup(ctx, manifest, layout, launchableId));
+    procs = await launchableCgroups(ctx, manifest, layout);
     for (const launchableId of Object.keys(manifest.launchables)) {
-      const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
-      if (!existsSync(join(layout.installsDir(launchableId), dirName))) {
-        throw new PodError(
-          PodErrorCode.NOT_INSTALLED,
-          `pod ${manifest.id}: launchable ${launchableId} is not installed (${dirName})`,
-          {
-            hint: 'install the manifest before launching it',
-          },
-        );
-      }
+      const dirName = installedDirName(manifest, layout, launchableId);
       await activateInstall(layout.launchableRoot(launchableId), dirName);
       const scripts = await discoverScripts(join(layout.installsDir(launchableId), dirName));
       if (scripts.postActivate) {
@@ -132,6 +146,9 @@ export async function launchPod(
     }
   }
 
+  // Services restarted into this naming's cgroups: those of an earlier naming go once empty.
+  for (const launchableId of Object.keys(manifest.launchables))
+    await removeStaleCgroups(ctx, layout, launchableId);
   lap('runit');
   if (!layout.uniqueKey) {
     for (const launchableId of Object.keys(manifest.launchables)) {
@@ -172,16 +189,115 @@ export async function launchPod(
   // Root reads it back to decide what runs as whom, so it is root's alone (0600).
   await writeFileAtomic(layout.currentManifestPath, manifest.raw, { mode: 0o600 });
   ctx.accounts.launched(layout, manifest);
-  for (const launchableId of Object.keys(manifest.launchables)) {
-    await pruneInstalls(layout.launchableRoot(launchableId), {
-      maxBytes: ctx.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30,
-    }).catch((error: unknown) =>
-      ctx.logger.warn({ pod: manifest.id, err: describeError(error) }, 'pruning installs failed'),
-    );
-  }
+  await prunePodInstalls(ctx, manifest, ref).catch((error: unknown) =>
+    ctx.logger.warn({ pod: manifest.id, err: describeError(error) }, 'pruning installs failed'),
+  );
   lap('commit');
   ctx.logger.info({ pod: manifest.id, services: report.services }, 'pod launched');
   return report;
+}
+
+/**
+ * Makes an installed manifest current without running anything (see {@link PodHost.activate}).
+ * @throws PodError `P2_PODS_NOT_INSTALLED`, `P2_PODS_UNTRUSTED_PATH`, `P2_PODS_LAUNCH_FAILED`
+ * @internal
+ */
+export async function activatePod(
+  ctx: HostContext,
+  manifest: Manifest,
+  ref: Omit<PodRef, 'podId'>,
+): Promise<void> {
+  const layout = new PodLayout(ctx.podRoot, manifest.id, ref.uniqueKey ?? '');
+  await assertTrustedHome(manifest, layout);
+  const dirNames = Object.keys(manifest.launchables).map(
+    (launchableId) => [launchableId, installedDirName(manifest, layout, launchableId)] as const,
+  );
+  try {
+    for (const [launchableId, dirName] of dirNames)
+      await activateInstall(layout.launchableRoot(launchableId), dirName);
+    await writeFileAtomic(layout.currentManifestPath, manifest.raw, { mode: 0o600 });
+  } catch (error) {
+    throw new PodError(
+      PodErrorCode.LAUNCH_FAILED,
+      `activating pod ${manifest.id}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+  ctx.accounts.launched(layout, manifest);
+}
+
+/**
+ * The run script of every entry point of an installed manifest (see
+ * {@link PodHost.entryPointScripts}), its cgroups made.
+ * @throws PodError `P2_PODS_NOT_INSTALLED`, `P2_PODS_UNTRUSTED_PATH`, `P2_PODS_SERVICE_NAME_CLASH`,
+ *   `P2_PODS_RUN_AS_REFUSED`, `P2_PODS_LAUNCH_FAILED`
+ * @internal
+ */
+export async function entryPointScripts(
+  ctx: HostContext,
+  manifest: Manifest,
+  ref: Omit<PodRef, 'podId'>,
+): Promise<EntryPointScript[]> {
+  const layout = new PodLayout(ctx.podRoot, manifest.id, ref.uniqueKey ?? '');
+  await assertTrustedHome(manifest, layout);
+  try {
+    // The account must exist for the script's privilege drop (created when missing, as at launch).
+    await ctx.accounts.runAsUser(manifest, layout);
+    for (const launchableId of Object.keys(manifest.launchables))
+      installedDirName(manifest, layout, launchableId);
+    const procs = await launchableCgroups(ctx, manifest, layout);
+    return (await serviceSpecs(ctx, manifest, layout, procs)).map(({ launchableId, spec }) => ({
+      launchableId,
+      entryPoint: spec.entryPointEnv ?? basename(spec.entryPoint),
+      name: spec.name,
+      // Whoever runs the script owns its process group (a hook runner kills it on timeout).
+      script: renderRunScript({ ...spec, killProcessGroup: false }),
+    }));
+  } catch (error) {
+    if (error instanceof PodError) throw error;
+    throw new PodError(
+      PodErrorCode.LAUNCH_FAILED,
+      `the entry points of pod ${manifest.id}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Deletes old installs of each launchable of the manifest (see {@link PodHost.pruneInstalls}).
+ * @internal
+ */
+export async function prunePodInstalls(
+  ctx: HostContext,
+  manifest: Manifest,
+  ref: Omit<PodRef, 'podId'> & { onlyCurrent?: boolean },
+): Promise<string[]> {
+  const layout = new PodLayout(ctx.podRoot, manifest.id, ref.uniqueKey ?? '');
+  const removed: string[] = [];
+  for (const launchableId of Object.keys(manifest.launchables)) {
+    if (ref.onlyCurrent) await rm(layout.lastLink(launchableId), { force: true });
+    const result = await pruneInstalls(
+      layout.launchableRoot(launchableId),
+      ref.onlyCurrent
+        ? { keep: 0 }
+        : { maxBytes: ctx.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30 },
+    );
+    removed.push(...result.removed.map((name) => `${launchableId}/installs/${name}`));
+  }
+  if (!ref.onlyCurrent) return removed;
+  // Launchables the manifest no longer has: their whole directory (the home is root's; config,
+  // env, data and the manifest are no launchable ids).
+  for (const name of await readdir(layout.home)) {
+    if (name in manifest.launchables) continue;
+    try {
+      assertSafeLaunchableId(name);
+    } catch {
+      continue;
+    }
+    await removeTree(join(layout.home, name));
+    removed.push(name);
+  }
+  return removed;
 }
 
 /** Sends restart to services without waiting (see `deferRestarts`). @internal */

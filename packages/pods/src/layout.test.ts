@@ -48,6 +48,7 @@ describe('PodLayout', () => {
     'a__b',
     'ü',
     `legacy-${uuid}`,
+    'hooks',
   ])('refuses the pod id %j', (id) => {
     expect(() => assertSafePodId(id)).toThrowError(
       expect.objectContaining({ code: 'P2_PODS_INVALID_POD_ID' }),

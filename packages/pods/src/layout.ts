@@ -16,6 +16,12 @@
 import { join } from 'node:path';
 import { PodError, PodErrorCode } from './errors.js';
 
+/**
+ * The directory under the pod root that holds the preparer's hook pods (P2's
+ * `<pod_root>/hooks/<hook-pod-id>`, spec 02 §6.2): never a pod's home, so never a pod id.
+ */
+export const HOOK_PODS_DIR = 'hooks';
+
 /** Names in a pod home that are not launchables. */
 const RESERVED = new Set(['config', 'env', 'data', 'current_manifest.yaml']);
 
@@ -41,8 +47,9 @@ function idProblem(id: string): string | undefined {
  * Checks that a pod id can safely be a directory name, a runit service name part and a key
  * segment, before it touches any path (intent read from the store included). P2 never validated;
  * we refuse what could escape a directory (`..`, `/`), what would make one pod's service names a
- * prefix of another's (`__`: pod `a` must never remove the services of pod `a__b`), and a trailing
- * `-<uuid>`, which names uuid pods' homes.
+ * prefix of another's (`__`: pod `a` must never remove the services of pod `a__b`), a trailing
+ * `-<uuid>`, which names uuid pods' homes, and `hooks`, whose home would be the hook pods' directory
+ * (P2 let such a pod's uninstall delete the hook pods).
  * @throws PodError `P2_PODS_INVALID_POD_ID`
  */
 export function assertSafePodId(podId: string): void {
@@ -50,7 +57,9 @@ export function assertSafePodId(podId: string): void {
     idProblem(podId) ??
     (podId.length > 37 && podId[podId.length - 37] === '-' && isUuid(podId.slice(-36))
       ? 'ends with "-<uuid>", which marks the home of a uuid pod'
-      : undefined);
+      : podId === HOOK_PODS_DIR
+        ? `is reserved: <pod_root>/${HOOK_PODS_DIR} holds the hook pods`
+        : undefined);
   if (problem) {
     throw new PodError(PodErrorCode.INVALID_POD_ID, `pod id ${JSON.stringify(podId)} ${problem}`, {
       hint: 'pod ids name directories, users and runit services: use letters, digits, "-", "_" and "."',

@@ -24,11 +24,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { cgroupName, detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups } from '@p2/cgroups';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus, restart } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanUpHostTest, freePort } from '../../../test-support/host-test.js';
 import { until } from '../../../test-support/until.js';
 import type { PodError } from './errors.js';
 import { PodHost } from './pod-host.js';
@@ -54,14 +55,6 @@ async function artifact(greetingFile: string): Promise<{ url: string; version: s
   const name = `hello_${version}.tar.gz`;
   await run('tar', ['-czf', join(work, 'artifacts', name), '-C', src, '.']);
   return { url: `${baseUrl}/${name}`, version };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function manifestFor(location: string, port: number, greeting: string): Manifest {
@@ -125,15 +118,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await runsvdir?.stop({ stopServices: true }).catch(() => undefined);
   server?.close();
-  if (cgroupsAvailable) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  }
-  if (await findUser(podId)) await removeUser(podId, { removeGroup: true });
-  await rm(work, { recursive: true, force: true });
+  await cleanUpHostTest({ runsvdir, node, pods: [podId], users: [podId], dir: work });
 });
 
 describe('PodHost on a real host', () => {
@@ -191,7 +177,7 @@ describe('PodHost on a real host', () => {
     expect(procStatus).toMatch(new RegExp(`^Uid:\\s+${user?.uid}\\s`, 'm'));
     if (cgroupsAvailable) {
       const cgroups = await readFile(`/proc/${pid}/cgroup`, 'utf8');
-      expect(cgroups).toContain(`/${cgroupName({ node, pod: podId, launchable: 'app' })}`);
+      expect(cgroups).toContain(`/${podId}__app\n`);
     }
 
     // Re-installing the same version downloads nothing.
@@ -215,6 +201,41 @@ describe('PodHost on a real host', () => {
     expect(existsSync(layout.home)).toBe(false);
     expect(existsSync(serviceDir)).toBe(false);
     expect(await host.installedPods()).toEqual([]);
+  });
+
+  it("plans p2 exec as the pod's services run, under the require file they check", async () => {
+    const port = await freePort();
+    const v1 = await artifact('v1');
+    const m = manifestFor(v1.url, port, 'exec');
+    const requireFile = join(work, 'may-run');
+    await writeFile(requireFile, '');
+    // The preparer's host knows the require file; `p2 exec`'s host does not, and finds it recorded
+    // with the launchable's service.
+    const guarded = new PodHost({
+      podRoot: join(work, 'pods'),
+      nodeName: node,
+      runsvdir,
+      cgroups: cgroupsAvailable ? await detectCgroups() : false,
+      requireFile,
+    });
+    await guarded.install(m);
+    await guarded.launch(m);
+    try {
+      const plan = await host.execPlan(m, { command: ['/bin/sh', '-c', 'id -u; echo "$POD_ID"'] });
+      expect(plan).toMatchObject({ pod: podId, launchableId: 'app', requireFile, file: '/bin/sh' });
+      expect(plan.env).toEqual({ PATH: expect.any(String) });
+      const { stdout } = await run(plan.file, plan.args, { env: plan.env });
+      expect(stdout).toBe(`${(await findUser(podId))?.uid}\n${podId}\n`);
+      await rm(requireFile);
+      await expect(host.execPlan(m, { command: ['/bin/true'] })).rejects.toMatchObject({
+        code: 'P2_PODS_REQUIRE_FILE_MISSING',
+      });
+      await expect(
+        host.execPlan(m, { launchableId: 'other', command: ['/bin/true'] }),
+      ).rejects.toMatchObject({ code: 'P2_PODS_NO_SUCH_LAUNCHABLE' });
+    } finally {
+      await host.uninstall({ podId });
+    }
   });
 
   it('refuses an artifact that cannot be downloaded, leaving nothing running', async () => {
@@ -420,9 +441,7 @@ describe('PodHost holds the privilege boundary against its own pods', () => {
       const uid = (await findUser(podId))?.uid;
       expect((await readFile(`${marker}.uid`, 'utf8')).trim()).toBe(String(uid));
       if (cgroupsAvailable)
-        expect(await readFile(`${marker}.cgroup`, 'utf8')).toContain(
-          `/${cgroupName({ node, pod: podId, launchable: 'app' })}`,
-        );
+        expect(await readFile(`${marker}.cgroup`, 'utf8')).toContain(`/${podId}__app\n`);
       // Another unprivileged account reads none of the pod's secrets.
       const configPath = await readFile(join(layout.envDir, 'CONFIG_PATH'), 'utf8');
       for (const secret of [

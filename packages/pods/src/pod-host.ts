@@ -4,9 +4,12 @@
  * host's settings and caches; each job lives in its own module (`install`, `launch`, `halt`,
  * `inventory`, `home`, `accounts`, `pod-cgroups`, `scripts`).
  */
+import { join } from 'node:path';
+import type { CgroupLocation } from '@p2/cgroups';
 import type { Manifest } from '@p2/manifest';
 import type { UnixUser } from '@p2/users';
 import { PodAccounts } from './accounts.js';
+import { type ExecOptions, type ExecPlan, planExec } from './exec.js';
 import { haltPod, uninstallPod } from './halt.js';
 import { installPod, isReadOnly } from './install.js';
 import {
@@ -16,9 +19,17 @@ import {
   runningManifest,
   serviceStates,
 } from './inventory.js';
-import { launchPod, restartServices } from './launch.js';
-import { PodLayout } from './layout.js';
 import {
+  activatePod,
+  entryPointScripts,
+  launchPod,
+  prunePodInstalls,
+  restartServices,
+} from './launch.js';
+import { HOOK_PODS_DIR, PodLayout } from './layout.js';
+import { launchableCgroupOf } from './pod-cgroups.js';
+import {
+  type EntryPointScript,
   type HostContext,
   type InstalledPod,
   type InstallOptions,
@@ -47,8 +58,15 @@ export class PodHost {
   readonly nodeName: string;
   /** Settings, logger and caches the job modules share. */
   private readonly context: HostContext;
+  private hookPodHost: HookPodHost | undefined;
 
-  constructor(private readonly options: PodHostOptions) {
+  /**
+   * @param hookPods - internal: this is {@link PodHost.hookPods}' host
+   */
+  constructor(
+    private readonly options: PodHostOptions,
+    hookPods = false,
+  ) {
     this.podRoot = options.podRoot ?? '/data/pods';
     this.nodeName = options.nodeName;
     this.context = {
@@ -56,13 +74,41 @@ export class PodHost {
       nodeName: this.nodeName,
       options,
       logger: options.logger ?? silent,
-      accounts: new PodAccounts(this.podRoot, options),
+      accounts: new PodAccounts(this.podRoot, options, hookPods),
       podRootTrusted: false,
+      hookPods,
     };
+  }
+
+  /**
+   * This host's hook pods (P2's `<pod_root>/hooks/<hook-pod-id>`, spec 02 §6.2): installed with
+   * this host's settings — artifact and digest verification, downloads, cgroups, the run_as policy,
+   * in which a hook pod is named `hooks/<id>` — but never supervised by runit, never read-only,
+   * without a require file, and with cgroups under `p2/<node>/hooks/`. Their users and the pods'
+   * are kept apart: a pod may not run as a hook pod's user, nor a hook pod as a pod's.
+   */
+  hookPods(): HookPodHost {
+    if (this.context.hookPods) return this;
+    const { requireFile: _requireFile, readOnlyDefault: _readOnly, ...shared } = this.options;
+    this.hookPodHost ??= new PodHost(
+      { ...shared, podRoot: join(this.podRoot, HOOK_PODS_DIR) },
+      true,
+    );
+    return this.hookPodHost;
   }
 
   layout(ref: PodRef): PodLayout {
     return new PodLayout(this.podRoot, ref.podId, ref.uniqueKey ?? '');
+  }
+
+  /**
+   * The cgroup a launchable's processes join on this host (its naming, node and parent), relative
+   * to each controller's mount — what a process started beside the pod's services must join.
+   * @throws PodError `P2_PODS_INVALID_LAUNCHABLE_ID`; CgroupsError `P2_CGROUPS_INVALID_NAME`
+   * @example host.launchableCgroup({ podId: 'hello' }, 'app') // { parent: '', name: 'hello__app' }
+   */
+  launchableCgroup(ref: PodRef, launchableId: string): CgroupLocation {
+    return launchableCgroupOf(this.context, this.layout(ref), launchableId);
   }
 
   /** Whether the pod is read-only: the manifest's `readonly`, else the node's default. */
@@ -109,6 +155,51 @@ export class PodHost {
    */
   async launch(manifest: Manifest, ref: LaunchOptions = {}): Promise<LaunchReport> {
     return launchPod(this.context, manifest, ref);
+  }
+
+  /**
+   * Makes an installed manifest current without running anything: every launchable's `current`
+   * link switched to the manifest's install (`last` to the one before), then
+   * `current_manifest.yaml` written. For pods whose entry points are run by someone else (the
+   * preparer's hook pods, whose executors run {@link PodHost.entryPointScripts}).
+   *
+   * @throws PodError `P2_PODS_NOT_INSTALLED`, `P2_PODS_UNTRUSTED_PATH`, `P2_PODS_LAUNCH_FAILED`
+   */
+  async activate(manifest: Manifest, ref: Omit<PodRef, 'podId'> = {}): Promise<void> {
+    return activatePod(this.context, manifest, ref);
+  }
+
+  /**
+   * The `run` script each entry point of an installed manifest would get as a runit service —
+   * the launchable's cgroup joined (made now, with the manifest's limits), `setpriv` to `run_as`,
+   * and only then the pod and launchable env dirs loaded with `chpst -e` — without supervising
+   * anything, and without `setsid`: whoever runs a script owns its process group. The preparer's
+   * hook executors are these scripts.
+   *
+   * @throws PodError `P2_PODS_NOT_INSTALLED`, `P2_PODS_UNTRUSTED_PATH`,
+   *   `P2_PODS_SERVICE_NAME_CLASH`, `P2_PODS_RUN_AS_REFUSED`, `P2_PODS_LAUNCH_FAILED`
+   */
+  async entryPointScripts(
+    manifest: Manifest,
+    ref: Omit<PodRef, 'podId'> = {},
+  ): Promise<EntryPointScript[]> {
+    return entryPointScripts(this.context, manifest, ref);
+  }
+
+  /**
+   * Deletes old installs of each launchable of the manifest, as a launch does (P2 §2.13: oldest
+   * first until `maxLaunchableDiskUsage`, never `current` or `last`). With `onlyCurrent`, keeps
+   * nothing but `current`: `last` and every other install go, and so do the directories of
+   * launchables the manifest no longer has (hook pods, which nothing halts back to).
+   *
+   * @returns what was removed (`<launchable>/installs/<dir>`, or a launchable directory)
+   * @throws HoistError `P2_HOIST_IO` when an install cannot be listed or removed
+   */
+  async pruneInstalls(
+    manifest: Manifest,
+    options: Omit<PodRef, 'podId'> & { onlyCurrent?: boolean } = {},
+  ): Promise<string[]> {
+    return prunePodInstalls(this.context, manifest, options);
   }
 
   /** Sends restart to services without waiting (see `deferRestarts`). */
@@ -167,6 +258,26 @@ export class PodHost {
     return runningManifest(this.podRoot, this.options.runsvdir.root, ref);
   }
 
+  /**
+   * How to run a command in one of an installed pod's launchables the way its services run (P2's
+   * p2-exec; `p2 exec`): as the pod's user (after the host's run_as policy allowed it), in the
+   * launchable's cgroup and install directory, with the file limit lifted, the require file its
+   * services check, and the pod and launchable env dirs loaded only after the privilege drop —
+   * through `@p2/runit`'s `renderRunAs`, the chain of the run script. Spawn the plan as root.
+   *
+   * @throws PodError `P2_PODS_NO_SUCH_LAUNCHABLE`, `P2_PODS_NOT_INSTALLED` (its user or install is
+   *   missing), `P2_PODS_RUN_AS_REFUSED`, `P2_PODS_UNTRUSTED_PATH`, `P2_PODS_REQUIRE_FILE_MISSING`,
+   *   `P2_PODS_EXEC_INVALID`
+   * @example
+   * ```ts
+   * const plan = await host.execPlan(manifest, { command: ['id', '-u'] });
+   * spawn(plan.file, plan.args, { env: plan.env, stdio: 'inherit' });
+   * ```
+   */
+  async execPlan(manifest: Manifest, options: ExecOptions): Promise<ExecPlan> {
+    return planExec(this.context, manifest, options);
+  }
+
   /** Status of every service of a pod, read from runit's `supervise/`. */
   async services(manifest: Manifest, ref: Omit<PodRef, 'podId'> = {}): Promise<ServiceState[]> {
     return serviceStates(
@@ -176,3 +287,21 @@ export class PodHost {
     );
   }
 }
+
+/**
+ * What a host does with its hook pods ({@link PodHost.hookPods}): install, activate, render their
+ * entry points' scripts, prune, uninstall — never launch, halt or supervise.
+ */
+export type HookPodHost = Pick<
+  PodHost,
+  | 'podRoot'
+  | 'layout'
+  | 'checkRunAs'
+  | 'install'
+  | 'activate'
+  | 'entryPointScripts'
+  | 'pruneInstalls'
+  | 'currentManifest'
+  | 'installedPods'
+  | 'uninstall'
+>;

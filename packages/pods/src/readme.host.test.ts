@@ -1,7 +1,7 @@
 /**
  * The README's opening example must stay true: run it as written (root, real runit, a real user and
  * cgroups) and check every `// →` line. The example removes what it makes (temporary pod root,
- * service root and artifact directory, user `p2t-hello`, cgroup `p2/p2t-pods-readme`); should it
+ * service root and artifact directory, user `p2t-hello`, cgroup `p2t-hello__app`); should it
  * fail before its own cleanup, the user and cgroup are removed here.
  */
 import { detectCgroups, openCgroup } from '@p2/cgroups';
@@ -21,7 +21,7 @@ it('the README example prints what the README says', async () => {
   try {
     expect(await runInProcess(code!, scope)).toEqual(expected);
   } finally {
-    await openCgroup(await detectCgroups(), { name: 'p2/p2t-pods-readme' }).remove({ kill: true });
+    await openCgroup(await detectCgroups(), { name: 'p2t-hello__app' }).remove({ kill: true });
     await removeUser('p2t-hello');
   }
 }, 60_000);

@@ -7,11 +7,14 @@
  *    way to run as root (p2-bootstrap allows `root` for `p2-preparer`);
  * 2. `root` (any uid 0 account) and the log user (`nobody`, svlogd's) are refused;
  * 3. a user that does not exist yet is allowed: it is created as this pod's own user;
- * 4. a user whose home is a pod home under the pod root belongs to that pod: allowed for it,
- *    refused for every other pod (this is how users created for pods are recognised, whatever
- *    their uid);
+ * 4. a user whose home is a pod home under the pod root (or a hook pod's, under
+ *    `<pod_root>/hooks`) belongs to that pod: allowed for it, refused for every other pod (this is
+ *    how users created for pods are recognised, whatever their uid);
  * 5. any other account below `minUid` (system accounts) is refused;
- * 6. an account another installed pod already runs as is refused.
+ * 6. an account another installed pod (or hook pod) already runs as is refused.
+ *
+ * The preparer's hook pods are named `hooks/<hook-pod-id>` here — in `allow` too — a name no pod id
+ * can take, so an exception for a hook pod (typically `root`) never reaches a pod of the same id.
  */
 import { PodError, PodErrorCode } from './errors.js';
 
@@ -20,7 +23,8 @@ export interface RunAsPolicy {
   /** Lowest uid of an existing account a pod may run as (pod users p2 created excepted). @default 1000 */
   minUid?: number;
   /**
-   * Exceptions: pod id (or `*` for every pod) → accounts it may run as, whatever the rules say.
+   * Exceptions: pod id (`hooks/<id>` for a hook pod; `*` for every pod) → accounts it may run
+   * as, whatever the rules say.
    * @default {}
    */
   allow?: Readonly<Record<string, readonly string[]>>;

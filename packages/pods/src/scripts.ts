@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { installDirName } from '@p2/hoist';
 import { runProcess } from '@p2/hooks';
 import type { Manifest } from '@p2/manifest';
-import { shellQuote } from '@p2/runit';
+import { renderRunAs } from '@p2/runit';
 import type { PodLayout } from './layout.js';
 import type { PodLogger } from './types.js';
 
@@ -45,7 +45,8 @@ export interface RunScriptOptions {
   maxOutputBytes?: number;
 }
 
-const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The PATH of the root shells that start pod processes (services get the same from runsvdir). @internal */
+export const ROOT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * Runs one lifecycle script as described above.
@@ -53,29 +54,23 @@ const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
  */
 export async function runScript(script: string, options: RunScriptOptions): Promise<ScriptResult> {
   const max = options.maxOutputBytes ?? 65_536;
-  const q = shellQuote;
-  const lines: string[] = [];
-  for (const file of options.cgroupProcsFiles ?? [])
-    lines.push(`echo $$ > ${q(file)} || { echo "p2: cannot join cgroup ${file}" >&2; exit 111; }`);
-  // chpst applies one env dir per invocation, so chain them (later dirs win) — as the pod's user.
-  const argv = [
-    'setpriv',
-    `--reuid=${options.user}`,
-    `--regid=${options.gid}`,
-    '--init-groups',
-    '--',
-    ...options.envDirs.flatMap((dir) => ['chpst', '-e', dir]),
-    ...(options.extraEnv && Object.keys(options.extraEnv).length > 0
-      ? ['env', ...Object.entries(options.extraEnv).map(([k, v]) => `${k}=${v}`)]
-      : []),
-    script,
+  // The same privilege-drop chain as a service's run script (see @p2/runit's renderRunAs).
+  const args = [
+    '-c',
+    renderRunAs({
+      user: options.user,
+      group: String(options.gid),
+      cgroupProcsFiles: options.cgroupProcsFiles ?? [],
+      envDirs: options.envDirs,
+      extraEnv: options.extraEnv ?? {},
+      workingDir: options.cwd,
+      command: script,
+    }),
   ];
-  lines.push(`exec ${argv.map(q).join(' ')}`);
-  const args = ['-c', lines.join('\n')];
   const outcome = await runProcess('/bin/sh', {
     args,
     cwd: options.cwd,
-    env: { PATH },
+    env: { PATH: ROOT_PATH },
     timeoutMs: options.timeoutMs,
     killGraceMs: options.killGraceMs ?? 5000,
     outputLimitBytes: max,

@@ -1,7 +1,7 @@
 /**
  * The options and reports of {@link PodHost}, and what its parts share (`HostContext`).
  */
-import type { CgroupHierarchy } from '@p2/cgroups';
+import type { CgroupHierarchy, CgroupNaming } from '@p2/cgroups';
 import type { ArtifactVerifier, DownloadProgress, FetchOptions } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import type { RunsvDir, ServiceStatus } from '@p2/runit';
@@ -36,6 +36,20 @@ export interface PodHostOptions {
   runsvdir: RunsvDir;
   /** cgroup hierarchy for pod limits; `false` runs pods without cgroups (e.g. unprivileged tests). */
   cgroups: CgroupHierarchy | false;
+  /**
+   * How pod cgroups are named and where: P2's flat `<pod>__<launchable>` directly under each
+   * controller's mount, or `{ nested: true }` for `p2/<node>/<pod>/<launchable>` (the preparer's
+   * `params.nested_cgroups`), below `parent` (its `cgroup_parent`). Processes of an earlier naming
+   * move at the pod's next launch. @default {} (flat, at the mount root, as P2)
+   */
+  cgroupNaming?: CgroupNaming;
+  /**
+   * With nested names, limit the pod's own cgroup `p2/<node>/<pod>` — the parent of its
+   * launchables' — by the manifest's `resource_limits.cgroup` (P2's `params.include_pod_id_arg`,
+   * `p2-exec --podID`). Without nested names there is no pod cgroup, and this does nothing.
+   * @default false
+   */
+  podCgroupLimits?: boolean;
   /** Read-only default for pods whose manifest does not say (P2's node policy). @default () => false */
   readOnlyDefault?: (podId: string) => boolean;
   /** Create the run-as user (and group) when missing; P2 required it to exist. @default true */
@@ -44,8 +58,20 @@ export interface PodHostOptions {
   artifactVerifier?: ArtifactVerifier;
   /** Checks digest signatures (from @p2/auth). Without it a `digest_location` is verified unsigned. */
   digestSignatureVerifier?: DigestSignatureVerifier;
-  /** Download settings (CA, timeouts, retries). */
+  /** Download settings (CA, timeouts, retries); registry queries use them too. */
   fetch?: Omit<FetchOptions, 'onProgress' | 'logger'>;
+  /**
+   * P2's `artifact_registry_url`: the registry `version:` launchables are resolved through
+   * (`GET <registry>/discover/<pod id>?…`). A manifest's own `artifact_registry` wins. Without
+   * either, installing a `version:` launchable fails with `P2_HOIST_REGISTRY_MISSING`.
+   */
+  artifactRegistry?: string;
+  /**
+   * P2's `os_version_file`: the release file whose OS and version the registry is told. Read only
+   * for `version:` launchables, as root may trust it (root's, writable by nobody else).
+   * @default '/etc/redhat-release' (P2's), else '/etc/os-release'
+   */
+  osVersionFile?: string;
   /** P2's `require_file`: services refuse to start unless it exists. */
   requireFile?: string;
   /** Bytes of old installs kept per launchable. @default 10 GiB */
@@ -94,6 +120,8 @@ export interface LaunchableInstallReport {
   launchableId: string;
   installDir: string;
   alreadyInstalled: boolean;
+  /** Where the artifact was fetched from (credentials redacted); absent when already installed. */
+  location?: string;
   timings?: { fetchMs: number; verifyMs: number; extractMs: number };
 }
 
@@ -116,6 +144,17 @@ export interface LaunchReport {
   scripts: Array<{ launchableId: string; script: string; result: ScriptResult }>;
   /** Milliseconds spent in each part of the launch (activate, runit, enable, commit). */
   timings: Record<string, number>;
+}
+
+/** The run script of one entry point of an installed pod (see `PodHost.entryPointScripts`). */
+export interface EntryPointScript {
+  launchableId: string;
+  /** The entry point relative to the install (`bin/launch`, `bin/launch/worker`). */
+  entryPoint: string;
+  /** Its runit service name, P2's `<pod>__<launchable>__<entry>`. */
+  name: string;
+  /** The whole `#!/bin/sh` script (see `@p2/runit`'s `renderRunScript`). */
+  script: string;
 }
 
 export interface InstalledPod {
@@ -161,6 +200,11 @@ export interface HostContext {
   readonly logger: PodLogger;
   /** The run-as accounts this host resolved, and which pod runs as whom. */
   readonly accounts: PodAccounts;
+  /**
+   * Whether this host holds the preparer's hook pods (`<pod_root>/hooks`): never supervised by
+   * runit, never read-only, no require file, cgroups under `p2/<node>/hooks/`.
+   */
+  readonly hookPods: boolean;
   /** Whether the pod root and every directory above it were found root's alone (checked once). */
   podRootTrusted: boolean;
 }

@@ -63,7 +63,16 @@ describe('parsePreparerConfig', () => {
     expect(config.hooksDirectory).toBe('/usr/local/p2hooks.d');
     expect(config.statusPort).toBe(0);
     expect(config.healthCheckTimeoutMs).toBe(5000);
-    expect(config.cgroupParent).toBe(`p2/${config.nodeName}`);
+    // P2's flat cgroup names at each mount's root, and P2's health writer.
+    expect(config.cgroupNaming).toEqual({ nested: false, parent: '' });
+    expect(config.podCgroupLimits).toBe(false);
+    expect(config.healthWriter).toEqual({
+      sessionTtlMs: 15_000,
+      sessionRetryBaseMs: 10_000,
+      sessionRetryMaxMs: 300_000,
+      publishRetryMs: 5_000,
+      flapControl: { burst: 16, refillPerMinute: 4, holdRefillPeriods: 4 },
+    });
   });
 
   it('takes an explicit store URL and p2 additions', () => {
@@ -138,6 +147,119 @@ describe('parsePreparerConfig', () => {
   });
 });
 
+describe('params (Go flag values) and cgroup_parent', () => {
+  const load = (params: string, extra = '') =>
+    parsePreparerConfig(`preparer:\n  auth: {type: none}\n  params: {${params}}\n${extra}`);
+
+  it.each([
+    ['"true"', true],
+    ['true', true],
+    ['"1"', true],
+    ['t', true],
+    ['True', true],
+    ['"0"', false],
+    ['F', false],
+  ])('nested_cgroups: %s is read as Go reads it', (value, nested) => {
+    expect(load(`nested_cgroups: ${value}`).cgroupNaming.nested).toBe(nested);
+  });
+
+  it('include_pod_id_arg limits the pod cgroup with nested names, and is only warned about without', () => {
+    const nested = load('nested_cgroups: "t", include_pod_id_arg: "1"');
+    expect(nested.podCgroupLimits).toBe(true);
+    expect(nested.warnings).toEqual([]);
+    const flat = load('include_pod_id_arg: "true"');
+    expect(flat.podCgroupLimits).toBe(false);
+    expect(flat.warnings).toEqual([
+      expect.stringContaining(
+        'params.include_pod_id_arg has no effect without params.nested_cgroups',
+      ),
+    ]);
+  });
+
+  it('cgroup_parent is a cgroup path below each mount, for both forms', () => {
+    expect(load('nested_cgroups: "1"', '  cgroup_parent: /p2.slice/\n').cgroupNaming).toEqual({
+      nested: true,
+      parent: 'p2.slice',
+    });
+    expect(load('', '  cgroup_parent: a/b\n').cgroupNaming).toEqual({
+      nested: false,
+      parent: 'a/b',
+    });
+  });
+
+  it("maps P2's health params onto the health writer", () => {
+    const config = load(
+      'health_session_ttl_sec: "30", session_retry_seconds: "2", session_max_retry_seconds: "0x3c", health_retry_time_sec: "0", health_max_bucket_size: "3", health_writes_per_minute: "60", health_resume_limit: "1_0", healthcheck_timeout: "010"',
+    );
+    expect(config.healthWriter).toEqual({
+      sessionTtlMs: 30_000,
+      sessionRetryBaseMs: 2_000,
+      sessionRetryMaxMs: 60_000,
+      publishRetryMs: 0,
+      flapControl: { burst: 3, refillPerMinute: 60, holdRefillPeriods: 10 },
+    });
+    expect(config.healthCheckTimeoutMs).toBe(8_000); // a leading 0 is octal to Go
+    // Validated though p2 does nothing with them (see PREPARER_PARAMS).
+    expect(load('audit_log_sqlite_ttl: "60", runc_path: /usr/bin/runc').params).toEqual({
+      audit_log_sqlite_ttl: '60',
+      runc_path: '/usr/bin/runc',
+    });
+  });
+
+  it.each([
+    [
+      'nested_cgroups: "yes"',
+      /preparer.params.nested_cgroups: expected a boolean as Go reads it .*found "yes"/,
+    ],
+    ['include_pod_id_arg: "on"', /preparer.params.include_pod_id_arg: expected a boolean/],
+    ['nested_cgroups: {a: 1}', /preparer.params.nested_cgroups: expected a string/],
+    [
+      'healthcheck_timeout: "1.5"',
+      /preparer.params.healthcheck_timeout: expected an integer ≥ 1 \(seconds\)/,
+    ],
+    ['healthcheck_timeout: "0"', /preparer.params.healthcheck_timeout: expected an integer ≥ 1/],
+    [
+      'health_session_ttl_sec: "5"',
+      /preparer.params.health_session_ttl_sec: expected an integer from 10 to 86400/,
+    ],
+    [
+      'health_session_ttl_sec: "1e3"',
+      /preparer.params.health_session_ttl_sec: expected an integer/,
+    ],
+    [
+      'health_writes_per_minute: "0"',
+      /preparer.params.health_writes_per_minute: expected an integer ≥ 1/,
+    ],
+    [
+      'health_max_bucket_size: "-1"',
+      /preparer.params.health_max_bucket_size: expected an integer ≥ 1/,
+    ],
+    ['health_resume_limit: "4s"', /preparer.params.health_resume_limit: expected an integer ≥ 0/],
+    [
+      'health_retry_time_sec: "5s"',
+      /preparer.params.health_retry_time_sec: expected an integer ≥ 0/,
+    ],
+    ['audit_log_sqlite_ttl: "3d"', /preparer.params.audit_log_sqlite_ttl: expected an integer ≥ 0/],
+    [
+      'session_retry_seconds: "0"',
+      /preparer.params.session_retry_seconds: expected an integer ≥ 1/,
+    ],
+    [
+      'session_retry_seconds: "60", session_max_retry_seconds: "30"',
+      /preparer.params.session_max_retry_seconds: expected at least params.session_retry_seconds \(60\), found "30"/,
+    ],
+  ])('refuses %s with the param path', (params, message) => {
+    expect(() => load(params)).toThrowError(message);
+  });
+
+  it('refuses a cgroup_parent that is not a plain cgroup path', () => {
+    for (const bad of ['../escape', 'a//b', 'memory.max'])
+      expect(() => load('', `  cgroup_parent: "${bad}"\n`)).toThrowError(
+        /preparer.cgroup_parent: expected a cgroup path below each controller mount/,
+      );
+  });
+});
+
 describe('parseSize and parseGoDuration', () => {
   it.each([
     ['10G', 10 * 2 ** 30],
@@ -188,6 +310,37 @@ describe('local_artifact_dirs', () => {
         expect.objectContaining({
           code: 'P2_PREPARER_CONFIG_INVALID',
           message: expect.stringContaining('preparer.local_artifact_dirs'),
+        }),
+      );
+    }
+  });
+});
+
+describe('artifact_registry_url and os_version_file (version: launchables)', () => {
+  const parse = (extra: string) => parsePreparerConfig(`preparer:\n  auth: {type: none}\n${extra}`);
+
+  it('are implemented: read, and not reported as ignored', () => {
+    const config = parse(
+      '  artifact_registry_url: https://registry.local:8443\n  os_version_file: /etc/redhat-release\n',
+    );
+    expect(config.artifactRegistryUrl).toBe('https://registry.local:8443');
+    expect(config.osVersionFile).toBe('/etc/redhat-release');
+    expect(config.ignoredKeys).toEqual([]);
+    const unset = parse('');
+    expect(unset.artifactRegistryUrl).toBeUndefined();
+    expect(unset.osVersionFile).toBeUndefined();
+  });
+
+  it('refuse a registry that is not an http(s) URL and a relative release file, naming the key', () => {
+    for (const [key, value] of [
+      ['artifact_registry_url', 'file:///srv/registry'],
+      ['artifact_registry_url', 'registry.local'],
+      ['os_version_file', 'etc/os-release'],
+    ]) {
+      expect(() => parse(`  ${key}: ${value}\n`)).toThrow(
+        expect.objectContaining({
+          code: 'P2_PREPARER_CONFIG_INVALID',
+          message: expect.stringContaining(`preparer.${key}`),
         }),
       );
     }
@@ -287,5 +440,29 @@ describe('run_as policy keys', () => {
     expect(() => parsePreparerConfig(`${base}  run_as_min_uid: -1\n`)).toThrowError(
       /run_as_min_uid/,
     );
+  });
+});
+
+describe('hooks_manifest', () => {
+  const base = 'preparer:\n  node_name: h1\n  auth: {type: none}\n';
+  it('parses the hook pod manifest given as a YAML block; no_hooks (or nothing) means none', () => {
+    const config = parsePreparerConfig(
+      `${base}  hooks_manifest: |\n    id: users\n    run_as: root\n    launchables:\n      create:\n        launchable_type: hoist\n        location: https://example.com/create_abc.tar.gz\n`,
+    );
+    expect(config.hooksManifest?.id).toBe('users');
+    expect(config.hooksManifest?.runAs).toBe('root');
+    expect(Object.keys(config.hooksManifest?.launchables ?? {})).toEqual(['create']);
+    expect(parsePreparerConfig(`${base}  hooks_manifest: no_hooks\n`).hooksManifest).toBe(
+      undefined,
+    );
+    expect(parsePreparerConfig(base).hooksManifest).toBeUndefined();
+  });
+  it('refuses an empty value or text that is not a manifest, naming the key', () => {
+    expect(() => parsePreparerConfig(`${base}  hooks_manifest: ""\n`)).toThrowError(
+      /preparer\.hooks_manifest: expected a pod manifest, or no_hooks/,
+    );
+    expect(() =>
+      parsePreparerConfig(`${base}  hooks_manifest: |\n    launchables: [1, 2]\n`),
+    ).toThrowError(/preparer\.hooks_manifest is not a pod manifest/);
   });
 });

@@ -7,23 +7,23 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AuthConfig } from '@p2/auth';
+import { normalizeCgroupPath } from '@p2/cgroups';
 import { parseGoDuration } from '@p2/go';
+import { type Manifest, parseManifest } from '@p2/manifest';
 import { parse as parseYaml } from 'yaml';
 import { PreparerConfigError, PreparerConfigErrorCode } from './errors.js';
-import {
-  closestPreparerKey,
-  describeSectionKeys,
-  PREPARER_PARAMS,
-  type PreparerKeyReport,
-} from './keys.js';
+import { closestPreparerKey, describeSectionKeys, type PreparerKeyReport } from './keys.js';
+import { parseParams } from './params.js';
 import { invalid, parseSize, type Raw, Reader } from './reader.js';
 import {
   type ArtifactAuthConfig,
   artifactAuth,
+  artifactRegistryUrl,
   deployerAuth,
   type LogDestination,
   localArtifactDirs,
   logDestinations,
+  osVersionFile,
   type ReplayGuardSettings,
   replayGuard,
   runAsAllow,
@@ -65,15 +65,28 @@ export interface PreparerConfig {
   finishExec?: string[];
   /** `extra_log_destinations`: unix sockets the preparer's own log entries also go to. */
   extraLogDestinations: LogDestination[];
+  /**
+   * `artifact_registry_url`: the http(s) registry `version:` launchables are resolved through
+   * (a manifest's `artifact_registry` wins).
+   */
   artifactRegistryUrl?: string;
+  /**
+   * `os_version_file`: the release file whose OS and version the registry is told (absolute).
+   * Unset: `/etc/redhat-release` (P2's), else `/etc/os-release` (see @p2/hoist's `readOsRelease`).
+   */
+  osVersionFile?: string;
   /** `ca_file`: PEM CA trusted for the store and artifact downloads. */
   caFile?: string;
   /** `cert_file`: PEM client certificate for the store and artifact downloads (with `keyFile`). */
   certFile?: string;
   /** `key_file`: its private key (root's, mode 600). */
   keyFile?: string;
-  /** The hooks pod manifest text, or undefined for `no_hooks` (or when absent). */
-  hooksManifest?: string;
+  /**
+   * The hook pod's manifest (`hooks_manifest`, a whole manifest as text), parsed; undefined for
+   * `no_hooks` (or when absent). The preparer installs it at start (`@p2/host-agent`'s
+   * `installHookPod`).
+   */
+  hooksManifest?: Manifest;
   hooksRequired: string[];
   readOnlyDeploys: boolean;
   readOnlyWhitelist: string[];
@@ -87,14 +100,38 @@ export interface PreparerConfig {
    * @default ['/var/lib/p2/artifacts'] (the directory p2-bootstrap writes)
    */
   localArtifactDirs: string[];
-  /** Parent of every pod cgroup. @default p2/<node_name> */
-  cgroupParent: string;
+  /**
+   * How pod cgroups are named (`@p2/cgroups`' `CgroupNaming`): `nested` is P2's
+   * `params.nested_cgroups` (flat `<pod>__<launchable>` when false, as P2's default), `parent` is
+   * `cgroup_parent`, an existing cgroup below each controller's mount that every pod cgroup goes
+   * in. @default { nested: false, parent: '' }
+   */
+  cgroupNaming: { nested: boolean; parent: string };
+  /**
+   * P2's `params.include_pod_id_arg`, with nested names: the pod's cgroup `p2/<node>/<pod>` is
+   * limited by the manifest's `resource_limits.cgroup`. Always false without nested names.
+   */
+  podCgroupLimits: boolean;
   /** Host name health checks connect to (P2: the node name). */
   healthCheckHost?: string;
   /** How often to check pod health. @default 1000 ms */
   healthCheckIntervalMs: number;
   /** Health check timeout (param healthcheck_timeout, seconds). @default 5000 ms */
   healthCheckTimeoutMs: number;
+  /**
+   * How health records are written (spec 02 §8), from P2's params: the session's TTL
+   * (`health_session_ttl_sec`, 15 s), its re-creation backoff (`session_retry_seconds` 10 s,
+   * doubled up to `session_max_retry_seconds` 300 s), the pause after a failed write
+   * (`health_retry_time_sec`, 5 s) and the flap control token bucket (`health_max_bucket_size` 16,
+   * `health_writes_per_minute` 4, `unknown` held for `health_resume_limit` 4 refill periods).
+   */
+  healthWriter: {
+    sessionTtlMs: number;
+    sessionRetryBaseMs: number;
+    sessionRetryMaxMs: number;
+    publishRetryMs: number;
+    flapControl: { burst: number; refillPerMinute: number; holdRefillPeriods: number };
+  };
   /**
    * Ignore intent snapshots that lack pod `p2-preparer` (P2's guard against a wiped or corrupt
    * store). Turn off only on hosts whose preparer is not itself a pod. @default true
@@ -189,35 +226,18 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     maxLaunchableDiskUsage = parsed;
   }
 
-  const paramsRaw = r.map('params') ?? {};
-  const params: Record<string, string> = {};
-  for (const [name, value] of Object.entries(paramsRaw)) {
-    if (!Object.hasOwn(PREPARER_PARAMS, name))
-      throw invalid(
-        where,
-        `params.${name}`,
-        `one of ${Object.keys(PREPARER_PARAMS).join(', ')}`,
-        name,
-      );
-    params[name] = String(value);
-  }
-  const healthTimeoutSeconds =
-    params.healthcheck_timeout === undefined ? 5 : Number(params.healthcheck_timeout);
-  if (!Number.isFinite(healthTimeoutSeconds) || healthTimeoutSeconds <= 0) {
-    throw invalid(
-      where,
-      'params.healthcheck_timeout',
-      'a positive number of seconds',
-      params.healthcheck_timeout,
-    );
-  }
+  const { text: params, params: typed } = parseParams(r.map('params') ?? {}, where);
   const intervalText = r.string('health_check_interval') ?? '1s';
   const healthCheckIntervalMs = parseGoDuration(intervalText.trim());
   if (healthCheckIntervalMs === undefined || healthCheckIntervalMs <= 0) {
     throw invalid(where, 'health_check_interval', 'a duration such as 1s', intervalText);
   }
 
-  const hooksManifestText = r.string('hooks_manifest');
+  // P2 refused an empty value (a template that rendered nothing must not mean "no hooks").
+  const hooksManifest = hooksManifestFrom(
+    raw.hooks_manifest === '' ? '' : r.string('hooks_manifest'),
+    where,
+  );
   const auth = deployerAuth(r, where);
   const warnings: string[] = [];
   const rawAuth = raw.auth as Raw;
@@ -227,6 +247,10 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     );
   }
   const replay = replayGuard(r, where, auth, warnings);
+  if (typed.includePodIdArg && !typed.nestedCgroups)
+    warnings.push(
+      'preparer.params.include_pod_id_arg has no effect without params.nested_cgroups: with flat cgroup names no cgroup holds a whole pod (P2 made an empty one)',
+    );
   const config: PreparerConfig = {
     nodeName,
     store: storeUrlFrom(r),
@@ -246,9 +270,21 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     params,
     serviceRoot: r.string('service_root') ?? '/var/service',
     localArtifactDirs: localArtifactDirs(r, raw, where),
-    cgroupParent: r.string('cgroup_parent') ?? `p2/${nodeName}`,
+    cgroupNaming: { nested: typed.nestedCgroups, parent: cgroupParent(r, where) },
+    podCgroupLimits: typed.includePodIdArg && typed.nestedCgroups,
     healthCheckIntervalMs,
-    healthCheckTimeoutMs: healthTimeoutSeconds * 1000,
+    healthCheckTimeoutMs: typed.healthcheckTimeoutSeconds * 1000,
+    healthWriter: {
+      sessionTtlMs: typed.healthSessionTtlSeconds * 1000,
+      sessionRetryBaseMs: typed.sessionRetrySeconds * 1000,
+      sessionRetryMaxMs: typed.sessionMaxRetrySeconds * 1000,
+      publishRetryMs: typed.healthRetryTimeSeconds * 1000,
+      flapControl: {
+        burst: typed.healthMaxBucketSize,
+        refillPerMinute: typed.healthWritesPerMinute,
+        holdRefillPeriods: typed.healthResumeLimit,
+      },
+    },
     requirePreparerInIntent: r.bool('require_preparer_in_intent', true),
     runAs: { minUid: r.int('run_as_min_uid', 1000), allow: runAsAllow(r, where) },
     ignoredKeys: describeSectionKeys(raw).flatMap((k) =>
@@ -263,12 +299,13 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     statusSocket: r.string('status_socket'),
     logExec: raw.log_exec === undefined ? undefined : r.strings('log_exec'),
     finishExec: raw.finish_exec === undefined ? undefined : r.strings('finish_exec'),
-    artifactRegistryUrl: r.string('artifact_registry_url'),
+    artifactRegistryUrl: artifactRegistryUrl(r, where),
+    osVersionFile: osVersionFile(r, where),
     healthCheckHost: r.string('health_check_host'),
     caFile: r.string('ca_file'),
     certFile: r.string('cert_file'),
     keyFile: r.string('key_file'),
-    hooksManifest: hooksManifestText === 'no_hooks' ? undefined : hooksManifestText,
+    hooksManifest,
     replayGuard: replay,
   };
   for (const [key, value] of Object.entries(optional)) {
@@ -286,6 +323,46 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
   if (!logLevels.includes(config.logLevel))
     throw invalid(where, 'log_level', `one of ${logLevels.join(', ')}`, config.logLevel);
   return config;
+}
+
+/** `cgroup_parent`: a cgroup path below each mount, checked and without outer `/`; '' = the mount. */
+function cgroupParent(r: Reader, where: string): string {
+  const text = r.string('cgroup_parent');
+  if (text === undefined) return '';
+  try {
+    return normalizeCgroupPath(text);
+  } catch {
+    throw invalid(
+      where,
+      'cgroup_parent',
+      'a cgroup path below each controller mount, such as p2.slice (plain names, no ..)',
+      text,
+    );
+  }
+}
+
+/**
+ * `hooks_manifest`: P2 required either a manifest or the literal `no_hooks` (p2 also accepts the key
+ * absent, as `no_hooks`). An empty value or text that is not a manifest is refused here, naming the
+ * key, so `--check-config` catches it.
+ */
+function hooksManifestFrom(text: string | undefined, where: string): Manifest | undefined {
+  if (text === undefined || text.trim() === 'no_hooks') return undefined;
+  if (text.trim() === '')
+    throw invalid(where, 'hooks_manifest', 'a pod manifest, or no_hooks', text);
+  try {
+    return parseManifest(text, { source: `${where}: preparer.hooks_manifest` });
+  } catch (error) {
+    throw new PreparerConfigError(
+      PreparerConfigErrorCode.CONFIG_INVALID,
+      `${where}: preparer.hooks_manifest is not a pod manifest: ${(error as Error).message}`,
+      {
+        cause: error,
+        details: { key: 'preparer.hooks_manifest' },
+        hint: 'give the hook pod manifest as a YAML block (hooks_manifest: |), or no_hooks',
+      },
+    );
+  }
 }
 
 /**

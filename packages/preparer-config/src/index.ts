@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+export { type ArtifactPolicy, artifactPolicy } from './artifacts.js';
 export {
   checkPreparerConfigFile,
   describePreparerKeys,

@@ -24,7 +24,8 @@ describe('describePreparerKeys', () => {
         key: 'params.runc_path',
         status: 'ignored',
         origin: 'P2',
-        reason: 'accepted by name; p2 runs no runc pods',
+        reason:
+          'validated; opencontainer (runc) launchables are not supported yet, so p2 never runs runc',
       },
       { key: 'params.bogus', status: 'unknown' },
     ]);

@@ -58,18 +58,15 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   run_as_min_uid: done('p2'),
   run_as_allow: done('p2'),
   replay_guard: done('p2'),
+  cgroup_parent: done('p2'),
   log_exec: done(),
   log_bridge_blacklist: done(),
   extra_log_destinations: done(),
   finish_exec: done(),
-  // Read and validated, but nothing uses the value yet.
-  artifact_registry_url: ignored('validated; launchables must give a location'),
+  artifact_registry_url: done(),
   cert_file: done(),
   key_file: done(),
-  hooks_manifest: ignored(
-    'validated; the hooks pod is not installed, hooks are read from hooks_directory',
-  ),
-  cgroup_parent: ignored('validated; pod cgroups are always under p2/<node_name>', 'p2'),
+  hooks_manifest: done(),
   // P2 features p2 does not have.
   http2: ignored('p2 speaks HTTP/1.1 to the store'),
   docker_host: ignored('p2 runs no docker pods'),
@@ -79,7 +76,7 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   consul_host_header: ignored('the store is reached by its URL, never over a unix socket'),
   additional_consul_headers: ignored('the store is reached by its URL, never over a unix socket'),
   consul_config: ignored("the store client's blocking-query wait is fixed"),
-  os_version_file: ignored('there is no pod factory OS detector'),
+  os_version_file: done(),
   process_result_reporter_config: ignored(
     'the preparer records exits itself (status/preparer/<node>/<pod>, and process_status of status/pods/<uuid>/preparer), with no SQLite reporter',
   ),
@@ -90,17 +87,21 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
 /** Every name `params:` accepts (spec 02 §1.2); any other name is refused. */
 export const PREPARER_PARAMS: Readonly<Record<string, PreparerKeyInfo>> = Object.freeze({
   healthcheck_timeout: done(),
-  include_pod_id_arg: ignored('accepted by name; pods get no pod id argument'),
-  nested_cgroups: ignored('accepted by name; pod cgroups are always under p2/<node_name>'),
-  audit_log_sqlite_ttl: ignored('accepted by name; there is no SQLite audit log'),
-  runc_path: ignored('accepted by name; p2 runs no runc pods'),
-  health_retry_time_sec: ignored("accepted by name; p2's health writer does not read it"),
-  health_session_ttl_sec: ignored("accepted by name; p2's health writer does not read it"),
-  health_writes_per_minute: ignored("accepted by name; p2's health writer does not read it"),
-  health_max_bucket_size: ignored("accepted by name; p2's health writer does not read it"),
-  health_resume_limit: ignored("accepted by name; p2's health writer does not read it"),
-  session_retry_seconds: ignored('accepted by name; p2 does not read it'),
-  session_max_retry_seconds: ignored('accepted by name; p2 does not read it'),
+  include_pod_id_arg: done(),
+  nested_cgroups: done(),
+  audit_log_sqlite_ttl: ignored(
+    'validated; p2 keeps no SQLite hook audit log (hook runs are logged), so nothing expires',
+  ),
+  runc_path: ignored(
+    'validated; opencontainer (runc) launchables are not supported yet, so p2 never runs runc',
+  ),
+  health_retry_time_sec: done(),
+  health_session_ttl_sec: done(),
+  health_writes_per_minute: done(),
+  health_max_bucket_size: done(),
+  health_resume_limit: done(),
+  session_retry_seconds: done(),
+  session_max_retry_seconds: done(),
 });
 
 /** One key of a configuration file, as {@link describePreparerKeys} reports it. */

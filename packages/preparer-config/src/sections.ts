@@ -114,6 +114,32 @@ export function localArtifactDirs(reader: Reader, raw: Raw, where: string): stri
   return dirs;
 }
 
+/**
+ * `artifact_registry_url`: the http(s) URL `version:` launchables are resolved through (its path is
+ * replaced by `/discover/<pod id>`). @internal
+ */
+export function artifactRegistryUrl(reader: Reader, where: string): string | undefined {
+  const text = reader.string('artifact_registry_url');
+  if (text === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw invalid(where, 'artifact_registry_url', 'an http(s):// URL', text);
+  return text;
+}
+
+/** `os_version_file`: an absolute path (the release file the registry is told the OS from). @internal */
+export function osVersionFile(reader: Reader, where: string): string | undefined {
+  const path = reader.string('os_version_file');
+  if (path !== undefined && !path.startsWith('/'))
+    throw invalid(where, 'os_version_file', 'an absolute path', path);
+  return path;
+}
+
 /** `artifact_auth: {type, keyring}`; a keyring is required unless the type is `none`. @internal */
 export function artifactAuth(reader: Reader, where: string): ArtifactAuthConfig {
   const raw = reader.map('artifact_auth');

@@ -135,6 +135,16 @@ export class RcStore {
     return { rc: decodeRc(entry.value, key), index: entry.modifyIndex };
   }
 
+  /** Whether `replication_controllers/<id>` exists (readable or not). @throws RcError `P2_RC_STORE` */
+  async exists(id: string): Promise<boolean> {
+    const key = rcKey(id);
+    try {
+      return (await this.#store.get(key)).value !== undefined;
+    } catch (cause) {
+      throw storeError(`reading ${key}`, cause);
+    }
+  }
+
   /** Every readable RC, sorted by id; unreadable records are reported in `errors`. @throws RcError `P2_RC_STORE` */
   async list(): Promise<{ rcs: RcRecord[]; errors: RcError[] }> {
     const { records, errors } = await listRecords(

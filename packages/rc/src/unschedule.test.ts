@@ -74,6 +74,31 @@ describe('unschedulePod: legacy pods', () => {
     });
     expect(await exists('intent/n2/p2t-owned')).toBe(false);
   });
+
+  it('refuses a pod whose controller is gone (an orphan) unless removeOrphan', async () => {
+    await new PodTree(store, 'intent').setPod('n5', manifest('p2t-orphan'));
+    const gone = '5a1e0f55-0000-4000-8000-000000000000';
+    await new LabelStore(store).setLabels('pod', 'n5/p2t-orphan', {
+      replication_controller_id: gone,
+    });
+    const request = { pod: 'p2t-orphan', node: 'n5', user: 'u' };
+    for (const extra of [{}, { deallocate: true }]) {
+      expect(await unschedulePod(store, { ...request, ...extra })).toEqual({
+        outcome: 'orphan',
+        podId: 'p2t-orphan',
+        node: 'n5',
+        rc: gone,
+      });
+    }
+    expect(await exists('intent/n5/p2t-orphan')).toBe(true);
+    expect(
+      await unschedulePod(store, { ...request, deallocate: true, removeOrphan: true }),
+    ).toMatchObject({
+      outcome: 'removed',
+      removed: ['intent/n5/p2t-orphan', 'labels/pod/n5/p2t-orphan'],
+    });
+    expect(await exists('labels/pod/n5/p2t-orphan')).toBe(false);
+  });
 });
 
 describe('unschedulePod: uuid pods', () => {

@@ -11,6 +11,7 @@ import {
 import type { Store } from '@p2/kv';
 import { isUuidShaped } from '@p2/manifest';
 import { deallocatePod } from './deallocate.js';
+import { RcStore } from './rcstore.js';
 
 /** What {@link unschedulePod} asks for. */
 export interface UnscheduleRequest {
@@ -28,6 +29,11 @@ export interface UnscheduleRequest {
   deallocate?: boolean;
   /** Remove a pod a replication controller placed without changing the controller (it may put it back). */
   force?: boolean;
+  /**
+   * Remove a pod whose `replication_controller_id` names a controller that no longer exists
+   * (P2's `p2-rm --remove-orphan`); without it such a pod is refused as an `orphan`.
+   */
+  removeOrphan?: boolean;
   /** Who asks (named in the RC lock with `deallocate`). */
   user: string;
 }
@@ -51,12 +57,15 @@ export type UnscheduleOutcome =
   /** The uuid pod is scheduled on another node than the one asked for. */
   | { outcome: 'other-node'; podId: string; node: string }
   /** A replication controller placed the pod and would schedule it again: refused without `force`. */
-  | { outcome: 'owned'; podId: string; node: string; rc: string };
+  | { outcome: 'owned'; podId: string; node: string; rc: string }
+  /** The pod names a replication controller that no longer exists: refused without `removeOrphan` or `force`. */
+  | { outcome: 'orphan'; podId: string; node: string; rc: string };
 
 /**
  * P2's `p2-rm`: removes a legacy pod's intent and labels, or a uuid pod (its `pods/<uuid>` record
  * and intent index). A legacy pod a replication controller placed (its `replication_controller_id`
- * label) is refused unless `force` removes it anyway or `deallocate` also shrinks the controller.
+ * label) is refused unless `force` removes it anyway or `deallocate` also shrinks the controller;
+ * one whose controller is gone is refused unless `removeOrphan` (or `force`) removes it.
  *
  * @throws what {@link deallocatePod} throws, and `KvError`s of the store
  * @example
@@ -93,7 +102,10 @@ export async function unschedulePod(
   const labels = new LabelStore(store);
   const podLabels = await labels.get('pod', podLabelId(node, pod));
   const rc = podLabels.labels.replication_controller_id;
-  if (rc && request.deallocate) {
+  const orphan = rc !== undefined && !(await new RcStore(store).exists(rc));
+  if (orphan && !request.removeOrphan && !request.force)
+    return { outcome: 'orphan', podId: pod, node, rc };
+  if (rc && !orphan && request.deallocate) {
     const done = await deallocatePod(store, { node, pod, rc, user: request.user });
     const replicas = { id: rc, replicasDesired: done.replicasDesired };
     return {
@@ -105,7 +117,7 @@ export async function unschedulePod(
       rc: replicas,
     };
   }
-  if (rc && !request.force) return { outcome: 'owned', podId: pod, node, rc };
+  if (rc && !orphan && !request.force) return { outcome: 'owned', podId: pod, node, rc };
   await intent.deletePod(node, pod);
   const removed = [intent.key(node, pod)];
   if (podLabels.index !== 0) {

@@ -27,6 +27,7 @@ export {
 } from './control.js';
 export { RunitError, type RunitErrorCode, RunitErrorCodes } from './errors.js';
 export { type ServiceNameParts, serviceName } from './names.js';
+export { type RunAsSpec, renderRunAs, shellQuote } from './run-as.js';
 export {
   type InstalledService,
   type RunitLogger,
@@ -34,8 +35,14 @@ export {
   type RunsvDirOptions,
   type SupervisionPath,
 } from './runsvdir.js';
-export { EXIT_LOG_FILE, LAST_EXIT_FILE, SPEC_FILE, shellQuote } from './scripts.js';
-export { removeService, type WrittenService, writeService } from './service.js';
+export { EXIT_LOG_FILE, LAST_EXIT_FILE, renderRunScript, SPEC_FILE } from './scripts.js';
+export {
+  type RecordedServiceSpec,
+  readServiceSpec,
+  removeService,
+  type WrittenService,
+  writeService,
+} from './service.js';
 export type { FinishSpec, LogSpec, RestartPolicy, ServiceIdentity, ServiceSpec } from './spec.js';
 export {
   type ExitRecord,

@@ -3,12 +3,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { renderRunAs } from './run-as.js';
 import {
   renderFinish,
   renderFinishCommand,
   renderLogConfig,
   renderLogRun,
   renderRun,
+  renderRunScript,
 } from './scripts.js';
 import { resolveSpec, type ServiceSpec } from './spec.js';
 
@@ -64,6 +66,40 @@ describe('generated scripts', () => {
     expect(plain).not.toContain('setsid');
     expect(plain).not.toContain('p2-run.pid');
     expect(run).not.toContain('id -g');
+  });
+
+  it('renderRunAs (shared with p2 exec and lifecycle scripts) finds a bare command on the pod PATH, as the pod', async () => {
+    const script = renderRunAs({
+      user: 'hello',
+      group: '1001',
+      envDirs: ['/data/pods/hello/env'],
+      workingDir: '/data/pods/hello/app/installs/app_v1',
+      command: 'ls',
+      args: ['-la'],
+    });
+    expect(script.split('\n').at(-1)).toBe(
+      'exec setpriv --reuid=hello --regid=1001 --init-groups -- chpst -e /data/pods/hello/env env ls -la',
+    );
+    expect(script).not.toContain('setsid'); // p2 exec keeps the terminal
+    expect(script).not.toContain('id -g');
+    await syntaxOk(script);
+    for (const command of ['A=B', '-i', ''])
+      expect(() => renderRunAs({ user: 'hello', command })).toThrow(
+        expect.objectContaining({ code: 'P2_RUNIT_INVALID_SPEC' }),
+      );
+    expect(() =>
+      renderRunAs({ user: 'hello', command: '/bin/true', extraEnv: { 'A B': 'x' } }),
+    ).toThrow(expect.objectContaining({ code: 'P2_RUNIT_INVALID_SPEC' }));
+  });
+
+  it('renderRunScript is the run script of the spec, validated', () => {
+    const input = { name: 'p2t-h__l__launch', entryPoint: '/x/bin/launch', user: 'root' };
+    expect(renderRunScript({ ...input, killProcessGroup: false })).toBe(
+      renderRun(resolveSpec({ ...input, killProcessGroup: false })),
+    );
+    expect(() => renderRunScript({ ...input, envDirs: ['relative/env'] })).toThrowError(
+      /must be absolute/,
+    );
   });
 
   it('finish records exit code or signal as JSON, then runs the finish command as its user', async () => {

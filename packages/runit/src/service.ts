@@ -72,6 +72,50 @@ function ids(user: string): Promise<{ uid: number; gid: number }> {
   return cached;
 }
 
+/** What p2 records about a service when it writes it (`p2-service.json` in its directory). */
+export interface RecordedServiceSpec {
+  name: string;
+  restartPolicy: ServiceSpec['restartPolicy'];
+  restartTimeoutMs: number;
+  /** Absolute path of the executable the run script starts. */
+  entryPoint: string;
+  user: string;
+  /** The require file the run script checks, when it checks one. */
+  requireFile?: string;
+}
+
+/**
+ * The record p2 wrote for the service in `dir` (`p2-service.json`), or undefined when there is
+ * none (no such service, or one p2 did not write). Services written by older p2 lack `requireFile`.
+ *
+ * @example (await readServiceSpec('/var/service/hello__app__launch'))?.requireFile
+ */
+export async function readServiceSpec(dir: string): Promise<RecordedServiceSpec | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, SPEC_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const record = parsed as Partial<RecordedServiceSpec> | null;
+  if (typeof record?.name !== 'string' || typeof record.entryPoint !== 'string') return undefined;
+  return {
+    name: record.name,
+    restartPolicy: record.restartPolicy === 'never' ? 'never' : 'always',
+    restartTimeoutMs:
+      typeof record.restartTimeoutMs === 'number' ? record.restartTimeoutMs : 60_000,
+    entryPoint: record.entryPoint,
+    user: typeof record.user === 'string' ? record.user : '',
+    ...(typeof record.requireFile === 'string' ? { requireFile: record.requireFile } : {}),
+  };
+}
+
 /** Checks what must exist before a service can run. @internal */
 export async function checkRunnable(spec: ResolvedSpec): Promise<void> {
   try {
@@ -170,7 +214,9 @@ export async function writeServiceFiles(
       restartTimeoutMs: spec.restartTimeoutMs,
       entryPoint: spec.entryPoint,
       user: spec.user,
-    };
+      // What `p2 exec` needs to run a command as the run script does (it honours the same file).
+      ...(spec.requireFile !== undefined ? { requireFile: spec.requireFile } : {}),
+    } satisfies RecordedServiceSpec;
     await atomicWrite(join(dir, SPEC_FILE), `${JSON.stringify(meta, null, 2)}\n`, 0o644);
     if (spec.restartPolicy === 'never') await writeFile(join(dir, 'down'), '');
     else if (!options.keepDown) await rm(join(dir, 'down'), { force: true });

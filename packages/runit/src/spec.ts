@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { RunitError, RunitErrorCodes } from './errors.js';
 import { assertServiceName } from './names.js';
+import { assertRunAs } from './run-as.js';
 
 /** What runit does when the process exits. */
 export type RestartPolicy = 'always' | 'never';
@@ -166,24 +167,13 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
       `entry point ${JSON.stringify(spec.entryPoint)} must be an absolute path`,
       'entryPoint',
     );
+  assertRunAs(`service ${name}`, spec);
   for (const [field, value] of [
-    ['user', spec.user],
-    ['group', spec.group],
     ['log.user', spec.log?.user],
     ['finish.user', spec.finish?.user],
   ] as const)
     if (value !== undefined && !USER.test(value))
       invalid(name, `${field} ${JSON.stringify(value)} is not a user or group name`, field);
-  for (const dir of spec.envDirs ?? [])
-    if (!isAbsolute(dir))
-      invalid(name, `env dir ${JSON.stringify(dir)} must be absolute`, 'envDirs');
-  for (const file of spec.cgroupProcsFiles ?? [])
-    if (!isAbsolute(file) || !file.endsWith('/cgroup.procs'))
-      invalid(name, `${JSON.stringify(file)} is not a cgroup.procs path`, 'cgroupProcsFiles');
-  if (spec.workingDir !== undefined && !isAbsolute(spec.workingDir))
-    invalid(name, 'working dir must be absolute', 'workingDir');
-  if (spec.requireFile !== undefined && !isAbsolute(spec.requireFile))
-    invalid(name, 'require file must be absolute', 'requireFile');
   if (
     spec.restartPolicy !== undefined &&
     spec.restartPolicy !== 'always' &&

@@ -35,7 +35,9 @@ describe('the store token', () => {
     expect(r.code).toBe(ExitCode.DENIED);
     expect(r.code).toBe(5);
     expect(r.err).toContain('the store refused the request: no token was sent');
-    expect(r.err).toContain(`no --token, no CONSUL_HTTP_TOKEN, and ${missingFile} does not exist`);
+    expect(r.err).toContain(
+      `no --token, no --token-file, no CONSUL_HTTP_TOKEN(_FILE), and ${missingFile} does not exist`,
+    );
     expect(r.err).toContain('(P2_KV_PERMISSION_DENIED)');
     expect(r.err).toContain(
       'hint: run as root so p2 finds /etc/p2/consul.token, or pass --token / CONSUL_HTTP_TOKEN',

@@ -16,6 +16,7 @@ import {
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
+import { goJson } from '@p2/go';
 import {
   type Inspection,
   inspectStore,
@@ -115,10 +116,10 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
         inspectStore(store, { ...filterOf(options), launchables: options.format !== undefined }),
       );
       if (options.format) {
-        // P2 printed this JSON whatever the other flags said.
+        // P2 printed this JSON (Go's escaping) whatever the other flags said.
         const body =
           options.format === 'tree' ? p2InspectTree(inspection) : p2InspectList(inspection);
-        ctx.io.stdout(`${JSON.stringify(body)}\n`);
+        ctx.io.stdout(`${goJson(body)}\n`);
         return ExitCode.OK;
       }
       emit(ctx.io, options, inspection, (i) => renderInspection(ctx.io, i));

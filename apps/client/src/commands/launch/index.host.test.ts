@@ -22,13 +22,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { ExitCode } from '@p2/cli-kit';
-import { RunsvDir } from '@p2/runit';
-import { findUser, removeUser } from '@p2/users';
+import { findUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../program.js';
-import { capture } from '../../test-support.js';
+import { capture, removeLaunched } from '../../test-support.js';
 
 const run = promisify(execFile);
 const helloApp = new URL('../../../../../examples/hello-app', import.meta.url).pathname;
@@ -39,6 +37,7 @@ let work = '';
 let server: Server;
 let port = 0;
 let version = '';
+const discoveries: string[] = [];
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -52,6 +51,23 @@ async function p2(args: string[], isTTY = false) {
   const io = capture(isTTY);
   const code = await runCli(args, { io, cwd: work, env: {} });
   return { code, out: io.out, err: io.err };
+}
+
+/** The launched app's pid, as its /_status says (undefined while it does not answer). */
+const answer = () =>
+  fetch(`http://127.0.0.1:${port}/_status`).then(
+    async (res) => ((await res.json()) as { pid: number }).pid,
+    () => undefined,
+  );
+
+/** The app's pid once `want` holds for it (or the last answer, after 10 s). */
+async function eventually(want: (pid: number | undefined) => boolean) {
+  let pid = await answer();
+  for (let i = 0; i < 100 && !want(pid); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    pid = await answer();
+  }
+  return pid;
 }
 
 const common = () => [
@@ -76,6 +92,21 @@ beforeAll(async () => {
     '.',
   ]);
   server = createServer((req, res) => {
+    // An artifact registry too: /discover/<pod>?…&version=V answers where hello_V.tar.gz is.
+    const url = new URL(req.url ?? '/', 'http://registry');
+    if (url.pathname.startsWith('/discover/')) {
+      discoveries.push(url.pathname + url.search);
+      const found = `hello_${url.searchParams.get('version')}.tar.gz`;
+      if (!existsSync(join(work, 'artifacts', found))) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ location: `${base}/${found}` }));
+      return;
+    }
     const path = join(work, 'artifacts', (req.url ?? '/').slice(1));
     stat(path).then(
       (info) => {
@@ -98,19 +129,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (existsSync(join(work, 'service'))) {
-    const runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 0 });
-    await runsvdir.start().catch(() => undefined);
-    await runsvdir.stop({ stopServices: true }).catch(() => undefined);
-  }
   server?.close();
-  if (existsSync('/sys/fs/cgroup/memory')) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
-      .remove({ kill: true })
-      .catch(() => undefined);
-  }
-  if (await findUser(podId)) await removeUser(podId, { removeGroup: true });
-  await rm(work, { recursive: true, force: true });
+  await removeLaunched(work, node, {
+    pods: [podId, `${podId}-root`],
+    users: [podId, `${podId}-v`],
+  });
 });
 
 describe('p2 launch', () => {
@@ -172,20 +195,7 @@ describe('p2 launch', () => {
   });
 
   it('p2 stop, start, restart and shutdown the launched pod (P2: p2-stop, p2-start, p2-restart, p2-shutdown)', async () => {
-    const hosted = ['--pod-root', join(work, 'pods'), '--service-root', join(work, 'service')];
-    const answer = () =>
-      fetch(`http://127.0.0.1:${port}/_status`).then(
-        async (res) => ((await res.json()) as { pid: number }).pid,
-        () => undefined,
-      );
-    const eventually = async (want: (pid: number | undefined) => boolean) => {
-      let pid = await answer();
-      for (let i = 0; i < 100 && !want(pid); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        pid = await answer();
-      }
-      return pid;
-    };
+    const hosted = common();
     const before = await eventually((pid) => pid !== undefined);
     expect(before).toBeGreaterThan(0);
 
@@ -221,6 +231,33 @@ describe('p2 launch', () => {
     expect(missing.err).toContain('p2t-not-installed is not installed');
   });
 
+  it('--nested-cgroups and --cgroup-parent name the cgroups as the preparer’s params do', async () => {
+    const hosted = common();
+    const memoryCgroup = async (previous?: number) => {
+      const pid = await eventually((p) => p !== undefined && p !== previous);
+      if (pid === undefined || pid === previous) throw new Error('the pod does not answer');
+      const line = (await readFile(`/proc/${pid}/cgroup`, 'utf8'))
+        .split('\n')
+        .find((l) => /^\d+:memory:/.test(l));
+      return { pid, cgroup: line?.replace(/^\d+:memory:/, '') };
+    };
+    const flat = await memoryCgroup();
+    expect(flat.cgroup).toBe(`/${podId}__app`);
+    const nested = await p2(['restart', podId, ...hosted, '--nested-cgroups']);
+    expect(nested.code, nested.err).toBe(ExitCode.OK);
+    const moved = await memoryCgroup(flat.pid);
+    expect(moved.cgroup).toBe(`/p2/${node}/${podId}/app`);
+    expect(existsSync(`/sys/fs/cgroup/memory/${podId}__app`)).toBe(false); // emptied, removed
+    const bad = await p2(['restart', podId, ...hosted, '--cgroup-parent', '../escape']);
+    expect(bad.code).not.toBe(ExitCode.OK);
+    expect(bad.err).toContain('../escape');
+    const stopped = await p2(['stop', podId, ...hosted]);
+    expect(stopped.code, stopped.err).toBe(ExitCode.OK);
+    expect(existsSync(`/sys/fs/cgroup/memory/p2/${node}/${podId}`)).toBe(false);
+    expect((await p2(['start', podId, ...hosted])).code).toBe(ExitCode.OK);
+    expect((await memoryCgroup(moved.pid)).cgroup).toBe(`/${podId}__app`);
+  });
+
   it('reads the manifest from a URL (P2: MANIFEST-URL); the same version is not downloaded again', async () => {
     await copyFile(join(work, 'hello.yaml'), join(work, 'artifacts', 'hello.yaml'));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hello.yaml`;
@@ -246,5 +283,38 @@ describe('p2 launch', () => {
     const gone = await p2(['launch', 'gone.yaml', ...common(), '--no-start']);
     expect(gone.code).toBe(ExitCode.FAILURE);
     expect(gone.err).toMatch(/error: .*404/);
+  });
+
+  it('-r resolves a version: launchable through the artifact registry, with the OS of --os-version-file', async () => {
+    const redhatRelease = new URL('../../../../../fixtures/p2/os/redhat-release', import.meta.url)
+      .pathname;
+    await mkdir(join(work, 'os'), { mode: 0o755 });
+    await copyFile(redhatRelease, join(work, 'os', 'redhat-release'));
+    await writeFile(
+      join(work, 'version.yaml'),
+      `id: ${podId}-v\nlaunchables:\n  app:\n    launchable_type: hoist\n    version:\n      id: ${version}\n      tags:\n        directory: deployable\n`,
+    );
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const osFile = ['--os-version-file', join(work, 'os', 'redhat-release')];
+    const missing = await p2(['launch', 'version.yaml', ...common(), '--no-start', ...osFile]);
+    expect(missing.code).toBe(ExitCode.FAILURE);
+    expect(missing.err).toContain('no artifact registry');
+    expect(missing.err).toContain('--artifact-registry-url');
+
+    const r = await p2([
+      ...['launch', 'version.yaml', ...common(), '--no-start', '--json'],
+      ...['-r', base, ...osFile],
+    ]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    const result = JSON.parse(r.out);
+    expect(result.launchables[0]).toMatchObject({
+      id: 'app',
+      installDir: join(work, 'pods', `${podId}-v`, 'app', 'installs', `app_${version}`),
+      location: `${base}/hello_${version}.tar.gz`,
+    });
+    expect(discoveries).toEqual([
+      `/discover/${podId}-v?directory=deployable&artifact_name=app&os=CentOS&os_version=7.4.1708&version=${version}`,
+    ]);
+    await rm(join(work, 'pods', `${podId}-v`), { recursive: true, force: true });
   });
 });

@@ -22,6 +22,7 @@ import {
 } from '@p2/cli-kit';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { type LocalLaunch, launchPod } from '@p2/host-agent';
+import { NESTED_HELP, PARENT_HELP } from '../pod-control/index.js';
 
 function runAsMinUid(text: string): number {
   const uid = parseWholeNumber(text, 0);
@@ -65,7 +66,17 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
       'lowest uid of an existing account pods may run as (pod users p2 created excepted)',
       '1000',
     )
+    .option(
+      '-r, --artifact-registry-url <url>',
+      "artifact registry that resolves version: launchables (the manifest's artifact_registry wins)",
+    )
+    .option(
+      '--os-version-file <file>',
+      'release file the registry is told the OS from (default: /etc/redhat-release, else /etc/os-release)',
+    )
     .option('--no-cgroups', 'run without cgroup limits even if cgroups are available')
+    .option('--nested-cgroups', NESTED_HELP)
+    .option('--cgroup-parent <path>', PARENT_HELP)
     .option('--json', 'print JSON')
     .action(
       run(ctx, async (source, options) => {
@@ -83,12 +94,26 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
             podRoot: resolve(ctx.cwd, options.podRoot),
             serviceRoot: resolve(ctx.cwd, options.serviceRoot),
             start: options.start,
-            ...(options.keyring ? { keyring: resolve(ctx.cwd, options.keyring) } : {}),
-            authorizedDeployers: options.allowedUser,
+            ...(options.keyring
+              ? {
+                  auth: {
+                    type: 'keyring' as const,
+                    keyring: resolve(ctx.cwd, options.keyring),
+                    authorizedDeployers: options.allowedUser,
+                  },
+                }
+              : {}),
             runAsMinUid: minUid,
             allowRunAs: options.allowRunAs,
             localArtifactDirs: options.allowLocalDir.map((dir) => resolve(ctx.cwd, dir)),
             cgroups: options.cgroups,
+            ...(options.artifactRegistryUrl
+              ? { artifactRegistryUrl: options.artifactRegistryUrl }
+              : {}),
+            ...(options.osVersionFile
+              ? { osVersionFile: resolve(ctx.cwd, options.osVersionFile) }
+              : {}),
+            cgroupNaming: { nested: options.nestedCgroups === true, parent: options.cgroupParent },
             ...(bar ? { onProgress: (id, p) => bar.update(id, p) } : {}),
           });
         } finally {
@@ -99,7 +124,7 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
             `${style.green(ctx.io, r.started ? 'launched' : 'installed')} ${r.pod} (${r.sha.slice(0, 12)}) in ${r.podHome}`,
             ...r.launchables.map(
               (l) =>
-                `  ${l.id}  ${l.installDir}${l.alreadyInstalled ? style.dim(ctx.io, '  (already installed)') : ''}`,
+                `  ${l.id}  ${l.installDir}${l.alreadyInstalled ? style.dim(ctx.io, '  (already installed)') : l.location ? style.dim(ctx.io, `  (from ${l.location})`) : ''}`,
             ),
             ...r.services.map((s) => `  service ${s}`),
             ...(r.cgroups

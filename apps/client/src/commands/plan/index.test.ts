@@ -1,4 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ExitCode } from '@p2/cli-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +87,47 @@ describe('p2 plan', () => {
     ).toBe(true);
     const same = await h.p2(['plan', 'running.yaml', '--node', 'n1']);
     expect(same.out).toMatch(/^no changes: p2t-plan on n1 already runs/);
+  });
+
+  it('shows where the artifact registry says a version: launchable is, or why it cannot say', async () => {
+    const registry = createServer((req, res) => {
+      const known = req.url?.includes('version=v7') && req.url.includes('os=CentOS');
+      res.writeHead(known ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(known ? '{"location":"https://blobs.local/app_v7.tar.gz"}' : '{}');
+    });
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(registry.address() as AddressInfo).port}`;
+      await copyFile(
+        new URL('../../../../../fixtures/p2/os/redhat-release', import.meta.url),
+        join(h.dir, 'redhat-release'),
+      );
+      await writeFile(
+        join(h.dir, 'versioned.yaml'),
+        'id: p2t-plan-v\nlaunchables:\n  app:\n    launchable_type: hoist\n    version:\n      id: v7\n',
+      );
+      const plan = (...extra: string[]) =>
+        h.p2(['plan', 'versioned.yaml', '--node', 'n1', '--pod-root', '/nonexistent', ...extra]);
+      const osFile = ['--os-version-file', join(h.dir, 'redhat-release')];
+      const found = await plan('-r', url, ...osFile);
+      expect(found.code, found.err).toBe(ExitCode.OK);
+      expect(found.out).toContain(
+        `artifact registry:\n  app v7: https://blobs.local/app_v7.tar.gz (from ${url})`,
+      );
+      const json = JSON.parse((await plan('-r', url, ...osFile, '--json')).out);
+      expect(json.launchables[0].resolved).toEqual({
+        registry: url,
+        location: 'https://blobs.local/app_v7.tar.gz',
+      });
+      const none = await plan(...osFile);
+      expect(none.code).toBe(ExitCode.OK);
+      expect(none.out).toContain(
+        'app v7: cannot resolve: launchable app names version "v7" but no artifact registry',
+      );
+      expect(none.out).toContain('hint: set the preparer');
+    } finally {
+      await new Promise((r) => registry.close(r));
+    }
   });
 
   it('refuses an invalid manifest', async () => {

@@ -3,6 +3,7 @@
  * is scheduled, against reality in the store (and the installs on disk when the pod root is here).
  * The plan is the host agent's own (`planDeploy`, from the deploy's step decisions).
  */
+import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import {
   type CliContext,
@@ -53,6 +54,18 @@ function render(io: Io, plan: PodPlan): string {
       ),
     );
   }
+  const resolved = plan.launchables.filter((l) => l.resolved !== undefined);
+  if (resolved.length > 0) {
+    lines.push('', 'artifact registry:');
+    for (const l of resolved) {
+      const r = l.resolved ?? {};
+      lines.push(
+        r.location !== undefined
+          ? `  ${l.id} ${l.version}: ${r.location}${r.registry ? style.dim(io, ` (from ${r.registry})`) : ''}`
+          : `  ${l.id} ${l.version}: ${style.red(io, 'cannot resolve')}: ${r.error?.message ?? ''}${r.error?.hint ? `\n    hint: ${r.error.hint}` : ''}`,
+      );
+    }
+  }
   if (plan.changes.length > 0) {
     lines.push(
       '',
@@ -75,6 +88,14 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
         'pod root to look for installed versions, when it is on this machine',
         '/data/pods',
       )
+      .option(
+        '-r, --artifact-registry-url <url>',
+        "artifact registry the host resolves version: launchables through (the manifest's artifact_registry wins)",
+      )
+      .option(
+        '--os-version-file <file>',
+        "release file giving the host's OS for the registry (default: this machine's /etc/redhat-release, else /etc/os-release)",
+      )
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (file, options) => {
@@ -86,7 +107,20 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
         reality: await read(new PodTree(store, 'reality')),
         intent: await read(new PodTree(store, 'intent')),
       }));
-      const plan = await planDeploy({ manifest, node, reality, intent, podRoot: options.podRoot });
+      const plan = await planDeploy({
+        manifest,
+        node,
+        reality,
+        intent,
+        podRoot: options.podRoot,
+        // version: launchables are looked up as the host would (registry, OS release file).
+        registry: {
+          ...(options.artifactRegistryUrl ? { artifactRegistry: options.artifactRegistryUrl } : {}),
+          ...(options.osVersionFile
+            ? { osVersionFile: resolve(ctx.cwd, options.osVersionFile) }
+            : {}),
+        },
+      });
       emit(ctx.io, options, plan, (p) => render(ctx.io, p));
     }),
   );

@@ -14,6 +14,12 @@ const VERBS: Record<PodAction, string> = {
   stop: 'Halt an installed pod: bin/disable, then stop its services; it stays down (P2: p2-stop)',
   restart: 'Halt and launch an installed pod again (P2: p2-restart)',
 };
+/** The preparer's cgroup settings, which a pod launched here should share. */
+export const NESTED_HELP =
+  "name the pod's cgroups p2/<node>/<pod>/<launchable>, as the preparer's params.nested_cgroups (default: P2's flat <pod>__<launchable>)";
+export const PARENT_HELP =
+  "the existing cgroup pod cgroups are under, as the preparer's cgroup_parent (default: each controller's mount)";
+
 const DONE: Record<PodAction, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
 
 export function registerPodControlCommands(program: Command, ctx: CliContext): void {
@@ -30,6 +36,8 @@ export function registerPodControlCommands(program: Command, ctx: CliContext): v
         'the runit service directory runsvdir watches',
         '/var/service',
       )
+      .option('--nested-cgroups', NESTED_HELP)
+      .option('--cgroup-parent <path>', PARENT_HELP)
       .option('--json', 'print JSON')
       .action(
         run(ctx, async (pod, options) => {
@@ -38,6 +46,7 @@ export function registerPodControlCommands(program: Command, ctx: CliContext): v
             podRoot: resolve(ctx.cwd, options.podRoot),
             serviceRoot: resolve(ctx.cwd, options.serviceRoot),
             ...(options.uuid ? { uniqueKey: options.uuid } : {}),
+            cgroupNaming: { nested: options.nestedCgroups === true, parent: options.cgroupParent },
           });
           emit(ctx.io, options, result, (r) =>
             [
@@ -62,6 +71,7 @@ export function registerPodControlCommands(program: Command, ctx: CliContext): v
     .option('--node-name <node>', 'node name for cgroups and env (default: this host)')
     .option('--pod-root <dir>', 'where pods live', '/data/pods')
     .option('--service-root <dir>', 'the runit service directory runsvdir watches', '/var/service')
+    .option('--cgroup-parent <path>', PARENT_HELP)
     .option('--json', 'print JSON')
     .action(
       run(ctx, async (options) => {
@@ -71,6 +81,7 @@ export function registerPodControlCommands(program: Command, ctx: CliContext): v
           serviceRoot: resolve(ctx.cwd, options.serviceRoot),
           pods: options.pod,
           exclude: options.exclude,
+          cgroupNaming: { parent: options.cgroupParent },
           dryRun: options.dryRun === true,
         });
         emit(ctx.io, options, result, (r) =>

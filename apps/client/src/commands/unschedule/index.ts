@@ -70,6 +70,11 @@ export function registerUnscheduleCommand(program: Command, ctx: CliContext): vo
           ExitCode.INVALID_INPUT,
           `error: pod ${pod} on ${done.node} belongs to replication controller ${done.rc}; it would be scheduled again\nhint: pass --deallocate to also lower its replica count, or --force to remove only this pod`,
         );
+      if (done.outcome === 'orphan')
+        throw new CliExit(
+          ExitCode.INVALID_INPUT,
+          `error: pod ${pod} on ${done.node} names replication controller ${done.rc}, which no longer exists\nhint: pass --force to remove the orphaned pod`,
+        );
       const result: UnscheduleResult = {
         pod_id: done.podId,
         pod_unique_key: done.uniqueKey,

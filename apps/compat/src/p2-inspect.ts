@@ -1,0 +1,4 @@
+import { buildInspect } from './commands/inspect/index.js';
+import { main } from './run.js';
+
+main(buildInspect);

@@ -1,0 +1,4 @@
+import { buildLaunch } from './commands/launch/index.js';
+import { main } from './run.js';
+
+main(buildLaunch);

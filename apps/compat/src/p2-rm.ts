@@ -1,0 +1,4 @@
+import { buildRm } from './commands/rm/index.js';
+import { main } from './run.js';
+
+main(buildRm);

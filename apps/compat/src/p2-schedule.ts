@@ -1,0 +1,4 @@
+import { buildSchedule } from './commands/schedule/index.js';
+import { main } from './run.js';
+
+main(buildSchedule);
