@@ -15,6 +15,7 @@ import { registerKeyringCommand } from './commands/keyring/index.js';
 import { registerKvCommand } from './commands/kv/index.js';
 import { registerLabelCommand } from './commands/label/index.js';
 import { registerLaunchCommand } from './commands/launch/index.js';
+import { registerLogBridgeCommand } from './commands/log-bridge/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
 import { registerPodControlCommands } from './commands/pod-control/index.js';
@@ -32,6 +33,8 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   const program = new Command('p2')
     .description('Deploy and inspect pods on hosts run by p2-preparer.')
     .showHelpAfterError('(run with --help for usage)')
+    // `p2 log-bridge … EXEC -x` leaves EXEC's options to EXEC.
+    .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) })
     .exitOverride();
   // Registration order is the order `p2 --help` lists the commands in.
@@ -52,6 +55,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerExecCommand(program, ctx);
   registerHooksCommand(program, ctx);
   registerCgroupInfoCommand(program, ctx);
+  registerLogBridgeCommand(program, ctx);
   registerWipeRealityCommand(program, ctx);
   registerKvCommand(program, ctx);
   registerRcCommand(program, ctx);

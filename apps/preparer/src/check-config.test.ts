@@ -39,8 +39,23 @@ describe('p2-preparer --check-config', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^KEY +FROM +WHAT p2 DOES$/m);
     expect(stdout).toMatch(/^node_name +P2 +implemented$/m);
-    expect(stdout).toMatch(/^log_exec +P2 +ignored: .+$/m);
+    for (const key of ['log_exec', 'finish_exec', 'extra_log_destinations'])
+      expect(stdout).toMatch(new RegExp(`^${key} +P2 +implemented$`, 'm'));
+    expect(stdout).not.toMatch(/ignored/);
     expect(stdout).toMatch(/valid; the preparer starts with it/);
+  });
+
+  it('refuses an extra log destination type p2 cannot send to, with the reason', async () => {
+    const file = join(dir, 'syslog.yaml');
+    await writeFile(
+      file,
+      'preparer:\n  auth: {type: none}\n  extra_log_destinations:\n  - {type: syslog, path: /dev/log}\n',
+    );
+    const { code, stderr } = await check(file);
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      'preparer.extra_log_destinations[0].type: expected socket (a unix socket: the only destination type P2 had), found "syslog"',
+    );
   });
 
   it('names an unknown key with what it most likely meant, exits 1, and says so in JSON', async () => {

@@ -5,8 +5,14 @@
 import { parseArgs } from 'node:util';
 import { ExitCode, formatError, processIo, table } from '@p2/cli-kit';
 import { P2Error } from '@p2/errors';
-import { checkPreparerConfigFile, loadPreparerConfig, pinoLevel } from '@p2/preparer-config';
-import pino from 'pino';
+import { openSocketLogDestination } from '@p2/logs';
+import {
+  checkPreparerConfigFile,
+  loadPreparerConfig,
+  type PreparerConfig,
+  pinoLevel,
+} from '@p2/preparer-config';
+import pino, { type Logger } from 'pino';
 import { startPreparer } from './main.js';
 
 const usage = `Usage: p2-preparer [--config FILE]
@@ -46,6 +52,33 @@ function checkConfig(file: string, json: boolean): number {
   return report.valid ? ExitCode.OK : ExitCode.FAILURE;
 }
 
+/**
+ * The preparer's logger: JSON lines on stdout and, for each of `extra_log_destinations`, on a unix
+ * socket (one connection per entry, as P2 did). A socket that is absent or slow never holds the
+ * preparer up: its entries are dropped, counted, and a warning says so (at most once a minute).
+ */
+async function createLogger(config: PreparerConfig): Promise<Logger> {
+  const level = pinoLevel(config.logLevel);
+  const options = { name: 'p2-preparer', level, base: { node: config.nodeName } };
+  if (config.extraLogDestinations.length === 0) return pino(options);
+  let logger: Logger | undefined;
+  const sockets = await Promise.all(
+    config.extraLogDestinations.map(({ path }) =>
+      openSocketLogDestination(path, {
+        onDrop: (drop) => logger?.warn(drop, 'extra log destination dropped log entries'),
+      }),
+    ),
+  );
+  logger = pino(
+    options,
+    pino.multistream([
+      { level, stream: pino.destination(1) },
+      ...sockets.map((stream) => ({ level, stream })),
+    ]),
+  );
+  return logger;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -64,11 +97,7 @@ async function main(): Promise<number> {
   let logger = pino({ name: 'p2-preparer' });
   try {
     const config = loadPreparerConfig(values.config ?? process.env.CONFIG_PATH);
-    logger = pino({
-      name: 'p2-preparer',
-      level: pinoLevel(config.logLevel),
-      base: { node: config.nodeName },
-    });
+    logger = await createLogger(config);
     const running = await startPreparer(config, { logger });
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);

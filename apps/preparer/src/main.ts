@@ -101,6 +101,12 @@ export async function startPreparer(
     ...(config.requireFile ? { requireFile: config.requireFile } : {}),
     maxLaunchableDiskUsage: config.maxLaunchableDiskUsage,
     runAs: config.runAs,
+    // log_exec, log_bridge_blacklist, finish_exec: written into each service at its next launch.
+    serviceHelpers: {
+      ...(config.logExec ? { logExec: config.logExec } : {}),
+      logBridgeBlacklist: config.logBridgeBlacklist,
+      ...(config.finishExec ? { finishExec: config.finishExec } : {}),
+    },
     logger: log.child({ component: 'pods' }),
   });
   if (config.artifactRegistryUrl) {

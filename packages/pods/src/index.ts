@@ -36,5 +36,6 @@ export type {
   PodHostOptions,
   PodLogger,
   PodRef,
+  ServiceHelpers,
   ServiceState,
 } from './types.js';

@@ -327,6 +327,12 @@ async function serviceSpecs(
       naming: layout.uniqueKey ? 'uuid' : 'legacy',
     });
     const cgroupProcsFiles = procs.get(launchableId) ?? [];
+    const helpers = ctx.options.serviceHelpers;
+    // An empty log_exec is no log command; blacklisted pods get plain svlogd.
+    const logExec =
+      helpers?.logExec?.length && !helpers.logBridgeBlacklist?.includes(manifest.id)
+        ? helpers.logExec
+        : undefined;
     for (const entry of entryPoints) {
       const name = layout.serviceName(launchableId, entry.relativePath);
       const clash = owners.get(name);
@@ -338,6 +344,17 @@ async function serviceSpecs(
         );
       }
       owners.set(name, `${launchableId}:${entry.relativePath}`);
+      // Who the output is from, for the log and finish commands; nothing from the pod's env dirs.
+      const helperEnv: Record<string, string> = {
+        POD_ID: manifest.id,
+        ...(layout.uniqueKey ? { POD_UNIQUE_KEY: layout.uniqueKey } : {}),
+        POD_HOME: layout.home,
+        LAUNCHABLE_ID: launchableId,
+        ENTRY_POINT: entry.relativePath,
+        P2_SERVICE: name,
+        P2_NODE: ctx.nodeName,
+      };
+      const logUser = ctx.options.logUser ?? 'nobody';
       specs.push({
         launchableId,
         spec: {
@@ -359,6 +376,11 @@ async function serviceSpecs(
             stanza.restartPolicy === '' || stanza.restartPolicy === 'always' ? 'always' : 'never',
           restartTimeoutMs: manifest.restartTimeoutSeconds(launchableId) * 1000,
           ...(ctx.options.requireFile ? { requireFile: ctx.options.requireFile } : {}),
+          log: { user: logUser, ...(logExec ? { command: logExec, env: helperEnv } : {}) },
+          ...(helpers?.finishExec
+            ? { finish: { command: helpers.finishExec, user: logUser, env: helperEnv } }
+            : {}),
+          keepHelpers: helpers === undefined,
         },
       });
     }

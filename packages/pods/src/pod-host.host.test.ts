@@ -26,10 +26,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { detectCgroups } from '@p2/cgroups';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
-import { RunsvDir, readStatus } from '@p2/runit';
+import { RunsvDir, readStatus, restart } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanUpHostTest, freePort } from '../../../test-support/host-test.js';
+import { until } from '../../../test-support/until.js';
 import type { PodError } from './errors.js';
 import { PodHost } from './pod-host.js';
 
@@ -469,5 +470,130 @@ describe('PodHost holds the privilege boundary against its own pods', () => {
       await chmod(work, 0o755);
       await run('pkill', ['-f', '^sleep 1234$']).catch(() => undefined);
     }
+  });
+});
+
+describe("PodHost runs the host's log and finish commands (log_exec, log_bridge_blacklist, finish_exec)", () => {
+  const logged = `p2t-lg-${suffix}`;
+  const plain = `p2t-bl-${suffix}`;
+  const dirOf = (id: string) => join(work, 'service', `${id}__app__launch`);
+  const mainOf = (id: string) => join(dirOf(id), 'log/main');
+
+  function podManifest(id: string, location: string): Manifest {
+    return new ManifestBuilder()
+      .setId(id)
+      .setLaunchable('app', { launchableType: 'hoist', location, restartTimeout: '5s' })
+      .build();
+  }
+
+  afterAll(async () => {
+    for (const id of [logged, plain]) {
+      await host.uninstall({ podId: id }).catch(() => undefined);
+      if (await findUser(id)) await removeUser(id, { removeGroup: true });
+    }
+  });
+
+  it('pipes each service through log_exec as nobody, with who it is but none of its secrets; blacklisted pods get svlogd', async () => {
+    // What the log command got, who ran it and with what environment, in ./main (nobody's 0700).
+    const logCommand = join(work, 'log-to-file');
+    await writeFile(
+      logCommand,
+      '#!/bin/sh\n{ id -u; env; } > ./main/context\nexec cat >> ./main/got\n',
+      { mode: 0o755 },
+    );
+    const finishCommand = join(work, 'finish-to-file');
+    await writeFile(
+      finishCommand,
+      '#!/bin/sh\necho "$(id -u) $P2_SERVICE $1" >> ./log/main/exits\n',
+      {
+        mode: 0o755,
+      },
+    );
+    // A hostile pod: binary garbage, a 1 MiB line without a newline, then a line we look for.
+    const hostile = await customArtifact('hostile-output', {
+      'bin/launch':
+        '#!/bin/sh\necho "first line"\nhead -c 65536 /dev/urandom\nhead -c 1048576 /dev/zero | tr "\\0" x\necho\necho "after the garbage"\nexec sleep 1000\n',
+    });
+    const helpers = {
+      logExec: [logCommand],
+      logBridgeBlacklist: [plain],
+      finishExec: [finishCommand],
+    };
+    const configured = new PodHost({
+      podRoot: join(work, 'pods'),
+      nodeName: node,
+      runsvdir,
+      cgroups: cgroupsAvailable ? await detectCgroups() : false,
+      serviceHelpers: helpers,
+    });
+    for (const id of [logged, plain]) {
+      await configured.install(podManifest(id, hostile.url));
+      await configured.launch(podManifest(id, hostile.url));
+    }
+
+    const got = await until('the last line through the log command', async () => {
+      const bytes = await readFile(join(mainOf(logged), 'got'));
+      return bytes.includes('after the garbage\n') ? bytes : undefined;
+    });
+    expect(got.subarray(0, 11).toString()).toBe('first line\n');
+    expect(got.length).toBeGreaterThan(65536 + 1048576);
+    const context = (await readFile(join(mainOf(logged), 'context'), 'utf8')).split('\n');
+    expect(context[0]).toBe('65534');
+    expect(context).toEqual(
+      expect.arrayContaining([
+        `POD_ID=${logged}`,
+        `POD_HOME=${host.layout({ podId: logged }).home}`,
+        'LAUNCHABLE_ID=app',
+        'ENTRY_POINT=bin/launch',
+        `P2_SERVICE=${logged}__app__launch`,
+        `P2_NODE=${node}`,
+      ]),
+    );
+    // The pod's env dirs (its config path, its secrets) are the pod's alone.
+    expect(context.filter((l) => /^(CONFIG_PATH|HOME|POD_DATA_DIR)=/.test(l))).toEqual([]);
+    const logPid = (await readStatus(dirOf(logged))).log?.pid as number;
+    expect(await readFile(`/proc/${logPid}/status`, 'utf8')).toMatch(
+      /\nUid:\t65534\t65534\t65534\t65534\n/,
+    );
+
+    // The blacklisted pod: plain svlogd, which got its lines too.
+    expect(await readFile(join(dirOf(plain), 'log/run'), 'utf8')).toContain(
+      'exec chpst -u nobody svlogd -tt ./main',
+    );
+    await until('svlogd line', async () =>
+      (await readFile(join(mainOf(plain), 'current'), 'utf8')).includes('after the garbage')
+        ? true
+        : undefined,
+    );
+
+    // finish_exec runs after an exit, as nobody.
+    await restart(dirOf(logged), { timeoutMs: 5000 });
+    const exits = await until('finish command', async () =>
+      readFile(join(mainOf(logged), 'exits'), 'utf8'),
+    );
+    expect(exits.split('\n')[0]).toMatch(new RegExp(`^65534 ${logged}__app__launch -1$`));
+
+    // A changed log_exec takes effect at the pod's next launch: the log service is restarted.
+    const second = join(work, 'log-to-file-2');
+    await writeFile(second, '#!/bin/sh\nexec cat >> ./main/got-2\n', { mode: 0o755 });
+    const changed = new PodHost({
+      podRoot: join(work, 'pods'),
+      nodeName: node,
+      runsvdir,
+      cgroups: cgroupsAvailable ? await detectCgroups() : false,
+      serviceHelpers: { ...helpers, logExec: [second] },
+    });
+    await changed.launch(podManifest(logged, hostile.url));
+    const newLogPid = (await readStatus(dirOf(logged))).log?.pid as number;
+    expect(newLogPid).not.toBe(logPid);
+    await until('lines through the new log command', async () =>
+      (await readFile(join(mainOf(logged), 'got-2'), 'utf8')).includes('after the garbage')
+        ? true
+        : undefined,
+    );
+    // A tool that does not read the preparer's config (p2 restart) keeps the log command.
+    await host.launch(podManifest(logged, hostile.url));
+    expect(await readFile(join(dirOf(logged), 'log/run'), 'utf8')).toContain(second);
+    expect((await readStatus(dirOf(logged))).log?.pid).toBe(newLogPid);
   });
 });

@@ -80,9 +80,34 @@ export interface PodHostOptions {
   maxDisableMs?: number;
   /** Which accounts pods may run as (see {@link RunAsPolicy}). @default { minUid: 1000, allow: {} } */
   runAs?: RunAsPolicy;
-  /** The user svlogd writes service logs as; no pod may run as it. @default 'nobody' */
+  /**
+   * The user every service's log command (svlogd, or `serviceHelpers.logExec`) and finish command
+   * run as; no pod may run as it. @default 'nobody'
+   */
   logUser?: string;
+  /**
+   * The host's log and finish commands for every pod service (the preparer's `log_exec`,
+   * `log_bridge_blacklist`, `finish_exec`), written at each launch. Undefined: services keep the
+   * ones they have and new services get svlogd and none — for tools that do not read the
+   * preparer's config (`p2 restart`, `p2 launch`), so they never undo it.
+   */
+  serviceHelpers?: ServiceHelpers;
   logger?: PodLogger;
+}
+
+/**
+ * The log and finish commands of every pod service. Both run as the log user (never root, never
+ * the pod's user), with only this environment (and `PATH`): `POD_ID`, `POD_UNIQUE_KEY` (uuid pods),
+ * `POD_HOME`, `LAUNCHABLE_ID`, `ENTRY_POINT`, `P2_SERVICE` (the runit service), `P2_NODE`. Never
+ * the pod's env dirs: they hold the pod's secrets, readable by its user alone.
+ */
+export interface ServiceHelpers {
+  /** Log command in place of svlogd (`log_exec`); stdin is the service's output. @default svlogd */
+  logExec?: string[];
+  /** Pods (by id) whose services get plain svlogd anyway (`log_bridge_blacklist`). @default [] */
+  logBridgeBlacklist?: string[];
+  /** Run after each exit of a service, with its exit code and wait status (`finish_exec`). */
+  finishExec?: string[];
 }
 
 export interface PodRef {

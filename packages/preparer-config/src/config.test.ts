@@ -25,13 +25,36 @@ describe('parsePreparerConfig', () => {
     expect(config.podRoot).toBe('/data/pods');
     expect(config.maxLaunchableDiskUsage).toBe(10 * 2 ** 30);
     expect(config.hooksManifest).toBeUndefined();
-    // P2's sample sets three keys p2 accepts without acting on them; each is reported with why.
-    expect(config.ignoredKeys.map((k) => k.key)).toEqual([
-      'extra_log_destinations',
-      'log_exec',
-      'finish_exec',
+    expect(config.finishExec).toEqual(['touch', '/tmp/process_did_finish']);
+    expect(config.extraLogDestinations).toEqual([
+      { type: 'socket', path: '/var/log/p2-socket.out' },
     ]);
-    expect(config.ignoredKeys.every((k) => k.reason.length > 10)).toBe(true);
+    // Every key of P2's sample is acted on.
+    expect(config.ignoredKeys).toEqual([]);
+  });
+
+  it('refuses an extra log destination p2 cannot send to, saying what it wants', () => {
+    const base = 'preparer:\n  auth: {type: none}\n  extra_log_destinations:\n';
+    for (const [entry, message] of [
+      [
+        '  - {type: syslog, path: /dev/log}',
+        /extra_log_destinations\[0\]\.type: expected socket \(a unix socket/,
+      ],
+      [
+        '  - {type: socket, path: relative.sock}',
+        /extra_log_destinations\[0\]\.path: expected the absolute path/,
+      ],
+      ['  - {type: socket}', /extra_log_destinations\[0\]\.path/],
+      [
+        '  - {type: socket, path: /x.sock, mode: 1}',
+        /extra_log_destinations\[0\]\.mode: expected only type and path/,
+      ],
+      ['  - /var/log/p2.sock', /extra_log_destinations\[0\]: expected a mapping/],
+    ] as const)
+      expect(() => parsePreparerConfig(`${base}${entry}\n`)).toThrow(message);
+    expect(parsePreparerConfig('preparer:\n  auth: {type: none}\n').extraLogDestinations).toEqual(
+      [],
+    );
   });
 
   it('applies P2 defaults and derives the store URL', () => {

@@ -20,7 +20,9 @@ import {
   artifactAuth,
   artifactRegistryUrl,
   deployerAuth,
+  type LogDestination,
   localArtifactDirs,
+  logDestinations,
   osVersionFile,
   type ReplayGuardSettings,
   replayGuard,
@@ -51,8 +53,18 @@ export interface PreparerConfig {
   logLevel: string;
   /** Bytes of installs kept per launchable before pruning. @default 10 GiB */
   maxLaunchableDiskUsage: number;
+  /**
+   * `log_exec`: every pod service's log command, run as the log user (nobody) in place of svlogd,
+   * with the service's output on stdin; undefined (or empty): svlogd. Taken by each pod at its
+   * next deploy.
+   */
   logExec?: string[];
+  /** `log_bridge_blacklist`: pods whose services get plain svlogd whatever `logExec` says. */
   logBridgeBlacklist: string[];
+  /** `finish_exec`: run as the log user after each exit of a pod service, with its exit code and status. */
+  finishExec?: string[];
+  /** `extra_log_destinations`: unix sockets the preparer's own log entries also go to. */
+  extraLogDestinations: LogDestination[];
   /**
    * `artifact_registry_url`: the http(s) registry `version:` launchables are resolved through
    * (a manifest's `artifact_registry` wins).
@@ -250,6 +262,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     logLevel: r.string('log_level') ?? 'info',
     maxLaunchableDiskUsage,
     logBridgeBlacklist: r.strings('log_bridge_blacklist'),
+    extraLogDestinations: logDestinations(raw, where),
     hooksRequired: r.strings('hooks_required'),
     readOnlyDeploys: r.bool('read_only_deploys', false),
     readOnlyWhitelist: r.strings('read_only_whitelist'),
@@ -285,6 +298,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     podWhitelistFile: r.string('pod_whitelist_file'),
     statusSocket: r.string('status_socket'),
     logExec: raw.log_exec === undefined ? undefined : r.strings('log_exec'),
+    finishExec: raw.finish_exec === undefined ? undefined : r.strings('finish_exec'),
     artifactRegistryUrl: artifactRegistryUrl(r, where),
     osVersionFile: osVersionFile(r, where),
     healthCheckHost: r.string('health_check_host'),

@@ -27,5 +27,5 @@ export {
   type PreparerKeyReport,
 } from './keys.js';
 export { parseSize } from './reader.js';
-export type { ArtifactAuthConfig, ReplayGuardSettings } from './sections.js';
+export type { ArtifactAuthConfig, LogDestination, ReplayGuardSettings } from './sections.js';
 export { type ClientTlsFiles, readClientTlsFiles } from './tls.js';

@@ -59,16 +59,16 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   run_as_allow: done('p2'),
   replay_guard: done('p2'),
   cgroup_parent: done('p2'),
-  // Read and validated, but nothing uses the value yet.
-  log_exec: ignored("validated; every pod's log service runs svlogd as nobody"),
-  log_bridge_blacklist: ignored('validated; without log_exec every pod already gets plain svlogd'),
+  log_exec: done(),
+  log_bridge_blacklist: done(),
+  extra_log_destinations: done(),
+  finish_exec: done(),
   artifact_registry_url: done(),
   cert_file: done(),
   key_file: done(),
   hooks_manifest: done(),
   // P2 features p2 does not have.
   http2: ignored('p2 speaks HTTP/1.1 to the store'),
-  extra_log_destinations: ignored('socket log destinations are not implemented'),
   docker_host: ignored('p2 runs no docker pods'),
   container_json_key_file: ignored('p2 runs no docker pods'),
   docker_image_directory_whitelist: ignored('p2 runs no docker pods'),
@@ -82,7 +82,6 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   ),
   http_timeout: ignored('it had no effect in P2 either'),
   idle_conn_timeout: ignored("the HTTP client's idle timeout is fixed"),
-  finish_exec: ignored("every service's finish script records its exit for the preparer"),
 });
 
 /** Every name `params:` accepts (spec 02 §1.2); any other name is refused. */

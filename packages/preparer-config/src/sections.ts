@@ -172,3 +172,42 @@ export function runAsAllow(r: Reader, where: string): Record<string, string[]> {
   }
   return allow;
 }
+
+/** One of `extra_log_destinations`: a unix socket the preparer's log entries also go to. */
+export interface LogDestination {
+  type: 'socket';
+  /** Absolute path of the unix socket; each entry is sent on a connection of its own. */
+  path: string;
+}
+
+/**
+ * `extra_log_destinations: [{type: socket, path: /abs/path}, …]`. P2 logged and skipped a type it
+ * did not know; p2 refuses it, so a destination that would receive nothing is found at once.
+ * @internal
+ */
+export function logDestinations(raw: Raw, where: string): LogDestination[] {
+  const list = raw.extra_log_destinations;
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list))
+    throw invalid(where, 'extra_log_destinations', 'a list of {type, path}', list);
+  return list.map((entry: unknown, i) => {
+    const key = `extra_log_destinations[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      throw invalid(where, key, 'a mapping {type, path}', entry);
+    const fields = entry as Raw;
+    const unknown = Object.keys(fields).find((k) => k !== 'type' && k !== 'path');
+    if (unknown !== undefined)
+      throw invalid(where, `${key}.${unknown}`, 'only type and path', unknown);
+    if (fields.type !== 'socket')
+      throw invalid(
+        where,
+        `${key}.type`,
+        'socket (a unix socket: the only destination type P2 had)',
+        fields.type,
+      );
+    const path = fields.path;
+    if (typeof path !== 'string' || !path.startsWith('/') || path.endsWith('/'))
+      throw invalid(where, `${key}.path`, 'the absolute path of a unix socket', path);
+    return { type: 'socket', path };
+  });
+}

@@ -43,7 +43,7 @@ export {
   type WrittenService,
   writeService,
 } from './service.js';
-export type { LogSpec, RestartPolicy, ServiceIdentity, ServiceSpec } from './spec.js';
+export type { FinishSpec, LogSpec, RestartPolicy, ServiceIdentity, ServiceSpec } from './spec.js';
 export {
   type ExitRecord,
   isSupervised,

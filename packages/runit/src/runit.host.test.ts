@@ -384,6 +384,89 @@ describe('RunsvDir with real runit', () => {
     }
   });
 
+  it('runs a log command and a finish command as nobody, with only the environment given', async () => {
+    // The log command writes what it gets, who it is and its environment into ./main (nobody's).
+    await mkdir(join(base, 'bin'), { recursive: true });
+    const logCommand = join(base, 'bin', 'log-to-file');
+    await writeFile(
+      logCommand,
+      '#!/bin/sh\nid -u > ./main/uid\nenv > ./main/env\nexec cat >> ./main/got\n',
+      { mode: 0o755 },
+    );
+    const finishCommand = join(base, 'bin', 'finish-to-file');
+    await writeFile(
+      finishCommand,
+      '#!/bin/sh\necho "$(id -u) $POD_ID $*" >> ./log/main/finished\n',
+      { mode: 0o755 },
+    );
+    const entry = await app('logged', 'echo "first line"; echo "second line"; exit 7');
+    const spec = {
+      name: `p2t-logcmd-${suffix}__app__launch`,
+      entryPoint: entry,
+      user: userName,
+      restartPolicy: 'never' as const,
+      log: { command: [logCommand], env: { POD_ID: 'p2t-logcmd', LAUNCHABLE_ID: 'app' } },
+      finish: { command: [finishCommand], env: { POD_ID: 'p2t-logcmd' } },
+    };
+    process.env.P2T_SUPERVISOR_SECRET = 'never-for-helpers';
+    const installed = await runsvdir.install(spec);
+    delete process.env.P2T_SUPERVISOR_SECRET;
+    const main = join(installed.dir, 'log/main');
+    await runsvdir.startService(installed.name, { timeoutMs: 5000 });
+    const got = await until('both lines through the log command', async () => {
+      const text = await readFile(join(main, 'got'), 'utf8');
+      return text.includes('second line') ? text : undefined;
+    });
+    expect(got).toBe('first line\nsecond line\n');
+    expect(await readFile(join(main, 'uid'), 'utf8')).toBe('65534\n');
+    const env = await readFile(join(main, 'env'), 'utf8');
+    expect(env).toContain('POD_ID=p2t-logcmd\n');
+    expect(env).toContain('LAUNCHABLE_ID=app\n');
+    // Nothing of whoever started runsvdir (the preparer) reaches the log command.
+    expect(env).not.toContain('P2T_SUPERVISOR_SECRET');
+    expect(env).not.toContain('VITEST');
+    const logPid = (await readStatus(installed.dir)).log?.pid as number;
+    expect(await readFile(`/proc/${logPid}/status`, 'utf8')).toMatch(
+      /\nUid:\t65534\t65534\t65534\t65534\n/,
+    );
+    // The finish command ran after the exit was recorded, as nobody, with runit's arguments.
+    const finished = await until('finish command', async () =>
+      readFile(join(main, 'finished'), 'utf8'),
+    );
+    expect(finished).toBe('65534 p2t-logcmd 7 0\n');
+    expect((await readStatus(installed.dir)).lastExit).toMatchObject({ exitCode: 7 });
+
+    // A new log command replaces the running one; nothing buffered in runsv's pipe is lost.
+    const again = await runsvdir.install({ ...spec, log: { command: ['/bin/cat'] } });
+    expect(again).toMatchObject({ via: 'update', logRestarted: true });
+    const newPid = (await readStatus(installed.dir)).log?.pid as number;
+    expect(newPid).not.toBe(logPid);
+    expect(await readFile(`/proc/${newPid}/cmdline`, 'utf8')).toBe('/bin/cat\0');
+    // A tool that does not know the host's settings keeps them.
+    const kept = await runsvdir.install({ ...spec, log: {}, finish: undefined, keepHelpers: true });
+    expect(kept.logRestarted).toBeUndefined();
+    expect((await readStatus(installed.dir)).log?.pid).toBe(newPid);
+    expect(existsSync(join(installed.dir, 'p2-finish'))).toBe(true);
+    // Without keepHelpers the defaults come back: svlogd and no finish command.
+    expect(await runsvdir.install({ ...spec, log: {}, finish: undefined })).toMatchObject({
+      logRestarted: true,
+    });
+    expect(existsSync(join(installed.dir, 'p2-finish'))).toBe(false);
+    await runsvdir.remove(installed.name, { timeoutMs: 5000 });
+    // A new service (from a warm slot, which has a log/run of its own) kept nothing: svlogd.
+    const fresh = await runsvdir.install({
+      ...spec,
+      name: `p2t-keep-${suffix}`,
+      log: {},
+      finish: undefined,
+      keepHelpers: true,
+    });
+    expect(fresh.via).toBe('slot');
+    expect(await readFile(join(fresh.dir, 'log/run'), 'utf8')).toContain('svlogd -tt ./main');
+    await runsvdir.remove(fresh.name, { timeoutMs: 5000 });
+    await runsvdir.waitForSlots(3);
+  });
+
   it('refuses bad input with coded errors and writes nothing', async () => {
     await expect(
       runsvdir.install({

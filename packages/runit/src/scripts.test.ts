@@ -6,12 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { renderRunAs } from './run-as.js';
 import {
   renderFinish,
+  renderFinishCommand,
   renderLogConfig,
   renderLogRun,
   renderRun,
   renderRunScript,
 } from './scripts.js';
-import { resolveSpec } from './spec.js';
+import { resolveSpec, type ServiceSpec } from './spec.js';
 
 const spec = resolveSpec({
   name: 'hello__app__launch',
@@ -101,16 +102,25 @@ describe('generated scripts', () => {
     );
   });
 
-  it('finish records exit code or signal as JSON and is valid sh', async () => {
-    const finish = renderFinish(
-      resolveSpec({ ...spec, finishCommand: ['/usr/local/bin/report', '--db', '/x.db'] }),
-    );
+  it('finish records exit code or signal as JSON, then runs the finish command as its user', async () => {
+    const withCommand = resolveSpec({
+      ...spec,
+      finish: { command: ['/usr/local/bin/report', '--db', '/x.db'], env: { POD_ID: "it's" } },
+    });
+    const finish = renderFinish(withCommand);
     expect(finish).toContain('./exits.jsonl');
     expect(finish).toContain('./last-exit.json');
     expect(finish.trim().split('\n').at(-1)).toBe(
-      'exec env ENTRY_POINT=bin/launch /usr/local/bin/report --db /x.db "$code" "$status"',
+      'if [ -f ./p2-finish ]; then exec /bin/sh ./p2-finish "$code" "$status"; fi',
     );
     await syntaxOk(finish);
+    // Never the service's env dirs, never the supervisor's environment, never root, bounded.
+    const command = renderFinishCommand(withCommand) as string;
+    expect(command.trim().split('\n').at(-1)).toBe(
+      `exec timeout -k 1 10 chpst -u nobody env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin 'POD_ID=it'\\''s' /usr/local/bin/report --db /x.db "$@"`,
+    );
+    await syntaxOk(command);
+    expect(renderFinishCommand(spec)).toBeUndefined();
   });
 
   it('finish writes parseable records for exits and signals, identity included', async () => {
@@ -143,16 +153,41 @@ describe('generated scripts', () => {
     await syntaxOk(renderLogRun(spec));
   });
 
+  it('log/run runs a log command as the log user, with its own environment only', async () => {
+    const logRun = renderLogRun(
+      resolveSpec({
+        ...spec,
+        log: {
+          command: ['p2-log-bridge', '--', 'svlogd', '-tt', './main'],
+          env: { POD_ID: 'hello', LAUNCHABLE_ID: 'app' },
+        },
+      }),
+    );
+    expect(logRun.trim().split('\n').at(-1)).toBe(
+      'exec chpst -u nobody env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin POD_ID=hello LAUNCHABLE_ID=app p2-log-bridge -- svlogd -tt ./main',
+    );
+    await syntaxOk(logRun);
+  });
+
   it('refuses specs that cannot work', () => {
     const base = { name: 'a__b__c', entryPoint: '/x', user: 'hello' };
-    for (const bad of [
+    const bads: ServiceSpec[] = [
       { ...base, entryPoint: 'bin/launch' },
       { ...base, user: 'Bad User' },
       { ...base, envDirs: ['relative'] },
       { ...base, cgroupProcsFiles: ['/sys/fs/cgroup/memory/x/tasks'] },
       { ...base, log: { maxFileBytes: 100 } },
       { ...base, restartPolicy: 'sometimes' as 'always' },
-    ])
+      // Helpers read what the service wrote: never as root, never with a word env would eat.
+      { ...base, log: { user: 'root', command: ['cat'] } },
+      { ...base, log: { user: '0' } },
+      { ...base, finish: { command: ['true'], user: 'root' } },
+      { ...base, finish: { command: [] } },
+      { ...base, log: { command: ['A=b', 'sh'] } },
+      { ...base, log: { command: ['cat'], env: { PATH: '/tmp' } } },
+      { ...base, log: { command: ['cat'], env: { 'A B': 'x' } } },
+    ];
+    for (const bad of bads)
       expect(() => resolveSpec(bad)).toThrow(
         expect.objectContaining({ code: 'P2_RUNIT_INVALID_SPEC' }),
       );

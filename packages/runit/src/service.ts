@@ -14,11 +14,20 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '@p2/errors';
-import { exit } from './control.js';
+import { exit, restart } from './control.js';
 import { RunitError, RunitErrorCodes } from './errors.js';
 import { assertServiceName } from './names.js';
-import { renderFinish, renderLogConfig, renderLogRun, renderRun, SPEC_FILE } from './scripts.js';
+import {
+  FINISH_COMMAND_FILE,
+  renderFinish,
+  renderFinishCommand,
+  renderLogConfig,
+  renderLogRun,
+  renderRun,
+  SPEC_FILE,
+} from './scripts.js';
 import { type ResolvedSpec, resolveSpec, type ServiceSpec } from './spec.js';
+import { isSupervised } from './status.js';
 
 /** Result of writing a service. */
 export interface WrittenService {
@@ -27,6 +36,11 @@ export interface WrittenService {
   dir: string;
   /** True when the directory was new; false when an existing service's files were replaced. */
   created: boolean;
+  /**
+   * True when an existing service got a different log command and its running log service was
+   * restarted to take it (runsv keeps the output in its pipe meanwhile: nothing is lost).
+   */
+  logRestarted?: boolean;
 }
 
 const idCache = new Map<string, Promise<{ uid: number; gid: number }>>();
@@ -41,10 +55,10 @@ function ids(user: string): Promise<{ uid: number; gid: number }> {
             ? reject(
                 new RunitError(
                   RunitErrorCodes.INVALID_SPEC,
-                  `log user ${JSON.stringify(user)} does not exist`,
+                  `user ${JSON.stringify(user)} does not exist`,
                   {
                     cause: error,
-                    hint: 'svlogd runs as this user (default nobody); create it or set log.user',
+                    hint: 'the log and finish commands run as this user (default nobody); create it or choose another',
                   },
                 ),
               )
@@ -139,30 +153,61 @@ async function atomicWrite(path: string, content: string, mode: number): Promise
   await rename(tmp, path);
 }
 
+/** The uid and gid of a helper's user; root (any uid 0 account) is refused. */
+async function helperIds(
+  spec: ResolvedSpec,
+  field: 'log' | 'finish',
+  user: string,
+): Promise<{ uid: number; gid: number }> {
+  const found = await ids(user);
+  if (found.uid === 0)
+    throw new RunitError(
+      RunitErrorCodes.INVALID_SPEC,
+      `service ${spec.name}: ${field}.user ${JSON.stringify(user)} is root (uid 0); helpers never run as root`,
+      { details: { service: spec.name, field: `${field}.user` } },
+    );
+  return found;
+}
+
 /**
- * Writes (or rewrites) every file of a service into `dir`: `run`, `finish`, `log/run`,
- * `log/main/config`, `p2-service.json`, and the `down` file per restart policy. @internal
+ * Writes (or rewrites) every file of a service into `dir`: `run`, `finish`, `p2-finish`, `log/run`,
+ * `log/main/config`, `p2-service.json`, and the `down` file per restart policy. Updating an
+ * existing service (`update`) with `keepHelpers`, its `log/run` and `p2-finish` are left as they are.
+ * @returns whether `log/run` changed (an existing service's log service must restart to take it)
+ * @internal
  */
 export async function writeServiceFiles(
   dir: string,
   spec: ResolvedSpec,
-  options: { keepDown?: boolean } = {},
-): Promise<void> {
-  const logUser = spec.log.command === undefined ? await ids(spec.log.user) : undefined;
+  options: { keepDown?: boolean; update?: boolean } = {},
+): Promise<{ logChanged: boolean }> {
+  const logUser = await helperIds(spec, 'log', spec.log.user);
+  if (spec.finish) await helperIds(spec, 'finish', spec.finish.user);
   try {
     await mkdir(join(dir, 'log'), { recursive: true, mode: 0o755 });
     const main = join(dir, 'log', 'main');
     if (!existsSync(main)) {
       await mkdir(main, { mode: 0o755 });
-      if (logUser) await chown(main, logUser.uid, logUser.gid);
+      await chown(main, logUser.uid, logUser.gid);
     }
-    // A service's output may hold its secrets: svlogd's directory is the log user's alone (root
+    // A service's output may hold its secrets: the log directory is the log user's alone (root
     // reads it), never readable by other pods' users. Also tightens directories made 0755 before.
-    if (logUser) await chmod(main, 0o700);
+    await chmod(main, 0o700);
     await atomicWrite(join(main, 'config'), renderLogConfig(spec), 0o644);
     await atomicWrite(join(dir, 'run'), renderRun(spec), 0o755);
     await atomicWrite(join(dir, 'finish'), renderFinish(spec), 0o755);
-    await atomicWrite(join(dir, 'log', 'run'), renderLogRun(spec), 0o755);
+    const logRun = join(dir, 'log', 'run');
+    const before = await readFile(logRun, 'utf8').catch(() => undefined);
+    let logChanged = false;
+    // A warm slot has a log/run of its own: only a service's own helpers are ever kept.
+    if (!(spec.keepHelpers && options.update && before !== undefined)) {
+      const logScript = renderLogRun(spec);
+      logChanged = before !== undefined && before !== logScript;
+      await atomicWrite(logRun, logScript, 0o755);
+      const finishCommand = renderFinishCommand(spec);
+      if (finishCommand === undefined) await rm(join(dir, FINISH_COMMAND_FILE), { force: true });
+      else await atomicWrite(join(dir, FINISH_COMMAND_FILE), finishCommand, 0o755);
+    }
     const meta = {
       name: spec.name,
       restartPolicy: spec.restartPolicy,
@@ -176,6 +221,7 @@ export async function writeServiceFiles(
     if (spec.restartPolicy === 'never') await writeFile(join(dir, 'down'), '');
     else if (!options.keepDown) await rm(join(dir, 'down'), { force: true });
     if (!options.keepDown) await rm(join(dir, 'log', 'down'), { force: true });
+    return { logChanged };
   } catch (error) {
     if (error instanceof RunitError) throw error;
     throw new RunitError(
@@ -184,6 +230,18 @@ export async function writeServiceFiles(
       { cause: error },
     );
   }
+}
+
+/**
+ * Rewrites an existing service's files; a running log service whose command changed is restarted
+ * (TERM; KILL after 5 s), so a new log command takes effect with the new version.
+ */
+async function updateService(dir: string, spec: ResolvedSpec): Promise<WrittenService> {
+  const { logChanged } = await writeServiceFiles(dir, spec, { update: true });
+  if (!logChanged || !(await isSupervised(join(dir, 'log'))))
+    return { name: spec.name, dir, created: false };
+  await restart(dir, { log: true, timeoutMs: 5000, force: true });
+  return { name: spec.name, dir, created: false, logRestarted: true };
 }
 
 /** A random suffix for temporary names. @internal */
@@ -208,10 +266,7 @@ export async function writeService(root: string, input: ServiceSpec): Promise<Wr
   const spec = resolveSpec(input);
   await checkRunnable(spec);
   const dir = join(root, spec.name);
-  if (existsSync(dir)) {
-    await writeServiceFiles(dir, spec);
-    return { name: spec.name, dir, created: false };
-  }
+  if (existsSync(dir)) return updateService(dir, spec);
   const tmp = join(root, `.p2-tmp-${spec.name}-${randomSuffix()}`);
   try {
     await mkdir(tmp, { mode: 0o755 });
@@ -223,8 +278,7 @@ export async function writeService(root: string, input: ServiceSpec): Promise<Wr
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOTEMPTY' || code === 'EEXIST') {
       // Someone created it meanwhile: update in place.
-      await writeServiceFiles(dir, spec);
-      return { name: spec.name, dir, created: false };
+      return updateService(dir, spec);
     }
     if (error instanceof RunitError) throw error;
     throw new RunitError(

@@ -6,16 +6,39 @@ import { assertRunAs } from './run-as.js';
 /** What runit does when the process exits. */
 export type RestartPolicy = 'always' | 'never';
 
-/** svlogd settings for a service's `log/` service. */
+/** A service's `log/` service: svlogd, or a log command of the host's (P2's `log_exec`). */
 export interface LogSpec {
   /** Rotate `current` when it reaches this many bytes (svlogd `s`; at least 2048). @default 10485760 (10 MiB) */
   maxFileBytes?: number;
   /** Rotated files to keep (svlogd `n`). @default 10 */
   maxFiles?: number;
-  /** User svlogd runs as; owns `log/main`. @default 'nobody' */
+  /** User the log command (svlogd or `command`) runs as; owns `log/main`. Never root. @default 'nobody' */
   user?: string;
-  /** Replace the whole logger command (argv run inside `log/`); `maxFileBytes`/`maxFiles` still go to `main/config`. */
+  /**
+   * A log command in place of svlogd (P2's `log_exec`): run inside `log/` as `user`, with the
+   * service's output on its stdin and nothing of the supervisor's environment, only `env` and a
+   * fixed `PATH`. `log/main` (with `maxFileBytes`/`maxFiles` in its `config`) is still made, the
+   * log user's, for a command that ends in svlogd.
+   */
   command?: string[];
+  /** Environment of `command` besides `PATH` (e.g. which pod the output is from). @default {} */
+  env?: Record<string, string>;
+}
+
+/**
+ * A command run after each exit of the service, once the exit is recorded: as `user` (never root),
+ * with runit's two finish arguments (exit code, wait status) appended, only `env` and a fixed
+ * `PATH` in its environment, and killed after `timeoutMs` — runsv starts the service again only
+ * once `finish` is done.
+ */
+export interface FinishSpec {
+  command: string[];
+  /** @default 'nobody' */
+  user?: string;
+  /** Environment besides `PATH`. @default {} */
+  env?: Record<string, string>;
+  /** @default 10000 */
+  timeoutMs?: number;
 }
 
 /** Who a service belongs to; recorded with each exit. */
@@ -63,8 +86,14 @@ export interface ServiceSpec {
    * launchable's cgroup still holds them. @default true
    */
   killProcessGroup?: boolean;
-  /** Run after each exit is recorded, with runit's two finish arguments appended (e.g. an exit reporter). */
-  finishCommand?: string[];
+  /** Run after each exit is recorded (e.g. an exit reporter; P2's `finish_exec`). */
+  finish?: FinishSpec;
+  /**
+   * An existing service keeps the log command and finish command it has (`log/run`,
+   * `p2-finish`); a new one gets svlogd and none. For tools that update a service without knowing
+   * the host's settings (`p2 restart`), so they never undo the preparer's `log_exec`. @default false
+   */
+  keepHelpers?: boolean;
   /** Constant fields copied into every exit record, so a reporter knows whose exit it is (spec 02 §1.12). */
   identity?: ServiceIdentity;
   /** Logging. @default {} */
@@ -73,16 +102,49 @@ export interface ServiceSpec {
 
 /** {@link ServiceSpec} with defaults filled in. @internal */
 export type ResolvedSpec = Required<
-  Omit<
-    ServiceSpec,
-    'group' | 'requireFile' | 'finishCommand' | 'entryPointEnv' | 'identity' | 'log'
-  >
+  Omit<ServiceSpec, 'group' | 'requireFile' | 'finish' | 'entryPointEnv' | 'identity' | 'log'>
 > &
-  Pick<ServiceSpec, 'group' | 'requireFile' | 'finishCommand' | 'entryPointEnv' | 'identity'> & {
+  Pick<ServiceSpec, 'group' | 'requireFile' | 'entryPointEnv' | 'identity'> & {
     log: Required<Omit<LogSpec, 'command'>> & Pick<LogSpec, 'command'>;
+    finish?: Required<FinishSpec>;
   };
 
 const USER = /^[a-z_][a-z0-9_-]*$|^[0-9]+$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Users a helper (log or finish command) may never run as: it reads what a pod wrote. */
+const ROOT = /^(root|0+)$/;
+
+/** Checks a helper command's argv, user and environment. */
+function checkHelper(
+  name: string,
+  field: 'log' | 'finish',
+  helper: { command?: string[]; user?: string; env?: Record<string, string> },
+): void {
+  const { command, user, env } = helper;
+  if (command !== undefined) {
+    if (
+      command.length === 0 ||
+      command.some((arg) => typeof arg !== 'string' || arg.includes('\0'))
+    )
+      invalid(name, `${field}.command must be a non-empty list of strings`, `${field}.command`);
+    // `env` would take a first word with `=` for one more variable.
+    if ((command[0] as string).includes('=') || (command[0] as string) === '')
+      invalid(
+        name,
+        `${field}.command ${JSON.stringify(command[0])} is not a program`,
+        `${field}.command`,
+      );
+  }
+  if (user !== undefined && ROOT.test(user))
+    invalid(
+      name,
+      `${field}.user must not be root: it reads what the service wrote`,
+      `${field}.user`,
+    );
+  for (const [key, value] of Object.entries(env ?? {}))
+    if (!ENV_NAME.test(key) || key === 'PATH' || value.includes('\0'))
+      invalid(name, `${field}.env has an invalid variable ${JSON.stringify(key)}`, `${field}.env`);
+}
 
 function invalid(name: string, message: string, field: string): never {
   throw new RunitError(RunitErrorCodes.INVALID_SPEC, `service ${name}: ${message}`, {
@@ -106,12 +168,12 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
       'entryPoint',
     );
   assertRunAs(`service ${name}`, spec);
-  if (spec.log?.user !== undefined && !USER.test(spec.log.user))
-    invalid(
-      name,
-      `log.user ${JSON.stringify(spec.log.user)} is not a user or group name`,
-      'log.user',
-    );
+  for (const [field, value] of [
+    ['log.user', spec.log?.user],
+    ['finish.user', spec.finish?.user],
+  ] as const)
+    if (value !== undefined && !USER.test(value))
+      invalid(name, `${field} ${JSON.stringify(value)} is not a user or group name`, field);
   if (
     spec.restartPolicy !== undefined &&
     spec.restartPolicy !== 'always' &&
@@ -132,6 +194,11 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
     );
   if (!Number.isInteger(maxFiles) || maxFiles < 1)
     invalid(name, 'log.maxFiles must be a positive integer', 'log.maxFiles');
+  checkHelper(name, 'log', spec.log ?? {});
+  if (spec.finish !== undefined) checkHelper(name, 'finish', spec.finish);
+  const finishTimeoutMs = spec.finish?.timeoutMs ?? 10_000;
+  if (!Number.isInteger(finishTimeoutMs) || finishTimeoutMs < 1)
+    invalid(name, 'finish.timeoutMs must be a positive integer', 'finish.timeoutMs');
   const restartTimeoutMs = spec.restartTimeoutMs ?? 60_000;
   if (!(restartTimeoutMs >= 0)) invalid(name, 'restartTimeoutMs must be >= 0', 'restartTimeoutMs');
   return {
@@ -149,8 +216,24 @@ export function resolveSpec(spec: ServiceSpec): ResolvedSpec {
     requireFile: spec.requireFile,
     liftFileLimit: spec.liftFileLimit ?? true,
     killProcessGroup: spec.killProcessGroup ?? true,
-    finishCommand: spec.finishCommand,
+    keepHelpers: spec.keepHelpers ?? false,
     identity: spec.identity,
-    log: { maxFileBytes, maxFiles, user: spec.log?.user ?? 'nobody', command: spec.log?.command },
+    log: {
+      maxFileBytes,
+      maxFiles,
+      user: spec.log?.user ?? 'nobody',
+      command: spec.log?.command,
+      env: spec.log?.env ?? {},
+    },
+    ...(spec.finish
+      ? {
+          finish: {
+            command: spec.finish.command,
+            user: spec.finish.user ?? 'nobody',
+            env: spec.finish.env ?? {},
+            timeoutMs: finishTimeoutMs,
+          },
+        }
+      : {}),
   };
 }
