@@ -56,6 +56,8 @@ export async function startPreparer(
     ...(config.caFile ? { tlsCaFile: config.caFile } : {}),
     ...(config.certFile ? { tlsCertFile: config.certFile } : {}),
     ...(config.keyFile ? { tlsKeyFile: config.keyFile } : {}),
+    ...(config.storeHeaders ? { headers: config.storeHeaders } : {}),
+    ...(config.storeWaitMs ? { waitMs: config.storeWaitMs } : {}),
   });
   // Warm slots plus a direct runsv when they run out: a burst of deploys never waits for
   // runsvdir's 5-second scan (see @p2/runit).

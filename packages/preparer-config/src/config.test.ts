@@ -75,6 +75,33 @@ describe('parsePreparerConfig', () => {
     });
   });
 
+  it("reads consul_config's watch wait and additional_consul_headers, never showing a header value", () => {
+    const config = parsePreparerConfig(
+      'preparer:\n  auth: {type: none}\n  consul_config: {watch_wait_time: 5m}\n  additional_consul_headers: {X-Proxy-Auth: s3cret, X-Team: infra}\n',
+    );
+    expect(config.storeWaitMs).toBe(300_000);
+    expect(config.storeHeaders).toEqual({ 'X-Proxy-Auth': 's3cret', 'X-Team': 'infra' });
+    expect(parsePreparerConfig('preparer:\n  auth: {type: none}\n').storeWaitMs).toBeUndefined();
+    const refused = (yaml: string) => {
+      try {
+        parsePreparerConfig(`preparer:\n  auth: {type: none}\n${yaml}`);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused('  consul_config: {watch_wait_time: 1h}\n')).toContain(
+      'preparer.consul_config.watch_wait_time: expected a duration from 1s to 10m',
+    );
+    expect(refused('  consul_config: {wait: 5m}\n')).toContain('preparer.consul_config.wait');
+    const secret = refused('  additional_consul_headers: {X-Key: [s3cret]}\n');
+    expect(secret).toContain('preparer.additional_consul_headers.X-Key: expected a string');
+    expect(secret).not.toContain('s3cret');
+    expect(refused('  additional_consul_headers: {"bad name": v}\n')).toContain(
+      'HTTP header names',
+    );
+  });
+
   it('takes an explicit store URL and p2 additions', () => {
     const config = parsePreparerConfig(
       'preparer:\n  node_name: h1\n  store: etcd://127.0.0.1:2379\n  auth: {type: none}\n  service_root: /tmp/s\n  max_launchable_disk_usage: 1.5G\n  params: {healthcheck_timeout: "2"}\n',

@@ -66,6 +66,16 @@ export interface PreparerConfig {
   /** `extra_log_destinations`: unix sockets the preparer's own log entries also go to. */
   extraLogDestinations: LogDestination[];
   /**
+   * `consul_config.watch_wait_time`: the store client's blocking-query wait, as configured (1 s
+   * to Consul's cap of 10 m; P2 raised anything below 5 m to 5 m). Undefined: the client's 30 s.
+   */
+  storeWaitMs?: number;
+  /**
+   * `additional_consul_headers`: sent with every store request (Consul API stores; the etcd
+   * backend refuses them). P2 sent them only over its unix socket. Never logged.
+   */
+  storeHeaders?: Record<string, string>;
+  /**
    * `artifact_registry_url`: the http(s) registry `version:` launchables are resolved through
    * (a manifest's `artifact_registry` wins).
    */
@@ -297,6 +307,8 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     requireFile: r.string('require_file'),
     podWhitelistFile: r.string('pod_whitelist_file'),
     statusSocket: r.string('status_socket'),
+    storeWaitMs: storeWaitMs(r, where),
+    storeHeaders: storeHeaders(r, where),
     logExec: raw.log_exec === undefined ? undefined : r.strings('log_exec'),
     finishExec: raw.finish_exec === undefined ? undefined : r.strings('finish_exec'),
     artifactRegistryUrl: artifactRegistryUrl(r, where),
@@ -323,6 +335,42 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
   if (!logLevels.includes(config.logLevel))
     throw invalid(where, 'log_level', `one of ${logLevels.join(', ')}`, config.logLevel);
   return config;
+}
+
+/** `consul_config.watch_wait_time` (a Go duration, 1s to 10m), the only key of `consul_config`. */
+function storeWaitMs(r: Reader, where: string): number | undefined {
+  const section = r.map('consul_config');
+  if (section === undefined) return undefined;
+  for (const key of Object.keys(section))
+    if (key !== 'watch_wait_time')
+      throw invalid(
+        where,
+        `consul_config.${key}`,
+        'no other key than watch_wait_time',
+        section[key],
+      );
+  const text = new Reader(section, where).string('watch_wait_time');
+  if (text === undefined) return undefined;
+  const ms = parseGoDuration(text.trim());
+  if (ms === undefined || ms < 1000 || ms > 600_000)
+    throw invalid(where, 'consul_config.watch_wait_time', 'a duration from 1s to 10m', text);
+  return ms;
+}
+
+/** `additional_consul_headers`: a mapping of header names to string values. */
+function storeHeaders(r: Reader, where: string): Record<string, string> | undefined {
+  const section = r.map('additional_consul_headers');
+  if (section === undefined) return undefined;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(section)) {
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name))
+      throw invalid(where, 'additional_consul_headers', 'HTTP header names', name);
+    // The value is a credential as often as not: never shown.
+    if (typeof value !== 'string')
+      throw invalid(where, `additional_consul_headers.${name}`, 'a string', '(not shown)');
+    headers[name] = value;
+  }
+  return Object.keys(headers).length > 0 ? headers : undefined;
 }
 
 /** `cgroup_parent`: a cgroup path below each mount, checked and without outer `/`; '' = the mount. */

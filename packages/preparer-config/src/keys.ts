@@ -74,8 +74,8 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   docker_image_directory_whitelist: ignored('p2 runs no docker pods'),
   unix_socket_path_env_var: ignored('the store is reached by its URL, never over a unix socket'),
   consul_host_header: ignored('the store is reached by its URL, never over a unix socket'),
-  additional_consul_headers: ignored('the store is reached by its URL, never over a unix socket'),
-  consul_config: ignored("the store client's blocking-query wait is fixed"),
+  additional_consul_headers: done(),
+  consul_config: done(),
   os_version_file: done(),
   process_result_reporter_config: ignored(
     'the preparer records exits itself (status/preparer/<node>/<pod>, and process_status of status/pods/<uuid>/preparer), with no SQLite reporter',
