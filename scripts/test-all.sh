@@ -10,6 +10,10 @@ rm -rf packages/*/.reports apps/*/.reports e2e/.reports scripts/packages/.report
 status=0
 echo "== typecheck"; pnpm exec tsc -p tsconfig.json --noEmit || { echo "typecheck FAILED"; status=1; }
 echo "== lint"; pnpm exec biome check . || { echo "lint FAILED"; status=1; }
+# Apps are wiring (docs/architecture.md): a source file past 250 lines holds logic for a package.
+echo "== apps stay wiring"
+long="$(find apps/*/src -name '*.ts' ! -name '*.test.ts' -exec wc -l {} + | awk '$2 != "total" && $1 > 250')"
+if [ -n "$long" ]; then echo "$long"; echo "apps FAILED: move the logic of these files to a package"; status=1; fi
 echo "== tests"
 pnpm exec turbo run test e2e --continue --concurrency=2 --log-order=grouped --output-logs=new-only || status=1
 echo "== packages (publint, attw, knip; publish, install, README examples)"
