@@ -504,7 +504,7 @@ describe("PodHost runs the host's log and finish commands (log_exec, log_bridge_
     const finishCommand = join(work, 'finish-to-file');
     await writeFile(
       finishCommand,
-      '#!/bin/sh\necho "$(id -u) $P2_SERVICE $1" >> ./log/main/exits\n',
+      '#!/bin/sh\necho "$(id -u) $P2_SERVICE $P2_EXIT_CODE" >> ./log/main/exits\n',
       {
         mode: 0o755,
       },

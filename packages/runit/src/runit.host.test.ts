@@ -396,7 +396,7 @@ describe('RunsvDir with real runit', () => {
     const finishCommand = join(base, 'bin', 'finish-to-file');
     await writeFile(
       finishCommand,
-      '#!/bin/sh\necho "$(id -u) $POD_ID $*" >> ./log/main/finished\n',
+      '#!/bin/sh\necho "$(id -u) $POD_ID $P2_EXIT_CODE $P2_EXIT_STATUS $#" >> ./log/main/finished\n',
       { mode: 0o755 },
     );
     const entry = await app('logged', 'echo "first line"; echo "second line"; exit 7');
@@ -429,11 +429,12 @@ describe('RunsvDir with real runit', () => {
     expect(await readFile(`/proc/${logPid}/status`, 'utf8')).toMatch(
       /\nUid:\t65534\t65534\t65534\t65534\n/,
     );
-    // The finish command ran after the exit was recorded, as nobody, with runit's arguments.
+    // The finish command ran after the exit was recorded, as nobody, with runit's arguments in
+    // its environment (none on its command line).
     const finished = await until('finish command', async () =>
       readFile(join(main, 'finished'), 'utf8'),
     );
-    expect(finished).toBe('65534 p2t-logcmd 7 0\n');
+    expect(finished).toBe('65534 p2t-logcmd 7 0 0\n');
     expect((await readStatus(installed.dir)).lastExit).toMatchObject({ exitCode: 7 });
 
     // A new log command replaces the running one; nothing buffered in runsv's pipe is lost.
@@ -454,6 +455,7 @@ describe('RunsvDir with real runit', () => {
     expect(existsSync(join(installed.dir, 'p2-finish'))).toBe(false);
     await runsvdir.remove(installed.name, { timeoutMs: 5000 });
     // A new service (from a warm slot, which has a log/run of its own) kept nothing: svlogd.
+    await runsvdir.waitForSlots(1);
     const fresh = await runsvdir.install({
       ...spec,
       name: `p2t-keep-${suffix}`,

@@ -27,8 +27,8 @@ export interface LogSpec {
 
 /**
  * A command run after each exit of the service, once the exit is recorded: as `user` (never root),
- * with runit's two finish arguments (exit code, wait status) appended, only `env` and a fixed
- * `PATH` in its environment, and killed after `timeoutMs` — runsv starts the service again only
+ * runit's two finish arguments (exit code, or -1 when killed; wait status) as `P2_EXIT_CODE` and
+ * `P2_EXIT_STATUS`, and only those, `env` and a fixed `PATH` in its environment, and killed after `timeoutMs` — runsv starts the service again only
  * once `finish` is done.
  */
 export interface FinishSpec {
