@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -95,12 +96,36 @@ export async function waitFor<T>(
   );
 }
 
-/** Starts `p2-kv-server` (the built binary) and waits until it answers. */
+/** HTTPS and an ACL token for {@link startKvServerProcess}. */
+export interface KvServerSecurity {
+  /** PEM files: the server's certificate and key, and the CA that signed it (for the probe). */
+  tls?: { cert: string; key: string; ca: string };
+  /** The ACL token every request must carry. */
+  aclToken?: string;
+}
+
+/** The HTTP status of a GET over HTTPS, trusting only `ca` (PEM); undefined when it fails. */
+function httpsStatus(url: string, ca: Buffer): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = httpsGet(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+/**
+ * Starts `p2-kv-server` (the built binary) and waits until it answers; with `security`, it serves
+ * HTTPS and requires the ACL token.
+ */
 export async function startKvServerProcess(
   dataDir: string,
   port: number,
   logDir: string,
+  security: KvServerSecurity = {},
 ): Promise<Proc & { url: string }> {
+  const { tls, aclToken } = security;
   const proc = startProcess(
     [
       join(repoRoot, 'packages/kv-server/dist/cli.js'),
@@ -110,13 +135,19 @@ export async function startKvServerProcess(
       String(port),
       '--session-ttl-min',
       '1s',
+      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : []),
     ],
     join(logDir, 'kv-server.log'),
+    aclToken === undefined ? {} : { P2_KV_ACL_TOKEN: aclToken },
   );
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const ca = tls ? await readFile(tls.ca) : undefined;
   await waitFor(
     'p2-kv-server to answer',
-    async () => (await fetch(`${url}/v1/kv/?keys`).catch(() => undefined))?.status !== undefined,
+    async () =>
+      (ca
+        ? await httpsStatus(`${url}/v1/kv/?keys`, ca)
+        : (await fetch(`${url}/v1/kv/?keys`).catch(() => undefined))?.status) !== undefined,
     20_000,
   );
   return { ...proc, url };
