@@ -314,14 +314,13 @@ describe("P2's sample preparer config", () => {
     const dir = path('service', service);
     const marker = path('finished', 'process_did_finish');
     expect(existsSync(marker)).toBe(false);
-    // SIGTERM: the app exits 0 and touch gets runit's two arguments (0 0) after its path. (After a
-    // death by a signal runit passes -1 first, which touch takes for an option: the sample's
-    // finish_exec then touches nothing.)
+    // SIGKILL: a death by a signal (runit's finish arguments are -1 9, which reach the command in
+    // P2_EXIT_CODE/P2_EXIT_STATUS: on its command line touch would take -1 for an option).
     const first = (await readStatus(dir)).pid as number;
-    process.kill(first, 'SIGTERM');
+    process.kill(first, 'SIGKILL');
     await waitFor('finish_exec to touch its file', async () => existsSync(marker));
     expect((await stat(marker)).uid).toBe(NOBODY);
-    expect((await readLastExit(dir))?.exitCode).toBe(0);
+    expect(await readLastExit(dir)).toMatchObject({ exitCode: null, signal: 9 });
     await waitFor('the app to answer again', async () => (await answer()) === 'sampled\n');
 
     // Without require_file's file the run script refuses (exit 111), which finish records.
