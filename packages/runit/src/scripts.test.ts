@@ -117,7 +117,7 @@ describe('generated scripts', () => {
     // Never the service's env dirs, never the supervisor's environment, never root, bounded.
     const command = renderFinishCommand(withCommand) as string;
     expect(command.trim().split('\n').at(-1)).toBe(
-      `exec timeout -k 1 10 chpst -u nobody env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin 'POD_ID=it'\\''s' /usr/local/bin/report --db /x.db "$@"`,
+      `exec timeout -k 1 10 chpst -u nobody env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin 'POD_ID=it'\\''s' P2_EXIT_CODE="$1" P2_EXIT_STATUS="$2" /usr/local/bin/report --db /x.db`,
     );
     await syntaxOk(command);
     expect(renderFinishCommand(spec)).toBeUndefined();
