@@ -5,7 +5,7 @@
  * p2t- users, files), also after a failure.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { preparerStatusKey } from '@p2/keyspace';
@@ -169,6 +169,14 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
         // P2's flat names (the default) are this host's pods'; nested ones are below p2/<node>.
         for (const pod of pods)
           await removePodCgroups(hierarchy, {}, { node, pod }).catch(() => undefined);
+        // uuid pods' flat cgroups are `<pod>-<uuid>__<launchable>`.
+        const roots = hierarchy.version === 2 ? [hierarchy.root] : Object.values(hierarchy.mounts);
+        for (const root of new Set(roots))
+          for (const name of await readdir(root).catch(() => [] as string[]))
+            if ([...pods].some((pod) => new RegExp(`^${pod}-[0-9a-f-]{36}__`).test(name)))
+              await openCgroup(hierarchy, { name })
+                .remove({ kill: true })
+                .catch(() => undefined);
         await openCgroup(hierarchy, { name: `p2/${node}` })
           .remove({ kill: true })
           .catch(() => undefined);

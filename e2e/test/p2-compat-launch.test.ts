@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { signManifest } from '@p2/auth';
-import { detectCgroups, openCgroup } from '@p2/cgroups';
+import { detectCgroups, openCgroup, removePodCgroups } from '@p2/cgroups';
 import { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +55,11 @@ afterAll(async () => {
   }
   await artifacts?.close();
   if (existsSync('/sys/fs/cgroup/memory')) {
-    await openCgroup(await detectCgroups(), { name: `p2/${node}` })
+    const hierarchy = await detectCgroups();
+    // p2-launch names cgroups as P2 did: flat `<pod>__<launchable>` at the mount root.
+    for (const pod of Object.values(pods))
+      await removePodCgroups(hierarchy, {}, { node, pod }).catch(() => undefined);
+    await openCgroup(hierarchy, { name: `p2/${node}` })
       .remove({ kill: true })
       .catch(() => undefined);
   }
