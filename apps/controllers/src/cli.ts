@@ -2,13 +2,16 @@
  * `p2-controllers --store URL` — runs the replication controller, rolling update and daemon set
  * farms until SIGTERM/SIGINT, then releases every lock and session and exits 0.
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  CliExit,
   ExitCode,
   type ExitCodeTable,
   exitCodeFor,
   formatError,
   STORE_ACCESS_EXIT_CODES,
+  storeFlagOptions,
 } from '@p2/cli-kit';
 import { checkStoreAccess } from '@p2/controller-farms';
 import { P2Error, redactCredentials } from '@p2/errors';
@@ -28,6 +31,11 @@ Options:
   --store URL          store location, e.g. consul://127.0.0.1:8500 (default: $P2_STORE)
   --token TOKEN        the store's ACL token (default: $CONSUL_HTTP_TOKEN, else the file
                        $P2_TOKEN_FILE or /etc/p2/consul.token that p2-bootstrap wrote; root only)
+  --token-file FILE    read the ACL token from this file (env CONSUL_HTTP_TOKEN_FILE)
+  --ca-file FILE       PEM CA that signed the store's certificate (env CONSUL_CACERT)
+  --cert-file FILE     PEM client certificate for a store that requires one (env CONSUL_CLIENT_CERT)
+  --key-file FILE      its PEM private key, mode 600 (env CONSUL_CLIENT_KEY)
+  --header 'K: V'      sent with every store request (repeatable; never the token; never shown)
   --farms LIST         comma-separated farms to run: rc,roll,ds (default: all)
   --resync-ms N        re-reconcile every controller at least every N ms (default 30000)
   --roll-poll-ms N     how often a rolling update re-reads health (default 1000)
@@ -46,12 +54,17 @@ const EXIT_CODES: ExitCodeTable = {
 };
 
 async function main(): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       options: {
         store: { type: 'string' },
         token: { type: 'string' },
+        'token-file': { type: 'string' },
+        'ca-file': { type: 'string' },
+        'cert-file': { type: 'string' },
+        'key-file': { type: 'string' },
+        header: { type: 'string', multiple: true },
         farms: { type: 'string' },
         'resync-ms': { type: 'string' },
         'roll-poll-ms': { type: 'string' },
@@ -79,9 +92,24 @@ async function main(): Promise<number> {
   try {
     const store = (values.store as string | undefined) ?? process.env.P2_STORE ?? '';
     const str = (k: string) => values[k] as string | undefined;
-    const found = await findStoreToken({ flag: str('token') });
+    const tokenFile = str('token-file');
+    const found = await findStoreToken({
+      flag: str('token'),
+      ...(tokenFile !== undefined ? { tokenFile: resolve(tokenFile) } : {}),
+    });
+    const storeOptions = storeFlagOptions(
+      {
+        caFile: str('ca-file'),
+        certFile: str('cert-file'),
+        keyFile: str('key-file'),
+        header: values.header as string[] | undefined,
+      },
+      process.env,
+      process.cwd(),
+    );
     running = startControllers({
       store,
+      storeOptions,
       ...(found.token ? { token: found.token } : {}),
       farms: parseFarms(str('farms')),
       resyncMs: parseMs('--resync-ms', str('resync-ms'), 30_000),
@@ -95,6 +123,10 @@ async function main(): Promise<number> {
       throw error;
     });
   } catch (error) {
+    if (error instanceof CliExit) {
+      process.stderr.write(`p2-controllers: ${error.message}\n`);
+      return error.exitCode;
+    }
     if (error instanceof P2Error) {
       logger.fatal({ code: error.code, hint: error.hint }, error.message);
       process.stderr.write(formatError(error, { label: 'p2-controllers', showCode: false }));

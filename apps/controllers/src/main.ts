@@ -3,7 +3,7 @@
  */
 import { type ControllerFarmsOptions, startControllerFarms } from '@p2/controller-farms';
 import { redactCredentials } from '@p2/errors';
-import { createStore, type Store } from '@p2/kv';
+import { createStore, type Store, type StoreOptions } from '@p2/kv';
 import pino from 'pino';
 import { ControllersError, ControllersErrorCode } from './errors.js';
 
@@ -13,6 +13,8 @@ export interface ControllersOptions extends Omit<ControllerFarmsOptions, 'store'
   readonly store: string;
   /** ACL token (the CLI finds it as `p2` does: `--token`, `CONSUL_HTTP_TOKEN`, the token file). */
   readonly token?: string;
+  /** TLS files and headers of the store client (`--ca-file`, `--cert-file`, `--key-file`, `--header`). */
+  readonly storeOptions?: Omit<StoreOptions, 'token' | 'logger'>;
 }
 
 /** A running set of farms. */
@@ -32,7 +34,10 @@ export function startControllers(options: ControllersOptions): RunningController
       hint: 'pass --store consul://127.0.0.1:8500 or set P2_STORE',
     });
   const log = options.logger ?? pino({ level: 'silent' });
-  const store = createStore(options.store, options.token ? { token: options.token } : {});
+  const store = createStore(options.store, {
+    ...options.storeOptions,
+    ...(options.token ? { token: options.token } : {}),
+  });
   const running = startControllerFarms({ ...options, store, logger: log });
   log.info(
     { store: redactCredentials(options.store), farms: running.farms },

@@ -3,6 +3,7 @@
  * token; without it the binary stops at start with the explanation and exit 5.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { type KvServer, startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
 import { RcStore } from '@p2/rc';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeTestCertificates } from '../../../packages/kv/src/test-support.js';
 import { startControllers } from './main.js';
 
 const TOKEN = 'p2t-controllers-0123456789abcdef';
@@ -40,18 +42,23 @@ afterEach(async () => {
 });
 
 /** Runs the CLI through tsx with only `env`; resolves with its exit code and output. */
-function controllers(env: NodeJS.ProcessEnv, untilStarted = false) {
+function controllers(
+  env: NodeJS.ProcessEnv,
+  untilStarted: boolean | string = false,
+  args = ['--store', url],
+) {
+  let until = untilStarted === true ? 'controllers started' : untilStarted;
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', cli, '--store', url, '--resync-ms', '500'],
+    ['--import', 'tsx', cli, ...args, '--resync-ms', '500'],
     { cwd: repoRoot, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk) => {
     stdout += chunk;
-    if (untilStarted && stdout.includes('controllers started')) {
-      untilStarted = false;
+    if (until !== false && stdout.includes(until)) {
+      until = false;
       child.kill('SIGTERM');
     }
   });
@@ -98,5 +105,48 @@ describe('the store token', () => {
     const started = await controllers({ P2_TOKEN_FILE: tokenFile }, true);
     expect(started.code).toBe(0);
     expect(started.stdout).toContain('controllers stopped');
+  });
+});
+
+describe('a store that requires a client certificate (p2-kv-server with tls.clientCa)', () => {
+  it('the binary starts with --ca-file, --cert-file, --key-file and --token-file, and is refused without the certificate', async () => {
+    makeTestCertificates(dir, { client: true });
+    const pem = (name: string) => readFileSync(join(dir, name));
+    const mtls = await startKvServer({
+      dataDir: join(dir, 'kv-mtls'),
+      port: 0,
+      aclToken: TOKEN,
+      tls: { cert: pem('srv.pem'), key: pem('srv.key'), clientCa: pem('ca.pem') },
+    });
+    try {
+      const store = ['--store', `consul+https://127.0.0.1:${mtls.port}`];
+      const ca = ['--ca-file', join(dir, 'ca.pem'), '--token-file', tokenFile];
+      const cert = ['--cert-file', join(dir, 'cli.pem'), '--key-file', join(dir, 'cli.key')];
+      const started = await controllers({}, true, [
+        ...store,
+        ...ca,
+        ...cert,
+        '--header',
+        'X-P2t: 1',
+      ]);
+      expect(started.code, started.stderr).toBe(0);
+      expect(started.stdout).toContain('controllers stopped');
+      // Without the certificate the store refuses every request; the farms keep retrying (the
+      // store may be fixed while they run) and say why.
+      const refused = await controllers({}, 'certificate required', [...store, ...ca]);
+      expect(refused.stdout).toContain('alert certificate required');
+      expect(refused.stdout).toContain('the store requires a client certificate it trusts');
+      const tokenHeader = await controllers({}, false, [
+        ...store,
+        ...ca,
+        ...cert,
+        '--header',
+        `X-Consul-Token: ${TOKEN}`,
+      ]);
+      expect(tokenHeader.code).not.toBe(0);
+      expect(tokenHeader.stderr).not.toContain(TOKEN);
+    } finally {
+      await mtls.close();
+    }
   });
 });

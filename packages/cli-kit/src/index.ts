@@ -38,6 +38,7 @@ export {
   nodeName,
   type StoreConnection,
   type StoreFlags,
+  storeFlagOptions,
   withStore,
   withStoreFlags,
 } from './store.js';

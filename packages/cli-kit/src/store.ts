@@ -111,13 +111,20 @@ function parseHeaders(values: readonly string[]): Record<string, string> {
 }
 
 /**
- * The store options of the flags, else of Consul's variables: TLS files (relative to the command's
- * directory) and extra headers, checked by `@p2/kv` when the store is made.
+ * The store options of the store flags, else of Consul's variables: TLS files (relative to `cwd`)
+ * and extra headers, checked by `@p2/kv` when the store is made. For programs that parse their own
+ * argv (p2-controllers); commander commands get them through {@link withStore}.
+ * @throws CliExit {@link ExitCode.USAGE} for a malformed `--header`
+ * @example createStore(url, storeFlagOptions({ caFile: 'ca.pem' }, process.env, process.cwd()))
  */
-function storeOptions(ctx: CliContext, flags: StoreFlags): StoreOptions {
+export function storeFlagOptions(
+  flags: Omit<StoreFlags, 'store' | 'token' | 'tokenFile'>,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): StoreOptions {
   const file = (flag: string | undefined, variable: string) => {
-    const path = flag ?? (ctx.env[variable] || undefined);
-    return path === undefined ? undefined : resolve(ctx.cwd, path);
+    const path = flag ?? (env[variable] || undefined);
+    return path === undefined ? undefined : resolve(cwd, path);
   };
   const caFile = file(flags.caFile ?? flags.tlsCaFile, 'CONSUL_CACERT');
   const certFile = file(flags.certFile ?? flags.tlsCertFile, 'CONSUL_CLIENT_CERT');
@@ -169,7 +176,7 @@ export async function withStore<T>(
   const url = flags.store ?? ctx.env.P2_STORE ?? defaultStoreUrl();
   const store = createStore(url, {
     ...connection.options,
-    ...storeOptions(ctx, flags),
+    ...storeFlagOptions(flags, ctx.env, ctx.cwd),
     ...(found.token ? { token: found.token } : {}),
   });
   try {

@@ -31,10 +31,38 @@ function authorize(aclDigest: Buffer | undefined, req: IncomingMessage, q: URLSe
   }
 }
 
+/**
+ * The canonical form of a request path, as Go's `http.ServeMux` (Consul's HTTP server) computes it:
+ * empty and `.` segments dropped, `..` resolved, a trailing `/` kept.
+ * @example cleanPath('/v1/kv/health/hello//') // '/v1/kv/health/hello/'
+ */
+function cleanPath(path: string): string {
+  const segments: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') segments.pop();
+    else segments.push(segment);
+  }
+  const clean = `/${segments.join('/')}`;
+  return path.endsWith('/') && clean !== '/' ? `${clean}/` : clean;
+}
+
 async function route(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const raw = req.url ?? '/';
   const queryAt = raw.indexOf('?');
   const rawPath = queryAt === -1 ? raw : raw.slice(0, queryAt);
+  // Consul answers a path that is not canonical (`//`, `/./`, `/../`) with a 301 to the clean one,
+  // query kept, before anything else — and P2's client follows it: P2 lists a pod's health on every
+  // node as `health/<pod>//` (an empty node joined as `/`). Reads only: a client following a 301
+  // for a write repeats it as a GET (Go's does), so a write would seem to succeed and store
+  // nothing; writes to such a path keep their 400 below, which names the problem.
+  const canonical = cleanPath(rawPath);
+  if (canonical !== rawPath && (req.method === 'GET' || req.method === 'HEAD')) {
+    const location = queryAt === -1 ? canonical : `${canonical}${raw.slice(queryAt)}`;
+    res.setHeader('Location', location);
+    const href = location.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+    return send(res, 301, `<a href="${href}">Moved Permanently</a>.\n`, 'text/html; charset=utf-8');
+  }
   const q = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1));
   let path: string;
   try {

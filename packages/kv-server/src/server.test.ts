@@ -89,6 +89,36 @@ describe('KV endpoint', () => {
     expect(await call('GET', '/kv/')).toMatchObject({ status: 400, text: 'Missing key name' });
   });
 
+  it("redirects a read of a path Consul would clean (P2's health list `health/<pod>//`), query kept", async () => {
+    await put('/kv/health/hello/n1', '{"status":"passing"}');
+    // Exactly what P2's inspect sends, before its client follows the redirect.
+    const moved = await fetch(`${server.url}/v1/kv/health/hello//?recurse=`, {
+      redirect: 'manual',
+    });
+    expect(moved.status).toBe(301);
+    expect(moved.headers.get('location')).toBe('/v1/kv/health/hello/?recurse=');
+    const followed = await fetch(`${server.url}/v1/kv/health/hello//?recurse=`);
+    expect(followed.status).toBe(200);
+    expect(json(await followed.text()).map((e) => e.Key)).toEqual(['health/hello/n1']);
+    for (const [path, to] of [
+      ['/v1/kv/a/./b', '/v1/kv/a/b'],
+      ['/v1/kv/a/../b?keys', '/v1/kv/b?keys'],
+      ['/v1//kv/x/', '/v1/kv/x/'],
+    ] as const) {
+      const r = await new Promise<{ status: number; location: string | undefined }>(
+        (resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port: server.port, path }, (res) => {
+            res.resume();
+            resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+          });
+          req.on('error', reject);
+          req.end();
+        },
+      );
+      expect([path, r.status, r.location]).toEqual([path, 301, to]);
+    }
+  });
+
   it('invalid keys and paths → 400 with the key named', async () => {
     const slash = await put('/kv//lead', 'x');
     expect([slash.status, slash.text]).toEqual([
