@@ -75,6 +75,13 @@ describe('controller status records', () => {
     expect(encodeRcStatus(transfer)).toBe(go);
     expect(decodeRcStatus(go)).toEqual(transfer);
     expect(decodeRcStatus(encodeRcStatus({}))).toEqual({});
+    // p2-rctl get-status: json.MarshalIndent(status, "", "    ").
+    expect(encodeRcStatus({}, '    ')).toBe('{}');
+    expect(
+      encodeRcStatus({ node_transfer: { old_node: 'a', new_node: 'b', id: 'u' } }, '    '),
+    ).toBe(
+      '{\n    "node_transfer": {\n        "old_node": "a",\n        "new_node": "b",\n        "id": "u"\n    }\n}',
+    );
   });
 
   it('reads an RC status as Go decoded it: null is no transfer, unknown fields dropped, bad shapes refused', () => {

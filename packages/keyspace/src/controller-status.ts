@@ -31,13 +31,15 @@ export interface RcStatus {
 
 /**
  * The JSON of an RC's status as P2 wrote it (Go field order and escaping): `{}` without a transfer.
+ * With `indent`, as `p2-rctl get-status` printed it (`json.MarshalIndent`).
  *
  * @example encodeRcStatus({ node_transfer: { old_node: 'a', new_node: 'b', id: 'u' } }) // '{"node_transfer":{"old_node":"a","new_node":"b","id":"u"}}'
  */
-export function encodeRcStatus(status: RcStatus): string {
+export function encodeRcStatus(status: RcStatus, indent?: string): string {
   const t = status.node_transfer;
   return goJson(
     t ? { node_transfer: { old_node: t.old_node, new_node: t.new_node, id: t.id } } : {},
+    indent,
   );
 }
 

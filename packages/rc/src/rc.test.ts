@@ -62,6 +62,16 @@ function nodes(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `p2t-${fleet}-n${i + 1}`);
 }
 
+/** A worker on one RC that would resync only after a minute, collecting its errors. */
+function startWorker(rcId: string) {
+  const errors: unknown[] = [];
+  const worker = new RcWorker({ store: t.store }, rcId, {
+    resyncMs: 60_000,
+    onError: (e) => errors.push(e),
+  }).start();
+  return { worker, errors };
+}
+
 async function audits(store: Store, podId: string) {
   const entries = (await store.list('audit_logs/')).value.map((e) => decodeAudit(e.value, e.key));
   return entries.filter((a) => (a.eventDetails as { pod_id: string }).pod_id === podId);
@@ -425,11 +435,7 @@ describe('reconcileRc against a real kv-server', () => {
       nodeSelector: `fleet=${fleet}`,
       replicasDesired: 2,
     });
-    const errors: unknown[] = [];
-    const worker = new RcWorker({ store: t.store }, rc.id, {
-      resyncMs: 60_000,
-      onError: (e) => errors.push(e),
-    }).start();
+    const { worker, errors } = startWorker(rc.id);
     try {
       await eventually(async () => (await intentNodes(t.store, pod)).length === 1, 5_000);
       await addNodes(names.slice(1));
@@ -469,8 +475,8 @@ describe('the RC status record (P2: p2-rctl get-status)', () => {
     expect(await statusText(rc.id)).toBeUndefined();
   });
 
-  it('shows a node transfer until the new replica is passing', async () => {
-    const names = nodes(4);
+  /** A dynamic RC with 2 passing replicas on 3 nodes, whose first node is then retired: one pass moves it. */
+  async function moveOffFirstNode(names: string[]) {
     await addNodes(names.slice(0, 3));
     const rc = await rcs.create({
       manifest: parseManifest(manifestText(pod)),
@@ -478,14 +484,19 @@ describe('the RC status record (P2: p2-rctl get-status)', () => {
       replicasDesired: 2,
       allocationStrategy: 'dynamic_strategy',
     });
-    const health = new StoreHealthSource(t.store);
-    const ctx = { store: t.store, health };
+    const ctx = { store: t.store, health: new StoreHealthSource(t.store) };
     await reconcileRc(ctx, rc);
     await passing(names[0]!);
     await passing(names[1]!);
     await labels.setLabel('node', names[0]!, 'fleet', 'retired');
     const moved = await reconcileRc(ctx, rc);
     expect(moved.transferred).toEqual({ from: names[0], to: names[2] });
+    return { rc, ctx };
+  }
+
+  it('shows a node transfer until the new replica is passing', async () => {
+    const names = nodes(4);
+    const { rc, ctx } = await moveOffFirstNode(names);
     const status = await rcs.getStatus(rc.id);
     expect(status).toEqual({
       node_transfer: { old_node: names[0], new_node: names[2], id: expect.any(String) },
@@ -518,22 +529,10 @@ describe('the RC status record (P2: p2-rctl get-status)', () => {
 
   it('clears an abandoned transfer: the new node lost its replica', async () => {
     const names = nodes(3);
-    await addNodes(names);
-    const rc = await rcs.create({
-      manifest: parseManifest(manifestText(pod)),
-      nodeSelector: `fleet=${fleet}`,
-      replicasDesired: 2,
-      allocationStrategy: 'dynamic_strategy',
-    });
-    const health = new StoreHealthSource(t.store);
-    await reconcileRc({ store: t.store, health }, rc);
-    await passing(names[0]!);
-    await passing(names[1]!);
-    await labels.setLabel('node', names[0]!, 'fleet', 'retired');
-    expect((await reconcileRc({ store: t.store, health }, rc)).transferred?.to).toBe(names[2]);
+    const { rc, ctx } = await moveOffFirstNode(names);
     // Scaled down before the new replica ever passed: it is the one removed.
     const one = await rcs.setDesiredReplicas(rc.id, 1);
-    expect((await reconcileRc({ store: t.store, health }, one)).removed).toEqual([names[2]]);
+    expect((await reconcileRc(ctx, one)).removed).toEqual([names[2]]);
     expect(await statusText(rc.id)).toBe('{}');
   });
 
@@ -542,11 +541,7 @@ describe('the RC status record (P2: p2-rctl get-status)', () => {
       manifest: parseManifest(manifestText(pod)),
       nodeSelector: `fleet=${fleet}`,
     });
-    const errors: unknown[] = [];
-    const worker = new RcWorker({ store: t.store }, rc.id, {
-      resyncMs: 60_000,
-      onError: (e) => errors.push(e),
-    }).start();
+    const { worker, errors } = startWorker(rc.id);
     try {
       await t.store.delete(rcKey(rc.id));
       await worker.done;

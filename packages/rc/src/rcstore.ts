@@ -12,7 +12,7 @@ import {
   rcKey,
   rcStatusKey,
 } from '@p2/keyspace';
-import type { Store, TxnOp } from '@p2/kv';
+import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import {
   type LabelSet,
   labelKeyProblem,
@@ -137,12 +137,7 @@ export class RcStore {
   /** One RC with the index it was read at. @throws RcError `P2_RC_NOT_FOUND`, `P2_RC_INVALID_RECORD`, `P2_RC_STORE` */
   async get(id: string): Promise<{ rc: RcRecord; index: number }> {
     const key = rcKey(id);
-    let entry: Awaited<ReturnType<Store['get']>>['value'];
-    try {
-      entry = (await this.#store.get(key)).value;
-    } catch (cause) {
-      throw storeError(`reading ${key}`, cause);
-    }
+    const entry = await this.#read(key);
     if (!entry) {
       throw new RcError(RcErrorCode.NOT_FOUND, `replication controller ${id} does not exist`, {
         details: { id },
@@ -160,20 +155,18 @@ export class RcStore {
    */
   async getStatus(id: string): Promise<RcStatus | undefined> {
     const key = rcStatusKey(id);
-    let entry: Awaited<ReturnType<Store['get']>>['value'];
-    try {
-      entry = (await this.#store.get(key)).value;
-    } catch (cause) {
-      throw storeError(`reading ${key}`, cause);
-    }
+    const entry = await this.#read(key);
     return entry ? decodeRcStatus(entry.value, key) : undefined;
   }
 
   /** Whether `replication_controllers/<id>` exists (readable or not). @throws RcError `P2_RC_STORE` */
   async exists(id: string): Promise<boolean> {
-    const key = rcKey(id);
+    return (await this.#read(rcKey(id))) !== undefined;
+  }
+
+  async #read(key: string): Promise<KvEntry | undefined> {
     try {
-      return (await this.#store.get(key)).value !== undefined;
+      return (await this.#store.get(key)).value;
     } catch (cause) {
       throw storeError(`reading ${key}`, cause);
     }
