@@ -62,8 +62,8 @@ export abstract class RecordWorker implements FarmChild {
   /** One pass over the record as it now stands. */
   protected abstract pass(entry: KvEntry): Promise<void>;
 
-  /** Called once when the record is gone; the loop then ends. */
-  protected deleted(): void {}
+  /** Called once when the record is gone (a rejection goes to `onError`); the loop then ends. */
+  protected deleted(): void | Promise<void> {}
 
   /** Called with the error of a failed pass (not when stopping). @default `onError` */
   protected failed(error: unknown): void {
@@ -94,7 +94,11 @@ export abstract class RecordWorker implements FarmChild {
       }
       if (signal.aborted) return;
       if (!entry) {
-        this.deleted();
+        try {
+          await this.deleted();
+        } catch (error) {
+          this.#options.onError?.(error);
+        }
         return;
       }
       try {

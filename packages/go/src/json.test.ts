@@ -13,4 +13,9 @@ describe('goJson', () => {
     expect(goJson({ b: 1, a: 2 })).toBe('{"b":1,"a":2}');
     expect(goJson(sortedMap({ b: '1', B: '2', a: '3' }))).toBe('{"B":"2","a":"3","b":"1"}');
   });
+  it('indents as json.MarshalIndent(v, "", indent): ": " after keys, {} and [] kept empty', () => {
+    expect(goJson({ a: { b: '<' }, e: {}, l: [] }, '    ')).toBe(
+      '{\n    "a": {\n        "b": "\\u003c"\n    },\n    "e": {},\n    "l": []\n}',
+    );
+  });
 });

@@ -3,15 +3,19 @@
  * U+2029 escaped as `\u003c`, `\u003e`, `\u0026`, `\u2028`, `\u2029`; `\b` and `\f` written as
  * `\u0008` and `\u000c` (Go learnt the short forms only in 1.22). Object keys keep insertion order:
  * callers build objects in Go's struct-field order, and sort map keys with {@link sortedMap}.
+ * With `indent`, the layout of Go's `json.MarshalIndent(v, "", indent)`.
  * @example goJson({ a: '<b>\b' }) // '{"a":"\\u003cb\\u003e\\u0008"}'
  */
-export function goJson(value: unknown): string {
-  return JSON.stringify(value).replace(/\\(?:u[0-9a-fA-F]{4}|.)|[<>&\u2028\u2029]/g, (m) => {
-    if (m === '\\b') return '\\u0008';
-    if (m === '\\f') return '\\u000c';
-    if (m.length === 1) return `\\u${m.charCodeAt(0).toString(16).padStart(4, '0')}`;
-    return m;
-  });
+export function goJson(value: unknown, indent?: string): string {
+  return JSON.stringify(value, null, indent).replace(
+    /\\(?:u[0-9a-fA-F]{4}|.)|[<>&\u2028\u2029]/g,
+    (m) => {
+      if (m === '\\b') return '\\u0008';
+      if (m === '\\f') return '\\u000c';
+      if (m.length === 1) return `\\u${m.charCodeAt(0).toString(16).padStart(4, '0')}`;
+      return m;
+    },
+  );
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   type DsStatus,
   LabelStore,
   type LabelType,
+  type RcNodeTransfer,
   type RcRecord,
   type RollRecord,
   type RollStatus,
@@ -36,6 +37,8 @@ export interface RcView {
   topologySpreadKey?: string;
   /** Nodes that currently carry a pod of this RC (only from {@link inspectRc}). */
   nodes?: string[];
+  /** The node transfer its status record shows in progress (only from {@link inspectRc}). */
+  nodeTransfer?: RcNodeTransfer;
 }
 
 /**
@@ -58,7 +61,8 @@ export function rcView(rc: RcRecord): RcView {
 }
 
 /**
- * One RC with the nodes its pods are on (sorted), and its manifest.
+ * One RC with the nodes its pods are on (sorted), the node transfer in progress if any, and its
+ * manifest.
  *
  * @throws RcError `P2_RC_NOT_FOUND`
  * @example const { rc } = await inspectRc(store, 'web'); console.log(rc.nodes);
@@ -68,9 +72,15 @@ export async function inspectRc(
   id: string,
 ): Promise<{ rc: RcView & { nodes: string[] }; manifest: Manifest }> {
   const labels = new LabelStore(store);
-  const { rc } = await new RcStore(store, { labels }).get(id);
+  const rcs = new RcStore(store, { labels });
+  const { rc } = await rcs.get(id);
   const nodes = [...(await rcCurrentPods(labels, id)).keys()].sort();
-  return { rc: { ...rcView(rc), nodes }, manifest: rc.manifest };
+  // A status record that does not decode only loses this line of the view.
+  const transfer = (await rcs.getStatus(id).catch(() => undefined))?.node_transfer;
+  return {
+    rc: { ...rcView(rc), nodes, ...(transfer ? { nodeTransfer: transfer } : {}) },
+    manifest: rc.manifest,
+  };
 }
 
 /**

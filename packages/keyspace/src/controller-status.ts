@@ -1,10 +1,75 @@
 /**
- * Status records the controllers publish (p2 extensions beside P2's records): a rolling update's at
- * `status/rolls/<id>/rolling_update`, a daemon set's at `status/daemon_sets/<id>/daemon_set_farm`.
- * Plain JSON in the field order below; read back as written (no field checks, as p2 always did).
+ * Status records the controllers publish: an RC's at
+ * `status/replication_controllers/<id>/replication_controller` (P2's format, byte for byte), and
+ * p2 extensions beside P2's records — a rolling update's at `status/rolls/<id>/rolling_update`, a
+ * daemon set's at `status/daemon_sets/<id>/daemon_set_farm`. Plain JSON in the field order below;
+ * read back as written (no field checks beyond the RC record's shape, as p2 always did).
  */
+import { goJson } from '@p2/go';
 import { KvError, KvErrorCodes } from '@p2/kv';
 import { text } from './json.js';
+
+/** A replica an RC is moving off a node that no longer matches its selector (P2's `NodeTransfer`). */
+export interface RcNodeTransfer {
+  /** The ineligible node the replica left. */
+  readonly old_node: string;
+  /** The node it was moved to. */
+  readonly new_node: string;
+  /** A UUID naming this transfer. */
+  readonly id: string;
+}
+
+/**
+ * An RC's status record (P2's `rcstatus.Status`): `node_transfer` while a replica is being moved,
+ * absent otherwise. P2's Go type held it as a pointer with `omitempty`, so "no transfer" is the
+ * nil pointer and encodes as `{}` (a non-nil pointer to an empty transfer would have printed three
+ * empty strings, which P2 never meant).
+ */
+export interface RcStatus {
+  readonly node_transfer?: RcNodeTransfer;
+}
+
+/**
+ * The JSON of an RC's status as P2 wrote it (Go field order and escaping): `{}` without a transfer.
+ * With `indent`, as `p2-rctl get-status` printed it (`json.MarshalIndent`).
+ *
+ * @example encodeRcStatus({ node_transfer: { old_node: 'a', new_node: 'b', id: 'u' } }) // '{"node_transfer":{"old_node":"a","new_node":"b","id":"u"}}'
+ */
+export function encodeRcStatus(status: RcStatus, indent?: string): string {
+  const t = status.node_transfer;
+  return goJson(
+    t ? { node_transfer: { old_node: t.old_node, new_node: t.new_node, id: t.id } } : {},
+    indent,
+  );
+}
+
+/**
+ * Reads an RC's status record; unknown fields are dropped and a `null` transfer is no transfer, as
+ * Go's decoder did.
+ *
+ * @throws KvError `P2_KV_BAD_RECORD` when the value is not a JSON object or `node_transfer` is not
+ *   an object of three strings.
+ * @example decodeRcStatus('{}') // {}
+ */
+export function decodeRcStatus(value: string | Uint8Array, key = 'RC status'): RcStatus {
+  const t = parseStatus(value, key).node_transfer;
+  if (t === undefined || t === null) return {};
+  const fields = t as Record<string, unknown>;
+  if (
+    typeof t !== 'object' ||
+    Array.isArray(t) ||
+    !['old_node', 'new_node', 'id'].every(
+      (f) => (fields[f] ?? '') === '' || typeof fields[f] === 'string',
+    )
+  ) {
+    throw new KvError(KvErrorCodes.BAD_RECORD, `${key}: node_transfer is not a node transfer`, {
+      details: { key },
+      hint: 'delete the status key; the RC farm writes a fresh one',
+    });
+  }
+  const str = (f: string) => (typeof fields[f] === 'string' ? (fields[f] as string) : '');
+  return { node_transfer: { old_node: str('old_node'), new_node: str('new_node'), id: str('id') } };
+}
 
 /** Health-relevant counts of one RC during a rolling update (spec 03 §2.5). */
 export interface RcNodeCounts {

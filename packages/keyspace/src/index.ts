@@ -8,10 +8,14 @@
 export {
   type DsStatus,
   decodeDsStatus,
+  decodeRcStatus,
   decodeRollStatus,
   encodeDsStatus,
+  encodeRcStatus,
   encodeRollStatus,
   type RcNodeCounts,
+  type RcNodeTransfer,
+  type RcStatus,
   type RollState,
   type RollStatus,
 } from './controller-status.js';
@@ -48,6 +52,7 @@ export {
   preparerStatusKey,
   preparerStatusPrefix,
   rcKey,
+  rcStatusKey,
   realityKey,
   rollKey,
   rollStatusKey,

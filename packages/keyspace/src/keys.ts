@@ -105,6 +105,11 @@ export function rollStatusKey(id: string): string {
   return `${Prefix.status}rolls/${id}/rolling_update`;
 }
 
+/** `status/replication_controllers/<id>/replication_controller`: an RC's status (spec 03 §1.4). */
+export function rcStatusKey(id: string): string {
+  return `${Prefix.status}replication_controllers/${id}/replication_controller`;
+}
+
 /** `status/daemon_sets/<id>/daemon_set_farm`: a daemon set's status (spec 01 §2.6). */
 export function dsStatusKey(id: string): string {
   return `${Prefix.status}daemon_sets/${id}/daemon_set_farm`;

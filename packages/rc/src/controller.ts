@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   byName,
   type ControllerContext,
@@ -18,6 +19,8 @@ import { compareHealth } from '@p2/health';
 import {
   auditLogOp,
   decodeRc,
+  decodeRcStatus,
+  encodeRcStatus,
   type HealthState,
   type IndexedLabels,
   intentKey,
@@ -25,8 +28,10 @@ import {
   lockKeys,
   parsePodLabelId,
   podLabelId,
+  type RcNodeTransfer,
   type RcRecord,
   rcKey,
+  rcStatusKey,
 } from '@p2/keyspace';
 import type { KvEntry, TxnOp } from '@p2/kv';
 import { ReservedLabel } from '@p2/labels';
@@ -50,6 +55,8 @@ export interface ReconcileResult {
   readonly rewritten: string[];
   /** Node moved off an ineligible node (dynamic strategy), if any. */
   readonly transferred?: { from: string; to: string };
+  /** The node transfer the RC's status record shows after the pass (undefined: none). */
+  readonly nodeTransfer?: RcNodeTransfer;
 }
 
 /** Options of {@link reconcileRc}. */
@@ -271,11 +278,20 @@ export async function reconcileRc(
 
   const eligibleSet = new Set(eligible);
   let transferred: { from: string; to: string } | undefined;
+  const status = await readStatus(c, rc.id);
+  let nodeTransfer = await transferStillInProgress(c, rc, current, status.transfer);
   const ineligible = [...current.keys()].filter((n) => !eligibleSet.has(n)).sort(byName);
-  if (ineligible.length > 0 && rc.allocationStrategy === 'dynamic_strategy') {
-    transferred = await attemptNodeTransfer(c, rc, current, ineligible[0]!, proof);
-    if (transferred) current = await rcCurrentPods(c.labels, rc.id);
+  // One transfer at a time, as P2's status record holds one.
+  if (!nodeTransfer && ineligible.length > 0 && rc.allocationStrategy === 'dynamic_strategy') {
+    const moved = await attemptNodeTransfer(c, rc, current, ineligible[0]!, proof);
+    if (moved) {
+      transferred = { from: moved.old_node, to: moved.new_node };
+      nodeTransfer = moved;
+      current = await rcCurrentPods(c.labels, rc.id);
+    }
   }
+  // The transfer's own transaction wrote the record; otherwise keep it current (and present).
+  if (!transferred) await writeStatus(c, rc.id, status, nodeTransfer, proof);
 
   const rewritten: string[] = [];
   if (!rc.disabled) {
@@ -305,6 +321,7 @@ export async function reconcileRc(
     removed,
     rewritten,
     ...(transferred ? { transferred } : {}),
+    ...(nodeTransfer ? { nodeTransfer } : {}),
   };
   if (added.length || removed.length || rewritten.length || transferred) {
     c.log.info({ rc: rc.id, pod: podId, ...result }, 'replication controller changed intent');
@@ -316,12 +333,95 @@ export async function reconcileRc(
   return result;
 }
 
+/** The RC's status record as read at the start of the transfer step. @internal */
+interface ReadStatus {
+  /** The record's JSON, undefined when absent. */
+  readonly raw?: string;
+  readonly transfer?: RcNodeTransfer;
+}
+
+async function readStatus(c: ResolvedContext, rcId: string): Promise<ReadStatus> {
+  const key = rcStatusKey(rcId);
+  let entry: KvEntry | undefined;
+  try {
+    entry = (await c.store.get(key)).value;
+  } catch (cause) {
+    throw storeError(`reading ${key}`, cause);
+  }
+  if (!entry) return {};
+  const raw = new TextDecoder().decode(entry.value);
+  try {
+    return { raw, transfer: decodeRcStatus(entry.value, key).node_transfer };
+  } catch (error) {
+    // An unreadable record is rewritten with what this pass knows.
+    c.log.warn({ rc: rcId, err: error }, 'RC status record unreadable; rewriting it');
+    return { raw };
+  }
+}
+
+/**
+ * The transfer the status record shows, if it is still in progress: it completes when the replica
+ * on the new node reports `passing` (at once without a health source), and is abandoned when the
+ * new node no longer carries the RC's pod (scaled down, moved again, or unscheduled by hand).
+ */
+async function transferStillInProgress(
+  c: ResolvedContext,
+  rc: RcRecord,
+  current: Map<string, IndexedLabels>,
+  transfer: RcNodeTransfer | undefined,
+): Promise<RcNodeTransfer | undefined> {
+  if (!transfer) return undefined;
+  let outcome: 'completed' | 'abandoned' | undefined;
+  if (!current.has(transfer.new_node)) outcome = 'abandoned';
+  else if (!c.health) outcome = 'completed';
+  else if ((await c.health.podHealth(rc.manifest.id)).get(transfer.new_node) === 'passing')
+    outcome = 'completed';
+  if (!outcome) return transfer;
+  c.log.info({ rc: rc.id, ...transfer, outcome }, `node transfer ${outcome}`);
+  return undefined;
+}
+
+/**
+ * The ops that guard a status write: the RC key must still be at the index read now, so a record
+ * is never written for an RC deleted meanwhile. Undefined when the RC is already gone.
+ */
+async function rcStillThere(c: ResolvedContext, rcId: string): Promise<TxnOp | undefined> {
+  let entry: KvEntry | undefined;
+  try {
+    entry = (await c.store.get(rcKey(rcId))).value;
+  } catch (cause) {
+    throw storeError(`reading ${rcKey(rcId)}`, cause);
+  }
+  return entry && { verb: 'check-index', key: rcKey(rcId), index: entry.modifyIndex };
+}
+
+/** Writes the status record when it is missing or differs from `transfer` (`{}` when none). */
+async function writeStatus(
+  c: ResolvedContext,
+  rcId: string,
+  status: ReadStatus,
+  transfer: RcNodeTransfer | undefined,
+  proof: TxnOp[],
+): Promise<void> {
+  const value = encodeRcStatus(transfer ? { node_transfer: transfer } : {});
+  if (status.raw === value) return;
+  const guard = await rcStillThere(c, rcId);
+  if (!guard) return;
+  await commit(
+    c.store,
+    [...proof, guard, { verb: 'set', key: rcStatusKey(rcId), value }],
+    `RC ${rcId}: writing its status`,
+  );
+}
+
 /**
  * Moves the replica on `from` (no longer eligible) to a newly allocated node, in one transaction
  * with an audit record. Allowed when the replica on `from` is not passing, when every current
  * replica is passing, or when the RC is disabled with every replica ineligible (an old RC of a
  * rolling update). Skipped while a rolling update holds the RC's mutation lock, and without a
- * health source. (P2 needed an external scheduler for this; here the built-in one allocates.)
+ * health source. The same transaction sets the status record's `node_transfer`, which later
+ * passes clear once the new replica is passing. (P2 needed an external scheduler for this; here
+ * the built-in one allocates.)
  */
 async function attemptNodeTransfer(
   c: ResolvedContext,
@@ -329,7 +429,7 @@ async function attemptNodeTransfer(
   current: Map<string, IndexedLabels>,
   from: string,
   proof: TxnOp[],
-): Promise<{ from: string; to: string } | undefined> {
+): Promise<RcNodeTransfer | undefined> {
   const podId = rc.manifest.id;
   try {
     const lock = (await c.store.get(lockKeys.replicationControllerUpdate(rc.id))).value;
@@ -357,20 +457,28 @@ async function attemptNodeTransfer(
   });
   const to = placement.nodes[0];
   if (to === undefined) return undefined;
+  const guard = await rcStillThere(c, rc.id);
+  if (!guard) return undefined;
   const ops = rcNodeOps(c, rc);
   const nodesAfter = [...current.keys()].filter((n) => n !== from).concat(to);
+  const transfer: RcNodeTransfer = { old_node: from, new_node: to, id: randomUUID() };
   await commit(
     c.store,
     [
       ...proof,
+      guard,
       ...ops.unschedule(from, current.get(from)!),
       ...(await ops.schedule(to)),
       ops.audit(nodesAfter),
+      { verb: 'set', key: rcStatusKey(rc.id), value: encodeRcStatus({ node_transfer: transfer }) },
     ],
     `RC ${rc.id}: moving a replica from ${from} to ${to}`,
   );
-  c.log.info({ rc: rc.id, from, to }, 'moved a replica off an ineligible node');
-  return { from, to };
+  c.log.info(
+    { rc: rc.id, from, to, transfer: transfer.id },
+    'moved a replica off an ineligible node',
+  );
+  return transfer;
 }
 
 /** Options of an {@link RcWorker}. */
@@ -402,8 +510,20 @@ export class RcWorker extends RecordWorker {
     this.options.onPass?.(result);
   }
 
-  protected override deleted(): void {
+  /** Removes the status record a deleter left behind (P2's p2-rctl never wrote nor deleted it). */
+  protected override async deleted(): Promise<void> {
     this.#c.log.info({ rc: this.rcId }, 'replication controller deleted; worker stops');
+    await commit(
+      this.#c.store,
+      [
+        { verb: 'check-not-exists', key: rcKey(this.rcId) },
+        { verb: 'delete', key: rcStatusKey(this.rcId) },
+      ],
+      `RC ${this.rcId}: deleting its status`,
+    ).catch((error: unknown) => {
+      // Rolled back: an RC of the same id exists again and owns the record.
+      if ((error as { code?: string }).code !== RcErrorCode.TXN_ROLLED_BACK) throw error;
+    });
   }
 
   protected override failed(error: unknown): void {

@@ -1,5 +1,13 @@
 import { type Alert, StoreHealthSource } from '@p2/controller-kit';
-import { decodeAudit, encodeHealthRecord, healthKey, LabelStore, lockKeys } from '@p2/keyspace';
+import {
+  decodeAudit,
+  encodeHealthRecord,
+  healthKey,
+  LabelStore,
+  lockKeys,
+  rcKey,
+  rcStatusKey,
+} from '@p2/keyspace';
 import type { Store, TxnOp } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -52,6 +60,16 @@ async function addNodes(
 
 function nodes(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `p2t-${fleet}-n${i + 1}`);
+}
+
+/** A worker on one RC that would resync only after a minute, collecting its errors. */
+function startWorker(rcId: string) {
+  const errors: unknown[] = [];
+  const worker = new RcWorker({ store: t.store }, rcId, {
+    resyncMs: 60_000,
+    onError: (e) => errors.push(e),
+  }).start();
+  return { worker, errors };
 }
 
 async function audits(store: Store, podId: string) {
@@ -417,11 +435,7 @@ describe('reconcileRc against a real kv-server', () => {
       nodeSelector: `fleet=${fleet}`,
       replicasDesired: 2,
     });
-    const errors: unknown[] = [];
-    const worker = new RcWorker({ store: t.store }, rc.id, {
-      resyncMs: 60_000,
-      onError: (e) => errors.push(e),
-    }).start();
+    const { worker, errors } = startWorker(rc.id);
     try {
       await eventually(async () => (await intentNodes(t.store, pod)).length === 1, 5_000);
       await addNodes(names.slice(1));
@@ -431,6 +445,108 @@ describe('reconcileRc against a real kv-server', () => {
       );
       await rcs.setDesiredReplicas(rc.id, 0);
       await eventually(async () => (await intentNodes(t.store, pod)).length === 0, 5_000);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe('the RC status record (P2: p2-rctl get-status)', () => {
+  const statusText = (id: string) => text(t.store, rcStatusKey(id));
+  const passing = (node: string) =>
+    t.store.put(
+      healthKey(pod, node),
+      encodeHealthRecord({ podId: pod, node, status: 'passing', time: new Date() }),
+    );
+
+  it('exists as {} from creation, is rewritten when missing, and goes with the RC', async () => {
+    const rc = await rcs.create({
+      manifest: parseManifest(manifestText(pod)),
+      nodeSelector: `fleet=${fleet}`,
+    });
+    expect(await statusText(rc.id)).toBe('{}');
+    expect(await rcs.getStatus(rc.id)).toEqual({});
+    // An RC P2's p2-rctl created has none: the next pass writes it.
+    await t.store.delete(rcStatusKey(rc.id));
+    expect(await rcs.getStatus(rc.id)).toBeUndefined();
+    await reconcileRc({ store: t.store }, rc);
+    expect(await statusText(rc.id)).toBe('{}');
+    await rcs.delete(rc.id);
+    expect(await statusText(rc.id)).toBeUndefined();
+  });
+
+  /** A dynamic RC with 2 passing replicas on 3 nodes, whose first node is then retired: one pass moves it. */
+  async function moveOffFirstNode(names: string[]) {
+    await addNodes(names.slice(0, 3));
+    const rc = await rcs.create({
+      manifest: parseManifest(manifestText(pod)),
+      nodeSelector: `fleet=${fleet}`,
+      replicasDesired: 2,
+      allocationStrategy: 'dynamic_strategy',
+    });
+    const ctx = { store: t.store, health: new StoreHealthSource(t.store) };
+    await reconcileRc(ctx, rc);
+    await passing(names[0]!);
+    await passing(names[1]!);
+    await labels.setLabel('node', names[0]!, 'fleet', 'retired');
+    const moved = await reconcileRc(ctx, rc);
+    expect(moved.transferred).toEqual({ from: names[0], to: names[2] });
+    return { rc, ctx };
+  }
+
+  it('shows a node transfer until the new replica is passing', async () => {
+    const names = nodes(4);
+    const { rc, ctx } = await moveOffFirstNode(names);
+    const status = await rcs.getStatus(rc.id);
+    expect(status).toEqual({
+      node_transfer: { old_node: names[0], new_node: names[2], id: expect.any(String) },
+    });
+    expect(status?.node_transfer?.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-/);
+    expect(await statusText(rc.id)).toBe(
+      `{"node_transfer":{"old_node":"${names[0]}","new_node":"${names[2]}","id":"${status?.node_transfer?.id}"}}`,
+    );
+    // Still in progress: the new replica reports nothing yet. Another ineligible replica (not
+    // passing, so movable) waits for this transfer: one at a time.
+    await addNodes([names[3]!]);
+    await t.store.put(
+      healthKey(pod, names[1]!),
+      encodeHealthRecord({ podId: pod, node: names[1]!, status: 'critical', time: new Date() }),
+    );
+    await labels.setLabel('node', names[1]!, 'fleet', 'retired');
+    const waiting = await reconcileRc(ctx, rc);
+    expect(waiting.transferred).toBeUndefined();
+    expect(waiting.nodeTransfer).toEqual(status?.node_transfer);
+    expect(await rcs.getStatus(rc.id)).toEqual(status);
+    // The new replica passes: the transfer completes, and the next one starts.
+    await passing(names[2]!);
+    await passing(names[3]!);
+    const next = await reconcileRc(ctx, rc);
+    expect(next.transferred).toEqual({ from: names[1], to: names[3] });
+    expect((await rcs.getStatus(rc.id))?.node_transfer?.old_node).toBe(names[1]);
+    expect(await reconcileRc(ctx, rc)).not.toHaveProperty('nodeTransfer');
+    expect(await statusText(rc.id)).toBe('{}');
+  });
+
+  it('clears an abandoned transfer: the new node lost its replica', async () => {
+    const names = nodes(3);
+    const { rc, ctx } = await moveOffFirstNode(names);
+    // Scaled down before the new replica ever passed: it is the one removed.
+    const one = await rcs.setDesiredReplicas(rc.id, 1);
+    expect((await reconcileRc(ctx, one)).removed).toEqual([names[2]]);
+    expect(await statusText(rc.id)).toBe('{}');
+  });
+
+  it("a worker removes the record when the RC is deleted without it (as P2's p2-rctl did)", async () => {
+    const rc = await rcs.create({
+      manifest: parseManifest(manifestText(pod)),
+      nodeSelector: `fleet=${fleet}`,
+    });
+    const { worker, errors } = startWorker(rc.id);
+    try {
+      await t.store.delete(rcKey(rc.id));
+      await worker.done;
+      expect(await statusText(rc.id)).toBeUndefined();
+      expect(errors).toEqual([]);
     } finally {
       await worker.stop();
     }

@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { listRecords, RcError, RcErrorCode, storeError } from '@p2/controller-kit';
-import { decodeRc, encodeRc, LabelStore, Prefix, type RcRecord, rcKey } from '@p2/keyspace';
-import type { Store, TxnOp } from '@p2/kv';
+import {
+  decodeRc,
+  decodeRcStatus,
+  encodeRc,
+  encodeRcStatus,
+  LabelStore,
+  Prefix,
+  type RcRecord,
+  type RcStatus,
+  rcKey,
+  rcStatusKey,
+} from '@p2/keyspace';
+import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import {
   type LabelSet,
   labelKeyProblem,
@@ -60,7 +71,8 @@ export class RcStore {
   }
 
   /**
-   * Creates an RC (CAS index 0) and its labels (`pod_id` plus `rcLabels`).
+   * Creates an RC (CAS index 0) with its status record (`{}`: no node transfer) in one
+   * transaction, then its labels (`pod_id` plus `rcLabels`).
    *
    * @throws RcError `P2_RC_INVALID_REQUEST`, `P2_RC_CONFLICT` (id exists), `P2_RC_STORE`
    */
@@ -101,7 +113,12 @@ export class RcStore {
     };
     let created: boolean;
     try {
-      created = await this.#store.cas(rcKey(rc.id), encodeRc(rc), 0);
+      created = (
+        await this.#store.txn([
+          { verb: 'cas', key: rcKey(rc.id), value: encodeRc(rc), index: 0 },
+          { verb: 'set', key: rcStatusKey(rc.id), value: encodeRcStatus({}) },
+        ])
+      ).committed;
     } catch (cause) {
       throw storeError(`creating ${rcKey(rc.id)}`, cause);
     }
@@ -120,12 +137,7 @@ export class RcStore {
   /** One RC with the index it was read at. @throws RcError `P2_RC_NOT_FOUND`, `P2_RC_INVALID_RECORD`, `P2_RC_STORE` */
   async get(id: string): Promise<{ rc: RcRecord; index: number }> {
     const key = rcKey(id);
-    let entry: Awaited<ReturnType<Store['get']>>['value'];
-    try {
-      entry = (await this.#store.get(key)).value;
-    } catch (cause) {
-      throw storeError(`reading ${key}`, cause);
-    }
+    const entry = await this.#read(key);
     if (!entry) {
       throw new RcError(RcErrorCode.NOT_FOUND, `replication controller ${id} does not exist`, {
         details: { id },
@@ -135,11 +147,26 @@ export class RcStore {
     return { rc: decodeRc(entry.value, key), index: entry.modifyIndex };
   }
 
+  /**
+   * An RC's status record (P2's `p2-rctl get-status`): `{}`, or the node transfer in progress;
+   * undefined when there is none (no such RC, or one no p2 farm has run yet).
+   *
+   * @throws RcError `P2_RC_STORE`; KvError `P2_KV_BAD_RECORD` for a record that is not one
+   */
+  async getStatus(id: string): Promise<RcStatus | undefined> {
+    const key = rcStatusKey(id);
+    const entry = await this.#read(key);
+    return entry ? decodeRcStatus(entry.value, key) : undefined;
+  }
+
   /** Whether `replication_controllers/<id>` exists (readable or not). @throws RcError `P2_RC_STORE` */
   async exists(id: string): Promise<boolean> {
-    const key = rcKey(id);
+    return (await this.#read(rcKey(id))) !== undefined;
+  }
+
+  async #read(key: string): Promise<KvEntry | undefined> {
     try {
-      return (await this.#store.get(key)).value !== undefined;
+      return (await this.#store.get(key)).value;
     } catch (cause) {
       throw storeError(`reading ${key}`, cause);
     }
@@ -234,7 +261,7 @@ export class RcStore {
   }
 
   /**
-   * Deletes an RC and its labels. Refuses while `replicas_desired > 0` unless `force`. Pods stay
+   * Deletes an RC with its status record (one transaction), then its labels. Refuses while `replicas_desired > 0` unless `force`. Pods stay
    * scheduled (P2 behaviour): set replicas to 0 and let the RC remove them first.
    *
    * @throws RcError `P2_RC_HAS_REPLICAS`, `P2_RC_NOT_FOUND`, `P2_RC_CONFLICT`, `P2_RC_STORE`
@@ -250,7 +277,12 @@ export class RcStore {
     }
     let ok: boolean;
     try {
-      ok = await this.#store.deleteCas(rcKey(id), index);
+      ok = (
+        await this.#store.txn([
+          { verb: 'delete-cas', key: rcKey(id), index },
+          { verb: 'delete', key: rcStatusKey(id) },
+        ])
+      ).committed;
     } catch (cause) {
       throw storeError(`deleting ${rcKey(id)}`, cause);
     }

@@ -22,6 +22,7 @@ import {
   type RcRecord,
   type RollRecord,
   rcKey,
+  rcStatusKey,
   rollKey,
 } from '@p2/keyspace';
 import { MAX_TXN_OPS, type ManagedSession, startSession, type TxnOp } from '@p2/kv';
@@ -246,6 +247,7 @@ export async function finish(
       const fresh = await readRc(c.store, oldId);
       ops.push(
         { verb: 'delete-cas', key: rcKey(oldId), index: fresh.index },
+        { verb: 'delete', key: rcStatusKey(oldId) },
         { verb: 'delete', key: labelKey('replication_controller', oldId) },
       );
     }

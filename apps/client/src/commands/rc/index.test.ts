@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode } from '@p2/cli-kit';
-import { LabelStore } from '@p2/keyspace';
+import { encodeRcStatus, LabelStore, rcStatusKey } from '@p2/keyspace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../../test-support.js';
 
@@ -114,6 +114,28 @@ describe('p2 rc', () => {
     await h.p2(['rc', 'update-manifest', rc1, 'v1.yaml']);
   });
 
+  it('prints the status record as p2-rctl get-status did', async () => {
+    expect((await h.p2(['rc', 'get-status', rc1])).out).toBe('{}\n');
+    // What the RC farm writes while it moves a replica off an ineligible node.
+    const transfer = { old_node: 'n1', new_node: 'n2', id: '6f1c9d2e-0000-4000-8000-000000000001' };
+    await h.store.put(rcStatusKey(rc1), encodeRcStatus({ node_transfer: transfer }));
+    const r = await h.p2(['rc', 'get-status', rc1]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(r.out).toBe(
+      `{\n    "node_transfer": {\n        "old_node": "n1",\n        "new_node": "n2",\n        "id": "${transfer.id}"\n    }\n}\n`,
+    );
+    expect(JSON.parse((await h.p2(['rc', 'get-status', rc1, '--json'])).out)).toEqual({
+      id: rc1,
+      status: { node_transfer: transfer },
+    });
+    expect(JSON.parse((await h.p2(['rc', 'get', rc1, '--json'])).out).nodeTransfer).toEqual(
+      transfer,
+    );
+    expect((await h.p2(['rc', 'get', rc1])).out).toMatch(/transfer\s+n1 → n2 \(in progress/);
+    await h.store.put(rcStatusKey(rc1), encodeRcStatus({}));
+    expect((await h.p2(['rc', 'get', rc1])).out).not.toContain('transfer');
+  });
+
   it('explains errors: unknown id (4), bad selector (3)', async () => {
     const missing = await h.p2(['rc', 'get', '00000000-0000-4000-8000-000000000000']);
     expect(missing.code).toBe(ExitCode.NOT_FOUND);
@@ -131,5 +153,10 @@ describe('p2 rc delete', () => {
     expect((await h.p2(['rc', 'delete', rc2])).code).toBe(ExitCode.OK);
     expect((await h.p2(['rc', 'delete', rc1, '--force'])).code).toBe(ExitCode.OK);
     expect((await h.store.keys('replication_controllers/')).value).toEqual([]);
+    expect((await h.store.keys('status/replication_controllers/')).value).toEqual([]);
+    const gone = await h.p2(['rc', 'get-status', rc1]);
+    expect(gone.code).toBe(ExitCode.OK);
+    expect(gone.out).toBe(`no status found for ${rc1}\n`);
+    expect(JSON.parse((await h.p2(['rc', 'get-status', rc1, '--json'])).out).status).toBeNull();
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `p2 rc create|get|list|set-replicas|enable|disable|delete|update-manifest` — replication
+ * `p2 rc create|get|get-status|list|set-replicas|enable|disable|delete|update-manifest` — replication
  * controllers over `@p2/rc`'s store (P2's p2-rctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
@@ -19,6 +19,7 @@ import {
   withStoreFlags,
 } from '@p2/cli-kit';
 import { inspectRc, listRcs, type RcView, rcView } from '@p2/inspect';
+import { encodeRcStatus } from '@p2/keyspace';
 import { RcStore } from '@p2/rc';
 
 /** An RC for people (`rc get` adds its nodes). */
@@ -37,6 +38,11 @@ function renderRc(io: Io, rc: RcView): string {
         ]
       : []),
     ...(rc.nodes && rc.nodes.length > 0 ? [`nodes       ${rc.nodes.join(', ')}`] : []),
+    ...(rc.nodeTransfer
+      ? [
+          `transfer    ${style.yellow(io, `${rc.nodeTransfer.old_node} → ${rc.nodeTransfer.new_node}`)} (in progress, ${rc.nodeTransfer.id})`,
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -104,6 +110,23 @@ export function registerRcCommand(program: Command, ctx: CliContext): void {
       const raw = manifest.text();
       if (options.manifest && !options.json) ctx.io.stdout(raw.endsWith('\n') ? raw : `${raw}\n`);
       else emit(ctx.io, options, view, (v) => renderRc(ctx.io, v));
+    }),
+  );
+
+  withStoreFlags(
+    rc
+      .command('get-status')
+      .description(
+        "Show a controller's status record: the node transfer in progress, if any (P2: p2-rctl get-status)",
+      )
+      .argument('<id>', 'RC id')
+      .option('--json', 'print JSON ({"id", "status"}; status null when there is none)'),
+  ).action(
+    run(ctx, async (id, options) => {
+      const status = await withStore(ctx, options, (store) => new RcStore(store).getStatus(id));
+      emit(ctx.io, options, { id, status: status ?? null }, (r) =>
+        r.status ? encodeRcStatus(r.status, '    ') : `no status found for ${r.id}`,
+      );
     }),
   );
 
