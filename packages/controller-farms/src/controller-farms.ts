@@ -4,7 +4,12 @@
  * logged. `p2-controllers` parses argv, creates the store and calls {@link startControllerFarms}.
  */
 
-import { type Alert, type ControllerContext, StoreHealthSource } from '@p2/controller-kit';
+import {
+  type Alert,
+  type ControllerContext,
+  type LockFarm,
+  StoreHealthSource,
+} from '@p2/controller-kit';
 import { DsFarm } from '@p2/daemon-set';
 import { redactCredentials } from '@p2/errors';
 import { LabelStore, Prefix } from '@p2/keyspace';
@@ -12,6 +17,7 @@ import { explainDenied, KvError, KvErrorCodes, type Store, type StoreToken } fro
 import { RcFarm } from '@p2/rc';
 import { RollFarm } from '@p2/roll';
 import pino, { type Logger } from 'pino';
+import type { ControllerMetrics } from './metrics.js';
 
 /** The farms a controller process can run, in the order they start. */
 export const CONTROLLER_FARMS = ['rc', 'roll', 'ds'] as const;
@@ -34,6 +40,10 @@ export interface ControllerFarmsOptions {
   readonly lockDelayMs?: number;
   /** pino logger for alerts, worker errors and roll outcomes. @default silent */
   readonly logger?: Logger;
+  /** Where the farms' metrics go (reconciles, placements, roll progress, locks, errors, alerts). */
+  readonly metrics?: ControllerMetrics;
+  /** Called with every alert after it is logged (e.g. a {@link WebhookAlerter}'s `send`); must not block. */
+  readonly onAlert?: (alert: Alert) => void;
 }
 
 /** Farms started by {@link startControllerFarms}. */
@@ -57,42 +67,62 @@ export interface RunningControllerFarms {
  */
 export function startControllerFarms(options: ControllerFarmsOptions): RunningControllerFarms {
   const log = options.logger ?? pino({ level: 'silent' });
-  const { store } = options;
+  const { store, metrics } = options;
   const ctx: ControllerContext = {
     store,
     labels: new LabelStore(store, { validate: false }),
     health: new StoreHealthSource(store),
     logger: log,
-    alert: (alert: Alert) =>
+    alert: (alert: Alert) => {
       log[alert.urgency === 'high' ? 'error' : 'warn'](
         { alert: alert.incidentKey, details: alert.details },
         alert.description,
-      ),
+      );
+      metrics?.alerts.inc({ urgency: alert.urgency });
+      options.onAlert?.(alert);
+    },
   };
-  const onError = (kind: string) => (error: unknown, id?: string) =>
-    log.warn({ farm: kind, id, err: error }, `${kind} farm: ${redactCredentials(String(error))}`);
-  const farm = {
+  const common = (kind: ControllerFarmName) => ({
     ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
     ...(options.lockDelayMs === undefined ? {} : { lockDelayMs: options.lockDelayMs }),
     ...(options.resyncMs === undefined ? {} : { resyncMs: options.resyncMs }),
-  };
+    onError: (error: unknown, id?: string) => {
+      metrics?.errors.inc({ farm: kind });
+      log.warn({ farm: kind, id, err: error }, `${kind} farm: ${redactCredentials(String(error))}`);
+    },
+    onReconcile: (_id: string, outcome: string) => metrics?.reconciles.inc({ farm: kind, outcome }),
+  });
+  const counted =
+    (kind: ControllerFarmName) => (_id: string, result: { added: string[]; removed: string[] }) => {
+      if (result.added.length > 0) metrics?.placements.inc({ farm: kind }, result.added.length);
+      if (result.removed.length > 0)
+        metrics?.unschedules.inc({ farm: kind }, result.removed.length);
+    };
   const wanted = new Set(options.farms ?? CONTROLLER_FARMS);
-  const farms: Array<{ stop(): Promise<void> }> = [];
-  if (wanted.has('rc')) farms.push(new RcFarm(ctx, { ...farm, onError: onError('rc') }).start());
+  const farms = new Map<ControllerFarmName, LockFarm>();
+  if (wanted.has('rc'))
+    farms.set('rc', new RcFarm(ctx, { ...common('rc'), onPass: counted('rc') }).start());
   if (wanted.has('roll'))
-    farms.push(
+    farms.set(
+      'roll',
       new RollFarm(ctx, {
-        ...farm,
+        ...common('roll'),
         ...(options.rollPollMs === undefined ? {} : { rollPollMs: options.rollPollMs }),
-        onError: onError('roll'),
-        onOutcome: (id, outcome) => log.info({ roll: id, outcome }, 'rolling update ended'),
+        onStatus: (id, status) => metrics?.rollStatus(id, status),
+        onOutcome: (id, outcome) => {
+          log.info({ roll: id, outcome }, 'rolling update ended');
+          metrics?.reconciles.inc({ farm: 'roll', outcome });
+          metrics?.rollEnded(id);
+        },
       }).start(),
     );
-  if (wanted.has('ds')) farms.push(new DsFarm(ctx, { ...farm, onError: onError('ds') }).start());
+  if (wanted.has('ds'))
+    farms.set('ds', new DsFarm(ctx, { ...common('ds'), onPass: counted('ds') }).start());
+  for (const [name, farm] of farms) metrics?.trackLocks(name, () => farm.owned.length);
   return {
     farms: [...wanted],
     async stop() {
-      await Promise.all(farms.map((f) => f.stop()));
+      await Promise.all([...farms.values()].map((f) => f.stop()));
     },
   };
 }

@@ -19,6 +19,8 @@ export interface FarmOptions {
   readonly sessionName?: string;
   /** Called with errors of workers (with their id) and of the farm loop. */
   readonly onError?: (error: unknown, id?: string) => void;
+  /** Called after every pass of a record worker with its id and outcome (metrics). */
+  readonly onReconcile?: (id: string, outcome: 'success' | 'failure') => void;
 }
 
 /** A running child of a farm. */

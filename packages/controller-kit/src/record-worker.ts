@@ -10,6 +10,8 @@ export interface RecordWorkerOptions {
   readonly resyncMs?: number;
   /** Called with every store error while watching and every failed pass (the loop goes on). */
   readonly onError?: (error: unknown) => void;
+  /** Called after every pass with its outcome (metrics). */
+  readonly onReconcile?: (outcome: 'success' | 'failure') => void;
 }
 
 /**
@@ -103,8 +105,10 @@ export abstract class RecordWorker implements FarmChild {
       }
       try {
         await this.pass(entry);
+        this.#options.onReconcile?.('success');
       } catch (error) {
         if (signal.aborted) return;
+        this.#options.onReconcile?.('failure');
         this.failed(error);
       }
     }

@@ -487,6 +487,8 @@ export interface DsFarmOptions extends FarmOptions {
   /** How often pods of deleted daemon sets are unscheduled. @default 60_000 */
   readonly orphanSweepMs?: number;
   readonly maxInFlight?: number;
+  /** Called after every successful pass of any worker. */
+  readonly onPass?: (dsId: string, result: DsReconcileResult) => void;
 }
 
 /**
@@ -518,6 +520,8 @@ export class DsFarm extends LockFarm {
             resyncMs: options.resyncMs ?? 30_000,
             ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
             onError: (error) => options.onError?.(error, id),
+            onPass: (result) => options.onPass?.(id, result),
+            onReconcile: (outcome) => options.onReconcile?.(id, outcome),
           }).start(),
       },
       { ...options, pollMs: Math.min(options.pollMs ?? 30_000, options.orphanSweepMs ?? 60_000) },

@@ -56,6 +56,7 @@ export class RcFarm extends LockFarm {
             resyncMs: options.resyncMs ?? 30_000,
             onError: (error) => options.onError?.(error, id),
             onPass: (result) => options.onPass?.(id, result),
+            onReconcile: (outcome) => options.onReconcile?.(id, outcome),
           }).start(),
       },
       options,

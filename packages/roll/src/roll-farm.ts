@@ -1,6 +1,6 @@
 /** The roll farm: claims rolling updates through session locks and runs each one. */
 import { type ControllerContext, type FarmOptions, LockFarm } from '@p2/controller-kit';
-import { lockPrefixes, Prefix } from '@p2/keyspace';
+import { lockPrefixes, Prefix, type RollStatus } from '@p2/keyspace';
 import { RollStore } from './roll-store.js';
 import { type RollOutcome, runRollingUpdate } from './rolling-update.js';
 
@@ -10,6 +10,8 @@ export interface RollFarmOptions extends FarmOptions {
   readonly rollPollMs?: number;
   /** Called with each run's outcome. */
   readonly onOutcome?: (id: string, outcome: RollOutcome) => void;
+  /** Called with each run's status after every change (progress). */
+  readonly onStatus?: (id: string, status: RollStatus) => void;
 }
 
 /**
@@ -39,6 +41,7 @@ export class RollFarm extends LockFarm {
           const done = runRollingUpdate(ctx, id, {
             signal: abort.signal,
             pollMs: options.rollPollMs ?? 1_000,
+            ...(options.onStatus ? { onStatus: (s: RollStatus) => options.onStatus?.(id, s) } : {}),
             ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
           }).then(
             (outcome) => options.onOutcome?.(id, outcome),
