@@ -20,6 +20,7 @@ import pino from 'pino';
 import { parseFarms, parseMs } from './args.js';
 import { ControllersErrorCode } from './errors.js';
 import { startControllers } from './main.js';
+import { type Observability, startObservability } from './observe.js';
 
 const usage = `Usage: p2-controllers --store URL [options]
 
@@ -41,6 +42,11 @@ Options:
   --roll-poll-ms N     how often a rolling update re-reads health (default 1000)
   --session-ttl-ms N   TTL of the farms' lock sessions (default 15000)
   --lock-delay-ms N    lock-delay of those sessions (default 5000)
+  --metrics-port N     serve Prometheus metrics on http://HOST:N/metrics
+  --metrics-host HOST  address the metrics server binds (default 127.0.0.1)
+  --alert-webhook URL  also send alerts there as PagerDuty Events API v2 events
+                       (e.g. https://events.pagerduty.com/v2/enqueue); retried, never blocking
+  --alert-routing-key-file F  the events' routing_key (PagerDuty integration key), read from F
   --log-level LEVEL    pino level: trace, debug, info, warn, error (default info)
   -h, --help           show this help
 
@@ -70,6 +76,10 @@ async function main(): Promise<number> {
         'roll-poll-ms': { type: 'string' },
         'session-ttl-ms': { type: 'string' },
         'lock-delay-ms': { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'metrics-host': { type: 'string' },
+        'alert-webhook': { type: 'string' },
+        'alert-routing-key-file': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -89,6 +99,7 @@ async function main(): Promise<number> {
     process.once('SIGINT', resolve);
   });
   let running: ReturnType<typeof startControllers>;
+  let observed: Observability | undefined;
   try {
     const store = (values.store as string | undefined) ?? process.env.P2_STORE ?? '';
     const str = (k: string) => values[k] as string | undefined;
@@ -107,7 +118,18 @@ async function main(): Promise<number> {
       process.env,
       process.cwd(),
     );
+    observed = await startObservability(
+      {
+        metricsPort: str('metrics-port'),
+        metricsHost: str('metrics-host'),
+        alertWebhook: str('alert-webhook'),
+        alertRoutingKeyFile: str('alert-routing-key-file'),
+      },
+      logger,
+    );
     running = startControllers({
+      metrics: observed.metrics,
+      ...(observed.onAlert ? { onAlert: observed.onAlert } : {}),
       store,
       storeOptions,
       ...(found.token ? { token: found.token } : {}),
@@ -123,6 +145,7 @@ async function main(): Promise<number> {
       throw error;
     });
   } catch (error) {
+    await observed?.close();
     if (error instanceof CliExit) {
       process.stderr.write(`p2-controllers: ${error.message}\n`);
       return error.exitCode;
@@ -137,6 +160,7 @@ async function main(): Promise<number> {
   await signalled;
   logger.info('signal received; releasing locks');
   await running.stop();
+  await observed.close();
   return ExitCode.OK;
 }
 

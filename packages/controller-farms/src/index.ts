@@ -7,6 +7,8 @@
  *
  * @packageDocumentation
  */
+
+export type { Alert } from '@p2/controller-kit';
 export {
   type PagerDutyEvent,
   pagerDutyEvent,

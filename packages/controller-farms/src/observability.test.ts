@@ -13,8 +13,14 @@ import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
 import { RcStore } from '@p2/rc';
+import { RollStore } from '@p2/roll';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  eventually,
+  manifestText,
+  simulatePreparers,
+} from '../../controller-kit/src/test-support.js';
 import { WebhookAlerter } from './alerts.js';
 import { startControllerFarms } from './controller-farms.js';
 import { ControllerMetrics } from './metrics.js';
@@ -37,19 +43,6 @@ afterEach(async () => {
   await server.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-const manifest = (id: string) =>
-  parseManifest(
-    `id: ${id}\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://artifacts.invalid/${id}_1.tar.gz\n`,
-  );
-
-async function until(probe: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** One sample's value from an exposition (undefined when absent). */
 function sample(text: string, series: string): number | undefined {
@@ -101,7 +94,7 @@ describe('metrics', () => {
     await new LabelStore(store).setLabels('node', 'p2t-n2', { role: 'web' });
     const rcs = new RcStore(store);
     const rc = await rcs.create({
-      manifest: manifest('p2t-web'),
+      manifest: parseManifest(manifestText('p2t-web')),
       nodeSelector: 'role=web',
       replicasDesired: 2,
     });
@@ -118,7 +111,7 @@ describe('metrics', () => {
       return response.text();
     };
     const success = 'p2_controllers_reconciles_total{farm="rc",outcome="success"}';
-    await until(async () => (sample(await scrape(), success) ?? 0) >= 1);
+    await eventually(async () => (sample(await scrape(), success) ?? 0) >= 1);
     let text = await scrape();
     expect(sample(text, 'p2_controllers_placements_total{farm="rc"}')).toBe(2);
     expect(sample(text, 'p2_controllers_locks_held{farm="rc"}')).toBe(1);
@@ -127,7 +120,7 @@ describe('metrics', () => {
     expect(text).toContain('p2_controllers_process_cpu_seconds_total');
 
     await rcs.mutate(rc.id, (r) => ({ ...r, replicasDesired: 1 }));
-    await until(
+    await eventually(
       async () => sample(await scrape(), 'p2_controllers_unschedules_total{farm="rc"}') === 1,
     );
     text = await scrape();
@@ -136,6 +129,52 @@ describe('metrics', () => {
 
     await running.stop();
     expect(sample(await scrape(), 'p2_controllers_locks_held{farm="rc"}')).toBe(0);
+  });
+
+  it("shows a rolling update's progress while it runs and forgets it when it ends", async () => {
+    for (const n of ['p2t-r1', 'p2t-r2'])
+      await new LabelStore(store).setLabel('node', n, 'fleet', 'r');
+    // Preparers on real records; v2 never becomes healthy, so the update blocks mid-way.
+    const sim = simulatePreparers(store, {
+      healthOf: (m) => (m.includes('_v2.') ? 'critical' : 'passing'),
+    });
+    cleanups.push(() => sim.stop());
+    const rcs = new RcStore(store);
+    const old = await rcs.create({
+      manifest: parseManifest(manifestText('p2t-roll', 'v1')),
+      nodeSelector: 'fleet=r',
+      replicasDesired: 2,
+      clusterName: 'c1',
+    });
+    const next = await rcs.create({
+      manifest: parseManifest(manifestText('p2t-roll', 'v2')),
+      nodeSelector: 'fleet=r',
+      disabled: true,
+    });
+    const metrics = new ControllerMetrics({ processMetrics: false });
+    const running = startControllerFarms({
+      store,
+      farms: ['rc', 'roll'],
+      resyncMs: 200,
+      rollPollMs: 100,
+      metrics,
+    });
+    cleanups.push(() => running.stop());
+    const rolls = new RollStore(store);
+    await rolls.create({ oldRc: old.id, newRc: next.id, desiredReplicas: 2, minimumReplicas: 1 });
+    const desired = `p2_controllers_roll_new_desired{roll="${next.id}"}`;
+    await eventually(async () => (sample(await metrics.render(), desired) ?? 0) >= 1);
+    expect(
+      sample(await metrics.render(), `p2_controllers_roll_new_healthy{roll="${next.id}"}`),
+    ).toBe(0);
+    expect(sample(await metrics.render(), 'p2_controllers_locks_held{farm="roll"}')).toBe(1);
+    await rolls.cancel(next.id);
+    // The run ends `cancelled`, or `interrupted` when the farm sees the record go first.
+    const ended = (text: string) =>
+      (sample(text, 'p2_controllers_reconciles_total{farm="roll",outcome="cancelled"}') ?? 0) +
+      (sample(text, 'p2_controllers_reconciles_total{farm="roll",outcome="interrupted"}') ?? 0);
+    await eventually(async () => ended(await metrics.render()) === 1);
+    expect(sample(await metrics.render(), desired)).toBeUndefined();
   });
 });
 
@@ -165,7 +204,7 @@ describe('alerts to a webhook', () => {
       onAlert: (alert) => alerter.send(alert),
     });
     cleanups.push(() => running.stop());
-    await until(async () => {
+    await eventually(async () => {
       const text = await metrics.render();
       return sample(text, 'p2_controllers_alert_deliveries_total{result="sent"}') === 1;
     });
@@ -202,7 +241,7 @@ describe('alerts to a webhook', () => {
     const rcs = new RcStore(store);
     // Two replicas wanted, one eligible node: every pass raises a low-urgency "not enough nodes".
     await rcs.create({
-      manifest: manifest('p2t-short'),
+      manifest: parseManifest(manifestText('p2t-short')),
       nodeSelector: 'role=web',
       replicasDesired: 2,
     });
@@ -226,14 +265,14 @@ describe('alerts to a webhook', () => {
     });
     cleanups.push(() => running.stop());
     const dropped = 'p2_controllers_alert_deliveries_total{result="dropped"}';
-    await until(async () => (sample(await metrics.render(), dropped) ?? 0) >= 3);
+    await eventually(async () => (sample(await metrics.render(), dropped) ?? 0) >= 3);
     // The farm still places a new RC's pod while the alert in flight hangs.
     await rcs.create({
-      manifest: manifest('p2t-web'),
+      manifest: parseManifest(manifestText('p2t-web')),
       nodeSelector: 'role=web',
       replicasDesired: 1,
     });
-    await until(async () => (await store.get('intent/p2t-n1/p2t-web')).value !== undefined);
+    await eventually(async () => (await store.get('intent/p2t-n1/p2t-web')).value !== undefined);
     expect(held).toBe(1);
     expect(hook.bodies[0]).toMatchObject({
       dedup_key: expect.any(String),
