@@ -107,9 +107,13 @@ describe('startObservability', () => {
     await bad({ alertWebhook: 'not a url' });
     await bad({ alertWebhook: 'http://127.0.0.1:1/', alertRoutingKeyFile: join(dir, 'absent') });
     const empty = join(dir, 'empty.key');
-    await writeFile(empty, '\n');
+    await writeFile(empty, '\n', { mode: 0o600 });
     await bad({ alertWebhook: 'http://127.0.0.1:1/', alertRoutingKeyFile: empty });
     await bad({ alertRoutingKeyFile: empty });
+    // A key others may read is refused: it is a secret.
+    const shared = join(dir, 'shared.key');
+    await writeFile(shared, `${KEY}\n`, { mode: 0o644 });
+    await bad({ alertWebhook: 'http://127.0.0.1:1/', alertRoutingKeyFile: shared });
     // Neither flag: metrics are still collected (nothing served), no alert sink.
     const none = await startObservability({}, log);
     expect(none.onAlert).toBeUndefined();
@@ -119,7 +123,7 @@ describe('startObservability', () => {
 
   it('never puts the key file content in an error', async () => {
     const twoWords = join(dir, 'two.key');
-    await writeFile(twoWords, `${KEY} extra\n`);
+    await writeFile(twoWords, `${KEY} extra\n`, { mode: 0o600 });
     const error = await startObservability(
       { alertWebhook: 'http://127.0.0.1:1/', alertRoutingKeyFile: twoWords },
       log,

@@ -3,7 +3,6 @@
  * metrics; `--alert-webhook`/`--alert-routing-key-file` send its alerts to a PagerDuty-compatible
  * webhook.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseWholeNumber } from '@p2/cli-kit';
 import {
@@ -13,6 +12,7 @@ import {
   startMetricsServer,
   WebhookAlerter,
 } from '@p2/controller-farms';
+import { readTokenFile } from '@p2/kv';
 import type { Logger } from 'pino';
 import { ControllersError, ControllersErrorCode } from './errors.js';
 
@@ -39,11 +39,16 @@ const invalid = (message: string, hint: string) =>
 async function readRoutingKey(file: string): Promise<string> {
   let key: string;
   try {
-    key = (await readFile(resolve(file), 'utf8')).trim();
+    // As the store's token file: no symlink, a regular file nobody else may read; root's own
+    // when the controllers run as root (root trusts only root's files).
+    key = await readTokenFile(resolve(file), {
+      rootOwned: process.getuid?.() === 0,
+      private: true,
+    });
   } catch (error) {
     throw invalid(
-      `cannot read --alert-routing-key-file ${file} (${(error as NodeJS.ErrnoException).code})`,
-      'a file holding the PagerDuty integration key, readable by this user only',
+      `--alert-routing-key-file: ${error instanceof Error ? error.message : String(error)}`,
+      'a regular file holding the PagerDuty integration key, mode 0600, owned by the user the controllers run as (root: root)',
     );
   }
   if (key === '' || /\s/.test(key))
