@@ -1,0 +1,54 @@
+/**
+ * `p2 pc watch ID` — one JSON line per membership change of a pod cluster: what an external syncer
+ * (a load balancer updater) reads. Ends when the cluster is deleted (after a last line with
+ * `"cluster":null`) or on SIGINT/SIGTERM, exit code 0 both ways.
+ */
+import type { Command } from '@commander-js/extra-typings';
+import { type CliContext, run, style, withStore, withStoreFlags } from '@p2/cli-kit';
+import { PodClusterStore } from '@p2/keyspace';
+import { pcView } from './shared.js';
+
+export function registerPcWatch(pc: Command, ctx: CliContext): void {
+  withStoreFlags(
+    pc
+      .command('watch')
+      .description(
+        'Print the member pods of a pod cluster as one JSON line on every change (for syncers)',
+      )
+      .argument('<id>', 'pod cluster id'),
+  ).action(
+    run(ctx, async (id, options) => {
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await withStore(ctx, options, async (store) => {
+          let lastError = '';
+          const onError = (error: unknown) => {
+            // Say once that the store is unreachable; the watch keeps retrying with backoff.
+            const text = error instanceof Error ? error.message : String(error);
+            if (text === lastError) return;
+            lastError = text;
+            ctx.io.stderr(`${style.yellow(ctx.io, 'warning')}: ${text} (retrying)\n`);
+          };
+          for await (const m of new PodClusterStore(store).watchMembers(id, {
+            signal: controller.signal,
+            onError,
+          })) {
+            lastError = '';
+            const line = {
+              id: m.clusterId,
+              cluster: m.cluster ? pcView(m.cluster) : null,
+              members: m.members,
+            };
+            ctx.io.stdout(`${JSON.stringify(line)}\n`);
+          }
+        });
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    }),
+  );
+}
