@@ -8,7 +8,7 @@ import {
   type PodClusterRecord,
   PodClusterStore,
 } from './pod-clusters.js';
-import { startTestStore, type TestStore } from './test-support.js';
+import { rawValue, startTestStore, type TestStore } from './test-support.js';
 
 let t: TestStore;
 let pcs: PodClusterStore;
@@ -23,10 +23,7 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-async function raw(key: string): Promise<string | undefined> {
-  const e = (await t.store.get(key)).value;
-  return e ? new TextDecoder().decode(e.value) : undefined;
-}
+const raw = (key: string) => rawValue(t.store, key);
 
 const sample: PodClusterRecord = {
   id: '0f8fad5b-d9cb-469f-a165-70867728950e',

@@ -18,23 +18,18 @@ async function raw(key: string): Promise<string | undefined> {
   return e ? new TextDecoder().decode(e.value) : undefined;
 }
 
+/** The identity flags of the cluster these tests create. */
+const BLUE_AZ1 = ['--pod', 'p2t-web', '--az', 'az1', '--cluster-name', 'blue'];
+
+/** `p2 pc create` for pod p2t-web, cluster blue, in `az`. */
+const create = (az: string, ...more: string[]) =>
+  h.p2(['pc', 'create', '--pod', 'p2t-web', '--az', az, '--cluster-name', 'blue', ...more]);
+
 describe('p2 pc', () => {
   let id = '';
 
   it('create writes P2’s record and labels and prints it as P2’s JSON', async () => {
-    const r = await h.p2([
-      'pc',
-      'create',
-      '--pod',
-      'p2t-web',
-      '--az',
-      'az1',
-      '--cluster-name',
-      'blue',
-      '--annotations',
-      '{"lb":{"port":80}}',
-      '--json',
-    ]);
+    const r = await create('az1', '--annotations', '{"lb":{"port":80}}', '--json');
     expect(r.code, r.err).toBe(ExitCode.OK);
     const view = JSON.parse(r.out);
     id = view.id;
@@ -57,45 +52,14 @@ describe('p2 pc', () => {
   });
 
   it('create refuses a second cluster for the same pod id, az and name, and bad annotations', async () => {
-    const again = await h.p2([
-      'pc',
-      'create',
-      '--pod',
-      'p2t-web',
-      '--az',
-      'az1',
-      '--cluster-name',
-      'blue',
-    ]);
+    const again = await create('az1');
     expect(again.code).toBe(ExitCode.INVALID_INPUT);
     expect(again.err).toContain('already exists');
     expect(again.err).toContain(id);
-    const bad = await h.p2([
-      'pc',
-      'create',
-      '--pod',
-      'p2t-web',
-      '--az',
-      'az2',
-      '--cluster-name',
-      'blue',
-      '--annotations',
-      '',
-    ]);
+    const bad = await create('az2', '--annotations', '');
     expect(bad.code).toBe(ExitCode.USAGE);
     expect(bad.err).toContain('--annotations');
-    const arr = await h.p2([
-      'pc',
-      'create',
-      '--pod',
-      'p2t-web',
-      '--az',
-      'az2',
-      '--cluster-name',
-      'blue',
-      '--annotations',
-      '[1]',
-    ]);
+    const arr = await create('az2', '--annotations', '[1]');
     expect(arr.code).toBe(ExitCode.USAGE);
     expect(await new PodClusterStore(h.store).find('p2t-web', 'az2', 'blue')).toBeUndefined();
   });
@@ -104,16 +68,7 @@ describe('p2 pc', () => {
     const byId = await h.p2(['pc', 'get', id, '--json']);
     expect(byId.code, byId.err).toBe(ExitCode.OK);
     expect(JSON.parse(byId.out).name).toBe('blue');
-    const byTriple = await h.p2([
-      'pc',
-      'get',
-      '--pod',
-      'p2t-web',
-      '--az',
-      'az1',
-      '--cluster-name',
-      'blue',
-    ]);
+    const byTriple = await h.p2(['pc', 'get', ...BLUE_AZ1]);
     expect(byTriple.code, byTriple.err).toBe(ExitCode.OK);
     expect(byTriple.out).toContain(id);
     expect(byTriple.out).toContain(
@@ -178,16 +133,7 @@ describe('p2 pc', () => {
     // The cluster goes once the watch has printed its first line; then the watch ends by itself.
     io.stdout = (text) => {
       print(text);
-      deleting ??= h.p2([
-        'pc',
-        'delete',
-        '--pod',
-        'p2t-web',
-        '--az',
-        'az1',
-        '--cluster-name',
-        'blue',
-      ]);
+      deleting ??= h.p2(['pc', 'delete', ...BLUE_AZ1]);
     };
     const code = await runCli(['pc', 'watch', id], { io, cwd: h.dir, env: { P2_STORE: h.url } });
     expect(code, io.err).toBe(ExitCode.OK);

@@ -4,8 +4,9 @@
  * `"cluster":null`) or on SIGINT/SIGTERM, exit code 0 both ways.
  */
 import type { Command } from '@commander-js/extra-typings';
-import { type CliContext, run, style, withStore, withStoreFlags } from '@p2/cli-kit';
+import { type CliContext, run, withStore, withStoreFlags } from '@p2/cli-kit';
 import { PodClusterStore } from '@p2/keyspace';
+import { following } from '../../lib/follow.js';
 import { pcView } from './shared.js';
 
 export function registerPcWatch(pc: Command, ctx: CliContext): void {
@@ -18,25 +19,10 @@ export function registerPcWatch(pc: Command, ctx: CliContext): void {
       .argument('<id>', 'pod cluster id'),
   ).action(
     run(ctx, async (id, options) => {
-      const controller = new AbortController();
-      const stop = () => controller.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      try {
-        await withStore(ctx, options, async (store) => {
-          let lastError = '';
-          const onError = (error: unknown) => {
-            // Say once that the store is unreachable; the watch keeps retrying with backoff.
-            const text = error instanceof Error ? error.message : String(error);
-            if (text === lastError) return;
-            lastError = text;
-            ctx.io.stderr(`${style.yellow(ctx.io, 'warning')}: ${text} (retrying)\n`);
-          };
-          for await (const m of new PodClusterStore(store).watchMembers(id, {
-            signal: controller.signal,
-            onError,
-          })) {
-            lastError = '';
+      await following(ctx, ({ signal, onError, recovered }) =>
+        withStore(ctx, options, async (store) => {
+          for await (const m of new PodClusterStore(store).watchMembers(id, { signal, onError })) {
+            recovered();
             const line = {
               id: m.clusterId,
               cluster: m.cluster ? pcView(m.cluster) : null,
@@ -44,11 +30,8 @@ export function registerPcWatch(pc: Command, ctx: CliContext): void {
             };
             ctx.io.stdout(`${JSON.stringify(line)}\n`);
           }
-        });
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
+        }),
+      );
     }),
   );
 }
