@@ -17,6 +17,7 @@ import { registerLabelCommand } from './commands/label/index.js';
 import { registerLaunchCommand } from './commands/launch/index.js';
 import { registerLogBridgeCommand } from './commands/log-bridge/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
+import { registerPcCommand } from './commands/pc/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
 import { registerPodControlCommands } from './commands/pod-control/index.js';
 import { registerRcCommand } from './commands/rc/index.js';
@@ -61,6 +62,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerRcCommand(program, ctx);
   registerRollCommand(program, ctx);
   registerDsCommand(program, ctx);
+  registerPcCommand(program, ctx);
   return program;
 }
 

@@ -1,7 +1,7 @@
 /**
  * `@p2/keyspace`: P2's store layout — every key and every record type with exactly one codec, and
  * typed stores over any `@p2/kv` store (intent, reality, uuid pods, health, labels, status,
- * controller records, audit logs, locks).
+ * controller records, pod clusters, audit logs, locks).
  *
  * @packageDocumentation
  */
@@ -78,6 +78,17 @@ export {
   parsePodLabelId,
   podLabelId,
 } from './labels.js';
+export {
+  type CreatePodCluster,
+  decodePodCluster,
+  defaultPodSelector,
+  encodePodCluster,
+  type PodClusterChange,
+  type PodClusterMember,
+  type PodClusterMembership,
+  type PodClusterRecord,
+  PodClusterStore,
+} from './pod-clusters.js';
 export { type NodePods, type PodRecord, PodTree, UuidPodStore } from './pods.js';
 export {
   type AllocationStrategy,

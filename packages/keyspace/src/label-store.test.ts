@@ -2,7 +2,7 @@ import { MAX_TXN_OPS } from '@p2/kv';
 import { LabelsError, Selector } from '@p2/labels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabelStore } from './label-store.js';
-import { startTestStore, type TestStore } from './test-support.js';
+import { rawValue, startTestStore, type TestStore } from './test-support.js';
 
 let t: TestStore;
 let labels: LabelStore;
@@ -15,10 +15,7 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-async function raw(key: string): Promise<string | undefined> {
-  const e = (await t.store.get(key)).value;
-  return e ? new TextDecoder().decode(e.value) : undefined;
-}
+const raw = (key: string) => rawValue(t.store, key);
 
 describe('LabelStore against a real kv-server', () => {
   it('sets, merges and reads labels in P2 layout', async () => {

@@ -30,7 +30,8 @@ export interface RcRecord {
   readonly topologySpreadKey?: string | undefined;
 }
 
-function recordError(key: string, message: string, cause?: unknown): KvError {
+/** Shared with pod-clusters.ts. @internal */
+export function recordError(key: string, message: string, cause?: unknown): KvError {
   return new KvError(KvErrorCodes.BAD_RECORD, `${key}: ${message}`, {
     cause,
     details: { key },
@@ -38,7 +39,8 @@ function recordError(key: string, message: string, cause?: unknown): KvError {
   });
 }
 
-function parseObject(value: string | Uint8Array, key: string): Record<string, unknown> {
+/** Shared with pod-clusters.ts. @internal */
+export function parseObject(value: string | Uint8Array, key: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text(value));
@@ -51,7 +53,13 @@ function parseObject(value: string | Uint8Array, key: string): Record<string, un
   return parsed as Record<string, unknown>;
 }
 
-function str(obj: Record<string, unknown>, field: string, key: string, required = false): string {
+/** Shared with pod-clusters.ts. @internal */
+export function str(
+  obj: Record<string, unknown>,
+  field: string,
+  key: string,
+  required = false,
+): string {
   const v = obj[field];
   if (v === undefined || v === null) {
     if (required) throw recordError(key, `the required field "${field}" is missing`);
@@ -62,7 +70,13 @@ function str(obj: Record<string, unknown>, field: string, key: string, required 
   return v;
 }
 
-function int(obj: Record<string, unknown>, field: string, key: string, required = false): number {
+/** Shared with pod-clusters.ts. @internal */
+export function int(
+  obj: Record<string, unknown>,
+  field: string,
+  key: string,
+  required = false,
+): number {
   const v = obj[field];
   if (v === undefined || v === null) {
     if (required) throw recordError(key, `the required field "${field}" is missing`);
@@ -109,7 +123,8 @@ function manifestField(obj: Record<string, unknown>, key: string): Manifest {
   }
 }
 
-function selectorField(obj: Record<string, unknown>, field: string, key: string): Selector {
+/** Shared with pod-clusters.ts. @internal */
+export function selectorField(obj: Record<string, unknown>, field: string, key: string): Selector {
   try {
     return Selector.parse(str(obj, field, key));
   } catch (cause) {

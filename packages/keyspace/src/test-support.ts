@@ -19,3 +19,12 @@ export async function startTestServer(): Promise<{
   const { address, cleanup } = await startKvTestServer({}, 'keyspace');
   return { address, cleanup };
 }
+
+/** The stored value at `key` as text, `undefined` when absent: what a test compares byte for byte. */
+export async function rawValue(
+  store: TestStore['store'],
+  key: string,
+): Promise<string | undefined> {
+  const e = (await store.get(key)).value;
+  return e ? new TextDecoder().decode(e.value) : undefined;
+}

@@ -28,6 +28,10 @@ export const KvErrorCodes = {
   CAS_FAILED: 'P2_KV_CAS_FAILED',
   /** A stored record could not be decoded (bad JSON, missing field, bad key shape). */
   BAD_RECORD: 'P2_KV_BAD_RECORD',
+  /** A record asked for by id does not exist (`@p2/keyspace`'s typed stores). */
+  NOT_FOUND: 'P2_KV_NOT_FOUND',
+  /** A record that must be unique already exists (a pod cluster's pod id + az + name). */
+  ALREADY_EXISTS: 'P2_KV_ALREADY_EXISTS',
   /** The operation was cancelled through its AbortSignal. */
   ABORTED: 'P2_KV_ABORTED',
   /** A token file is not safe to trust: a symlink, not a regular file, wrong owner or mode. */

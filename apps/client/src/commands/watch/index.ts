@@ -5,6 +5,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { type CliContext, ExitCode, run, style, withStore, withStoreFlags } from '@p2/cli-kit';
 import { watchInspection } from '@p2/inspect';
+import { following } from '../../lib/follow.js';
 import { filterOf, renderInspection } from '../inspect/index.js';
 
 export function registerWatchCommand(program: Command, ctx: CliContext): void {
@@ -27,29 +28,17 @@ export function registerWatchCommand(program: Command, ctx: CliContext): void {
         );
         return ExitCode.USAGE;
       }
-      const controller = new AbortController();
-      const stop = () => controller.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
       const live = ctx.io.isTTY && !options.json;
-      try {
-        await withStore(ctx, options, async (store) => {
+      await following(ctx, ({ signal, onError, recovered }) =>
+        withStore(ctx, options, async (store) => {
           let seen = 0;
-          let lastError = '';
-          const onError = (error: unknown) => {
-            // Say once that the store is unreachable; the watch keeps retrying with backoff.
-            const text = error instanceof Error ? error.message : String(error);
-            if (text === lastError) return;
-            lastError = text;
-            ctx.io.stderr(`${style.yellow(ctx.io, 'warning')}: ${text} (retrying)\n`);
-          };
           for await (const inspection of watchInspection(
             store,
             filterOf(options),
-            controller.signal,
+            signal,
             onError,
           )) {
-            lastError = '';
+            recovered();
             if (live) {
               ctx.io.stdout(
                 `\u001b[H\u001b[2J${style.bold(ctx.io, `p2 watch — ${new Date().toISOString()}`)}\n${renderInspection(ctx.io, inspection)}\n`,
@@ -61,11 +50,8 @@ export function registerWatchCommand(program: Command, ctx: CliContext): void {
             }
             if (++seen >= limit) break;
           }
-        });
-      } finally {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      }
+        }),
+      );
     }),
   );
 }
