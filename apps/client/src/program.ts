@@ -20,6 +20,7 @@ import { registerManifestCommand } from './commands/manifest/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
 import { registerPodControlCommands } from './commands/pod-control/index.js';
 import { registerRcCommand } from './commands/rc/index.js';
+import { registerReplicateCommand } from './commands/replicate/index.js';
 import { registerRollCommand } from './commands/roll/index.js';
 import { registerScheduleCommand } from './commands/schedule/index.js';
 import { registerSignCommand } from './commands/sign/index.js';
@@ -60,6 +61,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerKvCommand(program, ctx);
   registerRcCommand(program, ctx);
   registerRollCommand(program, ctx);
+  registerReplicateCommand(program, ctx);
   registerDsCommand(program, ctx);
   return program;
 }
