@@ -208,19 +208,28 @@ class Replication {
     }
   }
 
-  /** Reality holds the manifest and the node's health reaches the threshold. */
+  /**
+   * Intent and reality hold the manifest and the node's health reaches the threshold. Health is
+   * read after reality, so a record from before the pod was replaced cannot count for it.
+   */
   async #isDone(node: string): Promise<boolean> {
-    if (!this.#healthy(node)) return false;
+    const podId = this.o.manifest.id;
+    const read = <T>(what: string, p: Promise<T>) =>
+      p.catch((cause) => {
+        throw storeError(`reading ${what}`, cause);
+      });
     const [intent, reality] = await Promise.all(
       [this.#intent, this.#reality].map((tree) =>
-        tree.getPod(node, this.o.manifest.id).catch((cause) => {
-          throw storeError(`reading ${tree.key(node, this.o.manifest.id)}`, cause);
-        }),
+        read(tree.key(node, podId), tree.getPod(node, podId)),
       ),
     );
     const at = (r: typeof intent) =>
       r?.value !== undefined && sameManifest(r.value.raw, this.o.manifest.raw, this.#sha);
-    return at(intent) && at(reality);
+    if (!at(intent) || !at(reality)) return false;
+    const record = await read(`the health of ${podId} on ${node}`, this.#health.get(podId, node));
+    if (record) this.#status.set(node, record.status);
+    else this.#status.delete(node);
+    return this.#healthy(node);
   }
 
   #healthy(node: string): boolean {

@@ -42,6 +42,8 @@ export async function simulateNodes(
           if (!want) continue;
           const have = (await reality.getPod(node, podId)).value;
           if (!have || Buffer.compare(have.raw, want.raw) !== 0) {
+            // The old pod stops (its health goes critical) before reality shows the new one.
+            await health.put({ podId, node, status: 'critical', time: new Date() });
             await reality.setPod(node, want.manifest());
             since.set(node, 0);
           }
