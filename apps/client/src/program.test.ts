@@ -22,6 +22,7 @@ describe('p2 program', () => {
     const names = leafCommands.map((c) => c.join(' '));
     for (const expected of [
       'schedule',
+      'replicate',
       'unschedule',
       'inspect',
       'watch',

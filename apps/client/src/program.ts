@@ -21,6 +21,7 @@ import { registerPcCommand } from './commands/pc/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
 import { registerPodControlCommands } from './commands/pod-control/index.js';
 import { registerRcCommand } from './commands/rc/index.js';
+import { registerReplicateCommand } from './commands/replicate/index.js';
 import { registerRollCommand } from './commands/roll/index.js';
 import { registerScheduleCommand } from './commands/schedule/index.js';
 import { registerSignCommand } from './commands/sign/index.js';
@@ -61,6 +62,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerKvCommand(program, ctx);
   registerRcCommand(program, ctx);
   registerRollCommand(program, ctx);
+  registerReplicateCommand(program, ctx);
   registerDsCommand(program, ctx);
   registerPcCommand(program, ctx);
   return program;

@@ -32,7 +32,7 @@ export {
   reportError,
   style,
 } from './output.js';
-export { type DownloadProgress, progressBar, progressLine } from './progress.js';
+export { type DownloadProgress, liveLine, progressBar, progressLine } from './progress.js';
 export { type CliContext, run, runProgram } from './run.js';
 export {
   nodeName,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { progressBar, progressLine } from './progress.js';
+import { liveLine, progressBar, progressLine } from './progress.js';
 
 describe('progress', () => {
   it('draws a bar with percentage and sizes when the total is known', () => {
@@ -31,5 +31,17 @@ describe('progress', () => {
     bar.update('a', { ...p, bytes: 4, done: true });
     expect(out.match(/\r\u001b\[2K/g)).toHaveLength(2);
     expect(out.endsWith('100% 4 B/4 B\n')).toBe(true);
+  });
+
+  it('a live line prints whole lines above itself and redraws itself after them', () => {
+    let out = '';
+    const line = liveLine((t) => {
+      out += t;
+    });
+    line.draw('1/3');
+    line.print('n1 healthy');
+    line.draw('2/3');
+    line.done();
+    expect(out).toBe('\r\u001b[2K1/3\r\u001b[2Kn1 healthy\n1/3\r\u001b[2K2/3\n');
   });
 });

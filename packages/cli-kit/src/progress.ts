@@ -1,4 +1,4 @@
-/** A one-line download progress bar for terminals (quiet when piped: callers only create it on a TTY). */
+/** Progress lines redrawn in place on terminals (quiet when piped: callers only create them on a TTY). */
 
 import type { DownloadProgress } from '@p2/hoist';
 
@@ -26,8 +26,36 @@ export function progressLine(label: string, p: DownloadProgress, width = 30): st
 }
 
 /**
- * A progress line redrawn in place on `write` (carriage return, clear line), at most every 100 ms
- * until the download is done; create it only on a TTY.
+ * A status line redrawn in place (carriage return, clear line); `done` ends it with a newline and
+ * `print` writes a whole line above it. Create it only on a TTY.
+ *
+ * @example const line = liveLine((t) => io.stderr(t)); line.draw('2/3 healthy'); line.done()
+ */
+export function liveLine(write: (text: string) => void): {
+  draw: (text: string) => void;
+  print: (text: string) => void;
+  done: () => void;
+} {
+  let current: string | undefined;
+  return {
+    draw(text) {
+      current = text;
+      write(`\r\u001b[2K${text}`);
+    },
+    print(text) {
+      write(`\r\u001b[2K${text}\n`);
+      if (current !== undefined) write(current);
+    },
+    done() {
+      if (current !== undefined) write('\n');
+      current = undefined;
+    },
+  };
+}
+
+/**
+ * A progress line redrawn in place on `write`, at most every 100 ms until the download is done;
+ * create it only on a TTY.
  *
  * @example const bar = progressBar((t) => io.stderr(t)); fetch({ onProgress: (p) => bar.update('app', p) })
  */
@@ -35,23 +63,16 @@ export function progressBar(write: (text: string) => void): {
   update: (label: string, p: DownloadProgress) => void;
   done: () => void;
 } {
-  let drawn = false;
+  const line = liveLine(write);
   let lastDraw = 0;
   return {
     update(label, p) {
       const now = Date.now();
       if (!p.done && now - lastDraw < 100) return;
       lastDraw = now;
-      drawn = true;
-      write(`\r\u001b[2K${progressLine(label, p)}`);
-      if (p.done) {
-        write('\n');
-        drawn = false;
-      }
+      line.draw(progressLine(label, p));
+      if (p.done) line.done();
     },
-    done() {
-      if (drawn) write('\n');
-      drawn = false;
-    },
+    done: line.done,
   };
 }

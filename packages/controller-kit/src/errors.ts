@@ -2,7 +2,7 @@ import { P2Error, type P2ErrorOptions } from '@p2/errors';
 
 /**
  * Stable codes of every error the controller packages (`@p2/rc`, `@p2/roll`, `@p2/daemon-set`,
- * this kit) throw. Never renumber or rename one: `p2` maps several to exit codes.
+ * `@p2/replicate`, this kit) throw. Never renumber or rename one: `p2` maps several to exit codes.
  */
 export const RcErrorCode = {
   /** A stored controller record (RC, rolling update, daemon set) cannot be read. */
@@ -23,6 +23,8 @@ export const RcErrorCode = {
   LOCKED: 'P2_RC_LOCKED',
   /** A rolling update already references one of the RCs. */
   ROLL_CONFLICT: 'P2_RC_ROLL_CONFLICT',
+  /** A replicated node did not become healthy within its timeout (`@p2/replicate`). */
+  NOT_HEALTHY: 'P2_RC_NOT_HEALTHY',
   /** The store failed; `cause` holds the store's error. */
   STORE: 'P2_RC_STORE',
 } as const;
