@@ -240,7 +240,10 @@ export class DsStore {
     );
   }
 
-  /** Deletes the record (its pods are unscheduled by the farm's orphan sweep, as in P2). */
+  /**
+   * Deletes the record. Its pods stay scheduled until the daemon set farm's orphan sweep (every
+   * minute by default) unschedules them, as in P2.
+   */
   async delete(id: string, user = ''): Promise<void> {
     const { ds, index } = await this.get(id);
     await commit(
