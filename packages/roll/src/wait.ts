@@ -39,21 +39,26 @@ export async function waitForRoll(
 ): Promise<RollEnd> {
   const rolls = new RollStore(store);
   let seen = '';
-  for (;;) {
-    options.signal?.throwIfAborted();
+  const read = async (): Promise<RollStatus | undefined> => {
     const status = await rolls.status(id);
-    if (status && status.updatedAt + status.state + status.message !== seen) {
-      seen = status.updatedAt + status.state + status.message;
+    if (status && `${status.updatedAt} ${status.state} ${status.message}` !== seen) {
+      seen = `${status.updatedAt} ${status.state} ${status.message}`;
       options.onStatus?.(status);
     }
-    if (status && ENDED.has(status.state))
-      return { state: status.state as RollEnd['state'], status };
+    return status;
+  };
+  const ended = (status: RollStatus | undefined): RollEnd | undefined =>
+    status && ENDED.has(status.state)
+      ? { state: status.state as RollEnd['state'], status }
+      : undefined;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const end = ended(await read());
+    if (end) return end;
     if (!(await rolls.get(id))) {
       // Deleted: a farm running it writes `cancelled` (or `succeeded`) first; read once more.
-      const last = await rolls.status(id);
-      if (last && ENDED.has(last.state))
-        return { state: last.state as RollEnd['state'], status: last };
-      return { state: 'cancelled', ...(last ? { status: last } : {}) };
+      const last = await read();
+      return ended(last) ?? { state: 'cancelled', ...(last ? { status: last } : {}) };
     }
     await sleep(options.pollMs ?? 1_000, options.signal);
   }

@@ -110,7 +110,7 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
           ? style.green(ctx.io, `rolling update ${r.roll.newRc} succeeded`)
           : style.red(ctx.io, `rolling update ${r.roll.newRc} ${r.state.replace('_', ' ')}`),
       );
-      if (end.state !== 'succeeded') throw new CliExit(ExitCode.FAILURE);
+      return end.state === 'succeeded' ? ExitCode.OK : ExitCode.FAILURE;
     }),
   );
 
