@@ -13,7 +13,13 @@ export {
   resolveContext,
 } from './context.js';
 export { RcError, RcErrorCode } from './errors.js';
-export { type HealthSource, StoreHealthSource } from './health.js';
+export {
+  type HealthSource,
+  healthState,
+  healthyAfter,
+  type NodeHealth,
+  StoreHealthSource,
+} from './health.js';
 export { type FarmChild, type FarmKind, type FarmOptions, LockFarm } from './lock-farm.js';
 export { commitNodeChanges, type NodeChange, readIntents, sameManifest } from './node-changes.js';
 export { RecordWorker, type RecordWorkerOptions } from './record-worker.js';

@@ -1,6 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Alert } from '@p2/controller-kit';
-import { decodeAudit, dsStatusKey, LabelStore } from '@p2/keyspace';
+import {
+  decodeAudit,
+  dsStatusKey,
+  encodeHealthRecord,
+  healthKey,
+  LabelStore,
+  realityKey,
+} from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -182,6 +189,43 @@ describe('reconcileDaemonSet', () => {
     const versions = await Promise.all(names.map((n) => text(t.store, `intent/${n}/${pod}`)));
     expect(versions.filter((v) => v === manifestText(pod, 'v3'))).toHaveLength(1);
     expect(await passingCount(t.store, pod)).toBe(3);
+  });
+
+  it("counts a passing record only when it was written after the node's reality (health gate)", async () => {
+    const [n1, n2] = (await nodes('dsgate', 2)) as [string, string];
+    const pod = 'p2t-dsgate';
+    const ctx = { store: t.store };
+    const ds = await dss.create({
+      manifest: parseManifest(manifestText(pod, 'v1')),
+      nodeSelector: 'fleet=dsgate',
+      minHealth: 1,
+      clusterName: 'c',
+      timeoutMs: 60_000,
+    });
+    /** As a preparer does: reality first, then (optionally) a fresh health record. */
+    const runs = async (node: string, version: string, health: boolean) => {
+      await t.store.put(realityKey(node, pod), manifestText(pod, version));
+      if (health)
+        await t.store.put(
+          healthKey(pod, node),
+          encodeHealthRecord({ podId: pod, node, status: 'passing', time: new Date() }),
+        );
+    };
+    expect((await reconcileDaemonSet(ctx, ds)).added.sort()).toEqual([n1, n2]);
+    await runs(n1, 'v1', true);
+    await runs(n2, 'v1', true);
+    const v2 = await dss.updateManifest(ds.id, parseManifest(manifestText(pod, 'v2')));
+    // Budget: 2 healthy − min 1 = one node at a time.
+    const first = (await reconcileDaemonSet(ctx, v2)).replaced;
+    expect(first).toHaveLength(1);
+    const [done, other] = first[0] === n1 ? [n1, n2] : [n2, n1];
+    // The new version runs, but its health record is still the old version's: not healthy yet.
+    await runs(done, 'v2', false);
+    expect((await reconcileDaemonSet(ctx, v2)).replaced).toEqual([]);
+    expect(await text(t.store, `intent/${other}/${pod}`)).toBe(manifestText(pod, 'v1'));
+    // A record written after the new reality counts: the next node is replaced.
+    await runs(done, 'v2', true);
+    expect((await reconcileDaemonSet(ctx, v2)).replaced).toEqual([other]);
   });
 });
 

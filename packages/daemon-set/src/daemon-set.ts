@@ -5,6 +5,7 @@ import {
   commit,
   commitNodeChanges,
   type FarmOptions,
+  healthyAfter,
   LockFarm,
   listRecords,
   type NodeChange,
@@ -239,7 +240,10 @@ export class DsStore {
     );
   }
 
-  /** Deletes the record (its pods are unscheduled by the farm's orphan sweep, as in P2). */
+  /**
+   * Deletes the record. Its pods stay scheduled until the daemon set farm's orphan sweep (every
+   * minute by default) unschedules them, as in P2.
+   */
   async delete(id: string, user = ''): Promise<void> {
     const { ds, index } = await this.get(id);
     await commit(
@@ -389,7 +393,8 @@ export async function reconcileDaemonSet(
     // Settled: the preparer launched what is intended (it writes reality as the same bytes).
     const settled =
       intent !== undefined && reality !== undefined && bytesLike(reality.value, intent);
-    const passing = podHealth.get(node) === 'passing';
+    // Healthy: passing since reality was written (a record from before vouches for the old version).
+    const passing = healthyAfter(podHealth.get(node), reality);
     if (settled && passing) healthy++;
     if (!upToDate) {
       outdated.push(node);
@@ -409,12 +414,12 @@ export async function reconcileDaemonSet(
   // Unhealthy outdated nodes first: replacing them costs no healthy replica.
   outdated.sort(
     (a, b) =>
-      Number(podHealth.get(a) === 'passing') - Number(podHealth.get(b) === 'passing') ||
-      byName(a, b),
+      Number(podHealth.get(a)?.status === 'passing') -
+        Number(podHealth.get(b)?.status === 'passing') || byName(a, b),
   );
   for (const node of outdated) {
     if (slots <= 0) break;
-    const passing = podHealth.get(node) === 'passing';
+    const passing = podHealth.get(node)?.status === 'passing';
     if (passing && budget <= 0) break;
     if (passing) budget--;
     slots--;

@@ -18,3 +18,10 @@ export {
   reconcileDaemonSet,
   sweepDaemonSetOrphans,
 } from './daemon-set.js';
+export {
+  type DsChanges,
+  type DsUpdate,
+  type SelectorTest,
+  testSelector,
+  updateDaemonSet,
+} from './update.js';

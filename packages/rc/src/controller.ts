@@ -4,7 +4,10 @@ import {
   type ControllerContext,
   commit,
   commitNodeChanges,
+  healthState,
+  healthyAfter,
   type NodeChange,
+  type NodeHealth,
   RcError,
   RcErrorCode,
   RecordWorker,
@@ -21,7 +24,6 @@ import {
   decodeRc,
   decodeRcStatus,
   encodeRcStatus,
-  type HealthState,
   type IndexedLabels,
   intentKey,
   type LabelStore,
@@ -32,6 +34,7 @@ import {
   type RcRecord,
   rcKey,
   rcStatusKey,
+  realityKey,
 } from '@p2/keyspace';
 import type { KvEntry, TxnOp } from '@p2/kv';
 import { ReservedLabel } from '@p2/labels';
@@ -105,9 +108,9 @@ async function mapLimit<T, R>(
 
 async function removalOrder(c: ResolvedContext, podId: string, nodes: string[]): Promise<string[]> {
   // Least healthy first (P2 removed in arbitrary order), then reverse name order, undoing the fill.
-  const health = c.health ? await c.health.podHealth(podId) : new Map<string, HealthState>();
+  const health = c.health ? await c.health.podHealth(podId) : new Map<string, NodeHealth>();
   return [...nodes].sort((a, b) => {
-    const h = compareHealth(health.get(a) ?? 'unknown', health.get(b) ?? 'unknown');
+    const h = compareHealth(healthState(health.get(a)), healthState(health.get(b)));
     return h !== 0 ? h : byName(b, a);
   });
 }
@@ -374,11 +377,22 @@ async function transferStillInProgress(
   let outcome: 'completed' | 'abandoned' | undefined;
   if (!current.has(transfer.new_node)) outcome = 'abandoned';
   else if (!c.health) outcome = 'completed';
-  else if ((await c.health.podHealth(rc.manifest.id)).get(transfer.new_node) === 'passing')
-    outcome = 'completed';
+  else if (await healthyOn(c, rc.manifest.id, transfer.new_node)) outcome = 'completed';
   if (!outcome) return transfer;
   c.log.info({ rc: rc.id, ...transfer, outcome }, `node transfer ${outcome}`);
   return undefined;
+}
+
+/** Whether the pod on `node` is healthy since its reality entry was written (`healthyAfter`). */
+async function healthyOn(c: ResolvedContext, podId: string, node: string): Promise<boolean> {
+  if (!c.health) return false;
+  const health = (await c.health.podHealth(podId)).get(node);
+  if (health?.status !== 'passing') return false;
+  try {
+    return healthyAfter(health, (await c.store.get(realityKey(node, podId))).value);
+  } catch (cause) {
+    throw storeError(`reading ${realityKey(node, podId)}`, cause);
+  }
 }
 
 /**
@@ -444,8 +458,8 @@ async function attemptNodeTransfer(
       return undefined;
     }
     const health = await c.health.podHealth(podId);
-    const fromPassing = health.get(from) === 'passing';
-    const allPassing = [...current.keys()].every((n) => health.get(n) === 'passing');
+    const fromPassing = health.get(from)?.status === 'passing';
+    const allPassing = [...current.keys()].every((n) => health.get(n)?.status === 'passing');
     if (fromPassing && !allPassing) return undefined;
   }
   const placement = await c.scheduler.allocate({

@@ -3,10 +3,12 @@ import {
   decodeAudit,
   encodeHealthRecord,
   healthKey,
+  intentKey,
   LabelStore,
   lockKeys,
   rcKey,
   rcStatusKey,
+  realityKey,
 } from '@p2/keyspace';
 import type { Store, TxnOp } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
@@ -453,11 +455,15 @@ describe('reconcileRc against a real kv-server', () => {
 
 describe('the RC status record (P2: p2-rctl get-status)', () => {
   const statusText = (id: string) => text(t.store, rcStatusKey(id));
-  const passing = (node: string) =>
-    t.store.put(
+  /** As a preparer does: the pod runs (reality), then its check passes (health, written after). */
+  const passing = async (node: string) => {
+    const intent = (await t.store.get(intentKey(node, pod))).value;
+    if (intent) await t.store.put(realityKey(node, pod), intent.value);
+    await t.store.put(
       healthKey(pod, node),
       encodeHealthRecord({ podId: pod, node, status: 'passing', time: new Date() }),
     );
+  };
 
   it('exists as {} from creation, is rewritten when missing, and goes with the RC', async () => {
     const rc = await rcs.create({
@@ -523,6 +529,9 @@ describe('the RC status record (P2: p2-rctl get-status)', () => {
     const next = await reconcileRc(ctx, rc);
     expect(next.transferred).toEqual({ from: names[1], to: names[3] });
     expect((await rcs.getStatus(rc.id))?.node_transfer?.old_node).toBe(names[1]);
+    // names[3]'s record predates its replica (no reality yet): it does not complete the transfer.
+    expect((await reconcileRc(ctx, rc)).nodeTransfer?.new_node).toBe(names[3]);
+    await passing(names[3]!);
     expect(await reconcileRc(ctx, rc)).not.toHaveProperty('nodeTransfer');
     expect(await statusText(rc.id)).toBe('{}');
   });

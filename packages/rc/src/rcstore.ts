@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { listRecords, RcError, RcErrorCode, storeError } from '@p2/controller-kit';
 import {
+  type AllocationStrategy,
   decodeRc,
   decodeRcStatus,
   encodeRc,
@@ -59,6 +60,12 @@ export interface CreateRcRequest {
  * await rcs.setDesiredReplicas(rc.id, 3);
  * ```
  */
+/** The allocation strategies P2 knows. */
+const ALLOCATION_STRATEGIES = [
+  'static_strategy',
+  'dynamic_strategy',
+] as const satisfies readonly AllocationStrategy[];
+
 export class RcStore {
   readonly #store: Store;
   readonly #labels: LabelStore;
@@ -245,6 +252,25 @@ export class RcStore {
   /** Disables an RC (no adds, removals or consistency rewrites). */
   disable(id: string): Promise<RcRecord> {
     return this.mutate(id, (rc) => ({ ...rc, disabled: true }));
+  }
+
+  /**
+   * Changes the allocation strategy (P2's `p2-rctl update-strategy`): `static_strategy` (pods stay
+   * on ineligible nodes) or `dynamic_strategy` (pods move off them, one node transfer at a time).
+   *
+   * @throws RcError `P2_RC_INVALID_REQUEST` for another strategy; as {@link RcStore.mutate}
+   */
+  updateAllocationStrategy(id: string, strategy: string): Promise<RcRecord> {
+    if (!(ALLOCATION_STRATEGIES as readonly string[]).includes(strategy)) {
+      return Promise.reject(
+        new RcError(
+          RcErrorCode.INVALID_REQUEST,
+          `unknown allocation strategy ${JSON.stringify(strategy)}`,
+          { hint: `use one of ${ALLOCATION_STRATEGIES.join(', ')}` },
+        ),
+      );
+    }
+    return this.mutate(id, (rc) => ({ ...rc, allocationStrategy: strategy }));
   }
 
   /** Replaces the manifest (pushes it to every eligible node on the next pass, without health gating). */

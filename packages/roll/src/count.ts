@@ -1,24 +1,20 @@
 /** Counting an RC's replicas for a rolling update: real, healthy, unhealthy, unknown. */
-import { sameManifest, storeError } from '@p2/controller-kit';
-import {
-  type HealthState,
-  type IndexedLabels,
-  type RcNodeCounts,
-  type RcRecord,
-  realityKey,
-} from '@p2/keyspace';
-import type { Store } from '@p2/kv';
+import { healthyAfter, type NodeHealth, sameManifest, storeError } from '@p2/controller-kit';
+import { type IndexedLabels, type RcNodeCounts, type RcRecord, realityKey } from '@p2/keyspace';
+import type { KvEntry, Store } from '@p2/kv';
 
 /**
  * Counts an RC's replicas for a rolling update (spec 03 §2.5): a pod is real when its reality
  * matches the RC's manifest; real pods are healthy (`passing`), unhealthy (`warning`,
  * `critical`) or unknown (`unknown`, no result). Desired-but-unlabelled replicas count as unknown.
+ * A `passing` record written before the pod's reality entry (it vouched for the version that ran
+ * before) counts as unknown: see `healthyAfter`.
  */
 export async function countReplicas(
   store: Store,
   current: Map<string, IndexedLabels>,
   rc: RcRecord,
-  health: Map<string, HealthState>,
+  health: Map<string, NodeHealth>,
 ): Promise<RcNodeCounts> {
   const counts: RcNodeCounts = {
     desired: rc.replicasDesired,
@@ -33,11 +29,11 @@ export async function countReplicas(
   const sha = rc.manifest.sha();
   for (const node of nodes) {
     const r = reality.get(node);
-    if (r === undefined || !sameManifest(r, rc.manifest.raw, sha)) continue;
+    if (r === undefined || !sameManifest(r.value, rc.manifest.raw, sha)) continue;
     counts.real++;
     const h = health.get(node);
-    if (h === 'passing') counts.healthy++;
-    else if (h === undefined || h === 'unknown') counts.unknown++;
+    if (healthyAfter(h, r)) counts.healthy++;
+    else if (h === undefined || h.status === 'unknown' || h.status === 'passing') counts.unknown++;
     else counts.unhealthy++;
   }
   return counts;
@@ -47,13 +43,13 @@ async function readRealities(
   store: Store,
   nodes: string[],
   podId: string,
-): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
+): Promise<Map<string, KvEntry>> {
+  const out = new Map<string, KvEntry>();
   await Promise.all(
     nodes.map(async (node) => {
       try {
         const e = (await store.get(realityKey(node, podId))).value;
-        if (e) out.set(node, e.value);
+        if (e) out.set(node, e);
       } catch (cause) {
         throw storeError(`reading ${realityKey(node, podId)}`, cause);
       }

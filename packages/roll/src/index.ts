@@ -16,3 +16,4 @@ export {
   type SurgeStepInput,
   surgeStep,
 } from './step.js';
+export { type RollEnd, type WaitForRollOptions, waitForRoll } from './wait.js';

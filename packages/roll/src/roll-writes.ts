@@ -6,6 +6,8 @@ import { hostname } from 'node:os';
 import {
   byName,
   commit,
+  healthState,
+  type NodeHealth,
   RcError,
   RcErrorCode,
   type ResolvedContext,
@@ -15,7 +17,6 @@ import { compareHealth } from '@p2/health';
 import {
   auditLogOp,
   encodeRc,
-  type HealthState,
   type IndexedLabels,
   labelKey,
   lockKeys,
@@ -150,7 +151,7 @@ function victims(
   run: RollRun,
   oldRc: RcRecord,
   oldPods: Map<string, IndexedLabels>,
-  podHealth: Map<string, HealthState>,
+  podHealth: Map<string, NodeHealth>,
   keep: number,
   maxNodes = Number.POSITIVE_INFINITY,
 ): TxnOp[] {
@@ -158,7 +159,7 @@ function victims(
   if (surplus <= 0) return [];
   const ops = rcNodeOps(run.c, oldRc);
   const order = [...oldPods.keys()].sort((a, b) => {
-    const h = compareHealth(podHealth.get(a) ?? 'unknown', podHealth.get(b) ?? 'unknown');
+    const h = compareHealth(healthState(podHealth.get(a)), healthState(podHealth.get(b)));
     return h !== 0 ? h : byName(b, a);
   });
   return order.slice(0, surplus).flatMap((node) => ops.unschedule(node, oldPods.get(node)!));
@@ -170,7 +171,7 @@ export async function transfer(
   oldRc: IndexedRc,
   newRc: IndexedRc,
   oldPods: Map<string, IndexedLabels>,
-  podHealth: Map<string, HealthState>,
+  podHealth: Map<string, NodeHealth>,
   step: RollStepResult,
 ): Promise<void> {
   const oldDesired = Math.max(0, oldRc.rc.replicasDesired - step.remove);
@@ -213,7 +214,7 @@ export async function finish(
   oldRc: IndexedRc,
   newRc: IndexedRc,
   oldPods: Map<string, IndexedLabels>,
-  podHealth: Map<string, HealthState>,
+  podHealth: Map<string, NodeHealth>,
 ): Promise<void> {
   const { c, id, oldId, proof } = run;
   const ops: TxnOp[] = [...proof];

@@ -5,6 +5,7 @@
 import {
   type ControllerContext,
   type HealthSource,
+  type NodeHealth,
   RcError,
   RcErrorCode,
   resolveContext,
@@ -14,7 +15,6 @@ import {
 import { formatRfc3339Nano } from '@p2/go';
 import {
   encodeRollStatus,
-  type HealthState,
   type IndexedLabels,
   type RcNodeCounts,
   type RollRecord,
@@ -127,7 +127,7 @@ interface RollSnapshot {
   readonly oldRc: IndexedRc;
   readonly newRc: IndexedRc;
   readonly oldPods: Map<string, IndexedLabels>;
-  readonly podHealth: Map<string, HealthState>;
+  readonly podHealth: Map<string, NodeHealth>;
   readonly counts: RollCounts;
 }
 

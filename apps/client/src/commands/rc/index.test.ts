@@ -136,6 +136,25 @@ describe('p2 rc', () => {
     expect((await h.p2(['rc', 'get', rc1])).out).not.toContain('transfer');
   });
 
+  it('changes the allocation strategy (validated), and shows status under `rc status` too', async () => {
+    const r = await h.p2(['rc', 'update-strategy', rc1, '--strategy', 'dynamic_strategy']);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(r.out).toBe(`${rc1}: allocation strategy is now dynamic_strategy\n`);
+    const stored = JSON.parse(
+      new TextDecoder().decode((await h.store.get(`replication_controllers/${rc1}`)).value?.value),
+    );
+    expect(stored.allocation_strategy).toBe('dynamic_strategy');
+    const bad = await h.p2(['rc', 'update-strategy', rc1, '--strategy', 'spread']);
+    expect(bad.code).toBe(ExitCode.INVALID_INPUT);
+    expect(bad.err).toContain('unknown allocation strategy "spread"');
+    expect((await h.p2(['rc', 'update-strategy', 'p2t-nope', '-s', 'static_strategy'])).code).toBe(
+      ExitCode.NOT_FOUND,
+    );
+    expect((await h.p2(['rc', 'status', rc1])).out).toBe(
+      (await h.p2(['rc', 'get-status', rc1])).out,
+    );
+  });
+
   it('explains errors: unknown id (4), bad selector (3)', async () => {
     const missing = await h.p2(['rc', 'get', '00000000-0000-4000-8000-000000000000']);
     expect(missing.code).toBe(ExitCode.NOT_FOUND);

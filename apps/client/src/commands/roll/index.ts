@@ -17,7 +17,16 @@ import {
   withStoreFlags,
 } from '@p2/cli-kit';
 import { inspectRolls } from '@p2/inspect';
-import { RollStore } from '@p2/roll';
+import type { RollStatus } from '@p2/keyspace';
+import { RollStore, waitForRoll } from '@p2/roll';
+
+/** One line of `roll start --wait` progress: healthy replicas of the new RC toward the target. */
+function progressLine(s: RollStatus, target: number): string {
+  const counts = s.new
+    ? `new ${s.new.healthy}/${target} healthy (${s.new.current} scheduled), old ${s.old?.healthy ?? 0} healthy`
+    : `new 0/${target} healthy`;
+  return `${s.state}: ${counts}${s.message ? ` — ${s.message}` : ''}`;
+}
 
 export function registerRollCommand(program: Command, ctx: CliContext): void {
   const roll = program.command('roll').description('Rolling updates from one RC to another');
@@ -47,6 +56,11 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
       .option('--rollback', 'move the replicas back to the old RC when the update fails')
       .option('--leave-old', 'keep the old RC (disabled) at the end')
       .option('--delay <duration>', 'pause between steps')
+      .option(
+        '--wait',
+        'follow the update until it ends; exit non-zero if it fails, rolls back or is cancelled',
+      )
+      .option('--poll <duration>', 'with --wait: how often to read its status', '1s')
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
@@ -76,13 +90,27 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
           ...(options.delay ? { rollDelayMs: durationMs(options.delay, '--delay') } : {}),
         }),
       );
-      emit(
-        ctx.io,
-        options,
-        created,
-        (r) =>
-          `${style.green(ctx.io, 'scheduled')} rolling update ${r.oldRc} → ${r.newRc} (${r.desiredReplicas} desired, ≥ ${r.minimumReplicas} healthy, ${r.strategy})`,
+      const scheduled = `${style.green(ctx.io, 'scheduled')} rolling update ${created.oldRc} → ${created.newRc} (${created.desiredReplicas} desired, ≥ ${created.minimumReplicas} healthy, ${created.strategy})`;
+      if (!options.wait) {
+        emit(ctx.io, options, created, () => scheduled);
+        return;
+      }
+      if (!options.json) ctx.io.stdout(`${scheduled}\n`);
+      const pollMs = durationMs(options.poll, '--poll');
+      const end = await withStore(ctx, options, (store) =>
+        waitForRoll(store, created.newRc, {
+          pollMs,
+          onStatus: (s) => {
+            if (!options.json) ctx.io.stdout(`${progressLine(s, created.desiredReplicas)}\n`);
+          },
+        }),
       );
+      emit(ctx.io, options, { roll: created, ...end }, (r) =>
+        r.state === 'succeeded'
+          ? style.green(ctx.io, `rolling update ${r.roll.newRc} succeeded`)
+          : style.red(ctx.io, `rolling update ${r.roll.newRc} ${r.state.replace('_', ' ')}`),
+      );
+      return end.state === 'succeeded' ? ExitCode.OK : ExitCode.FAILURE;
     }),
   );
 

@@ -1,0 +1,54 @@
+/** `p2 ds create` (P2: p2-dsctl create). */
+import type { Command } from '@commander-js/extra-typings';
+import {
+  type CliContext,
+  durationMs,
+  emit,
+  loadManifest,
+  run,
+  style,
+  wholeNumber,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
+import { DsStore } from '@p2/daemon-set';
+import { dsView } from '@p2/inspect';
+
+export function registerDsCreate(ds: Command, ctx: CliContext): void {
+  withStoreFlags(
+    ds
+      .command('create')
+      .description('Create a daemon set')
+      .requiredOption('-m, --manifest <file>', 'pod manifest')
+      .option('-n, --node-selector <selector>', 'nodes to run on')
+      .option('--everywhere', 'run on every node')
+      .requiredOption('--cluster-name <name>', 'cluster name')
+      .option('--min-health <n>', 'healthy replicas to keep while replacing', '0')
+      .option('--timeout <duration>', 'per-node replication timeout', '10m')
+      .option('--disabled', 'create disabled')
+      .option('--json', 'print JSON'),
+  ).action(
+    run(ctx, async (options) => {
+      const manifest = await loadManifest(ctx, options.manifest, { strict: true });
+      const created = await withStore(ctx, options, (store) =>
+        new DsStore(store).create({
+          manifest,
+          clusterName: options.clusterName,
+          minHealth: wholeNumber(options.minHealth, '--min-health'),
+          timeoutMs: durationMs(options.timeout, '--timeout'),
+          disabled: Boolean(options.disabled),
+          everywhere: Boolean(options.everywhere),
+          user: ctx.env.USER ?? '',
+          ...(options.nodeSelector ? { nodeSelector: options.nodeSelector } : {}),
+        }),
+      );
+      emit(
+        ctx.io,
+        options,
+        dsView(created),
+        (v) =>
+          `${style.green(ctx.io, 'created')} daemon set ${v.id} for ${v.podId} on "${v.nodeSelector}"`,
+      );
+    }),
+  );
+}
