@@ -193,4 +193,32 @@ describe('replicate', () => {
       'already',
     ]);
   });
+
+  it('does not count a passing record written before the reality entry (the health gate)', async () => {
+    const pod = 'p2t-stale';
+    const node = 'p2t-stale-n1';
+    const reality = new PodTree(t.store, 'reality');
+    const health = new HealthStore(t.store);
+    await reality.setPod(node, testManifest('p2-preparer', '1'));
+    // The old pod's passing record, then the new version's reality (as a preparer that has not
+    // checked the new pod yet leaves them).
+    await health.put({ podId: pod, node, status: 'passing', time: new Date() });
+    await new PodTree(t.store, 'intent').setPod(node, testManifest(pod, '2'));
+    await reality.setPod(node, testManifest(pod, '2'));
+    const options = {
+      store: t.store,
+      manifest: testManifest(pod, '2'),
+      nodes: [node],
+      minNodes: 0,
+      lockMessage: lockMessage('p2t', 'stale'),
+      pollMs: 50,
+      timeoutMs: 300,
+    };
+    const error = await replicate(options).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RcError);
+    expect((error as RcError).message).toContain(`node ${node} did not become healthy`);
+    // A record written after the reality entry counts: the re-run finds the node done.
+    await health.put({ podId: pod, node, status: 'passing', time: new Date() });
+    expect(await replicate(options)).toMatchObject({ updated: [], alreadyDone: [node] });
+  });
 });

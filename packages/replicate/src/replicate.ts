@@ -209,8 +209,8 @@ class Replication {
   }
 
   /**
-   * Intent and reality hold the manifest and the node's health reaches the threshold. Health is
-   * read after reality, so a record from before the pod was replaced cannot count for it.
+   * Intent and reality hold the manifest and the node's health, written after its reality entry,
+   * reaches the threshold: a record from before the pod was replaced cannot count for it.
    */
   async #isDone(node: string): Promise<boolean> {
     const podId = this.o.manifest.id;
@@ -226,8 +226,15 @@ class Replication {
     const at = (r: typeof intent) =>
       r?.value !== undefined && sameManifest(r.value.raw, this.o.manifest.raw, this.#sha);
     if (!at(intent) || !at(reality)) return false;
-    const record = await read(`the health of ${podId} on ${node}`, this.#health.get(podId, node));
-    if (record) this.#status.set(node, record.status);
+    const { value: entry } = await read(
+      `the health of ${podId} on ${node}`,
+      this.o.store.get(this.#health.key(podId, node)),
+    );
+    // The controllers' health gate (controller-kit's healthyAfter): a record written before the
+    // reality entry vouches for the pod that ran before, so it counts as no record. Store indexes
+    // come from one counter; the record's own time is the writing host's clock.
+    const fresh = entry !== undefined && entry.modifyIndex > (reality?.value?.modifyIndex ?? 0);
+    if (entry && fresh) this.#status.set(node, HealthStore.decode(entry).status);
     else this.#status.delete(node);
     return this.#healthy(node);
   }
