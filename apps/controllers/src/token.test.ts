@@ -35,7 +35,12 @@ beforeEach(async () => {
   tokenFile = join(dir, 'consul.token');
   await writeFile(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
 });
+/** Every child started, killed after each test even when it failed (a timed-out test left one). */
+const children = new Set<ChildProcess>();
+
 afterEach(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  children.clear();
   await store.close();
   await server.close();
   await rm(dir, { recursive: true, force: true });
@@ -53,6 +58,7 @@ function controllers(
     ['--import', 'tsx', cli, ...args, '--resync-ms', '500'],
     { cwd: repoRoot, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  children.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk) => {
