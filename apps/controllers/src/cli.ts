@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DelegatedSigner, loadSecretKeyFile } from '@p2/auth';
 import {
   CliExit,
   ExitCode,
@@ -47,6 +48,11 @@ Options:
   --alert-webhook URL  also send alerts there as PagerDuty Events API v2 events
                        (e.g. https://events.pagerduty.com/v2/enqueue); retried, never blocking
   --alert-routing-key-file F  the events' routing_key (PagerDuty integration key), read from F
+  --sign-key FILE      delegated signing: sign every manifest written into intent with this
+                       secret key (armored or binary, unprotected, mode 600, root's own as root)
+                       and name the RC or daemon set that asked for it; hosts whose
+                       auth.delegation.keyring holds its public key accept it only for records
+                       a deployer signed (p2 rc create --sign-key)
   --log-level LEVEL    pino level: trace, debug, info, warn, error (default info)
   -h, --help           show this help
 
@@ -80,6 +86,7 @@ async function main(): Promise<number> {
         'metrics-host': { type: 'string' },
         'alert-webhook': { type: 'string' },
         'alert-routing-key-file': { type: 'string' },
+        'sign-key': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -127,7 +134,13 @@ async function main(): Promise<number> {
       },
       logger,
     );
+    const signKey = str('sign-key');
+    const intentSigner = signKey
+      ? new DelegatedSigner((await loadSecretKeyFile(resolve(signKey), { private: true }))[0]!)
+      : undefined;
+    if (intentSigner) logger.info({ key: intentSigner.fingerprint }, 'signing intent (delegated)');
     running = startControllers({
+      ...(intentSigner ? { intentSigner } : {}),
       metrics: observed.metrics,
       ...(observed.onAlert ? { onAlert: observed.onAlert } : {}),
       store,

@@ -16,6 +16,7 @@ import {
   type StatusServer,
   startHealthTracking,
 } from '@p2/host-agent';
+import { StoreDelegationRecords } from '@p2/keyspace';
 import { createStore, readTokenFile, type Store } from '@p2/kv';
 import { PodHost } from '@p2/pods';
 import { artifactPolicy, type PreparerConfig, readOnlyDefault } from '@p2/preparer-config';
@@ -75,6 +76,8 @@ export async function startPreparer(
   // Deployer policy (signatures, M-of-N) and replay guard, as one authorizer (see @p2/auth).
   const authorizer = await createManifestAuthorizer(config.auth, {
     replayGuard: config.replayGuard,
+    // Delegated signing (auth.delegation): controller-signed manifests need a deployer-signed record.
+    delegationRecords: new StoreDelegationRecords(store, config.nodeName),
     logger: log.child({ component: 'auth' }),
   });
   if (authorizer.replayGuard)

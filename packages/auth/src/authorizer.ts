@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { type AuthConfig, createDeployerPolicy } from './config.js';
+import type { DelegationRecordSource } from './delegation.js';
 import type { Authorization, DeployerPolicy, ManifestToAuthorize } from './policy.js';
 import { type DeployMetadata, ReplayGuard, type ReplayGuardInput } from './replay.js';
 import { describeCause, silentLogger } from './util.js';
@@ -132,10 +133,18 @@ export interface ReplayGuardConfig {
  */
 export async function createManifestAuthorizer(
   auth: AuthConfig,
-  options: { replayGuard?: ReplayGuardConfig | undefined; logger?: Logger } = {},
+  options: {
+    replayGuard?: ReplayGuardConfig | undefined;
+    logger?: Logger;
+    /** Where delegated manifests' records are read (the store); see `DelegatedSigner`. */
+    delegationRecords?: DelegationRecordSource | undefined;
+  } = {},
 ): Promise<ManifestAuthorizer> {
   const logger = options.logger;
-  const policy = await createDeployerPolicy(auth, logger ? { logger } : {});
+  const policy = await createDeployerPolicy(auth, {
+    ...(logger ? { logger } : {}),
+    delegationRecords: options.delegationRecords,
+  });
   const replay = auth.type === 'none' ? undefined : options.replayGuard;
   const replayGuard = replay
     ? await ReplayGuard.open(replay.stateFile, {

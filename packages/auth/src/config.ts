@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { DelegationRecordSource } from './delegation.js';
 import { DeployPolicyFile } from './deploy-policy.js';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import { KeyringFile } from './keyring.js';
@@ -22,6 +23,8 @@ export type AuthConfig =
       multiSignature?: Record<string, MultiSignatureRule>;
       minRSABits?: number;
       allowSha1?: boolean;
+      /** Delegated signing: keyring of the controllers' public keys (`delegation.keyring`). */
+      delegationKeyring?: string;
     }
   | {
       type: 'user';
@@ -31,12 +34,15 @@ export type AuthConfig =
       multiSignature?: Record<string, MultiSignatureRule>;
       minRSABits?: number;
       allowSha1?: boolean;
+      /** Delegated signing: keyring of the controllers' public keys (`delegation.keyring`). */
+      delegationKeyring?: string;
     };
 
 /**
  * Validates the preparer's `auth:` YAML map (`type`, `keyring`, `authorized_deployers`,
  * `deploy_policy`, and our additions `multi_signature: {<pod> | '*': {required, signers}}`,
- * `min_rsa_bits`, `allow_sha1_signatures`). An empty or unknown `type` is an error, as P2's preparer refused to start.
+ * `min_rsa_bits`, `allow_sha1_signatures`, `delegation: {keyring}` (delegated signing: the
+ * controllers' public keys, a different file from `keyring`). An empty or unknown `type` is an error, as P2's preparer refused to start.
  *
  * @throws AuthError `P2_AUTH_CONFIG_INVALID` naming the field.
  * @example
@@ -68,7 +74,9 @@ export function parseAuthConfig(raw: unknown): AuthConfig {
   if (allowSha1 !== undefined && typeof allowSha1 !== 'boolean') {
     throw configError('auth.allow_sha1_signatures', 'expected true or false');
   }
+  const delegationKeyring = parseDelegation(map.delegation, keyring);
   const extra = {
+    ...(delegationKeyring ? { delegationKeyring } : {}),
     ...(multiSignature ? { multiSignature } : {}),
     ...(typeof minRSABits === 'number' ? { minRSABits } : {}),
     ...(allowSha1 ? { allowSha1 } : {}),
@@ -96,12 +104,20 @@ export function parseAuthConfig(raw: unknown): AuthConfig {
  */
 export async function createDeployerPolicy(
   config: AuthConfig,
-  options: { logger?: Logger } = {},
+  options: { logger?: Logger; delegationRecords?: DelegationRecordSource | undefined } = {},
 ): Promise<DeployerPolicy> {
   if (config.type === 'none') return new NoDeployerPolicy();
-  const keyring = await KeyringFile.open(config.keyring, options);
+  const log = options.logger ? { logger: options.logger } : {};
+  const keyring = await KeyringFile.open(config.keyring, log);
+  const delegation = config.delegationKeyring
+    ? {
+        keyring: await KeyringFile.open(config.delegationKeyring, log),
+        records: options.delegationRecords,
+      }
+    : undefined;
   const common = {
     keyring,
+    ...(delegation ? { delegation } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(config.multiSignature ? { multiSignature: config.multiSignature } : {}),
     ...(config.minRSABits === undefined ? {} : { minRSABits: config.minRSABits }),
@@ -113,7 +129,7 @@ export async function createDeployerPolicy(
       authorizedDeployers: config.authorizedDeployers ?? [],
     });
   }
-  const deployPolicy = await DeployPolicyFile.open(config.deployPolicy, options);
+  const deployPolicy = await DeployPolicyFile.open(config.deployPolicy, log);
   return new UserDeployerPolicy({ ...common, deployPolicy });
 }
 
@@ -159,6 +175,29 @@ function parseMultiSignature(value: unknown): Record<string, MultiSignatureRule>
     out[pod] = { required, ...(signers ? { signers: signers as string[] } : {}) };
   }
   return out;
+}
+
+function parseDelegation(value: unknown, keyring: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw configError('auth.delegation', `expected a map {keyring}, found ${shown(value)}`);
+  }
+  const map = value as Record<string, unknown>;
+  const unknown = Object.keys(map).filter((k) => k !== 'keyring');
+  if (unknown.length > 0) {
+    throw configError(`auth.delegation.${unknown[0]}`, 'unknown key (expected keyring)');
+  }
+  const path = map.keyring;
+  if (typeof path !== 'string' || path === '') {
+    throw configError('auth.delegation.keyring', "required: the controllers' public keyring");
+  }
+  if (path === keyring) {
+    throw configError(
+      'auth.delegation.keyring',
+      "must not be the deployers' keyring: controller keys would then deploy anything on their own",
+    );
+  }
+  return path;
 }
 
 function shown(value: unknown): string {

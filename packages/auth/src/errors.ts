@@ -63,6 +63,19 @@ export const AuthErrorCodes = {
   DEPLOY_METADATA_INVALID: 'P2_AUTH_DEPLOY_METADATA_INVALID',
   /** Replay guard: the state file cannot be read or written. */
   REPLAY_STATE_INVALID: 'P2_AUTH_REPLAY_STATE_INVALID',
+  /**
+   * Delegated signing: a manifest signed by a controller key names no record (no or a malformed
+   * `p2-record@p2` notation), or this host has no way to read records.
+   */
+  DELEGATION_INVALID: 'P2_AUTH_DELEGATION_INVALID',
+  /** Delegated signing: the record the controller named does not exist (or cannot be read). */
+  DELEGATION_RECORD_MISSING: 'P2_AUTH_DELEGATION_RECORD_MISSING',
+  /** Delegated signing: the record the controller named carries no deployer signature. */
+  DELEGATION_RECORD_UNSIGNED: 'P2_AUTH_DELEGATION_RECORD_UNSIGNED',
+  /** Delegated signing: the record's signed statement is for another pod or another manifest. */
+  DELEGATION_MISMATCH: 'P2_AUTH_DELEGATION_MISMATCH',
+  /** Delegated signing: this node does not match the record's node selector. */
+  DELEGATION_NODE_NOT_SELECTED: 'P2_AUTH_DELEGATION_NODE_NOT_SELECTED',
 } as const;
 
 /** One of {@link AuthErrorCodes}. */

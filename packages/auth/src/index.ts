@@ -33,6 +33,18 @@ export {
   type ReplayGuardConfig,
 } from './authorizer.js';
 export { type AuthConfig, createDeployerPolicy, parseAuthConfig } from './config.js';
+export {
+  DELEGATION_NOTATION,
+  DelegatedSigner,
+  type DelegatingRecord,
+  type DelegatingRecordKind,
+  type DelegationOptions,
+  type DelegationRecordSource,
+  type DelegationStatement,
+  delegationStatementText,
+  type RecordRef,
+  signDelegationStatement,
+} from './delegation.js';
 export { DeployPolicy, DeployPolicyFile, type DeployPolicySource } from './deploy-policy.js';
 export { AuthError, type AuthErrorCode, AuthErrorCodes } from './errors.js';
 export {

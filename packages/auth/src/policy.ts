@@ -1,10 +1,18 @@
 import type { Logger } from 'pino';
+import {
+  DELEGATION_NOTATION,
+  type DelegationOptions,
+  parseRecordRef,
+  type RecordRef,
+  statementBytes,
+} from './delegation.js';
 import type { DeployPolicySource } from './deploy-policy.js';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import type { Keyring, KeyringSource } from './keyring.js';
-import { silentLogger } from './util.js';
+import { describeCause, silentLogger } from './util.js';
 import {
   type ClearsignedInput,
+  readSignaturePackets,
   type SignerInfo,
   type VerifyOptions,
   verifySignature,
@@ -23,6 +31,8 @@ export interface ManifestToAuthorize {
   readonly clearsigned?: ClearsignedInput | undefined;
   /** The original bytes; used to tell a damaged signature envelope from a manifest never signed. */
   readonly raw?: Uint8Array;
+  /** P2's manifest SHA; needed to accept a delegated (controller-signed) manifest. */
+  sha?(): string;
 }
 
 /** The policy types P2's preparer accepted in `auth.type`. */
@@ -36,6 +46,11 @@ export interface Authorization {
   signer?: SignerInfo;
   /** Every distinct valid signer (several when co-signed). */
   signers: SignerInfo[];
+  /**
+   * Set when the manifest was signed by a controller key on a deployer's behalf: the controller
+   * that wrote it and the signed record that asked for it (`signer`/`signers` are the record's).
+   */
+  delegation?: { controller: SignerInfo; record: RecordRef };
 }
 
 /**
@@ -85,6 +100,12 @@ export interface SignedPolicyOptions extends VerifyOptions {
   multiSignature?: Readonly<Record<string, MultiSignatureRule>>;
   /** Receives one record per decision (debug when authorized, info when refused). @default silent */
   logger?: Logger;
+  /**
+   * Delegated signing: manifests signed by a key in `delegation.keyring` (the controllers') are
+   * accepted only through a deployer-signed record (see `DelegatedSigner`). Without it, such
+   * manifests are judged like any other signature (and refused unless that key is a deployer's).
+   */
+  delegation?: DelegationOptions;
 }
 
 /**
@@ -158,12 +179,22 @@ abstract class SignedDeployerPolicy implements DeployerPolicy {
         },
       );
     }
+    const delegated = await this.delegated(manifest, manifest.clearsigned);
+    if (delegated) return delegated;
     const { signers } = await verifySignature(
       manifest.clearsigned.signedBytes,
       manifest.clearsigned.signature,
       keyring,
       { ...this.options, subject: `manifest ${manifest.id}` },
     );
+    return this.judge(signers, manifest);
+  }
+
+  /** The policy's verdict on verified signers: per-signer refusals, then M-of-N. */
+  private async judge(
+    signers: SignerInfo[],
+    manifest: ManifestToAuthorize,
+  ): Promise<Authorization> {
     const authorized: SignerInfo[] = [];
     let firstRefusal: AuthError | undefined;
     for (const signer of signers) {
@@ -176,6 +207,115 @@ abstract class SignedDeployerPolicy implements DeployerPolicy {
     const signer = authorized[0];
     if (!signer) throw firstRefusal!;
     return { policy: this.type, signer, signers };
+  }
+
+  /**
+   * The delegated path: taken when a controller key made one of the manifest's signatures. The
+   * controller's signature must verify and name a record; the record must exist, be signed by a
+   * deployer (not a controller) the policy authorizes for this pod, for this pod and manifest SHA,
+   * and select this node.
+   */
+  private async delegated(
+    manifest: ManifestToAuthorize,
+    clearsigned: ClearsignedInput,
+  ): Promise<Authorization | undefined> {
+    const delegation = this.options.delegation;
+    if (!delegation) return undefined;
+    const controllers = await delegation.keyring.current();
+    const subject = `manifest ${manifest.id}`;
+    const packets = await readSignaturePackets(clearsigned.signature, subject);
+    const byController = packets.packets.some(
+      (p) => p.issuerKeyID && controllers.findByKeyId(p.issuerKeyID),
+    );
+    if (!byController) return undefined;
+    const { signer: controller } = await verifySignature(
+      clearsigned.signedBytes,
+      clearsigned.signature,
+      controllers,
+      { ...this.options, subject: `${subject} (controller signature)` },
+    );
+    const ref = parseRecordRef(controller.notations?.[DELEGATION_NOTATION], manifest.id);
+    const where = `${ref.kind}/${ref.id}`;
+    const details = { podId: manifest.id, record: where, controller: controller.fingerprint };
+    if (!delegation.records) {
+      throw new AuthError(
+        AuthErrorCodes.DELEGATION_INVALID,
+        `manifest for pod ${manifest.id} is signed by controller key ${controller.keyId} on behalf of ${where}, but this host reads no records`,
+        { hint: 'give the policy a record source (the preparer passes its store)', details },
+      );
+    }
+    let record: Awaited<ReturnType<NonNullable<DelegationOptions['records']>['get']>>;
+    try {
+      record = await delegation.records.get(ref);
+    } catch (cause) {
+      throw new AuthError(
+        AuthErrorCodes.DELEGATION_RECORD_MISSING,
+        `cannot read ${where}, which controller key ${controller.keyId} names for pod ${manifest.id}: ${describeCause(cause)}`,
+        { cause, hint: 'the deploy is retried; check the store', details },
+      );
+    }
+    if (!record) {
+      throw new AuthError(
+        AuthErrorCodes.DELEGATION_RECORD_MISSING,
+        `controller key ${controller.keyId} signed pod ${manifest.id} for ${where}, which does not exist`,
+        {
+          hint: 'only manifests a signed record asks for are accepted from the controllers',
+          details,
+        },
+      );
+    }
+    if (!record.signature) {
+      throw new AuthError(
+        AuthErrorCodes.DELEGATION_RECORD_UNSIGNED,
+        `${where} (pod ${manifest.id}) carries no deployer signature`,
+        {
+          hint: 'sign the record as a deployer: `p2 rc sign ID --key F` / `p2 ds sign ID --key F` (or create it with --sign-key)',
+          details,
+        },
+      );
+    }
+    const keyring = await this.options.keyring.current();
+    const { signers } = await verifySignature(
+      statementBytes(record.statement),
+      record.signature,
+      keyring,
+      { ...this.options, subject: where },
+    );
+    // A controller key is never a deployer, even when someone also put it in the deployer keyring.
+    const deployers = signers.filter((s) => !controllers.findByKeyId(s.keyId));
+    if (deployers.length === 0) {
+      throw new AuthError(
+        AuthErrorCodes.DELEGATION_RECORD_UNSIGNED,
+        `${where} (pod ${manifest.id}) is signed only by a controller key`,
+        { hint: 'a deployer must sign the record; controller keys cannot', details },
+      );
+    }
+    const s = record.statement;
+    const sha = manifest.sha?.();
+    if (
+      s.kind !== ref.kind ||
+      s.id !== ref.id ||
+      s.podId !== manifest.id ||
+      s.manifestSha !== sha
+    ) {
+      throw new AuthError(
+        AuthErrorCodes.DELEGATION_MISMATCH,
+        `controller key ${controller.keyId} signed pod ${manifest.id} (sha ${sha ?? 'unknown'}), but ${where} was signed for pod ${s.podId} (sha ${s.manifestSha})`,
+        { hint: 'the controllers may only write the manifest a deployer signed', details },
+      );
+    }
+    if (!record.nodeSelected) {
+      throw new AuthError(
+        AuthErrorCodes.DELEGATION_NODE_NOT_SELECTED,
+        `${where} does not select this node (node selector "${s.nodeSelector}"), yet pod ${manifest.id} was written here`,
+        {
+          hint: "the node's labels no longer match the signed selector, or the controllers misplaced the pod",
+          details,
+        },
+      );
+    }
+    const authorization = await this.judge(deployers, manifest);
+    return { ...authorization, delegation: { controller, record: ref } };
   }
 
   private checkMultiSignature(

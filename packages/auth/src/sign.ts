@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import { describeCause, hexKeyId } from './util.js';
@@ -96,12 +97,20 @@ export async function loadSecretKeys(
  */
 export async function loadSecretKeyFile(
   path: string,
-  options: Omit<SecretKeyOptions, 'source'> = {},
+  options: Omit<SecretKeyOptions, 'source'> & {
+    /**
+     * Refuse a symlink, a file group or others may read or write, and — when this process runs as
+     * root — a file root does not own (a service's own signing key).
+     * @default false
+     */
+    private?: boolean;
+  } = {},
 ): Promise<openpgp.PrivateKey[]> {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = options.private ? await readPrivateFile(path) : await readFile(path);
   } catch (cause) {
+    if (cause instanceof AuthError) throw cause;
     throw new AuthError(
       AuthErrorCodes.SECRET_KEY_INVALID,
       `cannot read secret key file ${path}: ${describeCause(cause)}`,
@@ -111,12 +120,41 @@ export async function loadSecretKeyFile(
   return loadSecretKeys(bytes, { ...options, source: path });
 }
 
+/** Reads a secret key file nobody but its owner (root, when running as root) can touch. */
+async function readPrivateFile(path: string): Promise<Uint8Array> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const stats = await handle.stat();
+    const problem = !stats.isFile()
+      ? 'is not a regular file'
+      : (stats.mode & 0o077) !== 0
+        ? `has mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')}: group or others may use it`
+        : process.getuid?.() === 0 && stats.uid !== 0
+          ? `is owned by uid ${stats.uid}, not root`
+          : undefined;
+    if (problem) {
+      throw new AuthError(AuthErrorCodes.SECRET_KEY_INVALID, `secret key file ${path} ${problem}`, {
+        hint: `make it a regular file only its owner can read: chmod 600 ${path}${process.getuid?.() === 0 ? ` && chown root:root ${path}` : ''}`,
+        details: { source: path },
+      });
+    }
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Options of the signing helpers. */
 export interface SignOptions {
   /** Signature time. @default new Date() */
   date?: Date;
   /** Smallest RSA signing key allowed (see `VerifyOptions.minRSABits`). @default 2047 */
   minRSABits?: number;
+  /**
+   * Human-readable notations (name → value, names as `name@domain`) put in each signature and
+   * covered by it; delegated signing uses them to name the record a manifest was written for.
+   */
+  notations?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -146,6 +184,7 @@ export async function signManifest(
         signingKeys,
         config: signConfig(options),
         ...(options.date ? { date: options.date } : {}),
+        ...notationOption(options),
       }),
     );
   } catch (cause) {
@@ -289,6 +328,22 @@ const CleartextMessageWithSignature = openpgp.CleartextMessage as unknown as new
 
 function signatureOf(message: openpgp.CleartextMessage): openpgp.Signature {
   return (message as unknown as { signature: openpgp.Signature }).signature;
+}
+
+/** `signatureNotations` for openpgp.sign: one non-critical, human-readable notation each. */
+function notationOption(options: SignOptions): {
+  signatureNotations?: openpgp.RawNotation[];
+} {
+  const entries = Object.entries(options.notations ?? {});
+  if (entries.length === 0) return {};
+  return {
+    signatureNotations: entries.map(([name, value]) => ({
+      name,
+      value: new TextEncoder().encode(value),
+      humanReadable: true,
+      critical: false,
+    })),
+  };
 }
 
 function signConfig(options: SignOptions): Partial<openpgp.Config> {

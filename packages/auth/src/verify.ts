@@ -52,6 +52,11 @@ export interface SignerInfo {
   emails: string[];
   /** When the signature was made. */
   created: Date;
+  /**
+   * Human-readable notations of the signature (name → value), covered by the signature; present
+   * only when there are some. Delegated signing uses `p2-record@p2`.
+   */
+  notations?: Record<string, string>;
 }
 
 /**
@@ -156,12 +161,14 @@ export async function verifySignature(
     const packet = (await result.signature).packets[0];
     const created = packet?.created ?? new Date(0);
     const identities = await verifiedIdentities(key, created, config);
+    const notations = readableNotations(packet);
     signers.push({
       fingerprint,
       keyId: hexKeyId(key.getKeyID()),
       signingKeyId: keyId,
       ...identities,
       created,
+      ...(notations ? { notations } : {}),
     });
   }
   const serious = failures.find((f) => f.code !== AuthErrorCodes.UNKNOWN_SIGNER);
@@ -223,6 +230,18 @@ function verifyConfig(options: {
         }
       : {}),
   };
+}
+
+/** The human-readable notation data of a signature packet, or undefined when it has none. */
+function readableNotations(
+  packet: openpgp.SignaturePacket | undefined,
+): Record<string, string> | undefined {
+  const raw = packet?.rawNotations ?? [];
+  const out: Record<string, string> = {};
+  for (const n of raw) {
+    if (n.humanReadable) out[n.name] = new TextDecoder().decode(n.value);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function unknownSigner(keyId: string, subject: string, keyring: Keyring): AuthError {

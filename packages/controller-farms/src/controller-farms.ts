@@ -7,6 +7,7 @@
 import {
   type Alert,
   type ControllerContext,
+  type IntentSigner,
   type LockFarm,
   StoreHealthSource,
 } from '@p2/controller-kit';
@@ -44,6 +45,11 @@ export interface ControllerFarmsOptions {
   readonly metrics?: ControllerMetrics;
   /** Called with every alert after it is logged (e.g. a {@link WebhookAlerter}'s `send`); must not block. */
   readonly onAlert?: (alert: Alert) => void;
+  /**
+   * Delegated signing: signs every unsigned manifest the farms write into intent, naming the RC or
+   * daemon set that asked for it (@p2/auth's `DelegatedSigner`). @default manifests written unsigned
+   */
+  readonly intentSigner?: IntentSigner;
 }
 
 /** Farms started by {@link startControllerFarms}. */
@@ -73,6 +79,7 @@ export function startControllerFarms(options: ControllerFarmsOptions): RunningCo
     labels: new LabelStore(store, { validate: false }),
     health: new StoreHealthSource(store),
     logger: log,
+    ...(options.intentSigner ? { intentSigner: options.intentSigner } : {}),
     alert: (alert: Alert) => {
       log[alert.urgency === 'high' ? 'error' : 'warn'](
         { alert: alert.incidentKey, details: alert.details },

@@ -9,6 +9,8 @@
 export {
   type Alert,
   type ControllerContext,
+  type IntentRecordRef,
+  type IntentSigner,
   type ResolvedContext,
   resolveContext,
 } from './context.js';

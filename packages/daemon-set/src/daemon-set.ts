@@ -26,12 +26,14 @@ import {
   type DsStatus,
   decodeDs,
   decodeDsStatus,
+  delegationStatement,
   dsKey,
   dsStatusKey,
   encodeDs,
   encodeDsStatus,
   type IndexedLabels,
   intentKey,
+  keepValidSignature,
   LabelStore,
   lockKeys,
   lockPrefixes,
@@ -39,10 +41,14 @@ import {
   parsePodLabelId,
   podLabelId,
   realityKey,
+  type StatementSigner,
+  sameStatement,
 } from '@p2/keyspace';
 import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import { ReservedLabel, Selector } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
+
+const KIND = 'daemon_sets';
 
 /** What {@link DsStore.create} needs. */
 export interface CreateDsRequest {
@@ -60,6 +66,8 @@ export interface CreateDsRequest {
   readonly id?: string;
   /** Who asked (audit records). @default '' */
   readonly user?: string;
+  /** Delegated signing: sign the new record's statement as a deployer (`deployer_signature`). */
+  readonly sign?: StatementSigner;
 }
 
 function dsAudit(type: AuditEventType, ds: DsRecord, user: string): TxnOp {
@@ -109,7 +117,7 @@ export class DsStore {
         `min health must be a non-negative integer, got ${request.minHealth}`,
       );
     }
-    const ds: DsRecord = {
+    let ds: DsRecord = {
       id: request.id ?? randomUUID(),
       disabled: request.disabled ?? false,
       manifest: request.manifest,
@@ -119,6 +127,9 @@ export class DsStore {
       podId: request.manifest.id,
       timeoutMs: request.timeoutMs,
     };
+    if (request.sign) {
+      ds = { ...ds, deployerSignature: await request.sign(delegationStatement(KIND, ds)) };
+    }
     const contender = await this.contention(ds);
     if (contender) {
       throw new RcError(
@@ -188,7 +199,7 @@ export class DsStore {
   ): Promise<DsRecord> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const { ds, index } = await this.get(id);
-      const next = fn(ds);
+      const next = keepValidSignature(KIND, ds, fn(ds));
       if (next.id !== id)
         throw new RcError(RcErrorCode.INVALID_REQUEST, `a daemon set's id cannot change`);
       if (next.manifest.id !== ds.podId || next.podId !== ds.podId) {
@@ -212,6 +223,29 @@ export class DsStore {
       }
     }
     throw new RcError(RcErrorCode.CONFLICT, `daemon set ${id} kept changing while being updated`);
+  }
+
+  /**
+   * Signs the daemon set as a deployer (delegated signing), only if it did not change meanwhile
+   * (audited `DAEMON_SET_MODIFIED`).
+   * @throws RcError as {@link DsStore.mutate}; `P2_RC_CONFLICT` when it changed while signing
+   */
+  async sign(id: string, sign: StatementSigner, user?: string): Promise<DsRecord> {
+    const statement = delegationStatement(KIND, (await this.get(id)).ds);
+    const signature = await sign(statement);
+    return this.mutate(
+      id,
+      'DAEMON_SET_MODIFIED',
+      (ds) => {
+        if (!sameStatement(delegationStatement(KIND, ds), statement)) {
+          throw new RcError(RcErrorCode.CONFLICT, `daemon set ${id} changed while being signed`, {
+            hint: 'sign it again',
+          });
+        }
+        return { ...ds, deployerSignature: signature };
+      },
+      user,
+    );
   }
 
   /** Enables a daemon set (audited `DAEMON_SET_ENABLED`). @throws RcError as {@link DsStore.mutate} */
@@ -325,12 +359,10 @@ export async function reconcileDaemonSet(
     const parsed = parsePodLabelId(r.id);
     if (parsed && parsed.podId === podId) current.set(parsed.node, r);
   }
-  const schedule = (node: string, record: IndexedLabels): TxnOp[] => {
+  const schedule = async (node: string, record: IndexedLabels): Promise<TxnOp[]> => {
     const op = c.labels.changeOp(record, { set: labelsToSet });
-    return [
-      { verb: 'set', key: intentKey(node, podId), value: ds.manifest.raw },
-      ...(op ? [op] : []),
-    ];
+    const value = await c.intentBytes(ds.manifest, { kind: 'daemon_sets', id: ds.id });
+    return [{ verb: 'set', key: intentKey(node, podId), value }, ...(op ? [op] : [])];
   };
   const changes: NodeChange[] = [];
 
@@ -362,7 +394,7 @@ export async function reconcileDaemonSet(
       result.skipped.push(node);
       continue;
     }
-    changes.push({ node, effect: 'add', ops: schedule(node, record) });
+    changes.push({ node, effect: 'add', ops: await schedule(node, record) });
     result.added.push(node);
   }
 
@@ -423,7 +455,7 @@ export async function reconcileDaemonSet(
     if (passing && budget <= 0) break;
     if (passing) budget--;
     slots--;
-    changes.push({ node, effect: 'rewrite', ops: schedule(node, current.get(node)!) });
+    changes.push({ node, effect: 'rewrite', ops: await schedule(node, current.get(node)!) });
     result.replaced.push(node);
     replacing[node] = nowMs;
   }

@@ -1,6 +1,13 @@
 /** Changing a daemon set the way P2's `p2-dsctl update` did, and what a selector would change. */
 import { RcError, RcErrorCode } from '@p2/controller-kit';
-import type { AuditEventType, DsRecord, LabelStore } from '@p2/keyspace';
+import {
+  type AuditEventType,
+  type DsRecord,
+  delegationStatement,
+  type LabelStore,
+  type StatementSigner,
+  sameStatement,
+} from '@p2/keyspace';
 import { Selector } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
 import type { DsStore } from './daemon-set.js';
@@ -15,6 +22,11 @@ export interface DsChanges {
   readonly clusterName?: string;
   /** Per-node timeout in ms; must be > 0. */
   readonly timeoutMs?: number;
+  /**
+   * Delegated signing: sign the updated record as a deployer. Without it, a change of manifest or
+   * selector drops the old `deployer_signature` (it no longer covers the record).
+   */
+  readonly sign?: StatementSigner;
 }
 
 /** What {@link updateDaemonSet} did. */
@@ -106,6 +118,9 @@ export async function updateDaemonSet(
           : 'DAEMON_SET_MODIFIED';
   let changed: string[] = [];
   let current = before;
+  // Signed before the write: the signature covers exactly the record the CAS then stores.
+  const statement = changes.sign ? delegationStatement('daemon_sets', planned.next) : undefined;
+  const signature = statement ? await changes.sign!(statement) : undefined;
   const after = await dss.mutate(
     id,
     event,
@@ -113,7 +128,12 @@ export async function updateDaemonSet(
       current = ds;
       const applied = apply(ds);
       changed = applied.changed;
-      return applied.next;
+      if (!statement) return applied.next;
+      if (!sameStatement(delegationStatement('daemon_sets', applied.next), statement))
+        throw new RcError(RcErrorCode.CONFLICT, `daemon set ${id} changed while being signed`, {
+          hint: 'run the update again',
+        });
+      return { ...applied.next, deployerSignature: signature };
     },
     user,
   );

@@ -35,6 +35,8 @@ export interface RcView {
   disabled: boolean;
   allocationStrategy: string;
   topologySpreadKey?: string;
+  /** Present (true) when a deployer signed the RC (delegated signing). */
+  deployerSigned?: true;
   /** Nodes that currently carry a pod of this RC (only from {@link inspectRc}). */
   nodes?: string[];
   /** The node transfer its status record shows in progress (only from {@link inspectRc}). */
@@ -57,6 +59,7 @@ export function rcView(rc: RcRecord): RcView {
     disabled: rc.disabled,
     allocationStrategy: rc.allocationStrategy,
     ...(rc.topologySpreadKey ? { topologySpreadKey: rc.topologySpreadKey } : {}),
+    ...(rc.deployerSignature ? { deployerSigned: true as const } : {}),
   };
 }
 
@@ -142,6 +145,8 @@ export interface DsView {
   clusterName: string;
   timeoutMs: number;
   disabled: boolean;
+  /** Present (true) when a deployer signed the daemon set (delegated signing). */
+  deployerSigned?: true;
 }
 
 /**
@@ -159,6 +164,7 @@ export function dsView(ds: DsRecord): DsView {
     clusterName: ds.clusterName,
     timeoutMs: ds.timeoutMs,
     disabled: ds.disabled,
+    ...(ds.deployerSignature ? { deployerSigned: true as const } : {}),
   };
 }
 

@@ -20,6 +20,15 @@ export {
   type RollStatus,
 } from './controller-status.js';
 export {
+  type DelegatingKind,
+  delegationStatement,
+  keepValidSignature,
+  type RecordStatement,
+  type StatementSigner,
+  StoreDelegationRecords,
+  sameStatement,
+} from './delegation.js';
+export {
   decodeHealthRecord,
   encodeHealthRecord,
   HEALTH_STATES,

@@ -28,6 +28,11 @@ export interface RcRecord {
    * values of this node label (e.g. `availability_zone`).
    */
   readonly topologySpreadKey?: string | undefined;
+  /**
+   * p2 extension (`deployer_signature`, omitted when unset): a deployer's armored detached
+   * signature over the record's delegation statement (see {@link delegationStatement}).
+   */
+  readonly deployerSignature?: string | undefined;
 }
 
 /** Shared with pod-clusters.ts. @internal */
@@ -148,6 +153,7 @@ export function encodeRc(rc: RcRecord): string {
     disabled: rc.disabled,
     allocation_strategy: rc.allocationStrategy,
     ...(rc.topologySpreadKey ? { topology_spread_key: rc.topologySpreadKey } : {}),
+    ...(rc.deployerSignature ? { deployer_signature: rc.deployerSignature } : {}),
   });
 }
 
@@ -160,6 +166,7 @@ export function encodeRc(rc: RcRecord): string {
 export function decodeRc(value: string | Uint8Array, key = 'replication controller'): RcRecord {
   const obj = parseObject(value, key);
   const spread = str(obj, 'topology_spread_key', key);
+  const signature = str(obj, 'deployer_signature', key);
   return {
     id: str(obj, 'id', key, true),
     manifest: manifestField(obj, key),
@@ -169,6 +176,7 @@ export function decodeRc(value: string | Uint8Array, key = 'replication controll
     disabled: bool(obj, 'disabled', key),
     allocationStrategy: str(obj, 'allocation_strategy', key),
     ...(spread ? { topologySpreadKey: spread } : {}),
+    ...(signature ? { deployerSignature: signature } : {}),
   };
 }
 
@@ -275,6 +283,8 @@ export interface DsRecord {
   readonly podId: string;
   /** Per-node replication timeout in ms (stored as Go nanoseconds). */
   readonly timeoutMs: number;
+  /** p2 extension (`deployer_signature`), as {@link RcRecord.deployerSignature}. */
+  readonly deployerSignature?: string | undefined;
 }
 
 /** JSON for a daemon set, in P2's field order. */
@@ -288,6 +298,7 @@ export function encodeDs(ds: DsRecord): string {
     node_selector: ds.nodeSelector.toString(),
     pod_id: ds.podId,
     timeout: Math.round(ds.timeoutMs * NS_PER_MS),
+    ...(ds.deployerSignature ? { deployer_signature: ds.deployerSignature } : {}),
   });
 }
 
@@ -300,6 +311,7 @@ export function decodeDs(value: string | Uint8Array, key = 'daemon set'): DsReco
   const obj = parseObject(value, key);
   const manifest = manifestField(obj, key);
   const podId = str(obj, 'pod_id', key);
+  const signature = str(obj, 'deployer_signature', key);
   if (podId !== manifest.id) {
     throw recordError(key, `"pod_id" is "${podId}" but the manifest id is "${manifest.id}"`);
   }
@@ -312,6 +324,7 @@ export function decodeDs(value: string | Uint8Array, key = 'daemon set'): DsReco
     nodeSelector: selectorField(obj, 'node_selector', key),
     podId,
     timeoutMs: int(obj, 'timeout', key) / NS_PER_MS,
+    ...(signature ? { deployerSignature: signature } : {}),
   };
 }
 

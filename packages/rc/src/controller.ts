@@ -130,7 +130,11 @@ export function rcNodeOps(c: ResolvedContext, rc: RcRecord) {
       const record = existing ?? (await c.labels.get('pod', podLabelId(node, podId)));
       const labelOp = c.labels.changeOp(record, { set: podLabels });
       return [
-        { verb: 'set', key: intentKey(node, podId), value: rc.manifest.raw },
+        {
+          verb: 'set',
+          key: intentKey(node, podId),
+          value: await c.intentBytes(rc.manifest, { kind: 'replication_controllers', id: rc.id }),
+        },
         ...(labelOp ? [labelOp] : []),
       ];
     },

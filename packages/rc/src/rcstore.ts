@@ -4,14 +4,18 @@ import {
   type AllocationStrategy,
   decodeRc,
   decodeRcStatus,
+  delegationStatement,
   encodeRc,
   encodeRcStatus,
+  keepValidSignature,
   LabelStore,
   Prefix,
   type RcRecord,
   type RcStatus,
   rcKey,
   rcStatusKey,
+  type StatementSigner,
+  sameStatement,
 } from '@p2/keyspace';
 import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import {
@@ -22,6 +26,8 @@ import {
   Selector,
 } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
+
+const KIND = 'replication_controllers';
 
 /** What {@link RcStore.create} needs. */
 export interface CreateRcRequest {
@@ -46,6 +52,8 @@ export interface CreateRcRequest {
   readonly disabled?: boolean;
   /** Use this id instead of a new UUID. */
   readonly id?: string;
+  /** Delegated signing: sign the new record's statement as a deployer (stored as `deployer_signature`). */
+  readonly sign?: StatementSigner;
 }
 
 /**
@@ -108,7 +116,7 @@ export class RcStore {
       podLabels[ReservedLabel.AVAILABILITY_ZONE] = request.availabilityZone;
     if (request.clusterName !== undefined)
       podLabels[ReservedLabel.CLUSTER_NAME] = request.clusterName;
-    const rc: RcRecord = {
+    let rc: RcRecord = {
       id: request.id ?? randomUUID(),
       manifest: request.manifest,
       nodeSelector: selector,
@@ -118,6 +126,9 @@ export class RcStore {
       allocationStrategy: request.allocationStrategy ?? 'static_strategy',
       ...(request.topologySpreadKey ? { topologySpreadKey: request.topologySpreadKey } : {}),
     };
+    if (request.sign) {
+      rc = { ...rc, deployerSignature: await request.sign(delegationStatement(KIND, rc)) };
+    }
     let created: boolean;
     try {
       created = (
@@ -197,7 +208,7 @@ export class RcStore {
   async mutate(id: string, fn: (rc: RcRecord) => RcRecord): Promise<RcRecord> {
     for (let attempt = 0; ; attempt++) {
       const { rc, index } = await this.get(id);
-      const next = fn(rc);
+      const next = keepValidSignature(KIND, rc, fn(rc));
       if (next.id !== id) {
         throw new RcError(
           RcErrorCode.INVALID_REQUEST,
@@ -221,6 +232,27 @@ export class RcStore {
         );
       }
     }
+  }
+
+  /**
+   * Signs the RC as a deployer (delegated signing): its current statement — pod, manifest SHA,
+   * node selector — is signed and stored as `deployer_signature`, only if the RC did not change
+   * meanwhile.
+   * @throws RcError as {@link RcStore.mutate}; `P2_RC_CONFLICT` when the RC changed while signing
+   */
+  async sign(id: string, sign: StatementSigner): Promise<RcRecord> {
+    const statement = delegationStatement(KIND, (await this.get(id)).rc);
+    const signature = await sign(statement);
+    return this.mutate(id, (rc) => {
+      if (!sameStatement(delegationStatement(KIND, rc), statement)) {
+        throw new RcError(
+          RcErrorCode.CONFLICT,
+          `replication controller ${id} changed while being signed`,
+          { hint: 'sign it again' },
+        );
+      }
+      return { ...rc, deployerSignature: signature };
+    });
   }
 
   /** Sets `replicas_desired`. @throws RcError as {@link RcStore.mutate} */
@@ -274,7 +306,18 @@ export class RcStore {
   }
 
   /** Replaces the manifest (pushes it to every eligible node on the next pass, without health gating). */
-  updateManifest(id: string, manifest: Manifest): Promise<RcRecord> {
+  async updateManifest(
+    id: string,
+    manifest: Manifest,
+    options: {
+      /** Sign the updated RC as a deployer; without it an old `deployer_signature` is dropped. */
+      sign?: StatementSigner;
+    } = {},
+  ): Promise<RcRecord> {
+    const statement = options.sign
+      ? delegationStatement(KIND, { ...(await this.get(id)).rc, manifest })
+      : undefined;
+    const signature = statement ? await options.sign!(statement) : undefined;
     return this.mutate(id, (rc) => {
       if (manifest.id !== rc.manifest.id) {
         throw new RcError(
@@ -282,7 +325,18 @@ export class RcStore {
           `the new manifest is for pod "${manifest.id}" but RC ${id} manages "${rc.manifest.id}"`,
         );
       }
-      return { ...rc, manifest };
+      const next = { ...rc, manifest };
+      if (!statement) return next;
+      if (!sameStatement(delegationStatement(KIND, next), statement)) {
+        throw new RcError(
+          RcErrorCode.CONFLICT,
+          `replication controller ${id} changed while being signed`,
+          {
+            hint: 'run the update again',
+          },
+        );
+      }
+      return { ...next, deployerSignature: signature };
     });
   }
 

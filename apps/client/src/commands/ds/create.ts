@@ -13,6 +13,7 @@ import {
 } from '@p2/cli-kit';
 import { DsStore } from '@p2/daemon-set';
 import { dsView } from '@p2/inspect';
+import { recordSigner } from '../../lib/record-signing.js';
 
 export function registerDsCreate(ds: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -26,13 +27,20 @@ export function registerDsCreate(ds: Command, ctx: CliContext): void {
       .option('--min-health <n>', 'healthy replicas to keep while replacing', '0')
       .option('--timeout <duration>', 'per-node replication timeout', '10m')
       .option('--disabled', 'create disabled')
+      .option(
+        '--sign-key <file>',
+        'sign the daemon set as a deployer (delegated signing: hosts then run what the controllers write for it)',
+      )
+      .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase")
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
       const manifest = await loadManifest(ctx, options.manifest, { strict: true });
+      const sign = await recordSigner(ctx, options);
       const created = await withStore(ctx, options, (store) =>
         new DsStore(store).create({
           manifest,
+          ...(sign ? { sign } : {}),
           clusterName: options.clusterName,
           minHealth: wholeNumber(options.minHealth, '--min-health'),
           timeoutMs: durationMs(options.timeout, '--timeout'),

@@ -1,10 +1,11 @@
 /**
- * `p2 ds create|list|get|test-selector|update|enable|disable|delete` — daemon sets over `@p2/rc`'s store (P2's
+ * `p2 ds create|list|get|test-selector|update|enable|disable|delete|sign` — daemon sets over `@p2/rc`'s store (P2's
  * p2-dsctl): a pod on every node matching a selector; the daemon set farm acts on them.
  */
 
 import type { Command } from '@commander-js/extra-typings';
 import type { CliContext } from '@p2/cli-kit';
+import { registerRecordSign } from '../../lib/record-sign-command.js';
 import { registerDsCreate } from './create.js';
 import { registerDsRead } from './read.js';
 import { registerDsWrite } from './write.js';
@@ -16,4 +17,5 @@ export function registerDsCommand(program: Command, ctx: CliContext): void {
   registerDsCreate(ds, ctx);
   registerDsRead(ds, ctx);
   registerDsWrite(ds, ctx);
+  registerRecordSign(ds, ctx, 'ds');
 }

@@ -13,6 +13,7 @@ import {
 import { DsStore, testSelector, updateDaemonSet } from '@p2/daemon-set';
 import { dsView } from '@p2/inspect';
 import { LabelStore } from '@p2/keyspace';
+import { recordSigner } from '../../lib/record-signing.js';
 
 export function registerDsWrite(ds: Command, ctx: CliContext): void {
   for (const name of ['enable', 'disable', 'delete'] as const) {
@@ -56,12 +57,18 @@ export function registerDsWrite(ds: Command, ctx: CliContext): void {
       .option('--min-health <n>', 'healthy replicas to keep while replacing')
       .option('--cluster-name <name>', 'new cluster name')
       .option('--timeout <duration>', 'per-node replication timeout')
+      .option(
+        '--sign-key <file>',
+        'sign the updated daemon set as a deployer (else a new manifest or selector drops its signature)',
+      )
+      .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase")
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, options) => {
       const manifest = options.manifest
         ? await loadManifest(ctx, options.manifest, { strict: true })
         : undefined;
+      const sign = await recordSigner(ctx, options);
       const result = await withStore(ctx, options, async (store) => {
         const dss = new DsStore(store);
         const update = await updateDaemonSet(
@@ -76,6 +83,7 @@ export function registerDsWrite(ds: Command, ctx: CliContext): void {
               : {}),
             ...(options.clusterName ? { clusterName: options.clusterName } : {}),
             ...(options.timeout ? { timeoutMs: durationMs(options.timeout, '--timeout') } : {}),
+            ...(sign ? { sign } : {}),
           },
           ctx.env.USER ?? '',
         );

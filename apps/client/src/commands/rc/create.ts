@@ -14,6 +14,7 @@ import {
 } from '@p2/cli-kit';
 import { rcView } from '@p2/inspect';
 import { RcStore } from '@p2/rc';
+import { recordSigner } from '../../lib/record-signing.js';
 import { renderRc } from './render.js';
 
 export function registerRcCreate(rc: Command, ctx: CliContext): void {
@@ -38,13 +39,20 @@ export function registerRcCreate(rc: Command, ctx: CliContext): void {
       )
       .option('--spread-key <label>', 'spread replicas across the values of this node label')
       .option('--disabled', 'create disabled')
+      .option(
+        '--sign-key <file>',
+        'sign the RC as a deployer (delegated signing: hosts then run what the controllers write for it)',
+      )
+      .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase")
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
       const manifest = await loadManifest(ctx, options.manifest, { strict: true });
+      const sign = await recordSigner(ctx, options);
       const created = await withStore(ctx, options, (store) =>
         new RcStore(store).create({
           manifest,
+          ...(sign ? { sign } : {}),
           nodeSelector: options.nodeSelector,
           replicasDesired: wholeNumber(options.replicas, '--replicas'),
           podLabels: parseAssignments(options.podLabel, 'a pod label'),

@@ -1,10 +1,11 @@
 /**
- * `p2 rc create|get|get-status|status|list|set-replicas|enable|disable|delete|update-manifest|update-strategy` — replication
+ * `p2 rc create|get|get-status|status|list|set-replicas|enable|disable|delete|update-manifest|update-strategy|sign` — replication
  * controllers over `@p2/rc`'s store (P2's p2-rctl). These only write records; the farms
  * (`p2-rctl-server` equivalents) act on them.
  */
 import type { Command } from '@commander-js/extra-typings';
 import type { CliContext } from '@p2/cli-kit';
+import { registerRecordSign } from '../../lib/record-sign-command.js';
 import { registerRcCreate } from './create.js';
 import { registerRcRead } from './read.js';
 import { registerRcWrite } from './write.js';
@@ -14,4 +15,5 @@ export function registerRcCommand(program: Command, ctx: CliContext): void {
   registerRcCreate(rc, ctx);
   registerRcRead(rc, ctx);
   registerRcWrite(rc, ctx);
+  registerRecordSign(rc, ctx, 'rc');
 }

@@ -11,6 +11,7 @@ import {
 } from '@p2/cli-kit';
 import { rcView } from '@p2/inspect';
 import { RcStore } from '@p2/rc';
+import { recordSigner } from '../../lib/record-signing.js';
 
 export function registerRcWrite(rc: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -90,12 +91,18 @@ export function registerRcWrite(rc: Command, ctx: CliContext): void {
       )
       .argument('<id>', 'RC id')
       .argument('<manifest>', 'manifest file (same pod id)')
+      .option(
+        '--sign-key <file>',
+        'sign the updated RC as a deployer (else its signature is dropped)',
+      )
+      .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase")
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
+      const sign = await recordSigner(ctx, options);
       const updated = await withStore(ctx, options, (store) =>
-        new RcStore(store).updateManifest(id, manifest),
+        new RcStore(store).updateManifest(id, manifest, sign ? { sign } : {}),
       );
       emit(
         ctx.io,

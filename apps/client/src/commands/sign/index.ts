@@ -6,20 +6,20 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { cosignManifest, loadSecretKeys, signManifest, stampDeployMetadata } from '@p2/auth';
+import { cosignManifest, signManifest, stampDeployMetadata } from '@p2/auth';
 import {
   type CliContext,
   CliExit,
   ExitCode,
   emit,
   loadManifest,
-  readInputFile,
   run,
   style,
   timeOrDuration,
   wholeNumber,
 } from '@p2/cli-kit';
 import { parseManifest } from '@p2/manifest';
+import { loadSigningKeys } from '../../lib/record-signing.js';
 
 /** `--serial N` and `--expires TIME|DURATION` → the replay metadata to stamp (see @p2/auth). */
 function deployMetadata(
@@ -77,15 +77,7 @@ export function registerSignCommand(program: Command, ctx: CliContext): void {
         const manifest = await loadManifest(ctx, file, { strict: true });
         const metadata = deployMetadata(options, new Date());
         const stamping = metadata.serial !== undefined || metadata.expires !== undefined;
-        const passphrase = options.passphraseFile
-          ? (await readInputFile(ctx, options.passphraseFile))
-              .toString('utf8')
-              .replace(/\r?\n$/, '')
-          : undefined;
-        const keys = await loadSecretKeys(await readInputFile(ctx, options.key), {
-          source: options.key,
-          ...(passphrase === undefined ? {} : { passphrase }),
-        });
+        const keys = await loadSigningKeys(ctx, options.key, options.passphraseFile);
         let signed: string;
         if (manifest.clearsigned) {
           if (!options.cosign) {
