@@ -20,10 +20,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { detectCgroups, openCgroup } from '@p2/cgroups';
 import { createStore, type Store } from '@p2/kv';
+import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir } from '@p2/runit';
 import { ensureUser, findUser, removeUser } from '@p2/users';
+import { stringify } from 'yaml';
 import { type BuiltArtifact, buildArtifact, helloAppDir, repoRoot, tempDir } from './artifacts.js';
-import { freePort, type Proc, spawnLogged } from './processes.js';
+import { freePort, type Proc, spawnLogged, waitFor } from './processes.js';
 
 const run = promisify(execFile);
 
@@ -81,8 +83,14 @@ async function serveOnAllAddresses(dir: string): Promise<{ server: Server; port:
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/** Starts `count` hosts on one store. */
-export async function startCluster(count = 3): Promise<Cluster> {
+/**
+ * Starts `count` hosts on one store. `preparerConfig(i)` returns keys merged into host `i`'s
+ * `preparer:` config (they replace the defaults of the same name, e.g. `auth:`).
+ */
+export async function startCluster(
+  count = 3,
+  options: { preparerConfig?: (hostIndex: number) => Record<string, unknown> } = {},
+): Promise<Cluster> {
   const id = randomBytes(3).toString('hex');
   const work = await tempDir('e2e-multi');
   await chmod(work, 0o755); // pod users must reach their homes below it
@@ -159,26 +167,23 @@ export async function startCluster(count = 3): Promise<Cluster> {
       for (const dir of ['pods', 'service', 'hooks'])
         await mkdir(join(root, dir), { recursive: true });
       const configPath = join(root, 'preparer.yaml');
-      await writeFile(
-        configPath,
-        [
-          'preparer:',
-          `  node_name: ${node}`,
-          `  store: consul://${rootAddress}:${kvPort}`,
-          `  pod_root: ${join(root, 'pods')}`,
-          `  service_root: ${join(root, 'service')}`,
-          '  status_port: 7070',
-          '  auth: {type: none}',
-          '  require_preparer_in_intent: false',
-          '  health_check_host: 127.0.0.1',
-          '  health_check_interval: 250ms',
-          `  hooks_directory: ${join(root, 'hooks')}`,
-          // One kernel for every host: the same pod on two nodes must not share P2's flat cgroup.
-          '  params: {nested_cgroups: "true"}',
-          '  log_level: info',
-          '',
-        ].join('\n'),
-      );
+      const config: Record<string, unknown> = {
+        node_name: node,
+        store: `consul://${rootAddress}:${kvPort}`,
+        pod_root: join(root, 'pods'),
+        service_root: join(root, 'service'),
+        status_port: 7070,
+        auth: { type: 'none' },
+        require_preparer_in_intent: false,
+        health_check_host: '127.0.0.1',
+        health_check_interval: '250ms',
+        hooks_directory: join(root, 'hooks'),
+        // One kernel for every host: the same pod on two nodes must not share P2's flat cgroup.
+        params: { nested_cgroups: 'true' },
+        log_level: 'info',
+        ...options.preparerConfig?.(i),
+      };
+      await writeFile(configPath, stringify({ preparer: config }));
       const preparer = spawnInNetns(
         ns,
         [process.execPath, join(repoRoot, 'apps/preparer/dist/cli.js'), '--config', configPath],
@@ -348,6 +353,64 @@ export function minServing(
     if (s.t >= from && s.t <= to) min = Math.min(min, state.filter(Boolean).length);
   }
   return min;
+}
+
+/** Waits until every host's preparer answers on its status port inside its namespace. */
+export async function waitForPreparers(cluster: Cluster): Promise<void> {
+  for (const h of cluster.hosts)
+    await waitFor(
+      `the preparer of ${h.node}`,
+      async () =>
+        (
+          await cluster.inHost(h, [
+            process.execPath,
+            '-e',
+            "fetch('http://127.0.0.1:7070/_status').then(r=>r.text()).then(t=>process.stdout.write(t),()=>{})",
+          ])
+        ).includes('OK'),
+      30_000,
+      300,
+    );
+}
+
+/**
+ * `p2-controllers` flags for the scenarios: resync every 2 s, roll polls every 1 s, a 10 s session
+ * and 1 s lock delay (the defaults are minutes, for real clusters).
+ */
+export const QUICK_CONTROLLER_ARGS = [
+  '--resync-ms',
+  '2000',
+  '--roll-poll-ms',
+  '1000',
+  '--session-ttl-ms',
+  '10000',
+  '--lock-delay-ms',
+  '1000',
+];
+
+/**
+ * The hello app's manifest for the cluster: `artifact` served by the cluster, answering `greeting`
+ * on `port`, its HTTP status check on `statusPort`.
+ */
+export function helloManifest(
+  cluster: Cluster,
+  pod: string,
+  artifact: BuiltArtifact,
+  port: number,
+  greeting: string,
+  statusPort = port,
+): Manifest {
+  return new ManifestBuilder()
+    .setId(pod)
+    .setLaunchable('app', {
+      launchableType: 'hoist',
+      location: `${cluster.artifactUrl}/${artifact.fileName}`,
+      restartTimeout: '5s',
+    })
+    .setConfig({ port, greeting })
+    .setStatusPort(statusPort)
+    .setStatusHttp(true)
+    .build();
 }
 
 /** Starts the built `p2-controllers` binary in the root namespace. */

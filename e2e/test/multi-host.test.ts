@@ -13,18 +13,21 @@
 
 import { DsStore } from '@p2/daemon-set';
 import { dsStatusKey, LabelStore } from '@p2/keyspace';
-import { type Manifest, ManifestBuilder } from '@p2/manifest';
+import type { Manifest } from '@p2/manifest';
 import { RcStore } from '@p2/rc';
 import { RollStore } from '@p2/roll';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltArtifact } from '../src/artifacts.js';
 import {
   type Cluster,
+  helloManifest,
   minServing,
   pollApps,
+  QUICK_CONTROLLER_ARGS,
   startCluster,
   startControllersProcess,
   transitions,
+  waitForPreparers,
 } from '../src/multi-host.js';
 import { type Proc, waitFor } from '../src/processes.js';
 
@@ -41,25 +44,13 @@ let rcs: RcStore;
 let rolls: RollStore;
 const rcIds: Record<string, string> = {};
 
-function manifest(
+const manifest = (
   pod: string,
   artifact: BuiltArtifact,
   port: number,
   greeting: string,
   statusPort = port,
-): Manifest {
-  return new ManifestBuilder()
-    .setId(pod)
-    .setLaunchable('app', {
-      launchableType: 'hoist',
-      location: `${cluster.artifactUrl}/${artifact.fileName}`,
-      restartTimeout: '5s',
-    })
-    .setConfig({ port, greeting })
-    .setStatusPort(statusPort)
-    .setStatusHttp(true)
-    .build();
-}
+): Manifest => helloManifest(cluster, pod, artifact, port, greeting, statusPort);
 
 async function healthOf(pod: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -85,39 +76,14 @@ beforeAll(async () => {
   podId = `p2t-hello-${cluster.id}`;
   await cluster.createPodUser(podId);
   await cluster.createPodUser(`p2t-ds-${cluster.id}`);
-  // Every preparer answers on its status port inside its own namespace.
-  for (const h of cluster.hosts)
-    await waitFor(
-      `the preparer of ${h.node}`,
-      async () =>
-        (
-          await cluster.inHost(h, [
-            process.execPath,
-            '-e',
-            "fetch('http://127.0.0.1:7070/_status').then(r=>r.text()).then(t=>process.stdout.write(t),()=>{})",
-          ])
-        ).includes('OK'),
-      30_000,
-      300,
-    );
+  await waitForPreparers(cluster);
   const labels = new LabelStore(cluster.store);
   for (const [i, h] of cluster.hosts.entries())
     await labels.setLabels('node', h.node, { role: 'web', zone: ZONES[i] ?? 'x' });
   controllers = startControllersProcess(
     cluster.kv.url.replace('http://', 'consul://'),
     `${cluster.work}/logs`,
-    [
-      '--resync-ms',
-      '2000',
-      '--roll-poll-ms',
-      '1000',
-      '--session-ttl-ms',
-      '10000',
-      '--lock-delay-ms',
-      '1000',
-      '--log-level',
-      'debug',
-    ],
+    [...QUICK_CONTROLLER_ARGS, '--log-level', 'debug'],
   );
   rcs = new RcStore(cluster.store);
   rolls = new RollStore(cluster.store);
