@@ -10,6 +10,7 @@
  * - a dead store stops nothing: apps keep running and the watch retries with backoff.
  */
 import { existsSync } from 'node:fs';
+import { AuthErrorCodes } from '@p2/auth';
 import { describeError, type P2Error } from '@p2/errors';
 import { formatRfc3339Nano } from '@p2/go';
 import {
@@ -40,6 +41,15 @@ import { StoreReality } from './reality.js';
 import { type StatusServer, startStatusServer } from './status-server.js';
 import { WorkerPool } from './workers.js';
 
+/** Refusals of a delegated manifest that a change of its record (not its intent) can lift. */
+const RECORD_DEPENDENT = new Set<string>([
+  AuthErrorCodes.DELEGATION_RECORD_MISSING,
+  AuthErrorCodes.DELEGATION_RECORD_UNSIGNED,
+  AuthErrorCodes.DELEGATION_MISMATCH,
+  AuthErrorCodes.DELEGATION_NODE_NOT_SELECTED,
+]);
+const RECHECK_MAX_MS = 60_000;
+
 /** The preparer's per-pod state record (`status/preparer/<node>/<pod>`; one codec, in @p2/keyspace). */
 export type PodState = PreparerPodStatus;
 
@@ -47,6 +57,12 @@ export type PodState = PreparerPodStatus;
 export interface PreparerOptions {
   /** This host's node name: the preparer follows `intent/<node>/`. */
   node: string;
+  /**
+   * First wait before a delegated manifest refused for its record (unsigned, missing, not
+   * selecting this node) is checked again; doubles to 60 s while the intent stays the same.
+   * @default 5000
+   */
+  recheckDelayMs?: number;
   store: Store;
   host: PodHost;
   authorize: Authorize;
@@ -104,6 +120,11 @@ export class Preparer {
   /** Pods this preparer runs, for process reporting. */
   private readonly running = new Map<string, { manifest: Manifest; uniqueKey: string }>();
   private processTimer: NodeJS.Timeout | undefined;
+  /** Delegated manifests waiting for their record to change (see `recheckLater`). */
+  private readonly rechecks = new Map<
+    string,
+    { timer: NodeJS.Timeout; delayMs: number; desired: Desired }
+  >();
   private watchDone: Promise<void> = Promise.resolve();
   private realityWatchDone: Promise<void> = Promise.resolve();
   private statusServer: StatusServer | undefined;
@@ -490,7 +511,11 @@ export class Preparer {
             error: describeError(error),
             code: (error as P2Error).code,
           });
-          return; // no retry until intent changes (P2 behaved so)
+          // No retry until intent changes (P2 behaved so) — except a delegated manifest refused for
+          // what its record says: the record can change without the intent changing (a deployer
+          // signs the RC after creating it, labels are fixed, a store read failed).
+          if (RECORD_DEPENDENT.has((error as P2Error).code)) this.recheckLater(manifest, uniqueKey);
+          return;
         }
         case 'deployed': {
           this.options.metrics.deploys.inc({ result: 'success' });
@@ -546,6 +571,25 @@ export class Preparer {
     }
   }
 
+  /** Offers the pod's latest intent again later (5 s doubling to 60 s) while it stays the same. */
+  private recheckLater(manifest: Manifest, uniqueKey: string): void {
+    const key = workerKey(manifest.id, uniqueKey);
+    const desired = this.latest.get(key);
+    if (!desired) return;
+    const previous = this.rechecks.get(key);
+    if (previous) clearTimeout(previous.timer);
+    const delayMs =
+      previous?.desired === desired
+        ? Math.min(previous.delayMs * 2, RECHECK_MAX_MS)
+        : (this.options.recheckDelayMs ?? 5_000);
+    const timer = setTimeout(() => {
+      if (this.latest.get(key) === desired) this.offer(key, desired);
+    }, delayMs);
+    timer.unref();
+    this.rechecks.set(key, { timer, delayMs, desired });
+    this.log.info({ pod: manifest.id, retryInMs: delayMs }, 'checking the delegating record again');
+  }
+
   private async remove(podId: string, uniqueKey: string): Promise<void> {
     const host = this.options.host;
     const layout = host.layout({ podId, uniqueKey });
@@ -588,6 +632,7 @@ export class Preparer {
    */
   async stop(): Promise<void> {
     clearInterval(this.processTimer);
+    for (const { timer } of this.rechecks.values()) clearTimeout(timer);
     this.controller.abort();
     await this.pool.close();
     await this.watchDone;
