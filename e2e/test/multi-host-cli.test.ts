@@ -8,14 +8,13 @@
  * and covers the long rollback scenario, which is not repeated here. Needs root; every process it
  * starts is stopped and everything made is removed in afterAll, also after a failure.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PodTree } from '@p2/keyspace';
 import { ManifestBuilder } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../src/artifacts.js';
+import { p2Runner } from '../src/cli.js';
 import {
   type Cluster,
   helloManifest,
@@ -33,54 +32,15 @@ const APP_PORT = 18180;
 const DS_PORT = 18190;
 const REP_PORT = 18200;
 const ZONES = ['a', 'b', 'c'];
-const CLI = join(repoRoot, 'apps/client/dist/cli.js');
 
 let cluster: Cluster;
 let storeUrl: string;
 let controllers: Proc | undefined;
 let poller: ReturnType<typeof pollApps> | undefined;
 let failed = false;
-const children = new Set<ChildProcess>();
+const { p2, p2Json, start, killAll } = p2Runner(() => storeUrl);
 const pods = { app: '', ds: '', rep: '' };
 const rcIds: Record<string, string> = {};
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-/** Spawns `p2 …args --store <kv>` and resolves when it exits (killed after `timeoutMs`). */
-function p2(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--store', storeUrl], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    children.add(child);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, out, err: `${err}${code === null ? ' (killed: timed out)' : ''}` });
-    });
-  });
-}
-
-/** `p2 …args --json`, asserting exit 0, and its parsed output. */
-async function p2Json<T = Record<string, unknown>>(args: string[], timeoutMs?: number) {
-  const r = await p2([...args, '--json'], timeoutMs);
-  expect(r.code, `p2 ${args.join(' ')}: ${r.out}${r.err}`).toBe(0);
-  return JSON.parse(r.out) as T;
-}
 
 /** Writes the hello app's manifest for `version` to a file for `p2 … -m FILE`; returns its path. */
 async function manifestFile(
@@ -164,7 +124,7 @@ afterEach((context) => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  killAll();
   await poller?.stop();
   await controllers?.stop();
   if (failed && controllers)
@@ -359,10 +319,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
     expect(byName.id).toBe(pc.id);
     expect((await p2Json<Array<{ id: string }>>(['pc', 'list'])).map((p) => p.id)).toEqual([pc.id]);
 
-    const watch = spawn(process.execPath, [CLI, 'pc', 'watch', pc.id, '--store', storeUrl], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(watch);
+    const watch = start(['pc', 'watch', pc.id]);
     let stderr = '';
     watch.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();

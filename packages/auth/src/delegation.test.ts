@@ -114,7 +114,11 @@ describe('delegated signing', () => {
     const forged = await signDelegationStatement(s, stranger.privateKey);
     await expect(
       at({ statement: s, signature: forged, nodeSelected: true }).authorize(manifest),
-    ).rejects.toMatchObject({ code: AuthErrorCodes.UNKNOWN_SIGNER });
+    ).rejects.toMatchObject({
+      code: AuthErrorCodes.UNKNOWN_SIGNER,
+      // names the record: a host checks again when the record (not only the intent) changes
+      details: { record: `replication_controllers/${RC}` },
+    });
     // signed by the controller key itself
     const byController = await signDelegationStatement(s, controller.privateKey);
     const both = await Keyring.fromBytes(`${deployer.armoredPublic}\n${controller.armoredPublic}`);

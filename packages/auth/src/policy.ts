@@ -280,7 +280,9 @@ abstract class SignedDeployerPolicy implements DeployerPolicy {
       record.signature,
       keyring,
       { ...this.options, subject: where },
-    );
+    ).catch((error: unknown) => {
+      throw onRecord(error, where, details);
+    });
     // A controller key is never a deployer, even when someone also put it in the deployer keyring.
     const deployers = signers.filter((s) => !controllers.findByKeyId(s.keyId));
     if (deployers.length === 0) {
@@ -314,7 +316,9 @@ abstract class SignedDeployerPolicy implements DeployerPolicy {
         },
       );
     }
-    const authorization = await this.judge(deployers, manifest);
+    const authorization = await this.judge(deployers, manifest).catch((error: unknown) => {
+      throw onRecord(error, where, details);
+    });
     return { ...authorization, delegation: { controller, record: ref } };
   }
 
@@ -463,6 +467,20 @@ export class UserDeployerPolicy extends SignedDeployerPolicy {
       },
     );
   }
+}
+
+/**
+ * A refusal about a delegating record: its message names the record and `details.record` is set,
+ * so a host knows a change of the record (not only of the intent) may lift it.
+ */
+function onRecord(error: unknown, where: string, details: Record<string, unknown>): unknown {
+  if (!(error instanceof AuthError)) return error;
+  const message = error.message.includes(where) ? error.message : `${where}: ${error.message}`;
+  return new AuthError(error.code, message, {
+    cause: error,
+    ...(error.hint ? { hint: error.hint } : {}),
+    details: { ...(error.details ?? {}), ...details },
+  });
 }
 
 /** Key of the M-of-N rule that applies to every pod without a rule of its own. */

@@ -10,7 +10,6 @@
  * - a dead store stops nothing: apps keep running and the watch retries with backoff.
  */
 import { existsSync } from 'node:fs';
-import { AuthErrorCodes } from '@p2/auth';
 import { describeError, type P2Error } from '@p2/errors';
 import { formatRfc3339Nano } from '@p2/go';
 import {
@@ -41,13 +40,6 @@ import { StoreReality } from './reality.js';
 import { type StatusServer, startStatusServer } from './status-server.js';
 import { WorkerPool } from './workers.js';
 
-/** Refusals of a delegated manifest that a change of its record (not its intent) can lift. */
-const RECORD_DEPENDENT = new Set<string>([
-  AuthErrorCodes.DELEGATION_RECORD_MISSING,
-  AuthErrorCodes.DELEGATION_RECORD_UNSIGNED,
-  AuthErrorCodes.DELEGATION_MISMATCH,
-  AuthErrorCodes.DELEGATION_NODE_NOT_SELECTED,
-]);
 const RECHECK_MAX_MS = 60_000;
 
 /** The preparer's per-pod state record (`status/preparer/<node>/<pod>`; one codec, in @p2/keyspace). */
@@ -512,9 +504,9 @@ export class Preparer {
             code: (error as P2Error).code,
           });
           // No retry until intent changes (P2 behaved so) — except a delegated manifest refused for
-          // what its record says: the record can change without the intent changing (a deployer
-          // signs the RC after creating it, labels are fixed, a store read failed).
-          if (RECORD_DEPENDENT.has((error as P2Error).code)) this.recheckLater(manifest, uniqueKey);
+          // what its record says (`details.record`): the record can change without the intent
+          // changing (a deployer signs the RC after creating it, labels are fixed, a read failed).
+          if ((error as P2Error).details?.record !== undefined) this.recheckLater(manifest, uniqueKey);
           return;
         }
         case 'deployed': {
