@@ -506,7 +506,8 @@ export class Preparer {
           // No retry until intent changes (P2 behaved so) — except a delegated manifest refused for
           // what its record says (`details.record`): the record can change without the intent
           // changing (a deployer signs the RC after creating it, labels are fixed, a read failed).
-          if ((error as P2Error).details?.record !== undefined) this.recheckLater(manifest, uniqueKey);
+          if ((error as P2Error).details?.record !== undefined)
+            this.recheckLater(manifest, uniqueKey);
           return;
         }
         case 'deployed': {
