@@ -44,6 +44,18 @@ function statement(overrides: Partial<DelegationStatement> = {}): DelegationStat
   };
 }
 
+/** The RC signed by the deployer, as the only record. */
+async function signedRecord(): Promise<Record<string, DelegatingRecord>> {
+  const s = statement();
+  return {
+    [`replication_controllers/${RC}`]: {
+      statement: s,
+      signature: await signDelegationStatement(s, deployer.privateKey),
+      nodeSelected: true,
+    },
+  };
+}
+
 function source(records: Record<string, DelegatingRecord>) {
   return { get: async (ref: RecordRef) => records[`${ref.kind}/${ref.id}`] };
 }
@@ -76,14 +88,7 @@ beforeAll(async () => {
 
 describe('delegated signing', () => {
   it('accepts a controller-signed manifest whose record a deployer signed', async () => {
-    const s = statement();
-    const records = {
-      [`replication_controllers/${RC}`]: {
-        statement: s,
-        signature: await signDelegationStatement(s, deployer.privateKey),
-        nodeSelected: true,
-      },
-    };
+    const records = await signedRecord();
     const manifest = await delegated();
     expect(manifest.sha()).toBe(parseManifest(TEXT).sha());
     const result = await policy(records).authorize(manifest);
@@ -152,14 +157,7 @@ describe('delegated signing', () => {
   });
 
   it('refuses a manifest the record did not ask for, and a manifest that names no record', async () => {
-    const s = statement();
-    const records = {
-      [`replication_controllers/${RC}`]: {
-        statement: s,
-        signature: await signDelegationStatement(s, deployer.privateKey),
-        nodeSelected: true,
-      },
-    };
+    const records = await signedRecord();
     // the controller key signs another version of the pod and names the signed record
     const other = await delegated(TEXT.replace('v: 1', 'v: 2'));
     await expect(policy(records).authorize(other)).rejects.toMatchObject({
@@ -192,14 +190,7 @@ describe('delegated signing', () => {
   });
 
   it('applies the user policy to the record signer', async () => {
-    const s = statement();
-    const records = {
-      [`replication_controllers/${RC}`]: {
-        statement: s,
-        signature: await signDelegationStatement(s, deployer.privateKey),
-        nodeSelected: true,
-      },
-    };
+    const records = await signedRecord();
     const make = (yaml: string) =>
       new UserDeployerPolicy({
         keyring: deployers,
