@@ -1,7 +1,8 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readDeployMetadata } from '@p2/auth';
+import { delegationStatementText, Keyring, readDeployMetadata, verifySignature } from '@p2/auth';
 import { ExitCode } from '@p2/cli-kit';
+import { decodeDs, decodeRc, delegationStatement } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../../../../../vitest.shared.js';
@@ -145,5 +146,52 @@ describe('p2 sign / verify', () => {
     );
     expect((await h.p2(['sign', 'm.yaml', '--key', 'nokey.gpg'])).code).toBe(ExitCode.NOT_FOUND);
     expect((await h.p2(['sign', 'm.yaml'])).code).toBe(ExitCode.USAGE);
+  });
+
+  it('p2 rc sign and p2 ds sign store a deployer signature over the record statement', async () => {
+    const keyring = await Keyring.fromBytes(await readFile(join(h.dir, 'pubring.gpg')));
+    const rc = JSON.parse(
+      (await h.p2(['rc', 'create', '-m', 'm.yaml', '-n', 'role=web', '--json'])).out,
+    );
+    expect(rc.deployerSigned).toBeUndefined();
+    const signedRc = await h.p2(['rc', 'sign', rc.id, '--key', 'secring.gpg', '--json']);
+    expect(signedRc.code, signedRc.err).toBe(ExitCode.OK);
+    expect(JSON.parse(signedRc.out)).toMatchObject({ id: rc.id, kind: 'replication_controllers' });
+    const ds = JSON.parse(
+      (
+        await h.p2([
+          'ds',
+          'create',
+          '-m',
+          'm.yaml',
+          '-n',
+          'role=db',
+          '--cluster-name',
+          'c',
+          '--sign-key',
+          'secring.gpg',
+          '--json',
+        ])
+      ).out,
+    );
+    expect(ds.deployerSigned).toBe(true);
+    expect((await h.p2(['ds', 'sign', ds.id, '--key', 'secring.gpg'])).code).toBe(ExitCode.OK);
+    for (const [kind, key, decode] of [
+      ['replication_controllers', `replication_controllers/${rc.id}`, decodeRc],
+      ['daemon_sets', `daemon_sets/${ds.id}`, decodeDs],
+    ] as const) {
+      const record = decode((await h.store.get(key)).value!.value);
+      const text = delegationStatementText(delegationStatement(kind, record));
+      const { signer } = await verifySignature(
+        new TextEncoder().encode(text),
+        record.deployerSignature!,
+        keyring,
+        { minRSABits: 1024, allowSha1: true },
+      );
+      expect(signer.fingerprint).toBe(P2UNIVERSE);
+    }
+    const bad = await h.p2(['rc', 'sign', rc.id, '--key', 'm.yaml']);
+    expect(bad.code).not.toBe(ExitCode.OK);
+    expect(bad.err).toMatch(/no secret key could be read from m.yaml/);
   });
 });
