@@ -114,6 +114,33 @@ describe('the store token', () => {
   });
 });
 
+describe('--sign-key (delegated signing)', () => {
+  it('refuses a key file others may read, and signs with a private one', async () => {
+    const key = join(repoRoot, 'fixtures/p2/keys/p2universe-secring.gpg');
+    const open = join(dir, 'open.gpg');
+    await writeFile(open, readFileSync(key), { mode: 0o644 });
+    const refused = await controllers({ P2_TOKEN_FILE: tokenFile }, false, [
+      '--store',
+      url,
+      '--sign-key',
+      open,
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`secret key file ${open} has mode 0644`);
+    const priv = join(dir, 'private.gpg');
+    await writeFile(priv, readFileSync(key), { mode: 0o600 });
+    const started = await controllers({ P2_TOKEN_FILE: tokenFile }, true, [
+      '--store',
+      url,
+      '--sign-key',
+      priv,
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    expect(started.stdout).toContain('"key":"6BB5F1D619EA715E36368B23B3A3F402DE19D5FA"');
+    expect(started.stdout).toContain('signing intent (delegated)');
+  }, 60_000);
+});
+
 describe('a store that requires a client certificate (p2-kv-server with tls.clientCa)', () => {
   it('the binary starts with --ca-file, --cert-file, --key-file and --token-file, and is refused without the certificate', async () => {
     makeTestCertificates(dir, { client: true });
