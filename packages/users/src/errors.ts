@@ -14,6 +14,8 @@ export const UsersErrorCodes = {
   MISMATCH: 'P2_USERS_MISMATCH',
   /** Reading the user database failed. */
   LOOKUP_FAILED: 'P2_USERS_LOOKUP_FAILED',
+  /** The lock shared by every process changing users (`/run/p2/users.lock`) could not be taken. */
+  LOCK_FAILED: 'P2_USERS_LOCK_FAILED',
 } as const;
 
 /** One of {@link UsersErrorCodes}. */

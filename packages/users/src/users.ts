@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdir, stat } from 'node:fs/promises';
+import { chown, lstat, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@p2/errors';
+import lockfile from 'proper-lockfile';
 import { UsersError, UsersErrorCodes } from './errors.js';
 import { assertValidUserName } from './names.js';
 
@@ -212,13 +214,57 @@ function checkRange(range: IdRange): void {
     );
 }
 
-// useradd/groupadd take a lock on /etc/passwd and /etc/group; calls from one process are serialised
-// so they never fight over it, and retried when another process holds it.
+// useradd/groupadd lock /etc/passwd and /etc/group only for one command; a user is made by several
+// (look up, groupadd, useradd, look up again). Calls from one process are serialised, and every
+// process (several preparers, p2 launch, bootstrap) takes one lock file around the whole sequence,
+// so two never interleave and end with a half-made user or another caller's group.
 let queue: Promise<unknown> = Promise.resolve();
 function serialised<T>(fn: () => Promise<T>): Promise<T> {
-  const next = queue.then(fn, fn);
+  const run = () => acrossProcesses(fn);
+  const next = queue.then(run, run);
   queue = next.catch(() => undefined);
   return next;
+}
+
+/** Root's directory for the lock (never /run/lock, which every user may write). */
+const LOCK_DIR = '/run/p2';
+
+async function acrossProcesses<T>(fn: () => Promise<T>): Promise<T> {
+  let release: () => Promise<void>;
+  try {
+    await mkdir(LOCK_DIR, { recursive: true, mode: 0o755 });
+    const dir = await lstat(LOCK_DIR);
+    const owner = process.getuid?.() ?? 0;
+    if (!dir.isDirectory() || dir.uid !== owner || (dir.mode & 0o022) !== 0) {
+      throw new Error(
+        `${LOCK_DIR} must be a directory owned by uid ${owner} that nobody else may write`,
+      );
+    }
+    release = await lockfile.lock(LOCK_DIR, {
+      lockfilePath: join(LOCK_DIR, 'users.lock'),
+      realpath: false,
+      // a holder that died is taken over once its lock is 10 s stale (it refreshes every 5 s)
+      stale: 10_000,
+      retries: { retries: 600, factor: 1.2, minTimeout: 10, maxTimeout: 100 },
+      // Losing the lock mid-way (its refresh failed) must not crash the caller: the sequence it
+      // guards is short and each step is idempotent.
+      onCompromised: () => undefined,
+    });
+  } catch (error) {
+    throw new UsersError(
+      UsersErrorCodes.LOCK_FAILED,
+      `cannot take the users lock ${LOCK_DIR}/users.lock: ${describeError(error)}`,
+      {
+        cause: error,
+        hint: `another process holds it for long, or ${LOCK_DIR} is not root's own directory`,
+      },
+    );
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => undefined);
+  }
 }
 
 /** useradd/groupadd exit codes: 1 = cannot update the password file (lock), 10 = cannot update the group file. */
