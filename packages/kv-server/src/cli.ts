@@ -104,7 +104,8 @@ async function main(): Promise<void> {
           ...(tlsClientCa ? { clientCa: readFileSync(tlsClientCa) } : {}),
         }
       : undefined;
-  const logger = pino({ level: values['log-level'] ?? 'info' });
+  // Logs go to stderr: stdout carries only the one JSON line below.
+  const logger = pino({ level: values['log-level'] ?? 'info' }, pino.destination(2));
   const server = await startKvServer({
     dataDir,
     port,

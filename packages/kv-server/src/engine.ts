@@ -53,7 +53,10 @@ export class Engine {
   /** Applies an effect, waits until it is durable, then wakes the blocked queries it concerns. */
   async commit(effect: Effect): Promise<void> {
     if (this.diskError !== undefined) {
-      throw new HttpFailure(500, `write not persisted: the store refuses writes after a disk error`);
+      throw new HttpFailure(
+        500,
+        `write not persisted: the store refuses writes after a disk error`,
+      );
     }
     this.state.apply(effect);
     const now = Date.now();

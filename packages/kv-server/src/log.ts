@@ -63,7 +63,8 @@ function parseSnapshot(bytes: Buffer, path: string): Snapshot {
     } catch (cause) {
       throw corrupt('its header is not valid JSON', cause);
     }
-    if (header.format !== SNAPSHOT_MAGIC) throw corrupt('its header is not a p2-kv-snapshot header');
+    if (header.format !== SNAPSHOT_MAGIC)
+      throw corrupt('its header is not a p2-kv-snapshot header');
     body = bytes.subarray(newline + 1);
     if (body.length !== header.bytes) {
       throw corrupt(`${body.length} bytes of body where the header says ${String(header.bytes)}`);
