@@ -59,7 +59,11 @@ async function figures(label: string, store: Store): Promise<Figures> {
 
 export async function run(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'p2t-kv-etcd-bench-'));
-  const kv = await startKvServer({ dataDir, port: 0 });
+  const kv = await startKvServer({
+    dataDir,
+    port: 0,
+    maxBlockingPerClient: 1000, // every watcher comes from this one client (127.0.0.1)
+  });
   const single = await startEtcd(1);
   const trio = await startEtcd(3);
   const stores = {

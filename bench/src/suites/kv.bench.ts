@@ -61,7 +61,11 @@ async function startEchoServer() {
 
 export async function run(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'p2t-kv-bench-'));
-  const kv = await startKvServer({ dataDir, port: 0 });
+  const kv = await startKvServer({
+    dataDir,
+    port: 0,
+    maxBlockingPerClient: 2000, // every watcher comes from this one client (127.0.0.1)
+  });
   const echo = await startEchoServer();
   const store = new ConsulStore({ address: `127.0.0.1:${kv.port}` });
   const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });

@@ -12,7 +12,8 @@ import pino from 'pino';
 import { startKvServer } from './server.js';
 
 const USAGE = `usage: p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1]
-       [--acl-token-file FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864] [--log-level info]
+       [--acl-token-file FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864]
+       [--max-blocking-per-client 200] [--log-level info]
 Env: P2_KV_ACL_TOKEN (ACL token, if no file is given), P2_KV_ACL_TOKEN_SHA256 (only the token's
 SHA-256 in hex, if neither is given: the server checks tokens without holding one),
 P2_KV_TLS_CERT and P2_KV_TLS_KEY (PEM files: serve HTTPS, unless the flags are given).`;
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
       'tombstone-ttl': { type: 'string' },
       node: { type: 'string' },
       'compact-bytes': { type: 'string' },
+      'max-blocking-per-client': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -68,6 +70,17 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
+  const blockingText = values['max-blocking-per-client'];
+  const maxBlockingPerClient = blockingText === undefined ? undefined : Number(blockingText);
+  if (
+    maxBlockingPerClient !== undefined &&
+    (!Number.isInteger(maxBlockingPerClient) || maxBlockingPerClient < 1)
+  ) {
+    console.error(
+      `p2-kv-server: --max-blocking-per-client must be an integer ≥ 1, got ${JSON.stringify(blockingText)}`,
+    );
+    process.exit(2);
+  }
   const tokenFile = values['acl-token-file'];
   const aclToken = tokenFile
     ? readFileSync(tokenFile, 'utf8').trim()
@@ -91,7 +104,8 @@ async function main(): Promise<void> {
           ...(tlsClientCa ? { clientCa: readFileSync(tlsClientCa) } : {}),
         }
       : undefined;
-  const logger = pino({ level: values['log-level'] ?? 'info' });
+  // Logs go to stderr: stdout carries only the one JSON line below.
+  const logger = pino({ level: values['log-level'] ?? 'info' }, pino.destination(2));
   const server = await startKvServer({
     dataDir,
     port,
@@ -103,10 +117,14 @@ async function main(): Promise<void> {
     sessionTtlMinMs: durationMs('session-ttl-min', values['session-ttl-min']),
     tombstoneTtlMs: durationMs('tombstone-ttl', values['tombstone-ttl']),
     compactBytes,
+    maxBlockingPerClient,
     ...(tls ? { tls } : {}),
   });
-  // One machine-readable line on stdout so supervisors and tests learn the port.
-  process.stdout.write(`${JSON.stringify({ listening: server.url, port: server.port })}\n`);
+  // One machine-readable line on stdout so supervisors and tests learn the port, and what the start
+  // recovered from disk.
+  process.stdout.write(
+    `${JSON.stringify({ listening: server.url, port: server.port, recovered: server.recovery })}\n`,
+  );
   const stop = () => {
     server.close().then(
       () => process.exit(0),

@@ -22,6 +22,8 @@ interface Waiter extends WaitScope {
 /** One per server: the state, its durable log, and everything that waits on a commit. */
 export class Engine {
   private readonly waiters = new Set<Waiter>();
+  /** Blocked queries held per client (remote address). */
+  private readonly blockedPerClient = new Map<string, number>();
   private readonly sessionTimers = new Map<string, NodeJS.Timeout>();
   private readonly tombstoneTimes = new Map<string, number>();
   private readonly reaper: NodeJS.Timeout;
@@ -34,6 +36,7 @@ export class Engine {
     private readonly log: DurableLog,
     private readonly logger: Logger,
     private readonly tombstoneTtlMs: number,
+    private readonly maxBlockingPerClient: number,
   ) {
     for (const session of state.sessions.values()) this.armSession(session);
     this.reaper = setInterval(
@@ -49,6 +52,12 @@ export class Engine {
 
   /** Applies an effect, waits until it is durable, then wakes the blocked queries it concerns. */
   async commit(effect: Effect): Promise<void> {
+    if (this.diskError !== undefined) {
+      throw new HttpFailure(
+        500,
+        `write not persisted: the store refuses writes after a disk error`,
+      );
+    }
     this.state.apply(effect);
     const now = Date.now();
     for (const key of effect.del ?? []) this.tombstoneTimes.set(key, now);
@@ -57,9 +66,14 @@ export class Engine {
     try {
       await this.log.append(effect);
     } catch (error) {
-      // Memory now holds a change the disk may not: stop taking writes rather than diverge.
-      this.diskError ??= error;
-      this.logger.error({ err: error }, 'log write failed; refusing further writes until restart');
+      // The log cut the partial write off and reloaded memory from disk; stop taking writes.
+      if (this.diskError === undefined) {
+        this.diskError = error;
+        this.logger.error(
+          { err: error, index: this.state.index },
+          'log write failed: not acknowledged, cut from the log; reads serve what is on disk; refusing writes until restart',
+        );
+      }
       throw new HttpFailure(
         500,
         `write not persisted: ${(error as Error).message}; restart p2-kv-server`,
@@ -131,6 +145,15 @@ export class Engine {
     await this.log.settled();
     let current = compute();
     if (index === 0 || current.changeIndex > index) return current.respond();
+    const client = res.req.socket.remoteAddress ?? 'unknown';
+    const held = this.blockedPerClient.get(client) ?? 0;
+    if (held >= this.maxBlockingPerClient) {
+      throw new HttpFailure(
+        429,
+        `Too many concurrent blocking queries from ${client}: ${held} held, the limit is ${this.maxBlockingPerClient}; close some watches or raise --max-blocking-per-client`,
+      );
+    }
+    this.blockedPerClient.set(client, held + 1);
     await new Promise<void>((resolve) => {
       const waiter: Waiter = {
         ...scope,
@@ -141,6 +164,10 @@ export class Engine {
       };
       const timer = setTimeout(() => finish(), waitMs);
       const finish = () => {
+        if (!this.waiters.has(waiter)) return;
+        const left = (this.blockedPerClient.get(client) ?? 1) - 1;
+        if (left > 0) this.blockedPerClient.set(client, left);
+        else this.blockedPerClient.delete(client);
         clearTimeout(timer);
         this.waiters.delete(waiter);
         res.off('close', finish);

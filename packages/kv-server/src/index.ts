@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { KvServerError, type KvServerErrorCode, KvServerErrorCodes } from './errors.js';
+export type { Recovery } from './log.js';
 export { type KvServer, type KvServerOptions, startKvServer } from './server.js';
 export {
   DEFAULT_TLS_DIR,

@@ -145,18 +145,53 @@ async function route(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
   throw new HttpFailure(404, `Invalid URL path: not a recognized HTTP API endpoint: ${path}`);
 }
 
+/**
+ * A request URL fit for a log: the value of every `token` query parameter (Consul's `?token=`) is
+ * replaced, so the ACL token never reaches a log file.
+ * @example redactUrl('/v1/kv/a?token=s3cret&recurse') // '/v1/kv/a?token=[redacted]&recurse'
+ */
+function redactUrl(url: string | undefined): string {
+  const raw = url ?? '/';
+  const queryAt = raw.indexOf('?');
+  if (queryAt === -1) return raw;
+  const query = raw
+    .slice(queryAt + 1)
+    .split('&')
+    .map((part) => {
+      const eq = part.indexOf('=');
+      const name = eq === -1 ? part : part.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // keep the raw name
+      }
+      return decoded.toLowerCase() === 'token' && eq !== -1 ? `${name}=[redacted]` : part;
+    });
+  return `${raw.slice(0, queryAt)}?${query.join('&')}`;
+}
+
 /** The request listener: routes, and turns failures into Consul-like text answers. */
 export function requestHandler(
   ctx: ServerContext,
   logger: Logger,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    const url = redactUrl(req.url);
+    res.once('finish', () => {
+      logger.debug(
+        { method: req.method, url, status: res.statusCode, remote: req.socket.remoteAddress },
+        'request',
+      );
+    });
     route(ctx, req, res).catch((error: unknown) => {
       if (error instanceof HttpFailure) {
-        if (error.status >= 500) logger.warn({ status: error.status, url: req.url }, error.message);
+        if (error.status >= 500 || error.status === 429) {
+          logger.warn({ status: error.status, method: req.method, url }, error.message);
+        }
         return send(res, error.status, error.message, TEXT);
       }
-      logger.error({ err: error, method: req.method, url: req.url }, 'request failed');
+      logger.error({ err: error, method: req.method, url }, 'request failed');
       send(res, 500, `internal error: ${(error as Error)?.message ?? String(error)}`, TEXT);
     });
   };

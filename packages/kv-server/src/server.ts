@@ -10,7 +10,7 @@ import type { ServerContext } from './context.js';
 import { claimDataDir, releaseDataDir } from './data-dir.js';
 import { Engine } from './engine.js';
 import { KvServerError, KvServerErrorCodes } from './errors.js';
-import { DurableLog } from './log.js';
+import { DurableLog, type Recovery } from './log.js';
 import { requestHandler, sha256 } from './router.js';
 import { State } from './state.js';
 
@@ -50,6 +50,12 @@ export interface KvServerOptions {
   /** Maximum operations in one `/v1/txn` (Consul ≥ 1.14: 128). @default 128 */
   txnMaxOps?: number;
   /**
+   * Blocking queries one client (remote address) may hold at once; one more is answered 429. In
+   * Consul each blocking query holds a connection, capped by `limits.http_max_conns_per_client`.
+   * @default 200
+   */
+  maxBlockingPerClient?: number;
+  /**
    * Serve HTTPS with this certificate and key (PEM). Clients that pin the certificate (or its CA)
    * can tell this server from any process that took its port while it was down — which on a
    * shared host otherwise receives their ACL token. With `clientCa` (PEM), only clients presenting
@@ -64,6 +70,8 @@ export interface KvServer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** What the start found on disk: snapshot, replayed log records, a dropped torn tail. */
+  readonly recovery: Recovery;
   /** Reaps tombstones older than `olderThanMs` now (they are reaped periodically anyway). */
   reapTombstones(olderThanMs?: number): Promise<void>;
   /** Stops listening, ends blocked queries, writes a snapshot and releases the data directory. */
@@ -93,6 +101,14 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   const tombstoneTtlMs = options.tombstoneTtlMs ?? 15 * 60_000;
   const maxValueSize = options.maxValueSize ?? 512 * 1024;
   const txnMaxOps = options.txnMaxOps ?? 128;
+  const maxBlockingPerClient = options.maxBlockingPerClient ?? 200;
+  if (!Number.isInteger(maxBlockingPerClient) || maxBlockingPerClient < 1) {
+    throw new KvServerError(
+      KvServerErrorCodes.BAD_OPTIONS,
+      `maxBlockingPerClient must be a positive integer, got ${maxBlockingPerClient}`,
+      { hint: 'pass --max-blocking-per-client 200 (Consul caps connections per client at 200)' },
+    );
+  }
   if (!options.dataDir) {
     throw new KvServerError(KvServerErrorCodes.BAD_OPTIONS, 'dataDir is required', {
       hint: 'pass --data-dir /var/lib/p2-kv (any directory this user may write)',
@@ -137,12 +153,22 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     );
   });
   claimDataDir(lockFile);
-  const { replayed } = await log.open().catch((error: unknown) => {
+  const recovery = await log.open().catch((error: unknown) => {
     releaseDataDir(lockFile);
     throw error;
   });
+  if (recovery.tornBytes > 0) {
+    logger.warn(
+      { ...recovery, dataDir: options.dataDir },
+      `recovered ${recovery.replayed} log records; dropped a torn tail of ${recovery.tornBytes} bytes at offset ${recovery.logBytes} (a write cut short by a crash or a full disk: never acknowledged)`,
+    );
+  }
+  logger.info(
+    { ...recovery, dataDir: options.dataDir },
+    `recovered ${recovery.snapshotKeys} keys from the snapshot (index ${recovery.snapshotIndex}) and ${recovery.replayed} log records; index ${recovery.index}`,
+  );
 
-  const engine = new Engine(state, log, logger, tombstoneTtlMs);
+  const engine = new Engine(state, log, logger, tombstoneTtlMs, maxBlockingPerClient);
   const ctx: ServerContext = {
     state,
     engine,
@@ -204,7 +230,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   ctx.port = port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   logger.info(
-    { host, port, dataDir: options.dataDir, replayed, index: state.index },
+    { host, port, dataDir: options.dataDir, replayed: recovery.replayed, index: state.index },
     'p2-kv-server listening',
   );
 
@@ -212,6 +238,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
     host,
     port,
+    recovery,
     reapTombstones: (olderThanMs) => engine.reapTombstones(olderThanMs),
     async close() {
       if (closing) return;

@@ -123,6 +123,18 @@ export class State {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** Forgets everything (before the state is loaded again from disk). Lock-delays are kept. */
+  reset(): void {
+    this.index = 1;
+    this.kvIndex = 0;
+    this.sessionIndex = 0;
+    this.entries.clear();
+    this.sortedKeys.length = 0;
+    this.tombstones.clear();
+    this.sessions.clear();
+    this.heldBy.clear();
+  }
+
   // ---- reads ------------------------------------------------------------------------------
 
   private lowerBound(prefix: string): number {

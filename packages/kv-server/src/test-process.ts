@@ -9,6 +9,10 @@ export interface ServerProcess {
   child: ChildProcess;
   port: number;
   url: string;
+  /** The JSON line the binary printed on stdout when it started listening. */
+  startup: { listening: string; port: number; recovered: Record<string, number> };
+  /** Everything written to stderr so far (pino's log lines). */
+  stderr(): string;
   /** SIGKILL and wait for the exit. */
   kill9(): Promise<void>;
   /** SIGTERM and wait for the exit. */
@@ -42,7 +46,7 @@ export async function spawnServer(
     stderr += chunk;
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const listening = await new Promise<number>((resolve, reject) => {
+  const startup = await new Promise<ServerProcess['startup']>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(
       () => reject(new Error(`p2-kv-server did not start: ${stderr}`)),
@@ -53,7 +57,7 @@ export async function spawnServer(
       const line = out.split('\n').find((l) => l.includes('"listening"'));
       if (line) {
         clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
+        resolve(JSON.parse(line) as ServerProcess['startup']);
       }
     });
     child.once('exit', (code) => {
@@ -67,8 +71,10 @@ export async function spawnServer(
   };
   return {
     child,
-    port: listening,
-    url: `http://127.0.0.1:${listening}`,
+    port: startup.port,
+    url: `http://127.0.0.1:${startup.port}`,
+    startup,
+    stderr: () => stderr,
     kill9: () => signal('SIGKILL'),
     stop: () => signal('SIGTERM'),
   };
