@@ -13,7 +13,7 @@ import { startKvServer } from './server.js';
 
 const USAGE = `usage: p2-kv-server --data-dir DIR [--port 8500] [--host 127.0.0.1]
        [--acl-token-file FILE] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--session-ttl-min 10s] [--tombstone-ttl 15m] [--node NAME] [--compact-bytes 67108864]
-       [--max-blocking-per-client 200] [--log-level info]
+       [--max-blocking-per-client 4096] [--log-level info]
 Env: P2_KV_ACL_TOKEN (ACL token, if no file is given), P2_KV_ACL_TOKEN_SHA256 (only the token's
 SHA-256 in hex, if neither is given: the server checks tokens without holding one),
 P2_KV_TLS_CERT and P2_KV_TLS_KEY (PEM files: serve HTTPS, unless the flags are given).`;

@@ -101,12 +101,12 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   const tombstoneTtlMs = options.tombstoneTtlMs ?? 15 * 60_000;
   const maxValueSize = options.maxValueSize ?? 512 * 1024;
   const txnMaxOps = options.txnMaxOps ?? 128;
-  const maxBlockingPerClient = options.maxBlockingPerClient ?? 200;
+  const maxBlockingPerClient = options.maxBlockingPerClient ?? 4096;
   if (!Number.isInteger(maxBlockingPerClient) || maxBlockingPerClient < 1) {
     throw new KvServerError(
       KvServerErrorCodes.BAD_OPTIONS,
       `maxBlockingPerClient must be a positive integer, got ${maxBlockingPerClient}`,
-      { hint: 'pass --max-blocking-per-client 200 (Consul caps connections per client at 200)' },
+      { hint: 'pass a whole number, e.g. --max-blocking-per-client 4096 (the default)' },
     );
   }
   if (!options.dataDir) {
