@@ -57,7 +57,10 @@ describe.skipIf(!installed)(
     const checks: [string, string][] = [
       ['status', 'status.leader / status.peers answer without a token'],
       ['acl', 'a read or write without the token or with a wrong one raises ACLPermissionDenied'],
-      ['put_get', 'kv.put / kv.get: text and binary values, X-Consul-Index, absent key → (index, None)'],
+      [
+        'put_get',
+        'kv.put / kv.get: text and binary values, X-Consul-Index, absent key → (index, None)',
+      ],
       ['flags', 'kv.put(flags=) is kept, a put without flags resets them'],
       ['blocking', 'kv.get(index=, wait=): a timeout keeps the index, a write wakes it'],
       ['recurse', 'kv.get(recurse=True): sorted entries, decoded values, the prefix index'],

@@ -17,8 +17,9 @@ import consul
 PORT = int(sys.argv[1])
 TOKEN = sys.argv[2]
 c = consul.Consul(port=PORT, token=TOKEN)
-# python-consul 0.7.1 passes the token (?token=) on /v1/kv and /v1/catalog only, never on
-# /v1/session/* or /v1/agent/*: with ACLs on, Consul (default deny) and kv-server refuse those.
+# python-consul 0.7.1 passes the token (?token=) only from methods that take one (KV, catalog...),
+# never on /v1/session/* or agent.self: with ACLs on, Consul (default deny) and kv-server refuse
+# those.
 # Its users set the header on the client's requests session, as `s` does.
 s = consul.Consul(port=PORT, token=TOKEN)
 s.http.session.headers['X-Consul-Token'] = TOKEN
