@@ -106,8 +106,11 @@ function configFinding(node: YNode, path: string, what: 'key' | 'value'): LintIs
 function stringFinding(node: YNode, path: string, what: 'key' | 'value'): LintIssue | undefined {
   const found = resolvedPlain(node);
   // A number that any reader writes back as the same text (`8080`) is unambiguous enough.
-  if (found === undefined || (found.kind !== 'bool' && emittedText(node) === found.text))
-    return undefined;
+  const sameText =
+    (found?.kind === 'int' || found?.kind === 'float') &&
+    emittedText(node) === found.text &&
+    (node.kind !== 'float' || Number.isFinite(node.value));
+  if (found === undefined || sameText) return undefined;
   const outcome =
     found.kind === 'null'
       ? 'P2 reads it as empty'
@@ -117,6 +120,13 @@ function stringFinding(node: YNode, path: string, what: 'key' | 'value'): LintIs
     path,
     message: `${what} ${found.text} is ${KIND_WORDS[found.kind]} in YAML 1.1 (${outcome}); quote it ("${found.text}")`,
   };
+}
+
+/** A key as written (`~` stays `~`), for paths. */
+function keySource(key: YNode): string {
+  if (key.kind === 'str') return key.value;
+  if (key.kind === 'map' || key.kind === 'seq') return '';
+  return key.text ?? emittedText(key);
 }
 
 function walk(node: YNode, shape: Shape, path: string, out: LintIssue[]): void {
@@ -129,10 +139,11 @@ function walk(node: YNode, shape: Shape, path: string, out: LintIssue[]): void {
     return;
   }
   if (shape === 'config') {
-    if (node.kind === 'seq') node.items.forEach((item, i) => walk(item, shape, `${path}[${i}]`, out));
-    else if (node.kind === 'map') {
+    if (node.kind === 'seq') {
+      for (const [i, item] of node.items.entries()) walk(item, shape, `${path}[${i}]`, out);
+    } else if (node.kind === 'map') {
       for (const [key, value] of node.entries) {
-        const at = pathJoin(path, key.kind === 'str' ? key.value : (key.text ?? emittedText(key)));
+        const at = pathJoin(path, keySource(key));
         push(configFinding(key, at, 'key'));
         walk(value, shape, at, out);
       }
@@ -140,13 +151,14 @@ function walk(node: YNode, shape: Shape, path: string, out: LintIssue[]): void {
     return;
   }
   if ('list' in shape) {
-    if (node.kind === 'seq')
-      node.items.forEach((item, i) => walk(item, shape.list, `${path}[${i}]`, out));
+    if (node.kind === 'seq') {
+      for (const [i, item] of node.items.entries()) walk(item, shape.list, `${path}[${i}]`, out);
+    }
     return;
   }
   if (node.kind !== 'map') return;
   for (const [key, value] of node.entries) {
-    const keyText = key.kind === 'str' ? key.value : (key.text ?? '');
+    const keyText = keySource(key);
     const at = pathJoin(path, keyText);
     if ('stringMap' in shape) {
       push(stringFinding(key, at, 'key'));

@@ -172,7 +172,8 @@ function groupEntries(
   }
   const out: Array<readonly [YNode, YNode]> = [];
   for (const { entry, keys } of groups.values()) {
-    if (keys.length > 1) collisions.push({ path: pathJoin(path, scalarText(entry[0]) ?? ''), keys });
+    if (keys.length > 1)
+      collisions.push({ path: pathJoin(path, scalarText(entry[0]) ?? ''), keys });
     out.push(entry);
   }
   return out;
@@ -186,7 +187,10 @@ const byText = (key: YNode): string => scalarText(key) ?? '';
  */
 function typedTree(node: YNode, path: string, collisions: KeyCollision[]): YNode {
   if (node.kind === 'seq')
-    return { kind: 'seq', items: node.items.map((item, i) => typedTree(item, `${path}[${i}]`, collisions)) };
+    return {
+      kind: 'seq',
+      items: node.items.map((item, i) => typedTree(item, `${path}[${i}]`, collisions)),
+    };
   if (node.kind !== 'map') return node;
   const entries = groupEntries(node.entries, keyIdentity, path, collisions).map(
     ([key, value]) => [key, typedTree(value, pathJoin(path, byText(key)), collisions)] as const,
@@ -286,11 +290,7 @@ function extraRecord(entries: ReadonlyArray<readonly [YNode, YNode]>): Record<st
   return toPlain(map([...entries])) as Record<string, unknown>;
 }
 
-function decodeLaunchable(
-  node: YNode,
-  path: string,
-  collisions: KeyCollision[],
-): LaunchableStanza {
+function decodeLaunchable(node: YNode, path: string, collisions: KeyCollision[]): LaunchableStanza {
   const version = field(node, 'version');
   const image = field(node, 'image');
   return {

@@ -192,7 +192,8 @@ export function keyIdentity(node: YNode): string {
     case 'int':
       return `int:${node.value}`;
     case 'float':
-      return `float:${Object.is(node.value, -0) ? '-0' : String(node.value)}`;
+      // Go compares float64 map keys with ==, so -0 and 0 are one key.
+      return `float:${String(node.value)}`;
     case 'str':
       return `str:${node.value}`;
     case 'bool':
@@ -286,7 +287,12 @@ export function readYaml(
       if (node.tag) return resolveTagged(node.tag, text, path || 'document');
       if (node.type === 'PLAIN' || node.type === undefined) {
         const resolved = resolvePlainScalar(text);
-        return resolved.kind === 'str' ? resolved : { ...resolved, text };
+        return resolved.kind === 'null' ||
+          resolved.kind === 'bool' ||
+          resolved.kind === 'int' ||
+          resolved.kind === 'float'
+          ? { ...resolved, text }
+          : resolved;
       }
       return { kind: 'str', value: text };
     }
