@@ -142,10 +142,11 @@ const cases: Case[] = [
   ],
   // Wrong types
   [
-    'location is a number',
-    `${L}    location: 42\n`,
+    // A number is text in a Go string field (P2 read `location: 42` as "42"); a mapping is not.
+    'location is a mapping',
+    `${L}    location: {a: 1}\n`,
     C.WRONG_TYPE,
-    /^launchables\.app\.location: expected a URI, found 42 \(line 5, column 15\)$/,
+    /^launchables\.app\.location: expected a URI, found a mapping \(line 5, column \d+\)$/,
   ],
   [
     'status_port quoted',

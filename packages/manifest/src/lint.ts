@@ -4,6 +4,7 @@
  */
 import { parseGoDuration } from '@p2/go';
 import { ManifestError, ManifestErrorCode } from './errors.js';
+import { yaml11Findings } from './lint-yaml11.js';
 import type { Manifest } from './manifest.js';
 import { pathJoin } from './yaml11.js';
 
@@ -90,7 +91,9 @@ function checkName(
 /**
  * Checks a manifest the way a careful reviewer would before it is scheduled: names that break
  * paths or keys, values P2 silently ignored (unparseable durations, unknown restart policies,
- * unknown keys), duplicate keys (P2 kept the last one silently).
+ * unknown keys), duplicate keys (P2 kept the last one silently), and YAML 1.1 ambiguities: scalars
+ * such as `Y`, `on`, `~`, `010` or `1.0` where text was probably meant, and differently written
+ * keys that P2's typed decoding made one (`Y` and `y` in `config`, `1` and `"1"` in `env`).
  *
  * @example
  * ```ts
@@ -126,6 +129,9 @@ export function lintManifest(manifest: Manifest): LintResult {
       message: `${path} is given more than once; only the last one counts`,
     });
   }
+  const yaml11 = yaml11Findings(manifest.diagnostics);
+  errors.push(...yaml11.errors);
+  warnings.push(...yaml11.warnings);
   if ((manifest.diagnostics?.documents ?? 1) > 1) {
     warnings.push({
       rule: 'extra-documents',

@@ -715,8 +715,15 @@ export function parseManifest(
     const pos = diagnostics.lineCounter.linePos(offset);
     return { line: pos.line, column: pos.col };
   });
-  const data = decodeManifest(document);
+  const data = decodeManifest(document, diagnostics.keyCollisions);
   validateP2Rules(data, source);
+  // P2 kept the last of such keys without a word; we keep its result and say so.
+  for (const { path, keys } of diagnostics.keyCollisions) {
+    options.logger?.warn(
+      { path, keys, ...(source ? { source } : {}) },
+      `${path}: the keys ${keys.join(', ')} are one key once read as YAML 1.1; only the last one is kept`,
+    );
+  }
   const manifest = new Manifest(data, raw, {
     ...(clearsigned ? { clearsigned } : {}),
     ...(source ? { source } : {}),

@@ -3,7 +3,7 @@
  */
 import { ManifestError, ManifestErrorCode } from './errors.js';
 import { fromPlain, int, map, scalarText, str, strMap, toPlain, type YNode } from './nodes.js';
-import { goParseFloat, pathJoin } from './yaml11.js';
+import { goParseFloat, type KeyCollision, keyIdentity, pathJoin } from './yaml11.js';
 
 /** A cgroup limit block (`cgroup:` of a launchable, `resource_limits.cgroup` of a pod). */
 export interface CgroupLimits {
@@ -140,10 +140,62 @@ function entriesOf(node: YNode | undefined): ReadonlyArray<readonly [YNode, YNod
   return node?.kind === 'map' ? node.entries : [];
 }
 
+/** A struct field: yaml.v2 matched field names by the key's text; the last one wins. */
 function field(node: YNode | undefined, name: string): YNode | undefined {
-  for (const [key, value] of entriesOf(node))
-    if (key.kind === 'str' && key.value === name) return value;
-  return undefined;
+  let found: YNode | undefined;
+  for (const [key, value] of entriesOf(node)) if (scalarText(key) === name) found = value;
+  return found;
+}
+
+/** How a key was written, for messages: strings quoted, other scalars as their source text. */
+function keyAsWritten(key: YNode): string {
+  return key.kind === 'str' ? JSON.stringify(key.value) : (scalarText(key) ?? '');
+}
+
+/**
+ * Groups a mapping's entries as yaml.v2 did when decoding into a Go map: by `identity` of the key
+ * (the key's text for `map[string]…`, its resolved value for `map[interface{}]…`); the last entry
+ * of each group wins. Groups of differently written keys are reported to `collisions`.
+ */
+function groupEntries(
+  entries: ReadonlyArray<readonly [YNode, YNode]>,
+  identity: (key: YNode) => string,
+  path: string,
+  collisions: KeyCollision[],
+): Array<readonly [YNode, YNode]> {
+  const groups = new Map<string, { entry: readonly [YNode, YNode]; keys: string[] }>();
+  for (const entry of entries) {
+    const id = identity(entry[0]);
+    const group = groups.get(id);
+    groups.delete(id);
+    groups.set(id, { entry, keys: [...(group?.keys ?? []), keyAsWritten(entry[0])] });
+  }
+  const out: Array<readonly [YNode, YNode]> = [];
+  for (const { entry, keys } of groups.values()) {
+    if (keys.length > 1)
+      collisions.push({ path: pathJoin(path, scalarText(entry[0]) ?? ''), keys });
+    out.push(entry);
+  }
+  return out;
+}
+
+const byText = (key: YNode): string => scalarText(key) ?? '';
+
+/**
+ * `config` as P2 held it (`map[interface{}]interface{}` all the way down): keys that resolve to the
+ * same value (`Y`, `y`, `true`) are one key, the last one wins.
+ */
+function typedTree(node: YNode, path: string, collisions: KeyCollision[]): YNode {
+  if (node.kind === 'seq')
+    return {
+      kind: 'seq',
+      items: node.items.map((item, i) => typedTree(item, `${path}[${i}]`, collisions)),
+    };
+  if (node.kind !== 'map') return node;
+  const entries = groupEntries(node.entries, keyIdentity, path, collisions).map(
+    ([key, value]) => [key, typedTree(value, pathJoin(path, byText(key)), collisions)] as const,
+  );
+  return { kind: 'map', entries };
 }
 
 const text = (node: YNode | undefined): string =>
@@ -157,9 +209,15 @@ function integer(node: YNode | undefined): number {
 
 const bool = (node: YNode | undefined): boolean => node?.kind === 'bool' && node.value;
 
-function textMap(node: YNode | undefined): Record<string, string> {
+/** A `map[string]string`: keys by their text (`Y` stays "Y"), the last of equal texts wins. */
+function textMap(
+  node: YNode | undefined,
+  path: string,
+  collisions: KeyCollision[],
+): Record<string, string> {
   const out = createRecord<string>();
-  for (const [key, value] of entriesOf(node)) out[text(key)] = text(value);
+  for (const [key, value] of groupEntries(entriesOf(node), byText, path, collisions))
+    out[text(key)] = text(value);
   return out;
 }
 
@@ -232,7 +290,7 @@ function extraRecord(entries: ReadonlyArray<readonly [YNode, YNode]>): Record<st
   return toPlain(map([...entries])) as Record<string, unknown>;
 }
 
-function decodeLaunchable(node: YNode, path: string): LaunchableStanza {
+function decodeLaunchable(node: YNode, path: string, collisions: KeyCollision[]): LaunchableStanza {
   const version = field(node, 'version');
   const image = field(node, 'image');
   return {
@@ -241,7 +299,7 @@ function decodeLaunchable(node: YNode, path: string): LaunchableStanza {
     version: {
       id: text(field(version, 'id')),
       artifactName: text(field(version, 'artifact_name')),
-      tags: textMap(field(version, 'tags')),
+      tags: textMap(field(version, 'tags'), `${path}.version.tags`, collisions),
     },
     digestLocation: text(field(node, 'digest_location')),
     digestSignatureLocation: text(field(node, 'digest_signature_location')),
@@ -249,7 +307,7 @@ function decodeLaunchable(node: YNode, path: string): LaunchableStanza {
     restartPolicy: text(field(node, 'restart_policy')),
     noHaltOnUpdate: bool(field(node, 'no_halt_on_update')),
     entryPoints: textList(field(node, 'entry_points')),
-    env: textMap(field(node, 'env')),
+    env: textMap(field(node, 'env'), `${path}.env`, collisions),
     cgroup: cgroupOf(field(node, 'cgroup'), `${path}.cgroup`),
     image: { name: text(field(image, 'name')), sha256: text(field(image, 'sha256')) },
     entrypoint: textList(field(node, 'entrypoint')),
@@ -259,12 +317,18 @@ function decodeLaunchable(node: YNode, path: string): LaunchableStanza {
   };
 }
 
-/** Converts a schema-checked document tree into the model. @internal */
-export function decodeManifest(root: YNode): ManifestData {
+/**
+ * Converts a schema-checked document tree into the model, decoding as yaml.v2 did into P2's typed
+ * fields: a scalar in a string field keeps its source text, `map[string]…` keys are their text and
+ * `config` keys their resolved value. Keys that became one are reported to `collisions`.
+ * @internal
+ */
+export function decodeManifest(root: YNode, collisions: KeyCollision[] = []): ManifestData {
   const launchables = createRecord<LaunchableStanza>();
-  for (const [key, value] of entriesOf(field(root, 'launchables'))) {
+  const launchableEntries = entriesOf(field(root, 'launchables'));
+  for (const [key, value] of groupEntries(launchableEntries, byText, 'launchables', collisions)) {
     const id = text(key);
-    launchables[id] = decodeLaunchable(value, pathJoin('launchables', id));
+    launchables[id] = decodeLaunchable(value, pathJoin('launchables', id), collisions);
   }
   const status = field(root, 'status');
   const resourceLimits = field(root, 'resource_limits');
@@ -275,7 +339,7 @@ export function decodeManifest(root: YNode): ManifestData {
     id: text(field(root, 'id')),
     runAs: text(field(root, 'run_as')),
     launchables,
-    config: config?.kind === 'map' ? config : map([]),
+    config: config?.kind === 'map' ? typedTree(config, 'config', collisions) : map([]),
     statusPort: integer(field(root, 'status_port')),
     statusHttp: bool(field(root, 'status_http')),
     status: {
@@ -291,7 +355,7 @@ export function decodeManifest(root: YNode): ManifestData {
     readonly:
       readonlyNode === undefined || readonlyNode.kind !== 'bool' ? undefined : readonlyNode.value,
     artifactRegistry: text(field(root, 'artifact_registry')),
-    nodeRequirements: textMap(field(root, 'node_requirements')),
+    nodeRequirements: textMap(field(root, 'node_requirements'), 'node_requirements', collisions),
     minHealthPercentage: integer(field(root, 'min_health_percentage')),
     terminationGracePeriod: integer(field(root, 'termination_grace_period')),
     extra: unknownEntries(root, MANIFEST_KEY_SET),

@@ -9,7 +9,8 @@ import { ManifestError, ManifestErrorCode } from './errors.js';
 import { pathJoin } from './yaml11.js';
 
 const text = { type: ['string', 'number', 'boolean', 'null'], 'x-expected': 'a string' } as const;
-const uri = { type: ['string', 'null'], 'x-expected': 'a URI' } as const;
+// A URL field is a Go string like any other: yaml.v2 gave it any scalar's source text (`1.0`).
+const uri = { type: ['string', 'number', 'boolean', 'null'], 'x-expected': 'a URI' } as const;
 const integer = { type: ['number', 'null'], 'x-expected': 'an integer' } as const;
 const bool = { type: ['boolean', 'null'], 'x-expected': 'true or false' } as const;
 const textMap = {

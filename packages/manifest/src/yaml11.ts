@@ -15,7 +15,7 @@ import {
   type Node as YamlNode,
 } from 'yaml';
 import { ManifestError, ManifestErrorCode } from './errors.js';
-import { NULL, type YNode } from './nodes.js';
+import { NULL, scalarText, type YNode } from './nodes.js';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -158,6 +158,22 @@ export interface ReadDiagnostics {
   /** Number of YAML documents in the stream (only the first is read, as yaml.v2 did). */
   documents: number;
   lineCounter: LineCounter;
+  /**
+   * Keys that yaml.v2's typed decoding merged into one although they were written differently
+   * (`Y` and `y` in `config`, `1` and `"1"` in `env`): the last one won, as in P2. Filled by the
+   * model decoder.
+   */
+  keyCollisions: KeyCollision[];
+  /** The typed tree as read, before decoding into fields (for the YAML 1.1 ambiguity lint). */
+  root?: YNode;
+}
+
+/** Mapping keys written differently that P2's typed decoding made the same key. */
+export interface KeyCollision {
+  /** Dotted path of the surviving key. */
+  path: string;
+  /** The keys as written, in document order (strings quoted), e.g. `['Y', 'y']`. */
+  keys: string[];
 }
 
 /** Limits that keep hostile input (alias bombs, deep nesting) from exhausting memory or stack. */
@@ -170,12 +186,14 @@ export function pathJoin(parent: string, key: string): string {
   return parent === '' ? segment : `${parent}.${segment}`;
 }
 
-function keyIdentity(node: YNode): string {
+/** Identity of a key as yaml.v2 compared `interface{}` map keys: by resolved type and value. */
+export function keyIdentity(node: YNode): string {
   switch (node.kind) {
     case 'int':
       return `int:${node.value}`;
     case 'float':
-      return `float:${Object.is(node.value, -0) ? '-0' : String(node.value)}`;
+      // Go compares float64 map keys with ==, so -0 and 0 are one key.
+      return `float:${String(node.value)}`;
     case 'str':
       return `str:${node.value}`;
     case 'bool':
@@ -209,6 +227,7 @@ export function readYaml(
     offsets: new Map(),
     documents: list.length,
     lineCounter,
+    keyCollisions: [],
   };
   const doc = list[0] as Document.Parsed | undefined;
   if (doc === undefined) return { root: NULL, diagnostics };
@@ -268,7 +287,10 @@ export function readYaml(
       if (node.tag) return resolveTagged(node.tag, text, path || 'document');
       if (node.type === 'PLAIN' || node.type === undefined) {
         const resolved = resolvePlainScalar(text);
-        return resolved.kind === 'bool' || resolved.kind === 'int' || resolved.kind === 'float'
+        return resolved.kind === 'null' ||
+          resolved.kind === 'bool' ||
+          resolved.kind === 'int' ||
+          resolved.kind === 'float'
           ? { ...resolved, text }
           : resolved;
       }
@@ -286,8 +308,10 @@ export function readYaml(
       if ((node as YamlNode).range && depth <= 6 && path !== '')
         diagnostics.offsets.set(path, (node as YamlNode).range?.[0] ?? 0);
       const entries = new Map<string, readonly [YNode, YNode]>();
+      // Only keys written identically (same resolved type and same text) are merged here; whether
+      // `Y` and `y`, or `1` and `"1"`, are one key depends on the Go type decoded into (model.ts).
       const put = (key: YNode, value: YNode, keyPath: string, explicit: boolean): void => {
-        const id = keyIdentity(key);
+        const id = `${key.kind}:${scalarText(key)}`;
         if (entries.has(id)) {
           entries.delete(id);
           if (explicit) diagnostics.duplicateKeys.push(keyPath);
@@ -323,7 +347,7 @@ export function readYaml(
             { details: { path, expected: 'scalar key', found: key.kind } },
           );
         }
-        const keyName = key.kind === 'str' ? key.value : (toKeyName(key) ?? '');
+        const keyName = scalarText(key) ?? '';
         const childPath = pathJoin(path, keyName);
         put(key, convert(pair.value, childPath, depth + 1), childPath, true);
       }
@@ -331,18 +355,12 @@ export function readYaml(
     }
     return { kind: 'str', value: String(node) };
   };
-  return { root: convert(doc.contents, '', 0), diagnostics };
+  const root = convert(doc.contents, '', 0);
+  diagnostics.root = root;
+  return { root, diagnostics };
 }
 
 /** A path short enough for a one-line message. */
 function shortPath(path: string): string {
   return path.length <= 80 ? path : `${path.slice(0, 77)}…`;
-}
-
-function toKeyName(key: YNode): string | undefined {
-  if (key.kind === 'int') return key.value.toString();
-  if (key.kind === 'bool') return String(key.value);
-  if (key.kind === 'float') return String(key.value);
-  if (key.kind === 'null') return 'null';
-  return undefined;
 }

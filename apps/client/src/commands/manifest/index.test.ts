@@ -37,6 +37,12 @@ beforeAll(async () => {
     'id: a/b\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://x/app_1.tar.gz\n    restart_policy: sometimes\n',
   );
   await writeFile(join(dir, 'bad.yaml'), 'id: x\nstatus_port: "8000"\n');
+  const hoist = `id: web\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://x/app_${'a'.repeat(40)}.tar.gz\n`;
+  await writeFile(
+    join(dir, 'yaml11.yaml'),
+    `${hoist}    env:\n      Y: on\nconfig:\n  country: NO\n`,
+  );
+  await writeFile(join(dir, 'collision.yaml'), `${hoist}config:\n  Y: 1\n  y: 2\n`);
   await writeFile(join(dir, 'syntax.yaml'), 'id: [unclosed\n');
 });
 afterAll(async () => {
@@ -92,6 +98,27 @@ describe('p2 manifest check', () => {
       'pod-id-slash',
       'restart-policy',
     ]);
+  });
+
+  it('warns about YAML 1.1 ambiguities (exit 0) and refuses keys YAML 1.1 merges (exit 3)', async () => {
+    const r = await p2(['manifest', 'check', 'yaml11.yaml']);
+    expect(r.code).toBe(ExitCode.OK);
+    expect(r.out).toContain('warning launchables.app.env.Y: key Y is a boolean in YAML 1.1');
+    expect(r.out).toContain('quote it ("Y")');
+    expect(r.out).toContain('warning launchables.app.env.Y: value on is a boolean in YAML 1.1');
+    expect(r.out).toContain(
+      'warning config.country: value NO is a boolean in YAML 1.1 and is written to the config file as false',
+    );
+    const json = JSON.parse((await p2(['manifest', 'check', '--json', 'collision.yaml'])).out);
+    expect(json.valid).toBe(false);
+    expect(json.errors).toEqual([
+      expect.objectContaining({ rule: 'key-collision', path: 'config.y' }),
+    ]);
+    const human = await p2(['manifest', 'check', 'collision.yaml']);
+    expect(human.code).toBe(ExitCode.INVALID_INPUT);
+    expect(human.out).toContain(
+      'error   config.y: the keys Y, y are one key once read as YAML 1.1',
+    );
   });
 
   it('invalid input: a clear message with the field path and exit code 3', async () => {
