@@ -73,6 +73,8 @@ export async function runClaimedRollingUpdate(
         session.lost,
         ...(options.signal ? [options.signal] : []),
       ]);
+      // Stopped while claiming: leave the update untouched rather than enable its new RC.
+      if (stop.aborted) return { outcome: 'interrupted' };
       return { outcome: await runRollingUpdate(ctx, id, { ...options, signal: stop }) };
     } finally {
       await lock.release().catch(() => undefined);

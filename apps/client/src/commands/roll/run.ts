@@ -75,7 +75,6 @@ export function registerRollRun(roll: Command, ctx: CliContext): void {
               else ctx.io.stdout(`${text}\n`);
             },
           });
-          line?.done();
           const status = await rolls.status(ru.newRc);
           return {
             outcome,
@@ -85,6 +84,7 @@ export function registerRollRun(roll: Command, ctx: CliContext): void {
             ...(status ? { status } : {}),
           };
         } finally {
+          line?.done();
           process.off('SIGINT', interrupt);
           process.off('SIGTERM', interrupt);
         }
