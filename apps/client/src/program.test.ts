@@ -47,6 +47,7 @@ describe('p2 program', () => {
       'rc create',
       'rc set-replicas',
       'roll start',
+      'roll run',
       'roll status',
       'ds create',
     ]) {

@@ -5,6 +5,11 @@
  *
  * @packageDocumentation
  */
+export {
+  type ClaimedRollOptions,
+  type ClaimedRollResult,
+  runClaimedRollingUpdate,
+} from './claimed-run.js';
 export { countReplicas } from './count.js';
 export { RollFarm, type RollFarmOptions } from './roll-farm.js';
 export { type CreateRollRequest, RollStore } from './roll-store.js';

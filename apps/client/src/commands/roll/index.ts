@@ -1,6 +1,7 @@
 /**
  * `p2 roll start|status|pause|resume|cancel` — rolling updates from one replication controller to
- * another over `@p2/rc`'s roll store (P2's p2-rctl schedule-update); the roll farm acts on them.
+ * another over `@p2/roll`'s roll store (P2's p2-rctl schedule-update); the roll farm acts on them.
+ * `p2 roll run` (./run.ts) runs one in this process instead (P2's p2-rctl rolling-update).
  */
 import type { Command } from '@commander-js/extra-typings';
 import {
@@ -12,50 +13,23 @@ import {
   run,
   style,
   table,
-  wholeNumber,
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
 import { inspectRolls } from '@p2/inspect';
-import type { RollStatus } from '@p2/keyspace';
 import { RollStore, waitForRoll } from '@p2/roll';
-
-/** One line of `roll start --wait` progress: healthy replicas of the new RC toward the target. */
-function progressLine(s: RollStatus, target: number): string {
-  const counts = s.new
-    ? `new ${s.new.healthy}/${target} healthy (${s.new.current} scheduled), old ${s.old?.healthy ?? 0} healthy`
-    : `new 0/${target} healthy`;
-  return `${s.state}: ${counts}${s.message ? ` — ${s.message}` : ''}`;
-}
+import { registerRollRun } from './run.js';
+import { progressLine, rollRequest, withRollFlags } from './shared.js';
 
 export function registerRollCommand(program: Command, ctx: CliContext): void {
   const roll = program.command('roll').description('Rolling updates from one RC to another');
 
   withStoreFlags(
-    roll
-      .command('start')
-      .description('Schedule a rolling update for the roll farm (P2: p2-rctl schedule-update)')
-      .requiredOption('-o, --old <rc>', 'RC being replaced')
-      .requiredOption('-n, --new <rc>', 'RC replacing it (also the update id)')
-      .requiredOption('-d, --desired <n>', 'replicas the new RC ends with')
-      .requiredOption('-m, --minimum <n>', 'healthy replicas to keep throughout')
-      .option(
-        '--strategy <s>',
-        'unavailable (old before new, as P2) or surge (new before old)',
-        'unavailable',
-      )
-      .option('--max-surge <n>', 'with surge: replicas above the target at once')
-      .option(
-        '--max-unavailable <n>',
-        'with unavailable: replicas one step may take away (0 = only min limits)',
-      )
-      .option(
-        '--deadline <duration>',
-        'fail when no new replica becomes healthy for this long (e.g. 5m)',
-      )
-      .option('--rollback', 'move the replicas back to the old RC when the update fails')
-      .option('--leave-old', 'keep the old RC (disabled) at the end')
-      .option('--delay <duration>', 'pause between steps')
+    withRollFlags(
+      roll
+        .command('start')
+        .description('Schedule a rolling update for the roll farm (P2: p2-rctl schedule-update)'),
+    )
       .option(
         '--wait',
         'follow the update until it ends; exit non-zero if it fails, rolls back or is cancelled',
@@ -64,31 +38,9 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
-      if (options.strategy !== 'surge' && options.strategy !== 'unavailable') {
-        throw new CliExit(
-          ExitCode.USAGE,
-          `error: --strategy must be surge or unavailable, got ${JSON.stringify(options.strategy)}`,
-        );
-      }
+      const request = rollRequest(ctx, options);
       const created = await withStore(ctx, options, (store) =>
-        new RollStore(store).create({
-          oldRc: options.old,
-          newRc: options.new,
-          desiredReplicas: wholeNumber(options.desired, '--desired'),
-          minimumReplicas: wholeNumber(options.minimum, '--minimum'),
-          strategy: options.strategy as 'surge' | 'unavailable',
-          autoRollback: Boolean(options.rollback),
-          leaveOld: Boolean(options.leaveOld),
-          deployer: ctx.env.USER ?? '',
-          ...(options.maxSurge ? { maxSurge: wholeNumber(options.maxSurge, '--max-surge') } : {}),
-          ...(options.maxUnavailable
-            ? { maxUnavailable: wholeNumber(options.maxUnavailable, '--max-unavailable') }
-            : {}),
-          ...(options.deadline
-            ? { progressDeadlineMs: durationMs(options.deadline, '--deadline') }
-            : {}),
-          ...(options.delay ? { rollDelayMs: durationMs(options.delay, '--delay') } : {}),
-        }),
+        new RollStore(store).create(request),
       );
       const scheduled = `${style.green(ctx.io, 'scheduled')} rolling update ${created.oldRc} → ${created.newRc} (${created.desiredReplicas} desired, ≥ ${created.minimumReplicas} healthy, ${created.strategy})`;
       if (!options.wait) {
@@ -113,6 +65,7 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
       return end.state === 'succeeded' ? ExitCode.OK : ExitCode.FAILURE;
     }),
   );
+  registerRollRun(roll, ctx);
 
   withStoreFlags(
     roll
