@@ -316,8 +316,10 @@ describe('roll delay', () => {
     });
     expect(outcome).toBe('succeeded');
     expect(steps.length).toBeGreaterThanOrEqual(2);
+    // Observed through onStatus, which a loaded host may report late for one step and not the
+    // next: the bound leaves room for that, and still fails when the 600 ms delay is skipped.
     for (let i = 1; i < steps.length; i++)
-      expect(steps[i]! - steps[i - 1]!).toBeGreaterThanOrEqual(590);
+      expect(steps[i]! - steps[i - 1]!).toBeGreaterThanOrEqual(400);
   });
 });
 
