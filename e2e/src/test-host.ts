@@ -34,6 +34,8 @@ export interface TestHostOptions {
   auth?: string[];
   /** Extra `preparer:` config lines, indented by 2. */
   extraConfig?: string[];
+  /** The pod root (e.g. a small tmpfs the test mounted and unmounts); default `<work>/pods`. */
+  podRoot?: string;
 }
 
 export interface TestHost {
@@ -84,7 +86,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       'preparer:',
       `  node_name: ${node}`,
       `  store: consul://127.0.0.1:${kvPort}`,
-      `  pod_root: ${join(work, 'pods')}`,
+      `  pod_root: ${options.podRoot ?? join(work, 'pods')}`,
       `  service_root: ${join(work, 'service')}`,
       `  status_port: ${statusPort}`,
       ...(options.auth ?? ['  auth: {type: none}']),
