@@ -6,8 +6,8 @@ export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.4.2
-# Debian packages used by tests and by the preparer on a host.
-DEBIAN_PACKAGES=(runit gnupg etcd-server etcd-client iproute2 procps psmisc ca-certificates openssl passwd util-linux tar gzip curl)
+# Debian packages used by tests and by the preparer on a host (faketime: the e2e clock-jump test).
+DEBIAN_PACKAGES=(runit gnupg etcd-server etcd-client iproute2 procps psmisc ca-certificates openssl passwd util-linux tar gzip curl faketime)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
