@@ -247,7 +247,9 @@ describe('the host under faults', () => {
   it('the clock jumping an hour forward and back restarts no app; an intent written after converges', async () => {
     if (!h) throw new Error('no host');
     if (!existsSync(LIBFAKETIME))
-      throw new Error(`${LIBFAKETIME} is missing: apt-get install faketime (scripts/setup.sh does)`);
+      throw new Error(
+        `${LIBFAKETIME} is missing: apt-get install faketime (scripts/setup.sh does)`,
+      );
     const clockFile = join(h.work, 'faketime');
     await writeFile(clockFile, '+0\n');
     await h.preparer.stop();
