@@ -5,8 +5,9 @@
  *   behaves the deploy completes;
  * - the disk fills during extraction: nothing half-installed remains, the status names the full
  *   disk, and a deploy that fits converges after;
- * - the store flaps (SIGSTOP/SIGCONT of the real p2-kv-server) for P2T_FLAP_SECONDS (default 30):
- *   no app restarts, and an intent written after converges.
+ * - the store flaps (the real p2-kv-server frozen by SIGSTOP, or SIGKILLed and restarted, for 3 s
+ *   of every 5) for P2T_FLAP_SECONDS (default 30): no write it acknowledged is lost,
+ *   no app restarts, and an intent written after converges;
  * - the clock jumping: the preparer is restarted under libfaketime (its wall clock only — the
  *   machine's is shared) and its clock jumps an hour forward, then an hour back: no app restarts,
  *   and an intent written after converges.
@@ -211,24 +212,36 @@ describe('the host under faults', () => {
     const pid = await pidOf();
     expect(pid).toBeGreaterThan(0);
     const watch = watchServing(h, port, 'fits\n');
-    const kvPid = h.kv.child.pid;
-    if (kvPid === undefined) throw new Error('no kv pid');
     const until = performance.now() + FLAP_SECONDS * 1000;
     let flaps = 0;
+    const acknowledged: string[] = [];
     try {
       while (performance.now() < until) {
-        process.kill(kvPid, 'SIGSTOP');
-        await sleep(3000);
-        process.kill(kvPid, 'SIGCONT');
+        // Every 5 s: 3 s of a frozen store (SIGSTOP: requests hang), or of a dead one (SIGKILL, then
+        // the same binary on the same data: connections refused, then back).
+        if (flaps % 2 === 0) {
+          h.kv.child.kill('SIGSTOP');
+          await sleep(3000);
+          h.kv.child.kill('SIGCONT');
+        } else {
+          await h.kv.kill9();
+          await sleep(3000);
+          await h.restartKvServer();
+        }
         flaps++;
+        const key = `p2t-ack/${h.id}/${flaps}`;
+        await h.store.put(key, 'acknowledged');
+        acknowledged.push(key);
         await sleep(2000);
       }
     } finally {
-      process.kill(kvPid, 'SIGCONT');
+      h.kv.child.kill('SIGCONT');
     }
     const { misses } = await watch.stop();
     expect(misses).toEqual([]);
-    expect(flaps).toBeGreaterThanOrEqual(Math.max(1, Math.floor(FLAP_SECONDS / 5)));
+    expect(flaps).toBeGreaterThanOrEqual(Math.max(2, Math.floor(FLAP_SECONDS / 5)));
+    // Nothing the store acknowledged was lost to a kill.
+    for (const key of acknowledged) expect((await h.store.get(key)).value).toBeDefined();
     expect(await pidOf()).toBe(pid);
     expect(h.preparer.child.exitCode).toBeNull();
 
