@@ -153,10 +153,16 @@ export async function startKvServerProcess(
   return { ...proc, url };
 }
 
-/** Starts `p2-preparer` (the built binary) with a config file. */
-export function startPreparerProcess(configPath: string, logDir: string, name = 'preparer'): Proc {
+/** Starts `p2-preparer` (the built binary) with a config file (and extra environment). */
+export function startPreparerProcess(
+  configPath: string,
+  logDir: string,
+  name = 'preparer',
+  env: NodeJS.ProcessEnv = {},
+): Proc {
   return startProcess(
     [join(repoRoot, 'apps/preparer/dist/cli.js'), '--config', configPath],
     join(logDir, `${name}.log`),
+    env,
   );
 }

@@ -34,6 +34,8 @@ export interface TestHostOptions {
   auth?: string[];
   /** Extra `preparer:` config lines, indented by 2. */
   extraConfig?: string[];
+  /** The pod root (e.g. a small tmpfs the test mounted and unmounts); default `<work>/pods`. */
+  podRoot?: string;
 }
 
 export interface TestHost {
@@ -56,7 +58,8 @@ export interface TestHost {
   podState(
     pod: string,
   ): Promise<{ state: string; error?: string; code?: string; sha?: string } | undefined>;
-  startPreparer(name?: string): Promise<Proc>;
+  /** Starts the preparer (again), with extra environment (e.g. libfaketime's). */
+  startPreparer(name?: string, env?: NodeJS.ProcessEnv): Promise<Proc>;
   restartKvServer(): Promise<void>;
   close(printLogs?: boolean): Promise<void>;
 }
@@ -84,7 +87,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       'preparer:',
       `  node_name: ${node}`,
       `  store: consul://127.0.0.1:${kvPort}`,
-      `  pod_root: ${join(work, 'pods')}`,
+      `  pod_root: ${options.podRoot ?? join(work, 'pods')}`,
       `  service_root: ${join(work, 'service')}`,
       `  status_port: ${statusPort}`,
       ...(options.auth ?? ['  auth: {type: none}']),
@@ -140,8 +143,8 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       const { value } = await host.store.get(preparerStatusKey(node, pod));
       return value ? JSON.parse(Buffer.from(value.value).toString('utf8')) : undefined;
     },
-    async startPreparer(name = 'preparer') {
-      host.preparer = startPreparerProcess(configPath, join(work, 'logs'), name);
+    async startPreparer(name = 'preparer', env = {}) {
+      host.preparer = startPreparerProcess(configPath, join(work, 'logs'), name, env);
       await waitFor(
         'the preparer status server',
         async () => (await answer(statusPort, '/_status')) === 'p2-preparer OK',

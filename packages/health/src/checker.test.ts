@@ -257,6 +257,29 @@ describe('HealthChecker', () => {
     expect(published(memory, 'p2t-pause')).toEqual(['passing']);
   });
 
+  it('after a failed publish, retries on time even when the wall clock is set back an hour', async () => {
+    // The jump is real for this process: Date.now is stepped back, as a stepped system clock would
+    // (performance.now does not move). Stepping the machine's clock would hit every process on it.
+    const realNow = Date.now;
+    let offset = 0;
+    Date.now = () => realNow() + offset;
+    const { publisher, memory, attempts } = failingPublisher(1);
+    try {
+      track(
+        new HealthChecker({ publisher, intervalMs: 10, jitter: 0, publishRetryMs: 100 }),
+      ).setPod(pod('p2t-clock'));
+      await waitFor('the failed publish', () => attempts() === 1);
+      offset = -3_600_000;
+      // With the wall clock the retry waited for the hour to pass again.
+      const started = performance.now();
+      while (!memory.current.has('p2t-clock') && performance.now() - started < 3_000)
+        await sleep(10);
+      expect(memory.current.has('p2t-clock')).toBe(true);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   it('holds unknown for holdRefillPeriods refill periods once the bucket ran dry (P2: health_resume_limit)', async () => {
     let clock = 5_000_000;
     let checks = 0;

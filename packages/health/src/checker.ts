@@ -41,7 +41,11 @@ export interface HealthCheckerOptions {
    * @default 0
    */
   publishRetryMs?: number;
-  /** The clock of flap control and publish retries (milliseconds). @default Date.now */
+  /**
+   * The clock of flap control and publish retries (milliseconds). Monotonic by default: a wall
+   * clock set back must not silence health publishing until it catches up.
+   * @default performance.now
+   */
   now?: () => number;
   /** Called after every check with what (if anything) was published. */
   onResult?: (podId: string, result: HealthResult, published: HealthState | undefined) => void;
@@ -122,7 +126,7 @@ export class HealthChecker {
             holdRefillPeriods: options.flapControl?.holdRefillPeriods ?? 4,
           };
     this.#publishRetryMs = options.publishRetryMs ?? 0;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
     this.#onResult = options.onResult;
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#checkFn = options.checkFn ?? checkPodHealth;

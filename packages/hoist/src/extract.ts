@@ -261,6 +261,10 @@ class Extractor {
       entries.destroy(error as Error);
       throw error;
     });
+    // Handled at once: when an entry fails (ENOSPC), leaving the loop destroys `entries`, and the
+    // pipeline's "premature close" may reject before the catch below runs. Unhandled, that
+    // rejection killed the whole preparer; the error is still thrown by `await feeding`.
+    feeding.catch(() => undefined);
     const onAbort = () =>
       entries.destroy(new HoistError(HoistErrorCodes.ABORTED, 'extraction aborted'));
     if (signal?.aborted) onAbort();

@@ -234,7 +234,7 @@ export interface LocalHookPodOptions {
   /** The host's `artifact_auth`; without it the artifact is installed unverified (P2's p2-install-hook). */
   artifactVerifier?: ArtifactVerifier;
   /** Download settings: TLS files, `local_artifact_dirs`. @default local locations from `DEFAULT_LOCAL_ARTIFACT_DIR` only */
-  fetch?: Pick<FetchOptions, 'ca' | 'cert' | 'key' | 'localRoots'>;
+  fetch?: Pick<FetchOptions, 'ca' | 'cert' | 'key' | 'localRoots' | 'timeouts'>;
   /** The host's run_as policy (the hook pod is `hooks/<id>` in it). @default { minUid: 1000, allow: {} } */
   runAs?: RunAsPolicy;
   /** Apply the hook pod's cgroup limits when the host has cgroups. @default true */

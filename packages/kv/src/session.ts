@@ -69,19 +69,20 @@ export function manageSession(
 
   void (async () => {
     let every = options.renewEveryMs ?? ttlMs / 2;
-    let lastOk = Date.now();
+    // Monotonic: a wall clock jumping forward must not declare a healthy session lost.
+    let lastOk = performance.now();
     while (!stopController.signal.aborted) {
       await sleep(every, stopController.signal);
       if (stopController.signal.aborted) return;
       try {
         const info = await store.renewSession(id, { signal: stopController.signal });
         if (!info) return lose('the store no longer knows it (expired or destroyed)');
-        lastOk = Date.now();
+        lastOk = performance.now();
         if (options.renewEveryMs === undefined && info.ttlMs > 0) every = info.ttlMs / 2;
       } catch (error) {
         if (stopController.signal.aborted) return;
         options.logger?.warn({ err: error, session: id }, 'session renewal failed; retrying');
-        if (Date.now() - lastOk > ttlMs) {
+        if (performance.now() - lastOk > ttlMs) {
           lose(`renewals failed for longer than its TTL (${ttlMs} ms)`, error);
           // Best effort: the store may be back by now; make sure nobody relies on the old session.
           await store.destroySession(id).catch(() => undefined);
@@ -154,7 +155,7 @@ export async function acquireLock(
   options: LockOptions,
 ): Promise<HeldLock> {
   const sessionId = typeof options.session === 'string' ? options.session : options.session.id;
-  const deadline = Date.now() + (options.waitMs ?? 0);
+  const deadline = performance.now() + (options.waitMs ?? 0);
   const value = toBytes(options.value ?? '');
   for (;;) {
     if (options.signal?.aborted) {
@@ -164,7 +165,7 @@ export async function acquireLock(
     }
     if (await store.acquire(key, value, sessionId, { signal: options.signal })) break;
     const { value: entry, index } = await store.get(key, { signal: options.signal });
-    const remaining = deadline - Date.now();
+    const remaining = deadline - performance.now();
     if (remaining <= 0) {
       throw new KvError(
         KvErrorCodes.LOCK_HELD,

@@ -52,14 +52,15 @@ export class Transaction {
     store: Store,
     options: { retryForMs?: number; signal?: AbortSignal } = {},
   ): Promise<TxnResult> {
-    const deadline = Date.now() + (options.retryForMs ?? 0);
+    const deadline = performance.now() + (options.retryForMs ?? 0);
     let delay = 100;
     for (;;) {
       try {
         return await store.txn(this.ops, { signal: options.signal });
       } catch (error) {
         const retryable = error instanceof KvError && error.code === KvErrorCodes.UNAVAILABLE;
-        if (!retryable || Date.now() + delay > deadline || options.signal?.aborted) throw error;
+        if (!retryable || performance.now() + delay > deadline || options.signal?.aborted)
+          throw error;
         await sleep(delay, options.signal);
         delay = Math.min(delay * 2, 10_000);
       }

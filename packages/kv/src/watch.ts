@@ -72,13 +72,14 @@ export async function* watchIndexed<T>(
   const base = options.backoffBaseMs ?? 100;
   const max = options.backoffMaxMs ?? 30_000;
   let tokens = 2;
-  let refilledAt = Date.now();
+  // Monotonic: a wall clock set back an hour would otherwise stall the watch for an hour.
+  let refilledAt = performance.now();
   let index = 0;
   let failures = 0;
   try {
     while (!signal.aborted) {
       // Token bucket: a burst of 2, then one request per `interval`.
-      const now = Date.now();
+      const now = performance.now();
       tokens = Math.min(2, tokens + (now - refilledAt) / interval);
       refilledAt = now;
       if (tokens < 1) {

@@ -6,8 +6,11 @@ import { readClientTlsFiles } from './tls.js';
 
 /** Download settings and the artifact verifier of a preparer configuration. */
 export interface ArtifactPolicy {
-  /** `ca_file`, `cert_file`, `key_file` (read as root may trust them) and `local_artifact_dirs`. */
-  fetch: Pick<FetchOptions, 'ca' | 'cert' | 'key' | 'localRoots'>;
+  /**
+   * `ca_file`, `cert_file`, `key_file` (read as root may trust them), `local_artifact_dirs` and
+   * `artifact_idle_timeout`.
+   */
+  fetch: Pick<FetchOptions, 'ca' | 'cert' | 'key' | 'localRoots' | 'timeouts'>;
   /**
    * `artifact_auth` (build signature, signed build manifest or either, against its keyring), its
    * companion files fetched with the same settings; undefined for `none`.
@@ -31,11 +34,19 @@ export async function artifactPolicy(
   config: Pick<
     PreparerConfig,
     'artifactAuth' | 'localArtifactDirs' | 'caFile' | 'certFile' | 'keyFile'
-  >,
+  > &
+    Partial<Pick<PreparerConfig, 'artifactIdleTimeoutMs'>>,
 ): Promise<ArtifactPolicy> {
   // ca_file, cert_file and key_file for downloads (the key must be root's, mode 600); local
   // artifact, digest and signature locations only from local_artifact_dirs (see @p2/hoist).
-  const fetch = { ...(await readClientTlsFiles(config)), localRoots: config.localArtifactDirs };
+  // artifact_idle_timeout: a server that stalls mid-body ends the attempt, which is retried.
+  const fetch = {
+    ...(await readClientTlsFiles(config)),
+    localRoots: config.localArtifactDirs,
+    ...(config.artifactIdleTimeoutMs === undefined
+      ? {}
+      : { timeouts: { idleMs: config.artifactIdleTimeoutMs } }),
+  };
   if (config.artifactAuth.type === 'none') return { fetch };
   const verifier = withCompanionFiles(
     await createArtifactVerifier(

@@ -63,6 +63,7 @@ describe('parsePreparerConfig', () => {
     expect(config.hooksDirectory).toBe('/usr/local/p2hooks.d');
     expect(config.statusPort).toBe(0);
     expect(config.healthCheckTimeoutMs).toBe(5000);
+    expect(config.artifactIdleTimeoutMs).toBe(60_000);
     // P2's flat cgroup names at each mount's root, and P2's health writer.
     expect(config.cgroupNaming).toEqual({ nested: false, parent: '' });
     expect(config.podCgroupLimits).toBe(false);
@@ -110,6 +111,13 @@ describe('parsePreparerConfig', () => {
     expect(config.serviceRoot).toBe('/tmp/s');
     expect(config.maxLaunchableDiskUsage).toBe(1610612736);
     expect(config.healthCheckTimeoutMs).toBe(2000);
+  });
+
+  it('reads artifact_idle_timeout as a duration and refuses one too short to download anything', () => {
+    const base = 'preparer:\n  auth: {type: none}\n  artifact_idle_timeout: ';
+    expect(parsePreparerConfig(`${base}2s\n`).artifactIdleTimeoutMs).toBe(2000);
+    expect(() => parsePreparerConfig(`${base}10ms\n`)).toThrow(/artifact_idle_timeout/);
+    expect(() => parsePreparerConfig(`${base}soon\n`)).toThrow(/artifact_idle_timeout/);
   });
 
   it.each([

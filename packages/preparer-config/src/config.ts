@@ -126,6 +126,11 @@ export interface PreparerConfig {
   healthCheckHost?: string;
   /** How often to check pod health. @default 1000 ms */
   healthCheckIntervalMs: number;
+  /**
+   * p2's `artifact_idle_timeout`: the longest silence while an artifact's body streams before the
+   * attempt is abandoned and retried (a server that stalls mid-body). @default 60_000 ms
+   */
+  artifactIdleTimeoutMs: number;
   /** Health check timeout (param healthcheck_timeout, seconds). @default 5000 ms */
   healthCheckTimeoutMs: number;
   /**
@@ -243,6 +248,16 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     throw invalid(where, 'health_check_interval', 'a duration such as 1s', intervalText);
   }
 
+  const idleText = r.string('artifact_idle_timeout') ?? '60s';
+  const artifactIdleTimeoutMs = parseGoDuration(idleText.trim());
+  if (artifactIdleTimeoutMs === undefined || artifactIdleTimeoutMs < 100)
+    throw invalid(
+      where,
+      'artifact_idle_timeout',
+      'a duration of at least 100ms such as 60s',
+      idleText,
+    );
+
   // P2 refused an empty value (a template that rendered nothing must not mean "no hooks").
   const hooksManifest = hooksManifestFrom(
     raw.hooks_manifest === '' ? '' : r.string('hooks_manifest'),
@@ -283,6 +298,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     cgroupNaming: { nested: typed.nestedCgroups, parent: cgroupParent(r, where) },
     podCgroupLimits: typed.includePodIdArg && typed.nestedCgroups,
     healthCheckIntervalMs,
+    artifactIdleTimeoutMs,
     healthCheckTimeoutMs: typed.healthcheckTimeoutSeconds * 1000,
     healthWriter: {
       sessionTtlMs: typed.healthSessionTtlSeconds * 1000,
