@@ -33,7 +33,8 @@ async function putThrough(store: EtcdStore, key: string, value: string): Promise
       await store.put(key, value);
       return;
     } catch (error) {
-      if (process.env.P2_BENCH_DEBUG) console.log(performance.now().toFixed(0), String(error).slice(0, 200));
+      if (process.env.P2_BENCH_DEBUG)
+        console.log(performance.now().toFixed(0), String(error).slice(0, 200));
       await sleep(20);
     }
   }

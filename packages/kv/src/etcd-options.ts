@@ -60,6 +60,8 @@ export interface ResolvedEtcdOptions {
   waitMs: number;
   minSessionTtlMs: number;
   tombstoneTtlMs: number;
+  attemptTimeoutMs: number;
+  requestTimeoutMs: number;
   node: string;
   logger: Logger | undefined;
 }
@@ -105,9 +107,10 @@ function attemptDeadlines(firstMs: number, totalMs: number): IOptions['defaultCa
 /**
  * `etcd3`'s fault handling for failover (the defaults keep a member's circuit open 5 s after three
  * failures, retry at once 3 times, and back watch reconnects off up to 30 s): retry a failed call on
- * the next member after 25 ms, doubling to 500 ms, for 8 attempts (about 2.5 s of retrying, longer
- * than an election); skip a member for 1 s after 3 consecutive failures; reconnect the watch stream
- * after 50 ms, doubling to 1 s.
+ * the next member after 25 ms, doubling to 500 ms, 10 times (about 3.3 s of retrying, longer than an
+ * election), also when every member's circuit is open; skip a member for 1 s after one failure (a
+ * failed watch stream counts: that is what moves the watch reconnect off a dead member); reconnect
+ * the watch stream after 50 ms, doubling to 1 s.
  */
 export function faultHandling(
   cockatiel: typeof import('cockatiel'),
@@ -115,11 +118,13 @@ export function faultHandling(
 ): IOptions['faultHandling'] {
   const { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } = cockatiel;
   const recoverable = handleWhen(isRecoverableError);
+  // Every member's circuit open (all failed during an election) is worth waiting out, too.
+  const retryable = handleWhen((e) => isRecoverableError(e) || cockatiel.isBrokenCircuitError(e));
   return {
     host: () =>
-      circuitBreaker(recoverable, { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
-    global: retry(recoverable, {
-      maxAttempts: 8,
+      circuitBreaker(recoverable, { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(1) }),
+    global: retry(retryable, {
+      maxAttempts: 10,
       backoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 500 }),
     }),
     // etcd3 calls `.next()` on this for the first delay: it wants the factory, typed as a backoff.
@@ -165,13 +170,12 @@ export function resolveEtcdOptions(options: EtcdStoreOptions): ResolvedEtcdOptio
       : rootCertificate
         ? { rootCertificate }
         : undefined;
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? 1_000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
   const clientOptions: IOptions = {
     hosts,
     dialTimeout: options.dialTimeoutMs ?? 5_000,
-    defaultCallOptions: attemptDeadlines(
-      options.attemptTimeoutMs ?? 1_000,
-      options.requestTimeoutMs ?? 15_000,
-    ),
+    defaultCallOptions: attemptDeadlines(attemptTimeoutMs, requestTimeoutMs),
     grpcOptions: GRPC_OPTIONS,
     ...(credentials ? { credentials } : {}),
     ...(options.username !== undefined
@@ -189,6 +193,8 @@ export function resolveEtcdOptions(options: EtcdStoreOptions): ResolvedEtcdOptio
     waitMs: options.waitMs ?? 30_000,
     minSessionTtlMs: options.minSessionTtlMs ?? 10_000,
     tombstoneTtlMs: options.tombstoneTtlMs ?? 900_000,
+    attemptTimeoutMs,
+    requestTimeoutMs,
     node: options.node ?? hostname(),
     logger: options.logger,
   };
