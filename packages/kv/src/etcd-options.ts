@@ -46,6 +46,12 @@ export interface EtcdStoreOptions {
    * moves it to a live member sooner. @default 1_000
    */
   attemptTimeoutMs?: number;
+  /**
+   * gRPC keepalive ping interval on connections with calls in flight: how soon a member that
+   * vanished without closing its connections is noticed (this + 2 s). Lower it only together with
+   * the members' `--grpc-keepalive-min-time`. @default 10_000
+   */
+  keepaliveMs?: number;
   logger?: Logger;
 }
 
@@ -67,19 +73,23 @@ export interface ResolvedEtcdOptions {
 }
 
 /**
- * gRPC channel settings for failover. Keepalive pings on connections with calls in flight notice a
- * member that vanished without closing its sockets (a partition, a frozen host) in about 6 s (etcd
- * refuses pings more often than its `--grpc-keepalive-min-time`, 5 s, and pings without calls);
- * a member that died on a live host resets its connections and is noticed at once. Reconnects to a
- * member that came back are tried at most 2 s apart (gRPC's default grows to 120 s).
+ * gRPC channel settings for failover. A member that dies on a live host (crash, SIGKILL, restart)
+ * resets its connections and is noticed at once; one that vanishes without a word (a partition, a
+ * host that lost power) is noticed by keepalive pings on connections with calls in flight (a blocked
+ * read's watch stream): a ping every `keepaliveMs`, dead after 2 s without the answer. etcd answers
+ * pings more often than its `--grpc-keepalive-min-time` (5 s) with GOAWAY, so the default stays
+ * well above it. Reconnects to a member that came back are tried at most 2 s apart (gRPC's default
+ * backoff grows to 120 s).
  */
-const GRPC_OPTIONS = {
-  'grpc.keepalive_time_ms': 5_000,
-  'grpc.keepalive_timeout_ms': 1_000,
-  'grpc.keepalive_permit_without_calls': 0,
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 2_000,
-} as const;
+function grpcOptions(keepaliveMs: number): NonNullable<IOptions['grpcOptions']> {
+  return {
+    'grpc.keepalive_time_ms': keepaliveMs,
+    'grpc.keepalive_timeout_ms': 2_000,
+    'grpc.keepalive_permit_without_calls': 0,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 2_000,
+  };
+}
 
 /**
  * Per-attempt deadlines for unary calls: `etcd3` retries a call on another member when an attempt
@@ -176,7 +186,7 @@ export function resolveEtcdOptions(options: EtcdStoreOptions): ResolvedEtcdOptio
     hosts,
     dialTimeout: options.dialTimeoutMs ?? 5_000,
     defaultCallOptions: attemptDeadlines(attemptTimeoutMs, requestTimeoutMs),
-    grpcOptions: GRPC_OPTIONS,
+    grpcOptions: grpcOptions(options.keepaliveMs ?? 10_000),
     ...(credentials ? { credentials } : {}),
     ...(options.username !== undefined
       ? { auth: { username: options.username, password: options.password ?? '' } }

@@ -29,19 +29,26 @@ async function keepAliveOnce(
     const stream = await client.leaseClient.leaseKeepAlive();
     let timer: NodeJS.Timeout | undefined;
     let onAbort = () => {};
+    let answered = false;
     try {
       return await new Promise<number | 'timeout'>((resolve, reject) => {
         timer = setTimeout(() => resolve('timeout'), timeoutMs);
         onAbort = () => reject(conn.aborted(what, signal as AbortSignal));
         signal?.addEventListener('abort', onAbort, { once: true });
-        stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)));
+        stream.on('data', (res: { TTL: string }) => {
+          answered = true;
+          resolve(Number(res.TTL));
+        });
         stream.on('error', reject);
         stream.write({ ID: lease });
       });
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      stream.cancel();
+      // Ending an answered stream closes it quietly; cancelling one that did not answer also
+      // reports its member as failed to etcd3's circuit breaker, so the retry goes elsewhere.
+      if (answered) stream.end();
+      else stream.cancel();
     }
   });
 }
