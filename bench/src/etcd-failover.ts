@@ -32,9 +32,7 @@ async function putThrough(store: EtcdStore, key: string, value: string): Promise
     try {
       await store.put(key, value);
       return;
-    } catch (error) {
-      if (process.env.P2_BENCH_DEBUG)
-        console.log(performance.now().toFixed(0), String(error).slice(0, 200));
+    } catch {
       await sleep(20);
     }
   }
@@ -92,19 +90,12 @@ export async function measureFailover(
         victim === leader ? performance.now() : killedAt,
       );
       await putThrough(writer, `${prefix}k`, String(n));
-      const putAt = performance.now();
       await sawWrite(n);
       const wokeAt = performance.now();
       const electedAt = await elected;
       fromKill.push(wokeAt - killedAt);
       fromElection.push(wokeAt - electedAt);
       election.push(electedAt - killedAt);
-      if (process.env.P2_BENCH_DEBUG)
-        console.log(round, victim === leader ? 'leader' : 'follower', {
-          put: Math.round(putAt - killedAt),
-          wake: Math.round(wokeAt - killedAt),
-          elected: Math.round(electedAt - killedAt),
-        });
       await cluster.restart(victim);
     }
   } finally {

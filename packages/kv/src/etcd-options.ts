@@ -139,8 +139,8 @@ export function faultHandling(
     }),
     // etcd3 calls `.next()` on this for the first delay: it wants the factory, typed as a backoff.
     watchBackoff: new ExponentialBackoff({
-      initialDelay: 50,
-      maxDelay: 1_000,
+      initialDelay: 10,
+      maxDelay: 250,
     }) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
   };
 }
