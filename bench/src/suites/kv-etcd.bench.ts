@@ -8,6 +8,12 @@
  * - watch fan-out: 300 blocking watchers on distinct keys (one etcd watch each, multiplexed on one
  *   gRPC stream), one write each; latency from starting the write to the watcher's answer.
  *
+ * - failover (3 members): a `watchPrefix` (the preparer's intent watch) and a writer (the CLI) on
+ *   their own clients; 12 rounds, each SIGKILLs a member (alternately the leader and a follower),
+ *   writes through the survivors and restarts the member. Figures: kill → the watch yields the write,
+ *   and the survivors naming a leader (maintenance status) → the watch yields it. Baseline: the same
+ *   write → wake without a kill. See bench/src/etcd-failover.ts.
+ *
  * etcd puts and CAS are one guarded txn when the client knows the key's revision (these runs: it
  * wrote the key or it is new), else a read plus a guarded txn; see packages/kv/README.md.
  */
@@ -17,6 +23,7 @@ import { join } from 'node:path';
 import { ConsulStore, EtcdStore, type Store } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
+import { measureFailover } from '../etcd-failover.js';
 import { measure, report, type Sample } from '../harness.js';
 import { parallel, watchFanOut } from '../kv-workload.js';
 
@@ -80,6 +87,12 @@ export async function run(): Promise<void> {
     report('CAS create-only, 1 in flight', base.cas1, [one.cas1, three.cas1]);
     report('CAS create-only, 16 in flight', base.cas16, [one.cas16, three.cas16]);
     report('watch fan-out', base.wake, [one.wake, three.wake]);
+    const failover = await measureFailover(trio, 12);
+    report('failover (3 members, 12 SIGKILLs, half of them the leader)', failover.baseline, [
+      failover.fromKill,
+      failover.fromElection,
+      failover.election,
+    ]);
   } finally {
     await Promise.all(Object.values(stores).map((s) => s.close()));
     await kv.close();

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdStore } from './etcd.js';
-import { type EtcdCluster, type EtcdMember, isRunning, startEtcd } from './etcd-test-support.js';
+import { type EtcdCluster, leaderOf, startEtcd } from './etcd-test-support.js';
 import { acquireLock, startSession } from './session.js';
 import { watchKey, watchPrefix } from './watch.js';
 
@@ -17,31 +17,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** The member every live member names as leader (through the JSON gateway). */
-async function leader(): Promise<EtcdMember> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const ids = new Map<string, EtcdMember>();
-    let leaderId: string | undefined;
-    for (const member of cluster.members) {
-      if (!isRunning(member)) continue;
-      try {
-        const res = await fetch(`${member.endpoint}/v3/maintenance/status`, {
-          method: 'POST',
-          body: '{}',
-        });
-        const body = (await res.json()) as { header: { member_id: string }; leader: string };
-        ids.set(body.header.member_id, member);
-        leaderId = body.leader;
-      } catch {
-        // member down
-      }
-    }
-    const found = leaderId && ids.get(leaderId);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('no etcd leader found');
-}
+const leader = () => leaderOf(cluster);
 
 const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
 

@@ -6,7 +6,7 @@
 import type { Etcd3, IKeyValue, IRangeRequest, IRangeResponse } from 'etcd3';
 import { KvError, KvErrorCodes } from './errors.js';
 import { convertEtcdError } from './etcd-errors.js';
-import type { ResolvedEtcdOptions } from './etcd-options.js';
+import { faultHandling, type ResolvedEtcdOptions } from './etcd-options.js';
 
 /** etcd's `--max-txn-ops` default: the most compares, and the most requests, in one etcd txn. */
 export const MAX_ETCD_TXN_OPS = 128;
@@ -28,8 +28,12 @@ export class EtcdConnection {
 
   client(): Promise<Etcd3> {
     if (this.closed) return Promise.reject(this.closedError('connect'));
-    this.clientPromise ??= import('etcd3').then(
-      ({ Etcd3 }) => new Etcd3(this.options.clientOptions),
+    this.clientPromise ??= Promise.all([import('etcd3'), import('cockatiel')]).then(
+      ([{ Etcd3, isRecoverableError }, cockatiel]) =>
+        new Etcd3({
+          ...this.options.clientOptions,
+          faultHandling: faultHandling(cockatiel, isRecoverableError),
+        }),
     );
     return this.clientPromise;
   }

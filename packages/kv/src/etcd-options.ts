@@ -34,13 +34,30 @@ export interface EtcdStoreOptions {
   node?: string;
   /** Connect timeout per endpoint. @default 5_000 */
   dialTimeoutMs?: number;
-  /** Deadline of every unary etcd call (watches excepted), so a frozen member cannot hang a caller. @default 15_000 */
+  /**
+   * Deadline of one unary etcd call, retries on other members included (watches excepted), so a
+   * frozen member cannot hang a caller. @default 15_000
+   */
   requestTimeoutMs?: number;
+  /**
+   * Deadline of the first attempt of a unary call; each retry (on another member) doubles it, up to
+   * `requestTimeoutMs`. A write sent to a member just before its leader died is lost inside etcd and
+   * only answered after etcd's own request timeout (5 s + 2 election timeouts); this bound is what
+   * moves it to a live member sooner. @default 1_000
+   */
+  attemptTimeoutMs?: number;
+  /**
+   * gRPC keepalive ping interval on connections with calls in flight: how soon a member that
+   * vanished without closing its connections is noticed (this + 2 s). Lower it only together with
+   * the members' `--grpc-keepalive-min-time`. @default 10_000
+   */
+  keepaliveMs?: number;
   logger?: Logger;
 }
 
 /** {@link EtcdStoreOptions} with defaults applied and the `etcd3` client options built. */
 export interface ResolvedEtcdOptions {
+  /** Without `faultHandling`, which needs `cockatiel` (loaded with `etcd3`, see {@link faultHandling}). */
   clientOptions: IOptions;
   /** Root prefix of every key. */
   root: string;
@@ -49,8 +66,83 @@ export interface ResolvedEtcdOptions {
   waitMs: number;
   minSessionTtlMs: number;
   tombstoneTtlMs: number;
+  attemptTimeoutMs: number;
+  requestTimeoutMs: number;
   node: string;
   logger: Logger | undefined;
+}
+
+/**
+ * gRPC channel settings for failover. A member that dies on a live host (crash, SIGKILL, restart)
+ * resets its connections and is noticed at once; one that vanishes without a word (a partition, a
+ * host that lost power) is noticed by keepalive pings on connections with calls in flight (a blocked
+ * read's watch stream): a ping every `keepaliveMs`, dead after 2 s without the answer. etcd answers
+ * pings more often than its `--grpc-keepalive-min-time` (5 s) with GOAWAY, so the default stays
+ * well above it. Reconnects to a member that came back are tried at most 2 s apart (gRPC's default
+ * backoff grows to 120 s).
+ */
+function grpcOptions(keepaliveMs: number): NonNullable<IOptions['grpcOptions']> {
+  return {
+    'grpc.keepalive_time_ms': keepaliveMs,
+    'grpc.keepalive_timeout_ms': 2_000,
+    'grpc.keepalive_permit_without_calls': 0,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 2_000,
+  };
+}
+
+/**
+ * Per-attempt deadlines for unary calls: `etcd3` retries a call on another member when an attempt
+ * fails with a recoverable error (deadline exceeded among them), and asks for call options on every
+ * attempt with the same request object. An attempt gets `firstMs`, doubled for every earlier attempt
+ * of the call that ran into its deadline (a slow answer, not a lost one, still gets through), and
+ * all attempts together end `totalMs` after the first.
+ */
+function attemptDeadlines(firstMs: number, totalMs: number): IOptions['defaultCallOptions'] {
+  const calls = new WeakMap<object, { at: number; timeouts: number; deadline: number }>();
+  return (context) => {
+    if (context.isStream) return {};
+    const now = Date.now();
+    const params = 'params' in context ? (context.params as unknown) : undefined;
+    const request = typeof params === 'object' && params !== null ? params : {};
+    const last = calls.get(request);
+    const at = last?.at ?? now;
+    const timeouts = (last?.timeouts ?? 0) + (last && now >= last.deadline ? 1 : 0);
+    const deadline = Math.max(now + 1, Math.min(at + totalMs, now + firstMs * 2 ** timeouts));
+    calls.set(request, { at, timeouts, deadline });
+    return { deadline };
+  };
+}
+
+/**
+ * `etcd3`'s fault handling for failover (the defaults keep a member's circuit open 5 s after three
+ * failures, retry at once 3 times, and back watch reconnects off up to 30 s): retry a failed call on
+ * the next member after 25 ms, doubling to 500 ms, 10 times (about 3.3 s of retrying, longer than an
+ * election), also when every member's circuit is open; skip a member for 1 s after one failure (a
+ * failed watch stream counts: that is what moves the watch reconnect off a dead member); reconnect
+ * the watch stream after 50 ms, doubling to 1 s.
+ */
+export function faultHandling(
+  cockatiel: typeof import('cockatiel'),
+  isRecoverableError: (error: Error) => boolean,
+): IOptions['faultHandling'] {
+  const { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } = cockatiel;
+  const recoverable = handleWhen(isRecoverableError);
+  // Every member's circuit open (all failed during an election) is worth waiting out, too.
+  const retryable = handleWhen((e) => isRecoverableError(e) || cockatiel.isBrokenCircuitError(e));
+  return {
+    host: () =>
+      circuitBreaker(recoverable, { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(1) }),
+    global: retry(retryable, {
+      maxAttempts: 10,
+      backoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 500 }),
+    }),
+    // etcd3 calls `.next()` on this for the first delay: it wants the factory, typed as a backoff.
+    watchBackoff: new ExponentialBackoff({
+      initialDelay: 10,
+      maxDelay: 250,
+    }) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
+  };
 }
 
 /**
@@ -88,11 +180,13 @@ export function resolveEtcdOptions(options: EtcdStoreOptions): ResolvedEtcdOptio
       : rootCertificate
         ? { rootCertificate }
         : undefined;
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? 1_000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
   const clientOptions: IOptions = {
     hosts,
     dialTimeout: options.dialTimeoutMs ?? 5_000,
-    defaultCallOptions: (context) =>
-      context.isStream ? {} : { deadline: Date.now() + (options.requestTimeoutMs ?? 15_000) },
+    defaultCallOptions: attemptDeadlines(attemptTimeoutMs, requestTimeoutMs),
+    grpcOptions: grpcOptions(options.keepaliveMs ?? 10_000),
     ...(credentials ? { credentials } : {}),
     ...(options.username !== undefined
       ? { auth: { username: options.username, password: options.password ?? '' } }
@@ -109,6 +203,8 @@ export function resolveEtcdOptions(options: EtcdStoreOptions): ResolvedEtcdOptio
     waitMs: options.waitMs ?? 30_000,
     minSessionTtlMs: options.minSessionTtlMs ?? 10_000,
     tombstoneTtlMs: options.tombstoneTtlMs ?? 900_000,
+    attemptTimeoutMs,
+    requestTimeoutMs,
     node: options.node ?? hostname(),
     logger: options.logger,
   };

@@ -3,6 +3,7 @@
  * emulates what etcd lacks (lock-delay markers, and `release` keeping the keys with no holder).
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
 import { decodeEntry, decodeSessionRecord, encodeEntry, type SessionRecord } from './etcd-codec.js';
@@ -13,12 +14,53 @@ import type { ReadOptions, SessionInfo, SessionOptions, WriteOptions } from './t
 /** A lease for sessions without TTL: ten years (etcd leases always expire). */
 const FOREVER_S = 315_360_000;
 
+/**
+ * Writes one keep-alive of `lease` on a fresh stream; resolves to its TTL (0 when the lease is
+ * gone), or `'timeout'` when no answer came in `timeoutMs`.
+ */
+async function keepAliveOnce(
+  conn: EtcdConnection,
+  what: string,
+  lease: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<number | 'timeout'> {
+  return conn.call(what, signal, async (client) => {
+    const stream = await client.leaseClient.leaseKeepAlive();
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort = () => {};
+    let answered = false;
+    try {
+      return await new Promise<number | 'timeout'>((resolve, reject) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        onAbort = () => reject(conn.aborted(what, signal as AbortSignal));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        stream.on('data', (res: { TTL: string }) => {
+          answered = true;
+          resolve(Number(res.TTL));
+        });
+        stream.on('error', reject);
+        stream.write({ ID: lease });
+      });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      // Ending an answered stream closes it quietly; cancelling one that did not answer also
+      // reports its member as failed to etcd3's circuit breaker, so the retry goes elsewhere.
+      if (answered) stream.end();
+      else stream.cancel();
+    }
+  });
+}
+
 /** The session half of `EtcdStore`. */
 export class EtcdSessions {
   constructor(
     private readonly conn: EtcdConnection,
     private readonly settings: {
       minSessionTtlMs: number;
+      attemptTimeoutMs: number;
+      requestTimeoutMs: number;
       node: string;
       logger: Logger | undefined;
     },
@@ -92,19 +134,50 @@ export class EtcdSessions {
   async renew(id: string, options?: WriteOptions): Promise<SessionInfo | undefined> {
     const found = await this.read(id, options?.signal);
     if (!found) return undefined;
-    const ttl = await this.conn.call(`RENEW SESSION ${id}`, options?.signal, async (c) => {
-      const stream = await c.leaseClient.leaseKeepAlive();
-      try {
-        return await new Promise<number>((resolve, reject) => {
-          stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)));
-          stream.on('error', reject);
-          stream.write({ ID: found.record.lease });
-        });
-      } finally {
-        stream.end();
-      }
-    });
+    const ttl = await this.keepAlive(`RENEW SESSION ${id}`, found.record.lease, options?.signal);
     return ttl > 0 ? this.describe(id, found) : undefined;
+  }
+
+  /**
+   * One keep-alive of `lease`, moved to another member when a member fails or does not answer: the
+   * lease lives in the cluster, so any live member renews it. The first attempt waits
+   * `attemptTimeoutMs`, each one after a timeout twice as long, all of them `requestTimeoutMs` at most.
+   */
+  private async keepAlive(
+    what: string,
+    lease: string,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    const { attemptTimeoutMs, requestTimeoutMs } = this.settings;
+    const deadline = Date.now() + requestTimeoutMs;
+    let waitMs = attemptTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const limit = Math.max(1, Math.min(waitMs, deadline - Date.now()));
+      let failure: KvError;
+      try {
+        const ttl = await keepAliveOnce(this.conn, what, lease, limit, signal);
+        if (ttl !== 'timeout') return ttl;
+        waitMs *= 2;
+        failure = new KvError(
+          KvErrorCodes.UNAVAILABLE,
+          `${what} on ${this.conn.description} failed: no member answered the keep-alive in ${requestTimeoutMs} ms`,
+          {
+            hint: 'check that the etcd members are running and reachable, and that a quorum is up',
+          },
+        );
+      } catch (error) {
+        if (!(error instanceof KvError) || error.code !== KvErrorCodes.UNAVAILABLE) throw error;
+        failure = error;
+      }
+      if (signal?.aborted) throw this.conn.aborted(what, signal);
+      const pause = Math.min(500, 25 * 2 ** attempt);
+      if (Date.now() + pause >= deadline) throw failure;
+      this.settings.logger?.debug(
+        { what, attempt, err: failure.message },
+        'etcd keep-alive retried',
+      );
+      await sleep(pause);
+    }
   }
 
   async info(id: string, options?: ReadOptions): Promise<SessionInfo | undefined> {

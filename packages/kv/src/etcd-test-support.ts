@@ -48,6 +48,8 @@ export interface EtcdCluster {
   endpoints: string[];
   /** SIGKILLs one member. */
   kill(member: EtcdMember): Promise<void>;
+  /** Starts a killed member again on its data dir and waits until it reports healthy. */
+  restart(member: EtcdMember): Promise<void>;
   /** Stops every member and removes the data dirs (idempotent). */
   stop(): Promise<void>;
 }
@@ -193,6 +195,11 @@ export async function startEtcd(size = 1, tls?: EtcdTls): Promise<EtcdCluster> {
       child.kill('SIGKILL');
       await exited;
     },
+    async restart(member) {
+      if (isRunning(member)) return;
+      launch(member, dir, initialCluster, token, tls);
+      await waitHealthy(member, Date.now() + 20_000, tls);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -200,8 +207,8 @@ export async function startEtcd(size = 1, tls?: EtcdTls): Promise<EtcdCluster> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+  const token = `p2t-${process.pid}-${Date.now()}`;
   try {
-    const token = `p2t-${process.pid}-${Date.now()}`;
     for (const member of members) launch(member, dir, initialCluster, token, tls);
     const deadline = Date.now() + 20_000;
     await Promise.all(members.map((m) => waitHealthy(m, deadline, tls)));
@@ -210,4 +217,44 @@ export async function startEtcd(size = 1, tls?: EtcdTls): Promise<EtcdCluster> {
     throw error;
   }
   return cluster;
+}
+
+/** One poll of the maintenance status API: the member the live members name as leader, if any. */
+async function leaderOnce(cluster: EtcdCluster): Promise<EtcdMember | undefined> {
+  const ids = new Map<string, EtcdMember>();
+  let leaderId: string | undefined;
+  await Promise.all(
+    cluster.members.filter(isRunning).map(async (member) => {
+      try {
+        const res = await fetch(`${member.endpoint}/v3/maintenance/status`, {
+          method: 'POST',
+          body: '{}',
+          signal: AbortSignal.timeout(1_000),
+        });
+        const body = (await res.json()) as { header: { member_id: string }; leader?: string };
+        ids.set(body.header.member_id, member);
+        if (body.leader && body.leader !== '0') leaderId = body.leader;
+      } catch {
+        // member down or not answering
+      }
+    }),
+  );
+  return leaderId === undefined ? undefined : ids.get(leaderId);
+}
+
+/**
+ * The member the live members name as leader (etcd's maintenance status API through the JSON
+ * gateway), polled every `pollMs` until one is found that is not `except`.
+ */
+export async function leaderOf(
+  cluster: EtcdCluster,
+  options: { except?: EtcdMember; pollMs?: number; timeoutMs?: number } = {},
+): Promise<EtcdMember> {
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  for (;;) {
+    const found = await leaderOnce(cluster);
+    if (found && found !== options.except && isRunning(found)) return found;
+    if (Date.now() > deadline) throw new Error('no etcd leader found');
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 100));
+  }
 }

@@ -23,7 +23,7 @@ import {
   type SessionRecord,
 } from './etcd-codec.js';
 import { type EtcdConnection, MAX_ETCD_TXN_OPS } from './etcd-connection.js';
-import { isLeaseNotFound } from './etcd-errors.js';
+import { isLeaseNotFound, isRequestTooLarge, REQUEST_LIMIT_TEXT } from './etcd-errors.js';
 import { assertValueSize, assertWritableKey, MAX_TXN_OPS, toBytes } from './keys.js';
 import type { KvEntry, TxnOp, TxnResult } from './types.js';
 
@@ -265,6 +265,7 @@ async function attemptTxn(
       conn.forgetTombstoneLease(); // revoked from outside: grant a new one on the retry
       return 'conflict';
     }
+    if (isRequestTooLarge(error)) throw tooLarge(conn, what, success, error);
     throw conn.convert(what, error);
   }
   if (!res.succeeded) return 'conflict';
@@ -274,4 +275,37 @@ async function attemptTxn(
     if (entry.modifyIndex === PENDING) entry.modifyIndex = committedAt;
   }
   return { committed: true, results };
+}
+
+/** `P2_KV_TXN_TOO_LARGE` for a txn etcd refused by size, naming its biggest writes. */
+function tooLarge(
+  conn: EtcdConnection,
+  what: string,
+  success: IRequestOp[],
+  cause: unknown,
+): KvError {
+  const kvPrefix = conn.kvPrefix;
+  const writes = success
+    .flatMap((op) => (op.request_put ? [op.request_put] : []))
+    .map((put) => ({
+      key: Buffer.from(put.key ?? '')
+        .toString('utf8')
+        .replace(kvPrefix, ''),
+      bytes: Buffer.byteLength(put.key ?? '') + (put.value ? Buffer.byteLength(put.value) : 0),
+    }))
+    .sort((a, b) => b.bytes - a.bytes);
+  const total = writes.reduce((sum, w) => sum + w.bytes, 0);
+  const named = writes
+    .slice(0, 3)
+    .map((w) => `${JSON.stringify(w.key)} (${w.bytes} bytes)`)
+    .join(', ');
+  return new KvError(
+    KvErrorCodes.TXN_TOO_LARGE,
+    `${what} on ${conn.description} writes ${total} bytes (${named}${writes.length > 3 ? ', …' : ''}), over ${REQUEST_LIMIT_TEXT}`,
+    {
+      cause,
+      details: { bytes: total, keys: writes.map((w) => w.key) },
+      hint: 'split the transaction, or raise --max-request-bytes on every member',
+    },
+  );
 }
