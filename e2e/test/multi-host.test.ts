@@ -80,11 +80,11 @@ beforeAll(async () => {
   const labels = new LabelStore(cluster.store);
   for (const [i, h] of cluster.hosts.entries())
     await labels.setLabels('node', h.node, { role: 'web', zone: ZONES[i] ?? 'x' });
-  controllers = startControllersProcess(
-    cluster.kv.url.replace('http://', 'consul://'),
-    `${cluster.work}/logs`,
-    [...QUICK_CONTROLLER_ARGS, '--log-level', 'debug'],
-  );
+  controllers = startControllersProcess(cluster.storeUrl, `${cluster.work}/logs`, [
+    ...QUICK_CONTROLLER_ARGS,
+    '--log-level',
+    'debug',
+  ]);
   rcs = new RcStore(cluster.store);
   rolls = new RollStore(cluster.store);
 });
