@@ -17,7 +17,8 @@ const inlineEtcd3Protos: EsbuildPlugin = {
   setup(build) {
     build.onLoad({ filter: /etcd3[\\/]lib[\\/]connection-pool\.js$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
-      const call = '(0, proto_loader_1.loadSync)(`${__dirname}/../proto/rpc.proto`, {';
+      // etcd3's own source text, a template literal (escaped here so `${__dirname}` stays literal).
+      const call = `(0, proto_loader_1.loadSync)(\`$\{__dirname}/../proto/rpc.proto\`, {`;
       if (!source.includes(call))
         throw new Error(`${args.path}: etcd3 no longer loads rpc.proto as this plugin expects`);
       const fromEtcd3 = createRequire(args.path);
