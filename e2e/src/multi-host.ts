@@ -455,6 +455,15 @@ export function startControllersProcess(
   );
 }
 
+/** The nodes whose intent holds `pod`, sorted. */
+export async function intentNodes(cluster: Cluster, pod: string): Promise<string[]> {
+  return (await cluster.store.keys('intent/')).value
+    .map((k) => k.split('/'))
+    .filter((p) => p.length === 3 && p[2] === pod)
+    .map((p) => p[1] ?? '')
+    .sort();
+}
+
 /** Each host's changes of state (`+ms host greeting`), for failure messages. */
 export function transitions(samples: Sample[], since = 0): string {
   const last = new Map<number, string | undefined>();

@@ -16,6 +16,7 @@ import type { EtcdTestCluster, EtcdTestMember } from '../src/etcd-cluster.js';
 import {
   type Cluster,
   helloManifest,
+  intentNodes,
   minServing,
   pollApps,
   QUICK_CONTROLLER_ARGS,
@@ -48,14 +49,6 @@ async function passingNodes(pod: string): Promise<string[]> {
   return value
     .filter((e) => JSON.parse(Buffer.from(e.value).toString('utf8')).Status === 'passing')
     .map((e) => e.key.split('/')[2] ?? '')
-    .sort();
-}
-
-async function intentNodes(pod: string): Promise<string[]> {
-  return (await cluster.store.keys('intent/')).value
-    .map((k) => k.split('/'))
-    .filter((p) => p.length === 3 && p[2] === pod)
-    .map((p) => p[1] ?? '')
     .sort();
 }
 
@@ -116,7 +109,7 @@ describe('controllers on three hosts on a 3-member etcd cluster', () => {
       250,
     );
     expect(await passingNodes(pods.app)).toEqual(allNodes());
-    expect(await intentNodes(pods.app)).toEqual(allNodes());
+    expect(await intentNodes(cluster, pods.app)).toEqual(allNodes());
     poller = pollApps(cluster, APP_PORT);
     await waitFor(
       'all three apps to answer from inside their namespaces',
@@ -187,7 +180,7 @@ describe('controllers on three hosts on a 3-member etcd cluster', () => {
       minServing(samples, 3, from, to),
       `serving hosts during the roll (leader ${killed.name} killed at +${killedAt - from} ms):\n${transitions(samples, from)}`,
     ).toBeGreaterThanOrEqual(2);
-    expect(await intentNodes(pods.app)).toEqual(allNodes());
+    expect(await intentNodes(cluster, pods.app)).toEqual(allNodes());
   });
 
   it('the killed member restarts on its data dir, rejoins and catches up', async () => {
@@ -224,7 +217,7 @@ describe('controllers on three hosts on a 3-member etcd cluster', () => {
       60_000,
       250,
     );
-    expect(await intentNodes(pods.ds)).toEqual(allNodes());
+    expect(await intentNodes(cluster, pods.ds)).toEqual(allNodes());
     for (const h of cluster.hosts)
       expect(
         await cluster.inHost(h, [
