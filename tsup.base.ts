@@ -1,5 +1,40 @@
 /** Shared tsup settings: ESM + .d.ts for Node 20. Workspace deps stay external and resolve to their dist types. */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { defineConfig, type Options } from 'tsup';
+
+type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
+
+/**
+ * etcd3 loads its gRPC service definitions from `${__dirname}/../proto/rpc.proto` when imported: in
+ * a single-file ESM bundle there is neither `__dirname` nor the .proto files, so the etcd backend
+ * of a bundled binary failed with "__dirname is not defined". This plugin parses the .proto files at
+ * build time (with @grpc/proto-loader's own loader and etcd3's options) and inlines them as JSON,
+ * read at run time with proto-loader's `fromJSON`.
+ */
+const inlineEtcd3Protos: EsbuildPlugin = {
+  name: 'p2-inline-etcd3-protos',
+  setup(build) {
+    build.onLoad({ filter: /etcd3[\\/]lib[\\/]connection-pool\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      // etcd3's own source text, a template literal (escaped here so `${__dirname}` stays literal).
+      const call = `(0, proto_loader_1.loadSync)(\`$\{__dirname}/../proto/rpc.proto\`, {`;
+      if (!source.includes(call))
+        throw new Error(`${args.path}: etcd3 no longer loads rpc.proto as this plugin expects`);
+      const fromEtcd3 = createRequire(args.path);
+      const fromLoader = createRequire(fromEtcd3.resolve('@grpc/proto-loader'));
+      const { loadProtosWithOptionsSync } = fromLoader('./util.js') as {
+        loadProtosWithOptionsSync(file: string, options: object): { toJSON(): unknown };
+      };
+      const proto = fromEtcd3.resolve('../proto/rpc.proto');
+      const json = JSON.stringify(loadProtosWithOptionsSync(proto, { keepCase: true }).toJSON());
+      return {
+        contents: source.replace(call, `(0, proto_loader_1.fromJSON)(${json}, {`),
+        loader: 'js',
+      };
+    });
+  },
+};
 
 export function p2Tsup(options: Options = {}) {
   return defineConfig({
@@ -27,6 +62,7 @@ export function p2StandaloneTsup(name: string, entry = 'src/cli.ts') {
     clean: false,
     noExternal: [/.*/],
     sourcemap: false,
+    esbuildPlugins: [inlineEtcd3Protos],
     banner: {
       js: "import { createRequire as __p2CreateRequire } from 'node:module'; const require = __p2CreateRequire(import.meta.url);",
     },

@@ -46,8 +46,8 @@ export async function runBootstrap(
     kvPort: number;
     statusPort: number;
     kvUser: string;
-    /** @default bootstrapTokenFile(work) */
-    tokenFile?: string;
+    /** @default bootstrapTokenFile(work); `false`: no `--token-file` (an external store without one) */
+    tokenFile?: string | false;
     extraArgs?: string[];
   },
 ): Promise<BootstrapRun> {
@@ -64,7 +64,9 @@ export async function runBootstrap(
       ...['--kv-port', String(options.kvPort)],
       ...['--kv-data-dir', join(work, 'kv')],
       ...['--kv-user', options.kvUser],
-      ...['--token-file', options.tokenFile ?? bootstrapTokenFile(work)],
+      ...(options.tokenFile === false
+        ? []
+        : ['--token-file', options.tokenFile ?? bootstrapTokenFile(work)]),
       ...['--tls-dir', bootstrapTlsDir(work)],
       ...['--preparer-state-dir', join(work, 'preparer-state')],
       ...['--status-port', String(options.statusPort)],

@@ -25,6 +25,7 @@ import { RunsvDir } from '@p2/runit';
 import { ensureUser, findUser, removeUser } from '@p2/users';
 import { stringify } from 'yaml';
 import { type BuiltArtifact, buildArtifact, helloAppDir, repoRoot, tempDir } from './artifacts.js';
+import { type EtcdTestCluster, startEtcdCluster } from './etcd-cluster.js';
 import { freePort, type Proc, spawnLogged, waitFor } from './processes.js';
 
 const run = promisify(execFile);
@@ -42,11 +43,16 @@ export interface Cluster {
   id: string;
   work: string;
   store: Store;
-  kv: Proc & { url: string };
+  /** The store's URL in the root namespace (controllers, the `p2` CLI). */
+  storeUrl: string;
+  /** The p2-kv-server process (`store: 'kv'`). */
+  kv: (Proc & { url: string }) | undefined;
+  /** The 3-member etcd cluster (`store: 'etcd'`): kill the leader, restart a member. */
+  etcd: EtcdTestCluster | undefined;
   hosts: SimHost[];
   /** `http://<root address>:<port>` of the artifact server as the hosts see it. */
   artifactUrl: string;
-  /** `consul://<root address>:<port>` as the hosts see it. */
+  /** `consul://<root address>:<port>` (or `etcd://…` on every member) as the hosts see it. */
   storeUrlForHosts: string;
   /** A Hoist artifact of the hello app for `version` (built once). */
   artifact(version: string): Promise<BuiltArtifact>;
@@ -85,11 +91,17 @@ async function serveOnAllAddresses(dir: string): Promise<{ server: Server; port:
 
 /**
  * Starts `count` hosts on one store. `preparerConfig(i)` returns keys merged into host `i`'s
- * `preparer:` config (they replace the defaults of the same name, e.g. `auth:`).
+ * `preparer:` config (they replace the defaults of the same name, e.g. `auth:`). `store: 'etcd'`
+ * puts them on a real 3-member etcd cluster (clients on 0.0.0.0, see ./etcd-cluster.ts) instead of
+ * one p2-kv-server.
  */
 export async function startCluster(
   count = 3,
-  options: { preparerConfig?: (hostIndex: number) => Record<string, unknown> } = {},
+  options: {
+    preparerConfig?: (hostIndex: number) => Record<string, unknown>;
+    /** @default 'kv' */
+    store?: 'kv' | 'etcd';
+  } = {},
 ): Promise<Cluster> {
   const id = randomBytes(3).toString('hex');
   const work = await tempDir('e2e-multi');
@@ -105,10 +117,12 @@ export async function startCluster(
   const pods = new Set<string>();
   const hosts: SimHost[] = [];
   let kv: (Proc & { url: string }) | undefined;
+  let etcd: EtcdTestCluster | undefined;
+  let storeUrl = '';
+  let storeUrlForHosts = '';
   let store: Store | undefined;
   let files: Server | undefined;
   let filesPort = 0;
-  let kvPort = 0;
 
   const close = async (printLogs = false) => {
     if (printLogs)
@@ -122,6 +136,10 @@ export async function startCluster(
     }
     await store?.close().catch(() => undefined);
     await kv?.stop().catch(() => undefined);
+    await etcd?.stop().catch(() => undefined);
+    if (printLogs && etcd)
+      for (const m of etcd.members)
+        console.log(`--- etcd log (${m.name}) ---\n${(await m.proc?.log())?.slice(-3_000)}`);
     if (files) {
       files.closeAllConnections();
       await new Promise((resolve) => files?.close(resolve));
@@ -141,9 +159,18 @@ export async function startCluster(
   };
 
   try {
-    kvPort = await freePort();
-    kv = await startKvServerProcessOnAll(join(work, 'kv'), kvPort, logs);
-    store = createStore(`consul://127.0.0.1:${kvPort}`);
+    if (options.store === 'etcd') {
+      etcd = await startEtcdCluster(join(work, 'etcd'), logs);
+      const prefix = `p2t-${id}`;
+      storeUrl = `etcd://${etcd.endpoints()}/${prefix}`;
+      storeUrlForHosts = `etcd://${etcd.endpoints(rootAddress)}/${prefix}`;
+    } else {
+      const kvPort = await freePort();
+      kv = await startKvServerProcessOnAll(join(work, 'kv'), kvPort, logs);
+      storeUrl = `consul://127.0.0.1:${kvPort}`;
+      storeUrlForHosts = `consul://${rootAddress}:${kvPort}`;
+    }
+    store = createStore(storeUrl);
     const served = await serveOnAllAddresses(join(work, 'artifacts'));
     files = served.server;
     filesPort = served.port;
@@ -169,7 +196,7 @@ export async function startCluster(
       const configPath = join(root, 'preparer.yaml');
       const config: Record<string, unknown> = {
         node_name: node,
-        store: `consul://${rootAddress}:${kvPort}`,
+        store: storeUrlForHosts,
         pod_root: join(root, 'pods'),
         service_root: join(root, 'service'),
         status_port: 7070,
@@ -201,10 +228,12 @@ export async function startCluster(
     id,
     work,
     store,
+    storeUrl,
     kv,
+    etcd,
     hosts,
     artifactUrl: `http://${rootAddress}:${filesPort}`,
-    storeUrlForHosts: `consul://${rootAddress}:${kvPort}`,
+    storeUrlForHosts,
     async artifact(version) {
       const existing = built.get(version);
       if (existing) return existing;
@@ -424,6 +453,15 @@ export function startControllersProcess(
     [join(repoRoot, 'apps/controllers/dist/cli.js'), '--store', storeUrl, ...args],
     join(logDir, 'controllers.log'),
   );
+}
+
+/** The nodes whose intent holds `pod`, sorted. */
+export async function intentNodes(cluster: Cluster, pod: string): Promise<string[]> {
+  return (await cluster.store.keys('intent/')).value
+    .map((k) => k.split('/'))
+    .filter((p) => p.length === 3 && p[2] === pod)
+    .map((p) => p[1] ?? '')
+    .sort();
 }
 
 /** Each host's changes of state (`+ms host greeting`), for failure messages. */

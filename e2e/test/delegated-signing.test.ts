@@ -125,7 +125,7 @@ beforeAll(async () => {
       auth: { type: 'keyring', keyring: deployer.pub, delegation: { keyring: controllerKey.pub } },
     }),
   });
-  storeUrl = cluster.kv.url.replace('http://', 'consul://');
+  storeUrl = cluster.storeUrl;
   pods.app = `p2t-dlg-${cluster.id}`;
   pods.forged = `p2t-dlgf-${cluster.id}`;
   pods.rogue = `p2t-dlgr-${cluster.id}`;

@@ -103,7 +103,7 @@ async function greetings(port: number): Promise<string[]> {
 
 beforeAll(async () => {
   cluster = await startCluster(3);
-  storeUrl = cluster.kv.url.replace('http://', 'consul://');
+  storeUrl = cluster.storeUrl;
   pods.app = `p2t-cli-${cluster.id}`;
   pods.ds = `p2t-clids-${cluster.id}`;
   pods.rep = `p2t-clirep-${cluster.id}`;

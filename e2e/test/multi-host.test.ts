@@ -21,6 +21,7 @@ import type { BuiltArtifact } from '../src/artifacts.js';
 import {
   type Cluster,
   helloManifest,
+  intentNodes,
   minServing,
   pollApps,
   QUICK_CONTROLLER_ARGS,
@@ -61,14 +62,6 @@ async function healthOf(pod: string): Promise<Record<string, string>> {
   return out;
 }
 
-async function intentNodes(pod: string): Promise<string[]> {
-  return (await cluster.store.keys('intent/')).value
-    .map((k) => k.split('/'))
-    .filter((p) => p.length === 3 && p[2] === pod)
-    .map((p) => p[1] ?? '')
-    .sort();
-}
-
 const allNodes = () => cluster.hosts.map((h) => h.node).sort();
 
 beforeAll(async () => {
@@ -80,11 +73,11 @@ beforeAll(async () => {
   const labels = new LabelStore(cluster.store);
   for (const [i, h] of cluster.hosts.entries())
     await labels.setLabels('node', h.node, { role: 'web', zone: ZONES[i] ?? 'x' });
-  controllers = startControllersProcess(
-    cluster.kv.url.replace('http://', 'consul://'),
-    `${cluster.work}/logs`,
-    [...QUICK_CONTROLLER_ARGS, '--log-level', 'debug'],
-  );
+  controllers = startControllersProcess(cluster.storeUrl, `${cluster.work}/logs`, [
+    ...QUICK_CONTROLLER_ARGS,
+    '--log-level',
+    'debug',
+  ]);
   rcs = new RcStore(cluster.store);
   rolls = new RollStore(cluster.store);
 });
@@ -121,7 +114,7 @@ describe('controllers on three hosts (network namespaces)', () => {
       250,
     );
     expect(Object.keys(health).sort()).toEqual(allNodes());
-    expect(await intentNodes(podId)).toEqual(allNodes());
+    expect(await intentNodes(cluster, podId)).toEqual(allNodes());
     // Each host's pod belongs to the RC (its pod labels), and the three replicas cover the zones.
     const labels = new LabelStore(cluster.store);
     const zones: string[] = [];
@@ -189,7 +182,7 @@ describe('controllers on three hosts (network namespaces)', () => {
       const seen = samples.filter((s) => s.host === h.index && s.t >= from).map((s) => s.greeting);
       expect(seen).toContain('hello v2');
     }
-    expect(await intentNodes(podId)).toEqual(allNodes());
+    expect(await intentNodes(cluster, podId)).toEqual(allNodes());
   });
 
   it('an update to a v3 that never becomes healthy rolls back by itself; v2 serves on every host again', async () => {
@@ -277,11 +270,11 @@ describe('controllers on three hosts (network namespaces)', () => {
     ).catch(async (error: unknown) => {
       const status = (await cluster.store.get(dsStatusKey(ds.id))).value;
       throw new Error(
-        `${String(error)}; health ${JSON.stringify(await healthOf(dsPod))}, intent on ${await intentNodes(dsPod)}, status ${status && Buffer.from(status.value).toString()}`,
+        `${String(error)}; health ${JSON.stringify(await healthOf(dsPod))}, intent on ${await intentNodes(cluster, dsPod)}, status ${status && Buffer.from(status.value).toString()}`,
       );
     });
     expect(Object.keys(health).sort()).toEqual(allNodes());
-    expect(await intentNodes(dsPod)).toEqual(allNodes());
+    expect(await intentNodes(cluster, dsPod)).toEqual(allNodes());
     for (const h of cluster.hosts)
       expect(
         await cluster.inHost(h, [

@@ -55,7 +55,9 @@ Options:
   --pod-root DIR          where pods live (default: /data/pods)
   --service-root DIR      directory runit supervises (default: /etc/service)
   --artifact-dir DIR      where the store and preparer artifacts are written (default: /var/lib/p2/artifacts)
-  --store URL             use an existing store (consul://host:8500, etcd://h1:2379) instead of the embedded one
+  --store URL             use an existing store instead of the embedded one: only the preparer is installed,
+                          configured with URL (consul://host:8500, or an etcd cluster:
+                          'etcd+https://h1:2379,h2:2379,h3:2379/p2?ca=CA&cert=CERT&key=KEY')
   --token-file FILE       the store's ACL token, root only (default: /etc/p2/consul.token; created on the
                           first run for the embedded store; with --store, used when it exists)
   --kv-port PORT          port of the embedded store (default: 8500)

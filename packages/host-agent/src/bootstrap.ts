@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
-import { describeError } from '@p2/errors';
+import { describeError, redactCredentials } from '@p2/errors';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { intentKey, nodePodsPrefix, realityKey } from '@p2/keyspace';
 import {
@@ -120,6 +120,7 @@ export interface BootstrapOptions {
 /** What {@link bootstrapHost} did. */
 export interface BootstrapReport {
   node: string;
+  /** The store's URL, credentials (`user:password@`, `?token=`, `?key=`) shown as `***`. */
   store: string;
   /** `installed`: started here; `updated`: a new version handed to the running preparer; `unchanged`. */
   pods: Array<{ pod: string; action: 'installed' | 'updated' | 'unchanged' | 'external' }>;
@@ -397,12 +398,14 @@ export async function bootstrapHost(options: BootstrapOptions): Promise<Bootstra
   } else {
     report.pods.push({ pod: 'store', action: 'external' });
   }
-  report.store = storeUrl;
+  // An etcd URL may carry `user:password@`: the report, the steps and errors show it without.
+  const shownUrl = redactCredentials(storeUrl);
+  report.store = shownUrl;
   const store = createStore(storeUrl, token ? { token } : {});
   try {
-    step('store', `waiting for ${storeUrl}`);
+    step('store', `waiting for ${shownUrl}`);
     await waitFor(
-      `the store at ${storeUrl}`,
+      `the store at ${shownUrl}`,
       HostAgentErrorCode.BOOTSTRAP_STORE_TIMEOUT,
       timeoutMs,
       async () => {
