@@ -161,6 +161,24 @@ describe('p2 describe / history / rollback / logs with a real preparer', () => {
     expect(recent.length).toBeLessThan(lines.length);
     expect(recent.every((l) => l.time >= last)).toBe(true);
     expect((await run(['--launchable', 'nope'])).code).toBe(4);
+    // Not root: refused, saying why (setpriv drops to nobody for this one run).
+    const asNobody = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn('setpriv', [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        CLI,
+        'logs',
+        pod,
+        ...localFlags(),
+      ]);
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('close', (code) => resolve({ code, err }));
+    });
+    expect(asNobody.code).not.toBe(0);
+    expect(asNobody.err).toContain('run p2 logs as root');
 
     const follower = spawn(process.execPath, [CLI, 'logs', pod, ...localFlags(), '-f']);
     let streamed = '';

@@ -41,7 +41,8 @@ async function openLog(path: string): Promise<FileHandle | undefined> {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
+    // Missing, or a symlink (never followed): not a log file.
+    if (code === 'ENOENT' || code === 'ELOOP') return undefined;
     if (code === 'EACCES' || code === 'EPERM')
       throw new RunitError(RunitErrorCodes.LOG_PERMISSION_DENIED, `cannot read the log ${path}`, {
         hint: 'service logs are readable by root only: run as root (sudo)',

@@ -45,6 +45,11 @@ export function registerLogsCommand(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON (with -f: one JSON object per line)')
     .action(
       run(ctx, async (pod, options) => {
+        if (process.getuid?.() !== 0)
+          throw new CliExit(
+            ExitCode.FAILURE,
+            'error: service logs are readable by root only (svlogd writes them 0700): run p2 logs as root, e.g. with sudo',
+          );
         const here = nodeName(undefined);
         if (options.node !== undefined && options.node !== here)
           throw new CliExit(
