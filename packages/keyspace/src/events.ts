@@ -13,7 +13,7 @@
  */
 import { assertSegment, KvError, KvErrorCodes, type Store } from '@p2/kv';
 import { type Manifest, parseManifest } from '@p2/manifest';
-import { text } from './json.js';
+import { parseJsonValue } from './json.js';
 import { podEventsKey, podHistoryKey } from './keys.js';
 import { PodTree } from './pods.js';
 
@@ -72,15 +72,7 @@ export interface PodRevision {
 }
 
 function parseArray(value: string | Uint8Array, key: string, what: string): unknown[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text(value));
-  } catch (cause) {
-    throw new KvError(KvErrorCodes.BAD_RECORD, `${key}: ${(cause as Error).message}`, {
-      cause,
-      details: { key },
-    });
-  }
+  const parsed = parseJsonValue(value, key);
   if (!Array.isArray(parsed))
     throw new KvError(KvErrorCodes.BAD_RECORD, `${key}: not ${what}`, { details: { key } });
   return parsed;
@@ -112,6 +104,12 @@ export function decodePodHistory(value: string | Uint8Array, key = 'pod history'
   );
 }
 
+function checkedKey(key: (node: string, pod: string) => string, node: string, pod: string) {
+  assertSegment('node name', node);
+  assertSegment('pod id', pod);
+  return key(node, pod);
+}
+
 /** Appends to the list at `key` with a CAS, retrying on a conflicting write; false when it gave up. */
 async function appendCas<T>(
   store: Store,
@@ -139,9 +137,7 @@ export class PodEventStore {
   constructor(private readonly store: Store) {}
 
   key(node: string, pod: string): string {
-    assertSegment('node name', node);
-    assertSegment('pod id', pod);
-    return podEventsKey(node, pod);
+    return checkedKey(podEventsKey, node, pod);
   }
 
   /**
@@ -177,9 +173,7 @@ export class PodHistoryStore {
   constructor(private readonly store: Store) {}
 
   key(node: string, pod: string): string {
-    assertSegment('node name', node);
-    assertSegment('pod id', pod);
-    return podHistoryKey(node, pod);
+    return checkedKey(podHistoryKey, node, pod);
   }
 
   /**
