@@ -161,14 +161,16 @@ export class Preparer {
     });
   }
 
-  /** Hooks whose every run is recorded as a `hook` event of the pod (and a failure's message). */
+  /**
+   * Hooks whose failures are recorded as `hook` events of the pod (their runs and times are already
+   * in the deploy's steps: `before_install`, `after_launch`…).
+   */
   private recordedHooks(hooks: LifecycleHooks): LifecycleHooks {
     return {
       run: async (event, pod) => {
         const key = pod.layout.uniqueKey || pod.manifest.id;
         try {
           await hooks.run(event, pod);
-          this.events.record(key, { type: 'hook', message: `${event} hooks ran` });
         } catch (error) {
           this.events.record(key, {
             type: 'hook',

@@ -2,7 +2,7 @@
  * `p2 describe POD`: one pod across the nodes it is on — its manifest (launchables and versions),
  * per node the intent and reality SHAs, verdict, health, the preparer's state and processes, and
  * the node's recent events (deploy steps with times, failures, refusals, exits, restarts, health
- * transitions, hooks) and deployed revisions, from `events/` and `history/`.
+ * transitions, hook failures) and deployed revisions, from `events/` and `history/`.
  */
 import { type PodEvent, PodEventStore, PodHistoryStore, type PodRevision } from '@p2/keyspace';
 import type { Store } from '@p2/kv';

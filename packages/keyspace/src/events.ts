@@ -2,7 +2,7 @@
  * What happened to a pod on a node (p2 extensions, written by the preparer):
  *
  * - `events/<node>/<pod>`: the pod's last {@link EVENTS_PER_POD} events (deploy steps with their
- *   times, failures, refusals, exits, restarts, health transitions, hooks) as one JSON array;
+ *   times, failures, refusals, exits, restarts, health transitions, hook failures) as one JSON array;
  * - `history/<node>/<pod>`: the last {@link REVISIONS_PER_POD} manifests deployed there, each with
  *   its revision number, time, SHA and exact text — what `p2 history` lists and `p2 rollback`
  *   writes back to intent.

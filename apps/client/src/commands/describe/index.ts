@@ -2,7 +2,7 @@
  * `p2 describe POD [--node N] [--events N]` — what happened to a pod: its launchables, and per node
  * the intent and reality SHAs, verdict, health, the preparer's state and processes, the versions
  * that run, the latest events (deploy steps with times, failures, refusals, exits, restarts, health
- * transitions, hooks) and the revisions `p2 history` keeps. Logic in `@p2/inspect`'s `describePod`.
+ * transitions, hook failures) and the revisions `p2 history` keeps. Logic in `@p2/inspect`'s `describePod`.
  */
 import type { Command } from '@commander-js/extra-typings';
 import {

@@ -6,7 +6,7 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode } from '@p2/cli-kit';
-import { PodHistoryStore, PodTree } from '@p2/keyspace';
+import { PodEventStore, PodHistoryStore, PodTree } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../../../../../vitest.shared.js';
@@ -70,6 +70,33 @@ describe('p2 history / p2 rollback', () => {
     expect(Buffer.from((await h.store.get(`intent/${NODE}/${POD}`)).value?.value ?? [])).toEqual(
       Buffer.from(v2.raw),
     );
+  });
+
+  it('p2 describe shows the node, its events with their steps and times, and its revisions', async () => {
+    await new PodEventStore(h.store).append(NODE, POD, [
+      {
+        time: '2026-12-05T00:00:01.000Z',
+        type: 'deployed',
+        sha: v2.sha(),
+        steps: { install: 12 },
+        totalMs: 40,
+      },
+      {
+        time: '2026-12-05T00:00:02.000Z',
+        type: 'exit',
+        service: `${POD}__app__launch`,
+        exitCode: 3,
+        signal: null,
+      },
+      { time: '2026-12-05T00:00:03.000Z', type: 'health', from: 'passing', to: 'critical' },
+    ]);
+    const r = await h.p2(['describe', POD]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(r.out).toContain(`${NODE}: pending, no preparer state`);
+    expect(r.out).toMatch(/2026-12-05T00:00:01.000Z {2}deployed .*install=12ms {2}total=40ms/);
+    expect(r.out).toMatch(/exit .*code=3 signal=-/);
+    expect(r.out).toContain('passing → critical');
+    expect(r.out).toContain('revisions: 1, 2 (p2 history)');
   });
 
   it('refuses a revision that is not kept, and a pod on no node', async () => {
