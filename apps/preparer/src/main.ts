@@ -148,8 +148,9 @@ export async function startPreparer(
     timeoutMs: config.healthCheckTimeoutMs,
     writer: config.healthWriter,
     logger: log,
+    onTransition: (pod, from, to) => preparer.recordHealth(pod, from, to),
   });
-  const preparer = new Preparer({
+  const preparer: Preparer = new Preparer({
     node: config.nodeName,
     store,
     host,

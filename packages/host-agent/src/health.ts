@@ -44,6 +44,8 @@ export interface HealthTrackingOptions {
   /** How records are written. @default P2's settings */
   writer?: HealthWriterSettings;
   logger: Logger;
+  /** Told each time a pod's published health changes (`from` is undefined at its first result). */
+  onTransition?: (podId: string, from: string | undefined, to: string) => void;
 }
 
 /**
@@ -68,6 +70,8 @@ export function startHealthTracking(options: HealthTrackingOptions): {
   let checker: HealthChecker | undefined;
   let closed = false;
   const pending = new Map<string, Manifest>();
+  const lastState = new Map<string, string>();
+  const onTransition = options.onTransition;
   const target = (manifest: Manifest) => healthTarget(manifest, options.checkHost ?? node);
   const connect = async (delayMs: number): Promise<void> => {
     while (!closed) {
@@ -90,6 +94,15 @@ export function startHealthTracking(options: HealthTrackingOptions): {
           check: { timeoutMs: options.timeoutMs },
           publishRetryMs: writer.publishRetryMs ?? 5_000,
           ...(writer.flapControl ? { flapControl: writer.flapControl } : {}),
+          ...(onTransition
+            ? {
+                onResult: (podId: string, _result: unknown, published: string | undefined) => {
+                  if (published === undefined || lastState.get(podId) === published) return;
+                  onTransition(podId, lastState.get(podId), published);
+                  lastState.set(podId, published);
+                },
+              }
+            : {}),
           logger: log.child({ component: 'health' }),
         });
         for (const manifest of pending.values()) checker.setPod(target(manifest));
@@ -114,6 +127,7 @@ export function startHealthTracking(options: HealthTrackingOptions): {
       },
       async untrack(podId: string) {
         pending.delete(podId);
+        lastState.delete(podId);
         await checker?.removePod(podId).catch((error: unknown) => {
           log.warn({ pod: podId, err: describeError(error) }, 'could not remove the health record');
         });

@@ -53,6 +53,13 @@ export class PreparerMetrics {
     registers: [this.registry],
   });
 
+  readonly eventsDropped = new Counter({
+    name: 'p2_preparer_events_dropped_total',
+    help: 'Pod events (kind=event) and history entries (kind=history) not recorded: the store failed or writes kept conflicting.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true)
       collectDefaultMetrics({ register: this.registry, prefix: 'p2_preparer_' });

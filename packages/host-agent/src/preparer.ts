@@ -34,6 +34,7 @@ import {
   type LifecycleHooks,
 } from './deploy.js';
 import { HostAgentError, HostAgentErrorCode } from './errors.js';
+import { EventRecorder } from './events.js';
 import { type Desired, desiredFromIntent, workerKey } from './intent.js';
 import type { PreparerMetrics } from './metrics.js';
 import { StoreReality } from './reality.js';
@@ -124,16 +125,20 @@ export class Preparer {
   private readonly log: Logger;
   private readonly reality: StoreReality;
   private readonly agent: DeployAgent;
+  /** Per-pod events and history in the store (`events/`, `history/`); best-effort. */
+  private readonly events: EventRecorder;
 
   constructor(private readonly options: PreparerOptions) {
     this.node = options.node;
     this.log = options.logger;
     this.reality = new StoreReality(options.store, options.node);
+    this.events = new EventRecorder(options.store, options.node, options.metrics, options.logger);
+    const hooks = options.hooks;
     this.agent = {
       host: options.host,
       authorize: options.authorize,
       ...(options.launched ? { launched: options.launched } : {}),
-      ...(options.hooks ? { hooks: options.hooks } : {}),
+      ...(hooks ? { hooks: this.recordedHooks(hooks) } : {}),
       ...(options.health ? { health: options.health } : {}),
       reality: this.reality,
       logger: options.logger,
@@ -154,6 +159,36 @@ export class Preparer {
         );
       },
     });
+  }
+
+  /**
+   * Hooks whose failures are recorded as `hook` events of the pod (their runs and times are already
+   * in the deploy's steps: `before_install`, `after_launch`…).
+   */
+  private recordedHooks(hooks: LifecycleHooks): LifecycleHooks {
+    return {
+      run: async (event, pod) => {
+        const key = pod.layout.uniqueKey || pod.manifest.id;
+        try {
+          await hooks.run(event, pod);
+        } catch (error) {
+          this.events.record(key, {
+            type: 'hook',
+            message: `${event} hooks failed: ${describeError(error)}`,
+            code: (error as P2Error).code,
+          });
+          throw error;
+        }
+      },
+    };
+  }
+
+  /**
+   * Records a pod's health transition (from the health checker: `from` is undefined at the first
+   * result) as a `health` event. Best-effort, returns at once.
+   */
+  recordHealth(podId: string, from: string | undefined, to: string): void {
+    this.events.record(podId, { type: 'health', ...(from ? { from } : {}), to });
   }
 
   /** Pod states by worker key, for `/_status`. */
@@ -212,11 +247,49 @@ export class Preparer {
       }));
       if (JSON.stringify(processes) === JSON.stringify(before.processes ?? [])) continue;
       if (this.states.get(key) !== before) continue; // a worker changed the state meanwhile
+      this.recordProcessChanges(uniqueKey || manifest.id, before, processes);
       // A uuid pod's exits also go where P2 put them: `process_status` of status/pods/<uuid>/preparer.
       // On a conflicting write the state stays as it was, so the next pass tries again.
       if (uniqueKey && (await this.recordExits(uniqueKey, services)) === 'conflict') continue;
       const { updated: _updated, ...rest } = before;
       await this.report({ ...rest, processes });
+    }
+  }
+
+  /**
+   * `exit` events for new last exits (on the first look after a deploy or start, only exits after
+   * it: older ones belong to the previous version's halt), and `restart` events for a service that
+   * runs again after one, or runs with a new pid.
+   */
+  private recordProcessChanges(
+    pod: string,
+    before: PodState,
+    after: readonly ProcessReport[],
+  ): void {
+    for (const p of after) {
+      const was = before.processes?.find((b) => b.service === p.service);
+      const id = { service: p.service, launchable: p.launchable };
+      const exit = p.lastExit;
+      const newExit =
+        exit !== undefined &&
+        (before.processes === undefined
+          ? Date.parse(exit.time) > Date.parse(before.updated)
+          : JSON.stringify(exit) !== JSON.stringify(was?.lastExit));
+      if (newExit)
+        this.events.record(pod, {
+          type: 'exit',
+          ...id,
+          exitCode: exit.exitCode,
+          signal: exit.signal,
+          message: `exited at ${exit.time}`,
+        });
+      if (p.state === 'run' && p.pid && (newExit || (was?.pid && was.pid !== p.pid)))
+        this.events.record(pod, {
+          type: 'restart',
+          ...id,
+          pid: p.pid,
+          ...(was?.pid ? { from: String(was.pid) } : {}),
+        });
     }
   }
 
@@ -453,6 +526,11 @@ export class Preparer {
       { pod: desired.podId, key: desired.key, err: desired.error },
       'intent entry cannot be read; the running version stays',
     );
+    this.events.record(desired.uniqueKey || desired.podId, {
+      type: 'invalid',
+      message: desired.error,
+      code: 'P2_MANIFEST_INVALID',
+    });
     await this.report({
       pod: desired.podId,
       uniqueKey: desired.uniqueKey,
@@ -465,6 +543,8 @@ export class Preparer {
   private async deploy(manifest: Manifest, uniqueKey: string): Promise<void> {
     const key = workerKey(manifest.id, uniqueKey);
     const pod = { pod: manifest.id, uniqueKey };
+    const eventKey = uniqueKey || manifest.id;
+    const sha = manifest.sha();
     const timings: Record<string, number> = {};
     let deploying = false;
     // The preparer's own pod: restarting its service ends this process, so the restart is the
@@ -480,6 +560,7 @@ export class Preparer {
         },
         onDeploying: async () => {
           deploying = true;
+          this.events.record(eventKey, { type: 'deploying', sha });
           await this.report({ ...pod, state: 'deploying', sha: manifest.sha() });
         },
       });
@@ -496,6 +577,12 @@ export class Preparer {
             { pod: manifest.id, err: describeError(error), code: (error as P2Error).code },
             'manifest not authorized; the running version stays',
           );
+          this.events.record(eventKey, {
+            type: 'unauthorized',
+            sha,
+            message: describeError(error),
+            code: (error as P2Error).code,
+          });
           await this.report({
             ...pod,
             state: 'unauthorized',
@@ -528,6 +615,14 @@ export class Preparer {
             },
             'pod deployed',
           );
+          this.events.record(eventKey, {
+            type: 'deployed',
+            sha,
+            steps: { ...timings },
+            totalMs: Math.round(result.totalMs),
+            ...(result.previous ? { message: `from ${result.previous.sha()}` } : {}),
+          });
+          this.events.deployed(eventKey, manifest);
           await this.report({ ...pod, state: 'running', sha: manifest.sha() });
           this.running.set(key, { manifest, uniqueKey });
           const pending = result.launched?.pendingRestarts ?? [];
@@ -553,6 +648,13 @@ export class Preparer {
         },
         'pod deploy failed',
       );
+      this.events.record(eventKey, {
+        type: 'deploy-failed',
+        sha,
+        steps: { ...timings },
+        message: describeError(error),
+        code: (error as P2Error).code,
+      });
       await this.report({
         ...pod,
         state: 'failed',
@@ -609,6 +711,7 @@ export class Preparer {
         { pod: podId, totalMs: Math.round(performance.now() - started) },
         'pod uninstalled',
       );
+    this.events.record(uniqueKey || podId, { type: 'removed' });
     await this.report({ pod: podId, uniqueKey, state: 'removed' });
     this.states.delete(workerKey(podId, uniqueKey));
     this.running.delete(workerKey(podId, uniqueKey));
@@ -630,6 +733,7 @@ export class Preparer {
     await this.pool.close();
     await this.watchDone;
     await this.realityWatchDone;
+    await this.events.settle();
     await this.statusServer?.close();
   }
 }

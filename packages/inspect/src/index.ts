@@ -23,6 +23,13 @@ export {
   type RollView,
   rcView,
 } from './controllers.js';
+export {
+  describePod,
+  type NodeDescription,
+  type NodeHistory,
+  type PodDescription,
+  podHistory,
+} from './describe.js';
 export { type EntryView, entryView } from './entry.js';
 export {
   type InspectFilter,

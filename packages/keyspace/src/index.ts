@@ -29,6 +29,18 @@ export {
   sameStatement,
 } from './delegation.js';
 export {
+  decodePodEvents,
+  decodePodHistory,
+  EVENTS_PER_POD,
+  type PodEvent,
+  PodEventStore,
+  type PodEventType,
+  PodHistoryStore,
+  type PodRevision,
+  REVISIONS_PER_POD,
+  rollbackTarget,
+} from './events.js';
+export {
   decodeHealthRecord,
   encodeHealthRecord,
   HEALTH_STATES,
@@ -57,6 +69,8 @@ export {
   parsePodTreeKey,
   parsePreparerStatusKey,
   podClusterKey,
+  podEventsKey,
+  podHistoryKey,
   podTreeKey,
   preparerStatusKey,
   preparerStatusPrefix,

@@ -8,6 +8,20 @@ export function text(value: string | Uint8Array): string {
   return typeof value === 'string' ? value : decoder.decode(value);
 }
 
+/**
+ * Parses a stored value as JSON. @throws KvError `P2_KV_BAD_RECORD` naming `key` @internal
+ */
+export function parseJsonValue(value: string | Uint8Array, key: string): unknown {
+  try {
+    return JSON.parse(text(value));
+  } catch (cause) {
+    throw new KvError(KvErrorCodes.BAD_RECORD, `${key}: ${(cause as Error).message}`, {
+      cause,
+      details: { key },
+    });
+  }
+}
+
 /** UTF-8 bytes of a string. @internal */
 export function bytes(value: string): Uint8Array {
   return new TextEncoder().encode(value);

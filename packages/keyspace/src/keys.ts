@@ -18,6 +18,10 @@ export const Prefix = {
   auditLogs: 'audit_logs/',
   status: 'status/',
   lock: 'lock/',
+  /** The preparer's recent events per pod: `events/<node>/<pod>` (a p2 extension). */
+  events: 'events/',
+  /** The manifests the preparer deployed per pod: `history/<node>/<pod>` (a p2 extension). */
+  history: 'history/',
 } as const;
 
 /** The pod trees: what should run (`intent`) and what runs (`reality`). */
@@ -136,6 +140,16 @@ export function parsePreparerStatusKey(key: string): { node: string; pod: string
   if (parts.length !== 4 || status !== 'status' || preparer !== 'preparer' || !node || !pod)
     return undefined;
   return { node, pod };
+}
+
+/** `events/<node>/<pod or uuid>`: a bounded ring of the pod's recent events on that node. */
+export function podEventsKey(node: string, pod: string): string {
+  return `${Prefix.events}${node}/${pod}`;
+}
+
+/** `history/<node>/<pod or uuid>`: a bounded ring of the manifests deployed there. */
+export function podHistoryKey(node: string, pod: string): string {
+  return `${Prefix.history}${node}/${pod}`;
 }
 
 /** The lock keys P2 uses (spec 03 §0.1). */

@@ -13,7 +13,7 @@ import {
   type Store,
   type TxnOp,
 } from '@p2/kv';
-import { asObject, text } from './json.js';
+import { asObject, parseJsonValue } from './json.js';
 import { Prefix, preparerStatusKey, preparerStatusPrefix } from './keys.js';
 
 /** One entry of a pod status's `process_status`: the last exit of one launchable's entry point. */
@@ -173,15 +173,7 @@ export function decodePreparerStatus(
   value: string | Uint8Array,
   key = 'preparer status',
 ): PreparerPodStatus {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text(value));
-  } catch (cause) {
-    throw new KvError(KvErrorCodes.BAD_RECORD, `${key}: ${(cause as Error).message}`, {
-      cause,
-      details: { key },
-    });
-  }
+  const parsed = parseJsonValue(value, key);
   if (
     typeof parsed !== 'object' ||
     parsed === null ||

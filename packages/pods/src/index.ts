@@ -8,6 +8,7 @@
 export { type Ownership, writeEnvDir } from './envdir.js';
 export { PodError, PodErrorCode } from './errors.js';
 export type { ExecOptions, ExecPlan } from './exec.js';
+export { type PodService, podServiceDirs } from './inventory.js';
 export {
   assertSafeLaunchableId,
   assertSafePodId,

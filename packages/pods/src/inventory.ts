@@ -146,3 +146,52 @@ export async function runningManifest(
   );
   return up ? current : undefined;
 }
+
+/** One runit service of an installed pod, and where it is. */
+export interface PodService {
+  service: string;
+  launchable: string;
+  /** The service directory (its log is in `log/main/`). */
+  dir: string;
+}
+
+/**
+ * The runit services of a pod installed under `podRoot` (read from its `current_manifest.yaml`),
+ * optionally of one launchable: what `p2 logs` reads.
+ *
+ * @throws PodError `P2_PODS_NOT_INSTALLED` (no such pod here), `P2_PODS_NO_SUCH_LAUNCHABLE`
+ * @example
+ * ```ts
+ * const services = await podServiceDirs({ podRoot: '/data/pods', serviceRoot: '/var/service', podId: 'hello' });
+ * ```
+ */
+export async function podServiceDirs(options: {
+  podRoot: string;
+  serviceRoot: string;
+  podId: string;
+  uniqueKey?: string;
+  launchableId?: string;
+}): Promise<PodService[]> {
+  const layout = new PodLayout(options.podRoot, options.podId, options.uniqueKey ?? '');
+  const manifest = await currentManifest(layout);
+  if (!manifest)
+    throw new PodError(PodErrorCode.NOT_INSTALLED, `pod ${options.podId} is not installed here`, {
+      hint: 'check the pod id (and --uuid, --pod-root)',
+      details: { pod: options.podId },
+    });
+  const byLaunchable = await serviceNamesByLaunchable(options.serviceRoot, manifest, layout);
+  if (options.launchableId !== undefined && !byLaunchable.has(options.launchableId))
+    throw new PodError(
+      PodErrorCode.NO_SUCH_LAUNCHABLE,
+      `pod ${options.podId} has no launchable ${options.launchableId}`,
+      {
+        hint: `its launchables: ${[...byLaunchable.keys()].join(', ')}`,
+        details: { pod: options.podId },
+      },
+    );
+  return [...byLaunchable].flatMap(([launchable, names]) =>
+    options.launchableId !== undefined && launchable !== options.launchableId
+      ? []
+      : names.map((service) => ({ service, launchable, dir: join(options.serviceRoot, service) })),
+  );
+}

@@ -20,6 +20,10 @@ export const RunitErrorCodes = {
   BAD_STATUS: 'P2_RUNIT_BAD_STATUS',
   /** runsvdir could not be started or stopped. */
   RUNSVDIR_FAILED: 'P2_RUNIT_RUNSVDIR_FAILED',
+  /** A service's log cannot be read by this user (logs are root's to read). */
+  LOG_PERMISSION_DENIED: 'P2_RUNIT_LOG_PERMISSION_DENIED',
+  /** A service's log file could not be opened. */
+  LOG_UNREADABLE: 'P2_RUNIT_LOG_UNREADABLE',
 } as const;
 
 /** One of {@link RunitErrorCodes}. */

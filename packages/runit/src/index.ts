@@ -26,6 +26,13 @@ export {
   waitSupervised,
 } from './control.js';
 export { RunitError, type RunitErrorCode, RunitErrorCodes } from './errors.js';
+export {
+  followServiceLog,
+  type LogLine,
+  parseLogLine,
+  readServiceLog,
+  serviceLogDir,
+} from './log-reader.js';
 export { type ServiceNameParts, serviceName } from './names.js';
 export { type RunAsSpec, renderRunAs, shellQuote } from './run-as.js';
 export {
