@@ -20,6 +20,7 @@ import { registerLaunchCommand } from './commands/launch/index.js';
 import { registerLogBridgeCommand } from './commands/log-bridge/index.js';
 import { registerLogsCommand } from './commands/logs/index.js';
 import { registerManifestCommand } from './commands/manifest/index.js';
+import { registerNodesCommand } from './commands/nodes/index.js';
 import { registerPcCommand } from './commands/pc/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
 import { registerPodControlCommands } from './commands/pod-control/index.js';
@@ -48,6 +49,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerUnscheduleCommand(program, ctx);
   registerInspectCommand(program, ctx);
   registerWatchCommand(program, ctx);
+  registerNodesCommand(program, ctx);
   registerDescribeCommand(program, ctx);
   registerHistoryCommand(program, ctx);
   registerRollbackCommand(program, ctx);

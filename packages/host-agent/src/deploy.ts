@@ -191,7 +191,8 @@ export type DeployResult =
  * then health checking of the new version.
  *
  * A refusal is returned (`unauthorized`), not thrown; any later failure is thrown as the step's
- * own error (a `PodError`, a hook's error…), leaving the previous version's processes as they are.
+ * own error (a `PodError`, a hook's error…), leaving the previous version's processes as they are
+ * (and, when it failed before halting them, checking the previous version's health again).
  *
  * @example
  * ```ts
@@ -244,55 +245,67 @@ export async function deployPod(
   if (legacy) await agent.health?.untrack(manifest.id);
   let installed: InstallReport | undefined;
   let launched: LaunchReport | undefined;
-  for (const step of decision.steps) {
-    switch (step) {
-      case 'authorize':
-        break; // done above, before anything else
-      case 'before_install':
-      case 'after_install':
-      case 'before_launch':
-      case 'after_launch':
-        await timed(step, async () => agent.hooks?.run(step, { manifest, layout }));
-        break;
-      case 'install':
-        installed = await timed(step, () =>
-          host.install(manifest, {
-            uniqueKey,
-            ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-          }),
-        );
-        break;
-      case 'halt_previous':
-        await timed(step, () =>
-          host.halt(previous!, { uniqueKey }).catch((error: unknown) => {
-            agent.logger?.warn(
-              { pod: manifest.id, err: describeError(error) },
-              'stopping the previous version failed; continuing',
-            );
-          }),
-        );
-        break;
-      case 'launch':
-        launched = await timed(step, () =>
-          host.launch(manifest, { uniqueKey, deferRestarts: options.deferRestarts ?? false }),
-        );
-        break;
-      case 'activate':
-        await timed(step, async () => {
-          for (const l of installed?.launchables ?? [])
-            await switchLink(
-              layout.launchableRoot(l.launchableId),
-              'current',
-              basename(l.installDir),
-            );
-        });
-        break;
-      case 'record_launch':
-        await timed(step, async () => agent.launched?.(manifest));
-        break;
-      case 'write_reality':
-        await timed(step, async () => agent.reality?.write(manifest, uniqueKey));
-        break;
+  let halting = false;
+  try {
+    await runSteps();
+  } catch (error) {
+    // Failed before the previous version was stopped: it still answers, so its health shows again
+    // (reality still names it, so this never vouches for the new version).
+    if (legacy && previous && !halting) agent.health?.track(previous);
+    throw error;
+  }
+  async function runSteps(): Promise<void> {
+    for (const step of decision.steps) {
+      switch (step) {
+        case 'authorize':
+          break; // done above, before anything else
+        case 'before_install':
+        case 'after_install':
+        case 'before_launch':
+        case 'after_launch':
+          await timed(step, async () => agent.hooks?.run(step, { manifest, layout }));
+          break;
+        case 'install':
+          installed = await timed(step, () =>
+            host.install(manifest, {
+              uniqueKey,
+              ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+            }),
+          );
+          break;
+        case 'halt_previous':
+          halting = true;
+          await timed(step, () =>
+            host.halt(previous!, { uniqueKey }).catch((error: unknown) => {
+              agent.logger?.warn(
+                { pod: manifest.id, err: describeError(error) },
+                'stopping the previous version failed; continuing',
+              );
+            }),
+          );
+          break;
+        case 'launch':
+          launched = await timed(step, () =>
+            host.launch(manifest, { uniqueKey, deferRestarts: options.deferRestarts ?? false }),
+          );
+          break;
+        case 'activate':
+          await timed(step, async () => {
+            for (const l of installed?.launchables ?? [])
+              await switchLink(
+                layout.launchableRoot(l.launchableId),
+                'current',
+                basename(l.installDir),
+              );
+          });
+          break;
+        case 'record_launch':
+          await timed(step, async () => agent.launched?.(manifest));
+          break;
+        case 'write_reality':
+          await timed(step, async () => agent.reality?.write(manifest, uniqueKey));
+          break;
+      }
     }
   }
   if (legacy && launched) agent.health?.track(manifest);

@@ -11,14 +11,16 @@ import {
   type DsStatus,
   LabelStore,
   type LabelType,
+  parsePodLabelId,
+  podTreeKey,
   type RcNodeTransfer,
   type RcRecord,
   type RollRecord,
   type RollStatus,
 } from '@p2/keyspace';
-import type { Store } from '@p2/kv';
+import { KvError, KvErrorCodes, type Store } from '@p2/kv';
 import type { Selector } from '@p2/labels';
-import type { Manifest } from '@p2/manifest';
+import { isUuidShaped, type Manifest } from '@p2/manifest';
 import { RcStore, rcCurrentPods } from '@p2/rc';
 import { RollStore } from '@p2/roll';
 
@@ -202,6 +204,9 @@ export interface LabelView {
 /**
  * The labels of one entity (empty when it has none).
  *
+ * @throws KvError `P2_KV_INVALID_KEY` for a pod id that is neither `<node>/<pod>` nor a UUID;
+ *   `P2_KV_NOT_FOUND` for a `<node>/<pod>` without labels that is neither in intent nor in reality
+ *
  * @example (await entityLabels(store, 'node', 'h1')).labels
  */
 export async function entityLabels(
@@ -210,7 +215,24 @@ export async function entityLabels(
   id: string,
 ): Promise<LabelView> {
   const labels = store instanceof LabelStore ? store : new LabelStore(store);
-  return { type, id, labels: { ...(await labels.get(type, id)).labels } };
+  const pod = type === 'pod' ? parsePodLabelId(id) : undefined;
+  if (type === 'pod' && !pod && !isUuidShaped(id))
+    throw new KvError(KvErrorCodes.INVALID_KEY, `${JSON.stringify(id)} is not a pod label id`, {
+      hint: 'a pod is <node>/<pod-id> (legacy pods) or its UUID',
+    });
+  const found = { ...(await labels.get(type, id)).labels };
+  if (pod && Object.keys(found).length === 0 && !(store instanceof LabelStore)) {
+    const [intent, reality] = await Promise.all(
+      (['intent', 'reality'] as const).map((tree) =>
+        store.get(podTreeKey(tree, pod.node, pod.podId)),
+      ),
+    );
+    if (!intent?.value && !reality?.value)
+      throw new KvError(KvErrorCodes.NOT_FOUND, `no pod ${pod.podId} on ${pod.node}`, {
+        hint: 'no labels, and the pod is neither in intent nor in reality there',
+      });
+  }
+  return { type, id, labels: found };
 }
 
 /**

@@ -67,7 +67,9 @@ export async function describePod(
     try {
       return await f();
     } catch (error) {
-      problems.push({ key, error: (error as Error).message });
+      // inspectStore reported an unreadable event ring already.
+      if (!problems.some((p) => p.key === key))
+        problems.push({ key, error: (error as Error).message });
       return [];
     }
   };

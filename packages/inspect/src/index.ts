@@ -42,4 +42,11 @@ export {
   p2InspectList,
   p2InspectTree,
 } from './inspect.js';
+export { listNodes, type NodeView, suggestNodes } from './nodes.js';
+export {
+  CRASHLOOP_EXITS,
+  CRASHLOOP_WINDOW_MS,
+  type LaunchableExits,
+  launchableExits,
+} from './processes.js';
 export { watchInspection } from './watch.js';

@@ -4,8 +4,10 @@
  * (`status/preparer/<node>/<pod>`, a p2 extension). Reusable by any tool that reads a store.
  */
 import {
+  decodePodEvents,
   decodePreparerStatus,
   HealthStore,
+  type PodEvent,
   type PodRecord,
   PodTree,
   type PodTreeName,
@@ -16,6 +18,7 @@ import {
   preparerStatusPrefix,
 } from '@p2/keyspace';
 import type { KvEntry, Store } from '@p2/kv';
+import { type LaunchableExits, launchableExits } from './processes.js';
 
 /** The preparer's per-pod status record (its one codec is in `@p2/keyspace`). */
 export type PreparerStatus = PreparerPodStatus;
@@ -35,11 +38,22 @@ export interface PodInspection {
   /** `passing`, `warning`, `critical`, `unknown`, or absent when nothing was reported. */
   health?: string;
   status?: PreparerStatus;
+  /** Per launchable that exited since the pod was deployed here: restarts and the last exit. */
+  exits?: LaunchableExits[];
   /**
    * A one-word summary: `converged` (intent = reality), `deploying`, `failed` (the preparer says so),
-   * `pending` (intent not yet in reality), `removing` (reality without intent), `unknown`.
+   * `crashlooping` (a launchable exited 3 times or more within the last 5 minutes, see
+   * `CRASHLOOP_EXITS`; runit keeps restarting it), `pending` (intent not yet in reality),
+   * `removing` (reality without intent), `unknown`.
    */
-  verdict: 'converged' | 'deploying' | 'failed' | 'pending' | 'removing' | 'unknown';
+  verdict:
+    | 'converged'
+    | 'crashlooping'
+    | 'deploying'
+    | 'failed'
+    | 'pending'
+    | 'removing'
+    | 'unknown';
 }
 
 /** What {@link inspectStore} found: one row per pod and node, and what could not be read. */
@@ -57,6 +71,8 @@ export interface InspectFilter {
   pod?: string;
   /** Also collect each side's launchable locations and versions. */
   launchables?: boolean;
+  /** The time recent exits are counted back from. @default now */
+  now?: Date;
 }
 
 /** A launchable's artifact location and version (from the manifest). */
@@ -95,12 +111,16 @@ function parseStatus(entry: KvEntry, problems: Inspection['problems']): Preparer
   }
 }
 
-function verdictOf(row: Omit<PodInspection, 'verdict'>): PodInspection['verdict'] {
+function verdictOf(
+  row: Omit<PodInspection, 'verdict'>,
+  crashlooping: boolean,
+): PodInspection['verdict'] {
   const state = row.status?.state;
   if (row.intentSha === undefined) return row.realitySha === undefined ? 'unknown' : 'removing';
   if (state === 'failed' || state === 'invalid' || state === 'unauthorized') {
     if (row.status?.sha === undefined || row.status.sha === row.intentSha) return 'failed';
   }
+  if (crashlooping) return 'crashlooping';
   if (row.realitySha === row.intentSha) return 'converged';
   if (state === 'deploying') return 'deploying';
   return 'pending';
@@ -127,12 +147,23 @@ export async function inspectStore(store: Store, filter: InspectFilter = {}): Pr
     for (const p of result.problems) problems.push({ key: p.key, error: p.error.message });
     return result.pods;
   };
-  const [intent, reality, statusEntries, healthEntries] = await Promise.all([
+  const [intent, reality, statusEntries, healthEntries, eventEntries] = await Promise.all([
     read('intent'),
     read('reality'),
     store.list(preparerStatusPrefix(filter.node || undefined)),
     store.list(Prefix.health),
+    store.list(filter.node ? `${Prefix.events}${filter.node}/` : Prefix.events),
   ]);
+  const events = new Map<string, PodEvent[]>();
+  for (const entry of eventEntries.value) {
+    const parts = entry.key.split('/');
+    if (parts.length !== 3) continue;
+    try {
+      events.set(`${parts[1]}\u0000${parts[2]}`, decodePodEvents(entry.value, entry.key));
+    } catch (error) {
+      problems.push({ key: entry.key, error: (error as Error).message });
+    }
+  }
   const rows = new Map<string, Omit<PodInspection, 'verdict'>>();
   const rowFor = (node: string, key: string, pod: string, uniqueKey?: string) => {
     const id = `${node}\u0000${key}`;
@@ -176,11 +207,21 @@ export async function inspectStore(store: Store, filter: InspectFilter = {}): Pr
     }
   }
   const pods: PodInspection[] = [];
+  const now = filter.now ?? new Date();
   for (const row of rows.values()) {
     if (filter.pod && row.pod !== filter.pod && row.uniqueKey !== filter.pod) continue;
     const h = health.get(`${row.node}\u0000${row.pod}`);
-    const full = { ...row, ...(h ? { health: h } : {}) };
-    pods.push({ ...full, verdict: verdictOf(full) });
+    const exits = launchableExits(
+      row.status,
+      events.get(`${row.node}\u0000${row.uniqueKey ?? row.pod}`) ?? [],
+      now,
+    );
+    const full = {
+      ...row,
+      ...(h ? { health: h } : {}),
+      ...(exits.launchables.length > 0 ? { exits: exits.launchables } : {}),
+    };
+    pods.push({ ...full, verdict: verdictOf(full, exits.crashlooping) });
   }
   pods.sort((a, b) =>
     a.node === b.node

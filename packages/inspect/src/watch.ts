@@ -3,7 +3,7 @@ import { type InspectFilter, type Inspection, inspectStore } from './inspect.js'
 
 /**
  * Yields a fresh inspection each time the store changes (blocking queries on the whole keyspace;
- * results equal to the previous one are skipped). Ends when `signal` aborts. Store errors are
+ * results equal to the previous one but for the preparer's `updated` timestamps are skipped). Ends when `signal` aborts. Store errors are
  * retried with backoff and reported to `onError`, so the watch outlives an outage.
  *
  * @example
@@ -26,9 +26,14 @@ export async function* watchInspection(
     },
   )) {
     const inspection = await inspectStore(store, filter);
-    const key = JSON.stringify(inspection);
+    const key = changeKey(inspection);
     if (key === last) continue;
     last = key;
     yield inspection;
   }
+}
+
+/** An inspection without its timestamps: a preparer re-publishing an unchanged status is no change. */
+function changeKey(inspection: Inspection): string {
+  return JSON.stringify(inspection, (name, value) => (name === 'updated' ? undefined : value));
 }

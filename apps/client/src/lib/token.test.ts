@@ -29,7 +29,7 @@ afterAll(async () => {
 
 describe('the store token', () => {
   it('with none anywhere: exit 5, the 403 explained with where p2 looked and the hint', async () => {
-    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1'], {
+    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--force'], {
       env: { P2_TOKEN_FILE: missingFile },
     });
     expect(r.code).toBe(ExitCode.DENIED);
@@ -58,7 +58,7 @@ describe('the store token', () => {
   });
 
   it('reads the token file with no flag (P2_TOKEN_FILE)', async () => {
-    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1'], {
+    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--force'], {
       env: { P2_TOKEN_FILE: tokenFile },
     });
     expect(r).toMatchObject({ code: ExitCode.OK, err: '' });

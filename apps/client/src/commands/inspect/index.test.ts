@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode } from '@p2/cli-kit';
-import { HealthStore } from '@p2/keyspace';
+import { HealthStore, PodEventStore, PreparerStatusStore } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../../test-support.js';
@@ -82,9 +82,11 @@ describe('p2 inspect', () => {
     const r = await h.p2(['inspect']);
     expect(r.code).toBe(ExitCode.OK);
     const lines = r.out.split('\n');
-    expect(lines[0]).toMatch(/^NODE\s+POD\s+INTENT\s+REALITY\s+HEALTH\s+PREPARER\s+VERDICT$/);
+    expect(lines[0]).toMatch(
+      /^NODE\s+POD\s+INTENT\s+REALITY\s+HEALTH\s+PREPARER\s+RESTARTS\s+VERDICT$/,
+    );
     expect(lines.find((l) => l.startsWith('n2'))).toMatch(
-      /p2t-web\s+\w{12}\s+\w{12}\s+critical\s+failed \(P2_HOIST_DOWNLOAD_FAILED\)\s+failed/,
+      /p2t-web\s+\w{12}\s+\w{12}\s+critical\s+failed \(P2_HOIST_DOWNLOAD_FAILED\)\s+0\s+failed/,
     );
     expect(r.out).toContain('error n2/p2t-web: download failed: 404');
     expect(r.out).toContain('warning unreadable intent/n4/p2t-broken');
@@ -98,8 +100,84 @@ describe('p2 inspect', () => {
     expect(missing.out).toContain('no pods found');
   });
 
+  it('exits 4 for --node nosuch as for --pod nosuch; a labelled node without pods is known', async () => {
+    const r = await h.p2(['inspect', '--node', 'nosuch']);
+    expect(r.code).toBe(ExitCode.NOT_FOUND);
+    expect(r.out).toContain('no pods found');
+    await h.p2(['label', 'set', 'node', 'n-empty', 'role=spare']);
+    expect((await h.p2(['inspect', '--node', 'n-empty'])).code).toBe(ExitCode.OK);
+  });
+
+  it('--exit-status: 0 only when every selected pod converged, 1 otherwise, 4 when none', async () => {
+    expect((await h.p2(['inspect', '--node', 'n1', '--exit-status'])).code).toBe(ExitCode.OK);
+    const failed = await h.p2(['inspect', '--node', 'n2', '--exit-status']);
+    expect(failed.code).toBe(ExitCode.FAILURE);
+    expect(failed.out).toMatch(/failed$/m); // the table still prints
+    expect((await h.p2(['inspect', '--pod', 'p2t-web', '--exit-status'])).code).toBe(
+      ExitCode.FAILURE,
+    );
+    expect((await h.p2(['inspect', '--node', 'n-empty', '--exit-status'])).code).toBe(
+      ExitCode.NOT_FOUND,
+    );
+    expect((await h.p2(['inspect', '--node', 'n2'])).code).toBe(ExitCode.OK); // without the flag
+  });
+
+  it('shows restarts and the last exit, and calls a pod that keeps exiting crashlooping', async () => {
+    await h.store.put('intent/n7/p2t-crash', 'id: p2t-crash\n');
+    await h.store.put('reality/n7/p2t-crash', 'id: p2t-crash\n');
+    const base = Date.now();
+    const at = (s: number) => new Date(base - s * 1000).toISOString();
+    // As the preparer writes them: the status record with the service's last exit, and one exit
+    // event per exit it noticed since the deploy.
+    await new PreparerStatusStore(h.store).publish('n7', {
+      pod: 'p2t-crash',
+      uniqueKey: '',
+      state: 'running',
+      processes: [
+        {
+          service: 'p2t-crash__app__launch',
+          launchable: 'app',
+          state: 'run',
+          pid: 7,
+          lastExit: { time: at(1), exitCode: 1, signal: null },
+        },
+      ],
+      updated: at(1),
+    });
+    const exit = (s: number) => ({
+      time: at(s),
+      type: 'exit' as const,
+      service: 'p2t-crash__app__launch',
+      launchable: 'app',
+      exitCode: 1,
+      signal: null,
+    });
+    await new PodEventStore(h.store).append('n7', 'p2t-crash', [
+      { time: at(60), type: 'deployed' },
+      exit(15),
+      exit(10),
+      exit(5),
+      exit(1),
+    ]);
+    const r = await h.p2(['inspect', '--node', 'n7']);
+    expect(r.out).toMatch(
+      /p2t-crash\s+\w{12}\s+\w{12}\s+-\s+running\s+4 \(exit 1\)\s+crashlooping$/m,
+    );
+    expect(r.out).toContain('crashlooping n7/p2t-crash: app exited 4 times in 5 min, last exit 1');
+    const json = JSON.parse((await h.p2(['inspect', '--node', 'n7', '--json'])).out);
+    expect(json.pods[0].exits).toEqual([
+      {
+        launchable: 'app',
+        restarts: 4,
+        recentExits: 4,
+        lastExit: { time: at(1), exitCode: 1, signal: null },
+      },
+    ]);
+    expect((await h.p2(['inspect', '--node', 'n7', '--exit-status'])).code).toBe(ExitCode.FAILURE);
+  });
+
   it('shows uuid pods by pod id and uuid, with the status keyed by uuid', async () => {
-    const r = await h.p2(['schedule', 'v2.yaml', '--node', 'n6', '--uuid', '--json']);
+    const r = await h.p2(['schedule', 'v2.yaml', '--node', 'n6', '--force', '--uuid', '--json']);
     const uuid = JSON.parse(r.out).pod_unique_key as string;
     await h.store.put(
       `status/preparer/n6/${uuid}`,

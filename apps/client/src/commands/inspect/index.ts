@@ -18,8 +18,12 @@ import {
 } from '@p2/cli-kit';
 import { goJson } from '@p2/go';
 import {
+  CRASHLOOP_EXITS,
+  CRASHLOOP_WINDOW_MS,
   type Inspection,
   inspectStore,
+  type LaunchableExits,
+  listNodes,
   type PodInspection,
   p2InspectList,
   p2InspectTree,
@@ -47,6 +51,20 @@ function colourHealth(io: Io, health: string | undefined): string {
   return style.yellow(io, health);
 }
 
+function exitText(exit: NonNullable<LaunchableExits['lastExit']>): string {
+  return exit.exitCode === null ? `signal ${exit.signal}` : `exit ${exit.exitCode}`;
+}
+
+/** Restarts since the deploy, summed over launchables, and the latest exit. */
+function restarts(io: Io, p: PodInspection): string {
+  if (!p.exits) return style.dim(io, '0');
+  const count = p.exits.reduce((n, e) => n + e.restarts, 0);
+  const last = p.exits
+    .flatMap((e) => (e.lastExit ? [e.lastExit] : []))
+    .sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0];
+  return `${count}${last ? ` (${exitText(last)})` : ''}`;
+}
+
 /** The human view of an inspection (also used by `p2 watch`). */
 export function renderInspection(io: Io, inspection: Inspection): string {
   const lines: string[] = [];
@@ -54,7 +72,7 @@ export function renderInspection(io: Io, inspection: Inspection): string {
   else {
     lines.push(
       table(
-        ['NODE', 'POD', 'INTENT', 'REALITY', 'HEALTH', 'PREPARER', 'VERDICT'],
+        ['NODE', 'POD', 'INTENT', 'REALITY', 'HEALTH', 'PREPARER', 'RESTARTS', 'VERDICT'],
         inspection.pods.map((p) => [
           p.node,
           p.uniqueKey ? `${p.pod} ${style.dim(io, p.uniqueKey)}` : p.pod,
@@ -66,11 +84,18 @@ export function renderInspection(io: Io, inspection: Inspection): string {
           p.status
             ? `${p.status.state}${p.status.code ? ` (${p.status.code})` : ''}`
             : style.dim(io, '-'),
+          restarts(io, p),
           colourVerdict(io, p.verdict),
         ]),
       ),
     );
     for (const p of inspection.pods) {
+      for (const e of p.verdict === 'crashlooping' ? (p.exits ?? []) : []) {
+        if (e.recentExits < CRASHLOOP_EXITS) continue;
+        lines.push(
+          `${style.red(io, 'crashlooping')} ${p.node}/${p.pod}: ${e.launchable} exited ${e.recentExits} times in ${CRASHLOOP_WINDOW_MS / 60_000} min${e.lastExit ? `, last ${exitText(e.lastExit)} at ${e.lastExit.time}` : ''}`,
+        );
+      }
       if (p.status?.error && (p.verdict === 'failed' || p.status.state !== 'running')) {
         lines.push(`${style.red(io, 'error')} ${p.node}/${p.pod}: ${p.status.error}`);
       }
@@ -103,6 +128,10 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
       .option('--node <node>', 'only this node')
       .option('--pod <pod>', 'only this pod id (or uuid)')
       .option('--format <format>', "P2's JSON instead: tree ({pod: {node: status}}) or list")
+      .option(
+        '--exit-status',
+        'exit 1 unless every selected pod is converged (4 when none is selected)',
+      )
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
@@ -112,9 +141,19 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
           `error: --format must be tree or list, got ${JSON.stringify(options.format)}`,
         );
       }
-      const inspection = await withStore(ctx, options, (store) =>
-        inspectStore(store, { ...filterOf(options), launchables: options.format !== undefined }),
-      );
+      const { inspection, unknownNode } = await withStore(ctx, options, async (store) => {
+        const found = await inspectStore(store, {
+          ...filterOf(options),
+          launchables: options.format !== undefined,
+        });
+        // A node without pods is still known when the store has a trace of it (labels, status).
+        const node = options.node;
+        const unknown =
+          node !== undefined &&
+          found.pods.length === 0 &&
+          !(await listNodes(store, found)).some((n) => n.node === node);
+        return { inspection: found, unknownNode: unknown };
+      });
       if (options.format) {
         // P2 printed this JSON (Go's escaping) whatever the other flags said.
         const body =
@@ -123,7 +162,11 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
         return ExitCode.OK;
       }
       emit(ctx.io, options, inspection, (i) => renderInspection(ctx.io, i));
-      if (options.pod && inspection.pods.length === 0) return ExitCode.NOT_FOUND;
+      if ((options.pod || unknownNode) && inspection.pods.length === 0) return ExitCode.NOT_FOUND;
+      if (options.exitStatus) {
+        if (inspection.pods.length === 0) return ExitCode.NOT_FOUND;
+        if (inspection.pods.some((p) => p.verdict !== 'converged')) return ExitCode.FAILURE;
+      }
     }),
   );
 }

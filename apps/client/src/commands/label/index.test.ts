@@ -31,6 +31,20 @@ describe('p2 label', () => {
     });
   });
 
+  it('refuses a pod id that is not <node>/<pod> or a UUID, and a pod that does not exist', async () => {
+    const bad = await h.p2(['label', 'get', 'pod', 'nosuch']);
+    expect(bad.code).toBe(ExitCode.INVALID_INPUT);
+    expect(bad.err).toContain('not a pod label id');
+    expect(bad.out).toBe('');
+    const missing = await h.p2(['label', 'get', 'pod', 'n9/p2t-nosuch']);
+    expect(missing.code).toBe(ExitCode.NOT_FOUND);
+    expect(missing.err).toContain('no pod p2t-nosuch on n9');
+    await h.store.put('reality/n9/p2t-there', 'id: p2t-there\n');
+    const there = await h.p2(['label', 'get', 'pod', 'n9/p2t-there', '--json']);
+    expect(there.code).toBe(ExitCode.OK);
+    expect(JSON.parse(there.out).labels).toEqual({});
+  });
+
   it('queries by selector', async () => {
     const r = await h.p2(['label', 'query', 'node', 'zone=b,role in (web,db)', '--json']);
     expect(JSON.parse(r.out).map((v: { id: string }) => v.id)).toEqual(['n1', 'n2']);

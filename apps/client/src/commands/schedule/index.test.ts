@@ -22,7 +22,7 @@ afterAll(async () => {
 
 describe('p2 schedule', () => {
   it('writes the manifest bytes verbatim to intent/<node>/<pod> and prints P2 fields', async () => {
-    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--json']);
+    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--force', '--json']);
     expect(r.code).toBe(ExitCode.OK);
     const out = JSON.parse(r.out);
     expect(out).toMatchObject({
@@ -37,7 +37,7 @@ describe('p2 schedule', () => {
   });
 
   it('prints a human summary by default', async () => {
-    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n2']);
+    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n2', '--force']);
     expect(r.code).toBe(ExitCode.OK);
     expect(r.out).toContain('scheduled p2t-hello on n2');
     expect(r.out).toContain('intent/n2/p2t-hello');
@@ -45,7 +45,7 @@ describe('p2 schedule', () => {
   });
 
   it('schedules a uuid pod as pods/<uuid> plus an intent index', async () => {
-    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--uuid', '--json']);
+    const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--force', '--uuid', '--json']);
     expect(r.code).toBe(ExitCode.OK);
     const { pod_unique_key: uuid } = JSON.parse(r.out);
     expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
@@ -58,7 +58,7 @@ describe('p2 schedule', () => {
   });
 
   it('refuses a manifest the lint rejects and writes nothing', async () => {
-    const r = await h.p2(['schedule', 'uuid-id.yaml', '--node', 'n3']);
+    const r = await h.p2(['schedule', 'uuid-id.yaml', '--node', 'n3', '--force']);
     expect(r.code).toBe(ExitCode.INVALID_INPUT);
     expect(r.err).toContain('not a valid pod manifest');
     expect(r.err).toContain('p2 manifest check');
@@ -66,13 +66,15 @@ describe('p2 schedule', () => {
   });
 
   it('refuses a manifest that does not parse, with the parser message', async () => {
-    const r = await h.p2(['schedule', 'bad.yaml', '--node', 'n3', '--json']);
+    const r = await h.p2(['schedule', 'bad.yaml', '--node', 'n3', '--force', '--json']);
     expect(r.code).toBe(ExitCode.INVALID_INPUT);
     expect(JSON.parse(r.out).error.code).toMatch(/^P2_MANIFEST_/);
   });
 
   it('exits 4 for a missing file and 2 without an argument', async () => {
-    expect((await h.p2(['schedule', 'nope.yaml', '--node', 'n3'])).code).toBe(ExitCode.NOT_FOUND);
+    expect((await h.p2(['schedule', 'nope.yaml', '--node', 'n3', '--force'])).code).toBe(
+      ExitCode.NOT_FOUND,
+    );
     expect((await h.p2(['schedule'])).code).toBe(ExitCode.USAGE);
   });
 

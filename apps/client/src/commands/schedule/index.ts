@@ -15,6 +15,7 @@ import {
   withStoreFlags,
 } from '@p2/cli-kit';
 import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
+import { assertKnownNode } from '../nodes/index.js';
 
 /** What `p2 schedule` prints (P2 printed `{"pod_id","pod_unique_key"}`; we keep those names). */
 interface ScheduleResult {
@@ -34,12 +35,14 @@ export function registerScheduleCommand(program: Command, ctx: CliContext): void
       .argument('<manifest>', 'manifest file (plain or clearsigned YAML)')
       .option('--node <node>', 'node to schedule on (default: this host)')
       .option('--uuid', 'schedule a uuid pod: pods/<uuid> plus an intent index (P2: --uuid-pod)')
+      .option('--force', 'schedule on a --node no preparer ever reported from (see `p2 nodes`)')
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
       const node = nodeName(options.node);
       const result = await withStore(ctx, options, async (store) => {
+        if (options.node !== undefined && !options.force) await assertKnownNode(store, node);
         if (options.uuid) {
           const uuid = await new UuidPodStore(store).schedule(node, manifest);
           return { uuid, key: uuidPodKey(uuid) };

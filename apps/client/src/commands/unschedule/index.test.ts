@@ -19,7 +19,7 @@ afterAll(async () => {
 
 describe('p2 unschedule', () => {
   it('removes a legacy pod and its pod labels', async () => {
-    await h.p2(['schedule', 'hello.yaml', '--node', 'n4']);
+    await h.p2(['schedule', 'hello.yaml', '--node', 'n4', '--force']);
     await new LabelStore(h.store).setLabels('pod', 'n4/p2t-hello', { team: 'a' });
     const r = await h.p2(['unschedule', 'p2t-hello', '--node', 'n4', '--json']);
     expect(r.code).toBe(ExitCode.OK);
@@ -46,7 +46,7 @@ describe('p2 unschedule', () => {
   });
 
   it('refuses a pod placed by a replication controller unless --force', async () => {
-    await h.p2(['schedule', 'hello.yaml', '--node', 'n5']);
+    await h.p2(['schedule', 'hello.yaml', '--node', 'n5', '--force']);
     await new LabelStore(h.store).setLabels('pod', 'n5/p2t-hello', {
       replication_controller_id: 'rc1',
     });
@@ -65,7 +65,7 @@ describe('p2 unschedule', () => {
     const rc = JSON.parse(
       (await h.p2(['rc', 'create', '-m', 'rcpod.yaml', '-n', 'role=web', '-r', '2', '--json'])).out,
     );
-    await h.p2(['schedule', 'rcpod.yaml', '--node', 'n7']);
+    await h.p2(['schedule', 'rcpod.yaml', '--node', 'n7', '--force']);
     await new LabelStore(h.store).setLabels('pod', 'n7/p2t-rcpod', {
       replication_controller_id: rc.id,
     });
@@ -85,7 +85,7 @@ describe('p2 unschedule', () => {
     const rc = JSON.parse(
       (await h.p2(['rc', 'create', '-m', 'rcpod.yaml', '-n', 'role=web', '-r', '1', '--json'])).out,
     );
-    await h.p2(['schedule', 'rcpod.yaml', '--node', 'n8']);
+    await h.p2(['schedule', 'rcpod.yaml', '--node', 'n8', '--force']);
     await new LabelStore(h.store).setLabels('pod', 'n8/p2t-rcpod', {
       replication_controller_id: rc.id,
     });
@@ -105,7 +105,15 @@ describe('p2 unschedule', () => {
   });
 
   it('removes a uuid pod by its uuid, from any node', async () => {
-    const { out } = await h.p2(['schedule', 'hello.yaml', '--node', 'n6', '--uuid', '--json']);
+    const { out } = await h.p2([
+      'schedule',
+      'hello.yaml',
+      '--node',
+      'n6',
+      '--force',
+      '--uuid',
+      '--json',
+    ]);
     const uuid = JSON.parse(out).pod_unique_key as string;
     const r = await h.p2(['unschedule', uuid]);
     expect(r.code).toBe(ExitCode.OK);

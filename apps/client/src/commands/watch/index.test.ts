@@ -34,7 +34,7 @@ describe('p2 watch', () => {
     // Wait for the first snapshot, then change the store.
     for (let i = 0; i < 100 && io.out === ''; i++) await new Promise((r) => setTimeout(r, 20));
     expect(JSON.parse(io.out.trim()).pods).toEqual([]);
-    await h.p2(['schedule', 'v2.yaml', '--node', 'n5']);
+    await h.p2(['schedule', 'v2.yaml', '--node', 'n5', '--force']);
     expect(await watching).toBe(ExitCode.OK);
     const lines = io.out
       .trim()

@@ -17,12 +17,13 @@ export function registerWatchCommand(program: Command, ctx: CliContext): void {
       )
       .option('--node <node>', 'only this node')
       .option('--pod <pod>', 'only this pod id (or uuid)')
-      .option('--count <n>', 'stop after n updates')
+      .option('--count <n>', 'stop after n updates (default: run until interrupted)')
       .option('--json', 'print one JSON line per change'),
   ).action(
     run(ctx, async (options) => {
+      // No --count: run until interrupted (Number.isInteger(Infinity) is false, so check it apart).
       const limit = options.count === undefined ? Number.POSITIVE_INFINITY : Number(options.count);
-      if (!Number.isInteger(limit) || limit < 1) {
+      if (options.count !== undefined && (!Number.isInteger(limit) || limit < 1)) {
         ctx.io.stderr(
           `error: --count must be a positive integer, got ${JSON.stringify(options.count)}\n`,
         );
