@@ -17,12 +17,18 @@ import {
   withStoreFlags,
 } from '@p2/cli-kit';
 import { inspectRolls } from '@p2/inspect';
+import { Prefix } from '@p2/keyspace';
 import { RollStore, waitForRoll } from '@p2/roll';
+import { resolveIdsOf } from '../../lib/id-prefix.js';
 import { registerRollRun } from './run.js';
 import { progressLine, rollRequest, withRollFlags } from './shared.js';
 
 export function registerRollCommand(program: Command, ctx: CliContext): void {
   const roll = program.command('roll').description('Rolling updates from one RC to another');
+  resolveIdsOf(roll, ctx, Prefix.rolls, {
+    old: Prefix.replicationControllers,
+    new: Prefix.replicationControllers,
+  });
 
   withStoreFlags(
     withRollFlags(
