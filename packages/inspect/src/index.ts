@@ -42,6 +42,7 @@ export {
   p2InspectList,
   p2InspectTree,
 } from './inspect.js';
+export { type ControllerKind, type ControllerLiveness, controllerLiveness } from './liveness.js';
 export {
   type PodGoal,
   type PodWaitEnd,
