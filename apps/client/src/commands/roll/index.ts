@@ -22,7 +22,7 @@ import { RollStore, waitForRoll } from '@p2/roll';
 import { resolveIdsOf } from '../../lib/id-prefix.js';
 import { checkController } from '../../lib/liveness.js';
 import { registerRollRun } from './run.js';
-import { progressLine, rollRequest, withRollFlags } from './shared.js';
+import { progressLine, refuseBrokenPromise, rollRequest, withRollFlags } from './shared.js';
 
 export function registerRollCommand(program: Command, ctx: CliContext): void {
   const roll = program.command('roll').description('Rolling updates from one RC to another');
@@ -47,6 +47,7 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
     run(ctx, async (options) => {
       const request = rollRequest(ctx, options);
       const { created, controller } = await withStore(ctx, options, async (store) => {
+        await refuseBrokenPromise(store, request, options);
         const created = await new RollStore(store).create(request);
         return {
           created,
