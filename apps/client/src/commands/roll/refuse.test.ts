@@ -73,3 +73,18 @@ describe('p2 roll start refusals', () => {
     expect((await start('-m', '0', '--strategy', 'surge', '--force')).code).toBe(ExitCode.OK);
   });
 });
+
+describe('p2 roll status', () => {
+  it('--watch prints on every change with readable headers, and ends when the update is cancelled', async () => {
+    const watching = h.p2(['roll', 'status', newRc.slice(0, 8), '--watch']);
+    for (let i = 0; i < 200 && !(await h.store.get(`rolls/${newRc}`)).value; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    await h.p2(['roll', 'pause', newRc]);
+    await h.p2(['roll', 'cancel', newRc]);
+    const r = await watching;
+    expect(r.code).toBe(ExitCode.OK);
+    expect(r.out).toContain('NEW HEALTHY/SCHEDULED/DESIRED');
+    expect(r.out).not.toContain('H/C/D');
+    expect(r.out.match(/OLD RC/g)?.length).toBeGreaterThanOrEqual(1);
+  });
+});
