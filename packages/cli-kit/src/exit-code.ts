@@ -15,6 +15,8 @@ export const ExitCode = {
   NOT_FOUND: 4,
   /** The store refused access (no valid ACL token), or the token file is not safe to use. */
   DENIED: 5,
+  /** A wait (`--wait --timeout`) ran out of time before the goal was reached. */
+  TIMEOUT: 6,
 } as const;
 /** One of {@link ExitCode}'s values. */
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -33,7 +33,7 @@ export {
   style,
 } from './output.js';
 export { type DownloadProgress, liveLine, progressBar, progressLine } from './progress.js';
-export { type CliContext, run, runProgram } from './run.js';
+export { type CliContext, run, runHook, runProgram } from './run.js';
 export {
   nodeName,
   type StoreConnection,

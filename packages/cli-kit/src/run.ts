@@ -35,6 +35,31 @@ export function run<Args extends unknown[]>(
   };
 }
 
+/** The CommanderError code {@link runHook} ends a program with (its error is already reported). */
+const HOOK_FAILED = 'p2.hookFailed';
+
+/**
+ * Like {@link run}, for a commander `preAction` hook: an error is reported (with the action
+ * command's `--json`) and ends the program with its exit code; the action does not run.
+ *
+ * @example group.hook('preAction', runHook(ctx, async (_group, action) => { … }))
+ */
+export function runHook(
+  ctx: CliContext,
+  body: (thisCommand: CommandUnknownOpts, actionCommand: CommandUnknownOpts) => Promise<void>,
+): (thisCommand: CommandUnknownOpts, actionCommand: CommandUnknownOpts) => Promise<void> {
+  return async (thisCommand, actionCommand) => {
+    try {
+      await body(thisCommand, actionCommand);
+    } catch (error) {
+      const options = actionCommand.opts() as OutputOptions;
+      const code = reportError(ctx.io, options, error, exitCodeFor(error));
+      ctx.setExitCode(code);
+      throw new CommanderError(code, HOOK_FAILED, '');
+    }
+  };
+}
+
 /**
  * Runs a commander program with `argv` (without node and script) and returns the exit code: the one
  * its command set through {@link CliContext.setExitCode}, else 0 for `--help`/`--version` and
@@ -62,6 +87,7 @@ export async function runProgram(
   try {
     await build(ctx).parseAsync(argv, { from: 'user' });
   } catch (error) {
+    if (error instanceof CommanderError && error.code === HOOK_FAILED) return error.exitCode;
     if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
     throw error;
   }

@@ -288,5 +288,6 @@ describe('daemon set per-node timeout', () => {
     expect(timeoutAlerts.flatMap((a) => (a.details as { nodes: string[] }).nodes).sort()).toEqual(
       names,
     );
+    expect(timeoutAlerts[0]?.description).toContain('not healthy within 400ms of');
   });
 });

@@ -19,6 +19,7 @@ import {
   sameManifest,
   storeError,
 } from '@p2/controller-kit';
+import { formatGoDuration } from '@p2/go';
 import {
   type AuditEventType,
   auditLogOp,
@@ -470,7 +471,7 @@ export async function reconcileDaemonSet(
     c.alert({
       urgency: 'low',
       incidentKey: `daemon_set-${ds.id}-timeout`,
-      description: `daemon set ${ds.id} (${podId}): ${newlyTimedOut.join(', ')} not healthy within ${ds.timeoutMs} ms of getting the new manifest`,
+      description: `daemon set ${ds.id} (${podId}): ${newlyTimedOut.join(', ')} not healthy within ${formatGoDuration(ds.timeoutMs * 1e6)} of getting the new manifest`,
       details: { daemon_set_id: ds.id, pod_id: podId, nodes: newlyTimedOut },
     });
   }

@@ -3,7 +3,7 @@
  * status, joined per node and pod with a one-word verdict, once ({@link inspectStore}) or live
  * ({@link watchInspection}); plus P2's `p2-inspect` JSON shapes; and about controllers and labels,
  * shaped for display ({@link inspectRc}, {@link inspectRolls}, {@link inspectDaemonSet},
- * {@link queryLabels}); and raw entries ({@link entryView}). Used by `p2 inspect`, `p2 watch`, `p2 rc|roll|ds|label`, and by anything
+ * {@link queryLabels}); and raw entries ({@link entryView}); and waiting for one pod ({@link waitForPod}). Used by `p2 inspect`, `p2 watch`, `p2 rc|roll|ds|label`, and by anything
  * else that shows a fleet (a dashboard).
  *
  * @packageDocumentation
@@ -42,6 +42,7 @@ export {
   p2InspectList,
   p2InspectTree,
 } from './inspect.js';
+export { type ControllerKind, type ControllerLiveness, controllerLiveness } from './liveness.js';
 export { listNodes, type NodeView, suggestNodes } from './nodes.js';
 export {
   CRASHLOOP_EXITS,
@@ -49,4 +50,11 @@ export {
   type LaunchableExits,
   launchableExits,
 } from './processes.js';
+export {
+  type PodGoal,
+  type PodWaitEnd,
+  podProgress,
+  type WaitForPodOptions,
+  waitForPod,
+} from './wait.js';
 export { watchInspection } from './watch.js';

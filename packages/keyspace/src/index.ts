@@ -54,6 +54,7 @@ export {
   parseHealthState,
   podHealthPrefix,
 } from './health.js';
+export { resolveIdPrefix } from './id-prefix.js';
 export type { ReadProblem } from './json.js';
 export {
   auditLogKey,

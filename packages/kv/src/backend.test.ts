@@ -99,6 +99,7 @@ describe('createStore', () => {
     const error = await store.get('k').catch((e: unknown) => e);
     expect(isP2Error(error, KvErrorCodes.UNAVAILABLE)).toBe(true);
     expect((error as { hint?: string }).hint).toContain('is the store running');
+    expect((error as { hint?: string }).hint).toContain('--store');
     await store.close();
   });
 

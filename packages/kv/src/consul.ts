@@ -293,7 +293,7 @@ export class ConsulStore implements Store {
         cause: error,
         hint: clientCert
           ? CLIENT_CERT_HINT
-          : 'is the store running and reachable? check --consul / the store URL',
+          : 'is the store running and reachable? check the store URL (p2: --store or P2_STORE; the P2-compatible binaries: --consul)',
       },
     );
   }

@@ -11,6 +11,7 @@ export {
   runClaimedRollingUpdate,
 } from './claimed-run.js';
 export { countReplicas } from './count.js';
+export { rollRefusals } from './preflight.js';
 export { RollFarm, type RollFarmOptions } from './roll-farm.js';
 export { type CreateRollRequest, RollStore } from './roll-store.js';
 export { type RollOutcome, type RunRollOptions, runRollingUpdate } from './rolling-update.js';

@@ -223,6 +223,9 @@ describe('runRollingUpdate with real RC workers and simulated preparers', () => 
     });
     expect(await runRollingUpdate({ store: t.store }, bad.id, { pollMs: 100 })).toBe('failed');
     expect((await rolls.status(bad.id))!.state).toBe('failed');
+    expect((await rolls.status(bad.id))!.message).toContain(
+      'no new replica became healthy for 800ms',
+    );
     expect(await runRollingUpdate({ store: t.store }, bad.id, { pollMs: 100 })).toBe('failed');
     expect(await passingCount(t.store, pod)).toBeGreaterThanOrEqual(1);
     await rolls.resume(bad.id);

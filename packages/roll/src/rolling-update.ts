@@ -12,7 +12,7 @@ import {
   StoreHealthSource,
   sleep,
 } from '@p2/controller-kit';
-import { formatRfc3339Nano } from '@p2/go';
+import { formatGoDuration, formatRfc3339Nano } from '@p2/go';
 import {
   encodeRollStatus,
   type IndexedLabels,
@@ -279,7 +279,7 @@ async function giveUp(
   progress: RollProgress,
 ): Promise<RollOutcome> {
   const { counts } = seen;
-  const message = `no new replica became healthy for ${ru.progressDeadlineMs} ms (${counts.new.healthy}/${ru.desiredReplicas} healthy)`;
+  const message = `no new replica became healthy for ${formatGoDuration(ru.progressDeadlineMs * 1e6)} (${counts.new.healthy}/${ru.desiredReplicas} healthy)`;
   if (!ru.autoRollback) {
     await progress.publish('failed', message, counts);
     return 'failed';

@@ -13,6 +13,7 @@ import {
 } from '@p2/cli-kit';
 import { DsStore } from '@p2/daemon-set';
 import { dsView } from '@p2/inspect';
+import { checkController } from '../../lib/liveness.js';
 import { recordSigner } from '../../lib/record-signing.js';
 
 export function registerDsCreate(ds: Command, ctx: CliContext): void {
@@ -23,7 +24,7 @@ export function registerDsCreate(ds: Command, ctx: CliContext): void {
       .requiredOption('-m, --manifest <file>', 'pod manifest')
       .option('-n, --node-selector <selector>', 'nodes to run on')
       .option('--everywhere', 'run on every node')
-      .requiredOption('--cluster-name <name>', 'cluster name')
+      .requiredOption('--cluster-name <name>', 'cluster name (required)')
       .option('--min-health <n>', 'healthy replicas to keep while replacing', '0')
       .option('--timeout <duration>', 'per-node replication timeout', '10m')
       .option('--disabled', 'create disabled')
@@ -37,8 +38,8 @@ export function registerDsCreate(ds: Command, ctx: CliContext): void {
     run(ctx, async (options) => {
       const manifest = await loadManifest(ctx, options.manifest, { strict: true });
       const sign = await recordSigner(ctx, options);
-      const created = await withStore(ctx, options, (store) =>
-        new DsStore(store).create({
+      const { created, controller } = await withStore(ctx, options, async (store) => {
+        const created = await new DsStore(store).create({
           manifest,
           ...(sign ? { sign } : {}),
           clusterName: options.clusterName,
@@ -48,12 +49,16 @@ export function registerDsCreate(ds: Command, ctx: CliContext): void {
           everywhere: Boolean(options.everywhere),
           user: ctx.env.USER ?? '',
           ...(options.nodeSelector ? { nodeSelector: options.nodeSelector } : {}),
-        }),
-      );
+        });
+        return {
+          created,
+          controller: await checkController(ctx, store, 'ds', created.id, { justCreated: true }),
+        };
+      });
       emit(
         ctx.io,
         options,
-        dsView(created),
+        { ...dsView(created), controller },
         (v) =>
           `${style.green(ctx.io, 'created')} daemon set ${v.id} for ${v.podId} on "${v.nodeSelector}"`,
       );

@@ -55,6 +55,11 @@ describe('p2 ds', () => {
     expect((await h.p2(['ds', 'get', ds.id])).code).toBe(ExitCode.NOT_FOUND);
   });
 
+  it('marks --cluster-name as required in its help', async () => {
+    const r = await h.p2(['ds', 'create', '--help']);
+    expect(r.out).toMatch(/--cluster-name <name>\s+cluster name \(required\)/);
+  });
+
   it('needs a selector or --everywhere', async () => {
     const r = await h.p2(['ds', 'create', '-m', 'agent.yaml', '--cluster-name', 'c1']);
     expect(r.code).toBe(ExitCode.INVALID_INPUT);

@@ -5,6 +5,8 @@
 
 import type { Command } from '@commander-js/extra-typings';
 import type { CliContext } from '@p2/cli-kit';
+import { Prefix } from '@p2/keyspace';
+import { resolveIdsOf } from '../../lib/id-prefix.js';
 import { registerRecordSign } from '../../lib/record-sign-command.js';
 import { registerDsCreate } from './create.js';
 import { registerDsRead } from './read.js';
@@ -14,6 +16,7 @@ export function registerDsCommand(program: Command, ctx: CliContext): void {
   const ds = program
     .command('ds')
     .description('Daemon sets: a pod on every node matching a selector (P2: p2-dsctl)');
+  resolveIdsOf(ds, ctx, Prefix.daemonSets);
   registerDsCreate(ds, ctx);
   registerDsRead(ds, ctx);
   registerDsWrite(ds, ctx);

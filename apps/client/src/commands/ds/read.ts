@@ -15,6 +15,7 @@ import { DsStore, testSelector } from '@p2/daemon-set';
 import { inspectDaemonSet, listDaemonSets } from '@p2/inspect';
 import { LabelStore } from '@p2/keyspace';
 import { Selector } from '@p2/labels';
+import { checkController } from '../../lib/liveness.js';
 
 export function registerDsRead(ds: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -47,7 +48,10 @@ export function registerDsRead(ds: Command, ctx: CliContext): void {
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, options) => {
-      const view = await withStore(ctx, options, (store) => inspectDaemonSet(store, id));
+      const view = await withStore(ctx, options, async (store) => ({
+        ...(await inspectDaemonSet(store, id)),
+        controller: await checkController(ctx, store, 'ds', id),
+      }));
       emit(ctx.io, options, view, (v) =>
         [
           `${style.bold(ctx.io, v.id)}${v.disabled ? ` ${style.yellow(ctx.io, '(disabled)')}` : ''}`,

@@ -14,8 +14,9 @@ import {
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
-import { PodClusterStore } from '@p2/keyspace';
+import { PodClusterStore, Prefix } from '@p2/keyspace';
 import { Selector } from '@p2/labels';
+import { resolveIdsOf } from '../../lib/id-prefix.js';
 import { describeCluster, findCluster, parseAnnotations, pcView } from './shared.js';
 import { registerPcWatch } from './watch.js';
 
@@ -38,6 +39,7 @@ export function registerPcCommand(program: Command, ctx: CliContext): void {
     .description(
       'Pod clusters: pods of one pod id, az and cluster name, for load balancers (P2: p2-pcctl)',
     );
+  resolveIdsOf(pc, ctx, Prefix.podClusters);
 
   withStoreFlags(
     pc

@@ -14,6 +14,7 @@ import {
 } from '@p2/cli-kit';
 import { rcView } from '@p2/inspect';
 import { RcStore } from '@p2/rc';
+import { checkController } from '../../lib/liveness.js';
 import { recordSigner } from '../../lib/record-signing.js';
 import { renderRc } from './render.js';
 
@@ -49,8 +50,8 @@ export function registerRcCreate(rc: Command, ctx: CliContext): void {
     run(ctx, async (options) => {
       const manifest = await loadManifest(ctx, options.manifest, { strict: true });
       const sign = await recordSigner(ctx, options);
-      const created = await withStore(ctx, options, (store) =>
-        new RcStore(store).create({
+      const { created, controller } = await withStore(ctx, options, async (store) => {
+        const created = await new RcStore(store).create({
           manifest,
           ...(sign ? { sign } : {}),
           nodeSelector: options.nodeSelector,
@@ -62,12 +63,16 @@ export function registerRcCreate(rc: Command, ctx: CliContext): void {
           ...(options.availabilityZone ? { availabilityZone: options.availabilityZone } : {}),
           ...(options.clusterName ? { clusterName: options.clusterName } : {}),
           ...(options.spreadKey ? { topologySpreadKey: options.spreadKey } : {}),
-        }),
-      );
+        });
+        return {
+          created,
+          controller: await checkController(ctx, store, 'rc', created.id, { justCreated: true }),
+        };
+      });
       emit(
         ctx.io,
         options,
-        rcView(created),
+        { ...rcView(created), controller },
         (v) => `${style.green(ctx.io, 'created')} ${renderRc(ctx.io, v)}`,
       );
     }),

@@ -5,6 +5,8 @@
  */
 import type { Command } from '@commander-js/extra-typings';
 import type { CliContext } from '@p2/cli-kit';
+import { Prefix } from '@p2/keyspace';
+import { resolveIdsOf } from '../../lib/id-prefix.js';
 import { registerRecordSign } from '../../lib/record-sign-command.js';
 import { registerRcCreate } from './create.js';
 import { registerRcRead } from './read.js';
@@ -12,6 +14,7 @@ import { registerRcWrite } from './write.js';
 
 export function registerRcCommand(program: Command, ctx: CliContext): void {
   const rc = program.command('rc').description('Replication controllers (P2: p2-rctl)');
+  resolveIdsOf(rc, ctx, Prefix.replicationControllers);
   registerRcCreate(rc, ctx);
   registerRcRead(rc, ctx);
   registerRcWrite(rc, ctx);

@@ -4,6 +4,7 @@ import { type CliContext, emit, run, style, table, withStore, withStoreFlags } f
 import { inspectRc, listRcs } from '@p2/inspect';
 import { encodeRcStatus } from '@p2/keyspace';
 import { RcStore } from '@p2/rc';
+import { checkController } from '../../lib/liveness.js';
 import { renderRc } from './render.js';
 
 export function registerRcRead(rc: Command, ctx: CliContext): void {
@@ -16,7 +17,13 @@ export function registerRcRead(rc: Command, ctx: CliContext): void {
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, options) => {
-      const { rc: view, manifest } = await withStore(ctx, options, (store) => inspectRc(store, id));
+      const { view, manifest } = await withStore(ctx, options, async (store) => {
+        const { rc, manifest } = await inspectRc(store, id);
+        return {
+          view: { ...rc, controller: await checkController(ctx, store, 'rc', id) },
+          manifest,
+        };
+      });
       const raw = manifest.text();
       if (options.manifest && !options.json) ctx.io.stdout(raw.endsWith('\n') ? raw : `${raw}\n`);
       else emit(ctx.io, options, view, (v) => renderRc(ctx.io, v));

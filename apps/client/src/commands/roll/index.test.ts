@@ -39,6 +39,7 @@ describe('p2 roll', () => {
       '--deadline',
       '5m',
       '--rollback',
+      '--force', // no replica is healthy (no preparer here): the update could not step
       '--json',
     ]);
     expect(r.code, r.err).toBe(ExitCode.OK);

@@ -12,17 +12,23 @@ import {
   emit,
   run,
   style,
-  table,
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
-import { inspectRolls } from '@p2/inspect';
+import { Prefix } from '@p2/keyspace';
 import { RollStore, waitForRoll } from '@p2/roll';
+import { resolveIdsOf } from '../../lib/id-prefix.js';
+import { checkController } from '../../lib/liveness.js';
 import { registerRollRun } from './run.js';
-import { progressLine, rollRequest, withRollFlags } from './shared.js';
+import { progressLine, refuseBrokenPromise, rollRequest, withRollFlags } from './shared.js';
+import { registerRollStatus } from './status.js';
 
 export function registerRollCommand(program: Command, ctx: CliContext): void {
   const roll = program.command('roll').description('Rolling updates from one RC to another');
+  resolveIdsOf(roll, ctx, Prefix.rolls, {
+    old: Prefix.replicationControllers,
+    new: Prefix.replicationControllers,
+  });
 
   withStoreFlags(
     withRollFlags(
@@ -39,12 +45,19 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
   ).action(
     run(ctx, async (options) => {
       const request = rollRequest(ctx, options);
-      const created = await withStore(ctx, options, (store) =>
-        new RollStore(store).create(request),
-      );
+      const { created, controller } = await withStore(ctx, options, async (store) => {
+        await refuseBrokenPromise(store, request, options);
+        const created = await new RollStore(store).create(request);
+        return {
+          created,
+          controller: await checkController(ctx, store, 'roll', created.newRc, {
+            justCreated: true,
+          }),
+        };
+      });
       const scheduled = `${style.green(ctx.io, 'scheduled')} rolling update ${created.oldRc} → ${created.newRc} (${created.desiredReplicas} desired, ≥ ${created.minimumReplicas} healthy, ${created.strategy})`;
       if (!options.wait) {
-        emit(ctx.io, options, created, () => scheduled);
+        emit(ctx.io, options, { ...created, controller }, () => scheduled);
         return;
       }
       if (!options.json) ctx.io.stdout(`${scheduled}\n`);
@@ -67,36 +80,7 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
   );
   registerRollRun(roll, ctx);
 
-  withStoreFlags(
-    roll
-      .command('status')
-      .description('Show rolling updates and their progress (all, or one by id)')
-      .argument('[id]', 'update id (= new RC id)')
-      .option('--json', 'print JSON'),
-  ).action(
-    run(ctx, async (id, options) => {
-      const rows = await withStore(ctx, options, (store) => inspectRolls(store, id));
-      if (id && rows.length === 0)
-        throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
-      const counts = (c?: { healthy: number; current: number; desired: number }) =>
-        c ? `${c.healthy}/${c.current}/${c.desired}` : '-';
-      emit(ctx.io, options, id ? rows[0] : rows, () =>
-        rows.length === 0
-          ? style.dim(ctx.io, 'no rolling updates')
-          : table(
-              ['ID', 'OLD', 'STATE', 'NEW H/C/D', 'OLD H/C/D', 'MESSAGE'],
-              rows.map((r) => [
-                r.id,
-                r.roll?.oldRc ?? '-',
-                r.status ? r.status.state : r.roll?.paused ? 'paused' : 'pending',
-                counts(r.status?.new),
-                counts(r.status?.old),
-                r.status?.message ?? '',
-              ]),
-            ),
-      );
-    }),
-  );
+  registerRollStatus(roll, ctx);
 
   for (const [name, description] of [
     ['pause', 'Stop making steps until resumed'],

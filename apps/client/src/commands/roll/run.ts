@@ -18,7 +18,7 @@ import {
 } from '@p2/cli-kit';
 import type { RollRecord, RollStatus } from '@p2/keyspace';
 import { type RollOutcome, RollStore, runClaimedRollingUpdate } from '@p2/roll';
-import { progressLine, rollRequest, withRollFlags } from './shared.js';
+import { progressLine, refuseBrokenPromise, rollRequest, withRollFlags } from './shared.js';
 
 /** What `p2 roll run --json` prints. */
 interface RunReport {
@@ -57,6 +57,7 @@ export function registerRollRun(roll: Command, ctx: CliContext): void {
         // The same update left by an interrupted run (or scheduled earlier) is resumed as it is.
         const existing = (await rolls.get(request.newRc))?.roll;
         const resumed = existing?.oldRc === request.oldRc;
+        if (!(existing && resumed)) await refuseBrokenPromise(store, request, options);
         const ru = existing && resumed ? existing : await rolls.create(request);
         if (!options.json) ctx.io.stdout(`${headline(ctx, ru, resumed)}\n`);
         const line = ctx.io.isTTY && !options.json ? liveLine(ctx.io.stdout) : undefined;

@@ -2,7 +2,8 @@
 import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { type CliContext, CliExit, durationMs, ExitCode, wholeNumber } from '@p2/cli-kit';
 import type { RollStatus } from '@p2/keyspace';
-import type { CreateRollRequest } from '@p2/roll';
+import type { Store } from '@p2/kv';
+import { type CreateRollRequest, rollRefusals } from '@p2/roll';
 
 /** The flags {@link withRollFlags} adds. */
 export interface RollFlagOptions {
@@ -17,6 +18,7 @@ export interface RollFlagOptions {
   rollback?: true;
   leaveOld?: true;
   delay?: string;
+  force?: true;
 }
 
 /** Adds the flags that describe one rolling update (P2's p2-rctl -o/-n/-d/-m, and ours). */
@@ -47,7 +49,8 @@ export function withRollFlags<
     )
     .option('--rollback', 'move the replicas back to the old RC when the update fails')
     .option('--leave-old', 'keep the old RC (disabled) at the end')
-    .option('--delay <duration>', 'pause between steps');
+    .option('--delay <duration>', 'pause between steps')
+    .option('--force', 'start even when the update cannot keep its promise (see the refusal)');
   return command as unknown as Command<Args, Opts & RollFlagOptions, Globals>;
 }
 
@@ -83,4 +86,22 @@ export function progressLine(s: RollStatus, target: number): string {
     ? `new ${s.new.healthy}/${target} healthy (${s.new.current} scheduled), old ${s.old?.healthy ?? 0} healthy`
     : `new 0/${target} healthy`;
   return `${s.state}: ${counts}${s.message ? ` — ${s.message}` : ''}`;
+}
+
+/**
+ * Refuses (exit 3, with the reasons) an update that cannot keep its promise — `@p2/roll`'s
+ * rollRefusals — unless `--force`.
+ */
+export async function refuseBrokenPromise(
+  store: Store,
+  request: CreateRollRequest,
+  options: RollFlagOptions,
+): Promise<void> {
+  if (options.force) return;
+  const reasons = await rollRefusals(store, request);
+  if (reasons.length === 0) return;
+  throw new CliExit(
+    ExitCode.INVALID_INPUT,
+    `error: rolling update ${request.oldRc} → ${request.newRc} refused: ${reasons.join('; ')}\nhint: pass --force to start it anyway`,
+  );
 }

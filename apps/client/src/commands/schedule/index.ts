@@ -15,6 +15,7 @@ import {
   withStoreFlags,
 } from '@p2/cli-kit';
 import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
+import { waitIfAsked, waitRequest, withWaitFlags } from '../../lib/wait-pod.js';
 import { assertKnownNode } from '../nodes/index.js';
 
 /** What `p2 schedule` prints (P2 printed `{"pod_id","pod_unique_key"}`; we keep those names). */
@@ -29,17 +30,21 @@ interface ScheduleResult {
 
 export function registerScheduleCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
-    program
-      .command('schedule')
-      .description('Write a pod manifest into the intent of a node (P2: p2-schedule)')
-      .argument('<manifest>', 'manifest file (plain or clearsigned YAML)')
-      .option('--node <node>', 'node to schedule on (default: this host)')
-      .option('--uuid', 'schedule a uuid pod: pods/<uuid> plus an intent index (P2: --uuid-pod)')
-      .option('--force', 'schedule on a --node no preparer ever reported from (see `p2 nodes`)')
-      .option('--json', 'print JSON'),
+    withWaitFlags(
+      program
+        .command('schedule')
+        .description('Write a pod manifest into the intent of a node (P2: p2-schedule)')
+        .argument('<manifest>', 'manifest file (plain or clearsigned YAML)')
+        .option('--node <node>', 'node to schedule on (default: this host)')
+        .option('--uuid', 'schedule a uuid pod: pods/<uuid> plus an intent index (P2: --uuid-pod)')
+        .option('--force', 'schedule on a --node no preparer ever reported from (see `p2 nodes`)')
+        .option('--json', 'print JSON'),
+      'wait until the pod runs as intended (preparer running, health passing if it has a status port)',
+    ),
   ).action(
     run(ctx, async (file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
+      const wait = waitRequest(options);
       const node = nodeName(options.node);
       const result = await withStore(ctx, options, async (store) => {
         if (options.node !== undefined && !options.force) await assertKnownNode(store, node);
@@ -66,6 +71,12 @@ export function registerScheduleCommand(program: Command, ctx: CliContext): void
           `sha  ${r.sha}${r.signed ? '' : style.dim(ctx.io, '  (unsigned)')}`,
         ].join('\n'),
       );
+      await waitIfAsked(ctx, options, wait, {
+        node,
+        pod: result.uuid || manifest.id,
+        want: 'running',
+        healthChecked: manifest.statusCheck() !== undefined,
+      });
     }),
   );
 }

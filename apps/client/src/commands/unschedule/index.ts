@@ -15,6 +15,7 @@ import {
   withStoreFlags,
 } from '@p2/cli-kit';
 import { unschedulePod } from '@p2/rc';
+import { waitIfAsked, waitRequest, withWaitFlags } from '../../lib/wait-pod.js';
 
 /** What `p2 unschedule` prints (P2's field names). */
 interface UnscheduleResult {
@@ -28,22 +29,28 @@ interface UnscheduleResult {
 
 export function registerUnscheduleCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
-    program
-      .command('unschedule')
-      .description('Remove a pod from the intent of a node (P2: p2-rm); a UUID removes a uuid pod')
-      .argument('<pod>', 'pod id (legacy pod) or pod unique key (uuid pod)')
-      .option('--node <node>', 'node of a legacy pod (default: this host)')
-      .option(
-        '--deallocate',
-        'for a pod a replication controller placed: also lower its replica count by one (P2 semantics)',
-      )
-      .option(
-        '--force',
-        'remove a pod a replication controller placed without changing the controller (it may put it back)',
-      )
-      .option('--json', 'print JSON'),
+    withWaitFlags(
+      program
+        .command('unschedule')
+        .description(
+          'Remove a pod from the intent of a node (P2: p2-rm); a UUID removes a uuid pod',
+        )
+        .argument('<pod>', 'pod id (legacy pod) or pod unique key (uuid pod)')
+        .option('--node <node>', 'node of a legacy pod (default: this host)')
+        .option(
+          '--deallocate',
+          'for a pod a replication controller placed: also lower its replica count by one (P2 semantics)',
+        )
+        .option(
+          '--force',
+          'remove a pod a replication controller placed without changing the controller (it may put it back)',
+        )
+        .option('--json', 'print JSON'),
+      'wait until the pod is gone from the node (its reality too)',
+    ),
   ).action(
     run(ctx, async (pod, options) => {
+      const wait = waitRequest(options);
       const done = await withStore(ctx, options, (store) =>
         unschedulePod(store, {
           pod,
@@ -91,6 +98,11 @@ export function registerUnscheduleCommand(program: Command, ctx: CliContext): vo
             : []),
         ].join('\n'),
       );
+      await waitIfAsked(ctx, options, wait, {
+        node: result.node,
+        pod: result.pod_unique_key || result.pod_id,
+        want: 'gone',
+      });
     }),
   );
 }
