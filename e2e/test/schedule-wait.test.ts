@@ -32,7 +32,10 @@ describe('p2 schedule --wait with a real preparer', () => {
     const port = await freePort();
     const file = join(h.work, `${pod}.yaml`);
     await writeFile(file, h.manifest(pod, h.v1, port, 'waited').raw);
-    const r = await p2(['schedule', file, '--node', h.node, '--wait', '--timeout', '2m'], 150_000);
+    const r = await p2(
+      ['schedule', file, '--node', h.node, '--force', '--wait', '--timeout', '2m'],
+      150_000,
+    );
     expect(r.code, r.err).toBe(0);
     expect(r.err).toContain(`${pod} on ${h.node}: converged, preparer running, health passing`);
     expect(await h.answer(port)).toContain('waited');
@@ -51,7 +54,10 @@ describe('p2 schedule --wait with a real preparer', () => {
     const file = join(h.work, `${pod}.yaml`);
     const missing = `http://127.0.0.1:${await freePort()}/hello_missing.tar.gz`;
     await writeFile(file, h.manifest(pod, missing, port, 'never').raw);
-    const r = await p2(['schedule', file, '--node', h.node, '--wait', '--timeout', '2m'], 150_000);
+    const r = await p2(
+      ['schedule', file, '--node', h.node, '--force', '--wait', '--timeout', '2m'],
+      150_000,
+    );
     expect(r.code, r.err).toBe(1);
     expect(r.err).toContain(`error: ${pod} on ${h.node}: failed`);
     await p2(['unschedule', pod, '--node', h.node]);

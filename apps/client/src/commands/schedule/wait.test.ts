@@ -49,7 +49,16 @@ const status = (
 describe('p2 schedule --wait', () => {
   it('returns 0 once reality matches and the preparer says running; prints one line per change when piped', async () => {
     const manifest = parseManifest(WEB);
-    const waiting = h.p2(['schedule', 'web.yaml', '--node', 'w1', '--wait', '--timeout', '60s']);
+    const waiting = h.p2([
+      'schedule',
+      'web.yaml',
+      '--node',
+      'w1',
+      '--force',
+      '--wait',
+      '--timeout',
+      '60s',
+    ]);
     await intended('w1', 'p2t-wait');
     await new PreparerStatusStore(h.store).publish('w1', status('p2t-wait', 'running', 'old'));
     await new PodTree(h.store, 'reality').setPod('w1', manifest);
@@ -65,7 +74,15 @@ describe('p2 schedule --wait', () => {
 
   it('waits for health when the pod has a status port', async () => {
     const manifest = parseManifest(CHECKED);
-    const waiting = h.p2(['schedule', 'checked.yaml', '--node', 'w1', '--wait', '--json']);
+    const waiting = h.p2([
+      'schedule',
+      'checked.yaml',
+      '--node',
+      'w1',
+      '--force',
+      '--wait',
+      '--json',
+    ]);
     await intended('w1', 'p2t-waitchk');
     await new PodTree(h.store, 'reality').setPod('w1', manifest);
     await new PreparerStatusStore(h.store).publish(
@@ -90,7 +107,7 @@ describe('p2 schedule --wait', () => {
   });
 
   it('exits 1 naming the preparer reason when it refuses the pod', async () => {
-    const waiting = h.p2(['schedule', 'web.yaml', '--node', 'w2', '--wait']);
+    const waiting = h.p2(['schedule', 'web.yaml', '--node', 'w2', '--force', '--wait']);
     await intended('w2', 'p2t-wait');
     const sha = parseManifest(WEB).sha();
     await new PreparerStatusStore(h.store).publish(
@@ -103,7 +120,7 @@ describe('p2 schedule --wait', () => {
   });
 
   it('exits 6 (TIMEOUT) when the preparer never answers, and redraws one line on a TTY', async () => {
-    const r = await h.p2(['schedule', 'web.yaml', '--node', 'w3', '--timeout', '1s'], {
+    const r = await h.p2(['schedule', 'web.yaml', '--node', 'w3', '--force', '--timeout', '1s'], {
       isTTY: true,
     });
     expect(r.code).toBe(ExitCode.TIMEOUT);
@@ -112,7 +129,7 @@ describe('p2 schedule --wait', () => {
   });
 
   it('refuses a bad --timeout before writing anything', async () => {
-    const r = await h.p2(['schedule', 'web.yaml', '--node', 'w4', '--timeout', 'soon']);
+    const r = await h.p2(['schedule', 'web.yaml', '--node', 'w4', '--force', '--timeout', 'soon']);
     expect(r.code).toBe(ExitCode.USAGE);
     expect((await h.store.get('intent/w4/p2t-wait')).value).toBeUndefined();
   });
@@ -121,9 +138,9 @@ describe('p2 schedule --wait', () => {
 describe('p2 unschedule --wait', () => {
   it('returns 0 once intent and reality are both gone', async () => {
     const manifest = parseManifest(WEB);
-    await h.p2(['schedule', 'web.yaml', '--node', 'w5']);
+    await h.p2(['schedule', 'web.yaml', '--node', 'w5', '--force']);
     await new PodTree(h.store, 'reality').setPod('w5', manifest);
-    const waiting = h.p2(['unschedule', 'p2t-wait', '--node', 'w5', '--wait']);
+    const waiting = h.p2(['unschedule', 'p2t-wait', '--node', 'w5', '--force', '--wait']);
     for (let i = 0; i < 500 && (await h.store.get('intent/w5/p2t-wait')).value; i++)
       await new Promise((r) => setTimeout(r, 20));
     await new PodTree(h.store, 'reality').deletePod('w5', 'p2t-wait');
