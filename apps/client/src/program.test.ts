@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ExitCode } from '@p2/cli-kit';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, runCli } from './program.js';
@@ -88,6 +89,17 @@ describe('p2 program', () => {
       await runCli([...path, '--help'], { io });
       expect(io.out).toContain('--store <url>');
       expect(io.out).toContain('--json');
+    }
+  });
+
+  it('--version prints the client package version', async () => {
+    const { version } = JSON.parse(
+      readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const io = capture();
+      expect(await runCli([flag], { io })).toBe(ExitCode.OK);
+      expect(io.out).toBe(`${version}\n`);
     }
   });
 });

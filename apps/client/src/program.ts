@@ -3,6 +3,7 @@
  * the binary (`cli.ts`) only parses argv.
  */
 
+import { createRequire } from 'node:module';
 import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { type CliContext, runProgram } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
@@ -36,9 +37,16 @@ import { registerVerifyArtifactCommand } from './commands/verify-artifact/index.
 import { registerWatchCommand } from './commands/watch/index.js';
 import { registerWipeRealityCommand } from './commands/wipe-reality/index.js';
 
+/**
+ * The client package's version. `src/program.ts` and the bundled `dist/cli.js` both sit one
+ * directory below the package's `package.json`, which npm always ships.
+ */
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
 export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   const program = new Command('p2')
     .description('Deploy and inspect pods on hosts run by p2-preparer.')
+    .version(VERSION, '-V, --version', "print p2's version")
     .showHelpAfterError('(run with --help for usage)')
     // `p2 log-bridge … EXEC -x` leaves EXEC's options to EXEC.
     .enablePositionalOptions()
