@@ -174,7 +174,7 @@ describe('p2 describe / history / rollback / logs with a real preparer', () => {
     expect(asNobody.code).not.toBe(0);
     expect(asNobody.err).toContain('run p2 logs as root');
 
-    const follower = spawn(process.execPath, [CLI, 'logs', pod, ...localFlags(), '-f']);
+    const follower = spawn(process.execPath, [CLI, 'logs', pod, ...localFlags(), '--follow']);
     let streamed = '';
     follower.stdout.on('data', (d: Buffer) => (streamed += d.toString()));
     try {

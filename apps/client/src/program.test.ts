@@ -4,8 +4,22 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram, runCli } from './program.js';
 import { capture } from './test-support.js';
 
+const newProgram = () =>
+  buildProgram({ io: capture(), setExitCode: () => undefined, cwd: '/', env: {} });
+
+/** Every command of the program with its path (`p2 rc create`). */
+const allCommands = (() => {
+  const out: [string, ReturnType<typeof newProgram>][] = [];
+  const walk = (cmd: ReturnType<typeof newProgram>, path: string) => {
+    out.push([path, cmd]);
+    for (const sub of cmd.commands) walk(sub, `${path} ${sub.name()}`);
+  };
+  walk(newProgram(), 'p2');
+  return out;
+})();
+
 const leafCommands = (() => {
-  const program = buildProgram({ io: capture(), setExitCode: () => undefined, cwd: '/', env: {} });
+  const program = newProgram();
   const out: string[][] = [];
   const walk = (cmd: typeof program, path: string[]) => {
     for (const sub of cmd.commands) {
@@ -101,5 +115,35 @@ describe('p2 program', () => {
       expect(await runCli([flag], { io })).toBe(ExitCode.OK);
       expect(io.out).toBe(`${version}\n`);
     }
+  });
+
+  it('gives each short flag one long meaning across the whole CLI', () => {
+    const meanings = new Map<string, Set<string>>();
+    for (const [path, cmd] of allCommands)
+      for (const option of cmd.options) {
+        if (option.short === undefined) continue;
+        const seen = meanings.get(option.short) ?? new Set<string>();
+        seen.add(`${option.long} (${path})`);
+        meanings.set(option.short, seen);
+      }
+    const clashes = [...meanings]
+      .filter(([, uses]) => new Set([...uses].map((use) => use.split(' ')[0])).size > 1)
+      .map(([short, uses]) => `${short}: ${[...uses].join(', ')}`);
+    expect(clashes).toEqual([]);
+    expect(meanings.get('-m')).toContain('--manifest (p2 rc create)');
+  });
+
+  it('says "required" in help for every required option', () => {
+    const missing: string[] = [];
+    let required = 0;
+    for (const [path, cmd] of allCommands)
+      for (const option of cmd.options.filter((o) => o.mandatory)) {
+        required++;
+        // What `--help` prints beside the option (wrapped, so not searched in the help text).
+        const text = cmd.createHelp().optionDescription(option);
+        if (!text.includes('(required)')) missing.push(`${path} ${option.flags}`);
+      }
+    expect(required).toBeGreaterThan(10);
+    expect(missing).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@
  */
 
 import { createRequire } from 'node:module';
-import { Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { Command, type CommandUnknownOpts, Help } from '@commander-js/extra-typings';
 import { type CliContext, runProgram } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerCgroupInfoCommand } from './commands/cgroup-info/index.js';
@@ -50,6 +50,13 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
     .showHelpAfterError('(run with --help for usage)')
     // `p2 log-bridge … EXEC -x` leaves EXEC's options to EXEC.
     .enablePositionalOptions()
+    // Inherited by every command made with `.command()`: a required option says so in `--help`.
+    .configureHelp({
+      optionDescription: (option) => {
+        const text = Help.prototype.optionDescription.call(new Help(), option);
+        return option.mandatory ? `${text} (required)` : text;
+      },
+    })
     .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) })
     .exitOverride();
   // Registration order is the order `p2 --help` lists the commands in.

@@ -42,11 +42,11 @@ describe('ids by unique prefix', () => {
       'start',
       '-o',
       unique(rc1, rc2),
-      '-n',
+      '--new',
       unique(rc2, rc1),
       '-d',
       '0',
-      '-m',
+      '--minimum',
       '0',
       '--json',
     ]);

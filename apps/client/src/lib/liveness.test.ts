@@ -60,7 +60,19 @@ describe('controller liveness', () => {
       const created = await h.p2(['rc', 'create', '-m', 'v1.yaml', '-n', 'role=c']);
       expect(created.err).toBe('');
       // A roll farm is a different farm: no roll lock is held.
-      const roll = await h.p2(['roll', 'start', '-o', a, '-n', b, '-d', '1', '-m', '0', '--json']);
+      const roll = await h.p2([
+        'roll',
+        'start',
+        '-o',
+        a,
+        '--new',
+        b,
+        '-d',
+        '1',
+        '--minimum',
+        '0',
+        '--json',
+      ]);
       expect(roll.err).toContain('warning: no roll farm is running');
       expect(JSON.parse(roll.out).controller.farmRunning).toBe(false);
       expect((await h.p2(['roll', 'status', b, '--json'])).err).toContain(

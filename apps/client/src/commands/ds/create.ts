@@ -24,7 +24,7 @@ export function registerDsCreate(ds: Command, ctx: CliContext): void {
       .requiredOption('-m, --manifest <file>', 'pod manifest')
       .option('-n, --node-selector <selector>', 'nodes to run on')
       .option('--everywhere', 'run on every node')
-      .requiredOption('--cluster-name <name>', 'cluster name (required)')
+      .requiredOption('--cluster-name <name>', 'cluster name')
       .option('--min-health <n>', 'healthy replicas to keep while replacing', '0')
       .option('--timeout <duration>', 'per-node replication timeout', '10m')
       .option('--disabled', 'create disabled')

@@ -108,14 +108,14 @@ describe('p2 ds', () => {
     await labels.setLabel('node', 'p2t-up-a', 'zone', 'x');
     await labels.setLabel('node', 'p2t-up-b', 'zone', 'y');
     const id = await create('zone=x');
-    const same = await h.p2(['ds', 'update', id, '-n', 'zone=x', '--min-health', '0']);
+    const same = await h.p2(['ds', 'update', id, '--selector', 'zone=x', '--min-health', '0']);
     expect(same.code).toBe(ExitCode.INVALID_INPUT);
     expect(same.err).toContain(`no changes were made to daemon set ${id}`);
     const r = await h.p2([
       'ds',
       'update',
       id,
-      '-n',
+      '--selector',
       'zone=y',
       '--min-health',
       '1',

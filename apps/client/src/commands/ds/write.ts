@@ -52,7 +52,7 @@ export function registerDsWrite(ds: Command, ctx: CliContext): void {
       )
       .argument('<id>', 'daemon set id')
       .option('-m, --manifest <file>', 'new pod manifest (same pod id)')
-      .option('-n, --selector <selector>', 'new node selector')
+      .option('--selector <selector>', 'new node selector')
       .option('--everywhere', 'run on every node')
       .option('--min-health <n>', 'healthy replicas to keep while replacing')
       .option('--cluster-name <name>', 'new cluster name')

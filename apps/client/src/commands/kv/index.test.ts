@@ -51,14 +51,14 @@ describe('p2 kv', () => {
       'debug/dir/',
       'debug/new',
     ]);
-    expect((await h.p2(['kv', 'ls', 'debug/', '-r'])).out).toContain('debug/dir/x\n');
+    expect((await h.p2(['kv', 'ls', 'debug/', '--recursive'])).out).toContain('debug/dir/x\n');
   });
 
   it('removes a key, a tree, and exits 4 for a missing key', async () => {
     expect((await h.p2(['kv', 'rm', 'debug/a'])).out).toBe('deleted debug/a\n');
     expect((await h.p2(['kv', 'get', 'debug/a'])).code).toBe(ExitCode.NOT_FOUND);
     expect((await h.p2(['kv', 'rm', 'debug/a'])).code).toBe(ExitCode.NOT_FOUND);
-    const r = await h.p2(['kv', 'rm', 'debug/', '-r', '--json']);
+    const r = await h.p2(['kv', 'rm', 'debug/', '--recursive', '--json']);
     expect(JSON.parse(r.out).deleted).toEqual(['debug/bin', 'debug/dir/x', 'debug/new']);
     expect((await h.store.keys('debug/')).value).toEqual([]);
   });

@@ -82,7 +82,7 @@ export function registerKvCommand(program: Command, ctx: CliContext): void {
       .command('ls')
       .description('List keys under a prefix (one level by default, like a directory)')
       .argument('[prefix]', 'key prefix', '')
-      .option('-r, --recursive', 'list every key under the prefix')
+      .option('--recursive', 'list every key under the prefix')
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (prefix, options) => {
@@ -98,7 +98,7 @@ export function registerKvCommand(program: Command, ctx: CliContext): void {
       .command('rm')
       .description('Delete a key (or, with --recursive, every key under a prefix)')
       .argument('<key>', 'key or prefix')
-      .option('-r, --recursive', 'delete every key under the prefix')
+      .option('--recursive', 'delete every key under the prefix')
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (key, options) => {

@@ -303,7 +303,7 @@ describe('p2 launch', () => {
 
     const r = await p2([
       ...['launch', 'version.yaml', ...common(), '--no-start', '--json'],
-      ...['-r', base, ...osFile],
+      ...['--artifact-registry-url', base, ...osFile],
     ]);
     expect(r.code, r.err).toBe(ExitCode.OK);
     const result = JSON.parse(r.out);

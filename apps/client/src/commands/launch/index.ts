@@ -67,7 +67,7 @@ export function registerLaunchCommand(program: Command, ctx: CliContext): void {
       '1000',
     )
     .option(
-      '-r, --artifact-registry-url <url>',
+      '--artifact-registry-url <url>',
       "artifact registry that resolves version: launchables (the manifest's artifact_registry wins)",
     )
     .option(

@@ -1,5 +1,5 @@
 /**
- * `p2 logs POD [--launchable L] [-f] [--since DUR]` — a pod's output on this host: the svlogd logs
+ * `p2 logs POD [--launchable L] [--follow] [--since DUR]` — a pod's output on this host: the svlogd logs
  * of its runit services (`<service root>/<service>/log/main/`), oldest first, stamped with svlogd's
  * UTC times; `-f` then follows them (as `tail -F`) until interrupted. Service logs are root's to
  * read: run it as root on the pod's host (`--node` says which host that must be).
@@ -37,7 +37,7 @@ export function registerLogsCommand(program: Command, ctx: CliContext): void {
     .argument('<pod>', 'pod id')
     .option('--uuid <uuid>', "a uuid pod's unique key")
     .option('--launchable <id>', 'only this launchable')
-    .option('-f, --follow', 'keep printing new lines until interrupted')
+    .option('--follow', 'keep printing new lines until interrupted')
     .option('--since <duration|time>', 'only lines from this long ago (90s, 2h) or since this time')
     .option('--node <node>', 'the node the pod is on; must be this host (logs are read locally)')
     .option('--pod-root <dir>', 'where pods live', '/data/pods')

@@ -109,12 +109,14 @@ describe('p2 plan', () => {
       const plan = (...extra: string[]) =>
         h.p2(['plan', 'versioned.yaml', '--node', 'n1', '--pod-root', '/nonexistent', ...extra]);
       const osFile = ['--os-version-file', join(h.dir, 'redhat-release')];
-      const found = await plan('-r', url, ...osFile);
+      const found = await plan('--artifact-registry-url', url, ...osFile);
       expect(found.code, found.err).toBe(ExitCode.OK);
       expect(found.out).toContain(
         `artifact registry:\n  app v7: https://blobs.local/app_v7.tar.gz (from ${url})`,
       );
-      const json = JSON.parse((await plan('-r', url, ...osFile, '--json')).out);
+      const json = JSON.parse(
+        (await plan('--artifact-registry-url', url, ...osFile, '--json')).out,
+      );
       expect(json.launchables[0].resolved).toEqual({
         registry: url,
         location: 'https://blobs.local/app_v7.tar.gz',

@@ -89,7 +89,7 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
         '/data/pods',
       )
       .option(
-        '-r, --artifact-registry-url <url>',
+        '--artifact-registry-url <url>',
         "artifact registry the host resolves version: launchables through (the manifest's artifact_registry wins)",
       )
       .option(

@@ -60,14 +60,14 @@ export function registerPodControlCommands(program: Command, ctx: CliContext): v
   program
     .command('shutdown')
     .description('Halt every pod installed on this host, or the selected ones (P2: p2-shutdown)')
-    .option('-p, --pod <pod>', 'only this pod id or uuid (repeatable)', collect, [])
+    .option('--pod <pod>', 'only this pod id or uuid (repeatable)', collect, [])
     .option(
       '-e, --exclude <pod>',
       'never this pod id or uuid; wins over --pod (repeatable)',
       collect,
       [],
     )
-    .option('-d, --dry-run', 'only print which pods would be halted')
+    .option('--dry-run', 'only print which pods would be halted')
     .option('--node-name <node>', 'node name for cgroups and env (default: this host)')
     .option('--pod-root <dir>', 'where pods live', '/data/pods')
     .option('--service-root <dir>', 'the runit service directory runsvdir watches', '/var/service')

@@ -33,11 +33,7 @@ export function registerRcCreate(rc: Command, ctx: CliContext): void {
       .option('--rc-label <k=v>', 'label on the controller (repeatable)', collect, [])
       .option('-a, --availability-zone <az>', 'injected into pod labels as availability_zone')
       .option('-c, --cluster-name <name>', 'injected into pod labels as cluster_name')
-      .option(
-        '-s, --allocation-strategy <s>',
-        'static_strategy or dynamic_strategy',
-        'static_strategy',
-      )
+      .option('--allocation-strategy <s>', 'static_strategy or dynamic_strategy', 'static_strategy')
       .option('--spread-key <label>', 'spread replicas across the values of this node label')
       .option('--disabled', 'create disabled')
       .option(

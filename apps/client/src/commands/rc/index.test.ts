@@ -147,9 +147,9 @@ describe('p2 rc', () => {
     const bad = await h.p2(['rc', 'update-strategy', rc1, '--strategy', 'spread']);
     expect(bad.code).toBe(ExitCode.INVALID_INPUT);
     expect(bad.err).toContain('unknown allocation strategy "spread"');
-    expect((await h.p2(['rc', 'update-strategy', 'p2t-nope', '-s', 'static_strategy'])).code).toBe(
-      ExitCode.NOT_FOUND,
-    );
+    expect(
+      (await h.p2(['rc', 'update-strategy', 'p2t-nope', '--strategy', 'static_strategy'])).code,
+    ).toBe(ExitCode.NOT_FOUND);
     expect((await h.p2(['rc', 'status', rc1])).out).toBe(
       (await h.p2(['rc', 'get-status', rc1])).out,
     );

@@ -120,7 +120,7 @@ export function registerRcWrite(rc: Command, ctx: CliContext): void {
         'Change the allocation strategy: static_strategy keeps pods on nodes that stop matching, dynamic_strategy moves them (one node transfer at a time)',
       )
       .argument('<id>', 'RC id')
-      .requiredOption('-s, --strategy <s>', 'static_strategy or dynamic_strategy')
+      .requiredOption('--strategy <s>', 'static_strategy or dynamic_strategy')
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, options) => {

@@ -59,7 +59,7 @@ describe('p2 replicate', () => {
       'bad.yaml',
       '--hosts',
       nodes.join(','),
-      '-m',
+      '--min-nodes',
       '2',
       '--timeout',
       '3s',

@@ -33,7 +33,7 @@ export function registerReplicateCommand(program: Command, ctx: CliContext): voi
       .argument('<manifest>', 'manifest file (plain or clearsigned) or http(s) URL')
       .option('--hosts <h1,h2>', 'nodes to deploy to, comma-separated')
       .option('--selector <sel>', 'nodes to deploy to, by node label selector')
-      .option('-m, --min-nodes <n>', 'healthy nodes to keep while it proceeds', '1')
+      .option('--min-nodes <n>', 'healthy nodes to keep while it proceeds', '1')
       .option('--timeout <duration>', 'fail when a node is not healthy this long after its update')
       .option('--threshold <state>', 'lowest health counted as healthy', 'passing')
       .option('--override-lock', 'take over the lock of another replication of this pod')

@@ -28,11 +28,11 @@ describe('p2 roll', () => {
       'start',
       '-o',
       rc1,
-      '-n',
+      '--new',
       rc2,
       '-d',
       '3',
-      '-m',
+      '--minimum',
       '2',
       '--strategy',
       'surge',
@@ -65,9 +65,9 @@ describe('p2 roll', () => {
   });
 
   it('refuses bad updates', async () => {
-    expect((await h.p2(['roll', 'start', '-o', rc1, '-n', rc2, '-d', '1', '-m', '2'])).code).toBe(
-      ExitCode.INVALID_INPUT,
-    );
+    expect(
+      (await h.p2(['roll', 'start', '-o', rc1, '--new', rc2, '-d', '1', '--minimum', '2'])).code,
+    ).toBe(ExitCode.INVALID_INPUT);
     expect(
       (
         await h.p2([
@@ -75,11 +75,11 @@ describe('p2 roll', () => {
           'start',
           '-o',
           rc1,
-          '-n',
+          '--new',
           rc2,
           '-d',
           '3',
-          '-m',
+          '--minimum',
           '2',
           '--strategy',
           'fast',
@@ -93,11 +93,11 @@ describe('p2 roll', () => {
           'start',
           '-o',
           rc1,
-          '-n',
+          '--new',
           rc2,
           '-d',
           '3',
-          '-m',
+          '--minimum',
           '2',
           '--deadline',
           'soon',

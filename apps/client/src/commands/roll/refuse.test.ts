@@ -40,18 +40,18 @@ afterAll(async () => {
 });
 
 const start = (...extra: string[]) =>
-  h.p2(['roll', 'start', '-o', oldRc, '-n', newRc, '-d', '1', ...extra]);
+  h.p2(['roll', 'start', '-o', oldRc, '--new', newRc, '-d', '1', ...extra]);
 
 describe('p2 roll start refusals', () => {
   it('refuses surge when a node of the selector already runs the pod id, naming it', async () => {
-    const r = await start('-m', '0', '--strategy', 'surge');
+    const r = await start('--minimum', '0', '--strategy', 'surge');
     expect(r.code).toBe(ExitCode.INVALID_INPUT);
     expect(r.err).toContain('--strategy surge would replace p2t-refuse in place on p2t-h1');
     expect((await h.store.get(`rolls/${newRc}`)).value).toBeUndefined();
   });
 
   it('refuses a minimum above the old RC desired or healthy count', async () => {
-    const above = await start('-m', '2');
+    const above = await start('--minimum', '2');
     expect(above.code).toBe(ExitCode.INVALID_INPUT);
     expect(above.err).toContain("minimum 2 is more than the old RC's 1 desired replicas");
     await new HealthStore(h.store).put({
@@ -60,17 +60,30 @@ describe('p2 roll start refusals', () => {
       status: 'critical',
       time: new Date(Date.now() + 2000),
     });
-    const unhealthy = await start('-m', '1');
+    const unhealthy = await start('--minimum', '1');
     expect(unhealthy.code).toBe(ExitCode.INVALID_INPUT);
     expect(unhealthy.err).toContain("minimum 1 is more than the old RC's 0 healthy replicas now");
-    const run = await h.p2(['roll', 'run', '-o', oldRc, '-n', newRc, '-d', '1', '-m', '1']);
+    const run = await h.p2([
+      'roll',
+      'run',
+      '-o',
+      oldRc,
+      '--new',
+      newRc,
+      '-d',
+      '1',
+      '--minimum',
+      '1',
+    ]);
     expect(run.code).toBe(ExitCode.INVALID_INPUT);
   });
 
   it('accepts what can keep its promise, and --force', async () => {
-    expect((await start('-m', '0')).code).toBe(ExitCode.OK);
+    expect((await start('--minimum', '0')).code).toBe(ExitCode.OK);
     await h.p2(['roll', 'cancel', newRc]);
-    expect((await start('-m', '0', '--strategy', 'surge', '--force')).code).toBe(ExitCode.OK);
+    expect((await start('--minimum', '0', '--strategy', 'surge', '--force')).code).toBe(
+      ExitCode.OK,
+    );
   });
 });
 

@@ -72,9 +72,9 @@ const runArgs = (oldRc: string, newRc: string, ...rest: string[]) => [
   'run',
   '-o',
   oldRc,
-  '-n',
+  '--new',
   newRc,
-  ...'-d 2 -m 1 --poll 50ms'.split(' '),
+  ...'-d 2 --minimum 1 --poll 50ms'.split(' '),
   ...rest,
 ];
 
@@ -97,7 +97,18 @@ describe('p2 roll run', () => {
   });
 
   it('refuses desired < minimum as a usage error, writing nothing', async () => {
-    const r = await h.p2(['roll', 'run', '-o', 'x', '-n', 'p2t-none', '-d', '1', '-m', '2']);
+    const r = await h.p2([
+      'roll',
+      'run',
+      '-o',
+      'x',
+      '--new',
+      'p2t-none',
+      '-d',
+      '1',
+      '--minimum',
+      '2',
+    ]);
     expect(r.code).toBe(ExitCode.USAGE);
     expect(r.err).toContain('--desired (1) must be at least --minimum (2)');
     expect((await h.store.get(rollKey('p2t-none'))).value).toBeUndefined();
@@ -158,7 +169,18 @@ describe('p2 roll run', () => {
     const { oldRc, newRc } = await rcPair('c');
     const rollFarm = new RollFarm({ store: h.store }, { ...farmOptions, rollPollMs: 50 }).start();
     try {
-      const start = await h.p2(['roll', 'start', '-o', oldRc, '-n', newRc, '-d', '2', '-m', '1']);
+      const start = await h.p2([
+        'roll',
+        'start',
+        '-o',
+        oldRc,
+        '--new',
+        newRc,
+        '-d',
+        '2',
+        '--minimum',
+        '1',
+      ]);
       expect(start.code, start.err).toBe(ExitCode.OK);
       await eventually(async () => (await h.store.get(lockKeys.roll(newRc))).value !== undefined);
       const r = await h.p2(runArgs(oldRc, newRc, '--json'));

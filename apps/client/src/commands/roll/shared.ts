@@ -30,9 +30,9 @@ export function withRollFlags<
   // Declared, not inferred (as cli-kit's withStoreFlags): a long generic chain costs tsc time.
   (command as unknown as Command)
     .requiredOption('-o, --old <rc>', 'RC being replaced')
-    .requiredOption('-n, --new <rc>', 'RC replacing it (also the update id)')
+    .requiredOption('--new <rc>', 'RC replacing it (also the update id)')
     .requiredOption('-d, --desired <n>', 'replicas the new RC ends with')
-    .requiredOption('-m, --minimum <n>', 'healthy replicas to keep throughout')
+    .requiredOption('--minimum <n>', 'healthy replicas to keep throughout')
     .option(
       '--strategy <s>',
       'unavailable (old before new, as P2) or surge (new before old)',

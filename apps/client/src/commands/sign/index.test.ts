@@ -44,7 +44,15 @@ describe('p2 sign / verify', () => {
   });
 
   it('writes to a file with -o and keeps the pod SHA', async () => {
-    const r = await h.p2(['sign', 'm.yaml', '--key', 'secring.gpg', '-o', 'out.yaml', '--json']);
+    const r = await h.p2([
+      'sign',
+      'm.yaml',
+      '--key',
+      'secring.gpg',
+      '--output',
+      'out.yaml',
+      '--json',
+    ]);
     expect(r.code).toBe(ExitCode.OK);
     const res = JSON.parse(r.out);
     expect(res).toMatchObject({
@@ -91,7 +99,7 @@ describe('p2 sign / verify', () => {
       '3',
       '--expires',
       '72h',
-      '-o',
+      '--output',
       'stamped.yaml',
       '--json',
     ]);

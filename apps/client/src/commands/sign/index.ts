@@ -61,7 +61,7 @@ export function registerSignCommand(program: Command, ctx: CliContext): void {
     .argument('<manifest>', 'manifest file')
     .requiredOption('--key <file>', 'secret key file (armored, or a binary secring.gpg)')
     .option('--passphrase-file <file>', 'file holding the secret key passphrase')
-    .option('-o, --output <file>', 'write the signed manifest here (default: stdout)')
+    .option('--output <file>', 'write the signed manifest here (default: stdout)')
     .option('--cosign', 'add a signature to an already signed manifest (M-of-N pods)')
     .option(
       '--serial <n>',
