@@ -14,18 +14,18 @@ import {
 import {
   createStore,
   DEFAULT_TOKEN_FILE,
-  defaultStoreUrl,
   explainDenied,
   findStoreToken,
   type Store,
   type StoreOptions,
+  storeUrlFromEnv,
   TOKEN_FILE_ENV,
 } from '@p2/kv';
 import { collect } from './args.js';
 import { CliExit, ExitCode } from './exit-code.js';
 import type { CliContext } from './run.js';
 
-/** The store without `--store`/`P2_STORE`: the local embedded store (HTTPS when bootstrapped). */
+/** The store without `--store`/`P2_STORE`/`CONSUL_HTTP_ADDR`: the local embedded store (HTTPS when bootstrapped). */
 const DEFAULT_STORE = 'consul://127.0.0.1:8500 (consul+https with /etc/p2/tls/kv.pem when present)';
 
 /** The options {@link withStoreFlags} adds, as commander parses them. */
@@ -60,7 +60,10 @@ export function withStoreFlags<
 >(command: Command<Args, Opts, Globals>): Command<Args, Opts & StoreFlagOptions, Globals> {
   // Declared, not inferred: inferring seven chained options on a generic command costs tsc minutes.
   (command as unknown as CommandUnknownOpts)
-    .option('--store <url>', `store URL (env P2_STORE; default ${DEFAULT_STORE})`)
+    .option(
+      '--store <url>',
+      `store URL, or Consul's http(s)://host:port (env P2_STORE, else CONSUL_HTTP_ADDR; default ${DEFAULT_STORE})`,
+    )
     .option(
       '--token <token>',
       `ACL token (env CONSUL_HTTP_TOKEN; else read from ${TOKEN_FILE_ENV} or ${DEFAULT_TOKEN_FILE})`,
@@ -148,7 +151,7 @@ export interface StoreConnection {
 
 /**
  * Opens the store, runs `fn`, and always closes it. The store is `--store`, else `P2_STORE`, else
- * the local kv-server. The ACL token is `--token`, else `--token-file`, else `CONSUL_HTTP_TOKEN`,
+ * `CONSUL_HTTP_ADDR` (as Consul's CLI reads it; `@p2/kv`'s `storeUrlFromEnv`), else the local kv-server. The ACL token is `--token`, else `--token-file`, else `CONSUL_HTTP_TOKEN`,
  * else `CONSUL_HTTP_TOKEN_FILE`, else the token file `p2-bootstrap` wrote (`P2_TOKEN_FILE`, else
  * `/etc/p2/consul.token`; readable by root only), every file read as `@p2/kv`'s `findStoreToken`
  * trusts it. `--ca-file`, `--cert-file`, `--key-file` (else `CONSUL_CACERT`,
@@ -173,7 +176,7 @@ export async function withStore<T>(
       flags.tokenFile === undefined ? connection.tokenFile : resolve(ctx.cwd, flags.tokenFile),
     env: ctx.env,
   });
-  const url = flags.store ?? ctx.env.P2_STORE ?? defaultStoreUrl();
+  const url = flags.store ?? storeUrlFromEnv(ctx.env);
   const store = createStore(url, {
     ...connection.options,
     ...storeFlagOptions(flags, ctx.env, ctx.cwd),

@@ -25,10 +25,10 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 describe('createStore', () => {
-  it('selects the Consul backend from consul://, consul+https:// and bare host:port', async () => {
+  it('selects the Consul backend from consul://, consul+https://, http(s):// and bare host:port', async () => {
     const { address, cleanup } = await startTestServer();
     cleanups.push(cleanup);
-    for (const location of [`consul://${address}`, address]) {
+    for (const location of [`consul://${address}`, address, `http://${address}`]) {
       const store = createStore(location);
       expect(store).toBeInstanceOf(ConsulStore);
       expect(store.description).toBe(`consul://${address}`);
@@ -36,6 +36,7 @@ describe('createStore', () => {
       expect(new TextDecoder().decode((await store.get('k')).value?.value)).toBe(location);
       await store.close();
     }
+    expect(createStore('https://127.0.0.1:8501').description).toBe('consul+https://127.0.0.1:8501');
     expect(createStore('consul+https://127.0.0.1:8501').description).toBe(
       'consul+https://127.0.0.1:8501',
     );

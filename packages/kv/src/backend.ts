@@ -33,7 +33,7 @@ const backends = new Map<string, BackendFactory>();
 
 /**
  * Registers a backend for a URL scheme (without the colon). Built in: `consul`, `consul+http`,
- * `consul+https`, `etcd` and `etcd+https` (several endpoints: `etcd://u:pw@h1:2379,h2:2379/prefix?ca=…`).
+ * `consul+https`, `http` and `https` (Consul, as Consul's CLI spells its address), `etcd` and `etcd+https` (several endpoints: `etcd://u:pw@h1:2379,h2:2379/prefix?ca=…`).
  */
 export function registerBackend(scheme: string, factory: BackendFactory): void {
   backends.set(scheme, factory);
@@ -58,6 +58,9 @@ function consulFactory(https: boolean): BackendFactory {
 registerBackend('consul', consulFactory(false));
 registerBackend('consul+http', consulFactory(false));
 registerBackend('consul+https', consulFactory(true));
+// Consul's own address spelling (`CONSUL_HTTP_ADDR=https://host:8501`): a Consul agent.
+registerBackend('http', consulFactory(false));
+registerBackend('https', consulFactory(true));
 
 function etcdFactory(https: boolean): BackendFactory {
   return (url, options, hosts) => {
@@ -77,7 +80,7 @@ registerBackend('etcd+https', etcdFactory(true));
 
 /**
  * Opens a store from a URL-like string: `consul://127.0.0.1:8500`, `consul+https://host:8501?ca=/etc/ca.pem`,
- * or a bare `host:port` (Consul over HTTP, as P2's `--consul` flag).
+ * `http://host:8500` / `https://host:8501` (Consul, as `CONSUL_HTTP_ADDR` spells it), or a bare `host:port` (Consul over HTTP, as P2's `--consul` flag).
  *
  * @throws KvError `P2_KV_UNSUPPORTED_BACKEND` for schemes without a backend,
  *   `P2_KV_BAD_OPTIONS` for unparseable strings.

@@ -42,6 +42,7 @@ export {
   type StoreToken,
   type StoreTokenLookup,
   type StoreTokenSource,
+  storeUrlFromEnv,
   TOKEN_FILE_ENV,
   TOKEN_HINT,
   type TokenFileChecks,

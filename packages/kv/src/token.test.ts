@@ -10,6 +10,7 @@ import {
   defaultStoreUrl,
   explainDenied,
   findStoreToken,
+  storeUrlFromEnv,
   tokenSha256,
 } from './token.js';
 
@@ -98,5 +99,26 @@ describe('defaultStoreUrl', () => {
     const here = new URL(import.meta.url).pathname; // any file that exists
     expect(defaultStoreUrl(here)).toBe(`consul+https://127.0.0.1:8500?ca=${here}`);
     expect(defaultStoreUrl('/nonexistent/p2t/kv.pem')).toBe('consul://127.0.0.1:8500');
+  });
+});
+
+describe('storeUrlFromEnv', () => {
+  const noCa = '/nonexistent/p2t-kv.pem';
+  it('takes P2_STORE, else CONSUL_HTTP_ADDR as Consul reads it, else the local store', () => {
+    const addr = '10.0.0.5:8500';
+    expect(storeUrlFromEnv({ P2_STORE: 'etcd://h:2379', CONSUL_HTTP_ADDR: addr }, noCa)).toBe(
+      'etcd://h:2379',
+    );
+    expect(storeUrlFromEnv({ CONSUL_HTTP_ADDR: addr }, noCa)).toBe(`consul://${addr}`);
+    expect(storeUrlFromEnv({ CONSUL_HTTP_ADDR: addr, CONSUL_HTTP_SSL: 'true' }, noCa)).toBe(
+      `consul+https://${addr}`,
+    );
+    expect(storeUrlFromEnv({ CONSUL_HTTP_ADDR: addr, CONSUL_HTTP_SSL: 'false' }, noCa)).toBe(
+      `consul://${addr}`,
+    );
+    expect(storeUrlFromEnv({ CONSUL_HTTP_ADDR: `https://${addr}` }, noCa)).toBe(`https://${addr}`);
+    expect(storeUrlFromEnv({ P2_STORE: '', CONSUL_HTTP_ADDR: ' ' }, noCa)).toBe(
+      'consul://127.0.0.1:8500',
+    );
   });
 });

@@ -30,6 +30,22 @@ export function defaultStoreUrl(caFile = DEFAULT_STORE_CA_FILE): string {
     : 'consul://127.0.0.1:8500';
 }
 
+/**
+ * The store a command without a store flag uses: `P2_STORE`, else Consul's `CONSUL_HTTP_ADDR` as
+ * Consul's CLI reads it (`host:port`, HTTPS when `CONSUL_HTTP_SSL` is true, or
+ * `http(s)://host:port`), else {@link defaultStoreUrl}. Empty variables count as unset.
+ *
+ * @example storeUrlFromEnv({ CONSUL_HTTP_ADDR: '10.0.0.5:8500' }) // 'consul://10.0.0.5:8500'
+ */
+export function storeUrlFromEnv(env: NodeJS.ProcessEnv, caFile = DEFAULT_STORE_CA_FILE): string {
+  if (env.P2_STORE) return env.P2_STORE;
+  const address = env.CONSUL_HTTP_ADDR?.trim();
+  if (!address) return defaultStoreUrl(caFile);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(address)) return address;
+  const ssl = /^(1|t|true)$/i.test(env.CONSUL_HTTP_SSL?.trim() ?? '');
+  return `${ssl ? 'consul+https' : 'consul'}://${address}`;
+}
+
 /** The environment variable that overrides {@link DEFAULT_TOKEN_FILE} for `p2` and `p2-controllers`. */
 export const TOKEN_FILE_ENV = 'P2_TOKEN_FILE';
 
