@@ -146,4 +146,13 @@ describe('p2 program', () => {
     expect(required).toBeGreaterThan(10);
     expect(missing).toEqual([]);
   });
+
+  it('reports a usage error as JSON under --json, with the usage exit code', async () => {
+    const io = capture();
+    expect(await runCli(['rc', 'create', '-n', 'role=web', '--json'], { io })).toBe(ExitCode.USAGE);
+    expect(io.err).toContain("required option '-m, --manifest <file>' not specified");
+    const { error } = JSON.parse(io.out) as { error: { code: string; message: string } };
+    expect(error.code).toBe('P2_CLI_USAGE');
+    expect(error.message).toBe("required option '-m, --manifest <file>' not specified");
+  });
 });

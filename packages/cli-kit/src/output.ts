@@ -138,6 +138,25 @@ const CLI_ERROR_CODES: Record<number, string> = {
 };
 
 /**
+ * The `--json` form of a {@link CliExit} (its message's `error: ` dropped, `hint: ` lines as `hint`),
+ * with the `P2_CLI_*` code of its exit code: what {@link reportError} prints on stdout.
+ *
+ * @example cliExitJson(new CliExit(ExitCode.USAGE, "error: missing required argument 'id'"))
+ */
+export function cliExitJson(error: CliExit): string {
+  const [first = '', ...rest] = error.message.split('\n');
+  const hint = rest.find((line) => line.startsWith('hint: '))?.slice('hint: '.length);
+  const detail = rest.filter((line) => line !== '' && !line.startsWith('hint: ')).join('\n');
+  const body = {
+    name: 'CliExit',
+    code: CLI_ERROR_CODES[error.exitCode] ?? 'P2_CLI_FAILED',
+    message: `${first.replace(/^error: /, '')}${detail ? `\n${detail}` : ''}`,
+    ...(hint ? { hint } : {}),
+  };
+  return `${JSON.stringify({ error: body }, null, 2)}\n`;
+}
+
+/**
  * `p2`'s one error path: prints any error for people on stderr — or, with `--json`, as JSON on
  * stdout (a {@link CliExit} on both, with a `P2_CLI_*` code) — and returns the exit code to use.
  *
@@ -151,19 +170,8 @@ export function reportError(
 ): ExitCode {
   if (error instanceof CliExit) {
     if (error.message) io.stderr(`${error.message}\n`);
-    if (options.json) {
-      // Scripts reading --json get the failure on stdout too, in the same shape as P2Errors.
-      const [first = '', ...rest] = error.message.split('\n');
-      const hint = rest.find((line) => line.startsWith('hint: '))?.slice('hint: '.length);
-      const detail = rest.filter((line) => !line.startsWith('hint: ')).join('\n');
-      const body = {
-        name: 'CliExit',
-        code: CLI_ERROR_CODES[error.exitCode] ?? 'P2_CLI_FAILED',
-        message: `${first.replace(/^error: /, '')}${detail ? `\n${detail}` : ''}`,
-        ...(hint ? { hint } : {}),
-      };
-      io.stdout(`${JSON.stringify({ error: body }, null, 2)}\n`);
-    }
+    // Scripts reading --json get the failure on stdout too, in the same shape as P2Errors.
+    if (options.json) io.stdout(cliExitJson(error));
     return error.exitCode;
   }
   if (options.json) io.stdout(errorJson(error));

@@ -46,4 +46,19 @@ describe('runProgram', () => {
     expect(await runProgram(build, ['nosuch'], { io })).toBe(ExitCode.USAGE);
     expect(io.err).toContain("unknown command 'nosuch'");
   });
+
+  it('with --json, also prints what commander refused as a P2_CLI_USAGE error on stdout', async () => {
+    const io = capture();
+    expect(await runProgram(build, ['fail', '--json', '--nope'], { io })).toBe(ExitCode.USAGE);
+    expect(io.err).toContain("unknown option '--nope'");
+    expect(JSON.parse(io.out)).toEqual({
+      error: { name: 'CliExit', code: 'P2_CLI_USAGE', message: "unknown option '--nope'" },
+    });
+    const plain = capture();
+    expect(await runProgram(build, ['fail', '--nope'], { io: plain })).toBe(ExitCode.USAGE);
+    expect(plain.out).toBe('');
+    const afterDashes = capture();
+    await runProgram(build, ['fail', '--nope', '--', '--json'], { io: afterDashes });
+    expect(afterDashes.out).toBe('');
+  });
 });

@@ -1,7 +1,7 @@
 /** Running a command body with one error path. */
 import { type Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { ExitCode, exitCodeFor } from './exit-code.js';
-import { type Io, type OutputOptions, processIo, reportError } from './output.js';
+import { CliExit, ExitCode, exitCodeFor } from './exit-code.js';
+import { cliExitJson, type Io, type OutputOptions, processIo, reportError } from './output.js';
 
 /** What a command runs in: where it writes, its working directory and environment. */
 export interface CliContext {
@@ -63,7 +63,8 @@ export function runHook(
 /**
  * Runs a commander program with `argv` (without node and script) and returns the exit code: the one
  * its command set through {@link CliContext.setExitCode}, else 0 for `--help`/`--version` and
- * {@link ExitCode.USAGE} for an argument commander refused. `build` makes the program for the
+ * {@link ExitCode.USAGE} for an argument commander refused (told on stderr, and with `--json` also
+ * as `{"error":{"code":"P2_CLI_USAGE",…}}` on stdout, as {@link reportError} does). `build` makes the program for the
  * context (with `exitOverride()`, so commander never exits the process itself); `overrides` replace
  * the process's io, cwd and env (tests).
  *
@@ -88,7 +89,15 @@ export async function runProgram(
     await build(ctx).parseAsync(argv, { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError && error.code === HOOK_FAILED) return error.exitCode;
-    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return ExitCode.OK;
+      // Commander has told people on stderr; with --json, scripts get it on stdout as well, as
+      // every other failure under --json (reportError).
+      const ownArgs = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+      if (ownArgs.includes('--json'))
+        ctx.io.stdout(cliExitJson(new CliExit(ExitCode.USAGE, error.message)));
+      return ExitCode.USAGE;
+    }
     throw error;
   }
   return exitCode;
