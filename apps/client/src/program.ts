@@ -8,6 +8,7 @@ import { Command, type CommandUnknownOpts, Help } from '@commander-js/extra-typi
 import { type CliContext, runProgram } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerCgroupInfoCommand } from './commands/cgroup-info/index.js';
+import { registerCompletionCommand } from './commands/completion/index.js';
 import { registerDescribeCommand } from './commands/describe/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
 import { registerExecCommand } from './commands/exec/index.js';
@@ -90,6 +91,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerReplicateCommand(program, ctx);
   registerDsCommand(program, ctx);
   registerPcCommand(program, ctx);
+  registerCompletionCommand(program, ctx);
   return program;
 }
 

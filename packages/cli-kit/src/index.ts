@@ -12,6 +12,11 @@ export {
   wholeNumber,
 } from './args.js';
 export {
+  COMPLETION_SHELLS,
+  type CompletionShell,
+  completionScript,
+} from './completion.js';
+export {
   CliExit,
   ExitCode,
   type ExitCodeTable,
