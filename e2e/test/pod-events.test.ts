@@ -134,7 +134,7 @@ describe('p2 describe / history / rollback / logs with a real preparer', () => {
     expect(after.revisions[2]).toMatchObject({ rev: 3, sha: v1.sha() });
   });
 
-  it("p2 logs prints the app's output, filters by --launchable and --since, and -f streams a new line", async () => {
+  it("p2 logs prints the app's output, filters by --launchable and --since, and --follow streams a new line", async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
         const child = spawn(process.execPath, [CLI, 'logs', pod, ...localFlags(), ...args]);

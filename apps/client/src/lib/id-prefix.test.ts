@@ -36,7 +36,7 @@ describe('ids by unique prefix', () => {
     expect(JSON.parse(r.out).id).toBe(rc1);
   });
 
-  it('p2 roll start takes prefixes for -o and -n, and roll status/cancel for the update id', async () => {
+  it('p2 roll start takes prefixes for -o and --new, and roll status/cancel for the update id', async () => {
     const start = await h.p2([
       'roll',
       'start',
