@@ -268,7 +268,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
       ds.id,
       '-m',
       v2,
-      '-n',
+      '--selector',
       'role=web',
     ]);
     expect(updated.changed.sort()).toEqual(['manifest', 'nodeSelector']);
