@@ -160,7 +160,9 @@ export async function removeStaleCgroups(
     const cgroup = openCgroup(hierarchy, location, { logger: ctx.logger });
     try {
       if (!(await cgroup.exists())) continue;
-      if ((await cgroup.processes()).length > 0) {
+      // A service that was just stopped can take a moment to leave its cgroup (its last processes
+      // are still being reaped): look again for up to a second before leaving the cgroup be.
+      if ((await stillUsed(cgroup)).length > 0) {
         ctx.logger.info(
           { pod: layout.podId, launchable: launchableId, cgroup: cgroup.path },
           'processes still run in a cgroup of an earlier naming; it stays until they are gone',
@@ -177,6 +179,15 @@ export async function removeStaleCgroups(
       );
     }
   }
+}
+
+async function stillUsed(cgroup: { processes(): Promise<number[]> }): Promise<number[]> {
+  let procs = await cgroup.processes();
+  for (let i = 0; i < 20 && procs.length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    procs = await cgroup.processes();
+  }
+  return procs;
 }
 
 /** The nested pod cgroup below `parent`, once none of its launchables' cgroups is left in it. */
