@@ -162,7 +162,7 @@ describe("P2's acceptance scenario", () => {
       ['schedule', await signedHello(uuidPort), '--node', node, '--uuid', '--json'],
       env,
     );
-    const uuid = JSON.parse(stdout).pod_unique_key as string;
+    const uuid = JSON.parse(stdout).podUniqueKey as string;
     expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
     const uuidService = join(work, 'service', `${hello}-${uuid}__app__bin__launch`);
     await waitFor(

@@ -191,7 +191,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
       [
         'roll',
         'start',
-        '-o',
+        '--old',
         rcIds.v1 ?? '',
         '--new',
         rc.id,
@@ -312,8 +312,8 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
     const labels = ['availability_zone=a', 'cluster_name=blue', `pod_id=${pods.rep}`];
     await p2Json(['label', 'set', 'pod', member(n0), ...labels]);
     const identity = ['--pod', pods.rep, '--az', 'a', '--cluster-name', 'blue'];
-    const pc = await p2Json<{ id: string; pod_selector: string }>(['pc', 'create', ...identity]);
-    expect(pc.pod_selector).toBe(`availability_zone=a,cluster_name=blue,pod_id=${pods.rep}`);
+    const pc = await p2Json<{ id: string; podSelector: string }>(['pc', 'create', ...identity]);
+    expect(pc.podSelector).toBe(`availability_zone=a,cluster_name=blue,pod_id=${pods.rep}`);
     expect((await p2Json<{ id: string }>(['pc', 'get', pc.id])).id).toBe(pc.id);
     const byName = await p2Json<{ id: string }>(['pc', 'get', ...identity]);
     expect(byName.id).toBe(pc.id);

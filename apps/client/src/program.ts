@@ -5,7 +5,7 @@
 
 import { createRequire } from 'node:module';
 import { Command, type CommandUnknownOpts, Help } from '@commander-js/extra-typings';
-import { type CliContext, runProgram } from '@p2/cli-kit';
+import { type CliContext, runProgram, withOutputFormats } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerCgroupInfoCommand } from './commands/cgroup-info/index.js';
 import { registerCompletionCommand } from './commands/completion/index.js';
@@ -92,6 +92,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerDsCommand(program, ctx);
   registerPcCommand(program, ctx);
   registerCompletionCommand(program, ctx);
+  withOutputFormats(program, ctx);
   return program;
 }
 

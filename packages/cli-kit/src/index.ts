@@ -25,17 +25,24 @@ export {
   STORE_ACCESS_EXIT_CODES,
 } from './exit-code.js';
 export { fetchManifest, loadManifest, readInputFile } from './files.js';
+export { withOutputFormats } from './formats.js';
 export {
   confirm,
   emit,
+  emitRecord,
   errorJson,
   type FormatErrorOptions,
   formatError,
+  formatRecord,
   type Io,
+  machineView,
+  OUTPUT_FORMATS,
+  type OutputFormat,
   type OutputOptions,
   processIo,
   reportError,
   style,
+  type View,
 } from './output.js';
 export { type DownloadProgress, liveLine, progressBar, progressLine } from './progress.js';
 export { type CliContext, run, runHook, runProgram } from './run.js';

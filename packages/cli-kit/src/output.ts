@@ -6,11 +6,25 @@ import { createInterface } from 'node:readline/promises';
 import { isatty } from 'node:tty';
 import { P2Error } from '@p2/errors';
 import { createColors } from 'picocolors';
+import { stringify as yamlStringify } from 'yaml';
 import { CliExit, ExitCode } from './exit-code.js';
 
-/** The options every command with `--json` has. */
+/** What `-o, --output` may ask for: the same data as JSON or YAML, or the table with more columns. */
+export const OUTPUT_FORMATS = ['json', 'yaml', 'wide'] as const;
+
+/** One of {@link OUTPUT_FORMATS}. */
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** The options every command with `--json` has (`-o` is added by {@link withOutputFormats}). */
 export interface OutputOptions {
   json?: boolean;
+  output?: OutputFormat;
+}
+
+/** How the human view of {@link emit} is asked for. */
+export interface View {
+  /** `-o wide`: the table with its extra columns. */
+  wide: boolean;
 }
 
 /** Where a command writes; tests pass their own to capture it. */
@@ -66,17 +80,93 @@ export async function confirm(io: Io, question: string, options: { yes?: boolean
 }
 
 /**
- * Prints `data` as JSON when asked, else the human rendering of the same data (a newline is added
- * when it lacks one; an empty rendering prints nothing).
+ * The data as scripts get it: every property that is `undefined` becomes `null`, and the objects of
+ * a table — an array that is the data, or a property of the data — all get every property any of
+ * them has (`null` where a row has none), so a field is never missing from one row and present in
+ * another. Deeper arrays are left as they are: they may be a pod's own config.
+ */
+export function machineView(data: unknown, depth = 0): unknown {
+  if (Array.isArray(data)) {
+    const rows = data.map((row) => machineView(row, depth + 1));
+    const plain = rows.filter(isPlainObject);
+    if (depth > 1 || plain.length < 2 || plain.length !== rows.length) return rows;
+    const keys = [...new Set(plain.flatMap((row) => Object.keys(row)))];
+    return plain.map((row) => Object.fromEntries(keys.map((key) => [key, row[key] ?? null])));
+  }
+  if (!isPlainObject(data)) return data === undefined ? null : data;
+  return Object.fromEntries(
+    Object.entries(data).map(([key, value]) => [key, machineView(value, depth + 1)]),
+  );
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** The machine format asked for, if any: `-o yaml`, else `--json` / `-o json`. */
+function machineFormat(options: OutputOptions): 'json' | 'yaml' | undefined {
+  if (options.output === 'yaml') return 'yaml';
+  return options.json || options.output === 'json' ? 'json' : undefined;
+}
+
+function serialize(data: unknown, format: 'json' | 'yaml', pretty: boolean): string {
+  const plain = machineView(JSON.parse(JSON.stringify(data ?? null, bigints)) as unknown);
+  if (format === 'yaml') return yamlStringify(plain, { lineWidth: 0 });
+  return `${JSON.stringify(plain, null, pretty ? 2 : undefined)}\n`;
+}
+
+/** `JSON.stringify`'s replacer: a property set to `undefined` stays, as `null`; bigints as text. */
+const bigints = (_key: string, value: unknown) =>
+  value === undefined ? null : typeof value === 'bigint' ? value.toString() : value;
+
+/**
+ * Prints `data` as JSON (`--json`, `-o json`) or YAML (`-o yaml`) when asked — both through
+ * {@link machineView}, so unknown fields are `null` — else the human rendering of the same data (a
+ * newline is added when it lacks one; an empty rendering prints nothing), told whether `-o wide`
+ * asked for more columns.
  *
  * @example emit(io, { json: false }, { id: 'web' }, (pod) => `pod ${pod.id}`) // prints "pod web\n"
  */
-export function emit<T>(io: Io, options: OutputOptions, data: T, human: (data: T) => string): void {
-  if (options.json) io.stdout(`${JSON.stringify(data, null, 2)}\n`);
+export function emit<T>(
+  io: Io,
+  options: OutputOptions,
+  data: T,
+  human: (data: T, view: View) => string,
+): void {
+  const format = machineFormat(options);
+  if (format) io.stdout(serialize(data, format, true));
   else {
-    const text = human(data);
+    const text = human(data, { wide: options.output === 'wide' });
     if (text.length > 0) io.stdout(text.endsWith('\n') ? text : `${text}\n`);
   }
+}
+
+/**
+ * One record of a stream (`watch`, `logs -f`) as scripts get it: a JSON line, or under `-o yaml` a
+ * YAML document starting with `---`; undefined when no machine format was asked.
+ *
+ * @example formatRecord({ json: true }, { state: 'done' }) // '{"state":"done"}\n'
+ */
+export function formatRecord(options: OutputOptions, data: unknown): string | undefined {
+  const format = machineFormat(options);
+  if (!format) return undefined;
+  return format === 'yaml'
+    ? `---\n${serialize(data, 'yaml', true)}`
+    : serialize(data, 'json', false);
+}
+
+/**
+ * Prints {@link formatRecord}'s text and returns true, or prints nothing and returns false when no
+ * machine format was asked.
+ *
+ * @example if (!emitRecord(io, options, line)) io.stdout(render(line))
+ */
+export function emitRecord(io: Io, options: OutputOptions, data: unknown): boolean {
+  const text = formatRecord(options, data);
+  if (text !== undefined) io.stdout(text);
+  return text !== undefined;
 }
 
 const ansi = createColors(true);
@@ -177,4 +267,18 @@ export function reportError(
   if (options.json) io.stdout(errorJson(error));
   else io.stderr(formatError(error, { label: 'error', io }));
   return exitCode;
+}
+
+/**
+ * Whether argv asks for a machine format (`--json`, `-o json|yaml`, `--output=…`): for errors
+ * reported before any command has parsed its options.
+ */
+export function asksForMachineOutput(argv: readonly string[]): boolean {
+  return argv.some(
+    (arg, i) =>
+      arg === '--json' ||
+      /^--output=(json|yaml)$/.test(arg) ||
+      /^-o(json|yaml)$/.test(arg) ||
+      ((arg === '-o' || arg === '--output') && /^(json|yaml)$/.test(argv[i + 1] ?? '')),
+  );
 }

@@ -1,7 +1,14 @@
 /** Running a command body with one error path. */
 import { type Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { CliExit, ExitCode, exitCodeFor } from './exit-code.js';
-import { cliExitJson, type Io, type OutputOptions, processIo, reportError } from './output.js';
+import {
+  asksForMachineOutput,
+  cliExitJson,
+  type Io,
+  type OutputOptions,
+  processIo,
+  reportError,
+} from './output.js';
 
 /** What a command runs in: where it writes, its working directory and environment. */
 export interface CliContext {
@@ -94,7 +101,7 @@ export async function runProgram(
       // Commander has told people on stderr; with --json, scripts get it on stdout as well, as
       // every other failure under --json (reportError).
       const ownArgs = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
-      if (ownArgs.includes('--json'))
+      if (asksForMachineOutput(ownArgs))
         ctx.io.stdout(cliExitJson(new CliExit(ExitCode.USAGE, error.message)));
       return ExitCode.USAGE;
     }

@@ -66,10 +66,12 @@ describe('replication controllers', () => {
       disabled: false,
       allocationStrategy: w.allocationStrategy,
       topologySpreadKey: 'zone',
+      deployerSigned: false,
     });
 
     const { rc, manifest } = await inspectRc(store, 'rc-web');
     expect(rc.nodes).toEqual(['n1', 'n2']);
+    expect(rc.nodeTransfer).toBeNull();
     expect(manifest.sha()).toBe(web.sha());
     await expect(inspectRc(store, 'rc-nope')).rejects.toMatchObject({ code: 'P2_RC_NOT_FOUND' });
   });
@@ -126,6 +128,7 @@ describe('daemon sets', () => {
       clusterName: 'c1',
       timeoutMs: 60_000,
       disabled: false,
+      deployerSigned: false,
     });
     expect(await inspectDaemonSet(store, ds.id)).toEqual({ ...listed, status: null });
   });

@@ -13,7 +13,6 @@ import {
   type LabelType,
   parsePodLabelId,
   podTreeKey,
-  type RcNodeTransfer,
   type RcRecord,
   type RollRecord,
   type RollStatus,
@@ -36,13 +35,14 @@ export interface RcView {
   replicasDesired: number;
   disabled: boolean;
   allocationStrategy: string;
-  topologySpreadKey?: string;
-  /** Present (true) when a deployer signed the RC (delegated signing). */
-  deployerSigned?: true;
+  /** The node label replicas are spread across; null when not spread. */
+  topologySpreadKey: string | null;
+  /** Whether a deployer signed the RC (delegated signing). */
+  deployerSigned: boolean;
   /** Nodes that currently carry a pod of this RC (only from {@link inspectRc}). */
   nodes?: string[];
-  /** The node transfer its status record shows in progress (only from {@link inspectRc}). */
-  nodeTransfer?: RcNodeTransfer;
+  /** The node transfer its status record shows in progress, null when none (only from {@link inspectRc}). */
+  nodeTransfer?: NodeTransferView | null;
 }
 
 /**
@@ -60,8 +60,8 @@ export function rcView(rc: RcRecord): RcView {
     replicasDesired: rc.replicasDesired,
     disabled: rc.disabled,
     allocationStrategy: rc.allocationStrategy,
-    ...(rc.topologySpreadKey ? { topologySpreadKey: rc.topologySpreadKey } : {}),
-    ...(rc.deployerSignature ? { deployerSigned: true as const } : {}),
+    topologySpreadKey: rc.topologySpreadKey ?? null,
+    deployerSigned: Boolean(rc.deployerSignature),
   };
 }
 
@@ -83,7 +83,13 @@ export async function inspectRc(
   // A status record that does not decode only loses this line of the view.
   const transfer = (await rcs.getStatus(id).catch(() => undefined))?.node_transfer;
   return {
-    rc: { ...rcView(rc), nodes, ...(transfer ? { nodeTransfer: transfer } : {}) },
+    rc: {
+      ...rcView(rc),
+      nodes,
+      nodeTransfer: transfer
+        ? { id: transfer.id, oldNode: transfer.old_node, newNode: transfer.new_node }
+        : null,
+    },
     manifest: rc.manifest,
   };
 }
@@ -136,6 +142,16 @@ export async function inspectRolls(store: Store, id?: string): Promise<RollView[
   return out;
 }
 
+/** An RC's node transfer in progress (P2's `node_transfer`). */
+export interface NodeTransferView {
+  /** A UUID naming this transfer. */
+  id: string;
+  /** The ineligible node the replica left. */
+  oldNode: string;
+  /** The node it was moved to. */
+  newNode: string;
+}
+
 /** A daemon set as people read it. */
 export interface DsView {
   id: string;
@@ -147,8 +163,8 @@ export interface DsView {
   clusterName: string;
   timeoutMs: number;
   disabled: boolean;
-  /** Present (true) when a deployer signed the daemon set (delegated signing). */
-  deployerSigned?: true;
+  /** Whether a deployer signed the daemon set (delegated signing). */
+  deployerSigned: boolean;
 }
 
 /**
@@ -166,7 +182,7 @@ export function dsView(ds: DsRecord): DsView {
     clusterName: ds.clusterName,
     timeoutMs: ds.timeoutMs,
     disabled: ds.disabled,
-    ...(ds.deployerSignature ? { deployerSigned: true as const } : {}),
+    deployerSigned: Boolean(ds.deployerSignature),
   };
 }
 

@@ -11,17 +11,18 @@ import { inspectStore, type LaunchableVersion, type PodInspection } from './insp
 /** One node of a {@link PodDescription}. */
 export interface NodeDescription {
   node: string;
-  uniqueKey?: string;
+  /** Set for uuid pods, else null (as every field here that is not known). */
+  uniqueKey: string | null;
   verdict: PodInspection['verdict'];
-  intentSha?: string;
-  realitySha?: string;
-  health?: string;
+  intentSha: string | null;
+  realitySha: string | null;
+  health: string | null;
   /** The preparer's state (`running`, `deploying`, `failed`…) and its error, if any. */
-  state?: string;
-  error?: string;
+  state: string | null;
+  error: string | null;
   /** What runs there, by launchable (from reality, else intent). */
-  versions?: Record<string, LaunchableVersion>;
-  processes?: NonNullable<PodInspection['status']>['processes'];
+  versions: Record<string, LaunchableVersion> | null;
+  processes: NonNullable<NonNullable<PodInspection['status']>['processes']>;
   /** The last events on the node, oldest first. */
   events: PodEvent[];
   /** Revisions kept in the node's history (`p2 history`), newest last: number, time and SHA. */
@@ -32,7 +33,7 @@ export interface NodeDescription {
 export interface PodDescription {
   pod: string;
   /** The intended launchables (from the first node's intent). */
-  launchables?: Record<string, LaunchableVersion>;
+  launchables: Record<string, LaunchableVersion> | null;
   nodes: NodeDescription[];
   /** Records that could not be read (key and message). */
   problems: Array<{ key: string; error: string }>;
@@ -80,28 +81,28 @@ export async function describePod(
     const versions = row.realityLaunchables ?? row.intentLaunchables;
     nodes.push({
       node: row.node,
-      ...(row.uniqueKey ? { uniqueKey: row.uniqueKey } : {}),
+      uniqueKey: row.uniqueKey ?? null,
       verdict: row.verdict,
-      ...(row.intentSha ? { intentSha: row.intentSha } : {}),
-      ...(row.realitySha ? { realitySha: row.realitySha } : {}),
-      ...(row.health ? { health: row.health } : {}),
-      ...(row.status ? { state: row.status.state } : {}),
-      ...(row.status?.error ? { error: row.status.error } : {}),
-      ...(versions ? { versions } : {}),
-      ...(row.status?.processes ? { processes: row.status.processes } : {}),
+      intentSha: row.intentSha ?? null,
+      realitySha: row.realitySha ?? null,
+      health: row.health ?? null,
+      state: row.status?.state ?? null,
+      error: row.status?.error ?? null,
+      versions: versions ?? null,
+      processes: row.status?.processes ?? [],
       events: limit > 0 ? events.slice(-limit) : [],
       revisions: revisions.map(({ rev, time, sha }) => ({ rev, time, sha })),
     });
   }
   const launchables = pods.find((p) => p.intentLaunchables)?.intentLaunchables;
-  return { pod, ...(launchables ? { launchables } : {}), nodes, problems };
+  return { pod, launchables: launchables ?? null, nodes, problems };
 }
 
 /** One node's kept revisions of a pod ({@link podHistory}). */
 export interface NodeHistory {
   node: string;
-  /** The SHA intent holds now on that node (to mark the current revision). */
-  intentSha?: string;
+  /** The SHA intent holds now on that node (to mark the current revision); null when none. */
+  intentSha: string | null;
   revisions: PodRevision[];
 }
 
@@ -135,7 +136,7 @@ export async function podHistory(
   for (const { node, intentSha } of nodes)
     out.push({
       node,
-      ...(intentSha ? { intentSha } : {}),
+      intentSha: intentSha ?? null,
       revisions: await history.list(node, pod),
     });
   return out;

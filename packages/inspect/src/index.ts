@@ -18,6 +18,7 @@ export {
   type LabelView,
   listDaemonSets,
   listRcs,
+  type NodeTransferView,
   queryLabels,
   type RcView,
   type RollView,

@@ -40,7 +40,7 @@ describe('ids by unique prefix', () => {
     const start = await h.p2([
       'roll',
       'start',
-      '-o',
+      '--old',
       unique(rc1, rc2),
       '--new',
       unique(rc2, rc1),

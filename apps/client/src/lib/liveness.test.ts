@@ -63,7 +63,7 @@ describe('controller liveness', () => {
       const roll = await h.p2([
         'roll',
         'start',
-        '-o',
+        '--old',
         a,
         '--new',
         b,

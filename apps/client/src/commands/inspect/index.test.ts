@@ -178,7 +178,7 @@ describe('p2 inspect', () => {
 
   it('shows uuid pods by pod id and uuid, with the status keyed by uuid', async () => {
     const r = await h.p2(['schedule', 'v2.yaml', '--node', 'n6', '--force', '--uuid', '--json']);
-    const uuid = JSON.parse(r.out).pod_unique_key as string;
+    const uuid = JSON.parse(r.out).podUniqueKey as string;
     await h.store.put(
       `status/preparer/n6/${uuid}`,
       JSON.stringify({

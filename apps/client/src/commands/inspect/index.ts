@@ -3,6 +3,7 @@
  * and pod (P2's p2-inspect, as a table), from `@p2/inspect`. `p2 watch` re-renders it whenever the
  * store changes.
  */
+import { basename } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
 import {
   type CliContext,
@@ -10,6 +11,7 @@ import {
   ExitCode,
   emit,
   type Io,
+  type OutputOptions,
   run,
   style,
   table,
@@ -65,14 +67,27 @@ function restarts(io: Io, p: PodInspection): string {
   return `${count}${last ? ` (${exitText(last)})` : ''}`;
 }
 
-/** The human view of an inspection (also used by `p2 watch`). */
-export function renderInspection(io: Io, inspection: Inspection): string {
+/** `-o wide`'s extra columns: when the preparer last wrote, and each launchable's version. */
+const WIDE_HEADERS = ['UPDATED', 'VERSIONS'];
+
+function wideCells(io: Io, p: PodInspection): string[] {
+  const versions = Object.entries(p.realityLaunchables ?? p.intentLaunchables ?? {})
+    .map(([id, l]) => `${id}=${l.version || basename(l.location) || '-'}`)
+    .join(',');
+  return [p.status?.updated ?? style.dim(io, '-'), versions || style.dim(io, '-')];
+}
+
+/** The human view of an inspection (also used by `p2 watch`); `wide` adds {@link WIDE_HEADERS}. */
+export function renderInspection(io: Io, inspection: Inspection, view = { wide: false }): string {
   const lines: string[] = [];
   if (inspection.pods.length === 0) lines.push(style.dim(io, 'no pods found'));
   else {
     lines.push(
       table(
-        ['NODE', 'POD', 'INTENT', 'REALITY', 'HEALTH', 'PREPARER', 'RESTARTS', 'VERDICT'],
+        [
+          ...['NODE', 'POD', 'INTENT', 'REALITY', 'HEALTH', 'PREPARER', 'RESTARTS', 'VERDICT'],
+          ...(view.wide ? WIDE_HEADERS : []),
+        ],
         inspection.pods.map((p) => [
           p.node,
           p.uniqueKey ? `${p.pod} ${style.dim(io, p.uniqueKey)}` : p.pod,
@@ -86,6 +101,7 @@ export function renderInspection(io: Io, inspection: Inspection): string {
             : style.dim(io, '-'),
           restarts(io, p),
           colourVerdict(io, p.verdict),
+          ...(view.wide ? wideCells(io, p) : []),
         ]),
       ),
     );
@@ -105,6 +121,40 @@ export function renderInspection(io: Io, inspection: Inspection): string {
     lines.push(`${style.yellow(io, 'warning')} unreadable ${problem.key}: ${problem.error}`);
   }
   return lines.join('\n');
+}
+
+/** Every field of a row, `null` when unknown (scripts see one shape). */
+export function inspectionJson(inspection: Inspection) {
+  return {
+    pods: inspection.pods.map((p) => ({
+      node: p.node,
+      pod: p.pod,
+      uniqueKey: p.uniqueKey ?? null,
+      intentSha: p.intentSha ?? null,
+      realitySha: p.realitySha ?? null,
+      health: p.health ?? null,
+      status: p.status
+        ? {
+            state: p.status.state,
+            sha: p.status.sha ?? null,
+            code: p.status.code ?? null,
+            error: p.status.error ?? null,
+            attempt: p.status.attempt ?? null,
+            processes: p.status.processes ?? [],
+            updated: p.status.updated,
+          }
+        : null,
+      exits: (p.exits ?? []).map((e) => ({ ...e, lastExit: e.lastExit ?? null })),
+      verdict: p.verdict,
+      ...(p.intentLaunchables || p.realityLaunchables
+        ? {
+            intentLaunchables: p.intentLaunchables ?? null,
+            realityLaunchables: p.realityLaunchables ?? null,
+          }
+        : {}),
+    })),
+    problems: inspection.problems,
+  };
 }
 
 /** The `--node`/`--pod` filter. */
@@ -144,7 +194,7 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
       const { inspection, unknownNode } = await withStore(ctx, options, async (store) => {
         const found = await inspectStore(store, {
           ...filterOf(options),
-          launchables: options.format !== undefined,
+          launchables: options.format !== undefined || (options as OutputOptions).output === 'wide',
         });
         // A node without pods is still known when the store has a trace of it (labels, status).
         const node = options.node;
@@ -161,7 +211,11 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
         ctx.io.stdout(`${goJson(body)}\n`);
         return ExitCode.OK;
       }
-      emit(ctx.io, options, inspection, (i) => renderInspection(ctx.io, i));
+      emit(ctx.io, options, inspectionJson(inspection), () =>
+        renderInspection(ctx.io, inspection, {
+          wide: (options as OutputOptions).output === 'wide',
+        }),
+      );
       if ((options.pod || unknownNode) && inspection.pods.length === 0) return ExitCode.NOT_FOUND;
       if (options.exitStatus) {
         if (inspection.pods.length === 0) return ExitCode.NOT_FOUND;

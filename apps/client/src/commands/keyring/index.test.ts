@@ -20,7 +20,7 @@ beforeAll(async () => {
     await readFile(join(KEYS, 'artifact-builder-public.key')),
   );
   // A manifest the fixture key signed, for the keyrings built below to verify.
-  await h.p2(['sign', 'm.yaml', '--key', 'secring.gpg', '--output', 'out.yaml']);
+  await h.p2(['sign', 'm.yaml', '--key', 'secring.gpg', '--out', 'out.yaml']);
 });
 afterAll(async () => {
   await h?.close();

@@ -11,6 +11,8 @@ import {
   CliExit,
   durationMs,
   ExitCode,
+  emit,
+  emitRecord,
   nodeName,
   run,
   timeOrDuration,
@@ -69,15 +71,13 @@ export function registerLogsCommand(program: Command, ctx: CliContext): void {
           for (const line of await readServiceLog(s.dir, from ? { since: from } : {}))
             lines.push({ ...line, service: s.service, launchable: s.launchable });
         lines.sort((a, b) => (a.time ?? '').localeCompare(b.time ?? ''));
-        const print = (line: Line) =>
-          ctx.io.stdout(
-            options.json
-              ? `${JSON.stringify(line)}\n`
-              : `${line.time ?? '-'} [${services.length > 1 ? line.service : line.launchable}] ${line.text}\n`,
-          );
+        const text = (line: Line) =>
+          `${line.time ?? '-'} [${services.length > 1 ? line.service : line.launchable}] ${line.text}\n`;
+        const print = (line: Line) => {
+          if (!emitRecord(ctx.io, options, line)) ctx.io.stdout(text(line));
+        };
         if (!options.follow) {
-          if (options.json) ctx.io.stdout(`${JSON.stringify({ pod, lines }, null, 2)}\n`);
-          else for (const line of lines) print(line);
+          emit(ctx.io, options, { pod, lines }, (r) => r.lines.map(text).join(''));
           return;
         }
         for (const line of lines) print(line);

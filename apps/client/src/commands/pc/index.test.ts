@@ -28,20 +28,20 @@ const create = (az: string, ...more: string[]) =>
 describe('p2 pc', () => {
   let id = '';
 
-  it('create writes P2’s record and labels and prints it as P2’s JSON', async () => {
+  it('create writes P2’s record and labels and prints it (camelCase, as every p2 --json)', async () => {
     const r = await create('az1', '--annotations', '{"lb":{"port":80}}', '--json');
     expect(r.code, r.err).toBe(ExitCode.OK);
     const view = JSON.parse(r.out);
     id = view.id;
     expect(view).toEqual({
       id,
-      pod_id: 'p2t-web',
-      availability_zone: 'az1',
+      podId: 'p2t-web',
+      availabilityZone: 'az1',
       name: 'blue',
-      pod_selector: 'availability_zone=az1,cluster_name=blue,pod_id=p2t-web',
+      podSelector: 'availability_zone=az1,cluster_name=blue,pod_id=p2t-web',
       annotations: { lb: { port: 80 } },
-      allocation_strategy: 'static_strategy',
-      min_health_percentage: 0,
+      allocationStrategy: 'static_strategy',
+      minHealthPercentage: 0,
     });
     expect(await raw(`pod_clusters/${id}`)).toBe(
       encodePodCluster(await new PodClusterStore(h.store).get(id)),
@@ -111,9 +111,9 @@ describe('p2 pc', () => {
     ]);
     expect(r.code, r.err).toBe(ExitCode.OK);
     expect(JSON.parse(r.out)).toMatchObject({
-      pod_selector: 'pod_id=p2t-web',
+      podSelector: 'pod_id=p2t-web',
       annotations: { weight: 2 },
-      allocation_strategy: 'dynamic_strategy',
+      allocationStrategy: 'dynamic_strategy',
       name: 'blue',
     });
     const stored = await new PodClusterStore(h.store).get(id);
@@ -145,7 +145,7 @@ describe('p2 pc', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({
       id,
-      cluster: { id, pod_selector: 'pod_id=p2t-web' },
+      cluster: { id, podSelector: 'pod_id=p2t-web' },
       members: [{ id: 'p2t-h1/p2t-web', labels: { pod_id: 'p2t-web' } }],
     });
     expect(lines[1]).toEqual({ id, cluster: null, members: [] });

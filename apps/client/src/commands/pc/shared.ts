@@ -1,10 +1,19 @@
 /** What the `p2 pc` subcommands share: P2's JSON view of a cluster, flags, finding a cluster. */
 import { CliExit, ExitCode } from '@p2/cli-kit';
-import { encodePodCluster, type PodClusterRecord, type PodClusterStore } from '@p2/keyspace';
+import type { PodClusterRecord, PodClusterStore } from '@p2/keyspace';
 
 /** A cluster as P2's p2-pcctl printed it: the stored record's JSON (snake_case fields). */
 export function pcView(pc: PodClusterRecord): Record<string, unknown> {
-  return JSON.parse(encodePodCluster(pc)) as Record<string, unknown>;
+  return {
+    id: pc.id,
+    podId: pc.podId,
+    availabilityZone: pc.availabilityZone,
+    name: pc.name,
+    podSelector: pc.podSelector.toString(),
+    annotations: pc.annotations,
+    allocationStrategy: pc.allocationStrategy,
+    minHealthPercentage: pc.minHealthPercentage,
+  };
 }
 
 /** `--annotations JSON`: a JSON object, or a usage error naming the flag. */

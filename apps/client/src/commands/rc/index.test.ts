@@ -126,11 +126,13 @@ describe('p2 rc', () => {
     );
     expect(JSON.parse((await h.p2(['rc', 'get-status', rc1, '--json'])).out)).toEqual({
       id: rc1,
-      status: { node_transfer: transfer },
+      status: { nodeTransfer: { id: transfer.id, oldNode: 'n1', newNode: 'n2' } },
     });
-    expect(JSON.parse((await h.p2(['rc', 'get', rc1, '--json'])).out).nodeTransfer).toEqual(
-      transfer,
-    );
+    expect(JSON.parse((await h.p2(['rc', 'get', rc1, '--json'])).out).nodeTransfer).toEqual({
+      id: transfer.id,
+      oldNode: 'n1',
+      newNode: 'n2',
+    });
     expect((await h.p2(['rc', 'get', rc1])).out).toMatch(/transfer\s+n1 → n2 \(in progress/);
     await h.store.put(rcStatusKey(rc1), encodeRcStatus({}));
     expect((await h.p2(['rc', 'get', rc1])).out).not.toContain('transfer');

@@ -38,12 +38,27 @@ export function registerRcRead(rc: Command, ctx: CliContext): void {
         "Show a controller's status record: the node transfer in progress, if any (P2: p2-rctl get-status)",
       )
       .argument('<id>', 'RC id')
-      .option('--json', 'print JSON ({"id", "status"}; status null when there is none)'),
+      .option(
+        '--json',
+        'print JSON ({"id", "status": {"nodeTransfer"}}; status null when there is none)',
+      ),
   ).action(
     run(ctx, async (id, options) => {
       const status = await withStore(ctx, options, (store) => new RcStore(store).getStatus(id));
-      emit(ctx.io, options, { id, status: status ?? null }, (r) =>
-        r.status ? encodeRcStatus(r.status, '    ') : `no status found for ${r.id}`,
+      const transfer = status?.node_transfer;
+      const view = {
+        id,
+        status: status
+          ? {
+              nodeTransfer: transfer
+                ? { id: transfer.id, oldNode: transfer.old_node, newNode: transfer.new_node }
+                : null,
+            }
+          : null,
+      };
+      // People get P2's record as p2-rctl printed it; scripts get it camelCase, as every --json.
+      emit(ctx.io, options, view, () =>
+        status ? encodeRcStatus(status, '    ') : `no status found for ${id}`,
       );
     }),
   );

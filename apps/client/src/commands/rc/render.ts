@@ -20,7 +20,7 @@ export function renderRc(io: Io, rc: RcView): string {
     ...(rc.nodes && rc.nodes.length > 0 ? [`nodes       ${rc.nodes.join(', ')}`] : []),
     ...(rc.nodeTransfer
       ? [
-          `transfer    ${style.yellow(io, `${rc.nodeTransfer.old_node} → ${rc.nodeTransfer.new_node}`)} (in progress, ${rc.nodeTransfer.id})`,
+          `transfer    ${style.yellow(io, `${rc.nodeTransfer.oldNode} → ${rc.nodeTransfer.newNode}`)} (in progress, ${rc.nodeTransfer.id})`,
         ]
       : []),
   ].join('\n');

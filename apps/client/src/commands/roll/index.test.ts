@@ -26,7 +26,7 @@ describe('p2 roll', () => {
     const r = await h.p2([
       'roll',
       'start',
-      '-o',
+      '--old',
       rc1,
       '--new',
       rc2,
@@ -66,14 +66,14 @@ describe('p2 roll', () => {
 
   it('refuses bad updates', async () => {
     expect(
-      (await h.p2(['roll', 'start', '-o', rc1, '--new', rc2, '-d', '1', '--minimum', '2'])).code,
+      (await h.p2(['roll', 'start', '--old', rc1, '--new', rc2, '-d', '1', '--minimum', '2'])).code,
     ).toBe(ExitCode.INVALID_INPUT);
     expect(
       (
         await h.p2([
           'roll',
           'start',
-          '-o',
+          '--old',
           rc1,
           '--new',
           rc2,
@@ -91,7 +91,7 @@ describe('p2 roll', () => {
         await h.p2([
           'roll',
           'start',
-          '-o',
+          '--old',
           rc1,
           '--new',
           rc2,

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 const start = (...extra: string[]) =>
-  h.p2(['roll', 'start', '-o', oldRc, '--new', newRc, '-d', '1', ...extra]);
+  h.p2(['roll', 'start', '--old', oldRc, '--new', newRc, '-d', '1', ...extra]);
 
 describe('p2 roll start refusals', () => {
   it('refuses surge when a node of the selector already runs the pod id, naming it', async () => {
@@ -66,7 +66,7 @@ describe('p2 roll start refusals', () => {
     const run = await h.p2([
       'roll',
       'run',
-      '-o',
+      '--old',
       oldRc,
       '--new',
       newRc,

@@ -70,7 +70,7 @@ async function rcPair(role: string): Promise<{ oldRc: string; newRc: string }> {
 const runArgs = (oldRc: string, newRc: string, ...rest: string[]) => [
   'roll',
   'run',
-  '-o',
+  '--old',
   oldRc,
   '--new',
   newRc,
@@ -100,7 +100,7 @@ describe('p2 roll run', () => {
     const r = await h.p2([
       'roll',
       'run',
-      '-o',
+      '--old',
       'x',
       '--new',
       'p2t-none',
@@ -172,7 +172,7 @@ describe('p2 roll run', () => {
       const start = await h.p2([
         'roll',
         'start',
-        '-o',
+        '--old',
         oldRc,
         '--new',
         newRc,

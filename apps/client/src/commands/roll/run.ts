@@ -114,7 +114,7 @@ function ending(ctx: CliContext, r: RunReport): string {
           : 'a roll farm or another run holds it or one of its RCs'
       }; nothing was changed\nhint: follow it with \`p2 roll status ${id}\``;
     case 'interrupted':
-      return `${style.red(ctx.io, `rolling update ${id} interrupted`)}: the run stopped after its current pass and released its locks; the update stays in the store at its last step (state ${r.status?.state ?? 'pending'})\nhint: a roll farm (p2-controllers) resumes it, as does \`p2 roll run\` again with the same -o and --new; \`p2 roll cancel ${id}\` drops it and leaves the replicas where they are`;
+      return `${style.red(ctx.io, `rolling update ${id} interrupted`)}: the run stopped after its current pass and released its locks; the update stays in the store at its last step (state ${r.status?.state ?? 'pending'})\nhint: a roll farm (p2-controllers) resumes it, as does \`p2 roll run\` again with the same --old and --new; \`p2 roll cancel ${id}\` drops it and leaves the replicas where they are`;
     default:
       return `${style.red(ctx.io, `rolling update ${id} ${r.outcome.replace('_', ' ')}`)}${
         r.status?.message ? `: ${r.status.message}` : ''

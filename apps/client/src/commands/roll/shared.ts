@@ -29,7 +29,7 @@ export function withRollFlags<
 >(command: Command<Args, Opts, Globals>): Command<Args, Opts & RollFlagOptions, Globals> {
   // Declared, not inferred (as cli-kit's withStoreFlags): a long generic chain costs tsc time.
   (command as unknown as Command)
-    .requiredOption('-o, --old <rc>', 'RC being replaced')
+    .requiredOption('--old <rc>', 'RC being replaced')
     .requiredOption('--new <rc>', 'RC replacing it (also the update id)')
     .requiredOption('-d, --desired <n>', 'replicas the new RC ends with')
     .requiredOption('--minimum <n>', 'healthy replicas to keep throughout')

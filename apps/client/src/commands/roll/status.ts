@@ -8,6 +8,8 @@ import {
   CliExit,
   ExitCode,
   emit,
+  formatRecord,
+  type OutputOptions,
   run,
   style,
   table,
@@ -50,7 +52,7 @@ async function watchRolls(
   ctx: CliContext,
   store: Store,
   id: string | undefined,
-  json: boolean,
+  output: OutputOptions,
 ): Promise<void> {
   const stop = new AbortController();
   const interrupt = () => stop.abort();
@@ -62,10 +64,11 @@ async function watchRolls(
       { signal: stop.signal },
     )) {
       const rows = await inspectRolls(store, id);
-      const text = json ? JSON.stringify(id ? (rows[0] ?? null) : rows) : render(ctx, rows);
+      const text =
+        formatRecord(output, id ? (rows[0] ?? null) : rows)?.trimEnd() ?? render(ctx, rows);
       if (text !== last) {
         last = text;
-        if (ctx.io.isTTY && !json) ctx.io.stdout('\u001b[H\u001b[2J');
+        if (ctx.io.isTTY && !output.json) ctx.io.stdout('\u001b[H\u001b[2J');
         ctx.io.stdout(`${text}\n`);
       }
       const one = rows[0];
@@ -84,7 +87,7 @@ export function registerRollStatus(roll: Command, ctx: CliContext): void {
       .argument('[id]', 'update id (= new RC id)')
       .option(
         '--watch',
-        'print again on every change (one JSON document per line with --json); with an id, until it ends',
+        'print again on every change (one JSON document per line with --json, a YAML document each with -o yaml); with an id, until it ends',
       )
       .option('--json', 'print JSON'),
   ).action(
@@ -95,7 +98,7 @@ export function registerRollStatus(roll: Command, ctx: CliContext): void {
           throw new CliExit(ExitCode.NOT_FOUND, `error: no rolling update ${id}`);
         const live =
           id && rows[0]?.roll ? await checkController(ctx, store, 'roll', id) : undefined;
-        if (options.watch) await watchRolls(ctx, store, id, Boolean(options.json));
+        if (options.watch) await watchRolls(ctx, store, id, options);
         return { rows, controller: live };
       });
       if (options.watch) return;

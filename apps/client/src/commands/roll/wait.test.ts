@@ -45,7 +45,7 @@ describe('p2 roll start --wait', () => {
       const r = await h.p2([
         'roll',
         'start',
-        '-o',
+        '--old',
         oldRc,
         '--new',
         newRc,
@@ -79,7 +79,7 @@ describe('p2 roll start --wait', () => {
     const waiting = h.p2([
       'roll',
       'start',
-      '-o',
+      '--old',
       oldRc,
       '--new',
       newRc,

@@ -26,8 +26,8 @@ describe('p2 schedule', () => {
     expect(r.code).toBe(ExitCode.OK);
     const out = JSON.parse(r.out);
     expect(out).toMatchObject({
-      pod_id: 'p2t-hello',
-      pod_unique_key: '',
+      podId: 'p2t-hello',
+      podUniqueKey: '',
       node: 'n1',
       key: 'intent/n1/p2t-hello',
     });
@@ -47,7 +47,7 @@ describe('p2 schedule', () => {
   it('schedules a uuid pod as pods/<uuid> plus an intent index', async () => {
     const r = await h.p2(['schedule', 'hello.yaml', '--node', 'n1', '--force', '--uuid', '--json']);
     expect(r.code).toBe(ExitCode.OK);
-    const { pod_unique_key: uuid } = JSON.parse(r.out);
+    const { podUniqueKey: uuid } = JSON.parse(r.out);
     expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
     const pod = await new UuidPodStore(h.store).readPod(uuid);
     expect(pod?.node).toBe('n1');

@@ -18,10 +18,10 @@ import { PodTree, UuidPodStore, uuidPodKey } from '@p2/keyspace';
 import { waitIfAsked, waitRequest, withWaitFlags } from '../../lib/wait-pod.js';
 import { assertKnownNode } from '../nodes/index.js';
 
-/** What `p2 schedule` prints (P2 printed `{"pod_id","pod_unique_key"}`; we keep those names). */
+/** What `p2 schedule` prints (P2's `{"pod_id","pod_unique_key"}`, camelCase as every p2 `--json`; `p2-schedule` prints P2's). */
 interface ScheduleResult {
-  pod_id: string;
-  pod_unique_key: string;
+  podId: string;
+  podUniqueKey: string;
   node: string;
   key: string;
   sha: string;
@@ -57,8 +57,8 @@ export function registerScheduleCommand(program: Command, ctx: CliContext): void
         return { uuid: '', key: intent.key(node, manifest.id) };
       });
       const report: ScheduleResult = {
-        pod_id: manifest.id,
-        pod_unique_key: result.uuid,
+        podId: manifest.id,
+        podUniqueKey: result.uuid,
         node,
         key: result.key,
         sha: manifest.sha(),
@@ -66,7 +66,7 @@ export function registerScheduleCommand(program: Command, ctx: CliContext): void
       };
       emit(ctx.io, options, report, (r) =>
         [
-          `${style.green(ctx.io, 'scheduled')} ${r.pod_id}${r.pod_unique_key ? ` (uuid ${r.pod_unique_key})` : ''} on ${r.node}`,
+          `${style.green(ctx.io, 'scheduled')} ${r.podId}${r.podUniqueKey ? ` (uuid ${r.podUniqueKey})` : ''} on ${r.node}`,
           `key  ${r.key}`,
           `sha  ${r.sha}${r.signed ? '' : style.dim(ctx.io, '  (unsigned)')}`,
         ].join('\n'),

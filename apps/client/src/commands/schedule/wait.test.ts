@@ -103,7 +103,7 @@ describe('p2 schedule --wait', () => {
     });
     const r = await waiting;
     expect(r.code).toBe(ExitCode.OK);
-    expect(JSON.parse(r.out).pod_id).toBe('p2t-waitchk');
+    expect(JSON.parse(r.out).podId).toBe('p2t-waitchk');
   });
 
   it('exits 1 naming the preparer reason when it refuses the pod', async () => {

@@ -52,7 +52,7 @@ describe('p2 and gpg', () => {
       'm.yaml',
       '--key',
       join(fixturesDir, 'keys', 'p2universe-secring.gpg'),
-      '--output',
+      '--out',
       'p2-signed.yaml',
     ]);
     await gpg('--import', join(fixturesDir, 'keys', 'p2universe-pubring.gpg'));

@@ -44,15 +44,7 @@ describe('p2 sign / verify', () => {
   });
 
   it('writes to a file with -o and keeps the pod SHA', async () => {
-    const r = await h.p2([
-      'sign',
-      'm.yaml',
-      '--key',
-      'secring.gpg',
-      '--output',
-      'out.yaml',
-      '--json',
-    ]);
+    const r = await h.p2(['sign', 'm.yaml', '--key', 'secring.gpg', '--out', 'out.yaml', '--json']);
     expect(r.code).toBe(ExitCode.OK);
     const res = JSON.parse(r.out);
     expect(res).toMatchObject({
@@ -99,7 +91,7 @@ describe('p2 sign / verify', () => {
       '3',
       '--expires',
       '72h',
-      '--output',
+      '--out',
       'stamped.yaml',
       '--json',
     ]);
@@ -161,7 +153,7 @@ describe('p2 sign / verify', () => {
     const rc = JSON.parse(
       (await h.p2(['rc', 'create', '-m', 'm.yaml', '-n', 'role=web', '--json'])).out,
     );
-    expect(rc.deployerSigned).toBeUndefined();
+    expect(rc.deployerSigned).toBe(false);
     const signedRc = await h.p2(['rc', 'sign', rc.id, '--key', 'secring.gpg', '--json']);
     expect(signedRc.code, signedRc.err).toBe(ExitCode.OK);
     expect(JSON.parse(signedRc.out)).toMatchObject({ id: rc.id, kind: 'replication_controllers' });

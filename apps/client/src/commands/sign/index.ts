@@ -61,7 +61,7 @@ export function registerSignCommand(program: Command, ctx: CliContext): void {
     .argument('<manifest>', 'manifest file')
     .requiredOption('--key <file>', 'secret key file (armored, or a binary secring.gpg)')
     .option('--passphrase-file <file>', 'file holding the secret key passphrase')
-    .option('--output <file>', 'write the signed manifest here (default: stdout)')
+    .option('--out <file>', 'write the signed manifest here (default: stdout)')
     .option('--cosign', 'add a signature to an already signed manifest (M-of-N pods)')
     .option(
       '--serial <n>',
@@ -106,7 +106,7 @@ export function registerSignCommand(program: Command, ctx: CliContext): void {
             'error: the signed manifest does not parse back to the same pod',
           );
         }
-        const out = options.output ? resolve(ctx.cwd, options.output) : null;
+        const out = options.out ? resolve(ctx.cwd, options.out) : null;
         if (out) await writeFile(out, signed.endsWith('\n') ? signed : `${signed}\n`);
         const result: SignResult = {
           pod: manifest.id,

@@ -114,7 +114,7 @@ describe('p2 unschedule', () => {
       '--uuid',
       '--json',
     ]);
-    const uuid = JSON.parse(out).pod_unique_key as string;
+    const uuid = JSON.parse(out).podUniqueKey as string;
     const r = await h.p2(['unschedule', uuid]);
     expect(r.code).toBe(ExitCode.OK);
     expect(r.out).toContain('n6: successfully removed');

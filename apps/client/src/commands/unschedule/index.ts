@@ -19,8 +19,8 @@ import { waitIfAsked, waitRequest, withWaitFlags } from '../../lib/wait-pod.js';
 
 /** What `p2 unschedule` prints (P2's field names). */
 interface UnscheduleResult {
-  pod_id: string;
-  pod_unique_key: string;
+  podId: string;
+  podUniqueKey: string;
   node: string;
   removed: string[];
   /** Set with `--deallocate`: the controller and its new replica count. */
@@ -83,15 +83,15 @@ export function registerUnscheduleCommand(program: Command, ctx: CliContext): vo
           `error: pod ${pod} on ${done.node} names replication controller ${done.rc}, which no longer exists\nhint: pass --force to remove the orphaned pod`,
         );
       const result: UnscheduleResult = {
-        pod_id: done.podId,
-        pod_unique_key: done.uniqueKey,
+        podId: done.podId,
+        podUniqueKey: done.uniqueKey,
         node: done.node,
         removed: done.removed,
         ...(done.rc ? { rc: done.rc } : {}),
       };
       emit(ctx.io, options, result, (r) =>
         [
-          `${r.node}: ${style.green(ctx.io, 'successfully removed')} ${r.pod_id}`,
+          `${r.node}: ${style.green(ctx.io, 'successfully removed')} ${r.podId}`,
           ...r.removed.map((k) => `  deleted ${k}`),
           ...(r.rc
             ? [`  replication controller ${r.rc.id} now wants ${r.rc.replicasDesired}`]
@@ -100,7 +100,7 @@ export function registerUnscheduleCommand(program: Command, ctx: CliContext): vo
       );
       await waitIfAsked(ctx, options, wait, {
         node: result.node,
-        pod: result.pod_unique_key || result.pod_id,
+        pod: result.podUniqueKey || result.podId,
         want: 'gone',
       });
     }),

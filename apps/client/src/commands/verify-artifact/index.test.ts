@@ -30,13 +30,13 @@ async function p2(...args: string[]) {
 }
 
 describe('p2 verify-artifact', () => {
-  it("reports each of P2's two ways with P2's JSON keys: the build signature holds, no build manifest", async () => {
+  it("reports each of P2's two ways (camelCase, null when it holds): the build signature holds, no build manifest", async () => {
     const r = await p2('p2t-app_1.tar.gz', '--keyring', 'keyring.asc', '--json');
     expect(r.code, r.err).toBe(ExitCode.OK);
     const report = JSON.parse(r.out);
-    expect(report).toMatchObject({ signed_manifest: false, signed_build: true });
-    expect(report.manifest_error).toMatch(/build manifest/);
-    expect(report.build_error).toBeUndefined();
+    expect(report).toMatchObject({ signedManifest: false, signedBuild: true });
+    expect(report.manifestError).toMatch(/build manifest/);
+    expect(report.buildError).toBeNull();
   });
 
   it('says no for an artifact changed after signing, and exits 4 for a missing one', async () => {

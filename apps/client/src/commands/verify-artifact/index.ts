@@ -20,7 +20,7 @@ export function registerVerifyArtifactCommand(program: Command, ctx: CliContext)
     .argument('<artifact>', 'the artifact (.tar.gz)')
     .requiredOption('--keyring <file>', 'keys trusted to sign builds')
     .option('--original-location <url>', 'fetch the companion files from beside this URL instead')
-    .option('--json', "print P2's JSON")
+    .option('--json', 'print JSON')
     .action(
       run(ctx, async (artifact, options) => {
         const artifactPath = resolve(ctx.cwd, artifact);
@@ -48,17 +48,17 @@ export function registerVerifyArtifactCommand(program: Command, ctx: CliContext)
           },
           resolve(ctx.cwd, options.keyring),
         );
-        const p2Json = {
-          signed_manifest: report.signedManifest,
-          signed_build: report.signedBuild,
-          ...(report.manifestError ? { manifest_error: report.manifestError } : {}),
-          ...(report.buildError ? { build_error: report.buildError } : {}),
+        const view = {
+          signedManifest: report.signedManifest,
+          signedBuild: report.signedBuild,
+          manifestError: report.manifestError ?? null,
+          buildError: report.buildError ?? null,
         };
         const mark = (ok: boolean) => (ok ? style.green(ctx.io, 'yes') : style.red(ctx.io, 'no'));
-        emit(ctx.io, options, p2Json, (r) =>
+        emit(ctx.io, options, view, (r) =>
           [
-            `signed build manifest  ${mark(r.signed_manifest)}${r.manifest_error ? `  (${r.manifest_error})` : ''}`,
-            `build signature        ${mark(r.signed_build)}${r.build_error ? `  (${r.build_error})` : ''}`,
+            `signed build manifest  ${mark(r.signedManifest)}${r.manifestError ? `  (${r.manifestError})` : ''}`,
+            `build signature        ${mark(r.signedBuild)}${r.buildError ? `  (${r.buildError})` : ''}`,
           ].join('\n'),
         );
       }),

@@ -3,10 +3,19 @@
  * a terminal, one JSON line per change when piped or with `--json`.
  */
 import type { Command } from '@commander-js/extra-typings';
-import { type CliContext, ExitCode, run, style, withStore, withStoreFlags } from '@p2/cli-kit';
+import {
+  type CliContext,
+  ExitCode,
+  emitRecord,
+  type OutputOptions,
+  run,
+  style,
+  withStore,
+  withStoreFlags,
+} from '@p2/cli-kit';
 import { watchInspection } from '@p2/inspect';
 import { following } from '../../lib/follow.js';
-import { filterOf, renderInspection } from '../inspect/index.js';
+import { filterOf, inspectionJson, renderInspection } from '../inspect/index.js';
 
 export function registerWatchCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -45,8 +54,11 @@ export function registerWatchCommand(program: Command, ctx: CliContext): void {
                 `\u001b[H\u001b[2J${style.bold(ctx.io, `p2 watch — ${new Date().toISOString()}`)}\n${renderInspection(ctx.io, inspection)}\n`,
               );
             } else {
-              ctx.io.stdout(
-                `${JSON.stringify({ time: new Date().toISOString(), ...inspection })}\n`,
+              // Piped without a format: JSON lines still (a script reads them).
+              emitRecord(
+                ctx.io,
+                (options as OutputOptions).output === 'yaml' ? options : { json: true },
+                { time: new Date().toISOString(), ...inspectionJson(inspection) },
               );
             }
             if (++seen >= limit) break;
