@@ -17,10 +17,14 @@ export {
 } from './entry-points.js';
 export { HoistError, type HoistErrorCode, HoistErrorCodes } from './errors.js';
 export {
+  ByteBudget,
   DEFAULT_EXTRACT_LIMITS,
+  type EntryNameProblem,
   type ExtractLimits,
   type ExtractOptions,
   type ExtractResult,
+  entryNameParts,
+  entryNameProblem,
   extractArchive,
   type Owner,
 } from './extract.js';
