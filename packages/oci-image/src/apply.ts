@@ -252,7 +252,12 @@ export class LayerApplier {
     await this.io(`cannot write ${header.name}`, async () => {
       const file = await open(path, CREATE_FLAGS, 0o600);
       try {
-        await pipeline(entry, file.createWriteStream({ autoClose: false }));
+        let position = 0;
+        for await (const chunk of entry) {
+          const data = chunk as Buffer;
+          await file.write(data, 0, data.length, position);
+          position += data.length;
+        }
         await file.chown(this.owner.uid, this.owner.gid);
         await file.chmod(mode);
         if (header.mtime !== undefined) await file.utimes(header.mtime, header.mtime);
