@@ -268,7 +268,7 @@ describe('limits and media types', () => {
       },
     ]);
     const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
-      manifests: Array<Record<string, unknown>>;
+      manifests: Array<{ digest: string }>;
     };
     const image = { ...index.manifests[0]!, platform: { os: 'linux', architecture: 'amd64' } };
     const arm = { ...image, platform: { os: 'linux', architecture: 'arm64' } };

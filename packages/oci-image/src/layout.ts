@@ -240,7 +240,7 @@ export function descriptor(value: unknown, where: string): Descriptor {
 }
 
 /** A JSON object, or `MANIFEST_INVALID` naming `where` (never quoting the content). */
-export function parseJson(buffer: Buffer, where: string): Record<string, unknown> {
+function parseJson(buffer: Buffer, where: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(buffer.toString('utf8'));

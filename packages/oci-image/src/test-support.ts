@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 
 const exec = promisify(execFile);
+type EntryHeader = Parameters<ReturnType<typeof tar.pack>['entry']>[0];
 
 /** Runs a command, resolving to its stdout. */
 export async function run(command: string, args: string[]): Promise<string> {
@@ -35,9 +36,9 @@ export async function fileList(dir: string): Promise<string[]> {
 }
 
 /** One entry of a hand-built layer. */
-export interface LayerEntry {
+interface LayerEntry {
   name: string;
-  type?: tar.Headers['type'];
+  type?: EntryHeader['type'];
   content?: string;
   mode?: number;
   linkname?: string;
@@ -51,17 +52,19 @@ export interface TestLayer {
 }
 
 /** Packs entries into a tar with tar-stream (no checks: the tests make hostile layers). */
-export async function packLayer(entries: LayerEntry[]): Promise<Buffer> {
+async function packLayer(entries: LayerEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (chunk: Buffer) => chunks.push(chunk));
+  pack.on('data', (chunk) => {
+    chunks.push(chunk as Buffer);
+  });
   const done = new Promise<void>((resolve, reject) => {
     pack.on('end', resolve);
     pack.on('error', reject);
   });
   for (const entry of entries) {
     const type = entry.type ?? 'file';
-    const header: tar.Headers = {
+    const header: EntryHeader = {
       name: entry.name,
       type,
       mode: entry.mode ?? (type === 'directory' ? 0o755 : 0o644),
