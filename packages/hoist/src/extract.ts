@@ -246,25 +246,8 @@ class Extractor {
       );
     }
     this.result.gzipped = gzipped;
-    const entries = tar.extract();
-    const source = handle.createReadStream({
-      start: 0,
-      autoClose: false,
-      highWaterMark: 256 * 1024,
-    });
     const budget = new ByteBudget(() => this.decompressedBudget());
-    const feeding = (
-      gzipped
-        ? pipeline(source, createGunzip({ chunkSize: 128 * 1024 }), budget, entries)
-        : pipeline(source, budget, entries)
-    ).catch((error: unknown) => {
-      entries.destroy(error as Error);
-      throw error;
-    });
-    // Handled at once: when an entry fails (ENOSPC), leaving the loop destroys `entries`, and the
-    // pipeline's "premature close" may reject before the catch below runs. Unhandled, that
-    // rejection killed the whole preparer; the error is still thrown by `await feeding`.
-    feeding.catch(() => undefined);
+    const { entries, feeding } = streamTar(handle, gzipped, budget);
     const onAbort = () =>
       entries.destroy(new HoistError(HoistErrorCodes.ABORTED, 'extraction aborted'));
     if (signal?.aborted) onAbort();
@@ -705,6 +688,32 @@ class Extractor {
   private abs(rel: string): string {
     return rel === '' ? this.root : `${this.root}/${rel}`;
   }
+}
+
+/**
+ * Streams a tar (gzip-compressed when `gzipped`) from offset 0 of `handle` through `budget` into
+ * a tar-stream extractor. `feeding` settles when the source is consumed; its rejection is already
+ * handled (when an entry fails — ENOSPC — leaving the loop destroys `entries`, and the pipeline's
+ * "premature close" may reject before the caller awaits it; unhandled, that rejection killed the
+ * whole preparer), and is still thrown by `await feeding`. Shared with `@p2/oci-image`.
+ */
+export function streamTar(
+  handle: FileHandle,
+  gzipped: boolean,
+  budget: ByteBudget,
+): { entries: tar.Extract; feeding: Promise<void> } {
+  const entries = tar.extract();
+  const source = handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 256 * 1024 });
+  const feeding = (
+    gzipped
+      ? pipeline(source, createGunzip({ chunkSize: 128 * 1024 }), budget, entries)
+      : pipeline(source, budget, entries)
+  ).catch((error: unknown) => {
+    entries.destroy(error as Error);
+    throw error;
+  });
+  feeding.catch(() => undefined);
+  return { entries, feeding };
 }
 
 /**

@@ -27,6 +27,7 @@ export {
   entryNameProblem,
   extractArchive,
   type Owner,
+  streamTar,
 } from './extract.js';
 export {
   type DownloadProgress,

@@ -15,12 +15,16 @@ import {
   symlink,
   unlink,
 } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { describeError } from '@p2/errors';
-import { ByteBudget, type ExtractLimits, entryNameParts, entryNameProblem } from '@p2/hoist';
+import {
+  ByteBudget,
+  type ExtractLimits,
+  entryNameParts,
+  entryNameProblem,
+  streamTar,
+} from '@p2/hoist';
 import type { Logger } from 'pino';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
 import { OciImageError, OciImageErrorCode } from './errors.js';
 
 type TarEntry = tar.ExtractEvents['entry'][1];
@@ -88,12 +92,6 @@ export class LayerApplier {
     digest: string,
     onEntry: (entry: TarEntry) => Promise<void>,
   ): Promise<void> {
-    const entries = tar.extract();
-    const source = handle.createReadStream({
-      start: 0,
-      autoClose: false,
-      highWaterMark: 256 * 1024,
-    });
     const budget = new ByteBudget(
       () => this.limits.maxTotalBytes + (this.totals.entries + 1) * 8192 + 64 * 1024 * 1024,
       (limit) =>
@@ -103,15 +101,7 @@ export class LayerApplier {
           { details: { digest, limit } },
         ),
     );
-    const feeding = (
-      gzipped
-        ? pipeline(source, createGunzip({ chunkSize: 128 * 1024 }), budget, entries)
-        : pipeline(source, budget, entries)
-    ).catch((error: unknown) => {
-      entries.destroy(error as Error);
-      throw error;
-    });
-    feeding.catch(() => undefined);
+    const { entries, feeding } = streamTar(handle, gzipped, budget);
     try {
       for await (const entry of entries) {
         try {
