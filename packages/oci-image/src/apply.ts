@@ -117,8 +117,16 @@ export class LayerApplier {
     }
   }
 
-  /** Pass one: whiteouts remove what the layers below put there. */
+  /** Pass one: whiteouts remove what the layers below put there; every entry counts against maxEntries. */
   private async whiteoutPass(entry: TarEntry): Promise<void> {
+    this.totals.entries++;
+    if (this.totals.entries > this.limits.maxEntries) {
+      throw new OciImageError(
+        OciImageErrorCode.TOO_MANY_ENTRIES,
+        `the image's layers have more than ${this.limits.maxEntries} entries (limit maxEntries)`,
+        { details: { limit: this.limits.maxEntries } },
+      );
+    }
     const parts = this.entryParts(entry.header.name);
     const base = parts.at(-1);
     if (base === undefined || !base.startsWith(WHITEOUT)) return;
@@ -145,14 +153,6 @@ export class LayerApplier {
     const parts = this.entryParts(header.name);
     const base = parts.at(-1);
     if (base?.startsWith(WHITEOUT)) return;
-    this.totals.entries++;
-    if (this.totals.entries > this.limits.maxEntries) {
-      throw new OciImageError(
-        OciImageErrorCode.TOO_MANY_ENTRIES,
-        `the image's layers have more than ${this.limits.maxEntries} entries (limit maxEntries)`,
-        { details: { limit: this.limits.maxEntries } },
-      );
-    }
     const type = header.type ?? 'unknown';
     if (
       type !== 'file' &&

@@ -1,7 +1,16 @@
 /**
  * Hand-built hostile layouts (tar-stream): every rule of Hoist artifacts, across layers, as root.
  */
-import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { isP2Error } from '@p2/errors';
@@ -293,5 +302,30 @@ describe('limits and media types', () => {
     expect(isP2Error(error, OciImageErrorCode.BLOB_MISMATCH)).toBe(true);
     expect((error as Error).message).toContain(layer);
     await expect(lstat(rootfs)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('refuses a blob that is a symlink, even to the right bytes', async () => {
+    const [layer] = await buildLayout(layout, [{ entries: [{ name: 'a', content: 'x' }] }]);
+    const blob = join(layout, 'blobs/sha256', layer!.slice(7));
+    await rename(blob, join(outside, 'blob'));
+    await symlink(join(outside, 'blob'), blob);
+    await expect(unpackImage(layout, rootfs)).rejects.toMatchObject({
+      code: OciImageErrorCode.LAYOUT_UNTRUSTED,
+    });
+    await expect(lstat(rootfs)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('counts whiteouts against maxEntries', async () => {
+    await buildLayout(layout, [
+      {
+        entries: [
+          { name: '.wh.a', content: '' },
+          { name: '.wh.b', content: '' },
+        ],
+      },
+    ]);
+    await expect(unpackImage(layout, rootfs, { limits: { maxEntries: 1 } })).rejects.toMatchObject({
+      code: OciImageErrorCode.TOO_MANY_ENTRIES,
+    });
   });
 });

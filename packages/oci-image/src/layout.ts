@@ -79,7 +79,7 @@ export async function resolveManifest(
   const manifests = descriptors(index, 'index.json');
   const refs = manifests
     .map((m) => m.annotations?.[REF_ANNOTATION])
-    .filter((r): r is string => r !== undefined);
+    .filter((r): r is string => typeof r === 'string');
   let chosen: Descriptor | undefined;
   if (ref !== undefined) {
     chosen = manifests.find((m) => m.annotations?.[REF_ANNOTATION] === ref);
@@ -136,6 +136,13 @@ export async function verifyBlob(layoutDir: string, descriptor: Descriptor): Pro
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new OciImageError(
+        OciImageErrorCode.LAYOUT_UNTRUSTED,
+        `blob ${descriptor.digest} is a symbolic link; refusing to unpack it`,
+        { details: { digest: descriptor.digest } },
+      );
+    }
     throw mismatch(
       descriptor,
       `blob ${descriptor.digest} cannot be opened (${describeError(cause)})`,
