@@ -246,25 +246,8 @@ class Extractor {
       );
     }
     this.result.gzipped = gzipped;
-    const entries = tar.extract();
-    const source = handle.createReadStream({
-      start: 0,
-      autoClose: false,
-      highWaterMark: 256 * 1024,
-    });
     const budget = new ByteBudget(() => this.decompressedBudget());
-    const feeding = (
-      gzipped
-        ? pipeline(source, createGunzip({ chunkSize: 128 * 1024 }), budget, entries)
-        : pipeline(source, budget, entries)
-    ).catch((error: unknown) => {
-      entries.destroy(error as Error);
-      throw error;
-    });
-    // Handled at once: when an entry fails (ENOSPC), leaving the loop destroys `entries`, and the
-    // pipeline's "premature close" may reject before the catch below runs. Unhandled, that
-    // rejection killed the whole preparer; the error is still thrown by `await feeding`.
-    feeding.catch(() => undefined);
+    const { entries, feeding } = streamTar(handle, gzipped, budget);
     const onAbort = () =>
       entries.destroy(new HoistError(HoistErrorCodes.ABORTED, 'extraction aborted'));
     if (signal?.aborted) onAbort();
@@ -707,42 +690,100 @@ class Extractor {
   }
 }
 
-/** Counts decompressed bytes and fails once they pass a budget (a gzip bomb of padding). */
-class ByteBudget extends Transform {
+/**
+ * Streams a tar (gzip-compressed when `gzipped`) from offset 0 of `handle` through `budget` into
+ * a tar-stream extractor. `feeding` settles when the source is consumed; its rejection is already
+ * handled (when an entry fails — ENOSPC — leaving the loop destroys `entries`, and the pipeline's
+ * "premature close" may reject before the caller awaits it; unhandled, that rejection killed the
+ * whole preparer), and is still thrown by `await feeding`. Shared with `@p2/oci-image`.
+ */
+export function streamTar(
+  handle: FileHandle,
+  gzipped: boolean,
+  budget: ByteBudget,
+): { entries: tar.Extract; feeding: Promise<void> } {
+  const entries = tar.extract();
+  const source = handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 256 * 1024 });
+  const feeding = (
+    gzipped
+      ? pipeline(source, createGunzip({ chunkSize: 128 * 1024 }), budget, entries)
+      : pipeline(source, budget, entries)
+  ).catch((error: unknown) => {
+    entries.destroy(error as Error);
+    throw error;
+  });
+  feeding.catch(() => undefined);
+  return { entries, feeding };
+}
+
+/**
+ * Counts decompressed bytes and fails once they pass a budget (a gzip bomb of padding), with the
+ * error `exceeded` makes. Shared with `@p2/oci-image`.
+ */
+export class ByteBudget extends Transform {
   private seen = 0;
-  constructor(private readonly budget: () => number) {
+  constructor(
+    private readonly budget: () => number,
+    private readonly exceeded: (limit: number) => Error = budgetExceeded,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.seen += chunk.length;
     const limit = this.budget();
     if (this.seen > limit) {
-      callback(
-        new HoistError(
-          HoistErrorCodes.ARCHIVE_TOO_LARGE,
-          `the decompressed archive passed ${limit} bytes (limit maxTotalBytes plus headers)`,
-          { details: { limit } },
-        ),
-      );
+      callback(this.exceeded(limit));
       return;
     }
     callback(null, chunk);
   }
 }
 
+function budgetExceeded(limit: number): HoistError {
+  return new HoistError(
+    HoistErrorCodes.ARCHIVE_TOO_LARGE,
+    `the decompressed archive passed ${limit} bytes (limit maxTotalBytes plus headers)`,
+    { details: { limit } },
+  );
+}
+
 function depth(rel: string): number {
   return rel === '' ? 0 : rel.split('/').length;
 }
 
-/** Keeps permission bits and the sticky bit; drops setuid and setgid. */
 /** The owner's read and execute bits, copied to group and others. */
 function shareRead(mode: number): number {
   const rx = mode & 0o500;
   return mode | (rx >> 3) | (rx >> 6);
 }
 
+/** Keeps permission bits and the sticky bit; drops setuid and setgid. */
 function safeMode(mode: number | undefined, fallback: number): number {
   return mode === undefined ? fallback : mode & 0o1777;
+}
+
+/** Why an archive entry name cannot be extracted; see {@link entryNameProblem}. */
+export type EntryNameProblem = 'nul' | 'absolute' | 'dot-dot';
+
+/**
+ * Why an archive entry name could write outside the extraction root, or undefined when it cannot:
+ * a NUL byte, an absolute path, or a `..` part. Shared by every extractor of untrusted tars (Hoist
+ * artifacts, OCI image layers).
+ * @example entryNameProblem('../etc/passwd') // 'dot-dot'
+ */
+export function entryNameProblem(name: string): EntryNameProblem | undefined {
+  if (name.includes('\0')) return 'nul';
+  if (name.startsWith('/')) return 'absolute';
+  if (name.split('/').includes('..')) return 'dot-dot';
+  return undefined;
+}
+
+/**
+ * An entry name, checked with {@link entryNameProblem}, as a relative path without empty or `.`
+ * parts; `''` is the archive root.
+ */
+export function entryNameParts(name: string): string[] {
+  return name.split('/').filter((part) => part !== '' && part !== '.');
 }
 
 /**
@@ -750,27 +791,27 @@ function safeMode(mode: number | undefined, fallback: number): number {
  * @internal
  */
 export function normalizeEntryName(name: string, code: HoistErrorCode, what: string): string {
-  if (name.includes('\0')) {
+  const problem = entryNameProblem(name);
+  if (problem === 'nul') {
     throw new HoistError(code, `${what} ${JSON.stringify(name)} contains a NUL byte`, {
       details: { entry: name },
     });
   }
-  if (name.startsWith('/')) {
+  if (problem === 'absolute') {
     throw new HoistError(
       code,
       `${what} ${JSON.stringify(name)} is an absolute path; archive entries must stay inside the install directory`,
       { details: { entry: name } },
     );
   }
-  const parts = name.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) {
+  if (problem === 'dot-dot') {
     throw new HoistError(
       code,
       `${what} ${JSON.stringify(name)} contains "..", which could write outside the install directory`,
       { details: { entry: name } },
     );
   }
-  return parts.join('/');
+  return entryNameParts(name).join('/');
 }
 
 function conflict(rel: string, existing: string, incoming: string): HoistError {

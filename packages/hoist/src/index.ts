@@ -17,12 +17,17 @@ export {
 } from './entry-points.js';
 export { HoistError, type HoistErrorCode, HoistErrorCodes } from './errors.js';
 export {
+  ByteBudget,
   DEFAULT_EXTRACT_LIMITS,
+  type EntryNameProblem,
   type ExtractLimits,
   type ExtractOptions,
   type ExtractResult,
+  entryNameParts,
+  entryNameProblem,
   extractArchive,
   type Owner,
+  streamTar,
 } from './extract.js';
 export {
   type DownloadProgress,
