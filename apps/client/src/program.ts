@@ -9,6 +9,7 @@ import { type CliContext, runProgram, withOutputFormats } from '@p2/cli-kit';
 import { registerBin2PodCommand } from './commands/bin2pod/index.js';
 import { registerCgroupInfoCommand } from './commands/cgroup-info/index.js';
 import { registerCompletionCommand } from './commands/completion/index.js';
+import { registerContextCommand } from './commands/context/index.js';
 import { registerDescribeCommand } from './commands/describe/index.js';
 import { registerDsCommand } from './commands/ds/index.js';
 import { registerExecCommand } from './commands/exec/index.js';
@@ -91,6 +92,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerReplicateCommand(program, ctx);
   registerDsCommand(program, ctx);
   registerPcCommand(program, ctx);
+  registerContextCommand(program, ctx);
   registerCompletionCommand(program, ctx);
   withOutputFormats(program, ctx);
   return program;

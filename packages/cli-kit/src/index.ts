@@ -17,6 +17,15 @@ export {
   completionScript,
 } from './completion.js';
 export {
+  type ContextChange,
+  type ContextConfig,
+  checkContextName,
+  contextFilePath,
+  readContexts,
+  type StoreContext,
+  updateContexts,
+} from './contexts.js';
+export {
   CliExit,
   ExitCode,
   type ExitCodeTable,

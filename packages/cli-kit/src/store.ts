@@ -22,6 +22,7 @@ import {
   TOKEN_FILE_ENV,
 } from '@p2/kv';
 import { collect } from './args.js';
+import { contextFilePath, pickContext, readContexts, type StoreContext } from './contexts.js';
 import { CliExit, ExitCode } from './exit-code.js';
 import type { CliContext } from './run.js';
 
@@ -34,6 +35,8 @@ type StoreFlagOptions = Omit<StoreFlags, 'header'> & { header: string[] };
 /** The options {@link withStoreFlags} adds. */
 export interface StoreFlags {
   store?: string;
+  /** A named store of the contexts file (`p2 context`). */
+  context?: string;
   token?: string;
   tokenFile?: string;
   caFile?: string;
@@ -63,6 +66,10 @@ export function withStoreFlags<
     .option(
       '--store <url>',
       `store URL, or Consul's http(s)://host:port (env P2_STORE, else CONSUL_HTTP_ADDR; default ${DEFAULT_STORE})`,
+    )
+    .option(
+      '--context <name>',
+      'a store named in ~/.config/p2/config.yaml, with its token and TLS files (env P2_CONTEXT; default: its current-context; `p2 context list`)',
     )
     .option(
       '--token <token>',
@@ -150,8 +157,11 @@ export interface StoreConnection {
 }
 
 /**
- * Opens the store, runs `fn`, and always closes it. The store is `--store`, else `P2_STORE`, else
- * `CONSUL_HTTP_ADDR` (as Consul's CLI reads it; `@p2/kv`'s `storeUrlFromEnv`), else the local kv-server. The ACL token is `--token`, else `--token-file`, else `CONSUL_HTTP_TOKEN`,
+ * Opens the store, runs `fn`, and always closes it. The store is `--store`, else the context
+ * `--context`/`P2_CONTEXT` names, else `P2_STORE`, else `CONSUL_HTTP_ADDR` (as Consul's CLI reads it;
+ * `@p2/kv`'s `storeUrlFromEnv`), else the contexts file's current-context (`contexts.ts`), else the
+ * local kv-server. A context's token file and TLS files stand where `--token-file` and the TLS flags
+ * would (flags still win), and go only to the context's own store. The ACL token is `--token`, else `--token-file`, else `CONSUL_HTTP_TOKEN`,
  * else `CONSUL_HTTP_TOKEN_FILE`, else the token file `p2-bootstrap` wrote (`P2_TOKEN_FILE`, else
  * `/etc/p2/consul.token`; readable by root only), every file read as `@p2/kv`'s `findStoreToken`
  * trusts it. `--ca-file`, `--cert-file`, `--key-file` (else `CONSUL_CACERT`,
@@ -170,16 +180,24 @@ export async function withStore<T>(
   fn: (store: Store) => Promise<T>,
   connection: StoreConnection = {},
 ): Promise<T> {
+  const context = await storeContext(ctx, flags);
   const found = await findStoreToken({
     flag: flags.token,
     tokenFile:
-      flags.tokenFile === undefined ? connection.tokenFile : resolve(ctx.cwd, flags.tokenFile),
+      flags.tokenFile === undefined
+        ? (context?.tokenFile ?? connection.tokenFile)
+        : resolve(ctx.cwd, flags.tokenFile),
     env: ctx.env,
   });
-  const url = flags.store ?? storeUrlFromEnv(ctx.env);
+  const url = flags.store ?? context?.store ?? storeUrlFromEnv(ctx.env);
+  const tls = {
+    caFile: flags.caFile ?? flags.tlsCaFile ?? context?.caFile,
+    certFile: flags.certFile ?? flags.tlsCertFile ?? context?.certFile,
+    keyFile: flags.keyFile ?? flags.tlsKeyFile ?? context?.keyFile,
+  };
   const store = createStore(url, {
     ...connection.options,
-    ...storeFlagOptions(flags, ctx.env, ctx.cwd),
+    ...storeFlagOptions({ ...tls, header: flags.header ?? [] }, ctx.env, ctx.cwd),
     ...(found.token ? { token: found.token } : {}),
   });
   try {
@@ -189,6 +207,27 @@ export async function withStore<T>(
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The context a command's store comes from, if any: `--context`, else `P2_CONTEXT`, else the
+ * contexts file's current context — unless `--store`, `P2_STORE` or `CONSUL_HTTP_ADDR` names the
+ * store (the file is then not read at all).
+ * @throws CliExit {@link ExitCode.USAGE} for `--store` with `--context`; what {@link readContexts} and {@link pickContext} throw
+ */
+async function storeContext(ctx: CliContext, flags: StoreFlags): Promise<StoreContext | undefined> {
+  if (flags.store !== undefined) {
+    if (flags.context !== undefined)
+      throw new CliExit(
+        ExitCode.USAGE,
+        'error: --store and --context both name a store\nhint: pass one of them',
+      );
+    return undefined;
+  }
+  const named = flags.context ?? (ctx.env.P2_CONTEXT || undefined);
+  if (named === undefined && (ctx.env.P2_STORE || ctx.env.CONSUL_HTTP_ADDR)) return undefined;
+  const config = await readContexts(contextFilePath(ctx.env), ctx.env);
+  return pickContext(config, flags.context, ctx.env);
 }
 
 /**
