@@ -27,6 +27,7 @@ export {
   type StatementSigner,
   StoreDelegationRecords,
   sameStatement,
+  signForWrite,
 } from './delegation.js';
 export {
   decodePodEvents,
