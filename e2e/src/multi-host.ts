@@ -23,6 +23,7 @@ import { createStore, type Store } from '@p2/kv';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir } from '@p2/runit';
 import { ensureUser, findUser, removeUser } from '@p2/users';
+import { afterAll, afterEach } from 'vitest';
 import { stringify } from 'yaml';
 import { type BuiltArtifact, buildArtifact, helloAppDir, repoRoot, tempDir } from './artifacts.js';
 import { type EtcdTestCluster, startEtcdCluster } from './etcd-cluster.js';
@@ -440,6 +441,56 @@ export function helloManifest(
     .setStatusPort(statusPort)
     .setStatusHttp(true)
     .build();
+}
+
+/**
+ * Writes {@link helloManifest} of `pod` at `version` (the cluster's artifact of that version) to
+ * `<work>/<pod>-<version>.yaml`, for `p2 … -m FILE`; returns its path and the manifest.
+ */
+export async function manifestFile(
+  cluster: Cluster,
+  pod: string,
+  version: string,
+  port: number,
+  greeting: string,
+): Promise<{ path: string; manifest: Manifest }> {
+  const manifest = helloManifest(cluster, pod, await cluster.artifact(version), port, greeting);
+  const path = join(cluster.work, `${pod}-${version}.yaml`);
+  await writeFile(path, manifest.text());
+  return { path, manifest };
+}
+
+/** What a multi-host test file started, read when it is torn down. */
+export interface ClusterRun {
+  cluster?: Cluster;
+  controllers?: Proc;
+  poller?: { stop(): Promise<void> };
+}
+
+/**
+ * Registers a multi-host test file's teardown: a failed test is remembered, and after all tests
+ * `also.killAll` (its `p2` processes) runs, the app poller and the controllers stop (their log printed
+ * after a failure), the cluster closes (its hosts' logs printed after a failure), then `also.more`.
+ * Runs whatever failed before it.
+ */
+export function tearDownClusterAfterAll(
+  run: () => ClusterRun,
+  also: { killAll?: () => void; more?: () => Promise<void> } = {},
+): void {
+  let failed = false;
+  afterEach((context) => {
+    if (context.task.result?.state === 'fail') failed = true;
+  });
+  afterAll(async () => {
+    const { cluster, controllers, poller } = run();
+    also.killAll?.();
+    await poller?.stop();
+    await controllers?.stop();
+    if (failed && controllers)
+      console.log(`--- controllers log ---\n${(await controllers.log()).slice(-8_000)}`);
+    await cluster?.close(failed);
+    await also.more?.();
+  });
 }
 
 /** Starts the built `p2-controllers` binary in the root namespace. */

@@ -13,6 +13,7 @@ import { createStore, type Store } from '@p2/kv';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir } from '@p2/runit';
 import { findUser, removeUser } from '@p2/users';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import {
   type BuiltArtifact,
   buildArtifact,
@@ -21,6 +22,7 @@ import {
   serveDirectory,
   tempDir,
 } from './artifacts.js';
+import { p2Runner } from './cli.js';
 import {
   freePort,
   type Proc,
@@ -192,4 +194,34 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
   };
   await host.startPreparer();
   return host;
+}
+
+/**
+ * A test file's one host, driven through the built `p2`: starts it before the file's tests; after
+ * them kills the `p2` processes still running and closes the host (its preparer log printed when a
+ * test failed). `host()` is the host once started; the rest is {@link p2Runner} against its store.
+ *
+ * @example const { p2, host } = withTestHost(); beforeAll(() => { h = host(); });
+ */
+export function withTestHost(options: TestHostOptions = {}) {
+  let host: TestHost | undefined;
+  let failed = false;
+  const cli = p2Runner(() => `consul://127.0.0.1:${host?.kvPort}`);
+  beforeAll(async () => {
+    host = await startTestHost(options);
+  });
+  afterEach((context) => {
+    if (context.task.result?.state === 'fail') failed = true;
+  });
+  afterAll(async () => {
+    cli.killAll();
+    await host?.close(failed);
+  });
+  return {
+    ...cli,
+    host(): TestHost {
+      if (!host) throw new Error('the test host has not started');
+      return host;
+    },
+  };
 }

@@ -24,16 +24,18 @@ import {
   rcKey,
 } from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { p2Runner } from '../src/cli.js';
 import {
   type Cluster,
   helloManifest,
+  manifestFile,
   minServing,
   pollApps,
   QUICK_CONTROLLER_ARGS,
   startCluster,
   startControllersProcess,
+  tearDownClusterAfterAll,
   transitions,
   waitForPreparers,
 } from '../src/multi-host.js';
@@ -49,7 +51,6 @@ let cluster: Cluster;
 let storeUrl: string;
 let controllers: Proc | undefined;
 let poller: ReturnType<typeof pollApps> | undefined;
-let failed = false;
 const pods = { app: '', forged: '', rogue: '', ds: '' };
 let rcId = '';
 let forgedRcId = '';
@@ -78,13 +79,6 @@ async function gpgKey(name: string): Promise<{ pub: string; sec: string }> {
   await chmod(sec, 0o600);
   await run('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']).catch(() => undefined);
   return { pub, sec };
-}
-
-async function manifestFile(pod: string, version: string, port: number, greeting: string) {
-  const m = helloManifest(cluster, pod, await cluster.artifact(version), port, greeting);
-  const path = join(cluster.work, `${pod}-${version}.yaml`);
-  await writeFile(path, m.text());
-  return { path, manifest: m };
 }
 
 /** The preparer's state record for `pod` on every host (undefined where there is none yet). */
@@ -141,23 +135,16 @@ beforeAll(async () => {
   ]);
 });
 
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') failed = true;
-});
-
-afterAll(async () => {
-  killAll();
-  await poller?.stop();
-  await controllers?.stop();
-  if (failed && controllers)
-    console.log(`--- controllers log ---\n${(await controllers.log()).slice(-8_000)}`);
-  await cluster?.close(failed);
-  if (keys) await rm(keys, { recursive: true, force: true });
+tearDownClusterAfterAll(() => ({ cluster, controllers, poller }), {
+  killAll,
+  more: async () => {
+    if (keys) await rm(keys, { recursive: true, force: true });
+  },
 });
 
 describe('delegated signing on three hosts with keyring policies', () => {
   it('an RC a deployer signed once runs on every host from the intent the controllers signed', async () => {
-    const v1 = await manifestFile(pods.app, 'v1', APP_PORT, 'hello v1');
+    const v1 = await manifestFile(cluster, pods.app, 'v1', APP_PORT, 'hello v1');
     const rc = await p2Json<{ id: string; deployerSigned?: boolean }>([
       'rc',
       'create',
@@ -187,7 +174,7 @@ describe('delegated signing on three hosts with keyring policies', () => {
   });
 
   it('a forged RC is refused on every host, and runs once a deployer signs it', async () => {
-    const forged = await manifestFile(pods.forged, 'v1', FORGED_PORT, 'forged');
+    const forged = await manifestFile(cluster, pods.forged, 'v1', FORGED_PORT, 'forged');
     const rc = await p2Json<{ id: string }>([
       'rc',
       'create',
@@ -220,7 +207,7 @@ describe('delegated signing on three hosts with keyring policies', () => {
     // Someone with store access swaps the signed RC's manifest and keeps the deployer's signature.
     const entry = (await cluster.store.get(rcKey(rcId))).value!;
     const stored = decodeRc(entry.value);
-    const v2 = await manifestFile(pods.app, 'v2', APP_PORT, 'tampered v2');
+    const v2 = await manifestFile(cluster, pods.app, 'v2', APP_PORT, 'tampered v2');
     await cluster.store.put(rcKey(rcId), encodeRc({ ...stored, manifest: v2.manifest }));
     await refusedEverywhere(pods.app, 'P2_AUTH_SIGNATURE_MISMATCH', 'the tampered RC');
 
@@ -244,7 +231,7 @@ describe('delegated signing on three hosts with keyring policies', () => {
     ).toBe(3);
 
     // The deployer updates the RC properly: v2 (signed) reaches every host.
-    const v3 = await manifestFile(pods.app, 'v2', APP_PORT, 'hello v2');
+    const v3 = await manifestFile(cluster, pods.app, 'v2', APP_PORT, 'hello v2');
     const updated = await p2([
       'rc',
       'update-manifest',
@@ -265,7 +252,7 @@ describe('delegated signing on three hosts with keyring policies', () => {
   it('a daemon set signed on create and on update runs each version on every host', async () => {
     const running = (sha: string) => async () =>
       (await states(pods.ds)).every((st) => st?.state === 'running' && st.sha === sha);
-    const v1 = await manifestFile(pods.ds, 'v1', DS_PORT, 'daemon v1');
+    const v1 = await manifestFile(cluster, pods.ds, 'v1', DS_PORT, 'daemon v1');
     const ds = await p2Json<{ id: string; deployerSigned?: boolean }>([
       'ds',
       'create',
@@ -285,7 +272,7 @@ describe('delegated signing on three hosts with keyring policies', () => {
       60_000,
       250,
     );
-    const v2 = await manifestFile(pods.ds, 'v2', DS_PORT, 'daemon v2');
+    const v2 = await manifestFile(cluster, pods.ds, 'v2', DS_PORT, 'daemon v2');
     await p2Json(['ds', 'update', ds.id, '-m', v2.path, '--sign-key', deployer.sec]);
     await waitFor(
       'the daemon set to run v2 on every host',

@@ -1,28 +1,17 @@
-/**
- * The three-host scenario driven through the built `p2` binary (issue 18): every operator action
- * is a spawned `node apps/client/dist/cli.js … --store <kv>` whose exit code and `--json` output are
- * checked — `p2 label`, `p2 rc create|get`, `p2 inspect`, `p2 roll start --wait`, `p2 ds
- * create|update|test-selector`, `p2 replicate`, `p2 pc create|get|list|watch|delete`. The cluster
- * (network namespaces with a real p2-preparer each, one p2-kv-server, the built p2-controllers) is
- * the one `multi-host.test.ts` uses; that file drives the same controllers through the libraries
- * and covers the long rollback scenario, which is not repeated here. Needs root; every process it
- * starts is stopped and everything made is removed in afterAll, also after a failure.
- */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PodTree } from '@p2/keyspace';
 import { ManifestBuilder } from '@p2/manifest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { p2Runner } from '../src/cli.js';
 import {
   type Cluster,
-  helloManifest,
+  manifestFile,
   minServing,
   pollApps,
   QUICK_CONTROLLER_ARGS,
   startCluster,
   startControllersProcess,
+  tearDownClusterAfterAll,
   transitions,
   waitForPreparers,
 } from '../src/multi-host.js';
@@ -37,27 +26,19 @@ let cluster: Cluster;
 let storeUrl: string;
 let controllers: Proc | undefined;
 let poller: ReturnType<typeof pollApps> | undefined;
-let failed = false;
 const { p2, p2Json, start, killAll } = p2Runner(() => storeUrl);
 const pods = { app: '', ds: '', rep: '' };
 const rcIds: Record<string, string> = {};
 
-/** Writes the hello app's manifest for `version` to a file for `p2 … -m FILE`; returns its path. */
-async function manifestFile(
-  pod: string,
-  version: string,
-  port: number,
-  greeting: string,
-): Promise<string> {
-  const m = helloManifest(cluster, pod, await cluster.artifact(version), port, greeting);
-  const path = join(cluster.work, `${pod}-${version}.yaml`);
-  await writeFile(path, m.text());
-  return path;
-}
-
 /** `p2 rc create` of the hello app at `version` on `role=web`, spread over the zones. */
 async function createAppRc(version: string, ...more: string[]) {
-  const file = await manifestFile(pods.app, version, APP_PORT, `hello ${version}`);
+  const { path: file } = await manifestFile(
+    cluster,
+    pods.app,
+    version,
+    APP_PORT,
+    `hello ${version}`,
+  );
   const args = ['-m', file, '-n', 'role=web', '--spread-key', 'availability_zone', ...more];
   return p2Json<{ id: string; podId: string; replicasDesired: number; disabled: boolean }>([
     'rc',
@@ -119,18 +100,7 @@ beforeAll(async () => {
   controllers = startControllersProcess(storeUrl, `${cluster.work}/logs`, QUICK_CONTROLLER_ARGS);
 });
 
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') failed = true;
-});
-
-afterAll(async () => {
-  killAll();
-  await poller?.stop();
-  await controllers?.stop();
-  if (failed && controllers)
-    console.log(`--- controllers log ---\n${(await controllers.log()).slice(-8_000)}`);
-  await cluster?.close(failed);
-});
+tearDownClusterAfterAll(() => ({ cluster, controllers, poller }), { killAll });
 
 describe('p2 CLI on three hosts (network namespaces)', () => {
   it('p2 label set puts role and availability_zone on the nodes; p2 label query finds them', async () => {
@@ -230,7 +200,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
   });
 
   it('p2 ds create on two zones, ds test-selector, then ds update to v2 on every host', async () => {
-    const v1 = await manifestFile(pods.ds, 'v1', DS_PORT, 'daemon v1');
+    const { path: v1 } = await manifestFile(cluster, pods.ds, 'v1', DS_PORT, 'daemon v1');
     const ds = await p2Json<{ id: string; nodeSelector: string }>([
       'ds',
       'create',
@@ -261,7 +231,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
       ds.id,
     ]);
     expect(test).toMatchObject({ matching: allNodes(), added: [allNodes()[2]], removed: [] });
-    const v2 = await manifestFile(pods.ds, 'v2', DS_PORT, 'daemon v2');
+    const { path: v2 } = await manifestFile(cluster, pods.ds, 'v2', DS_PORT, 'daemon v2');
     const updated = await p2Json<{ ds: { nodeSelector: string }; changed: string[] }>([
       'ds',
       'update',
@@ -288,7 +258,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
   });
 
   it('p2 replicate --hosts … --min-nodes 1 --json deploys a pod to the three hosts', async () => {
-    const file = await manifestFile(pods.rep, 'v1', REP_PORT, 'replicated');
+    const { path: file } = await manifestFile(cluster, pods.rep, 'v1', REP_PORT, 'replicated');
     const result = await p2Json<{ podId: string; updated: string[]; alreadyDone: string[] }>(
       ['replicate', file, '--hosts', allNodes().join(','), '--min-nodes', '1', '--timeout', '60s'],
       100_000,

@@ -10,7 +10,7 @@
 import { DsStore } from '@p2/daemon-set';
 import { RcStore } from '@p2/rc';
 import { RollStore } from '@p2/roll';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { p2Runner } from '../src/cli.js';
 import type { EtcdTestCluster, EtcdTestMember } from '../src/etcd-cluster.js';
 import {
@@ -22,6 +22,7 @@ import {
   QUICK_CONTROLLER_ARGS,
   startCluster,
   startControllersProcess,
+  tearDownClusterAfterAll,
   transitions,
   waitForPreparers,
 } from '../src/multi-host.js';
@@ -35,7 +36,6 @@ let cluster: Cluster;
 let etcd: EtcdTestCluster;
 let controllers: Proc | undefined;
 let poller: ReturnType<typeof pollApps> | undefined;
-let failed = false;
 let killed: EtcdTestMember | undefined;
 const { p2Json, killAll } = p2Runner(() => cluster.storeUrl);
 const pods = { app: '', ds: '' };
@@ -67,18 +67,7 @@ beforeAll(async () => {
   ]);
 });
 
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') failed = true;
-});
-
-afterAll(async () => {
-  killAll();
-  await poller?.stop();
-  await controllers?.stop();
-  if (failed && controllers)
-    console.log(`--- controllers log ---\n${(await controllers.log()).slice(-8_000)}`);
-  await cluster?.close(failed);
-});
+tearDownClusterAfterAll(() => ({ cluster, controllers, poller }), { killAll });
 
 describe('controllers on three hosts on a 3-member etcd cluster', () => {
   it('the preparers, p2 and p2-controllers all work the etcd cluster', async () => {

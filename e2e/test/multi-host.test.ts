@@ -16,7 +16,7 @@ import { dsStatusKey, LabelStore } from '@p2/keyspace';
 import type { Manifest } from '@p2/manifest';
 import { RcStore } from '@p2/rc';
 import { RollStore } from '@p2/roll';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltArtifact } from '../src/artifacts.js';
 import {
   type Cluster,
@@ -27,6 +27,7 @@ import {
   QUICK_CONTROLLER_ARGS,
   startCluster,
   startControllersProcess,
+  tearDownClusterAfterAll,
   transitions,
   waitForPreparers,
 } from '../src/multi-host.js';
@@ -39,7 +40,6 @@ const ZONES = ['a', 'b', 'c'];
 let cluster: Cluster;
 let controllers: Proc | undefined;
 let poller: ReturnType<typeof pollApps> | undefined;
-let failed = false;
 let podId: string;
 let rcs: RcStore;
 let rolls: RollStore;
@@ -82,17 +82,7 @@ beforeAll(async () => {
   rolls = new RollStore(cluster.store);
 });
 
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') failed = true;
-});
-
-afterAll(async () => {
-  await poller?.stop();
-  await controllers?.stop();
-  if (failed && controllers)
-    console.log(`--- controllers log ---\n${(await controllers.log()).slice(-8_000)}`);
-  await cluster?.close(failed);
-});
+tearDownClusterAfterAll(() => ({ cluster, controllers, poller }));
 
 describe('controllers on three hosts (network namespaces)', () => {
   it('an RC with 3 replicas and a zone spread puts one healthy pod on each host', async () => {

@@ -6,26 +6,16 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { PodEvent } from '@p2/keyspace';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../src/artifacts.js';
-import { p2Runner } from '../src/cli.js';
 import { freePort, waitFor } from '../src/processes.js';
-import { startTestHost, type TestHost } from '../src/test-host.js';
+import { type TestHost, withTestHost } from '../src/test-host.js';
 
 const CLI = join(repoRoot, 'apps/client/dist/cli.js');
 let h: TestHost;
-let failed = false;
-const { p2Json, killAll } = p2Runner(() => `consul://127.0.0.1:${h.kvPort}`);
-
-beforeAll(async () => {
-  h = await startTestHost();
-});
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') failed = true;
-});
-afterAll(async () => {
-  killAll();
-  await h?.close(failed);
+const { p2Json, host } = withTestHost();
+beforeAll(() => {
+  h = host();
 });
 
 interface Described {

@@ -6,24 +6,14 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { p2Runner } from '../src/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/processes.js';
-import { startTestHost, type TestHost } from '../src/test-host.js';
+import { type TestHost, withTestHost } from '../src/test-host.js';
 
 let h: TestHost;
-let failed = false;
-const { p2, killAll } = p2Runner(() => `consul://127.0.0.1:${h.kvPort}`);
-
-beforeAll(async () => {
-  h = await startTestHost();
-});
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') failed = true;
-});
-afterAll(async () => {
-  killAll();
-  await h?.close(failed);
+const { p2, host } = withTestHost();
+beforeAll(() => {
+  h = host();
 });
 
 describe('p2 schedule --wait with a real preparer', () => {

@@ -3,6 +3,8 @@
  * cgroups, auth, pod host, hooks, health, and the reconcile engine with its status server
  * (@p2/host-agent). Everything here is composition; the logic lives in packages.
  */
+
+import { createRequire } from 'node:module';
 import { createManifestAuthorizer } from '@p2/auth';
 import { detectCgroups } from '@p2/cgroups';
 import { describeError } from '@p2/errors';
@@ -22,6 +24,8 @@ import { PodHost } from '@p2/pods';
 import { artifactPolicy, type PreparerConfig, readOnlyDefault } from '@p2/preparer-config';
 import { RunsvDir } from '@p2/runit';
 import type { Logger } from 'pino';
+
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 export interface RunningPreparer {
   preparer: Preparer;
@@ -162,6 +166,7 @@ export async function startPreparer(
     health: health.tracker,
     logger: log,
     metrics,
+    version: VERSION,
     requirePreparerInIntent: config.requirePreparerInIntent,
     status: { port: config.statusPort, socketPath: config.statusSocket },
     ...(config.podWhitelistFile ? { podWhitelist: { file: config.podWhitelistFile } } : {}),

@@ -25,4 +25,11 @@ export {
 export { type FarmChild, type FarmKind, type FarmOptions, LockFarm } from './lock-farm.js';
 export { commitNodeChanges, type NodeChange, readIntents, sameManifest } from './node-changes.js';
 export { RecordWorker, type RecordWorkerOptions } from './record-worker.js';
-export { byName, commit, listRecords, sleep, storeError } from './util.js';
+export {
+  byName,
+  changedWhileSigning,
+  commit,
+  listRecords,
+  sleep,
+  storeError,
+} from './util.js';

@@ -23,6 +23,16 @@ export function storeError(what: string, cause: unknown): RcError {
 }
 
 /**
+ * The `P2_RC_CONFLICT` of a delegated-signing write whose record changed between signing and the
+ * write (keyspace's `signForWrite`): `what` names the record, `hint` what to do again.
+ *
+ * @example changedWhileSigning('daemon set ds1', 'sign it again')
+ */
+export function changedWhileSigning(what: string, hint: string): RcError {
+  return new RcError(RcErrorCode.CONFLICT, `${what} changed while being signed`, { hint });
+}
+
+/**
  * Reads every controller record under `prefix` (`<prefix><id>`; deeper keys are skipped) with
  * `decode`. A record that does not decode goes to `errors` instead, so one bad record hides no
  * other.

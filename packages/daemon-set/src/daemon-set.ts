@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   byName,
   type ControllerContext,
+  changedWhileSigning,
   commit,
   commitNodeChanges,
   type FarmOptions,
@@ -43,7 +44,7 @@ import {
   podLabelId,
   realityKey,
   type StatementSigner,
-  sameStatement,
+  signForWrite,
 } from '@p2/keyspace';
 import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import { ReservedLabel, Selector } from '@p2/labels';
@@ -232,21 +233,13 @@ export class DsStore {
    * @throws RcError as {@link DsStore.mutate}; `P2_RC_CONFLICT` when it changed while signing
    */
   async sign(id: string, sign: StatementSigner, user?: string): Promise<DsRecord> {
-    const statement = delegationStatement(KIND, (await this.get(id)).ds);
-    const signature = await sign(statement);
-    return this.mutate(
-      id,
-      'DAEMON_SET_MODIFIED',
-      (ds) => {
-        if (!sameStatement(delegationStatement(KIND, ds), statement)) {
-          throw new RcError(RcErrorCode.CONFLICT, `daemon set ${id} changed while being signed`, {
-            hint: 'sign it again',
-          });
-        }
-        return { ...ds, deployerSignature: signature };
-      },
-      user,
+    const seal = await signForWrite(
+      KIND,
+      sign,
+      async () => (await this.get(id)).ds,
+      () => changedWhileSigning(`daemon set ${id}`, 'sign it again'),
     );
+    return this.mutate(id, 'DAEMON_SET_MODIFIED', seal, user);
   }
 
   /** Enables a daemon set (audited `DAEMON_SET_ENABLED`). @throws RcError as {@link DsStore.mutate} */

@@ -1,12 +1,11 @@
 /** Changing a daemon set the way P2's `p2-dsctl update` did, and what a selector would change. */
-import { RcError, RcErrorCode } from '@p2/controller-kit';
+import { changedWhileSigning, RcError, RcErrorCode } from '@p2/controller-kit';
 import {
   type AuditEventType,
   type DsRecord,
-  delegationStatement,
   type LabelStore,
   type StatementSigner,
-  sameStatement,
+  signForWrite,
 } from '@p2/keyspace';
 import { Selector } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
@@ -119,8 +118,12 @@ export async function updateDaemonSet(
   let changed: string[] = [];
   let current = before;
   // Signed before the write: the signature covers exactly the record the CAS then stores.
-  const statement = changes.sign ? delegationStatement('daemon_sets', planned.next) : undefined;
-  const signature = statement ? await changes.sign!(statement) : undefined;
+  const seal = await signForWrite(
+    'daemon_sets',
+    changes.sign,
+    () => planned.next,
+    () => changedWhileSigning(`daemon set ${id}`, 'run the update again'),
+  );
   const after = await dss.mutate(
     id,
     event,
@@ -128,12 +131,7 @@ export async function updateDaemonSet(
       current = ds;
       const applied = apply(ds);
       changed = applied.changed;
-      if (!statement) return applied.next;
-      if (!sameStatement(delegationStatement('daemon_sets', applied.next), statement))
-        throw new RcError(RcErrorCode.CONFLICT, `daemon set ${id} changed while being signed`, {
-          hint: 'run the update again',
-        });
-      return { ...applied.next, deployerSignature: signature };
+      return seal(applied.next);
     },
     user,
   );

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PreparerStatusStore } from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { type Manifest, parseManifest } from '@p2/manifest';
@@ -102,6 +103,48 @@ describe('Preparer start-up', () => {
     await p.stop();
     expect(p.status).toBeUndefined();
     expect(runs).toEqual([]);
+  });
+});
+
+describe('Preparer heartbeat', () => {
+  const until = async (what: () => Promise<boolean>) => {
+    for (let i = 0; i < 500 && !(await what()); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await what()).toBe(true);
+  };
+
+  it('publishes the node record at start, with no pod, and refreshes it every beat', async () => {
+    const statuses = new PreparerStatusStore(store);
+    const p = preparer({ version: '9.8.7', heartbeatMs: 40 });
+    await p.start();
+    try {
+      await until(async () => (await statuses.nodes()).has('p2t-n1'));
+      const first = (await statuses.nodes()).get('p2t-n1');
+      expect(first).toMatchObject({ node: 'p2t-n1', version: '9.8.7', heartbeatMs: 40 });
+      expect(Date.parse(first?.started ?? '')).toBeLessThanOrEqual(Date.parse(first?.seen ?? ''));
+      await until(async () => (await statuses.nodes()).get('p2t-n1')?.seen !== first?.seen);
+      expect((await statuses.nodes()).get('p2t-n1')?.started).toBe(first?.started);
+      expect(await statuses.list('p2t-n1')).toEqual([]);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('keeps beating while the store is down (each failed write counted, none retried early)', async () => {
+    const metrics = new PreparerMetrics({ processMetrics: false });
+    const failures = async () =>
+      (await metrics.storeErrors.get()).values.find((v) => v.labels.op === 'status')?.value ?? 0;
+    await server.close();
+    const p = preparer({ heartbeatMs: 30, metrics });
+    await p.start();
+    try {
+      await until(async () => (await failures()) >= 2);
+    } finally {
+      await p.stop();
+    }
+    const after = await failures();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await failures()).toBe(after);
+    server = await startKvServer({ dataDir: join(dir, 'kv'), port: 0 });
   });
 });
 

@@ -72,6 +72,15 @@ export interface PreparerOptions {
   health?: HealthTracker;
   /** How often running pods' processes (and their exits) are checked and reported. @default 5000 */
   processReportIntervalMs?: number;
+  /**
+   * How often the preparer writes its heartbeat (`status/nodes/<node>/preparer`, one put), ±10%
+   * so hosts started together spread their writes. The first is written at start, before any pod.
+   * A write that fails (store down) is not retried before the next beat.
+   * @default 30_000
+   */
+  heartbeatMs?: number;
+  /** The preparer's version, published in its heartbeat. */
+  version?: string;
   /** Called after each pod state change (tests, status page). */
   onState?: (state: PodState) => void;
   /**
@@ -113,6 +122,8 @@ export class Preparer {
   /** Pods this preparer runs, for process reporting. */
   private readonly running = new Map<string, { manifest: Manifest; uniqueKey: string }>();
   private processTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly started = new Date().toISOString();
   /** Delegated manifests waiting for their record to change (see `recheckLater`). */
   private readonly rechecks = new Map<
     string,
@@ -215,6 +226,8 @@ export class Preparer {
       this.known.add(workerKey(pod.layout.podId, pod.layout.uniqueKey));
     }
     this.log.info({ node: this.node, installed: this.known.size }, 'preparer starting');
+    // Issued before the intent watch, not awaited: a hung store must not hold the preparer back.
+    void this.heartbeat();
     this.watchDone = this.whitelistPhase().then(() => this.watch());
     this.realityWatchDone = this.watchReality();
     this.processTimer = setInterval(() => {
@@ -222,6 +235,32 @@ export class Preparer {
         this.log.warn({ err: describeError(error) }, 'process report failed'),
       );
     }, this.options.processReportIntervalMs ?? 5000);
+  }
+
+  /**
+   * Writes this node's heartbeat record and schedules the next (every `heartbeatMs`, jittered by
+   * ±10%). A failed write is counted and logged; the next beat is the retry.
+   */
+  private async heartbeat(): Promise<void> {
+    const every = this.options.heartbeatMs ?? 30_000;
+    try {
+      await new PreparerStatusStore(this.options.store).heartbeat({
+        node: this.node,
+        ...(this.options.version ? { version: this.options.version } : {}),
+        started: this.started,
+        seen: new Date().toISOString(),
+        heartbeatMs: every,
+      });
+    } catch (error) {
+      this.options.metrics.storeErrors.inc({ op: 'status' });
+      this.log.warn({ err: describeError(error) }, 'could not publish the heartbeat');
+    }
+    if (this.controller.signal.aborted) return;
+    this.heartbeatTimer = setTimeout(
+      () => void this.heartbeat(),
+      Math.round(every * (0.9 + Math.random() * 0.2)),
+    );
+    this.heartbeatTimer.unref();
   }
 
   /** Publishes each running pod's processes and last exits when they changed (P2 reported exits too). */
@@ -728,6 +767,7 @@ export class Preparer {
    */
   async stop(): Promise<void> {
     clearInterval(this.processTimer);
+    clearTimeout(this.heartbeatTimer);
     for (const { timer } of this.rechecks.values()) clearTimeout(timer);
     this.controller.abort();
     await this.pool.close();

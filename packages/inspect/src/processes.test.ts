@@ -126,4 +126,29 @@ describe('nodes', () => {
     expect(suggestNodes('vm-typo', ['vm-type', 'db-1'])).toEqual(['vm-type']);
     expect(suggestNodes('zzzzzzzzzz', ['db-1'])).toEqual(['db-1']);
   });
+
+  it("knows a node from its preparer's heartbeat alone: ready, then stale after 3 missed beats", async () => {
+    const statuses = new PreparerStatusStore(store);
+    await statuses.heartbeat({
+      node: 'c9',
+      version: '1.2.3',
+      started: ago(120),
+      seen: ago(60),
+      heartbeatMs: 30_000,
+    });
+    const view = async (at: Date) =>
+      (await listNodes(store, await inspectStore(store, { now }), at)).find((n) => n.node === 'c9');
+    expect(await view(now)).toMatchObject({
+      status: 'ready',
+      preparer: true,
+      version: '1.2.3',
+      started: ago(120),
+      lastSeen: ago(60),
+      pods: { intent: 0, reality: 0 },
+    });
+    expect((await view(new Date(now.getTime() + 30_001)))?.status).toBe('stale');
+    // A record that is not a heartbeat is skipped, not fatal.
+    await store.put('status/nodes/c8/preparer', '{"seen":1}');
+    expect((await listNodes(store)).some((n) => n.node === 'c8')).toBe(false);
+  });
 });

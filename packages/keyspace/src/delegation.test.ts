@@ -1,7 +1,12 @@
 import { Selector } from '@p2/labels';
 import { parseManifest } from '@p2/manifest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { delegationStatement, StoreDelegationRecords, sameStatement } from './delegation.js';
+import {
+  delegationStatement,
+  StoreDelegationRecords,
+  sameStatement,
+  signForWrite,
+} from './delegation.js';
 import { dsKey, rcKey } from './keys.js';
 import { LabelStore } from './label-store.js';
 import { type DsRecord, decodeRc, encodeDs, encodeRc, type RcRecord } from './records.js';
@@ -79,5 +84,43 @@ describe('delegation records', () => {
         code: 'P2_KV_BAD_RECORD',
       },
     );
+  });
+});
+
+describe('signForWrite', () => {
+  const conflict = () => new Error('changed while being signed');
+
+  it('signs the planned record and seals the same statement; refuses one that changed meanwhile', async () => {
+    const signed: string[] = [];
+    const seal = await signForWrite(
+      'replication_controllers',
+      async (statement) => {
+        signed.push(statement.nodeSelector);
+        return 'sig';
+      },
+      () => ({ ...rc, replicasDesired: 5 }),
+      conflict,
+    );
+    expect(signed).toEqual(['role=web']);
+    // Replicas are not in the statement: the signature still covers the record.
+    expect(seal({ ...rc, replicasDesired: 7 })).toMatchObject({
+      replicasDesired: 7,
+      deployerSignature: 'sig',
+    });
+    expect(() => seal({ ...rc, nodeSelector: Selector.parse('role=db') })).toThrow(
+      'changed while being signed',
+    );
+  });
+
+  it('without a signer, neither plans nor changes the record', async () => {
+    const seal = await signForWrite<DsRecord>(
+      'daemon_sets',
+      undefined,
+      () => {
+        throw new Error('planned');
+      },
+      conflict,
+    );
+    expect(seal(ds)).toBe(ds);
   });
 });

@@ -56,6 +56,34 @@ export function sameStatement(a: RecordStatement, b: RecordStatement): boolean {
 export type StatementSigner = (statement: RecordStatement) => Promise<string>;
 
 /**
+ * The "sign, then CAS only if unchanged" step of a delegated-signing write: signs the statement of
+ * the record as it is about to be stored (`plan`, read only when `sign` is given) and returns the
+ * step the read-modify-CAS loop applies to the record it computed from what it read: the signature
+ * added, or `changed()` thrown when that record's statement is not the one signed (the record
+ * changed meanwhile). Without `sign` the record passes as it is.
+ *
+ * @example
+ * ```ts
+ * const seal = await signForWrite(KIND, sign, async () => ({ ...(await get(id)), manifest }), conflict);
+ * await mutate(id, (rc) => seal({ ...rc, manifest }));
+ * ```
+ */
+export async function signForWrite<T extends RcRecord | DsRecord>(
+  kind: DelegatingKind,
+  sign: StatementSigner | undefined,
+  plan: () => T | Promise<T>,
+  changed: () => Error,
+): Promise<(next: T) => T> {
+  if (!sign) return (next) => next;
+  const statement = delegationStatement(kind, await plan());
+  const signature = await sign(statement);
+  return (next) => {
+    if (!sameStatement(delegationStatement(kind, next), statement)) throw changed();
+    return { ...next, deployerSignature: signature };
+  };
+}
+
+/**
  * `next` as it may be stored after a change of `before`: a deployer signature that no longer covers
  * the record (its manifest or selector changed, and no new signature came with the change) is
  * dropped rather than kept as a signature that will never verify.

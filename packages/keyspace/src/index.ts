@@ -27,6 +27,7 @@ export {
   type StatementSigner,
   StoreDelegationRecords,
   sameStatement,
+  signForWrite,
 } from './delegation.js';
 export {
   decodePodEvents,
@@ -73,6 +74,7 @@ export {
   podEventsKey,
   podHistoryKey,
   podTreeKey,
+  preparerNodeKey,
   preparerStatusKey,
   preparerStatusPrefix,
   rcKey,
@@ -139,6 +141,7 @@ export {
   encodePodStatus,
   encodePreparerStatus,
   type PodStatus,
+  type PreparerNodeStatus,
   type PreparerPodStatus,
   PreparerStatusStore,
   type ProcessExit,

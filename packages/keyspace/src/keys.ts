@@ -124,6 +124,14 @@ export function preparerStatusKey(node: string, pod: string): string {
   return `${preparerStatusPrefix(node)}${pod}`;
 }
 
+/**
+ * `status/nodes/<node>/preparer`: the preparer's heartbeat on a node (a p2 extension, beside P2's
+ * `status/<type>/<id>/<namespace>` records); `status/nodes/` with no node.
+ */
+export function preparerNodeKey(node?: string): string {
+  return node === undefined ? `${Prefix.status}nodes/` : `${Prefix.status}nodes/${node}/preparer`;
+}
+
 /** `status/preparer/<node>/`, or `status/preparer/` for every node. */
 export function preparerStatusPrefix(node?: string): string {
   return node === undefined ? `${Prefix.status}preparer/` : `${Prefix.status}preparer/${node}/`;

@@ -14,7 +14,13 @@ import {
   type TxnOp,
 } from '@p2/kv';
 import { asObject, parseJsonValue } from './json.js';
-import { Prefix, preparerStatusKey, preparerStatusPrefix } from './keys.js';
+import {
+  idFromKey,
+  Prefix,
+  preparerNodeKey,
+  preparerStatusKey,
+  preparerStatusPrefix,
+} from './keys.js';
 
 /** One entry of a pod status's `process_status`: the last exit of one launchable's entry point. */
 export type ProcessExit = NonNullable<PodStatus['process_status']>[number] & {
@@ -187,6 +193,34 @@ export function decodePreparerStatus(
 }
 
 /**
+ * A preparer's heartbeat, at `status/nodes/<node>/preparer`: written when it starts (before any
+ * pod) and every `heartbeatMs` after, so a node whose preparer runs is known before it deploys
+ * anything, and a node whose preparer stopped reporting can be told apart (`p2 nodes`: `stale`).
+ */
+export interface PreparerNodeStatus {
+  node: string;
+  /** The preparer's version (its package version), when it knows it. */
+  version?: string;
+  /** When this preparer process started (ISO 8601). */
+  started: string;
+  /** When it last wrote this record (ISO 8601). */
+  seen: string;
+  /** How often it writes it (ms), so a reader can tell a missed heartbeat. */
+  heartbeatMs: number;
+}
+
+function decodeNodeStatus(entry: KvEntry): PreparerNodeStatus | undefined {
+  try {
+    const parsed = parseJsonValue(entry.value, entry.key) as Partial<PreparerNodeStatus> | null;
+    if (typeof parsed?.seen !== 'string' || typeof parsed.heartbeatMs !== 'number')
+      return undefined;
+    return parsed as PreparerNodeStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The preparer's state records: one per pod per node, keyed by the pod's uniqueKey (uuid pods) or
  * id (legacy pods); a removed pod's record is deleted.
  */
@@ -208,5 +242,25 @@ export class PreparerStatusStore {
   /** Every record of one node (or of every node); `entries` keep their keys for the caller. */
   async list(node?: string): Promise<KvEntry[]> {
     return (await this.store.list(preparerStatusPrefix(node))).value;
+  }
+
+  /** Writes the node's heartbeat record (one put). */
+  async heartbeat(status: PreparerNodeStatus): Promise<void> {
+    await this.store.put(preparerNodeKey(status.node), JSON.stringify(status));
+  }
+
+  /** Every node's heartbeat record, by node; records that do not read as one are skipped. */
+  async nodes(): Promise<Map<string, PreparerNodeStatus>> {
+    const prefix = preparerNodeKey();
+    const found = new Map<string, PreparerNodeStatus>();
+    for (const entry of (await this.store.list(prefix)).value) {
+      const rest = entry.key.slice(prefix.length);
+      const node = rest.endsWith('/preparer')
+        ? idFromKey('', rest.slice(0, -'/preparer'.length))
+        : undefined;
+      const status = node ? decodeNodeStatus(entry) : undefined;
+      if (node && status) found.set(node, { ...status, node });
+    }
+    return found;
   }
 }

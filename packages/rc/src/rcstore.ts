@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { listRecords, RcError, RcErrorCode, storeError } from '@p2/controller-kit';
+import {
+  changedWhileSigning,
+  listRecords,
+  RcError,
+  RcErrorCode,
+  storeError,
+} from '@p2/controller-kit';
 import {
   type AllocationStrategy,
   decodeRc,
@@ -15,7 +21,7 @@ import {
   rcKey,
   rcStatusKey,
   type StatementSigner,
-  sameStatement,
+  signForWrite,
 } from '@p2/keyspace';
 import type { KvEntry, Store, TxnOp } from '@p2/kv';
 import {
@@ -241,18 +247,13 @@ export class RcStore {
    * @throws RcError as {@link RcStore.mutate}; `P2_RC_CONFLICT` when the RC changed while signing
    */
   async sign(id: string, sign: StatementSigner): Promise<RcRecord> {
-    const statement = delegationStatement(KIND, (await this.get(id)).rc);
-    const signature = await sign(statement);
-    return this.mutate(id, (rc) => {
-      if (!sameStatement(delegationStatement(KIND, rc), statement)) {
-        throw new RcError(
-          RcErrorCode.CONFLICT,
-          `replication controller ${id} changed while being signed`,
-          { hint: 'sign it again' },
-        );
-      }
-      return { ...rc, deployerSignature: signature };
-    });
+    const seal = await signForWrite(
+      KIND,
+      sign,
+      async () => (await this.get(id)).rc,
+      () => changedWhileSigning(`replication controller ${id}`, 'sign it again'),
+    );
+    return this.mutate(id, seal);
   }
 
   /** Sets `replicas_desired`. @throws RcError as {@link RcStore.mutate} */
@@ -314,10 +315,12 @@ export class RcStore {
       sign?: StatementSigner;
     } = {},
   ): Promise<RcRecord> {
-    const statement = options.sign
-      ? delegationStatement(KIND, { ...(await this.get(id)).rc, manifest })
-      : undefined;
-    const signature = statement ? await options.sign!(statement) : undefined;
+    const seal = await signForWrite(
+      KIND,
+      options.sign,
+      async () => ({ ...(await this.get(id)).rc, manifest }),
+      () => changedWhileSigning(`replication controller ${id}`, 'run the update again'),
+    );
     return this.mutate(id, (rc) => {
       if (manifest.id !== rc.manifest.id) {
         throw new RcError(
@@ -325,18 +328,7 @@ export class RcStore {
           `the new manifest is for pod "${manifest.id}" but RC ${id} manages "${rc.manifest.id}"`,
         );
       }
-      const next = { ...rc, manifest };
-      if (!statement) return next;
-      if (!sameStatement(delegationStatement(KIND, next), statement)) {
-        throw new RcError(
-          RcErrorCode.CONFLICT,
-          `replication controller ${id} changed while being signed`,
-          {
-            hint: 'run the update again',
-          },
-        );
-      }
-      return { ...next, deployerSignature: signature };
+      return seal({ ...rc, manifest });
     });
   }
 

@@ -49,7 +49,7 @@ describe('p2 nodes', () => {
     ]);
     const table = await h.p2(['nodes']);
     expect(table.out).toMatch(
-      /^vm-web1\s+converging\s+1\/0\s+1 removing\s+2026-06-01T12:00:00.000Z\s+-$/m,
+      /^vm-web1\s+converging\s+1\/0\s+1 removing\s+2026-06-01T12:00:00.000Z\s+-\s+-$/m,
     );
   });
 });
@@ -70,5 +70,31 @@ describe('p2 schedule --node', () => {
     expect((await h.store.get('intent/vm-web2/p2t-nodes')).value).toBeDefined();
     const ok = await h.p2(['schedule', 'pod.yaml', '--node', 'vm-web1']);
     expect(ok.code).toBe(ExitCode.OK);
+  });
+
+  it("accepts a node known only from its preparer's heartbeat; lists it ready, or stale when it stopped", async () => {
+    const beat = (node: string, seen: Date) =>
+      new PreparerStatusStore(h.store).heartbeat({
+        node,
+        version: '0.0.0',
+        started: seen.toISOString(),
+        seen: seen.toISOString(),
+        heartbeatMs: 30_000,
+      });
+    await beat('vm-fresh', new Date());
+    await beat('vm-gone', new Date(Date.now() - 91_000));
+    const nodes = JSON.parse((await h.p2(['nodes', '--json'])).out) as Array<{
+      node: string;
+      status: string;
+      version?: string;
+    }>;
+    expect(nodes.find((n) => n.node === 'vm-fresh')).toMatchObject({
+      status: 'ready',
+      version: '0.0.0',
+    });
+    expect(nodes.find((n) => n.node === 'vm-gone')?.status).toBe('stale');
+    const ok = await h.p2(['schedule', 'pod.yaml', '--node', 'vm-fresh']);
+    expect(ok.code, ok.err).toBe(ExitCode.OK);
+    expect((await h.store.get('intent/vm-fresh/p2t-nodes')).value).toBeDefined();
   });
 });

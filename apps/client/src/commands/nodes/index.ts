@@ -41,12 +41,12 @@ export async function assertKnownNode(store: Store, node: string): Promise<void>
 function render(ctx: CliContext, nodes: NodeView[]): string {
   if (nodes.length === 0) return style.dim(ctx.io, 'no nodes known');
   return table(
-    ['NODE', 'STATUS', 'PODS', 'VERDICTS', 'LAST SEEN', 'LABELS'],
+    ['NODE', 'STATUS', 'PODS', 'VERDICTS', 'LAST SEEN', 'VERSION', 'LABELS'],
     nodes.map((n) => [
       n.node,
       n.status === 'ready'
         ? style.green(ctx.io, n.status)
-        : n.status === 'degraded'
+        : n.status === 'degraded' || n.status === 'stale'
           ? style.red(ctx.io, n.status)
           : style.yellow(ctx.io, n.status),
       `${n.pods.reality}/${n.pods.intent}`,
@@ -54,6 +54,7 @@ function render(ctx: CliContext, nodes: NodeView[]): string {
         .map(([v, count]) => `${count} ${v}`)
         .join(', ') || '-',
       n.lastSeen ?? '-',
+      n.version ?? '-',
       labelSetString(n.labels) || '-',
     ]),
   );
@@ -64,7 +65,7 @@ export function registerNodesCommand(program: Command, ctx: CliContext): void {
     program
       .command('nodes')
       .description(
-        'List the nodes the store knows: preparer status, pods (reality/intent), verdicts, last seen, labels',
+        'List the nodes the store knows: preparer status (stale: no heartbeat for 3 beats), pods (reality/intent), verdicts, last seen, version, labels',
       )
       .option('--json', 'print JSON'),
   ).action(
