@@ -24,6 +24,8 @@ describe("P2's store flags on p2's store", () => {
     // Without --consul p2 picks the store (P2_STORE, else the local one); --https switches it.
     expect(url({})).toBeUndefined();
     expect(url({ https: true }, { P2_STORE: 'consul://s:8500' })).toBe('consul+https://s:8500');
+    // Consul's own variable, as Consul's CLI reads it.
+    expect(url({ https: true }, { CONSUL_HTTP_ADDR: 'c1:8501' })).toBe('consul+https://c1:8501');
   });
 
   it('passes the token, token file, TLS files and wait on', () => {

@@ -10,7 +10,7 @@ import {
   type StoreFlags,
   withStore,
 } from '@p2/cli-kit';
-import { defaultStoreUrl, type Store } from '@p2/kv';
+import { type Store, storeUrlFromEnv } from '@p2/kv';
 import { compatProgram, fail, warn } from './run.js';
 
 /** The options {@link storeProgram} has. */
@@ -84,7 +84,7 @@ function storeUrl(
 ): string | undefined {
   if (consul === undefined) {
     if (!https) return undefined;
-    const local = env.P2_STORE ?? defaultStoreUrl();
+    const local = storeUrlFromEnv(env);
     return local.replace(/^consul:\/\//, 'consul+https://');
   }
   if (consul.startsWith('unix://') || consul.startsWith('/'))

@@ -16,7 +16,7 @@ import {
 } from '@p2/cli-kit';
 import { checkStoreAccess } from '@p2/controller-farms';
 import { P2Error, redactCredentials } from '@p2/errors';
-import { findStoreToken } from '@p2/kv';
+import { findStoreToken, storeUrlFromEnv } from '@p2/kv';
 import pino from 'pino';
 import { parseFarms, parseMs } from './args.js';
 import { ControllersErrorCode } from './errors.js';
@@ -30,7 +30,7 @@ Runs P2's controller farms against one store: replication controllers (RC farm),
 p2-controllers processes can run side by side. Logs are JSON lines (pino) on stdout.
 
 Options:
-  --store URL          store location, e.g. consul://127.0.0.1:8500 (default: $P2_STORE)
+  --store URL          store location, e.g. consul://127.0.0.1:8500 (default: $P2_STORE, else $CONSUL_HTTP_ADDR)
   --token TOKEN        the store's ACL token (default: $CONSUL_HTTP_TOKEN, else the file
                        $P2_TOKEN_FILE or /etc/p2/consul.token that p2-bootstrap wrote; root only)
   --token-file FILE    read the ACL token from this file (env CONSUL_HTTP_TOKEN_FILE)
@@ -108,7 +108,11 @@ async function main(): Promise<number> {
   let running: ReturnType<typeof startControllers>;
   let observed: Observability | undefined;
   try {
-    const store = (values.store as string | undefined) ?? process.env.P2_STORE ?? '';
+    // As the client: --store, else P2_STORE, else Consul's CONSUL_HTTP_ADDR; a daemon never guesses.
+    const env = process.env;
+    const store =
+      (values.store as string | undefined) ??
+      (env.P2_STORE || env.CONSUL_HTTP_ADDR ? storeUrlFromEnv(env) : '');
     const str = (k: string) => values[k] as string | undefined;
     const tokenFile = str('token-file');
     const found = await findStoreToken({

@@ -31,7 +31,7 @@ export interface RunningControllers {
 export function startControllers(options: ControllersOptions): RunningControllers {
   if (options.store.trim() === '')
     throw new ControllersError(ControllersErrorCode.INVALID_ARGUMENT, 'no store given', {
-      hint: 'pass --store consul://127.0.0.1:8500 or set P2_STORE',
+      hint: 'pass --store consul://127.0.0.1:8500, or set P2_STORE or CONSUL_HTTP_ADDR',
     });
   const log = options.logger ?? pino({ level: 'silent' });
   const store = createStore(options.store, {

@@ -111,6 +111,16 @@ describe('the store token', () => {
     const started = await controllers({ P2_TOKEN_FILE: tokenFile }, true);
     expect(started.code).toBe(0);
     expect(started.stdout).toContain('controllers stopped');
+    // Without --store: Consul's CONSUL_HTTP_ADDR (http://host:port, as Consul spells it) names it.
+    const consulAddr = await controllers(
+      { P2_TOKEN_FILE: tokenFile, CONSUL_HTTP_ADDR: `http://127.0.0.1:${server.port}` },
+      true,
+      [],
+    );
+    expect(consulAddr.code, consulAddr.stderr).toBe(0);
+    expect(consulAddr.stdout).toContain('controllers stopped');
+    const none = await controllers({ P2_TOKEN_FILE: tokenFile }, false, []);
+    expect(none.stderr).toContain('CONSUL_HTTP_ADDR');
   });
 });
 

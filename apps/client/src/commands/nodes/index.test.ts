@@ -36,6 +36,9 @@ describe('p2 nodes', () => {
         labels: { role: 'spare' },
         pods: { intent: 0, reality: 0 },
         verdicts: {},
+        version: null, // every field, null when unknown
+        started: null,
+        lastSeen: null,
       },
       {
         node: 'vm-web1',
@@ -44,6 +47,8 @@ describe('p2 nodes', () => {
         labels: {},
         pods: { intent: 0, reality: 1 },
         verdicts: { removing: 1 },
+        version: null,
+        started: null,
         lastSeen: '2026-06-01T12:00:00.000Z',
       },
     ]);

@@ -71,7 +71,14 @@ export function registerNodesCommand(program: Command, ctx: CliContext): void {
   ).action(
     run(ctx, async (options) => {
       const nodes = await withStore(ctx, options, (store) => listNodes(store));
-      emit(ctx.io, options, nodes, (n) => render(ctx, n));
+      // Every field for scripts, null when unknown (a node no preparer reported from).
+      const view = nodes.map((n) => ({
+        ...n,
+        version: n.version ?? null,
+        started: n.started ?? null,
+        lastSeen: n.lastSeen ?? null,
+      }));
+      emit(ctx.io, options, view, () => render(ctx, nodes));
     }),
   );
 }
