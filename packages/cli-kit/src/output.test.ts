@@ -1,7 +1,17 @@
 import { P2Error } from '@p2/errors';
 import { describe, expect, it } from 'vitest';
 import { CliExit, ExitCode } from './exit-code.js';
-import { emit, errorJson, formatError, type Io, reportError, style } from './output.js';
+import {
+  asksForMachineOutput,
+  emit,
+  emitRecord,
+  errorJson,
+  formatError,
+  type Io,
+  machineView,
+  reportError,
+  style,
+} from './output.js';
 
 function capture(isTTY = false): Io & { out: string; err: string } {
   const io = {
@@ -21,6 +31,45 @@ function capture(isTTY = false): Io & { out: string; err: string } {
 const denied = new P2Error('P2_KV_PERMISSION_DENIED', 'refused', { hint: 'pass --token' });
 
 describe('output', () => {
+  it("machineView: undefined is null, and a table's rows all get every field", () => {
+    expect(machineView({ a: undefined, rows: [{ x: 1 }, { y: 2 }] })).toEqual({
+      a: null,
+      rows: [
+        { x: 1, y: null },
+        { x: null, y: 2 },
+      ],
+    });
+    // A pod's own config (deeper than a table) is left as it is.
+    const config = { rows: [{ config: { servers: [{ host: 'a' }, { host: 'b', port: 1 }] } }] };
+    expect(machineView(config)).toEqual(config);
+  });
+
+  it('-o yaml prints YAML; a stream record is a JSON line or a YAML document', () => {
+    const io = capture();
+    emit(io, { output: 'yaml' }, { id: 'web', n: undefined }, () => 'unused');
+    expect(io.out).toBe('id: web\nn: null\n');
+    io.out = '';
+    expect(emitRecord(io, { json: true }, { a: 1 })).toBe(true);
+    expect(emitRecord(io, { output: 'yaml', json: true }, { a: 2 })).toBe(true);
+    expect(emitRecord(io, {}, { a: 3 })).toBe(false);
+    expect(io.out).toBe('{"a":1}\n---\na: 2\n');
+    let wide = false;
+    emit(io, { output: 'wide' }, {}, (_d, view) => {
+      wide = view.wide;
+      return '';
+    });
+    expect(wide).toBe(true);
+  });
+
+  it('asksForMachineOutput reads --json and -o json|yaml in any spelling', () => {
+    expect(asksForMachineOutput(['x', '--json'])).toBe(true);
+    expect(asksForMachineOutput(['-o', 'yaml'])).toBe(true);
+    expect(asksForMachineOutput(['--output=json'])).toBe(true);
+    expect(asksForMachineOutput(['-oyaml'])).toBe(true);
+    expect(asksForMachineOutput(['-o', 'wide'])).toBe(false);
+    expect(asksForMachineOutput(['--old', 'json'])).toBe(false);
+  });
+
   it('emit prints the same data as JSON or for people', () => {
     const io = capture();
     emit(io, { json: true }, { id: 'web' }, () => 'unused');
