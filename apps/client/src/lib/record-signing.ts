@@ -1,4 +1,6 @@
 /** Deployer keys for `p2 sign` and for signing controller records (delegated signing). */
+
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { loadSecretKeys, signDelegationStatement } from '@p2/auth';
 import { type CliContext, readInputFile } from '@p2/cli-kit';
 import type { StatementSigner } from '@p2/keyspace';
@@ -30,4 +32,18 @@ export async function recordSigner(
   if (!options.signKey) return undefined;
   const keys = await loadSigningKeys(ctx, options.signKey, options.passphraseFile);
   return (statement) => signDelegationStatement(statement, keys);
+}
+
+/**
+ * Adds `--sign-key <file>` (described as `description`) and `--passphrase-file <file>` to a
+ * command that writes a controller record: what {@link recordSigner} reads.
+ */
+export function withSignKeyFlags<
+  Args extends unknown[],
+  Opts extends OptionValues,
+  Globals extends OptionValues,
+>(command: Command<Args, Opts, Globals>, description: string) {
+  return command
+    .option('--sign-key <file>', description)
+    .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase");
 }

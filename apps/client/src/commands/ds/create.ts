@@ -14,26 +14,23 @@ import {
 import { DsStore } from '@p2/daemon-set';
 import { dsView } from '@p2/inspect';
 import { checkController } from '../../lib/liveness.js';
-import { recordSigner } from '../../lib/record-signing.js';
+import { recordSigner, withSignKeyFlags } from '../../lib/record-signing.js';
 
 export function registerDsCreate(ds: Command, ctx: CliContext): void {
   withStoreFlags(
-    ds
-      .command('create')
-      .description('Create a daemon set')
-      .requiredOption('-m, --manifest <file>', 'pod manifest')
-      .option('-n, --node-selector <selector>', 'nodes to run on')
-      .option('--everywhere', 'run on every node')
-      .requiredOption('--cluster-name <name>', 'cluster name')
-      .option('--min-health <n>', 'healthy replicas to keep while replacing', '0')
-      .option('--timeout <duration>', 'per-node replication timeout', '10m')
-      .option('--disabled', 'create disabled')
-      .option(
-        '--sign-key <file>',
-        'sign the daemon set as a deployer (delegated signing: hosts then run what the controllers write for it)',
-      )
-      .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase")
-      .option('--json', 'print JSON'),
+    withSignKeyFlags(
+      ds
+        .command('create')
+        .description('Create a daemon set')
+        .requiredOption('-m, --manifest <file>', 'pod manifest')
+        .option('-n, --node-selector <selector>', 'nodes to run on')
+        .option('--everywhere', 'run on every node')
+        .requiredOption('--cluster-name <name>', 'cluster name')
+        .option('--min-health <n>', 'healthy replicas to keep while replacing', '0')
+        .option('--timeout <duration>', 'per-node replication timeout', '10m')
+        .option('--disabled', 'create disabled'),
+      'sign the daemon set as a deployer (delegated signing: hosts then run what the controllers write for it)',
+    ).option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
       const manifest = await loadManifest(ctx, options.manifest, { strict: true });

@@ -13,7 +13,7 @@ import {
 import { DsStore, testSelector, updateDaemonSet } from '@p2/daemon-set';
 import { dsView } from '@p2/inspect';
 import { LabelStore } from '@p2/keyspace';
-import { recordSigner } from '../../lib/record-signing.js';
+import { recordSigner, withSignKeyFlags } from '../../lib/record-signing.js';
 
 export function registerDsWrite(ds: Command, ctx: CliContext): void {
   for (const name of ['enable', 'disable', 'delete'] as const) {
@@ -45,24 +45,21 @@ export function registerDsWrite(ds: Command, ctx: CliContext): void {
   }
 
   withStoreFlags(
-    ds
-      .command('update')
-      .description(
-        'Change a daemon set; only fields that differ count (P2: p2-dsctl update). The farm rolls a new manifest out within --min-health',
-      )
-      .argument('<id>', 'daemon set id')
-      .option('-m, --manifest <file>', 'new pod manifest (same pod id)')
-      .option('--selector <selector>', 'new node selector')
-      .option('--everywhere', 'run on every node')
-      .option('--min-health <n>', 'healthy replicas to keep while replacing')
-      .option('--cluster-name <name>', 'new cluster name')
-      .option('--timeout <duration>', 'per-node replication timeout')
-      .option(
-        '--sign-key <file>',
-        'sign the updated daemon set as a deployer (else a new manifest or selector drops its signature)',
-      )
-      .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase")
-      .option('--json', 'print JSON'),
+    withSignKeyFlags(
+      ds
+        .command('update')
+        .description(
+          'Change a daemon set; only fields that differ count (P2: p2-dsctl update). The farm rolls a new manifest out within --min-health',
+        )
+        .argument('<id>', 'daemon set id')
+        .option('-m, --manifest <file>', 'new pod manifest (same pod id)')
+        .option('--selector <selector>', 'new node selector')
+        .option('--everywhere', 'run on every node')
+        .option('--min-health <n>', 'healthy replicas to keep while replacing')
+        .option('--cluster-name <name>', 'new cluster name')
+        .option('--timeout <duration>', 'per-node replication timeout'),
+      'sign the updated daemon set as a deployer (else a new manifest or selector drops its signature)',
+    ).option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, options) => {
       const manifest = options.manifest

@@ -15,33 +15,39 @@ import {
 import { rcView } from '@p2/inspect';
 import { RcStore } from '@p2/rc';
 import { checkController } from '../../lib/liveness.js';
-import { recordSigner } from '../../lib/record-signing.js';
+import { recordSigner, withSignKeyFlags } from '../../lib/record-signing.js';
 import { renderRc } from './render.js';
 
 export function registerRcCreate(rc: Command, ctx: CliContext): void {
   withStoreFlags(
-    rc
-      .command('create')
-      .description('Create a replication controller (0 replicas unless --replicas)')
-      .requiredOption('-m, --manifest <file>', 'pod manifest')
-      .requiredOption(
-        '-n, --node-selector <selector>',
-        'nodes it may place pods on, e.g. "role=web"',
-      )
-      .option('-r, --replicas <n>', 'initial replica count', '0')
-      .option('-p, --pod-label <k=v>', 'label for every pod it schedules (repeatable)', collect, [])
-      .option('--rc-label <k=v>', 'label on the controller (repeatable)', collect, [])
-      .option('-a, --availability-zone <az>', 'injected into pod labels as availability_zone')
-      .option('-c, --cluster-name <name>', 'injected into pod labels as cluster_name')
-      .option('--allocation-strategy <s>', 'static_strategy or dynamic_strategy', 'static_strategy')
-      .option('--spread-key <label>', 'spread replicas across the values of this node label')
-      .option('--disabled', 'create disabled')
-      .option(
-        '--sign-key <file>',
-        'sign the RC as a deployer (delegated signing: hosts then run what the controllers write for it)',
-      )
-      .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase")
-      .option('--json', 'print JSON'),
+    withSignKeyFlags(
+      rc
+        .command('create')
+        .description('Create a replication controller (0 replicas unless --replicas)')
+        .requiredOption('-m, --manifest <file>', 'pod manifest')
+        .requiredOption(
+          '-n, --node-selector <selector>',
+          'nodes it may place pods on, e.g. "role=web"',
+        )
+        .option('-r, --replicas <n>', 'initial replica count', '0')
+        .option(
+          '-p, --pod-label <k=v>',
+          'label for every pod it schedules (repeatable)',
+          collect,
+          [],
+        )
+        .option('--rc-label <k=v>', 'label on the controller (repeatable)', collect, [])
+        .option('-a, --availability-zone <az>', 'injected into pod labels as availability_zone')
+        .option('-c, --cluster-name <name>', 'injected into pod labels as cluster_name')
+        .option(
+          '--allocation-strategy <s>',
+          'static_strategy or dynamic_strategy',
+          'static_strategy',
+        )
+        .option('--spread-key <label>', 'spread replicas across the values of this node label')
+        .option('--disabled', 'create disabled'),
+      'sign the RC as a deployer (delegated signing: hosts then run what the controllers write for it)',
+    ).option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
       const manifest = await loadManifest(ctx, options.manifest, { strict: true });

@@ -11,7 +11,7 @@ import {
 } from '@p2/cli-kit';
 import { rcView } from '@p2/inspect';
 import { RcStore } from '@p2/rc';
-import { recordSigner } from '../../lib/record-signing.js';
+import { recordSigner, withSignKeyFlags } from '../../lib/record-signing.js';
 
 export function registerRcWrite(rc: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -84,19 +84,16 @@ export function registerRcWrite(rc: Command, ctx: CliContext): void {
   );
 
   withStoreFlags(
-    rc
-      .command('update-manifest')
-      .description(
-        "Replace a controller's manifest; its pods' intent is rewritten on the next pass (use `p2 roll` for a gated update)",
-      )
-      .argument('<id>', 'RC id')
-      .argument('<manifest>', 'manifest file (same pod id)')
-      .option(
-        '--sign-key <file>',
-        'sign the updated RC as a deployer (else its signature is dropped)',
-      )
-      .option('--passphrase-file <file>', "file holding the --sign-key key's passphrase")
-      .option('--json', 'print JSON'),
+    withSignKeyFlags(
+      rc
+        .command('update-manifest')
+        .description(
+          "Replace a controller's manifest; its pods' intent is rewritten on the next pass (use `p2 roll` for a gated update)",
+        )
+        .argument('<id>', 'RC id')
+        .argument('<manifest>', 'manifest file (same pod id)'),
+      'sign the updated RC as a deployer (else its signature is dropped)',
+    ).option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
