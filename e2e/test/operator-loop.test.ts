@@ -5,11 +5,13 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ManifestBuilder } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { type BuiltArtifact, buildArtifact, repoRoot } from '../src/artifacts.js';
 import { p2Runner, type Run } from '../src/cli.js';
 import { freePort, waitFor } from '../src/processes.js';
@@ -84,12 +86,25 @@ let app: string;
 let appPort: number;
 let crash: string;
 let crashArtifact: BuiltArtifact;
+/** An artifact server that answers every request with 404, after 4 s. */
+let slowServer: { url: string; close(): void };
 const file = (name: string) => join(h.work, `${name}.yaml`);
 const v1 = () => h.manifest(app, h.v1, appPort, 'one');
 const v2 = () => h.manifest(app, h.v2, appPort, 'two');
 
 beforeAll(async () => {
   h = await startTestHost();
+  const slow = createServer((_req, res) => {
+    setTimeout(() => res.writeHead(404).end('not found'), 4_000);
+  });
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  slowServer = {
+    url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
+    close: () => {
+      slow.closeAllConnections();
+      slow.close();
+    },
+  };
   app = h.podId('op');
   appPort = await freePort();
   await writeFile(file('v1'), v1().raw);
@@ -98,7 +113,8 @@ beforeAll(async () => {
   await mkdir(join(crashDir, 'bin'), { recursive: true });
   await writeFile(
     join(crashDir, 'bin', 'launch'),
-    '#!/bin/sh\necho "p2t-crash: starting"\nsleep 1\nexit 1\n',
+    // runsv starts it again after a second: it exits 1 every second.
+    '#!/bin/sh\necho "p2t-crash: starting"\nexit 1\n',
   );
   await chmod(join(crashDir, 'bin', 'launch'), 0o755);
   crashArtifact = await buildArtifact(crashDir, join(h.work, 'artifacts'), 'crash', h.id);
@@ -119,6 +135,7 @@ afterEach((context) => {
 });
 afterAll(async () => {
   killAll();
+  slowServer?.close();
   await h?.close(failed);
 }, 60_000);
 
@@ -133,9 +150,12 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
   });
 
   it('1. p2 watch with no flags draws the table on a terminal and keeps running; piped it prints records', async () => {
-    // The first pod (--force: see the it.fails above).
-    const first = await p2(['schedule', file('v1'), '--node', h.node, '--force']);
-    expect(first.code, first.err).toBe(0);
+    // The first pods (--force: see the it.fails above): the app, and the crashing pod that
+    // symptom 2 looks at (scheduled now so that it has crashed a few times by then).
+    for (const pod of ['v1', 'crash']) {
+      const first = await p2(['schedule', file(pod), '--node', h.node, '--force']);
+      expect(first.code, first.err).toBe(0);
+    }
     const w = follow('script', [
       '-qfc',
       `P2_STORE=${store()} ${process.execPath} ${CLI} watch`,
@@ -182,7 +202,8 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
   });
 
   it("3. p2 logs POD prints the app's output; p2 describe POD shows deploy events with times", async () => {
-    const logs = await p2([
+    // Logs are read on the pod's host (no store): this host's roots, not the defaults.
+    const logs = await bare([
       'logs',
       app,
       '--pod-root',
@@ -232,8 +253,6 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
   });
 
   it('2. a pod whose launch exits 1 every second is crashlooping, with restarts and the last exit', async () => {
-    const r = await p2(['schedule', file('crash'), '--node', h.node]);
-    expect(r.code, r.err).toBe(0);
     const row = await waitFor(
       'the crashlooping verdict',
       async () => {
@@ -279,7 +298,7 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
     expect(timeout.err).toContain('timed out');
 
     // A failed update of the app: v3's artifact is not there; v1 keeps answering.
-    const missing = `http://127.0.0.1:${await freePort()}/hello_missing.tar.gz`;
+    const missing = `${h.artifacts.url}/hello_missing.tar.gz`;
     await writeFile(file('v3'), h.manifest(app, missing, appPort, 'three').raw);
     const r = await p2(['schedule', file('v3'), '--node', h.node]);
     expect(r.code, r.err).toBe(0);
@@ -293,14 +312,44 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
     );
     expect(await h.answer(appPort)).toBe('one\n');
     expect(row.realitySha).toBe(v1().sha());
-    expect(row.health).toBe('passing');
     const status = await p2(['inspect', '--pod', app, '--exit-status']);
     expect(status.code).toBe(1);
-    expect((await p2(['inspect', '--pod', crash, '--exit-status'])).code).toBe(1);
-    // Back to v1 for the steps below.
+    const crashStatus = await p2(['inspect', '--pod', crash, '--exit-status', '--json']);
+    expect(crashStatus.code, `${crashStatus.out}${(await p2(['describe', crash])).out}`).toBe(1);
+    // Between attempts (the preparer retries), HEALTH is v1's, which still answers.
+    await waitFor(
+      'health passing while the update has failed',
+      async () => {
+        const p = await inspectPod(app);
+        return p?.verdict === 'failed' && p.health === 'passing';
+      },
+      15_000,
+    );
+    // Back to v1.
     const back = await p2(['schedule', file('v1'), '--node', h.node, '--wait', '--timeout', '60s']);
     expect(back.code, back.err).toBe(0);
     expect((await p2(['inspect', '--pod', app, '--exit-status'])).code).toBe(0);
+  });
+
+  // NOT FIXED: each deploy attempt removes the pod's health record when it starts (host-agent's
+  // deploy untracks the pod before installing) and tracks the previous version again only when the
+  // attempt fails; so while a new version downloads (here: an artifact server that answers after 4 s,
+  // 404), HEALTH is `-` although the old version answers. The fix is in packages/host-agent.
+  it.fails('6c. health stays shown while a new version installs and the old one still answers', async () => {
+    const slow = `${slowServer.url}/hello_slow.tar.gz`;
+    const v4 = h.manifest(app, slow, appPort, 'four');
+    await writeFile(file('v4'), v4.raw);
+    expect((await p2(['schedule', file('v4'), '--node', h.node])).code).toBe(0);
+    const row = await waitFor(
+      'the v4 deploy to start',
+      async () => {
+        const p = await inspectPod(app);
+        return p?.intentSha === v4.sha() && p.status?.state === 'deploying' ? p : undefined;
+      },
+      10_000,
+    );
+    expect(await h.answer(appPort)).toBe('one\n');
+    expect(row.health).toBe('passing');
   });
 
   let oldRc: string;
@@ -308,6 +357,9 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
   const role = () => `p2t_op=${h.id}`;
 
   it('7. p2 rc create with no controller running warns so; p2 rc get takes an 8-char prefix', async () => {
+    // v1 again after 6c's update (which never completes).
+    const back = await p2(['schedule', file('v1'), '--node', h.node, '--wait', '--timeout', '60s']);
+    expect(back.code, back.err).toBe(0);
     const created = await p2(['rc', 'create', '-m', file('v1'), '-n', role(), '-r', '1', '--json']);
     expect(created.code, created.err).toBe(0);
     const rc = JSON.parse(created.out) as { id: string; controller: { warning: string | null } };
@@ -381,7 +433,11 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
       expect(JSON.stringify(JSON.parse(r.out))).toMatch(/error/i);
     }
 
-    for (const args of [['history', app], ['rc', 'get', oldRc], ['label', 'get', 'node', h.node]]) {
+    for (const args of [
+      ['history', app],
+      ['rc', 'get', oldRc],
+      ['label', 'get', 'node', h.node],
+    ]) {
       const yaml = await p2([...args, '-o', 'yaml']);
       expect(yaml.code, yaml.err).toBe(0);
       expect(parseYaml(yaml.out), args.join(' ')).toEqual(await p2Json(args));
@@ -403,8 +459,9 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
     ]);
     const bad: string[] = [];
     const walk = (value: unknown, path: string) => {
-      if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`));
-      else if (value && typeof value === 'object')
+      if (Array.isArray(value)) {
+        for (const [i, v] of value.entries()) walk(v, `${path}[${i}]`);
+      } else if (value && typeof value === 'object')
         for (const [key, v] of Object.entries(value)) {
           if (!/^[a-z][a-zA-Z0-9]*$/.test(key)) bad.push(`${path}.${key}`);
           if (!dataMaps.has(key)) walk(v, `${path}.${key}`);
