@@ -131,7 +131,7 @@ beforeAll(async () => {
   await writeFile(file('crash'), crashManifest.raw);
 }, 60_000);
 afterEach((context) => {
-  if (context.task.result?.state === 'fail') failed = true;
+  if (context.task.result?.state === 'fail' && !context.task.fails) failed = true;
 });
 afterAll(async () => {
   killAll();
@@ -331,25 +331,29 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
     expect((await p2(['inspect', '--pod', app, '--exit-status'])).code).toBe(0);
   });
 
-  // NOT FIXED: each deploy attempt removes the pod's health record when it starts (host-agent's
-  // deploy untracks the pod before installing) and tracks the previous version again only when the
-  // attempt fails; so while a new version downloads (here: an artifact server that answers after 4 s,
-  // 404), HEALTH is `-` although the old version answers. The fix is in packages/host-agent.
-  it.fails('6c. health stays shown while a new version installs and the old one still answers', async () => {
+  let duringInstall: InspectRow | undefined;
+  it('6c. while a new version installs (its download takes 4 s), the old one answers', async () => {
     const slow = `${slowServer.url}/hello_slow.tar.gz`;
     const v4 = h.manifest(app, slow, appPort, 'four');
     await writeFile(file('v4'), v4.raw);
     expect((await p2(['schedule', file('v4'), '--node', h.node])).code).toBe(0);
-    const row = await waitFor(
-      'the v4 deploy to start',
-      async () => {
-        const p = await inspectPod(app);
-        return p?.intentSha === v4.sha() && p.status?.state === 'deploying' ? p : undefined;
-      },
-      10_000,
-    );
+    const deploying = async () => {
+      const p = await inspectPod(app);
+      return p?.intentSha === v4.sha() && p.status?.state === 'deploying' ? p : undefined;
+    };
+    await waitFor('the v4 deploy to start', deploying, 10_000);
+    await new Promise((r) => setTimeout(r, 1_000)); // well inside the 4 s download
+    duringInstall = await deploying();
+    expect(duringInstall).toBeDefined();
     expect(await h.answer(appPort)).toBe('one\n');
-    expect(row.health).toBe('passing');
+  });
+
+  // NOT FIXED: each deploy attempt removes the pod's health record when it starts (host-agent's
+  // deploy untracks the pod before installing) and tracks the previous version again only when the
+  // attempt fails; so while a new version downloads, HEALTH is `-` (null) although the old version
+  // answers. The fix is in packages/host-agent (untrack when the previous version is halted).
+  it.fails('6c. ...and HEALTH shows its health meanwhile', () => {
+    expect(duringInstall?.health).toBe('passing');
   });
 
   let oldRc: string;
@@ -422,26 +426,32 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
     expect(consul.code, consul.err).toBe(0);
     expect(JSON.parse(consul.out).pods[0].pod).toBe(app);
 
-    for (const usage of [
+    // These only read: run them side by side.
+    const usages = [
       ['inspect', '--format', 'bogus', '--json'],
       ['schedule', '--json'], // missing the manifest argument
       ['inspect', '--no-such-flag', '--json'],
-    ]) {
-      const r = await p2(usage);
+    ];
+    for (const [usage, r] of await Promise.all(
+      usages.map(async (u) => [u, await p2(u)] as const),
+    )) {
       expect(r.code, usage.join(' ')).toBe(2);
       expect(() => JSON.parse(r.out), `${usage.join(' ')}: ${r.out}`).not.toThrow();
-      expect(JSON.stringify(JSON.parse(r.out))).toMatch(/error/i);
+      expect(JSON.parse(r.out).error).toMatchObject({ code: 'P2_CLI_USAGE' });
     }
 
-    for (const args of [
+    const same = [
       ['history', app],
       ['rc', 'get', oldRc],
       ['label', 'get', 'node', h.node],
-    ]) {
-      const yaml = await p2([...args, '-o', 'yaml']);
-      expect(yaml.code, yaml.err).toBe(0);
-      expect(parseYaml(yaml.out), args.join(' ')).toEqual(await p2Json(args));
-    }
+    ];
+    await Promise.all(
+      same.map(async (args) => {
+        const yaml = await p2([...args, '-o', 'yaml']);
+        expect(yaml.code, yaml.err).toBe(0);
+        expect(parseYaml(yaml.out), args.join(' ')).toEqual(await p2Json(args));
+      }),
+    );
 
     // One casing: every key of these documents is camelCase, except the keys of maps whose keys
     // are data (labels, config, launchable ids, deploy step names).
@@ -470,7 +480,7 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
     const scheduled = await p2Json(['schedule', file('v1'), '--node', h.node]);
     expect(scheduled).toMatchObject({ podId: app });
     expect(scheduled).toHaveProperty('podUniqueKey');
-    for (const args of [
+    const documents = [
       ['inspect'],
       ['nodes'],
       ['describe', app],
@@ -478,8 +488,11 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
       ['rc', 'get', oldRc],
       ['rc', 'list'],
       ['roll', 'status', newRc],
-    ])
-      walk(await p2Json(args), args.join(' '));
+    ];
+    for (const [args, doc] of await Promise.all(
+      documents.map(async (args) => [args, await p2Json(args)] as const),
+    ))
+      walk(doc, args.join(' '));
     walk(scheduled, 'schedule');
     expect(bad).toEqual([]);
   });
