@@ -144,7 +144,7 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
   // does not list its node and `p2 schedule --node <it>` is refused (exit 4, "no node has a preparer
   // yet"). The quick start hides it: bootstrap installs the preparer as a pod, which reports. The fix
   // is in the preparer (a per-node record at start), outside this file's reach.
-  it.fails('5. a fresh preparer with no pods is listed by p2 nodes and accepts the first schedule', async () => {
+  it.fails('5. a fresh preparer with no pods is listed by p2 nodes (so a first schedule --node is accepted)', async () => {
     const nodes = await p2Json<Array<{ node: string }>>(['nodes']);
     expect(nodes.map((n) => n.node)).toContain(h.node);
   });
