@@ -102,6 +102,28 @@ describe('restarts and crash loops', () => {
     expect(pods[0]?.verdict).toBe('converged');
   });
 
+  it('keeps counting across a redeploy of the same version, and starts again for a new one', () => {
+    const deployed = (s: number, sha: string): PodEvent => ({
+      time: ago(s),
+      type: 'deployed',
+      sha,
+    });
+    // The preparer found the crashing pod down and deployed the same SHA again: still crashlooping.
+    const same = [deployed(60, 'aa'), exit(50), exit(40), deployed(35, 'aa'), exit(30)];
+    expect(launchableExits(undefined, same, now)).toMatchObject({
+      launchables: [{ launchable: 'app', restarts: 3, recentExits: 3 }],
+      crashlooping: true,
+    });
+    // A new version (or a rollback to an older one) starts from zero.
+    const changed = [deployed(60, 'aa'), exit(50), exit(40), deployed(35, 'bb'), exit(30)];
+    expect(launchableExits(undefined, changed, now)).toMatchObject({
+      launchables: [{ restarts: 1, recentExits: 1 }],
+      crashlooping: false,
+    });
+    const back = [...changed, deployed(20, 'aa'), exit(10)];
+    expect(launchableExits(undefined, back, now).launchables[0]?.restarts).toBe(1);
+  });
+
   it('has nothing to say about a pod that never exited', () => {
     expect(launchableExits(undefined, [], now)).toEqual({ launchables: [], crashlooping: false });
   });

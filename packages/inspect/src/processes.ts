@@ -15,8 +15,9 @@ export const CRASHLOOP_WINDOW_MS = 5 * 60_000;
 export interface LaunchableExits {
   launchable: string;
   /**
-   * Exits the preparer noticed since the pod was last deployed on the node (a lower bound: it
-   * polls every few seconds, so quicker exits count once, and the event ring keeps 50 events).
+   * Exits the preparer noticed since this version was deployed on the node (a lower bound: it
+   * polls every few seconds, so quicker exits count once, and the event ring keeps 50 events). A
+   * redeploy of the same version (the preparer relaunching a pod it found down) does not reset it.
    */
   restarts: number;
   /** Exits within the last {@link CRASHLOOP_WINDOW_MS}. */
@@ -28,6 +29,23 @@ export interface LaunchableExits {
 type Exit = NonNullable<LaunchableExits['lastExit']>;
 const later = (a: Exit | undefined, b: Exit) =>
   !a || Date.parse(b.time) > Date.parse(a.time) ? b : a;
+
+/**
+ * The index of the `deployed` event that started the running version: the last one whose SHA
+ * differs from the `deployed` before it (-1 when there is none). A crash-looping pod is often
+ * found down between two runs, and the preparer then deploys the same SHA again: its exits go on
+ * counting.
+ */
+function versionStart(events: readonly PodEvent[]): number {
+  let start = -1;
+  let sha: string | undefined;
+  events.forEach((e, i) => {
+    if (e.type !== 'deployed') return;
+    if (start === -1 || e.sha !== sha) start = i;
+    sha = e.sha;
+  });
+  return start;
+}
 
 /**
  * Each launchable's restarts, recent exits and last exit (sorted by launchable), and whether one of
@@ -49,7 +67,7 @@ export function launchableExits(
     }
     return e;
   };
-  const deployed = events.findLastIndex((e) => e.type === 'deployed');
+  const deployed = versionStart(events);
   const since = now.getTime() - CRASHLOOP_WINDOW_MS;
   for (const event of events.slice(deployed + 1)) {
     if (event.type !== 'exit' || !event.launchable) continue;
