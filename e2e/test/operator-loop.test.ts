@@ -140,20 +140,17 @@ afterAll(async () => {
 }, 60_000);
 
 describe('issue 23 as a new operator, through the built p2 with a real store and preparer', () => {
-  // NOT FIXED: a preparer that runs but has no pod yet writes nothing to the store, so `p2 nodes`
-  // does not list its node and `p2 schedule --node <it>` is refused (exit 4, "no node has a preparer
-  // yet"). The quick start hides it: bootstrap installs the preparer as a pod, which reports. The fix
-  // is in the preparer (a per-node record at start), outside this file's reach.
-  it.fails('5. a fresh preparer with no pods is listed by p2 nodes (so a first schedule --node is accepted)', async () => {
+  // A preparer with no pod yet is known by its heartbeat (status/nodes/<node>/preparer).
+  it('5. a fresh preparer with no pods is listed by p2 nodes (so a first schedule --node is accepted)', async () => {
     const nodes = await p2Json<Array<{ node: string }>>(['nodes']);
     expect(nodes.map((n) => n.node)).toContain(h.node);
   });
 
   it('1. p2 watch with no flags draws the table on a terminal and keeps running; piped it prints records', async () => {
-    // The first pods (--force: see the it.fails above): the app, and the crashing pod that
-    // symptom 2 looks at (scheduled now so that it has crashed a few times by then).
+    // The first pods (no --force: the fresh preparer's heartbeat made its node known): the app,
+    // and the crashing pod symptom 2 looks at (scheduled now so that it has crashed a few times by then).
     for (const pod of ['v1', 'crash']) {
-      const first = await p2(['schedule', file(pod), '--node', h.node, '--force']);
+      const first = await p2(['schedule', file(pod), '--node', h.node]);
       expect(first.code, first.err).toBe(0);
     }
     const w = follow('script', [
@@ -348,11 +345,8 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
     expect(await h.answer(appPort)).toBe('one\n');
   });
 
-  // NOT FIXED: each deploy attempt removes the pod's health record when it starts (host-agent's
-  // deploy untracks the pod before installing) and tracks the previous version again only when the
-  // attempt fails; so while a new version downloads, HEALTH is `-` (null) although the old version
-  // answers. The fix is in packages/host-agent (untrack when the previous version is halted).
-  it.fails('6c. ...and HEALTH shows its health meanwhile', () => {
+  // The previous version's health stays until it is halted (host-agent's deploy untracks it then).
+  it('6c. ...and HEALTH shows its health meanwhile', () => {
     expect(duringInstall?.health).toBe('passing');
   });
 

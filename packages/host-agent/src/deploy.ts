@@ -242,7 +242,14 @@ export async function deployPod(
   };
   const deployStarted = performance.now();
   await options.onDeploying?.(previous);
-  if (legacy) await agent.health?.untrack(manifest.id);
+  // The previous version's health stays tracked (and shown) while it still answers: it is
+  // untracked when it is halted, or before the new version launches when there is none.
+  let untracked = false;
+  const untrack = async () => {
+    if (!legacy || untracked) return;
+    untracked = true;
+    await agent.health?.untrack(manifest.id);
+  };
   let installed: InstallReport | undefined;
   let launched: LaunchReport | undefined;
   let halting = false;
@@ -251,7 +258,7 @@ export async function deployPod(
   } catch (error) {
     // Failed before the previous version was stopped: it still answers, so its health shows again
     // (reality still names it, so this never vouches for the new version).
-    if (legacy && previous && !halting) agent.health?.track(previous);
+    if (legacy && previous && !halting && untracked) agent.health?.track(previous);
     throw error;
   }
   async function runSteps(): Promise<void> {
@@ -275,6 +282,7 @@ export async function deployPod(
           break;
         case 'halt_previous':
           halting = true;
+          await untrack();
           await timed(step, () =>
             host.halt(previous!, { uniqueKey }).catch((error: unknown) => {
               agent.logger?.warn(
@@ -285,6 +293,7 @@ export async function deployPod(
           );
           break;
         case 'launch':
+          await untrack();
           launched = await timed(step, () =>
             host.launch(manifest, { uniqueKey, deferRestarts: options.deferRestarts ?? false }),
           );
