@@ -134,7 +134,22 @@ export async function containersVsHoist(h: TestHost, pods: number): Promise<void
       summarize('container: intent written -> answering', container[1] ?? []),
     ],
   );
+  await removePods(h, pods);
+}
+
+/** Removes the pods through the preparer (reality written first, then gone), and what runc kept. */
+async function removePods(h: TestHost, pods: number): Promise<void> {
+  const reality = async () => (await h.store.keys(nodePodsPrefix('reality', h.node))).value.length;
+  const deadline = performance.now() + 120_000;
+  while ((await reality()) < 2 * pods && performance.now() < deadline) await sleep(100);
   for (let i = 0; i < pods; i++)
     for (const pod of [h.podId(`h${i}`), h.podId(`c${i}`)])
       await h.store.delete(intentKey(h.node, pod));
+  while ((await reality()) > 0 && performance.now() < deadline + 120_000) await sleep(200);
+  // A preparer that did not get to uninstall them (the host's teardown knows nothing of runc).
+  for (let i = 0; i < pods; i++) {
+    const pod = h.podId(`c${i}`);
+    await deleteContainer({}, `${pod}__app`, { force: true }).catch(() => undefined);
+    await rm(join('/var/lib/p2/containers', pod), { recursive: true, force: true });
+  }
 }
