@@ -49,6 +49,7 @@ let runc: { runcPath: string; root: string };
 let user: { uid: number; gid: number };
 let port: number;
 let versions = 0;
+let m1: Manifest;
 
 /** A bundle tarball served by the test server whose `/www/_status` says `status`. */
 async function bundle(status: string, config: Record<string, unknown>): Promise<string> {
@@ -173,7 +174,7 @@ describe('container pods (real runc)', () => {
   });
 
   it("runs as the pod's user in its own pid and mount namespaces, in the pod's cgroup, serving /_status", async () => {
-    const m1 = manifestFor(
+    m1 = manifestFor(
       await bundle('v1', busyboxConfig(user, appArgs())),
       await bundle('hog', busyboxConfig(user, hogArgs)),
     );
@@ -252,6 +253,19 @@ describe('container pods (real runc)', () => {
     expect(await asPod(`echo {} > ${spec}`)).toBe('refused');
     expect(await asPod(`cat ${spec}`)).toBe('refused');
     expect((await stat(spec)).uid).toBe(0);
+  });
+
+  it('p2 exec runs a command inside the running container, as its process runs', async () => {
+    const plan = await host.execPlan(m1, {
+      launchableId: 'app',
+      command: ['/bin/sh', '-c', 'id -u; cat /proc/1/cmdline; echo; cat $CONFIG_PATH'],
+    });
+    const { stdout } = await run(plan.file, plan.args, { env: plan.env });
+    const [uid, init, ...config] = stdout.split('\n');
+    expect(uid).toBe(String(user.uid));
+    // pid 1 of the container's namespace is its httpd, not the host's init.
+    expect(init).toContain('httpd');
+    expect(config.join('\n')).toContain('greeting: hello');
   });
 
   const refused: Array<[string, Record<string, unknown>, string]> = [

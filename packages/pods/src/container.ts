@@ -13,6 +13,7 @@ import { isAbsolute, join } from 'node:path';
 import { installDirName } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import {
+  assertContainerId,
   type BundleAllowance,
   buildRuntimeSpec,
   type CheckedBundle,
@@ -189,6 +190,22 @@ export async function containerServiceSpec(
     workingDir: dir,
     cgroupProcsFiles: [],
   };
+}
+
+/**
+ * The argv that runs `command` inside a container launchable's running container (`runc exec`):
+ * the container's own process settings — the pod's user, env, capabilities, no new privileges,
+ * namespaces and cgroup — with this command. @internal
+ */
+export function containerExecArgv(
+  ctx: HostContext,
+  layout: PodLayout,
+  launchableId: string,
+  command: readonly string[],
+): string[] {
+  const runc = runcOptions(ctx);
+  const id = layout.serviceId(launchableId);
+  return [runc.runcPath, '--root', runc.root, 'exec', assertContainerId(id), ...command];
 }
 
 /**
