@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import {
   chmod,
   mkdtemp,
@@ -17,8 +17,7 @@ import {
   stat,
   writeFile,
 } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +27,7 @@ import { containerState, deleteContainer, listContainers } from '@p2/runc';
 import { RunsvDir } from '@p2/runit';
 import { findUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FileServer, serveDirectory } from '../../../e2e/src/artifacts.js';
 import { busyboxConfig, writeBusyboxBundle } from '../../../test-support/busybox-bundle.js';
 import { cleanUpHostTest, freePort } from '../../../test-support/host-test.js';
 import { until } from '../../../test-support/until.js';
@@ -41,7 +41,7 @@ const node = `p2t-node-${suffix}`;
 const runcPath = '/usr/sbin/runc';
 
 let work: string;
-let server: Server;
+let artifacts: FileServer | undefined;
 let baseUrl: string;
 let runsvdir: RunsvDir;
 let host: PodHost;
@@ -108,21 +108,8 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'p2t-ctr-'));
   await run('mkdir', ['-p', join(work, 'artifacts'), join(work, 'pods'), join(work, 'service')]);
   await chmod(work, 0o755);
-  server = createServer((req, res) => {
-    const path = join(work, 'artifacts', (req.url ?? '/').slice(1));
-    stat(path).then(
-      (info) => {
-        res.writeHead(200, { 'content-length': info.size });
-        createReadStream(path).pipe(res);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  artifacts = await serveDirectory(join(work, 'artifacts'));
+  baseUrl = artifacts.url;
   port = await freePort();
   runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 2 });
   await runsvdir.start();
@@ -137,7 +124,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  server?.close();
+  await artifacts?.close();
   for (const launchable of ['app', 'hog'])
     await deleteContainer(runc, `${podId}__${launchable}`, { force: true }).catch(() => undefined);
   await cleanUpHostTest({ runsvdir, node, pods: [podId], users: [podId], dir: work });
