@@ -45,7 +45,7 @@ export async function installPod(
   options: Omit<InstallOptions, 'podId'>,
 ): Promise<InstallReport> {
   const layout = new PodLayout(ctx.podRoot, manifest.id, options.uniqueKey ?? '');
-  assertSupported(manifest);
+  assertSupported(manifest, ctx.hookPods === true);
   for (const launchableId of Object.keys(manifest.launchables))
     assertSafeLaunchableId(launchableId);
   // Hook pods are never read-only (as in P2): their data/ is their user's.
@@ -150,18 +150,21 @@ export async function installPod(
   return { podHome: layout.home, readOnly, configPath, launchables };
 }
 
-function assertSupported(manifest: Manifest): void {
+function assertSupported(manifest: Manifest, hookPod: boolean): void {
   for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
     const type = stanza.launchableType;
-    if (type === 'hoist' || type === 'opencontainer') continue;
+    // A hook pod's executors are scripts run by the hook runner, never a supervised container.
+    if (type === 'hoist' || (type === 'opencontainer' && !hookPod)) continue;
     throw new PodError(
       PodErrorCode.UNSUPPORTED_LAUNCHABLE,
-      `pod ${manifest.id}: launchable ${launchableId} has launchable_type ${JSON.stringify(type)}; this host runs hoist and opencontainer launchables`,
+      `pod ${manifest.id}: launchable ${launchableId} has launchable_type ${JSON.stringify(type)}; this host runs ${hookPod ? 'hook pods of hoist launchables' : 'hoist and opencontainer launchables'}`,
       {
         hint:
           type === 'docker'
             ? 'p2 runs no docker daemon: export the image as an OCI bundle (config.json + rootfs/, e.g. `umoci unpack`), tar it and use launchable_type: opencontainer'
-            : 'use launchable_type: hoist or opencontainer',
+            : hookPod
+              ? 'a hook pod runs hoist launchables only'
+              : 'use launchable_type: hoist or opencontainer',
       },
     );
   }
