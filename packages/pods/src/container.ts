@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, realpath, rmdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { P2_CONTROLLERS } from '@p2/cgroups';
 import { installDirName } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import {
@@ -224,8 +225,9 @@ export async function stopContainer(
 }
 
 /**
- * Removes a pod's container specs and the cgroup directories runc made for its containers in
- * controllers p2 does not manage (cgroup v1 mounts every controller apart). @internal
+ * Removes a pod's container specs and the cgroup directories runc made for its containers in the
+ * controllers p2 does not manage (cgroup v1 mounts each apart; p2 removes its own). Only the pod's
+ * own levels go, never a parent other pods share (`p2/<node>` of the nested naming). @internal
  */
 export async function removeContainerLeftovers(
   ctx: HostContext,
@@ -235,15 +237,21 @@ export async function removeContainerLeftovers(
   await removeTree(join(specRoot(ctx), layout.uniqueName));
   const hierarchy = ctx.options.cgroups;
   if (hierarchy === false || hierarchy.version !== 1) return;
-  const mounts = await readdir('/sys/fs/cgroup').catch(() => [] as string[]);
+  const managed = new Set<string>(P2_CONTROLLERS);
+  const mounts = (await readdir('/sys/fs/cgroup').catch(() => [] as string[])).filter(
+    (mount) => !mount.split(',').some((controller) => managed.has(controller)),
+  );
   for (const launchableId of launchableIds) {
     const location = launchableCgroupOf(ctx, layout, launchableId);
     const segments = location.name.split('/');
+    // Flat `<pod>__<launchable>`; nested `p2/<node>/<pod>/<launchable>`, whose first two are shared.
+    const shared = segments.length > 1 ? 2 : 0;
     for (const mount of mounts) {
       const base = join('/sys/fs/cgroup', mount, location.parent ?? '');
       // Leaf first; a directory still in use (or not empty) stays.
       const paths = [join(base, location.name, 'container')];
-      for (let i = segments.length; i > 0; i--) paths.push(join(base, ...segments.slice(0, i)));
+      for (let i = segments.length; i > shared; i--)
+        paths.push(join(base, ...segments.slice(0, i)));
       for (const path of paths) await rmdir(path).catch(() => undefined);
     }
   }
