@@ -4,21 +4,25 @@
  * that sees every pod before it is installed (P2 used it to create users; p2 creates them itself);
  * a hello app deployed with `p2 schedule` and as a uuid pod with `p2 schedule --uuid`; its runit
  * service, `passing` health in the store (for it and for the preparer), its cgroups and its
- * resource-limit file; and a process exit code recorded in the store.
+ * resource-limit file; a process exit code recorded in the store; and the opencontainer pod (an OCI
+ * bundle run by runc under runit, `<pod>__<launchable>__container`, answering on its port and
+ * passing health). P2 ran that pod as root; p2 refuses a bundle whose user is not the pod's, so it
+ * runs as its own user here.
  *
- * Not ported: the opencontainer pod (runc launchables are not supported yet) and the replication
- * controller assertions (they belong to the controllers issue).
+ * Not ported: the replication controller assertions (they belong to the controllers issue).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadSecretKeyFile, signManifest } from '@p2/auth';
 import { createStore, readTokenFile, type Store } from '@p2/kv';
 import { ManifestBuilder } from '@p2/manifest';
+import { deleteContainer } from '@p2/runc';
 import { afterAll, describe, expect, it } from 'vitest';
+import { busyboxConfig, writeBusyboxBundle } from '../../test-support/busybox-bundle.js';
 import {
   buildArtifact,
   type FileServer,
@@ -40,6 +44,7 @@ const id = randomBytes(3).toString('hex');
 const node = `p2t-acc-${id}`;
 const kvUser = `p2t-kv-${id}`;
 const hello = `p2t-hello-${id}`;
+const oci = `p2t-oci-${id}`;
 const keys = join(repoRoot, 'fixtures/p2/keys');
 let work = '';
 let store: Store | undefined;
@@ -54,7 +59,14 @@ const p2 = (args: string[], env: NodeJS.ProcessEnv) =>
 afterAll(async () => {
   await store?.close();
   await artifacts?.close();
-  if (work) await teardownBootstrappedHost(work, { node, users: [kvUser, hello] });
+  // The preparer's runc state and specs are host-wide (/run/p2/runc, /var/lib/p2/containers).
+  await deleteContainer({}, `${oci}__hello`, { force: true }).catch(() => undefined);
+  await rm(join('/var/lib/p2/containers', oci), { recursive: true, force: true });
+  if (work) await teardownBootstrappedHost(work, { node, users: [kvUser, hello, oci] });
+  // runc's cgroups in the controllers p2 does not manage.
+  for (const mount of await readdir('/sys/fs/cgroup').catch(() => [] as string[]))
+    for (const path of [`${node}/${oci}__hello/container`, `${node}/${oci}__hello`, node])
+      await rmdir(join('/sys/fs/cgroup', mount, path)).catch(() => undefined);
 });
 
 async function healthOf(pod: string): Promise<string | undefined> {
@@ -63,7 +75,7 @@ async function healthOf(pod: string): Promise<string | undefined> {
 }
 
 describe("P2's acceptance scenario", () => {
-  it('bootstraps signed, deploys hello (legacy and uuid), checks runit, health, cgroups, limits and exits', async () => {
+  it('bootstraps signed, deploys hello (legacy, uuid, opencontainer), checks runit, health, cgroups, limits and exits', async () => {
     work = await tempDir('e2e-acceptance');
     await run('chmod', ['755', work]);
     await run('mkdir', ['-p', join(work, 'hooks')]);
@@ -227,5 +239,66 @@ describe("P2's acceptance scenario", () => {
         exit_status: 0,
       },
     });
+
+    // 4. The opencontainer pod (P2: `hello-opencontainer`, `<pod>__hello__container`): a busybox
+    // bundle run by runc as the pod's user, answering on its port, its health passing.
+    await run('useradd', [
+      '-M',
+      '-U',
+      '-d',
+      join(work, 'pods', oci),
+      '-s',
+      '/usr/sbin/nologin',
+      oci,
+    ]);
+    const uid = Number((await run('id', ['-u', oci])).stdout);
+    const gid = Number((await run('id', ['-g', oci])).stdout);
+    const ociPort = await freePort();
+    const bundleDir = await writeBusyboxBundle(
+      join(work, 'oci-src'),
+      busyboxConfig({ uid, gid }, ['/bin/httpd', '-f', '-p', `127.0.0.1:${ociPort}`, '-h', '/www']),
+    );
+    await run('mkdir', ['-p', join(bundleDir, 'rootfs/www')]);
+    await writeFile(join(bundleDir, 'rootfs/www/index.html'), 'Hello\n');
+    await writeFile(join(bundleDir, 'rootfs/www/_status'), 'ok\n');
+    const bundle = await buildArtifact(
+      bundleDir,
+      join(work, 'artifacts'),
+      'opencontainer-hello',
+      id,
+    );
+    const ociManifest = new ManifestBuilder()
+      .setId(oci)
+      .setRunAs(oci)
+      .setLaunchable('hello', {
+        launchableType: 'opencontainer',
+        location: `${artifacts?.url}/${bundle.fileName}`,
+      })
+      .setConfig({ port: ociPort })
+      .setStatusPort(ociPort)
+      .setStatusHttp(true)
+      .build();
+    const ociFile = join(work, 'oci.yaml.asc');
+    await writeFile(ociFile, await signManifest(new TextDecoder().decode(ociManifest.raw), key));
+    await p2(['schedule', ociFile, '--node', node], env);
+    await waitFor(
+      'the container service to be supervised',
+      async () => existsSync(join(work, 'service', `${oci}__hello__container`, 'supervise', 'pid')),
+      30_000,
+    );
+    await waitFor(
+      'the container to answer',
+      async () =>
+        (await fetch(`http://127.0.0.1:${ociPort}/`).then(
+          (r) => r.text(),
+          () => '',
+        )) === 'Hello\n',
+      60_000,
+    );
+    await waitFor(
+      'the container pod passing in the store',
+      async () => (await healthOf(oci)) === 'passing',
+      60_000,
+    );
   });
 });

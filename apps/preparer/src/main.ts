@@ -116,6 +116,8 @@ export async function startPreparer(
       logBridgeBlacklist: config.logBridgeBlacklist,
       ...(config.finishExec ? { finishExec: config.finishExec } : {}),
     },
+    // opencontainer launchables: params.runc_path and what opencontainer.allow lets bundles ask.
+    containers: { runcPath: config.opencontainer.runcPath, allow: config.opencontainer.allow },
     logger: log.child({ component: 'pods' }),
   });
   if (config.artifactRegistryUrl) {

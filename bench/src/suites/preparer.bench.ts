@@ -7,6 +7,8 @@
  *   records. Baseline, measured in the same run: starting the same app by hand (`node server.cjs`)
  *   until it answers — the app's own start-up, which no deployer can beat.
  * - The preparer idle with 100 running pods (a `sleep` app): its RSS and CPU over 10 s.
+ * - Container pods (opencontainer, run by runc) beside hoist pods of the same app: intent →
+ *   process running and → answering, p50/p99, the hoist pod as the baseline (../containers.ts).
  *
  * Needs root. Uses the e2e harness (`e2e/src/test-host.ts`) and removes everything it made.
  */
@@ -20,10 +22,12 @@ import { ManifestBuilder } from '@p2/manifest';
 import { buildArtifact, helloAppDir } from '../../../e2e/src/artifacts.js';
 import { freePort } from '../../../e2e/src/processes.js';
 import { startTestHost, type TestHost } from '../../../e2e/src/test-host.js';
+import { containersVsHoist } from '../containers.js';
 import { report, type Sample, summarize } from '../harness.js';
 
 const PODS = 20;
 const IDLE_PODS = 100;
+const CONTAINER_PODS = 10;
 async function appStartBaseline(runs: number): Promise<Sample> {
   const times: number[] = [];
   const dir = join(helloAppDir);
@@ -224,6 +228,7 @@ export async function run(): Promise<void> {
   const h = await startTestHost();
   try {
     await deployBursts(h);
+    await containersVsHoist(h, CONTAINER_PODS);
     await idle(h);
   } finally {
     await h.close();

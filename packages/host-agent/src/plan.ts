@@ -30,6 +30,8 @@ export interface RegistryResolution {
 /** One launchable's fate. */
 export interface LaunchablePlan {
   id: string;
+  /** `launchable_type`: `hoist`, or `opencontainer` (an OCI bundle run by runc). */
+  type: string;
   version: string;
   location: string;
   /** `new` (not in reality), `changed` (version or stanza differs), `unchanged`, `removed`. */
@@ -169,6 +171,7 @@ export async function planDeploy(input: PlanInput): Promise<PodPlan> {
     const installed = podRootHere ? existsSync(installDir) : null;
     launchables.push({
       id,
+      type: stanza.launchableType,
       version,
       location: stanza.location,
       change,
@@ -186,6 +189,7 @@ export async function planDeploy(input: PlanInput): Promise<PodPlan> {
     const version = reality?.launchableVersion(id) ?? '';
     launchables.push({
       id,
+      type: stanza.launchableType,
       version,
       location: stanza.location,
       change: 'removed',

@@ -9,6 +9,8 @@ export const PodErrorCode = {
   /** A pod home or file root relies on is not root's alone (owner, mode, link). */
   UNTRUSTED_PATH: 'P2_PODS_UNTRUSTED_PATH',
   UNSUPPORTED_LAUNCHABLE: 'P2_PODS_UNSUPPORTED_LAUNCHABLE',
+  /** A container launchable's bundle asks for more than a pod may have; `details.field` names the field. */
+  CONTAINER_REFUSED: 'P2_PODS_CONTAINER_REFUSED',
   INSTALL_FAILED: 'P2_PODS_INSTALL_FAILED',
   LAUNCH_FAILED: 'P2_PODS_LAUNCH_FAILED',
   START_FAILED: 'P2_PODS_START_FAILED',

@@ -3,13 +3,15 @@
  * uses it): as the pod's user, in the launchable's cgroup, in its install directory, with the open
  * files limit lifted, the host's require file checked, and the pod and launchable env dirs loaded
  * after the privilege drop — by the very chain its runit `run` script uses (`@p2/runit`'s
- * `renderRunAs`). Root never reads the env dirs.
+ * `renderRunAs`). Root never reads the env dirs. In a container launchable the command runs inside
+ * its running container (`runc exec`), as the container's process does.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { installDirName } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import { readServiceSpec, renderRunAs } from '@p2/runit';
+import { containerExecArgv, isContainer } from './container.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { assertTrustedHome } from './home.js';
 import { serviceNamesByLaunchable } from './inventory.js';
@@ -122,6 +124,21 @@ export async function planExec(
       { hint: 'deploy the pod again', details: { pod: manifest.id, launchable: launchableId } },
     );
   const requireFile = await requireFileOf(ctx, manifest, layout, launchableId);
+  if (isContainer(manifest, launchableId)) {
+    // Inside the running container, as its process runs (user, env, namespaces, cgroup).
+    const [file, ...runcArgs] = containerExecArgv(ctx, layout, launchableId, options.command);
+    return {
+      pod: manifest.id,
+      launchableId,
+      user: { name: manifest.runAs, uid: account.uid, gid: account.gid },
+      workingDir,
+      cgroupProcsFiles: [],
+      ...(requireFile !== undefined ? { requireFile } : {}),
+      file: file as string,
+      args: runcArgs,
+      env: { PATH: ROOT_PATH },
+    };
+  }
   if (requireFile !== undefined && !existsSync(requireFile))
     throw new PodError(
       PodErrorCode.REQUIRE_FILE_MISSING,

@@ -11,6 +11,7 @@ import { discoverScripts, readLink, switchLink } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import { down } from '@p2/runit';
 import { removeTree } from '@p2/secure-fs';
+import { isContainer, removeContainerLeftovers, stopContainer } from './container.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { currentManifest, podServices, serviceNamesByLaunchable } from './inventory.js';
 import { PodLayout } from './layout.js';
@@ -36,6 +37,7 @@ export async function haltPod(
   const specs = await serviceNamesByLaunchable(ctx.options.runsvdir.root, manifest, layout);
   if (!layout.uniqueKey) {
     for (const launchableId of Object.keys(manifest.launchables)) {
+      if (isContainer(manifest, launchableId)) continue;
       const current = await readLink(layout.launchableRoot(launchableId), 'current').catch(
         () => undefined,
       );
@@ -88,6 +90,11 @@ export async function haltPod(
         failures.push(`${name}: ${describeError(error)}`);
       }
     }
+    // runit stopped runc (which passed the signal on); what a killed runc left goes now.
+    if (isContainer(manifest, launchableId))
+      await stopContainer(ctx, layout, launchableId).catch((error: unknown) =>
+        failures.push(`container ${launchableId}: ${describeError(error)}`),
+      );
     const current = await readLink(layout.launchableRoot(launchableId), 'current').catch(
       () => undefined,
     );
@@ -141,11 +148,16 @@ export async function uninstallPod(
       ),
     );
   }
+  // Which launchables may have had containers (their runc cgroups and specs are removed too).
+  const launchableIds = Object.keys(
+    (manifest ?? (await currentManifest(layout).catch(() => undefined)))?.launchables ?? {},
+  );
   try {
     if (!ctx.hookPods)
       for (const name of await podServices(ctx.options.runsvdir.root, layout))
         await ctx.options.runsvdir.remove(name);
     await removePodCgroups(ctx, layout);
+    await removeContainerLeftovers(ctx, layout, launchableIds);
     // data/ is the pod's: delete without following anything it may have linked.
     await removeTree(layout.home);
     ctx.accounts.uninstalled(layout);

@@ -210,6 +210,16 @@ describe('hook pods', () => {
     });
   });
 
+  it('a hook pod runs hoist launchables only: an opencontainer launchable is refused', async () => {
+    const manifest = parseManifest(
+      `id: ${hookId}\nlaunchables:\n  box:\n    launchable_type: opencontainer\n    location: http://127.0.0.1:1/box.tar.gz\n`,
+    );
+    await expect(host.hookPods().install(manifest)).rejects.toMatchObject({
+      code: 'P2_PODS_UNSUPPORTED_LAUNCHABLE',
+      hint: 'a hook pod runs hoist launchables only',
+    });
+  });
+
   it('uninstalling a hook pod removes its home and cgroups, never the services of a pod with its name', async () => {
     const hooks = host.hookPods();
     const fakeService = join(work, 'service', `${hookId}__mark__launch`);

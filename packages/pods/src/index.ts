@@ -5,6 +5,8 @@
  *
  * @packageDocumentation
  */
+
+export type { ContainerOptions } from './container.js';
 export { type Ownership, writeEnvDir } from './envdir.js';
 export { PodError, PodErrorCode } from './errors.js';
 export type { ExecOptions, ExecPlan } from './exec.js';

@@ -8,17 +8,18 @@ import {
   type DownloadProgress,
   fetchBytes,
   installArtifact,
-  installDirName,
   type OsRelease,
   readOsRelease,
   verifyInstallDigest,
 } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import { ensureTrustedDir, writeFileAtomic } from '@p2/secure-fs';
+import { checkInstalledBundle, isContainer } from './container.js';
 import { writeEnvDir } from './envdir.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { assertReachable, prepareHome } from './home.js';
 import { assertSafeLaunchableId, PodLayout } from './layout.js';
+import { podEnvironment } from './pod-env.js';
 import { discoverLaunchable, isRegistryLaunchable, registryFor } from './registry.js';
 import type {
   HostContext,
@@ -35,7 +36,7 @@ export function isReadOnly(options: PodHostOptions, manifest: Manifest): boolean
 
 /**
  * Installs a manifest (see {@link PodHost.install}).
- * @throws PodError `P2_PODS_UNSUPPORTED_LAUNCHABLE`, `P2_PODS_INSTALL_FAILED`
+ * @throws PodError `P2_PODS_UNSUPPORTED_LAUNCHABLE`, `P2_PODS_CONTAINER_REFUSED`, `P2_PODS_INSTALL_FAILED`
  * @internal
  */
 export async function installPod(
@@ -44,7 +45,7 @@ export async function installPod(
   options: Omit<InstallOptions, 'podId'>,
 ): Promise<InstallReport> {
   const layout = new PodLayout(ctx.podRoot, manifest.id, options.uniqueKey ?? '');
-  assertSupported(manifest);
+  assertSupported(manifest, ctx.hookPods === true);
   for (const launchableId of Object.keys(manifest.launchables))
     assertSafeLaunchableId(launchableId);
   // Hook pods are never read-only (as in P2): their data/ is their user's.
@@ -128,6 +129,12 @@ export async function installPod(
         ...(result.alreadyInstalled ? {} : { timings: result.timings }),
       };
     });
+    if (isContainer(manifest, launchableId)) {
+      // Refused here, the version that runs keeps running: the new one is never launched.
+      await step(`bundle of ${launchableId}`, () =>
+        checkInstalledBundle(ctx, manifest, layout, launchableId, user),
+      );
+    }
     if (stanza.digestLocation) {
       await step(`digest of ${launchableId}`, () =>
         verifyDigest(ctx.options, manifest, launchableId, report.installDir),
@@ -143,15 +150,23 @@ export async function installPod(
   return { podHome: layout.home, readOnly, configPath, launchables };
 }
 
-function assertSupported(manifest: Manifest): void {
+function assertSupported(manifest: Manifest, hookPod: boolean): void {
   for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
-    if (stanza.launchableType !== 'hoist') {
-      throw new PodError(
-        PodErrorCode.UNSUPPORTED_LAUNCHABLE,
-        `pod ${manifest.id}: launchable ${launchableId} has launchable_type ${JSON.stringify(stanza.launchableType)}; this host runs hoist launchables`,
-        { hint: 'use launchable_type: hoist (opencontainer and docker are not supported yet)' },
-      );
-    }
+    const type = stanza.launchableType;
+    // A hook pod's executors are scripts run by the hook runner, never a supervised container.
+    if (type === 'hoist' || (type === 'opencontainer' && !hookPod)) continue;
+    throw new PodError(
+      PodErrorCode.UNSUPPORTED_LAUNCHABLE,
+      `pod ${manifest.id}: launchable ${launchableId} has launchable_type ${JSON.stringify(type)}; this host runs ${hookPod ? 'hook pods of hoist launchables' : 'hoist and opencontainer launchables'}`,
+      {
+        hint:
+          type === 'docker'
+            ? 'p2 runs no docker daemon: export the image as an OCI bundle (config.json + rootfs/, e.g. `umoci unpack`), tar it and use launchable_type: opencontainer'
+            : hookPod
+              ? 'a hook pod runs hoist launchables only'
+              : 'use launchable_type: hoist or opencontainer',
+      },
+    );
   }
 }
 
@@ -184,46 +199,20 @@ async function writeConfigAndEnv(
   readOnly: boolean,
   owner: { uid: number; gid: number },
 ): Promise<string> {
-  // Config files are named with the SHA after the read-only default was applied, as P2 did
-  // (spec 01 §1.8.4); intent and reality are still compared with the original SHA.
-  const files = manifest.withReadonlyDefault(readOnly).configFiles();
+  const env = podEnvironment(manifest, layout, readOnly);
   await ensureTrustedDir(layout.configDir, 0o755);
   // Config may hold secrets: readable by the pod's user (0400, its own) and root only.
-  const write = async (name: string, text: string) => {
-    const path = join(layout.configDir, name);
-    await writeFileAtomic(path, text, { mode: 0o400, uid: owner.uid, gid: owner.gid });
-    return path;
-  };
-  const configPath = await write(files.configFileName, files.config);
-  const platformPath = await write(files.platformFileName, files.platform);
-  const podEnv: Record<string, string> = {
-    CONFIG_PATH: configPath,
-    PLATFORM_CONFIG_PATH: platformPath,
-    POD_HOME: layout.home,
-    POD_ID: manifest.id,
-    POD_UNIQUE_KEY: layout.uniqueKey,
-    // The pod's one writable place (p2: the home itself is root's); read-only pods have none.
-    ...(readOnly ? { HOME: layout.home } : { HOME: layout.dataDir, POD_DATA_DIR: layout.dataDir }),
-  };
-  if (files.resourceLimitsFileName && files.resourceLimits !== undefined) {
-    podEnv.RESOURCE_LIMIT_PATH = await write(files.resourceLimitsFileName, files.resourceLimits);
-  }
-  await writeEnvDir(layout.envDir, podEnv, { owner });
-  for (const [launchableId, stanza] of Object.entries(manifest.launchables)) {
-    const installDir = join(
-      layout.installsDir(launchableId),
-      installDirName(launchableId, manifest.launchableVersion(launchableId)),
-    );
-    await writeEnvDir(
-      layout.launchableEnvDir(launchableId),
-      {
-        LAUNCHABLE_ID: launchableId,
-        LAUNCHABLE_ROOT: installDir,
-        RESTART_TIMEOUT: String(manifest.restartTimeoutSeconds(launchableId)),
-        ...stanza.env,
-      },
-      { replace: true, owner },
-    );
-  }
-  return configPath;
+  for (const file of env.files)
+    await writeFileAtomic(join(layout.configDir, file.name), file.text, {
+      mode: 0o400,
+      uid: owner.uid,
+      gid: owner.gid,
+    });
+  await writeEnvDir(layout.envDir, env.pod, { owner });
+  for (const launchableId of Object.keys(manifest.launchables))
+    await writeEnvDir(layout.launchableEnvDir(launchableId), env.launchable(launchableId), {
+      replace: true,
+      owner,
+    });
+  return env.pod.CONFIG_PATH as string;
 }

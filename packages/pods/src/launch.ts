@@ -17,6 +17,7 @@ import {
 import type { Manifest } from '@p2/manifest';
 import { once, renderRunScript, restart, type ServiceSpec } from '@p2/runit';
 import { removeTree, writeFileAtomic } from '@p2/secure-fs';
+import { CONTAINER_ENTRY, containerServiceSpec, isContainer } from './container.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { assertTrustedHome } from './home.js';
 import { podServices } from './inventory.js';
@@ -84,6 +85,8 @@ export async function launchPod(
     for (const launchableId of Object.keys(manifest.launchables)) {
       const dirName = installedDirName(manifest, layout, launchableId);
       await activateInstall(layout.launchableRoot(launchableId), dirName);
+      // A bundle has no lifecycle scripts (P2 ran none for opencontainer launchables).
+      if (isContainer(manifest, launchableId)) continue;
       const scripts = await discoverScripts(join(layout.installsDir(launchableId), dirName));
       if (scripts.postActivate) {
         const result = await runLifecycleScript(
@@ -97,7 +100,7 @@ export async function launchPod(
         report.scripts.push({ launchableId, script: 'bin/post-activate', result });
       }
     }
-    specs = await serviceSpecs(ctx, manifest, layout, procs);
+    specs = await serviceSpecs(ctx, manifest, layout, procs, user);
   } catch (error) {
     if (error instanceof PodError) throw error;
     throw new PodError(
@@ -152,6 +155,7 @@ export async function launchPod(
   lap('runit');
   if (!layout.uniqueKey) {
     for (const launchableId of Object.keys(manifest.launchables)) {
+      if (isContainer(manifest, launchableId)) continue;
       const dirName = installDirName(launchableId, manifest.launchableVersion(launchableId));
       const scripts = await discoverScripts(join(layout.installsDir(launchableId), dirName)).catch(
         () => ({}) as { enable?: string },
@@ -242,17 +246,19 @@ export async function entryPointScripts(
   await assertTrustedHome(manifest, layout);
   try {
     // The account must exist for the script's privilege drop (created when missing, as at launch).
-    await ctx.accounts.runAsUser(manifest, layout);
     for (const launchableId of Object.keys(manifest.launchables))
       installedDirName(manifest, layout, launchableId);
+    const user = await ctx.accounts.runAsUser(manifest, layout);
     const procs = await launchableCgroups(ctx, manifest, layout);
-    return (await serviceSpecs(ctx, manifest, layout, procs)).map(({ launchableId, spec }) => ({
-      launchableId,
-      entryPoint: spec.entryPointEnv ?? basename(spec.entryPoint),
-      name: spec.name,
-      // Whoever runs the script owns its process group (a hook runner kills it on timeout).
-      script: renderRunScript({ ...spec, killProcessGroup: false }),
-    }));
+    return (await serviceSpecs(ctx, manifest, layout, procs, user)).map(
+      ({ launchableId, spec }) => ({
+        launchableId,
+        entryPoint: spec.entryPointEnv ?? basename(spec.entryPoint),
+        name: spec.name,
+        // Whoever runs the script owns its process group (a hook runner kills it on timeout).
+        script: renderRunScript({ ...spec, killProcessGroup: false }),
+      }),
+    );
   } catch (error) {
     if (error instanceof PodError) throw error;
     throw new PodError(
@@ -314,6 +320,7 @@ async function serviceSpecs(
   manifest: Manifest,
   layout: PodLayout,
   procs: ReadonlyMap<string, string[]>,
+  user: PodUser,
 ): Promise<Array<{ launchableId: string; spec: ServiceSpec }>> {
   const specs: Array<{ launchableId: string; spec: ServiceSpec }> = [];
   const owners = new Map<string, string>();
@@ -322,10 +329,14 @@ async function serviceSpecs(
       layout.installsDir(launchableId),
       installDirName(launchableId, manifest.launchableVersion(launchableId)),
     );
-    const entryPoints = await discoverEntryPoints(installDir, {
-      entryPoints: stanza.entryPoints,
-      naming: layout.uniqueKey ? 'uuid' : 'legacy',
-    });
+    const container = isContainer(manifest, launchableId);
+    // A container launchable has one service, `…__container`, whatever its bundle holds.
+    const entryPoints = container
+      ? [{ relativePath: CONTAINER_ENTRY, path: join(installDir, CONTAINER_ENTRY) }]
+      : await discoverEntryPoints(installDir, {
+          entryPoints: stanza.entryPoints,
+          naming: layout.uniqueKey ? 'uuid' : 'legacy',
+        });
     const cgroupProcsFiles = procs.get(launchableId) ?? [];
     const helpers = ctx.options.serviceHelpers;
     // An empty log_exec is no log command; blacklisted pods get plain svlogd.
@@ -355,33 +366,36 @@ async function serviceSpecs(
         P2_NODE: ctx.nodeName,
       };
       const logUser = ctx.options.logUser ?? 'nobody';
+      const spec: ServiceSpec = {
+        name,
+        entryPoint: entry.path,
+        entryPointEnv: entry.relativePath,
+        // Named in every exit record, so a uuid pod's exits reach its P2 status record.
+        identity: {
+          podId: manifest.id,
+          ...(layout.uniqueKey ? { podUniqueKey: layout.uniqueKey } : {}),
+          launchableId,
+          entryPoint: entry.relativePath,
+        },
+        user: manifest.runAs,
+        envDirs: [layout.envDir, layout.launchableEnvDir(launchableId)],
+        workingDir: installDir,
+        cgroupProcsFiles,
+        restartPolicy:
+          stanza.restartPolicy === '' || stanza.restartPolicy === 'always' ? 'always' : 'never',
+        restartTimeoutMs: manifest.restartTimeoutSeconds(launchableId) * 1000,
+        ...(ctx.options.requireFile ? { requireFile: ctx.options.requireFile } : {}),
+        log: { user: logUser, ...(logExec ? { command: logExec, env: helperEnv } : {}) },
+        ...(helpers?.finishExec
+          ? { finish: { command: helpers.finishExec, user: logUser, env: helperEnv } }
+          : {}),
+        keepHelpers: helpers === undefined,
+      };
       specs.push({
         launchableId,
-        spec: {
-          name,
-          entryPoint: entry.path,
-          entryPointEnv: entry.relativePath,
-          // Named in every exit record, so a uuid pod's exits reach its P2 status record.
-          identity: {
-            podId: manifest.id,
-            ...(layout.uniqueKey ? { podUniqueKey: layout.uniqueKey } : {}),
-            launchableId,
-            entryPoint: entry.relativePath,
-          },
-          user: manifest.runAs,
-          envDirs: [layout.envDir, layout.launchableEnvDir(launchableId)],
-          workingDir: installDir,
-          cgroupProcsFiles,
-          restartPolicy:
-            stanza.restartPolicy === '' || stanza.restartPolicy === 'always' ? 'always' : 'never',
-          restartTimeoutMs: manifest.restartTimeoutSeconds(launchableId) * 1000,
-          ...(ctx.options.requireFile ? { requireFile: ctx.options.requireFile } : {}),
-          log: { user: logUser, ...(logExec ? { command: logExec, env: helperEnv } : {}) },
-          ...(helpers?.finishExec
-            ? { finish: { command: helpers.finishExec, user: logUser, env: helperEnv } }
-            : {}),
-          keepHelpers: helpers === undefined,
-        },
+        spec: container
+          ? await containerServiceSpec(ctx, manifest, layout, launchableId, user, spec)
+          : spec,
       });
     }
   }

@@ -256,7 +256,11 @@ describe('PodHost on a real host', () => {
       .setId(podId)
       .setLaunchable('c', { launchableType: 'docker', image: { name: 'a/b/c', sha256: 'x' } })
       .build();
-    await expect(host.install(m)).rejects.toMatchObject({ code: 'P2_PODS_UNSUPPORTED_LAUNCHABLE' });
+    // docker is refused with what to use instead.
+    await expect(host.install(m)).rejects.toMatchObject({
+      code: 'P2_PODS_UNSUPPORTED_LAUNCHABLE',
+      hint: expect.stringContaining('launchable_type: opencontainer'),
+    });
   });
 });
 

@@ -130,7 +130,7 @@ export class PodHost {
    * Downloads, verifies and extracts every launchable and writes the config and env dirs
    * (spec 02 §2.5). Installing an installed version again downloads nothing.
    *
-   * @throws PodError `P2_PODS_UNSUPPORTED_LAUNCHABLE`, `P2_PODS_INSTALL_FAILED` (cause: the hoist,
+   * @throws PodError `P2_PODS_UNSUPPORTED_LAUNCHABLE`, `P2_PODS_CONTAINER_REFUSED`, `P2_PODS_INSTALL_FAILED` (cause: the hoist,
    *   users or I/O error)
    */
   async install(

@@ -1,11 +1,13 @@
 /**
  * The options and reports of {@link PodHost}, and what its parts share (`HostContext`).
  */
+
 import type { CgroupHierarchy, CgroupNaming } from '@p2/cgroups';
 import type { ArtifactVerifier, DownloadProgress, FetchOptions } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
 import type { RunsvDir, ServiceStatus } from '@p2/runit';
 import type { PodAccounts } from './accounts.js';
+import type { ContainerOptions } from './container.js';
 import type { PodLayout } from './layout.js';
 import type { RunAsPolicy } from './run-as.js';
 import type { ScriptResult } from './scripts.js';
@@ -92,6 +94,8 @@ export interface PodHostOptions {
    * preparer's config (`p2 restart`, `p2 launch`), so they never undo it.
    */
   serviceHelpers?: ServiceHelpers;
+  /** How container (`opencontainer`) launchables run: runc, its state and spec dirs, allowances. @default {} */
+  containers?: ContainerOptions;
   logger?: PodLogger;
 }
 

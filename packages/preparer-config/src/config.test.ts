@@ -329,6 +329,32 @@ describe('require_preparer_in_intent', () => {
   });
 });
 
+describe('opencontainer (container pods)', () => {
+  const parse = (extra: string) =>
+    parsePreparerConfig(`preparer:\n  auth: {type: none}\n${extra}`).opencontainer;
+
+  it('allows nothing beyond the policy by default and takes runc_path', () => {
+    expect(parse('').allow).toEqual([]);
+    expect(parse('  params: {runc_path: /usr/sbin/runc}\n').runcPath).toBe('/usr/sbin/runc');
+  });
+
+  it('takes explicit allowances, one item each, and refuses anything else', () => {
+    expect(parse('  opencontainer: {allow: [hooks, host_pid]}\n').allow).toEqual([
+      'hooks',
+      'host_pid',
+    ]);
+    expect(() => parse('  opencontainer: {allow: [everything]}\n')).toThrow(
+      /preparer.opencontainer.allow\[0\]: expected one of hooks, capabilities/,
+    );
+    expect(() => parse('  opencontainer: {allow: hooks}\n')).toThrow(
+      /opencontainer.allow: expected a list/,
+    );
+    expect(() => parse('  opencontainer: {privileged: true}\n')).toThrow(
+      /opencontainer.privileged/,
+    );
+  });
+});
+
 describe('local_artifact_dirs', () => {
   const parse = (extra: string) => parsePreparerConfig(`preparer:\n  auth: {type: none}\n${extra}`);
 

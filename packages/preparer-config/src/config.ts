@@ -23,6 +23,8 @@ import {
   type LogDestination,
   localArtifactDirs,
   logDestinations,
+  type OpencontainerSettings,
+  opencontainer,
   osVersionFile,
   type ReplayGuardSettings,
   replayGuard,
@@ -117,6 +119,8 @@ export interface PreparerConfig {
    * in. @default { nested: false, parent: '' }
    */
   cgroupNaming: { nested: boolean; parent: string };
+  /** Container pods (`launchable_type: opencontainer`): the runc binary and what bundles may ask beyond the policy. */
+  opencontainer: OpencontainerSettings;
   /**
    * P2's `params.include_pod_id_arg`, with nested names: the pod's cgroup `p2/<node>/<pod>` is
    * limited by the manifest's `resource_limits.cgroup`. Always false without nested names.
@@ -296,6 +300,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     serviceRoot: r.string('service_root') ?? '/var/service',
     localArtifactDirs: localArtifactDirs(r, raw, where),
     cgroupNaming: { nested: typed.nestedCgroups, parent: cgroupParent(r, where) },
+    opencontainer: opencontainer(raw, where, params.runc_path),
     podCgroupLimits: typed.includePodIdArg && typed.nestedCgroups,
     healthCheckIntervalMs,
     artifactIdleTimeoutMs,

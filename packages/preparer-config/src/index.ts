@@ -27,5 +27,10 @@ export {
   type PreparerKeyReport,
 } from './keys.js';
 export { parseSize } from './reader.js';
-export type { ArtifactAuthConfig, LogDestination, ReplayGuardSettings } from './sections.js';
+export type {
+  ArtifactAuthConfig,
+  LogDestination,
+  OpencontainerSettings,
+  ReplayGuardSettings,
+} from './sections.js';
 export { type ClientTlsFiles, readClientTlsFiles } from './tls.js';

@@ -20,13 +20,7 @@ describe('describePreparerKeys', () => {
       { key: 'store', status: 'implemented', origin: 'p2' },
       { key: 'params', status: 'implemented', origin: 'P2' },
       { key: 'params.healthcheck_timeout', status: 'implemented', origin: 'P2' },
-      {
-        key: 'params.runc_path',
-        status: 'ignored',
-        origin: 'P2',
-        reason:
-          'validated; opencontainer (runc) launchables are not supported yet, so p2 never runs runc',
-      },
+      { key: 'params.runc_path', status: 'implemented', origin: 'P2' },
       { key: 'params.bogus', status: 'unknown' },
     ]);
   });

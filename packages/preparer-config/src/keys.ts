@@ -68,6 +68,7 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   cert_file: done(),
   key_file: done(),
   hooks_manifest: done(),
+  opencontainer: done('p2'),
   // P2 features p2 does not have.
   http2: ignored('p2 speaks HTTP/1.1 to the store'),
   docker_host: ignored('p2 runs no docker pods'),
@@ -93,9 +94,7 @@ export const PREPARER_PARAMS: Readonly<Record<string, PreparerKeyInfo>> = Object
   audit_log_sqlite_ttl: ignored(
     'validated; p2 keeps no SQLite hook audit log (hook runs are logged), so nothing expires',
   ),
-  runc_path: ignored(
-    'validated; opencontainer (runc) launchables are not supported yet, so p2 never runs runc',
-  ),
+  runc_path: done(),
   health_retry_time_sec: done(),
   health_session_ttl_sec: done(),
   health_writes_per_minute: done(),

@@ -2,8 +2,10 @@
  * The sections of the `preparer:` mapping that are more than one value: the store URL, deployer
  * auth, the replay guard, artifact auth, local artifact directories and the run_as exceptions.
  */
+import { existsSync } from 'node:fs';
 import { type AuthConfig, parseAuthConfig } from '@p2/auth';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
+import { BUNDLE_ALLOWANCES, type BundleAllowance } from '@p2/runc';
 import { PreparerConfigError, PreparerConfigErrorCode } from './errors.js';
 import { invalid, type Raw, Reader } from './reader.js';
 
@@ -210,4 +212,48 @@ export function logDestinations(raw: Raw, where: string): LogDestination[] {
       throw invalid(where, `${key}.path`, 'the absolute path of a unix socket', path);
     return { type: 'socket', path };
   });
+}
+
+/** p2's `opencontainer:` section: what container pods may ask beyond the default policy. */
+export interface OpencontainerSettings {
+  /**
+   * The runc binary: `params.runc_path`, else P2's `/usr/local/bin/runc` when it exists, else
+   * `runc` on the PATH.
+   */
+  runcPath: string;
+  /** `opencontainer.allow`: bundle fields allowed beyond the default policy, item by item. @default [] */
+  allow: BundleAllowance[];
+}
+
+/**
+ * `opencontainer: { allow: [hooks, capabilities, …] }` (each one of `@p2/runc`'s
+ * `BUNDLE_ALLOWANCES`); anything else in the section is refused.
+ * @internal
+ */
+export function opencontainer(
+  raw: Raw,
+  where: string,
+  runcParam: string | undefined,
+): OpencontainerSettings {
+  const section = raw.opencontainer ?? {};
+  if (typeof section !== 'object' || section === null || Array.isArray(section))
+    throw invalid(where, 'opencontainer', 'a map with allow', section);
+  for (const key of Object.keys(section))
+    if (key !== 'allow')
+      throw invalid(where, `opencontainer.${key}`, 'no such key (only allow)', key);
+  const list = (section as Raw).allow ?? [];
+  if (!Array.isArray(list)) throw invalid(where, 'opencontainer.allow', 'a list', list);
+  const allow = list.map((item: unknown, i) => {
+    if (!(BUNDLE_ALLOWANCES as readonly unknown[]).includes(item))
+      throw invalid(
+        where,
+        `opencontainer.allow[${i}]`,
+        `one of ${BUNDLE_ALLOWANCES.join(', ')}`,
+        item,
+      );
+    return item as BundleAllowance;
+  });
+  const runcPath =
+    runcParam ?? (existsSync('/usr/local/bin/runc') ? '/usr/local/bin/runc' : 'runc');
+  return { runcPath, allow };
 }

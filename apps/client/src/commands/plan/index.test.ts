@@ -69,7 +69,7 @@ describe('p2 plan', () => {
     const before = (await h.store.list('')).value.map((e) => [e.key, e.modifyIndex]);
     const r = await h.p2(['plan', 'next.yaml', '--node', 'n1', '--pod-root', join(h.dir, 'pods')]);
     expect(r.out).toMatch(/^update p2t-plan on n1: \w{12} → \w{12}/);
-    expect(r.out).toMatch(/sidecar\s+c{40}\s+new\s+yes\s+start/);
+    expect(r.out).toMatch(/sidecar\s+hoist\s+c{40}\s+new\s+yes\s+start/);
     expect(r.out).toContain('config.mode: "old" → "new"');
     expect((await h.store.list('')).value.map((e) => [e.key, e.modifyIndex])).toEqual(before);
   });

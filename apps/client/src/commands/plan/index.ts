@@ -43,9 +43,10 @@ function render(io: Io, plan: PodPlan): string {
     lines.push(
       '',
       table(
-        ['LAUNCHABLE', 'VERSION', 'CHANGE', 'DOWNLOAD', 'SERVICE'],
+        ['LAUNCHABLE', 'TYPE', 'VERSION', 'CHANGE', 'DOWNLOAD', 'SERVICE'],
         plan.launchables.map((l) => [
           l.id,
+          l.type,
           l.version || style.dim(io, '-'),
           l.change,
           l.download ? style.yellow(io, 'yes') : l.installed ? 'no (installed)' : 'no',
