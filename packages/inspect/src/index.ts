@@ -3,7 +3,7 @@
  * status, joined per node and pod with a one-word verdict, once ({@link inspectStore}) or live
  * ({@link watchInspection}); plus P2's `p2-inspect` JSON shapes; and about controllers and labels,
  * shaped for display ({@link inspectRc}, {@link inspectRolls}, {@link inspectDaemonSet},
- * {@link queryLabels}); and raw entries ({@link entryView}); and waiting for one pod ({@link waitForPod}). Used by `p2 inspect`, `p2 watch`, `p2 rc|roll|ds|label`, and by anything
+ * {@link queryLabels}); and raw entries ({@link entryView}); and waiting for one pod ({@link waitForPod}) or a controller's pods ({@link waitForController}). Used by `p2 inspect`, `p2 watch`, `p2 rc|roll|ds|label`, and by anything
  * else that shows a fleet (a dashboard).
  *
  * @packageDocumentation
@@ -58,4 +58,11 @@ export {
   type WaitForPodOptions,
   waitForPod,
 } from './wait.js';
+export {
+  type ControllerGoal,
+  type ControllerWaitEnd,
+  controllerProgress,
+  type WaitForControllerOptions,
+  waitForController,
+} from './wait-controller.js';
 export { watchInspection } from './watch.js';

@@ -1,8 +1,9 @@
 /**
- * `--wait [--timeout D]` of `p2 schedule` and `p2 unschedule`: follows one pod with `@p2/inspect`'s
- * waitForPod — a line redrawn in place on a TTY, one line per change when piped — and turns the end
- * into an exit code: 0 reached, 1 the preparer says failed / invalid / unauthorized (its reason is
- * printed), 6 (TIMEOUT) the timeout passed.
+ * `--wait [--timeout D]` of `p2 schedule` and `p2 unschedule` (one pod, `@p2/inspect`'s
+ * waitForPod) and of `p2 rc` and `p2 ds` writes (every pod the controller wants, waitForController):
+ * a line redrawn in place on a TTY, one line per change when piped — and the end as an exit code:
+ * 0 reached, 1 a preparer says failed / invalid / unauthorized (its reason is printed), 6 (TIMEOUT)
+ * the timeout passed.
  */
 import type { Command, OptionValues } from '@commander-js/extra-typings';
 import {
@@ -14,13 +15,27 @@ import {
   type StoreFlags,
   withStore,
 } from '@p2/cli-kit';
-import { type PodGoal, type PodWaitEnd, waitForPod } from '@p2/inspect';
+import {
+  type ControllerGoal,
+  type PodGoal,
+  type PodWaitEnd,
+  waitForController,
+  waitForPod,
+} from '@p2/inspect';
 
 /** The flags {@link withWaitFlags} adds. */
 export type WaitFlagOptions = {
   wait?: true;
   timeout?: string;
 };
+
+/** The flags {@link withWaitFlags} adds with `timeoutFlag` `--wait-timeout` (`p2 ds`, whose `--timeout` is P2's). */
+export type WaitTimeoutFlagOptions = {
+  wait?: true;
+  waitTimeout?: string;
+};
+
+const WAIT_HELP = 'exit 1 if a preparer reports failed/invalid/unauthorized, 6 on timeout';
 
 /** Adds `--wait` (described by `what`) and `--timeout`. */
 export function withWaitFlags<
@@ -32,10 +47,7 @@ export function withWaitFlags<
   what: string,
 ): Command<Args, Opts & WaitFlagOptions, Globals> {
   (command as unknown as Command)
-    .option(
-      '--wait',
-      `${what}; exit 1 if the preparer reports failed/invalid/unauthorized, 6 on timeout`,
-    )
+    .option('--wait', `${what}; ${WAIT_HELP}`)
     .option(
       '--timeout <duration>',
       'give up waiting after this long (e.g. 2m; implies --wait; default: never)',
@@ -43,10 +55,34 @@ export function withWaitFlags<
   return command as unknown as Command<Args, Opts & WaitFlagOptions, Globals>;
 }
 
-/** What `--wait --timeout` asked for (`--timeout` alone implies `--wait`); check it before writing. */
-export function waitRequest(options: WaitFlagOptions): { timeoutMs?: number } | undefined {
+/** {@link withWaitFlags} with `--wait-timeout` (for commands whose `--timeout` means something else). */
+export function withWaitTimeoutFlags<
+  Args extends unknown[],
+  Opts extends OptionValues,
+  Globals extends OptionValues,
+>(
+  command: Command<Args, Opts, Globals>,
+  what: string,
+): Command<Args, Opts & WaitTimeoutFlagOptions, Globals> {
+  (command as unknown as Command)
+    .option('--wait', `${what}; ${WAIT_HELP}`)
+    .option(
+      '--wait-timeout <duration>',
+      'give up waiting after this long (e.g. 2m; implies --wait; default: never)',
+    );
+  return command as unknown as Command<Args, Opts & WaitTimeoutFlagOptions, Globals>;
+}
+
+/**
+ * What `--wait --timeout` asked for (`--timeout` alone implies `--wait`); check it before writing.
+ * For {@link withWaitTimeoutFlags}: `waitRequest({ wait, timeout: waitTimeout }, '--wait-timeout')`.
+ */
+export function waitRequest(
+  options: WaitFlagOptions,
+  flag = '--timeout',
+): { timeoutMs?: number } | undefined {
   if (!options.wait && !options.timeout) return undefined;
-  return options.timeout ? { timeoutMs: durationMs(options.timeout, '--timeout') } : {};
+  return options.timeout ? { timeoutMs: durationMs(options.timeout, flag) } : {};
 }
 
 /**
@@ -60,17 +96,38 @@ export async function waitIfAsked(
   goal: PodGoal,
 ): Promise<PodWaitEnd | undefined> {
   if (!request) return undefined;
-  const { timeoutMs } = request;
-  const line = ctx.io.isTTY && !options.json ? liveLine((t) => ctx.io.stderr(t)) : undefined;
-  const end = await withStore(ctx, options, (store) =>
-    waitForPod(store, goal, {
-      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      onChange: (text) => {
-        if (line) line.draw(text);
-        else if (!options.json) ctx.io.stderr(`${text}\n`);
-      },
-    }),
+  return follow(ctx, options, (onChange) =>
+    withStore(ctx, options, (store) => waitForPod(store, goal, { ...request, onChange })),
   );
+}
+
+/**
+ * `--wait` of `p2 rc` and `p2 ds` commands: waits until every pod the controller wants runs its
+ * manifest ({@link waitForController}), as {@link waitIfAsked} does for one pod.
+ */
+export async function waitForControllerIfAsked(
+  ctx: CliContext,
+  options: StoreFlags & { json?: true },
+  request: { timeoutMs?: number } | undefined,
+  goal: ControllerGoal,
+): Promise<void> {
+  if (!request) return;
+  await follow(ctx, options, (onChange) =>
+    withStore(ctx, options, (store) => waitForController(store, goal, { ...request, onChange })),
+  );
+}
+
+/** Shows a wait's progress — a live line on a TTY, a line per change when piped — and maps its end. */
+async function follow<End extends { outcome: PodWaitEnd['outcome']; message: string }>(
+  ctx: CliContext,
+  options: { json?: true },
+  wait: (onChange: (text: string) => void) => Promise<End>,
+): Promise<End> {
+  const line = ctx.io.isTTY && !options.json ? liveLine((t) => ctx.io.stderr(t)) : undefined;
+  const end = await wait((text) => {
+    if (line) line.draw(text);
+    else if (!options.json) ctx.io.stderr(`${text}\n`);
+  });
   line?.done();
   if (end.outcome === 'ok') return end;
   throw new CliExit(

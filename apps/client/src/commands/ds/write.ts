@@ -14,6 +14,7 @@ import { DsStore, testSelector, updateDaemonSet } from '@p2/daemon-set';
 import { dsView } from '@p2/inspect';
 import { LabelStore } from '@p2/keyspace';
 import { recordSigner, withSignKeyFlags } from '../../lib/record-signing.js';
+import { waitForControllerIfAsked, waitRequest, withWaitTimeoutFlags } from '../../lib/wait-pod.js';
 
 export function registerDsWrite(ds: Command, ctx: CliContext): void {
   for (const name of ['enable', 'disable', 'delete'] as const) {
@@ -45,26 +46,30 @@ export function registerDsWrite(ds: Command, ctx: CliContext): void {
   }
 
   withStoreFlags(
-    withSignKeyFlags(
-      ds
-        .command('update')
-        .description(
-          'Change a daemon set; only fields that differ count (P2: p2-dsctl update). The farm rolls a new manifest out within --min-health',
-        )
-        .argument('<id>', 'daemon set id')
-        .option('-m, --manifest <file>', 'new pod manifest (same pod id)')
-        .option('--selector <selector>', 'new node selector')
-        .option('--everywhere', 'run on every node')
-        .option('--min-health <n>', 'healthy replicas to keep while replacing')
-        .option('--cluster-name <name>', 'new cluster name')
-        .option('--timeout <duration>', 'per-node replication timeout'),
-      'sign the updated daemon set as a deployer (else a new manifest or selector drops its signature)',
+    withWaitTimeoutFlags(
+      withSignKeyFlags(
+        ds
+          .command('update')
+          .description(
+            'Change a daemon set; only fields that differ count (P2: p2-dsctl update). The farm rolls a new manifest out within --min-health',
+          )
+          .argument('<id>', 'daemon set id')
+          .option('-m, --manifest <file>', 'new pod manifest (same pod id)')
+          .option('--selector <selector>', 'new node selector')
+          .option('--everywhere', 'run on every node')
+          .option('--min-health <n>', 'healthy replicas to keep while replacing')
+          .option('--cluster-name <name>', 'new cluster name')
+          .option('--timeout <duration>', 'per-node replication timeout'),
+        'sign the updated daemon set as a deployer (else a new manifest or selector drops its signature)',
+      ),
+      'wait until every node it selects runs the manifest (needs p2-controllers running)',
     ).option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, options) => {
       const manifest = options.manifest
         ? await loadManifest(ctx, options.manifest, { strict: true })
         : undefined;
+      const wait = waitRequest({ ...options, timeout: options.waitTimeout }, '--wait-timeout');
       const sign = await recordSigner(ctx, options);
       const result = await withStore(ctx, options, async (store) => {
         const dss = new DsStore(store);
@@ -101,6 +106,7 @@ export function registerDsWrite(ds: Command, ctx: CliContext): void {
             : []),
         ].join('\n'),
       );
+      await waitForControllerIfAsked(ctx, options, wait, { kind: 'ds', id: result.ds.id });
     }),
   );
 }

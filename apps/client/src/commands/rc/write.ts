@@ -12,18 +12,22 @@ import {
 import { rcView } from '@p2/inspect';
 import { RcStore } from '@p2/rc';
 import { recordSigner, withSignKeyFlags } from '../../lib/record-signing.js';
+import { waitForControllerIfAsked, waitRequest, withWaitFlags } from '../../lib/wait-pod.js';
 
 export function registerRcWrite(rc: Command, ctx: CliContext): void {
   withStoreFlags(
-    rc
-      .command('set-replicas')
-      .description('Set the desired replica count')
-      .argument('<id>', 'RC id')
-      .argument('<n>', 'replicas')
-      .option('--json', 'print JSON'),
+    withWaitFlags(
+      rc
+        .command('set-replicas')
+        .description('Set the desired replica count')
+        .argument('<id>', 'RC id')
+        .argument('<n>', 'replicas'),
+      'wait until its replicas run the manifest (needs p2-controllers running)',
+    ).option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, n, options) => {
       const replicas = wholeNumber(n, 'the replica count');
+      const wait = waitRequest(options);
       const updated = await withStore(ctx, options, (store) =>
         new RcStore(store).setDesiredReplicas(id, replicas),
       );
@@ -33,6 +37,7 @@ export function registerRcWrite(rc: Command, ctx: CliContext): void {
         rcView(updated),
         (v) => `${v.id}: replicas set to ${v.replicasDesired}`,
       );
+      await waitForControllerIfAsked(ctx, options, wait, { kind: 'rc', id: updated.id });
     }),
   );
 
@@ -84,19 +89,23 @@ export function registerRcWrite(rc: Command, ctx: CliContext): void {
   );
 
   withStoreFlags(
-    withSignKeyFlags(
-      rc
-        .command('update-manifest')
-        .description(
-          "Replace a controller's manifest; its pods' intent is rewritten on the next pass (use `p2 roll` for a gated update)",
-        )
-        .argument('<id>', 'RC id')
-        .argument('<manifest>', 'manifest file (same pod id)'),
-      'sign the updated RC as a deployer (else its signature is dropped)',
+    withWaitFlags(
+      withSignKeyFlags(
+        rc
+          .command('update-manifest')
+          .description(
+            "Replace a controller's manifest; its pods' intent is rewritten on the next pass (use `p2 roll` for a gated update)",
+          )
+          .argument('<id>', 'RC id')
+          .argument('<manifest>', 'manifest file (same pod id)'),
+        'sign the updated RC as a deployer (else its signature is dropped)',
+      ),
+      'wait until its replicas run the manifest (needs p2-controllers running)',
     ).option('--json', 'print JSON'),
   ).action(
     run(ctx, async (id, file, options) => {
       const manifest = await loadManifest(ctx, file, { strict: true });
+      const wait = waitRequest(options);
       const sign = await recordSigner(ctx, options);
       const updated = await withStore(ctx, options, (store) =>
         new RcStore(store).updateManifest(id, manifest, sign ? { sign } : {}),
@@ -107,6 +116,7 @@ export function registerRcWrite(rc: Command, ctx: CliContext): void {
         rcView(updated),
         (v) => `${v.id}: manifest of ${v.podId} is now ${v.sha.slice(0, 12)}`,
       );
+      await waitForControllerIfAsked(ctx, options, wait, { kind: 'rc', id: updated.id });
     }),
   );
 
