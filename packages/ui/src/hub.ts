@@ -3,7 +3,7 @@
  * changes (at most once per `intervalMs`, so 100 writes/s cost a few reads per second), keeps the
  * latest snapshot for pages that connect, and sends each change once, serialized once, to all.
  */
-import { sleep, type Store, watchIndexed } from '@p2/kv';
+import { type Store, sleep, watchIndexed } from '@p2/kv';
 import type { Logger } from 'pino';
 import {
   diffFleet,

@@ -23,9 +23,13 @@ export function parseListen(text: string): ListenAddress {
   const match = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(text.trim());
   const port = Number(match?.[2]);
   if (!match || port > 65_535) {
-    throw new UiError(UiErrorCode.BAD_LISTEN, `--listen must be HOST:PORT, got ${JSON.stringify(text)}`, {
-      hint: 'for example 127.0.0.1:8501, [::1]:8501 or 8501',
-    });
+    throw new UiError(
+      UiErrorCode.BAD_LISTEN,
+      `--listen must be HOST:PORT, got ${JSON.stringify(text)}`,
+      {
+        hint: 'for example 127.0.0.1:8501, [::1]:8501 or 8501',
+      },
+    );
   }
   const host = match[1]?.replace(/^\[|\]$/g, '') ?? DEFAULT_LISTEN.host;
   return { host, port };

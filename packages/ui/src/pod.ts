@@ -22,5 +22,7 @@ export async function readPod(store: Store, pod: string): Promise<PodView> {
     const record = pods.find((p) => (p.uniqueKey ?? p.podId) === (node.uniqueKey ?? pod));
     if (record) manifests[sha] = decoder.decode(record.raw);
   }
-  return { ...description, manifests };
+  // inspectStore lists every unreadable record; keep this pod's.
+  const problems = description.problems.filter((p) => p.key.endsWith(`/${pod}`));
+  return { ...description, problems, manifests };
 }

@@ -179,10 +179,20 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   function selector(text: string, res: ServerResponse): void {
     try {
       const parsed = Selector.parse(text);
-      send(res, 200, JSON.stringify({ selector: parsed.toString(), requirements: parsed.requirements }));
+      send(
+        res,
+        200,
+        JSON.stringify({ selector: parsed.toString(), requirements: parsed.requirements }),
+      );
     } catch (error) {
       if (!(error instanceof LabelsError)) throw error;
-      send(res, 400, JSON.stringify({ error: { code: error.code, message: error.message, hint: error.hint ?? null } }));
+      send(
+        res,
+        400,
+        JSON.stringify({
+          error: { code: error.code, message: error.message, hint: error.hint ?? null },
+        }),
+      );
     }
   }
 
