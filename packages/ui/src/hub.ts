@@ -105,7 +105,16 @@ export class FleetHub {
   async #run(): Promise<void> {
     const signal = this.#controller.signal;
     for await (const _ of watchIndexed(
-      (index, waitMs, s) => this.#store.keys('', { index, waitMs, signal: s }),
+      async (index, waitMs, s) => {
+        // While the store is down, ask without blocking: the first answer tells the pages it is back.
+        const answer = await this.#store.keys('', {
+          index: this.#state.ok ? index : 0,
+          waitMs,
+          signal: s,
+        });
+        this.#setState(true);
+        return answer;
+      },
       {
         signal,
         waitMs: 10_000,
