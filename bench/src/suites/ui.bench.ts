@@ -88,7 +88,11 @@ async function startDashboard(storeUrl: string): Promise<{ url: string; child: C
   throw new Error('p2 ui did not serve the fleet within 60 s');
 }
 
-const FULL = `document.querySelectorAll('#fleet tbody tr').length === ${NODES * PODS}`;
+/** In the page (a function, not a string: the page's CSP forbids eval; this package has no DOM types). */
+type PageGlobal = { document: { querySelectorAll(selector: string): { length: number } } };
+const full = (rows: number) =>
+  (globalThis as unknown as PageGlobal).document.querySelectorAll('#fleet tbody tr').length ===
+  rows;
 
 export async function run(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'p2t-bench-ui-'));
@@ -118,7 +122,7 @@ export async function run(): Promise<void> {
     for (let i = 0; i <= LOADS; i++) {
       const start = performance.now();
       await page.goto(url, { waitUntil: 'commit' });
-      await page.waitForFunction(FULL, undefined, { polling: 'raf', timeout: 60_000 });
+      await page.waitForFunction(full, NODES * PODS, { polling: 'raf', timeout: 60_000 });
       if (i > 0) renders.push(performance.now() - start); // the first load warms caches
     }
     await page.close();
@@ -133,7 +137,7 @@ export async function run(): Promise<void> {
     await Promise.all(
       pages.map(async (p) => {
         await p.goto(url);
-        await p.waitForFunction(FULL, undefined, { timeout: 120_000 });
+        await p.waitForFunction(full, NODES * PODS, { timeout: 120_000 });
       }),
     );
     let written = 0;
