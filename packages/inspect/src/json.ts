@@ -39,4 +39,3 @@ export function inspectionJson(inspection: Inspection) {
     problems: inspection.problems,
   };
 }
-

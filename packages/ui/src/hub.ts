@@ -28,7 +28,7 @@ export interface HubClient {
 }
 
 /** Formats one server-sent event; `data` is JSON (one line, so no escaping is needed). */
-export function sseEvent(name: string, data: unknown): string {
+function sseEvent(name: string, data: unknown): string {
   return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 

@@ -57,7 +57,8 @@ export interface FleetDiff {
 
 /** Reads a whole {@link FleetSnapshot}. @throws the store's `KvError` when the store cannot be read */
 export async function readFleet(store: Store, now = new Date()): Promise<FleetSnapshot> {
-  const inspection = await inspectStore(store, { launchables: true, now });
+  // Without launchables: the fleet rows stay small (the pod view reads them per pod).
+  const inspection = await inspectStore(store, { now });
   const labelStore = new LabelStore(store);
   const [nodes, podLabels, rcs, rolls, daemonSets] = await Promise.all([
     listNodes(store, inspection, now),
