@@ -111,6 +111,7 @@ describe('the fleet view', () => {
     await page.keyboard.press('c');
     await expect.poll(() => page.locator('#view-controllers').isVisible()).toBe(true);
     await page.keyboard.press('f');
+    await expect.poll(() => page.locator('#view-fleet').isVisible()).toBe(true);
     await page.keyboard.press('/');
     expect(await page.evaluate('document.activeElement?.id')).toBe('filter-pod');
     await page.keyboard.type('api');

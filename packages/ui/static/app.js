@@ -196,7 +196,10 @@ function renderFleet() {
     rowElements.set(row.key, tr);
     fragment.appendChild(tr);
   }
+  // A rebuilt table keeps the keyboard focus on the same row.
+  const focused = document.activeElement?.dataset?.key;
   tbody.replaceChildren(fragment);
+  if (focused !== undefined) rowElements.get(focused)?.focus();
   renderProblems();
   applyFilter();
 }
