@@ -9,7 +9,9 @@ PNPM_VERSION=12.4.2
 # Debian packages used by tests and by the preparer on a host.
 # python3-consul: a Consul client by another project, run against kv-server (packages/kv-server/src/python-consul.compat.test.ts).
 # faketime: the e2e clock-jump test.
-DEBIAN_PACKAGES=(runit gnupg etcd-server etcd-client iproute2 procps psmisc ca-certificates openssl passwd util-linux tar gzip curl python3-consul faketime runc busybox-static umoci skopeo)
+# runc, busybox-static, umoci, skopeo: container launchables (packages/runc, packages/pods, packages/oci-image tests).
+# chromium: the browser packages/ui tests and the ui bench drive through playwright-core.
+DEBIAN_PACKAGES=(runit gnupg etcd-server etcd-client iproute2 procps psmisc ca-certificates openssl passwd util-linux tar gzip curl python3-consul faketime runc busybox-static umoci skopeo chromium)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

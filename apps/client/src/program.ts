@@ -33,6 +33,7 @@ import { registerRollCommand } from './commands/roll/index.js';
 import { registerRollbackCommand } from './commands/rollback/index.js';
 import { registerScheduleCommand } from './commands/schedule/index.js';
 import { registerSignCommand } from './commands/sign/index.js';
+import { registerUiCommand } from './commands/ui/index.js';
 import { registerUnscheduleCommand } from './commands/unschedule/index.js';
 import { registerVerifyCommand } from './commands/verify/index.js';
 import { registerVerifyArtifactCommand } from './commands/verify-artifact/index.js';
@@ -66,6 +67,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerUnscheduleCommand(program, ctx);
   registerInspectCommand(program, ctx);
   registerWatchCommand(program, ctx);
+  registerUiCommand(program, ctx);
   registerNodesCommand(program, ctx);
   registerDescribeCommand(program, ctx);
   registerHistoryCommand(program, ctx);

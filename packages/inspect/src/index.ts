@@ -43,6 +43,7 @@ export {
   p2InspectList,
   p2InspectTree,
 } from './inspect.js';
+export { inspectionJson } from './json.js';
 export { type ControllerKind, type ControllerLiveness, controllerLiveness } from './liveness.js';
 export { listNodes, type NodeView, suggestNodes } from './nodes.js';
 export {

@@ -23,6 +23,7 @@ import {
   CRASHLOOP_EXITS,
   CRASHLOOP_WINDOW_MS,
   type Inspection,
+  inspectionJson,
   inspectStore,
   type LaunchableExits,
   listNodes,
@@ -121,40 +122,6 @@ export function renderInspection(io: Io, inspection: Inspection, view = { wide: 
     lines.push(`${style.yellow(io, 'warning')} unreadable ${problem.key}: ${problem.error}`);
   }
   return lines.join('\n');
-}
-
-/** Every field of a row, `null` when unknown (scripts see one shape). */
-export function inspectionJson(inspection: Inspection) {
-  return {
-    pods: inspection.pods.map((p) => ({
-      node: p.node,
-      pod: p.pod,
-      uniqueKey: p.uniqueKey ?? null,
-      intentSha: p.intentSha ?? null,
-      realitySha: p.realitySha ?? null,
-      health: p.health ?? null,
-      status: p.status
-        ? {
-            state: p.status.state,
-            sha: p.status.sha ?? null,
-            code: p.status.code ?? null,
-            error: p.status.error ?? null,
-            attempt: p.status.attempt ?? null,
-            processes: p.status.processes ?? [],
-            updated: p.status.updated,
-          }
-        : null,
-      exits: (p.exits ?? []).map((e) => ({ ...e, lastExit: e.lastExit ?? null })),
-      verdict: p.verdict,
-      ...(p.intentLaunchables || p.realityLaunchables
-        ? {
-            intentLaunchables: p.intentLaunchables ?? null,
-            realityLaunchables: p.realityLaunchables ?? null,
-          }
-        : {}),
-    })),
-    problems: inspection.problems,
-  };
 }
 
 /** The `--node`/`--pod` filter. */

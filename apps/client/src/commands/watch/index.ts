@@ -13,9 +13,9 @@ import {
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
-import { watchInspection } from '@p2/inspect';
+import { inspectionJson, watchInspection } from '@p2/inspect';
 import { following } from '../../lib/follow.js';
-import { filterOf, inspectionJson, renderInspection } from '../inspect/index.js';
+import { filterOf, renderInspection } from '../inspect/index.js';
 
 export function registerWatchCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(

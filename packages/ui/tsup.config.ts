@@ -1,0 +1,3 @@
+import { p2Tsup } from '../../tsup.base.ts';
+
+export default p2Tsup();
