@@ -21,6 +21,7 @@ const APPLETS = [
   'ps',
   'readlink',
   'true',
+  'sed',
 ];
 
 /** A `runc spec`-like config.json for `args` as `uid:gid`, with `patch` merged over the top level. */

@@ -15,7 +15,7 @@ import { type Manifest, parseManifest } from '@p2/manifest';
 import { containerState, listContainers } from '@p2/runc';
 import { findUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBusyboxRootfs } from '../../../test-support/busybox-bundle.js';
+import { writeBusyboxImage } from '../../../test-support/busybox-image.js';
 import { until } from '../../../test-support/until.js';
 import {
   type ContainerTestBed,
@@ -57,38 +57,16 @@ const appScript = () =>
 async function image(status: string, tamper = false): Promise<string> {
   const name = `image-${++versions}`;
   const dir = join(bed.work, name);
-  const layout = join(dir, 'layout');
-  const bundle = join(dir, 'bundle');
-  const ref = `${layout}:p2t`;
-  await mkdir(dir);
-  await run('umoci', ['init', '--layout', layout]);
-  await run('umoci', ['new', '--image', ref]);
-  await run('umoci', ['unpack', '--image', ref, bundle]);
-  await writeBusyboxRootfs(join(bundle, 'rootfs'));
-  await mkdir(join(bundle, 'rootfs/www'));
-  await writeFile(join(bundle, 'rootfs/www/_status'), status);
-  await run('umoci', ['repack', '--image', ref, bundle]);
-  await run('umoci', [
-    'config',
-    '--image',
-    ref,
-    '--config.entrypoint',
-    '/bin/sh',
-    '--config.cmd',
-    '-c',
-    '--config.cmd',
-    appScript(),
-    '--config.env',
-    'PATH=/bin',
-    '--config.env',
-    'FROM_IMAGE=yes',
-    '--config.workingdir',
-    '/www',
-    '--config.user',
-    '0:0',
-  ]);
+  const layout = await writeBusyboxImage(dir, {
+    entrypoint: ['/bin/sh'],
+    cmd: ['-c', appScript()],
+    env: ['PATH=/bin', 'FROM_IMAGE=yes'],
+    workingDir: '/www',
+    user: '0:0',
+    files: { 'www/_status': status },
+  });
   const archive = join(dir, 'image.tar');
-  await run('skopeo', ['copy', `oci:${ref}`, `oci-archive:${archive}`]);
+  await run('skopeo', ['copy', `oci:${layout}:p2t`, `oci-archive:${archive}`]);
   // `<launchable>_<40 hex>.tar.gz`: each image a version of its own (an install dir of its own).
   const file = `app_${createHash('sha1').update(name).digest('hex')}.tar.gz`;
   const target = join(bed.work, 'artifacts', file);
