@@ -21,6 +21,7 @@ import {
   type ContainerTestBed,
   httpGet,
   refusal,
+  runAs,
   startContainerTestBed,
 } from './container-test-support.js';
 
@@ -135,19 +136,7 @@ describe('container pods from OCI images (real runc, umoci, skopeo)', () => {
     expect(spec.root.path.startsWith(bed.host.layout({ podId }).installsDir('app'))).toBe(false);
     const images = await stat(imagesDir());
     expect([images.uid, images.mode & 0o777]).toEqual([0, 0o700]);
-    const asPod = (script: string) =>
-      run('setpriv', [
-        `--reuid=${user.uid}`,
-        `--regid=${user.gid}`,
-        '--clear-groups',
-        '--',
-        '/bin/sh',
-        '-c',
-        script,
-      ]).then(
-        () => 'allowed',
-        () => 'refused',
-      );
+    const asPod = (script: string) => runAs(user, script);
     expect(await asPod(`touch ${spec.root.path}/bin/evil`)).toBe('refused');
     expect(await asPod(`ls ${imagesDir()}`)).toBe('refused');
   });

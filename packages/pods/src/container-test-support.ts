@@ -4,10 +4,12 @@
  * and refusals, and a clean-up that removes runc's containers and cgroups even after a failure.
  * @internal
  */
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rmdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { detectCgroups } from '@p2/cgroups';
 import { deleteContainer } from '@p2/runc';
 import { RunsvDir } from '@p2/runit';
@@ -111,4 +113,23 @@ export async function refusal(promise: Promise<unknown>): Promise<PodError> {
   );
   if (!error) throw new Error('the install was not refused');
   return error;
+}
+
+/** Runs `script` with `sh -c` as `user` (no other groups): whether it was `allowed` or `refused`. */
+export function runAs(
+  user: { uid: number; gid: number },
+  script: string,
+): Promise<'allowed' | 'refused'> {
+  return promisify(execFile)('setpriv', [
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
+    '--clear-groups',
+    '--',
+    '/bin/sh',
+    '-c',
+    script,
+  ]).then(
+    () => 'allowed' as const,
+    () => 'refused' as const,
+  );
 }

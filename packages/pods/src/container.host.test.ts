@@ -20,6 +20,7 @@ import {
   type ContainerTestBed,
   httpGet,
   refusal,
+  runAs,
   startContainerTestBed,
 } from './container-test-support.js';
 import type { PodHost } from './pod-host.js';
@@ -164,19 +165,7 @@ describe('container pods (real runc)', () => {
     );
     const spec = join(work, 'containers', podId, 'app', 'config.json');
     expect(existsSync(spec)).toBe(true);
-    const asPod = (script: string) =>
-      run('setpriv', [
-        `--reuid=${user.uid}`,
-        `--regid=${user.gid}`,
-        '--clear-groups',
-        '--',
-        '/bin/sh',
-        '-c',
-        script,
-      ]).then(
-        () => 'allowed',
-        () => 'refused',
-      );
+    const asPod = (script: string) => runAs(user, script);
     const rootfs = join(host.layout({ podId }).installsDir('app'), installDir, 'rootfs');
     expect(await asPod(`touch ${rootfs}/bin/evil`)).toBe('refused');
     expect(await asPod(`echo x > ${rootfs}/www/_status`)).toBe('refused');

@@ -165,7 +165,7 @@ function assertSupported(manifest: Manifest, hookPod: boolean): void {
       {
         hint:
           type === 'docker'
-            ? 'p2 runs no docker daemon: export the image as an OCI bundle (config.json + rootfs/, e.g. `umoci unpack`), tar it and use launchable_type: opencontainer'
+            ? 'p2 runs no docker daemon: export the image as an OCI archive (`skopeo copy docker-daemon:IMAGE oci-archive:F.tar`, gzipped) or an OCI bundle (config.json + rootfs/, tarred) and use launchable_type: opencontainer'
             : hookPod
               ? 'a hook pod runs hoist launchables only'
               : 'use launchable_type: hoist or opencontainer',
