@@ -32,9 +32,18 @@ const node = `p2t-node-${suffix}`;
 
 let bed: ContainerTestBed;
 let versions = 0;
+/** What the pod host logged at info (message and fields). */
+const logs: Array<{ msg: string | undefined; obj: Record<string, unknown> }> = [];
+const logged = (msg: string) => logs.filter((entry) => entry.msg === msg).map((e) => e.obj);
 
 beforeAll(async () => {
-  bed = await startContainerTestBed(podId, node, 'p2t-img-');
+  const ignore = () => undefined;
+  bed = await startContainerTestBed(podId, node, 'p2t-img-', {
+    debug: ignore,
+    info: (obj, msg) => logs.push({ msg, obj: obj as Record<string, unknown> }),
+    warn: ignore,
+    error: ignore,
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -139,6 +148,11 @@ describe('container pods from OCI images (real runc, umoci, skopeo)', () => {
     const asPod = (script: string) => runAs(user, script);
     expect(await asPod(`touch ${spec.root.path}/bin/evil`)).toBe('refused');
     expect(await asPod(`ls ${imagesDir()}`)).toBe('refused');
+    // Unpacked once (install), reused by the launch; the image's root user was noticed, and ignored.
+    expect(logged('container image unpacked')).toHaveLength(1);
+    expect(
+      logged("the image names another user: ignored, the container runs as the pod's user"),
+    ).toEqual([expect.objectContaining({ launchable: 'app', imageUser: '0:0', runAs: user.uid })]);
   });
 
   it('updates v1 → v2; images of versions no longer installed and interrupted unpacks go', async () => {

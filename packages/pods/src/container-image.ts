@@ -103,6 +103,8 @@ export async function imageBundle(
       await writeFileAtomic(join(temp, 'process.json'), `${JSON.stringify(stored, null, 2)}\n`, {
         mode: 0o600,
       });
+      // Only a damaged earlier unpack is in the way (a complete one has its process.json).
+      await removeTree(dir);
       await rename(temp, dir);
       ctx.logger.info(
         {
@@ -114,6 +116,13 @@ export async function imageBundle(
         },
         'container image unpacked',
       );
+      // Said once per version, when it is unpacked.
+      const named = stored.user?.split(':')[0];
+      if (named !== undefined && ![String(user.uid), user.name, manifest.runAs].includes(named))
+        ctx.logger.info(
+          { pod: manifest.id, launchable: launchableId, imageUser: stored.user, runAs: user.uid },
+          "the image names another user: ignored, the container runs as the pod's user",
+        );
     } finally {
       await removeTree(temp);
     }
@@ -124,14 +133,6 @@ export async function imageBundle(
     throw refused('image.config', 'the image WorkingDir is not an absolute path');
   if (stored.env.some((entry) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(entry)))
     throw refused('image.config', 'an image Env entry is not NAME=value');
-  if (stored.user !== undefined) {
-    const named = stored.user.split(':')[0];
-    if (named !== String(user.uid) && named !== user.name && named !== manifest.runAs)
-      ctx.logger.info(
-        { pod: manifest.id, launchable: launchableId, imageUser: stored.user, runAs: user.uid },
-        "the image names another user: ignored, the container runs as the pod's user",
-      );
-  }
   return {
     rootfs: join(dir, 'rootfs'),
     process: { args: stored.args, env: stored.env, cwd: stored.cwd },
@@ -139,11 +140,16 @@ export async function imageBundle(
   };
 }
 
-/** The process.json p2 wrote beside an unpacked rootfs, or undefined when there is none (yet). */
+/** The process.json p2 wrote beside an unpacked rootfs, or undefined when there is none (yet) or it is damaged. */
 async function readProcess(dir: string): Promise<StoredProcess | undefined> {
   const text = await readTrustedFile(join(dir, 'process.json'), { maxBytes: MAX_PROCESS_BYTES });
   if (text === undefined) return undefined;
-  const value = JSON.parse(text.toString('utf8')) as Partial<StoredProcess>;
+  let value: Partial<StoredProcess>;
+  try {
+    value = JSON.parse(text.toString('utf8')) as Partial<StoredProcess>;
+  } catch {
+    return undefined; // unpacked again
+  }
   if (
     !isStrings(value.args) ||
     !isStrings(value.env) ||

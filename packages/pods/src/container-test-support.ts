@@ -17,6 +17,7 @@ import { type FileServer, serveDirectory } from '../../../e2e/src/artifacts.js';
 import { cleanUpHostTest, freePort } from '../../../test-support/host-test.js';
 import type { PodError } from './errors.js';
 import { PodHost } from './pod-host.js';
+import type { PodLogger } from './types.js';
 
 /** A pod host for container tests and what it runs on. */
 export interface ContainerTestBed {
@@ -38,6 +39,7 @@ export async function startContainerTestBed(
   podId: string,
   node: string,
   prefix: string,
+  logger?: PodLogger,
 ): Promise<ContainerTestBed> {
   const work = await mkdtemp(join(tmpdir(), prefix));
   for (const dir of ['artifacts', 'pods', 'service']) await mkdir(join(work, dir));
@@ -69,6 +71,7 @@ export async function startContainerTestBed(
       nodeName: node,
       runsvdir,
       cgroups: await detectCgroups(),
+      ...(logger ? { logger } : {}),
       containers: {
         runcPath: runc.runcPath,
         runcRoot: runc.root,
