@@ -7,6 +7,7 @@ import { join } from 'node:path';
 
 const APPLETS = [
   'sh',
+  'pwd',
   'id',
   'cat',
   'ls',
@@ -20,6 +21,7 @@ const APPLETS = [
   'ps',
   'readlink',
   'true',
+  'sed',
 ];
 
 /** A `runc spec`-like config.json for `args` as `uid:gid`, with `patch` merged over the top level. */
@@ -49,16 +51,20 @@ export function busyboxConfig(
   };
 }
 
+/** Fills `rootfs` (created if missing) with busybox and its applets, and the usual mount points. */
+export async function writeBusyboxRootfs(rootfs: string): Promise<void> {
+  for (const sub of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc'])
+    await mkdir(join(rootfs, sub), { recursive: true });
+  await copyFile('/usr/bin/busybox', join(rootfs, 'bin/busybox'));
+  for (const applet of APPLETS) await symlink('busybox', join(rootfs, 'bin', applet));
+}
+
 /** Writes a busybox bundle into `dir` (created) and returns `dir`. */
 export async function writeBusyboxBundle(
   dir: string,
   config: Record<string, unknown>,
 ): Promise<string> {
-  const rootfs = join(dir, 'rootfs');
-  for (const sub of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc'])
-    await mkdir(join(rootfs, sub), { recursive: true });
-  await copyFile('/usr/bin/busybox', join(rootfs, 'bin/busybox'));
-  for (const applet of APPLETS) await symlink('busybox', join(rootfs, 'bin', applet));
+  await writeBusyboxRootfs(join(dir, 'rootfs'));
   await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   return dir;
 }

@@ -1,8 +1,9 @@
 /**
- * Container pods against hoist pods of the same app (busybox httpd serving a directory), deployed
- * one at a time through the preparer: time from intent written to the process running (a new pid
- * in runit's `supervise/pid`) and to the app answering on its port. Baseline: the hoist pod, in
- * the same run; the ratio is what runc (bundle check, runtime spec, namespaces, cgroup) adds.
+ * Container pods — an OCI bundle and an OCI image layout — against hoist pods of the same app
+ * (busybox httpd serving a directory), deployed one at a time through the preparer: time from
+ * intent written to the process running (a new pid in runit's `supervise/pid`) and to the app
+ * answering on its port. Baseline: the hoist pod, in the same run; the ratio is what runc (bundle
+ * check, runtime spec, namespaces, cgroup) adds, and for the image, unpacking its layer too.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import { buildArtifact } from '../../e2e/src/artifacts.js';
 import { freePort } from '../../e2e/src/processes.js';
 import type { TestHost } from '../../e2e/src/test-host.js';
 import { busyboxConfig, writeBusyboxBundle } from '../../test-support/busybox-bundle.js';
+import { writeBusyboxImage } from '../../test-support/busybox-image.js';
 import { report, summarize } from './harness.js';
 
 const run = promisify(execFile);
@@ -61,7 +63,7 @@ async function podUser(h: TestHost, pod: string): Promise<{ uid: number; gid: nu
   return { uid: await id('-u'), gid: await id('-g') };
 }
 
-/** `pods` container pods and as many hoist pods of the same app, alternately, one at a time. */
+/** `pods` container pods of each kind and as many hoist pods of the same app, in turn, one at a time. */
 export async function containersVsHoist(h: TestHost, pods: number): Promise<void> {
   const hoistSrc = join(h.work, 'httpd-hoist');
   await mkdir(join(hoistSrc, 'bin'), { recursive: true });
@@ -73,8 +75,16 @@ export async function containersVsHoist(h: TestHost, pods: number): Promise<void
     { mode: 0o755 },
   );
   const hoistArtifact = await buildArtifact(hoistSrc, join(h.work, 'artifacts'), 'httpd', h.id);
+  // One image for every image pod: the port comes from the pod's config.
+  const imageLayout = await writeBusyboxImage(join(h.work, 'httpd-image'), {
+    entrypoint: ['/bin/sh', '-c'],
+    cmd: ['exec httpd -f -p "127.0.0.1:$(sed -n "s/^port: //p" "$CONFIG_PATH")" -h /www'],
+    env: ['PATH=/bin'],
+    files: { 'www/_status': 'ok\n' },
+  });
   const hoist: number[][] = [[], []];
   const container: number[][] = [[], []];
+  const image: number[][] = [[], []];
   const stanza = (location: string, type: 'hoist' | 'opencontainer', pod: string, port: number) =>
     new ManifestBuilder()
       .setId(pod)
@@ -89,10 +99,13 @@ export async function containersVsHoist(h: TestHost, pods: number): Promise<void
   for (let i = 0; i < pods; i++) {
     const hoistPod = h.podId(`h${i}`);
     const ociPod = h.podId(`c${i}`);
+    const imagePod = h.podId(`i${i}`);
     await podUser(h, hoistPod);
+    await podUser(h, imagePod);
     const user = await podUser(h, ociPod);
     const hoistPort = await freePort();
     const ociPort = await freePort();
+    const imagePort = await freePort();
     const bundle = await writeBusyboxBundle(
       join(h.work, `bundle-${i}`),
       busyboxConfig(user, ['/bin/httpd', '-f', '-p', `127.0.0.1:${ociPort}`, '-h', '/www']),
@@ -103,6 +116,12 @@ export async function containersVsHoist(h: TestHost, pods: number): Promise<void
       bundle,
       join(h.work, 'artifacts'),
       'httpd-oci',
+      `${h.id}${i}`,
+    );
+    const imageArtifact = await buildArtifact(
+      imageLayout,
+      join(h.work, 'artifacts'),
+      'httpd-img',
       `${h.id}${i}`,
     );
     const url = (file: string) => `${h.artifacts.url}/${file}`;
@@ -124,14 +143,25 @@ export async function containersVsHoist(h: TestHost, pods: number): Promise<void
         ociPort,
       ),
     );
+    record(
+      image,
+      await deployOne(
+        h,
+        stanza(url(imageArtifact.fileName), 'opencontainer', imagePod, imagePort),
+        `${imagePod}__app__container`,
+        imagePort,
+      ),
+    );
   }
   report(
-    `container pods vs hoist pods of the same app, ${pods} each, one at a time`,
+    `container pods (bundle, image) vs hoist pods of the same app, ${pods} each, one at a time`,
     summarize('hoist: intent written -> process running', hoist[0] ?? []),
     [
       summarize('hoist: intent written -> answering', hoist[1] ?? []),
       summarize('container: intent written -> process running (runc)', container[0] ?? []),
       summarize('container: intent written -> answering', container[1] ?? []),
+      summarize('image: intent written -> process running (unpack + runc)', image[0] ?? []),
+      summarize('image: intent written -> answering', image[1] ?? []),
     ],
   );
   await removePods(h, pods);
@@ -141,15 +171,15 @@ export async function containersVsHoist(h: TestHost, pods: number): Promise<void
 async function removePods(h: TestHost, pods: number): Promise<void> {
   const reality = async () => (await h.store.keys(nodePodsPrefix('reality', h.node))).value.length;
   const deadline = performance.now() + 120_000;
-  while ((await reality()) < 2 * pods && performance.now() < deadline) await sleep(100);
+  while ((await reality()) < 3 * pods && performance.now() < deadline) await sleep(100);
   for (let i = 0; i < pods; i++)
-    for (const pod of [h.podId(`h${i}`), h.podId(`c${i}`)])
+    for (const pod of [h.podId(`h${i}`), h.podId(`c${i}`), h.podId(`i${i}`)])
       await h.store.delete(intentKey(h.node, pod));
   while ((await reality()) > 0 && performance.now() < deadline + 120_000) await sleep(200);
   // A preparer that did not get to uninstall them (the host's teardown knows nothing of runc).
-  for (let i = 0; i < pods; i++) {
-    const pod = h.podId(`c${i}`);
-    await deleteContainer({}, `${pod}__app`, { force: true }).catch(() => undefined);
-    await rm(join('/var/lib/p2/containers', pod), { recursive: true, force: true });
-  }
+  for (let i = 0; i < pods; i++)
+    for (const pod of [h.podId(`c${i}`), h.podId(`i${i}`)]) {
+      await deleteContainer({}, `${pod}__app`, { force: true }).catch(() => undefined);
+      await rm(join('/var/lib/p2/containers', pod), { recursive: true, force: true });
+    }
 }

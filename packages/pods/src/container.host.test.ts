@@ -7,45 +7,35 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import {
-  chmod,
-  mkdtemp,
-  readdir,
-  readFile,
-  readlink,
-  rmdir,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
-import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { detectCgroups } from '@p2/cgroups';
 import { type Manifest, parseManifest } from '@p2/manifest';
-import { containerState, deleteContainer, listContainers } from '@p2/runc';
-import { RunsvDir } from '@p2/runit';
+import { containerState, listContainers } from '@p2/runc';
 import { findUser } from '@p2/users';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FileServer, serveDirectory } from '../../../e2e/src/artifacts.js';
 import { busyboxConfig, writeBusyboxBundle } from '../../../test-support/busybox-bundle.js';
-import { cleanUpHostTest, freePort } from '../../../test-support/host-test.js';
 import { until } from '../../../test-support/until.js';
-import type { PodError } from './errors.js';
-import { PodHost } from './pod-host.js';
+import {
+  type ContainerTestBed,
+  httpGet,
+  refusal,
+  runAs,
+  startContainerTestBed,
+} from './container-test-support.js';
+import type { PodHost } from './pod-host.js';
 
 const run = promisify(execFile);
 const suffix = randomBytes(3).toString('hex');
 const podId = `p2t-ctr-${suffix}`;
 const node = `p2t-node-${suffix}`;
-const runcPath = '/usr/sbin/runc';
 
+let bed: ContainerTestBed | undefined;
 let work: string;
-let artifacts: FileServer | undefined;
 let baseUrl: string;
-let runsvdir: RunsvDir;
+let runsvdir: ContainerTestBed['runsvdir'];
 let host: PodHost;
-let runc: { runcPath: string; root: string };
+let runc: ContainerTestBed['runc'];
 let user: { uid: number; gid: number };
 let port: number;
 let versions = 0;
@@ -55,7 +45,7 @@ let m1: Manifest;
 async function bundle(status: string, config: Record<string, unknown>): Promise<string> {
   const name = `bundle-${++versions}`;
   const src = await writeBusyboxBundle(join(work, name), config);
-  await run('mkdir', ['-p', join(src, 'rootfs/www')]);
+  await mkdir(join(src, 'rootfs/www'), { recursive: true });
   await writeFile(join(src, 'rootfs/www/_status'), status);
   // `<name>_<40 hex>.tar.gz`: each bundle a version of its own (an install dir of its own).
   const file = `bundle_${createHash('sha1').update(name).digest('hex')}.tar.gz`;
@@ -89,62 +79,16 @@ function manifestFor(app: string, hog?: string): Manifest {
   );
 }
 
-/** One GET on a connection of its own (busybox httpd closes each one after its answer). */
-function get(path: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
-    });
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
-}
+const get = (path: string) => httpGet(port, path);
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'p2t-ctr-'));
-  await run('mkdir', ['-p', join(work, 'artifacts'), join(work, 'pods'), join(work, 'service')]);
-  await chmod(work, 0o755);
-  artifacts = await serveDirectory(join(work, 'artifacts'));
-  baseUrl = artifacts.url;
-  port = await freePort();
-  runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 2 });
-  await runsvdir.start();
-  runc = { runcPath, root: join(work, 'runc') };
-  host = new PodHost({
-    podRoot: join(work, 'pods'),
-    nodeName: node,
-    runsvdir,
-    cgroups: await detectCgroups(),
-    containers: { runcPath, runcRoot: runc.root, specDir: join(work, 'containers') },
-  });
+  bed = await startContainerTestBed(podId, node, 'p2t-ctr-');
+  ({ work, baseUrl, runsvdir, host, runc, port } = bed);
 });
 
 afterAll(async () => {
-  await artifacts?.close();
-  for (const launchable of ['app', 'hog'])
-    await deleteContainer(runc, `${podId}__${launchable}`, { force: true }).catch(() => undefined);
-  await cleanUpHostTest({ runsvdir, node, pods: [podId], users: [podId], dir: work });
-  // runc's cgroups in the controllers p2 does not manage.
-  for (const mount of await readdir('/sys/fs/cgroup').catch(() => [] as string[]))
-    for (const launchable of ['app', 'hog'])
-      for (const path of ['container', ''])
-        await rmdir(join('/sys/fs/cgroup', mount, `${podId}__${launchable}`, path)).catch(
-          () => undefined,
-        );
+  await bed?.close(['app', 'hog']);
 });
-
-async function refusal(promise: Promise<unknown>): Promise<PodError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e as PodError,
-  );
-  if (!error) throw new Error('the install was not refused');
-  return error;
-}
 
 describe('container pods (real runc)', () => {
   it('refuses a bundle that runs as another user (root) at install, naming the field', async () => {
@@ -221,19 +165,7 @@ describe('container pods (real runc)', () => {
     );
     const spec = join(work, 'containers', podId, 'app', 'config.json');
     expect(existsSync(spec)).toBe(true);
-    const asPod = (script: string) =>
-      run('setpriv', [
-        `--reuid=${user.uid}`,
-        `--regid=${user.gid}`,
-        '--clear-groups',
-        '--',
-        '/bin/sh',
-        '-c',
-        script,
-      ]).then(
-        () => 'allowed',
-        () => 'refused',
-      );
+    const asPod = (script: string) => runAs(user, script);
     const rootfs = join(host.layout({ podId }).installsDir('app'), installDir, 'rootfs');
     expect(await asPod(`touch ${rootfs}/bin/evil`)).toBe('refused');
     expect(await asPod(`echo x > ${rootfs}/www/_status`)).toBe('refused');

@@ -1,6 +1,6 @@
 /**
  * `launchable_type: opencontainer` (spec 02 §2.14): the artifact is an OCI bundle (`config.json` +
- * `rootfs/`), installed like a hoist artifact (root's, read-only to the pod) and checked at install
+ * `rootfs/`) or an OCI image layout (see ./container-image.ts), installed like a hoist artifact (root's, read-only to the pod) and checked at install
  * against the pod policy of `@p2/runc`. At launch p2 writes the runtime spec runc gets — built from
  * the checked bundle, never the bundle's own file — and a run script into a root-only directory
  * (`<specDir>/<pod>/<launchable>/`), and one runit service `<pod>__<launchable>__container` execs
@@ -8,11 +8,12 @@
  * launchable's cgroup, so the manifest's limits apply to it.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, realpath, rmdir } from 'node:fs/promises';
+import { readdir, realpath, rmdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { P2_CONTROLLERS } from '@p2/cgroups';
 import { installDirName } from '@p2/hoist';
 import type { Manifest } from '@p2/manifest';
+import { isImageLayout } from '@p2/oci-image';
 import {
   assertContainerId,
   type BundleAllowance,
@@ -26,7 +27,8 @@ import {
   runArgv,
 } from '@p2/runc';
 import { type ServiceSpec, shellQuote } from '@p2/runit';
-import { ensureTrustedDir, readTrustedFile, removeTree, writeFileAtomic } from '@p2/secure-fs';
+import { readTrustedFile, removeTree, writeFileAtomic } from '@p2/secure-fs';
+import { containerDir, imageBundle, specRoot } from './container-image.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { isReadOnly } from './install.js';
 import type { PodLayout } from './layout.js';
@@ -65,12 +67,9 @@ function runcOptions(ctx: HostContext): { runcPath: string; root: string } {
   return { runcPath, root: ctx.options.containers?.runcRoot ?? DEFAULT_RUNC_ROOT };
 }
 
-function specRoot(ctx: HostContext): string {
-  return ctx.options.containers?.specDir ?? '/var/lib/p2/containers';
-}
-
 /**
- * Reads and checks an installed bundle against the pod policy (and the host's allowances).
+ * Reads and checks an installed bundle against the pod policy (and the host's allowances); an
+ * installed image layout is unpacked (once per version) and its process taken instead.
  * @throws PodError `P2_PODS_CONTAINER_REFUSED` naming the field (`details.field`)
  * @internal
  */
@@ -79,12 +78,14 @@ export async function checkInstalledBundle(
   manifest: Manifest,
   layout: PodLayout,
   launchableId: string,
-  user: Pick<PodUser, 'uid' | 'gid'>,
+  user: Pick<PodUser, 'uid' | 'gid'> & { name?: string },
 ): Promise<CheckedBundle> {
   const installDir = join(
     layout.installsDir(launchableId),
     installDirName(launchableId, manifest.launchableVersion(launchableId)),
   );
+  if (await isImageLayout(installDir))
+    return imageBundle(ctx, manifest, layout, launchableId, installDir, user);
   const refused = (field: string, message: string, cause?: unknown, hint?: string) =>
     new PodError(
       PodErrorCode.CONTAINER_REFUSED,
@@ -160,11 +161,7 @@ export async function containerServiceSpec(
     ],
     cgroupsPath,
   });
-  const root = specRoot(ctx);
-  const podDir = join(root, layout.uniqueName);
-  const dir = join(podDir, launchableId);
-  await mkdir(join(root, '..'), { recursive: true, mode: 0o755 });
-  for (const path of [root, podDir, dir]) await ensureTrustedDir(path, 0o700);
+  const dir = await containerDir(ctx, layout, launchableId);
   await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`, {
     mode: 0o600,
   });

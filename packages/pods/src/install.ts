@@ -2,7 +2,7 @@
  * Installing a pod (spec 02 §2.5): its user and home, every launchable's artifact downloaded,
  * verified and extracted (root's, readable by the pod), and its config and env dirs.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describeError } from '@p2/errors';
 import {
   type DownloadProgress,
@@ -15,6 +15,7 @@ import {
 import type { Manifest } from '@p2/manifest';
 import { ensureTrustedDir, writeFileAtomic } from '@p2/secure-fs';
 import { checkInstalledBundle, isContainer } from './container.js';
+import { pruneImages } from './container-image.js';
 import { writeEnvDir } from './envdir.js';
 import { PodError, PodErrorCode } from './errors.js';
 import { assertReachable, prepareHome } from './home.js';
@@ -129,16 +130,19 @@ export async function installPod(
         ...(result.alreadyInstalled ? {} : { timings: result.timings }),
       };
     });
-    if (isContainer(manifest, launchableId)) {
-      // Refused here, the version that runs keeps running: the new one is never launched.
-      await step(`bundle of ${launchableId}`, () =>
-        checkInstalledBundle(ctx, manifest, layout, launchableId, user),
-      );
-    }
+    // The tree digest first: a container's bundle or image is read only once it matched.
     if (stanza.digestLocation) {
       await step(`digest of ${launchableId}`, () =>
         verifyDigest(ctx.options, manifest, launchableId, report.installDir),
       );
+    }
+    if (isContainer(manifest, launchableId)) {
+      // Refused here, the version that runs keeps running: the new one is never launched. An
+      // image is unpacked here (once per version); images of versions no longer installed go.
+      await step(`bundle of ${launchableId}`, async () => {
+        await checkInstalledBundle(ctx, manifest, layout, launchableId, user);
+        await pruneImages(ctx, layout, launchableId, basename(report.installDir));
+      });
     }
     launchables.push(report);
   }
@@ -161,7 +165,7 @@ function assertSupported(manifest: Manifest, hookPod: boolean): void {
       {
         hint:
           type === 'docker'
-            ? 'p2 runs no docker daemon: export the image as an OCI bundle (config.json + rootfs/, e.g. `umoci unpack`), tar it and use launchable_type: opencontainer'
+            ? 'p2 runs no docker daemon: export the image as an OCI archive (`skopeo copy docker-daemon:IMAGE oci-archive:F.tar`, gzipped) or an OCI bundle (config.json + rootfs/, tarred) and use launchable_type: opencontainer'
             : hookPod
               ? 'a hook pod runs hoist launchables only'
               : 'use launchable_type: hoist or opencontainer',
