@@ -1,6 +1,8 @@
 /** Shared tsup settings: ESM + .d.ts for Node 20. Workspace deps stay external and resolve to their dist types. */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 
 type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
@@ -38,6 +40,8 @@ const inlineEtcd3Protos: EsbuildPlugin = {
 
 export function p2Tsup(options: Options = {}) {
   return defineConfig({
+    // The package's version, for binaries bundled away from their package.json (the standalone ones).
+    define: { __P2_PACKAGE_VERSION__: JSON.stringify(packageVersion()) },
     entry: ['src/index.ts'],
     format: ['esm'],
     target: 'node20',
@@ -48,6 +52,13 @@ export function p2Tsup(options: Options = {}) {
     splitting: false,
     ...options,
   });
+}
+
+/** The version in the package.json of the package being built (tsup runs in its directory). */
+function packageVersion(): string {
+  return (
+    JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { version: string }
+  ).version;
 }
 
 /**

@@ -172,6 +172,25 @@ const store = createStore(\`consul://127.0.0.1:\${kvServerForTheExample.port}\`)
     epilogue: 'await store.close();\nawait kvServerForTheExample.close();',
     check: (stdout) => expect(stdout).toMatch(/P2_LABELS_SELECTOR_SYNTAX/),
   },
+  '@p2/oci-image': {
+    // Root: blobs must be root's. The example's image.tar, made as its comment says: a real
+    // `skopeo copy … oci-archive:` of a one-layer image built with umoci (empty rootfs).
+    root: true,
+    prelude: (project) => `const tmp = ${JSON.stringify(join(project, 'work'))};`,
+    prepare: async (project) => {
+      const work = join(project, 'work');
+      const layout = join(project, 'layout');
+      await run('mkdir', ['-p', work]);
+      await run('umoci', ['init', '--layout', layout]);
+      await run('umoci', ['new', '--image', `${layout}:latest`]);
+      await run('umoci', ['config', '--image', `${layout}:latest`, '--config.cmd', 'true']);
+      await run('skopeo', [
+        'copy',
+        `oci:${layout}:latest`,
+        `oci-archive:${join(work, 'image.tar')}`,
+      ]);
+    },
+  },
   '@p2/pods': {
     root: true,
     // Its scratch directory under a name of its own, so that the cleanup never meets the README

@@ -44,7 +44,13 @@ import { registerWipeRealityCommand } from './commands/wipe-reality/index.js';
  * The client package's version. `src/program.ts` and the bundled `dist/cli.js` both sit one
  * directory below the package's `package.json`, which npm always ships.
  */
-const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+/** Set by tsup at build time (a bundle may run away from its package.json). */
+declare const __P2_PACKAGE_VERSION__: string | undefined;
+
+const VERSION =
+  typeof __P2_PACKAGE_VERSION__ === 'string'
+    ? __P2_PACKAGE_VERSION__
+    : (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   const program = new Command('p2')

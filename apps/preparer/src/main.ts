@@ -25,7 +25,13 @@ import { artifactPolicy, type PreparerConfig, readOnlyDefault } from '@p2/prepar
 import { RunsvDir } from '@p2/runit';
 import type { Logger } from 'pino';
 
-const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+/** Set by tsup at build time: the standalone bundle runs away from its package.json. */
+declare const __P2_PACKAGE_VERSION__: string | undefined;
+
+const VERSION =
+  typeof __P2_PACKAGE_VERSION__ === 'string'
+    ? __P2_PACKAGE_VERSION__
+    : (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 export interface RunningPreparer {
   preparer: Preparer;
