@@ -490,4 +490,22 @@ describe('issue 23 as a new operator, through the built p2 with a real store and
     walk(scheduled, 'schedule');
     expect(bad).toEqual([]);
   });
+
+  it('10b. a context names the store (no P2_STORE); rc --wait shows its progress and exits 6 when nothing acts', async () => {
+    const env = { P2_CONFIG: join(h.work, 'p2-config.yaml') };
+    const set = await bare(['context', 'set', 'local', '--store', store(), '--use'], env);
+    expect(set.code, set.err).toBe(0);
+    const listed = JSON.parse((await bare(['context', 'list', '--json'], env)).out);
+    expect(listed.current).toBe('local');
+    const viaContext = await bare(['inspect', '--pod', app, '-o', 'json'], env);
+    expect(viaContext.code, viaContext.err).toBe(0);
+    expect(JSON.parse(viaContext.out).pods[0].pod).toBe(app);
+    // No p2-controllers here: the wait says where it stands, then times out.
+    const waited = await bare(
+      ['rc', 'create', '-m', file('v1'), '-n', `p2t_none=${h.id}`, '-r', '1', '--timeout', '2s'],
+      env,
+    );
+    expect(waited.code, waited.err).toBe(6);
+    expect(waited.err).toMatch(/timed out; last: rc [0-9a-f]{8}: 0\/1 running/);
+  });
 });
