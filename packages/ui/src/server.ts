@@ -210,7 +210,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (file) return send(res, 200, file.body, file.type);
     switch (url.pathname) {
       case '/api/events':
-        return stream(req, res);
+        return stream(req, res, url.searchParams.get('since') ?? undefined);
       case '/api/fleet': {
         const snapshot = hub.snapshot;
         if (!snapshot) return sendError(res, 503, 'P2_UI_STORE', hub.state.error ?? 'starting');
@@ -252,7 +252,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     }
   }
 
-  function stream(req: IncomingMessage, res: ServerResponse): void {
+  function stream(req: IncomingMessage, res: ServerResponse, since: string | undefined): void {
     res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',
@@ -262,7 +262,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     // Reconnect after a second when the server goes away (the page shows it meanwhile).
     res.write('retry: 1000\n\n');
     streams.add(res);
-    const remove = hub.add({ send: (event) => res.write(event) });
+    const remove = hub.add({ send: (event) => res.write(event) }, since);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     req.on('close', () => {
       clearInterval(keepAlive);

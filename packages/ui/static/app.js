@@ -76,8 +76,31 @@ function showBanner() {
   $('live').textContent = serverUp && store.ok ? 'live' : 'offline';
 }
 
-function connect() {
-  const events = new EventSource('/api/events');
+/**
+ * The first paint reads `/api/fleet` (gzipped, and preloaded by index.html while the script loads);
+ * the live stream then sends only changes after it. Without that answer (the server still reading
+ * the fleet, or gone), the stream's own snapshot fills the page.
+ */
+async function start() {
+  let since = '';
+  try {
+    const res = await fetch('/api/fleet');
+    if (res.ok) {
+      const body = await res.json();
+      store = body.store;
+      applySnapshot(body);
+      since = body.time;
+    }
+  } catch {
+    // The stream says whether the server is there, and sends the snapshot.
+  }
+  connect(since);
+}
+
+function connect(since) {
+  const events = new EventSource(
+    `/api/events${since ? `?since=${encodeURIComponent(since)}` : ''}`,
+  );
   events.addEventListener('open', () => {
     serverUp = true;
     showBanner();
@@ -235,13 +258,13 @@ function rowsTop() {
   return $('fleet-above').getBoundingClientRect().top + window.scrollY;
 }
 
-/** The range of `shown` the viewport needs now. */
+/** The range of `shown` the viewport needs now (a full window even past the end of a short list). */
 function windowRange() {
   const height = rowHeight || 24;
+  const count = Math.ceil(window.innerHeight / height) + 2 * OVERSCAN;
   const top = window.scrollY - rowsTop();
-  const first = Math.max(0, Math.floor(top / height) - OVERSCAN);
-  const end = Math.min(shown.length, Math.ceil((top + window.innerHeight) / height) + OVERSCAN);
-  return [first, Math.max(first, end)];
+  const first = Math.max(0, Math.min(Math.floor(top / height) - OVERSCAN, shown.length - count));
+  return [first, Math.min(shown.length, first + count)];
 }
 
 /** Renders the rows in view, unless they are rendered already (and `force` is not set). */
@@ -619,4 +642,5 @@ window.addEventListener('hashchange', route);
 window.addEventListener('scroll', onScroll, { passive: true });
 window.addEventListener('resize', onScroll);
 route();
-connect();
+// Should the first read fail half-way, the stream's snapshot fills the page again.
+start().catch(() => connect(''));
