@@ -5,7 +5,8 @@
  * Screenshots go to `.reports/screenshots/`.
  */
 import { mkdirSync } from 'node:fs';
-import { PodEventStore } from '@p2/keyspace';
+import { intentKey, PodEventStore } from '@p2/keyspace';
+import type { TxnOp } from '@p2/kv';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUiServer, type UiServer } from './index.js';
@@ -187,6 +188,63 @@ describe('untrusted and broken records', () => {
 
   it('never puts the store token in the page', async () => {
     expect(await page.content()).not.toContain(TEST_TOKEN);
+  });
+});
+
+describe('a large fleet', () => {
+  it('renders only the rows in view, and scrolling, j/k and the filters reach every row', async () => {
+    const big = await startRestartableStore();
+    const bigUi = await startUiServer({ store: big.store, listen: { host: '127.0.0.1', port: 0 } });
+    const p = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    try {
+      // 200 nodes × 3 pods: n000/a … n199/c, in table order.
+      const keys: string[] = [];
+      let ops: TxnOp[] = [];
+      for (let n = 0; n < 200; n++) {
+        for (const pod of ['a', 'b', 'c']) {
+          const node = `n${String(n).padStart(3, '0')}`;
+          keys.push(`${node}/${pod}`);
+          ops.push({ verb: 'set', key: intentKey(node, pod), value: manifestText(pod, '1') });
+          if (ops.length === 64) {
+            await big.store.txn(ops);
+            ops = [];
+          }
+        }
+      }
+      await big.store.txn(ops);
+      const inDom = () =>
+        p.$$eval('#fleet tbody tr', (rows) => rows.map((r) => r.getAttribute('data-key')));
+      await p.goto(bigUi.url);
+      await expect.poll(() => p.getAttribute('#fleet', 'aria-rowcount')).toBe('601');
+      const first = await inDom();
+      expect(first[0]).toBe('n000/a');
+      expect(first.length).toBeLessThan(200);
+      expect(await p.textContent('#summary')).toContain('600 of 600 pods on 200 nodes');
+
+      // j moves row by row past the rendered rows; the focused row is in view.
+      for (let i = 0; i < 100; i++) await p.keyboard.press('j');
+      expect(await p.evaluate(FOCUSED_ROW)).toBe(keys[99]);
+      await p.keyboard.press('k');
+      expect(await p.evaluate(FOCUSED_ROW)).toBe(keys[98]);
+      const box = await p.locator(`#fleet tbody tr[data-key="${keys[98]}"]`).boundingBox();
+      expect(box && box.y >= 0 && box.y + box.height <= 900).toBe(true);
+      expect(await inDom()).not.toContain('n000/a');
+
+      // Scrolled to the end, the last rows are rendered.
+      await p.evaluate('window.scrollTo(0, document.documentElement.scrollHeight)');
+      await expect.poll(async () => (await inDom()).at(-1)).toBe('n199/c');
+
+      // A filter narrows all 600 rows, not only the rendered ones.
+      await p.fill('#filter-node', 'n150');
+      await expect.poll(inDom).toEqual(['n150/a', 'n150/b', 'n150/c']);
+      expect(await p.getAttribute('#fleet', 'aria-rowcount')).toBe('4');
+      await p.fill('#filter-node', '');
+      await expect.poll(() => p.getAttribute('#fleet', 'aria-rowcount')).toBe('601');
+    } finally {
+      await p.close();
+      await bigUi.close();
+      await big.cleanup();
+    }
   });
 });
 

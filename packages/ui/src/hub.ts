@@ -68,11 +68,15 @@ export class FleetHub {
     });
   }
 
-  /** Adds a page: it gets the store state and the whole snapshot now, then every change. */
-  add(client: HubClient): () => void {
+  /**
+   * Adds a page: it gets the store state and the whole snapshot now, then every change. A page
+   * that holds the latest snapshot already (read from `/api/fleet`: `since` is its `time`) gets
+   * only the changes.
+   */
+  add(client: HubClient, since?: string): () => void {
     this.#clients.add(client);
     client.send(sseEvent('store', this.#state));
-    if (this.#snapshot) {
+    if (this.#snapshot && this.#snapshot.time !== since) {
       this.#snapshotEvent ??= sseEvent('snapshot', this.#snapshot);
       client.send(this.#snapshotEvent);
     }

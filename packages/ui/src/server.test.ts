@@ -1,6 +1,8 @@
 /** The HTTP side of the dashboard against a real kv-server: headers, Host check, read-only, no token. */
 import { request } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetHub } from './hub.js';
 import { isLoopback, parseListen, startUiServer, UiErrorCode, type UiServer } from './index.js';
 import {
   type RestartableStore,
@@ -176,5 +178,64 @@ describe('requests', () => {
     );
     expect(answers.find((a) => a.body.includes('event: snapshot'))).toBeDefined();
     for (const a of answers) expect(a.body).not.toContain(TEST_TOKEN);
+  });
+});
+
+describe('the first paint', () => {
+  /** The raw body of `/api/fleet` and its encoding, asked with `accept-encoding`. */
+  function rawFleet(acceptEncoding: string): Promise<{ encoding: unknown; body: Buffer }> {
+    const url = new URL('/api/fleet', ui.url);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          headers: { 'accept-encoding': acceptEncoding },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('gzips /api/fleet for a client that takes gzip, and only for it', async () => {
+    const expected = await fleetJson();
+    const plain = await rawFleet('identity');
+    expect(plain.encoding).toBeUndefined();
+    expect(JSON.parse(plain.body.toString('utf8'))).toEqual(expected);
+    for (const accept of ['gzip', 'br, gzip, deflate', 'gzip;q=0.5']) {
+      const zipped = await rawFleet(accept);
+      expect(zipped.encoding, accept).toBe('gzip');
+      expect(JSON.parse(gunzipSync(zipped.body).toString('utf8'))).toEqual(expected);
+    }
+    expect((await rawFleet('gzip;q=0')).encoding).toBeUndefined();
+  });
+
+  it('streams only changes to a page that read the latest snapshot, the snapshot to others', async () => {
+    const hub = new FleetHub(fleet.store);
+    hub.start();
+    try {
+      await expect.poll(() => hub.snapshot).toBeDefined();
+      const time = hub.snapshot?.time;
+      const events = (since?: string) => {
+        const sent: string[] = [];
+        hub.add({ send: (event) => sent.push(event.slice(0, event.indexOf('\n'))) }, since)();
+        return sent;
+      };
+      expect(events()).toEqual(['event: store', 'event: snapshot']);
+      expect(events(time)).toEqual(['event: store']);
+      // An older snapshot than the hub's: the page gets the whole snapshot again.
+      expect(events('2000-01-01T00:00:00.000Z')).toEqual(['event: store', 'event: snapshot']);
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -11,13 +11,15 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
+import { constants, gzipSync } from 'node:zlib';
 import type { Store } from '@p2/kv';
 import { LabelsError, Selector } from '@p2/labels';
 import type { Logger } from 'pino';
 import { UiError, UiErrorCode } from './errors.js';
-import { FleetHub } from './hub.js';
+import { FleetHub, type StoreState } from './hub.js';
 import { DEFAULT_LISTEN, hostPort, isLoopback, type ListenAddress } from './listen.js';
 import { readPod } from './pod.js';
+import type { FleetSnapshot } from './snapshot.js';
 
 /** Options of {@link startUiServer}. */
 export interface UiServerOptions {
@@ -67,18 +69,65 @@ function send(
   status: number,
   body: string | Buffer,
   type = 'application/json; charset=utf-8',
+  extra: OutgoingHttpHeaders = {},
 ): void {
   res.writeHead(status, {
     ...SECURITY_HEADERS,
+    ...extra,
     'content-type': type,
     'cache-control': 'no-store',
+    vary: 'accept-encoding',
     'content-length': Buffer.byteLength(body),
   });
   res.end(body);
 }
 
+/** Whether the client takes a gzip-encoded answer (`Accept-Encoding: gzip`, not with `q=0`). */
+function acceptsGzip(req: IncomingMessage): boolean {
+  return String(req.headers['accept-encoding'] ?? '')
+    .split(',')
+    .some((part) => {
+      const [coding, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+      return coding === 'gzip' && !params.some((p) => /^q=0(\.0*)?$/.test(p));
+    });
+}
+
+/**
+ * A JSON answer serialized once and gzipped once (when first asked for), for every client until
+ * `source` changes: 10,000 fleet rows are 3 MB of JSON and a tenth of that gzipped.
+ */
+class CachedJson<T> {
+  #source: T | undefined;
+  #json: Buffer | undefined;
+  #gzip: Buffer | undefined;
+
+  constructor(private readonly serialize: (source: T) => string) {}
+
+  send(req: IncomingMessage, res: ServerResponse, source: T): void {
+    if (source !== this.#source) {
+      this.#source = source;
+      this.#json = Buffer.from(this.serialize(source));
+      this.#gzip = undefined;
+    }
+    const json = this.#json as Buffer;
+    if (json.length < 1024 || !acceptsGzip(req)) {
+      send(res, 200, json);
+      return;
+    }
+    // Level 1: a tenth of the size already, and quick enough to do on the request.
+    this.#gzip ??= gzipSync(json, { level: constants.Z_BEST_SPEED });
+    send(res, 200, this.#gzip, 'application/json; charset=utf-8', { 'content-encoding': 'gzip' });
+  }
+}
+
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
   send(res, status, JSON.stringify({ error: { code, message } }));
+}
+
+/** What `/api/fleet` answers: the store's state and the latest snapshot. */
+interface FleetAnswer {
+  store: StoreState;
+  snapshot: FleetSnapshot;
 }
 
 /** The Host header values this server answers to (DNS rebinding: any other name is refused). */
@@ -132,6 +181,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
   });
   const streams = new Set<ServerResponse>();
+  const fleetAnswer = new CachedJson<FleetAnswer>((a) =>
+    JSON.stringify({ store: a.store, ...a.snapshot }),
+  );
+  let answer: FleetAnswer | undefined;
   let hosts = new Set<string>();
 
   const server = createServer((req, res) => {
@@ -157,11 +210,14 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (file) return send(res, 200, file.body, file.type);
     switch (url.pathname) {
       case '/api/events':
-        return stream(req, res);
+        return stream(req, res, url.searchParams.get('since') ?? undefined);
       case '/api/fleet': {
         const snapshot = hub.snapshot;
         if (!snapshot) return sendError(res, 503, 'P2_UI_STORE', hub.state.error ?? 'starting');
-        return send(res, 200, JSON.stringify({ store: hub.state, ...snapshot }));
+        // One answer object per (snapshot, store state): the cache serializes it once.
+        if (answer?.snapshot !== snapshot || answer.store !== hub.state)
+          answer = { store: hub.state, snapshot };
+        return fleetAnswer.send(req, res, answer);
       }
       case '/api/pod': {
         const id = url.searchParams.get('id') ?? '';
@@ -196,7 +252,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     }
   }
 
-  function stream(req: IncomingMessage, res: ServerResponse): void {
+  function stream(req: IncomingMessage, res: ServerResponse, since: string | undefined): void {
     res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',
@@ -206,7 +262,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     // Reconnect after a second when the server goes away (the page shows it meanwhile).
     res.write('retry: 1000\n\n');
     streams.add(res);
-    const remove = hub.add({ send: (event) => res.write(event) });
+    const remove = hub.add({ send: (event) => res.write(event) }, since);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     req.on('close', () => {
       clearInterval(keepAlive);

@@ -20,8 +20,6 @@ const KEY = {
   rolls: 'id',
   daemonSets: 'id',
 };
-/** Row elements of the fleet table by row key. */
-const rowElements = new Map();
 const VERDICTS = [
   'converged',
   'crashlooping',
@@ -78,8 +76,31 @@ function showBanner() {
   $('live').textContent = serverUp && store.ok ? 'live' : 'offline';
 }
 
-function connect() {
-  const events = new EventSource('/api/events');
+/**
+ * The first paint reads `/api/fleet` (gzipped, and preloaded by index.html while the script loads);
+ * the live stream then sends only changes after it. Without that answer (the server still reading
+ * the fleet, or gone), the stream's own snapshot fills the page.
+ */
+async function start() {
+  let since = '';
+  try {
+    const res = await fetch('/api/fleet');
+    if (res.ok) {
+      const body = await res.json();
+      store = body.store;
+      applySnapshot(body);
+      since = body.time;
+    }
+  } catch {
+    // The stream says whether the server is there, and sends the snapshot.
+  }
+  connect(since);
+}
+
+function connect(since) {
+  const events = new EventSource(
+    `/api/events${since ? `?since=${encodeURIComponent(since)}` : ''}`,
+  );
   events.addEventListener('open', () => {
     serverUp = true;
     showBanner();
@@ -107,7 +128,7 @@ function applySnapshot(snapshot) {
   for (const section of Object.keys(state)) {
     state[section] = new Map((snapshot[section] || []).map((r) => [String(r[KEY[section]]), r]));
   }
-  rowElements.clear();
+  rendered = null;
   renderAll();
   performance.mark('p2-rendered');
   // After the next frame is painted: the table is on screen.
@@ -140,44 +161,71 @@ function applyDiff(diff) {
 }
 
 // ---- fleet view -------------------------------------------------------------------------------
+//
+// The table is virtualised: only the rows in (and just around) the viewport are in the DOM, each
+// of a fixed height (style.css); a spacer row in the table's head and one in its foot stand for the
+// rows above and below. `sorted` is every pod in table order, `shown` those the filters keep.
+
+/** Every pod row, in table order (node, then key). */
+let sorted = [];
+/** The rows the filters keep, in table order. */
+let shown = [];
+/** Row elements in the DOM now, by row key. */
+const rowElements = new Map();
+/** The rows rendered now: [first, end) of `shown`; null to render again whatever the scroll. */
+let rendered = null;
+/** Rows rendered above and below the viewport (scrolling a little shows no blank). */
+const OVERSCAN = 20;
+/** A row's height in pixels, measured from the first row rendered (style.css sets it). */
+let rowHeight = 0;
 
 function problemKeys() {
   return new Set([...state.problems.values()].map((p) => p.key));
 }
 
+/** One row of the fleet table, cloned from the page's row template. */
 function fleetRow(row, problems) {
-  const tr = document.createElement('tr');
-  tr.tabIndex = -1;
+  const tr = rowTemplate.cloneNode(true);
   tr.dataset.key = row.key;
-  cell(tr, row.node);
-  const pod = cell(tr, row.pod);
-  if (row.uniqueKey) pod.appendChild(el('span', ` ${row.uniqueKey}`, 'dim'));
-  cell(tr, labelsText(row.labels), 'dim');
-  cell(tr, short(row.intentSha), 'sha');
+  const td = tr.cells;
+  td[0].textContent = row.node;
+  td[1].textContent = row.pod;
+  if (row.uniqueKey) td[1].appendChild(el('span', ` ${row.uniqueKey}`, 'dim'));
+  td[2].textContent = labelsText(row.labels);
+  td[3].textContent = short(row.intentSha);
   const differs = row.realitySha && row.realitySha !== row.intentSha;
-  cell(tr, short(row.realitySha), differs ? 'sha differs' : 'sha');
-  cell(tr, row.health || '-', HEALTHS.includes(row.health) ? `h-${row.health}` : 'dim');
+  td[4].textContent = short(row.realitySha);
+  if (differs) td[4].className = 'sha differs';
+  td[5].textContent = row.health || '-';
+  td[5].className = HEALTHS.includes(row.health) ? `h-${row.health}` : 'dim';
   const status = row.status;
-  cell(
-    tr,
-    status ? `${status.state}${status.code ? ` (${status.code})` : ''}` : '-',
-    status ? '' : 'dim',
-  );
-  const restarts = (row.exits || []).reduce((n, e) => n + e.restarts, 0);
-  cell(tr, restarts);
-  const verdict = cell(tr, row.verdict, VERDICTS.includes(row.verdict) ? `v-${row.verdict}` : '');
+  td[6].textContent = status ? `${status.state}${status.code ? ` (${status.code})` : ''}` : '-';
+  if (!status) td[6].className = 'dim';
+  td[7].textContent = String((row.exits || []).reduce((n, e) => n + e.restarts, 0));
+  td[8].textContent = row.verdict;
+  if (VERDICTS.includes(row.verdict)) td[8].className = `v-${row.verdict}`;
   const bad = ['intent', 'reality'].some((tree) =>
     problems.has(`${tree}/${row.node}/${row.uniqueKey || row.pod}`),
   );
-  if (bad) verdict.appendChild(el('span', ' malformed record', 'malformed'));
+  if (bad) td[8].appendChild(el('span', ' malformed record', 'malformed'));
   tr.title = status?.error ? status.error : '';
   return tr;
 }
 
-function sortedRows() {
-  return [...state.pods.values()].sort((a, b) =>
-    a.node < b.node ? -1 : a.node > b.node ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0,
-  );
+/** The template every fleet row is cloned from: nine cells, the classes most rows keep. */
+const rowTemplate = (() => {
+  const tr = document.createElement('tr');
+  tr.tabIndex = -1;
+  for (const className of ['', '', 'dim', 'sha', 'sha', '', '', '', '']) {
+    const td = document.createElement('td');
+    if (className) td.className = className;
+    tr.appendChild(td);
+  }
+  return tr;
+})();
+
+function byNodeThenKey(a, b) {
+  return a.node < b.node ? -1 : a.node > b.node ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 function renderAll() {
@@ -186,44 +234,77 @@ function renderAll() {
   route();
 }
 
+/** Sorts every row again (a snapshot, or pods added or removed) and renders. */
 function renderFleet() {
-  const tbody = $('fleet').tBodies[0];
-  const problems = problemKeys();
-  const fragment = document.createDocumentFragment();
-  rowElements.clear();
-  for (const row of sortedRows()) {
-    const tr = fleetRow(row, problems);
-    rowElements.set(row.key, tr);
-    fragment.appendChild(tr);
-  }
-  // A rebuilt table keeps the keyboard focus on the same row.
-  const focused = document.activeElement?.dataset?.key;
-  tbody.replaceChildren(fragment);
-  if (focused !== undefined) rowElements.get(focused)?.focus();
+  sorted = [...state.pods.values()].sort(byNodeThenKey);
   renderProblems();
   applyFilter();
 }
 
 function updateFleet(podChange, reorder) {
-  if (!podChange || reorder || rowElements.size === 0) {
+  if (!podChange || reorder) {
     renderFleet();
     return;
   }
-  const problems = problemKeys();
-  for (const record of podChange.upsert) {
-    const old = rowElements.get(record.key);
-    const tr = fleetRow(record, problems);
-    rowElements.set(record.key, tr);
-    if (old) {
-      const focused = document.activeElement === old;
-      old.replaceWith(tr);
-      if (focused) tr.focus();
-    }
-  }
+  // Changed rows only: same keys, same order; the records in `sorted` are replaced in place.
+  const changed = new Set(podChange.upsert.map((r) => r.key));
+  sorted = sorted.map((row) => (changed.has(row.key) ? state.pods.get(row.key) : row));
   renderProblems();
   applyFilter();
 }
 
+/** Where the table's rows begin, in the document's coordinates. */
+function rowsTop() {
+  return $('fleet-above').getBoundingClientRect().top + window.scrollY;
+}
+
+/** The range of `shown` the viewport needs now (a full window even past the end of a short list). */
+function windowRange() {
+  const height = rowHeight || 24;
+  const count = Math.ceil(window.innerHeight / height) + 2 * OVERSCAN;
+  const top = window.scrollY - rowsTop();
+  const first = Math.max(0, Math.min(Math.floor(top / height) - OVERSCAN, shown.length - count));
+  return [first, Math.min(shown.length, first + count)];
+}
+
+/** Renders the rows in view, unless they are rendered already (and `force` is not set). */
+function renderWindow(force) {
+  if ($('view-fleet').hidden) {
+    rendered = null;
+    return;
+  }
+  const [first, end] = windowRange();
+  if (!force && rendered && rendered[0] === first && rendered[1] === end) return;
+  const problems = problemKeys();
+  const focused = document.activeElement?.dataset?.key;
+  const fragment = document.createDocumentFragment();
+  rowElements.clear();
+  for (let i = first; i < end; i++) {
+    const row = shown[i];
+    const tr = fleetRow(row, problems);
+    tr.setAttribute('aria-rowindex', String(i + 2));
+    rowElements.set(row.key, tr);
+    fragment.appendChild(tr);
+  }
+  $('fleet').tBodies[0].replaceChildren(fragment);
+  rendered = [first, end];
+  if (!rowHeight && end > first)
+    rowHeight = rowElements.values().next().value.getBoundingClientRect().height || 24;
+  $('fleet-above').style.height = `${first * (rowHeight || 24)}px`;
+  $('fleet-below').style.height = `${(shown.length - end) * (rowHeight || 24)}px`;
+  // A rebuilt window keeps the keyboard focus on the same row.
+  if (focused !== undefined) rowElements.get(focused)?.focus({ preventScroll: true });
+}
+
+let scrollQueued = false;
+function onScroll() {
+  if (scrollQueued) return;
+  scrollQueued = true;
+  requestAnimationFrame(() => {
+    scrollQueued = false;
+    renderWindow(false);
+  });
+}
 function renderProblems() {
   const list = $('problem-list');
   list.replaceChildren(
@@ -275,22 +356,17 @@ function matches(row, node, pod) {
 function applyFilter() {
   const node = $('filter-node').value.trim();
   const pod = $('filter-pod').value.trim();
-  let shown = 0;
   const counts = {};
-  for (const [key, tr] of rowElements) {
-    const row = state.pods.get(key);
-    const visible = row !== undefined && matches(row, node, pod);
-    if (tr.hidden === visible) tr.hidden = !visible;
-    if (visible) {
-      shown++;
-      counts[row.verdict] = (counts[row.verdict] || 0) + 1;
-    }
-  }
+  shown = sorted.filter((row) => matches(row, node, pod));
+  for (const row of shown) counts[row.verdict] = (counts[row.verdict] || 0) + 1;
+  // The whole table, for assistive technology (and the benchmark): the header row and every row.
+  $('fleet').setAttribute('aria-rowcount', String(shown.length + 1));
+  renderWindow(true);
   const verdicts = Object.entries(counts)
     .map(([v, n]) => `${n} ${v}`)
     .join(', ');
   $('summary').textContent =
-    `${shown} of ${state.pods.size} pods on ${state.nodes.size} nodes${verdicts ? ` — ${verdicts}` : ''}`;
+    `${shown.length} of ${state.pods.size} pods on ${state.nodes.size} nodes${verdicts ? ` — ${verdicts}` : ''}`;
 }
 
 let selectorRequest = 0;
@@ -496,18 +572,26 @@ function route() {
   const view = pod !== null ? 'pod' : location.hash === '#/controllers' ? 'controllers' : 'fleet';
   for (const name of ['fleet', 'pod', 'controllers']) $(`view-${name}`).hidden = name !== view;
   if (pod !== null) showPod(pod);
+  else if (view === 'fleet') renderWindow(false);
 }
 
-function visibleRows() {
-  return [...$('fleet').tBodies[0].rows].filter((r) => !r.hidden);
+/** Scrolls the page so that row `i` of `shown` is in view, and renders it. */
+function scrollToRow(i) {
+  const height = rowHeight || 24;
+  const top = rowsTop() + i * height;
+  if (top < window.scrollY) window.scrollTo(0, top);
+  else if (top + height > window.scrollY + window.innerHeight)
+    window.scrollTo(0, top + height - window.innerHeight);
+  renderWindow(false);
 }
 
 function moveFocus(step) {
-  const rows = visibleRows();
-  if (rows.length === 0) return;
-  const at = rows.indexOf(document.activeElement);
-  const next = at === -1 ? 0 : Math.min(rows.length - 1, Math.max(0, at + step));
-  rows[next].focus();
+  if (shown.length === 0) return;
+  const key = document.activeElement?.dataset?.key;
+  const at = key === undefined ? -1 : shown.findIndex((r) => r.key === key);
+  const next = at === -1 ? 0 : Math.min(shown.length - 1, Math.max(0, at + step));
+  scrollToRow(next);
+  rowElements.get(shown[next].key)?.focus();
 }
 
 function openRow(tr) {
@@ -555,5 +639,8 @@ $('filter-node').addEventListener('input', applyFilter);
 $('filter-pod').addEventListener('input', applyFilter);
 $('filter-selector').addEventListener('input', () => updateSelector().catch(() => {}));
 window.addEventListener('hashchange', route);
+window.addEventListener('scroll', onScroll, { passive: true });
+window.addEventListener('resize', onScroll);
 route();
-connect();
+// Should the first read fail half-way, the stream's snapshot fills the page again.
+start().catch(() => connect(''));
