@@ -205,6 +205,7 @@ export async function startCluster(
         require_preparer_in_intent: false,
         health_check_host: '127.0.0.1',
         health_check_interval: '250ms',
+        auto_revert: { state_file: join(root, 'revert', 'reverted.json') },
         hooks_directory: join(root, 'hooks'),
         // One kernel for every host: the same pod on two nodes must not share P2's flat cgroup.
         params: { nested_cgroups: 'true' },

@@ -172,6 +172,12 @@ export async function startPreparer(
     requirePreparerInIntent: config.requirePreparerInIntent,
     status: { port: config.statusPort, socketPath: config.statusSocket },
     ...(config.podWhitelistFile ? { podWhitelist: { file: config.podWhitelistFile } } : {}),
+    autoRevert: {
+      ...config.autoRevert,
+      checkHost: config.healthCheckHost ?? config.nodeName,
+      intervalMs: config.healthCheckIntervalMs,
+      timeoutMs: config.healthCheckTimeoutMs,
+    },
   });
   await preparer.start();
   return {

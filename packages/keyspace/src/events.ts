@@ -30,6 +30,7 @@ export type PodEventType =
   | 'deploying'
   | 'deployed'
   | 'deploy-failed'
+  | 'reverted'
   | 'unauthorized'
   | 'invalid'
   | 'removed'

@@ -17,8 +17,10 @@ import { parseParams } from './params.js';
 import { invalid, parseSize, type Raw, Reader } from './reader.js';
 import {
   type ArtifactAuthConfig,
+  type AutoRevertConfig,
   artifactAuth,
   artifactRegistryUrl,
+  autoRevert,
   deployerAuth,
   type LogDestination,
   localArtifactDirs,
@@ -128,6 +130,8 @@ export interface PreparerConfig {
   podCgroupLimits: boolean;
   /** Host name health checks connect to (P2: the node name). */
   healthCheckHost?: string;
+  /** Host-local auto-revert of updates that do not get healthy (`auto_revert`). */
+  autoRevert: AutoRevertConfig;
   /** How often to check pod health. @default 1000 ms */
   healthCheckIntervalMs: number;
   /**
@@ -303,6 +307,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     opencontainer: opencontainer(raw, where, params.runc_path),
     podCgroupLimits: typed.includePodIdArg && typed.nestedCgroups,
     healthCheckIntervalMs,
+    autoRevert: autoRevert(r, where),
     artifactIdleTimeoutMs,
     healthCheckTimeoutMs: typed.healthcheckTimeoutSeconds * 1000,
     healthWriter: {
