@@ -178,6 +178,7 @@ export async function startPreparer(
       intervalMs: config.healthCheckIntervalMs,
       timeoutMs: config.healthCheckTimeoutMs,
     },
+    ...(config.tracing ? { tracing: config.tracing } : {}),
   });
   await preparer.start();
   return {

@@ -42,6 +42,7 @@ import type { PreparerMetrics } from './metrics.js';
 import { StoreReality } from './reality.js';
 import { type AutoRevertSettings, awaitHealthy, RevertMemory, revertDeadlineMs } from './revert.js';
 import { type StatusServer, startStatusServer } from './status-server.js';
+import { DeployTraceRecorder, exportOtlp } from './trace.js';
 import { WorkerPool } from './workers.js';
 
 const RECHECK_MAX_MS = 60_000;
@@ -108,6 +109,8 @@ export interface PreparerOptions {
    * @default off
    */
   autoRevert?: AutoRevertSettings;
+  /** Export each deploy's steps as OpenTelemetry spans to this OTLP/HTTP endpoint (`tracing.otlp_endpoint`). */
+  tracing?: { otlpEndpoint: string };
 }
 
 const PREPARER_POD = 'p2-preparer';
@@ -152,6 +155,8 @@ export class Preparer {
   private readonly reverted: RevertMemory;
   /** Store writes that failed (store down), retried with each process report until they succeed. */
   private readonly unwritten = new Map<string, () => Promise<void>>();
+  /** OTLP exports under way (awaited by stop, each bounded by its timeout). */
+  private readonly exports = new Set<Promise<void>>();
 
   constructor(private readonly options: PreparerOptions) {
     this.node = options.node;
@@ -639,6 +644,7 @@ export class Preparer {
     }
     if (bad) await this.forgetRevert(key);
     const timings: Record<string, number> = {};
+    const trace = new DeployTraceRecorder();
     let deploying = false;
     let revertAfter: Promise<number> = Promise.resolve(0);
     // The preparer's own pod: restarting its service ends this process, so the restart is the
@@ -650,6 +656,7 @@ export class Preparer {
         deferRestarts: self,
         onStep: (step, ms) => {
           timings[step] = Math.round(ms);
+          trace.step(step, ms);
           this.options.metrics.stepSeconds.observe({ step }, ms / 1000);
         },
         onDeploying: async () => {
@@ -711,9 +718,12 @@ export class Preparer {
             },
             'pod deployed',
           );
+          trace.detail(result.installed, result.launched);
           this.events.record(eventKey, {
             type: 'deployed',
             sha,
+            deployId: sha,
+            spans: [...trace.spans],
             steps: { ...timings },
             totalMs: Math.round(result.totalMs),
             ...(result.previous ? { message: `from ${result.previous.sha()}` } : {}),
@@ -721,14 +731,17 @@ export class Preparer {
           this.events.deployed(eventKey, manifest);
           await this.report({ ...pod, state: 'running', sha: manifest.sha() });
           this.running.set(key, { manifest, uniqueKey });
+          let outcome = 'deployed';
           if (!self && result.previous && result.previous.sha() !== sha && result.launched)
-            await this.revertIfUnhealthy(
+            outcome = await this.revertIfUnhealthy(
               manifest,
               result.previous,
               uniqueKey,
               await revertAfter,
               signal,
+              trace,
             );
+          this.exportTrace(manifest, eventKey, outcome, trace);
           const pending = result.launched?.pendingRestarts ?? [];
           if (pending.length > 0) {
             this.log.info(
@@ -752,9 +765,13 @@ export class Preparer {
         },
         'pod deploy failed',
       );
+      const failedStep = trace.spans.at(-1);
+      if (failedStep) failedStep.failed = true;
       this.events.record(eventKey, {
         type: 'deploy-failed',
         sha,
+        deployId: sha,
+        spans: [...trace.spans],
         steps: { ...timings },
         message: describeError(error),
         code: (error as P2Error).code,
@@ -766,8 +783,24 @@ export class Preparer {
         error: describeError(error),
         code: (error as P2Error).code,
       });
+      this.exportTrace(manifest, eventKey, 'failed', trace);
       throw error;
     }
+  }
+
+  /** Sends a deploy's spans to the OTLP endpoint, in the background (never in the deploy's way). */
+  private exportTrace(
+    manifest: Manifest,
+    pod: string,
+    outcome: string,
+    trace: DeployTraceRecorder,
+  ): void {
+    const endpoint = this.options.tracing?.otlpEndpoint;
+    if (!endpoint) return;
+    const deploy = { deployId: manifest.sha(), pod, node: this.node, outcome, spans: trace.spans };
+    const done = exportOtlp({ endpoint, node: this.node, logger: this.log }, deploy, trace.started);
+    this.exports.add(done);
+    void done.finally(() => this.exports.delete(done));
   }
 
   /** The auto-revert deadline of a pod (0: none): it needs a status check, and the feature on. */
@@ -802,10 +835,13 @@ export class Preparer {
     uniqueKey: string,
     deadlineMs: number,
     signal: AbortSignal,
-  ): Promise<void> {
+    trace: DeployTraceRecorder,
+  ): Promise<string> {
     const settings = this.options.autoRevert;
-    if (!settings || deadlineMs <= 0) return;
+    if (!settings || deadlineMs <= 0) return 'deployed';
     const key = workerKey(manifest.id, uniqueKey);
+    const eventKey = uniqueKey || manifest.id;
+    const waitStarted = Date.now();
     const sha = manifest.sha();
     // Every intent snapshot brings new objects: what counts is whether intent still names this SHA.
     const wanted = () => {
@@ -813,14 +849,28 @@ export class Preparer {
       return !signal.aborted && latest?.kind === 'run' && latest.manifest.sha() === sha;
     };
     const verdict = await awaitHealthy(manifest, settings, deadlineMs, wanted);
-    if (verdict.outcome !== 'unhealthy') return;
-    const eventKey = uniqueKey || manifest.id;
+    if (verdict.outcome === 'abandoned') return 'deployed';
+    trace.since('healthy', waitStarted);
+    if (verdict.outcome === 'healthy') {
+      this.events.record(eventKey, {
+        type: 'health',
+        to: 'passing',
+        sha,
+        deployId: sha,
+        spans: trace.spans.slice(-1),
+      });
+      return 'healthy';
+    }
+    const healthy = trace.spans.at(-1);
+    if (healthy) healthy.failed = true;
+    const revertStarted = Date.now();
     this.log.warn(
       { pod: manifest.id, sha, to: previous.sha(), reason: verdict.reason },
       'new version not healthy in time; reverting to the previous one',
     );
     const { authorize: _a, launched: _l, reality: _r, ...local } = this.agent;
     await deployPod(local, previous, { uniqueKey });
+    trace.since('revert', revertStarted);
     this.running.set(key, { manifest: previous, uniqueKey });
     const entry = {
       sha,
@@ -846,6 +896,8 @@ export class Preparer {
       to: previous.sha(),
       message: verdict.reason,
       code: HostAgentErrorCode.REVERTED,
+      deployId: sha,
+      spans: trace.spans.slice(-2),
     };
     const writeEvent = async () => {
       if (!(await new PodEventStore(this.options.store).append(this.node, eventKey, [event])))
@@ -864,6 +916,7 @@ export class Preparer {
       error: verdict.reason,
       code: HostAgentErrorCode.REVERTED,
     });
+    return 'reverted';
   }
 
   /** Offers the pod's latest intent again later (5 s doubling to 60 s) while it stays the same. */
@@ -935,6 +988,7 @@ export class Preparer {
     await this.watchDone;
     await this.realityWatchDone;
     await this.events.settle();
+    await Promise.allSettled([...this.exports]);
     await this.statusServer?.close();
   }
 }

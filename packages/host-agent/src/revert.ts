@@ -119,7 +119,9 @@ export async function awaitHealthy(
   settings: AutoRevertSettings,
   deadlineMs: number,
   stillWanted: () => boolean,
-): Promise<{ outcome: 'healthy' | 'abandoned' } | { outcome: 'unhealthy'; reason: string }> {
+): Promise<
+  { outcome: 'healthy' } | { outcome: 'abandoned' } | { outcome: 'unhealthy'; reason: string }
+> {
   const target = healthTarget(manifest, settings.checkHost);
   const deadline = Date.now() + deadlineMs;
   let last = 'no check ran';

@@ -408,6 +408,23 @@ describe('artifact_registry_url and os_version_file (version: launchables)', () 
   });
 });
 
+describe('tracing', () => {
+  it('takes an http(s) OTLP endpoint, and refuses anything else naming the key', () => {
+    const none = 'preparer:\n  auth: {type: none}\n';
+    expect(parsePreparerConfig(none).tracing).toBeUndefined();
+    expect(
+      parsePreparerConfig(`${none}  tracing: {otlp_endpoint: 'http://127.0.0.1:4318'}\n`).tracing,
+    ).toEqual({ otlpEndpoint: 'http://127.0.0.1:4318' });
+    for (const [line, key] of [
+      ['{otlp_endpoint: collector:4318}', 'tracing.otlp_endpoint'],
+      ['{endpoint: http://c:4318}', 'tracing.endpoint'],
+    ])
+      expect(() => parsePreparerConfig(`${none}  tracing: ${line}\n`)).toThrow(
+        expect.objectContaining({ message: expect.stringContaining(`preparer.${key}`) }),
+      );
+  });
+});
+
 describe('auto_revert', () => {
   const none = 'preparer:\n  auth: {type: none}\n';
 

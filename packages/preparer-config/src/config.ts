@@ -32,6 +32,7 @@ import {
   replayGuard,
   runAsAllow,
   storeUrlFrom,
+  tracing,
 } from './sections.js';
 
 /** The preparer's settings, read from the `preparer:` mapping by {@link parsePreparerConfig}. */
@@ -132,6 +133,8 @@ export interface PreparerConfig {
   healthCheckHost?: string;
   /** Host-local auto-revert of updates that do not get healthy (`auto_revert`). */
   autoRevert: AutoRevertConfig;
+  /** OTLP/HTTP export of deploy traces (`tracing.otlp_endpoint`); absent: none. */
+  tracing?: { otlpEndpoint: string };
   /** How often to check pod health. @default 1000 ms */
   healthCheckIntervalMs: number;
   /**
@@ -308,6 +311,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     podCgroupLimits: typed.includePodIdArg && typed.nestedCgroups,
     healthCheckIntervalMs,
     autoRevert: autoRevert(r, where),
+    ...(r.map('tracing') ? { tracing: tracing(r, where) } : {}),
     artifactIdleTimeoutMs,
     healthCheckTimeoutMs: typed.healthcheckTimeoutSeconds * 1000,
     healthWriter: {

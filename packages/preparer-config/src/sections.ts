@@ -137,6 +137,27 @@ export function autoRevert(reader: Reader, where: string): AutoRevertConfig {
   return { afterMs, stateFile };
 }
 
+/**
+ * `tracing: {otlp_endpoint}` — where each deploy's steps go as OpenTelemetry spans (OTLP/HTTP JSON,
+ * `<endpoint>/v1/traces`); absent: none are exported (they are always in the pod's events).
+ * @internal
+ */
+export function tracing(reader: Reader, where: string): { otlpEndpoint: string } | undefined {
+  const section = reader.map('tracing');
+  if (!section) return undefined;
+  for (const key of Object.keys(section))
+    if (key !== 'otlp_endpoint') throw invalid(where, `tracing.${key}`, 'otlp_endpoint', key);
+  const endpoint = section.otlp_endpoint;
+  if (typeof endpoint !== 'string' || !/^https?:\/\/[^/]/.test(endpoint))
+    throw invalid(
+      where,
+      'tracing.otlp_endpoint',
+      'an http(s) URL such as http://collector:4318',
+      endpoint,
+    );
+  return { otlpEndpoint: endpoint };
+}
+
 /** `local_artifact_dirs`: absolute directories; by default the one p2-bootstrap writes. @internal */
 export function localArtifactDirs(reader: Reader, raw: Raw, where: string): string[] {
   if (raw.local_artifact_dirs === undefined || raw.local_artifact_dirs === null)
