@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabelStore, podLabelId } from '@p2/keyspace';
@@ -6,7 +6,7 @@ import { createStore } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test-support/host-test.js';
-import { REVERT_AFTER_LABEL, revertDeadlineMs } from './revert.js';
+import { REVERT_AFTER_LABEL, RevertMemory, revertDeadlineMs } from './revert.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -42,5 +42,36 @@ describe('revertDeadlineMs', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('RevertMemory', () => {
+  it('keeps reverted SHAs in a root-only file across instances, and forgets them', async () => {
+    const file = join(dir, 'state', 'reverted.json');
+    const memory = new RevertMemory(file);
+    const entry = { sha: 'a'.repeat(64), to: 'b'.repeat(64), reason: 'HTTP 500', time: 'x' };
+    await memory.set('p2t-web', entry);
+    expect((await stat(join(dir, 'state'))).mode & 0o777).toBe(0o700);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const again = new RevertMemory(file);
+    await again.load();
+    expect(again.get('p2t-web')).toEqual(entry);
+    await again.set('p2t-web', undefined);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({});
+  });
+
+  it('refuses a state directory others can write, and a state file that is a symlink', async () => {
+    const open = join(dir, 'open');
+    await mkdir(open, { mode: 0o777 });
+    await chmod(open, 0o777);
+    const entry = { sha: 'a'.repeat(64), to: 'b'.repeat(64), reason: 'HTTP 500', time: 'x' };
+    await expect(
+      new RevertMemory(join(open, 'reverted.json')).set('p2t-web', entry),
+    ).rejects.toThrow(/writable/);
+    const safe = join(dir, 'safe');
+    await mkdir(safe, { mode: 0o700 });
+    await writeFile(join(dir, 'elsewhere.json'), '{}');
+    await symlink(join(dir, 'elsewhere.json'), join(safe, 'reverted.json'));
+    await expect(new RevertMemory(join(safe, 'reverted.json')).load()).rejects.toThrow();
   });
 });
