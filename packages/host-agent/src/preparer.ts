@@ -964,6 +964,9 @@ export class Preparer {
         { pod: podId, totalMs: Math.round(performance.now() - started) },
         'pod uninstalled',
       );
+    // Removing the pod from intent is an intent change: a reverted SHA may be tried again later.
+    if (this.reverted.get(workerKey(podId, uniqueKey)))
+      await this.forgetRevert(workerKey(podId, uniqueKey));
     this.events.record(uniqueKey || podId, { type: 'removed' });
     await this.report({ pod: podId, uniqueKey, state: 'removed' });
     this.states.delete(workerKey(podId, uniqueKey));
