@@ -65,6 +65,8 @@ export interface Cluster {
    * (`P2_USERS_MISMATCH`: the user ends up with another host's group), which real hosts never do.
    */
   createPodUser(podId: string): Promise<void>;
+  /** Starts the p2-kv-server again (same data and port) after a test stopped `kv` (kv store only). */
+  restartStore(): Promise<void>;
   close(printLogs?: boolean): Promise<void>;
 }
 
@@ -120,6 +122,7 @@ export async function startCluster(
   let kv: (Proc & { url: string }) | undefined;
   let etcd: EtcdTestCluster | undefined;
   let storeUrl = '';
+  let kvPort = 0;
   let storeUrlForHosts = '';
   let store: Store | undefined;
   let files: Server | undefined;
@@ -166,7 +169,7 @@ export async function startCluster(
       storeUrl = `etcd://${etcd.endpoints()}/${prefix}`;
       storeUrlForHosts = `etcd://${etcd.endpoints(rootAddress)}/${prefix}`;
     } else {
-      const kvPort = await freePort();
+      kvPort = await freePort();
       kv = await startKvServerProcessOnAll(join(work, 'kv'), kvPort, logs);
       storeUrl = `consul://127.0.0.1:${kvPort}`;
       storeUrlForHosts = `consul://${rootAddress}:${kvPort}`;
@@ -205,6 +208,7 @@ export async function startCluster(
         require_preparer_in_intent: false,
         health_check_host: '127.0.0.1',
         health_check_interval: '250ms',
+        auto_revert: { state_file: join(root, 'revert', 'reverted.json') },
         hooks_directory: join(root, 'hooks'),
         // One kernel for every host: the same pod on two nodes must not share P2's flat cgroup.
         params: { nested_cgroups: 'true' },
@@ -265,6 +269,10 @@ export async function startCluster(
         home: join(work, 'host0', 'pods', podId),
         createHome: false,
       });
+    },
+    async restartStore() {
+      cluster.kv = await startKvServerProcessOnAll(join(work, 'kv'), kvPort, logs);
+      kv = cluster.kv;
     },
     close,
   };

@@ -99,6 +99,10 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
         : []),
       '  require_preparer_in_intent: false',
       '  health_check_host: 127.0.0.1',
+      // Keep the auto-revert state with this host (a test's own `auto_revert:` replaces it).
+      ...(options.extraConfig?.some((l) => l.trim().startsWith('auto_revert:'))
+        ? []
+        : [`  auto_revert: {state_file: ${join(work, 'revert', 'reverted.json')}}`]),
       `  hooks_directory: ${join(work, 'hooks')}`,
       '  log_level: debug',
       ...(options.extraConfig ?? []),

@@ -197,6 +197,7 @@ beforeAll(async () => {
     service_root: path('service'),
     status_port: statusPort,
     replay_guard: { state_file: path('replay', 'state.json') },
+    auto_revert: { state_file: path('revert', 'reverted.json') },
     health_check_host: '127.0.0.1',
     require_preparer_in_intent: false,
   });

@@ -33,6 +33,7 @@ import { registerRollCommand } from './commands/roll/index.js';
 import { registerRollbackCommand } from './commands/rollback/index.js';
 import { registerScheduleCommand } from './commands/schedule/index.js';
 import { registerSignCommand } from './commands/sign/index.js';
+import { registerTraceCommand } from './commands/trace/index.js';
 import { registerUiCommand } from './commands/ui/index.js';
 import { registerUnscheduleCommand } from './commands/unschedule/index.js';
 import { registerVerifyCommand } from './commands/verify/index.js';
@@ -77,6 +78,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerNodesCommand(program, ctx);
   registerDescribeCommand(program, ctx);
   registerHistoryCommand(program, ctx);
+  registerTraceCommand(program, ctx);
   registerRollbackCommand(program, ctx);
   registerLogsCommand(program, ctx);
   registerPlanCommand(program, ctx);

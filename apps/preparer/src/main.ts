@@ -178,6 +178,13 @@ export async function startPreparer(
     requirePreparerInIntent: config.requirePreparerInIntent,
     status: { port: config.statusPort, socketPath: config.statusSocket },
     ...(config.podWhitelistFile ? { podWhitelist: { file: config.podWhitelistFile } } : {}),
+    autoRevert: {
+      ...config.autoRevert,
+      checkHost: config.healthCheckHost ?? config.nodeName,
+      intervalMs: config.healthCheckIntervalMs,
+      timeoutMs: config.healthCheckTimeoutMs,
+    },
+    ...(config.tracing ? { tracing: config.tracing } : {}),
   });
   await preparer.start();
   return {

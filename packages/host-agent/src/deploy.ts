@@ -218,6 +218,7 @@ export async function deployPod(
     await agent.launched?.(manifest); // a crash may have lost the record of its launch
     return { outcome: 'unchanged' };
   }
+  const authorizeStarted = performance.now();
   try {
     await agent.authorize?.(manifest);
     // The host's run_as policy is part of what may run here: refused like a bad signature.
@@ -226,10 +227,12 @@ export async function deployPod(
     await agent.hooks?.run('after_auth_fail', { manifest, layout }).catch(() => undefined);
     return { outcome: 'unauthorized', error };
   }
+  const authorizeMs = performance.now() - authorizeStarted;
 
   const previous = running ?? (await host.currentManifest(layout).catch(() => undefined));
   const decision = deploySteps(agent, manifest, running, previous, options);
-  const timings: Partial<Record<DeployStep, number>> = {};
+  const timings: Partial<Record<DeployStep, number>> = { authorize: Math.round(authorizeMs) };
+  options.onStep?.('authorize', authorizeMs);
   const timed = async <T>(name: DeployStep, fn: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     try {

@@ -20,6 +20,8 @@ export const HostAgentErrorCode = {
   POD_NOT_INSTALLED: 'P2_HOST_POD_NOT_INSTALLED',
   /** `p2 exec` not run as root: it cannot join a cgroup or become the pod's user. */
   EXEC_NOT_ROOT: 'P2_HOST_EXEC_NOT_ROOT',
+  /** A new version did not pass its status check in time; the preparer went back to the previous one. */
+  REVERTED: 'P2_PREPARER_REVERTED',
   BOOTSTRAP_NOT_ROOT: 'P2_BOOTSTRAP_NOT_ROOT',
   BOOTSTRAP_RUNIT_MISSING: 'P2_BOOTSTRAP_RUNIT_MISSING',
   BOOTSTRAP_STORE_TIMEOUT: 'P2_BOOTSTRAP_STORE_TIMEOUT',

@@ -66,4 +66,5 @@ export {
   type PreparerOptions,
 } from './preparer.js';
 export { StoreReality } from './reality.js';
+export { type AutoRevertSettings, REVERT_AFTER_LABEL } from './revert.js';
 export { type StatusServer, type StatusServerOptions, startStatusServer } from './status-server.js';

@@ -13,6 +13,8 @@ import { existsSync } from 'node:fs';
 import { describeError, type P2Error } from '@p2/errors';
 import { formatRfc3339Nano } from '@p2/go';
 import {
+  type PodEvent,
+  PodEventStore,
   PodTree,
   type PreparerPodStatus,
   PreparerStatusStore,
@@ -38,7 +40,9 @@ import { EventRecorder } from './events.js';
 import { type Desired, desiredFromIntent, workerKey } from './intent.js';
 import type { PreparerMetrics } from './metrics.js';
 import { StoreReality } from './reality.js';
+import { type AutoRevertSettings, awaitHealthy, RevertMemory, revertDeadlineMs } from './revert.js';
 import { type StatusServer, startStatusServer } from './status-server.js';
+import { DeployTraceRecorder, exportOtlp } from './trace.js';
 import { WorkerPool } from './workers.js';
 
 const RECHECK_MAX_MS = 60_000;
@@ -98,6 +102,15 @@ export interface PreparerOptions {
     file: string /** How often the file is read again. @default 10_000 */;
     pollMs?: number;
   };
+  /**
+   * Host-local auto-revert: an updated pod with a status check that does not pass within
+   * `afterMs` (or its `p2.io/revert-after` label) goes back to its previous version, and its
+   * intent SHA is not tried again until intent changes. Checked locally: works with the store down.
+   * @default off
+   */
+  autoRevert?: AutoRevertSettings;
+  /** Export each deploy's steps as OpenTelemetry spans to this OTLP/HTTP endpoint (`tracing.otlp_endpoint`). */
+  tracing?: { otlpEndpoint: string };
 }
 
 const PREPARER_POD = 'p2-preparer';
@@ -138,12 +151,19 @@ export class Preparer {
   private readonly agent: DeployAgent;
   /** Per-pod events and history in the store (`events/`, `history/`); best-effort. */
   private readonly events: EventRecorder;
+  /** Intent SHAs reverted per worker key: not deployed again until intent changes. */
+  private readonly reverted: RevertMemory;
+  /** Store writes that failed (store down), retried with each process report until they succeed. */
+  private readonly unwritten = new Map<string, () => Promise<void>>();
+  /** OTLP exports under way (awaited by stop, each bounded by its timeout). */
+  private readonly exports = new Set<Promise<void>>();
 
   constructor(private readonly options: PreparerOptions) {
     this.node = options.node;
     this.log = options.logger;
     this.reality = new StoreReality(options.store, options.node);
     this.events = new EventRecorder(options.store, options.node, options.metrics, options.logger);
+    this.reverted = new RevertMemory(options.autoRevert?.stateFile);
     const hooks = options.hooks;
     this.agent = {
       host: options.host,
@@ -219,6 +239,14 @@ export class Preparer {
    */
   async start(): Promise<void> {
     await this.startStatusServer();
+    await this.reverted
+      .load()
+      .catch((error: unknown) =>
+        this.log.error(
+          { file: this.options.autoRevert?.stateFile, err: describeError(error) },
+          'cannot read the auto-revert state file; reverted versions may be tried again',
+        ),
+      );
     const home = this.options.host.layout({ podId: PREPARER_POD });
     const own = await this.options.host.currentManifest(home).catch(() => undefined);
     if (own) await this.options.hooks?.run('preparer_init', { manifest: own, layout: home });
@@ -231,6 +259,7 @@ export class Preparer {
     this.watchDone = this.whitelistPhase().then(() => this.watch());
     this.realityWatchDone = this.watchReality();
     this.processTimer = setInterval(() => {
+      void this.writeAgain();
       this.reportProcesses().catch((error: unknown) =>
         this.log.warn({ err: describeError(error) }, 'process report failed'),
       );
@@ -261,6 +290,18 @@ export class Preparer {
       Math.round(every * (0.9 + Math.random() * 0.2)),
     );
     this.heartbeatTimer.unref();
+  }
+
+  /** Retries the store writes that failed (store down); each is dropped once it succeeds. */
+  private async writeAgain(): Promise<void> {
+    for (const [key, write] of [...this.unwritten]) {
+      try {
+        await write();
+        if (this.unwritten.get(key) === write) this.unwritten.delete(key);
+      } catch {
+        return; // still down: the next tick tries again
+      }
+    }
   }
 
   /** Publishes each running pod's processes and last exits when they changed (P2 reported exits too). */
@@ -539,11 +580,14 @@ export class Preparer {
     this.states.set(key, full);
     this.updatePodGauge();
     this.options.onState?.(full);
+    const write = () => new PreparerStatusStore(this.options.store).publish(this.node, full);
     try {
-      await new PreparerStatusStore(this.options.store).publish(this.node, full);
+      await write();
+      this.unwritten.delete(`status:${key}`);
     } catch (error) {
       this.options.metrics.storeErrors.inc({ op: 'status' });
       this.log.warn({ pod: key, err: describeError(error) }, 'could not publish pod status');
+      this.unwritten.set(`status:${key}`, write);
     }
   }
 
@@ -555,7 +599,7 @@ export class Preparer {
       case 'absent':
         return this.remove(desired.podId, desired.uniqueKey);
       case 'run':
-        return this.deploy(desired.manifest, desired.uniqueKey);
+        return this.deploy(desired.manifest, desired.uniqueKey, signal);
     }
   }
 
@@ -579,13 +623,30 @@ export class Preparer {
     });
   }
 
-  private async deploy(manifest: Manifest, uniqueKey: string): Promise<void> {
+  private async deploy(manifest: Manifest, uniqueKey: string, signal: AbortSignal): Promise<void> {
     const key = workerKey(manifest.id, uniqueKey);
     const pod = { pod: manifest.id, uniqueKey };
     const eventKey = uniqueKey || manifest.id;
     const sha = manifest.sha();
+    const bad = this.reverted.get(key);
+    if (bad?.sha === sha) {
+      // Reverted: not tried again until intent changes.
+      if (this.states.get(key)?.state !== 'reverted')
+        await this.report({
+          ...pod,
+          state: 'reverted',
+          sha,
+          revertedTo: bad.to,
+          error: bad.reason,
+          code: HostAgentErrorCode.REVERTED,
+        });
+      return;
+    }
+    if (bad) await this.forgetRevert(key);
     const timings: Record<string, number> = {};
+    const trace = new DeployTraceRecorder();
     let deploying = false;
+    let revertAfter: Promise<number> = Promise.resolve(0);
     // The preparer's own pod: restarting its service ends this process, so the restart is the
     // very last thing done, after reality is written (P2 relied on restart timeout 0 for this).
     const self = manifest.id === PREPARER_POD && !uniqueKey;
@@ -595,10 +656,13 @@ export class Preparer {
         deferRestarts: self,
         onStep: (step, ms) => {
           timings[step] = Math.round(ms);
+          trace.step(step, ms);
           this.options.metrics.stepSeconds.observe({ step }, ms / 1000);
         },
         onDeploying: async () => {
           deploying = true;
+          // Read now, while the store that just gave the intent answers (the wait may outlive it).
+          revertAfter = this.revertDeadline(manifest);
           this.events.record(eventKey, { type: 'deploying', sha });
           await this.report({ ...pod, state: 'deploying', sha: manifest.sha() });
         },
@@ -654,9 +718,12 @@ export class Preparer {
             },
             'pod deployed',
           );
+          trace.detail(result.installed, result.launched);
           this.events.record(eventKey, {
             type: 'deployed',
             sha,
+            deployId: sha,
+            spans: [...trace.spans],
             steps: { ...timings },
             totalMs: Math.round(result.totalMs),
             ...(result.previous ? { message: `from ${result.previous.sha()}` } : {}),
@@ -664,6 +731,17 @@ export class Preparer {
           this.events.deployed(eventKey, manifest);
           await this.report({ ...pod, state: 'running', sha: manifest.sha() });
           this.running.set(key, { manifest, uniqueKey });
+          let outcome = 'deployed';
+          if (!self && result.previous && result.previous.sha() !== sha && result.launched)
+            outcome = await this.revertIfUnhealthy(
+              manifest,
+              result.previous,
+              uniqueKey,
+              await revertAfter,
+              signal,
+              trace,
+            );
+          this.exportTrace(manifest, eventKey, outcome, trace);
           const pending = result.launched?.pendingRestarts ?? [];
           if (pending.length > 0) {
             this.log.info(
@@ -687,9 +765,13 @@ export class Preparer {
         },
         'pod deploy failed',
       );
+      const failedStep = trace.spans.at(-1);
+      if (failedStep) failedStep.failed = true;
       this.events.record(eventKey, {
         type: 'deploy-failed',
         sha,
+        deployId: sha,
+        spans: [...trace.spans],
         steps: { ...timings },
         message: describeError(error),
         code: (error as P2Error).code,
@@ -701,8 +783,140 @@ export class Preparer {
         error: describeError(error),
         code: (error as P2Error).code,
       });
+      this.exportTrace(manifest, eventKey, 'failed', trace);
       throw error;
     }
+  }
+
+  /** Sends a deploy's spans to the OTLP endpoint, in the background (never in the deploy's way). */
+  private exportTrace(
+    manifest: Manifest,
+    pod: string,
+    outcome: string,
+    trace: DeployTraceRecorder,
+  ): void {
+    const endpoint = this.options.tracing?.otlpEndpoint;
+    if (!endpoint) return;
+    const deploy = { deployId: manifest.sha(), pod, node: this.node, outcome, spans: trace.spans };
+    const done = exportOtlp({ endpoint, node: this.node, logger: this.log }, deploy, trace.started);
+    this.exports.add(done);
+    void done.finally(() => this.exports.delete(done));
+  }
+
+  /** The auto-revert deadline of a pod (0: none): it needs a status check, and the feature on. */
+  private async revertDeadline(manifest: Manifest): Promise<number> {
+    const settings = this.options.autoRevert;
+    if (!settings || manifest.statusCheck() === undefined || manifest.id === PREPARER_POD) return 0;
+    return revertDeadlineMs(this.options.store, this.node, manifest.id, settings.afterMs);
+  }
+
+  /** Forgets a reverted SHA (intent changed); a state file that cannot be written is logged. */
+  private async forgetRevert(key: string): Promise<void> {
+    await this.reverted
+      .set(key, undefined)
+      .catch((error: unknown) =>
+        this.log.error(
+          { pod: key, err: describeError(error) },
+          'cannot update the auto-revert state file',
+        ),
+      );
+  }
+
+  /**
+   * Auto-revert: when the pod has a status check and a deadline (config or pod label), waits for
+   * the new version to pass; if it does not in time, deploys `previous` again from its install on
+   * disk (no authorization, no reality, no replay guard: it ran here before, and none of those may
+   * need the store), records the revert and remembers the bad SHA. Abandoned when intent moves on
+   * or the preparer stops.
+   */
+  private async revertIfUnhealthy(
+    manifest: Manifest,
+    previous: Manifest,
+    uniqueKey: string,
+    deadlineMs: number,
+    signal: AbortSignal,
+    trace: DeployTraceRecorder,
+  ): Promise<string> {
+    const settings = this.options.autoRevert;
+    if (!settings || deadlineMs <= 0) return 'deployed';
+    const key = workerKey(manifest.id, uniqueKey);
+    const eventKey = uniqueKey || manifest.id;
+    const waitStarted = Date.now();
+    const sha = manifest.sha();
+    // Every intent snapshot brings new objects: what counts is whether intent still names this SHA.
+    const wanted = () => {
+      const latest = this.latest.get(key);
+      return !signal.aborted && latest?.kind === 'run' && latest.manifest.sha() === sha;
+    };
+    const verdict = await awaitHealthy(manifest, settings, deadlineMs, wanted);
+    if (verdict.outcome === 'abandoned') return 'deployed';
+    trace.since('healthy', waitStarted);
+    if (verdict.outcome === 'healthy') {
+      this.events.record(eventKey, {
+        type: 'health',
+        to: 'passing',
+        sha,
+        deployId: sha,
+        spans: trace.spans.slice(-1),
+      });
+      return 'healthy';
+    }
+    const healthy = trace.spans.at(-1);
+    if (healthy) healthy.failed = true;
+    const revertStarted = Date.now();
+    this.log.warn(
+      { pod: manifest.id, sha, to: previous.sha(), reason: verdict.reason },
+      'new version not healthy in time; reverting to the previous one',
+    );
+    const { authorize: _a, launched: _l, reality: _r, ...local } = this.agent;
+    await deployPod(local, previous, { uniqueKey });
+    trace.since('revert', revertStarted);
+    this.running.set(key, { manifest: previous, uniqueKey });
+    const entry = {
+      sha,
+      to: previous.sha(),
+      reason: verdict.reason,
+      time: new Date().toISOString(),
+    };
+    await this.reverted
+      .set(key, entry)
+      .catch((error: unknown) =>
+        this.log.error(
+          { pod: key, err: describeError(error) },
+          'cannot write the auto-revert state file; a restart may try the bad version again',
+        ),
+      );
+    this.options.metrics.deploys.inc({ result: 'reverted' });
+    // Unlike other events (best-effort), this one is kept until the store takes it.
+    const event: PodEvent = {
+      time: entry.time,
+      type: 'reverted',
+      sha,
+      from: sha,
+      to: previous.sha(),
+      message: verdict.reason,
+      code: HostAgentErrorCode.REVERTED,
+      deployId: sha,
+      spans: trace.spans.slice(-2),
+    };
+    const writeEvent = async () => {
+      if (!(await new PodEventStore(this.options.store).append(this.node, eventKey, [event])))
+        throw new Error('the events record kept changing');
+    };
+    await writeEvent().catch(() => this.unwritten.set(`event:${key}:${entry.time}`, writeEvent));
+    // Reality names what runs (the previous manifest), so intent ≠ reality shows as not converged.
+    const writeReality = () => this.reality.write(previous, uniqueKey);
+    await writeReality().catch(() => this.unwritten.set(`reality:${key}`, writeReality));
+    await this.report({
+      pod: manifest.id,
+      uniqueKey,
+      state: 'reverted',
+      sha,
+      revertedTo: previous.sha(),
+      error: verdict.reason,
+      code: HostAgentErrorCode.REVERTED,
+    });
+    return 'reverted';
   }
 
   /** Offers the pod's latest intent again later (5 s doubling to 60 s) while it stays the same. */
@@ -750,6 +964,9 @@ export class Preparer {
         { pod: podId, totalMs: Math.round(performance.now() - started) },
         'pod uninstalled',
       );
+    // Removing the pod from intent is an intent change: a reverted SHA may be tried again later.
+    if (this.reverted.get(workerKey(podId, uniqueKey)))
+      await this.forgetRevert(workerKey(podId, uniqueKey));
     this.events.record(uniqueKey || podId, { type: 'removed' });
     await this.report({ pod: podId, uniqueKey, state: 'removed' });
     this.states.delete(workerKey(podId, uniqueKey));
@@ -774,6 +991,7 @@ export class Preparer {
     await this.watchDone;
     await this.realityWatchDone;
     await this.events.settle();
+    await Promise.allSettled([...this.exports]);
     await this.statusServer?.close();
   }
 }

@@ -52,6 +52,7 @@ export {
   type LaunchableExits,
   launchableExits,
 } from './processes.js';
+export { type DeployTrace, deployTrace, type HostTrace, renderWaterfall } from './trace.js';
 export {
   type PodGoal,
   type PodWaitEnd,

@@ -56,6 +56,19 @@ describe('inspectStore', () => {
     expect(problems.map((p) => p.key)).toEqual(['intent/n6/p2t-broken']);
   });
 
+  it('calls a pod whose preparer reverted the intended version reverted, not converged', async () => {
+    const v1 = 'id: p2t-rev\n';
+    const v2 = 'id: p2t-rev\nconfig:\n  v: 2\n';
+    await store.put('intent/n9/p2t-rev', v2);
+    await store.put('reality/n9/p2t-rev', v1);
+    const reverted = { pod: 'p2t-rev', uniqueKey: '', state: 'reverted', updated: 'x' };
+    await store.put('status/preparer/n9/p2t-rev', JSON.stringify({ ...reverted, sha: sha(v2) }));
+    expect((await inspectStore(store, { pod: 'p2t-rev' })).pods[0]?.verdict).toBe('reverted');
+    // Intent moved on to another version: the old revert says nothing about it.
+    await store.put('intent/n9/p2t-rev', 'id: p2t-rev\nconfig:\n  v: 3\n');
+    expect((await inspectStore(store, { pod: 'p2t-rev' })).pods[0]?.verdict).toBe('pending');
+  });
+
   it('reads one node only, and collects launchables on request', async () => {
     const { pods } = await inspectStore(store, { node: 'n1', launchables: true });
     expect(pods).toHaveLength(1);

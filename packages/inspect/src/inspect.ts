@@ -44,7 +44,9 @@ export interface PodInspection {
    * A one-word summary: `converged` (intent = reality), `deploying`, `failed` (the preparer says so),
    * `crashlooping` (a launchable exited 3 times or more within the last 5 minutes, see
    * `CRASHLOOP_EXITS`; runit keeps restarting it), `pending` (intent not yet in reality),
-   * `removing` (reality without intent), `unknown`.
+   * `removing` (reality without intent), `reverted` (the intended version did not get healthy in
+   * time, so the preparer went back to the previous one and will not retry it until intent
+   * changes), `unknown`.
    */
   verdict:
     | 'converged'
@@ -53,6 +55,7 @@ export interface PodInspection {
     | 'failed'
     | 'pending'
     | 'removing'
+    | 'reverted'
     | 'unknown';
 }
 
@@ -120,6 +123,7 @@ function verdictOf(
   if (state === 'failed' || state === 'invalid' || state === 'unauthorized') {
     if (row.status?.sha === undefined || row.status.sha === row.intentSha) return 'failed';
   }
+  if (state === 'reverted' && row.status?.sha === row.intentSha) return 'reverted';
   if (crashlooping) return 'crashlooping';
   if (row.realitySha === row.intentSha) return 'converged';
   if (state === 'deploying') return 'deploying';

@@ -43,7 +43,8 @@ function statusOf(
   if (!preparer) return 'no-preparer';
   if (beat && now.getTime() - Date.parse(beat.seen) > STALE_BEATS * beat.heartbeatMs)
     return 'stale';
-  if (pods.some((p) => p.verdict === 'failed' || p.verdict === 'crashlooping')) return 'degraded';
+  if (pods.some((p) => ['failed', 'crashlooping', 'reverted'].includes(p.verdict)))
+    return 'degraded';
   if (pods.every((p) => p.verdict === 'converged')) return 'ready';
   return 'converging';
 }

@@ -19,7 +19,7 @@ export interface PodGoal {
 
 /** How a wait ended: `ok`, or the reason it cannot (the preparer's, or a timeout). */
 export interface PodWaitEnd {
-  outcome: 'ok' | 'failed' | 'invalid' | 'unauthorized' | 'timeout';
+  outcome: 'ok' | 'failed' | 'invalid' | 'unauthorized' | 'reverted' | 'timeout';
   /** What the pod looked like last (absent when no record is left). */
   pod?: PodInspection;
   /** One line saying why (the preparer's error on failure). */
@@ -48,7 +48,7 @@ export function podProgress(
   const preparer = status ? `preparer ${status.state}` : 'preparer has not reported';
   const health = row.health ? `, health ${row.health}` : '';
   const line = `${where}: ${row.verdict}, ${preparer}${health}`;
-  if (row.verdict === 'failed' && status) {
+  if ((row.verdict === 'failed' || row.verdict === 'reverted') && status) {
     const outcome = status.state === 'failed' ? 'failed' : (status.state as PodWaitEnd['outcome']);
     const reason = status.error ? `: ${status.error}` : '';
     return {

@@ -30,6 +30,7 @@ export type PodEventType =
   | 'deploying'
   | 'deployed'
   | 'deploy-failed'
+  | 'reverted'
   | 'unauthorized'
   | 'invalid'
   | 'removed'
@@ -58,6 +59,26 @@ export interface PodEvent {
   from?: string;
   to?: string;
   pid?: number;
+  /**
+   * The deploy this event belongs to (`deployed`, `deploy-failed`, `reverted`, `health`): the
+   * manifest's SHA, the same on every host a version goes to, so one version's deploy across the
+   * fleet is one trace (`p2 trace`).
+   */
+  deployId?: string;
+  /** The deploy's steps on this host, each with its start and duration (see {@link DeploySpan}). */
+  spans?: DeploySpan[];
+}
+
+/** One step of a deploy on one host (`authorize`, `download`, `install`, `launch`, `healthy`…). */
+export interface DeploySpan {
+  name: string;
+  /** When it started (ISO 8601, ms precision). */
+  start: string;
+  ms: number;
+  /** The step it is part of (`download` is part of `install`). */
+  parent?: string;
+  /** Set when the step failed. */
+  failed?: boolean;
 }
 
 /** One deployed manifest of a pod's history. */

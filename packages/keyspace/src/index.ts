@@ -30,6 +30,7 @@ export {
   signForWrite,
 } from './delegation.js';
 export {
+  type DeploySpan,
   decodePodEvents,
   decodePodHistory,
   EVENTS_PER_POD,

@@ -154,8 +154,14 @@ export interface ProcessReport {
 export interface PreparerPodStatus {
   pod: string;
   uniqueKey: string;
-  state: 'running' | 'deploying' | 'failed' | 'invalid' | 'unauthorized' | 'removed';
+  /**
+   * `reverted`: the version of intent (`sha`) did not get healthy in time, so the preparer went back
+   * to the previous one (`revertedTo`) and will not try `sha` again until intent changes.
+   */
+  state: 'running' | 'deploying' | 'failed' | 'invalid' | 'unauthorized' | 'removed' | 'reverted';
   sha?: string;
+  /** `reverted`: the SHA that runs instead. */
+  revertedTo?: string;
   error?: string;
   code?: string;
   attempt?: number;

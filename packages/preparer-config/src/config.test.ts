@@ -408,6 +408,53 @@ describe('artifact_registry_url and os_version_file (version: launchables)', () 
   });
 });
 
+describe('tracing', () => {
+  it('takes an http(s) OTLP endpoint, and refuses anything else naming the key', () => {
+    const none = 'preparer:\n  auth: {type: none}\n';
+    expect(parsePreparerConfig(none).tracing).toBeUndefined();
+    expect(
+      parsePreparerConfig(`${none}  tracing: {otlp_endpoint: 'http://127.0.0.1:4318'}\n`).tracing,
+    ).toEqual({ otlpEndpoint: 'http://127.0.0.1:4318' });
+    for (const [line, key] of [
+      ['{otlp_endpoint: collector:4318}', 'tracing.otlp_endpoint'],
+      ['{endpoint: http://c:4318}', 'tracing.endpoint'],
+    ])
+      expect(() => parsePreparerConfig(`${none}  tracing: ${line}\n`)).toThrow(
+        expect.objectContaining({ message: expect.stringContaining(`preparer.${key}`) }),
+      );
+  });
+});
+
+describe('auto_revert', () => {
+  const none = 'preparer:\n  auth: {type: none}\n';
+
+  it('is on by default (60s), takes a duration or 0, and a state file', () => {
+    expect(parsePreparerConfig(none).autoRevert).toEqual({
+      afterMs: 60_000,
+      stateFile: '/var/lib/p2/preparer/reverted.json',
+    });
+    expect(
+      parsePreparerConfig(`${none}  auto_revert: {after: 90s, state_file: /srv/p2/reverted.json}\n`)
+        .autoRevert,
+    ).toEqual({ afterMs: 90_000, stateFile: '/srv/p2/reverted.json' });
+    expect(parsePreparerConfig(`${none}  auto_revert: {after: 0}\n`).autoRevert.afterMs).toBe(0);
+  });
+
+  it('refuses an unknown key, a bad duration and a relative state file, naming the key', () => {
+    for (const [line, key] of [
+      ['{aftr: 10s}', 'auto_revert.aftr'],
+      ['{after: soon}', 'auto_revert.after'],
+      ['{state_file: reverted.json}', 'auto_revert.state_file'],
+    ])
+      expect(() => parsePreparerConfig(`${none}  auto_revert: ${line}\n`)).toThrow(
+        expect.objectContaining({
+          code: 'P2_PREPARER_CONFIG_INVALID',
+          message: expect.stringContaining(`preparer.${key}`),
+        }),
+      );
+  });
+});
+
 describe('replay_guard and multi_signature', () => {
   const keyring = '  auth: {type: keyring, keyring: /etc/p2/pubring.gpg}\n';
 

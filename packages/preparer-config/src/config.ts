@@ -17,8 +17,10 @@ import { parseParams } from './params.js';
 import { invalid, parseSize, type Raw, Reader } from './reader.js';
 import {
   type ArtifactAuthConfig,
+  type AutoRevertConfig,
   artifactAuth,
   artifactRegistryUrl,
+  autoRevert,
   deployerAuth,
   type LogDestination,
   localArtifactDirs,
@@ -30,6 +32,7 @@ import {
   replayGuard,
   runAsAllow,
   storeUrlFrom,
+  tracing,
 } from './sections.js';
 
 /** The preparer's settings, read from the `preparer:` mapping by {@link parsePreparerConfig}. */
@@ -128,6 +131,10 @@ export interface PreparerConfig {
   podCgroupLimits: boolean;
   /** Host name health checks connect to (P2: the node name). */
   healthCheckHost?: string;
+  /** Host-local auto-revert of updates that do not get healthy (`auto_revert`). */
+  autoRevert: AutoRevertConfig;
+  /** OTLP/HTTP export of deploy traces (`tracing.otlp_endpoint`); absent: none. */
+  tracing?: { otlpEndpoint: string };
   /** How often to check pod health. @default 1000 ms */
   healthCheckIntervalMs: number;
   /**
@@ -303,6 +310,8 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     opencontainer: opencontainer(raw, where, params.runc_path),
     podCgroupLimits: typed.includePodIdArg && typed.nestedCgroups,
     healthCheckIntervalMs,
+    autoRevert: autoRevert(r, where),
+    ...(r.map('tracing') ? { tracing: tracing(r, where) } : {}),
     artifactIdleTimeoutMs,
     healthCheckTimeoutMs: typed.healthcheckTimeoutSeconds * 1000,
     healthWriter: {

@@ -29,6 +29,7 @@ export {
 export { parseSize } from './reader.js';
 export type {
   ArtifactAuthConfig,
+  AutoRevertConfig,
   LogDestination,
   OpencontainerSettings,
   ReplayGuardSettings,

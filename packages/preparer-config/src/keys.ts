@@ -69,6 +69,8 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   key_file: done(),
   hooks_manifest: done(),
   opencontainer: done('p2'),
+  auto_revert: done('p2'),
+  tracing: done('p2'),
   // P2 features p2 does not have.
   http2: ignored('p2 speaks HTTP/1.1 to the store'),
   docker_host: ignored('p2 runs no docker pods'),

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { type AuthConfig, parseAuthConfig } from '@p2/auth';
+import { parseGoDuration } from '@p2/go';
 import { DEFAULT_LOCAL_ARTIFACT_DIR } from '@p2/hoist';
 import { BUNDLE_ALLOWANCES, type BundleAllowance } from '@p2/runc';
 import { PreparerConfigError, PreparerConfigErrorCode } from './errors.js';
@@ -103,6 +104,58 @@ export function replayGuard(
   }
   if (!enabled) return undefined;
   return { stateFile, requireSerial };
+}
+
+/** Host-local auto-revert (`auto_revert:`, beyond P2); see the README's Configuration section. */
+export interface AutoRevertConfig {
+  /** How long an updated pod with a status check has to pass it; 0 turns it off. @default 60_000 */
+  afterMs: number;
+  /** The SHAs reverted per pod. @default /var/lib/p2/preparer/reverted.json */
+  stateFile: string;
+}
+
+const AUTO_REVERT_KEYS = ['after', 'state_file'];
+
+/**
+ * `auto_revert: {after, state_file}` — on by default (60s): an updated pod with a status port that
+ * does not pass its check in time goes back to its previous version. `after: 0` turns it off.
+ * @internal
+ */
+export function autoRevert(reader: Reader, where: string): AutoRevertConfig {
+  const section = reader.map('auto_revert') ?? {};
+  for (const key of Object.keys(section)) {
+    if (!AUTO_REVERT_KEYS.includes(key))
+      throw invalid(where, `auto_revert.${key}`, `one of ${AUTO_REVERT_KEYS.join(', ')}`, key);
+  }
+  const after = section.after ?? '60s';
+  const afterMs = String(after).trim() === '0' ? 0 : parseGoDuration(String(after).trim());
+  if (afterMs === undefined || afterMs < 0)
+    throw invalid(where, 'auto_revert.after', 'a duration such as 60s, or 0 to turn it off', after);
+  const stateFile = section.state_file ?? '/var/lib/p2/preparer/reverted.json';
+  if (typeof stateFile !== 'string' || !stateFile.startsWith('/') || stateFile.endsWith('/'))
+    throw invalid(where, 'auto_revert.state_file', 'an absolute file path', stateFile);
+  return { afterMs, stateFile };
+}
+
+/**
+ * `tracing: {otlp_endpoint}` — where each deploy's steps go as OpenTelemetry spans (OTLP/HTTP JSON,
+ * `<endpoint>/v1/traces`); absent: none are exported (they are always in the pod's events).
+ * @internal
+ */
+export function tracing(reader: Reader, where: string): { otlpEndpoint: string } | undefined {
+  const section = reader.map('tracing');
+  if (!section) return undefined;
+  for (const key of Object.keys(section))
+    if (key !== 'otlp_endpoint') throw invalid(where, `tracing.${key}`, 'otlp_endpoint', key);
+  const endpoint = section.otlp_endpoint;
+  if (typeof endpoint !== 'string' || !/^https?:\/\/[^/]/.test(endpoint))
+    throw invalid(
+      where,
+      'tracing.otlp_endpoint',
+      'an http(s) URL such as http://collector:4318',
+      endpoint,
+    );
+  return { otlpEndpoint: endpoint };
 }
 
 /** `local_artifact_dirs`: absolute directories; by default the one p2-bootstrap writes. @internal */

@@ -1,6 +1,13 @@
 /** Counting an RC's replicas for a rolling update: real, healthy, unhealthy, unknown. */
 import { healthyAfter, type NodeHealth, sameManifest, storeError } from '@p2/controller-kit';
-import { type IndexedLabels, type RcNodeCounts, type RcRecord, realityKey } from '@p2/keyspace';
+import {
+  decodePreparerStatus,
+  type IndexedLabels,
+  preparerStatusKey,
+  type RcNodeCounts,
+  type RcRecord,
+  realityKey,
+} from '@p2/keyspace';
 import type { KvEntry, Store } from '@p2/kv';
 
 /**
@@ -56,4 +63,37 @@ async function readRealities(
     }),
   );
   return out;
+}
+
+/**
+ * The nodes whose preparer reverted `podId` from the manifest `sha` (its auto-revert: the version
+ * did not get healthy in time there). A rolling update counts each as a failed step. Legacy pods
+ * only (an RC's pods are), whose status record is keyed by pod id; unreadable records are skipped.
+ */
+export async function revertedNodes(
+  store: Store,
+  nodes: Iterable<string>,
+  podId: string,
+  sha: string,
+): Promise<string[]> {
+  const out: string[] = [];
+  await Promise.all(
+    [...nodes].map(async (node) => {
+      const key = preparerStatusKey(node, podId);
+      let entry: KvEntry | undefined;
+      try {
+        entry = (await store.get(key)).value;
+      } catch (cause) {
+        throw storeError(`reading ${key}`, cause);
+      }
+      if (!entry) return;
+      try {
+        const status = decodePreparerStatus(entry.value, key);
+        if (status.state === 'reverted' && status.sha === sha) out.push(node);
+      } catch {
+        // not a status record: nothing to say about this node
+      }
+    }),
+  );
+  return out.sort();
 }

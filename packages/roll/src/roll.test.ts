@@ -211,6 +211,46 @@ describe('runRollingUpdate with real RC workers and simulated preparers', () => 
     }
   });
 
+  it('a new replica its preparer reverted is a failed step: rolled back without waiting for a deadline', async () => {
+    const { pod, oldRc, newRc } = await setup('reverted', 2, 2);
+    const bad = await newRc('v3');
+    const sha = parseManifest(manifestText(pod, 'v3')).sha();
+    await rolls.create({
+      oldRc: oldRc.id,
+      newRc: bad.id,
+      desiredReplicas: 2,
+      minimumReplicas: 1,
+      progressDeadlineMs: 0, // no deadline: only the revert can end it
+      autoRollback: true,
+    });
+    const running = runRollingUpdate({ store: t.store }, bad.id, { pollMs: 100 });
+    // The host-local auto-revert, as a preparer reports it once v3 did not get healthy there.
+    let reverted: string | undefined;
+    await eventually(async () => {
+      for (const node of await intentNodes(t.store, pod))
+        if ((await text(t.store, `intent/${node}/${pod}`)) === manifestText(pod, 'v3')) {
+          reverted = node;
+          return true;
+        }
+      return false;
+    });
+    await t.store.put(
+      `status/preparer/${reverted}/${pod}`,
+      JSON.stringify({
+        pod,
+        uniqueKey: '',
+        state: 'reverted',
+        sha,
+        updated: '2026-01-01T00:00:00Z',
+      }),
+    );
+    expect(await running).toBe('rolled_back');
+    expect((await rolls.status(bad.id))!.message).toContain(
+      `the new version was reverted by the preparer on ${reverted}`,
+    );
+    expect((await rcs.get(oldRc.id)).rc).toMatchObject({ replicasDesired: 2, disabled: false });
+  });
+
   it('without auto-rollback a stuck update fails and stays failed until resumed', async () => {
     const { pod, oldRc, newRc } = await setup('stuck', 2, 2);
     const bad = await newRc('v3');

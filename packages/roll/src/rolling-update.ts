@@ -24,7 +24,7 @@ import {
 } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import { rcCurrentPods } from '@p2/rc';
-import { countReplicas } from './count.js';
+import { countReplicas, revertedNodes } from './count.js';
 import { RollStore, readRc } from './roll-store.js';
 import {
   enableNewRc,
@@ -129,6 +129,8 @@ interface RollSnapshot {
   readonly oldPods: Map<string, IndexedLabels>;
   readonly podHealth: Map<string, NodeHealth>;
   readonly counts: RollCounts;
+  /** Nodes whose preparer reverted the new RC's manifest (it did not get healthy there). */
+  readonly reverted: string[];
 }
 
 /**
@@ -226,6 +228,14 @@ async function rollPass(
     );
     return 'succeeded';
   }
+  if (seen.reverted.length > 0)
+    return giveUp(
+      run,
+      ru,
+      seen,
+      progress,
+      `the new version was reverted by the preparer on ${seen.reverted.join(', ')} (not healthy in time)`,
+    );
   if (ru.progressDeadlineMs > 0 && progress.now() - progress.lastProgress > ru.progressDeadlineMs) {
     return giveUp(run, ru, seen, progress);
   }
@@ -257,7 +267,13 @@ async function readSnapshot(run: RollRun, health: HealthSource): Promise<RollSna
   const podHealth = await health.podHealth(newRc.rc.manifest.id);
   const oldCounts = await countReplicas(c.store, oldPods, oldRc.rc, podHealth);
   const newCounts = await countReplicas(c.store, newPods, newRc.rc, podHealth);
-  return { oldRc, newRc, oldPods, podHealth, counts: { old: oldCounts, new: newCounts } };
+  const reverted = await revertedNodes(
+    c.store,
+    newPods.keys(),
+    newRc.rc.manifest.id,
+    newRc.rc.manifest.sha(),
+  );
+  return { oldRc, newRc, oldPods, podHealth, counts: { old: oldCounts, new: newCounts }, reverted };
 }
 
 /**
@@ -271,15 +287,18 @@ function isComplete(ru: RollRecord, counts: RollCounts, total: number): boolean 
   return counts.new.desired >= target && counts.new.current >= target && healthyEnough && drained;
 }
 
-/** Past the progress deadline: fail, or with `autoRollback` roll back. */
+/** Past the progress deadline, or a new replica reverted: fail, or with `autoRollback` roll back. */
 async function giveUp(
   run: RollRun,
   ru: RollRecord,
   seen: RollSnapshot,
   progress: RollProgress,
+  reason?: string,
 ): Promise<RollOutcome> {
   const { counts } = seen;
-  const message = `no new replica became healthy for ${formatGoDuration(ru.progressDeadlineMs * 1e6)} (${counts.new.healthy}/${ru.desiredReplicas} healthy)`;
+  const message =
+    reason ??
+    `no new replica became healthy for ${formatGoDuration(ru.progressDeadlineMs * 1e6)} (${counts.new.healthy}/${ru.desiredReplicas} healthy)`;
   if (!ru.autoRollback) {
     await progress.publish('failed', message, counts);
     return 'failed';

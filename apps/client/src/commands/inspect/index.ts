@@ -39,6 +39,7 @@ function colourVerdict(io: Io, verdict: PodInspection['verdict']): string {
     case 'converged':
       return style.green(io, verdict);
     case 'failed':
+    case 'reverted':
       return style.red(io, verdict);
     case 'unknown':
       return style.dim(io, verdict);

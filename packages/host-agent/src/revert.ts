@@ -1,0 +1,143 @@
+/**
+ * Host-local auto-revert (issue 21): after a pod is updated, the preparer checks the new version's
+ * health itself — locally, so a dead store changes nothing — and when it does not pass within the
+ * deadline, switches back to the previous version (still installed: it is `last`), and refuses that
+ * intent SHA until intent changes. The SHAs it refused are kept in memory and in a root-only state
+ * file, so a restarted preparer does not try the bad version again.
+ *
+ * Threat model: the deadline comes from the preparer config or from a pod label, which only
+ * operators write (through the store); a pod cannot set it. The reason recorded names the HTTP
+ * status or the transport error code only — never text the pod answered.
+ */
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parseGoDuration } from '@p2/go';
+import { checkPodHealth, healthTarget } from '@p2/health';
+import { LabelStore, podLabelId } from '@p2/keyspace';
+import type { Store } from '@p2/kv';
+import type { Manifest } from '@p2/manifest';
+import { distrustAncestors, readTrustedFile, writeFileAtomic } from '@p2/secure-fs';
+
+/** The pod label that overrides the preparer's deadline for one pod on one node (`0` turns it off). */
+export const REVERT_AFTER_LABEL = 'p2.io/revert-after';
+
+/** How the preparer reverts a version that does not get healthy (preparer config `auto_revert`). */
+export interface AutoRevertSettings {
+  /** How long a new version has to pass its status check; 0 turns auto-revert off. */
+  afterMs: number;
+  /** Where refused SHAs are kept across restarts (root-only). Absent: in memory only. */
+  stateFile?: string;
+  /** Host name health checks connect to. */
+  checkHost: string;
+  /** Pause between checks. @default 1000 */
+  intervalMs?: number;
+  /** One check's timeout. @default 5000 */
+  timeoutMs?: number;
+}
+
+/** A version the preparer reverted, per worker key. */
+export interface RevertedVersion {
+  sha: string;
+  /** The SHA it went back to. */
+  to: string;
+  reason: string;
+  /** ISO 8601. */
+  time: string;
+}
+
+const MAX_STATE_BYTES = 1024 * 1024;
+
+/** The reverted SHAs per pod, mirrored to a state file when one is configured. @internal */
+export class RevertMemory {
+  private readonly entries = new Map<string, RevertedVersion>();
+
+  constructor(private readonly file: string | undefined) {}
+
+  /** Reads the state file (missing: nothing reverted; unreadable: logged by the caller). */
+  async load(): Promise<void> {
+    if (!this.file) return;
+    const bytes = await readTrustedFile(this.file, { maxBytes: MAX_STATE_BYTES });
+    if (!bytes) return;
+    const parsed = JSON.parse(bytes.toString('utf8')) as Record<string, RevertedVersion>;
+    for (const [key, value] of Object.entries(parsed)) {
+      if (typeof value?.sha === 'string' && typeof value.reason === 'string')
+        this.entries.set(key, value);
+    }
+  }
+
+  get(key: string): RevertedVersion | undefined {
+    return this.entries.get(key);
+  }
+
+  async set(key: string, value: RevertedVersion | undefined): Promise<void> {
+    if (value) this.entries.set(key, value);
+    else if (!this.entries.delete(key)) return;
+    if (!this.file) return;
+    // A missing directory is made root-only; an existing one is used as it is (never chmodded:
+    // it may be shared), but only when nobody but root could have prepared it.
+    const dir = dirname(this.file);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const bad = await distrustAncestors(dir);
+    if (bad) throw new Error(`${bad.dir} ${bad.why}`);
+    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)), {
+      mode: 0o600,
+      durable: true,
+    });
+  }
+}
+
+/**
+ * The deadline for one pod: its `p2.io/revert-after` label when the store answers within 2 s and
+ * the label is a duration, else the configured default.
+ */
+export async function revertDeadlineMs(
+  store: Store,
+  node: string,
+  podId: string,
+  defaultMs: number,
+): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const labels = await Promise.race([
+    new LabelStore(store).get('pod', podLabelId(node, podId)).catch(() => undefined),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), 2000);
+    }),
+  ]);
+  clearTimeout(timer);
+  const text = labels?.labels[REVERT_AFTER_LABEL];
+  if (text === undefined) return defaultMs;
+  const ms = text.trim() === '0' ? 0 : parseGoDuration(text.trim());
+  return ms === undefined || ms < 0 ? defaultMs : ms;
+}
+
+/**
+ * Checks `manifest`'s status endpoint until it passes (`healthy`), the deadline passes (the reason
+ * of the last failure), or `stillWanted` says intent moved on / the preparer stops (`abandoned`).
+ */
+export async function awaitHealthy(
+  manifest: Manifest,
+  settings: AutoRevertSettings,
+  deadlineMs: number,
+  stillWanted: () => boolean,
+): Promise<
+  { outcome: 'healthy' } | { outcome: 'abandoned' } | { outcome: 'unhealthy'; reason: string }
+> {
+  const target = healthTarget(manifest, settings.checkHost);
+  const deadline = Date.now() + deadlineMs;
+  let last = 'no check ran';
+  for (;;) {
+    if (!stillWanted()) return { outcome: 'abandoned' };
+    const result = await checkPodHealth(target, { timeoutMs: settings.timeoutMs ?? 5000 });
+    if (result.status === 'passing') return { outcome: 'healthy' };
+    // Only what p2 itself knows: never the text the pod answered.
+    last = result.httpStatus
+      ? `HTTP ${result.httpStatus}`
+      : (result.errorCode ?? `status ${result.status}`);
+    if (Date.now() >= deadline)
+      return {
+        outcome: 'unhealthy',
+        reason: `not healthy within ${Math.round(deadlineMs / 1000)}s (last check: ${last})`,
+      };
+    await new Promise((resolve) => setTimeout(resolve, settings.intervalMs ?? 1000));
+  }
+}
