@@ -248,9 +248,12 @@ export async function spawnKvServer(
   port: number,
   extra: string[] = [],
 ): Promise<KvServerProcess> {
+  const profile = process.argv.includes('--profile')
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.P2_BENCH_PROFILE_DIR ?? '/tmp/p2t-fleet-prof'}`]
+    : [];
   const child = spawn(
     process.execPath,
-    [kvServerCli, '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', ...extra],
+    [...profile, kvServerCli, '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

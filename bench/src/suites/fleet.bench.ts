@@ -6,6 +6,8 @@
  *   pnpm bench fleet                      # 1,000 hosts, kv-server and etcd
  *   pnpm bench fleet --large              # 1,000 and 5,000
  *   pnpm bench fleet --hosts=100 --store=kv
+ *   pnpm bench fleet --in-flight=50       # the daemon set farm's cap (default: N, all at once)
+ *   pnpm bench fleet --profile            # kv-server under --cpu-prof (P2_BENCH_PROFILE_DIR)
  *
  * Per store and size, in one run:
  * - a daemon set scheduled from nothing (v1), then updated (v1 → v2): time from the write until each
@@ -147,7 +149,13 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
     await new LabelStore(base, { validate: false }).applyBatch(
       fleet.nodes.map((x) => ({ type: 'node' as const, id: x.node, set: { fleet: 'bench' } })),
     );
-    const farms = startControllerFarms({ store: ctlStore, farms: ['ds'] });
+    // minHealth 0: nothing bounds a wave but the in-flight cap; P2's 50 makes N/50 waves.
+    const farms = startControllerFarms({
+      store: ctlStore,
+      farms: ['ds'],
+      dsMaxInFlight: Number(arg('in-flight') ?? n),
+    });
+    row['ds in flight'] = Number(arg('in-flight') ?? n);
     const dss = new DsStore(base);
     try {
       // v1 from nothing
@@ -171,6 +179,8 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       const m2 = parseManifest(manifestText(2));
       const before = { index: await storeIndex(base), use: procUsage(target.pids()) };
       const reqBefore = fleet.requests.total + ctlCounter.total;
+      const methodsBefore = new Map(fleet.requests.byMethod);
+      const fleetCpu = process.cpuUsage();
       const rss = rssSampler(() => target.pids());
       intentWritten.clear();
       fleet.expect(m2.sha());
@@ -191,6 +201,11 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       const seconds = settledMs / 1000;
       const requests = fleet.requests.total + ctlCounter.total - reqBefore;
       const kinds = await writtenKeys(base, before.index);
+      const cpu = process.cpuUsage(fleetCpu);
+      const perHost = [...fleet.requests.byMethod]
+        .map(([m, c]) => [m, (c - (methodsBefore.get(m) ?? 0)) / n] as const)
+        .filter(([, c]) => c >= 0.05)
+        .sort((a, b) => b[1] - a[1]);
       Object.assign(row, {
         'update: host p50 ms': ms(s2.p50),
         'update: host p99 ms': ms(s2.p99),
@@ -204,6 +219,10 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
         'store CPU %': Math.round((100 * (after.use.cpuS - before.use.cpuS)) / seconds),
         'store RSS MiB': Math.round(peakRss),
         'req/s': Math.round(requests / seconds),
+        'host req/host': perHost.reduce((sum, [, c]) => sum + c, 0).toFixed(1),
+        'host req/host by method': perHost.map(([m, c]) => `${m} ${c.toFixed(1)}`).join(', '),
+        'controller req': ctlCounter.total,
+        'fleet process CPU %': Math.round((cpu.user + cpu.system) / 1e4 / seconds),
         'store I/O KiB/s': Math.round((after.use.ioBytes - before.use.ioBytes) / 1024 / seconds),
       });
 

@@ -51,7 +51,7 @@ export async function commitNodeChanges(
   await flush();
 }
 
-/** Reads the intent of `podId` on each node (8 reads in flight). */
+/** Reads the intent of `podId` on each node (32 reads in flight). */
 export async function readIntents(
   store: Store,
   nodes: readonly string[],
@@ -70,7 +70,7 @@ export async function readIntents(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(8, nodes.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(32, nodes.length) }, worker));
   return out;
 }
 
