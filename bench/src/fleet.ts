@@ -6,7 +6,7 @@
  * (p2-kv-server, or a 3-member etcd cluster), so its CPU, RSS and I/O are read from /proc.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -218,6 +218,13 @@ export function procUsage(pids: number[]): { cpuS: number; rssMiB: number; ioByt
   return { cpuS: ticks / 100, rssMiB: rssKiB / 1024, ioBytes };
 }
 
+/** Open file descriptors (sockets, mostly) of `pids`. */
+export function openFds(pids: number[]): number {
+  let n = 0;
+  for (const pid of pids) n += readdirSync(`/proc/${pid}/fd`).length;
+  return n;
+}
+
 /** Samples the peak RSS of `pids` every 200 ms until stopped. */
 export function rssSampler(pids: () => number[]): { stop(): number } {
   let peak = 0;
@@ -253,7 +260,17 @@ export async function spawnKvServer(
     : [];
   const child = spawn(
     process.execPath,
-    [...profile, kvServerCli, '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', ...extra],
+    [
+      ...profile,
+      kvServerCli,
+      '--data-dir',
+      dataDir,
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+      ...extra,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

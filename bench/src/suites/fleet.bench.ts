@@ -34,6 +34,7 @@ import { parseManifest } from '@p2/manifest';
 import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
 import {
   counted,
+  openFds,
   procUsage,
   RequestCounter,
   rssSampler,
@@ -218,6 +219,7 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
         'store CPU s': (after.use.cpuS - before.use.cpuS).toFixed(1),
         'store CPU %': Math.round((100 * (after.use.cpuS - before.use.cpuS)) / seconds),
         'store RSS MiB': Math.round(peakRss),
+        'store open fds': openFds(target.pids()),
         'req/s': Math.round(requests / seconds),
         'host req/host': perHost.reduce((sum, [, c]) => sum + c, 0).toFixed(1),
         'host req/host by method': perHost.map(([m, c]) => `${m} ${c.toFixed(1)}`).join(', '),
