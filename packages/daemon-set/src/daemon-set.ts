@@ -15,6 +15,7 @@ import {
   RecordWorker,
   type RecordWorkerOptions,
   readIntents,
+  readPerNode,
   resolveContext,
   StoreHealthSource,
   sameManifest,
@@ -411,7 +412,7 @@ export async function reconcileDaemonSet(
   const outdated: string[] = [];
   let healthy = 0;
   let inFlight = 0;
-  const realities = await readRealities(c.store, staying, podId);
+  const realities = await readPerNode(c.store, staying, (node) => realityKey(node, podId));
   for (const node of staying) {
     const intent = intents.get(node);
     const upToDate = intent !== undefined && sameManifest(intent, ds.manifest.raw, sha);
@@ -481,30 +482,6 @@ export async function reconcileDaemonSet(
   await c.store.put(dsStatusKey(ds.id), encodeDsStatus(status)).catch(() => undefined);
   if (changes.length > 0) c.log.info({ ds: ds.id, ...result }, 'daemon set changed intent');
   return result;
-}
-
-/**
- * Reads the reality of `podId` on each node, 32 reads in flight (one at a time took a 5,000-node
- * pass seconds; see docs/scaling.md).
- */
-async function readRealities(
-  store: Store,
-  nodes: readonly string[],
-  podId: string,
-): Promise<Map<string, KvEntry>> {
-  const out = new Map<string, KvEntry>();
-  let next = 0;
-  const worker = async () => {
-    while (next < nodes.length) {
-      const key = realityKey(nodes[next++]!, podId);
-      const { value } = await store.get(key).catch((cause) => {
-        throw storeError(`reading ${key}`, cause);
-      });
-      if (value) out.set(key.split('/')[1]!, value);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(32, nodes.length) }, worker));
-  return out;
 }
 
 function bytesLike(a: Uint8Array, b: Uint8Array): boolean {
