@@ -33,6 +33,12 @@ export interface ControllerFarmsOptions {
   readonly farms?: readonly ControllerFarmName[];
   /** Longest wait of a worker before it re-reconciles without a change. @default 30_000 */
   readonly resyncMs?: number;
+  /**
+   * Most nodes a daemon set replaces at once that are not yet healthy (its `min_health` still
+   * holds). Larger fleets want more: each wave waits for the last one's health, and every pass
+   * reads each node's intent and reality. @default 50 (P2's)
+   */
+  readonly dsMaxInFlight?: number;
   /** How often a rolling update re-reads health and counts. @default 1_000 */
   readonly rollPollMs?: number;
   /** Session TTL of the farms' lock sessions. @default 15_000 */
@@ -124,7 +130,14 @@ export function startControllerFarms(options: ControllerFarmsOptions): RunningCo
       }).start(),
     );
   if (wanted.has('ds'))
-    farms.set('ds', new DsFarm(ctx, { ...common('ds'), onPass: counted('ds') }).start());
+    farms.set(
+      'ds',
+      new DsFarm(ctx, {
+        ...common('ds'),
+        ...(options.dsMaxInFlight === undefined ? {} : { maxInFlight: options.dsMaxInFlight }),
+        onPass: counted('ds'),
+      }).start(),
+    );
   for (const [name, farm] of farms) metrics?.trackLocks(name, () => farm.owned.length);
   return {
     farms: [...wanted],

@@ -23,7 +23,13 @@ export {
   StoreHealthSource,
 } from './health.js';
 export { type FarmChild, type FarmKind, type FarmOptions, LockFarm } from './lock-farm.js';
-export { commitNodeChanges, type NodeChange, readIntents, sameManifest } from './node-changes.js';
+export {
+  commitNodeChanges,
+  type NodeChange,
+  readIntents,
+  readPerNode,
+  sameManifest,
+} from './node-changes.js';
 export { RecordWorker, type RecordWorkerOptions } from './record-worker.js';
 export {
   byName,

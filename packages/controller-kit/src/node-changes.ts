@@ -1,6 +1,6 @@
 /** Writing intent node by node: batched node changes, intent reads, manifest comparison. */
 import { intentKey } from '@p2/keyspace';
-import { MAX_TXN_OPS, type Store, type TxnOp } from '@p2/kv';
+import { type KvEntry, MAX_TXN_OPS, type Store, type TxnOp } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
 import { commit, storeError } from './util.js';
 
@@ -51,27 +51,41 @@ export async function commitNodeChanges(
   await flush();
 }
 
-/** Reads the intent of `podId` on each node (8 reads in flight). */
+/**
+ * Reads one key per node — `keyOf(node)` — 32 reads in flight (one at a time made a pass over
+ * thousands of nodes take seconds; docs/scaling.md). Nodes without the key are left out.
+ */
+export async function readPerNode(
+  store: Store,
+  nodes: readonly string[],
+  keyOf: (node: string) => string,
+): Promise<Map<string, KvEntry>> {
+  const out = new Map<string, KvEntry>();
+  let next = 0;
+  const worker = async () => {
+    while (next < nodes.length) {
+      const node = nodes[next++]!;
+      const key = keyOf(node);
+      try {
+        const entry = (await store.get(key)).value;
+        if (entry) out.set(node, entry);
+      } catch (cause) {
+        throw storeError(`reading ${key}`, cause);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(32, nodes.length) }, worker));
+  return out;
+}
+
+/** Reads the intent of `podId` on each node (see {@link readPerNode}). */
 export async function readIntents(
   store: Store,
   nodes: readonly string[],
   podId: string,
 ): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
-  let next = 0;
-  const worker = async () => {
-    while (next < nodes.length) {
-      const node = nodes[next++]!;
-      try {
-        const entry = (await store.get(intentKey(node, podId))).value;
-        if (entry) out.set(node, entry.value);
-      } catch (cause) {
-        throw storeError(`reading ${intentKey(node, podId)}`, cause);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, nodes.length) }, worker));
-  return out;
+  const entries = await readPerNode(store, nodes, (node) => intentKey(node, podId));
+  return new Map([...entries].map(([node, entry]) => [node, entry.value]));
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

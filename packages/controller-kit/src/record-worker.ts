@@ -2,7 +2,7 @@
 import { labelTypePrefix } from '@p2/keyspace';
 import type { KvEntry, Store } from '@p2/kv';
 import type { FarmChild } from './lock-farm.js';
-import { sleep, storeError, waitForRecordOrNodes } from './util.js';
+import { sleep, storeError, type WatchState, waitForRecordOrNodes } from './util.js';
 
 /** Options every {@link RecordWorker} takes. */
 export interface RecordWorkerOptions {
@@ -67,6 +67,16 @@ export abstract class RecordWorker implements FarmChild {
   /** Called once when the record is gone (a rejection goes to `onError`); the loop then ends. */
   protected deleted(): void | Promise<void> {}
 
+  /**
+   * A prefix whose changes should also wake the worker, asked before every wait, with the index
+   * from which a change counts (read before the pass that asked for it, so none is missed): a
+   * daemon set replacing its pods waits on their health, not for the next resync.
+   * @default none
+   */
+  protected wakeOn(): { prefix: string; index: number } | undefined {
+    return undefined;
+  }
+
   /** Called with the error of a failed pass (not when stopping). @default `onError` */
   protected failed(error: unknown): void {
     this.#options.onError?.(error);
@@ -75,12 +85,14 @@ export abstract class RecordWorker implements FarmChild {
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     const key = this.#key;
-    const state = { record: 0, nodes: 0 };
+    const state: WatchState = { record: 0, nodes: 0 };
     while (!signal.aborted) {
       let entry: KvEntry | undefined;
       try {
         if (state.nodes === 0)
           state.nodes = (await this.#store.keys(labelTypePrefix('node'), { signal })).index;
+        const wake = this.wakeOn();
+        if (wake?.prefix !== state.extra?.prefix) state.extra = wake && { ...wake };
         entry = await waitForRecordOrNodes(
           this.#store,
           key,

@@ -100,11 +100,13 @@ export function byName(a: string, b: string): number {
 export interface WatchState {
   record: number;
   nodes: number;
+  /** A further prefix whose changes wake the worker (a daemon set's pod health while it replaces). */
+  extra?: { prefix: string; index: number } | undefined;
 }
 
 /**
- * Blocks until the record at `key` or any node label record changes, or `waitMs` passes; returns
- * the record (undefined when deleted). Node label changes matter because eligibility follows them
+ * Blocks until the record at `key`, any node label record or (when set) a key under
+ * `state.extra.prefix` changes, or `waitMs` passes; returns the record (undefined when deleted). Node label changes matter because eligibility follows them
  * (P2's RC worker only noticed at its next timeout).
  */
 export async function waitForRecordOrNodes(
@@ -124,15 +126,24 @@ export async function waitForRecordOrNodes(
     const nodes = store
       .keys(labelTypePrefix('node'), { index: state.nodes, waitMs, signal: local.signal })
       .then((r) => ({ which: 'nodes' as const, r }));
+    const extra = state.extra;
+    const more = extra
+      ? store
+          .keys(extra.prefix, { index: extra.index, waitMs, signal: local.signal })
+          .then((r) => ({ which: 'extra' as const, r }))
+      : new Promise<never>(() => {});
     record.catch(() => undefined);
     nodes.catch(() => undefined);
-    const first = await Promise.race([record, nodes]);
+    more.catch(() => undefined);
+    const first = await Promise.race([record, nodes, more]);
     local.abort();
     if (first.which === 'record') {
       state.record = first.r.index < state.record ? 0 : first.r.index;
       return first.r.value;
     }
-    state.nodes = first.r.index < state.nodes ? 0 : first.r.index;
+    if (first.which === 'extra' && extra)
+      extra.index = first.r.index < extra.index ? 0 : first.r.index;
+    else state.nodes = first.r.index < state.nodes ? 0 : first.r.index;
     const now = await store.get(key, { signal });
     state.record = now.index;
     return now.value;

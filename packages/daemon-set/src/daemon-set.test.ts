@@ -191,6 +191,34 @@ describe('reconcileDaemonSet', () => {
     expect(await passingCount(t.store, pod)).toBe(3);
   });
 
+  it('replaces the next node when the last one turns healthy, not at the next resync', async () => {
+    const names = await nodes('dswake', 3);
+    const pod = 'p2t-dswake';
+    const sim = simulatePreparers(t.store, { healthOf: () => 'passing', intervalMs: 20 });
+    cleanups.push(() => sim.stop());
+    const ds = await dss.create({
+      manifest: parseManifest(manifestText(pod, 'v1')),
+      nodeSelector: 'fleet=dswake',
+      minHealth: 0,
+      clusterName: 'c',
+      timeoutMs: 3_600_000,
+    });
+    // A resync of an hour and one node at a time: only health changes can move the update on.
+    const worker = new DsWorker({ store: t.store }, ds.id, {
+      resyncMs: 3_600_000,
+      maxInFlight: 1,
+    }).start();
+    cleanups.push(() => worker.stop());
+    await eventually(async () => (await passingCount(t.store, pod)) === 3, 15_000);
+    await dss.updateManifest(ds.id, parseManifest(manifestText(pod, 'v2')));
+    await eventually(async () => {
+      const texts = await Promise.all(names.map((n) => text(t.store, `reality/${n}/${pod}`)));
+      return texts.every((x) => x === manifestText(pod, 'v2'));
+    }, 15_000);
+    const status = await readDsStatus(t.store, ds.id);
+    expect(status?.nodes_timed_out).toEqual([]);
+  });
+
   it("counts a passing record only when it was written after the node's reality (health gate)", async () => {
     const [n1, n2] = (await nodes('dsgate', 2)) as [string, string];
     const pod = 'p2t-dsgate';

@@ -15,6 +15,7 @@ import {
   RecordWorker,
   type RecordWorkerOptions,
   readIntents,
+  readPerNode,
   resolveContext,
   StoreHealthSource,
   sameManifest,
@@ -294,6 +295,8 @@ export interface DsReconcileResult {
   readonly outdated: string[];
   /** Nodes given the manifest more than `timeout` ago that are still not healthy. */
   readonly timedOut: string[];
+  /** Nodes given the manifest (this pass or before) that are not yet settled and passing. */
+  readonly waiting: number;
 }
 
 /** Reads a daemon set's status record; `undefined` when absent or unreadable. */
@@ -343,6 +346,7 @@ export async function reconcileDaemonSet(
     skipped: [] as string[],
     outdated: [] as string[],
     timedOut: [] as string[],
+    waiting: 0,
   };
   if (ds.disabled) return result;
 
@@ -408,14 +412,11 @@ export async function reconcileDaemonSet(
   const outdated: string[] = [];
   let healthy = 0;
   let inFlight = 0;
+  const realities = await readPerNode(c.store, staying, (node) => realityKey(node, podId));
   for (const node of staying) {
     const intent = intents.get(node);
     const upToDate = intent !== undefined && sameManifest(intent, ds.manifest.raw, sha);
-    const reality = (
-      await c.store.get(realityKey(node, podId)).catch((cause) => {
-        throw storeError(`reading ${realityKey(node, podId)}`, cause);
-      })
-    ).value;
+    const reality = realities.get(node);
     // Settled: the preparer launched what is intended (it writes reality as the same bytes).
     const settled =
       intent !== undefined && reality !== undefined && bytesLike(reality.value, intent);
@@ -469,6 +470,7 @@ export async function reconcileDaemonSet(
     });
   }
 
+  result.waiting = inFlight + result.replaced.length + result.added.length;
   const deployed = staying.length - result.outdated.length + result.added.length;
   const status: DsStatus = {
     manifest_sha: sha,
@@ -503,13 +505,21 @@ export class DsWorker extends RecordWorker {
     super(ctx.store, dsKey(dsId), options);
   }
 
+  #wake: { prefix: string; index: number } | undefined;
+
   protected override async pass(entry: KvEntry): Promise<void> {
-    const result = await reconcileDaemonSet(
-      this.ctx,
-      decodeDs(entry.value, entry.key),
-      this.options,
-    );
+    const ds = decodeDs(entry.value, entry.key);
+    // While pods are being replaced, their health decides the next ones: wake on its changes
+    // (from the index read before this pass) instead of at the next resync.
+    const prefix = `${Prefix.health}${ds.podId}/`;
+    const index = (await this.ctx.store.keys(prefix)).index;
+    const result = await reconcileDaemonSet(this.ctx, ds, this.options);
+    this.#wake = result.waiting > 0 || result.outdated.length > 0 ? { prefix, index } : undefined;
     this.options.onPass?.(result);
+  }
+
+  protected override wakeOn(): { prefix: string; index: number } | undefined {
+    return this.#wake;
   }
 }
 

@@ -372,6 +372,34 @@ describe('HealthChecker', () => {
     expect(() => checker.setPod(pod('p2t-shut'))).toThrowError(/closed/);
   });
 
+  it('probes a new pod at once and backs off fast until it passes, not an interval later', async () => {
+    const publisher = new MemoryHealthPublisher();
+    answers.set('/p2t-startup', { code: 503, delayMs: 0 }); // the app is still starting
+    const checker = track(
+      // An hour's interval: only start-up probing can see the app pass within this test.
+      new HealthChecker({ publisher, intervalMs: 3_600_000, startupProbeMs: 5 }),
+    );
+    checker.setPod(pod('p2t-startup'));
+    await waitFor('first probe', () => publisher.current.get('p2t-startup') !== undefined);
+    expect(publisher.current.get('p2t-startup')?.status).toBe('critical');
+    await waitFor('probed again', () => (hits.get('/p2t-startup') ?? 0) >= 3);
+    answers.delete('/p2t-startup'); // the app answers
+    await waitFor('passing', () => publisher.current.get('p2t-startup')?.status === 'passing');
+    // Once passing, the pod is on its interval: no more probes.
+    const seen = hits.get('/p2t-startup');
+    await sleep(300);
+    expect(hits.get('/p2t-startup')).toBe(seen);
+  });
+
+  it('without start-up probing, checks a new pod first within one interval', async () => {
+    const publisher = new MemoryHealthPublisher();
+    track(new HealthChecker({ publisher, intervalMs: 3_600_000, startupProbeMs: false })).setPod(
+      pod('p2t-nostartup'),
+    );
+    await sleep(300);
+    expect(hits.get('/p2t-nostartup')).toBeUndefined();
+  });
+
   it('refuses nonsense options', () => {
     const publisher = new MemoryHealthPublisher();
     expect(() => new HealthChecker({ publisher, intervalMs: 0 })).toThrowError(
@@ -379,6 +407,9 @@ describe('HealthChecker', () => {
     );
     expect(() => new HealthChecker({ publisher, concurrency: 0 })).toThrowError(/concurrency/);
     expect(() => new HealthChecker({ publisher, jitter: 1 })).toThrowError(/jitter/);
+    expect(() => new HealthChecker({ publisher, startupProbeMs: 0 })).toThrowError(
+      /startupProbeMs/,
+    );
     expect(() => new HealthChecker({ publisher, publishRetryMs: -1 })).toThrowError(
       /publishRetryMs/,
     );

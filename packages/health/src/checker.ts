@@ -50,6 +50,14 @@ export interface HealthCheckerOptions {
   /** Called after every check with what (if anything) was published. */
   onResult?: (podId: string, result: HealthResult, published: HealthState | undefined) => void;
   logger?: Logger;
+  /**
+   * Start-up probing: a pod added (or whose settings changed) is checked at once, then after this
+   * long, doubling up to the interval, until it first passes — so an app that just started is seen
+   * passing within a few milliseconds of its first answer, not an interval later. `false` keeps
+   * P2's behaviour (the first check within one interval, spread at random).
+   * @default 25
+   */
+  startupProbeMs?: number | false;
   /** Runs one check; replace only to check something other than HTTP. @default checkPodHealth */
   checkFn?: (target: HealthTarget, options: HealthCheckOptions) => Promise<HealthResult>;
 }
@@ -70,6 +78,8 @@ interface PodState {
   /** When the last publish failed (with `publishFailed`). */
   failedAt: number;
   bucket: { tokens: number; refilledAt: number; holdUntil: number };
+  /** The next start-up probe delay while the pod has not passed yet (see `startupProbeMs`). */
+  startup: number | undefined;
 }
 
 /**
@@ -105,6 +115,7 @@ export class HealthChecker {
   readonly #onResult: HealthCheckerOptions['onResult'];
   readonly #logger: Logger;
   readonly #checkFn: NonNullable<HealthCheckerOptions['checkFn']>;
+  readonly #startupMs: number | undefined;
   readonly #abort = new AbortController();
   #running = 0;
   #closed = false;
@@ -130,6 +141,7 @@ export class HealthChecker {
     this.#onResult = options.onResult;
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#checkFn = options.checkFn ?? checkPodHealth;
+    this.#startupMs = options.startupProbeMs === false ? undefined : (options.startupProbeMs ?? 25);
     const bad = (what: string) => {
       throw new HealthError(HealthErrorCode.INVALID_OPTIONS, `health checker: ${what}`);
     };
@@ -140,6 +152,8 @@ export class HealthChecker {
       bad(`concurrency must be an integer ≥ 1, found ${this.#concurrency}`);
     }
     if (!(this.#refreshMs > 0)) bad(`refreshMs must be > 0, found ${this.#refreshMs}`);
+    if (this.#startupMs !== undefined && !(this.#startupMs > 0))
+      bad(`startupProbeMs must be > 0 or false, found ${this.#startupMs}`);
     if (!(this.#publishRetryMs >= 0))
       bad(`publishRetryMs must be ≥ 0, found ${this.#publishRetryMs}`);
     if (this.#flap !== undefined && !(this.#flap.burst >= 1 && this.#flap.refillPerMinute > 0)) {
@@ -181,6 +195,7 @@ export class HealthChecker {
       existing.settings = settings;
       existing.generation += 1;
       existing.latest = undefined;
+      existing.startup = this.#startupMs;
       // A running check finishes first (never two at once); its result is then discarded.
       if (!existing.running && !existing.queued)
         this.#schedule(existing, this.#firstDelay(existing));
@@ -200,6 +215,7 @@ export class HealthChecker {
       publishFailed: false,
       failedAt: 0,
       bucket: { tokens: this.#flap?.burst ?? 0, refilledAt: this.#now(), holdUntil: 0 },
+      startup: this.#startupMs,
     };
     this.#pods.set(target.podId, pod);
     this.#schedule(pod, this.#firstDelay(pod));
@@ -263,11 +279,19 @@ export class HealthChecker {
   }
 
   #firstDelay(pod: PodState): number {
+    if (pod.startup !== undefined) return 0;
     // P2 checked first after one interval; spread first checks across the interval instead.
     return Math.random() * (pod.target.intervalMs ?? this.#intervalMs);
   }
 
   #nextDelay(pod: PodState): number {
+    const interval = pod.target.intervalMs ?? this.#intervalMs;
+    if (pod.startup !== undefined && pod.latest?.status !== 'passing') {
+      const delay = pod.startup;
+      pod.startup = delay * 2 < interval ? delay * 2 : undefined;
+      return delay;
+    }
+    pod.startup = undefined;
     return (
       (pod.target.intervalMs ?? this.#intervalMs) * (1 + this.#jitter * (2 * Math.random() - 1))
     );

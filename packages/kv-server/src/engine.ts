@@ -7,21 +7,11 @@ import type { Logger } from 'pino';
 import { HttpFailure, parseBlocking } from './http.js';
 import type { DurableLog } from './log.js';
 import type { Effect, Session, State } from './state.js';
-
-/** What a blocked query waits on: one key, a prefix, or the session table. */
-export interface WaitScope {
-  prefix: string;
-  exact: boolean;
-  sessions: boolean;
-}
-
-interface Waiter extends WaitScope {
-  wake: () => void;
-}
+import { type Waiter, WaiterIndex, type WaitScope } from './waiters.js';
 
 /** One per server: the state, its durable log, and everything that waits on a commit. */
 export class Engine {
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new WaiterIndex();
   /** Blocked queries held per client (remote address). */
   private readonly blockedPerClient = new Map<string, number>();
   private readonly sessionTimers = new Map<string, NodeJS.Timeout>();
@@ -81,15 +71,7 @@ export class Engine {
     }
     const keys = [...(effect.put ?? []).map((r) => r[0]), ...(effect.del ?? [])];
     const sessions = (effect.sput?.length ?? 0) + (effect.sdel?.length ?? 0) > 0;
-    for (const waiter of this.waiters) {
-      if (sessions && waiter.sessions) waiter.wake();
-      else if (
-        !waiter.sessions &&
-        keys.some((k) => (waiter.exact ? k === waiter.prefix : k.startsWith(waiter.prefix)))
-      ) {
-        waiter.wake();
-      }
-    }
+    for (const waiter of this.waiters.concerned(keys, sessions)) waiter.wake();
   }
 
   /** (Re)starts a session's TTL timer. */
@@ -189,6 +171,6 @@ export class Engine {
     this.closing = true;
     clearInterval(this.reaper);
     for (const id of [...this.sessionTimers.keys()]) this.disarmSession(id);
-    for (const waiter of [...this.waiters]) waiter.wake();
+    for (const waiter of this.waiters.values()) waiter.wake();
   }
 }

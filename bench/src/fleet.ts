@@ -1,0 +1,296 @@
+/**
+ * A simulated fleet for `pnpm bench fleet`: N hosts in this process, each the real host agent
+ * (`Preparer`: intent and reality watches, per-pod workers, deploy's step order, reality and status
+ * writes, heartbeat, health tracking with its session) on its own store client, with only the
+ * machine replaced by an in-memory host (`SimHost`). The store runs in other processes
+ * (p2-kv-server, or a 3-member etcd cluster), so its CPU, RSS and I/O are read from /proc.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { PodState } from '@p2/host-agent';
+import { Preparer, PreparerMetrics, startHealthTracking } from '@p2/host-agent';
+import type { Store } from '@p2/kv';
+import pino from 'pino';
+import { SimHost } from '../../packages/host-agent/src/sim-host.js';
+
+/** Requests each host's store client made, by method, in 100 ms buckets since the fleet started. */
+export class RequestCounter {
+  readonly byMethod = new Map<string, number>();
+  readonly buckets: number[] = [];
+  private readonly t0 = performance.now();
+  total = 0;
+
+  count(method: string): void {
+    this.total++;
+    this.byMethod.set(method, (this.byMethod.get(method) ?? 0) + 1);
+    const b = Math.floor((performance.now() - this.t0) / 100);
+    this.buckets[b] = (this.buckets[b] ?? 0) + 1;
+  }
+
+  /** Highest requests/s over any 1 s window from `fromMs` (a time of `performance.now()`). */
+  peakPerSecond(fromMs: number, toMs: number): number {
+    const from = Math.floor((fromMs - this.t0) / 100);
+    const to = Math.ceil((toMs - this.t0) / 100);
+    let peak = 0;
+    for (let i = from; i + 10 <= to + 1; i++) {
+      let sum = 0;
+      for (let j = i; j < i + 10; j++) sum += this.buckets[j] ?? 0;
+      peak = Math.max(peak, sum);
+    }
+    return peak;
+  }
+}
+
+const STORE_METHODS = new Set([
+  'get',
+  'list',
+  'keys',
+  'put',
+  'cas',
+  'delete',
+  'deleteCas',
+  'txn',
+  'createSession',
+  'renewSession',
+  'destroySession',
+  'acquire',
+  'release',
+  'deleteTree',
+  'sessionInfo',
+]);
+
+/** Wraps a store so every request it makes is counted. */
+export function counted(store: Store, counter: RequestCounter): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof prop !== 'string' || typeof value !== 'function' || !STORE_METHODS.has(prop))
+        return typeof value === 'function' ? value.bind(target) : value;
+      return (...args: unknown[]) => {
+        counter.count(prop);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+/** A preparer that notes when its intent watch handed it a snapshot (the watch wake-up). */
+class TimedPreparer extends Preparer {
+  onSnapshot: ((index: number) => void) | undefined;
+  override dispatchSnapshot(...args: Parameters<Preparer['dispatchSnapshot']>): void {
+    this.onSnapshot?.(args[1] ?? 0);
+    super.dispatchSnapshot(...args);
+  }
+}
+
+/** One simulated host. */
+export interface SimNode {
+  node: string;
+  host: SimHost;
+  preparer: TimedPreparer;
+  store: Store;
+  close(): Promise<void>;
+}
+
+/** What the fleet saw: per node, when each pod state was reported and when each snapshot came. */
+export interface FleetEvents {
+  /** `node` → performance.now() of the last report of `running` with the sha in `watchSha`. */
+  running: Map<string, number>;
+  /** `node` → performance.now() of the first intent snapshot at or after `watchIndex`. */
+  woke: Map<string, number>;
+}
+
+export class SimFleet {
+  readonly nodes: SimNode[] = [];
+  readonly requests = new RequestCounter();
+  readonly events: FleetEvents = { running: new Map(), woke: new Map() };
+  /** Only `running` reports of this sha are recorded. */
+  watchSha = '';
+  /** Only snapshots after this time are recorded. */
+  watchFrom = Number.POSITIVE_INFINITY;
+
+  constructor(
+    private readonly openStore: () => Store,
+    private readonly healthIntervalMs = 1000,
+  ) {}
+
+  /** Starts `count` hosts named `p2t-fleet-<i>`, `batch` at a time. */
+  async start(count: number, batch = 100): Promise<void> {
+    for (let i = 0; i < count; i += batch) {
+      const made = await Promise.all(
+        Array.from({ length: Math.min(batch, count - i) }, (_, j) => this.startNode(i + j)),
+      );
+      this.nodes.push(...made);
+    }
+  }
+
+  private async startNode(i: number): Promise<SimNode> {
+    const node = `p2t-fleet-${String(i).padStart(5, '0')}`;
+    const store = counted(this.openStore(), this.requests);
+    const logger = pino({ level: 'silent' });
+    const host = new SimHost(node);
+    const health = startHealthTracking({
+      store,
+      node,
+      intervalMs: this.healthIntervalMs,
+      timeoutMs: 5000,
+      writer: { sessionRetryBaseMs: 1000, sessionRetryMaxMs: 30_000 },
+      logger,
+    });
+    const preparer = new TimedPreparer({
+      node,
+      store,
+      host,
+      authorize: async () => {},
+      logger,
+      metrics: new PreparerMetrics({ processMetrics: false }),
+      requirePreparerInIntent: false,
+      health: health.tracker,
+      onState: (state: PodState) => {
+        if (state.state === 'running' && state.sha === this.watchSha)
+          this.events.running.set(node, performance.now());
+      },
+    });
+    preparer.onSnapshot = () => {
+      const now = performance.now();
+      if (now >= this.watchFrom && !this.events.woke.has(node)) this.events.woke.set(node, now);
+    };
+    await preparer.start();
+    return {
+      node,
+      host,
+      preparer,
+      store,
+      close: async () => {
+        await preparer.stop();
+        await health.close();
+        await store.close();
+      },
+    };
+  }
+
+  /** Starts recording reports of `sha` and snapshots from now. */
+  expect(sha: string): void {
+    this.watchSha = sha;
+    this.watchFrom = performance.now();
+    this.events.running.clear();
+    this.events.woke.clear();
+  }
+
+  /** Waits until every host reported `running` with the expected sha (or `timeoutMs` passed). */
+  async allRunning(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.events.running.size < this.nodes.length) {
+      if (performance.now() > deadline) return false;
+      await sleep(20);
+    }
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    for (let i = 0; i < this.nodes.length; i += 200)
+      await Promise.all(this.nodes.slice(i, i + 200).map((n) => n.close()));
+  }
+}
+
+/** CPU seconds (user + system) and RSS of processes, from /proc. */
+export function procUsage(pids: number[]): { cpuS: number; rssMiB: number; ioBytes: number } {
+  let ticks = 0;
+  let rssKiB = 0;
+  let ioBytes = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      rssKiB += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+      ioBytes +=
+        Number(/rchar:\s+(\d+)/.exec(io)?.[1] ?? 0) + Number(/wchar:\s+(\d+)/.exec(io)?.[1] ?? 0);
+    } catch {
+      // the process is gone (a restart); its figures are lost
+    }
+  }
+  return { cpuS: ticks / 100, rssMiB: rssKiB / 1024, ioBytes };
+}
+
+/** Open file descriptors (sockets, mostly) of `pids`. */
+export function openFds(pids: number[]): number {
+  let n = 0;
+  for (const pid of pids) n += readdirSync(`/proc/${pid}/fd`).length;
+  return n;
+}
+
+/** Samples the peak RSS of `pids` every 200 ms until stopped. */
+export function rssSampler(pids: () => number[]): { stop(): number } {
+  let peak = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, procUsage(pids()).rssMiB);
+  }, 200);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, procUsage(pids()).rssMiB);
+    },
+  };
+}
+
+const kvServerCli = fileURLToPath(new URL('../../packages/kv-server/dist/cli.js', import.meta.url));
+
+/** A p2-kv-server process (the built binary, as hosts run it). */
+export interface KvServerProcess {
+  pid: number;
+  port: number;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts the built p2-kv-server on `port` (0: any) and resolves once it listens. */
+export async function spawnKvServer(
+  dataDir: string,
+  port: number,
+  extra: string[] = [],
+): Promise<KvServerProcess> {
+  const profile = process.argv.includes('--profile')
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.P2_BENCH_PROFILE_DIR ?? '/tmp/p2t-fleet-prof'}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [
+      ...profile,
+      kvServerCli,
+      '--data-dir',
+      dataDir,
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const listening = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const line = out.split('\n').find((l) => l.includes('"listening"'));
+      if (line) resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`p2-kv-server exited with ${code}`)));
+  });
+  const signal = async (name: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(name);
+    await exited;
+  };
+  return {
+    pid: child.pid ?? 0,
+    port: listening,
+    kill9: () => signal('SIGKILL'),
+    stop: () => signal('SIGTERM'),
+  };
+}

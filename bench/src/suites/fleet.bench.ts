@@ -1,0 +1,323 @@
+/**
+ * Fleet scale: N simulated hosts (bench/src/fleet.ts: the real preparer on an in-memory host, one
+ * store client each, all in this process) against a store in other processes — p2-kv-server, and a
+ * real 3-member etcd cluster — with the real daemon set farm (@p2/controller-farms) in this process.
+ *
+ *   pnpm bench fleet                      # 1,000 hosts, kv-server and etcd
+ *   pnpm bench fleet --large              # 1,000 and 5,000
+ *   pnpm bench fleet --hosts=100 --store=kv
+ *   pnpm bench fleet --in-flight=50       # the daemon set farm's cap (default: N, all at once)
+ *   pnpm bench fleet --profile            # kv-server under --cpu-prof (P2_BENCH_PROFILE_DIR)
+ *
+ * Per store and size, in one run:
+ * - a daemon set scheduled from nothing (v1), then updated (v1 → v2): time from the write until each
+ *   host reports the new version running (its `running` report, written after reality), p50/p99/max
+ *   per host and for the whole fleet; the watch wake-up (controller's intent write started → the
+ *   host's intent watch yields it), p50/p99;
+ * - store writes during the update (index delta) per host, and the keys written by kind;
+ * - store CPU seconds and peak RSS (from /proc of the store processes), requests/s made by the
+ *   fleet's clients, store I/O bytes/s (rchar + wchar: socket and disk);
+ * - kv-server only: the store SIGKILLed and restarted under every watcher; a daemon set update
+ *   written at once — recovery (restart → every host runs it) and the peak request rate.
+ * The figures are printed with the ratio 5,000 / 1,000 when both ran.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startControllerFarms } from '@p2/controller-farms';
+import { DsStore, readDsStatus } from '@p2/daemon-set';
+import { LabelStore } from '@p2/keyspace';
+import { createStore, type Store } from '@p2/kv';
+import { parseManifest } from '@p2/manifest';
+import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
+import {
+  counted,
+  openFds,
+  procUsage,
+  RequestCounter,
+  rssSampler,
+  SimFleet,
+  spawnKvServer,
+} from '../fleet.js';
+import { summarize } from '../harness.js';
+
+type Kind = 'kv' | 'etcd';
+
+interface StoreUnderTest {
+  open(): Store;
+  pids(): number[];
+  /** SIGKILL and start again on the same data and port; resolves when it listens again. */
+  restart?(downMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startStore(kind: Kind): Promise<StoreUnderTest> {
+  if (kind === 'etcd') {
+    const cluster = await startEtcd(3);
+    const url = `etcd://${cluster.endpoints.join(',')}`;
+    return {
+      open: () => createStore(url),
+      pids: () => cluster.members.flatMap((m) => (m.process?.pid ? [m.process.pid] : [])),
+      stop: () => cluster.stop(),
+    };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'p2t-fleet-kv-'));
+  const extra = ['--max-blocking-per-client', '100000'];
+  let server = await spawnKvServer(dir, 0, extra);
+  const port = server.port;
+  return {
+    open: () => createStore(`consul://127.0.0.1:${port}`),
+    pids: () => [server.pid],
+    async restart(downMs) {
+      await server.kill9();
+      await sleep(downMs);
+      server = await spawnKvServer(dir, port, extra);
+    },
+    async stop() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const manifestText = (v: number) =>
+  `id: p2t-fleet-agent\nlaunchables:\n  agent:\n    launchable_type: hoist\n    location: https://artifacts.invalid/agent_${v}.tar.gz\nconfig:\n  version: ${v}\n`;
+
+/** The store's current index (the KV table index / etcd revision), read from a key that never exists. */
+const storeIndex = async (store: Store) => (await store.get('p2t-bench/absent')).index;
+
+interface Row {
+  [column: string]: string | number;
+}
+
+const ms = (x: number) => Math.round(x);
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? Number.NaN;
+};
+
+/** Time since `t0` of each host's report, p50/p99/max. */
+function spread(times: Map<string, number>, t0: number) {
+  const xs = [...times.values()].map((t) => t - t0);
+  return { p50: q(xs, 0.5), p99: q(xs, 0.99), max: Math.max(...xs) };
+}
+
+async function waitDsSettled(store: Store, id: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const status = await readDsStatus(store, id).catch(() => undefined);
+    if (status && !status.replication_in_progress) return;
+    await sleep(200);
+  }
+}
+
+async function writtenKeys(store: Store, sinceIndex: number): Promise<Map<string, number>> {
+  const kinds = new Map<string, number>();
+  for (const entry of (await store.list('')).value) {
+    if (entry.modifyIndex <= sinceIndex) continue;
+    const parts = entry.key.split('/');
+    const kind = parts[0] === 'status' ? `status/${parts[1]}` : (parts[0] ?? '');
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return kinds;
+}
+
+async function runFleet(kind: Kind, n: number): Promise<Row> {
+  const target = await startStore(kind);
+  const fleet = new SimFleet(() => target.open());
+  const ctlCounter = new RequestCounter();
+  const intentWritten = new Map<string, number>();
+  const base = target.open();
+  // The controller's store: notes when it starts writing each node's intent (for the wake-up).
+  const ctlStore = new Proxy(counted(base, ctlCounter), {
+    get(t, prop, r) {
+      if (prop !== 'txn') return Reflect.get(t, prop, r);
+      return (ops: { verb: string; key: string }[], ...rest: unknown[]) => {
+        const now = performance.now();
+        for (const op of ops)
+          if (op.key.startsWith('intent/')) intentWritten.set(op.key.split('/')[1] ?? '', now);
+        return (t.txn as (...a: unknown[]) => Promise<unknown>)(ops, ...rest);
+      };
+    },
+  });
+  const row: Row = { store: kind, hosts: n };
+  try {
+    const t = performance.now();
+    await fleet.start(n);
+    row['fleet start s'] = ((performance.now() - t) / 1000).toFixed(1);
+    await new LabelStore(base, { validate: false }).applyBatch(
+      fleet.nodes.map((x) => ({ type: 'node' as const, id: x.node, set: { fleet: 'bench' } })),
+    );
+    // minHealth 0: nothing bounds a wave but the in-flight cap; P2's 50 makes N/50 waves.
+    const farms = startControllerFarms({
+      store: ctlStore,
+      farms: ['ds'],
+      dsMaxInFlight: Number(arg('in-flight') ?? n),
+    });
+    row['ds in flight'] = Number(arg('in-flight') ?? n);
+    const dss = new DsStore(base);
+    try {
+      // v1 from nothing
+      const m1 = parseManifest(manifestText(1));
+      fleet.expect(m1.sha());
+      let t0 = performance.now();
+      const ds = await dss.create({
+        manifest: m1,
+        nodeSelector: 'fleet=bench',
+        minHealth: 0,
+        clusterName: 'bench',
+        timeoutMs: 120_000,
+      });
+      const scheduled = await fleet.allRunning(300_000);
+      const s1 = spread(fleet.events.running, t0);
+      row['schedule: all running ms'] = scheduled ? ms(s1.max) : `>${ms(s1.max)} (timeout)`;
+      await waitDsSettled(base, ds.id, 120_000);
+      await sleep(2000);
+
+      // v1 → v2
+      const m2 = parseManifest(manifestText(2));
+      const before = { index: await storeIndex(base), use: procUsage(target.pids()) };
+      const reqBefore = fleet.requests.total + ctlCounter.total;
+      const methodsBefore = new Map(fleet.requests.byMethod);
+      const fleetCpu = process.cpuUsage();
+      const rss = rssSampler(() => target.pids());
+      intentWritten.clear();
+      fleet.expect(m2.sha());
+      t0 = performance.now();
+      await dss.updateManifest(ds.id, m2);
+      const updated = await fleet.allRunning(300_000);
+      const s2 = spread(fleet.events.running, t0);
+      const fleetMs = performance.now() - t0;
+      await waitDsSettled(base, ds.id, 120_000);
+      const settledMs = performance.now() - t0;
+      const after = { index: await storeIndex(base), use: procUsage(target.pids()) };
+      const peakRss = rss.stop();
+      const wakes = [...fleet.events.woke].flatMap(([node, woke]) => {
+        const w = intentWritten.get(node);
+        return w === undefined ? [] : [Math.max(0, woke - w)];
+      });
+      const wake = summarize('wake', wakes);
+      const seconds = settledMs / 1000;
+      const requests = fleet.requests.total + ctlCounter.total - reqBefore;
+      const kinds = await writtenKeys(base, before.index);
+      const cpu = process.cpuUsage(fleetCpu);
+      const perHost = [...fleet.requests.byMethod]
+        .map(([m, c]) => [m, (c - (methodsBefore.get(m) ?? 0)) / n] as const)
+        .filter(([, c]) => c >= 0.05)
+        .sort((a, b) => b[1] - a[1]);
+      Object.assign(row, {
+        'update: host p50 ms': ms(s2.p50),
+        'update: host p99 ms': ms(s2.p99),
+        'update: all hosts ms': updated ? ms(fleetMs) : `>${ms(fleetMs)} (timeout)`,
+        'update: ds settled ms': ms(settledMs),
+        'wake p50 ms': ms(wake.medianMs),
+        'wake p99 ms': ms(wake.p99Ms),
+        'writes/host': ((after.index - before.index) / n).toFixed(2),
+        'keys written': [...kinds].map(([k, c]) => `${k} ${c}`).join(', '),
+        'store CPU s': (after.use.cpuS - before.use.cpuS).toFixed(1),
+        'store CPU %': Math.round((100 * (after.use.cpuS - before.use.cpuS)) / seconds),
+        'store RSS MiB': Math.round(peakRss),
+        'store open fds': openFds(target.pids()),
+        'req/s': Math.round(requests / seconds),
+        'host req/host': perHost.reduce((sum, [, c]) => sum + c, 0).toFixed(1),
+        'host req/host by method': perHost.map(([m, c]) => `${m} ${c.toFixed(1)}`).join(', '),
+        'controller req': ctlCounter.total,
+        'fleet process CPU %': Math.round((cpu.user + cpu.system) / 1e4 / seconds),
+        'store I/O KiB/s': Math.round((after.use.ioBytes - before.use.ioBytes) / 1024 / seconds),
+      });
+
+      // Idle: what N hosts cost the store with nothing to do (sessions, heartbeats, re-polls).
+      const idle0 = { use: procUsage(target.pids()), req: fleet.requests.total };
+      await sleep(10_000);
+      const idle1 = { use: procUsage(target.pids()), req: fleet.requests.total };
+      row['idle req/s'] = Math.round((idle1.req - idle0.req) / 10);
+      row['idle store CPU %'] = Math.round((100 * (idle1.use.cpuS - idle0.use.cpuS)) / 10);
+
+      // The store restarts under every watcher (kv-server: one process).
+      if (target.restart) {
+        const m3 = parseManifest(manifestText(3));
+        fleet.expect(m3.sha());
+        const down = performance.now();
+        await target.restart(1000);
+        const up = performance.now();
+        const cpu0 = procUsage(target.pids()).cpuS;
+        for (;;) {
+          try {
+            await dss.updateManifest(ds.id, m3);
+            break;
+          } catch {
+            await sleep(50);
+          }
+        }
+        const recovered = await fleet.allRunning(300_000);
+        const end = performance.now();
+        row['restart: recovery ms'] = recovered
+          ? ms(end - up)
+          : `>${ms(end - up)} (timeout, ${fleet.events.running.size} hosts)`;
+        row['restart: peak req/s'] = fleet.requests.peakPerSecond(down, end);
+        row['restart: store CPU %'] = Math.round(
+          (100 * (procUsage(target.pids()).cpuS - cpu0)) / ((end - up) / 1000),
+        );
+      }
+    } finally {
+      await farms.stop();
+    }
+  } finally {
+    await fleet.stop();
+    await base.close();
+    await target.stop();
+  }
+  return row;
+}
+
+function ratios(rows: Row[]): Row[] {
+  const out: Row[] = [];
+  for (const kind of ['kv', 'etcd']) {
+    const mine = rows
+      .filter((r) => r.store === kind)
+      .sort((a, b) => Number(a.hosts) - Number(b.hosts));
+    const small = mine[0];
+    const large = mine.at(-1);
+    if (!small || !large || small === large) continue;
+    const row: Row = { store: kind, hosts: `${large.hosts} / ${small.hosts}` };
+    for (const [k, v] of Object.entries(large)) {
+      const a = Number(small[k]);
+      if (k === 'hosts' || typeof v !== 'number' || !Number.isFinite(a) || a === 0) continue;
+      row[k] = (v / a).toFixed(2);
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+const arg = (name: string) =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+export async function run(): Promise<void> {
+  const sizes = (arg('hosts') ?? (process.argv.includes('--large') ? '1000,5000' : '1000'))
+    .split(',')
+    .map(Number);
+  const kinds = (arg('store') ?? 'kv,etcd').split(',') as Kind[];
+  const rows: Row[] = [];
+  for (const kind of kinds)
+    for (const n of sizes) {
+      const row = await runFleet(kind, n);
+      rows.push(row);
+      console.log(JSON.stringify(row));
+    }
+  console.log('\n## fleet: daemon set update v1 → v2, N simulated hosts');
+  const transposed: Record<string, Row> = {};
+  for (const row of rows)
+    for (const [k, v] of Object.entries(row)) {
+      transposed[k] ??= {};
+      transposed[k][`${row.store} ${row.hosts}`] = v;
+    }
+  console.table(transposed);
+  const r = ratios(rows);
+  if (r.length > 0) {
+    console.log('\n## growth: figure at the largest N / at the smallest N');
+    console.table(r);
+  }
+}
