@@ -44,7 +44,14 @@ describe('p2-kv-server process under kill -9', () => {
       }
     };
     const writers = Array.from({ length: 8 }, (_, w) => writer(w));
-    await sleep(600);
+    // Kill once enough writes went in (and, compacting, once a snapshot was taken): by progress,
+    // not by a fixed time, so a loaded machine kills no earlier in the stream than an idle one.
+    const snapshot = join(dataDir, 'snapshot.json');
+    for (let waited = 0; waited < 20_000; waited += 50) {
+      if (acked.size > 50 && (extra.length === 0 || existsSync(snapshot))) break;
+      await sleep(50);
+    }
+    await sleep(100); // mid-stream: writes keep going after the snapshot
     await proc.kill9();
     stop = true;
     await Promise.all(writers);
