@@ -36,6 +36,10 @@ describe('PrestageStore', () => {
     await t.store.put('status/prestage/n1/web', '{"sha":1}');
     await expect(prestage.report('n1', 'web')).rejects.toMatchObject({ code: 'P2_KV_BAD_RECORD' });
 
+    // A new request clears the previous answer, even for the same manifest.
+    await prestage.setReport('n1', 'web', { sha: manifest.sha(), state: 'failed', updated: 'now' });
+    await prestage.request('n1', manifest);
+    expect(await prestage.report('n1', 'web')).toBeUndefined();
     await prestage.cancel('n1', 'web');
     expect(await rawValue(t.store, 'prestage/n1/web')).toBeUndefined();
     expect(await rawValue(t.store, 'status/prestage/n1/web')).toBeUndefined();

@@ -63,11 +63,14 @@ export class PrestageStore {
   constructor(private readonly store: Store) {}
 
   /**
-   * Asks `node` to pre-stage `manifest` (its raw bytes, signature kept).
+   * Asks `node` to pre-stage `manifest` (its raw bytes, signature kept). The previous answer is
+   * removed first, so any answer read afterwards is about this request (even for the same SHA).
    * @throws KvError `P2_KV_INVALID_KEY` for a bad node name or pod id
    */
   async request(node: string, manifest: Manifest): Promise<void> {
-    await this.store.put(this.requestKey(node, manifest.id), manifest.raw);
+    const key = this.requestKey(node, manifest.id);
+    await this.store.delete(this.reportKey(node, manifest.id));
+    await this.store.put(key, manifest.raw);
   }
 
   /** Withdraws a request (and its report). */
