@@ -1,5 +1,5 @@
 /**
- * `p2 replicate MANIFEST (--hosts h1,h2 | --selector SEL) [--min-nodes N] [--timeout D] [--json]`
+ * `p2 replicate MANIFEST (--hosts h1,h2 | --selector SEL) [--min-nodes N] [--timeout D] [--prestage] [--json]`
  * (P2's p2-replicate) over `@p2/replicate`. Progress goes to stderr — a live line on a terminal, a
  * line per node otherwise, nothing with `--json` — so stdout carries only the result.
  */
@@ -21,7 +21,7 @@ import {
   withStoreFlags,
 } from '@p2/cli-kit';
 import { isHealthState, LabelStore } from '@p2/keyspace';
-import { lockMessage, type ReplicationProgress, replicate } from '@p2/replicate';
+import { lockMessage, prestage, type ReplicationProgress, replicate } from '@p2/replicate';
 
 export function registerReplicateCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -38,6 +38,8 @@ export function registerReplicateCommand(program: Command, ctx: CliContext): voi
       .option('--threshold <state>', 'lowest health counted as healthy', 'passing')
       .option('--override-lock', 'take over the lock of another replication of this pod')
       .option('--ignore-controllers', 'also deploy to nodes whose pod an RC manages')
+      .option('--prestage', 'first download the artifacts on every node (waits for all)')
+      .option('--prestage-timeout <duration>', 'with --prestage: longest wait for a node', '10m')
       .option('--json', 'print the result as JSON'),
   ).action(
     run(ctx, async (source, options) => {
@@ -53,6 +55,7 @@ export function registerReplicateCommand(program: Command, ctx: CliContext): voi
       const threshold = options.threshold;
       const minNodes = wholeNumber(options.minNodes, '--min-nodes');
       const timeoutMs = options.timeout ? durationMs(options.timeout, '--timeout') : undefined;
+      const prestageMs = durationMs(options.prestageTimeout, '--prestage-timeout');
       const manifest = /^https?:\/\//.test(source)
         ? await fetchManifest(source)
         : await loadManifest(ctx, source, { strict: true });
@@ -68,6 +71,9 @@ export function registerReplicateCommand(program: Command, ctx: CliContext): voi
           if (nodes.length === 0) {
             throw new CliExit(ExitCode.NOT_FOUND, 'error: no nodes match the selector');
           }
+          // Every node has the artifacts before the first one restarts.
+          if (options.prestage)
+            await prestage({ store, manifest, nodes, timeoutMs: prestageMs, signal: stop.signal });
           progress.start(manifest.id, nodes.length);
           return replicate({
             store,
