@@ -468,6 +468,21 @@ export function helloManifest(
     .build();
 }
 
+/** What each host serves on `/` at `port`, from inside its namespace ('' when nothing answers). */
+export async function greetings(cluster: Cluster, port: number): Promise<string[]> {
+  return Promise.all(
+    cluster.hosts.map((h) =>
+      cluster
+        .inHost(h, [
+          process.execPath,
+          '-e',
+          `fetch('http://127.0.0.1:${port}/').then(r=>r.text()).then(t=>process.stdout.write(t.trim()),()=>{})`,
+        ])
+        .catch(() => ''),
+    ),
+  );
+}
+
 /**
  * Writes {@link helloManifest} of `pod` at `version` (the cluster's artifact of that version) to
  * `<work>/<pod>-<version>.yaml`, for `p2 … -m FILE`; returns its path and the manifest.

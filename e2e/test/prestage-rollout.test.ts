@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { p2Runner } from '../src/cli.js';
 import {
   type Cluster,
+  greetings,
   manifestFile,
   startCluster,
   tearDownClusterAfterAll,
@@ -22,20 +23,6 @@ const ARTIFACT_DELAY_MS = 3000;
 let cluster: Cluster;
 let pod = '';
 const { p2, killAll } = p2Runner(() => cluster.storeUrl);
-
-async function greetings(port: number): Promise<string[]> {
-  return Promise.all(
-    cluster.hosts.map((h) =>
-      cluster
-        .inHost(h, [
-          process.execPath,
-          '-e',
-          `fetch('http://127.0.0.1:${port}/').then(r=>r.text()).then(t=>process.stdout.write(t.trim()),()=>{})`,
-        ])
-        .catch(() => ''),
-    ),
-  );
-}
 
 beforeAll(async () => {
   cluster = await startCluster(3, { artifactDelayMs: ARTIFACT_DELAY_MS });
@@ -69,10 +56,10 @@ describe('pre-staging on three hosts with slow artifacts', () => {
     };
 
     await replicate(await file('v1'));
-    expect(await greetings(APP_PORT)).toEqual(['hello v1', 'hello v1', 'hello v1']);
+    expect(await greetings(cluster, APP_PORT)).toEqual(['hello v1', 'hello v1', 'hello v1']);
 
     const plainMs = await replicate(await file('v2'));
-    expect(await greetings(APP_PORT)).toEqual(['hello v2', 'hello v2', 'hello v2']);
+    expect(await greetings(cluster, APP_PORT)).toEqual(['hello v2', 'hello v2', 'hello v2']);
 
     const v3 = await file('v3');
     const v3Name = await artifactName('v3');
@@ -86,17 +73,17 @@ describe('pre-staging on three hosts with slow artifacts', () => {
       'staged',
     ]);
     // v2 still serves everywhere: staging restarted nothing.
-    expect(await greetings(APP_PORT)).toEqual(['hello v2', 'hello v2', 'hello v2']);
+    expect(await greetings(cluster, APP_PORT)).toEqual(['hello v2', 'hello v2', 'hello v2']);
     const fetchedBefore = await fetchesOf(v3Name);
     expect(fetchedBefore).toBe(3);
     const stagedRolloutMs = await replicate(v3);
     expect(await fetchesOf(v3Name)).toBe(fetchedBefore);
-    expect(await greetings(APP_PORT)).toEqual(['hello v3', 'hello v3', 'hello v3']);
+    expect(await greetings(cluster, APP_PORT)).toEqual(['hello v3', 'hello v3', 'hello v3']);
 
     started = Date.now();
     await replicate(await file('v4'), '--prestage');
     const oneGoMs = Date.now() - started;
-    expect(await greetings(APP_PORT)).toEqual(['hello v4', 'hello v4', 'hello v4']);
+    expect(await greetings(cluster, APP_PORT)).toEqual(['hello v4', 'hello v4', 'hello v4']);
 
     console.log(
       `[prestage figures] artifact delay ${ARTIFACT_DELAY_MS} ms, 3 hosts, --min-nodes 1: ` +

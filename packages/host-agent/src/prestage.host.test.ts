@@ -6,10 +6,8 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { chmod, cp, mkdtemp, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { chmod, cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +17,7 @@ import { PodHost } from '@p2/pods';
 import { RunsvDir } from '@p2/runit';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FileServer, serveDirectory } from '../../../test-support/file-server.js';
 import { cleanUpHostTest } from '../../../test-support/host-test.js';
 import { until } from '../../../test-support/until.js';
 import { startTestStore, type TestStore } from '../../keyspace/src/test-support.js';
@@ -32,12 +31,11 @@ const refused = `p2t-pstx-${suffix}`;
 const node = `p2t-node-pst-${suffix}`;
 
 let work: string;
-let server: Server;
+let server: FileServer | undefined;
 let baseUrl: string;
 let runsvdir: RunsvDir;
 let host: PodHost;
 let t: TestStore;
-const requests: string[] = [];
 const controller = new AbortController();
 let running: Promise<void> = Promise.resolve();
 
@@ -65,22 +63,8 @@ beforeAll(async () => {
   await cp(helloApp, src, { recursive: true });
   await writeFile(join(src, 'VERSION'), 'v2');
   await run('tar', ['-czf', join(work, 'artifacts', 'hello_v2.tar.gz'), '-C', src, '.']);
-  server = createServer((req, res) => {
-    requests.push(req.url ?? '');
-    const path = join(work, 'artifacts', (req.url ?? '/').slice(1));
-    stat(path).then(
-      (info) => {
-        res.writeHead(200, { 'content-length': info.size });
-        createReadStream(path).pipe(res);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serveDirectory(join(work, 'artifacts'));
+  baseUrl = server.url;
   runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 2 });
   await runsvdir.start();
   host = new PodHost({ podRoot: join(work, 'pods'), nodeName: node, runsvdir, cgroups: false });
@@ -102,7 +86,7 @@ afterAll(async () => {
   controller.abort();
   await running;
   await t?.cleanup();
-  server?.close();
+  await server?.close();
   await cleanUpHostTest({ runsvdir, node, pods: [podId], users: [podId], dir: work });
 });
 
@@ -111,22 +95,22 @@ describe('Prestager', () => {
     const manifest = manifestFor(podId, `${baseUrl}/hello_v2.tar.gz`);
     await new PrestageStore(t.store).request(node, manifest);
     await reportOf(podId, manifest.sha(), 'staged');
-    expect(requests.filter((r) => r === '/hello_v2.tar.gz')).toHaveLength(1);
+    expect((server?.requests ?? []).filter((r) => r === '/hello_v2.tar.gz')).toHaveLength(1);
     const layout = host.layout({ podId });
     expect(existsSync(layout.currentLink('app'))).toBe(false);
-    const fetched = requests.length;
+    const fetched = server?.requests.length ?? 0;
     const installed = await host.install(manifest);
     expect(installed.launchables[0]?.alreadyInstalled).toBe(true);
-    expect(requests.length).toBe(fetched);
+    expect(server?.requests.length ?? 0).toBe(fetched);
   });
 
   it('refuses an unauthorized request before fetching anything or making any path', async () => {
     const manifest = manifestFor(refused, `${baseUrl}/hello_v2.tar.gz?x=1`);
-    const fetched = requests.length;
+    const fetched = server?.requests.length ?? 0;
     await new PrestageStore(t.store).request(node, manifest);
     const report = await reportOf(refused, manifest.sha(), 'failed');
     expect(report.reason).toMatch(/^not authorized: .*signer not allowed/);
-    expect(requests.length).toBe(fetched);
+    expect(server?.requests.length ?? 0).toBe(fetched);
     expect(existsSync(join(work, 'pods', refused))).toBe(false);
   });
 

@@ -5,16 +5,14 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, cp, mkdtemp, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { chmod, cp, mkdtemp, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { RunsvDir, readStatus } from '@p2/runit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FileServer, serveDirectory } from '../../../test-support/file-server.js';
 import { cleanUpHostTest, freePort } from '../../../test-support/host-test.js';
 import { until } from '../../../test-support/until.js';
 import { PodHost } from './pod-host.js';
@@ -26,11 +24,10 @@ const podId = `p2t-stage-${suffix}`;
 const node = `p2t-node-${suffix}`;
 
 let work: string;
-let server: Server;
+let server: FileServer | undefined;
 let baseUrl: string;
 let runsvdir: RunsvDir;
 let host: PodHost;
-const requests: string[] = [];
 
 async function artifact(tag: string): Promise<string> {
   const src = join(work, `src-${tag}`);
@@ -53,29 +50,15 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'p2t-stage-'));
   await run('mkdir', ['-p', join(work, 'artifacts'), join(work, 'pods'), join(work, 'service')]);
   await chmod(work, 0o755);
-  server = createServer((req, res) => {
-    requests.push(req.url ?? '');
-    const path = join(work, 'artifacts', (req.url ?? '/').slice(1));
-    stat(path).then(
-      (info) => {
-        res.writeHead(200, { 'content-length': info.size });
-        createReadStream(path).pipe(res);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serveDirectory(join(work, 'artifacts'));
+  baseUrl = server.url;
   runsvdir = new RunsvDir({ root: join(work, 'service'), slots: 2 });
   await runsvdir.start();
   host = new PodHost({ podRoot: join(work, 'pods'), nodeName: node, runsvdir, cgroups: false });
 });
 
 afterAll(async () => {
-  server?.close();
+  await server?.close();
   await cleanUpHostTest({ runsvdir, node, pods: [podId], users: [podId], dir: work });
 });
 
@@ -122,10 +105,10 @@ describe('PodHost.stage', () => {
     ).toEqual([basename(currentBefore), basename(stagedDir)].sort());
 
     // The deploy: no download, and the staged mark is spent (current keeps the install now).
-    const fetched = requests.length;
+    const fetched = server?.requests.length ?? 0;
     const installed = await host.install(m2);
     expect(installed.launchables[0]?.alreadyInstalled).toBe(true);
-    expect(requests.length).toBe(fetched);
+    expect(server?.requests.length ?? 0).toBe(fetched);
     expect(await readdir(layout.launchableRoot('app'))).not.toContain('.staged');
   });
 

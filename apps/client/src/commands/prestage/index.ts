@@ -11,15 +11,13 @@ import {
   durationMs,
   ExitCode,
   emit,
-  fetchManifest,
-  loadManifest,
   run,
   style,
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
-import { LabelStore } from '@p2/keyspace';
 import { prestage } from '@p2/replicate';
+import { manifestFrom, targetNodes } from '../../lib/target-nodes.js';
 
 export function registerPrestageCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -51,21 +49,13 @@ export function registerPrestageCommand(program: Command, ctx: CliContext): void
         throw new CliExit(ExitCode.USAGE, 'error: give either --node/--hosts or --selector');
       }
       const timeoutMs = durationMs(options.timeout, '--timeout');
-      const manifest = /^https?:\/\//.test(source)
-        ? await fetchManifest(source)
-        : await loadManifest(ctx, source, { strict: true });
+      const manifest = await manifestFrom(ctx, source);
       const stop = new AbortController();
       const interrupt = () => stop.abort();
       process.once('SIGINT', interrupt);
       try {
         const result = await withStore(ctx, options, async (store) => {
-          const nodes =
-            listed.length > 0
-              ? listed
-              : await new LabelStore(store).selectIds('node', options.selector ?? '');
-          if (nodes.length === 0) {
-            throw new CliExit(ExitCode.NOT_FOUND, 'error: no nodes match the selector');
-          }
+          const nodes = await targetNodes(store, listed, options.selector);
           return prestage({
             store,
             manifest,

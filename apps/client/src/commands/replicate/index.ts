@@ -11,17 +11,16 @@ import {
   durationMs,
   ExitCode,
   emit,
-  fetchManifest,
   liveLine,
-  loadManifest,
   run,
   style,
   wholeNumber,
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
-import { isHealthState, LabelStore } from '@p2/keyspace';
+import { isHealthState } from '@p2/keyspace';
 import { lockMessage, prestage, type ReplicationProgress, replicate } from '@p2/replicate';
+import { manifestFrom, targetNodes } from '../../lib/target-nodes.js';
 
 export function registerReplicateCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -56,21 +55,18 @@ export function registerReplicateCommand(program: Command, ctx: CliContext): voi
       const minNodes = wholeNumber(options.minNodes, '--min-nodes');
       const timeoutMs = options.timeout ? durationMs(options.timeout, '--timeout') : undefined;
       const prestageMs = durationMs(options.prestageTimeout, '--prestage-timeout');
-      const manifest = /^https?:\/\//.test(source)
-        ? await fetchManifest(source)
-        : await loadManifest(ctx, source, { strict: true });
+      const manifest = await manifestFrom(ctx, source);
       const stop = new AbortController();
       const interrupt = () => stop.abort();
       process.once('SIGINT', interrupt);
       const progress = progressView(ctx, Boolean(options.json));
       try {
         const result = await withStore(ctx, options, async (store) => {
-          const nodes = options.hosts
-            ? options.hosts.split(',').filter(Boolean)
-            : await new LabelStore(store).selectIds('node', options.selector ?? '');
-          if (nodes.length === 0) {
-            throw new CliExit(ExitCode.NOT_FOUND, 'error: no nodes match the selector');
-          }
+          const nodes = await targetNodes(
+            store,
+            (options.hosts ?? '').split(',').filter(Boolean),
+            options.selector,
+          );
           // Every node has the artifacts before the first one restarts.
           if (options.prestage)
             await prestage({ store, manifest, nodes, timeoutMs: prestageMs, signal: stop.signal });
