@@ -53,6 +53,8 @@ export interface Cluster {
   hosts: SimHost[];
   /** `http://<root address>:<port>` of the artifact server as the hosts see it. */
   artifactUrl: string;
+  /** Every path the artifact server was asked for, in order. */
+  artifactRequests: readonly string[];
   /** `consul://<root address>:<port>` (or `etcd://…` on every member) as the hosts see it. */
   storeUrlForHosts: string;
   /** A Hoist artifact of the hello app for `version` (built once). */
@@ -75,9 +77,16 @@ function spawnInNetns(netns: string, argv: string[], logFile: string): Proc {
   return spawnLogged('nsenter', [`--net=/var/run/netns/${netns}`, '--', ...argv], logFile);
 }
 
-async function serveOnAllAddresses(dir: string): Promise<{ server: Server; port: number }> {
+async function serveOnAllAddresses(
+  dir: string,
+  delayMs: number,
+  requests: string[],
+): Promise<{ server: Server; port: number }> {
   const server = createServer(async (req, res) => {
     const path = join(dir, normalize(decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/')));
+    requests.push(req.url ?? '/');
+    // A slow artifact server (issue 21's pre-staging measurement): every answer waits this long.
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     try {
       const info = await stat(path);
       if (!info.isFile()) throw new Error('not a file');
@@ -104,8 +113,11 @@ export async function startCluster(
     preparerConfig?: (hostIndex: number) => Record<string, unknown>;
     /** @default 'kv' */
     store?: 'kv' | 'etcd';
+    /** Every artifact server answer waits this long (slow artifacts). @default 0 */
+    artifactDelayMs?: number;
   } = {},
 ): Promise<Cluster> {
+  const artifactRequests: string[] = [];
   const id = randomBytes(3).toString('hex');
   const work = await tempDir('e2e-multi');
   await chmod(work, 0o755); // pod users must reach their homes below it
@@ -175,7 +187,11 @@ export async function startCluster(
       storeUrlForHosts = `consul://${rootAddress}:${kvPort}`;
     }
     store = createStore(storeUrl);
-    const served = await serveOnAllAddresses(join(work, 'artifacts'));
+    const served = await serveOnAllAddresses(
+      join(work, 'artifacts'),
+      options.artifactDelayMs ?? 0,
+      artifactRequests,
+    );
     files = served.server;
     filesPort = served.port;
     for (let i = 0; i < count; i++) {
@@ -238,6 +254,7 @@ export async function startCluster(
     etcd,
     hosts,
     artifactUrl: `http://${rootAddress}:${filesPort}`,
+    artifactRequests,
     storeUrlForHosts,
     async artifact(version) {
       const existing = built.get(version);
@@ -449,6 +466,21 @@ export function helloManifest(
     .setStatusPort(statusPort)
     .setStatusHttp(true)
     .build();
+}
+
+/** What each host serves on `/` at `port`, from inside its namespace ('' when nothing answers). */
+export async function greetings(cluster: Cluster, port: number): Promise<string[]> {
+  return Promise.all(
+    cluster.hosts.map((h) =>
+      cluster
+        .inHost(h, [
+          process.execPath,
+          '-e',
+          `fetch('http://127.0.0.1:${port}/').then(r=>r.text()).then(t=>process.stdout.write(t.trim()),()=>{})`,
+        ])
+        .catch(() => ''),
+    ),
+  );
 }
 
 /**

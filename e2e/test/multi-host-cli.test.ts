@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { p2Runner } from '../src/cli.js';
 import {
   type Cluster,
+  greetings,
   manifestFile,
   minServing,
   pollApps,
@@ -65,21 +66,6 @@ async function healthyNodes(pod: string): Promise<string[]> {
     .filter((p) => p.verdict === 'converged' && p.health === 'passing')
     .map((p) => p.node)
     .sort();
-}
-
-/** What each host serves on `/` at `port`, from inside its namespace ('' when nothing answers). */
-async function greetings(port: number): Promise<string[]> {
-  return Promise.all(
-    cluster.hosts.map((h) =>
-      cluster
-        .inHost(h, [
-          process.execPath,
-          '-e',
-          `fetch('http://127.0.0.1:${port}/').then(r=>r.text()).then(t=>process.stdout.write(t.trim()),()=>{})`,
-        ])
-        .catch(() => ''),
-    ),
-  );
 }
 
 beforeAll(async () => {
@@ -222,7 +208,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
       60_000,
       500,
     );
-    expect(await greetings(DS_PORT)).toEqual(['daemon v1', 'daemon v1', '']);
+    expect(await greetings(cluster, DS_PORT)).toEqual(['daemon v1', 'daemon v1', '']);
     const test = await p2Json<{ matching: string[]; added: string[]; removed: string[] }>([
       'ds',
       'test-selector',
@@ -245,7 +231,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
     expect(updated.ds.nodeSelector).toBe('role=web');
     await waitFor(
       'every host to serve daemon v2',
-      async () => (await greetings(DS_PORT)).every((g) => g === 'daemon v2'),
+      async () => (await greetings(cluster, DS_PORT)).every((g) => g === 'daemon v2'),
       90_000,
       500,
     );
@@ -266,7 +252,7 @@ describe('p2 CLI on three hosts (network namespaces)', () => {
     expect(result.podId).toBe(pods.rep);
     expect([...result.updated].sort()).toEqual(allNodes());
     expect(result.alreadyDone).toEqual([]);
-    expect(await greetings(REP_PORT)).toEqual(['replicated', 'replicated', 'replicated']);
+    expect(await greetings(cluster, REP_PORT)).toEqual(['replicated', 'replicated', 'replicated']);
     // A second run finds every node done.
     const again = await p2Json<{ updated: string[]; alreadyDone: string[] }>(
       ['replicate', file, '--hosts', allNodes().join(','), '--min-nodes', '1'],

@@ -13,6 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { p2Runner } from '../src/cli.js';
 import {
   type Cluster,
+  greetings,
   helloManifest,
   startCluster,
   tearDownClusterAfterAll,
@@ -24,21 +25,6 @@ const APP_PORT = 18280;
 let cluster: Cluster;
 let pod = '';
 const { p2, killAll } = p2Runner(() => cluster.storeUrl);
-
-/** What each host serves on `/` at `port`, from inside its namespace ('' when nothing answers). */
-async function greetings(port: number): Promise<string[]> {
-  return Promise.all(
-    cluster.hosts.map((h) =>
-      cluster
-        .inHost(h, [
-          process.execPath,
-          '-e',
-          `fetch('http://127.0.0.1:${port}/').then(r=>r.text()).then(t=>process.stdout.write(t.trim()),()=>{})`,
-        ])
-        .catch(() => ''),
-    ),
-  );
-}
 
 beforeAll(async () => {
   cluster = await startCluster(3);
@@ -71,7 +57,7 @@ describe('host-local auto-revert and deploy traces on three hosts', () => {
       const r = await p2(['schedule', v1File, '--node', h.node, '--force', '--wait'], 150_000);
       expect(r.code, r.err).toBe(0);
     }
-    expect(await greetings(APP_PORT)).toEqual(['hello v1', 'hello v1', 'hello v1']);
+    expect(await greetings(cluster, APP_PORT)).toEqual(['hello v1', 'hello v1', 'hello v1']);
 
     for (const h of cluster.hosts)
       expect((await p2(['schedule', v2File, '--node', h.node, '--force'])).code).toBe(0);
@@ -90,11 +76,11 @@ describe('host-local auto-revert and deploy traces on three hosts', () => {
     await cluster.kv?.stop(); // the reverts must not need the store
     await waitFor(
       'every host serving v1 again',
-      async () => (await greetings(APP_PORT)).every((g) => g === 'hello v1'),
+      async () => (await greetings(cluster, APP_PORT)).every((g) => g === 'hello v1'),
       60_000,
       250,
     );
-    expect(await greetings(APP_PORT + 2)).toEqual(['', '', '']);
+    expect(await greetings(cluster, APP_PORT + 2)).toEqual(['', '', '']);
 
     await cluster.restartStore();
     const rows = await waitFor(

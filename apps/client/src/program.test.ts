@@ -38,6 +38,7 @@ describe('p2 program', () => {
     for (const expected of [
       'schedule',
       'replicate',
+      'prestage',
       'unschedule',
       'inspect',
       'watch',

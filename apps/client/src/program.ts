@@ -27,6 +27,7 @@ import { registerNodesCommand } from './commands/nodes/index.js';
 import { registerPcCommand } from './commands/pc/index.js';
 import { registerPlanCommand } from './commands/plan/index.js';
 import { registerPodControlCommands } from './commands/pod-control/index.js';
+import { registerPrestageCommand } from './commands/prestage/index.js';
 import { registerRcCommand } from './commands/rc/index.js';
 import { registerReplicateCommand } from './commands/replicate/index.js';
 import { registerRollCommand } from './commands/roll/index.js';
@@ -100,6 +101,7 @@ export function buildProgram(ctx: CliContext): CommandUnknownOpts {
   registerRcCommand(program, ctx);
   registerRollCommand(program, ctx);
   registerReplicateCommand(program, ctx);
+  registerPrestageCommand(program, ctx);
   registerDsCommand(program, ctx);
   registerPcCommand(program, ctx);
   registerContextCommand(program, ctx);

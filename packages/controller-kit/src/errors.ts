@@ -25,6 +25,8 @@ export const RcErrorCode = {
   ROLL_CONFLICT: 'P2_RC_ROLL_CONFLICT',
   /** A replicated node did not become healthy within its timeout (`@p2/replicate`). */
   NOT_HEALTHY: 'P2_RC_NOT_HEALTHY',
+  /** A node did not pre-stage a manifest: its preparer refused or failed, or did not answer in time. */
+  NOT_STAGED: 'P2_RC_NOT_STAGED',
   /** The store failed; `cause` holds the store's error. */
   STORE: 'P2_RC_STORE',
 } as const;

@@ -346,6 +346,16 @@ describe('pruneInstalls', () => {
     await expectInstalls(['new', 'old']);
   });
 
+  it('keeps protected installs (pre-staged versions) whatever keep and maxBytes say', async () => {
+    await fakeInstall('staged', 300, 1000);
+    await fakeInstall('mid', 200, 1000);
+    await fakeInstall('new', 100, 1000);
+    await switchLink(root(), 'current', 'new');
+    const result = await pruneInstalls(root(), { keep: 0, maxBytes: 1000, protect: ['staged'] });
+    expect(result.removed).toEqual(['mid']);
+    await expectInstalls(['new', 'staged']);
+  });
+
   it('removes stale staging and download leftovers of crashed installs', async () => {
     await fakeInstall('.staging-app_v1-abc', 7200);
     await fakeInstall('.staging-app_v2-def', 1);

@@ -639,6 +639,11 @@ export interface PruneOptions {
   maxBytes?: number;
   /** Leftover `.staging-*`/`.download-*` entries older than this are removed. @default 3_600_000 */
   staleTempMs?: number;
+  /**
+   * Install directory names kept whatever `keep` and `maxBytes` say, as the targets of `current`
+   * and `last` are — e.g. versions pre-staged for a coming deploy.
+   */
+  protect?: readonly string[];
   logger?: Logger;
 }
 
@@ -651,7 +656,8 @@ export interface PruneResult {
 }
 
 /**
- * Deletes old installs of one launchable, never the targets of `current` or `last`. Keeps the
+ * Deletes old installs of one launchable, never the targets of `current` or `last` (nor those
+ * named in `protect`). Keeps the
  * newest `keep` others and, with `maxBytes`, deletes oldest-first until the total fits (P2 §2.13:
  * size = sum of non-directory entries, symlinks counting their own length). Also removes stale
  * staging/download leftovers of crashed installs.
@@ -674,6 +680,7 @@ export async function pruneInstalls(
       await Promise.all([readLink(launchableRoot, 'current'), readLink(launchableRoot, 'last')])
     ).filter((name): name is string => name !== undefined),
   );
+  for (const name of options.protect ?? []) protectedNames.add(name);
   let names: string[];
   try {
     names = await readdir(installsDir);

@@ -39,6 +39,7 @@ import { HostAgentError, HostAgentErrorCode } from './errors.js';
 import { EventRecorder } from './events.js';
 import { type Desired, desiredFromIntent, workerKey } from './intent.js';
 import type { PreparerMetrics } from './metrics.js';
+import { Prestager } from './prestage.js';
 import { StoreReality } from './reality.js';
 import { type AutoRevertSettings, awaitHealthy, RevertMemory, revertDeadlineMs } from './revert.js';
 import { type StatusServer, startStatusServer } from './status-server.js';
@@ -144,6 +145,7 @@ export class Preparer {
   >();
   private watchDone: Promise<void> = Promise.resolve();
   private realityWatchDone: Promise<void> = Promise.resolve();
+  private prestageDone: Promise<void> = Promise.resolve();
   private statusServer: StatusServer | undefined;
   private readonly node: string;
   private readonly log: Logger;
@@ -258,6 +260,14 @@ export class Preparer {
     void this.heartbeat();
     this.watchDone = this.whitelistPhase().then(() => this.watch());
     this.realityWatchDone = this.watchReality();
+    // Pre-stage requests (issue 21): authorized as intent is, then downloaded beside what runs.
+    this.prestageDone = new Prestager({
+      node: this.node,
+      store: this.options.store,
+      host: this.options.host,
+      authorize: this.options.authorize,
+      logger: this.log,
+    }).run(this.controller.signal);
     this.processTimer = setInterval(() => {
       void this.writeAgain();
       this.reportProcesses().catch((error: unknown) =>
@@ -990,6 +1000,7 @@ export class Preparer {
     await this.pool.close();
     await this.watchDone;
     await this.realityWatchDone;
+    await this.prestageDone;
     await this.events.settle();
     await Promise.allSettled([...this.exports]);
     await this.statusServer?.close();

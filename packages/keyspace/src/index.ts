@@ -117,6 +117,7 @@ export {
   PodClusterStore,
 } from './pod-clusters.js';
 export { type NodePods, type PodRecord, PodTree, UuidPodStore } from './pods.js';
+export { type PrestageReport, type PrestageRequest, PrestageStore } from './prestage.js';
 export {
   type AllocationStrategy,
   type AuditEventType,

@@ -22,6 +22,8 @@ export const Prefix = {
   events: 'events/',
   /** The manifests the preparer deployed per pod: `history/<node>/<pod>` (a p2 extension). */
   history: 'history/',
+  /** Pre-stage requests per pod: `prestage/<node>/<pod>` (a p2 extension, issue 21). */
+  prestage: 'prestage/',
 } as const;
 
 /** The pod trees: what should run (`intent`) and what runs (`reality`). */

@@ -41,4 +41,5 @@ export type {
   PodRef,
   ServiceHelpers,
   ServiceState,
+  StageReport,
 } from './types.js';

@@ -22,6 +22,7 @@ import { assertReachable, prepareHome } from './home.js';
 import { assertSafeLaunchableId, PodLayout } from './layout.js';
 import { podEnvironment } from './pod-env.js';
 import { discoverLaunchable, isRegistryLaunchable, registryFor } from './registry.js';
+import { consumeStaged } from './stage.js';
 import type {
   HostContext,
   InstallOptions,
@@ -45,39 +46,40 @@ export async function installPod(
   manifest: Manifest,
   options: Omit<InstallOptions, 'podId'>,
 ): Promise<InstallReport> {
+  const { layout, readOnly, user, launchables } = await installLaunchables(ctx, manifest, options);
+  const configPath = await podStep(manifest, 'config and env', async () => {
+    // A pre-staged version being deployed: `current` will keep it from now on.
+    for (const launchable of launchables)
+      await consumeStaged(layout, launchable.launchableId, launchable.installDir);
+    return writeConfigAndEnv(manifest, layout, readOnly, { uid: user.uid, gid: user.gid });
+  });
+  ctx.logger.info({ pod: manifest.id, launchables: launchables.length }, 'pod installed');
+  return { podHome: layout.home, readOnly, configPath, launchables };
+}
+
+/**
+ * The part of an install that only adds to `installs/`: the pod's user and home, then every
+ * launchable's artifact downloaded, verified (digest, signature, tree digest, container bundle)
+ * and extracted. Never touches `current`, config, env or services: a pre-stage is this alone.
+ * @internal
+ */
+export async function installLaunchables(
+  ctx: HostContext,
+  manifest: Manifest,
+  options: Omit<InstallOptions, 'podId'>,
+): Promise<{
+  layout: PodLayout;
+  readOnly: boolean;
+  user: { uid: number; gid: number };
+  launchables: LaunchableInstallReport[];
+}> {
   const layout = new PodLayout(ctx.podRoot, manifest.id, options.uniqueKey ?? '');
   assertSupported(manifest, ctx.hookPods === true);
   for (const launchableId of Object.keys(manifest.launchables))
     assertSafeLaunchableId(launchableId);
   // Hook pods are never read-only (as in P2): their data/ is their user's.
   const readOnly = ctx.hookPods ? false : isReadOnly(ctx.options, manifest);
-  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (error) {
-      if (error instanceof PodError) throw error;
-      throw new PodError(
-        PodErrorCode.INSTALL_FAILED,
-        `installing pod ${manifest.id}: ${what}: ${describeError(error)}`,
-        {
-          cause: error,
-          ...(error &&
-          typeof error === 'object' &&
-          'hint' in error &&
-          typeof error.hint === 'string'
-            ? { hint: error.hint }
-            : {}),
-          details: {
-            pod: manifest.id,
-            step: what,
-            ...(error && typeof error === 'object' && 'code' in error
-              ? { causeCode: error.code }
-              : {}),
-          },
-        },
-      );
-    }
-  };
+  const step = <T>(what: string, fn: () => Promise<T>): Promise<T> => podStep(manifest, what, fn);
   const user = await step(`user ${manifest.runAs}`, () => ctx.accounts.runAsUser(manifest, layout));
   await assertReachable(ctx.podRoot, manifest);
   await step('pod home', () => prepareHome(ctx, manifest, layout, user, readOnly));
@@ -147,11 +149,33 @@ export async function installPod(
     launchables.push(report);
   }
 
-  const configPath = await step('config and env', () =>
-    writeConfigAndEnv(manifest, layout, readOnly, { uid: user.uid, gid: user.gid }),
-  );
-  ctx.logger.info({ pod: manifest.id, launchables: launchables.length }, 'pod installed');
-  return { podHome: layout.home, readOnly, configPath, launchables };
+  return { layout, readOnly, user, launchables };
+}
+
+/** Runs one install step, turning a failure into PodError `P2_PODS_INSTALL_FAILED`. */
+async function podStep<T>(manifest: Manifest, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof PodError) throw error;
+    throw new PodError(
+      PodErrorCode.INSTALL_FAILED,
+      `installing pod ${manifest.id}: ${what}: ${describeError(error)}`,
+      {
+        cause: error,
+        ...(error && typeof error === 'object' && 'hint' in error && typeof error.hint === 'string'
+          ? { hint: error.hint }
+          : {}),
+        details: {
+          pod: manifest.id,
+          step: what,
+          ...(error && typeof error === 'object' && 'code' in error
+            ? { causeCode: error.code }
+            : {}),
+        },
+      },
+    );
+  }
 }
 
 function assertSupported(manifest: Manifest, hookPod: boolean): void {

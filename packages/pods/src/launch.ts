@@ -24,6 +24,7 @@ import { podServices } from './inventory.js';
 import { assertSafeLaunchableId, PodLayout } from './layout.js';
 import { launchableCgroups, removeStaleCgroups } from './pod-cgroups.js';
 import { runLifecycleScript } from './scripts.js';
+import { stagedInstall } from './stage.js';
 import type {
   EntryPointScript,
   HostContext,
@@ -282,11 +283,16 @@ export async function prunePodInstalls(
   const removed: string[] = [];
   for (const launchableId of Object.keys(manifest.launchables)) {
     if (ref.onlyCurrent) await rm(layout.lastLink(launchableId), { force: true });
+    const staged = ref.onlyCurrent ? undefined : await stagedInstall(layout, launchableId);
     const result = await pruneInstalls(
       layout.launchableRoot(launchableId),
       ref.onlyCurrent
         ? { keep: 0 }
-        : { maxBytes: ctx.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30 },
+        : {
+            maxBytes: ctx.options.maxLaunchableDiskUsage ?? 10 * 2 ** 30,
+            // A version staged for a coming deploy stays.
+            protect: staged === undefined ? [] : [staged],
+          },
     );
     removed.push(...result.removed.map((name) => `${launchableId}/installs/${name}`));
   }

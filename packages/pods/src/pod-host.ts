@@ -28,6 +28,7 @@ import {
 } from './launch.js';
 import { HOOK_PODS_DIR, PodLayout } from './layout.js';
 import { launchableCgroupOf } from './pod-cgroups.js';
+import { stagePod } from './stage.js';
 import {
   type EntryPointScript,
   type HostContext,
@@ -39,6 +40,7 @@ import {
   type PodHostOptions,
   type PodRef,
   type ServiceState,
+  type StageReport,
   silent,
 } from './types.js';
 
@@ -138,6 +140,27 @@ export class PodHost {
     options: Omit<InstallOptions, 'podId'> = {},
   ): Promise<InstallReport> {
     return installPod(this.context, manifest, options);
+  }
+
+  /**
+   * Pre-stages a manifest (issue 21): its user and home made if missing, every launchable's
+   * artifact downloaded, verified (digest, signature, tree digest, container bundle) and extracted
+   * into `installs/`, exactly as {@link PodHost.install} would — and nothing else: `current`, the
+   * config and env dirs and the services stay as they are, so a running version keeps running.
+   * The staged installs are marked so that pruning keeps them; a later install of the same
+   * version finds them on disk and downloads nothing.
+   *
+   * @throws PodError as {@link PodHost.install}
+   * @example
+   * ```ts
+   * const report = await host.stage(manifest); // report.launchables[0].installDir
+   * ```
+   */
+  async stage(
+    manifest: Manifest,
+    options: Omit<InstallOptions, 'podId'> = {},
+  ): Promise<StageReport> {
+    return stagePod(this.context, manifest, options);
   }
 
   /** Names of the runit services that belong to a pod (by P2's `<unique name>__` prefix). */

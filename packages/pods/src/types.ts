@@ -136,6 +136,12 @@ export interface InstallReport {
   launchables: LaunchableInstallReport[];
 }
 
+/** What {@link PodHost.stage} did: the launchables' installs, nothing else. */
+export interface StageReport {
+  podHome: string;
+  launchables: LaunchableInstallReport[];
+}
+
 export interface LaunchReport {
   services: string[];
   /**

@@ -3,7 +3,7 @@
  * node, when a pod becomes healthy, and writes reality and health records as P2's preparers do.
  * @internal
  */
-import { type HealthState, HealthStore, PodTree } from '@p2/keyspace';
+import { type HealthState, HealthStore, PodTree, PrestageStore } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import { type Manifest, parseManifest } from '@p2/manifest';
 
@@ -58,6 +58,44 @@ export async function simulateNodes(
         // the store is shutting down
       }
       await new Promise((r) => setTimeout(r, options.stepMs ?? 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+/**
+ * Simulated preparers answering pre-stage requests (the real one is `@p2/host-agent`'s
+ * `Prestager`, tested on a real host): every `stepMs`, each request of `nodes` is answered with
+ * `answer(node)` for its SHA; `undefined` leaves it unanswered.
+ */
+export async function simulatePrestagers(
+  store: Store,
+  podId: string,
+  nodes: readonly string[],
+  answer: (node: string) => { state: 'staged' | 'failed'; reason?: string } | undefined,
+  stepMs = 50,
+): Promise<{ stop: () => Promise<void> }> {
+  const prestage = new PrestageStore(store);
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const node of nodes) {
+        const raw = (await store.get(`prestage/${node}/${podId}`).catch(() => undefined))?.value;
+        const verdict = answer(node);
+        if (!raw || !verdict) continue;
+        const sha = parseManifest(raw.value).sha();
+        await prestage.setReport(node, podId, {
+          sha,
+          ...verdict,
+          updated: new Date().toISOString(),
+        });
+      }
+      await new Promise((r) => setTimeout(r, stepMs));
     }
   })();
   return {

@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { ExitCode } from '@p2/cli-kit';
 import { LabelStore, PodTree } from '@p2/keyspace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { simulateNodes } from '../../../../../packages/replicate/src/test-support.js';
+import {
+  simulateNodes,
+  simulatePrestagers,
+} from '../../../../../packages/replicate/src/test-support.js';
 import { type Harness, startHarness } from '../../test-support.js';
 
 let h: Harness;
@@ -20,8 +23,13 @@ beforeAll(async () => {
     });
     stops.push(sim.stop);
   }
+  const staging = await simulatePrestagers(h.store, 'p2t-pre', nodes, (node) =>
+    node === 'p2t-r3' ? { state: 'failed', reason: 'download: 404' } : { state: 'staged' },
+  );
+  stops.push(staging.stop);
   await writeFile(join(h.dir, 'web.yaml'), 'id: p2t-web\nconfig:\n  version: 2\n');
   await writeFile(join(h.dir, 'bad.yaml'), 'id: p2t-bad\nconfig:\n  version: 2\n');
+  await writeFile(join(h.dir, 'pre.yaml'), 'id: p2t-pre\nconfig:\n  version: 2\n');
 });
 afterAll(async () => {
   for (const stop of stops) await stop();
@@ -70,6 +78,16 @@ describe('p2 replicate', () => {
     expect(
       (await new PodTree(h.store, 'intent').getPod('p2t-r3', 'p2t-bad')).value,
     ).toBeUndefined();
+  });
+
+  it('with --prestage, deploys nowhere unless every node staged the manifest first', async () => {
+    const r = await h.p2(['replicate', 'pre.yaml', '--hosts', nodes.join(','), '--prestage']);
+    expect(r.code).toBe(ExitCode.FAILURE);
+    expect(r.err).toContain('P2_RC_NOT_STAGED');
+    expect(r.err).toContain('p2t-r3 (download: 404)');
+    for (const node of nodes)
+      expect((await new PodTree(h.store, 'intent').getPod(node, 'p2t-pre')).value).toBeUndefined();
+    expect((await h.store.get('prestage/p2t-r1/p2t-pre')).value).toBeDefined();
   });
 
   it('wants exactly one of --hosts and --selector', async () => {

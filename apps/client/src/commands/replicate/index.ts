@@ -1,5 +1,5 @@
 /**
- * `p2 replicate MANIFEST (--hosts h1,h2 | --selector SEL) [--min-nodes N] [--timeout D] [--json]`
+ * `p2 replicate MANIFEST (--hosts h1,h2 | --selector SEL) [--min-nodes N] [--timeout D] [--prestage] [--json]`
  * (P2's p2-replicate) over `@p2/replicate`. Progress goes to stderr — a live line on a terminal, a
  * line per node otherwise, nothing with `--json` — so stdout carries only the result.
  */
@@ -11,17 +11,16 @@ import {
   durationMs,
   ExitCode,
   emit,
-  fetchManifest,
   liveLine,
-  loadManifest,
   run,
   style,
   wholeNumber,
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
-import { isHealthState, LabelStore } from '@p2/keyspace';
-import { lockMessage, type ReplicationProgress, replicate } from '@p2/replicate';
+import { isHealthState } from '@p2/keyspace';
+import { lockMessage, prestage, type ReplicationProgress, replicate } from '@p2/replicate';
+import { manifestFrom, targetNodes } from '../../lib/target-nodes.js';
 
 export function registerReplicateCommand(program: Command, ctx: CliContext): void {
   withStoreFlags(
@@ -38,6 +37,8 @@ export function registerReplicateCommand(program: Command, ctx: CliContext): voi
       .option('--threshold <state>', 'lowest health counted as healthy', 'passing')
       .option('--override-lock', 'take over the lock of another replication of this pod')
       .option('--ignore-controllers', 'also deploy to nodes whose pod an RC manages')
+      .option('--prestage', 'first download the artifacts on every node (waits for all)')
+      .option('--prestage-timeout <duration>', 'with --prestage: longest wait for a node', '10m')
       .option('--json', 'print the result as JSON'),
   ).action(
     run(ctx, async (source, options) => {
@@ -53,21 +54,22 @@ export function registerReplicateCommand(program: Command, ctx: CliContext): voi
       const threshold = options.threshold;
       const minNodes = wholeNumber(options.minNodes, '--min-nodes');
       const timeoutMs = options.timeout ? durationMs(options.timeout, '--timeout') : undefined;
-      const manifest = /^https?:\/\//.test(source)
-        ? await fetchManifest(source)
-        : await loadManifest(ctx, source, { strict: true });
+      const prestageMs = durationMs(options.prestageTimeout, '--prestage-timeout');
+      const manifest = await manifestFrom(ctx, source);
       const stop = new AbortController();
       const interrupt = () => stop.abort();
       process.once('SIGINT', interrupt);
       const progress = progressView(ctx, Boolean(options.json));
       try {
         const result = await withStore(ctx, options, async (store) => {
-          const nodes = options.hosts
-            ? options.hosts.split(',').filter(Boolean)
-            : await new LabelStore(store).selectIds('node', options.selector ?? '');
-          if (nodes.length === 0) {
-            throw new CliExit(ExitCode.NOT_FOUND, 'error: no nodes match the selector');
-          }
+          const nodes = await targetNodes(
+            store,
+            (options.hosts ?? '').split(',').filter(Boolean),
+            options.selector,
+          );
+          // Every node has the artifacts before the first one restarts.
+          if (options.prestage)
+            await prestage({ store, manifest, nodes, timeoutMs: prestageMs, signal: stop.signal });
           progress.start(manifest.id, nodes.length);
           return replicate({
             store,

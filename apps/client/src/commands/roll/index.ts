@@ -19,6 +19,7 @@ import { Prefix } from '@p2/keyspace';
 import { RollStore, waitForRoll } from '@p2/roll';
 import { resolveIdsOf } from '../../lib/id-prefix.js';
 import { checkController } from '../../lib/liveness.js';
+import { prestageRoll } from './prestage.js';
 import { registerRollRun } from './run.js';
 import { progressLine, refuseBrokenPromise, rollRequest, withRollFlags } from './shared.js';
 import { registerRollStatus } from './status.js';
@@ -41,12 +42,23 @@ export function registerRollCommand(program: Command, ctx: CliContext): void {
         'follow the update until it ends; exit non-zero if it fails, rolls back or is cancelled',
       )
       .option('--poll <duration>', 'with --wait: how often to read its status', '1s')
+      .option(
+        '--prestage',
+        "first download the new RC's artifacts on every node of the old RC (waits for all)",
+      )
+      .option('--prestage-timeout <duration>', 'with --prestage: longest wait for a node', '10m')
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
       const request = rollRequest(ctx, options);
+      const prestageMs = durationMs(options.prestageTimeout, '--prestage-timeout');
       const { created, controller } = await withStore(ctx, options, async (store) => {
         await refuseBrokenPromise(store, request, options);
+        if (options.prestage)
+          await prestageRoll(ctx, store, request, {
+            timeoutMs: prestageMs,
+            json: Boolean(options.json),
+          });
         const created = await new RollStore(store).create(request);
         return {
           created,
