@@ -121,9 +121,17 @@ export function startHealthTracking(options: HealthTrackingOptions): {
   const connecting = connect(retryBaseMs);
   return {
     tracker: {
-      track(manifest: Manifest) {
-        if (checker) checker.setPod(target(manifest));
-        else pending.set(manifest.id, manifest);
+      track(manifest: Manifest, options?: { now?: boolean }) {
+        if (!checker) {
+          pending.set(manifest.id, manifest);
+          return;
+        }
+        checker.setPod(target(manifest));
+        if (options?.now) checker.checkNow(manifest.id);
+      },
+      pause(podId: string) {
+        pending.delete(podId);
+        void checker?.removePod(podId, { keepRecord: true });
       },
       async untrack(podId: string) {
         pending.delete(podId);
