@@ -767,11 +767,11 @@ export class Preparer {
             totalMs: Math.round(result.totalMs),
             ...(result.previous ? { message: `from ${result.previous.sha()}` } : {}),
           });
+          // Running from now (exits after this are the new version's), published after the
+          // `deploying` write if a slow deploy started one.
+          const running = this.setState({ ...pod, state: 'running', sha: manifest.sha() });
           await settled();
-          await this.report(
-            { ...pod, state: 'running', sha: manifest.sha() },
-            { pod: eventKey, deployed: manifest },
-          );
+          await this.publish(running, { pod: eventKey, deployed: manifest });
           this.running.set(key, { manifest, uniqueKey });
           let outcome = 'deployed';
           if (!self && result.previous && result.previous.sha() !== sha && result.launched)
