@@ -116,7 +116,7 @@ export interface PreparerOptions {
    * after this long; a quicker deploy writes its outcome only, with its events and history, in
    * one transaction (issue 20: store writes per deploy). `/_status` and `onState` see `deploying`
    * at once either way.
-   * @default 1000
+   * @default 500
    */
   deployingStatusDelayMs?: number;
 }
@@ -702,7 +702,7 @@ export class Preparer {
           const state = this.setState({ ...pod, state: 'deploying', sha });
           deployingTimer = setTimeout(() => {
             deployingWrite = this.publish(state, { pod: eventKey, keepHold: true });
-          }, this.options.deployingStatusDelayMs ?? 1000);
+          }, this.options.deployingStatusDelayMs ?? 500);
           deployingTimer.unref();
         },
       });
