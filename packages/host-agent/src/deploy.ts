@@ -10,7 +10,8 @@
  *   a refusal never uninstalls or stops what runs;
  * - the previous version's health must not vouch for the new one (controllers count a replica as
  *   healthy when reality shows the new manifest and health says passing), so it stops being
- *   checked when that version is halted, and the new version is checked at once after its launch;
+ *   checked when that version is halted, and the new version is checked at once after its launch
+ *   (the checker's start-up probe);
  *   its record is overwritten then, not withdrawn and published again (one write per update). It
  *   may show the old result for that one check (P2 kept it for a whole interval);
  * - reality is written only after the launch (and after the replay guard recorded it), so it only
@@ -42,11 +43,8 @@ export type Launched = (manifest: Manifest) => Promise<void>;
 
 /** Health checking of running pods (legacy pods only, as P2). */
 export interface HealthTracker {
-  /**
-   * Starts (or keeps) checking a pod and publishing its health record; `now`: check it at once
-   * (a version just launched: its result replaces a paused previous version's record).
-   */
-  track(manifest: Manifest, options?: { now?: boolean }): void;
+  /** Starts (or keeps) checking a pod and publishing its health record. */
+  track(manifest: Manifest): void;
   /** Stops checking a pod and removes its published health record. */
   untrack(podId: string): Promise<void>;
   /**
@@ -333,7 +331,7 @@ export async function deployPod(
       }
     }
   }
-  if (legacy && launched) agent.health?.track(manifest, { now: true });
+  if (legacy && launched) agent.health?.track(manifest);
   return {
     outcome: 'deployed',
     action: decision.action === 'update' ? 'update' : 'install',

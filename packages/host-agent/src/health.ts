@@ -121,13 +121,9 @@ export function startHealthTracking(options: HealthTrackingOptions): {
   const connecting = connect(retryBaseMs);
   return {
     tracker: {
-      track(manifest: Manifest, options?: { now?: boolean }) {
-        if (!checker) {
-          pending.set(manifest.id, manifest);
-          return;
-        }
-        checker.setPod(target(manifest));
-        if (options?.now) checker.checkNow(manifest.id);
+      track(manifest: Manifest) {
+        if (checker) checker.setPod(target(manifest));
+        else pending.set(manifest.id, manifest);
       },
       pause(podId: string) {
         pending.delete(podId);
