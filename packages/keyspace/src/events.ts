@@ -8,7 +8,8 @@
  *   writes back to intent.
  *
  * Each is one key per pod per node, rewritten with a CAS (a few retries on a conflicting write):
- * one write per batch of events (a deploy's events are one batch) and one per deployed version.
+ * one write per batch of events (a deploy's events are one batch) and one per deployed version —
+ * or, through `appendOp` / `recordOp`, one operation each in a caller's transaction.
  * Both are bounded, oldest first out. The pod key is the pod id (legacy pods) or uuid.
  */
 import { assertSegment, KvError, KvErrorCodes, type Store, type TxnOp } from '@p2/kv';
