@@ -3,14 +3,22 @@ import { parseWholeNumber } from '@p2/cli-kit';
 import { CONTROLLER_FARMS, type ControllerFarmName } from '@p2/controller-farms';
 import { ControllersError, ControllersErrorCode } from './errors.js';
 
-/** Parses a positive integer of milliseconds (`--resync-ms`…). @throws ControllersError P2_CONTROLLERS_INVALID_ARGUMENT */
-export function parseMs(name: string, value: string | undefined, fallback: number): number {
+/**
+ * Parses a positive integer (`--resync-ms` in milliseconds, `--ds-max-in-flight` in nodes…).
+ * @throws ControllersError P2_CONTROLLERS_INVALID_ARGUMENT
+ */
+export function parseMs(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  unit = 'milliseconds',
+): number {
   if (value === undefined) return fallback;
   const n = parseWholeNumber(value, 1);
   if (n === undefined)
     throw new ControllersError(
       ControllersErrorCode.INVALID_ARGUMENT,
-      `${name} must be a positive whole number of milliseconds, got ${JSON.stringify(value)}`,
+      `${name} must be a positive whole number of ${unit}, got ${JSON.stringify(value)}`,
       { hint: `for example ${name} ${fallback}` },
     );
   return n;

@@ -43,6 +43,8 @@ Options:
   --roll-poll-ms N     how often a rolling update re-reads health (default 1000)
   --session-ttl-ms N   TTL of the farms' lock sessions (default 15000)
   --lock-delay-ms N    lock-delay of those sessions (default 5000)
+  --ds-max-in-flight N most nodes a daemon set replaces at once (default 50, P2's; more for
+                       large fleets: each wave waits for the last one's health)
   --metrics-port N     serve Prometheus metrics on http://HOST:N/metrics
   --metrics-host HOST  address the metrics server binds (default 127.0.0.1)
   --alert-webhook URL  also send alerts there as PagerDuty Events API v2 events
@@ -82,6 +84,7 @@ async function main(): Promise<number> {
         'roll-poll-ms': { type: 'string' },
         'session-ttl-ms': { type: 'string' },
         'lock-delay-ms': { type: 'string' },
+        'ds-max-in-flight': { type: 'string' },
         'metrics-port': { type: 'string' },
         'metrics-host': { type: 'string' },
         'alert-webhook': { type: 'string' },
@@ -155,6 +158,7 @@ async function main(): Promise<number> {
       rollPollMs: parseMs('--roll-poll-ms', str('roll-poll-ms'), 1_000),
       sessionTtlMs: parseMs('--session-ttl-ms', str('session-ttl-ms'), 15_000),
       lockDelayMs: parseMs('--lock-delay-ms', str('lock-delay-ms'), 5_000),
+      dsMaxInFlight: parseMs('--ds-max-in-flight', str('ds-max-in-flight'), 50, 'nodes'),
       logger,
     });
     await checkStoreAccess(running.store, found).catch(async (error: unknown) => {

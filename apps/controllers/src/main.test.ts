@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DsStore } from '@p2/daemon-set';
 import { LabelStore } from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
@@ -116,6 +118,26 @@ describe('argument parsing', () => {
       /--resync-ms must be .* got "soon"/,
     );
   });
+
+  it('parses --ds-max-in-flight as a count of nodes; the binary refuses 0 with exit 2', () => {
+    expect(parseMs('--ds-max-in-flight', '1000', 50, 'nodes')).toBe(1_000);
+    expect(() => parseMs('--ds-max-in-flight', '0', 50, 'nodes')).toThrow(
+      /--ds-max-in-flight must be a positive whole number of nodes, got "0"/,
+    );
+    const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', cli, '--store', url, '--ds-max-in-flight', '0'],
+      { cwd: fileURLToPath(new URL('../../..', import.meta.url)), encoding: 'utf8' },
+    );
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--ds-max-in-flight must be a positive whole number of nodes');
+    const help = spawnSync(process.execPath, ['--import', 'tsx', cli, '--help'], {
+      cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+      encoding: 'utf8',
+    });
+    expect(help.stdout).toContain('--ds-max-in-flight N');
+  }, 30_000);
 
   it('parses farm lists', () => {
     expect(parseFarms(undefined)).toEqual(['rc', 'roll', 'ds']);

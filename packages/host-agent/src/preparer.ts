@@ -112,9 +112,20 @@ export interface PreparerOptions {
   autoRevert?: AutoRevertSettings;
   /** Export each deploy's steps as OpenTelemetry spans to this OTLP/HTTP endpoint (`tracing.otlp_endpoint`). */
   tracing?: { otlpEndpoint: string };
+  /**
+   * A deploy's `deploying` status (with its event) is written only when the deploy still runs
+   * after this long; a quicker deploy writes its outcome only, with its events and history, in
+   * one transaction (issue 20: store writes per deploy). `/_status` and `onState` see `deploying`
+   * at once either way.
+   * @default 500
+   */
+  deployingStatusDelayMs?: number;
 }
 
 const PREPARER_POD = 'p2-preparer';
+
+/** A pod's held events to commit with its state record (see `EventRecorder.commit`). */
+type HeldEvents = { pod: string; deployed?: Manifest; keepHold?: boolean };
 
 /**
  * The preparer's reconcile engine: one worker per pod, each deploying ({@link deployPod}) or
@@ -584,15 +595,30 @@ export class Preparer {
     this.options.metrics.setPodsByState(counts);
   }
 
-  private async report(state: Omit<PodState, 'updated'>): Promise<void> {
+  /** Records a pod's state here (`/_status`, `onState`) and publishes it to the store. */
+  private async report(state: Omit<PodState, 'updated'>, events?: HeldEvents): Promise<void> {
+    await this.publish(this.setState(state), events);
+  }
+
+  private setState(state: Omit<PodState, 'updated'>): PodState {
     const full: PodState = { ...state, updated: new Date().toISOString() };
-    const key = workerKey(state.pod, state.uniqueKey);
-    this.states.set(key, full);
+    this.states.set(workerKey(state.pod, state.uniqueKey), full);
     this.updatePodGauge();
     this.options.onState?.(full);
-    const write = () => new PreparerStatusStore(this.options.store).publish(this.node, full);
+    return full;
+  }
+
+  /**
+   * Writes a pod's state record; with `events`, in one transaction with the pod's held events
+   * (and its history entry), falling back to the record alone when those kept conflicting.
+   */
+  private async publish(full: PodState, events?: HeldEvents): Promise<void> {
+    const key = workerKey(full.pod, full.uniqueKey);
+    const statuses = new PreparerStatusStore(this.options.store);
+    const write = () => statuses.publish(this.node, full);
     try {
-      await write();
+      const op = statuses.publishOp(this.node, full);
+      if (!events || !(await this.events.commit(events.pod, [op], events))) await write();
       this.unwritten.delete(`status:${key}`);
     } catch (error) {
       this.options.metrics.storeErrors.inc({ op: 'status' });
@@ -656,6 +682,13 @@ export class Preparer {
     const timings: Record<string, number> = {};
     const trace = new DeployTraceRecorder();
     let deploying = false;
+    let deployingTimer: NodeJS.Timeout | undefined;
+    let deployingWrite: Promise<void> = Promise.resolve();
+    /** Ends the `deploying` phase: its status write, if one started, lands before the outcome's. */
+    const settled = async () => {
+      clearTimeout(deployingTimer);
+      await deployingWrite;
+    };
     let revertAfter: Promise<number> = Promise.resolve(0);
     // The preparer's own pod: restarting its service ends this process, so the restart is the
     // very last thing done, after reality is written (P2 relied on restart timeout 0 for this).
@@ -673,8 +706,14 @@ export class Preparer {
           deploying = true;
           // Read now, while the store that just gave the intent answers (the wait may outlive it).
           revertAfter = this.revertDeadline(manifest);
+          // Held, and written with the outcome (or with the `deploying` status of a slow deploy).
+          this.events.hold(eventKey);
           this.events.record(eventKey, { type: 'deploying', sha });
-          await this.report({ ...pod, state: 'deploying', sha: manifest.sha() });
+          const state = this.setState({ ...pod, state: 'deploying', sha });
+          deployingTimer = setTimeout(() => {
+            deployingWrite = this.publish(state, { pod: eventKey, keepHold: true });
+          }, this.options.deployingStatusDelayMs ?? 500);
+          deployingTimer.unref();
         },
       });
       switch (result.outcome) {
@@ -738,8 +777,11 @@ export class Preparer {
             totalMs: Math.round(result.totalMs),
             ...(result.previous ? { message: `from ${result.previous.sha()}` } : {}),
           });
-          this.events.deployed(eventKey, manifest);
-          await this.report({ ...pod, state: 'running', sha: manifest.sha() });
+          // Running from now (exits after this are the new version's), published after the
+          // `deploying` write if a slow deploy started one.
+          const running = this.setState({ ...pod, state: 'running', sha: manifest.sha() });
+          await settled();
+          await this.publish(running, { pod: eventKey, deployed: manifest });
           this.running.set(key, { manifest, uniqueKey });
           let outcome = 'deployed';
           if (!self && result.previous && result.previous.sha() !== sha && result.launched)
@@ -764,6 +806,7 @@ export class Preparer {
       }
     } catch (error) {
       if (!deploying) throw error;
+      await settled();
       this.options.metrics.deploys.inc({ result: 'failure' });
       this.log.error(
         {
@@ -786,13 +829,17 @@ export class Preparer {
         message: describeError(error),
         code: (error as P2Error).code,
       });
-      await this.report({
-        ...pod,
-        state: 'failed',
-        sha: manifest.sha(),
-        error: describeError(error),
-        code: (error as P2Error).code,
-      });
+      // The events held so far are written with the failure (flushed, not lost).
+      await this.report(
+        {
+          ...pod,
+          state: 'failed',
+          sha: manifest.sha(),
+          error: describeError(error),
+          code: (error as P2Error).code,
+        },
+        { pod: eventKey },
+      );
       this.exportTrace(manifest, eventKey, 'failed', trace);
       throw error;
     }

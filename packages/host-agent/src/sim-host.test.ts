@@ -1,11 +1,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HealthStore, intentKey, realityKey } from '@p2/keyspace';
+import {
+  HealthStore,
+  intentKey,
+  PodEventStore,
+  PodHistoryStore,
+  PreparerStatusStore,
+  realityKey,
+} from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
+import { parseManifest } from '@p2/manifest';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { LifecycleHooks } from './deploy.js';
 import { PreparerMetrics, startHealthTracking } from './index.js';
 import { Preparer } from './preparer.js';
 import { SimHost } from './sim-host.js';
@@ -88,6 +97,138 @@ describe('SimHost under a real preparer', () => {
       expect(await host.installedPods()).toEqual([]);
     } finally {
       await preparer.stop();
+      await health.close();
+    }
+  });
+});
+
+/* Store writes per deploy (issue 20): a pod update costs reality, health and status — its events
+ * and history ride in the status's transaction — counted as commits of a real kv-server. */
+const NODE = 'p2t-writes-n1';
+const POD = 'p2t-writes';
+const text = (v: number) =>
+  `id: ${POD}\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://a.invalid/app_${v}.tar.gz\nconfig:\n  v: ${v}\n`;
+/** The store's commit index (every write, transaction and session change moves it). */
+const storeIndex = async () => (await store.get('p2t-writes/absent')).index;
+
+/** A preparer on a simulated host whose timers (heartbeat, reports, checks, renewals) stay quiet. */
+function preparer(hooks?: LifecycleHooks) {
+  const logger = pino({ level: 'silent' });
+  const health = startHealthTracking({
+    store,
+    node: NODE,
+    intervalMs: 600_000,
+    timeoutMs: 1000,
+    writer: { sessionRetryBaseMs: 50, sessionTtlMs: 600_000 },
+    logger,
+  });
+  const p = new Preparer({
+    node: NODE,
+    store,
+    host: new SimHost(NODE),
+    authorize: async () => {},
+    logger,
+    metrics: new PreparerMetrics({ processMetrics: false }),
+    requirePreparerInIntent: false,
+    health: health.tracker,
+    heartbeatMs: 600_000,
+    processReportIntervalMs: 600_000,
+    deployingStatusDelayMs: 60_000,
+    ...(hooks ? { hooks } : {}),
+  });
+  return { preparer: p, health };
+}
+
+const status = () => new PreparerStatusStore(store).list(NODE);
+const state = async () => {
+  const [entry] = await status();
+  return entry
+    ? (JSON.parse(Buffer.from(entry.value).toString('utf8')) as { state: string; sha?: string })
+    : undefined;
+};
+
+describe('store writes per deploy', () => {
+  it('an update writes reality, health and status (with its events and history): 3', async () => {
+    const { preparer: p, health } = preparer();
+    await p.start();
+    try {
+      await store.put(intentKey(NODE, POD), text(1));
+      await until(async () => ((await state())?.state === 'running' ? true : undefined));
+      const v1Health = await until(async () => {
+        const r = await new HealthStore(store).get(POD, NODE);
+        return r?.status === 'passing' ? r : undefined;
+      });
+      const v2 = text(2);
+      const before = await storeIndex();
+      await store.put(intentKey(NODE, POD), v2);
+      const sha = parseManifest(v2).sha();
+      await until(async () => {
+        const s = await state();
+        return s?.state === 'running' && s.sha === sha ? true : undefined;
+      });
+      await p.drain();
+      // Health of v2 is checked at once after its launch: one write over v1's record.
+      // v1's record stayed (passing) until v2's first result replaced it, with a new time.
+      const record = await until(async () => {
+        const r = await new HealthStore(store).get(POD, NODE);
+        return r && r.time.getTime() !== v1Health.time.getTime() ? r : undefined;
+      });
+      expect(record.status).toBe('passing');
+      const written = (await store.list('')).value.filter((e) => e.modifyIndex > before);
+      const at = (prefix: string) => written.find((e) => e.key.startsWith(prefix))?.modifyIndex;
+      // The deploy's status, events and history are one transaction.
+      expect(at('status/preparer/')).toBeDefined();
+      expect(at('events/')).toBe(at('status/preparer/'));
+      expect(at('history/')).toBe(at('status/preparer/'));
+      expect(at('reality/')).toBeDefined();
+      // Reality, that transaction, and health (one write over v1's record, never deleted).
+      const writes = (await storeIndex()) - before - 1; // the intent write is the test's
+      expect(writes).toBe(3);
+
+      // Nothing was lost: both events of the deploy, and v2 in the history.
+      const events = await new PodEventStore(store).list(NODE, POD);
+      expect(events.map((e) => e.type)).toEqual(['deploying', 'deployed', 'deploying', 'deployed']);
+      const history = await new PodHistoryStore(store).list(NODE, POD);
+      expect(history.map((r) => r.rev)).toEqual([1, 2]);
+      expect(history.at(-1)?.manifest).toBe(v2);
+      expect((await state())?.state).toBe('running');
+    } finally {
+      await p.stop();
+      await health.close();
+    }
+  });
+
+  it('a deploy that fails halfway records its events with its failure', async () => {
+    let fail = false;
+    const hooks: LifecycleHooks = {
+      run: async (event) => {
+        if (fail && event === 'before_launch') throw new Error('p2t before_launch hook failed');
+      },
+    };
+    const { preparer: p, health } = preparer(hooks);
+    await p.start();
+    try {
+      await store.put(intentKey(NODE, POD), text(1));
+      await until(async () => ((await state())?.state === 'running' ? true : undefined));
+      fail = true;
+      await store.put(intentKey(NODE, POD), text(2));
+      const failed = await until(async () => {
+        const s = await state();
+        return s?.state === 'failed' ? s : undefined;
+      });
+      expect(failed.state).toBe('failed');
+      const events = await until(async () => {
+        const list = await new PodEventStore(store).list(NODE, POD);
+        return list.some((e) => e.type === 'deploy-failed') ? list : undefined;
+      });
+      const types = events.map((e) => e.type);
+      // The held `deploying` event and the hook failure were written with the failure.
+      expect(types.slice(0, 4)).toEqual(['deploying', 'deployed', 'deploying', 'hook']);
+      expect(types[4]).toBe('deploy-failed');
+      // A failed version is not in the history.
+      expect((await new PodHistoryStore(store).list(NODE, POD)).map((r) => r.rev)).toEqual([1]);
+    } finally {
+      await p.stop();
       await health.close();
     }
   });

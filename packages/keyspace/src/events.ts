@@ -8,10 +8,11 @@
  *   writes back to intent.
  *
  * Each is one key per pod per node, rewritten with a CAS (a few retries on a conflicting write):
- * one write per batch of events (a deploy's events are one batch) and one per deployed version.
+ * one write per batch of events (a deploy's events are one batch) and one per deployed version —
+ * or, through `appendOp` / `recordOp`, one operation each in a caller's transaction.
  * Both are bounded, oldest first out. The pod key is the pod id (legacy pods) or uuid.
  */
-import { assertSegment, KvError, KvErrorCodes, type Store } from '@p2/kv';
+import { assertSegment, KvError, KvErrorCodes, type Store, type TxnOp } from '@p2/kv';
 import { type Manifest, parseManifest } from '@p2/manifest';
 import { parseJsonValue } from './json.js';
 import { podEventsKey, podHistoryKey } from './keys.js';
@@ -131,6 +132,28 @@ function checkedKey(key: (node: string, pod: string) => string, node: string, po
   return key(node, pod);
 }
 
+/**
+ * The CAS that appends to the list at `key` (read now), or undefined when `next` changes nothing.
+ * Committed alone or in a transaction with other writes; it fails when the key changed since.
+ */
+async function appendOp<T>(
+  store: Store,
+  key: string,
+  decode: (value: Uint8Array) => T[],
+  next: (current: T[]) => T[] | undefined,
+): Promise<(TxnOp & { verb: 'cas' }) | undefined> {
+  const { value: entry } = await store.get(key);
+  let current: T[] = [];
+  try {
+    current = entry ? decode(entry.value) : [];
+  } catch {
+    current = []; // an unreadable value is replaced, not kept forever
+  }
+  const updated = next(current);
+  if (!updated) return undefined;
+  return { verb: 'cas', key, value: JSON.stringify(updated), index: entry?.modifyIndex ?? 0 };
+}
+
 /** Appends to the list at `key` with a CAS, retrying on a conflicting write; false when it gave up. */
 async function appendCas<T>(
   store: Store,
@@ -139,19 +162,33 @@ async function appendCas<T>(
   next: (current: T[]) => T[] | undefined,
 ): Promise<boolean> {
   for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-    const { value: entry } = await store.get(key);
-    let current: T[] = [];
-    try {
-      current = entry ? decode(entry.value) : [];
-    } catch {
-      current = []; // an unreadable value is replaced, not kept forever
-    }
-    const updated = next(current);
-    if (!updated) return true;
-    if (await store.cas(key, JSON.stringify(updated), entry?.modifyIndex ?? 0)) return true;
+    const op = await appendOp(store, key, decode, next);
+    if (!op) return true;
+    if (await store.cas(key, op.value, op.index)) return true;
   }
   return false;
 }
+
+const appendEvents =
+  (events: readonly PodEvent[]) =>
+  (current: PodEvent[]): PodEvent[] =>
+    [...current, ...events].slice(-EVENTS_PER_POD);
+
+const nextRevision =
+  (deployed: { sha: string; manifest: string; time?: string }) =>
+  (current: PodRevision[]): PodRevision[] | undefined => {
+    const last = current.at(-1);
+    if (last?.sha === deployed.sha && last.manifest === deployed.manifest) return undefined;
+    const revision: PodRevision = {
+      rev: (last?.rev ?? 0) + 1,
+      time: deployed.time ?? new Date().toISOString(),
+      sha: deployed.sha,
+      manifest: deployed.manifest,
+    };
+    const kept = [...current, revision].slice(-REVISIONS_PER_POD);
+    while (kept.length > 1 && JSON.stringify(kept).length > MAX_HISTORY_BYTES) kept.shift();
+    return kept;
+  };
 
 /** The preparer's per-pod event rings (`events/<node>/<pod>`). */
 export class PodEventStore {
@@ -168,12 +205,21 @@ export class PodEventStore {
   async append(node: string, pod: string, events: readonly PodEvent[]): Promise<boolean> {
     if (events.length === 0) return true;
     const key = this.key(node, pod);
-    return appendCas(
-      this.store,
-      key,
-      (v) => decodePodEvents(v, key),
-      (current) => [...current, ...events].slice(-EVENTS_PER_POD),
-    );
+    return appendCas(this.store, key, (v) => decodePodEvents(v, key), appendEvents(events));
+  }
+
+  /**
+   * The CAS operation that appends `events` (the ring read now), for a transaction with other
+   * writes (the preparer commits a deploy's events with its status). Undefined when there are none.
+   */
+  async appendOp(
+    node: string,
+    pod: string,
+    events: readonly PodEvent[],
+  ): Promise<TxnOp | undefined> {
+    if (events.length === 0) return undefined;
+    const key = this.key(node, pod);
+    return appendOp(this.store, key, (v) => decodePodEvents(v, key), appendEvents(events));
   }
 
   /** The pod's events on the node, oldest first ([] when none). */
@@ -208,24 +254,20 @@ export class PodHistoryStore {
     deployed: { sha: string; manifest: string; time?: string },
   ): Promise<boolean> {
     const key = this.key(node, pod);
-    return appendCas(
-      this.store,
-      key,
-      (v) => decodePodHistory(v, key),
-      (current) => {
-        const last = current.at(-1);
-        if (last?.sha === deployed.sha && last.manifest === deployed.manifest) return undefined;
-        const revision: PodRevision = {
-          rev: (last?.rev ?? 0) + 1,
-          time: deployed.time ?? new Date().toISOString(),
-          sha: deployed.sha,
-          manifest: deployed.manifest,
-        };
-        const kept = [...current, revision].slice(-REVISIONS_PER_POD);
-        while (kept.length > 1 && JSON.stringify(kept).length > MAX_HISTORY_BYTES) kept.shift();
-        return kept;
-      },
-    );
+    return appendCas(this.store, key, (v) => decodePodHistory(v, key), nextRevision(deployed));
+  }
+
+  /**
+   * The CAS operation that records `deployed` (the history read now), for a transaction with other
+   * writes; undefined when it is the latest revision already.
+   */
+  async recordOp(
+    node: string,
+    pod: string,
+    deployed: { sha: string; manifest: string; time?: string },
+  ): Promise<TxnOp | undefined> {
+    const key = this.key(node, pod);
+    return appendOp(this.store, key, (v) => decodePodHistory(v, key), nextRevision(deployed));
   }
 
   /** The pod's revisions on the node, oldest first ([] when none). */

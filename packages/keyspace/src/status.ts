@@ -245,6 +245,14 @@ export class PreparerStatusStore {
     else await this.store.put(key, encodePreparerStatus(status));
   }
 
+  /** {@link PreparerStatusStore.publish} as a transaction operation (committed with other writes). */
+  publishOp(node: string, status: PreparerPodStatus): TxnOp {
+    const key = this.key(node, status);
+    return status.state === 'removed'
+      ? { verb: 'delete', key }
+      : { verb: 'set', key, value: encodePreparerStatus(status) };
+  }
+
   /** Every record of one node (or of every node); `entries` keep their keys for the caller. */
   async list(node?: string): Promise<KvEntry[]> {
     return (await this.store.list(preparerStatusPrefix(node))).value;
