@@ -9,11 +9,9 @@
  * - authorization (deployer policy and the host's run_as policy) comes before anything is written;
  *   a refusal never uninstalls or stops what runs;
  * - the previous version's health must not vouch for the new one (controllers count a replica as
- *   healthy when reality shows the new manifest and health says passing), so it stops being
- *   checked when that version is halted, and the new version is checked at once after its launch
- *   (the checker's start-up probe);
- *   its record is overwritten then, not withdrawn and published again (one write per update). It
- *   may show the old result for that one check (P2 kept it for a whole interval);
+ *   healthy when reality shows the new manifest and health says passing), so its record is
+ *   withdrawn when that version is halted, and the new version is checked at once after its
+ *   launch (the checker's start-up probe);
  * - reality is written only after the launch (and after the replay guard recorded it), so it only
  *   ever shows what really runs;
  * - the preparer's own pod defers its restart (it ends the process doing the deploy) until every
@@ -47,11 +45,6 @@ export interface HealthTracker {
   track(manifest: Manifest): void;
   /** Stops checking a pod and removes its published health record. */
   untrack(podId: string): Promise<void>;
-  /**
-   * Stops checking a pod being updated but leaves its record until the new version's first result
-   * replaces it (one store write per update, not a delete and a write). Without it, `untrack`.
-   */
-  pause?(podId: string): void;
 }
 
 /** Where reality is recorded: `reality/<node>/…` in the store (see `StoreReality`). */
@@ -259,8 +252,9 @@ export async function deployPod(
   const untrack = async () => {
     if (!legacy || untracked) return;
     untracked = true;
-    if (previous && agent.health?.pause) agent.health.pause(manifest.id);
-    else await agent.health?.untrack(manifest.id);
+    // Withdrawn, not kept for the new version to overwrite: until the new version's first check,
+    // a record left from the old one would vouch for it as soon as reality names it.
+    await agent.health?.untrack(manifest.id);
   };
   let installed: InstallReport | undefined;
   let launched: LaunchReport | undefined;
@@ -271,8 +265,6 @@ export async function deployPod(
     // Failed before the previous version was stopped: it still answers, so its health shows again
     // (reality still names it, so this never vouches for the new version).
     if (legacy && previous && !halting && untracked) agent.health?.track(previous);
-    // Failed after it was halted: its record, kept for the new version to overwrite, goes.
-    else if (legacy && untracked && agent.health?.pause) await agent.health.untrack(manifest.id);
     throw error;
   }
   async function runSteps(): Promise<void> {

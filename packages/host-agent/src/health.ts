@@ -125,10 +125,6 @@ export function startHealthTracking(options: HealthTrackingOptions): {
         if (checker) checker.setPod(target(manifest));
         else pending.set(manifest.id, manifest);
       },
-      pause(podId: string) {
-        pending.delete(podId);
-        void checker?.removePod(podId, { keepRecord: true });
-      },
       async untrack(podId: string) {
         pending.delete(podId);
         lastState.delete(podId);

@@ -102,8 +102,9 @@ describe('SimHost under a real preparer', () => {
   });
 });
 
-/* Store writes per deploy (issue 20): a pod update costs reality, health and status — its events
- * and history ride in the status's transaction — counted as commits of a real kv-server. */
+/* Store writes per deploy (issue 20): a pod update costs reality, status (its events and history
+ * ride in the status's transaction), the old version's health withdrawn at its halt, and the new
+ * version's health — counted as commits of a real kv-server. */
 const NODE = 'p2t-writes-n1';
 const POD = 'p2t-writes';
 const text = (v: number) =>
@@ -148,7 +149,7 @@ const state = async () => {
 };
 
 describe('store writes per deploy', () => {
-  it('an update writes reality, health and status (with its events and history): 3', async () => {
+  it('an update writes reality, status (with its events and history) and health withdrawn then published: 4', async () => {
     const { preparer: p, health } = preparer();
     await p.start();
     try {
@@ -167,8 +168,7 @@ describe('store writes per deploy', () => {
         return s?.state === 'running' && s.sha === sha ? true : undefined;
       });
       await p.drain();
-      // Health of v2 is checked at once after its launch: one write over v1's record.
-      // v1's record stayed (passing) until v2's first result replaced it, with a new time.
+      // v1's record was withdrawn at its halt (it must never vouch for v2); v2 is checked at once.
       const record = await until(async () => {
         const r = await new HealthStore(store).get(POD, NODE);
         return r && r.time.getTime() !== v1Health.time.getTime() ? r : undefined;
@@ -181,9 +181,9 @@ describe('store writes per deploy', () => {
       expect(at('events/')).toBe(at('status/preparer/'));
       expect(at('history/')).toBe(at('status/preparer/'));
       expect(at('reality/')).toBeDefined();
-      // Reality, that transaction, and health (one write over v1's record, never deleted).
+      // Reality, that transaction, v1's health withdrawn, v2's published.
       const writes = (await storeIndex()) - before - 1; // the intent write is the test's
-      expect(writes).toBe(3);
+      expect(writes).toBe(4);
 
       // Nothing was lost: both events of the deploy, and v2 in the history.
       const events = await new PodEventStore(store).list(NODE, POD);
