@@ -37,6 +37,16 @@ export type WaitTimeoutFlagOptions = {
 
 const WAIT_HELP = 'exit 1 if a preparer reports failed/invalid/unauthorized, 6 on timeout';
 
+/** Adds `--wait` (described by `what`) and the timeout flag `timeoutFlag` to `command`. */
+function addWaitFlags(command: unknown, what: string, timeoutFlag: string): void {
+  (command as Command)
+    .option('--wait', `${what}; ${WAIT_HELP}`)
+    .option(
+      `${timeoutFlag} <duration>`,
+      'give up waiting after this long (e.g. 2m; implies --wait; default: never)',
+    );
+}
+
 /** Adds `--wait` (described by `what`) and `--timeout`. */
 export function withWaitFlags<
   Args extends unknown[],
@@ -46,12 +56,7 @@ export function withWaitFlags<
   command: Command<Args, Opts, Globals>,
   what: string,
 ): Command<Args, Opts & WaitFlagOptions, Globals> {
-  (command as unknown as Command)
-    .option('--wait', `${what}; ${WAIT_HELP}`)
-    .option(
-      '--timeout <duration>',
-      'give up waiting after this long (e.g. 2m; implies --wait; default: never)',
-    );
+  addWaitFlags(command, what, '--timeout');
   return command as unknown as Command<Args, Opts & WaitFlagOptions, Globals>;
 }
 
@@ -64,12 +69,7 @@ export function withWaitTimeoutFlags<
   command: Command<Args, Opts, Globals>,
   what: string,
 ): Command<Args, Opts & WaitTimeoutFlagOptions, Globals> {
-  (command as unknown as Command)
-    .option('--wait', `${what}; ${WAIT_HELP}`)
-    .option(
-      '--wait-timeout <duration>',
-      'give up waiting after this long (e.g. 2m; implies --wait; default: never)',
-    );
+  addWaitFlags(command, what, '--wait-timeout');
   return command as unknown as Command<Args, Opts & WaitTimeoutFlagOptions, Globals>;
 }
 
