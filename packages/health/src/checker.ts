@@ -247,13 +247,11 @@ export class HealthChecker {
   }
 
   /**
-   * Stops checking a pod and removes its published result — or, with `keepRecord`, leaves it for
-   * the pod's next {@link HealthChecker.setPod} to overwrite with a new `Time` (an update of the
-   * pod: one write, not a delete and a write, and still a change that wakes watchers).
+   * Stops checking a pod and removes its published result.
    *
    * @throws {HealthError} `P2_HEALTH_PUBLISH_FAILED` when the publisher cannot remove it.
    */
-  async removePod(podId: string, options: { keepRecord?: boolean } = {}): Promise<void> {
+  async removePod(podId: string): Promise<void> {
     const pod = this.#pods.get(podId);
     if (pod === undefined) return;
     pod.removed = true;
@@ -263,8 +261,7 @@ export class HealthChecker {
     if (queuedAt >= 0) this.#queue.splice(queuedAt, 1);
     // A publish in flight could otherwise land after the removal and leave the key behind.
     await pod.current;
-    if (options.keepRecord) this.#publisher.restart?.(podId);
-    else await this.#publisher.remove(podId);
+    await this.#publisher.remove(podId);
   }
 
   /** Stops every check, waits for running ones, and closes the publisher (if it has `close`). */

@@ -14,11 +14,6 @@ export interface HealthPublisher {
   publish(podId: string, result: HealthResult): Promise<void>;
   /** Forget the pod (it left this host). */
   remove(podId: string): Promise<void>;
-  /**
-   * Leave the pod's record but forget what was written: the next publish starts a new `Time`, so
-   * it is a change watchers see (a new version of the pod replacing the previous one's record).
-   */
-  restart?(podId: string): void;
   /** Release resources (for the store publisher: end the session, so every key vanishes). */
   close?(): Promise<void>;
 }
@@ -166,11 +161,6 @@ export class StoreHealthPublisher implements HealthPublisher {
         : { status: result.status, since: result.checkedAt };
     await this.#write(key, podId, written);
     this.#written.set(podId, written);
-  }
-
-  /** See {@link HealthPublisher.restart}. */
-  restart(podId: string): void {
-    this.#written.delete(podId);
   }
 
   /**
