@@ -201,6 +201,63 @@ export async function checkPodHealth(
   }
 }
 
+/** Options of {@link requestBody}. @internal */
+export interface RequestBodyOptions {
+  timeoutMs: number;
+  verify: boolean;
+  tls: HealthTlsOptions | undefined;
+  maxBodyBytes: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * One `GET` whose body is kept (redirects are not followed): the status and body, or the reason it
+ * failed (transport errors described as for checks; never the body).
+ * @internal
+ */
+export async function requestBody(
+  url: URL,
+  options: RequestBodyOptions,
+): Promise<{ ok: true; statusCode: number; body: Buffer } | { ok: false; reason: string }> {
+  const controller = new AbortController();
+  let phase = 'connecting';
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, options.timeoutMs);
+  const onOuterAbort = () => controller.abort();
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const collect: Buffer[] = [];
+  try {
+    const answer = await requestOnce(url, {
+      signal: controller.signal,
+      verify: options.verify,
+      tls: options.tls,
+      maxBodyBytes: options.maxBodyBytes,
+      collect,
+      onPhase: (p) => {
+        phase = p;
+      },
+      onStatus: () => undefined,
+    });
+    return { ok: true, statusCode: answer.statusCode, body: Buffer.concat(collect) };
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    return {
+      ok: false,
+      reason: timedOut
+        ? `timed out after ${options.timeoutMs} ms ${phase}`
+        : err.code === 'E2BIG'
+          ? `the answer is over ${options.maxBodyBytes} bytes`
+          : describeTransportError(err, phase),
+    };
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
 function describeTransportError(err: NodeJS.ErrnoException, phase: string): string {
   switch (err.code) {
     case 'ECONNREFUSED':
@@ -235,6 +292,8 @@ interface RequestOnceOptions {
   verify: boolean;
   tls: HealthTlsOptions | undefined;
   maxBodyBytes: number;
+  /** Keeps the body here; more than `maxBodyBytes` of it is then an error (`E2BIG`). */
+  collect?: Buffer[];
   onPhase(phase: string): void;
   onStatus(statusCode: number): void;
 }
@@ -281,7 +340,17 @@ function requestOnce(
       let read = 0;
       res.on('data', (chunk: Buffer) => {
         read += chunk.length;
-        if (read >= options.maxBodyBytes) {
+        if (options.collect && read > options.maxBodyBytes) {
+          const error: NodeJS.ErrnoException = new Error(
+            `answer over ${options.maxBodyBytes} bytes`,
+          );
+          error.code = 'E2BIG';
+          settle(() => reject(error));
+          res.destroy();
+          return;
+        }
+        options.collect?.push(chunk);
+        if (!options.collect && read >= options.maxBodyBytes) {
           // Enough: the status code is the answer. Stop downloading.
           settle(() => resolve({ statusCode, location }));
           res.destroy();

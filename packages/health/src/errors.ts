@@ -8,6 +8,10 @@ export const HealthErrorCode = {
   PUBLISH_FAILED: 'P2_HEALTH_PUBLISH_FAILED',
   /** The publisher was used after `close()`. */
   CLOSED: 'P2_HEALTH_CLOSED',
+  /** A metric gate expression does not parse. */
+  BAD_GATE: 'P2_HEALTH_BAD_GATE',
+  /** A pod's metrics answer is not Prometheus text format. */
+  BAD_METRICS: 'P2_HEALTH_BAD_METRICS',
 } as const;
 
 /** One of the {@link HealthErrorCode} values. */

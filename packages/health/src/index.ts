@@ -22,6 +22,24 @@ export {
 export { type FlapControlOptions, HealthChecker, type HealthCheckerOptions } from './checker.js';
 export { HealthError, HealthErrorCode } from './errors.js';
 export {
+  type GateExpression,
+  type GateOp,
+  type GateReading,
+  type GateSeries,
+  type GateTerm,
+  isMetricsPath,
+  MetricGateEvaluator,
+  type MetricSample,
+  parseGateExpression,
+  parseMetricsText,
+  type ScrapeOptions,
+  type ScrapeResult,
+  type SoakSettings,
+  type SoakVerdict,
+  scrapeMetrics,
+  soakMetricGate,
+} from './metric-gate.js';
+export {
   type HealthPublisher,
   type HealthPublisherStore,
   MemoryHealthPublisher,

@@ -117,6 +117,7 @@ export {
   PodClusterStore,
 } from './pod-clusters.js';
 export { type NodePods, type PodRecord, PodTree, UuidPodStore } from './pods.js';
+export { type GateReport, GateReportStore, gateReportKey } from './gates.js';
 export { type PrestageReport, type PrestageRequest, PrestageStore } from './prestage.js';
 export {
   type AllocationStrategy,
@@ -133,6 +134,7 @@ export {
   encodeDs,
   encodeRc,
   encodeRoll,
+  type MetricGate,
   type RcRecord,
   ROLL_DEFAULTS,
   type RollRecord,

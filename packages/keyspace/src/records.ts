@@ -209,6 +209,22 @@ export interface RollRecord {
   readonly autoRollback: boolean;
   /** p2: a paused update makes no steps until resumed. @default false */
   readonly paused: boolean;
+  /**
+   * p2 (issue 21): a new replica counts as healthy only once its preparer reports that the pod's
+   * metrics held this gate for the soak time (`status/gates/<node>/<pod>`); one that fails it
+   * fails the update.
+   */
+  readonly metricGate?: MetricGate;
+}
+
+/** A rolling update's metric gate, checked by each new replica's preparer (see `@p2/health`). */
+export interface MetricGate {
+  /** Path scraped on the pod's status port (scheme as its status check). */
+  readonly path: string;
+  /** The gate, e.g. `errors_total / requests_total < 0.05` (`@p2/health` `parseGateExpression`). */
+  readonly expr: string;
+  /** How long the gate must hold, in ms (stored as Go nanoseconds). */
+  readonly soakMs: number;
 }
 
 const NS_PER_MS = 1_000_000;
@@ -240,6 +256,15 @@ export function encodeRoll(ru: RollRecord): string {
     ProgressDeadline: Math.round(ru.progressDeadlineMs * NS_PER_MS),
     AutoRollback: ru.autoRollback,
     Paused: ru.paused,
+    ...(ru.metricGate
+      ? {
+          MetricGate: {
+            Path: ru.metricGate.path,
+            Expr: ru.metricGate.expr,
+            Soak: Math.round(ru.metricGate.soakMs * NS_PER_MS),
+          },
+        }
+      : {}),
   });
 }
 
@@ -267,7 +292,18 @@ export function decodeRoll(value: string | Uint8Array, key = 'rolling update'): 
     progressDeadlineMs: int(obj, 'ProgressDeadline', key) / NS_PER_MS,
     autoRollback: bool(obj, 'AutoRollback', key),
     paused: bool(obj, 'Paused', key),
+    ...(obj.MetricGate === undefined || obj.MetricGate === null
+      ? {}
+      : { metricGate: metricGateField(obj.MetricGate, `${key} MetricGate`) }),
   };
+}
+
+function metricGateField(value: unknown, key: string): MetricGate {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw recordError(key, 'must be an object');
+  const obj = value as Record<string, unknown>;
+  const soakMs = int(obj, 'Soak', key) / NS_PER_MS;
+  return { path: str(obj, 'Path', key, true), expr: str(obj, 'Expr', key, true), soakMs };
 }
 
 /** A daemon set as stored at `daemon_sets/<id>` (spec 01 §2.5, 03 §4.1). */
