@@ -184,6 +184,10 @@ export async function startPreparer(
       intervalMs: config.healthCheckIntervalMs,
       timeoutMs: config.healthCheckTimeoutMs,
     },
+    metricGates: {
+      checkHost: config.healthCheckHost ?? config.nodeName,
+      intervalMs: config.healthCheckIntervalMs,
+    },
     ...(config.tracing ? { tracing: config.tracing } : {}),
   });
   await preparer.start();

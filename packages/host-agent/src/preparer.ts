@@ -38,10 +38,17 @@ import {
 import { HostAgentError, HostAgentErrorCode } from './errors.js';
 import { EventRecorder } from './events.js';
 import { type Desired, desiredFromIntent, workerKey } from './intent.js';
+import { type MetricGateSettings, type PodGate, readPodGate, runPodGate } from './metric-gate.js';
 import type { PreparerMetrics } from './metrics.js';
 import { Prestager } from './prestage.js';
 import { StoreReality } from './reality.js';
-import { type AutoRevertSettings, awaitHealthy, RevertMemory, revertDeadlineMs } from './revert.js';
+import {
+  type AutoRevertSettings,
+  awaitHealthy,
+  podLabelsWithin,
+  RevertMemory,
+  revertDeadlineMs,
+} from './revert.js';
 import { type StatusServer, startStatusServer } from './status-server.js';
 import { DeployTraceRecorder, exportOtlp } from './trace.js';
 import { WorkerPool } from './workers.js';
@@ -110,6 +117,13 @@ export interface PreparerOptions {
    * @default off
    */
   autoRevert?: AutoRevertSettings;
+  /**
+   * Metric-gated rollouts: a pod placed by a rolling update that names a metric gate is scraped
+   * after its deploy until the gate held for the soak time, and the verdict reported at
+   * `status/gates/<node>/<pod>`. Without it, such pods are reported `failed` (nobody checks).
+   * @default off
+   */
+  metricGates?: MetricGateSettings;
   /** Export each deploy's steps as OpenTelemetry spans to this OTLP/HTTP endpoint (`tracing.otlp_endpoint`). */
   tracing?: { otlpEndpoint: string };
   /**
@@ -690,6 +704,7 @@ export class Preparer {
       await deployingWrite;
     };
     let revertAfter: Promise<number> = Promise.resolve(0);
+    let gate: Promise<PodGate | undefined> = Promise.resolve(undefined);
     // The preparer's own pod: restarting its service ends this process, so the restart is the
     // very last thing done, after reality is written (P2 relied on restart timeout 0 for this).
     const self = manifest.id === PREPARER_POD && !uniqueKey;
@@ -705,7 +720,9 @@ export class Preparer {
         onDeploying: async () => {
           deploying = true;
           // Read now, while the store that just gave the intent answers (the wait may outlive it).
-          revertAfter = this.revertDeadline(manifest);
+          const labels = podLabelsWithin(this.options.store, this.node, manifest.id);
+          revertAfter = this.revertDeadline(manifest, labels);
+          if (!self && !uniqueKey) gate = labels.then((l) => readPodGate(this.options.store, l));
           // Held, and written with the outcome (or with the `deploying` status of a slow deploy).
           this.events.hold(eventKey);
           this.events.record(eventKey, { type: 'deploying', sha });
@@ -793,6 +810,7 @@ export class Preparer {
               signal,
               trace,
             );
+          if (outcome !== 'reverted') await this.checkGate(manifest, await gate, signal);
           this.exportTrace(manifest, eventKey, outcome, trace);
           const pending = result.launched?.pendingRestarts ?? [];
           if (pending.length > 0) {
@@ -861,10 +879,46 @@ export class Preparer {
   }
 
   /** The auto-revert deadline of a pod (0: none): it needs a status check, and the feature on. */
-  private async revertDeadline(manifest: Manifest): Promise<number> {
+  private async revertDeadline(
+    manifest: Manifest,
+    labels: Promise<Record<string, string> | undefined>,
+  ): Promise<number> {
     const settings = this.options.autoRevert;
     if (!settings || manifest.statusCheck() === undefined || manifest.id === PREPARER_POD) return 0;
-    return revertDeadlineMs(this.options.store, this.node, manifest.id, settings.afterMs);
+    return revertDeadlineMs(await labels, settings.afterMs);
+  }
+
+  /** Whether intent still names this SHA for the worker `key` (and the preparer runs). */
+  private wants(key: string, sha: string, signal: AbortSignal): boolean {
+    // Every intent snapshot brings new objects: what counts is whether intent still names this SHA.
+    const latest = this.latest.get(key);
+    return !signal.aborted && latest?.kind === 'run' && latest.manifest.sha() === sha;
+  }
+
+  /** Holds a deployed legacy pod to its rolling update's metric gate, if it has one. */
+  private async checkGate(
+    manifest: Manifest,
+    gate: PodGate | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (!gate) return;
+    const key = workerKey(manifest.id, '');
+    const settings = this.options.metricGates;
+    const pod = settings
+      ? gate
+      : { roll: gate.roll, invalid: 'this preparer does not check metric gates' };
+    await runPodGate(
+      {
+        store: this.options.store,
+        node: this.node,
+        settings: settings ?? { checkHost: this.node },
+        stillWanted: () => this.wants(key, manifest.sha(), signal),
+        retryLater: (k, write) => this.unwritten.set(k, write),
+        logger: this.log,
+      },
+      manifest,
+      pod,
+    );
   }
 
   /** Forgets a reverted SHA (intent changed); a state file that cannot be written is logged. */
@@ -900,12 +954,9 @@ export class Preparer {
     const eventKey = uniqueKey || manifest.id;
     const waitStarted = Date.now();
     const sha = manifest.sha();
-    // Every intent snapshot brings new objects: what counts is whether intent still names this SHA.
-    const wanted = () => {
-      const latest = this.latest.get(key);
-      return !signal.aborted && latest?.kind === 'run' && latest.manifest.sha() === sha;
-    };
-    const verdict = await awaitHealthy(manifest, settings, deadlineMs, wanted);
+    const verdict = await awaitHealthy(manifest, settings, deadlineMs, () =>
+      this.wants(key, sha, signal),
+    );
     if (verdict.outcome === 'abandoned') return 'deployed';
     trace.since('healthy', waitStarted);
     if (verdict.outcome === 'healthy') {

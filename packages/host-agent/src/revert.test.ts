@@ -6,7 +6,7 @@ import { createStore } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test-support/host-test.js';
-import { REVERT_AFTER_LABEL, RevertMemory, revertDeadlineMs } from './revert.js';
+import { podLabelsWithin, REVERT_AFTER_LABEL, RevertMemory, revertDeadlineMs } from './revert.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -14,21 +14,29 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-describe('revertDeadlineMs', () => {
+describe('revertDeadlineMs with podLabelsWithin', () => {
   it("takes the pod's p2.io/revert-after label on this node, else the configured default", async () => {
     const server = await startKvServer({ dataDir: join(dir, 'kv'), port: 0 });
     const store = createStore(`consul://127.0.0.1:${server.port}`);
     try {
       const labels = new LabelStore(store);
-      expect(await revertDeadlineMs(store, 'p2t-n1', 'p2t-web', 60_000)).toBe(60_000);
+      expect(revertDeadlineMs(await podLabelsWithin(store, 'p2t-n1', 'p2t-web'), 60_000)).toBe(
+        60_000,
+      );
       await labels.setLabel('pod', podLabelId('p2t-n1', 'p2t-web'), REVERT_AFTER_LABEL, '90s');
-      expect(await revertDeadlineMs(store, 'p2t-n1', 'p2t-web', 60_000)).toBe(90_000);
+      expect(revertDeadlineMs(await podLabelsWithin(store, 'p2t-n1', 'p2t-web'), 60_000)).toBe(
+        90_000,
+      );
       // Another node's label is not this node's.
-      expect(await revertDeadlineMs(store, 'p2t-n2', 'p2t-web', 60_000)).toBe(60_000);
+      expect(revertDeadlineMs(await podLabelsWithin(store, 'p2t-n2', 'p2t-web'), 60_000)).toBe(
+        60_000,
+      );
       await labels.setLabel('pod', podLabelId('p2t-n1', 'p2t-web'), REVERT_AFTER_LABEL, '0');
-      expect(await revertDeadlineMs(store, 'p2t-n1', 'p2t-web', 60_000)).toBe(0);
+      expect(revertDeadlineMs(await podLabelsWithin(store, 'p2t-n1', 'p2t-web'), 60_000)).toBe(0);
       await labels.setLabel('pod', podLabelId('p2t-n1', 'p2t-web'), REVERT_AFTER_LABEL, 'soon');
-      expect(await revertDeadlineMs(store, 'p2t-n1', 'p2t-web', 60_000)).toBe(60_000);
+      expect(revertDeadlineMs(await podLabelsWithin(store, 'p2t-n1', 'p2t-web'), 60_000)).toBe(
+        60_000,
+      );
     } finally {
       await store.close();
       await server.close();
@@ -38,7 +46,9 @@ describe('revertDeadlineMs', () => {
   it('falls back to the default when the store does not answer', async () => {
     const store = createStore(`consul://127.0.0.1:${await freePort()}`);
     try {
-      expect(await revertDeadlineMs(store, 'p2t-n1', 'p2t-web', 45_000)).toBe(45_000);
+      expect(revertDeadlineMs(await podLabelsWithin(store, 'p2t-n1', 'p2t-web'), 45_000)).toBe(
+        45_000,
+      );
     } finally {
       await store.close();
     }

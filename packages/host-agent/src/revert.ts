@@ -87,24 +87,36 @@ export class RevertMemory {
 }
 
 /**
- * The deadline for one pod: its `p2.io/revert-after` label when the store answers within 2 s and
- * the label is a duration, else the configured default.
+ * A pod's labels on this node, when the store answers within `withinMs` (else undefined): read once
+ * per deploy, while the store that just gave the intent answers, for the revert deadline and the
+ * metric gate.
  */
-export async function revertDeadlineMs(
+export async function podLabelsWithin(
   store: Store,
   node: string,
   podId: string,
-  defaultMs: number,
-): Promise<number> {
+  withinMs = 2000,
+): Promise<Record<string, string> | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const labels = await Promise.race([
     new LabelStore(store).get('pod', podLabelId(node, podId)).catch(() => undefined),
     new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), 2000);
+      timer = setTimeout(() => resolve(undefined), withinMs);
     }),
   ]);
   clearTimeout(timer);
-  const text = labels?.labels[REVERT_AFTER_LABEL];
+  return labels?.labels;
+}
+
+/**
+ * The deadline for one pod: its `p2.io/revert-after` label when it is a duration, else the
+ * configured default.
+ */
+export function revertDeadlineMs(
+  labels: Record<string, string> | undefined,
+  defaultMs: number,
+): number {
+  const text = labels?.[REVERT_AFTER_LABEL];
   if (text === undefined) return defaultMs;
   const ms = text.trim() === '0' ? 0 : parseGoDuration(text.trim());
   return ms === undefined || ms < 0 ? defaultMs : ms;

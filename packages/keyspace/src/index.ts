@@ -42,6 +42,7 @@ export {
   REVISIONS_PER_POD,
   rollbackTarget,
 } from './events.js';
+export { type GateReport, GateReportStore, gateReportKey } from './gates.js';
 export {
   decodeHealthRecord,
   encodeHealthRecord,
@@ -117,7 +118,6 @@ export {
   PodClusterStore,
 } from './pod-clusters.js';
 export { type NodePods, type PodRecord, PodTree, UuidPodStore } from './pods.js';
-export { type GateReport, GateReportStore, gateReportKey } from './gates.js';
 export { type PrestageReport, type PrestageRequest, PrestageStore } from './prestage.js';
 export {
   type AllocationStrategy,

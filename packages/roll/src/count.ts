@@ -2,6 +2,8 @@
 import { healthyAfter, type NodeHealth, sameManifest, storeError } from '@p2/controller-kit';
 import {
   decodePreparerStatus,
+  type GateReport,
+  GateReportStore,
   type IndexedLabels,
   preparerStatusKey,
   type RcNodeCounts,
@@ -15,13 +17,15 @@ import type { KvEntry, Store } from '@p2/kv';
  * matches the RC's manifest; real pods are healthy (`passing`), unhealthy (`warning`,
  * `critical`) or unknown (`unknown`, no result). Desired-but-unlabelled replicas count as unknown.
  * A `passing` record written before the pod's reality entry (it vouched for the version that ran
- * before) counts as unknown: see `healthyAfter`.
+ * before) counts as unknown: see `healthyAfter`. With `gates` (a metric-gated update's reports
+ * for this RC's manifest, by node), a healthy replica whose report is not `passed` counts as unknown.
  */
 export async function countReplicas(
   store: Store,
   current: Map<string, IndexedLabels>,
   rc: RcRecord,
   health: Map<string, NodeHealth>,
+  gates?: Map<string, GateReport>,
 ): Promise<RcNodeCounts> {
   const counts: RcNodeCounts = {
     desired: rc.replicasDesired,
@@ -39,7 +43,10 @@ export async function countReplicas(
     if (r === undefined || !sameManifest(r.value, rc.manifest.raw, sha)) continue;
     counts.real++;
     const h = health.get(node);
-    if (healthyAfter(h, r)) counts.healthy++;
+    // A gated replica is healthy only once its preparer says the metric gate held (it soaks after
+    // its status check passes).
+    const gated = gates === undefined || gates.get(node)?.state === 'passed';
+    if (healthyAfter(h, r) && gated) counts.healthy++;
     else if (h === undefined || h.status === 'unknown' || h.status === 'passing') counts.unknown++;
     else counts.unhealthy++;
   }
@@ -96,4 +103,32 @@ export async function revertedNodes(
     }),
   );
   return out.sort();
+}
+
+/**
+ * A metric-gated update's verdicts for its new replicas: each node's `status/gates/<node>/<pod>`
+ * when it is about this update (`roll`) and this manifest (`sha`). Unreadable reports are skipped.
+ */
+export async function gateReports(
+  store: Store,
+  nodes: Iterable<string>,
+  podId: string,
+  sha: string,
+  roll: string,
+): Promise<Map<string, GateReport>> {
+  const reports = new GateReportStore(store);
+  const out = new Map<string, GateReport>();
+  await Promise.all(
+    [...nodes].map(async (node) => {
+      let report: GateReport | undefined;
+      try {
+        report = await reports.get(node, podId);
+      } catch (cause) {
+        if ((cause as { code?: string }).code === 'P2_KV_BAD_RECORD') return;
+        throw storeError(`reading the metric gate report of ${node}`, cause);
+      }
+      if (report && report.sha === sha && report.roll === roll) out.set(node, report);
+    }),
+  );
+  return out;
 }

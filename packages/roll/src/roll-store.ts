@@ -2,6 +2,7 @@
 
 import { commit, listRecords, RcError, RcErrorCode, storeError } from '@p2/controller-kit';
 import { formatRfc3339Nano } from '@p2/go';
+import { isMetricsPath, parseGateExpression } from '@p2/health';
 import {
   auditLogOp,
   decodeRc,
@@ -11,6 +12,7 @@ import {
   encodeRoll,
   encodeRollStatus,
   labelKey,
+  type MetricGate,
   Prefix,
   type RcRecord,
   ROLL_DEFAULTS,
@@ -37,6 +39,8 @@ export interface CreateRollRequest {
   readonly maxUnavailable?: number;
   readonly progressDeadlineMs?: number;
   readonly autoRollback?: boolean;
+  /** Hold each new replica to a metric gate (checked by its preparer) for a soak time. */
+  readonly metricGate?: MetricGate;
   /** Who started the update (the `ROLLING_UPDATE_CREATION` audit record). */
   readonly deployer?: string;
 }
@@ -74,6 +78,17 @@ export class RollStore {
       throw bad(`desired (${ru.desiredReplicas}) must be at least minimum (${ru.minimumReplicas})`);
     }
     if (ru.rollDelayMs < 0 || ru.progressDeadlineMs < 0) throw bad('delays must not be negative');
+    if (ru.metricGate) {
+      const { path, expr, soakMs } = ru.metricGate;
+      if (!isMetricsPath(path))
+        throw bad(`the metrics path ${JSON.stringify(path)} must be an absolute path`);
+      if (!Number.isFinite(soakMs) || soakMs < 0) throw bad('the soak time must not be negative');
+      try {
+        parseGateExpression(expr);
+      } catch (error) {
+        throw bad((error as Error).message);
+      }
+    }
     const [oldRc, newRc] = await Promise.all([
       readRc(this.store, ru.oldRc),
       readRc(this.store, ru.newRc),

@@ -251,6 +251,112 @@ describe('runRollingUpdate with real RC workers and simulated preparers', () => 
     expect((await rcs.get(oldRc.id)).rc).toMatchObject({ replicasDesired: 2, disabled: false });
   });
 
+  it('a metric-gated update counts a new replica only once its preparer says the gate passed, and rolls back on a failed gate', async () => {
+    const { pod, oldRc, newRc } = await setup('gated', 3, 3);
+    const v2 = await newRc('v2');
+    const sha2 = parseManifest(manifestText(pod, 'v2')).sha();
+    const metricGate = { path: '/metrics', expr: 'e_total / r_total < 0.05', soakMs: 1000 };
+    await expect(
+      rolls.create({
+        oldRc: oldRc.id,
+        newRc: v2.id,
+        desiredReplicas: 3,
+        minimumReplicas: 2,
+        metricGate: { ...metricGate, expr: 'e_total <' },
+      }),
+    ).rejects.toThrow(/metric gate "e_total <": expected a number/);
+    await rolls.create({
+      oldRc: oldRc.id,
+      newRc: v2.id,
+      desiredReplicas: 3,
+      minimumReplicas: 2,
+      metricGate,
+    });
+    expect((await rolls.get(v2.id))?.roll.metricGate).toEqual(metricGate);
+    const statuses: RollStatus[] = [];
+    const running = runRollingUpdate({ store: t.store }, v2.id, {
+      pollMs: 100,
+      onStatus: (s) => statuses.push(s),
+    });
+    const report = (node: string, state: string, roll = v2.id, sha = sha2) =>
+      t.store.put(
+        `status/gates/${node}/${pod}`,
+        JSON.stringify({ sha, roll, state, updated: new Date().toISOString() }),
+      );
+    const v2Nodes = async () => {
+      const out: string[] = [];
+      for (const node of await intentNodes(t.store, pod))
+        if ((await text(t.store, `intent/${node}/${pod}`)) === manifestText(pod, 'v2'))
+          out.push(node);
+      return out;
+    };
+    await eventually(async () => (await v2Nodes()).length === 1);
+    const [first] = await v2Nodes();
+    // Healthy by its status check, but not gated yet (and a report of another update or version
+    // does not count): the update waits.
+    await report(first!, 'passed', 'another-roll');
+    await report(first!, 'passed', v2.id, 'f'.repeat(64));
+    await eventually(async () =>
+      statuses.some((s) =>
+        s.message.startsWith('blocking for more healthy replicas (0 new healthy'),
+      ),
+    );
+    await report(first!, 'soaking');
+    await eventually(async () =>
+      statuses.some((s) => s.message.includes('1 soaking the metric gate')),
+    );
+    expect(await v2Nodes()).toEqual([first]);
+    // Each preparer's verdict lets the next step go.
+    let done = false;
+    const preparers = (async () => {
+      while (!done) {
+        for (const node of await v2Nodes()) await report(node, 'passed');
+        await sleep(50);
+      }
+    })();
+    expect(await running).toBe('succeeded');
+    done = true;
+    await preparers;
+
+    // v4 is healthy by its status check, but one replica fails the metric gate: rolled back.
+    const v4 = await newRc('v4');
+    const sha4 = parseManifest(manifestText(pod, 'v4')).sha();
+    await rolls.create({
+      oldRc: v2.id,
+      newRc: v4.id,
+      desiredReplicas: 3,
+      minimumReplicas: 2,
+      metricGate,
+      autoRollback: true,
+    });
+    const rolling = runRollingUpdate({ store: t.store }, v4.id, { pollMs: 100 });
+    let failing: string | undefined;
+    await eventually(async () => {
+      for (const node of await intentNodes(t.store, pod))
+        if ((await text(t.store, `intent/${node}/${pod}`)) === manifestText(pod, 'v4')) {
+          failing = node;
+          return true;
+        }
+      return false;
+    });
+    await t.store.put(
+      `status/gates/${failing}/${pod}`,
+      JSON.stringify({
+        sha: sha4,
+        roll: v4.id,
+        state: 'failed',
+        reason: 'e_total / r_total < 0.05 does not hold: the value is 0.5000',
+        value: 0.5,
+        updated: new Date().toISOString(),
+      }),
+    );
+    expect(await rolling).toBe('rolled_back');
+    expect((await rolls.status(v4.id))!.message).toBe(
+      `the metric gate failed on ${failing} (e_total / r_total < 0.05 does not hold: the value is 0.5000); rolled back to RC ${v2.id}`,
+    );
+    expect((await rcs.get(v2.id)).rc).toMatchObject({ replicasDesired: 3, disabled: false });
+  });
+
   it('without auto-rollback a stuck update fails and stays failed until resumed', async () => {
     const { pod, oldRc, newRc } = await setup('stuck', 2, 2);
     const bad = await newRc('v3');

@@ -15,6 +15,7 @@ import {
 import { formatGoDuration, formatRfc3339Nano } from '@p2/go';
 import {
   encodeRollStatus,
+  type GateReport,
   type IndexedLabels,
   type RcNodeCounts,
   type RollRecord,
@@ -24,7 +25,7 @@ import {
 } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import { rcCurrentPods } from '@p2/rc';
-import { countReplicas, revertedNodes } from './count.js';
+import { countReplicas, gateReports, revertedNodes } from './count.js';
 import { RollStore, readRc } from './roll-store.js';
 import {
   enableNewRc,
@@ -76,6 +77,9 @@ export interface RunRollOptions {
  *   replica to be healthy (P2 declared success as soon as the pods were scheduled).
  * - Failure with `autoRollback`: counts move back in one transaction (old RC re-enabled at its
  *   original count, new RC to 0), the update record goes, the status says `rolled_back`.
+ * - Metric gate (`metricGate`): a new replica counts as healthy only once its preparer reports
+ *   that its metrics held the gate for the soak time; a replica that fails it fails the update
+ *   (or rolls it back), and success needs every new replica to pass.
  * - Pause/resume through the record's `Paused` flag; cancel by deleting the record.
  *
  * @throws RcError `P2_RC_NOT_FOUND` (an RC is missing), `P2_RC_INVALID_RECORD`, `P2_RC_STORE`
@@ -131,6 +135,8 @@ interface RollSnapshot {
   readonly counts: RollCounts;
   /** Nodes whose preparer reverted the new RC's manifest (it did not get healthy there). */
   readonly reverted: string[];
+  /** A metric-gated update's verdicts on its new replicas, by node. */
+  readonly gates?: Map<string, GateReport>;
 }
 
 /**
@@ -215,7 +221,7 @@ async function rollPass(
     progress.wasPaused = false;
     progress.lastProgress = progress.now(); // the deadline does not run while paused
   }
-  const seen = await readSnapshot(run, health);
+  const seen = await readSnapshot(run, health, ru.metricGate !== undefined);
   const { counts } = seen;
   progress.noteHealthy(counts.new.healthy);
   const total = Math.max(ru.desiredReplicas, progress.originalTotal);
@@ -236,6 +242,15 @@ async function rollPass(
       progress,
       `the new version was reverted by the preparer on ${seen.reverted.join(', ')} (not healthy in time)`,
     );
+  const gateFailed = [...(seen.gates ?? [])].filter(([, r]) => r.state === 'failed');
+  if (gateFailed.length > 0)
+    return giveUp(
+      run,
+      ru,
+      seen,
+      progress,
+      `the metric gate failed on ${gateFailed.map(([node, r]) => `${node} (${r.reason ?? 'no reason'})`).join(', ')}`,
+    );
   if (ru.progressDeadlineMs > 0 && progress.now() - progress.lastProgress > ru.progressDeadlineMs) {
     return giveUp(run, ru, seen, progress);
   }
@@ -247,7 +262,7 @@ async function rollPass(
   if (step.add === 0 && step.remove === 0) {
     await progress.publish(
       'rolling',
-      `blocking for more healthy replicas (${counts.new.healthy} new healthy, ${counts.old.healthy} old healthy, minimum ${ru.minimumReplicas})`,
+      `blocking for more healthy replicas (${counts.new.healthy} new healthy, ${counts.old.healthy} old healthy, minimum ${ru.minimumReplicas}${soakingNote(seen)})`,
       counts,
     );
     return undefined;
@@ -256,8 +271,21 @@ async function rollPass(
   return undefined;
 }
 
-/** Reads both RCs, their labelled pods, the pod's health, and counts each RC's replicas. */
-async function readSnapshot(run: RollRun, health: HealthSource): Promise<RollSnapshot> {
+/** `, n soaking` while new replicas soak their metric gate. */
+function soakingNote(seen: RollSnapshot): string {
+  const soaking = [...(seen.gates?.values() ?? [])].filter((r) => r.state === 'soaking').length;
+  return soaking > 0 ? `, ${soaking} soaking the metric gate` : '';
+}
+
+/**
+ * Reads both RCs, their labelled pods, the pod's health (and with `gated`, the new replicas'
+ * metric gate reports), and counts each RC's replicas.
+ */
+async function readSnapshot(
+  run: RollRun,
+  health: HealthSource,
+  gated: boolean,
+): Promise<RollSnapshot> {
   const { c, oldId, newId } = run;
   const [oldRc, newRc] = await Promise.all([readRc(c.store, oldId), readRc(c.store, newId)]);
   const [oldPods, newPods] = await Promise.all([
@@ -266,14 +294,21 @@ async function readSnapshot(run: RollRun, health: HealthSource): Promise<RollSna
   ]);
   const podHealth = await health.podHealth(newRc.rc.manifest.id);
   const oldCounts = await countReplicas(c.store, oldPods, oldRc.rc, podHealth);
-  const newCounts = await countReplicas(c.store, newPods, newRc.rc, podHealth);
-  const reverted = await revertedNodes(
-    c.store,
-    newPods.keys(),
-    newRc.rc.manifest.id,
-    newRc.rc.manifest.sha(),
-  );
-  return { oldRc, newRc, oldPods, podHealth, counts: { old: oldCounts, new: newCounts }, reverted };
+  const sha = newRc.rc.manifest.sha();
+  const gates = gated
+    ? await gateReports(c.store, newPods.keys(), newRc.rc.manifest.id, sha, run.id)
+    : undefined;
+  const newCounts = await countReplicas(c.store, newPods, newRc.rc, podHealth, gates);
+  const reverted = await revertedNodes(c.store, newPods.keys(), newRc.rc.manifest.id, sha);
+  return {
+    oldRc,
+    newRc,
+    oldPods,
+    podHealth,
+    counts: { old: oldCounts, new: newCounts },
+    reverted,
+    ...(gates ? { gates } : {}),
+  };
 }
 
 /**
@@ -282,7 +317,9 @@ async function readSnapshot(run: RollRun, health: HealthSource): Promise<RollSna
  */
 function isComplete(ru: RollRecord, counts: RollCounts, total: number): boolean {
   const target = ru.desiredReplicas;
-  const healthyEnough = ru.progressDeadlineMs === 0 || counts.new.healthy >= target;
+  // A metric gate, like a deadline, means the last replicas must pass it too.
+  const healthyEnough =
+    (ru.progressDeadlineMs === 0 && ru.metricGate === undefined) || counts.new.healthy >= target;
   const drained = ru.strategy !== 'surge' || counts.old.desired + counts.new.desired <= total;
   return counts.new.desired >= target && counts.new.current >= target && healthyEnough && drained;
 }

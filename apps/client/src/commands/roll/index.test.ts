@@ -106,4 +106,38 @@ describe('p2 roll', () => {
     ).toBe(ExitCode.USAGE);
     expect((await h.p2(['roll', 'pause', rc2])).code).toBe(ExitCode.NOT_FOUND);
   });
+
+  it('--gate stores a metric gate on the update; a gate that does not parse is a usage error', async () => {
+    const start = ['roll', 'start', '--old', rc1, '--new', rc2, '-d', '3', '--minimum', '2'];
+    const bad = await h.p2([...start, '--gate', 'errors_total / < 0.05']);
+    expect(bad.code).toBe(ExitCode.USAGE);
+    expect(bad.err).toContain(
+      'error: --gate: metric gate "errors_total / < 0.05": expected a metric name at column 16',
+    );
+    expect(bad.err).toContain('hint: write e.g.');
+    expect((await h.p2([...start, '--gate', 'e_total < 1', '--gate-path', 'metrics'])).code).toBe(
+      ExitCode.USAGE,
+    );
+    const r = await h.p2([
+      ...start,
+      '--gate',
+      'errors_total{code="500"} / requests_total < 0.05',
+      '--soak',
+      '2m',
+      '--force',
+      '--json',
+    ]);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    const gate = {
+      path: '/metrics',
+      expr: 'errors_total{code="500"} / requests_total < 0.05',
+      soakMs: 120_000,
+    };
+    expect(JSON.parse(r.out).metricGate).toEqual(gate);
+    const stored = JSON.parse(
+      new TextDecoder().decode((await h.store.get(`rolls/${rc2}`)).value?.value),
+    );
+    expect(stored.MetricGate).toEqual({ Path: '/metrics', Expr: gate.expr, Soak: 120e9 });
+    await h.p2(['roll', 'cancel', rc2]);
+  });
 });

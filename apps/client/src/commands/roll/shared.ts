@@ -1,7 +1,8 @@
 /** What `p2 roll start` and `p2 roll run` share: the update's flags, its request, progress lines. */
 import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { type CliContext, CliExit, durationMs, ExitCode, wholeNumber } from '@p2/cli-kit';
-import type { RollStatus } from '@p2/keyspace';
+import { isMetricsPath, parseGateExpression } from '@p2/health';
+import type { MetricGate, RollStatus } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import { type CreateRollRequest, rollRefusals } from '@p2/roll';
 
@@ -19,6 +20,9 @@ export interface RollFlagOptions {
   leaveOld?: true;
   delay?: string;
   force?: true;
+  gate?: string;
+  gatePath: string;
+  soak: string;
 }
 
 /** Adds the flags that describe one rolling update (P2's p2-rctl -o/-n/-d/-m, and ours). */
@@ -50,6 +54,16 @@ export function withRollFlags<
     .option('--rollback', 'move the replicas back to the old RC when the update fails')
     .option('--leave-old', 'keep the old RC (disabled) at the end')
     .option('--delay <duration>', 'pause between steps')
+    .option(
+      '--gate <expr>',
+      "hold each new replica to a metric gate its preparer checks, e.g. 'errors_total / requests_total < 0.05'",
+    )
+    .option(
+      '--gate-path <path>',
+      "with --gate: the path of the pod's metrics on its status port",
+      '/metrics',
+    )
+    .option('--soak <duration>', 'with --gate: how long the gate must hold', '30s')
     .option('--force', 'start even when the update cannot keep its promise (see the refusal)');
   return command as unknown as Command<Args, Opts & RollFlagOptions, Globals>;
 }
@@ -77,7 +91,27 @@ export function rollRequest(ctx: CliContext, options: RollFlagOptions): CreateRo
       : {}),
     ...(options.deadline ? { progressDeadlineMs: durationMs(options.deadline, '--deadline') } : {}),
     ...(options.delay ? { rollDelayMs: durationMs(options.delay, '--delay') } : {}),
+    ...(options.gate ? { metricGate: metricGate(options) } : {}),
   };
+}
+
+function metricGate(options: RollFlagOptions): MetricGate {
+  const expr = options.gate ?? '';
+  try {
+    parseGateExpression(expr);
+  } catch (error) {
+    const hint = (error as { hint?: string }).hint;
+    throw new CliExit(
+      ExitCode.USAGE,
+      `error: --gate: ${(error as Error).message}${hint ? `\nhint: ${hint}` : ''}`,
+    );
+  }
+  if (!isMetricsPath(options.gatePath))
+    throw new CliExit(
+      ExitCode.USAGE,
+      `error: --gate-path must be an absolute path, got ${JSON.stringify(options.gatePath)}`,
+    );
+  return { expr, path: options.gatePath, soakMs: durationMs(options.soak, '--soak') };
 }
 
 /** One progress line: healthy replicas of the new RC toward the target. */
