@@ -445,7 +445,7 @@ export const QUICK_CONTROLLER_ARGS = [
 
 /**
  * The hello app's manifest for the cluster: `artifact` served by the cluster, answering `greeting`
- * on `port`, its HTTP status check on `statusPort`.
+ * on `port`, its HTTP status check on `statusPort`, with `extraConfig` (e.g. `error_ratio`).
  */
 export function helloManifest(
   cluster: Cluster,
@@ -454,6 +454,7 @@ export function helloManifest(
   port: number,
   greeting: string,
   statusPort = port,
+  extraConfig: Record<string, unknown> = {},
 ): Manifest {
   return new ManifestBuilder()
     .setId(pod)
@@ -462,7 +463,7 @@ export function helloManifest(
       location: `${cluster.artifactUrl}/${artifact.fileName}`,
       restartTimeout: '5s',
     })
-    .setConfig({ port, greeting })
+    .setConfig({ port, greeting, ...extraConfig })
     .setStatusPort(statusPort)
     .setStatusHttp(true)
     .build();

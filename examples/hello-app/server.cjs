@@ -1,5 +1,5 @@
 // A tiny app for p2 demos and tests: reads `port:` and `greeting:` from the YAML file at CONFIG_PATH,
-// serves the greeting on `/` and health on `/_status`. No dependencies, so it runs on any Node >= 18.
+// serves the greeting on `/`, health on `/_status` and request counters on `/metrics`. No dependencies, so it runs on any Node >= 18.
 const { createServer } = require('node:http');
 const { readFileSync } = require('node:fs');
 
@@ -16,8 +16,27 @@ const field = (name) => {
 const port = Number(field('port') ?? 8080);
 const greeting = field('greeting') ?? 'hello from p2';
 const started = new Date().toISOString();
+// `error_ratio: 0.5` makes a broken version that still passes its status check: that share of its
+// requests count as errors in /metrics (for metric-gated rollouts).
+const errorRatio = Math.min(1, Math.max(0, Number(field('error_ratio') ?? 0) || 0));
+let requests = 0;
+let errors = 0;
+let errorCredit = 0;
 
 createServer((req, res) => {
+  requests++;
+  errorCredit += errorRatio;
+  if (errorCredit >= 1) {
+    errors++;
+    errorCredit -= 1;
+  }
+  if (req.url === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    res.end(
+      `# TYPE hello_requests_total counter\nhello_requests_total ${requests}\n# TYPE hello_errors_total counter\nhello_errors_total ${errors}\n`,
+    );
+    return;
+  }
   const exit = /^\/exit\/(\d{1,3})$/.exec(req.url ?? '');
   if (exit) {
     // P2's hello app: /exit/N ends the process with code N (used to test exit reporting).
