@@ -236,7 +236,7 @@ describe('scrapeMetrics and soakMetricGate against a real HTTP server', () => {
     );
     expect(dead.outcome).toBe('failed');
     expect((dead as { reason: string }).reason).toMatch(
-      /^metrics at \/metrics did not answer within 0s \(connection refused\)$/,
+      /^metrics at \/metrics did not answer within 200ms \(connection refused\)$/,
     );
   });
 
@@ -254,7 +254,7 @@ describe('scrapeMetrics and soakMetricGate against a real HTTP server', () => {
     );
     expect(verdict).toEqual({
       outcome: 'failed',
-      reason: 'no data for e_total / r_total < 0.1 during the 0s soak',
+      reason: 'no data for e_total / r_total < 0.1 during the 100ms soak',
     });
   });
 });

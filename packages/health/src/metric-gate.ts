@@ -11,6 +11,7 @@
  * Threat model: the pod answers the scrape, so its body is untrusted. It is read up to a size cap
  * and parsed; nothing of it reaches a message except numbers this code computed.
  */
+import { formatGoDuration } from '@p2/go';
 import { type HealthTarget, type HealthTlsOptions, healthCheckUrl, requestBody } from './check.js';
 import { HealthError, HealthErrorCode } from './errors.js';
 
@@ -441,7 +442,7 @@ export async function soakMetricGate(
       if (soakStarted === undefined && Date.now() - started >= (settings.startupMs ?? 60_000))
         return {
           outcome: 'failed',
-          reason: `metrics at ${settings.path} did not answer within ${Math.round((settings.startupMs ?? 60_000) / 1000)}s (${scrape.reason})`,
+          reason: `metrics at ${settings.path} did not answer within ${formatGoDuration((settings.startupMs ?? 60_000) * 1e6)} (${scrape.reason})`,
         };
       if (soakStarted !== undefined && failedInARow >= (settings.maxFailedScrapes ?? 3))
         return {
@@ -471,7 +472,7 @@ export async function soakMetricGate(
     if (soaked >= settings.soakMs + 3 * interval)
       return {
         outcome: 'failed',
-        reason: `no data for ${text} during the ${Math.round(settings.soakMs / 1000)}s soak`,
+        reason: `no data for ${text} during the ${formatGoDuration(settings.soakMs * 1e6)} soak`,
       };
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
