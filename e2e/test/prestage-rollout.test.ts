@@ -17,6 +17,7 @@ import {
   tearDownClusterAfterAll,
   waitForPreparers,
 } from '../src/multi-host.js';
+import { waitFor } from '../src/processes.js';
 
 const APP_PORT = 18380;
 const ARTIFACT_DELAY_MS = 3000;
@@ -84,6 +85,13 @@ describe('pre-staging on three hosts with slow artifacts', () => {
     await replicate(await file('v4'), '--prestage');
     const oneGoMs = Date.now() - started;
     expect(await greetings(cluster, APP_PORT)).toEqual(['hello v4', 'hello v4', 'hello v4']);
+    // Each host removed the pre-stage request its deploy used up, with its answer.
+    await waitFor(
+      'every used-up prestage request to be removed',
+      async () => (await cluster.store.keys('prestage/')).value.length === 0,
+      30_000,
+    );
+    expect((await cluster.store.keys('status/prestage/')).value).toEqual([]);
 
     console.log(
       `[prestage figures] artifact delay ${ARTIFACT_DELAY_MS} ms, 3 hosts, --min-nodes 1: ` +

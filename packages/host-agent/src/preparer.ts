@@ -171,6 +171,7 @@ export class Preparer {
   private watchDone: Promise<void> = Promise.resolve();
   private realityWatchDone: Promise<void> = Promise.resolve();
   private prestageDone: Promise<void> = Promise.resolve();
+  private readonly prestager: Prestager;
   private statusServer: StatusServer | undefined;
   private readonly node: string;
   private readonly log: Logger;
@@ -191,6 +192,13 @@ export class Preparer {
     this.reality = new StoreReality(options.store, options.node);
     this.events = new EventRecorder(options.store, options.node, options.metrics, options.logger);
     this.reverted = new RevertMemory(options.autoRevert?.stateFile);
+    this.prestager = new Prestager({
+      node: this.node,
+      store: options.store,
+      host: options.host,
+      authorize: options.authorize,
+      logger: this.log,
+    });
     const hooks = options.hooks;
     this.agent = {
       host: options.host,
@@ -286,13 +294,7 @@ export class Preparer {
     this.watchDone = this.whitelistPhase().then(() => this.watch());
     this.realityWatchDone = this.watchReality();
     // Pre-stage requests (issue 21): authorized as intent is, then downloaded beside what runs.
-    this.prestageDone = new Prestager({
-      node: this.node,
-      store: this.options.store,
-      host: this.options.host,
-      authorize: this.options.authorize,
-      logger: this.log,
-    }).run(this.controller.signal);
+    this.prestageDone = this.prestager.run(this.controller.signal);
     this.processTimer = setInterval(() => {
       void this.writeAgain();
       this.reportProcesses().catch((error: unknown) =>
@@ -800,6 +802,7 @@ export class Preparer {
           await settled();
           await this.publish(running, { pod: eventKey, deployed: manifest });
           this.running.set(key, { manifest, uniqueKey });
+          if (!uniqueKey) await this.prestager.deployed(manifest);
           let outcome = 'deployed';
           if (!self && result.previous && result.previous.sha() !== sha && result.launched)
             outcome = await this.revertIfUnhealthy(

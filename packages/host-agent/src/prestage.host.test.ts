@@ -28,6 +28,7 @@ const helloApp = new URL('../../../examples/hello-app', import.meta.url).pathnam
 const suffix = randomBytes(3).toString('hex');
 const podId = `p2t-pst-${suffix}`;
 const refused = `p2t-pstx-${suffix}`;
+const withdrawn = `p2t-pstw-${suffix}`;
 const node = `p2t-node-pst-${suffix}`;
 
 let work: string;
@@ -38,6 +39,7 @@ let host: PodHost;
 let t: TestStore;
 const controller = new AbortController();
 let running: Promise<void> = Promise.resolve();
+let prestager: Prestager;
 
 function manifestFor(id: string, location: string): Manifest {
   return new ManifestBuilder()
@@ -69,7 +71,7 @@ beforeAll(async () => {
   await runsvdir.start();
   host = new PodHost({ podRoot: join(work, 'pods'), nodeName: node, runsvdir, cgroups: false });
   t = await startTestStore();
-  const prestager = new Prestager({
+  prestager = new Prestager({
     node,
     store: t.store,
     host,
@@ -87,7 +89,13 @@ afterAll(async () => {
   await running;
   await t?.cleanup();
   await server?.close();
-  await cleanUpHostTest({ runsvdir, node, pods: [podId], users: [podId], dir: work });
+  await cleanUpHostTest({
+    runsvdir,
+    node,
+    pods: [podId, withdrawn],
+    users: [podId, withdrawn],
+    dir: work,
+  });
 });
 
 describe('Prestager', () => {
@@ -102,6 +110,23 @@ describe('Prestager', () => {
     const installed = await host.install(manifest);
     expect(installed.launchables[0]?.alreadyInstalled).toBe(true);
     expect(server?.requests.length ?? 0).toBe(fetched);
+    // Deployed here: the request is used up, so it and its answer go.
+    await prestager.deployed(manifest);
+    expect((await t.store.get(`prestage/${node}/${podId}`)).value).toBeUndefined();
+    expect(await new PrestageStore(t.store).report(node, podId)).toBeUndefined();
+  });
+
+  it('a withdrawn request drops the staged mark (pruning may take the install); the install stays', async () => {
+    const manifest = manifestFor(withdrawn, `${baseUrl}/hello_v2.tar.gz`);
+    const prestage = new PrestageStore(t.store);
+    await prestage.request(node, manifest);
+    await reportOf(withdrawn, manifest.sha(), 'staged');
+    const mark = join(host.layout({ podId: withdrawn }).launchableRoot('app'), '.staged');
+    expect(existsSync(mark)).toBe(true);
+    await prestage.cancel(node, withdrawn);
+    await until('the staged mark to go', async () => !existsSync(mark));
+    const installs = join(host.layout({ podId: withdrawn }).launchableRoot('app'), 'installs');
+    expect(existsSync(installs)).toBe(true);
   });
 
   it('refuses an unauthorized request before fetching anything or making any path', async () => {

@@ -4,13 +4,15 @@
  * policy) and only then downloads, verifies and extracts its launchables into `installs/`
  * (`PodHost.stage`), never touching what runs. Its answer goes to `status/prestage/<node>/<pod>`:
  * the manifest SHA and `staging`, `staged` or `failed` with the reason. The intent that follows
- * finds the installs on disk and downloads nothing.
+ * finds the installs on disk and downloads nothing; once that version is deployed here, the request
+ * and its answer are removed (they are used up). A request withdrawn before (`p2 prestage --cancel`)
+ * drops the staged mark, so pruning may reclaim the install.
  */
 import { describeError } from '@p2/errors';
 import { type PrestageRequest, PrestageStore } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import type { Manifest } from '@p2/manifest';
-import type { PodHost } from '@p2/pods';
+import type { PodHost, StageReport } from '@p2/pods';
 import type { Logger } from 'pino';
 import type { Authorize } from './deploy.js';
 
@@ -36,6 +38,8 @@ export interface PrestagerOptions {
 export class Prestager {
   /** The request version (store index) each pod was last handled at. */
   private readonly handled = new Map<string, number>();
+  /** What each pod's current request staged (its SHA and installs). */
+  private readonly staged = new Map<string, { sha: string; report: StageReport }>();
   private readonly prestage: PrestageStore;
 
   constructor(private readonly options: PrestagerOptions) {
@@ -54,8 +58,11 @@ export class Prestager {
           ),
       })) {
         const present = new Set(requests.map((r) => r.podId));
-        for (const podId of this.handled.keys())
-          if (!present.has(podId)) this.handled.delete(podId);
+        for (const podId of this.handled.keys()) {
+          if (present.has(podId)) continue;
+          this.handled.delete(podId);
+          await this.withdrawn(podId);
+        }
         for (const request of requests) {
           if (signal.aborted) return;
           if (this.handled.get(request.podId) === request.modifyIndex) continue;
@@ -104,11 +111,45 @@ export class Prestager {
         },
         'prestaged',
       );
+      this.staged.set(request.podId, { sha, report });
       await this.answer(request.podId, sha, 'staged');
     } catch (error) {
       logger.warn({ pod: manifest.id, sha, err: describeError(error) }, 'prestage failed');
       await this.answer(request.podId, sha, 'failed', describeError(error));
     }
+  }
+
+  /**
+   * Told that `manifest` now runs here: a pre-stage request for that very version is used up, so
+   * the request and its answer are removed (the deploy already took over the staged installs).
+   */
+  async deployed(manifest: Manifest): Promise<void> {
+    const staged = this.staged.get(manifest.id);
+    if (staged?.sha !== manifest.sha()) return;
+    this.staged.delete(manifest.id);
+    await this.prestage
+      .cancel(this.options.node, manifest.id)
+      .catch((error: unknown) =>
+        this.options.logger.warn(
+          { pod: manifest.id, err: describeError(error) },
+          'cannot remove the used-up prestage request',
+        ),
+      );
+  }
+
+  /** A request was withdrawn: its staged installs lose their mark (pruning may take them). */
+  private async withdrawn(podId: string): Promise<void> {
+    const staged = this.staged.get(podId);
+    if (!staged) return;
+    this.staged.delete(podId);
+    await this.options.host
+      .unstage(podId, staged.report)
+      .catch((error: unknown) =>
+        this.options.logger.warn(
+          { pod: podId, err: describeError(error) },
+          'cannot drop the staged mark of a withdrawn prestage',
+        ),
+      );
   }
 
   private async answer(

@@ -28,7 +28,7 @@ import {
 } from './launch.js';
 import { HOOK_PODS_DIR, PodLayout } from './layout.js';
 import { launchableCgroupOf } from './pod-cgroups.js';
-import { stagePod } from './stage.js';
+import { consumeStaged, stagePod } from './stage.js';
 import {
   type EntryPointScript,
   type HostContext,
@@ -161,6 +161,15 @@ export class PodHost {
     options: Omit<InstallOptions, 'podId'> = {},
   ): Promise<StageReport> {
     return stagePod(this.context, manifest, options);
+  }
+
+  /**
+   * Drops the staged marks {@link PodHost.stage} made (a withdrawn pre-stage), where they still
+   * name those installs; the installs stay on disk for pruning to reclaim.
+   */
+  async unstage(podId: string, staged: StageReport): Promise<void> {
+    const layout = this.layout({ podId, uniqueKey: '' });
+    for (const l of staged.launchables) await consumeStaged(layout, l.launchableId, l.installDir);
   }
 
   /** Names of the runit services that belong to a pod (by P2's `<unique name>__` prefix). */

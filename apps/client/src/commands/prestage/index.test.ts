@@ -64,4 +64,17 @@ describe('p2 prestage', () => {
     expect(usage.code).toBe(ExitCode.USAGE);
     expect(usage.err).toMatch(/either --node\/--hosts or --selector/);
   });
+
+  it('--cancel withdraws the request and its answer on each node', async () => {
+    expect((await h.p2(['prestage', 'web.yaml', '--hosts', 'p2t-p1,p2t-p2', '--wait'])).code).toBe(
+      ExitCode.OK,
+    );
+    const r = await h.p2(['prestage', 'web.yaml', '--selector', 'role=web', '--cancel', '--json']);
+    expect(r.code, r.err).toBe(ExitCode.OK);
+    expect(JSON.parse(r.out)).toEqual({ podId: 'p2t-web', nodes, state: 'cancelled' });
+    for (const node of nodes) {
+      expect((await h.store.get(`prestage/${node}/p2t-web`)).value).toBeUndefined();
+      expect((await h.store.get(`status/prestage/${node}/p2t-web`)).value).toBeUndefined();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * `p2 prestage MANIFEST (--node N… | --hosts h1,h2 | --selector SEL) [--wait] [--timeout D] [--json]`
+ * `p2 prestage MANIFEST (--node N… | --hosts h1,h2 | --selector SEL) [--wait] [--timeout D] [--cancel] [--json]`
  * (issue 21) over `@p2/replicate`'s `prestage`: every target node's preparer downloads and
  * verifies the manifest's artifacts beside what runs, so the rollout that follows only switches
  * and restarts. The preparer authorizes the request exactly as intent.
@@ -16,6 +16,7 @@ import {
   withStore,
   withStoreFlags,
 } from '@p2/cli-kit';
+import { PrestageStore } from '@p2/keyspace';
 import { prestage } from '@p2/replicate';
 import { manifestFrom, targetNodes } from '../../lib/target-nodes.js';
 
@@ -41,6 +42,10 @@ export function registerPrestageCommand(program: Command, ctx: CliContext): void
         'with --wait: fail nodes that have not answered by then',
         '10m',
       )
+      .option(
+        '--cancel',
+        'withdraw the request instead (its staged installs may then be pruned); a deployed one is removed by the preparer',
+      )
       .option('--json', 'print the result as JSON'),
   ).action(
     run(ctx, async (source, options) => {
@@ -50,6 +55,21 @@ export function registerPrestageCommand(program: Command, ctx: CliContext): void
       }
       const timeoutMs = durationMs(options.timeout, '--timeout');
       const manifest = await manifestFrom(ctx, source);
+      if (options.cancel) {
+        const nodes = await withStore(ctx, options, async (store) => {
+          const nodes = await targetNodes(store, listed, options.selector);
+          const requests = new PrestageStore(store);
+          for (const node of nodes) await requests.cancel(node, manifest.id);
+          return nodes;
+        });
+        emit(
+          ctx.io,
+          options,
+          { podId: manifest.id, nodes, state: 'cancelled' },
+          (r) => `withdrew the prestage of ${r.podId} on ${r.nodes.length} nodes`,
+        );
+        return;
+      }
       const stop = new AbortController();
       const interrupt = () => stop.abort();
       process.once('SIGINT', interrupt);
