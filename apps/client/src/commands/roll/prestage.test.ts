@@ -64,4 +64,27 @@ describe('p2 roll start --prestage', () => {
     expect(Buffer.from(stored ?? []).toString()).toBe('id: p2t-app\nconfig:\n  v: 2\n');
     expect((await h.store.get(`rolls/${rc2}`)).value).toBeDefined();
   });
+
+  it('p2 roll run --prestage refuses the same way before creating the update', async () => {
+    await h.p2(['roll', 'cancel', rc2]);
+    failing.add('p2t-rp1');
+    const r = await h.p2([
+      'roll',
+      'run',
+      '--old',
+      rc1,
+      '--new',
+      rc2,
+      '-d',
+      '2',
+      '--minimum',
+      '0',
+      '--prestage',
+      '--force',
+    ]);
+    expect(r.code).toBe(ExitCode.FAILURE);
+    expect(r.err).toContain('p2t-rp1 (download: 404)');
+    expect((await h.store.get(`rolls/${rc2}`)).value).toBeUndefined();
+    failing.clear();
+  });
 });

@@ -18,6 +18,7 @@ import {
 } from '@p2/cli-kit';
 import type { RollRecord, RollStatus } from '@p2/keyspace';
 import { type RollOutcome, RollStore, runClaimedRollingUpdate } from '@p2/roll';
+import { prestageRoll } from './prestage.js';
 import { progressLine, refuseBrokenPromise, rollRequest, withRollFlags } from './shared.js';
 
 /** What `p2 roll run --json` prints. */
@@ -41,6 +42,11 @@ export function registerRollRun(roll: Command, ctx: CliContext): void {
         ),
     )
       .option('--poll <duration>', 'how often to re-read counts and health', '1s')
+      .option(
+        '--prestage',
+        "first download the new RC's artifacts on every node of the old RC (waits for all)",
+      )
+      .option('--prestage-timeout <duration>', 'with --prestage: longest wait for a node', '10m')
       .option('--json', 'print JSON'),
   ).action(
     run(ctx, async (options) => {
@@ -52,12 +58,20 @@ export function registerRollRun(roll: Command, ctx: CliContext): void {
         );
       }
       const pollMs = durationMs(options.poll, '--poll');
+      const prestageMs = durationMs(options.prestageTimeout, '--prestage-timeout');
       const report = await withStore(ctx, options, async (store): Promise<RunReport> => {
         const rolls = new RollStore(store);
         // The same update left by an interrupted run (or scheduled earlier) is resumed as it is.
         const existing = (await rolls.get(request.newRc))?.roll;
         const resumed = existing?.oldRc === request.oldRc;
-        if (!(existing && resumed)) await refuseBrokenPromise(store, request, options);
+        if (!(existing && resumed)) {
+          await refuseBrokenPromise(store, request, options);
+          if (options.prestage)
+            await prestageRoll(ctx, store, request, {
+              timeoutMs: prestageMs,
+              json: Boolean(options.json),
+            });
+        }
         const ru = existing && resumed ? existing : await rolls.create(request);
         if (!options.json) ctx.io.stdout(`${headline(ctx, ru, resumed)}\n`);
         const line = ctx.io.isTTY && !options.json ? liveLine(ctx.io.stdout) : undefined;
