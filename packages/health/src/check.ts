@@ -125,21 +125,14 @@ export async function checkPodHealth(
 
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
-  const controller = new AbortController();
+  const deadline = new Deadline(timeoutMs, options.signal);
   let phase = 'connecting';
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeoutMs);
-  const onOuterAbort = () => controller.abort();
-  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
 
   let httpStatus: number | undefined;
   try {
     for (let redirects = 0; ; redirects++) {
       const answer = await requestOnce(url, {
-        signal: controller.signal,
+        signal: deadline.signal,
         // P2 probed localhost-only pods with an unverified TLS client (the name cannot match).
         verify: !status.localhostOnly,
         tls: options.tls,
@@ -183,7 +176,7 @@ export async function checkPodHealth(
     }
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
-    const reason = timedOut
+    const reason = deadline.timedOut
       ? `timed out after ${timeoutMs} ms ${phase}`
       : options.signal?.aborted
         ? 'check cancelled'
@@ -192,12 +185,11 @@ export async function checkPodHealth(
       status: 'critical',
       reason,
       ...(httpStatus === undefined ? {} : { httpStatus }),
-      ...(timedOut ? { errorCode: 'ETIMEDOUT' } : err.code ? { errorCode: err.code } : {}),
+      ...(deadline.timedOut ? { errorCode: 'ETIMEDOUT' } : err.code ? { errorCode: err.code } : {}),
       url: redactUrl(url),
     });
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onOuterAbort);
+    deadline.dispose();
   }
 }
 
@@ -219,19 +211,12 @@ export async function requestBody(
   url: URL,
   options: RequestBodyOptions,
 ): Promise<{ ok: true; statusCode: number; body: Buffer } | { ok: false; reason: string }> {
-  const controller = new AbortController();
+  const deadline = new Deadline(options.timeoutMs, options.signal);
   let phase = 'connecting';
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, options.timeoutMs);
-  const onOuterAbort = () => controller.abort();
-  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const collect: Buffer[] = [];
   try {
     const answer = await requestOnce(url, {
-      signal: controller.signal,
+      signal: deadline.signal,
       verify: options.verify,
       tls: options.tls,
       maxBodyBytes: options.maxBodyBytes,
@@ -246,15 +231,42 @@ export async function requestBody(
     const err = error as NodeJS.ErrnoException;
     return {
       ok: false,
-      reason: timedOut
+      reason: deadline.timedOut
         ? `timed out after ${options.timeoutMs} ms ${phase}`
         : err.code === 'E2BIG'
           ? `the answer is over ${options.maxBodyBytes} bytes`
           : describeTransportError(err, phase),
     };
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onOuterAbort);
+    deadline.dispose();
+  }
+}
+
+/** An abort signal that fires after `timeoutMs` or with `outer`, whichever comes first. */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onOuterAbort = () => this.controller.abort();
+  timedOut = false;
+
+  constructor(
+    timeoutMs: number,
+    private readonly outer: AbortSignal | undefined,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort();
+    }, timeoutMs);
+    outer?.addEventListener('abort', this.onOuterAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.outer?.removeEventListener('abort', this.onOuterAbort);
   }
 }
 
