@@ -16,7 +16,7 @@ import {
 import { type Manifest, ManifestBuilder } from '@p2/manifest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStore, type TestStore } from '../../keyspace/src/test-support.js';
-import { type GateRun, readPodGate, runPodGate } from './metric-gate.js';
+import { type GateRun, readPodGate, runPodGate, unfinishedGate } from './metric-gate.js';
 import { podLabelsWithin } from './revert.js';
 
 let t: TestStore;
@@ -185,5 +185,20 @@ describe('metric gates on the preparer', () => {
     ).toBe('abandoned');
     // It got as far as soaking, and no verdict followed.
     expect((await new GateReportStore(t.store).get(node, 'p2t-g5'))?.state).toBe('soaking');
+  });
+
+  it('after a restart, a soak without a verdict on this manifest is run again; a decided one is not', async () => {
+    const manifest = pod('p2t-g6');
+    expect(await unfinishedGate(t.store, node, manifest)).toBeUndefined(); // no RC, no gate
+    await gatedBy('p2t-g6', 'rc-g6', { path: '/metrics', expr: 'e_total < 1', soakMs: 100 });
+    expect(await unfinishedGate(t.store, node, manifest)).toMatchObject({ roll: 'rc-g6' });
+    const reports = new GateReportStore(t.store);
+    const report = { sha: manifest.sha(), roll: 'rc-g6', updated: new Date().toISOString() };
+    await reports.set(node, 'p2t-g6', { ...report, state: 'soaking' });
+    expect(await unfinishedGate(t.store, node, manifest)).toMatchObject({ roll: 'rc-g6' });
+    await reports.set(node, 'p2t-g6', { ...report, sha: 'f'.repeat(64), state: 'passed' });
+    expect(await unfinishedGate(t.store, node, manifest)).toMatchObject({ roll: 'rc-g6' });
+    await reports.set(node, 'p2t-g6', { ...report, state: 'failed' });
+    expect(await unfinishedGate(t.store, node, manifest)).toBeUndefined();
   });
 });

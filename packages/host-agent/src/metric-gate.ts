@@ -26,6 +26,7 @@ import {
 import type { Store } from '@p2/kv';
 import { ReservedLabel } from '@p2/labels';
 import type { Manifest } from '@p2/manifest';
+import { podLabelsWithin } from './revert.js';
 
 /** How the preparer checks metric gates. */
 export interface MetricGateSettings {
@@ -74,6 +75,24 @@ export async function readPodGate(
   } catch (error) {
     return { roll: rc, invalid: describeError(error) };
   }
+}
+
+/**
+ * For a pod already running when the preparer starts: its gate, when its rolling update still
+ * names one and no verdict on this manifest was reported yet (the previous run of the preparer
+ * stopped mid-soak). Costs one read for a pod no RC placed.
+ */
+export async function unfinishedGate(
+  store: Store,
+  node: string,
+  manifest: Manifest,
+): Promise<PodGate | undefined> {
+  const gate = await readPodGate(store, await podLabelsWithin(store, node, manifest.id));
+  if (!gate) return undefined;
+  const report = await new GateReportStore(store).get(node, manifest.id).catch(() => undefined);
+  const decided =
+    report?.sha === manifest.sha() && report.roll === gate.roll && report.state !== 'soaking';
+  return decided ? undefined : gate;
 }
 
 /** What {@link runPodGate} needs from the preparer. */

@@ -38,7 +38,13 @@ import {
 import { HostAgentError, HostAgentErrorCode } from './errors.js';
 import { EventRecorder } from './events.js';
 import { type Desired, desiredFromIntent, workerKey } from './intent.js';
-import { type MetricGateSettings, type PodGate, readPodGate, runPodGate } from './metric-gate.js';
+import {
+  type MetricGateSettings,
+  type PodGate,
+  readPodGate,
+  runPodGate,
+  unfinishedGate,
+} from './metric-gate.js';
 import type { PreparerMetrics } from './metrics.js';
 import { Prestager } from './prestage.js';
 import { StoreReality } from './reality.js';
@@ -736,11 +742,20 @@ export class Preparer {
         },
       });
       switch (result.outcome) {
-        case 'unchanged':
+        case 'unchanged': {
+          const firstPass = this.states.get(key) === undefined;
           if (this.states.get(key)?.state !== 'running')
             await this.report({ ...pod, state: 'running', sha: manifest.sha() });
           this.running.set(key, { manifest, uniqueKey });
+          // A soak the previous run of this preparer left unfinished (a restart mid-roll).
+          if (firstPass && !self && !uniqueKey)
+            await this.checkGate(
+              manifest,
+              await unfinishedGate(this.options.store, this.node, manifest),
+              signal,
+            );
           return;
+        }
         case 'unauthorized': {
           const { error } = result;
           this.options.metrics.authFailures.inc();
