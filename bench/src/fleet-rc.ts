@@ -119,6 +119,17 @@ function lowestHealthy(store: Store): { stop(): Promise<number> } {
   };
 }
 
+/** Waits until every host runs the expected version; adds the time since `t0` and the spread. */
+async function allRunning(c: RcScenarioContext, row: Row, label: string, t0: number) {
+  const { fleet } = c;
+  const done = await fleet.allRunning(c.timeoutMs);
+  const s = spread(fleet.events.running, t0);
+  row[`${label} ms`] = done
+    ? ms(s.max)
+    : `>${ms(performance.now() - t0)} (timeout, ${fleet.events.running.size} hosts)`;
+  row[`${label}: host p50 / p99 ms`] = `${ms(s.p50)} / ${ms(s.p99)}`;
+}
+
 /**
  * Runs the scenario and returns its figures: the RC write (0 → N replicas) until every host runs
  * v1; the roll's creation until every host runs v2 and until the roll farm declares it succeeded
@@ -146,12 +157,7 @@ export async function rcScenario(c: RcScenarioContext): Promise<Row> {
   fleet.expect(m1.sha());
   let t0 = performance.now();
   await rcs.setDesiredReplicas(rc1.id, n);
-  const scaled = await fleet.allRunning(c.timeoutMs);
-  const s1 = spread(fleet.events.running, t0);
-  row['rc scale: all running v1 ms'] = scaled
-    ? ms(s1.max)
-    : `>${ms(performance.now() - t0)} (timeout, ${fleet.events.running.size} hosts)`;
-  row['rc scale: host p50 / p99 ms'] = `${ms(s1.p50)} / ${ms(s1.p99)}`;
+  await allRunning(c, row, 'rc scale: all running v1', t0);
   const healthy = await allPassing(store, n, performance.now() + c.timeoutMs);
   row['rc scale: all passing ms'] = healthy ? ms(performance.now() - t0) : 'timeout';
   await p.end(row);
@@ -185,12 +191,7 @@ export async function rcScenario(c: RcScenarioContext): Promise<Row> {
       steps++;
     },
   });
-  const rolled = await fleet.allRunning(c.timeoutMs);
-  const s2 = spread(fleet.events.running, t0);
-  row['roll: all running v2 ms'] = rolled
-    ? ms(s2.max)
-    : `>${ms(performance.now() - t0)} (timeout, ${fleet.events.running.size} hosts)`;
-  row['roll: host p50 / p99 ms'] = `${ms(s2.p50)} / ${ms(s2.p99)}`;
+  await allRunning(c, row, 'roll: all running v2', t0);
   const end = await ended;
   row['roll: succeeded (all v2 healthy) ms'] =
     end.state === 'succeeded' ? ms(performance.now() - t0) : `${end.state}: ${end.status?.message}`;
