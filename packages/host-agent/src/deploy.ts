@@ -12,9 +12,11 @@
  *   healthy when reality shows the new manifest and health says passing): when that version is
  *   halted its checks stop, and its record is withdrawn in the very transaction that writes the
  *   new reality (no reader ever sees reality name the new version beside the old record; one
- *   commit, not two). A deploy that fails after the halt withdraws it on its own. Without a
- *   reality recorder the record is withdrawn at the halt. The new version is checked at once
- *   after its launch (the checker's start-up probe);
+ *   commit, not two). From the halt to that write the old record stands beside the reality that
+ *   still names the old version — as in P2, whose checks ran on a timer; no controller counts it
+ *   for the new version (intent already differs from reality there). A deploy that fails after
+ *   the halt withdraws it on its own. Without a reality recorder the record is withdrawn at the
+ *   halt. The new version is checked at once after its launch (the checker's start-up probe);
  * - reality is written only after the launch (and after the replay guard recorded it), so it only
  *   ever shows what really runs;
  * - the preparer's own pod defers its restart (it ends the process doing the deploy) until every
@@ -65,8 +67,15 @@ export interface RealityRecorder {
     uniqueKey: string,
     options?: { withdrawHealth?: boolean },
   ): Promise<void>;
-  /** Records it only when reality says otherwise (legacy pods), so a converged pod costs a read. */
-  converge(manifest: Manifest, uniqueKey: string): Promise<void>;
+  /**
+   * Records it only when reality says otherwise (legacy pods), so a converged pod costs a read;
+   * with `withdrawHealth`, as `write` does when reality named another manifest.
+   */
+  converge(
+    manifest: Manifest,
+    uniqueKey: string,
+    options?: { withdrawHealth?: boolean },
+  ): Promise<void>;
 }
 
 /** The host a deploy acts on, and the parts of the order a caller has (absent ones are skipped). */
@@ -228,7 +237,11 @@ export async function deployPod(
   const skip = running?.sha() === manifest.sha() && (options.whenRunning ?? 'skip') === 'skip';
   if (skip) {
     // What runs already matches: converge without disturbing the app.
-    await agent.reality?.converge(manifest, uniqueKey);
+    // Reality naming another version means a deploy ended before its reality write (a crash, a
+    // store outage): a record that version left must not vouch for this one.
+    await agent.reality?.converge(manifest, uniqueKey, {
+      withdrawHealth: legacy && agent.health !== undefined,
+    });
     if (legacy) agent.health?.track(manifest);
     await agent.launched?.(manifest); // a crash may have lost the record of its launch
     return { outcome: 'unchanged' };

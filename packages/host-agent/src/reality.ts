@@ -78,12 +78,21 @@ export class StoreReality implements RealityRecorder {
    * Rewrites a pod's reality only when it differs from `manifest`: a legacy pod's entry; a uuid
    * pod's index (and its status record, when that does not say `launched` with this manifest). So
    * a wiped reality (`p2 wipe-reality`) is recorded again, and a converged pod costs reads only.
+   * With `withdrawHealth`, a legacy entry naming another manifest is replaced together with the
+   * pod's health record (a wiped entry keeps the record: it is the running version's).
    */
-  async converge(manifest: Manifest, uniqueKey: string): Promise<void> {
+  async converge(
+    manifest: Manifest,
+    uniqueKey: string,
+    options: { withdrawHealth?: boolean } = {},
+  ): Promise<void> {
     if (uniqueKey) return this.convergeUuid(manifest, uniqueKey);
     const { value } = await this.store.get(this.key(manifest.id, uniqueKey));
-    if (!value || Buffer.compare(Buffer.from(value.value), Buffer.from(manifest.raw)) !== 0)
-      await this.write(manifest, uniqueKey);
+    if (!value) return this.write(manifest, uniqueKey);
+    // Reality named another version (a deploy that ended between its launch and its reality
+    // write): a health record left from that one goes with the rewrite, as in `write`.
+    if (Buffer.compare(Buffer.from(value.value), Buffer.from(manifest.raw)) !== 0)
+      await this.write(manifest, uniqueKey, { withdrawHealth: options.withdrawHealth ?? false });
   }
 
   private async convergeUuid(manifest: Manifest, uniqueKey: string): Promise<void> {
