@@ -16,6 +16,60 @@ import type { Store } from '@p2/kv';
 import pino from 'pino';
 import { SimHost } from '../../packages/host-agent/src/sim-host.js';
 
+/** One result row of the fleet bench: a column per figure. */
+export interface Row {
+  [column: string]: string | number;
+}
+
+/** The store's current index (the KV table index / etcd revision), read from a key that never exists. */
+export const storeIndex = async (store: Store) => (await store.get('p2t-bench/absent')).index;
+
+/** Milliseconds, rounded. */
+export const ms = (x: number) => Math.round(x);
+
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? Number.NaN;
+};
+
+/** Time since `t0` of each host's report, p50/p99/max. */
+export function spread(times: Map<string, number>, t0: number) {
+  const xs = [...times.values()].map((t) => t - t0);
+  return { p50: q(xs, 0.5), p99: q(xs, 0.99), max: Math.max(...xs) };
+}
+
+/** Keys written after `sinceIndex`, counted by kind (first segment; `status/<type>`). */
+export async function writtenKeys(store: Store, sinceIndex: number): Promise<Map<string, number>> {
+  const kinds = new Map<string, number>();
+  for (const entry of (await store.list('')).value) {
+    if (entry.modifyIndex <= sinceIndex) continue;
+    const parts = entry.key.split('/');
+    const kind = parts[0] === 'status' ? `status/${parts[1]}` : (parts[0] ?? '');
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return kinds;
+}
+
+/** Store methods that write (each a commit when it succeeds). */
+const WRITE_METHODS = [
+  'put',
+  'cas',
+  'delete',
+  'deleteCas',
+  'deleteTree',
+  'txn',
+  'acquire',
+  'release',
+];
+
+/** Write requests the hosts' clients made since `before` (a copy of `byMethod`). */
+export function writeRequests(counter: RequestCounter, before: Map<string, number>): number {
+  return WRITE_METHODS.reduce(
+    (sum, m) => sum + (counter.byMethod.get(m) ?? 0) - (before.get(m) ?? 0),
+    0,
+  );
+}
+
 /** Requests each host's store client made, by method, in 100 ms buckets since the fleet started. */
 export class RequestCounter {
   readonly byMethod = new Map<string, number>();

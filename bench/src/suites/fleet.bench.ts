@@ -1,13 +1,15 @@
 /**
  * Fleet scale: N simulated hosts (bench/src/fleet.ts: the real preparer on an in-memory host, one
  * store client each, all in this process) against a store in other processes — p2-kv-server, and a
- * real 3-member etcd cluster — with the real daemon set farm (@p2/controller-farms) in this process.
+ * real 3-member etcd cluster — with the real controller farms (@p2/controller-farms) in this process.
  *
  *   pnpm bench fleet                      # 1,000 hosts, kv-server and etcd
  *   pnpm bench fleet --large              # 1,000 and 5,000
  *   pnpm bench fleet --hosts=100 --store=kv
  *   pnpm bench fleet --in-flight=50       # the daemon set farm's cap (default: N, all at once)
  *   pnpm bench fleet --profile            # kv-server under --cpu-prof (P2_BENCH_PROFILE_DIR)
+ *   pnpm bench fleet --scenario=ds,rc     # scenarios (default: ds); rc: see bench/src/fleet-rc.ts
+ *   pnpm bench fleet --scenario=rc --rc-min-healthy=0.9   # the roll keeps ≥ 90 % healthy
  *
  * Per store and size, in one run:
  * - a daemon set scheduled from nothing (v1), then updated (v1 → v2): time from the write until each
@@ -19,6 +21,8 @@
  *   fleet's clients, store I/O bytes/s (rchar + wchar: socket and disk);
  * - kv-server only: the store SIGKILLed and restarted under every watcher; a daemon set update
  *   written at once — recovery (restart → every host runs it) and the peak request rate.
+ * - rc (`--scenario=rc`): an RC scaled 0 → N (one replica per host), then rolled v1 → v2 by the
+ *   roll farm with health gating (bench/src/fleet-rc.ts); the RC and roll farms run here too.
  * The figures are printed with the ratio 5,000 / 1,000 when both ran.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -34,13 +38,19 @@ import { parseManifest } from '@p2/manifest';
 import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
 import {
   counted,
+  ms,
   openFds,
   procUsage,
   RequestCounter,
+  type Row,
   rssSampler,
   SimFleet,
   spawnKvServer,
+  spread,
+  storeIndex,
+  writtenKeys,
 } from '../fleet.js';
+import { rcScenario } from '../fleet-rc.js';
 import { summarize } from '../harness.js';
 
 type Kind = 'kv' | 'etcd';
@@ -85,25 +95,6 @@ async function startStore(kind: Kind): Promise<StoreUnderTest> {
 const manifestText = (v: number) =>
   `id: p2t-fleet-agent\nlaunchables:\n  agent:\n    launchable_type: hoist\n    location: https://artifacts.invalid/agent_${v}.tar.gz\nconfig:\n  version: ${v}\n`;
 
-/** The store's current index (the KV table index / etcd revision), read from a key that never exists. */
-const storeIndex = async (store: Store) => (await store.get('p2t-bench/absent')).index;
-
-interface Row {
-  [column: string]: string | number;
-}
-
-const ms = (x: number) => Math.round(x);
-const q = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? Number.NaN;
-};
-
-/** Time since `t0` of each host's report, p50/p99/max. */
-function spread(times: Map<string, number>, t0: number) {
-  const xs = [...times.values()].map((t) => t - t0);
-  return { p50: q(xs, 0.5), p99: q(xs, 0.99), max: Math.max(...xs) };
-}
-
 async function waitDsSettled(store: Store, id: string, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
@@ -113,18 +104,9 @@ async function waitDsSettled(store: Store, id: string, timeoutMs: number): Promi
   }
 }
 
-async function writtenKeys(store: Store, sinceIndex: number): Promise<Map<string, number>> {
-  const kinds = new Map<string, number>();
-  for (const entry of (await store.list('')).value) {
-    if (entry.modifyIndex <= sinceIndex) continue;
-    const parts = entry.key.split('/');
-    const kind = parts[0] === 'status' ? `status/${parts[1]}` : (parts[0] ?? '');
-    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-  }
-  return kinds;
-}
+type Scenario = 'ds' | 'rc';
 
-async function runFleet(kind: Kind, n: number): Promise<Row> {
+async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<Row> {
   const target = await startStore(kind);
   const fleet = new SimFleet(() => target.open());
   const ctlCounter = new RequestCounter();
@@ -153,114 +135,24 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
     // minHealth 0: nothing bounds a wave but the in-flight cap; P2's 50 makes N/50 waves.
     const farms = startControllerFarms({
       store: ctlStore,
-      farms: ['ds'],
+      farms: scenarios.flatMap((s) =>
+        s === 'ds' ? ['ds' as const] : ['rc' as const, 'roll' as const],
+      ),
       dsMaxInFlight: Number(arg('in-flight') ?? n),
     });
-    row['ds in flight'] = Number(arg('in-flight') ?? n);
-    const dss = new DsStore(base);
     try {
-      // v1 from nothing
-      const m1 = parseManifest(manifestText(1));
-      fleet.expect(m1.sha());
-      let t0 = performance.now();
-      const ds = await dss.create({
-        manifest: m1,
-        nodeSelector: 'fleet=bench',
-        minHealth: 0,
-        clusterName: 'bench',
-        timeoutMs: 120_000,
-      });
-      const scheduled = await fleet.allRunning(300_000);
-      const s1 = spread(fleet.events.running, t0);
-      row['schedule: all running ms'] = scheduled ? ms(s1.max) : `>${ms(s1.max)} (timeout)`;
-      await waitDsSettled(base, ds.id, 120_000);
-      await sleep(2000);
-
-      // v1 → v2
-      const m2 = parseManifest(manifestText(2));
-      const before = { index: await storeIndex(base), use: procUsage(target.pids()) };
-      const reqBefore = fleet.requests.total + ctlCounter.total;
-      const methodsBefore = new Map(fleet.requests.byMethod);
-      const fleetCpu = process.cpuUsage();
-      const rss = rssSampler(() => target.pids());
-      intentWritten.clear();
-      fleet.expect(m2.sha());
-      t0 = performance.now();
-      await dss.updateManifest(ds.id, m2);
-      const updated = await fleet.allRunning(300_000);
-      const s2 = spread(fleet.events.running, t0);
-      const fleetMs = performance.now() - t0;
-      await waitDsSettled(base, ds.id, 120_000);
-      const settledMs = performance.now() - t0;
-      const after = { index: await storeIndex(base), use: procUsage(target.pids()) };
-      const peakRss = rss.stop();
-      const wakes = [...fleet.events.woke].flatMap(([node, woke]) => {
-        const w = intentWritten.get(node);
-        return w === undefined ? [] : [Math.max(0, woke - w)];
-      });
-      const wake = summarize('wake', wakes);
-      const seconds = settledMs / 1000;
-      const requests = fleet.requests.total + ctlCounter.total - reqBefore;
-      const kinds = await writtenKeys(base, before.index);
-      const cpu = process.cpuUsage(fleetCpu);
-      const perHost = [...fleet.requests.byMethod]
-        .map(([m, c]) => [m, (c - (methodsBefore.get(m) ?? 0)) / n] as const)
-        .filter(([, c]) => c >= 0.05)
-        .sort((a, b) => b[1] - a[1]);
-      Object.assign(row, {
-        'update: host p50 ms': ms(s2.p50),
-        'update: host p99 ms': ms(s2.p99),
-        'update: all hosts ms': updated ? ms(fleetMs) : `>${ms(fleetMs)} (timeout)`,
-        'update: ds settled ms': ms(settledMs),
-        'wake p50 ms': ms(wake.medianMs),
-        'wake p99 ms': ms(wake.p99Ms),
-        'writes/host': ((after.index - before.index) / n).toFixed(2),
-        'keys written': [...kinds].map(([k, c]) => `${k} ${c}`).join(', '),
-        'store CPU s': (after.use.cpuS - before.use.cpuS).toFixed(1),
-        'store CPU %': Math.round((100 * (after.use.cpuS - before.use.cpuS)) / seconds),
-        'store RSS MiB': Math.round(peakRss),
-        'store open fds': openFds(target.pids()),
-        'req/s': Math.round(requests / seconds),
-        'host req/host': perHost.reduce((sum, [, c]) => sum + c, 0).toFixed(1),
-        'host req/host by method': perHost.map(([m, c]) => `${m} ${c.toFixed(1)}`).join(', '),
-        'controller req': ctlCounter.total,
-        'fleet process CPU %': Math.round((cpu.user + cpu.system) / 1e4 / seconds),
-        'store I/O KiB/s': Math.round((after.use.ioBytes - before.use.ioBytes) / 1024 / seconds),
-      });
-
-      // Idle: what N hosts cost the store with nothing to do (sessions, heartbeats, re-polls).
-      const idle0 = { use: procUsage(target.pids()), req: fleet.requests.total };
-      await sleep(10_000);
-      const idle1 = { use: procUsage(target.pids()), req: fleet.requests.total };
-      row['idle req/s'] = Math.round((idle1.req - idle0.req) / 10);
-      row['idle store CPU %'] = Math.round((100 * (idle1.use.cpuS - idle0.use.cpuS)) / 10);
-
-      // The store restarts under every watcher (kv-server: one process).
-      if (target.restart) {
-        const m3 = parseManifest(manifestText(3));
-        fleet.expect(m3.sha());
-        const down = performance.now();
-        await target.restart(1000);
-        const up = performance.now();
-        const cpu0 = procUsage(target.pids()).cpuS;
-        for (;;) {
-          try {
-            await dss.updateManifest(ds.id, m3);
-            break;
-          } catch {
-            await sleep(50);
-          }
-        }
-        const recovered = await fleet.allRunning(300_000);
-        const end = performance.now();
-        row['restart: recovery ms'] = recovered
-          ? ms(end - up)
-          : `>${ms(end - up)} (timeout, ${fleet.events.running.size} hosts)`;
-        row['restart: peak req/s'] = fleet.requests.peakPerSecond(down, end);
-        row['restart: store CPU %'] = Math.round(
-          (100 * (procUsage(target.pids()).cpuS - cpu0)) / ((end - up) / 1000),
+      if (scenarios.includes('ds')) await dsScenario();
+      if (scenarios.includes('rc'))
+        Object.assign(
+          row,
+          await rcScenario({
+            fleet,
+            store: base,
+            controllerRequests: ctlCounter,
+            minHealthyShare: Number(arg('rc-min-healthy') ?? 0.9),
+            timeoutMs: 600_000,
+          }),
         );
-      }
     } finally {
       await farms.stop();
     }
@@ -270,6 +162,113 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
     await target.stop();
   }
   return row;
+
+  async function dsScenario(): Promise<void> {
+    row['ds in flight'] = Number(arg('in-flight') ?? n);
+    const dss = new DsStore(base);
+    // v1 from nothing
+    const m1 = parseManifest(manifestText(1));
+    fleet.expect(m1.sha());
+    let t0 = performance.now();
+    const ds = await dss.create({
+      manifest: m1,
+      nodeSelector: 'fleet=bench',
+      minHealth: 0,
+      clusterName: 'bench',
+      timeoutMs: 120_000,
+    });
+    const scheduled = await fleet.allRunning(300_000);
+    const s1 = spread(fleet.events.running, t0);
+    row['schedule: all running ms'] = scheduled ? ms(s1.max) : `>${ms(s1.max)} (timeout)`;
+    await waitDsSettled(base, ds.id, 120_000);
+    await sleep(2000);
+
+    // v1 → v2
+    const m2 = parseManifest(manifestText(2));
+    const before = { index: await storeIndex(base), use: procUsage(target.pids()) };
+    const reqBefore = fleet.requests.total + ctlCounter.total;
+    const methodsBefore = new Map(fleet.requests.byMethod);
+    const fleetCpu = process.cpuUsage();
+    const rss = rssSampler(() => target.pids());
+    intentWritten.clear();
+    fleet.expect(m2.sha());
+    t0 = performance.now();
+    await dss.updateManifest(ds.id, m2);
+    const updated = await fleet.allRunning(300_000);
+    const s2 = spread(fleet.events.running, t0);
+    const fleetMs = performance.now() - t0;
+    await waitDsSettled(base, ds.id, 120_000);
+    const settledMs = performance.now() - t0;
+    const after = { index: await storeIndex(base), use: procUsage(target.pids()) };
+    const peakRss = rss.stop();
+    const wakes = [...fleet.events.woke].flatMap(([node, woke]) => {
+      const w = intentWritten.get(node);
+      return w === undefined ? [] : [Math.max(0, woke - w)];
+    });
+    const wake = summarize('wake', wakes);
+    const seconds = settledMs / 1000;
+    const requests = fleet.requests.total + ctlCounter.total - reqBefore;
+    const kinds = await writtenKeys(base, before.index);
+    const cpu = process.cpuUsage(fleetCpu);
+    const perHost = [...fleet.requests.byMethod]
+      .map(([m, c]) => [m, (c - (methodsBefore.get(m) ?? 0)) / n] as const)
+      .filter(([, c]) => c >= 0.05)
+      .sort((a, b) => b[1] - a[1]);
+    Object.assign(row, {
+      'update: host p50 ms': ms(s2.p50),
+      'update: host p99 ms': ms(s2.p99),
+      'update: all hosts ms': updated ? ms(fleetMs) : `>${ms(fleetMs)} (timeout)`,
+      'update: ds settled ms': ms(settledMs),
+      'wake p50 ms': ms(wake.medianMs),
+      'wake p99 ms': ms(wake.p99Ms),
+      'writes/host': ((after.index - before.index) / n).toFixed(2),
+      'keys written': [...kinds].map(([k, c]) => `${k} ${c}`).join(', '),
+      'store CPU s': (after.use.cpuS - before.use.cpuS).toFixed(1),
+      'store CPU %': Math.round((100 * (after.use.cpuS - before.use.cpuS)) / seconds),
+      'store RSS MiB': Math.round(peakRss),
+      'store open fds': openFds(target.pids()),
+      'req/s': Math.round(requests / seconds),
+      'host req/host': perHost.reduce((sum, [, c]) => sum + c, 0).toFixed(1),
+      'host req/host by method': perHost.map(([m, c]) => `${m} ${c.toFixed(1)}`).join(', '),
+      'controller req': ctlCounter.total,
+      'fleet process CPU %': Math.round((cpu.user + cpu.system) / 1e4 / seconds),
+      'store I/O KiB/s': Math.round((after.use.ioBytes - before.use.ioBytes) / 1024 / seconds),
+    });
+
+    // Idle: what N hosts cost the store with nothing to do (sessions, heartbeats, re-polls).
+    const idle0 = { use: procUsage(target.pids()), req: fleet.requests.total };
+    await sleep(10_000);
+    const idle1 = { use: procUsage(target.pids()), req: fleet.requests.total };
+    row['idle req/s'] = Math.round((idle1.req - idle0.req) / 10);
+    row['idle store CPU %'] = Math.round((100 * (idle1.use.cpuS - idle0.use.cpuS)) / 10);
+
+    // The store restarts under every watcher (kv-server: one process).
+    if (target.restart) {
+      const m3 = parseManifest(manifestText(3));
+      fleet.expect(m3.sha());
+      const down = performance.now();
+      await target.restart(1000);
+      const up = performance.now();
+      const cpu0 = procUsage(target.pids()).cpuS;
+      for (;;) {
+        try {
+          await dss.updateManifest(ds.id, m3);
+          break;
+        } catch {
+          await sleep(50);
+        }
+      }
+      const recovered = await fleet.allRunning(300_000);
+      const end = performance.now();
+      row['restart: recovery ms'] = recovered
+        ? ms(end - up)
+        : `>${ms(end - up)} (timeout, ${fleet.events.running.size} hosts)`;
+      row['restart: peak req/s'] = fleet.requests.peakPerSecond(down, end);
+      row['restart: store CPU %'] = Math.round(
+        (100 * (procUsage(target.pids()).cpuS - cpu0)) / ((end - up) / 1000),
+      );
+    }
+  }
 }
 
 function ratios(rows: Row[]): Row[] {
@@ -300,14 +299,23 @@ export async function run(): Promise<void> {
     .split(',')
     .map(Number);
   const kinds = (arg('store') ?? 'kv,etcd').split(',') as Kind[];
+  const scenarios = (arg('scenario') ?? 'ds').split(',') as Scenario[];
+  for (const s of scenarios)
+    if (s !== 'ds' && s !== 'rc') throw new Error(`--scenario: ds or rc, got ${JSON.stringify(s)}`);
   const rows: Row[] = [];
   for (const kind of kinds)
     for (const n of sizes) {
-      const row = await runFleet(kind, n);
+      const row = await runFleet(kind, n, scenarios);
       rows.push(row);
       console.log(JSON.stringify(row));
     }
-  console.log('\n## fleet: daemon set update v1 → v2, N simulated hosts');
+  if (scenarios.includes('rc'))
+    console.log(
+      `\nrc: ${sizes.join(', ')} replicas, one per host — a legacy RC places at most one replica of a pod on a node, so the 10,000 replicas asked for need 10,000 hosts; this machine holds about 3,000 simulated hosts on one kv-server (20,000 open files: docs/scaling.md)`,
+    );
+  console.log(
+    `\n## fleet: ${scenarios.join(' + ')} (ds: daemon set update v1 → v2; rc: RC scaled 0 → N, rolled v1 → v2), N simulated hosts`,
+  );
   const transposed: Record<string, Row> = {};
   for (const row of rows)
     for (const [k, v] of Object.entries(row)) {

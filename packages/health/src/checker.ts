@@ -247,11 +247,14 @@ export class HealthChecker {
   }
 
   /**
-   * Stops checking a pod and removes its published result.
+   * Stops checking a pod and removes its published result — or, with `keepRecord`, only forgets it
+   * ({@link HealthPublisher.forget}): the caller withdraws the record itself, in a write of its own
+   * (the preparer: in the transaction that records the pod's next version). Either way nothing is
+   * published for the pod once this resolves.
    *
    * @throws {HealthError} `P2_HEALTH_PUBLISH_FAILED` when the publisher cannot remove it.
    */
-  async removePod(podId: string): Promise<void> {
+  async removePod(podId: string, options: { keepRecord?: boolean } = {}): Promise<void> {
     const pod = this.#pods.get(podId);
     if (pod === undefined) return;
     pod.removed = true;
@@ -261,7 +264,8 @@ export class HealthChecker {
     if (queuedAt >= 0) this.#queue.splice(queuedAt, 1);
     // A publish in flight could otherwise land after the removal and leave the key behind.
     await pod.current;
-    await this.#publisher.remove(podId);
+    if (options.keepRecord && this.#publisher.forget) await this.#publisher.forget(podId);
+    else await this.#publisher.remove(podId);
   }
 
   /** Stops every check, waits for running ones, and closes the publisher (if it has `close`). */

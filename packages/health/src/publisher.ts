@@ -14,6 +14,11 @@ export interface HealthPublisher {
   publish(podId: string, result: HealthResult): Promise<void>;
   /** Forget the pod (it left this host). */
   remove(podId: string): Promise<void>;
+  /**
+   * Forget the pod but leave its record for the caller to withdraw in a write of its own; once this
+   * resolves the publisher never writes the record again (not even after a new session).
+   */
+  forget?(podId: string): Promise<void>;
   /** Release resources (for the store publisher: end the session, so every key vanishes). */
   close?(): Promise<void>;
 }
@@ -181,6 +186,16 @@ export class StoreHealthPublisher implements HealthPublisher {
         { cause: error, details: { key } },
       );
     }
+  }
+
+  /**
+   * See {@link HealthPublisher.forget}: the key stays (still held by the session, so it vanishes
+   * with it) until the caller deletes it. A rewrite after a new session that is under way is
+   * awaited; it deletes the key again itself, seeing the pod forgotten.
+   */
+  async forget(podId: string): Promise<void> {
+    this.#written.delete(podId);
+    await this.#recreating?.catch(() => undefined);
   }
 
   /** Stops renewing and destroys the session: the store deletes every key it wrote. Idempotent. */

@@ -130,6 +130,42 @@ describe('StoreHealthPublisher', () => {
     expect(decodeHealthRecord(entry!.value).status).toBe('warning');
   });
 
+  it('forgets a pod: its key is left for a transaction to withdraw and never rewritten', async () => {
+    const publisher = await start('p2t-h7', { sessionTtlMs: 1000 });
+    await publisher.publish('p2t-a', result('passing', '2026-01-02T00:00:00Z'));
+    await publisher.publish('p2t-b', result('passing', '2026-01-02T00:00:00Z'));
+    await publisher.forget('p2t-a');
+    // Still there, still held by the session (it vanishes with it if the host dies first).
+    expect((await read('health/p2t-a/p2t-h7'))?.session).toBe(publisher.session);
+    // Withdrawn in someone else's transaction (the preparer's reality write).
+    const txn = await store.txn([
+      { verb: 'set', key: 'p2t-reality/p2t-a', value: 'v2' },
+      { verb: 'delete', key: 'health/p2t-a/p2t-h7' },
+    ]);
+    expect(txn.committed).toBe(true);
+    // A new session rewrites what the publisher knows: p2t-b, not the forgotten p2t-a.
+    const first = publisher.session!;
+    await store.destroySession(first);
+    await waitFor('the rewrite', async () => (await read('health/p2t-b/p2t-h7')) !== undefined);
+    expect(await read('health/p2t-a/p2t-h7')).toBeUndefined();
+  });
+
+  it('a checker that drops a pod with keepRecord stops publishing it and leaves its key', async () => {
+    const checker = new HealthChecker({ publisher: await start('p2t-h8'), intervalMs: 20 });
+    try {
+      checker.setPod({ podId: 'p2t-kept', host: '127.0.0.1', status: undefined });
+      await waitFor('passing', async () => (await read('health/p2t-kept/p2t-h8')) !== undefined);
+      await checker.removePod('p2t-kept', { keepRecord: true });
+      const left = await read('health/p2t-kept/p2t-h8');
+      expect(left).toBeDefined();
+      await store.delete('health/p2t-kept/p2t-h8');
+      await sleep(100); // five intervals: a check still scheduled would have written it again
+      expect(await read('health/p2t-kept/p2t-h8')).toBeUndefined();
+    } finally {
+      await checker.close();
+    }
+  });
+
   it('a write under a dead session fails instead of leaving an orphan key', async () => {
     const publisher = await start('p2t-h5', { sessionTtlMs: 60_000 });
     await store.destroySession(publisher.session!);

@@ -9,9 +9,14 @@
  * - authorization (deployer policy and the host's run_as policy) comes before anything is written;
  *   a refusal never uninstalls or stops what runs;
  * - the previous version's health must not vouch for the new one (controllers count a replica as
- *   healthy when reality shows the new manifest and health says passing), so its record is
- *   withdrawn when that version is halted, and the new version is checked at once after its
- *   launch (the checker's start-up probe);
+ *   healthy when reality shows the new manifest and health says passing): when that version is
+ *   halted its checks stop, and its record is withdrawn in the very transaction that writes the
+ *   new reality (no reader ever sees reality name the new version beside the old record; one
+ *   commit, not two). From the halt to that write the old record stands beside the reality that
+ *   still names the old version — as in P2, whose checks ran on a timer; no controller counts it
+ *   for the new version (intent already differs from reality there). A deploy that fails after
+ *   the halt withdraws it on its own. Without a reality recorder the record is withdrawn at the
+ *   halt. The new version is checked at once after its launch (the checker's start-up probe);
  * - reality is written only after the launch (and after the replay guard recorded it), so it only
  *   ever shows what really runs;
  * - the preparer's own pod defers its restart (it ends the process doing the deploy) until every
@@ -43,16 +48,34 @@ export type Launched = (manifest: Manifest) => Promise<void>;
 export interface HealthTracker {
   /** Starts (or keeps) checking a pod and publishing its health record. */
   track(manifest: Manifest): void;
-  /** Stops checking a pod and removes its published health record. */
-  untrack(podId: string): Promise<void>;
+  /**
+   * Stops checking a pod and removes its published health record — or, with `keepRecord`, leaves
+   * the record for the reality write to withdraw (`RealityRecorder.write`'s `withdrawHealth`) and
+   * never publishes it again. A later plain `untrack` removes such a left record too.
+   */
+  untrack(podId: string, options?: { keepRecord?: boolean }): Promise<void>;
 }
 
 /** Where reality is recorded: `reality/<node>/…` in the store (see `StoreReality`). */
 export interface RealityRecorder {
-  /** Records that `manifest` runs here. */
-  write(manifest: Manifest, uniqueKey: string): Promise<void>;
-  /** Records it only when reality says otherwise (legacy pods), so a converged pod costs a read. */
-  converge(manifest: Manifest, uniqueKey: string): Promise<void>;
+  /**
+   * Records that `manifest` runs here; with `withdrawHealth` (a legacy pod's update), deletes the
+   * pod's health record on this node in the same transaction.
+   */
+  write(
+    manifest: Manifest,
+    uniqueKey: string,
+    options?: { withdrawHealth?: boolean },
+  ): Promise<void>;
+  /**
+   * Records it only when reality says otherwise (legacy pods), so a converged pod costs a read;
+   * with `withdrawHealth`, as `write` does when reality named another manifest.
+   */
+  converge(
+    manifest: Manifest,
+    uniqueKey: string,
+    options?: { withdrawHealth?: boolean },
+  ): Promise<void>;
 }
 
 /** The host a deploy acts on, and the parts of the order a caller has (absent ones are skipped). */
@@ -214,7 +237,11 @@ export async function deployPod(
   const skip = running?.sha() === manifest.sha() && (options.whenRunning ?? 'skip') === 'skip';
   if (skip) {
     // What runs already matches: converge without disturbing the app.
-    await agent.reality?.converge(manifest, uniqueKey);
+    // Reality naming another version means a deploy ended before its reality write (a crash, a
+    // store outage): a record that version left must not vouch for this one.
+    await agent.reality?.converge(manifest, uniqueKey, {
+      withdrawHealth: legacy && agent.health !== undefined,
+    });
     if (legacy) agent.health?.track(manifest);
     await agent.launched?.(manifest); // a crash may have lost the record of its launch
     return { outcome: 'unchanged' };
@@ -249,12 +276,15 @@ export async function deployPod(
   // The previous version's health stays tracked (and shown) while it still answers: it is
   // untracked when it is halted, or before the new version launches when there is none.
   let untracked = false;
+  // The previous version's record, left at its halt for the reality write to withdraw: until the
+  // new version's first check it must be gone wherever reality names the new version.
+  const foldWithdrawal =
+    legacy && previous !== undefined && agent.reality !== undefined && agent.health !== undefined;
+  let withdrawn = false;
   const untrack = async () => {
     if (!legacy || untracked) return;
     untracked = true;
-    // Withdrawn, not kept for the new version to overwrite: until the new version's first check,
-    // a record left from the old one would vouch for it as soon as reality names it.
-    await agent.health?.untrack(manifest.id);
+    await agent.health?.untrack(manifest.id, { keepRecord: foldWithdrawal });
   };
   let installed: InstallReport | undefined;
   let launched: LaunchReport | undefined;
@@ -265,6 +295,9 @@ export async function deployPod(
     // Failed before the previous version was stopped: it still answers, so its health shows again
     // (reality still names it, so this never vouches for the new version).
     if (legacy && previous && !halting && untracked) agent.health?.track(previous);
+    // Halted, and reality (still naming it) was not written: its left record goes now.
+    else if (foldWithdrawal && untracked && !withdrawn)
+      await agent.health?.untrack(manifest.id).catch(() => undefined);
     throw error;
   }
   async function runSteps(): Promise<void> {
@@ -318,7 +351,10 @@ export async function deployPod(
           await timed(step, async () => agent.launched?.(manifest));
           break;
         case 'write_reality':
-          await timed(step, async () => agent.reality?.write(manifest, uniqueKey));
+          await timed(step, async () =>
+            agent.reality?.write(manifest, uniqueKey, { withdrawHealth: foldWithdrawal }),
+          );
+          withdrawn = foldWithdrawal;
           break;
       }
     }

@@ -68,7 +68,10 @@ export function startHealthTracking(options: HealthTrackingOptions): {
   const retryBaseMs = writer.sessionRetryBaseMs ?? 10_000;
   const retryMaxMs = writer.sessionRetryMaxMs ?? 300_000;
   let checker: HealthChecker | undefined;
+  let publisher: StoreHealthPublisher | undefined;
   let closed = false;
+  // Pods untracked with `keepRecord`: their record is left for the reality write to withdraw.
+  const kept = new Set<string>();
   const pending = new Map<string, Manifest>();
   const lastState = new Map<string, string>();
   const onTransition = options.onTransition;
@@ -76,7 +79,7 @@ export function startHealthTracking(options: HealthTrackingOptions): {
   const connect = async (delayMs: number): Promise<void> => {
     while (!closed) {
       try {
-        const publisher = await StoreHealthPublisher.start({
+        const started = await StoreHealthPublisher.start({
           store,
           node,
           sessionTtlMs: writer.sessionTtlMs ?? 15_000,
@@ -85,11 +88,12 @@ export function startHealthTracking(options: HealthTrackingOptions): {
           logger: log.child({ component: 'health' }),
         });
         if (closed) {
-          await publisher.close?.();
+          await started.close();
           return;
         }
+        publisher = started;
         checker = new HealthChecker({
-          publisher,
+          publisher: started,
           intervalMs: options.intervalMs,
           check: { timeoutMs: options.timeoutMs },
           publishRetryMs: writer.publishRetryMs ?? 5_000,
@@ -122,15 +126,21 @@ export function startHealthTracking(options: HealthTrackingOptions): {
   return {
     tracker: {
       track(manifest: Manifest) {
+        kept.delete(manifest.id);
         if (checker) checker.setPod(target(manifest));
         else pending.set(manifest.id, manifest);
       },
-      async untrack(podId: string) {
+      async untrack(podId: string, untrackOptions: { keepRecord?: boolean } = {}) {
         pending.delete(podId);
         lastState.delete(podId);
-        await checker?.removePod(podId).catch((error: unknown) => {
+        const keepRecord = untrackOptions.keepRecord ?? false;
+        const left = kept.delete(podId);
+        if (keepRecord) kept.add(podId);
+        const warn = (error: unknown) =>
           log.warn({ pod: podId, err: describeError(error) }, 'could not remove the health record');
-        });
+        await checker?.removePod(podId, { keepRecord }).catch(warn);
+        // A record left by an earlier `keepRecord` that no reality write withdrew.
+        if (left && !keepRecord) await publisher?.remove(podId).catch(warn);
       },
     },
     async close() {

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PodTree, StatusStore } from '@p2/keyspace';
+import { HealthStore, PodTree, StatusStore } from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
 import { parseManifest } from '@p2/manifest';
@@ -67,4 +67,32 @@ it('converge writes a uuid pod whole when its status does not say launched with 
     manifest: new TextDecoder().decode(manifest.raw),
   });
   expect((await store.get(`reality/p2t-n1/${UUID}`)).value).toBeDefined();
+});
+
+it('converge over another version withdraws its health record in the same commit; over a wipe it keeps it', async () => {
+  const reality = new StoreReality(store, 'p2t-n1');
+  const v2 = parseManifest(`${new TextDecoder().decode(manifest.raw)}config:\n  v: 2\n`);
+  const health = new HealthStore(store);
+  const passing = {
+    podId: 'p2t-web',
+    node: 'p2t-n1',
+    status: 'passing' as const,
+    time: new Date(),
+  };
+  // v1 in reality with its record (as a deploy to v2 that ended before its reality write left it).
+  await reality.write(manifest, '');
+  await health.put(passing);
+  const before = (await store.get('p2t-absent')).index;
+  await reality.converge(v2, '', { withdrawHealth: true });
+  expect((await store.get('p2t-absent')).index).toBe(before + 1);
+  expect(Buffer.from((await store.get('reality/p2t-n1/p2t-web')).value?.value ?? [])).toEqual(
+    Buffer.from(v2.raw),
+  );
+  expect(await health.get('p2t-web', 'p2t-n1')).toBeUndefined();
+
+  // Wiped: the record is the running version's, and stays.
+  await health.put(passing);
+  await new PodTree(store, 'reality').deleteNode('p2t-n1');
+  await reality.converge(v2, '', { withdrawHealth: true });
+  expect((await health.get('p2t-web', 'p2t-n1'))?.status).toBe('passing');
 });

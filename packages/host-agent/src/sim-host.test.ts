@@ -1,8 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  decodeHealthRecord,
   HealthStore,
+  healthKey,
   intentKey,
   PodEventStore,
   PodHistoryStore,
@@ -102,25 +106,26 @@ describe('SimHost under a real preparer', () => {
   });
 });
 
-/* Store writes per deploy (issue 20): a pod update costs reality, status (its events and history
- * ride in the status's transaction), the old version's health withdrawn at its halt, and the new
- * version's health — counted as commits of a real kv-server. */
+/* Store writes per deploy (issue 20): a pod update costs reality (with the old version's health
+ * withdrawn in its transaction), status (its events and history ride in the status's
+ * transaction), and the new version's health — counted as commits of a real kv-server. */
 const NODE = 'p2t-writes-n1';
 const POD = 'p2t-writes';
-const text = (v: number) =>
-  `id: ${POD}\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://a.invalid/app_${v}.tar.gz\nconfig:\n  v: ${v}\n`;
+const text = (v: number, statusPort?: number) =>
+  `id: ${POD}\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://a.invalid/app_${v}.tar.gz\nconfig:\n  v: ${v}\n${statusPort ? `status_port: ${statusPort}\nstatus_http: true\n` : ''}`;
 /** The store's commit index (every write, transaction and session change moves it). */
 const storeIndex = async () => (await store.get('p2t-writes/absent')).index;
 
 /** A preparer on a simulated host whose timers (heartbeat, reports, checks, renewals) stay quiet. */
-function preparer(hooks?: LifecycleHooks) {
+function preparer(hooks?: LifecycleHooks, checkTimeoutMs = 1000) {
   const logger = pino({ level: 'silent' });
   const health = startHealthTracking({
     store,
     node: NODE,
     intervalMs: 600_000,
-    timeoutMs: 1000,
+    timeoutMs: checkTimeoutMs,
     writer: { sessionRetryBaseMs: 50, sessionTtlMs: 600_000 },
+    checkHost: '127.0.0.1',
     logger,
   });
   const p = new Preparer({
@@ -149,7 +154,7 @@ const state = async () => {
 };
 
 describe('store writes per deploy', () => {
-  it('an update writes reality, status (with its events and history) and health withdrawn then published: 4', async () => {
+  it('an update writes reality (withdrawing the old health), status (with its events and history) and health: 3', async () => {
     const { preparer: p, health } = preparer();
     await p.start();
     try {
@@ -168,7 +173,7 @@ describe('store writes per deploy', () => {
         return s?.state === 'running' && s.sha === sha ? true : undefined;
       });
       await p.drain();
-      // v1's record was withdrawn at its halt (it must never vouch for v2); v2 is checked at once.
+      // v1's record was withdrawn with v2's reality (it must never vouch for v2); v2 is checked at once.
       const record = await until(async () => {
         const r = await new HealthStore(store).get(POD, NODE);
         return r && r.time.getTime() !== v1Health.time.getTime() ? r : undefined;
@@ -181,9 +186,9 @@ describe('store writes per deploy', () => {
       expect(at('events/')).toBe(at('status/preparer/'));
       expect(at('history/')).toBe(at('status/preparer/'));
       expect(at('reality/')).toBeDefined();
-      // Reality, that transaction, v1's health withdrawn, v2's published.
+      // Reality with v1's health withdrawn, that transaction, v2's health published.
       const writes = (await storeIndex()) - before - 1; // the intent write is the test's
-      expect(writes).toBe(4);
+      expect(writes).toBe(3);
 
       // Nothing was lost: both events of the deploy, and v2 in the history.
       const events = await new PodEventStore(store).list(NODE, POD);
@@ -210,6 +215,9 @@ describe('store writes per deploy', () => {
     try {
       await store.put(intentKey(NODE, POD), text(1));
       await until(async () => ((await state())?.state === 'running' ? true : undefined));
+      await until(async () =>
+        (await new HealthStore(store).get(POD, NODE))?.status === 'passing' ? true : undefined,
+      );
       fail = true;
       await store.put(intentKey(NODE, POD), text(2));
       const failed = await until(async () => {
@@ -217,6 +225,8 @@ describe('store writes per deploy', () => {
         return s?.state === 'failed' ? s : undefined;
       });
       expect(failed.state).toBe('failed');
+      // v1 was halted and reality (still naming it) was not rewritten: its record went anyway.
+      expect(await new HealthStore(store).get(POD, NODE)).toBeUndefined();
       const events = await until(async () => {
         const list = await new PodEventStore(store).list(NODE, POD);
         return list.some((e) => e.type === 'deploy-failed') ? list : undefined;
@@ -230,6 +240,87 @@ describe('store writes per deploy', () => {
     } finally {
       await p.stop();
       await health.close();
+    }
+  });
+});
+
+describe("the old version's health never vouches for the new one", () => {
+  it("from the reality write until the new version's own first check, no reader sees passing", async () => {
+    // v2's status port (a real HTTP server) answers only once `ready`: until then its first check
+    // is under way and nothing of v2's is published, so any record shown is v1's.
+    let ready = false;
+    const held: Array<() => void> = [];
+    const app = createServer((_req, res) => {
+      const answer = () => res.writeHead(200).end();
+      if (ready) answer();
+      else held.push(answer);
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const port = (app.address() as AddressInfo).port;
+    const { preparer: p, health } = preparer(undefined, 60_000);
+    await p.start();
+    // What readers see, sampled atomically (one read transaction) all through the deploy.
+    const sha2 = parseManifest(text(2, port)).sha();
+    const seen: Array<{ reality: string | undefined; health: string | undefined; ready: boolean }> =
+      [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const r = await store.txn([
+          { verb: 'get-tree', key: realityKey(NODE, POD) }, // a `get` of a missing key fails it
+          { verb: 'get-tree', key: healthKey(POD, NODE) },
+        ]);
+        if (!r.committed) throw new Error('a read transaction rolled back');
+        const value = (key: string) => {
+          const e = r.results.find((x) => x.key === key);
+          return e ? Buffer.from(e.value).toString('utf8') : undefined;
+        };
+        const h = value(healthKey(POD, NODE));
+        seen.push({
+          reality: value(realityKey(NODE, POD)),
+          health: h === undefined ? undefined : decodeHealthRecord(h).status,
+          // Read after the snapshot: when false, v2 could not have passed a check before it.
+          ready,
+        });
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    })();
+    try {
+      await store.put(intentKey(NODE, POD), text(1));
+      await until(async () =>
+        (await new HealthStore(store).get(POD, NODE))?.status === 'passing' ? true : undefined,
+      );
+      await store.put(intentKey(NODE, POD), text(2, port));
+      await until(async () => {
+        const s = await state();
+        return s?.state === 'running' && s.sha === sha2 ? true : undefined;
+      });
+      await p.drain();
+      // Reality names v2, its first check is waiting for an answer, and v1's record is gone.
+      const { value: reality } = await store.get(realityKey(NODE, POD));
+      expect(Buffer.from(reality!.value).toString('utf8')).toBe(text(2, port));
+      await until(async () => (held.length > 0 ? true : undefined));
+      expect(await new HealthStore(store).get(POD, NODE)).toBeUndefined();
+
+      ready = true;
+      for (const answer of held.splice(0)) answer();
+      await until(async () =>
+        (await new HealthStore(store).get(POD, NODE))?.status === 'passing' ? true : undefined,
+      );
+      sampling = false;
+      await sampler;
+      // The sampler saw v1 passing, then v2 named before it could pass: never with `passing`.
+      expect(seen.some((x) => x.reality === text(1) && x.health === 'passing')).toBe(true);
+      const early = seen.filter((x) => x.reality === text(2, port) && !x.ready);
+      expect(early.length).toBeGreaterThan(0);
+      expect(early.filter((x) => x.health === 'passing')).toEqual([]);
+    } finally {
+      sampling = false;
+      await sampler;
+      await p.stop();
+      await health.close();
+      for (const answer of held.splice(0)) answer();
+      await new Promise((resolve) => app.close(resolve));
     }
   });
 });

@@ -1,5 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeAudit, LabelStore, type RollStatus } from '@p2/keyspace';
+import {
+  decodeAudit,
+  encodeRollStatus,
+  LabelStore,
+  type RollStatus,
+  rollStatusKey,
+} from '@p2/keyspace';
 import { parseManifest } from '@p2/manifest';
 import { RcFarm, RcStore } from '@p2/rc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +22,7 @@ import {
 import { RollFarm } from './roll-farm.js';
 import { RollStore } from './roll-store.js';
 import { runRollingUpdate } from './rolling-update.js';
+import { waitForRoll } from './wait.js';
 
 let t: TestStore;
 let labels: LabelStore;
@@ -493,5 +500,52 @@ describe('RollFarm', () => {
     expect(await rolls.get(next.id)).toBeUndefined();
     await eventually(async () => (await passingCount(t.store, pod)) === 2);
     await expect(rcs.get(oldRc.id)).rejects.toMatchObject({ code: 'P2_RC_NOT_FOUND' });
+  });
+});
+
+/** Two RCs of `pod` and an update between them that no farm runs. */
+async function pendingRoll(pod: string) {
+  const rc = (v: string) =>
+    rcs.create({ manifest: parseManifest(manifestText(pod, v)), nodeSelector: 'x=y' });
+  const [a, b] = [await rc('1'), await rc('2')];
+  await rolls.create({ oldRc: a.id, newRc: b.id, desiredReplicas: 1, minimumReplicas: 0 });
+  return { rolls, id: b.id };
+}
+
+describe('waitForRoll', () => {
+  it('a success written just after the farm deleted the update reads as succeeded, not cancelled', async () => {
+    const { rolls, id } = await pendingRoll('p2t-wait-end');
+    const statuses: string[] = [];
+    const waiting = waitForRoll(t.store, id, {
+      pollMs: 20,
+      onStatus: (s) => statuses.push(s.state),
+    });
+    // What the farm's success does: its final transaction deletes the update, then the status says so.
+    await rolls.cancel(id);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = new Date().toISOString();
+    await t.store.put(
+      rollStatusKey(id),
+      encodeRollStatus({
+        state: 'succeeded',
+        message: '1 replicas of the new RC are scheduled',
+        originalOldReplicas: 1,
+        originalTotal: 1,
+        startedAt: now,
+        lastProgressAt: now,
+        updatedAt: now,
+      }),
+    );
+    const end = await waiting;
+    expect(end.state).toBe('succeeded');
+    expect(statuses).toEqual(['succeeded']);
+  });
+
+  it('an update deleted with no farm to report on it is cancelled once the grace ends', async () => {
+    const { rolls, id } = await pendingRoll('p2t-wait-gone');
+    await rolls.cancel(id);
+    expect((await waitForRoll(t.store, id, { pollMs: 20, endGraceMs: 100 })).state).toBe(
+      'cancelled',
+    );
   });
 });

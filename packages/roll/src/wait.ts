@@ -12,6 +12,11 @@ export interface WaitForRollOptions {
   readonly signal?: AbortSignal;
   /** Called with the status record whenever it changes. */
   readonly onStatus?: (status: RollStatus) => void;
+  /**
+   * After the update's record is gone, how long to wait for the farm's ending status before
+   * calling it cancelled (a farm deletes the record, then writes `succeeded`). @default 5_000
+   */
+  readonly endGraceMs?: number;
 }
 
 /** How a rolling update ended, as {@link waitForRoll} saw it. */
@@ -56,9 +61,17 @@ export async function waitForRoll(
     const end = ended(await read());
     if (end) return end;
     if (!(await rolls.get(id))) {
-      // Deleted: a farm running it writes `cancelled` (or `succeeded`) first; read once more.
-      const last = await read();
-      return ended(last) ?? { state: 'cancelled', ...(last ? { status: last } : {}) };
+      // Deleted: a farm running it writes `succeeded` just after its final transaction deletes the
+      // record, and `cancelled` at its next pass; without one, it was cancelled before it ran.
+      const graceEnds = Date.now() + (options.endGraceMs ?? 5_000);
+      for (;;) {
+        const last = await read();
+        const end = ended(last);
+        if (end) return end;
+        if (Date.now() >= graceEnds)
+          return { state: 'cancelled', ...(last ? { status: last } : {}) };
+        await sleep(Math.min(options.pollMs ?? 1_000, 250), options.signal);
+      }
     }
     await sleep(options.pollMs ?? 1_000, options.signal);
   }
