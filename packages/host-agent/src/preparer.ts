@@ -140,6 +140,14 @@ export interface PreparerOptions {
    * @default 500
    */
   deployingStatusDelayMs?: number;
+  /**
+   * How long a running pod whose intent vanished keeps running before it is removed. New intent
+   * for it within this time makes the removal an update in place (a rolling update writes the old
+   * RC's removal and the new RC's intent separately): no fresh install, no gap. 0 removes at once,
+   * as P2 did.
+   * @default 1000
+   */
+  removalGraceMs?: number;
 }
 
 const PREPARER_POD = 'p2-preparer';
@@ -654,8 +662,18 @@ export class Preparer {
     switch (desired.kind) {
       case 'invalid':
         return this.refuseInvalid(desired);
-      case 'absent':
+      case 'absent': {
+        // A removal followed at once by new intent (a rolling update moving this node from the old
+        // RC to the new one writes the two separately) is an update in place: the old version keeps
+        // serving until the new one is installed, and nothing is downloaded twice.
+        const key = workerKey(desired.podId, desired.uniqueKey);
+        const graceMs = this.options.removalGraceMs ?? 1000;
+        if (graceMs > 0 && this.running.has(key)) {
+          await sleep(graceMs, signal).catch(() => undefined);
+          if (this.latest.get(key) !== desired || signal.aborted) return;
+        }
         return this.remove(desired.podId, desired.uniqueKey);
+      }
       case 'run':
         return this.deploy(desired.manifest, desired.uniqueKey, signal);
     }
