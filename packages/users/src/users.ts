@@ -374,21 +374,31 @@ const queue = new LockedQueue<EnsureJob | RemoveJob>(async (batch) => {
 /** Creates what is missing of a batch's users, under the users lock; settles every job. */
 async function ensureLocked(jobs: EnsureJob[]): Promise<void> {
   const names = [...new Set(jobs.map((job) => job.options.name))];
-  const groupNames = () => [...new Set(jobs.map((job) => job.groupName))];
+  const groupNames = [...new Set(jobs.map((job) => job.groupName))];
   let users: Map<string, string[]>;
   let groups: Map<string, string[]>;
   try {
-    [users, groups] = await Promise.all([getent('passwd', names), getent('group', groupNames())]);
+    [users, groups] = await Promise.all([getent('passwd', names), getent('group', groupNames)]);
   } catch (error) {
     for (const job of jobs) job.reject(error);
     return;
   }
   const createdBy = new Map<string, EnsureJob>();
-  const failed = new Set<EnsureJob>();
+  // A job is settled as soon as its user exists (looked up beside the next useradd), not when the
+  // whole batch is done; the lock is released once all are.
+  const settling: Promise<void>[] = [];
   for (const job of jobs) {
     const { options, groupName, range } = job;
     const { name } = options;
-    if (users.has(name) || createdBy.has(name)) continue;
+    const fields = users.get(name);
+    if (fields !== undefined) {
+      settle(job, fields, groups.get(groupName), false);
+      continue;
+    }
+    if (createdBy.has(name)) {
+      settling.push(lookUpAndSettle(job, false));
+      continue;
+    }
     try {
       const groupMissing = !groups.has(groupName);
       // The user's own group goes with it in one useradd (-U); another one is made first.
@@ -423,49 +433,61 @@ async function ensureLocked(jobs: EnsureJob[]): Promise<void> {
         made = await runAdd('useradd', args(['-g', groupName]), name, range);
       if (made) createdBy.set(name, job);
       if (ownGroup) groups.set(groupName, []);
+      settling.push(lookUpAndSettle(job, made));
     } catch (error) {
-      failed.add(job);
       job.reject(error);
     }
   }
+  await Promise.all(settling);
+}
+
+/** Looks a batch's user (made or found meanwhile) up and settles its job. */
+async function lookUpAndSettle(job: EnsureJob, created: boolean): Promise<void> {
+  const { name } = job.options;
   try {
-    [users, groups] = await Promise.all([getent('passwd', names), getent('group', groupNames())]);
-  } catch (error) {
-    for (const job of jobs) job.reject(error);
-    return;
-  }
-  for (const job of jobs) {
-    if (failed.has(job)) continue;
-    const { name } = job.options;
+    const [users, groups] = await Promise.all([
+      getent('passwd', [name]),
+      getent('group', [job.groupName]),
+    ]);
     const fields = users.get(name);
-    if (fields === undefined) {
-      job.reject(notFound(name));
-      continue;
-    }
-    const user = toUser(name, fields);
-    const created = createdBy.get(name) === job;
-    if (created)
+    if (fields === undefined) throw notFound(name);
+    if (created) {
+      const user = toUser(name, fields);
       job.options.logger?.info(
         { user: name, uid: user.uid, gid: user.gid, created },
         'pod user ensured',
       );
-    const groupFields = groups.get(job.groupName);
-    const group = groupFields === undefined ? undefined : toGroup(job.groupName, groupFields);
-    if (group === undefined || group.gid !== user.gid) {
-      job.reject(
-        new UsersError(
-          UsersErrorCodes.MISMATCH,
-          `user ${JSON.stringify(name)} exists with primary gid ${user.gid}, expected group ${JSON.stringify(job.groupName)}${group ? ` (gid ${group.gid})` : ' (missing)'}`,
-          {
-            hint: 'fix the user with `usermod -g` or choose the group the user already has',
-            details: { name, gid: user.gid },
-          },
-        ),
-      );
-      continue;
     }
-    job.resolve({ user, group, created });
+    settle(job, fields, groups.get(job.groupName), created);
+  } catch (error) {
+    job.reject(error);
   }
+}
+
+/** Settles a job from its user's and group's entries: the user, or a mismatch of their ids. */
+function settle(
+  job: EnsureJob,
+  fields: string[],
+  groupFields: string[] | undefined,
+  created: boolean,
+): void {
+  const { name } = job.options;
+  const user = toUser(name, fields);
+  const group = groupFields === undefined ? undefined : toGroup(job.groupName, groupFields);
+  if (group === undefined || group.gid !== user.gid) {
+    job.reject(
+      new UsersError(
+        UsersErrorCodes.MISMATCH,
+        `user ${JSON.stringify(name)} exists with primary gid ${user.gid}, expected group ${JSON.stringify(job.groupName)}${group ? ` (gid ${group.gid})` : ' (missing)'}`,
+        {
+          hint: 'fix the user with `usermod -g` or choose the group the user already has',
+          details: { name, gid: user.gid },
+        },
+      ),
+    );
+    return;
+  }
+  job.resolve({ user, group, created });
 }
 
 function gidLimits(range: IdRange): string[] {
