@@ -248,15 +248,12 @@ const PREPARER_RUN_AS_ALLOW = { 'p2-preparer': ['root'] };
 
 /**
  * Node flags of the preparer's `bin/launch`: a host agent that idles between deploys should hold
- * little memory. A young generation of 1 MiB semi-spaces instead of up to 16 MiB (a burst of
- * deploys grew them and they stayed), and V8 preferring size over speed (it also gives memory back
- * sooner once idle): ≈ 129 → 87 MiB RSS with 100 pods (`pnpm bench preparer`, docs/scaling.md),
- * deploys no slower.
+ * little memory. Young-generation semi-spaces of 2 MiB instead of up to 16 MiB (a burst of deploys
+ * grew them and they stayed): ≈ 125 → 90 MiB RSS with 100 pods, for ≈ 8 % more CPU per deploy
+ * (docs/scaling.md). `--optimize-for-size` took a few MiB more but cost ≈ 30 % more CPU per deploy,
+ * which a burst of deploys on a busy host waits for.
  */
-export const PREPARER_NODE_FLAGS: readonly string[] = [
-  '--max-semi-space-size=1',
-  '--optimize-for-size',
-];
+export const PREPARER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /**
  * Environment of the preparer's `bin/launch`: two malloc arenas, not one per thread that touched
