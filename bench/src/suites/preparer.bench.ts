@@ -5,8 +5,9 @@
  *   loopback HTTP server: time from intent written to the process running (runit reports a pid) and
  *   to the first passing health record, p50/p99; when each app first accepts connections and from
  *   then to its first passing record; the preparer's CPU per pod (its own and its reaped
- *   children's); artifact download time from the preparer's deploy records. Baseline, measured in the same run: starting the same app by hand (`node server.cjs`)
- *   until it answers — the app's own start-up, which no deployer can beat.
+ *   children's); artifact download time from the preparer's deploy records. Baseline, measured
+ *   in the same run: starting the same app by hand (`node server.cjs`) until it answers — the
+ *   app's own start-up, which no deployer can beat.
  * - The preparer idle with 100 running pods (a `sleep` app): its RSS (anonymous and file pages)
  *   and CPU over 10 s.
  * - Issue 20's goals beside this run's figures.
