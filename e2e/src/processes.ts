@@ -9,6 +9,7 @@ import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PREPARER_NODE_ENV, PREPARER_NODE_FLAGS } from '@p2/host-agent';
 import { repoRoot } from './artifacts.js';
 
 export interface Proc {
@@ -160,9 +161,11 @@ export function startPreparerProcess(
   name = 'preparer',
   env: NodeJS.ProcessEnv = {},
 ): Proc {
+  // As the preparer's bin/launch runs it: its node flags and environment.
+  const launchEnv = Object.fromEntries(PREPARER_NODE_ENV.map((v) => v.split('=', 2)));
   return startProcess(
-    [join(repoRoot, 'apps/preparer/dist/cli.js'), '--config', configPath],
+    [...PREPARER_NODE_FLAGS, join(repoRoot, 'apps/preparer/dist/cli.js'), '--config', configPath],
     join(logDir, `${name}.log`),
-    env,
+    { ...launchEnv, ...env },
   );
 }

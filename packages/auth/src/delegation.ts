@@ -8,9 +8,10 @@
  * manifest, and selects this node. The controllers' key alone therefore deploys nothing a deployer
  * did not ask for.
  */
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import type { KeyringSource } from './keyring.js';
+import { loadOpenpgp } from './openpgp.js';
 import { loadSecretKeys, type SecretKeyOptions, type SignOptions, signManifest } from './sign.js';
 import { describeCause, hexKeyId } from './util.js';
 
@@ -101,10 +102,11 @@ export async function signDelegationStatement(
   keys: openpgp.PrivateKey | readonly openpgp.PrivateKey[],
   options: Pick<SignOptions, 'date'> = {},
 ): Promise<string> {
+  const pgp = await loadOpenpgp();
   const signingKeys = Array.isArray(keys) ? [...keys] : [keys as openpgp.PrivateKey];
   try {
-    return await openpgp.sign({
-      message: await openpgp.createMessage({ binary: statementBytes(statement) }),
+    return await pgp.sign({
+      message: await pgp.createMessage({ binary: statementBytes(statement) }),
       signingKeys,
       detached: true,
       format: 'armored',

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import type { Logger } from 'pino';
 import { AuthError, AuthErrorCodes } from './errors.js';
+import { loadOpenpgp } from './openpgp.js';
 import { ReloadingFile } from './reloading.js';
 import { describeCause, silentLogger } from './util.js';
 
@@ -165,6 +166,7 @@ async function readPublicKeys(
   input: Uint8Array | string,
   source: string,
 ): Promise<openpgp.PublicKey[]> {
+  const pgp = await loadOpenpgp();
   const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input;
   const text = typeof input === 'string' ? input : new TextDecoder('latin1').decode(input);
   const problems: string[] = [];
@@ -173,7 +175,7 @@ async function readPublicKeys(
     try {
       const keys: openpgp.PublicKey[] = [];
       for (const block of blocks) {
-        const read = await openpgp.readKeys({ armoredKeys: block });
+        const read = await pgp.readKeys({ armoredKeys: block });
         keys.push(...read.map((key) => (key.isPrivate() ? key.toPublic() : key)));
       }
       if (keys.length > 0) return keys;
@@ -193,7 +195,7 @@ async function readPublicKeys(
     );
   }
   try {
-    const keys = await openpgp.readKeys({ binaryKeys: bytes });
+    const keys = await pgp.readKeys({ binaryKeys: bytes });
     if (keys.length > 0) return keys.map((key) => (key.isPrivate() ? key.toPublic() : key));
     problems.push('binary: no key found');
   } catch (cause) {
@@ -215,12 +217,13 @@ export async function verifiedIdentities(
   date: Date,
   config: Partial<openpgp.Config>,
 ): Promise<{ userIds: string[]; emails: string[] }> {
+  const pgp = await loadOpenpgp();
   const userIds: string[] = [];
   const emails: string[] = [];
   for (const user of key.users) {
     if (!user.userID) continue;
     try {
-      await user.verify(date, { ...openpgp.config, ...config });
+      await user.verify(date, { ...pgp.config, ...config });
     } catch {
       continue; // an identity without a valid self-signature proves nothing about the signer
     }

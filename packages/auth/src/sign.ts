@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { AuthError, AuthErrorCodes } from './errors.js';
+import { loadOpenpgp } from './openpgp.js';
 import { describeCause, hexKeyId } from './util.js';
 import { readSignaturePackets } from './verify.js';
 
@@ -29,13 +30,14 @@ export async function loadSecretKeys(
   input: Uint8Array | string,
   options: SecretKeyOptions = {},
 ): Promise<openpgp.PrivateKey[]> {
+  const pgp = await loadOpenpgp();
   const source = options.source ?? '<inline secret key>';
   const text = typeof input === 'string' ? input : new TextDecoder('latin1').decode(input);
   let keys: openpgp.PrivateKey[] | undefined;
   const problems: string[] = [];
   if (text.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
     try {
-      keys = await openpgp.readPrivateKeys({
+      keys = await pgp.readPrivateKeys({
         armoredKeys: typeof input === 'string' ? input : new TextDecoder().decode(input),
       });
     } catch (cause) {
@@ -45,7 +47,7 @@ export async function loadSecretKeys(
   if (!keys) {
     try {
       const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input;
-      keys = await openpgp.readPrivateKeys({ binaryKeys: bytes });
+      keys = await pgp.readPrivateKeys({ binaryKeys: bytes });
     } catch (cause) {
       problems.push(`binary: ${describeCause(cause)}`);
     }
@@ -75,7 +77,7 @@ export async function loadSecretKeys(
       );
     }
     try {
-      out.push(await openpgp.decryptKey({ privateKey: key, passphrase: options.passphrase }));
+      out.push(await pgp.decryptKey({ privateKey: key, passphrase: options.passphrase }));
     } catch (cause) {
       throw new AuthError(
         AuthErrorCodes.SECRET_KEY_INVALID,
@@ -175,11 +177,12 @@ export async function signManifest(
   keys: openpgp.PrivateKey | readonly openpgp.PrivateKey[],
   options: SignOptions = {},
 ): Promise<string> {
+  const pgp = await loadOpenpgp();
   const signingKeys = Array.isArray(keys) ? [...keys] : [keys as openpgp.PrivateKey];
   try {
-    const message = await openpgp.createCleartextMessage({ text: text.replace(/\r?\n$/, '') });
+    const message = await pgp.createCleartextMessage({ text: text.replace(/\r?\n$/, '') });
     return withUnixLineEnds(
-      await openpgp.sign({
+      await pgp.sign({
         message,
         signingKeys,
         config: signConfig(options),
@@ -208,9 +211,10 @@ export async function cosignManifest(
   key: openpgp.PrivateKey,
   options: SignOptions = {},
 ): Promise<string> {
+  const pgp = await loadOpenpgp();
   let message: openpgp.CleartextMessage;
   try {
-    message = await openpgp.readCleartextMessage({ cleartextMessage: signedText });
+    message = await pgp.readCleartextMessage({ cleartextMessage: signedText });
   } catch (cause) {
     throw new AuthError(
       AuthErrorCodes.MALFORMED_SIGNATURE,
@@ -220,18 +224,24 @@ export async function cosignManifest(
   }
   const existing = signatureOf(message).packets;
   try {
-    const added = await openpgp.sign({
-      message: await openpgp.createCleartextMessage({ text: message.getText() }),
+    const added = await pgp.sign({
+      message: await pgp.createCleartextMessage({ text: message.getText() }),
       signingKeys: [key],
       config: signConfig(options),
       ...(options.date ? { date: options.date } : {}),
     });
-    const extra = await openpgp.readCleartextMessage({ cleartextMessage: added });
-    const packets = new openpgp.PacketList<openpgp.SignaturePacket>();
+    const extra = await pgp.readCleartextMessage({ cleartextMessage: added });
+    const packets = new pgp.PacketList<openpgp.SignaturePacket>();
     packets.push(...existing, ...signatureOf(extra).packets);
+    // openpgp's type declarations omit CleartextMessage's `signature` field and constructor, which
+    // exist at runtime (openpgp 6 cleartext.js); co-signing needs both.
+    const CleartextMessageWithSignature = pgp.CleartextMessage as unknown as new (
+      text: string,
+      signature: openpgp.Signature,
+    ) => openpgp.CleartextMessage;
     const combined = new CleartextMessageWithSignature(
       message.getText(),
-      new openpgp.Signature(packets),
+      new pgp.Signature(packets),
     );
     return withUnixLineEnds(combined.armor());
   } catch (cause) {
@@ -255,6 +265,7 @@ export async function signArtifact(
   key: openpgp.PrivateKey,
   options: SignOptions & { armor?: boolean } = {},
 ): Promise<Uint8Array> {
+  const pgp = await loadOpenpgp();
   let bytes: Uint8Array;
   if (artifact instanceof Uint8Array) {
     bytes = artifact;
@@ -270,7 +281,7 @@ export async function signArtifact(
     }
   }
   try {
-    const message = await openpgp.createMessage({ binary: bytes });
+    const message = await pgp.createMessage({ binary: bytes });
     const common = {
       message,
       signingKeys: [key],
@@ -279,9 +290,9 @@ export async function signArtifact(
       ...(options.date ? { date: options.date } : {}),
     };
     if (options.armor) {
-      return new TextEncoder().encode(await openpgp.sign({ ...common, format: 'armored' }));
+      return new TextEncoder().encode(await pgp.sign({ ...common, format: 'armored' }));
     }
-    return await openpgp.sign({ ...common, format: 'binary' });
+    return await pgp.sign({ ...common, format: 'binary' });
   } catch (cause) {
     throw signingFailed('the artifact', [key], cause);
   }
@@ -303,7 +314,7 @@ export async function appendSignature(
 ): Promise<Uint8Array> {
   const a = await readSignaturePackets(existing, 'existing signature');
   const b = await readSignaturePackets(added, 'added signature');
-  const packets = new openpgp.PacketList<openpgp.SignaturePacket>();
+  const packets = new (await loadOpenpgp()).PacketList<openpgp.SignaturePacket>();
   packets.push(...a.packets, ...b.packets);
   return packets.write();
 }
@@ -318,13 +329,6 @@ function withUnixLineEnds(armored: string): string {
   if (end < 0) return armored;
   return armored.slice(0, end).replace(/\r\n/g, '\n') + armored.slice(end);
 }
-
-// openpgp's type declarations omit CleartextMessage's `signature` field and constructor, which
-// exist at runtime (openpgp 6 cleartext.js); co-signing needs both.
-const CleartextMessageWithSignature = openpgp.CleartextMessage as unknown as new (
-  text: string,
-  signature: openpgp.Signature,
-) => openpgp.CleartextMessage;
 
 function signatureOf(message: openpgp.CleartextMessage): openpgp.Signature {
   return (message as unknown as { signature: openpgp.Signature }).signature;

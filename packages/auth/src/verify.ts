@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 import { AuthError, AuthErrorCodes } from './errors.js';
 import { type Keyring, verifiedIdentities } from './keyring.js';
+import { loadOpenpgp } from './openpgp.js';
 import { describeCause, hexKeyId } from './util.js';
 
 /** Options of every verification. */
@@ -105,18 +106,19 @@ export async function verifySignature(
   keyring: Keyring,
   options: VerifyOptions = {},
 ): Promise<VerifiedSignature> {
+  const pgp = await loadOpenpgp();
   const subject = options.subject ?? 'document';
   const parsed = await readSignaturePackets(signature, subject);
-  const config = verifyConfig(options);
+  const config = verifyConfig(options, pgp);
   const skewMs = (options.clockSkewSeconds ?? 300) * 1000;
   const date = new Date((options.date ?? new Date()).getTime() + skewMs);
   const streamed = !(data instanceof Uint8Array);
   const message = streamed
-    ? await openpgp.createMessage({ binary: fileStream(data.path) })
-    : await openpgp.createMessage({ binary: data });
+    ? await pgp.createMessage({ binary: fileStream(data.path) })
+    : await pgp.createMessage({ binary: data });
   let results: Awaited<ReturnType<typeof openpgp.verify>>['signatures'];
   try {
-    const verification = await openpgp.verify({
+    const verification = await pgp.verify({
       message,
       signature: parsed,
       verificationKeys: [...keyring.keys],
@@ -218,15 +220,18 @@ async function drain(stream: ReadableStream<Uint8Array>, subject: string): Promi
 }
 
 /** @internal openpgp configuration for verification. */
-function verifyConfig(options: {
-  minRSABits?: number;
-  allowSha1?: boolean;
-}): Partial<openpgp.Config> {
+function verifyConfig(
+  options: {
+    minRSABits?: number;
+    allowSha1?: boolean;
+  },
+  pgp: typeof openpgp,
+): Partial<openpgp.Config> {
   return {
     ...(options.minRSABits === undefined ? {} : { minRSABits: options.minRSABits }),
     ...(options.allowSha1
       ? {
-          rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd]),
+          rejectMessageHashAlgorithms: new Set([pgp.enums.hash.md5, pgp.enums.hash.ripemd]),
         }
       : {}),
   };
@@ -329,6 +334,7 @@ export async function readSignaturePackets(
   input: Uint8Array | string,
   subject: string,
 ): Promise<openpgp.Signature> {
+  const pgp = await loadOpenpgp();
   let bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input;
   const head = new TextDecoder('latin1').decode(bytes.subarray(0, 200)).trimStart();
   if (head.startsWith('-----BEGIN PGP')) {
@@ -347,7 +353,7 @@ export async function readSignaturePackets(
       );
     }
     try {
-      bytes = (await openpgp.unarmor(text)).data as Uint8Array;
+      bytes = (await pgp.unarmor(text)).data as Uint8Array;
     } catch (cause) {
       throw new AuthError(
         AuthErrorCodes.TRUNCATED_SIGNATURE,
@@ -358,7 +364,7 @@ export async function readSignaturePackets(
   }
   checkPacketFraming(bytes, subject);
   try {
-    return await openpgp.readSignature({ binarySignature: bytes });
+    return await pgp.readSignature({ binarySignature: bytes });
   } catch (cause) {
     throw malformed(subject, describeCause(cause), cause);
   }

@@ -391,6 +391,45 @@ describe('HealthChecker', () => {
     expect(hits.get('/p2t-startup')).toBe(seen);
   });
 
+  it('caps the start-up back-off, so a slow start is seen soon after its first answer', async () => {
+    const publisher = new MemoryHealthPublisher();
+    answers.set('/p2t-slowstart', { code: 503, delayMs: 0 });
+    const checker = track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 3_600_000,
+        startupProbeMs: 5,
+        startupProbeMaxMs: 20,
+      }),
+    );
+    checker.setPod(pod('p2t-slowstart'));
+    // Doubling without a cap would need 5 ms × 2^14 ≈ 80 s for these 15 probes.
+    await waitFor('probed 15 times', () => (hits.get('/p2t-slowstart') ?? 0) >= 15);
+    answers.delete('/p2t-slowstart');
+    await waitFor('passing', () => publisher.current.get('p2t-slowstart')?.status === 'passing');
+  });
+
+  it('ends start-up probing after its window: a pod that never passes goes on its interval', async () => {
+    const publisher = new MemoryHealthPublisher();
+    answers.set('/p2t-neverup', { code: 503, delayMs: 0 });
+    const checker = track(
+      new HealthChecker({
+        publisher,
+        intervalMs: 3_600_000,
+        startupProbeMs: 5,
+        startupProbeMaxMs: 10,
+        startupWindowMs: 100,
+      }),
+    );
+    checker.setPod(pod('p2t-neverup'));
+    await waitFor('probed', () => (hits.get('/p2t-neverup') ?? 0) >= 2);
+    await sleep(300);
+    const seen = hits.get('/p2t-neverup');
+    await sleep(300);
+    expect(hits.get('/p2t-neverup')).toBe(seen);
+    expect(publisher.current.get('p2t-neverup')?.status).toBe('critical');
+  });
+
   it('without start-up probing, checks a new pod first within one interval', async () => {
     const publisher = new MemoryHealthPublisher();
     track(new HealthChecker({ publisher, intervalMs: 3_600_000, startupProbeMs: false })).setPod(
@@ -409,6 +448,12 @@ describe('HealthChecker', () => {
     expect(() => new HealthChecker({ publisher, jitter: 1 })).toThrowError(/jitter/);
     expect(() => new HealthChecker({ publisher, startupProbeMs: 0 })).toThrowError(
       /startupProbeMs/,
+    );
+    expect(() => new HealthChecker({ publisher, startupProbeMaxMs: 0 })).toThrowError(
+      /startupProbeMaxMs/,
+    );
+    expect(() => new HealthChecker({ publisher, startupWindowMs: -1 })).toThrowError(
+      /startupWindowMs/,
     );
     expect(() => new HealthChecker({ publisher, publishRetryMs: -1 })).toThrowError(
       /publishRetryMs/,

@@ -52,12 +52,20 @@ export interface HealthCheckerOptions {
   logger?: Logger;
   /**
    * Start-up probing: a pod added (or whose settings changed) is checked at once, then after this
-   * long, doubling up to the interval, until it first passes — so an app that just started is seen
-   * passing within a few milliseconds of its first answer, not an interval later. `false` keeps
-   * P2's behaviour (the first check within one interval, spread at random).
+   * long, doubling up to `startupProbeMaxMs`, until it first passes or `startupWindowMs` passed —
+   * so an app that just started is seen passing within `startupProbeMaxMs` of its first answer,
+   * not an interval later. `false` keeps P2's behaviour (the first check within one interval,
+   * spread at random).
    * @default 25
    */
   startupProbeMs?: number | false;
+  /** Longest delay between two start-up probes (see `startupProbeMs`). @default 100 */
+  startupProbeMaxMs?: number;
+  /**
+   * How long start-up probing lasts at most; a pod that has not passed by then is checked at its
+   * interval. @default 10_000, or the interval when that is longer
+   */
+  startupWindowMs?: number;
   /** Runs one check; replace only to check something other than HTTP. @default checkPodHealth */
   checkFn?: (target: HealthTarget, options: HealthCheckOptions) => Promise<HealthResult>;
 }
@@ -80,6 +88,8 @@ interface PodState {
   bucket: { tokens: number; refilledAt: number; holdUntil: number };
   /** The next start-up probe delay while the pod has not passed yet (see `startupProbeMs`). */
   startup: number | undefined;
+  /** When start-up probing ends (see `startupWindowMs`). */
+  startupUntil: number;
 }
 
 /**
@@ -116,6 +126,8 @@ export class HealthChecker {
   readonly #logger: Logger;
   readonly #checkFn: NonNullable<HealthCheckerOptions['checkFn']>;
   readonly #startupMs: number | undefined;
+  readonly #startupMaxMs: number;
+  readonly #startupWindowMs: number | undefined;
   readonly #abort = new AbortController();
   #running = 0;
   #closed = false;
@@ -142,6 +154,8 @@ export class HealthChecker {
     this.#logger = options.logger ?? pino({ level: 'silent' });
     this.#checkFn = options.checkFn ?? checkPodHealth;
     this.#startupMs = options.startupProbeMs === false ? undefined : (options.startupProbeMs ?? 25);
+    this.#startupMaxMs = options.startupProbeMaxMs ?? 100;
+    this.#startupWindowMs = options.startupWindowMs;
     const bad = (what: string) => {
       throw new HealthError(HealthErrorCode.INVALID_OPTIONS, `health checker: ${what}`);
     };
@@ -154,6 +168,10 @@ export class HealthChecker {
     if (!(this.#refreshMs > 0)) bad(`refreshMs must be > 0, found ${this.#refreshMs}`);
     if (this.#startupMs !== undefined && !(this.#startupMs > 0))
       bad(`startupProbeMs must be > 0 or false, found ${this.#startupMs}`);
+    if (!(this.#startupMaxMs > 0))
+      bad(`startupProbeMaxMs must be > 0, found ${this.#startupMaxMs}`);
+    if (this.#startupWindowMs !== undefined && !(this.#startupWindowMs >= 0))
+      bad(`startupWindowMs must be ≥ 0, found ${this.#startupWindowMs}`);
     if (!(this.#publishRetryMs >= 0))
       bad(`publishRetryMs must be ≥ 0, found ${this.#publishRetryMs}`);
     if (this.#flap !== undefined && !(this.#flap.burst >= 1 && this.#flap.refillPerMinute > 0)) {
@@ -196,6 +214,7 @@ export class HealthChecker {
       existing.generation += 1;
       existing.latest = undefined;
       existing.startup = this.#startupMs;
+      existing.startupUntil = this.#startupEnd(target);
       // A running check finishes first (never two at once); its result is then discarded.
       if (!existing.running && !existing.queued)
         this.#schedule(existing, this.#firstDelay(existing));
@@ -216,6 +235,7 @@ export class HealthChecker {
       failedAt: 0,
       bucket: { tokens: this.#flap?.burst ?? 0, refilledAt: this.#now(), holdUntil: 0 },
       startup: this.#startupMs,
+      startupUntil: this.#startupEnd(target),
     };
     this.#pods.set(target.podId, pod);
     this.#schedule(pod, this.#firstDelay(pod));
@@ -288,11 +308,21 @@ export class HealthChecker {
     return Math.random() * (pod.target.intervalMs ?? this.#intervalMs);
   }
 
+  #startupEnd(target: HealthTarget): number {
+    const interval = target.intervalMs ?? this.#intervalMs;
+    return this.#now() + (this.#startupWindowMs ?? Math.max(10_000, interval));
+  }
+
   #nextDelay(pod: PodState): number {
     const interval = pod.target.intervalMs ?? this.#intervalMs;
-    if (pod.startup !== undefined && pod.latest?.status !== 'passing') {
-      const delay = pod.startup;
-      pod.startup = delay * 2 < interval ? delay * 2 : undefined;
+    if (
+      pod.startup !== undefined &&
+      pod.latest?.status !== 'passing' &&
+      this.#now() < pod.startupUntil
+    ) {
+      // Capped, so the first answer is seen within startupProbeMaxMs however late it comes.
+      const delay = Math.min(pod.startup, this.#startupMaxMs, interval);
+      pod.startup = Math.min(delay * 2, this.#startupMaxMs);
       return delay;
     }
     pod.startup = undefined;

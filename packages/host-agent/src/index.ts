@@ -7,7 +7,13 @@
  *
  * @packageDocumentation
  */
-export { type BootstrapOptions, type BootstrapReport, bootstrapHost } from './bootstrap.js';
+export {
+  type BootstrapOptions,
+  type BootstrapReport,
+  bootstrapHost,
+  PREPARER_NODE_ENV,
+  PREPARER_NODE_FLAGS,
+} from './bootstrap.js';
 export {
   type ControlPodOptions,
   controlPod,

@@ -15,7 +15,7 @@ import type { PodHostOptions, PodUser } from './types.js';
 
 /** The run-as accounts of one host, with what it looked up cached. @internal */
 export class PodAccounts {
-  /** Run-as users already resolved by this host (user creation is serialised; lookups are not). */
+  /** Run-as users already resolved by this host (user creation takes a lock; lookups do not). */
   private readonly users = new Map<string, PodUser>();
 
   /** Existing accounts looked up by the run_as check (a new account is looked up until it exists). */
@@ -54,20 +54,31 @@ export class PodAccounts {
    * @throws PodError `P2_PODS_RUN_AS_REFUSED`; the users error when it cannot be created
    */
   async runAsUser(manifest: Manifest, layout: PodLayout): Promise<PodUser> {
+    return (await this.checkedRunAs(manifest, layout))();
+  }
+
+  /**
+   * {@link runAsUser} in two steps: the policy check (and lookup) now, the account's creation when
+   * the returned function is called — an install creates it while its artifacts download.
+   * @throws PodError `P2_PODS_RUN_AS_REFUSED`
+   */
+  async checkedRunAs(manifest: Manifest, layout: PodLayout): Promise<() => Promise<PodUser>> {
     // The policy check is also the lookup: an existing user needs one, not a turn in ensureUser's
-    // serialised queue (which made a burst of 20 deploys wait ~0.5 s each for nothing).
+    // lock (which made a burst of 20 deploys wait ~0.5 s each for nothing).
     const existing = await this.checkRunAs(manifest);
     const name = manifest.runAs;
-    const known = this.users.get(name);
-    if (known && existing?.uid === known.uid && existing.gid === known.gid) return known;
-    const user =
-      existing ??
-      (this.options.createUsers === false
-        ? await lookupUser(name)
-        : (await ensureUser({ name, home: layout.home, createHome: false })).user);
-    const resolved = { uid: user.uid, gid: user.gid, name };
-    this.users.set(name, resolved);
-    return resolved;
+    return async () => {
+      const known = this.users.get(name);
+      if (known && existing?.uid === known.uid && existing.gid === known.gid) return known;
+      const user =
+        existing ??
+        (this.options.createUsers === false
+          ? await lookupUser(name)
+          : (await ensureUser({ name, home: layout.home, createHome: false })).user);
+      const resolved = { uid: user.uid, gid: user.gid, name };
+      this.users.set(name, resolved);
+      return resolved;
+    };
   }
 
   /**

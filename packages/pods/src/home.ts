@@ -45,8 +45,6 @@ export async function prepareHome(
   ctx: HostContext,
   manifest: Manifest,
   layout: PodLayout,
-  user: { uid: number; gid: number },
-  readOnly: boolean,
 ): Promise<void> {
   await assertTrustedPodRoot(ctx);
   // A missing home is simply made; anything else at that path must be root's alone.
@@ -66,6 +64,18 @@ export async function prepareHome(
     await removeTree(aside);
   }
   await ensureTrustedDir(layout.home, 0o755);
+}
+
+/**
+ * The pod's own writable `data/` in its (trusted, see {@link prepareHome}) home: 0700, the pod
+ * user's; none for a read-only pod.
+ * @internal
+ */
+export async function prepareDataDir(
+  layout: PodLayout,
+  user: { uid: number; gid: number },
+  readOnly: boolean,
+): Promise<void> {
   if (!readOnly) {
     const created = await mkdir(layout.dataDir, { mode: 0o700 }).then(
       () => true,

@@ -18,7 +18,7 @@ import { checkInstalledBundle, isContainer } from './container.js';
 import { pruneImages } from './container-image.js';
 import { writeEnvDir } from './envdir.js';
 import { PodError, PodErrorCode } from './errors.js';
-import { assertReachable, prepareHome } from './home.js';
+import { assertReachable, prepareDataDir, prepareHome } from './home.js';
 import { assertSafeLaunchableId, PodLayout } from './layout.js';
 import { podEnvironment } from './pod-env.js';
 import { discoverLaunchable, isRegistryLaunchable, registryFor } from './registry.js';
@@ -29,6 +29,7 @@ import type {
   InstallReport,
   LaunchableInstallReport,
   PodHostOptions,
+  PodUser,
 } from './types.js';
 
 /** Whether the pod is read-only: the manifest's `readonly`, else the node's default. @internal */
@@ -80,9 +81,29 @@ export async function installLaunchables(
   // Hook pods are never read-only (as in P2): their data/ is their user's.
   const readOnly = ctx.hookPods ? false : isReadOnly(ctx.options, manifest);
   const step = <T>(what: string, fn: () => Promise<T>): Promise<T> => podStep(manifest, what, fn);
-  const user = await step(`user ${manifest.runAs}`, () => ctx.accounts.runAsUser(manifest, layout));
+  const userStep = `user ${manifest.runAs}`;
+  const createUser = await step(userStep, () => ctx.accounts.checkedRunAs(manifest, layout));
   await assertReachable(ctx.podRoot, manifest);
-  await step('pod home', () => prepareHome(ctx, manifest, layout, user, readOnly));
+  await step('pod home', () => prepareHome(ctx, manifest, layout));
+  // The policy allowed the user: it is created (a turn in the users lock, shared by a burst of new
+  // pods) while the artifacts download; only data/ and a container's bundle need it.
+  const creating = step(userStep, createUser);
+  creating.catch(() => undefined);
+  const launchables = await installArtifacts(ctx, manifest, layout, options, () => creating);
+  const user = await creating;
+  await step('pod home', () => prepareDataDir(layout, user, readOnly));
+  return { layout, readOnly, user, launchables };
+}
+
+/** Every launchable's artifact downloaded, verified and extracted (see {@link installLaunchables}). */
+async function installArtifacts(
+  ctx: HostContext,
+  manifest: Manifest,
+  layout: PodLayout,
+  options: Omit<InstallOptions, 'podId'>,
+  user: () => Promise<PodUser>,
+): Promise<LaunchableInstallReport[]> {
+  const step = <T>(what: string, fn: () => Promise<T>): Promise<T> => podStep(manifest, what, fn);
 
   // The release file is read once per install, and only when a version: launchable needs it.
   let os: Promise<OsRelease> | undefined;
@@ -142,14 +163,13 @@ export async function installLaunchables(
       // Refused here, the version that runs keeps running: the new one is never launched. An
       // image is unpacked here (once per version); images of versions no longer installed go.
       await step(`bundle of ${launchableId}`, async () => {
-        await checkInstalledBundle(ctx, manifest, layout, launchableId, user);
+        await checkInstalledBundle(ctx, manifest, layout, launchableId, await user());
         await pruneImages(ctx, layout, launchableId, basename(report.installDir));
       });
     }
     launchables.push(report);
   }
-
-  return { layout, readOnly, user, launchables };
+  return launchables;
 }
 
 /** Runs one install step, turning a failure into PodError `P2_PODS_INSTALL_FAILED`. */

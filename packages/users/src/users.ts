@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import { chown, lstat, mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chown, mkdir, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '@p2/errors';
-import lockfile from 'proper-lockfile';
 import { UsersError, UsersErrorCodes } from './errors.js';
+import { type LockedJob, LockedQueue } from './lock.js';
 import { assertValidUserName } from './names.js';
 
 /** An entry of the user database (`getent passwd`). */
@@ -89,27 +88,64 @@ function run(file: string, args: string[]): Promise<ExecResult> {
   });
 }
 
-async function getent(database: 'passwd' | 'group', key: string): Promise<string[] | undefined> {
+/**
+ * Entries of one database for several keys in one `getent` call, keyed by the name they were
+ * asked by (an entry NSS returns under another name is looked up alone).
+ */
+async function getent(
+  database: 'passwd' | 'group',
+  keys: string[],
+): Promise<Map<string, string[]>> {
+  const found = new Map<string, string[]>();
+  if (keys.length === 0) return found;
   let result: ExecResult;
   try {
-    result = await run('getent', [database, key]);
+    result = await run('getent', [database, ...keys]);
   } catch (error) {
     throw new UsersError(
       UsersErrorCodes.LOOKUP_FAILED,
-      `getent ${database} ${key} failed: ${describeError(error)}`,
+      `getent ${database} ${keys.join(' ')} failed: ${describeError(error)}`,
       {
         cause: error,
         hint: 'getent comes with libc-bin; is it on PATH?',
       },
     );
   }
-  if (result.code === 2) return undefined;
-  if (result.code !== 0)
+  // 2: one key or more was not found (the others are printed)
+  if (result.code !== 0 && result.code !== 2)
     throw new UsersError(
       UsersErrorCodes.LOOKUP_FAILED,
-      `getent ${database} ${key} exited ${result.code}: ${result.stderr.trim()}`,
+      `getent ${database} ${keys.join(' ')} exited ${result.code}: ${result.stderr.trim()}`,
     );
-  return result.stdout.trim().split('\n')[0]?.split(':');
+  const lines = result.stdout.split('\n').filter((line) => line !== '');
+  for (const line of lines) {
+    const fields = line.split(':');
+    const key = fields[0];
+    if (key !== undefined && keys.includes(key) && !found.has(key)) found.set(key, fields);
+  }
+  // One key, one line: the entry NSS answered with, whatever name it carries.
+  if (keys.length === 1 && lines.length > 0 && found.size === 0)
+    found.set(keys[0] as string, (lines[0] as string).split(':'));
+  return found;
+}
+
+function toUser(name: string, fields: string[]): UnixUser {
+  return {
+    name: fields[0] ?? name,
+    uid: Number(fields[2]),
+    gid: Number(fields[3]),
+    home: fields[5] ?? '',
+    shell: fields[6] ?? '',
+  };
+}
+
+function toGroup(name: string, fields: string[]): UnixGroup {
+  const members = fields[3] ?? '';
+  return {
+    name: fields[0] ?? name,
+    gid: Number(fields[2]),
+    members: members === '' ? [] : members.split(','),
+  };
 }
 
 /**
@@ -121,15 +157,8 @@ async function getent(database: 'passwd' | 'group', key: string): Promise<string
  */
 export async function findUser(name: string): Promise<UnixUser | undefined> {
   assertValidUserName(name);
-  const fields = await getent('passwd', name);
-  if (fields === undefined) return undefined;
-  return {
-    name: fields[0] ?? name,
-    uid: Number(fields[2]),
-    gid: Number(fields[3]),
-    home: fields[5] ?? '',
-    shell: fields[6] ?? '',
-  };
+  const fields = (await getent('passwd', [name])).get(name);
+  return fields === undefined ? undefined : toUser(name, fields);
 }
 
 /**
@@ -140,16 +169,19 @@ export async function findUser(name: string): Promise<UnixUser | undefined> {
  */
 export async function lookupUser(name: string): Promise<UnixUser> {
   const user = await findUser(name);
-  if (user === undefined)
-    throw new UsersError(
-      UsersErrorCodes.NOT_FOUND,
-      `user ${JSON.stringify(name)} does not exist on this host`,
-      {
-        hint: 'create it with ensureUser() (the preparer does this when a pod is installed) or `useradd`',
-        details: { name },
-      },
-    );
+  if (user === undefined) throw notFound(name);
   return user;
+}
+
+function notFound(name: string): UsersError {
+  return new UsersError(
+    UsersErrorCodes.NOT_FOUND,
+    `user ${JSON.stringify(name)} does not exist on this host`,
+    {
+      hint: 'create it with ensureUser() (the preparer does this when a pod is installed) or `useradd`',
+      details: { name },
+    },
+  );
 }
 
 /**
@@ -161,14 +193,8 @@ export async function lookupUser(name: string): Promise<UnixUser> {
  */
 export async function findGroup(name: string): Promise<UnixGroup | undefined> {
   assertValidUserName(name, 'group name');
-  const fields = await getent('group', name);
-  if (fields === undefined) return undefined;
-  const members = fields[3] ?? '';
-  return {
-    name: fields[0] ?? name,
-    gid: Number(fields[2]),
-    members: members === '' ? [] : members.split(','),
-  };
+  const fields = (await getent('group', [name])).get(name);
+  return fields === undefined ? undefined : toGroup(name, fields);
 }
 
 /**
@@ -212,59 +238,6 @@ function checkRange(range: IdRange): void {
       `invalid uid/gid range ${range.min}..${range.max}: expected whole numbers with 0 < min <= max < 2^31`,
       { details: { ...range } },
     );
-}
-
-// useradd/groupadd lock /etc/passwd and /etc/group only for one command; a user is made by several
-// (look up, groupadd, useradd, look up again). Calls from one process are serialised, and every
-// process (several preparers, p2 launch, bootstrap) takes one lock file around the whole sequence,
-// so two never interleave and end with a half-made user or another caller's group.
-let queue: Promise<unknown> = Promise.resolve();
-function serialised<T>(fn: () => Promise<T>): Promise<T> {
-  const run = () => acrossProcesses(fn);
-  const next = queue.then(run, run);
-  queue = next.catch(() => undefined);
-  return next;
-}
-
-/** Root's directory for the lock (never /run/lock, which every user may write). */
-const LOCK_DIR = '/run/p2';
-
-async function acrossProcesses<T>(fn: () => Promise<T>): Promise<T> {
-  let release: () => Promise<void>;
-  try {
-    await mkdir(LOCK_DIR, { recursive: true, mode: 0o755 });
-    const dir = await lstat(LOCK_DIR);
-    const owner = process.getuid?.() ?? 0;
-    if (!dir.isDirectory() || dir.uid !== owner || (dir.mode & 0o022) !== 0) {
-      throw new Error(
-        `${LOCK_DIR} must be a directory owned by uid ${owner} that nobody else may write`,
-      );
-    }
-    release = await lockfile.lock(LOCK_DIR, {
-      lockfilePath: join(LOCK_DIR, 'users.lock'),
-      realpath: false,
-      // a holder that died is taken over once its lock is 10 s stale (it refreshes every 5 s)
-      stale: 10_000,
-      retries: { retries: 600, factor: 1.2, minTimeout: 10, maxTimeout: 100 },
-      // Losing the lock mid-way (its refresh failed) must not crash the caller: the sequence it
-      // guards is short and each step is idempotent.
-      onCompromised: () => undefined,
-    });
-  } catch (error) {
-    throw new UsersError(
-      UsersErrorCodes.LOCK_FAILED,
-      `cannot take the users lock ${LOCK_DIR}/users.lock: ${describeError(error)}`,
-      {
-        cause: error,
-        hint: `another process holds it for long, or ${LOCK_DIR} is not root's own directory`,
-      },
-    );
-  }
-  try {
-    return await fn();
-  } finally {
-    await release().catch(() => undefined);
-  }
 }
 
 /** useradd/groupadd exit codes: 1 = cannot update the password file (lock), 10 = cannot update the group file. */
@@ -352,20 +325,94 @@ export async function ensureUser(options: EnsureUserOptions): Promise<EnsuredUse
   checkRange(range);
   for (const extra of options.supplementaryGroups ?? []) assertValidUserName(extra, 'group name');
 
-  return serialised(async () => {
-    let created = false;
-    let user = await findUser(name);
-    if (user === undefined) {
-      const limits = ['-K', `GID_MIN=${range.min}`, '-K', `GID_MAX=${range.max}`];
-      if ((await findGroup(groupName)) === undefined)
-        await runAdd('groupadd', [...limits, groupName], groupName, range);
-      const args = [
+  const { user, group, created } = await new Promise<Ensured>((resolve, reject) =>
+    queue.push({ kind: 'ensure', options, groupName, range, resolve, reject }),
+  );
+  // Outside the lock: the user's ids are settled, and neither needs the user database locked.
+  const [homeCreated, groups] = await Promise.all([
+    options.home !== undefined && options.createHome !== false
+      ? ensureHome(options.home, user.uid, user.gid)
+      : false,
+    userGroupIds(name),
+  ]);
+  return { user, group, groups, created, homeCreated };
+}
+
+interface Ensured {
+  user: UnixUser;
+  group: UnixGroup;
+  created: boolean;
+}
+
+interface EnsureJob extends LockedJob<'ensure'> {
+  options: EnsureUserOptions;
+  groupName: string;
+  range: IdRange;
+  resolve(value: Ensured): void;
+}
+
+interface RemoveJob extends LockedJob<'remove'> {
+  name: string;
+  removeGroup: boolean;
+  resolve(): void;
+}
+
+// useradd/groupadd lock /etc/passwd and /etc/group only for one command; a user is made by several
+// (look up, groupadd, useradd, look up again). Every process (several preparers, p2 launch,
+// bootstrap) takes one lock file around the whole sequence, so two never interleave and end with a
+// half-made user or another caller's group. Within a process the calls are group-committed: those
+// that arrive while a batch holds the lock go together in the next one, under one acquisition,
+// with one lookup of all their names before and after (a burst of new pods waits for one lock
+// turn and one useradd per user, not for a turn each).
+const queue = new LockedQueue<EnsureJob | RemoveJob>(async (batch) => {
+  if (batch[0]?.kind === 'remove') {
+    for (const job of batch as RemoveJob[])
+      await removeLocked(job.name, job.removeGroup).then(job.resolve, job.reject);
+  } else await ensureLocked(batch as EnsureJob[]);
+});
+
+/** Creates what is missing of a batch's users, under the users lock; settles every job. */
+async function ensureLocked(jobs: EnsureJob[]): Promise<void> {
+  const names = [...new Set(jobs.map((job) => job.options.name))];
+  const groupNames = [...new Set(jobs.map((job) => job.groupName))];
+  let users: Map<string, string[]>;
+  let groups: Map<string, string[]>;
+  try {
+    [users, groups] = await Promise.all([getent('passwd', names), getent('group', groupNames)]);
+  } catch (error) {
+    for (const job of jobs) job.reject(error);
+    return;
+  }
+  const createdBy = new Map<string, EnsureJob>();
+  // A job is settled as soon as its user exists (looked up beside the next useradd), not when the
+  // whole batch is done; the lock is released once all are.
+  const settling: Promise<void>[] = [];
+  for (const job of jobs) {
+    const { options, groupName, range } = job;
+    const { name } = options;
+    const fields = users.get(name);
+    if (fields !== undefined) {
+      settle(job, fields, groups.get(groupName), false);
+      continue;
+    }
+    if (createdBy.has(name)) {
+      settling.push(lookUpAndSettle(job, false));
+      continue;
+    }
+    try {
+      const groupMissing = !groups.has(groupName);
+      // The user's own group goes with it in one useradd (-U); another one is made first.
+      const ownGroup = groupMissing && groupName === name;
+      if (groupMissing && !ownGroup) {
+        await runAdd('groupadd', [...gidLimits(range), groupName], groupName, range);
+        groups.set(groupName, []);
+      }
+      const args = (group: string[]) => [
         '-K',
         `UID_MIN=${range.min}`,
         '-K',
         `UID_MAX=${range.max}`,
-        '-g',
-        groupName,
+        ...group,
         '-M',
         '-s',
         options.shell ?? '/usr/sbin/nologin',
@@ -375,29 +422,76 @@ export async function ensureUser(options: EnsureUserOptions): Promise<EnsuredUse
           : []),
         name,
       ];
-      created = await runAdd('useradd', args, name, range);
-      user = await lookupUser(name);
-      options.logger?.info(
+      let made = await runAdd(
+        'useradd',
+        args(ownGroup ? ['-U', ...gidLimits(range)] : ['-g', groupName]),
+        name,
+        range,
+      );
+      // -U refuses (9) when the group appeared meanwhile (made outside p2): join it instead.
+      if (!made && ownGroup && !(await findUser(name)))
+        made = await runAdd('useradd', args(['-g', groupName]), name, range);
+      if (made) createdBy.set(name, job);
+      if (ownGroup) groups.set(groupName, []);
+      settling.push(lookUpAndSettle(job, made));
+    } catch (error) {
+      job.reject(error);
+    }
+  }
+  await Promise.all(settling);
+}
+
+/** Looks a batch's user (made or found meanwhile) up and settles its job. */
+async function lookUpAndSettle(job: EnsureJob, created: boolean): Promise<void> {
+  const { name } = job.options;
+  try {
+    const [users, groups] = await Promise.all([
+      getent('passwd', [name]),
+      getent('group', [job.groupName]),
+    ]);
+    const fields = users.get(name);
+    if (fields === undefined) throw notFound(name);
+    if (created) {
+      const user = toUser(name, fields);
+      job.options.logger?.info(
         { user: name, uid: user.uid, gid: user.gid, created },
         'pod user ensured',
       );
     }
-    const group = await findGroup(groupName);
-    if (group === undefined || group.gid !== user.gid)
-      throw new UsersError(
+    settle(job, fields, groups.get(job.groupName), created);
+  } catch (error) {
+    job.reject(error);
+  }
+}
+
+/** Settles a job from its user's and group's entries: the user, or a mismatch of their ids. */
+function settle(
+  job: EnsureJob,
+  fields: string[],
+  groupFields: string[] | undefined,
+  created: boolean,
+): void {
+  const { name } = job.options;
+  const user = toUser(name, fields);
+  const group = groupFields === undefined ? undefined : toGroup(job.groupName, groupFields);
+  if (group === undefined || group.gid !== user.gid) {
+    job.reject(
+      new UsersError(
         UsersErrorCodes.MISMATCH,
-        `user ${JSON.stringify(name)} exists with primary gid ${user.gid}, expected group ${JSON.stringify(groupName)}${group ? ` (gid ${group.gid})` : ' (missing)'}`,
+        `user ${JSON.stringify(name)} exists with primary gid ${user.gid}, expected group ${JSON.stringify(job.groupName)}${group ? ` (gid ${group.gid})` : ' (missing)'}`,
         {
           hint: 'fix the user with `usermod -g` or choose the group the user already has',
           details: { name, gid: user.gid },
         },
-      );
-    const homeCreated =
-      options.home !== undefined && options.createHome !== false
-        ? await ensureHome(options.home, user.uid, user.gid)
-        : false;
-    return { user, group, groups: await userGroupIds(name), created, homeCreated };
-  });
+      ),
+    );
+    return;
+  }
+  job.resolve({ user, group, created });
+}
+
+function gidLimits(range: IdRange): string[] {
+  return ['-K', `GID_MIN=${range.min}`, '-K', `GID_MAX=${range.max}`];
 }
 
 /**
@@ -412,23 +506,33 @@ export async function removeUser(
   options: { removeGroup?: boolean } = {},
 ): Promise<void> {
   assertValidUserName(name);
-  await serialised(async () => {
-    if ((await findUser(name)) !== undefined) {
-      const result = await run('userdel', [name]);
-      // 6 = user does not exist (a concurrent removal)
-      if (result.code !== 0 && result.code !== 6)
-        throw new UsersError(
-          UsersErrorCodes.CREATE_FAILED,
-          `userdel ${name} exited ${result.code}: ${result.stderr.trim()}`,
-        );
-    }
-    if (options.removeGroup !== false && (await findGroup(name)) !== undefined) {
-      const result = await run('groupdel', [name]);
-      if (result.code !== 0 && result.code !== 6)
-        throw new UsersError(
-          UsersErrorCodes.CREATE_FAILED,
-          `groupdel ${name} exited ${result.code}: ${result.stderr.trim()}`,
-        );
-    }
-  });
+  await new Promise<void>((resolve, reject) =>
+    queue.push({
+      kind: 'remove',
+      name,
+      removeGroup: options.removeGroup !== false,
+      resolve,
+      reject,
+    }),
+  );
+}
+
+async function removeLocked(name: string, removeGroup: boolean): Promise<void> {
+  if ((await findUser(name)) !== undefined) {
+    const result = await run('userdel', [name]);
+    // 6 = user does not exist (a concurrent removal)
+    if (result.code !== 0 && result.code !== 6)
+      throw new UsersError(
+        UsersErrorCodes.CREATE_FAILED,
+        `userdel ${name} exited ${result.code}: ${result.stderr.trim()}`,
+      );
+  }
+  if (removeGroup && (await findGroup(name)) !== undefined) {
+    const result = await run('groupdel', [name]);
+    if (result.code !== 0 && result.code !== 6)
+      throw new UsersError(
+        UsersErrorCodes.CREATE_FAILED,
+        `groupdel ${name} exited ${result.code}: ${result.stderr.trim()}`,
+      );
+  }
 }
