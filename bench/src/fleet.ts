@@ -225,16 +225,27 @@ export function openFds(pids: number[]): number {
   return n;
 }
 
-/** Samples the peak RSS of `pids` every 200 ms until stopped. */
-export function rssSampler(pids: () => number[]): { stop(): number } {
-  let peak = 0;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, procUsage(pids()).rssMiB);
-  }, 200);
+/** Samples the peak RSS and open files of `pids`, and this process's open files, every 200 ms. */
+export function peakSampler(pids: () => number[]): {
+  stop(): { rssMiB: number; fds: number; ownFds: number };
+} {
+  const peak = { rssMiB: 0, fds: 0, ownFds: 0 };
+  const sample = () => {
+    const now = pids();
+    peak.rssMiB = Math.max(peak.rssMiB, procUsage(now).rssMiB);
+    try {
+      peak.fds = Math.max(peak.fds, openFds(now));
+    } catch {
+      // a store process went away (a restart) between listing and reading
+    }
+    peak.ownFds = Math.max(peak.ownFds, openFds([process.pid]));
+  };
+  const timer = setInterval(sample, 200);
   return {
     stop() {
       clearInterval(timer);
-      return Math.max(peak, procUsage(pids()).rssMiB);
+      sample();
+      return peak;
     },
   };
 }

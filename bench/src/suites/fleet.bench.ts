@@ -15,7 +15,8 @@
  *   per host and for the whole fleet; the watch wake-up (controller's intent write started → the
  *   host's intent watch yields it), p50/p99;
  * - store writes during the update (index delta) per host, and the keys written by kind;
- * - store CPU seconds and peak RSS (from /proc of the store processes), requests/s made by the
+ * - store CPU seconds, peak RSS and open files (from /proc of the store processes; open files per
+ *   host are the store's connections per host, near enough), requests/s made by the
  *   fleet's clients, store I/O bytes/s (rchar + wchar: socket and disk);
  * - kv-server only: the store SIGKILLed and restarted under every watcher; a daemon set update
  *   written at once — recovery (restart → every host runs it) and the peak request rate.
@@ -35,9 +36,9 @@ import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
 import {
   counted,
   openFds,
+  peakSampler,
   procUsage,
   RequestCounter,
-  rssSampler,
   SimFleet,
   spawnKvServer,
 } from '../fleet.js';
@@ -182,7 +183,7 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       const reqBefore = fleet.requests.total + ctlCounter.total;
       const methodsBefore = new Map(fleet.requests.byMethod);
       const fleetCpu = process.cpuUsage();
-      const rss = rssSampler(() => target.pids());
+      const peaks = peakSampler(() => target.pids());
       intentWritten.clear();
       fleet.expect(m2.sha());
       t0 = performance.now();
@@ -193,7 +194,7 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       await waitDsSettled(base, ds.id, 120_000);
       const settledMs = performance.now() - t0;
       const after = { index: await storeIndex(base), use: procUsage(target.pids()) };
-      const peakRss = rss.stop();
+      const peak = peaks.stop();
       const wakes = [...fleet.events.woke].flatMap(([node, woke]) => {
         const w = intentWritten.get(node);
         return w === undefined ? [] : [Math.max(0, woke - w)];
@@ -218,8 +219,11 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
         'keys written': [...kinds].map(([k, c]) => `${k} ${c}`).join(', '),
         'store CPU s': (after.use.cpuS - before.use.cpuS).toFixed(1),
         'store CPU %': Math.round((100 * (after.use.cpuS - before.use.cpuS)) / seconds),
-        'store RSS MiB': Math.round(peakRss),
+        'store RSS MiB': Math.round(peak.rssMiB),
         'store open fds': openFds(target.pids()),
+        'store open fds, peak': peak.fds,
+        'store fds/host, peak': (peak.fds / n).toFixed(2),
+        'bench process fds, peak': peak.ownFds,
         'req/s': Math.round(requests / seconds),
         'host req/host': perHost.reduce((sum, [, c]) => sum + c, 0).toFixed(1),
         'host req/host by method': perHost.map(([m, c]) => `${m} ${c.toFixed(1)}`).join(', '),
@@ -233,6 +237,7 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       await sleep(10_000);
       const idle1 = { use: procUsage(target.pids()), req: fleet.requests.total };
       row['idle req/s'] = Math.round((idle1.req - idle0.req) / 10);
+      row['idle store fds/host'] = (openFds(target.pids()) / n).toFixed(2);
       row['idle store CPU %'] = Math.round((100 * (idle1.use.cpuS - idle0.use.cpuS)) / 10);
 
       // The store restarts under every watcher (kv-server: one process).
@@ -303,7 +308,10 @@ export async function run(): Promise<void> {
   const rows: Row[] = [];
   for (const kind of kinds)
     for (const n of sizes) {
-      const row = await runFleet(kind, n);
+      // A size that does not fit (EMFILE, a timeout) is reported, and the other sizes still run.
+      const row = await runFleet(kind, n).catch(
+        (error: unknown): Row => ({ store: kind, hosts: n, failed: String(error) }),
+      );
       rows.push(row);
       console.log(JSON.stringify(row));
     }
