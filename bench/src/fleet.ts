@@ -218,12 +218,27 @@ export function procUsage(pids: number[]): { cpuS: number; rssMiB: number; ioByt
   return { cpuS: ticks / 100, rssMiB: rssKiB / 1024, ioBytes };
 }
 
-/** Open file descriptors (sockets, mostly) of `pids`. */
+/**
+ * Open file descriptors (sockets, mostly) of `pids`. Listing a directory takes a descriptor: when
+ * that fails (EMFILE, this process is at its limit) the count is the limit.
+ */
 export function openFds(pids: number[]): number {
   let n = 0;
-  for (const pid of pids) n += readdirSync(`/proc/${pid}/fd`).length;
+  for (const pid of pids) {
+    try {
+      n += readdirSync(`/proc/${pid}/fd`).length;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EMFILE') throw error;
+      n += FD_LIMIT;
+    }
+  }
   return n;
 }
+
+/** This process's open-file limit (`ulimit -n`; the store processes inherit it). */
+const FD_LIMIT = Number(
+  /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
+);
 
 /** Samples the peak RSS and open files of `pids`, and this process's open files, every 200 ms. */
 export function peakSampler(pids: () => number[]): {

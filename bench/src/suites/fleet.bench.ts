@@ -29,8 +29,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControllerFarms } from '@p2/controller-farms';
 import { DsStore, readDsStatus } from '@p2/daemon-set';
+import { PREPARER_STORE_LIMITS } from '@p2/host-agent';
 import { LabelStore } from '@p2/keyspace';
-import { createStore, type Store } from '@p2/kv';
+import { createStore, type Store, type StoreOptions } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
 import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
 import {
@@ -47,7 +48,7 @@ import { summarize } from '../harness.js';
 type Kind = 'kv' | 'etcd';
 
 interface StoreUnderTest {
-  open(): Store;
+  open(options?: StoreOptions): Store;
   pids(): number[];
   /** SIGKILL and start again on the same data and port; resolves when it listens again. */
   restart?(downMs: number): Promise<void>;
@@ -59,7 +60,7 @@ async function startStore(kind: Kind): Promise<StoreUnderTest> {
     const cluster = await startEtcd(3);
     const url = `etcd://${cluster.endpoints.join(',')}`;
     return {
-      open: () => createStore(url),
+      open: (options) => createStore(url, options),
       pids: () => cluster.members.flatMap((m) => (m.process?.pid ? [m.process.pid] : [])),
       stop: () => cluster.stop(),
     };
@@ -69,7 +70,7 @@ async function startStore(kind: Kind): Promise<StoreUnderTest> {
   let server = await spawnKvServer(dir, 0, extra);
   const port = server.port;
   return {
-    open: () => createStore(`consul://127.0.0.1:${port}`),
+    open: (options) => createStore(`consul://127.0.0.1:${port}`, options),
     pids: () => [server.pid],
     async restart(downMs) {
       await server.kill9();
@@ -127,7 +128,8 @@ async function writtenKeys(store: Store, sinceIndex: number): Promise<Map<string
 
 async function runFleet(kind: Kind, n: number): Promise<Row> {
   const target = await startStore(kind);
-  const fleet = new SimFleet(() => target.open());
+  // Each host's client as p2-preparer opens it; the controller's (`base`) as p2-controllers does.
+  const fleet = new SimFleet(() => target.open(PREPARER_STORE_LIMITS));
   const ctlCounter = new RequestCounter();
   const intentWritten = new Map<string, number>();
   const base = target.open();
@@ -163,6 +165,7 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       // v1 from nothing
       const m1 = parseManifest(manifestText(1));
       fleet.expect(m1.sha());
+      const schedulePeaks = peakSampler(() => target.pids());
       let t0 = performance.now();
       const ds = await dss.create({
         manifest: m1,
@@ -173,7 +176,12 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       });
       const scheduled = await fleet.allRunning(300_000);
       const s1 = spread(fleet.events.running, t0);
-      row['schedule: all running ms'] = scheduled ? ms(s1.max) : `>${ms(s1.max)} (timeout)`;
+      row['schedule: all running ms'] = scheduled
+        ? ms(s1.max)
+        : `>${ms(s1.max)} (timeout, ${fleet.events.running.size} hosts)`;
+      const schedulePeak = schedulePeaks.stop();
+      row['schedule: store fds, peak'] = schedulePeak.fds;
+      row['schedule: bench process fds, peak'] = schedulePeak.ownFds;
       await waitDsSettled(base, ds.id, 120_000);
       await sleep(2000);
 
@@ -211,7 +219,9 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       Object.assign(row, {
         'update: host p50 ms': ms(s2.p50),
         'update: host p99 ms': ms(s2.p99),
-        'update: all hosts ms': updated ? ms(fleetMs) : `>${ms(fleetMs)} (timeout)`,
+        'update: all hosts ms': updated
+          ? ms(fleetMs)
+          : `>${ms(fleetMs)} (timeout, ${fleet.events.running.size} hosts)`,
         'update: ds settled ms': ms(settledMs),
         'wake p50 ms': ms(wake.medianMs),
         'wake p99 ms': ms(wake.p99Ms),
