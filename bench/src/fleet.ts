@@ -228,8 +228,10 @@ export function openFds(pids: number[]): number {
     try {
       n += readdirSync(`/proc/${pid}/fd`).length;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EMFILE') throw error;
-      n += FD_LIMIT;
+      // EMFILE: at the limit; ENOENT: the process is gone (a restart), it holds nothing
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE') n += FD_LIMIT;
+      else if (code !== 'ENOENT') throw error;
     }
   }
   return n;
@@ -248,11 +250,7 @@ export function peakSampler(pids: () => number[]): {
   const sample = () => {
     const now = pids();
     peak.rssMiB = Math.max(peak.rssMiB, procUsage(now).rssMiB);
-    try {
-      peak.fds = Math.max(peak.fds, openFds(now));
-    } catch {
-      // a store process went away (a restart) between listing and reading
-    }
+    peak.fds = Math.max(peak.fds, openFds(now));
     peak.ownFds = Math.max(peak.ownFds, openFds([process.pid]));
   };
   const timer = setInterval(sample, 200);
@@ -308,6 +306,8 @@ export async function spawnKvServer(
       if (line) resolve((JSON.parse(line) as { port: number }).port);
     });
     child.once('exit', (code) => reject(new Error(`p2-kv-server exited with ${code}`)));
+    // Spawning takes descriptors: with every host's sockets in this process it can fail (EMFILE).
+    child.once('error', reject);
   });
   const signal = async (name: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(name);

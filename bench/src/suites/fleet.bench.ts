@@ -8,6 +8,7 @@
  *   pnpm bench fleet --hosts=100 --store=kv
  *   pnpm bench fleet --in-flight=50       # the daemon set farm's cap (default: N, all at once)
  *   pnpm bench fleet --profile            # kv-server under --cpu-prof (P2_BENCH_PROFILE_DIR)
+ *   pnpm bench fleet --trace-fds          # open files, hosts running and CPU every 5 s (stderr)
  *
  * Per store and size, in one run:
  * - a daemon set scheduled from nothing (v1), then updated (v1 → v2): time from the write until each
@@ -52,6 +53,8 @@ interface StoreUnderTest {
   pids(): number[];
   /** SIGKILL and start again on the same data and port; resolves when it listens again. */
   restart?(downMs: number): Promise<void>;
+  /** Restarts that failed to spawn (EMFILE in this process) and were tried again 100 ms later. */
+  spawnRetries?(): number;
   stop(): Promise<void>;
 }
 
@@ -68,14 +71,27 @@ async function startStore(kind: Kind): Promise<StoreUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'p2t-fleet-kv-'));
   const extra = ['--max-blocking-per-client', '100000'];
   let server = await spawnKvServer(dir, 0, extra);
+  let spawnRetries = 0;
   const port = server.port;
   return {
     open: (options) => createStore(`consul://127.0.0.1:${port}`, options),
     pids: () => [server.pid],
+    spawnRetries: () => spawnRetries,
     async restart(downMs) {
       await server.kill9();
       await sleep(downMs);
-      server = await spawnKvServer(dir, port, extra);
+      // This process holds every host's sockets; at its open-file limit (hosts reconnecting)
+      // spawning fails with EMFILE, so the harness retries: the store's outage grows by that.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          server = await spawnKvServer(dir, port, extra);
+          return;
+        } catch (error) {
+          if (attempt >= 100 || !String(error).includes('EMFILE')) throw error;
+          spawnRetries++;
+          await sleep(100);
+        }
+      }
     },
     async stop() {
       await server.stop();
@@ -126,8 +142,28 @@ async function writtenKeys(store: Store, sinceIndex: number): Promise<Map<string
   return kinds;
 }
 
-async function runFleet(kind: Kind, n: number): Promise<Row> {
+async function runFleet(kind: Kind, n: number, row: Row): Promise<void> {
   const target = await startStore(kind);
+  // Over the whole run: the open files of the store and of this process (a size that fails with
+  // EMFILE or a timeout shows here how close to the limit it was), and with --trace-fds every 5 s.
+  const runPeaks = peakSampler(() => target.pids());
+  const t00 = performance.now();
+  const trace = process.argv.includes('--trace-fds')
+    ? setInterval(() => {
+        const use = procUsage(target.pids());
+        console.error(
+          JSON.stringify({
+            s: Math.round((performance.now() - t00) / 1000),
+            hosts: fleet.nodes.length,
+            running: fleet.events.running.size,
+            storeFds: openFds(target.pids()),
+            benchFds: openFds([process.pid]),
+            storeCpuS: use.cpuS,
+            benchCpuS: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+          }),
+        );
+      }, 5000)
+    : undefined;
   // Each host's client as p2-preparer opens it; the controller's (`base`) as p2-controllers does.
   const fleet = new SimFleet(() => target.open(PREPARER_STORE_LIMITS));
   const ctlCounter = new RequestCounter();
@@ -145,7 +181,6 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       };
     },
   });
-  const row: Row = { store: kind, hosts: n };
   try {
     const t = performance.now();
     await fleet.start(n);
@@ -250,6 +285,7 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       row['idle store fds/host'] = (openFds(target.pids()) / n).toFixed(2);
       row['idle store CPU %'] = Math.round((100 * (idle1.use.cpuS - idle0.use.cpuS)) / 10);
 
+      if (trace) console.error(JSON.stringify({ before_restart: row }));
       // The store restarts under every watcher (kv-server: one process).
       if (target.restart) {
         const m3 = parseManifest(manifestText(3));
@@ -257,6 +293,8 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
         const down = performance.now();
         await target.restart(1000);
         const up = performance.now();
+        row['restart: down ms'] = ms(up - down);
+        row['restart: spawn retries (EMFILE)'] = target.spawnRetries?.() ?? 0;
         const cpu0 = procUsage(target.pids()).cpuS;
         for (;;) {
           try {
@@ -280,11 +318,14 @@ async function runFleet(kind: Kind, n: number): Promise<Row> {
       await farms.stop();
     }
   } finally {
+    clearInterval(trace);
+    const peak = runPeaks.stop();
+    row['run: store fds, peak'] = peak.fds;
+    row['run: bench process fds, peak'] = peak.ownFds;
     await fleet.stop();
     await base.close();
     await target.stop();
   }
-  return row;
 }
 
 function ratios(rows: Row[]): Row[] {
@@ -319,9 +360,10 @@ export async function run(): Promise<void> {
   for (const kind of kinds)
     for (const n of sizes) {
       // A size that does not fit (EMFILE, a timeout) is reported, and the other sizes still run.
-      const row = await runFleet(kind, n).catch(
-        (error: unknown): Row => ({ store: kind, hosts: n, failed: String(error) }),
-      );
+      const row: Row = { store: kind, hosts: n };
+      await runFleet(kind, n, row).catch((error: unknown) => {
+        row.failed = String(error);
+      });
       rows.push(row);
       console.log(JSON.stringify(row));
     }
