@@ -116,6 +116,8 @@ it('closes an idle connection after idleTimeoutMs, never a request in flight', a
   expect(settled).toEqual([]);
   await store.put('p2t-conns/a', 'woken');
   expect(new TextDecoder().decode((await reads[0])?.value?.value)).toBe('woken');
+  // The watch ended (nobody re-polls): its connection closes like any idle one.
+  await waitFor(() => clientConnections(port) === 0);
   stop.abort();
 });
 

@@ -241,8 +241,9 @@ export class ConsulStore implements Store {
     this.agent = closeIdleAfter(makeAgent({ maxSockets, maxFreeSockets }), idleMs);
     // A blocking read holds its connection until the wait ends (HTTP/1.1 has no multiplexing), so
     // watches get a pool of their own without a cap: capping it would make a further watch (or,
-    // in a shared pool, a write) queue for minutes. A watch re-polls on the connection it freed.
-    this.watchAgent = makeAgent({ maxSockets: Number.POSITIVE_INFINITY });
+    // in a shared pool, a write) queue for minutes. A watch re-polls on the connection it freed;
+    // the connection of a watch that ended closes like an idle one.
+    this.watchAgent = closeIdleAfter(makeAgent({ maxSockets: Number.POSITIVE_INFINITY }), idleMs);
     const host = (match[1] as string).replace(/^\[|\]$/g, '');
     const port = Number(match[2] ?? 8500);
     this.description = `consul${secure ? '+https' : ''}://${address}`;
