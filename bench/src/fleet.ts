@@ -272,23 +272,47 @@ export function procUsage(pids: number[]): { cpuS: number; rssMiB: number; ioByt
   return { cpuS: ticks / 100, rssMiB: rssKiB / 1024, ioBytes };
 }
 
-/** Open file descriptors (sockets, mostly) of `pids`. */
+/**
+ * Open file descriptors (sockets, mostly) of `pids`. Listing a directory takes a descriptor: when
+ * that fails (EMFILE, this process is at its limit) the count is the limit.
+ */
 export function openFds(pids: number[]): number {
   let n = 0;
-  for (const pid of pids) n += readdirSync(`/proc/${pid}/fd`).length;
+  for (const pid of pids) {
+    try {
+      n += readdirSync(`/proc/${pid}/fd`).length;
+    } catch (error) {
+      // EMFILE: at the limit; ENOENT: the process is gone (a restart), it holds nothing
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE') n += FD_LIMIT;
+      else if (code !== 'ENOENT') throw error;
+    }
+  }
   return n;
 }
 
-/** Samples the peak RSS of `pids` every 200 ms until stopped. */
-export function rssSampler(pids: () => number[]): { stop(): number } {
-  let peak = 0;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, procUsage(pids()).rssMiB);
-  }, 200);
+/** This process's open-file limit (`ulimit -n`; the store processes inherit it). */
+const FD_LIMIT = Number(
+  /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
+);
+
+/** Samples the peak RSS and open files of `pids`, and this process's open files, every 200 ms. */
+export function peakSampler(pids: () => number[]): {
+  stop(): { rssMiB: number; fds: number; ownFds: number };
+} {
+  const peak = { rssMiB: 0, fds: 0, ownFds: 0 };
+  const sample = () => {
+    const now = pids();
+    peak.rssMiB = Math.max(peak.rssMiB, procUsage(now).rssMiB);
+    peak.fds = Math.max(peak.fds, openFds(now));
+    peak.ownFds = Math.max(peak.ownFds, openFds([process.pid]));
+  };
+  const timer = setInterval(sample, 200);
   return {
     stop() {
       clearInterval(timer);
-      return Math.max(peak, procUsage(pids()).rssMiB);
+      sample();
+      return peak;
     },
   };
 }
@@ -336,6 +360,8 @@ export async function spawnKvServer(
       if (line) resolve((JSON.parse(line) as { port: number }).port);
     });
     child.once('exit', (code) => reject(new Error(`p2-kv-server exited with ${code}`)));
+    // Spawning takes descriptors: with every host's sockets in this process it can fail (EMFILE).
+    child.once('error', reject);
   });
   const signal = async (name: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(name);

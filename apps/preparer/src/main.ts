@@ -13,6 +13,7 @@ import {
   assertRequireFile,
   directoryHooks,
   installHookPod,
+  PREPARER_STORE_LIMITS,
   Preparer,
   PreparerMetrics,
   type StatusServer,
@@ -63,6 +64,7 @@ export async function startPreparer(
     ? await readTokenFile(config.consulTokenPath, { rootOwned: true, private: true })
     : process.env.CONSUL_HTTP_TOKEN;
   const store = createStore(config.store, {
+    ...PREPARER_STORE_LIMITS,
     ...(token ? { token } : {}),
     ...(config.caFile ? { tlsCaFile: config.caFile } : {}),
     ...(config.certFile ? { tlsCertFile: config.certFile } : {}),

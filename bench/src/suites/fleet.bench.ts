@@ -10,6 +10,7 @@
  *   pnpm bench fleet --profile            # kv-server under --cpu-prof (P2_BENCH_PROFILE_DIR)
  *   pnpm bench fleet --scenario=ds,rc     # scenarios (default: ds); rc: see bench/src/fleet-rc.ts
  *   pnpm bench fleet --scenario=rc --rc-min-healthy=0.9   # the roll keeps ≥ 90 % healthy
+ *   pnpm bench fleet --trace-fds          # open files, hosts running and CPU every 5 s (stderr)
  *
  * Per store and size, in one run:
  * - a daemon set scheduled from nothing (v1), then updated (v1 → v2): time from the write until each
@@ -17,7 +18,8 @@
  *   per host and for the whole fleet; the watch wake-up (controller's intent write started → the
  *   host's intent watch yields it), p50/p99;
  * - store writes during the update (index delta) per host, and the keys written by kind;
- * - store CPU seconds and peak RSS (from /proc of the store processes), requests/s made by the
+ * - store CPU seconds, peak RSS and open files (from /proc of the store processes; open files per
+ *   host are the store's connections per host, near enough), requests/s made by the
  *   fleet's clients, store I/O bytes/s (rchar + wchar: socket and disk);
  * - kv-server only: the store SIGKILLed and restarted under every watcher; a daemon set update
  *   written at once — recovery (restart → every host runs it) and the peak request rate.
@@ -32,18 +34,19 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControllerFarms } from '@p2/controller-farms';
 import { DsStore, readDsStatus } from '@p2/daemon-set';
+import { PREPARER_STORE_LIMITS } from '@p2/host-agent';
 import { LabelStore } from '@p2/keyspace';
-import { createStore, type Store } from '@p2/kv';
+import { createStore, type Store, type StoreOptions } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
 import { startEtcd } from '../../../packages/kv/src/etcd-test-support.js';
 import {
   counted,
   ms,
   openFds,
+  peakSampler,
   procUsage,
   RequestCounter,
   type Row,
-  rssSampler,
   SimFleet,
   spawnKvServer,
   spread,
@@ -56,10 +59,12 @@ import { summarize } from '../harness.js';
 type Kind = 'kv' | 'etcd';
 
 interface StoreUnderTest {
-  open(): Store;
+  open(options?: StoreOptions): Store;
   pids(): number[];
   /** SIGKILL and start again on the same data and port; resolves when it listens again. */
   restart?(downMs: number): Promise<void>;
+  /** Restarts that failed to spawn (EMFILE in this process) and were tried again 100 ms later. */
+  spawnRetries?(): number;
   stop(): Promise<void>;
 }
 
@@ -68,7 +73,7 @@ async function startStore(kind: Kind): Promise<StoreUnderTest> {
     const cluster = await startEtcd(3);
     const url = `etcd://${cluster.endpoints.join(',')}`;
     return {
-      open: () => createStore(url),
+      open: (options) => createStore(url, options),
       pids: () => cluster.members.flatMap((m) => (m.process?.pid ? [m.process.pid] : [])),
       stop: () => cluster.stop(),
     };
@@ -76,14 +81,27 @@ async function startStore(kind: Kind): Promise<StoreUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'p2t-fleet-kv-'));
   const extra = ['--max-blocking-per-client', '100000'];
   let server = await spawnKvServer(dir, 0, extra);
+  let spawnRetries = 0;
   const port = server.port;
   return {
-    open: () => createStore(`consul://127.0.0.1:${port}`),
+    open: (options) => createStore(`consul://127.0.0.1:${port}`, options),
     pids: () => [server.pid],
+    spawnRetries: () => spawnRetries,
     async restart(downMs) {
       await server.kill9();
       await sleep(downMs);
-      server = await spawnKvServer(dir, port, extra);
+      // This process holds every host's sockets; at its open-file limit (hosts reconnecting)
+      // spawning fails with EMFILE, so the harness retries: the store's outage grows by that.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          server = await spawnKvServer(dir, port, extra);
+          return;
+        } catch (error) {
+          if (attempt >= 100 || !String(error).includes('EMFILE')) throw error;
+          spawnRetries++;
+          await sleep(100);
+        }
+      }
     },
     async stop() {
       await server.stop();
@@ -106,9 +124,30 @@ async function waitDsSettled(store: Store, id: string, timeoutMs: number): Promi
 
 type Scenario = 'ds' | 'rc';
 
-async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<Row> {
+async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row): Promise<void> {
   const target = await startStore(kind);
-  const fleet = new SimFleet(() => target.open());
+  // Over the whole run: the open files of the store and of this process (a size that fails with
+  // EMFILE or a timeout shows here how close to the limit it was), and with --trace-fds every 5 s.
+  const runPeaks = peakSampler(() => target.pids());
+  const t00 = performance.now();
+  const trace = process.argv.includes('--trace-fds')
+    ? setInterval(() => {
+        const use = procUsage(target.pids());
+        console.error(
+          JSON.stringify({
+            s: Math.round((performance.now() - t00) / 1000),
+            hosts: fleet.nodes.length,
+            running: fleet.events.running.size,
+            storeFds: openFds(target.pids()),
+            benchFds: openFds([process.pid]),
+            storeCpuS: use.cpuS,
+            benchCpuS: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+          }),
+        );
+      }, 5000)
+    : undefined;
+  // Each host's client as p2-preparer opens it; the controller's (`base`) as p2-controllers does.
+  const fleet = new SimFleet(() => target.open(PREPARER_STORE_LIMITS));
   const ctlCounter = new RequestCounter();
   const intentWritten = new Map<string, number>();
   const base = target.open();
@@ -124,7 +163,6 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
       };
     },
   });
-  const row: Row = { store: kind, hosts: n };
   try {
     const t = performance.now();
     await fleet.start(n);
@@ -157,11 +195,14 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
       await farms.stop();
     }
   } finally {
+    clearInterval(trace);
+    const peak = runPeaks.stop();
+    row['run: store fds, peak'] = peak.fds;
+    row['run: bench process fds, peak'] = peak.ownFds;
     await fleet.stop();
     await base.close();
     await target.stop();
   }
-  return row;
 
   async function dsScenario(): Promise<void> {
     row['ds in flight'] = Number(arg('in-flight') ?? n);
@@ -169,6 +210,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
     // v1 from nothing
     const m1 = parseManifest(manifestText(1));
     fleet.expect(m1.sha());
+    const schedulePeaks = peakSampler(() => target.pids());
     let t0 = performance.now();
     const ds = await dss.create({
       manifest: m1,
@@ -179,7 +221,12 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
     });
     const scheduled = await fleet.allRunning(300_000);
     const s1 = spread(fleet.events.running, t0);
-    row['schedule: all running ms'] = scheduled ? ms(s1.max) : `>${ms(s1.max)} (timeout)`;
+    row['schedule: all running ms'] = scheduled
+      ? ms(s1.max)
+      : `>${ms(s1.max)} (timeout, ${fleet.events.running.size} hosts)`;
+    const schedulePeak = schedulePeaks.stop();
+    row['schedule: store fds, peak'] = schedulePeak.fds;
+    row['schedule: bench process fds, peak'] = schedulePeak.ownFds;
     await waitDsSettled(base, ds.id, 120_000);
     await sleep(2000);
 
@@ -189,7 +236,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
     const reqBefore = fleet.requests.total + ctlCounter.total;
     const methodsBefore = new Map(fleet.requests.byMethod);
     const fleetCpu = process.cpuUsage();
-    const rss = rssSampler(() => target.pids());
+    const peaks = peakSampler(() => target.pids());
     intentWritten.clear();
     fleet.expect(m2.sha());
     t0 = performance.now();
@@ -200,7 +247,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
     await waitDsSettled(base, ds.id, 120_000);
     const settledMs = performance.now() - t0;
     const after = { index: await storeIndex(base), use: procUsage(target.pids()) };
-    const peakRss = rss.stop();
+    const peak = peaks.stop();
     const wakes = [...fleet.events.woke].flatMap(([node, woke]) => {
       const w = intentWritten.get(node);
       return w === undefined ? [] : [Math.max(0, woke - w)];
@@ -217,7 +264,9 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
     Object.assign(row, {
       'update: host p50 ms': ms(s2.p50),
       'update: host p99 ms': ms(s2.p99),
-      'update: all hosts ms': updated ? ms(fleetMs) : `>${ms(fleetMs)} (timeout)`,
+      'update: all hosts ms': updated
+        ? ms(fleetMs)
+        : `>${ms(fleetMs)} (timeout, ${fleet.events.running.size} hosts)`,
       'update: ds settled ms': ms(settledMs),
       'wake p50 ms': ms(wake.medianMs),
       'wake p99 ms': ms(wake.p99Ms),
@@ -225,8 +274,11 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
       'keys written': [...kinds].map(([k, c]) => `${k} ${c}`).join(', '),
       'store CPU s': (after.use.cpuS - before.use.cpuS).toFixed(1),
       'store CPU %': Math.round((100 * (after.use.cpuS - before.use.cpuS)) / seconds),
-      'store RSS MiB': Math.round(peakRss),
+      'store RSS MiB': Math.round(peak.rssMiB),
       'store open fds': openFds(target.pids()),
+      'store open fds, peak': peak.fds,
+      'store fds/host, peak': (peak.fds / n).toFixed(2),
+      'bench process fds, peak': peak.ownFds,
       'req/s': Math.round(requests / seconds),
       'host req/host': perHost.reduce((sum, [, c]) => sum + c, 0).toFixed(1),
       'host req/host by method': perHost.map(([m, c]) => `${m} ${c.toFixed(1)}`).join(', '),
@@ -240,8 +292,10 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
     await sleep(10_000);
     const idle1 = { use: procUsage(target.pids()), req: fleet.requests.total };
     row['idle req/s'] = Math.round((idle1.req - idle0.req) / 10);
+    row['idle store fds/host'] = (openFds(target.pids()) / n).toFixed(2);
     row['idle store CPU %'] = Math.round((100 * (idle1.use.cpuS - idle0.use.cpuS)) / 10);
 
+    if (trace) console.error(JSON.stringify({ before_restart: row }));
     // The store restarts under every watcher (kv-server: one process).
     if (target.restart) {
       const m3 = parseManifest(manifestText(3));
@@ -249,6 +303,8 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[]): Promise<R
       const down = performance.now();
       await target.restart(1000);
       const up = performance.now();
+      row['restart: down ms'] = ms(up - down);
+      row['restart: spawn retries (EMFILE)'] = target.spawnRetries?.() ?? 0;
       const cpu0 = procUsage(target.pids()).cpuS;
       for (;;) {
         try {
@@ -305,7 +361,11 @@ export async function run(): Promise<void> {
   const rows: Row[] = [];
   for (const kind of kinds)
     for (const n of sizes) {
-      const row = await runFleet(kind, n, scenarios);
+      // A size that does not fit (EMFILE, a timeout) is reported, and the other sizes still run.
+      const row: Row = { store: kind, hosts: n };
+      await runFleet(kind, n, scenarios, row).catch((error: unknown) => {
+        row.failed = String(error);
+      });
       rows.push(row);
       console.log(JSON.stringify(row));
     }

@@ -74,3 +74,4 @@ export {
 export { StoreReality } from './reality.js';
 export { type AutoRevertSettings, REVERT_AFTER_LABEL } from './revert.js';
 export { type StatusServer, type StatusServerOptions, startStatusServer } from './status-server.js';
+export { PREPARER_STORE_LIMITS } from './store-limits.js';

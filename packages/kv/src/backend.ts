@@ -20,6 +20,12 @@ export interface StoreOptions {
   datacenter?: string;
   /** Default blocking-query wait. @default 30_000 */
   waitMs?: number;
+  /** Consul: most connections at once besides watches (see `ConsulStoreOptions.maxConnections`). */
+  maxConnections?: number;
+  /** Consul: idle connections kept besides watches (see `ConsulStoreOptions.maxIdleConnections`). */
+  maxIdleConnections?: number;
+  /** Consul: an idle connection closes after this long (see `ConsulStoreOptions.idleTimeoutMs`). */
+  idleTimeoutMs?: number;
   logger?: ConsulStoreOptions['logger'];
 }
 
@@ -51,6 +57,9 @@ function consulFactory(https: boolean): BackendFactory {
       ...(options.headers ? { headers: options.headers } : {}),
       datacenter: options.datacenter ?? (url.searchParams.get('dc') || undefined),
       waitMs: options.waitMs,
+      maxConnections: options.maxConnections,
+      maxIdleConnections: options.maxIdleConnections,
+      idleTimeoutMs: options.idleTimeoutMs,
       logger: options.logger,
     });
 }

@@ -10,6 +10,8 @@
 import { EventEmitter } from 'node:events';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { describeError } from '@p2/errors';
 import Consul from 'consul';
 import type { Logger } from 'pino';
@@ -54,8 +56,46 @@ export interface ConsulStoreOptions {
   datacenter?: string;
   /** Default blocking-query wait. @default 30_000 */
   waitMs?: number;
+  /**
+   * Most connections open at once for requests that are not blocking reads (writes, plain reads,
+   * sessions, transactions); further requests wait in this client until one is free. Blocking
+   * reads (watches) hold their own connections, one each, and never count against this cap, so a
+   * write never waits behind a watch. @default {@link DEFAULT_MAX_CONNECTIONS}
+   */
+  maxConnections?: number;
+  /**
+   * Idle keep-alive connections kept open for those requests once a burst is over (the rest are
+   * closed as they finish). @default {@link DEFAULT_MAX_IDLE_CONNECTIONS}
+   */
+  maxIdleConnections?: number;
+  /**
+   * An idle connection of those requests is closed after this long without one. A preparer asks
+   * the store something every few seconds (heartbeat, session renewal): holding a socket across
+   * those gaps costs the store one open file per host, reconnecting costs one round trip.
+   * @default {@link DEFAULT_IDLE_TIMEOUT_MS}
+   */
+  idleTimeoutMs?: number;
   logger?: Logger;
 }
+
+/**
+ * Default {@link ConsulStoreOptions.maxConnections}: enough parallel requests to keep one store
+ * server busy over loopback; a preparer's bursts (a deploy's status, events and history; health
+ * writes) rarely need more, and a controller's wide reads queue briefly instead of opening dozens of
+ * sockets on the store.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 8;
+
+/**
+ * Default {@link ConsulStoreOptions.maxIdleConnections}: one. A host's steady load (heartbeat, health
+ * session renewal) is sequential; every idle socket more costs the store one open file per host
+ * (issue 20: 6.3 connections per host, most of them idle, kept 5,000 hosts from fitting a
+ * 20,000-file limit).
+ */
+export const DEFAULT_MAX_IDLE_CONNECTIONS = 1;
+
+/** Default {@link ConsulStoreOptions.idleTimeoutMs}: 1 s, long enough to carry a burst. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 1_000;
 
 interface RawEntry {
   Key: string;
@@ -159,9 +199,13 @@ function toSession(raw: RawSession): SessionInfo {
  */
 export class ConsulStore implements Store {
   readonly description: string;
+  /** For every request but blocking reads, on the capped {@link ConsulStore.agent}. */
   private readonly client: ConsulClient;
+  /** For blocking reads only: one connection per watch in flight, on {@link ConsulStore.watchAgent}. */
+  private readonly watchClient: ConsulClient;
   private readonly waitMs: number;
   private readonly agent: HttpAgent;
+  private readonly watchAgent: HttpAgent;
   private readonly inFlight = new Set<() => void>();
   private closed = false;
 
@@ -181,9 +225,25 @@ export class ConsulStore implements Store {
       options.tlsKeyFile !== undefined;
     const tls = clientTls(options.tlsCaFile, options.tlsCertFile, options.tlsKeyFile);
     const headers = checkExtraHeaders(options.headers ?? {});
-    this.agent = secure
-      ? new HttpsAgent({ keepAlive: true, ...tls, maxSockets: Number.POSITIVE_INFINITY })
-      : new HttpAgent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+    const maxSockets = positiveCount(
+      'maxConnections',
+      options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    );
+    const maxFreeSockets = positiveCount(
+      'maxIdleConnections',
+      options.maxIdleConnections ?? DEFAULT_MAX_IDLE_CONNECTIONS,
+    );
+    const idleMs = positiveCount('idleTimeoutMs', options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    const makeAgent = (limits: { maxSockets: number; maxFreeSockets?: number }) =>
+      secure
+        ? new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ...tls, ...limits })
+        : new HttpAgent({ keepAlive: true, scheduling: 'lifo', ...limits });
+    this.agent = closeIdleAfter(makeAgent({ maxSockets, maxFreeSockets }), idleMs);
+    // A blocking read holds its connection until the wait ends (HTTP/1.1 has no multiplexing), so
+    // watches get a pool of their own without a cap: capping it would make a further watch (or,
+    // in a shared pool, a write) queue for minutes. A watch re-polls on the connection it freed;
+    // the connection of a watch that ended closes like an idle one.
+    this.watchAgent = closeIdleAfter(makeAgent({ maxSockets: Number.POSITIVE_INFINITY }), idleMs);
     const host = (match[1] as string).replace(/^\[|\]$/g, '');
     const port = Number(match[2] ?? 8500);
     this.description = `consul${secure ? '+https' : ''}://${address}`;
@@ -191,12 +251,14 @@ export class ConsulStore implements Store {
     const defaults: Record<string, unknown> = {};
     if (options.token) defaults.token = options.token;
     if (options.datacenter) defaults.dc = options.datacenter;
-    this.client = new CONSUL_CTOR({
-      baseUrl: `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`,
-      agent: this.agent,
-      headers,
-      defaults,
-    });
+    const baseUrl = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/v1`;
+    this.client = new CONSUL_CTOR({ baseUrl, agent: this.agent, headers, defaults });
+    this.watchClient = new CONSUL_CTOR({ baseUrl, agent: this.watchAgent, headers, defaults });
+  }
+
+  /** The client for a read: blocking reads (with an index) go to the watch pool. */
+  private readClient(options: ReadOptions | undefined): ConsulClient {
+    return options?.index !== undefined && options.index > 0 ? this.watchClient : this.client;
   }
 
   /**
@@ -316,7 +378,7 @@ export class ConsulStore implements Store {
   async get(key: string, options?: ReadOptions): Promise<Indexed<KvEntry | undefined>> {
     const { res, body } = await this.call(
       `GET ${key}`,
-      (o) => this.client.kv.get(o),
+      (o) => this.readClient(options).kv.get(o),
       { key, buffer: true, ...this.readOptions(options) },
       options?.signal,
       true,
@@ -327,7 +389,7 @@ export class ConsulStore implements Store {
   async list(prefix: string, options?: ReadOptions): Promise<Indexed<KvEntry[]>> {
     const { res, body } = await this.call(
       `GET ${prefix}?recurse`,
-      (o) => this.client.kv.get(o),
+      (o) => this.readClient(options).kv.get(o),
       { key: prefix, recurse: true, buffer: true, ...this.readOptions(options) },
       options?.signal,
       true,
@@ -346,7 +408,7 @@ export class ConsulStore implements Store {
     if (options?.separator) extra.separator = options.separator;
     const { res, body } = await this.call(
       `GET ${prefix}?keys`,
-      (o) => this.client.kv.keys(o),
+      (o) => this.readClient(options).kv.keys(o),
       { key: prefix, ...extra, ...this.readOptions(options) },
       options?.signal,
       true,
@@ -545,7 +607,7 @@ export class ConsulStore implements Store {
   async sessionInfo(id: string, options?: ReadOptions): Promise<SessionInfo | undefined> {
     const { body } = await this.call(
       `GET /v1/session/info/${id}`,
-      (o) => this.client.session.info(o),
+      (o) => this.readClient(options).session.info(o),
       { id, ...this.readOptions(options) },
       options?.signal,
       true,
@@ -561,7 +623,34 @@ export class ConsulStore implements Store {
     this.closed = true;
     for (const cancel of [...this.inFlight]) cancel();
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
+}
+
+/**
+ * Closes a pooled socket once it has been idle `ms`. Not the agent's `timeout` option: that one
+ * also runs while a new socket connects, before the request's own timeout replaces it, and fails
+ * the request when a connect is slow (a store under load, a whole fleet reconnecting).
+ */
+function closeIdleAfter<A extends HttpAgent>(agent: A, ms: number): A {
+  const keep = agent.keepSocketAlive.bind(agent) as (socket: Duplex) => boolean | undefined;
+  agent.keepSocketAlive = (socket: Duplex) => {
+    const kept = keep(socket);
+    // The agent destroys a free socket when it times out; a request that reuses it sets its own.
+    if (kept !== false) (socket as Socket).setTimeout(ms);
+    return kept;
+  };
+  return agent;
+}
+
+function positiveCount(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new KvError(
+      KvErrorCodes.BAD_OPTIONS,
+      `${name} must be a whole number, at least 1; got ${String(value)}`,
+    );
+  }
+  return value;
 }
 
 function decodeJson(body: unknown): unknown {

@@ -8,7 +8,13 @@
 /** JSON as Go's `encoding/json` writes it (from `@p2/go`; kept here for existing callers). */
 export { goJson } from '@p2/go';
 export { type BackendFactory, createStore, registerBackend, type StoreOptions } from './backend.js';
-export { ConsulStore, type ConsulStoreOptions } from './consul.js';
+export {
+  ConsulStore,
+  type ConsulStoreOptions,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_IDLE_CONNECTIONS,
+} from './consul.js';
 export { KvError, type KvErrorCode, KvErrorCodes } from './errors.js';
 export { EtcdStore, type EtcdStoreOptions } from './etcd.js';
 export {
