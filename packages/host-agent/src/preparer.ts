@@ -175,6 +175,9 @@ export class Preparer {
   /** Pods this preparer runs, for process reporting. */
   private readonly running = new Map<string, { manifest: Manifest; uniqueKey: string }>();
   private processTimer: NodeJS.Timeout | undefined;
+  /** Retries owed writes every second while there are any (the store came back: catch up fast). */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private writingAgain = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly started = new Date().toISOString();
   /** Delegated manifests waiting for their record to change (see `recheckLater`). */
@@ -309,8 +312,11 @@ export class Preparer {
     this.realityWatchDone = this.watchReality();
     // Pre-stage requests (issue 21): authorized as intent is, then downloaded beside what runs.
     this.prestageDone = this.prestager.run(this.controller.signal);
+    this.retryTimer = setInterval(() => {
+      if (this.unwritten.size > 0) void this.writeAgain();
+    }, 1000);
+    this.retryTimer.unref();
     this.processTimer = setInterval(() => {
-      void this.writeAgain();
       this.reportProcesses().catch((error: unknown) =>
         this.log.warn({ err: describeError(error) }, 'process report failed'),
       );
@@ -345,7 +351,18 @@ export class Preparer {
 
   /** Retries the store writes that failed (store down); each is dropped once it succeeds. */
   private async writeAgain(): Promise<void> {
+    if (this.writingAgain) return; // one pass at a time (a pass can wait on a slow store)
+    this.writingAgain = true;
+    try {
+      await this.writeOwed();
+    } finally {
+      this.writingAgain = false;
+    }
+  }
+
+  private async writeOwed(): Promise<void> {
     for (const [key, write] of [...this.unwritten]) {
+      if (this.unwritten.get(key) !== write) continue; // replaced or dropped meanwhile
       try {
         await write();
         if (this.unwritten.get(key) === write) this.unwritten.delete(key);
@@ -701,6 +718,8 @@ export class Preparer {
 
   private async deploy(manifest: Manifest, uniqueKey: string, signal: AbortSignal): Promise<void> {
     const key = workerKey(manifest.id, uniqueKey);
+    // A reality write or delete still owed from before (the store was down) is this deploy's now.
+    this.unwritten.delete(`reality:${key}`);
     const pod = { pod: manifest.id, uniqueKey };
     const eventKey = uniqueKey || manifest.id;
     const sha = manifest.sha();
@@ -1100,7 +1119,17 @@ export class Preparer {
     const started = performance.now();
     if (!uniqueKey) await this.options.health?.untrack(podId);
     await host.uninstall({ podId, uniqueKey, alreadyHalted: onDisk !== undefined });
-    await this.reality.remove(podId, uniqueKey);
+    // Uninstalled: reality must stop claiming it as soon as the store answers — not after the
+    // worker's back-off, which a run of store failures stretches well past the outage.
+    const removeReality = () => this.reality.remove(podId, uniqueKey);
+    await removeReality().catch((error: unknown) => {
+      this.options.metrics.storeErrors.inc({ op: 'reality' });
+      this.log.warn(
+        { pod: podId, err: describeError(error) },
+        'could not remove the reality record; retrying as soon as the store answers',
+      );
+      this.unwritten.set(`reality:${workerKey(podId, uniqueKey)}`, removeReality);
+    });
     this.known.delete(workerKey(podId, uniqueKey));
     this.options.metrics.uninstalls.inc({ result: 'success' });
     if (onDisk)
@@ -1128,6 +1157,7 @@ export class Preparer {
    */
   async stop(): Promise<void> {
     clearInterval(this.processTimer);
+    clearInterval(this.retryTimer);
     clearTimeout(this.heartbeatTimer);
     for (const { timer } of this.rechecks.values()) clearTimeout(timer);
     this.controller.abort();
