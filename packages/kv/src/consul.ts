@@ -79,12 +79,13 @@ export interface ConsulStoreOptions {
 }
 
 /**
- * Default {@link ConsulStoreOptions.maxConnections}: enough parallel requests to keep one store
- * server busy over loopback; a preparer's bursts (a deploy's status, events and history; health
- * writes) rarely need more, and a controller's wide reads queue briefly instead of opening dozens of
- * sockets on the store.
+ * Default {@link ConsulStoreOptions.maxConnections}: 64, a bound rather than a budget. A
+ * controller's workers run many short requests at once (lock claims, session renewals, reads), and
+ * a cap of 8 made them queue long enough to lose ownership races (the RC farm's tests failed 2 runs
+ * in 5). A preparer, whose steady load is sequential, asks for 2 (`PREPARER_STORE_LIMITS` in
+ * `@p2/host-agent`).
  */
-export const DEFAULT_MAX_CONNECTIONS = 8;
+export const DEFAULT_MAX_CONNECTIONS = 64;
 
 /**
  * Default {@link ConsulStoreOptions.maxIdleConnections}: one. A host's steady load (heartbeat, health
