@@ -8,7 +8,7 @@ export const HealthErrorCode = {
   PUBLISH_FAILED: 'P2_HEALTH_PUBLISH_FAILED',
   /** The publisher was used after `close()`. */
   CLOSED: 'P2_HEALTH_CLOSED',
-  /** A metric gate expression does not parse. */
+  /** A metric gate does not parse, or names a bad path or a negative soak. */
   BAD_GATE: 'P2_HEALTH_BAD_GATE',
   /** A pod's metrics answer is not Prometheus text format. */
   BAD_METRICS: 'P2_HEALTH_BAD_METRICS',

@@ -22,12 +22,12 @@ export {
 export { type FlapControlOptions, HealthChecker, type HealthCheckerOptions } from './checker.js';
 export { HealthError, HealthErrorCode } from './errors.js';
 export {
+  checkMetricGate,
   type GateExpression,
   type GateOp,
   type GateReading,
   type GateSeries,
   type GateTerm,
-  isMetricsPath,
   MetricGateEvaluator,
   type MetricSample,
   parseGateExpression,

@@ -347,15 +347,39 @@ export type ScrapeResult = { ok: true; samples: MetricSample[] } | { ok: false; 
 const PATH = /^\/[\x21-\x7e]{0,255}$/;
 
 /** Whether `path` may be scraped: an absolute path of printable ASCII, at most 256 characters. */
-export function isMetricsPath(path: string): boolean {
+function isMetricsPath(path: string): boolean {
   return PATH.test(path) && !path.includes('#');
 }
+
+/**
+ * Checks a rolling update's metric gate as stored (`@p2/keyspace` `MetricGate`): its expression
+ * parses, its path is one {@link isMetricsPath} accepts, its soak is not negative. Every place that
+ * takes a gate (`p2 roll`, the roll store, the preparer) checks it with this.
+ *
+ * @throws HealthError `P2_HEALTH_BAD_GATE` saying what is wrong (with a hint for the expression)
+ * @example checkMetricGate({ path: '/metrics', expr: 'up < 1', soakMs: 30_000 }).op // '<'
+ */
+export function checkMetricGate(gate: {
+  path: string;
+  expr: string;
+  soakMs: number;
+}): GateExpression {
+  const expression = parseGateExpression(gate.expr);
+  if (!isMetricsPath(gate.path))
+    throw new HealthError(HealthErrorCode.BAD_GATE, pathProblem(gate.path));
+  if (!Number.isFinite(gate.soakMs) || gate.soakMs < 0)
+    throw new HealthError(HealthErrorCode.BAD_GATE, 'the soak time must not be negative');
+  return expression;
+}
+
+const pathProblem = (path: string) =>
+  `metrics path ${JSON.stringify(path)} must be an absolute path of printable ASCII (at most 256 characters)`;
 
 /**
  * `GET` a pod's metrics at `path` on its status port (scheme, host and TLS as its status check).
  * Only 2xx answers in Prometheus text format count.
  *
- * @throws HealthError `P2_HEALTH_INVALID_OPTIONS` for a path {@link isMetricsPath} refuses
+ * @throws HealthError `P2_HEALTH_INVALID_OPTIONS` for a path that is not absolute printable ASCII
  */
 export async function scrapeMetrics(
   target: HealthTarget,
@@ -363,10 +387,7 @@ export async function scrapeMetrics(
   options: ScrapeOptions = {},
 ): Promise<ScrapeResult> {
   if (!isMetricsPath(path))
-    throw new HealthError(
-      HealthErrorCode.INVALID_OPTIONS,
-      `metrics path ${JSON.stringify(path)} must be an absolute path of printable ASCII (at most 256 characters)`,
-    );
+    throw new HealthError(HealthErrorCode.INVALID_OPTIONS, pathProblem(path));
   if (!target.status) return { ok: false, reason: 'the pod has no status port to scrape' };
   const url = healthCheckUrl({ ...target, status: { ...target.status, path } })!;
   const answer = await requestBody(url, {

@@ -9,13 +9,7 @@
  * read up to 4 MiB, parsed, and only numbers computed here reach the report.
  */
 import { describeError } from '@p2/errors';
-import {
-  type GateExpression,
-  healthTarget,
-  isMetricsPath,
-  parseGateExpression,
-  soakMetricGate,
-} from '@p2/health';
+import { checkMetricGate, type GateExpression, healthTarget, soakMetricGate } from '@p2/health';
 import {
   decodeRoll,
   type GateReport,
@@ -68,10 +62,8 @@ export async function readPodGate(
     return { roll: rc, invalid: describeError(error) };
   }
   if (!gate) return undefined;
-  if (!isMetricsPath(gate.path))
-    return { roll: rc, invalid: `the gate's metrics path is not an absolute printable path` };
   try {
-    return { roll: rc, gate, expression: parseGateExpression(gate.expr) };
+    return { roll: rc, gate, expression: checkMetricGate(gate) };
   } catch (error) {
     return { roll: rc, invalid: describeError(error) };
   }

@@ -2,7 +2,7 @@
 
 import { commit, listRecords, RcError, RcErrorCode, storeError } from '@p2/controller-kit';
 import { formatRfc3339Nano } from '@p2/go';
-import { isMetricsPath, parseGateExpression } from '@p2/health';
+import { checkMetricGate } from '@p2/health';
 import {
   auditLogOp,
   decodeRc,
@@ -79,12 +79,8 @@ export class RollStore {
     }
     if (ru.rollDelayMs < 0 || ru.progressDeadlineMs < 0) throw bad('delays must not be negative');
     if (ru.metricGate) {
-      const { path, expr, soakMs } = ru.metricGate;
-      if (!isMetricsPath(path))
-        throw bad(`the metrics path ${JSON.stringify(path)} must be an absolute path`);
-      if (!Number.isFinite(soakMs) || soakMs < 0) throw bad('the soak time must not be negative');
       try {
-        parseGateExpression(expr);
+        checkMetricGate(ru.metricGate);
       } catch (error) {
         throw bad((error as Error).message);
       }

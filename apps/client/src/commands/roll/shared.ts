@@ -1,7 +1,7 @@
 /** What `p2 roll start` and `p2 roll run` share: the update's flags, its request, progress lines. */
 import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { type CliContext, CliExit, durationMs, ExitCode, wholeNumber } from '@p2/cli-kit';
-import { isMetricsPath, parseGateExpression } from '@p2/health';
+import { checkMetricGate } from '@p2/health';
 import type { MetricGate, RollStatus } from '@p2/keyspace';
 import type { Store } from '@p2/kv';
 import { type CreateRollRequest, rollRefusals } from '@p2/roll';
@@ -96,9 +96,13 @@ export function rollRequest(ctx: CliContext, options: RollFlagOptions): CreateRo
 }
 
 function metricGate(options: RollFlagOptions): MetricGate {
-  const expr = options.gate ?? '';
+  const gate = {
+    expr: options.gate ?? '',
+    path: options.gatePath,
+    soakMs: durationMs(options.soak, '--soak'),
+  };
   try {
-    parseGateExpression(expr);
+    checkMetricGate(gate);
   } catch (error) {
     const hint = (error as { hint?: string }).hint;
     throw new CliExit(
@@ -106,12 +110,7 @@ function metricGate(options: RollFlagOptions): MetricGate {
       `error: --gate: ${(error as Error).message}${hint ? `\nhint: ${hint}` : ''}`,
     );
   }
-  if (!isMetricsPath(options.gatePath))
-    throw new CliExit(
-      ExitCode.USAGE,
-      `error: --gate-path must be an absolute path, got ${JSON.stringify(options.gatePath)}`,
-    );
-  return { expr, path: options.gatePath, soakMs: durationMs(options.soak, '--soak') };
+  return gate;
 }
 
 /** One progress line: healthy replicas of the new RC toward the target. */
