@@ -10,7 +10,7 @@ import {
   type RcRecord,
   realityKey,
 } from '@p2/keyspace';
-import type { KvEntry, Store } from '@p2/kv';
+import { type KvEntry, KvError, KvErrorCodes, type Store } from '@p2/kv';
 
 /**
  * Counts an RC's replicas for a rolling update (spec 03 §2.5): a pod is real when its reality
@@ -124,7 +124,7 @@ export async function gateReports(
       try {
         report = await reports.get(node, podId);
       } catch (cause) {
-        if ((cause as { code?: string }).code === 'P2_KV_BAD_RECORD') return;
+        if (cause instanceof KvError && cause.code === KvErrorCodes.BAD_RECORD) return;
         throw storeError(`reading the metric gate report of ${node}`, cause);
       }
       if (report && report.sha === sha && report.roll === roll) out.set(node, report);
