@@ -12,6 +12,9 @@ import type { StoreOptions } from '@p2/kv';
  * connections on the store between deploys and at most 5 during one; with the client's default of
  * 8, 5,000 hosts updating at once opened more than a 20,000-file limit allows.
  */
-export const PREPARER_STORE_LIMITS: Readonly<Pick<StoreOptions, 'maxConnections'>> = {
+export const PREPARER_STORE_LIMITS: Readonly<
+  Pick<StoreOptions, 'maxConnections' | 'maxIdleConnections'>
+> = {
   maxConnections: 2,
+  maxIdleConnections: 1,
 };

@@ -84,7 +84,11 @@ it('writes never wait behind blocking watches, even with more watches than the c
 
 it('keeps one idle connection after a burst, besides one per watch in flight', async () => {
   const port = (proc as ServerProcess).port;
-  store = new ConsulStore({ address: `127.0.0.1:${port}`, idleTimeoutMs: 600_000 });
+  store = new ConsulStore({
+    address: `127.0.0.1:${port}`,
+    idleTimeoutMs: 600_000,
+    maxIdleConnections: 1,
+  });
   const stop = new AbortController();
   const { settled, reads } = await blockOn(store, ['p2t-conns/a', 'p2t-conns/b'], stop.signal);
   await waitFor(() => clientConnections(port) >= 2);

@@ -88,12 +88,13 @@ export interface ConsulStoreOptions {
 export const DEFAULT_MAX_CONNECTIONS = 64;
 
 /**
- * Default {@link ConsulStoreOptions.maxIdleConnections}: one. A host's steady load (heartbeat, health
- * session renewal) is sequential; every idle socket more costs the store one open file per host
- * (issue 20: 6.3 connections per host, most of them idle, kept 5,000 hosts from fitting a
- * 20,000-file limit).
+ * Default {@link ConsulStoreOptions.maxIdleConnections}: as many as the cap. With one, a
+ * controller's bursts reconnected on every request and its RC farm lost ownership races under load
+ * (its tests failed 2 runs in 4). A preparer, whose steady load is sequential, keeps one
+ * (`PREPARER_STORE_LIMITS` in `@p2/host-agent`): each idle socket more costs the store an open file
+ * per host.
  */
-export const DEFAULT_MAX_IDLE_CONNECTIONS = 1;
+export const DEFAULT_MAX_IDLE_CONNECTIONS = 64;
 
 /** Default {@link ConsulStoreOptions.idleTimeoutMs}: 1 s, long enough to carry a burst. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 1_000;
