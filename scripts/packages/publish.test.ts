@@ -291,11 +291,26 @@ async function npm(args: string[], cwd: string, timeout = 180_000) {
   return run('npm', args, { cwd, env: npmEnv, timeout, maxBuffer: 16 * 2 ** 20 });
 }
 
+/**
+ * Removes what npm's cache holds from a throwaway registry at `registry`. The installs use
+ * `--prefer-offline`, and the cache outlives the run: a later run whose verdaccio gets the same port
+ * would otherwise install the packages as an earlier run published them (a CI run failed so, with
+ * a kv without an export of that week).
+ */
+async function forgetCachedRegistry(at: string): Promise<void> {
+  const { stdout } = await run('npm', ['cache', 'ls'], { maxBuffer: 64 * 2 ** 20 });
+  const keys = stdout
+    .split('\n')
+    .filter((key) => key.startsWith(`make-fetch-happen:request-cache:${at}`));
+  if (keys.length > 0) await run('npm', ['cache', 'clean', ...keys]);
+}
+
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'p2t-publish-'));
   healthPort = await freePort();
   const port = await freePort();
   registry = `http://127.0.0.1:${port}/`;
+  await forgetCachedRegistry(registry);
   const uplink = (await run('npm', ['config', 'get', 'registry'])).stdout.trim();
   const config = join(workDir, 'verdaccio.yaml');
   writeFileSync(
@@ -378,6 +393,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   verdaccio?.kill();
+  if (registry) await forgetCachedRegistry(registry);
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
