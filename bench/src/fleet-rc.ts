@@ -14,12 +14,12 @@ import {
   ms,
   type RequestCounter,
   type Row,
-  type SimFleet,
   spread,
   storeIndex,
   writeRequests,
   writtenKeys,
 } from './fleet.js';
+import type { ProcessFleet } from './fleet-procs.js';
 
 const POD = 'p2t-fleet-rc';
 const manifestText = (v: number) =>
@@ -27,7 +27,7 @@ const manifestText = (v: number) =>
 
 /** What the scenario runs on: the fleet (labelled `fleet=bench`) and the RC and roll farms' store. */
 export interface RcScenarioContext {
-  fleet: SimFleet;
+  fleet: ProcessFleet;
   /** A store client of the bench's own (not a host's). */
   store: Store;
   /** Requests of the controllers' store client. */
@@ -41,11 +41,13 @@ export interface RcScenarioContext {
 async function phase(c: RcScenarioContext, label: string) {
   const n = c.fleet.nodes.length;
   const index = await storeIndex(c.store);
+  await c.fleet.sync();
   const writes = new Map(c.fleet.requests.byMethod);
   const requests = c.fleet.requests.total;
   const controller = c.controllerRequests.total;
   return {
     async end(row: Row): Promise<void> {
+      await c.fleet.sync();
       const kinds = await writtenKeys(c.store, index);
       Object.assign(row, {
         [`${label}: store writes/host`]: (((await storeIndex(c.store)) - index) / n).toFixed(2),
@@ -154,7 +156,7 @@ export async function rcScenario(c: RcScenarioContext): Promise<Row> {
 
   // 0 → N replicas of v1
   let p = await phase(c, 'rc scale');
-  fleet.expect(m1.sha());
+  await fleet.expect(m1.sha());
   let t0 = performance.now();
   await rcs.setDesiredReplicas(rc1.id, n);
   await allRunning(c, row, 'rc scale: all running v1', t0);
@@ -173,7 +175,7 @@ export async function rcScenario(c: RcScenarioContext): Promise<Row> {
   const minimum = Math.floor(n * c.minHealthyShare);
   row['roll: minimum healthy'] = minimum;
   p = await phase(c, 'roll');
-  fleet.expect(m2.sha());
+  await fleet.expect(m2.sha());
   t0 = performance.now();
   await new RollStore(store).create({
     oldRc: rc1.id,

@@ -70,28 +70,73 @@ export function writeRequests(counter: RequestCounter, before: Map<string, numbe
   );
 }
 
-/** Requests each host's store client made, by method, in 100 ms buckets since the fleet started. */
+/** Milliseconds since the epoch, sub-millisecond: comparable across processes. */
+export const absNow = () => performance.timeOrigin + performance.now();
+
+/** What a {@link RequestCounter} counted since the last `drain` (sent from a fleet process). */
+export interface CounterDelta {
+  byMethod: [string, number][];
+  /** Absolute 100 ms bucket (`absNow() / 100`, floored) → requests. */
+  buckets: [number, number][];
+}
+
+/**
+ * Requests the hosts' store clients made, by method and in 100 ms buckets of absolute time (so that
+ * counts from several fleet processes add up).
+ */
 export class RequestCounter {
   readonly byMethod = new Map<string, number>();
-  readonly buckets: number[] = [];
-  private readonly t0 = performance.now();
+  private readonly buckets = new Map<number, number>();
+  private pending: { byMethod: Map<string, number>; buckets: Map<number, number> } | undefined;
   total = 0;
 
+  /** Keeps what is counted from now on for {@link drain} too. */
+  trackDeltas(): this {
+    this.pending = { byMethod: new Map(), buckets: new Map() };
+    return this;
+  }
+
   count(method: string): void {
-    this.total++;
-    this.byMethod.set(method, (this.byMethod.get(method) ?? 0) + 1);
-    const b = Math.floor((performance.now() - this.t0) / 100);
-    this.buckets[b] = (this.buckets[b] ?? 0) + 1;
+    const bucket = Math.floor(absNow() / 100);
+    this.add(method, 1, bucket);
+    if (this.pending) {
+      this.pending.byMethod.set(method, (this.pending.byMethod.get(method) ?? 0) + 1);
+      this.pending.buckets.set(bucket, (this.pending.buckets.get(bucket) ?? 0) + 1);
+    }
+  }
+
+  /** What was counted since the last drain (needs {@link trackDeltas}). */
+  drain(): CounterDelta | undefined {
+    if (!this.pending || this.pending.byMethod.size === 0) return undefined;
+    const delta = { byMethod: [...this.pending.byMethod], buckets: [...this.pending.buckets] };
+    this.pending = { byMethod: new Map(), buckets: new Map() };
+    return delta;
+  }
+
+  /** Adds another counter's delta. */
+  merge(delta: CounterDelta): void {
+    for (const [method, n] of delta.byMethod) {
+      this.byMethod.set(method, (this.byMethod.get(method) ?? 0) + n);
+      this.total += n;
+    }
+    for (const [bucket, n] of delta.buckets)
+      this.buckets.set(bucket, (this.buckets.get(bucket) ?? 0) + n);
+  }
+
+  private add(method: string, n: number, bucket: number): void {
+    this.total += n;
+    this.byMethod.set(method, (this.byMethod.get(method) ?? 0) + n);
+    this.buckets.set(bucket, (this.buckets.get(bucket) ?? 0) + n);
   }
 
   /** Highest requests/s over any 1 s window from `fromMs` (a time of `performance.now()`). */
   peakPerSecond(fromMs: number, toMs: number): number {
-    const from = Math.floor((fromMs - this.t0) / 100);
-    const to = Math.ceil((toMs - this.t0) / 100);
+    const from = Math.floor((performance.timeOrigin + fromMs) / 100);
+    const to = Math.ceil((performance.timeOrigin + toMs) / 100);
     let peak = 0;
     for (let i = from; i + 10 <= to + 1; i++) {
       let sum = 0;
-      for (let j = i; j < i + 10; j++) sum += this.buckets[j] ?? 0;
+      for (let j = i; j < i + 10; j++) sum += this.buckets.get(j) ?? 0;
       peak = Math.max(peak, sum);
     }
     return peak;
@@ -165,17 +210,19 @@ export class SimFleet {
   watchSha = '';
   /** Only snapshots after this time are recorded. */
   watchFrom = Number.POSITIVE_INFINITY;
+  /** Called with each event as it is recorded (`at`: `performance.now()`). */
+  onEvent: ((kind: keyof FleetEvents, node: string, at: number) => void) | undefined;
 
   constructor(
     private readonly openStore: () => Store,
     private readonly healthIntervalMs = 1000,
   ) {}
 
-  /** Starts `count` hosts named `p2t-fleet-<i>`, `batch` at a time. */
-  async start(count: number, batch = 100): Promise<void> {
+  /** Starts `count` hosts named `p2t-fleet-<i>` from `first`, `batch` at a time. */
+  async start(count: number, first = 0, batch = 100): Promise<void> {
     for (let i = 0; i < count; i += batch) {
       const made = await Promise.all(
-        Array.from({ length: Math.min(batch, count - i) }, (_, j) => this.startNode(i + j)),
+        Array.from({ length: Math.min(batch, count - i) }, (_, j) => this.startNode(first + i + j)),
       );
       this.nodes.push(...made);
     }
@@ -204,13 +251,19 @@ export class SimFleet {
       requirePreparerInIntent: false,
       health: health.tracker,
       onState: (state: PodState) => {
-        if (state.state === 'running' && state.sha === this.watchSha)
-          this.events.running.set(node, performance.now());
+        if (state.state === 'running' && state.sha === this.watchSha) {
+          const now = performance.now();
+          this.events.running.set(node, now);
+          this.onEvent?.('running', node, now);
+        }
       },
     });
     preparer.onSnapshot = () => {
       const now = performance.now();
-      if (now >= this.watchFrom && !this.events.woke.has(node)) this.events.woke.set(node, now);
+      if (now >= this.watchFrom && !this.events.woke.has(node)) {
+        this.events.woke.set(node, now);
+        this.onEvent?.('woke', node, now);
+      }
     };
     await preparer.start();
     return {
@@ -296,8 +349,11 @@ const FD_LIMIT = Number(
   /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1],
 );
 
-/** Samples the peak RSS and open files of `pids`, and this process's open files, every 200 ms. */
-export function peakSampler(pids: () => number[]): {
+/** Samples the peak RSS and open files of `pids`, and the open files of `own`, every second. */
+export function peakSampler(
+  pids: () => number[],
+  own: () => number[] = () => [process.pid],
+): {
   stop(): { rssMiB: number; fds: number; ownFds: number };
 } {
   const peak = { rssMiB: 0, fds: 0, ownFds: 0 };
@@ -305,7 +361,7 @@ export function peakSampler(pids: () => number[]): {
     const now = pids();
     peak.rssMiB = Math.max(peak.rssMiB, procUsage(now).rssMiB);
     peak.fds = Math.max(peak.fds, openFds(now));
-    peak.ownFds = Math.max(peak.ownFds, openFds([process.pid]));
+    peak.ownFds = Math.max(peak.ownFds, openFds(own()));
   };
   // Once a second: listing /proc/<pid>/fd of thousands of sockets is synchronous, and every
   // millisecond of it is taken from the simulated hosts sharing this event loop.

@@ -34,7 +34,6 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControllerFarms } from '@p2/controller-farms';
 import { DsStore, readDsStatus } from '@p2/daemon-set';
-import { PREPARER_STORE_LIMITS } from '@p2/host-agent';
 import { LabelStore } from '@p2/keyspace';
 import { createStore, type Store, type StoreOptions } from '@p2/kv';
 import { parseManifest } from '@p2/manifest';
@@ -47,18 +46,20 @@ import {
   procUsage,
   RequestCounter,
   type Row,
-  SimFleet,
   spawnKvServer,
   spread,
   storeIndex,
   writtenKeys,
 } from '../fleet.js';
+import { ProcessFleet } from '../fleet-procs.js';
 import { rcScenario } from '../fleet-rc.js';
 import { summarize } from '../harness.js';
 
 type Kind = 'kv' | 'etcd';
 
 interface StoreUnderTest {
+  /** The store's address, for the fleet processes. */
+  url: string;
   open(options?: StoreOptions): Store;
   pids(): number[];
   /** SIGKILL and start again on the same data and port; resolves when it listens again. */
@@ -73,6 +74,7 @@ async function startStore(kind: Kind): Promise<StoreUnderTest> {
     const cluster = await startEtcd(3);
     const url = `etcd://${cluster.endpoints.join(',')}`;
     return {
+      url,
       open: (options) => createStore(url, options),
       pids: () => cluster.members.flatMap((m) => (m.process?.pid ? [m.process.pid] : [])),
       stop: () => cluster.stop(),
@@ -83,8 +85,10 @@ async function startStore(kind: Kind): Promise<StoreUnderTest> {
   let server = await spawnKvServer(dir, 0, extra);
   let spawnRetries = 0;
   const port = server.port;
+  const url = `consul://127.0.0.1:${port}`;
   return {
-    open: (options) => createStore(`consul://127.0.0.1:${port}`, options),
+    url,
+    open: (options) => createStore(url, options),
     pids: () => [server.pid],
     spawnRetries: () => spawnRetries,
     async restart(downMs) {
@@ -128,7 +132,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
   const target = await startStore(kind);
   // Over the whole run: the open files of the store and of this process (a size that fails with
   // EMFILE or a timeout shows here how close to the limit it was), and with --trace-fds every 5 s.
-  const runPeaks = peakSampler(() => target.pids());
+  const runPeaks = peakSampler(target.pids, () => [process.pid, ...fleet.pids()]);
   const t00 = performance.now();
   const trace = process.argv.includes('--trace-fds')
     ? setInterval(() => {
@@ -139,15 +143,17 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
             hosts: fleet.nodes.length,
             running: fleet.events.running.size,
             storeFds: openFds(target.pids()),
-            benchFds: openFds([process.pid]),
+            benchFds: openFds([process.pid, ...fleet.pids()]),
             storeCpuS: use.cpuS,
-            benchCpuS: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+            benchCpuS: procUsage([process.pid, ...fleet.pids()]).cpuS,
           }),
         );
       }, 5000)
     : undefined;
-  // Each host's client as p2-preparer opens it; the controller's (`base`) as p2-controllers does.
-  const fleet = new SimFleet(() => target.open(PREPARER_STORE_LIMITS));
+  // Each host's client as p2-preparer opens it (in the fleet processes); the controller's (`base`)
+  // as p2-controllers does.
+  const fleet = new ProcessFleet(target.url, procs(n));
+  row['fleet processes'] = procs(n);
   const ctlCounter = new RequestCounter();
   const intentWritten = new Map<string, number>();
   const base = target.open();
@@ -209,8 +215,8 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     const dss = new DsStore(base);
     // v1 from nothing
     const m1 = parseManifest(manifestText(1));
-    fleet.expect(m1.sha());
-    const schedulePeaks = peakSampler(() => target.pids());
+    await fleet.expect(m1.sha());
+    const schedulePeaks = peakSampler(target.pids, () => [process.pid, ...fleet.pids()]);
     let t0 = performance.now();
     const ds = await dss.create({
       manifest: m1,
@@ -233,17 +239,19 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     // v1 → v2
     const m2 = parseManifest(manifestText(2));
     const before = { index: await storeIndex(base), use: procUsage(target.pids()) };
+    await fleet.sync();
     const reqBefore = fleet.requests.total + ctlCounter.total;
     const methodsBefore = new Map(fleet.requests.byMethod);
-    const fleetCpu = process.cpuUsage();
-    const peaks = peakSampler(() => target.pids());
+    const fleetCpu = procUsage([process.pid, ...fleet.pids()]).cpuS;
+    const peaks = peakSampler(target.pids, () => [process.pid, ...fleet.pids()]);
     intentWritten.clear();
-    fleet.expect(m2.sha());
+    await fleet.expect(m2.sha());
     t0 = performance.now();
     await dss.updateManifest(ds.id, m2);
     const updated = await fleet.allRunning(300_000);
     const s2 = spread(fleet.events.running, t0);
-    const fleetMs = performance.now() - t0;
+    // The last host's report (allRunning hears of it up to 20 ms later, from a fleet process).
+    const fleetMs = updated ? s2.max : performance.now() - t0;
     await waitDsSettled(base, ds.id, 120_000);
     const settledMs = performance.now() - t0;
     const after = { index: await storeIndex(base), use: procUsage(target.pids()) };
@@ -256,7 +264,8 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     const seconds = settledMs / 1000;
     const requests = fleet.requests.total + ctlCounter.total - reqBefore;
     const kinds = await writtenKeys(base, before.index);
-    const cpu = process.cpuUsage(fleetCpu);
+    await fleet.sync();
+    const cpuS = procUsage([process.pid, ...fleet.pids()]).cpuS - fleetCpu;
     const perHost = [...fleet.requests.byMethod]
       .map(([m, c]) => [m, (c - (methodsBefore.get(m) ?? 0)) / n] as const)
       .filter(([, c]) => c >= 0.05)
@@ -283,13 +292,15 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
       'host req/host': perHost.reduce((sum, [, c]) => sum + c, 0).toFixed(1),
       'host req/host by method': perHost.map(([m, c]) => `${m} ${c.toFixed(1)}`).join(', '),
       'controller req': ctlCounter.total,
-      'fleet process CPU %': Math.round((cpu.user + cpu.system) / 1e4 / seconds),
+      'fleet processes CPU % (all, with the controller)': Math.round((100 * cpuS) / seconds),
       'store I/O KiB/s': Math.round((after.use.ioBytes - before.use.ioBytes) / 1024 / seconds),
     });
 
     // Idle: what N hosts cost the store with nothing to do (sessions, heartbeats, re-polls).
+    await fleet.sync();
     const idle0 = { use: procUsage(target.pids()), req: fleet.requests.total };
     await sleep(10_000);
+    await fleet.sync();
     const idle1 = { use: procUsage(target.pids()), req: fleet.requests.total };
     row['idle req/s'] = Math.round((idle1.req - idle0.req) / 10);
     row['idle store fds/host'] = (openFds(target.pids()) / n).toFixed(2);
@@ -299,7 +310,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     // The store restarts under every watcher (kv-server: one process).
     if (target.restart) {
       const m3 = parseManifest(manifestText(3));
-      fleet.expect(m3.sha());
+      await fleet.expect(m3.sha());
       const down = performance.now();
       await target.restart(1000);
       const up = performance.now();
@@ -316,6 +327,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
       }
       const recovered = await fleet.allRunning(300_000);
       const end = performance.now();
+      await fleet.sync();
       row['restart: recovery ms'] = recovered
         ? ms(end - up)
         : `>${ms(end - up)} (timeout, ${fleet.events.running.size} hosts)`;
@@ -346,6 +358,12 @@ function ratios(rows: Row[]): Row[] {
   }
   return out;
 }
+
+/**
+ * Fleet processes for N hosts: `--procs=K`, or one per 1,000 hosts — one Node thread drives about
+ * that many agents before it, not the store, is what a figure measures (docs/scaling.md).
+ */
+const procs = (n: number) => Number(arg('procs') ?? Math.max(1, Math.ceil(n / 1000)));
 
 const arg = (name: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
