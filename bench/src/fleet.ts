@@ -71,7 +71,7 @@ export function writeRequests(counter: RequestCounter, before: Map<string, numbe
 }
 
 /** Milliseconds since the epoch, sub-millisecond: comparable across processes. */
-export const absNow = () => performance.timeOrigin + performance.now();
+const absNow = () => performance.timeOrigin + performance.now();
 
 /** What a {@link RequestCounter} counted since the last `drain` (sent from a fleet process). */
 export interface CounterDelta {
