@@ -55,6 +55,13 @@ async function keepAliveOnce(
 
 /** The session half of `EtcdStore`. */
 export class EtcdSessions {
+  /**
+   * Session records this client created or read, by id. A record never changes (its lease is fixed
+   * at creation), so a renewal is one keep-alive, not a read and a keep-alive; an entry goes when the
+   * session is destroyed or its lease is found gone.
+   */
+  private readonly known = new Map<string, { record: SessionRecord; createIndex: number }>();
+
   constructor(
     private readonly conn: EtcdConnection,
     private readonly settings: {
@@ -89,11 +96,12 @@ export class EtcdSessions {
         lockDelayMs: options.lockDelayMs ?? 15_000,
         lease: granted.ID,
       };
-      await c.kv.put({
+      const put = await c.kv.put({
         key: this.conn.metaKey('session', id),
         value: Buffer.from(JSON.stringify(record)),
         lease: granted.ID,
       });
+      this.known.set(id, { record, createIndex: Number(put.header.revision) });
       this.settings.logger?.debug(
         { session: id, lease: granted.ID, ttlMs },
         'etcd session created',
@@ -130,12 +138,21 @@ export class EtcdSessions {
     };
   }
 
-  /** Keeps the lease alive once; `undefined` when the session is gone. */
+  /**
+   * Keeps the lease alive once; `undefined` when the session is gone. A session this client knows
+   * (it created or renewed it) costs one keep-alive: a destroyed session's lease is revoked, and an
+   * expired one's is gone, so the keep-alive's TTL of 0 tells what a read of the record would.
+   */
   async renew(id: string, options?: WriteOptions): Promise<SessionInfo | undefined> {
-    const found = await this.read(id, options?.signal);
+    const found = this.known.get(id) ?? (await this.read(id, options?.signal));
     if (!found) return undefined;
     const ttl = await this.keepAlive(`RENEW SESSION ${id}`, found.record.lease, options?.signal);
-    return ttl > 0 ? this.describe(id, found) : undefined;
+    if (ttl <= 0) {
+      this.known.delete(id);
+      return undefined;
+    }
+    this.known.set(id, found);
+    return this.describe(id, found);
   }
 
   /**
@@ -190,6 +207,7 @@ export class EtcdSessions {
    * held keys, and for `release` sessions the keys are kept with the holder cleared.
    */
   async destroy(id: string, options?: WriteOptions): Promise<void> {
+    this.known.delete(id);
     const found = await this.read(id, options?.signal);
     if (!found) return;
     const { record } = found;

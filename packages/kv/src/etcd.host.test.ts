@@ -49,6 +49,17 @@ defineStoreConformance('etcd backend → real etcd 3.4 (1 member)', async () => 
   };
 });
 
+/** gRPC calls the member has started, by method (its Prometheus metrics). */
+async function grpcCalls(): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://${etcd.endpoints[0]}/metrics`)).text();
+  const calls = new Map<string, number>();
+  for (const m of text.matchAll(
+    /^grpc_server_started_total\{[^}]*grpc_method="(\w+)"[^}]*\} (\S+)$/gm,
+  ))
+    calls.set(m[1] ?? '', (calls.get(m[1] ?? '') ?? 0) + Number(m[2]));
+  return calls;
+}
+
 async function reapTombstones(store: EtcdStore): Promise<void> {
   const { Etcd3 } = await import('etcd3');
   const client = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
@@ -183,6 +194,36 @@ describe('etcd backend specifics', () => {
       await store.close();
     }
   });
+
+  it('a renewal is one keep-alive, and still sees a session destroyed or expired elsewhere', async () => {
+    const prefix = `p2t-${process.pid}-${++run}/`;
+    const mine = freshStore({ prefix });
+    const other = freshStore({ prefix });
+    try {
+      const destroyed = await mine.createSession({ ttlMs: 10_000, lockDelayMs: 0 });
+      const expiring = await mine.createSession({ ttlMs: 2_000, lockDelayMs: 0 });
+      const before = await grpcCalls();
+      const renewed = await mine.renewSession(destroyed);
+      const after = await grpcCalls();
+      expect(renewed?.id).toBe(destroyed);
+      expect((after.get('Range') ?? 0) - (before.get('Range') ?? 0)).toBe(0);
+      expect((after.get('LeaseKeepAlive') ?? 0) - (before.get('LeaseKeepAlive') ?? 0)).toBe(1);
+      // The same record as a read gives (createIndex included), without the read.
+      expect(renewed).toEqual(await other.sessionInfo(destroyed));
+      // Another client destroys it: the lease is revoked, and the renewal says the session is gone.
+      await other.destroySession(destroyed);
+      expect(await mine.renewSession(destroyed)).toBeUndefined();
+      // Its lease runs out: the same.
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      expect(await mine.renewSession(expiring)).toBeUndefined();
+      // A session this client never saw is read first, then renewed.
+      const theirs = await other.createSession({ ttlMs: 10_000, lockDelayMs: 0 });
+      expect((await mine.renewSession(theirs))?.id).toBe(theirs);
+    } finally {
+      await mine.close();
+      await other.close();
+    }
+  }, 20_000);
 
   it('values written by other etcd clients (no envelope) read as plain entries', async () => {
     const store = freshStore();
