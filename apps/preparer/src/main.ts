@@ -178,6 +178,7 @@ export async function startPreparer(
     metrics,
     version: VERSION,
     requirePreparerInIntent: config.requirePreparerInIntent,
+    removalGraceMs: config.removalGraceMs,
     status: { port: config.statusPort, socketPath: config.statusSocket },
     ...(config.podWhitelistFile ? { podWhitelist: { file: config.podWhitelistFile } } : {}),
     autoRevert: {

@@ -298,11 +298,21 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
 
     // Idle: what N hosts cost the store with nothing to do (sessions, heartbeats, re-polls).
     await fleet.sync();
-    const idle0 = { use: procUsage(target.pids()), req: fleet.requests.total };
+    const idle0 = {
+      use: procUsage(target.pids()),
+      req: fleet.requests.total,
+      byMethod: new Map(fleet.requests.byMethod),
+    };
     await sleep(10_000);
     await fleet.sync();
     const idle1 = { use: procUsage(target.pids()), req: fleet.requests.total };
     row['idle req/s'] = Math.round((idle1.req - idle0.req) / 10);
+    row['idle req/s by method'] = [...fleet.requests.byMethod]
+      .map(([m, c]) => [m, (c - (idle0.byMethod.get(m) ?? 0)) / 10] as const)
+      .filter(([, c]) => c >= 0.5)
+      .sort((a, b) => b[1] - a[1])
+      .map(([m, c]) => `${m} ${Math.round(c)}`)
+      .join(', ');
     row['idle store fds/host'] = (openFds(target.pids()) / n).toFixed(2);
     row['idle store CPU %'] = Math.round((100 * (idle1.use.cpuS - idle0.use.cpuS)) / 10);
 

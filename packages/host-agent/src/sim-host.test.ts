@@ -106,6 +106,55 @@ describe('SimHost under a real preparer', () => {
   });
 });
 
+describe('removal grace (preparer config removal_grace)', () => {
+  const pod = 'p2t-grace';
+  const manifest = (v: number) =>
+    `id: ${pod}\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://a.invalid/app_${v}.tar.gz\n`;
+  /** Runs v1, then deletes its intent and writes v2's 300 ms later (an RC roll's two writes). */
+  async function removeThenReplace(removalGraceMs: number) {
+    const node = `p2t-grace-${removalGraceMs}`;
+    const host = new SimHost(node);
+    const preparer = new Preparer({
+      node,
+      store,
+      host,
+      authorize: async () => {},
+      logger: pino({ level: 'silent' }),
+      metrics: new PreparerMetrics({ processMetrics: false }),
+      requirePreparerInIntent: false,
+      removalGraceMs,
+    });
+    await preparer.start();
+    try {
+      const reality = async () => {
+        const { value } = await store.get(realityKey(node, pod));
+        return value ? Buffer.from(value.value).toString('utf8') : undefined;
+      };
+      await store.put(intentKey(node, pod), manifest(1));
+      await until(async () => ((await reality()) === manifest(1) ? true : undefined));
+      await store.delete(intentKey(node, pod));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await store.put(intentKey(node, pod), manifest(2));
+      await until(async () => ((await reality()) === manifest(2) ? true : undefined));
+      return { ...host.counters };
+    } finally {
+      await preparer.stop();
+    }
+  }
+
+  it('new intent within the grace makes a removal an update in place; 0 removes at once, as P2', async () => {
+    expect(await removeThenReplace(1000)).toEqual({
+      installs: 2,
+      launches: 2,
+      halts: 1,
+      uninstalls: 0,
+    });
+    const atOnce = await removeThenReplace(0);
+    expect(atOnce.uninstalls).toBe(1);
+    expect(atOnce.installs).toBe(2);
+  });
+});
+
 /* Store writes per deploy (issue 20): a pod update costs reality (with the old version's health
  * withdrawn in its transaction), status (its events and history ride in the status's
  * transaction), and the new version's health — counted as commits of a real kv-server. */

@@ -113,6 +113,17 @@ describe('parsePreparerConfig', () => {
     expect(config.healthCheckTimeoutMs).toBe(2000);
   });
 
+  it('reads removal_grace (default 1s; 0s removes at once, as P2) and refuses what is not a duration up to 60s', () => {
+    const base = 'preparer:\n  auth: {type: none}\n';
+    expect(parsePreparerConfig(base).removalGraceMs).toBe(1000);
+    expect(parsePreparerConfig(`${base}  removal_grace: 0s\n`).removalGraceMs).toBe(0);
+    expect(parsePreparerConfig(`${base}  removal_grace: 2500ms\n`).removalGraceMs).toBe(2500);
+    expect(() => parsePreparerConfig(`${base}  removal_grace: 5m\n`)).toThrow(
+      /removal_grace.*0s \(remove at once, as P2\) to 60s/,
+    );
+    expect(() => parsePreparerConfig(`${base}  removal_grace: later\n`)).toThrow(/removal_grace/);
+  });
+
   it('reads artifact_idle_timeout as a duration and refuses one too short to download anything', () => {
     const base = 'preparer:\n  auth: {type: none}\n  artifact_idle_timeout: ';
     expect(parsePreparerConfig(`${base}2s\n`).artifactIdleTimeoutMs).toBe(2000);

@@ -142,6 +142,13 @@ export interface PreparerConfig {
    * attempt is abandoned and retried (a server that stalls mid-body). @default 60_000 ms
    */
   artifactIdleTimeoutMs: number;
+  /**
+   * p2's `removal_grace`: how long a pod removed from intent keeps running in case new intent for
+   * it follows (a rolling update writes the old RC's removal and the new RC's intent separately;
+   * within the grace they are one update in place). 0: removals happen at once, as in P2.
+   * @default 1000 ms
+   */
+  removalGraceMs: number;
   /** Health check timeout (param healthcheck_timeout, seconds). @default 5000 ms */
   healthCheckTimeoutMs: number;
   /**
@@ -269,6 +276,16 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
       idleText,
     );
 
+  const graceText = r.string('removal_grace') ?? '1s';
+  const removalGraceMs = parseGoDuration(graceText.trim());
+  if (removalGraceMs === undefined || removalGraceMs < 0 || removalGraceMs > 60_000)
+    throw invalid(
+      where,
+      'removal_grace',
+      'a duration from 0s (remove at once, as P2) to 60s, such as 1s',
+      graceText,
+    );
+
   // P2 refused an empty value (a template that rendered nothing must not mean "no hooks").
   const hooksManifest = hooksManifestFrom(
     raw.hooks_manifest === '' ? '' : r.string('hooks_manifest'),
@@ -313,6 +330,7 @@ export function parsePreparerConfig(text: string, where = 'preparer config'): Pr
     autoRevert: autoRevert(r, where),
     ...(r.map('tracing') ? { tracing: tracing(r, where) } : {}),
     artifactIdleTimeoutMs,
+    removalGraceMs,
     healthCheckTimeoutMs: typed.healthcheckTimeoutSeconds * 1000,
     healthWriter: {
       sessionTtlMs: typed.healthSessionTtlSeconds * 1000,

@@ -54,6 +54,7 @@ export const PREPARER_KEYS: Readonly<Record<string, PreparerKeyInfo>> = Object.f
   local_artifact_dirs: done('p2'),
   health_check_interval: done('p2'),
   artifact_idle_timeout: done('p2'),
+  removal_grace: done('p2'),
   health_check_host: done('p2'),
   require_preparer_in_intent: done('p2'),
   run_as_min_uid: done('p2'),
