@@ -32,7 +32,12 @@ async function keepAliveOnce(
     let answered = false;
     try {
       return await new Promise<number | 'timeout'>((resolve, reject) => {
-        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        // A loaded process (thousands of clients on one event loop) runs expired timers before it
+        // reads its sockets: the answer may be waiting unread when the timer fires. The verdict
+        // waits one turn of the loop (setImmediate runs after the sockets are read), so an answer
+        // that came in time wins. A spurious timeout cancels the stream, marks the member failed
+        // in etcd3's circuit breaker and retries: under load, a spiral of expired leases.
+        timer = setTimeout(() => setImmediate(() => resolve('timeout')), timeoutMs);
         onAbort = () => reject(conn.aborted(what, signal as AbortSignal));
         signal?.addEventListener('abort', onAbort, { once: true });
         stream.on('data', (res: { TTL: string }) => {

@@ -2,6 +2,8 @@
  * The etcd backend against one real etcd 3.4 member on loopback: the shared conformance suite,
  * plus the etcd-specific behaviour (URL selection, envelope, compaction, credentials, emulations).
  */
+
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { isP2Error } from '@p2/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -222,6 +224,50 @@ describe('etcd backend specifics', () => {
     } finally {
       await mine.close();
       await other.close();
+    }
+  }, 20_000);
+
+  it('a keep-alive answered while the event loop was blocked past its timeout counts as answered', async () => {
+    const store = freshStore({ attemptTimeoutMs: 300 });
+    const member = etcd.members[0];
+    const pid = member?.process?.pid ?? 0;
+    try {
+      const id = await store.createSession({ ttlMs: 10_000, lockDelayMs: 0 });
+      await store.renewSession(id); // the connection is up
+      const before = await grpcCalls();
+      // The member is frozen, and thawed 150 ms later by a process of its own; its answer then
+      // waits unread while this process's loop is blocked for 1 s (from 50 ms on: a loaded
+      // process), past the attempt's 300 ms timeout. Blocked in the check phase, the loop's next
+      // turn starts with the expired timer, and only then reads the socket.
+      member?.process?.kill('SIGSTOP');
+      await waitFor(() => {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+      }, 2_000);
+      spawn('sh', ['-c', `sleep 0.15; kill -CONT ${pid}`], { stdio: 'ignore' });
+      const renewing = store.renewSession(id);
+      const blocked = new Promise<void>((resolve) =>
+        setTimeout(
+          () =>
+            setImmediate(() => {
+              const until = Date.now() + 1_000;
+              while (Date.now() < until) {
+                // busy
+              }
+              resolve();
+            }),
+          50,
+        ),
+      );
+      const renewed = await renewing;
+      await blocked;
+      expect(renewed?.id).toBe(id);
+      const after = await grpcCalls();
+      // One keep-alive stream: the timeout did not win over the answer, cancel it and retry.
+      expect((after.get('LeaseKeepAlive') ?? 0) - (before.get('LeaseKeepAlive') ?? 0)).toBe(1);
+    } finally {
+      member?.process?.kill('SIGCONT');
+      await store.close();
     }
   }, 20_000);
 
