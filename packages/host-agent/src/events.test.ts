@@ -6,9 +6,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PodEventStore } from '@p2/keyspace';
+import { PodEventStore, PodHistoryStore } from '@p2/keyspace';
 import { createStore, type Store } from '@p2/kv';
 import { type KvServer, startKvServer } from '@p2/kv-server';
+import { parseManifest } from '@p2/manifest';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventRecorder } from './events.js';
@@ -40,6 +41,54 @@ describe('EventRecorder', () => {
     await events.settle();
     const kept = await new PodEventStore(store).list('p2t-n1', 'web');
     expect(kept.map((e) => e.message)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    expect(await dropped(metrics)).toBe(0);
+  });
+
+  it("commits a deploy's events and history on what it last wrote, without reading them; another writer's change is read, not lost", async () => {
+    const metrics = new PreparerMetrics({ processMetrics: false });
+    let reads: string[] = [];
+    const counting = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (prop === 'get')
+          return (key: string, ...rest: unknown[]) => {
+            reads.push(key);
+            return (value as (...a: unknown[]) => unknown).call(target, key, ...rest);
+          };
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const events = new EventRecorder(counting, 'p2t-n1', metrics, pino({ level: 'silent' }));
+    const manifest = (v: number) => parseManifest(`id: web\nconfig: {v: ${v}}\n`);
+    const deploy = async (v: number) => {
+      events.hold('web');
+      events.record('web', { type: 'deploying', sha: manifest(v).sha() });
+      const status = { verb: 'set' as const, key: 'p2t-status/web', value: `v${v}` };
+      expect(await events.commit('web', [status], { deployed: manifest(v) })).toBe(true);
+    };
+    await deploy(1); // first: nothing known, both read
+    expect(reads.sort()).toEqual(['events/p2t-n1/web', 'history/p2t-n1/web']);
+    reads = [];
+    await deploy(2);
+    events.record('web', { type: 'health', to: 'passing' }); // a background batch
+    await events.settle();
+    expect(reads).toEqual([]);
+    // Someone else appends (p2, another tool): the next CAS fails, is read again, and keeps theirs.
+    await new PodEventStore(store).append('p2t-n1', 'web', [
+      { time: new Date().toISOString(), type: 'hook', message: 'theirs' },
+    ]);
+    await deploy(3);
+    expect(reads).toEqual(['events/p2t-n1/web']);
+    const kept = await new PodEventStore(store).list('p2t-n1', 'web');
+    expect(kept.map((e) => e.message ?? e.type)).toEqual([
+      'deploying',
+      'deploying',
+      'health',
+      'theirs',
+      'deploying',
+    ]);
+    const history = await new PodHistoryStore(store).list('p2t-n1', 'web');
+    expect(history.map((r) => r.rev)).toEqual([1, 2, 3]);
     expect(await dropped(metrics)).toBe(0);
   });
 

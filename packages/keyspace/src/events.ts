@@ -133,16 +133,28 @@ function checkedKey(key: (node: string, pod: string) => string, node: string, po
 }
 
 /**
- * The CAS that appends to the list at `key` (read now), or undefined when `next` changes nothing.
- * Committed alone or in a transaction with other writes; it fails when the key changed since.
+ * What a writer knows a key holds: the value it last wrote or read there, and that write's (or
+ * read's) modify index. A CAS built on it fails if anyone wrote the key since, so it is safe to
+ * keep; only a failed CAS costs a read.
+ */
+export interface KnownEntry {
+  value: Uint8Array;
+  modifyIndex: number;
+}
+
+/**
+ * The CAS that appends to the list at `key` (read now, or as `known` says it is), or undefined
+ * when `next` changes nothing. Committed alone or in a transaction with other writes; it fails when
+ * the key changed since.
  */
 async function appendOp<T>(
   store: Store,
   key: string,
   decode: (value: Uint8Array) => T[],
   next: (current: T[]) => T[] | undefined,
+  known?: KnownEntry,
 ): Promise<(TxnOp & { verb: 'cas' }) | undefined> {
-  const { value: entry } = await store.get(key);
+  const entry = known ?? (await store.get(key)).value;
   let current: T[] = [];
   try {
     current = entry ? decode(entry.value) : [];
@@ -209,17 +221,19 @@ export class PodEventStore {
   }
 
   /**
-   * The CAS operation that appends `events` (the ring read now), for a transaction with other
-   * writes (the preparer commits a deploy's events with its status). Undefined when there are none.
+   * The CAS operation that appends `events` (the ring read now, or as `known` says it is), for a
+   * transaction with other writes (the preparer commits a deploy's events with its status).
+   * Undefined when there are none.
    */
   async appendOp(
     node: string,
     pod: string,
     events: readonly PodEvent[],
-  ): Promise<TxnOp | undefined> {
+    known?: KnownEntry,
+  ): Promise<(TxnOp & { verb: 'cas' }) | undefined> {
     if (events.length === 0) return undefined;
     const key = this.key(node, pod);
-    return appendOp(this.store, key, (v) => decodePodEvents(v, key), appendEvents(events));
+    return appendOp(this.store, key, (v) => decodePodEvents(v, key), appendEvents(events), known);
   }
 
   /** The pod's events on the node, oldest first ([] when none). */
@@ -258,16 +272,23 @@ export class PodHistoryStore {
   }
 
   /**
-   * The CAS operation that records `deployed` (the history read now), for a transaction with other
-   * writes; undefined when it is the latest revision already.
+   * The CAS operation that records `deployed` (the history read now, or as `known` says it is),
+   * for a transaction with other writes; undefined when it is the latest revision already.
    */
   async recordOp(
     node: string,
     pod: string,
     deployed: { sha: string; manifest: string; time?: string },
-  ): Promise<TxnOp | undefined> {
+    known?: KnownEntry,
+  ): Promise<(TxnOp & { verb: 'cas' }) | undefined> {
     const key = this.key(node, pod);
-    return appendOp(this.store, key, (v) => decodePodHistory(v, key), nextRevision(deployed));
+    return appendOp(
+      this.store,
+      key,
+      (v) => decodePodHistory(v, key),
+      nextRevision(deployed),
+      known,
+    );
   }
 
   /** The pod's revisions on the node, oldest first ([] when none). */

@@ -34,6 +34,7 @@ export {
   decodePodEvents,
   decodePodHistory,
   EVENTS_PER_POD,
+  type KnownEntry,
   type PodEvent,
   PodEventStore,
   type PodEventType,
