@@ -86,6 +86,7 @@ export abstract class RecordWorker implements FarmChild {
     const signal = this.#abort.signal;
     const key = this.#key;
     const state: WatchState = { record: 0, nodes: 0 };
+    let lastPassMs = 0;
     while (!signal.aborted) {
       let entry: KvEntry | undefined;
       try {
@@ -93,6 +94,10 @@ export abstract class RecordWorker implements FarmChild {
           state.nodes = (await this.#store.keys(labelTypePrefix('node'), { signal })).index;
         const wake = this.wakeOn();
         if (wake?.prefix !== state.extra?.prefix) state.extra = wake && { ...wake };
+        // A wake-up by `wakeOn`'s prefix waits as long as the last pass took (100 ms … 1 s), so
+        // that a burst of changes (a fleet's health reports) makes a few passes, not one each:
+        // the worker spends at most about half its time in passes.
+        state.extraSettleMs = Math.min(1000, Math.max(100, lastPassMs));
         entry = await waitForRecordOrNodes(
           this.#store,
           key,
@@ -115,8 +120,10 @@ export abstract class RecordWorker implements FarmChild {
         }
         return;
       }
+      const passStarted = Date.now();
       try {
         await this.pass(entry);
+        lastPassMs = Date.now() - passStarted;
         this.#options.onReconcile?.('success');
       } catch (error) {
         if (signal.aborted) return;

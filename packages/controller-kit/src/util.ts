@@ -102,6 +102,12 @@ export interface WatchState {
   nodes: number;
   /** A further prefix whose changes wake the worker (a daemon set's pod health while it replaces). */
   extra?: { prefix: string; index: number } | undefined;
+  /**
+   * How long to let changes under `extra` gather after the first one before the pass reads the
+   * record: a fleet-wide replacement reports thousands of health changes, one pass each would
+   * re-read every node's intent and reality thousands of times. @default 0
+   */
+  extraSettleMs?: number;
 }
 
 /**
@@ -141,9 +147,11 @@ export async function waitForRecordOrNodes(
       state.record = first.r.index < state.record ? 0 : first.r.index;
       return first.r.value;
     }
-    if (first.which === 'extra' && extra)
+    if (first.which === 'extra' && extra) {
       extra.index = first.r.index < extra.index ? 0 : first.r.index;
-    else state.nodes = first.r.index < state.nodes ? 0 : first.r.index;
+      // What changes meanwhile is seen by this pass (and the next wait starts from its index).
+      if (state.extraSettleMs) await sleep(state.extraSettleMs, signal);
+    } else state.nodes = first.r.index < state.nodes ? 0 : first.r.index;
     const now = await store.get(key, { signal });
     state.record = now.index;
     return now.value;

@@ -219,6 +219,42 @@ describe('reconcileDaemonSet', () => {
     expect(status?.nodes_timed_out).toEqual([]);
   });
 
+  it('a burst of health changes during a replacement makes a few passes, not one per change', async () => {
+    const names = await nodes('dsburst', 40);
+    const pod = 'p2t-dsburst';
+    const ds = await dss.create({
+      manifest: parseManifest(manifestText(pod, 'v1')),
+      nodeSelector: 'fleet=dsburst',
+      minHealth: 0,
+      clusterName: 'c',
+      timeoutMs: 3_600_000,
+    });
+    let passes = 0;
+    const worker = new DsWorker({ store: t.store }, ds.id, {
+      resyncMs: 3_600_000,
+      onPass: () => {
+        passes++;
+      },
+    }).start();
+    cleanups.push(() => worker.stop());
+    // Every node got v1; nobody reports yet, so the worker waits on the pod's health.
+    await eventually(async () => (await intentNodes(t.store, pod)).length === 40, 15_000);
+    await sleep(300);
+    const before = passes;
+    // 40 health reports, 10 ms apart: a fleet's preparers reporting one after another.
+    for (const node of names) {
+      await t.store.put(
+        healthKey(pod, node),
+        encodeHealthRecord({ podId: pod, node, status: 'critical', time: new Date() }),
+      );
+      await sleep(10);
+    }
+    await sleep(1_500);
+    // Each wake-up lets at least 100 ms of reports gather: at most about one pass per 100 ms.
+    expect(passes - before).toBeGreaterThan(0);
+    expect(passes - before).toBeLessThanOrEqual(8);
+  });
+
   it("counts a passing record only when it was written after the node's reality (health gate)", async () => {
     const [n1, n2] = (await nodes('dsgate', 2)) as [string, string];
     const pod = 'p2t-dsgate';
