@@ -16,12 +16,14 @@ export type FromParent = { id: number } & (
   | { type: 'start'; storeUrl: string; first: number; count: number }
   | { type: 'expect'; sha: string }
   | { type: 'flush' }
+  | { type: 'loop-delay'; window: 'trace' | 'figure' }
   | { type: 'stop' }
 );
 
 /** What a fleet process sends: events (absolute times) and request counts, and answers. */
 export type ToParent =
   | { type: 'events'; running: [string, number][]; woke: [string, number][]; counts?: CounterDelta }
+  | { type: 'loop-delay'; p99Ms: number; maxMs: number }
   | { type: 'ack'; id: number; error?: string };
 
 type Command = FromParent extends infer C
@@ -41,12 +43,16 @@ class FleetProcess {
   private nextId = 1;
   readonly exited: Promise<void>;
 
+  /** The last event-loop delay the process reported. */
+  loopDelay = { p99Ms: 0, maxMs: 0 };
+
   constructor(onEvents: (m: Extract<ToParent, { type: 'events' }>) => void) {
     // The tsx loader this process runs under (process.execArgv) is the child's too.
     this.child = fork(workerPath, [], { serialization: 'advanced', stdio: 'inherit' });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     this.child.on('message', (message: ToParent) => {
       if (message.type === 'events') onEvents(message);
+      else if (message.type === 'loop-delay') this.loopDelay = message;
       else {
         const w = this.waiting.get(message.id);
         this.waiting.delete(message.id);
@@ -121,6 +127,21 @@ export class ProcessFleet {
   /** Resolves once every process has sent what it counted and saw so far. */
   async sync(): Promise<void> {
     await Promise.all(this.processes.map((p) => p.call({ type: 'flush' })));
+  }
+
+  /**
+   * The event-loop delay of the fleet processes since the last call for the same `window` (the
+   * worst process's p99, and the worst delay): how late the simulated agents ran their timers and
+   * read their sockets. `trace` and `figure` are measured apart, so a trace does not cut a figure's.
+   */
+  async loopDelay(
+    window: 'trace' | 'figure' = 'figure',
+  ): Promise<{ p99Ms: number; maxMs: number }> {
+    await Promise.all(this.processes.map((p) => p.call({ type: 'loop-delay', window })));
+    return {
+      p99Ms: Math.max(0, ...this.processes.map((p) => p.loopDelay.p99Ms)),
+      maxMs: Math.max(0, ...this.processes.map((p) => p.loopDelay.maxMs)),
+    };
   }
 
   /** Waits until every host reported `running` with the expected sha (or `timeoutMs` passed). */

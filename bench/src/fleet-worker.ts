@@ -3,6 +3,7 @@
  * hosts (`SimFleet`) and reports to its parent over IPC — each host's events with absolute times,
  * and the requests its hosts' clients made — every 20 ms and whenever the parent asks.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PREPARER_STORE_LIMITS } from '@p2/host-agent';
 import { createStore } from '@p2/kv';
@@ -26,6 +27,13 @@ async function flush(): Promise<void> {
   woke = [];
   await send(message);
 }
+
+const loops = {
+  trace: monitorEventLoopDelay({ resolution: 10 }),
+  figure: monitorEventLoopDelay({ resolution: 10 }),
+};
+loops.trace.enable();
+loops.figure.enable();
 
 const ticker = setInterval(() => void flush().catch(() => {}), 20);
 
@@ -57,6 +65,12 @@ async function handle(message: FromParent): Promise<void> {
     case 'flush':
       await flush();
       return;
+    case 'loop-delay': {
+      const loop = loops[message.window];
+      await send({ type: 'loop-delay', p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 });
+      loop.reset();
+      return;
+    }
     case 'stop':
       clearInterval(ticker);
       await fleet?.stop();

@@ -134,8 +134,15 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
   // EMFILE or a timeout shows here how close to the limit it was), and with --trace-fds every 5 s.
   const runPeaks = peakSampler(target.pids, () => [process.pid, ...fleet.pids()]);
   const t00 = performance.now();
+  let lastLoopDelay = { p99Ms: 0, maxMs: 0 };
   const trace = process.argv.includes('--trace-fds')
     ? setInterval(() => {
+        void fleet.loopDelay('trace').then(
+          (d) => {
+            lastLoopDelay = { p99Ms: Math.round(d.p99Ms), maxMs: Math.round(d.maxMs) };
+          },
+          () => {},
+        );
         const use = procUsage(target.pids());
         console.error(
           JSON.stringify({
@@ -146,6 +153,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
             benchFds: openFds([process.pid, ...fleet.pids()]),
             storeCpuS: use.cpuS,
             benchCpuS: procUsage([process.pid, ...fleet.pids()]).cpuS,
+            loopDelayMs: lastLoopDelay,
           }),
         );
       }, 5000)
@@ -245,6 +253,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     const fleetCpu = procUsage([process.pid, ...fleet.pids()]).cpuS;
     const peaks = peakSampler(target.pids, () => [process.pid, ...fleet.pids()]);
     intentWritten.clear();
+    await fleet.loopDelay(); // from here
     await fleet.expect(m2.sha());
     t0 = performance.now();
     await dss.updateManifest(ds.id, m2);
@@ -266,6 +275,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     const kinds = await writtenKeys(base, before.index);
     await fleet.sync();
     const cpuS = procUsage([process.pid, ...fleet.pids()]).cpuS - fleetCpu;
+    const loopDelay = await fleet.loopDelay();
     const perHost = [...fleet.requests.byMethod]
       .map(([m, c]) => [m, (c - (methodsBefore.get(m) ?? 0)) / n] as const)
       .filter(([, c]) => c >= 0.05)
@@ -294,6 +304,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
       'controller req': ctlCounter.total,
       'fleet processes CPU % (all, with the controller)': Math.round((100 * cpuS) / seconds),
       'store I/O KiB/s': Math.round((after.use.ioBytes - before.use.ioBytes) / 1024 / seconds),
+      'fleet event-loop delay p99 / max ms': `${Math.round(loopDelay.p99Ms)} / ${Math.round(loopDelay.maxMs)}`,
     });
 
     // Idle: what N hosts cost the store with nothing to do (sessions, heartbeats, re-polls).
