@@ -47,8 +47,19 @@ class FleetProcess {
   loopDelay = { p99Ms: 0, maxMs: 0 };
 
   constructor(onEvents: (m: Extract<ToParent, { type: 'events' }>) => void) {
-    // The tsx loader this process runs under (process.execArgv) is the child's too.
-    this.child = fork(workerPath, [], { serialization: 'advanced', stdio: 'inherit' });
+    // The tsx loader this process runs under (process.execArgv) is the child's too; with
+    // --profile-fleet each fleet process writes a CPU profile when it stops.
+    const profile = process.argv.includes('--profile-fleet')
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${process.env.P2_BENCH_PROFILE_DIR ?? '/tmp/p2t-fleet-prof'}`,
+        ]
+      : [];
+    this.child = fork(workerPath, [], {
+      serialization: 'advanced',
+      stdio: 'inherit',
+      execArgv: [...process.execArgv, ...profile],
+    });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     this.child.on('message', (message: ToParent) => {
       if (message.type === 'events') onEvents(message);

@@ -8,6 +8,8 @@
  *   pnpm bench fleet --hosts=100 --store=kv
  *   pnpm bench fleet --in-flight=50       # the daemon set farm's cap (default: N, all at once)
  *   pnpm bench fleet --profile            # kv-server under --cpu-prof (P2_BENCH_PROFILE_DIR)
+ *   pnpm bench fleet --profile-fleet      # the fleet processes under --cpu-prof (same directory)
+ *   pnpm bench fleet --procs=2            # fleet processes (default: one per 1,000 hosts)
  *   pnpm bench fleet --scenario=ds,rc     # scenarios (default: ds); rc: see bench/src/fleet-rc.ts
  *   pnpm bench fleet --scenario=rc --rc-min-healthy=0.9   # the roll keeps ≥ 90 % healthy
  *   pnpm bench fleet --trace-fds          # open files, hosts running and CPU every 5 s (stderr)
