@@ -38,14 +38,32 @@ export function spread(times: Map<string, number>, t0: number) {
   return { p50: q(xs, 0.5), p99: q(xs, 0.99), max: Math.max(...xs) };
 }
 
-/** Keys written after `sinceIndex`, counted by kind (first segment; `status/<type>`). */
+/**
+ * Keys written after `sinceIndex`, counted by kind (first segment; `status/<type>`), one listing per
+ * top-level prefix. A prefix too large to list in one answer (etcd's limit: the events of 5,000
+ * hosts) counts as `-1`.
+ */
 export async function writtenKeys(store: Store, sinceIndex: number): Promise<Map<string, number>> {
   const kinds = new Map<string, number>();
-  for (const entry of (await store.list('')).value) {
-    if (entry.modifyIndex <= sinceIndex) continue;
-    const parts = entry.key.split('/');
-    const kind = parts[0] === 'status' ? `status/${parts[1]}` : (parts[0] ?? '');
-    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  const top = (await store.keys('', { separator: '/' })).value;
+  const prefixes = (
+    await Promise.all(
+      top.map(async (p) =>
+        p === 'status/' ? (await store.keys(p, { separator: '/' })).value : [p],
+      ),
+    )
+  ).flat();
+  for (const prefix of prefixes) {
+    const kind = prefix.replace(/\/$/, '');
+    let entries: Awaited<ReturnType<Store['list']>>['value'];
+    try {
+      entries = (await store.list(prefix)).value;
+    } catch {
+      kinds.set(kind, -1);
+      continue;
+    }
+    const n = entries.filter((e) => e.modifyIndex > sinceIndex).length;
+    if (n > 0) kinds.set(kind, n);
   }
   return kinds;
 }
