@@ -106,10 +106,7 @@ export class EventRecorder {
         const cas = [...(events ? [events] : []), ...(revision ? [revision] : [])];
         const txn = [...ops, ...cas];
         if (txn.length === 0) return true;
-        const result = await this.store.txn(txn);
-        if (this.remember(cas, result)) return true;
-        // Someone else wrote a key (or the recorder's memory of it was wrong): read it again.
-        this.forgetFailed(cas, ops.length, result);
+        if (this.learn(cas, ops.length, await this.store.txn(txn))) return true;
       }
     } catch (error) {
       this.dropCommit(batch.length, history);
@@ -155,28 +152,24 @@ export class EventRecorder {
     for (let attempt = 0; attempt < 5; attempt++) {
       const op = await this.events.appendOp(this.node, pod, batch, this.known.get(key));
       if (!op) return true;
-      const result = await this.store.txn([op]);
-      if (this.remember([op], result)) return true;
-      this.forgetFailed([op], 0, result);
+      if (this.learn([op], 0, await this.store.txn([op]))) return true;
     }
     return false;
   }
 
   /**
-   * After a rolled-back transaction of `offset` other ops and then `cas`: forgets the keys whose
-   * CAS failed (all of them when the failure was elsewhere), so that the retry reads them.
+   * Learns from a transaction of `offset` other ops and then `cas`. Committed: notes what it wrote
+   * at `cas`'s keys, and returns true. Rolled back: forgets the keys whose CAS failed (all of them
+   * when the failure was elsewhere), so that the retry reads them, and returns false.
    */
-  private forgetFailed(cas: CasOp[], offset: number, result: TxnResult): void {
-    const failed = result.committed
-      ? []
-      : result.errors.flatMap((e) => cas[e.opIndex - offset]?.key ?? []);
-    for (const op of cas)
-      if (failed.length === 0 || failed.includes(op.key)) this.known.delete(op.key);
-  }
-
-  /** Notes what a committed transaction wrote at `cas`'s keys; false when it rolled back. */
-  private remember(cas: CasOp[], result: TxnResult): boolean {
-    if (!result.committed) return false;
+  private learn(cas: CasOp[], offset: number, result: TxnResult): boolean {
+    if (!result.committed) {
+      // Someone else wrote a key (or the recorder's memory of it was wrong): read it again.
+      const failed = result.errors.flatMap((e) => cas[e.opIndex - offset]?.key ?? []);
+      for (const op of cas)
+        if (failed.length === 0 || failed.includes(op.key)) this.known.delete(op.key);
+      return false;
+    }
     for (const op of cas) {
       const written = result.results.find((entry) => entry.key === op.key);
       this.known.delete(op.key);
