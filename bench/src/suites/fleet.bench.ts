@@ -134,7 +134,9 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
   const target = await startStore(kind);
   // Over the whole run: the open files of the store and of this process (a size that fails with
   // EMFILE or a timeout shows here how close to the limit it was), and with --trace-fds every 5 s.
-  const runPeaks = peakSampler(target.pids, () => [process.pid, ...fleet.pids()]);
+  // This process (the controller) and the fleet processes: what the simulation costs.
+  const benchPids = () => [process.pid, ...fleet.pids()];
+  const runPeaks = peakSampler(target.pids, benchPids);
   const t00 = performance.now();
   let lastLoopDelay = { p99Ms: 0, maxMs: 0 };
   const trace = process.argv.includes('--trace-fds')
@@ -152,9 +154,9 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
             hosts: fleet.nodes.length,
             running: fleet.events.running.size,
             storeFds: openFds(target.pids()),
-            benchFds: openFds([process.pid, ...fleet.pids()]),
+            benchFds: openFds(benchPids()),
             storeCpuS: use.cpuS,
-            benchCpuS: procUsage([process.pid, ...fleet.pids()]).cpuS,
+            benchCpuS: procUsage(benchPids()).cpuS,
             loopDelayMs: lastLoopDelay,
           }),
         );
@@ -226,7 +228,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     // v1 from nothing
     const m1 = parseManifest(manifestText(1));
     await fleet.expect(m1.sha());
-    const schedulePeaks = peakSampler(target.pids, () => [process.pid, ...fleet.pids()]);
+    const schedulePeaks = peakSampler(target.pids, benchPids);
     let t0 = performance.now();
     const ds = await dss.create({
       manifest: m1,
@@ -252,8 +254,8 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     await fleet.sync();
     const reqBefore = fleet.requests.total + ctlCounter.total;
     const methodsBefore = new Map(fleet.requests.byMethod);
-    const fleetCpu = procUsage([process.pid, ...fleet.pids()]).cpuS;
-    const peaks = peakSampler(target.pids, () => [process.pid, ...fleet.pids()]);
+    const fleetCpu = procUsage(benchPids()).cpuS;
+    const peaks = peakSampler(target.pids, benchPids);
     intentWritten.clear();
     await fleet.loopDelay(); // from here
     await fleet.expect(m2.sha());
@@ -276,7 +278,7 @@ async function runFleet(kind: Kind, n: number, scenarios: Scenario[], row: Row):
     const requests = fleet.requests.total + ctlCounter.total - reqBefore;
     const kinds = await writtenKeys(base, before.index);
     await fleet.sync();
-    const cpuS = procUsage([process.pid, ...fleet.pids()]).cpuS - fleetCpu;
+    const cpuS = procUsage(benchPids()).cpuS - fleetCpu;
     const loopDelay = await fleet.loopDelay();
     const perHost = [...fleet.requests.byMethod]
       .map(([m, c]) => [m, (c - (methodsBefore.get(m) ?? 0)) / n] as const)
