@@ -10,6 +10,11 @@ import { createStore } from '@p2/kv';
 import { SimFleet } from './fleet.js';
 import type { FromParent, ToParent } from './fleet-procs.js';
 
+// tsx maps every error's stack through the source maps of the packages' dist files; a preparer
+// runs without (bin/launch: plain node), and a spiral of timeouts spent 7 % of a fleet process's
+// CPU formatting mapped stacks.
+process.setSourceMapsEnabled(false);
+
 const send = (message: ToParent) =>
   new Promise<void>((resolve, reject) =>
     process.send?.(message, undefined, {}, (error) => (error ? reject(error) : resolve())),

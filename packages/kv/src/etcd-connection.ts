@@ -7,6 +7,7 @@ import type { Etcd3, IKeyValue, IRangeRequest, IRangeResponse } from 'etcd3';
 import { KvError, KvErrorCodes } from './errors.js';
 import { convertEtcdError } from './etcd-errors.js';
 import { faultHandling, type ResolvedEtcdOptions } from './etcd-options.js';
+import { useLoopLag } from './loop-lag.js';
 
 /** etcd's `--max-txn-ops` default: the most compares, and the most requests, in one etcd txn. */
 export const MAX_ETCD_TXN_OPS = 128;
@@ -17,6 +18,8 @@ export class EtcdConnection {
   private readonly root: string;
   private clientPromise: Promise<Etcd3> | undefined;
   private tombLease: { id: string; grantedAt: number } | undefined;
+  /** Ends this client's use of the event-loop lag measure its attempt deadlines add. */
+  private stopLoopLag: (() => void) | undefined;
   /** Blocked reads to end when the store closes. */
   readonly watchers = new Set<() => void>();
   closed = false;
@@ -28,6 +31,7 @@ export class EtcdConnection {
 
   client(): Promise<Etcd3> {
     if (this.closed) return Promise.reject(this.closedError('connect'));
+    this.stopLoopLag ??= useLoopLag();
     this.clientPromise ??= Promise.all([import('etcd3'), import('cockatiel')]).then(
       ([{ Etcd3, isRecoverableError }, cockatiel]) =>
         new Etcd3({
@@ -141,6 +145,7 @@ export class EtcdConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopLoopLag?.();
     for (const stop of [...this.watchers]) stop();
     const client = await this.clientPromise?.catch(() => undefined);
     client?.close();

@@ -4,6 +4,7 @@ import { redactCredentials } from '@p2/errors';
 import type { IOptions } from 'etcd3';
 import type { Logger } from 'pino';
 import { KvError, KvErrorCodes } from './errors.js';
+import { recentLoopLagMs } from './loop-lag.js';
 import { clientTls } from './tls-files.js';
 
 /** Options of {@link EtcdStore}. */
@@ -43,7 +44,8 @@ export interface EtcdStoreOptions {
    * Deadline of the first attempt of a unary call; each retry (on another member) doubles it, up to
    * `requestTimeoutMs`. A write sent to a member just before its leader died is lost inside etcd and
    * only answered after etcd's own request timeout (5 s + 2 election timeouts); this bound is what
-   * moves it to a live member sooner. @default 1_000
+   * moves it to a live member sooner. Both bounds add this process's event-loop lag of the last
+   * 5–10 s: a client too busy to read its sockets in time does not blame the member. @default 1_000
    */
   attemptTimeoutMs?: number;
   /**
@@ -97,8 +99,19 @@ function grpcOptions(keepaliveMs: number): NonNullable<IOptions['grpcOptions']> 
  * attempt with the same request object. An attempt gets `firstMs`, doubled for every earlier attempt
  * of the call that ran into its deadline (a slow answer, not a lost one, still gets through), and
  * all attempts together end `totalMs` after the first.
+ *
+ * Every deadline also adds this process's recent event-loop lag ({@link recentLoopLagMs}): a
+ * lagging client runs its expired timers before it reads its sockets, so an answer that came in
+ * time lost to the deadline; the attempt was cancelled, the member marked failed in the circuit
+ * breaker, and the retries of every lagging call piled more work on the loop (the fleet bench's
+ * spiral, docs/scaling.md). A member is given `firstMs` of its own time, not of ours.
+ * @internal
  */
-function attemptDeadlines(firstMs: number, totalMs: number): IOptions['defaultCallOptions'] {
+export function attemptDeadlines(
+  firstMs: number,
+  totalMs: number,
+  lagMs: () => number = recentLoopLagMs,
+): IOptions['defaultCallOptions'] {
   const calls = new WeakMap<object, { at: number; timeouts: number; deadline: number }>();
   return (context) => {
     if (context.isStream) return {};
@@ -108,7 +121,11 @@ function attemptDeadlines(firstMs: number, totalMs: number): IOptions['defaultCa
     const last = calls.get(request);
     const at = last?.at ?? now;
     const timeouts = (last?.timeouts ?? 0) + (last && now >= last.deadline ? 1 : 0);
-    const deadline = Math.max(now + 1, Math.min(at + totalMs, now + firstMs * 2 ** timeouts));
+    const lag = lagMs();
+    const deadline = Math.max(
+      now + 1,
+      Math.min(at + totalMs + lag, now + firstMs * 2 ** timeouts + lag),
+    );
     calls.set(request, { at, timeouts, deadline });
     return { deadline };
   };

@@ -9,6 +9,7 @@ import { KvError, KvErrorCodes } from './errors.js';
 import { decodeEntry, decodeSessionRecord, encodeEntry, type SessionRecord } from './etcd-codec.js';
 import { type EtcdConnection, MAX_ETCD_TXN_OPS } from './etcd-connection.js';
 import { isLeaseNotFound } from './etcd-errors.js';
+import { recentLoopLagMs } from './loop-lag.js';
 import type { ReadOptions, SessionInfo, SessionOptions, WriteOptions } from './types.js';
 
 /** A lease for sessions without TTL: ten years (etcd leases always expire). */
@@ -163,7 +164,8 @@ export class EtcdSessions {
   /**
    * One keep-alive of `lease`, moved to another member when a member fails or does not answer: the
    * lease lives in the cluster, so any live member renews it. The first attempt waits
-   * `attemptTimeoutMs`, each one after a timeout twice as long, all of them `requestTimeoutMs` at most.
+   * `attemptTimeoutMs`, each one after a timeout twice as long, all of them `requestTimeoutMs` at most,
+   * each bound with this process's recent event-loop lag added (as unary calls' deadlines).
    */
   private async keepAlive(
     what: string,
@@ -171,10 +173,10 @@ export class EtcdSessions {
     signal: AbortSignal | undefined,
   ): Promise<number> {
     const { attemptTimeoutMs, requestTimeoutMs } = this.settings;
-    const deadline = Date.now() + requestTimeoutMs;
+    const deadline = Date.now() + requestTimeoutMs + recentLoopLagMs();
     let waitMs = attemptTimeoutMs;
     for (let attempt = 0; ; attempt++) {
-      const limit = Math.max(1, Math.min(waitMs, deadline - Date.now()));
+      const limit = Math.max(1, Math.min(waitMs + recentLoopLagMs(), deadline - Date.now()));
       let failure: KvError;
       try {
         const ttl = await keepAliveOnce(this.conn, what, lease, limit, signal);

@@ -271,6 +271,55 @@ describe('etcd backend specifics', () => {
     }
   }, 20_000);
 
+  it('a call answered while a lagging process was blocked past its attempt deadline is not retried', async () => {
+    const store = freshStore({ attemptTimeoutMs: 300 });
+    const member = etcd.members[0];
+    const pid = member?.process?.pid ?? 0;
+    const busy = (ms: number) => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        // busy
+      }
+    };
+    try {
+      await store.put('lag', 'kept'); // the connection is up
+      // This process has been lagging: its loop was blocked 1.2 s a moment ago.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      busy(1_200);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const before = await grpcCalls();
+      // As in the keep-alive case: the member answers 150 ms late, while this loop is blocked for
+      // 1 s (from 50 ms on), past the attempt's 300 ms.
+      member?.process?.kill('SIGSTOP');
+      await waitFor(() => {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+      }, 2_000);
+      spawn('sh', ['-c', `sleep 0.15; kill -CONT ${pid}`], { stdio: 'ignore' });
+      const reading = store.get('lag');
+      const blocked = new Promise<void>((resolve) =>
+        setTimeout(
+          () =>
+            setImmediate(() => {
+              busy(1_000);
+              resolve();
+            }),
+          50,
+        ),
+      );
+      const entry = (await reading).value;
+      await blocked;
+      expect(new TextDecoder().decode(entry?.value)).toBe('kept');
+      const after = await grpcCalls();
+      // One Range: the deadline, 300 ms plus the recent lag, did not cancel the answered attempt
+      // (without the lag: 2 or more, the retry after the member's circuit closed again).
+      expect((after.get('Range') ?? 0) - (before.get('Range') ?? 0)).toBe(1);
+    } finally {
+      member?.process?.kill('SIGCONT');
+      await store.close();
+    }
+  }, 20_000);
+
   it('values written by other etcd clients (no envelope) read as plain entries', async () => {
     const store = freshStore();
     const { Etcd3 } = await import('etcd3');
