@@ -12,6 +12,7 @@ import { readOsRelease } from '@p2/hoist';
 import {
   assertRequireFile,
   directoryHooks,
+  IdleGc,
   installHookPod,
   PREPARER_STORE_LIMITS,
   Preparer,
@@ -164,6 +165,8 @@ export async function startPreparer(
     logger: log,
     onTransition: (pod, from, to) => preparer.recordHealth(pod, from, to),
   });
+  // One full collection once a burst of deploys is over (node runs with --expose-gc: bin/launch).
+  const idleGc = new IdleGc({ logger: log });
   const preparer: Preparer = new Preparer({
     node: config.nodeName,
     store,
@@ -192,6 +195,7 @@ export async function startPreparer(
       intervalMs: config.healthCheckIntervalMs,
     },
     ...(config.tracing ? { tracing: config.tracing } : {}),
+    onState: () => idleGc.activity(),
   });
   await preparer.start();
   return {
@@ -202,6 +206,7 @@ export async function startPreparer(
     metrics,
     ...(preparer.status ? { status: preparer.status } : {}),
     async stop() {
+      idleGc.stop();
       await preparer.stop();
       await health.close();
       await store.close();

@@ -54,6 +54,7 @@ export {
   runPodHooks,
 } from './hook-pod.js';
 export { type DirectoryHooksOptions, directoryHooks } from './hooks.js';
+export { IdleGc, type IdleGcOptions } from './idle-gc.js';
 export { type LaunchPodOptions, type LocalLaunch, launchPod } from './launch.js';
 export { PreparerMetrics } from './metrics.js';
 export {
