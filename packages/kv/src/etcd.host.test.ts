@@ -227,76 +227,31 @@ describe('etcd backend specifics', () => {
     }
   }, 20_000);
 
-  it('a keep-alive answered while the event loop was blocked past its timeout counts as answered', async () => {
-    const store = freshStore({ attemptTimeoutMs: 300 });
-    const member = etcd.members[0];
-    const pid = member?.process?.pid ?? 0;
-    try {
-      const id = await store.createSession({ ttlMs: 10_000, lockDelayMs: 0 });
-      await store.renewSession(id); // the connection is up
-      const before = await grpcCalls();
-      // The member is frozen, and thawed 150 ms later by a process of its own; its answer then
-      // waits unread while this process's loop is blocked for 1 s (from 50 ms on: a loaded
-      // process), past the attempt's 300 ms timeout. Blocked in the check phase, the loop's next
-      // turn starts with the expired timer, and only then reads the socket.
-      member?.process?.kill('SIGSTOP');
-      await waitFor(() => {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
-      }, 2_000);
-      spawn('sh', ['-c', `sleep 0.15; kill -CONT ${pid}`], { stdio: 'ignore' });
-      const renewing = store.renewSession(id);
-      const blocked = new Promise<void>((resolve) =>
-        setTimeout(
-          () =>
-            setImmediate(() => {
-              const until = Date.now() + 1_000;
-              while (Date.now() < until) {
-                // busy
-              }
-              resolve();
-            }),
-          50,
-        ),
-      );
-      const renewed = await renewing;
-      await blocked;
-      expect(renewed?.id).toBe(id);
-      const after = await grpcCalls();
-      // One keep-alive stream: the timeout did not win over the answer, cancel it and retry.
-      expect((after.get('LeaseKeepAlive') ?? 0) - (before.get('LeaseKeepAlive') ?? 0)).toBe(1);
-    } finally {
-      member?.process?.kill('SIGCONT');
-      await store.close();
+  /** Busy-waits `ms` on this thread: a loaded process's event loop. */
+  function busy(ms: number): void {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      // busy
     }
-  }, 20_000);
+  }
 
-  it('a call answered while a lagging process was blocked past its attempt deadline is not retried', async () => {
-    const store = freshStore({ attemptTimeoutMs: 300 });
+  /**
+   * Runs `call` against a member frozen for its first 150 ms (thawed by a process of its own), while
+   * this process's loop is blocked for 1 s from 50 ms on: the answer waits unread past a 300 ms
+   * deadline. Blocked in the check phase, the loop's next turn starts with the expired timer, and
+   * only then reads the socket.
+   */
+  async function answeredWhileBlocked<T>(call: () => Promise<T>): Promise<T> {
     const member = etcd.members[0];
     const pid = member?.process?.pid ?? 0;
-    const busy = (ms: number) => {
-      const until = Date.now() + ms;
-      while (Date.now() < until) {
-        // busy
-      }
-    };
+    member?.process?.kill('SIGSTOP');
     try {
-      await store.put('lag', 'kept'); // the connection is up
-      // This process has been lagging: its loop was blocked 1.2 s a moment ago.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      busy(1_200);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const before = await grpcCalls();
-      // As in the keep-alive case: the member answers 150 ms late, while this loop is blocked for
-      // 1 s (from 50 ms on), past the attempt's 300 ms.
-      member?.process?.kill('SIGSTOP');
       await waitFor(() => {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
       }, 2_000);
       spawn('sh', ['-c', `sleep 0.15; kill -CONT ${pid}`], { stdio: 'ignore' });
-      const reading = store.get('lag');
+      const pending = call();
       const blocked = new Promise<void>((resolve) =>
         setTimeout(
           () =>
@@ -307,15 +262,48 @@ describe('etcd backend specifics', () => {
           50,
         ),
       );
-      const entry = (await reading).value;
-      await blocked;
+      try {
+        return await pending;
+      } finally {
+        await blocked;
+      }
+    } finally {
+      member?.process?.kill('SIGCONT');
+    }
+  }
+
+  it('a keep-alive answered while the event loop was blocked past its timeout counts as answered', async () => {
+    const store = freshStore({ attemptTimeoutMs: 300 });
+    try {
+      const id = await store.createSession({ ttlMs: 10_000, lockDelayMs: 0 });
+      await store.renewSession(id); // the connection is up
+      const before = await grpcCalls();
+      const renewed = await answeredWhileBlocked(() => store.renewSession(id));
+      expect(renewed?.id).toBe(id);
+      const after = await grpcCalls();
+      // One keep-alive stream: the timeout did not win over the answer, cancel it and retry.
+      expect((after.get('LeaseKeepAlive') ?? 0) - (before.get('LeaseKeepAlive') ?? 0)).toBe(1);
+    } finally {
+      await store.close();
+    }
+  }, 20_000);
+
+  it('a call answered while a lagging process was blocked past its attempt deadline is not retried', async () => {
+    const store = freshStore({ attemptTimeoutMs: 300 });
+    try {
+      await store.put('lag', 'kept'); // the connection is up
+      // This process has been lagging: its loop was blocked 1.2 s a moment ago.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      busy(1_200);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const before = await grpcCalls();
+      const entry = (await answeredWhileBlocked(() => store.get('lag'))).value;
       expect(new TextDecoder().decode(entry?.value)).toBe('kept');
       const after = await grpcCalls();
       // One Range: the deadline, 300 ms plus the recent lag, did not cancel the answered attempt
       // (without the lag: 2 or more, the retry after the member's circuit closed again).
       expect((after.get('Range') ?? 0) - (before.get('Range') ?? 0)).toBe(1);
     } finally {
-      member?.process?.kill('SIGCONT');
       await store.close();
     }
   }, 20_000);
