@@ -59,14 +59,28 @@ async function keepAliveOnce(
   });
 }
 
+/** The most session records {@link EtcdSessions} keeps (a preparer renews one or two). @internal */
+export const KNOWN_SESSIONS_MAX = 1_024;
+
 /** The session half of `EtcdStore`. */
 export class EtcdSessions {
   /**
    * Session records this client created or read, by id. A record never changes (its lease is fixed
    * at creation), so a renewal is one keep-alive, not a read and a keep-alive; an entry goes when the
-   * session is destroyed or its lease is found gone.
+   * session is destroyed or its lease is found gone, and the least recently used one goes past
+   * {@link KNOWN_SESSIONS_MAX} (sessions created here and left to expire elsewhere; a renewal of
+   * one forgotten reads its record again).
    */
   private readonly known = new Map<string, { record: SessionRecord; createIndex: number }>();
+
+  private remember(id: string, found: { record: SessionRecord; createIndex: number }): void {
+    this.known.delete(id); // a Map iterates in insertion order: the renewed go to the end
+    this.known.set(id, found);
+    if (this.known.size > KNOWN_SESSIONS_MAX) {
+      const oldest = this.known.keys().next().value;
+      if (oldest !== undefined) this.known.delete(oldest);
+    }
+  }
 
   constructor(
     private readonly conn: EtcdConnection,
@@ -107,7 +121,7 @@ export class EtcdSessions {
         value: Buffer.from(JSON.stringify(record)),
         lease: granted.ID,
       });
-      this.known.set(id, { record, createIndex: Number(put.header.revision) });
+      this.remember(id, { record, createIndex: Number(put.header.revision) });
       this.settings.logger?.debug(
         { session: id, lease: granted.ID, ttlMs },
         'etcd session created',
@@ -157,7 +171,7 @@ export class EtcdSessions {
       this.known.delete(id);
       return undefined;
     }
-    this.known.set(id, found);
+    this.remember(id, found);
     return this.describe(id, found);
   }
 

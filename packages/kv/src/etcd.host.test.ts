@@ -11,6 +11,7 @@ import { createStore } from './backend.js';
 import { defineStoreConformance, waitFor } from './conformance.js';
 import { KvErrorCodes } from './errors.js';
 import { EtcdStore } from './etcd.js';
+import { KNOWN_SESSIONS_MAX } from './etcd-sessions.js';
 import { type EtcdCluster, startEtcd } from './etcd-test-support.js';
 
 let etcd: EtcdCluster;
@@ -226,6 +227,31 @@ describe('etcd backend specifics', () => {
       await other.close();
     }
   }, 20_000);
+
+  it('keeps at most KNOWN_SESSIONS_MAX session records: the least recently renewed is read again', async () => {
+    const store = freshStore();
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < KNOWN_SESSIONS_MAX + 2; i++)
+        ids.push(await store.createSession({ ttlMs: 10_000, lockDelayMs: 0 }));
+      const first = ids[0] ?? '';
+      const last = ids[ids.length - 1] ?? '';
+      const ranges = async (renew: () => Promise<unknown>) => {
+        const before = (await grpcCalls()).get('Range') ?? 0;
+        await renew();
+        return ((await grpcCalls()).get('Range') ?? 0) - before;
+      };
+      // The newest is known: one keep-alive. The first was pushed out: its record is read first.
+      expect(await ranges(() => store.renewSession(last))).toBe(0);
+      expect(await ranges(() => store.renewSession(first))).toBe(1);
+      // Renewed, it is the most recent one: known again; the oldest known then (the third
+      // created) went instead.
+      expect(await ranges(() => store.renewSession(first))).toBe(0);
+      expect(await ranges(() => store.renewSession(ids[2] ?? ''))).toBe(1);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 
   /** Busy-waits `ms` on this thread: a loaded process's event loop. */
   function busy(ms: number): void {
