@@ -47,6 +47,27 @@ async function nodes(name: string, count: number, role = 'db'): Promise<string[]
   return names;
 }
 
+/**
+ * `count` labelled nodes and a daemon set of `p2t-<name>` v1 on them (selector `fleet=<name>`),
+ * served by simulated preparers on which v3 never gets healthy.
+ */
+async function rollingDs(name: string, count: number, o: { minHealth: number; timeoutMs: number }) {
+  const names = await nodes(name, count);
+  const pod = `p2t-${name}`;
+  const sim = simulatePreparers(t.store, {
+    healthOf: (m) => (m.includes('_v3.') ? 'critical' : 'passing'),
+  });
+  cleanups.push(() => sim.stop());
+  const ds = await dss.create({
+    manifest: parseManifest(manifestText(pod, 'v1')),
+    nodeSelector: `fleet=${name}`,
+    minHealth: o.minHealth,
+    clusterName: 'c',
+    timeoutMs: o.timeoutMs,
+  });
+  return { names, pod, ds };
+}
+
 describe('DsStore', () => {
   it('creates with an audit record and enforces P2 rules', async () => {
     const m = parseManifest(manifestText('p2t-dsstore'));
@@ -149,19 +170,7 @@ describe('reconcileDaemonSet', () => {
   });
 
   it('replaces a manifest node by node, keeping min_health passing', async () => {
-    const names = await nodes('dsroll', 4);
-    const pod = 'p2t-dsroll';
-    const sim = simulatePreparers(t.store, {
-      healthOf: (m) => (m.includes('_v3.') ? 'critical' : 'passing'),
-    });
-    cleanups.push(() => sim.stop());
-    const ds = await dss.create({
-      manifest: parseManifest(manifestText(pod, 'v1')),
-      nodeSelector: 'fleet=dsroll',
-      minHealth: 3,
-      clusterName: 'c',
-      timeoutMs: 1000,
-    });
+    const { names, pod, ds } = await rollingDs('dsroll', 4, { minHealth: 3, timeoutMs: 1000 });
     const worker = new DsWorker({ store: t.store }, ds.id, { resyncMs: 200 }).start();
     cleanups.push(() => worker.stop());
     await eventually(async () => (await passingCount(t.store, pod)) === 4);
@@ -320,19 +329,7 @@ describe('DsFarm', () => {
 
 describe('daemon set per-node timeout', () => {
   it('moves on from a node that is not healthy in time, alerting once', async () => {
-    const names = await nodes('dstime', 3);
-    const pod = 'p2t-dstime';
-    const sim = simulatePreparers(t.store, {
-      healthOf: (m) => (m.includes('_v3.') ? 'critical' : 'passing'),
-    });
-    cleanups.push(() => sim.stop());
-    const ds = await dss.create({
-      manifest: parseManifest(manifestText(pod, 'v1')),
-      nodeSelector: 'fleet=dstime',
-      minHealth: 0,
-      clusterName: 'c',
-      timeoutMs: 400,
-    });
+    const { names, pod, ds } = await rollingDs('dstime', 3, { minHealth: 0, timeoutMs: 400 });
     const alerts: Alert[] = [];
     const worker = new DsWorker({ store: t.store, alert: (a) => alerts.push(a) }, ds.id, {
       resyncMs: 100,
