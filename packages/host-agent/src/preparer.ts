@@ -23,7 +23,7 @@ import {
   StatusStore,
 } from '@p2/keyspace';
 import { type Store, sleep } from '@p2/kv';
-import type { Manifest } from '@p2/manifest';
+import { type Manifest, parseManifest } from '@p2/manifest';
 import type { PodHost } from '@p2/pods';
 import { readTrustedFile } from '@p2/secure-fs';
 import type { Logger } from 'pino';
@@ -53,6 +53,8 @@ import {
   awaitHealthy,
   podLabelsWithin,
   RevertMemory,
+  type RevertWait,
+  RevertWaits,
   revertDeadlineMs,
 } from './revert.js';
 import { type StatusServer, startStatusServer } from './status-server.js';
@@ -198,6 +200,8 @@ export class Preparer {
   private readonly events: EventRecorder;
   /** Intent SHAs reverted per worker key: not deployed again until intent changes. */
   private readonly reverted: RevertMemory;
+  /** Health waits under way per worker key: a restart during one resumes it. */
+  private readonly waits: RevertWaits;
   /** Store writes that failed (store down), retried with each process report until they succeed. */
   private readonly unwritten = new Map<string, () => Promise<void>>();
   /** OTLP exports under way (awaited by stop, each bounded by its timeout). */
@@ -209,6 +213,7 @@ export class Preparer {
     this.reality = new StoreReality(options.store, options.node);
     this.events = new EventRecorder(options.store, options.node, options.metrics, options.logger);
     this.reverted = new RevertMemory(options.autoRevert?.stateFile);
+    this.waits = new RevertWaits(options.autoRevert?.stateFile);
     this.prestager = new Prestager({
       node: this.node,
       store: options.store,
@@ -297,6 +302,14 @@ export class Preparer {
         this.log.error(
           { file: this.options.autoRevert?.stateFile, err: describeError(error) },
           'cannot read the auto-revert state file; reverted versions may be tried again',
+        ),
+      );
+    await this.waits
+      .load()
+      .catch((error: unknown) =>
+        this.log.error(
+          { file: `${this.options.autoRevert?.stateFile}.waits`, err: describeError(error) },
+          'cannot read the auto-revert waits; updates a restart interrupted are not reverted',
         ),
       );
     const home = this.options.host.layout({ podId: PREPARER_POD });
@@ -738,6 +751,9 @@ export class Preparer {
       return;
     }
     if (bad) await this.forgetRevert(key);
+    // A wait for another version: intent moved on while it ran (or before a restart).
+    const wait = this.waits.get(key);
+    if (wait && wait.sha !== sha) await this.noteWait(key, undefined);
     const timings: Record<string, number> = {};
     const trace = new DeployTraceRecorder();
     let deploying = false;
@@ -784,6 +800,13 @@ export class Preparer {
           if (this.states.get(key)?.state !== 'running')
             await this.report({ ...pod, state: 'running', sha: manifest.sha() });
           this.running.set(key, { manifest, uniqueKey });
+          // A health wait the previous run of this preparer left unfinished (a restart mid-update).
+          if (
+            firstPass &&
+            !self &&
+            (await this.resumeWait(manifest, uniqueKey, signal)) === 'reverted'
+          )
+            return;
           // A soak the previous run of this preparer left unfinished (a restart mid-roll).
           if (firstPass && !self && !uniqueKey)
             await this.checkGate(
@@ -976,6 +999,55 @@ export class Preparer {
     );
   }
 
+  /** Records or drops a health wait; a state file that cannot be written is logged. */
+  private async noteWait(key: string, wait: RevertWait | undefined): Promise<void> {
+    await this.waits
+      .set(key, wait)
+      .catch((error: unknown) =>
+        this.log.error(
+          { pod: key, err: describeError(error) },
+          'cannot write the auto-revert waits; a restart may not finish this one',
+        ),
+      );
+  }
+
+  /**
+   * Finishes a health wait a restart interrupted: the new version still runs, so it gets what was
+   * left of its deadline (one check at least), and is reverted if it does not pass.
+   */
+  private async resumeWait(
+    manifest: Manifest,
+    uniqueKey: string,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const key = workerKey(manifest.id, uniqueKey);
+    const wait = this.waits.get(key);
+    if (wait?.sha !== manifest.sha()) return 'deployed';
+    let previous: Manifest | undefined;
+    try {
+      previous = parseManifest(Buffer.from(wait.previous, 'base64'));
+    } catch {
+      previous = undefined;
+    }
+    if (!previous || !this.options.autoRevert) {
+      await this.noteWait(key, undefined);
+      return 'deployed';
+    }
+    const remainingMs = Math.max(1, wait.deadline - Date.now());
+    this.log.info(
+      { pod: manifest.id, sha: wait.sha, remainingMs },
+      'resuming the health wait a restart interrupted',
+    );
+    return this.revertIfUnhealthy(
+      manifest,
+      previous,
+      uniqueKey,
+      remainingMs,
+      signal,
+      new DeployTraceRecorder(),
+    );
+  }
+
   /** Forgets a reverted SHA (intent changed); a state file that cannot be written is logged. */
   private async forgetRevert(key: string): Promise<void> {
     await this.reverted
@@ -1009,12 +1081,19 @@ export class Preparer {
     const eventKey = uniqueKey || manifest.id;
     const waitStarted = Date.now();
     const sha = manifest.sha();
+    // Kept until decided: a restart resumes it; a new intent's deploy drops it.
+    await this.noteWait(key, {
+      sha,
+      previous: Buffer.from(previous.raw).toString('base64'),
+      deadline: waitStarted + deadlineMs,
+    });
     const verdict = await awaitHealthy(manifest, settings, deadlineMs, () =>
       this.wants(key, sha, signal),
     );
     if (verdict.outcome === 'abandoned') return 'deployed';
     trace.since('healthy', waitStarted);
     if (verdict.outcome === 'healthy') {
+      await this.noteWait(key, undefined);
       this.events.record(eventKey, {
         type: 'health',
         to: 'passing',
@@ -1049,6 +1128,7 @@ export class Preparer {
           'cannot write the auto-revert state file; a restart may try the bad version again',
         ),
       );
+    await this.noteWait(key, undefined);
     this.options.metrics.deploys.inc({ result: 'reverted' });
     // Unlike other events (best-effort), this one is kept until the store takes it.
     const event: PodEvent = {
@@ -1140,6 +1220,8 @@ export class Preparer {
     // Removing the pod from intent is an intent change: a reverted SHA may be tried again later.
     if (this.reverted.get(workerKey(podId, uniqueKey)))
       await this.forgetRevert(workerKey(podId, uniqueKey));
+    if (this.waits.get(workerKey(podId, uniqueKey)))
+      await this.noteWait(workerKey(podId, uniqueKey), undefined);
     this.events.record(uniqueKey || podId, { type: 'removed' });
     await this.report({ pod: podId, uniqueKey, state: 'removed' });
     this.states.delete(workerKey(podId, uniqueKey));

@@ -215,4 +215,42 @@ describe.runIf(asRoot)('host-local auto-revert', () => {
       message: reverted.error,
     });
   }, 120_000);
+
+  it('a preparer restarted during the health wait finishes it, and reverts', async () => {
+    // From the first test: v3 ("three") runs. v4 never gets healthy.
+    const v3 = manifest('hello_good.tar.gz', 'three');
+    const v4 = manifest('hello_bad.tar.gz', 'four');
+    const waitsFile = join(work, 'state', 'reverted.json.waits');
+    const states: PodState[] = [];
+    const first = await preparer((s) => states.push(s));
+    await store.put(`intent/${node}/${podId}`, v3.text());
+    await first.start();
+    await waitFor('v3', async () => (await answer()) === 'three');
+    await store.put(`intent/${node}/${podId}`, v4.text());
+    await waitFor('v4 running', async () =>
+      states.some((s) => s.state === 'running' && s.sha === v4.sha()),
+    );
+    // One second into its 3 s wait, the preparer stops; the wait is on disk.
+    await sleep(1000);
+    await first.stop();
+    expect(states.map((s) => s.state)).not.toContain('reverted');
+    expect(await answer()).toBe('four');
+    const waits = JSON.parse(await readFile(waitsFile, 'utf8'));
+    expect(waits[podId]).toMatchObject({ sha: v4.sha() });
+    expect(parseManifest(Buffer.from(waits[podId].previous, 'base64')).sha()).toBe(v3.sha());
+
+    // The next preparer finishes the wait (what was left of it): v4 is reverted to v3.
+    const again: PodState[] = [];
+    const second = await preparer((s) => again.push(s));
+    await second.start();
+    const reverted = await waitFor(
+      'the resumed revert',
+      async () => again.find((s) => s.state === 'reverted'),
+      20_000,
+    );
+    expect(reverted).toMatchObject({ sha: v4.sha(), revertedTo: v3.sha() });
+    await waitFor('v3 again', async () => (await answer()) === 'three');
+    expect(JSON.parse(await readFile(waitsFile, 'utf8'))).toEqual({});
+    await second.stop();
+  }, 120_000);
 });

@@ -3,7 +3,8 @@
  * health itself — locally, so a dead store changes nothing — and when it does not pass within the
  * deadline, switches back to the previous version (still installed: it is `last`), and refuses that
  * intent SHA until intent changes. The SHAs it refused are kept in memory and in a root-only state
- * file, so a restarted preparer does not try the bad version again.
+ * file, so a restarted preparer does not try the bad version again; so are the waits under way
+ * (`<state file>.waits`), so a preparer restarted during one finishes it.
  *
  * Threat model: the deadline comes from the preparer config or from a pod label, which only
  * operators write (through the store); a pod cannot set it. The reason recorded names the HTTP
@@ -45,31 +46,46 @@ export interface RevertedVersion {
   time: string;
 }
 
+/**
+ * An update whose health wait is under way, kept so that a preparer restarted during the wait
+ * finishes it (a bad version would otherwise keep running). Per worker key.
+ */
+export interface RevertWait {
+  /** The new version's SHA. */
+  sha: string;
+  /** The previous version's manifest, its raw bytes in base64: what the revert deploys again. */
+  previous: string;
+  /** When the wait ends (epoch ms). */
+  deadline: number;
+}
+
 const MAX_STATE_BYTES = 1024 * 1024;
 
-/** The reverted SHAs per pod, mirrored to a state file when one is configured. @internal */
-export class RevertMemory {
-  private readonly entries = new Map<string, RevertedVersion>();
+/** Entries per worker key, mirrored to a root-only JSON file when one is configured. */
+class StateFileMemory<T> {
+  private readonly entries = new Map<string, T>();
 
-  constructor(private readonly file: string | undefined) {}
+  constructor(
+    private readonly file: string | undefined,
+    private readonly valid: (value: unknown) => value is T,
+    private readonly durable: boolean,
+  ) {}
 
-  /** Reads the state file (missing: nothing reverted; unreadable: logged by the caller). */
+  /** Reads the state file (missing: nothing kept; unreadable: logged by the caller). */
   async load(): Promise<void> {
     if (!this.file) return;
     const bytes = await readTrustedFile(this.file, { maxBytes: MAX_STATE_BYTES });
     if (!bytes) return;
-    const parsed = JSON.parse(bytes.toString('utf8')) as Record<string, RevertedVersion>;
-    for (const [key, value] of Object.entries(parsed)) {
-      if (typeof value?.sha === 'string' && typeof value.reason === 'string')
-        this.entries.set(key, value);
-    }
+    const parsed = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(parsed))
+      if (this.valid(value)) this.entries.set(key, value);
   }
 
-  get(key: string): RevertedVersion | undefined {
+  get(key: string): T | undefined {
     return this.entries.get(key);
   }
 
-  async set(key: string, value: RevertedVersion | undefined): Promise<void> {
+  async set(key: string, value: T | undefined): Promise<void> {
     if (value) this.entries.set(key, value);
     else if (!this.entries.delete(key)) return;
     if (!this.file) return;
@@ -81,8 +97,35 @@ export class RevertMemory {
     if (bad) throw new Error(`${bad.dir} ${bad.why}`);
     await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)), {
       mode: 0o600,
-      durable: true,
+      durable: this.durable,
     });
+  }
+}
+
+const isReverted = (v: unknown): v is RevertedVersion =>
+  typeof (v as RevertedVersion)?.sha === 'string' &&
+  typeof (v as RevertedVersion).reason === 'string';
+
+const isWait = (v: unknown): v is RevertWait =>
+  typeof (v as RevertWait)?.sha === 'string' &&
+  typeof (v as RevertWait).previous === 'string' &&
+  typeof (v as RevertWait).deadline === 'number';
+
+/** The reverted SHAs per pod, mirrored to a state file (written durably) when one is configured. @internal */
+export class RevertMemory extends StateFileMemory<RevertedVersion> {
+  constructor(file: string | undefined) {
+    super(file, isReverted, true);
+  }
+}
+
+/**
+ * The health waits under way per pod, in `<state file>.waits` beside the reverted SHAs. Written
+ * atomically but not synced: a wait outlives a restart of the preparer, not a power cut (then the
+ * new version is not reverted by itself). @internal
+ */
+export class RevertWaits extends StateFileMemory<RevertWait> {
+  constructor(stateFile: string | undefined) {
+    super(stateFile === undefined ? undefined : `${stateFile}.waits`, isWait, false);
   }
 }
 
