@@ -999,16 +999,26 @@ export class Preparer {
     );
   }
 
-  /** Records or drops a health wait; a state file that cannot be written is logged. */
-  private async noteWait(key: string, wait: RevertWait | undefined): Promise<void> {
-    await this.waits
-      .set(key, wait)
+  /** Writes one entry of an auto-revert state file; one that cannot be written is logged. */
+  private async keep<T>(
+    memory: { set(key: string, value: T | undefined): Promise<void> },
+    key: string,
+    value: T | undefined,
+    risk: string,
+  ): Promise<void> {
+    await memory
+      .set(key, value)
       .catch((error: unknown) =>
         this.log.error(
           { pod: key, err: describeError(error) },
-          'cannot write the auto-revert waits; a restart may not finish this one',
+          `cannot write the auto-revert state file; ${risk}`,
         ),
       );
+  }
+
+  /** Records or drops a health wait. */
+  private noteWait(key: string, wait: RevertWait | undefined): Promise<void> {
+    return this.keep(this.waits, key, wait, 'a restart may not finish this wait');
   }
 
   /**
@@ -1048,16 +1058,9 @@ export class Preparer {
     );
   }
 
-  /** Forgets a reverted SHA (intent changed); a state file that cannot be written is logged. */
-  private async forgetRevert(key: string): Promise<void> {
-    await this.reverted
-      .set(key, undefined)
-      .catch((error: unknown) =>
-        this.log.error(
-          { pod: key, err: describeError(error) },
-          'cannot update the auto-revert state file',
-        ),
-      );
+  /** Forgets a reverted SHA (intent changed). */
+  private forgetRevert(key: string): Promise<void> {
+    return this.keep(this.reverted, key, undefined, 'the refused SHA may be refused again');
   }
 
   /**
@@ -1120,14 +1123,7 @@ export class Preparer {
       reason: verdict.reason,
       time: new Date().toISOString(),
     };
-    await this.reverted
-      .set(key, entry)
-      .catch((error: unknown) =>
-        this.log.error(
-          { pod: key, err: describeError(error) },
-          'cannot write the auto-revert state file; a restart may try the bad version again',
-        ),
-      );
+    await this.keep(this.reverted, key, entry, 'a restart may try the bad version again');
     await this.noteWait(key, undefined);
     this.options.metrics.deploys.inc({ result: 'reverted' });
     // Unlike other events (best-effort), this one is kept until the store takes it.
