@@ -87,6 +87,20 @@ export async function unfinishedGate(
   return decided ? undefined : gate;
 }
 
+/**
+ * Removes a pod's gate report once the preparer no longer runs the pod (uninstalled). A read
+ * first: most pods never had one, and a delete is a store write.
+ */
+export async function removeGateReport(store: Store, node: string, podId: string): Promise<void> {
+  const reports = new GateReportStore(store);
+  // A malformed record is removed too: nothing reads it any more.
+  const had = await reports.get(node, podId).then(
+    (r) => r !== undefined,
+    () => true,
+  );
+  if (had) await reports.delete(node, podId);
+}
+
 /** What {@link runPodGate} needs from the preparer. */
 export interface GateRun {
   store: Store;

@@ -42,6 +42,7 @@ import {
   type MetricGateSettings,
   type PodGate,
   readPodGate,
+  removeGateReport,
   runPodGate,
   unfinishedGate,
 } from './metric-gate.js';
@@ -1206,6 +1207,11 @@ export class Preparer {
       );
       this.unwritten.set(`reality:${workerKey(podId, uniqueKey)}`, removeReality);
     });
+    // Its metric-gate verdict is no one's concern any more; a final report still owed is dropped.
+    if (!uniqueKey) {
+      const removeGate = () => removeGateReport(this.options.store, this.node, podId);
+      await removeGate().catch(() => this.unwritten.set(`gate:${podId}`, removeGate));
+    }
     this.known.delete(workerKey(podId, uniqueKey));
     this.options.metrics.uninstalls.inc({ result: 'success' });
     if (onDisk)

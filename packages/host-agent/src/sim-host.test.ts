@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   decodeHealthRecord,
+  GateReportStore,
   HealthStore,
   healthKey,
   intentKey,
@@ -95,10 +96,21 @@ describe('SimHost under a real preparer', () => {
         'run',
       );
 
+      // A metric-gate verdict on it (a gated roll placed it): gone with the pod.
+      const gates = new GateReportStore(store);
+      await gates.set(node, 'p2t-sim', {
+        sha: parseManifest(text(2)).sha(),
+        roll: 'p2t-rc',
+        state: 'passed',
+        updated: new Date().toISOString(),
+      });
       await store.delete(intentKey(node, 'p2t-sim'));
       await until(async () => ((await reality()) === undefined ? true : undefined));
       expect(host.manifestOf({ podId: 'p2t-sim' })).toBeUndefined();
       expect(await host.installedPods()).toEqual([]);
+      await until(async () =>
+        (await gates.get(node, 'p2t-sim')) === undefined ? true : undefined,
+      );
     } finally {
       await preparer.stop();
       await health.close();
