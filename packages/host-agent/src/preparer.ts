@@ -1024,7 +1024,7 @@ export class Preparer {
 
   /**
    * Finishes a health wait a restart interrupted: the new version still runs, so it gets what was
-   * left of its deadline (one check at least), and is reverted if it does not pass.
+   * left of its deadline (three check intervals at least), and is reverted if it does not pass.
    */
   private async resumeWait(
     manifest: Manifest,
@@ -1040,11 +1040,13 @@ export class Preparer {
     } catch {
       previous = undefined;
     }
-    if (!previous || !this.options.autoRevert) {
+    const settings = this.options.autoRevert;
+    if (!previous || !settings || settings.afterMs <= 0) {
       await this.noteWait(key, undefined);
       return 'deployed';
     }
-    const remainingMs = Math.max(1, wait.deadline - Date.now());
+    // Three checks at least: one failed check right after a long outage is not a verdict.
+    const remainingMs = Math.max(3 * (settings.intervalMs ?? 1000), wait.deadline - Date.now());
     this.log.info(
       { pod: manifest.id, sha: wait.sha, remainingMs },
       'resuming the health wait a restart interrupted',

@@ -77,7 +77,7 @@ async function answer(): Promise<string | undefined> {
   return res ? (await res.text()).trim() : undefined;
 }
 
-async function preparer(onState?: (s: PodState) => void): Promise<Preparer> {
+async function preparer(onState?: (s: PodState) => void, afterMs = 3000): Promise<Preparer> {
   return new Preparer({
     node,
     store,
@@ -94,7 +94,7 @@ async function preparer(onState?: (s: PodState) => void): Promise<Preparer> {
     requirePreparerInIntent: false,
     backoff: { initialMs: 200, maxMs: 1000 },
     autoRevert: {
-      afterMs: 3000,
+      afterMs,
       stateFile: join(work, 'state', 'reverted.json'),
       checkHost: '127.0.0.1',
       intervalMs: 200,
@@ -252,5 +252,32 @@ describe.runIf(asRoot)('host-local auto-revert', () => {
     await waitFor('v3 again', async () => (await answer()) === 'three');
     expect(JSON.parse(await readFile(waitsFile, 'utf8'))).toEqual({});
     await second.stop();
+
+    // A wait left for a preparer whose auto-revert is now off (after: 0) is dropped, not run.
+    const v5 = manifest('hello_bad.tar.gz', 'five');
+    const third: PodState[] = [];
+    const off = await preparer((s) => third.push(s), 0);
+    await store.put(`intent/${node}/${podId}`, v5.text());
+    await off.start();
+    await waitFor('v5 running', async () =>
+      third.some((s) => s.state === 'running' && s.sha === v5.sha()),
+    );
+    await off.stop();
+    await writeFile(
+      waitsFile,
+      JSON.stringify({
+        [podId]: { sha: v5.sha(), previous: Buffer.from(v3.raw).toString('base64'), deadline: 0 },
+      }),
+    );
+    third.length = 0;
+    const offAgain = await preparer((s) => third.push(s), 0);
+    await offAgain.start();
+    await waitFor('the wait dropped', async () =>
+      JSON.stringify(JSON.parse(await readFile(waitsFile, 'utf8'))) === '{}' ? true : undefined,
+    );
+    await offAgain.drain();
+    expect(third.map((s) => s.state)).not.toContain('reverted');
+    expect(await answer()).toBe('five');
+    await offAgain.stop();
   }, 120_000);
 });

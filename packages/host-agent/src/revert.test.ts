@@ -6,7 +6,13 @@ import { createStore } from '@p2/kv';
 import { startKvServer } from '@p2/kv-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test-support/host-test.js';
-import { podLabelsWithin, REVERT_AFTER_LABEL, RevertMemory, revertDeadlineMs } from './revert.js';
+import {
+  podLabelsWithin,
+  REVERT_AFTER_LABEL,
+  RevertMemory,
+  RevertWaits,
+  revertDeadlineMs,
+} from './revert.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -52,6 +58,32 @@ describe('revertDeadlineMs with podLabelsWithin', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('RevertWaits', () => {
+  it('lives beside the state file, and concurrent writes leave the last state on disk', async () => {
+    const file = join(dir, 'waits', 'reverted.json');
+    const waits = new RevertWaits(file);
+    const wait = (i: number) => ({ sha: String(i).repeat(64), previous: 'aWQ6IHgK', deadline: i });
+    // Twenty pod workers start their waits at once, then half of them end theirs at once.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => waits.set(`p2t-w${i}`, wait(i))));
+    const ends = Array.from({ length: 10 }, (_, i) => waits.set(`p2t-w${i}`, undefined));
+    const more = waits.set('p2t-late', wait(99));
+    await Promise.all([...ends, more]);
+    const onDisk = JSON.parse(await readFile(`${file}.waits`, 'utf8'));
+    expect(Object.keys(onDisk).sort()).toEqual(
+      [...Array.from({ length: 10 }, (_, i) => `p2t-w${i + 10}`), 'p2t-late'].sort(),
+    );
+    const again = new RevertWaits(file);
+    await again.load();
+    expect(again.get('p2t-w15')).toEqual(wait(15));
+    expect(again.get('p2t-w5')).toBeUndefined();
+    // An entry that is not a wait is ignored.
+    await writeFile(`${file}.waits`, JSON.stringify({ a: { sha: 1 }, b: wait(2) }));
+    const third = new RevertWaits(file);
+    await third.load();
+    expect([third.get('a'), third.get('b')]).toEqual([undefined, wait(2)]);
   });
 });
 

@@ -64,6 +64,8 @@ const MAX_STATE_BYTES = 1024 * 1024;
 /** Entries per worker key, mirrored to a root-only JSON file when one is configured. */
 class StateFileMemory<T> {
   private readonly entries = new Map<string, T>();
+  /** The last write: writes run one after another, each with the entries as they are then. */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly file: string | undefined,
@@ -85,17 +87,29 @@ class StateFileMemory<T> {
     return this.entries.get(key);
   }
 
-  async set(key: string, value: T | undefined): Promise<void> {
+  /**
+   * Sets or drops one entry and writes the file. Concurrent calls (one per pod worker) write one at
+   * a time, each what the entries are when it starts: two snapshots renamed in the wrong order
+   * would bring back an entry already dropped.
+   */
+  set(key: string, value: T | undefined): Promise<void> {
     if (value) this.entries.set(key, value);
-    else if (!this.entries.delete(key)) return;
-    if (!this.file) return;
+    else if (!this.entries.delete(key)) return Promise.resolve();
+    const file = this.file;
+    if (!file) return Promise.resolve();
+    const write = this.writing.then(() => this.write(file));
+    this.writing = write.catch(() => undefined);
+    return write;
+  }
+
+  private async write(file: string): Promise<void> {
     // A missing directory is made root-only; an existing one is used as it is (never chmodded:
     // it may be shared), but only when nobody but root could have prepared it.
-    const dir = dirname(this.file);
+    const dir = dirname(file);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const bad = await distrustAncestors(dir);
     if (bad) throw new Error(`${bad.dir} ${bad.why}`);
-    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)), {
+    await writeFileAtomic(file, JSON.stringify(Object.fromEntries(this.entries)), {
       mode: 0o600,
       durable: this.durable,
     });
