@@ -442,7 +442,13 @@ describe('RunsvDir with real runit', () => {
     expect(again).toMatchObject({ via: 'update', logRestarted: true });
     const newPid = (await readStatus(installed.dir)).log?.pid as number;
     expect(newPid).not.toBe(logPid);
-    expect(await readFile(`/proc/${newPid}/cmdline`, 'utf8')).toBe('/bin/cat\0');
+    // Its run script execs through chpst and env into cat (the same pid): wait for the last exec.
+    expect(
+      await until('the new log command to exec', async () => {
+        const cmdline = await readFile(`/proc/${newPid}/cmdline`, 'utf8');
+        return cmdline === '/bin/cat\0' ? cmdline : undefined;
+      }),
+    ).toBe('/bin/cat\0');
     // A tool that does not know the host's settings keeps them.
     const kept = await runsvdir.install({ ...spec, log: {}, finish: undefined, keepHelpers: true });
     expect(kept.logRestarted).toBeUndefined();
