@@ -106,7 +106,8 @@ describe('the fleet view', () => {
     expect(await page.evaluate(FOCUSED_ROW)).toBe('h2/web');
     await page.keyboard.press('Enter');
     await expect.poll(() => page.evaluate('location.hash')).toBe('#/pod/web');
-    expect(await page.locator('#view-pod').isVisible()).toBe(true);
+    // The hash changes first; the view shows once the route has rendered.
+    await expect.poll(() => page.locator('#view-pod').isVisible()).toBe(true);
     await page.keyboard.press('Escape');
     await expect.poll(() => page.locator('#view-fleet').isVisible()).toBe(true);
     await page.keyboard.press('c');
